@@ -1,0 +1,114 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { swaggerUI } from '@hono/swagger-ui';
+import { bodyLimit } from 'hono/body-limit';
+import { requestId } from 'hono/request-id';
+import { HTTPException } from 'hono/http-exception';
+import { sql } from 'kysely';
+import type { ZodError } from 'zod';
+import { httpDuration, httpRequests, metricsRegistry } from '../observability/metrics.ts';
+import type { Services } from '../services.ts';
+import type { App, AppEnv } from './env.ts';
+import { ApiError, errorBody } from './errors.ts';
+import { routeModules } from './routes/index.ts';
+
+/** Turns zod issues into `[{ path, message }]`, one per offending field. */
+export function zodDetails(error: ZodError): Array<{ path: string; message: string }> {
+  return error.issues.map((i) => ({ path: i.path.join('.') || '(body)', message: i.message }));
+}
+
+/**
+ * Builds the HTTP application: request ids, structured request logs, body limit, JSON errors,
+ * OpenAPI at /openapi.json with docs at /docs, health and metrics, and every route module.
+ */
+export function createApp(services: Services): App {
+  const app: App = new OpenAPIHono<AppEnv>({
+    defaultHook: (result, c) => {
+      if (!result.success) {
+        return c.json(errorBody('validation_failed', 'the request is not valid', zodDetails(result.error)), 400);
+      }
+    },
+  });
+  const { logger, config } = services;
+
+  app.use('*', requestId());
+  app.use('*', async (c, next) => {
+    c.set('services', services);
+    const started = performance.now();
+    await next();
+    const route = c.req.routePath ?? 'unmatched';
+    const seconds = (performance.now() - started) / 1000;
+    httpRequests.inc({ method: c.req.method, route, status: String(c.res.status) });
+    httpDuration.observe({ method: c.req.method, route }, seconds);
+    logger.info(
+      { requestId: c.get('requestId'), method: c.req.method, route, status: c.res.status, ms: Math.round(seconds * 1000) },
+      'request',
+    );
+  });
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: config.BODY_LIMIT_BYTES,
+      onError: (c) =>
+        c.json(errorBody('payload_too_large', `the request body is larger than ${config.BODY_LIMIT_BYTES} bytes`), 413),
+    }),
+  );
+
+  app.onError((err, c) => {
+    if (err instanceof ApiError) {
+      for (const [k, v] of Object.entries(err.headers ?? {})) c.header(k, v);
+      return c.json(errorBody(err.code, err.message, err.details), err.status);
+    }
+    if (err instanceof HTTPException) {
+      const status = err.status;
+      if (status === 400) return c.json(errorBody('bad_request', 'the request could not be read (malformed body?)'), 400);
+      return c.json(errorBody('http_error', err.message || 'request failed'), status);
+    }
+    if (err instanceof SyntaxError) {
+      return c.json(errorBody('malformed_json', 'the request body is not valid JSON'), 400);
+    }
+    logger.error({ err, requestId: c.get('requestId') }, 'unhandled error');
+    return c.json(errorBody('internal_error', `something went wrong (request id ${c.get('requestId')})`), 500);
+  });
+  app.notFound((c) => c.json(errorBody('route_not_found', `no route for ${c.req.method} ${c.req.path}`), 404));
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/readyz', async (c) => {
+    const checks: Record<string, 'ok' | string> = {};
+    try {
+      await sql`select 1`.execute(services.db);
+      checks.database = 'ok';
+    } catch {
+      checks.database = 'unreachable';
+    }
+    try {
+      await Promise.race([
+        services.redis.ping(),
+        new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 1000)),
+      ]);
+      checks.redis = 'ok';
+    } catch {
+      checks.redis = 'unreachable';
+    }
+    const ready = Object.values(checks).every((v) => v === 'ok');
+    return c.json({ status: ready ? 'ready' : 'not_ready', checks }, ready ? 200 : 503);
+  });
+  app.get('/metrics', async (c) => {
+    c.header('content-type', metricsRegistry.contentType);
+    return c.body(await metricsRegistry.metrics());
+  });
+
+  for (const register of routeModules) register(app, services);
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'apiKey', { type: 'http', scheme: 'bearer' });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'session', { type: 'apiKey', in: 'cookie', name: 'cb_session' });
+  app.doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: {
+      title: 'Casebridge API',
+      version: '0.1.0',
+      description: 'Consent-gated, transfer-logged sharing of case data with Additional Platforms.',
+    },
+  });
+  app.get('/docs', swaggerUI({ url: '/openapi.json' }));
+  return app;
+}

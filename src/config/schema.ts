@@ -1,0 +1,101 @@
+import { z } from 'zod';
+
+/**
+ * The one schema for every environment variable Casebridge reads. Derive, don't copy: the README's
+ * configuration table lists these names, and `loadConfig` is the only place `process.env` is read.
+ */
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const optionalUrl = z.url().optional();
+const boolFlag = z
+  .enum(['true', 'false', '1', '0'])
+  .transform((v) => v === 'true' || v === '1');
+
+/** Development-only defaults for secrets; production refuses to start without real values. */
+export const DEV_DEFAULTS = {
+  // 32 zero-ish bytes would be too obvious a footgun; this is still public, so dev only.
+  TOKEN_ENCRYPTION_KEYS: 'dev1:ZGV2LW9ubHkta2V5LWRvLW5vdC11c2UtaW4tcHJvZCE=',
+  SESSION_SECRET: 'dev-only-session-secret-change-me-in-production',
+} as const;
+
+export const configSchema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+    HOST: z.string().min(1).default('127.0.0.1'),
+    PORT: port.default(3000),
+    PUBLIC_BASE_URL: optionalUrl,
+    DATABASE_URL: z
+      .string()
+      .refine((v) => /^(postgres(ql)?:\/\/|pglite:\/\/)/.test(v), {
+        message: 'expected postgres://user@host:port/db, pglite://memory or pglite:///path/to/dir',
+      })
+      .optional(),
+    DATA_DIR: z.string().min(1).default('./data'),
+    REDIS_URL: z
+      .string()
+      .refine((v) => /^rediss?:\/\//.test(v), { message: 'expected redis://host:port[/db]' })
+      .default('redis://127.0.0.1:6379'),
+    REDIS_PREFIX: z
+      .string()
+      .regex(/^[a-zA-Z0-9_-]+$/, 'letters, digits, _ and - only')
+      .default('cb'),
+    TOKEN_ENCRYPTION_KEYS: z
+      .string()
+      .regex(
+        /^[A-Za-z0-9_-]+:[A-Za-z0-9+/=]+(,[A-Za-z0-9_-]+:[A-Za-z0-9+/=]+)*$/,
+        'comma-separated keyId:base64Key pairs (32-byte AES-256 keys), newest first',
+      )
+      .optional(),
+    SESSION_SECRET: z.string().min(32, 'at least 32 characters').optional(),
+    /** Ed25519 private key (PKCS#8 PEM, or base64 of it) signing transfer-log checkpoints and revocation receipts. */
+    AUDIT_SIGNING_KEY: z.string().min(1).optional(),
+    /** Bearer credential of the deployment's super administrator (revokes a platform for every organization). */
+    SUPER_ADMIN_TOKEN: z.string().min(32, 'at least 32 characters').optional(),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    BODY_LIMIT_BYTES: positiveInt.default(25 * 1024 * 1024),
+    BULK_MAX_ITEMS: positiveInt.default(5000),
+
+    // Providers. SANDBOX_URL points every provider at the local sandbox; each can also be set alone.
+    SANDBOX_URL: optionalUrl,
+    SANDBOX_PORT: port.default(4010),
+    GOOGLE_CLIENT_ID: z.string().min(1).optional(),
+    GOOGLE_CLIENT_SECRET: z.string().min(1).optional(),
+    GOOGLE_OIDC_ISSUER: optionalUrl,
+    GOOGLE_OAUTH_AUTH_URL: optionalUrl,
+    GOOGLE_OAUTH_TOKEN_URL: optionalUrl,
+    GOOGLE_OAUTH_REVOKE_URL: optionalUrl,
+    GOOGLE_API_ROOT_URL: optionalUrl,
+
+    // Sessions and sign-in.
+    SESSION_IDLE_MINUTES: positiveInt.default(30),
+    SESSION_ABSOLUTE_HOURS: positiveInt.default(12),
+
+    // Sync.
+    SYNC_CONCURRENCY: positiveInt.default(8),
+    FULL_RECONCILE_INTERVAL_MINUTES: positiveInt.default(360),
+    GOOGLE_USER_RATE_PER_MINUTE: positiveInt.default(600),
+    GOOGLE_PROJECT_RATE_PER_MINUTE: positiveInt.default(10_000),
+    GOOGLE_CALENDAR_NAME: z.string().min(1).default('Cases'),
+
+    // iCal feeds.
+    ICAL_REFRESH_INTERVAL_MINUTES: positiveInt.default(60),
+    ICAL_RATE_LIMIT_PER_MINUTE: positiveInt.default(60),
+
+    // Transfer log.
+    TRANSFER_LOG_RETENTION_DAYS: positiveInt.default(6 * 366),
+    CHECKPOINT_INTERVAL_MINUTES: positiveInt.default(15),
+
+    /** Run the BullMQ workers inside the API process (`npm start` does; `start:api` does not). */
+    RUN_WORKERS: boolFlag.optional(),
+  })
+  .superRefine((env, ctx) => {
+    if (env.NODE_ENV !== 'production') return;
+    for (const name of ['TOKEN_ENCRYPTION_KEYS', 'SESSION_SECRET', 'AUDIT_SIGNING_KEY'] as const) {
+      if (!env[name]) {
+        ctx.addIssue({ code: 'custom', path: [name], message: 'required when NODE_ENV=production (no default for secrets)' });
+      }
+    }
+  });
+
+export type RawConfig = z.infer<typeof configSchema>;

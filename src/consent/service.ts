@@ -1,0 +1,180 @@
+import type { Redis } from 'ioredis';
+import type { Db, Tx } from '../db/database.ts';
+import type { CaseScope, ConsentsTable } from '../db/types.ts';
+import { redisKey } from '../redis.ts';
+import { CATEGORIES, type CategoryId } from './categories.ts';
+
+/** A consent record as the rest of the code sees it. */
+export interface Consent {
+  id: string;
+  connectionId: string;
+  organizationId: string;
+  version: number;
+  grantedBy: string;
+  categories: CategoryId[];
+  caseScope: CaseScope;
+  policyVersion: string;
+  method: 'api' | 'consent_screen';
+  ip: string | null;
+  userAgent: string | null;
+  attestations: Record<string, string>;
+  grantedAt: Date;
+  withdrawnAt: Date | null;
+  withdrawnBy: string | null;
+}
+
+/** The consent policy text version shown to users; bump when the consent screen wording changes. */
+export const CURRENT_POLICY_VERSION = '2026-11-01';
+
+export class ConsentError extends Error {
+  constructor(
+    readonly code: 'attestation_required' | 'no_categories' | 'empty_case_scope',
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.name = 'ConsentError';
+  }
+}
+
+type ConsentRow = {
+  [K in keyof ConsentsTable]: ConsentsTable[K] extends { __select__: infer S } ? S : ConsentsTable[K];
+};
+
+export function toConsent(row: ConsentRow): Consent {
+  return {
+    id: row.id,
+    connectionId: row.connection_id,
+    organizationId: row.organization_id,
+    version: row.version,
+    grantedBy: row.granted_by,
+    categories: row.categories as CategoryId[],
+    caseScope: row.case_scope,
+    policyVersion: row.policy_version,
+    method: row.method,
+    ip: row.ip,
+    userAgent: row.user_agent,
+    attestations: row.attestations,
+    grantedAt: row.granted_at,
+    withdrawnAt: row.withdrawn_at,
+    withdrawnBy: row.withdrawn_by,
+  };
+}
+
+/** Redis key of a connection's revocation epoch; bumped on every withdrawal or revocation. */
+export function revocationEpochKey(prefix: string, connectionId: string): string {
+  return redisKey(prefix, 'epoch', connectionId);
+}
+
+/** Bumps the revocation epoch so every gate (any process) reloads consent at its next call. */
+export async function bumpRevocationEpoch(redis: Redis, prefix: string, connectionIds: string[]): Promise<void> {
+  if (!connectionIds.length) return;
+  const multi = redis.multi();
+  for (const id of connectionIds) multi.incr(revocationEpochKey(prefix, id));
+  await multi.exec();
+}
+
+/**
+ * Grants a new consent version for a connection (the previous version, if any, stays as history;
+ * it is marked withdrawn-by-supersession so exactly one version is current). Checks attestations.
+ */
+export async function grantConsent(
+  db: Db | Tx,
+  params: {
+    connectionId: string;
+    organizationId: string;
+    grantedBy: string;
+    categories: CategoryId[];
+    caseScope: CaseScope;
+    method: 'api' | 'consent_screen';
+    ip?: string | null;
+    userAgent?: string | null;
+    attestations?: Record<string, string>;
+    policyVersion?: string;
+  },
+): Promise<Consent> {
+  const categories = [...new Set(params.categories)];
+  if (!categories.length) throw new ConsentError('no_categories', 'choose at least one data category');
+  if (params.caseScope.kind === 'cases' && params.caseScope.caseIds.length === 0) {
+    throw new ConsentError('empty_case_scope', 'a case scope of kind "cases" needs at least one case id');
+  }
+  const attestations = params.attestations ?? {};
+  const missing = categories.filter((c) => CATEGORIES[c].attestation && attestations[c] !== CATEGORIES[c].attestation);
+  if (missing.length) {
+    throw new ConsentError(
+      'attestation_required',
+      `these categories need the attestation text, word for word: ${missing.map((c) => `${c}: "${CATEGORIES[c].attestation}"`).join('; ')}`,
+      { categories: missing },
+    );
+  }
+  const run = async (tx: Db | Tx) => {
+    const prev = await tx
+      .selectFrom('consents')
+      .select(['version'])
+      .where('connection_id', '=', params.connectionId)
+      .orderBy('version', 'desc')
+      .limit(1)
+      .forUpdate()
+      .executeTakeFirst();
+    const now = new Date();
+    await tx
+      .updateTable('consents')
+      .set({ withdrawn_at: now, withdrawn_by: 'superseded' })
+      .where('connection_id', '=', params.connectionId)
+      .where('withdrawn_at', 'is', null)
+      .execute();
+    const row = await tx
+      .insertInto('consents')
+      .values({
+        connection_id: params.connectionId,
+        organization_id: params.organizationId,
+        version: (prev?.version ?? 0) + 1,
+        granted_by: params.grantedBy,
+        categories: JSON.stringify(categories),
+        case_scope: JSON.stringify(params.caseScope),
+        policy_version: params.policyVersion ?? CURRENT_POLICY_VERSION,
+        method: params.method,
+        ip: params.ip ?? null,
+        user_agent: params.userAgent ?? null,
+        attestations: JSON.stringify(attestations),
+        granted_at: now,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return toConsent(row);
+  };
+  return 'isTransaction' in db && db.isTransaction ? run(db) : (db as Db).transaction().execute(run);
+}
+
+/** The current (not withdrawn) consent of a connection, or null. */
+export async function currentConsent(db: Db | Tx, connectionId: string): Promise<Consent | null> {
+  const row = await db
+    .selectFrom('consents')
+    .selectAll()
+    .where('connection_id', '=', connectionId)
+    .where('withdrawn_at', 'is', null)
+    .orderBy('version', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return row ? toConsent(row) : null;
+}
+
+/**
+ * Withdraws the current consent of the given connections and bumps their revocation epochs, so the
+ * withdrawal is effective in every process before this returns. Returns the ids actually withdrawn.
+ */
+export async function withdrawConsents(
+  services: { db: Db; redis: Redis; config: { REDIS_PREFIX: string } },
+  params: { connectionIds: string[]; actor: string },
+): Promise<string[]> {
+  if (!params.connectionIds.length) return [];
+  const rows = await services.db
+    .updateTable('consents')
+    .set({ withdrawn_at: new Date(), withdrawn_by: params.actor })
+    .where('connection_id', 'in', params.connectionIds)
+    .where('withdrawn_at', 'is', null)
+    .returning('id')
+    .execute();
+  await bumpRevocationEpoch(services.redis, services.config.REDIS_PREFIX, params.connectionIds);
+  return rows.map((r) => r.id);
+}

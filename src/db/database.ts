@@ -1,0 +1,48 @@
+import fs from 'node:fs';
+import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
+import { Kysely, PostgresDialect, type Transaction } from 'kysely';
+import { PGliteDialect } from 'kysely-pglite-dialect';
+import pg from 'pg';
+import type { DatabaseTarget } from '../config/load.ts';
+import type { DB } from './types.ts';
+
+export type Db = Kysely<DB>;
+export type Tx = Transaction<DB>;
+
+/** OIDs whose default parsing differs between node-postgres and PGlite; we pin one behaviour for both. */
+const INT8 = 20;
+const DATE = 1082;
+
+pg.types.setTypeParser(INT8, (v) => Number(v)); // counters and sequence numbers stay far below 2^53
+pg.types.setTypeParser(DATE, (v) => v); // a calendar date is a string, never a UTC midnight
+
+/** An open database handle plus how to close it. */
+export interface Database {
+  db: Db;
+  kind: DatabaseTarget['kind'];
+  close(): Promise<void>;
+}
+
+/**
+ * Opens PostgreSQL (pooled) or an embedded PGlite with the same SQL dialect. `schema` sets the search
+ * path, so tests can give each file its own schema on a shared server.
+ */
+export async function openDatabase(target: DatabaseTarget): Promise<Database> {
+  if (target.kind === 'postgres') {
+    const pool = new pg.Pool({
+      connectionString: target.url,
+      max: 10,
+      ...(target.schema ? { options: `-c search_path=${target.schema}` } : {}),
+    });
+    const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+    return { db, kind: 'postgres', close: () => db.destroy() };
+  }
+  if (target.dataDir) fs.mkdirSync(target.dataDir, { recursive: true });
+  const client = await PGlite.create(target.dataDir ?? 'memory://', {
+    parsers: { [INT8]: (v: string) => Number(v), [DATE]: (v: string) => v },
+    serializers: {},
+  });
+  void pgliteTypes;
+  const db = new Kysely<DB>({ dialect: new PGliteDialect(client) });
+  return { db, kind: 'pglite', close: () => db.destroy() };
+}

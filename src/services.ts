@@ -1,0 +1,70 @@
+import path from 'node:path';
+import type { Redis } from 'ioredis';
+import { type BlobStore, FileBlobStore } from './blobs/blob-store.ts';
+import { type ChangeFeed, InProcessChangeFeed } from './cases/change-feed.ts';
+import { SessionStore } from './auth/sessions.ts';
+import type { Config } from './config/load.ts';
+import { type Database, openDatabase } from './db/database.ts';
+import { migrateToLatest } from './db/migrate.ts';
+import type { Db } from './db/database.ts';
+import { createLogger, type Logger } from './observability/logger.ts';
+import { connectRedis } from './redis.ts';
+
+/**
+ * The long-lived handles one process shares: configuration, database, Redis, logger, blob store and
+ * the change feed. Created once at start (or once per test file) and passed to routes and workers.
+ */
+export interface Services {
+  config: Config;
+  db: Db;
+  dbKind: Database['kind'];
+  redis: Redis;
+  logger: Logger;
+  blobs: BlobStore;
+  changeFeed: ChangeFeed;
+  sessions: SessionStore;
+  /** Closes everything this object opened, in reverse order. */
+  close(): Promise<void>;
+}
+
+export interface CreateServicesOptions {
+  /** Apply pending migrations before returning (default true). */
+  migrate?: boolean;
+  logger?: Logger;
+}
+
+export async function createServices(config: Config, options: CreateServicesOptions = {}): Promise<Services> {
+  const logger = options.logger ?? createLogger({ level: config.LOG_LEVEL });
+  const redis = await connectRedis(config.REDIS_URL);
+  let database: Database;
+  try {
+    database = await openDatabase(config.database);
+    if (options.migrate !== false) {
+      const applied = await migrateToLatest(database.db);
+      if (applied.length) logger.info({ applied }, 'database migrations applied');
+    }
+  } catch (err) {
+    redis.disconnect();
+    throw err;
+  }
+  const changeFeed = new InProcessChangeFeed((err, change) =>
+    logger.error({ err, organizationId: change.organizationId }, 'change listener failed; periodic reconcile will repair'),
+  );
+  const closers: Array<() => Promise<unknown>> = [() => redis.quit().catch(() => redis.disconnect()), () => database.close()];
+  return {
+    config,
+    db: database.db,
+    dbKind: database.kind,
+    redis,
+    logger,
+    blobs: new FileBlobStore(path.resolve(config.DATA_DIR, 'blobs')),
+    changeFeed,
+    sessions: new SessionStore(redis, config.REDIS_PREFIX, {
+      idleSeconds: config.SESSION_IDLE_MINUTES * 60,
+      absoluteSeconds: config.SESSION_ABSOLUTE_HOURS * 3600,
+    }),
+    async close() {
+      for (const close of closers.reverse()) await close();
+    },
+  };
+}

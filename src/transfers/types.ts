@@ -1,0 +1,125 @@
+import type { CategoryId } from '../consent/categories.ts';
+
+/**
+ * The contract of the outbound gate: the one door every transfer to (or import from) a third party
+ * passes through. Connectors describe *what* they want to send as field-keyed payloads; the gate
+ * decides whether it may leave, minimises it, logs it write-ahead, and only then hands the
+ * minimised fields to the connector's `perform` callback, which builds the provider request from
+ * them and nothing else.
+ */
+
+export type TransferDirection = 'outbound' | 'inbound';
+
+export type TransferOperation = 'create' | 'update' | 'delete' | 'read' | 'publish' | 'provision';
+
+/** Who caused the transfer. */
+export type TransferActor =
+  | { kind: 'job'; jobId: string; queue: string }
+  | { kind: 'user'; userId: string }
+  | { kind: 'feed_fetch'; ip: string | null; userAgent: string | null }
+  | { kind: 'system'; reason: string };
+
+/** The specific recipient: GDPR Art. 15(1)(c) wants recipients named individually. */
+export interface TransferRecipient {
+  /** External account, e.g. the Google account e-mail. */
+  account: string | null;
+  /** Destination inside it: calendar id, feed id, iManage library/folder. */
+  destination: string | null;
+}
+
+/** The data subjects a transfer carries data about. */
+export interface TransferSubjects {
+  caseIds?: string[];
+  eventIds?: string[];
+  documentIds?: string[];
+  contactIds?: string[];
+  personIds?: string[];
+}
+
+/** One transfer the connector wants to make. */
+export interface TransferItem {
+  direction?: TransferDirection; // default 'outbound'
+  operation: TransferOperation;
+  /**
+   * Categories this item belongs to. The first is required: without consent for it the item is
+   * blocked. The others are optional: their fields are stripped when not consented.
+   */
+  categories: [CategoryId, ...CategoryId[]] | [];
+  subjects: TransferSubjects;
+  recipient: TransferRecipient;
+  /**
+   * Payload keyed by the registry's field names (see consent/categories.ts). Fields of categories
+   * not consented are removed before `perform` sees them. Fields in no category of the item are a
+   * programming error and block the item (reason `field_not_in_registry`).
+   * Deletes and provisioning carry only identifiers (`fields: {}`).
+   */
+  fields: Record<string, unknown>;
+  /** Stable key of the item for the log (e.g. `event:<caseEventId>`). */
+  itemKey?: string;
+}
+
+/** Why the gate refused a transfer (recorded as a `blocked` row). */
+export type BlockReason =
+  | 'connection_not_active'
+  | 'connection_revoked'
+  | 'consent_missing'
+  | 'consent_withdrawn'
+  | 'category_not_consented'
+  | 'case_out_of_scope'
+  | 'field_not_in_registry'
+  | 'platform_disabled';
+
+/** What the connector's `perform` reports back about the provider call. */
+export interface ProviderOutcome<T> {
+  value: T;
+  /** Provider's HTTP status. */
+  status?: number;
+  remoteId?: string | null;
+  /** Actual bytes sent, when the connector knows them better than the gate's canonical payload. */
+  bytes?: number;
+}
+
+export type TransferResult<T> =
+  | { outcome: 'sent'; value: T; transferId: string }
+  | { outcome: 'failed'; error: unknown; transferId: string }
+  | { outcome: 'blocked'; reason: BlockReason; transferId: string };
+
+/** Context shared by every item of one gate call. */
+export interface TransferContext {
+  connectionId: string;
+  /** Why the data moves, e.g. `calendar_sync`, `ical_feed`, `revocation_purge`. */
+  purpose: string;
+  actor: TransferActor;
+}
+
+/**
+ * The gate. `send` is for one item; `sendMany` batches a reconcile chunk: one consent check, one
+ * multi-row insert of intents before any call, the calls (bounded concurrency), one multi-row insert
+ * of outcomes. A `failed` result carries the thrown error so the caller can classify it; the gate
+ * never retries (the queue does).
+ */
+export interface OutboundGate {
+  send<T>(
+    ctx: TransferContext,
+    item: TransferItem,
+    perform: (minimised: Record<string, unknown>) => Promise<ProviderOutcome<T>>,
+  ): Promise<TransferResult<T>>;
+  sendMany<T>(
+    ctx: TransferContext,
+    items: TransferItem[],
+    perform: (minimised: Record<string, unknown>, item: TransferItem, index: number) => Promise<ProviderOutcome<T>>,
+    options?: { concurrency?: number },
+  ): Promise<Array<TransferResult<T>>>;
+}
+
+/** Raised by callers that prefer exceptions (e.g. a route) when the gate blocked a transfer. */
+export class TransferBlockedError extends Error {
+  readonly code = 'transfer_blocked';
+  constructor(
+    readonly reason: BlockReason,
+    readonly transferId: string,
+  ) {
+    super(`transfer blocked: ${reason}`);
+    this.name = 'TransferBlockedError';
+  }
+}
