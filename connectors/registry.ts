@@ -1,0 +1,8 @@
+import type { Connector } from './types.ts';
+
+/** Every Additional Platform. Adding one is a folder under connectors/ and a line here. */
+export const connectors: Connector[] = [];
+
+export function connectorFor(platform: string): Connector | undefined {
+  return connectors.find((c) => c.manifest.id === platform);
+}

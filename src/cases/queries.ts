@@ -1,0 +1,90 @@
+import { sql } from 'kysely';
+import type { Db } from '../db/database.ts';
+import type { CaseEventKind, CaseScope, Participant } from '../db/types.ts';
+
+/** A case event joined with its case, as projections need it. */
+export interface EventWithCase {
+  id: string;
+  externalId: string;
+  caseId: string;
+  caseNumber: string;
+  caseTitle: string;
+  kind: CaseEventKind;
+  title: string;
+  description: string | null;
+  location: string | null;
+  startsAt: Date | null;
+  endsAt: Date | null;
+  timeZone: string | null;
+  startDate: string | null;
+  endDate: string | null;
+  participants: Participant[];
+  version: number;
+  updatedAt: Date;
+}
+
+/**
+ * The live (not deleted) events of the cases a user is assigned to (matched by e-mail), limited to
+ * the consent's case scope. This is the "case data" side of `case data ∩ consent`.
+ */
+export async function loadEventsInScope(
+  db: Db,
+  params: { organizationId: string; userEmail: string; caseScope: CaseScope },
+): Promise<EventWithCase[]> {
+  if (params.caseScope.kind === 'cases' && params.caseScope.caseIds.length === 0) return [];
+  let q = db
+    .selectFrom('case_events as e')
+    .innerJoin('cases as c', 'c.id', 'e.case_id')
+    .where('e.organization_id', '=', params.organizationId)
+    .where('c.organization_id', '=', params.organizationId)
+    .where('e.deleted_at', 'is', null)
+    .where('c.deleted_at', 'is', null)
+    .where(sql<boolean>`c.assignees @> ${JSON.stringify([params.userEmail.toLowerCase()])}::jsonb`);
+  if (params.caseScope.kind === 'cases') q = q.where('c.id', 'in', params.caseScope.caseIds);
+  const rows = await q
+    .select([
+      'e.id',
+      'e.external_id',
+      'e.case_id',
+      'c.number as case_number',
+      'c.title as case_title',
+      'e.kind',
+      'e.title',
+      'e.description',
+      'e.location',
+      'e.starts_at',
+      'e.ends_at',
+      'e.time_zone',
+      'e.start_date',
+      'e.end_date',
+      'e.participants',
+      'e.version',
+      'e.updated_at',
+    ])
+    .orderBy('e.id')
+    .execute();
+  return rows.map((r) => ({
+    id: r.id,
+    externalId: r.external_id,
+    caseId: r.case_id,
+    caseNumber: r.case_number,
+    caseTitle: r.case_title,
+    kind: r.kind,
+    title: r.title,
+    description: r.description,
+    location: r.location,
+    startsAt: r.starts_at,
+    endsAt: r.ends_at,
+    timeZone: r.time_zone,
+    startDate: r.start_date,
+    endDate: r.end_date,
+    participants: r.participants,
+    version: r.version,
+    updatedAt: r.updated_at,
+  }));
+}
+
+/** Whether a case (internal id) is assigned to the user and inside the scope. */
+export function caseInScope(scope: CaseScope, caseId: string): boolean {
+  return scope.kind === 'all' || scope.caseIds.includes(caseId);
+}
