@@ -1,4 +1,11 @@
+import { googleCalendarEmulator } from './google/calendar.ts';
+import { googleOAuthEmulator } from './google/oauth.ts';
+import { oneLoginEmulator } from './onelogin/idp.ts';
 import type { ProviderEmulator } from './server.ts';
 
 /** Every provider emulator the sandbox runs. Adding a provider is a folder and a line. */
-export const emulators: ProviderEmulator[] = [];
+export const emulators: ProviderEmulator[] = [
+  googleCalendarEmulator,
+  googleOAuthEmulator,
+  oneLoginEmulator,
+];

@@ -1,5 +1,7 @@
 import type { Context } from 'hono';
-import type { ProviderId, SandboxState } from './state.ts';
+import type { FaultSpec, ProviderId, SandboxState } from './state.ts';
+
+const REQUEST_FAULT_KINDS: ReadonlyArray<FaultSpec['kind']> = ['delay', 'timeout', 'status', 'quota'];
 
 /**
  * Applies injected faults to one request, after the emulator has resolved the account. Returns a
@@ -13,7 +15,7 @@ export async function applyFaults(
   req: { provider: ProviderId; account: string | null },
 ): Promise<Response | null> {
   const path = new URL(c.req.url).pathname;
-  const faults = state.matchFaults({ ...req, method: c.req.method, path });
+  const faults = state.matchFaults({ ...req, method: c.req.method, path }, REQUEST_FAULT_KINDS);
   for (const f of faults) {
     if (f.kind === 'delay') await new Promise((r) => setTimeout(r, f.delayMs ?? 100));
   }
@@ -37,7 +39,7 @@ export function tokenFault(
   req: { provider: ProviderId; account: string | null; method: string; path: string },
   kind: 'invalid_grant' | 'expire_tokens' | 'revoke_tokens',
 ): boolean {
-  return state.matchFaults(req).some((f) => f.kind === kind);
+  return state.matchFaults(req, [kind]).length > 0;
 }
 
 /** An error body in the provider's own shape. */

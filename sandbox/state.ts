@@ -146,10 +146,18 @@ export class SandboxState {
     return fault;
   }
 
-  /** Faults that apply to this request, consuming one of `times` for each. */
-  matchFaults(req: { provider: ProviderId; account: string | null; method: string; path: string }): Fault[] {
+  /**
+   * Faults of the given kinds that apply to this request, consuming one of `times` for each. Only
+   * the kinds asked for are consumed, so the request check and a token check on the same request
+   * do not use up each other's faults.
+   */
+  matchFaults(
+    req: { provider: ProviderId; account: string | null; method: string; path: string },
+    kinds: ReadonlyArray<FaultSpec['kind']>,
+  ): Fault[] {
     const hits: Fault[] = [];
     for (const f of this.faults) {
+      if (!kinds.includes(f.kind)) continue;
       if (f.provider && f.provider !== req.provider) continue;
       if (f.account && f.account !== req.account) continue;
       if (f.method && f.method.toUpperCase() !== req.method.toUpperCase()) continue;

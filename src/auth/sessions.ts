@@ -90,6 +90,19 @@ export class SessionStore {
     return session;
   }
 
+  /** Reads a live session without sliding its idle timeout; null when unknown or expired. */
+  async get(id: string): Promise<SessionData | null> {
+    const raw = await this.redis.get(this.key(id));
+    if (!raw) return null;
+    const session = JSON.parse(raw) as SessionData;
+    return Date.now() >= session.absoluteExpiresAt ? null : session;
+  }
+
+  /** The opaque handle of a session id (what `listForUser` shows and `endForUser` takes). */
+  handleOf(id: string): string {
+    return this.key(id).split(':').pop()!;
+  }
+
   async destroy(id: string): Promise<void> {
     const key = this.key(id);
     const raw = await this.redis.get(key);
@@ -149,6 +162,11 @@ function safeEqual(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
+/** Constant-time check of a CSRF token sent by a form or query parameter instead of the header. */
+export function csrfTokenMatches(session: SessionData, token: string | undefined | null): boolean {
+  return typeof token === 'string' && safeEqual(token, session.csrfToken);
+}
+
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /**
@@ -166,11 +184,24 @@ export function sessionAuth(store: SessionStore): MiddlewareHandler<AppEnv> {
         throw new ApiError(403, 'csrf_token_invalid', `state-changing requests need the session's ${CSRF_HEADER} header`);
       }
     }
+    // The role and status come from the database on every request, so a demotion or a disabled
+    // user takes effect at once, not when the session expires.
+    const user = await c
+      .get('services')
+      .db.selectFrom('users')
+      .select(['role', 'status'])
+      .where('id', '=', session.userId)
+      .where('organization_id', '=', session.organizationId)
+      .executeTakeFirst();
+    if (user?.status !== 'active') {
+      await store.destroy(id);
+      throw new ApiError(401, 'session_revoked', 'this session has ended; sign in again');
+    }
     c.set('principal', {
       kind: 'user',
       userId: session.userId,
       organizationId: session.organizationId,
-      role: session.role,
+      role: user.role,
       sessionId: id,
     });
     await next();

@@ -1,0 +1,133 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { clientIp, userAgent } from '../../auth/login-flow.ts';
+import type { UserPrincipal } from '../../auth/principal.ts';
+import { requireAdmin, sessionAuth } from '../../auth/sessions.ts';
+import { findUser } from '../../auth/users.ts';
+import { recordSecurityEvent } from '../../security/events.ts';
+import type { RouteModule } from '../env.ts';
+import { notFound } from '../errors.ts';
+
+const ErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) });
+const err = (description: string) => ({ description, content: { 'application/json': { schema: ErrorSchema } } });
+
+const SessionSchema = z
+  .object({
+    handle: z.string().describe('Opaque id of the session (never the cookie value)'),
+    method: z.string(),
+    createdAt: z.string(),
+    lastSeenAt: z.string(),
+    absoluteExpiresAt: z.string(),
+    ip: z.string().nullable(),
+    userAgent: z.string().nullable(),
+    current: z.boolean().describe("Whether it is the caller's own session"),
+  })
+  .openapi('UserSession');
+
+/**
+ * An administrator lists a user's live sessions and ends one or all of them
+ * (`/v1/admin/users/{id}/sessions[/{handle}]`). Users of other organizations answer 404.
+ */
+export const adminSessionRoutes: RouteModule = (app, services) => {
+  const guard = [sessionAuth(services.sessions), requireAdmin()] as const;
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/admin/users/{id}/sessions',
+      tags: ['Users (admin)'],
+      summary: "A user's live sessions",
+      middleware: [...guard],
+      security: [{ session: [] }],
+      request: { params: z.object({ id: z.uuid() }) },
+      responses: {
+        200: { description: 'Sessions', content: { 'application/json': { schema: z.object({ sessions: z.array(SessionSchema) }) } } },
+        401: err('Not signed in'),
+        403: err('`admin_required`'),
+        404: err('`not_found`'),
+      },
+    }),
+    async (c) => {
+      const p = c.get('principal') as UserPrincipal;
+      const { id } = c.req.valid('param');
+      if (!(await findUser(services.db, p.organizationId, id))) throw notFound('user');
+      const own = services.sessions.handleOf(p.sessionId);
+      const sessions = (await services.sessions.listForUser(id))
+        .filter(({ session }) => session.organizationId === p.organizationId)
+        .map(({ handle, session }) => ({
+          handle,
+          method: session.method.startsWith('saml:') ? 'saml' : session.method,
+          createdAt: new Date(session.createdAt).toISOString(),
+          lastSeenAt: new Date(session.lastSeenAt).toISOString(),
+          absoluteExpiresAt: new Date(session.absoluteExpiresAt).toISOString(),
+          ip: session.ip ?? null,
+          userAgent: session.userAgent ?? null,
+          current: handle === own,
+        }));
+      return c.json({ sessions }, 200);
+    },
+  );
+
+  const end = async (p: UserPrincipal, userId: string, handle: string | undefined, request: { ip: string | null; ua: string | null }) => {
+    if (!(await findUser(services.db, p.organizationId, userId))) throw notFound('user');
+    const ended = await services.sessions.endForUser(userId, handle);
+    if (handle && ended === 0) throw notFound('session');
+    await recordSecurityEvent(services.db, {
+      organizationId: p.organizationId,
+      userId,
+      actorUserId: p.userId,
+      kind: 'session_ended_by_admin',
+      outcome: 'success',
+      method: 'admin',
+      ip: request.ip,
+      userAgent: request.ua,
+      details: { sessionsEnded: ended, ...(handle ? { handle } : { all: true }) },
+    });
+    return ended;
+  };
+
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/v1/admin/users/{id}/sessions',
+      tags: ['Users (admin)'],
+      summary: "End all of a user's sessions",
+      middleware: [...guard],
+      security: [{ session: [] }],
+      request: { params: z.object({ id: z.uuid() }) },
+      responses: {
+        200: { description: 'Ended', content: { 'application/json': { schema: z.object({ sessionsEnded: z.number() }) } } },
+        401: err('Not signed in'),
+        403: err('`admin_required`, `csrf_token_invalid`'),
+        404: err('`not_found`'),
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const sessionsEnded = await end(c.get('principal') as UserPrincipal, id, undefined, { ip: clientIp(c), ua: userAgent(c) });
+      return c.json({ sessionsEnded }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/v1/admin/users/{id}/sessions/{handle}',
+      tags: ['Users (admin)'],
+      summary: "End one of a user's sessions",
+      middleware: [...guard],
+      security: [{ session: [] }],
+      request: { params: z.object({ id: z.uuid(), handle: z.string().regex(/^[0-9a-f]{64}$/) }) },
+      responses: {
+        200: { description: 'Ended', content: { 'application/json': { schema: z.object({ sessionsEnded: z.number() }) } } },
+        401: err('Not signed in'),
+        403: err('`admin_required`, `csrf_token_invalid`'),
+        404: err('`not_found` (user or session)'),
+      },
+    }),
+    async (c) => {
+      const { id, handle } = c.req.valid('param');
+      const sessionsEnded = await end(c.get('principal') as UserPrincipal, id, handle, { ip: clientIp(c), ua: userAgent(c) });
+      return c.json({ sessionsEnded }, 200);
+    },
+  );
+};

@@ -1,0 +1,128 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { clientIp, userAgent } from '../../auth/login-flow.ts';
+import type { UserPrincipal } from '../../auth/principal.ts';
+import { requireAdmin, sessionAuth } from '../../auth/sessions.ts';
+import { LastAdminError, listUsers, updateUser } from '../../auth/users.ts';
+import { recordSecurityEvent } from '../../security/events.ts';
+import type { RouteModule } from '../env.ts';
+import { ApiError, notFound } from '../errors.ts';
+
+const ErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) });
+const err = (description: string) => ({ description, content: { 'application/json': { schema: ErrorSchema } } });
+
+const UserSchema = z
+  .object({
+    id: z.uuid(),
+    email: z.string(),
+    name: z.string().nullable(),
+    pictureUrl: z.string().nullable(),
+    role: z.enum(['member', 'admin']),
+    status: z.enum(['active', 'disabled']),
+    createdAt: z.string(),
+    lastLoginAt: z.string().nullable(),
+    identities: z.array(z.object({ provider: z.string(), issuer: z.string(), lastLoginAt: z.string().nullable() })),
+  })
+  .openapi('User');
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+/**
+ * `GET /v1/admin/users` and `PATCH /v1/admin/users/{id}` (role, status). Disabling a user ends their
+ * sessions at once; the organization always keeps one active administrator.
+ */
+export const adminUserRoutes: RouteModule = (app, services) => {
+  const guard = [sessionAuth(services.sessions), requireAdmin()] as const;
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/admin/users',
+      tags: ['Users (admin)'],
+      summary: "The organization's users, with their sign-in identities",
+      middleware: [...guard],
+      security: [{ session: [] }],
+      responses: {
+        200: { description: 'Users', content: { 'application/json': { schema: z.object({ users: z.array(UserSchema) }) } } },
+        401: err('Not signed in'),
+        403: err('`admin_required`'),
+      },
+    }),
+    async (c) => {
+      const p = c.get('principal') as UserPrincipal;
+      const users = await listUsers(services.db, p.organizationId);
+      return c.json(
+        {
+          users: users.map((u) => ({
+            ...u,
+            createdAt: u.createdAt.toISOString(),
+            lastLoginAt: iso(u.lastLoginAt),
+            identities: u.identities.map((i) => ({ ...i, lastLoginAt: iso(i.lastLoginAt) })),
+          })),
+        },
+        200,
+      );
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'patch',
+      path: '/v1/admin/users/{id}',
+      tags: ['Users (admin)'],
+      summary: "Change a user's role or status (disabling ends their sessions)",
+      middleware: [...guard],
+      security: [{ session: [] }],
+      request: {
+        params: z.object({ id: z.uuid() }),
+        body: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: z
+                .object({ role: z.enum(['member', 'admin']).optional(), status: z.enum(['active', 'disabled']).optional() })
+                .strict()
+                .refine((b) => b.role !== undefined || b.status !== undefined, { message: 'give role and/or status' }),
+            },
+          },
+        },
+      },
+      responses: {
+        200: {
+          description: 'Updated',
+          content: { 'application/json': { schema: z.object({ user: z.object({ id: z.uuid(), role: z.string(), status: z.string() }), sessionsEnded: z.number() }) } },
+        },
+        400: err('`validation_failed`'),
+        401: err('Not signed in'),
+        403: err('`admin_required`, `csrf_token_invalid`'),
+        404: err('`not_found` (also for users of other organizations)'),
+        409: err('`last_admin`'),
+      },
+    }),
+    async (c) => {
+      const p = c.get('principal') as UserPrincipal;
+      const { id } = c.req.valid('param');
+      const body = c.req.valid('json');
+      let result: Awaited<ReturnType<typeof updateUser>>;
+      try {
+        result = await updateUser(services.db, { organizationId: p.organizationId, userId: id, role: body.role, status: body.status });
+      } catch (e) {
+        if (e instanceof LastAdminError) throw new ApiError(409, e.code, e.message);
+        throw e;
+      }
+      if (!result) throw notFound('user');
+      const sessionsEnded = result.after.status === 'disabled' ? await services.sessions.endForUser(id) : 0;
+      await recordSecurityEvent(services.db, {
+        organizationId: p.organizationId,
+        userId: id,
+        actorUserId: p.userId,
+        kind: 'user_updated',
+        outcome: 'success',
+        method: 'admin',
+        ip: clientIp(c),
+        userAgent: userAgent(c),
+        details: { before: result.before, after: result.after, sessionsEnded },
+      });
+      return c.json({ user: { id, ...result.after }, sessionsEnded }, 200);
+    },
+  );
+};

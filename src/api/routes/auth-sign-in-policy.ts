@@ -1,0 +1,84 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { clientIp, userAgent } from '../../auth/login-flow.ts';
+import type { UserPrincipal } from '../../auth/principal.ts';
+import { requireAdmin, sessionAuth } from '../../auth/sessions.ts';
+import { loadSignInPolicy, updateSignInPolicy } from '../../auth/sign-in-policy.ts';
+import { recordSecurityEvent } from '../../security/events.ts';
+import type { RouteModule } from '../env.ts';
+
+const ErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) });
+const err = (description: string) => ({ description, content: { 'application/json': { schema: ErrorSchema } } });
+
+const domain = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .regex(/^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/, 'a domain name such as example.com');
+
+export const SignInPolicySchema = z
+  .object({
+    allowedGoogleDomains: z.array(domain).max(50).describe('Google Workspace domains (`hd`) admitted; empty = any verified Google account of a known user'),
+    jitProvisioning: z.boolean().describe('Create users on their first sign-in'),
+    defaultRole: z.enum(['member', 'admin']).describe('Role of users created just in time'),
+    linkByEmail: z.boolean().describe('Link a new identity to the existing user with the same verified e-mail'),
+  })
+  .openapi('SignInPolicy');
+
+/** `GET/PATCH /v1/admin/sign-in-policy`: the organization's sign-in policy (admins only). */
+export const signInPolicyRoutes: RouteModule = (app, services) => {
+  const guard = [sessionAuth(services.sessions), requireAdmin()] as const;
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/admin/sign-in-policy',
+      tags: ['Sign-in (admin)'],
+      summary: "The organization's sign-in policy",
+      middleware: [...guard],
+      security: [{ session: [] }],
+      responses: {
+        200: { description: 'Policy', content: { 'application/json': { schema: z.object({ policy: SignInPolicySchema }) } } },
+        401: err('Not signed in'),
+        403: err('`admin_required`'),
+      },
+    }),
+    async (c) => {
+      const p = c.get('principal') as UserPrincipal;
+      return c.json({ policy: (await loadSignInPolicy(services.db, p.organizationId))! }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'patch',
+      path: '/v1/admin/sign-in-policy',
+      tags: ['Sign-in (admin)'],
+      summary: 'Change the sign-in policy (fields not given stay as they are)',
+      middleware: [...guard],
+      security: [{ session: [] }],
+      request: { body: { required: true, content: { 'application/json': { schema: SignInPolicySchema.partial().strict() } } } },
+      responses: {
+        200: { description: 'Policy', content: { 'application/json': { schema: z.object({ policy: SignInPolicySchema }) } } },
+        400: err('`validation_failed`'),
+        401: err('Not signed in'),
+        403: err('`admin_required`, `csrf_token_invalid`'),
+      },
+    }),
+    async (c) => {
+      const p = c.get('principal') as UserPrincipal;
+      const change = c.req.valid('json');
+      const policy = await updateSignInPolicy(services.db, p.organizationId, change);
+      await recordSecurityEvent(services.db, {
+        organizationId: p.organizationId,
+        actorUserId: p.userId,
+        kind: 'sign_in_policy_updated',
+        outcome: 'success',
+        method: 'admin',
+        ip: clientIp(c),
+        userAgent: userAgent(c),
+        details: { change },
+      });
+      return c.json({ policy }, 200);
+    },
+  );
+};

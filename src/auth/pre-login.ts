@@ -1,0 +1,34 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { redisKey } from '../redis.ts';
+
+/** How long a started sign-in may take before it must start over. */
+export const PRE_LOGIN_TTL_SECONDS = 600;
+
+/**
+ * Short-lived state of a sign-in in progress (OIDC state, nonce and PKCE verifier; the SAML request
+ * id), kept in Redis under the SHA-256 of a random handle that only the browser's pre-login cookie
+ * holds. `take` reads and deletes in one step, so a handle works once.
+ */
+export class PreLoginStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {}
+
+  private key(kind: string, handle: string): string {
+    return redisKey(this.prefix, 'pre-login', kind, createHash('sha256').update(handle).digest('hex'));
+  }
+
+  async save<T extends object>(kind: string, data: T): Promise<string> {
+    const handle = randomBytes(32).toString('base64url');
+    await this.redis.set(this.key(kind, handle), JSON.stringify(data), 'EX', PRE_LOGIN_TTL_SECONDS);
+    return handle;
+  }
+
+  async take<T extends object>(kind: string, handle: string | undefined): Promise<T | null> {
+    if (!handle || handle.length > 100) return null;
+    const raw = await this.redis.getdel(this.key(kind, handle));
+    return raw ? (JSON.parse(raw) as T) : null;
+  }
+}

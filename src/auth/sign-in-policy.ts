@@ -1,0 +1,43 @@
+import type { Db } from '../db/database.ts';
+import type { OrganizationSettings } from '../db/types.ts';
+
+/** The sign-in part of an organization's settings (the rest of `settings` belongs to others). */
+export interface SignInPolicy {
+  allowedGoogleDomains: string[];
+  jitProvisioning: boolean;
+  defaultRole: 'member' | 'admin';
+  linkByEmail: boolean;
+}
+
+export function signInPolicyOf(settings: OrganizationSettings): SignInPolicy {
+  return {
+    allowedGoogleDomains: settings.allowedGoogleDomains ?? [],
+    jitProvisioning: settings.jitProvisioning ?? false,
+    defaultRole: settings.defaultRole ?? 'member',
+    linkByEmail: settings.linkByEmail ?? false,
+  };
+}
+
+export async function loadSignInPolicy(db: Db, organizationId: string): Promise<SignInPolicy | null> {
+  const org = await db.selectFrom('organizations').select('settings').where('id', '=', organizationId).executeTakeFirst();
+  return org ? signInPolicyOf(org.settings) : null;
+}
+
+/**
+ * Merges a change into the organization's settings, leaving other keys as they are. The row is
+ * locked so a concurrent change to another setting is not lost.
+ */
+export async function updateSignInPolicy(db: Db, organizationId: string, change: Partial<SignInPolicy>): Promise<SignInPolicy> {
+  return db.transaction().execute(async (tx) => {
+    const org = await tx.selectFrom('organizations').select('settings').where('id', '=', organizationId).forUpdate().executeTakeFirstOrThrow();
+    const next: OrganizationSettings = { ...org.settings };
+    if (change.allowedGoogleDomains !== undefined) {
+      next.allowedGoogleDomains = [...new Set(change.allowedGoogleDomains.map((d) => d.trim().toLowerCase()))];
+    }
+    if (change.jitProvisioning !== undefined) next.jitProvisioning = change.jitProvisioning;
+    if (change.defaultRole !== undefined) next.defaultRole = change.defaultRole;
+    if (change.linkByEmail !== undefined) next.linkByEmail = change.linkByEmail;
+    await tx.updateTable('organizations').set({ settings: JSON.stringify(next), updated_at: new Date() }).where('id', '=', organizationId).execute();
+    return signInPolicyOf(next);
+  });
+}

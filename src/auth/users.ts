@@ -1,0 +1,100 @@
+import type { Db } from '../db/database.ts';
+
+/**
+ * Users of an organization as administrators see them, and the role/status changes they make.
+ * Every function takes the organization id: a user of another organization is simply not found.
+ */
+
+export interface UserView {
+  id: string;
+  email: string;
+  name: string | null;
+  pictureUrl: string | null;
+  role: 'member' | 'admin';
+  status: 'active' | 'disabled';
+  createdAt: Date;
+  lastLoginAt: Date | null;
+  identities: Array<{ provider: string; issuer: string; lastLoginAt: Date | null }>;
+}
+
+export async function listUsers(db: Db, organizationId: string): Promise<UserView[]> {
+  const users = await db
+    .selectFrom('users')
+    .select(['id', 'email', 'name', 'picture_url', 'role', 'status', 'created_at'])
+    .where('organization_id', '=', organizationId)
+    .orderBy('email')
+    .execute();
+  const identities = await db
+    .selectFrom('identities')
+    .select(['user_id', 'provider', 'issuer', 'last_login_at'])
+    .where('organization_id', '=', organizationId)
+    .execute();
+  return users.map((u) => {
+    const own = identities.filter((i) => i.user_id === u.id);
+    const times = own.map((i) => i.last_login_at?.getTime() ?? 0).filter((t) => t > 0);
+    return {
+      id: u.id,
+      email: u.email,
+      name: u.name,
+      pictureUrl: u.picture_url,
+      role: u.role,
+      status: u.status,
+      createdAt: u.created_at,
+      lastLoginAt: times.length ? new Date(Math.max(...times)) : null,
+      identities: own.map((i) => ({ provider: i.provider, issuer: i.issuer, lastLoginAt: i.last_login_at })),
+    };
+  });
+}
+
+export async function findUser(db: Db, organizationId: string, userId: string) {
+  return db
+    .selectFrom('users')
+    .select(['id', 'email', 'name', 'picture_url', 'role', 'status', 'organization_id'])
+    .where('organization_id', '=', organizationId)
+    .where('id', '=', userId)
+    .executeTakeFirst();
+}
+
+export class LastAdminError extends Error {
+  readonly code = 'last_admin';
+  constructor() {
+    super('the organization must keep at least one active administrator');
+  }
+}
+
+/**
+ * Changes a user's role and/or status in one transaction; refuses (LastAdminError) a change that
+ * would leave the organization without an active administrator. Returns null when the user is not
+ * in the organization; otherwise the before and after values.
+ */
+export async function updateUser(
+  db: Db,
+  params: { organizationId: string; userId: string; role?: 'member' | 'admin'; status?: 'active' | 'disabled' },
+): Promise<{ before: { role: string; status: string }; after: { role: string; status: string } } | null> {
+  return db.transaction().execute(async (tx) => {
+    const user = await tx
+      .selectFrom('users')
+      .select(['id', 'role', 'status'])
+      .where('organization_id', '=', params.organizationId)
+      .where('id', '=', params.userId)
+      .forUpdate()
+      .executeTakeFirst();
+    if (!user) return null;
+    const after = { role: params.role ?? user.role, status: params.status ?? user.status };
+    const losesAdmin = user.role === 'admin' && user.status === 'active' && (after.role !== 'admin' || after.status !== 'active');
+    if (losesAdmin) {
+      // Lock the organization's admins so two concurrent demotions cannot both pass the count.
+      const admins = await tx
+        .selectFrom('users')
+        .select('id')
+        .where('organization_id', '=', params.organizationId)
+        .where('role', '=', 'admin')
+        .where('status', '=', 'active')
+        .forUpdate()
+        .execute();
+      if (admins.length <= 1) throw new LastAdminError();
+    }
+    await tx.updateTable('users').set({ role: after.role, status: after.status, updated_at: new Date() }).where('id', '=', user.id).execute();
+    return { before: { role: user.role, status: user.status }, after };
+  });
+}
