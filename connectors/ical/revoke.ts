@@ -1,0 +1,34 @@
+import { sql } from 'kysely';
+import type { RevokeContext, RevokeStepResult } from '../types.ts';
+
+/**
+ * Revocation of an iCal connection: there is no provider to call — the feed token is the
+ * credential, so invalidating it is the revocation. From the moment `revoked_at` is set the public
+ * endpoint answers 404 (its lookup only matches live feeds). Copies already in subscribers'
+ * calendars cannot be removed from here: a calendar app keeps its last copy when the feed
+ * disappears, which the receipt says instead of pretending.
+ */
+export async function revokeIcal(ctx: RevokeContext): Promise<RevokeStepResult[]> {
+  const res = await ctx.services.db
+    .updateTable('ical_feeds')
+    .set({ revoked_at: sql`now()` })
+    .where('connection_id', '=', ctx.connection.id)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+  const invalidated = Number(res.numUpdatedRows);
+  const steps: RevokeStepResult[] = [
+    {
+      step: 'invalidate_feed_token',
+      result: 'done',
+      detail: invalidated ? 'the feed URL now answers 404' : 'the feed token was already invalid',
+    },
+  ];
+  if (ctx.purgeRemote) {
+    steps.push({
+      step: 'purge_remote',
+      result: 'not_supported',
+      detail: 'subscribed calendar apps keep their last copy of a feed; they stop receiving updates',
+    });
+  }
+  return steps;
+}

@@ -1,0 +1,178 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { icalManifest } from '../../../connectors/ical/manifest.ts';
+import { clientIp, userAgent } from '../../auth/login-flow.ts';
+import type { UserPrincipal } from '../../auth/principal.ts';
+import { sessionAuth } from '../../auth/sessions.ts';
+import type { CategoryId } from '../../consent/categories.ts';
+import { createFeed, deleteFeed, type FeedOwner, IcalFeedError, listFeeds, rotateFeed } from '../../ical/feeds.ts';
+import { feedUrl } from '../../ical/tokens.ts';
+import type { AppEnv, RouteModule } from '../env.ts';
+import { ApiError } from '../errors.ts';
+import { errorResponseSchema } from './ingest-common.ts';
+
+const [requiredCategory, ...optionalCategories] = icalManifest.categories as [CategoryId, ...CategoryId[]];
+const categoryEnum = z.enum(icalManifest.categories as [CategoryId, ...CategoryId[]]);
+
+const caseScopeSchema = z
+  .discriminatedUnion('kind', [
+    z.object({ kind: z.literal('all') }),
+    z.object({ kind: z.literal('cases'), caseIds: z.array(z.uuid()).min(1).max(500) }),
+  ])
+  .openapi('IcalCaseScope', { description: 'All cases assigned to you, or a list of them' });
+
+const feedSchema = z
+  .object({
+    id: z.uuid(),
+    name: z.string(),
+    tokenHint: z.string().openapi({ description: 'First characters of the current token, to tell feeds apart' }),
+    categories: z.array(categoryEnum),
+    caseScope: caseScopeSchema,
+    status: z.string().openapi({ description: '`active`, or `revoked` once deleted or revoked by an administrator' }),
+    createdAt: z.string(),
+    rotatedAt: z.string().nullable(),
+    revokedAt: z.string().nullable(),
+    lastFetchedAt: z.string().nullable().openapi({ description: 'Last fetch answered 200 or 304 (transfer log)' }),
+    fetchCount: z.number().int(),
+  })
+  .openapi('IcalFeed');
+
+const createBody = z
+  .object({
+    name: z.string().trim().min(1).max(100),
+    categories: z
+      .array(categoryEnum)
+      .min(1)
+      .refine((c) => c.includes(requiredCategory), { message: `must include ${requiredCategory}` })
+      .openapi({ description: `\`${requiredCategory}\` is required; ${optionalCategories.map((c) => `\`${c}\``).join(', ')} optional` }),
+    caseScope: caseScopeSchema,
+  })
+  .openapi('IcalFeedCreate');
+
+const withUrl = z.object({
+  feed: feedSchema,
+  url: z.string().openapi({ description: 'The subscription URL. Shown only in this answer: store it in your calendar app now.' }),
+});
+
+const err = (description: string) => ({ description, content: { 'application/json': { schema: errorResponseSchema } } });
+const authErrors = {
+  401: err('Not signed in'),
+  403: err('CSRF token missing, or your account is not active'),
+};
+
+function ownerOf(c: Context<AppEnv>): FeedOwner {
+  const p = c.get('principal');
+  if (p?.kind !== 'user') throw new ApiError(401, 'unauthenticated', 'sign in first');
+  const user = p as UserPrincipal;
+  return { organizationId: user.organizationId, userId: user.userId };
+}
+
+function asApiError(e: unknown): never {
+  if (e instanceof IcalFeedError) throw new ApiError(e.status, e.code, e.message, e.details);
+  throw e;
+}
+
+/**
+ * `/v1/ical-feeds`: a signed-in user's iCal subscription feeds. Creating one records the consent
+ * (method `api`) and returns the secret URL once; rotating returns a new URL once and kills the old
+ * one; deleting revokes the connection and withdraws the consent. Another user's feed is a 404.
+ */
+export const icalFeedRoutes: RouteModule = (app, services) => {
+  const auth = { middleware: [sessionAuth(services.sessions)], security: [{ session: [] }] };
+  const base = services.config.PUBLIC_BASE_URL;
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/ical-feeds',
+      tags: ['iCal feeds'],
+      summary: 'Create a feed (its URL is shown once, in this answer)',
+      ...auth,
+      request: { body: { required: true, content: { 'application/json': { schema: createBody } } } },
+      responses: {
+        201: { description: 'Created', content: { 'application/json': { schema: withUrl } } },
+        400: err('Validation failed'),
+        404: err('`case_not_found`: a case id is unknown or not assigned to you (`details.caseIds`)'),
+        ...authErrors,
+      },
+    }),
+    async (c) => {
+      const owner = ownerOf(c);
+      const body = c.req.valid('json');
+      const created = await createFeed(services, {
+        ...owner,
+        name: body.name,
+        categories: [...new Set(body.categories)],
+        caseScope: body.caseScope,
+        ip: clientIp(c),
+        userAgent: userAgent(c),
+      }).catch(asApiError);
+      services.logger.info({ organizationId: owner.organizationId, feedId: created.feed.id }, 'ical feed created');
+      return c.json({ feed: created.feed, url: feedUrl(base, created.token) }, 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/ical-feeds',
+      tags: ['iCal feeds'],
+      summary: 'Your feeds (never their URLs)',
+      ...auth,
+      request: { query: z.object({ includeRevoked: z.enum(['true', 'false']).optional() }) },
+      responses: {
+        200: { description: 'Feeds, newest first', content: { 'application/json': { schema: z.object({ feeds: z.array(feedSchema) }) } } },
+        ...authErrors,
+      },
+    }),
+    async (c) => {
+      const feeds = await listFeeds(services.db, ownerOf(c), { includeRevoked: c.req.valid('query').includeRevoked === 'true' });
+      return c.json({ feeds }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/ical-feeds/{id}/rotate',
+      tags: ['iCal feeds'],
+      summary: 'Replace the URL: the old one answers 404 at once, the new one is shown once',
+      ...auth,
+      request: { params: z.object({ id: z.string() }) },
+      responses: {
+        200: { description: 'Rotated', content: { 'application/json': { schema: withUrl } } },
+        404: err('No such live feed of yours'),
+        ...authErrors,
+      },
+    }),
+    async (c) => {
+      const owner = ownerOf(c);
+      const rotated = await rotateFeed(services.db, owner, c.req.valid('param').id).catch(asApiError);
+      services.logger.info({ organizationId: owner.organizationId, feedId: rotated.feed.id }, 'ical feed token rotated');
+      return c.json({ feed: rotated.feed, url: feedUrl(base, rotated.token) }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/v1/ical-feeds/{id}',
+      tags: ['iCal feeds'],
+      summary: 'Delete a feed: URL dead at once, connection revoked, consent withdrawn',
+      ...auth,
+      request: { params: z.object({ id: z.string() }) },
+      responses: {
+        204: { description: 'Deleted' },
+        404: err('No such live feed of yours'),
+        ...authErrors,
+      },
+    }),
+    async (c) => {
+      const owner = ownerOf(c);
+      const { id } = c.req.valid('param');
+      await deleteFeed(services, owner, id).catch(asApiError);
+      services.logger.info({ organizationId: owner.organizationId, feedId: id }, 'ical feed deleted');
+      return c.body(null, 204);
+    },
+  );
+};

@@ -1,0 +1,84 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { clientIp, userAgent } from '../../auth/login-flow.ts';
+import { createFeedPublisher } from '../../ical/publish.ts';
+import type { RouteModule } from '../env.ts';
+import { errorBody } from '../errors.ts';
+import { errorResponseSchema } from './ingest-common.ts';
+
+/** Longest path segment worth hashing: a token is 43 characters plus `.ics`. */
+const MAX_SEGMENT = 256;
+
+/**
+ * `GET /ical/<token>.ics`: the public subscription endpoint. The token is the only credential.
+ * Unknown, rotated, deleted, revoked and withdrawn feeds all get the same 404 body after the same
+ * work (rate limit + one lookup by token hash), so the answer tells nothing about which tokens exist.
+ * The token never reaches a log line: the request log records the route pattern, not the path.
+ */
+export const icalPublicRoutes: RouteModule = (app, services) => {
+  const publisher = createFeedPublisher(services);
+  const { config } = services;
+  const cacheControl = `private, max-age=${config.ICAL_CACHE_MAX_AGE_SECONDS}`;
+  // The URL is a secret: never let it leak through a Referer header or be sniffed as something else.
+  const common = { 'referrer-policy': 'no-referrer', 'x-content-type-options': 'nosniff' };
+  const notFound = () =>
+    new Response(JSON.stringify(errorBody('not_found', 'not found')), {
+      status: 404,
+      headers: { ...common, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' },
+    });
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/ical/{file}',
+      tags: ['iCal feeds'],
+      summary: 'The subscription feed (`<token>.ics`), for calendar apps',
+      description:
+        'RFC 5545 calendar of the case events the feed owner consented to. Strong ETag; send `If-None-Match` ' +
+        'to get 304. Each 200 and 304 is recorded in the transfer log. Unknown, rotated and revoked tokens all answer 404.',
+      request: { params: z.object({ file: z.string().openapi({ description: '`<token>.ics`' }) }) },
+      responses: {
+        200: { description: 'The calendar', content: { 'text/calendar': { schema: z.string() } } },
+        304: { description: 'Not modified (If-None-Match matched the current ETag)' },
+        404: { description: 'No such feed', content: { 'application/json': { schema: errorResponseSchema } } },
+        429: { description: 'Too many fetches of this feed; see Retry-After', content: { 'application/json': { schema: errorResponseSchema } } },
+      },
+    }),
+    async (c) => {
+      const { file } = c.req.valid('param');
+      if (!file.endsWith('.ics') || file.length > MAX_SEGMENT) return notFound();
+      const result = await publisher.fetch({
+        token: file.slice(0, -'.ics'.length),
+        ifNoneMatch: c.req.header('if-none-match') ?? null,
+        ip: clientIp(c),
+        userAgent: userAgent(c),
+      });
+      switch (result.kind) {
+        case 'not_found':
+          return notFound();
+        case 'rate_limited':
+          return new Response(JSON.stringify(errorBody('rate_limited', 'too many requests for this feed; retry later')), {
+            status: 429,
+            headers: {
+              ...common,
+              'content-type': 'application/json; charset=utf-8',
+              'cache-control': 'no-store',
+              'retry-after': String(result.retryAfterSeconds),
+            },
+          });
+        case 'not_modified':
+          return new Response(null, { status: 304, headers: { ...common, etag: result.etag, 'cache-control': cacheControl } });
+        case 'ok':
+          return new Response(result.body, {
+            status: 200,
+            headers: {
+              ...common,
+              'content-type': 'text/calendar; charset=utf-8',
+              'content-disposition': 'inline; filename="calendar.ics"',
+              etag: result.etag,
+              'cache-control': cacheControl,
+            },
+          });
+      }
+    },
+  );
+};

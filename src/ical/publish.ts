@@ -1,0 +1,144 @@
+import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import { ICAL_PURPOSE } from '../../connectors/ical/manifest.ts';
+import { notModifiedItem, projectFeed } from '../../connectors/ical/project.ts';
+import { type RenderedFeed, renderFeed } from '../../connectors/ical/render.ts';
+import { loadEventsInScope } from '../cases/queries.ts';
+import { redisKey } from '../redis.ts';
+import type { Services } from '../services.ts';
+import type { TransferContext } from '../transfers/types.ts';
+import { findLiveFeed, type LiveFeed } from './feeds.ts';
+import { type CachedFeed, fieldSignature, feedVersionKey, RenderCache } from './render-cache.ts';
+import { hashFeedToken } from './tokens.ts';
+
+/**
+ * Serving `GET /ical/<token>.ics`. Per request, in order:
+ * 1. rate limit per token hash (Redis, ICAL_RATE_LIMIT_PER_MINUTE) — before the lookup, so unknown
+ *    and live tokens behave the same way;
+ * 2. one indexed query by token hash: live feed, active connection and owner, current consent, the
+ *    organization's data_version (see {@link findLiveFeed}); anything else → the same 404;
+ * 3. cache look-up by (feed, data version, consent version, …);
+ * 4. the gate: a fetch answered 304 goes through `send` with an empty item (nothing disclosed, outcome
+ *    `not_modified`); any other fetch sends the feed item and `perform` returns the rendering of exactly
+ *    the fields the gate released — memoised: when the released field names equal those of the cached
+ *    rendering of the same data version, that rendering is reused, else it renders afresh.
+ * A gate refusal (withdrawn in between, platform switched off…) is the same 404.
+ */
+
+export type FeedFetchResult =
+  | { kind: 'not_found' }
+  | { kind: 'rate_limited'; retryAfterSeconds: number }
+  | { kind: 'not_modified'; etag: string }
+  | { kind: 'ok'; body: Buffer; etag: string };
+
+export interface FeedRequest {
+  token: string;
+  /** The If-None-Match header, if any. */
+  ifNoneMatch: string | null;
+  ip: string | null;
+  userAgent: string | null;
+}
+
+export interface FeedPublisher {
+  fetch(request: FeedRequest): Promise<FeedFetchResult>;
+  /** The in-process render cache (tests and metrics). */
+  readonly cache: RenderCache;
+}
+
+/** Whether an If-None-Match header matches a strong ETag (weak comparison, as RFC 9110 §13.1.2 requires). */
+export function etagMatches(ifNoneMatch: string, etag: string): boolean {
+  const header = ifNoneMatch.trim();
+  if (header === '*') return true;
+  return header.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag);
+}
+
+const NOT_FOUND: FeedFetchResult = { kind: 'not_found' };
+const ETAG_TTL_SECONDS = 7 * 24 * 3600;
+
+/** Creates the publisher of one process (its rate limiter and render cache). */
+export function createFeedPublisher(services: Services): FeedPublisher {
+  const { config, db, redis } = services;
+  const refreshSeconds = config.ICAL_REFRESH_INTERVAL_MINUTES * 60;
+  const limiter = new RateLimiterRedis({
+    storeClient: redis,
+    keyPrefix: redisKey(config.REDIS_PREFIX, 'ical', 'rate'),
+    points: config.ICAL_RATE_LIMIT_PER_MINUTE,
+    duration: 60,
+  });
+  const cache = new RenderCache(config.ICAL_RENDER_CACHE_MB * 1024 * 1024);
+  // The last ETag per feed, shared by every API process, so a process with a cold cache can still
+  // answer 304 without loading and rendering the feed.
+  const etagKey = (feedId: string) => redisKey(config.REDIS_PREFIX, 'ical', 'etag', feedId);
+
+  async function knownEtag(feedId: string, versionKey: string, entry: CachedFeed | undefined): Promise<string | null> {
+    if (entry?.rendered) return entry.rendered.etag;
+    const stored = await redis.get(etagKey(feedId));
+    if (!stored) return null;
+    const [key, etag] = stored.split(' ');
+    return key === versionKey && etag ? etag : null;
+  }
+
+  function context(feed: LiveFeed, request: FeedRequest): TransferContext {
+    return {
+      connectionId: feed.connectionId,
+      purpose: ICAL_PURPOSE,
+      actor: { kind: 'feed_fetch', ip: request.ip, userAgent: request.userAgent },
+    };
+  }
+
+  return {
+    cache,
+    async fetch(request) {
+      const tokenHash = hashFeedToken(request.token);
+      try {
+        await limiter.consume(tokenHash);
+      } catch (err) {
+        if (err instanceof RateLimiterRes) return { kind: 'rate_limited', retryAfterSeconds: Math.max(1, Math.ceil(err.msBeforeNext / 1000)) };
+        throw err;
+      }
+      const feed = await findLiveFeed(db, tokenHash);
+      if (!feed) return NOT_FOUND;
+      const versionKey = feedVersionKey({ ...feed, refreshSeconds });
+      const ctx = context(feed, request);
+      let entry = cache.get(feed.feedId, versionKey);
+
+      if (request.ifNoneMatch) {
+        const etag = await knownEtag(feed.feedId, versionKey, entry);
+        if (etag && etagMatches(request.ifNoneMatch, etag)) {
+          const result = await services.gate.send(ctx, notModifiedItem(feed.feedId), async () => ({
+            value: null,
+            notModified: true,
+            status: 304,
+          }));
+          if (result.outcome === 'blocked') return NOT_FOUND;
+          if (result.outcome === 'failed') throw result.error;
+          return { kind: 'not_modified', etag };
+        }
+      }
+
+      if (!entry) {
+        const events = await loadEventsInScope(db, { organizationId: feed.organizationId, userEmail: feed.userEmail, caseScope: feed.caseScope });
+        entry = { versionKey, projection: projectFeed({ feedId: feed.feedId, events }), rendered: null, renderedFields: null };
+      }
+      const current = entry;
+      let answeredNotModified = false;
+      const result = await services.gate.send<RenderedFeed>(ctx, current.projection.item, async (minimised) => {
+        const released = fieldSignature(minimised);
+        let rendered = current.renderedFields === released ? current.rendered : null;
+        if (!rendered) {
+          rendered = renderFeed({ options: { name: feed.name, refreshSeconds }, minimised, envelope: current.projection.envelope });
+          cache.set(feed.feedId, { ...current, rendered, renderedFields: released });
+          await redis.set(etagKey(feed.feedId), `${versionKey} ${rendered.etag}`, 'EX', ETAG_TTL_SECONDS);
+        }
+        if (request.ifNoneMatch && etagMatches(request.ifNoneMatch, rendered.etag)) {
+          answeredNotModified = true;
+          return { value: rendered, notModified: true, status: 304 };
+        }
+        return { value: rendered, status: 200, bytes: rendered.body.byteLength };
+      });
+      if (result.outcome === 'blocked') return NOT_FOUND;
+      if (result.outcome === 'failed') throw result.error;
+      if (answeredNotModified) return { kind: 'not_modified', etag: result.value.etag };
+      return { kind: 'ok', body: result.value.body, etag: result.value.etag };
+    },
+  };
+}

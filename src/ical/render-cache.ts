@@ -1,0 +1,93 @@
+import { createHash } from 'node:crypto';
+import type { FeedProjection } from '../../connectors/ical/project.ts';
+import type { RenderedFeed } from '../../connectors/ical/render.ts';
+
+/**
+ * In-process LRU of feed projections and renderings, one entry per feed, bounded by (approximate)
+ * bytes. An entry is valid only for its version key — (organization data_version, consent id and
+ * version, owner e-mail, feed name, refresh interval) — so any ingest commit, consent change or rename
+ * makes the next fetch rebuild. Polling an unchanged feed is then one map look-up.
+ */
+
+/** A cached feed: the projection (the gate item) and, once rendered, the bytes and the field names they came from. */
+export interface CachedFeed {
+  versionKey: string;
+  projection: FeedProjection;
+  rendered: RenderedFeed | null;
+  /** Sorted, comma-joined names of the minimised fields `rendered` was produced from. */
+  renderedFields: string | null;
+}
+
+/** The key a cached feed is valid for. */
+export function feedVersionKey(parts: {
+  dataVersion: number;
+  consentId: string;
+  consentVersion: number;
+  userEmail: string;
+  name: string;
+  refreshSeconds: number;
+}): string {
+  const digest = createHash('sha256')
+    .update(JSON.stringify([parts.consentId, parts.consentVersion, parts.userEmail, parts.name, parts.refreshSeconds]))
+    .digest('base64url')
+    .slice(0, 22);
+  return `${parts.dataVersion}.${digest}`;
+}
+
+/** The names of the fields present in a minimised payload, in a stable form. */
+export function fieldSignature(fields: Record<string, unknown>): string {
+  return Object.keys(fields)
+    .filter((k) => fields[k] !== undefined)
+    .sort()
+    .join(',');
+}
+
+/** Rough memory of an entry: the body plus the projection, which is of the same order as the body. */
+function sizeOf(entry: CachedFeed): number {
+  return (entry.rendered?.body.byteLength ?? 64 * 1024) * 3;
+}
+
+export class RenderCache {
+  private readonly entries = new Map<string, { entry: CachedFeed; size: number }>();
+  private total = 0;
+
+  constructor(private readonly maxBytes: number) {}
+
+  /** The feed's entry if it is valid for `versionKey` (and marks it recently used). */
+  get(feedId: string, versionKey: string): CachedFeed | undefined {
+    const hit = this.entries.get(feedId);
+    if (!hit) return undefined;
+    if (hit.entry.versionKey !== versionKey) {
+      this.delete(feedId);
+      return undefined;
+    }
+    this.entries.delete(feedId);
+    this.entries.set(feedId, hit);
+    return hit.entry;
+  }
+
+  set(feedId: string, entry: CachedFeed): void {
+    this.delete(feedId);
+    const size = sizeOf(entry);
+    if (size > this.maxBytes) return; // larger than the whole cache: serve it, do not keep it
+    this.entries.set(feedId, { entry, size });
+    this.total += size;
+    for (const [id, e] of this.entries) {
+      if (this.total <= this.maxBytes) break;
+      this.entries.delete(id);
+      this.total -= e.size;
+    }
+  }
+
+  delete(feedId: string): void {
+    const hit = this.entries.get(feedId);
+    if (!hit) return;
+    this.entries.delete(feedId);
+    this.total -= hit.size;
+  }
+
+  /** Entries and approximate bytes held (for metrics and tests). */
+  stats(): { entries: number; bytes: number } {
+    return { entries: this.entries.size, bytes: this.total };
+  }
+}

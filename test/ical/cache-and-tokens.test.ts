@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest';
+import { projectFeed } from '../../connectors/ical/project.ts';
+import type { RenderedFeed } from '../../connectors/ical/render.ts';
+import { etagMatches } from '../../src/ical/publish.ts';
+import { type CachedFeed, feedVersionKey, fieldSignature, RenderCache } from '../../src/ical/render-cache.ts';
+import { feedUrl, hashFeedToken, mintFeedToken } from '../../src/ical/tokens.ts';
+
+describe('feed tokens', () => {
+  it('mints 256-bit base64url tokens, stores their SHA-256 and a short hint only', () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 200; i++) {
+      const { token, hash, hint } = mintFeedToken();
+      expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(Buffer.from(token, 'base64url')).toHaveLength(32);
+      expect(hash).toBe(hashFeedToken(token));
+      expect(hash).toMatch(/^[0-9a-f]{64}$/);
+      expect(hint).toBe(token.slice(0, 6));
+      seen.add(token);
+    }
+    expect(seen.size).toBe(200);
+    expect(feedUrl('https://cb.example/', 'abc')).toBe('https://cb.example/ical/abc.ics');
+  });
+});
+
+describe('If-None-Match', () => {
+  const etag = '"sha256-abc"';
+  it('matches the current ETag, in a list, weakly, or *', () => {
+    expect(etagMatches('"sha256-abc"', etag)).toBe(true);
+    expect(etagMatches('"x", "sha256-abc"', etag)).toBe(true);
+    expect(etagMatches('W/"sha256-abc"', etag)).toBe(true);
+    expect(etagMatches('*', etag)).toBe(true);
+    expect(etagMatches('"sha256-abd"', etag)).toBe(false);
+    expect(etagMatches('sha256-abc', etag)).toBe(false);
+  });
+});
+
+describe('render cache', () => {
+  const entry = (versionKey: string, bytes: number): CachedFeed => ({
+    versionKey,
+    projection: projectFeed({ feedId: 'f', events: [] }),
+    rendered: { body: Buffer.alloc(bytes), etag: '"x"', eventCount: 0 } satisfies RenderedFeed,
+    renderedFields: '',
+  });
+
+  it('serves an entry only for the version key it was built for', () => {
+    const cache = new RenderCache(10_000_000);
+    cache.set('f1', entry('5.a', 100));
+    expect(cache.get('f1', '5.a')).toBeDefined();
+    expect(cache.get('f1', '6.a')).toBeUndefined();
+    // A stale entry is dropped, not kept beside the new one.
+    expect(cache.stats().entries).toBe(0);
+  });
+
+  it('stays within its byte bound by evicting the least recently used feeds', () => {
+    const cache = new RenderCache(3 * 3 * 1000); // three entries of 1000 bytes (counted ×3)
+    for (const id of ['a', 'b', 'c']) cache.set(id, entry('1', 1000));
+    expect(cache.get('a', '1')).toBeDefined(); // a is now the most recent
+    cache.set('d', entry('1', 1000));
+    expect(cache.get('b', '1')).toBeUndefined();
+    expect(cache.get('a', '1')).toBeDefined();
+    expect(cache.stats()).toEqual({ entries: 3, bytes: 9000 });
+    cache.set('huge', entry('1', 100_000));
+    expect(cache.get('huge', '1')).toBeUndefined();
+  });
+
+  it('keys versions on data version, consent version, owner and name', () => {
+    const base = { dataVersion: 3, consentId: 'c', consentVersion: 1, userEmail: 'u@x', name: 'n', refreshSeconds: 3600 };
+    const key = feedVersionKey(base);
+    expect(feedVersionKey({ ...base })).toBe(key);
+    for (const change of [{ dataVersion: 4 }, { consentVersion: 2 }, { consentId: 'd' }, { userEmail: 'v@x' }, { name: 'm' }, { refreshSeconds: 60 }]) {
+      expect(feedVersionKey({ ...base, ...change })).not.toBe(key);
+    }
+    expect(fieldSignature({ title: [], description: undefined, start: [] })).toBe('start,title');
+  });
+});
