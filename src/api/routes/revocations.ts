@@ -1,0 +1,449 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createRoute, z } from '@hono/zod-openapi';
+import type { MiddlewareHandler } from 'hono';
+import { connectors } from '../../../connectors/registry.ts';
+import { requireAdmin, sessionAuth } from '../../auth/sessions.ts';
+import { recordAudit } from '../../audit/audit-log.ts';
+import { bumpRevocationEpoch } from '../../consent/service.ts';
+import { enqueueRevocation } from '../../revocation/queue.ts';
+import { loadRevocation } from '../../revocation/receipt.ts';
+import { RevocationError, type RevocationRequester, type RevocationTarget, requestRevocation } from '../../revocation/service.ts';
+import { recordSecurityEvent } from '../../security/events.ts';
+import type { Services } from '../../services.ts';
+import { getSigningKey } from '../../transfers/signing.ts';
+import { waitForInflightTransfers } from '../../transfers/inflight.ts';
+import type { AppEnv, RouteModule } from '../env.ts';
+import { ApiError } from '../errors.ts';
+
+const ErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) });
+
+const TargetSchema = z
+  .discriminatedUnion('kind', [
+    z.object({ kind: z.literal('connection'), connectionId: z.uuid() }),
+    z.object({ kind: z.literal('user'), userId: z.uuid() }),
+    z.object({ kind: z.literal('organization') }),
+    z.object({ kind: z.literal('platform'), platform: z.string().min(1).max(64) }),
+  ])
+  .openapi('RevocationTarget');
+
+const RevocationRequestSchema = z
+  .object({
+    target: TargetSchema,
+    reason: z.string().trim().min(1).max(1000),
+    purgeRemote: z.boolean().default(false),
+  })
+  .openapi('RevocationRequest');
+
+const AcceptedSchema = z
+  .object({
+    revocation: z.object({
+      id: z.uuid(),
+      status: z.string(),
+      effectiveAt: z.string(),
+      connectionsRevoked: z.number(),
+      alreadyRevoked: z.number(),
+      created: z.boolean(),
+      message: z.string(),
+    }),
+  })
+  .openapi('RevocationAccepted');
+
+const RevocationViewSchema = z.object({ revocation: z.record(z.string(), z.unknown()) }).openapi('RevocationView');
+
+/** Shapes a stored revocation for the API: progress always, the signed receipt once complete. */
+async function viewRevocation(services: Services, row: NonNullable<Awaited<ReturnType<typeof loadRevocation>>>) {
+  const steps = row.steps as Array<{ steps: Array<{ result: string }> }>;
+  const all = steps.flatMap((c) => c.steps);
+  return {
+    id: row.id,
+    organizationId: row.organization_id,
+    target: row.target,
+    reason: row.reason,
+    purgeRemote: row.purge_remote,
+    status: row.status,
+    requestedAt: row.created_at.toISOString(),
+    effectiveAt: row.effective_at.toISOString(),
+    completedAt: row.completed_at?.toISOString() ?? null,
+    progress: {
+      connections: (row.connection_ids as string[]).length,
+      connectionsProcessed: steps.length,
+      stepsDone: all.filter((s) => s.result === 'done' || s.result === 'not_supported' || s.result === 'skipped').length,
+      stepsPending: all.filter((s) => s.result === 'failed').length,
+      jobsCancelled: row.jobs_cancelled,
+      remoteItemsRemoved: row.remote_items_removed,
+    },
+    connections: row.steps,
+    receipt: row.receipt
+      ? {
+          payload: row.receipt,
+          signature: { algorithm: 'Ed25519', keyId: row.receipt_key_id, value: row.receipt_signature },
+        }
+      : null,
+    publicKey: row.receipt ? getSigningKey(services.config).publicKeyPem : null,
+  };
+}
+
+function accepted(result: Awaited<ReturnType<typeof requestRevocation>>) {
+  return {
+    revocation: {
+      id: result.revocationId,
+      status: result.created ? 'in_progress' : 'already_revoked',
+      effectiveAt: result.effectiveAt.toISOString(),
+      connectionsRevoked: result.connectionIds.length,
+      alreadyRevoked: result.alreadyRevokedIds.length,
+      created: result.created,
+      message: result.created
+        ? 'Revoked: no further transfer can start for these connections. Provider-side clean-up continues in the background.'
+        : 'Already revoked: nothing changed. This is the earlier revocation that covered the target.',
+    },
+  };
+}
+
+async function revokeOrThrow(services: Services, params: Parameters<typeof requestRevocation>[1]) {
+  try {
+    return await requestRevocation(services, params);
+  } catch (err) {
+    if (err instanceof RevocationError) throw new ApiError(404, err.code, err.message);
+    throw err;
+  }
+}
+
+/** The deployment's super administrator: `Authorization: Bearer <SUPER_ADMIN_TOKEN>`. */
+function superAdminAuth(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const expected = c.get('services').config.SUPER_ADMIN_TOKEN;
+    if (!expected) throw new ApiError(403, 'super_admin_disabled', 'no super administrator credential is configured');
+    const given = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '')?.[1] ?? '';
+    const a = createHash('sha256').update(given).digest();
+    const b = createHash('sha256').update(expected).digest();
+    if (!given || !timingSafeEqual(a, b)) throw new ApiError(401, 'invalid_super_admin_token', 'the super administrator credential is not valid');
+    c.set('principal', { kind: 'super_admin' });
+    await next();
+  };
+}
+
+function requesterOf(c: { get(k: 'principal'): AppEnv['Variables']['principal'] }): RevocationRequester {
+  const p = c.get('principal');
+  return p.kind === 'user' ? { kind: 'user', userId: p.userId } : { kind: 'super_admin' };
+}
+
+const requestContext = (c: { req: { header(n: string): string | undefined } }) => ({
+  ip: c.req.header('x-forwarded-for')?.split(',')[0]?.trim() ?? null,
+  userAgent: c.req.header('user-agent') ?? null,
+});
+
+/** Admin revocations, user disconnect, platform switches and the super-admin platform revocation. */
+export const registerRevocationRoutes: RouteModule = (app, services) => {
+  const session = sessionAuth(services.sessions);
+  app.use('/v1/admin/revocations', session, requireAdmin());
+  app.use('/v1/admin/revocations/*', session, requireAdmin());
+  app.use('/v1/admin/platforms', session, requireAdmin());
+  app.use('/v1/admin/platforms/*', session, requireAdmin());
+  app.use('/v1/super-admin/*', superAdminAuth());
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/admin/revocations',
+      tags: ['revocation'],
+      summary: 'Revoke a connection, a user, the organization or a platform',
+      description:
+        'Before answering, the target connections are revoked, their consents withdrawn, revocation epochs bumped and in-flight transfers drained: nothing leaves after the response. Clean-up (jobs, provider tokens, stored ciphertext, optional remote purge) continues asynchronously; poll the revocation for progress and the signed receipt.',
+      security: [{ session: [] }],
+      request: { body: { content: { 'application/json': { schema: RevocationRequestSchema } }, required: true } },
+      responses: {
+        202: { content: { 'application/json': { schema: AcceptedSchema } }, description: 'Revoked; clean-up in progress' },
+        200: { content: { 'application/json': { schema: AcceptedSchema } }, description: 'Already revoked; nothing changed' },
+        400: { content: { 'application/json': { schema: ErrorSchema } }, description: 'Invalid request' },
+        403: { content: { 'application/json': { schema: ErrorSchema } }, description: 'Not an administrator' },
+        404: { content: { 'application/json': { schema: ErrorSchema } }, description: 'Target not found in this organization' },
+      },
+    }),
+    async (c) => {
+      const p = c.get('principal');
+      if (p.kind !== 'user') throw new ApiError(403, 'admin_required', 'this needs an organization administrator');
+      const body = c.req.valid('json');
+      const result = await revokeOrThrow(services, {
+        organizationId: p.organizationId,
+        target: body.target as RevocationTarget,
+        reason: body.reason,
+        purgeRemote: body.purgeRemote,
+        requestedBy: requesterOf(c),
+        enqueue: (id) => enqueueRevocation(services, id),
+      });
+      await recordSecurityEvent(services.db, {
+        organizationId: p.organizationId,
+        userId: p.userId,
+        kind: 'revocation.requested',
+        outcome: 'success',
+        reason: body.reason,
+        ...requestContext(c),
+        details: { revocationId: result.revocationId, target: body.target, connections: result.connectionIds.length, created: result.created },
+      });
+      return c.json(accepted(result), result.created ? 202 : 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/admin/revocations/{id}',
+      tags: ['revocation'],
+      summary: 'Progress of a revocation and, when complete, its signed receipt',
+      security: [{ session: [] }],
+      request: { params: z.object({ id: z.uuid() }) },
+      responses: {
+        200: { content: { 'application/json': { schema: RevocationViewSchema } }, description: 'The revocation' },
+        404: { content: { 'application/json': { schema: ErrorSchema } }, description: 'Not found' },
+      },
+    }),
+    async (c) => {
+      const p = c.get('principal');
+      if (p.kind !== 'user') throw new ApiError(403, 'admin_required', 'this needs an organization administrator');
+      const row = await loadRevocation(services.db, c.req.valid('param').id, p.organizationId);
+      if (!row) throw new ApiError(404, 'not_found', 'revocation not found');
+      return c.json({ revocation: await viewRevocation(services, row) }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/admin/revocations',
+      tags: ['revocation'],
+      summary: "The organization's revocations, newest first",
+      security: [{ session: [] }],
+      request: { query: z.object({ limit: z.coerce.number().int().min(1).max(200).default(50) }) },
+      responses: { 200: { content: { 'application/json': { schema: z.object({ items: z.array(z.record(z.string(), z.unknown())) }) } }, description: 'Revocations' } },
+    }),
+    async (c) => {
+      const p = c.get('principal');
+      if (p.kind !== 'user') throw new ApiError(403, 'admin_required', 'this needs an organization administrator');
+      const rows = await services.db
+        .selectFrom('revocations')
+        .select(['id', 'target', 'reason', 'status', 'purge_remote', 'created_at', 'completed_at', 'connection_ids'])
+        .where('organization_id', '=', p.organizationId)
+        .orderBy('created_at', 'desc')
+        .limit(c.req.valid('query').limit)
+        .execute();
+      return c.json(
+        {
+          items: rows.map((r) => ({
+            id: r.id,
+            target: r.target,
+            reason: r.reason,
+            status: r.status,
+            purgeRemote: r.purge_remote,
+            connections: (r.connection_ids as string[]).length,
+            requestedAt: r.created_at.toISOString(),
+            completedAt: r.completed_at?.toISOString() ?? null,
+          })),
+        },
+        200,
+      );
+    },
+  );
+
+  // A user disconnects their own connection: the same pipeline, scoped to their connections.
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/v1/connections/{id}',
+      tags: ['connections'],
+      summary: 'Disconnect one of your connections (revokes it, withdraws its consent)',
+      security: [{ session: [] }],
+      middleware: [session] as const,
+      request: {
+        params: z.object({ id: z.uuid() }),
+        query: z.object({ purgeRemote: z.enum(['true', 'false']).default('false') }),
+      },
+      responses: {
+        202: { content: { 'application/json': { schema: AcceptedSchema } }, description: 'Disconnected; clean-up in progress' },
+        200: { content: { 'application/json': { schema: AcceptedSchema } }, description: 'Already disconnected' },
+        404: { content: { 'application/json': { schema: ErrorSchema } }, description: 'No such connection of yours' },
+      },
+    }),
+    async (c) => {
+      const p = c.get('principal');
+      if (p.kind !== 'user') throw new ApiError(401, 'unauthenticated', 'sign in first');
+      const { id } = c.req.valid('param');
+      const own = await services.db
+        .selectFrom('connections')
+        .select('id')
+        .where('id', '=', id)
+        .where('organization_id', '=', p.organizationId)
+        .where('user_id', '=', p.userId)
+        .executeTakeFirst();
+      if (!own) throw new ApiError(404, 'not_found', 'connection not found');
+      const result = await revokeOrThrow(services, {
+        organizationId: p.organizationId,
+        target: { kind: 'connection', connectionId: id },
+        reason: 'disconnected by the user',
+        purgeRemote: c.req.valid('query').purgeRemote === 'true',
+        requestedBy: { kind: 'user', userId: p.userId },
+        enqueue: (rid) => enqueueRevocation(services, rid),
+      });
+      return c.json(accepted(result), result.created ? 202 : 200);
+    },
+  );
+
+  const PlatformSwitchSchema = z
+    .object({
+      enabled: z.boolean(),
+      existingConnections: z.enum(['revoke', 'pause']).default('pause'),
+      reason: z.string().trim().min(1).max(1000).default('platform disabled by an administrator'),
+    })
+    .openapi('PlatformSwitch');
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/admin/platforms',
+      tags: ['revocation'],
+      summary: 'Platforms and whether this organization allows them',
+      security: [{ session: [] }],
+      responses: { 200: { content: { 'application/json': { schema: z.object({ items: z.array(z.record(z.string(), z.unknown())) }) } }, description: 'Platforms' } },
+    }),
+    async (c) => {
+      const p = c.get('principal');
+      if (p.kind !== 'user') throw new ApiError(403, 'admin_required', 'this needs an organization administrator');
+      const org = await services.db.selectFrom('organizations').select('settings').where('id', '=', p.organizationId).executeTakeFirstOrThrow();
+      const disabled = new Set(org.settings.disabledPlatforms ?? []);
+      return c.json({ items: connectors.map((k) => ({ platform: k.manifest.id, name: k.manifest.displayName, enabled: !disabled.has(k.manifest.id) })) }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'put',
+      path: '/v1/admin/platforms/{platform}',
+      tags: ['revocation'],
+      summary: 'Enable or disable a platform for the organization',
+      description:
+        'Disabling stops new connections at once; existing connections are revoked (through the revocation pipeline) or paused, as chosen.',
+      security: [{ session: [] }],
+      request: {
+        params: z.object({ platform: z.string().min(1).max(64) }),
+        body: { content: { 'application/json': { schema: PlatformSwitchSchema } }, required: true },
+      },
+      responses: {
+        200: { content: { 'application/json': { schema: z.record(z.string(), z.unknown()) } }, description: 'Switched' },
+        404: { content: { 'application/json': { schema: ErrorSchema } }, description: 'Unknown platform' },
+      },
+    }),
+    async (c) => {
+      const p = c.get('principal');
+      if (p.kind !== 'user') throw new ApiError(403, 'admin_required', 'this needs an organization administrator');
+      const { platform } = c.req.valid('param');
+      if (!connectors.some((k) => k.manifest.id === platform)) throw new ApiError(404, 'unknown_platform', `no platform named ${platform}`);
+      const body = c.req.valid('json');
+      const { db } = services;
+      const org = await db.selectFrom('organizations').select('settings').where('id', '=', p.organizationId).executeTakeFirstOrThrow();
+      const disabled = new Set(org.settings.disabledPlatforms ?? []);
+      if (body.enabled) disabled.delete(platform);
+      else disabled.add(platform);
+      await db
+        .updateTable('organizations')
+        .set({ settings: JSON.stringify({ ...org.settings, disabledPlatforms: [...disabled] }), updated_at: new Date() })
+        .where('id', '=', p.organizationId)
+        .execute();
+      let affected: Record<string, unknown> = {};
+      if (!body.enabled) {
+        const live = await db
+          .selectFrom('connections')
+          .select('id')
+          .where('organization_id', '=', p.organizationId)
+          .where('platform', '=', platform)
+          .where('status', 'not in', ['revoked'])
+          .execute();
+        const ids = live.map((r) => r.id);
+        // The gate blocks a disabled platform via organization settings; the epoch bump makes every
+        // process reload them at its next call, and the drain makes it true before we answer.
+        await bumpRevocationEpoch(services.redis, services.config.REDIS_PREFIX, ids);
+        await waitForInflightTransfers(services.redis, services.config.REDIS_PREFIX, ids);
+        if (body.existingConnections === 'revoke') {
+          const result = await revokeOrThrow(services, {
+            organizationId: p.organizationId,
+            target: { kind: 'platform', platform },
+            reason: body.reason,
+            purgeRemote: false,
+            requestedBy: requesterOf(c),
+            enqueue: (rid) => enqueueRevocation(services, rid),
+          });
+          affected = { revocationId: result.revocationId, connectionsRevoked: result.connectionIds.length };
+        } else if (ids.length) {
+          await db.updateTable('connections').set({ status: 'paused', updated_at: new Date() }).where('id', 'in', ids).where('status', '=', 'active').execute();
+          affected = { connectionsPaused: ids.length };
+        }
+      }
+      await recordAudit(db, {
+        organizationId: p.organizationId,
+        actor: requesterOf(c),
+        action: body.enabled ? 'platform.enable' : 'platform.disable',
+        target: `platform:${platform}`,
+        details: { existingConnections: body.enabled ? null : body.existingConnections, reason: body.reason, ...affected },
+      });
+      return c.json({ platform, enabled: body.enabled, ...affected }, 200);
+    },
+  );
+
+  const SuperRevocationSchema = z
+    .object({ platform: z.string().min(1).max(64), reason: z.string().trim().min(1).max(1000), purgeRemote: z.boolean().default(false) })
+    .openapi('SuperAdminRevocationRequest');
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/super-admin/revocations',
+      tags: ['revocation'],
+      summary: 'Revoke a platform for every organization (deployment super administrator)',
+      security: [{ apiKey: [] }],
+      request: { body: { content: { 'application/json': { schema: SuperRevocationSchema } }, required: true } },
+      responses: {
+        202: { content: { 'application/json': { schema: AcceptedSchema } }, description: 'Revoked everywhere; clean-up in progress' },
+        200: { content: { 'application/json': { schema: AcceptedSchema } }, description: 'Already revoked' },
+        401: { content: { 'application/json': { schema: ErrorSchema } }, description: 'Bad credential' },
+      },
+    }),
+    async (c) => {
+      const body = c.req.valid('json');
+      const result = await revokeOrThrow(services, {
+        organizationId: null,
+        target: { kind: 'platform_all_organizations', platform: body.platform },
+        reason: body.reason,
+        purgeRemote: body.purgeRemote,
+        requestedBy: { kind: 'super_admin' },
+        enqueue: (rid) => enqueueRevocation(services, rid),
+      });
+      await recordSecurityEvent(services.db, {
+        organizationId: null,
+        kind: 'revocation.requested',
+        outcome: 'success',
+        reason: body.reason,
+        ...requestContext(c),
+        details: { revocationId: result.revocationId, platform: body.platform, scope: 'all_organizations' },
+      });
+      return c.json(accepted(result), result.created ? 202 : 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/super-admin/revocations/{id}',
+      tags: ['revocation'],
+      summary: 'Progress and receipt of a deployment-wide revocation',
+      security: [{ apiKey: [] }],
+      request: { params: z.object({ id: z.uuid() }) },
+      responses: {
+        200: { content: { 'application/json': { schema: RevocationViewSchema } }, description: 'The revocation' },
+        404: { content: { 'application/json': { schema: ErrorSchema } }, description: 'Not found' },
+      },
+    }),
+    async (c) => {
+      const row = await loadRevocation(services.db, c.req.valid('param').id);
+      if (!row) throw new ApiError(404, 'not_found', 'revocation not found');
+      return c.json({ revocation: await viewRevocation(services, row) }, 200);
+    },
+  );
+};

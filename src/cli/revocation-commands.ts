@@ -1,0 +1,129 @@
+import fs from 'node:fs';
+import { processRevocation } from '../revocation/process.ts';
+import { enqueueRevocation } from '../revocation/queue.ts';
+import { loadRevocation, verifyReceipt } from '../revocation/receipt.ts';
+import { type RevocationTarget, requestRevocation } from '../revocation/service.ts';
+import { getSigningKey } from '../transfers/signing.ts';
+import type { CliCommand } from './command.ts';
+
+/**
+ * `casebridge revoke`: the admin revocation from the command line (same pipeline as the API).
+ * `casebridge receipts get|verify`: fetch a signed receipt; check one offline.
+ */
+export const revocationCommands: CliCommand[] = [
+  {
+    words: ['revoke'],
+    summary: 'Revoke connections now (same pipeline as POST /v1/admin/revocations)',
+    usage:
+      '(--connection ID | --user ID | --organization | --platform P [--all-organizations]) [--org ORG_ID] --reason TEXT [--purge-remote] [--inline] [--json]',
+    options: {
+      org: { type: 'string' },
+      connection: { type: 'string' },
+      user: { type: 'string' },
+      organization: { type: 'boolean' },
+      platform: { type: 'string' },
+      'all-organizations': { type: 'boolean' },
+      reason: { type: 'string' },
+      'purge-remote': { type: 'boolean' },
+      inline: { type: 'boolean' },
+      json: { type: 'boolean' },
+    },
+    async run({ args, services, print }) {
+      if (!services) return 1;
+      const reason = args.reason as string | undefined;
+      if (!reason) {
+        print('--reason is required (it goes into the audit log and the receipt)');
+        return 2;
+      }
+      let target: RevocationTarget;
+      if (args.connection) target = { kind: 'connection', connectionId: String(args.connection) };
+      else if (args.user) target = { kind: 'user', userId: String(args.user) };
+      else if (args.organization) target = { kind: 'organization' };
+      else if (args.platform && args['all-organizations']) target = { kind: 'platform_all_organizations', platform: String(args.platform) };
+      else if (args.platform) target = { kind: 'platform', platform: String(args.platform) };
+      else {
+        print('choose a target: --connection ID, --user ID, --organization or --platform P');
+        return 2;
+      }
+      const organizationId = target.kind === 'platform_all_organizations' ? null : ((args.org as string | undefined) ?? null);
+      if (target.kind !== 'platform_all_organizations' && !organizationId) {
+        print('--org ORG_ID is required for this target');
+        return 2;
+      }
+      const inline = Boolean(args.inline);
+      const result = await requestRevocation(services, {
+        organizationId,
+        target,
+        reason,
+        purgeRemote: Boolean(args['purge-remote']),
+        requestedBy: { kind: 'system', reason: 'command line' },
+        // --inline: no worker needed; the clean-up runs in this process right away.
+        enqueue: inline ? async () => {} : (id) => enqueueRevocation(services, id),
+      });
+      if (inline && result.created && result.connectionIds.length) {
+        await processRevocation(services, { revocationId: result.revocationId, finalAttempt: true, cancelJobs: async () => 0 });
+      }
+      if (args.json) print(JSON.stringify(result));
+      else
+        print(
+          result.created
+            ? `revocation ${result.revocationId}: ${result.connectionIds.length} connection(s) revoked at ${result.effectiveAt.toISOString()}${inline ? ' (clean-up done)' : '; clean-up queued'}`
+            : `already revoked (revocation ${result.revocationId}); nothing changed`,
+        );
+      return 0;
+    },
+  },
+  {
+    words: ['receipts', 'get'],
+    summary: 'Print the signed receipt of a revocation as JSON (save it to verify later)',
+    usage: '--id REVOCATION_ID',
+    options: { id: { type: 'string' } },
+    async run({ args, services, print }) {
+      if (!services) return 1;
+      const row = args.id ? await loadRevocation(services.db, String(args.id)) : undefined;
+      if (!row?.receipt) {
+        print(row ? 'the revocation is not complete yet; no receipt' : 'revocation not found');
+        return 1;
+      }
+      print(
+        JSON.stringify(
+          { payload: row.receipt, signature: { algorithm: 'Ed25519', keyId: row.receipt_key_id, value: row.receipt_signature } },
+          null,
+          2,
+        ),
+      );
+      return 0;
+    },
+  },
+  {
+    words: ['receipts', 'verify'],
+    summary: "Verify a revocation receipt's Ed25519 signature (exit 1 when it does not verify)",
+    usage: 'FILE [--public-key PEM_FILE]',
+    options: { 'public-key': { type: 'string' } },
+    needsServices: false,
+    async run({ args, positionals, config, print }) {
+      const file = positionals[0];
+      if (!file) {
+        print('usage: casebridge receipts verify FILE [--public-key PEM_FILE]');
+        return 2;
+      }
+      let envelope: unknown;
+      try {
+        envelope = JSON.parse(fs.readFileSync(file, 'utf8'));
+      } catch (err) {
+        print(`cannot read ${file}: ${(err as Error).message}`);
+        return 2;
+      }
+      // A receipt file may be the API's whole answer ({revocation:{receipt}}) or just the envelope.
+      const e = envelope as { revocation?: { receipt?: unknown }; receipt?: unknown };
+      const candidate = e.revocation?.receipt ?? e.receipt ?? envelope;
+      const publicKey = args['public-key'] ? fs.readFileSync(String(args['public-key']), 'utf8') : getSigningKey(config).publicKey;
+      if (verifyReceipt(candidate, publicKey)) {
+        print('receipt signature valid');
+        return 0;
+      }
+      print('receipt signature INVALID (edited, truncated or signed by another key)');
+      return 1;
+    },
+  },
+];

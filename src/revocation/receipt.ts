@@ -1,0 +1,94 @@
+import { recordAudit } from '../audit/audit-log.ts';
+import type { Db } from '../db/database.ts';
+import type { Services } from '../services.ts';
+import { getSigningKey, type SignedEnvelope, signJson, verifyJson } from '../transfers/signing.ts';
+import type { ConnectionSteps } from './steps.ts';
+
+/** The signed statement of what a revocation did. Everything in it is covered by the signature. */
+export interface RevocationReceipt {
+  type: 'casebridge.revocation_receipt';
+  version: 1;
+  revocationId: string;
+  organizationId: string | null;
+  target: unknown;
+  reason: string;
+  purgeRemote: boolean;
+  requestedBy: unknown;
+  requestedAt: string;
+  /** From this instant no transfer for these connections could start. */
+  effectiveAt: string;
+  completedAt: string;
+  status: 'completed' | 'completed_with_errors';
+  connections: ConnectionSteps[];
+  alreadyRevokedConnectionIds: string[];
+  counts: { connections: number; jobsCancelled: number; remoteItemsRemoved: number };
+}
+
+export type SignedReceipt = SignedEnvelope<RevocationReceipt>;
+
+/** Loads a revocation row, org-scoped unless `organizationId` is undefined (super admin / CLI). */
+export async function loadRevocation(db: Db, id: string, organizationId?: string | null) {
+  let q = db.selectFrom('revocations').selectAll().where('id', '=', id);
+  if (organizationId !== undefined) q = q.where('organization_id', organizationId === null ? 'is' : '=', organizationId);
+  return q.executeTakeFirst();
+}
+
+/** Builds, signs and stores the receipt; marks the revocation complete. */
+export async function sealRevocation(services: Services, revocationId: string): Promise<SignedReceipt> {
+  const { db, config } = services;
+  const row = await loadRevocation(db, revocationId);
+  if (!row) throw new Error(`revocation ${revocationId} not found`);
+  const steps = row.steps as unknown as ConnectionSteps[];
+  const failed = steps.some((c) => c.steps.some((s) => s.result === 'failed'));
+  const completedAt = new Date();
+  const receipt: RevocationReceipt = {
+    type: 'casebridge.revocation_receipt',
+    version: 1,
+    revocationId: row.id,
+    organizationId: row.organization_id,
+    target: row.target,
+    reason: row.reason,
+    purgeRemote: row.purge_remote,
+    requestedBy: row.requested_by,
+    requestedAt: row.created_at.toISOString(),
+    effectiveAt: row.effective_at.toISOString(),
+    completedAt: completedAt.toISOString(),
+    status: failed ? 'completed_with_errors' : 'completed',
+    connections: steps,
+    alreadyRevokedConnectionIds: row.already_revoked_ids as unknown as string[],
+    counts: {
+      connections: steps.length,
+      jobsCancelled: row.jobs_cancelled,
+      remoteItemsRemoved: row.remote_items_removed,
+    },
+  };
+  const key = getSigningKey(config);
+  const signed = signJson(key, receipt);
+  await db
+    .updateTable('revocations')
+    .set({
+      status: receipt.status,
+      completed_at: completedAt,
+      receipt: JSON.stringify(receipt),
+      receipt_signature: signed.signature.value,
+      receipt_key_id: signed.signature.keyId,
+    })
+    .where('id', '=', revocationId)
+    .execute();
+  await recordAudit(db, {
+    organizationId: row.organization_id,
+    actor: { kind: 'system', reason: 'revocation pipeline' },
+    action: 'revocation.complete',
+    target: `revocation:${row.id}`,
+    details: { status: receipt.status, ...receipt.counts },
+  });
+  return signed;
+}
+
+/** Checks a receipt file's signature with the deployment key (or a published public key PEM). */
+export function verifyReceipt(envelope: unknown, publicKey: string | import('node:crypto').KeyObject): boolean {
+  const e = envelope as SignedReceipt;
+  if (!e || typeof e !== 'object' || !e.payload || !e.signature) return false;
+  if (e.payload.type !== 'casebridge.revocation_receipt') return false;
+  return verifyJson(publicKey, e);
+}

@@ -1,0 +1,186 @@
+import { sql } from 'kysely';
+import { type AuditActor, recordAudit } from '../audit/audit-log.ts';
+import { bumpRevocationEpoch } from '../consent/service.ts';
+import type { Db } from '../db/database.ts';
+import type { Services } from '../services.ts';
+import { waitForInflightTransfers } from '../transfers/inflight.ts';
+import { sealRevocation } from './receipt.ts';
+
+/**
+ * The revocation pipeline's synchronous half: everything that must be true before the requester
+ * gets an answer. After `requestRevocation` returns, no transfer for the affected connections can
+ * start (status revoked, consents withdrawn, revocation epochs bumped, in-flight transfers drained)
+ * and the asynchronous half (`process-revocation.ts`, the `revoke` queue) only cleans up: jobs,
+ * provider-side tokens, stored ciphertext, optional remote data.
+ */
+
+export type RevocationTarget =
+  | { kind: 'connection'; connectionId: string }
+  | { kind: 'user'; userId: string }
+  | { kind: 'organization' }
+  | { kind: 'platform'; platform: string }
+  | { kind: 'platform_all_organizations'; platform: string };
+
+export type RevocationRequester = AuditActor;
+
+export class RevocationError extends Error {
+  constructor(
+    readonly code: 'target_not_found' | 'nothing_to_revoke',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RevocationError';
+  }
+}
+
+export interface RevocationRequestResult {
+  revocationId: string;
+  /** False when every connection of the target was already revoked: nothing new happened. */
+  created: boolean;
+  connectionIds: string[];
+  alreadyRevokedIds: string[];
+  effectiveAt: Date;
+}
+
+interface TargetConnection {
+  id: string;
+  organization_id: string;
+  status: string;
+}
+
+/** The connections a target covers; throws `target_not_found` for ids outside the organization. */
+export async function resolveTarget(
+  db: Db,
+  params: { organizationId: string | null; target: RevocationTarget },
+): Promise<TargetConnection[]> {
+  const { target, organizationId } = params;
+  let q = db.selectFrom('connections').select(['id', 'organization_id', 'status']);
+  if (target.kind === 'platform_all_organizations') {
+    return q.where('platform', '=', target.platform).execute();
+  }
+  if (!organizationId) throw new RevocationError('target_not_found', 'an organization is required for this target');
+  q = q.where('organization_id', '=', organizationId);
+  switch (target.kind) {
+    case 'connection': {
+      const rows = await q.where('id', '=', target.connectionId).execute();
+      if (!rows.length) throw new RevocationError('target_not_found', 'connection not found');
+      return rows;
+    }
+    case 'user': {
+      const user = await db
+        .selectFrom('users')
+        .select('id')
+        .where('id', '=', target.userId)
+        .where('organization_id', '=', organizationId)
+        .executeTakeFirst();
+      if (!user) throw new RevocationError('target_not_found', 'user not found');
+      return q.where('user_id', '=', target.userId).execute();
+    }
+    case 'organization':
+      return q.execute();
+    case 'platform':
+      return q.where('platform', '=', target.platform).execute();
+  }
+}
+
+/**
+ * Revokes a target's connections locally and queues the clean-up. Idempotent: when every
+ * connection was already revoked, returns the latest revocation that covered them with
+ * `created: false` and changes nothing.
+ */
+export async function requestRevocation(
+  services: Services,
+  params: {
+    organizationId: string | null;
+    target: RevocationTarget;
+    reason: string;
+    purgeRemote: boolean;
+    requestedBy: RevocationRequester;
+    enqueue: (revocationId: string) => Promise<void>;
+  },
+): Promise<RevocationRequestResult> {
+  const { db, redis, config } = services;
+  const connections = await resolveTarget(db, params);
+  const live = connections.filter((c) => c.status !== 'revoked').map((c) => c.id);
+  const already = connections.filter((c) => c.status === 'revoked').map((c) => c.id);
+
+  if (!live.length) {
+    const previous = already.length
+      ? await db
+          .selectFrom('revocations')
+          .select(['id', 'effective_at'])
+          .where(sql<boolean>`connection_ids ?| array[${sql.join(already)}]::text[]`)
+          .orderBy('created_at', 'desc')
+          .limit(1)
+          .executeTakeFirst()
+      : undefined;
+    if (previous) {
+      return { revocationId: previous.id, created: false, connectionIds: [], alreadyRevokedIds: already, effectiveAt: previous.effective_at };
+    }
+  }
+
+  const effectiveAt = new Date();
+  const revocationId = await db.transaction().execute(async (tx) => {
+    if (live.length) {
+      await tx
+        .updateTable('connections')
+        .set({ status: 'revoked', revoked_at: effectiveAt, updated_at: effectiveAt })
+        .where('id', 'in', live)
+        .execute();
+      await tx
+        .updateTable('consents')
+        .set({ withdrawn_at: effectiveAt, withdrawn_by: 'revocation' })
+        .where('connection_id', 'in', live)
+        .where('withdrawn_at', 'is', null)
+        .execute();
+    }
+    const row = await tx
+      .insertInto('revocations')
+      .values({
+        organization_id: params.organizationId,
+        target: JSON.stringify(params.target),
+        reason: params.reason,
+        purge_remote: params.purgeRemote,
+        requested_by: JSON.stringify(params.requestedBy),
+        status: live.length ? 'in_progress' : 'completed',
+        connection_ids: JSON.stringify(live),
+        already_revoked_ids: JSON.stringify(already),
+        effective_at: effectiveAt,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    await recordAudit(tx, {
+      organizationId: params.organizationId,
+      actor: params.requestedBy,
+      action: 'revocation.request',
+      target: targetLabel(params.target),
+      details: { revocationId: row.id, reason: params.reason, purgeRemote: params.purgeRemote, connections: live.length, alreadyRevoked: already.length },
+    });
+    return row.id;
+  });
+
+  // Every process re-reads consent at its next gate call; then wait for calls already past the
+  // gate so that nothing reaches a provider after we answer.
+  await bumpRevocationEpoch(redis, config.REDIS_PREFIX, live);
+  await waitForInflightTransfers(redis, config.REDIS_PREFIX, live);
+  if (live.length) await params.enqueue(revocationId);
+  // A target with no live connection still gets its (empty) signed receipt.
+  else await sealRevocation(services, revocationId);
+  return { revocationId, created: true, connectionIds: live, alreadyRevokedIds: already, effectiveAt };
+}
+
+
+export function targetLabel(target: RevocationTarget): string {
+  switch (target.kind) {
+    case 'connection':
+      return `connection:${target.connectionId}`;
+    case 'user':
+      return `user:${target.userId}`;
+    case 'organization':
+      return 'organization';
+    case 'platform':
+      return `platform:${target.platform}`;
+    case 'platform_all_organizations':
+      return `platform:${target.platform}:all_organizations`;
+  }
+}
