@@ -1,6 +1,10 @@
+import type { z } from 'zod';
+import type { ConnectorOAuth } from '../src/connections/oauth-types.ts';
 import type { CategoryId } from '../src/consent/categories.ts';
+import type { Consent } from '../src/consent/service.ts';
 import type { ConnectionStatus } from '../src/db/types.ts';
 import type { Services } from '../src/services.ts';
+import type { BlockReason, TransferActor } from '../src/transfers/types.ts';
 
 /**
  * The shape every Additional Platform shares (`connectors/<platform>/`). A registry line plus a
@@ -36,13 +40,23 @@ export interface DesiredItem<F = Record<string, unknown>> {
   fields: F;
   caseId: string;
   subjects: { caseIds: string[]; eventIds?: string[]; documentIds?: string[]; contactIds?: string[] };
+  /** The remote id, when the provider accepts client-chosen ids (deterministic: a retried create cannot duplicate). */
+  remoteId?: string;
+  /** Non-personal rendering hints included in the hash (e.g. reminder minutes); never sent as fields. */
+  meta?: Record<string, unknown>;
 }
 
-export type ProviderErrorClass =
+export type ProviderErrorClass = (
   | { kind: 'transient'; message: string }
   | { kind: 'auth_failed'; message: string; reauthRequired: boolean }
   | { kind: 'permanent'; message: string }
-  | { kind: 'rate_limited'; message: string; retryAfterMs: number | null };
+  | { kind: 'rate_limited'; message: string; retryAfterMs: number | null }
+) & {
+  /** Provider HTTP status, when there was one. */
+  status?: number | null;
+  /** Finer reason the engine acts on, e.g. `destination_missing` (the target calendar is gone). */
+  code?: string;
+};
 
 /** The result of a connector's provider-side revocation step, for the revocation receipt. */
 export interface RevokeStepResult {
@@ -59,9 +73,99 @@ export interface RevokeContext {
   purgeRemote: boolean;
 }
 
+/** A connection as the sync engine and connectors see it. */
+export interface SyncConnection {
+  id: string;
+  organizationId: string;
+  userId: string;
+  /** The user's e-mail: cases are assigned to users by e-mail. */
+  userEmail: string;
+  platform: string;
+  externalAccount: string | null;
+  settings: Record<string, unknown>;
+}
+
+/** Everything a connector's sync step needs; the access token is fresh (refreshed ahead of expiry). */
+export interface SyncContext {
+  services: Services;
+  connection: SyncConnection;
+  consent: Consent;
+  accessToken: string;
+  actor: TransferActor;
+}
+
+/** What `sync_state` remembers of an item last written. */
+export interface CurrentItem {
+  key: string;
+  remoteId: string;
+  hash: string;
+  etag: string | null;
+  caseId: string | null;
+}
+
+/** One step of a reconcile plan. */
+export type PlanStep =
+  | { op: 'create'; key: string; desired: DesiredItem }
+  | { op: 'update'; key: string; desired: DesiredItem; current: CurrentItem; reason: 'changed' | 'drift' }
+  | { op: 'delete'; key: string; current: CurrentItem; reason: 'gone' | 'orphan' };
+
+/** The result of one step, as the engine records it. `calls` counts provider requests (rate-limit accounting). */
+export type StepResult =
+  | { key: string; op: PlanStep['op']; outcome: 'done'; remoteId: string; etag: string | null; calls: number }
+  | { key: string; op: PlanStep['op']; outcome: 'blocked'; reason: BlockReason; calls: 0 }
+  | { key: string; op: PlanStep['op']; outcome: 'failed'; error: ProviderErrorClass; calls: number };
+
+/** A remote item as drift repair sees it. */
+export interface RemoteItem {
+  remoteId: string;
+  etag: string | null;
+  deleted: boolean;
+  /** The item key Casebridge stamped on it (e.g. from extendedProperties), if any. */
+  key: string | null;
+  /** Whether this connection created it (stamped connection id matches). */
+  ours: boolean;
+}
+
+/** The sync half of a connector: the generic reconcile engine (`connectors/sync-engine/`) drives it. */
+export interface ConnectorSync {
+  /** Loads case data ∩ consent and projects it (the pure projection lives in `project.ts`). */
+  desired(ctx: { services: Services; connection: SyncConnection; consent: Consent }): Promise<DesiredItem[]>;
+  /**
+   * Makes sure the destination exists (e.g. creates the dedicated calendar) through the gate and
+   * returns settings to persist. With `verify`, checks it still exists; `reset` tells the engine the
+   * destination was re-created empty (sync_state must be forgotten). Zero provider calls when there
+   * is nothing to do and `verify` is false.
+   */
+  prepare(ctx: SyncContext, options: { verify: boolean }): Promise<{ settings?: Record<string, unknown>; reset?: boolean; calls: number }>;
+  /** Applies steps through the gate (`sendMany`), never throwing for one item's failure. */
+  apply(ctx: SyncContext, steps: PlanStep[], options: { concurrency: number }): Promise<StepResult[]>;
+  /** Lists the remote side for drift repair (full reconcile); absent = no drift repair. */
+  listRemote?(ctx: SyncContext): Promise<{ items: RemoteItem[]; calls: number }>;
+  /** Whether drift (user edits/deletes on the provider side) is restored or left alone. */
+  driftPolicy(settings: Record<string, unknown>): 'restore' | 'leave';
+  classifyError(err: unknown): ProviderErrorClass;
+}
+
+/** A connector's user-facing settings: validation on create and patch, and what GET shows. */
+export interface ConnectorSettings {
+  /** Validates the settings given at connect time (output is stored). */
+  create: z.ZodType<Record<string, unknown>>;
+  /** Validates a PATCH (only the keys a user may change). */
+  patch: z.ZodType<Record<string, unknown>>;
+  /** The settings as the API shows them (provider facts included, nothing secret). */
+  view(settings: Record<string, unknown>): Record<string, unknown>;
+  /** Human-readable destination, e.g. "calendar Cases". */
+  destination(settings: Record<string, unknown>): string | null;
+}
+
 /** What the registry holds per platform. Optional pieces are absent where the platform has no such step. */
 export interface Connector {
   manifest: ConnectorManifest;
   /** Provider-side revocation and clean-up (tokens are shredded by the caller afterwards). */
   revoke(ctx: RevokeContext): Promise<RevokeStepResult[]>;
+  /** OAuth connectors: the provider specifics of the generic connect flow. */
+  oauth?: ConnectorOAuth;
+  /** Connectors kept in sync by the reconcile engine. */
+  sync?: ConnectorSync;
+  settings?: ConnectorSettings;
 }

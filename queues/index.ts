@@ -1,14 +1,42 @@
 import type { Services } from '../src/services.ts';
+import { startMaintenance } from './maintenance.ts';
+import { startRevokeWorker } from './revoke-worker.ts';
+import { createSyncWorker, type SyncWorkerOptions } from './sync-worker.ts';
 
 /** Running BullMQ workers of this process. */
 export interface Workers {
+  /** Graceful: waits for running jobs (sync runs stop at their next chunk boundary). */
   close(): Promise<void>;
+}
+
+/** Starts one more queue's worker; returns how to stop it. */
+export type WorkerFactory = (services: Services) => Promise<{ close(): Promise<void> }>;
+
+/**
+ * Workers of the other queues (`revoke`, `import`): add a factory here, e.g.
+ * `(services) => startRevokeWorker(services)` from `queues/revoke-worker.ts`. The queues themselves
+ * are defined in `queues/definitions.ts` (`services.queues.revoke`, `services.queues.import`).
+ */
+export const workerFactories: WorkerFactory[] = [async (services) => startRevokeWorker(services)];
+
+export interface StartWorkersOptions {
+  sync?: SyncWorkerOptions;
+  /** Start the maintenance schedulers and worker (default true). */
+  maintenance?: boolean;
 }
 
 /**
  * Starts every queue worker and job scheduler (sync, import, revoke, maintenance) in this process.
  * `npm run start:worker` and `npm start` call it; `start:api` does not.
  */
-export async function startWorkers(_services: Services): Promise<Workers> {
-  return { close: async () => {} };
+export async function startWorkers(services: Services, options: StartWorkersOptions = {}): Promise<Workers> {
+  const running: Array<{ close(): Promise<void> }> = [];
+  running.push(createSyncWorker(services, options.sync));
+  if (options.maintenance !== false) running.push(await startMaintenance(services));
+  for (const start of workerFactories) running.push(await start(services));
+  return {
+    async close() {
+      await Promise.all(running.map((w) => w.close()));
+    },
+  };
 }

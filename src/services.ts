@@ -9,6 +9,10 @@ import { migrateToLatest } from './db/migrate.ts';
 import type { Db } from './db/database.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { connectRedis } from './redis.ts';
+import { createOutboundGate } from './transfers/gate.ts';
+import { type CasebridgeQueues, createQueues } from '../queues/definitions.ts';
+import { subscribeSyncToChanges } from '../queues/change-routing.ts';
+import type { OutboundGate } from './transfers/types.ts';
 
 /**
  * The long-lived handles one process shares: configuration, database, Redis, logger, blob store and
@@ -23,6 +27,10 @@ export interface Services {
   blobs: BlobStore;
   changeFeed: ChangeFeed;
   sessions: SessionStore;
+  /** The outbound gate: every transfer to or from a third party goes through it (src/transfers/gate.ts). */
+  gate: OutboundGate;
+  /** BullMQ queues (sync, import, revoke, maintenance) and the operations on them (queues/definitions.ts). */
+  queues: CasebridgeQueues;
   /** Closes everything this object opened, in reverse order. */
   close(): Promise<void>;
 }
@@ -40,7 +48,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
   try {
     database = await openDatabase(config.database);
     if (options.migrate !== false) {
-      const applied = await migrateToLatest(database.db);
+      const applied = await migrateToLatest(database.db, { schema: database.schema });
       if (applied.length) logger.info({ applied }, 'database migrations applied');
     }
   } catch (err) {
@@ -51,6 +59,10 @@ export async function createServices(config: Config, options: CreateServicesOpti
     logger.error({ err, organizationId: change.organizationId }, 'change listener failed; periodic reconcile will repair'),
   );
   const closers: Array<() => Promise<unknown>> = [() => redis.quit().catch(() => redis.disconnect()), () => database.close()];
+  // Queues share the Redis connection; committed case changes enqueue one deduplicated reconcile per affected connection.
+  const queues = createQueues({ redis, config, logger });
+  subscribeSyncToChanges({ db: database.db, changeFeed, queues, logger });
+  closers.push(() => queues.close());
   return {
     config,
     db: database.db,
@@ -63,6 +75,8 @@ export async function createServices(config: Config, options: CreateServicesOpti
       idleSeconds: config.SESSION_IDLE_MINUTES * 60,
       absoluteSeconds: config.SESSION_ABSOLUTE_HOURS * 3600,
     }),
+    gate: createOutboundGate({ db: database.db, redis, redisPrefix: config.REDIS_PREFIX, logger }),
+    queues,
     async close() {
       for (const close of closers.reverse()) await close();
     },

@@ -70,6 +70,8 @@ export const configSchema = z
     // Sessions and sign-in.
     SESSION_IDLE_MINUTES: positiveInt.default(30),
     SESSION_ABSOLUTE_HOURS: positiveInt.default(12),
+    /** Clock skew accepted on SAML NotBefore/NotOnOrAfter (bounded: a larger window widens replay). */
+    SAML_CLOCK_SKEW_SECONDS: z.coerce.number().int().min(0).max(300).default(60),
 
     // Sync.
     SYNC_CONCURRENCY: positiveInt.default(8),
@@ -77,14 +79,25 @@ export const configSchema = z
     GOOGLE_USER_RATE_PER_MINUTE: positiveInt.default(600),
     GOOGLE_PROJECT_RATE_PER_MINUTE: positiveInt.default(10_000),
     GOOGLE_CALENDAR_NAME: z.string().min(1).default('Cases'),
+    // Sync workers (queues/): how long a job's lock lives without renewal; a killed worker's job is
+    // picked up by another worker about this long after it died (BullMQ stalled-job recovery).
+    SYNC_JOB_LOCK_SECONDS: positiveInt.default(30),
 
     // iCal feeds.
     ICAL_REFRESH_INTERVAL_MINUTES: positiveInt.default(60),
     ICAL_RATE_LIMIT_PER_MINUTE: positiveInt.default(60),
+    /** `Cache-Control: private, max-age=…` of feed responses (0 = clients revalidate every time). */
+    ICAL_CACHE_MAX_AGE_SECONDS: z.coerce.number().int().min(0).default(300),
+    /** Upper bound of the in-process cache of rendered feeds (approximate, in MiB). */
+    ICAL_RENDER_CACHE_MB: positiveInt.default(64),
 
     // Transfer log.
     TRANSFER_LOG_RETENTION_DAYS: positiveInt.default(6 * 366),
     CHECKPOINT_INTERVAL_MINUTES: positiveInt.default(15),
+
+    // Revocation.
+    /** Base delay of retries of failed provider-side revocation steps (doubles each attempt, 6 attempts). */
+    REVOCATION_RETRY_BASE_MS: positiveInt.default(5000),
 
     /** Run the BullMQ workers inside the API process (`npm start` does; `start:api` does not). */
     RUN_WORKERS: boolFlag.optional(),

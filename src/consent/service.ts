@@ -178,3 +178,38 @@ export async function withdrawConsents(
   await bumpRevocationEpoch(services.redis, services.config.REDIS_PREFIX, params.connectionIds);
   return rows.map((r) => r.id);
 }
+
+/** Every consent version of a connection, newest first. */
+export async function consentHistory(db: Db | Tx, connectionId: string): Promise<Consent[]> {
+  const rows = await db
+    .selectFrom('consents')
+    .selectAll()
+    .where('connection_id', '=', connectionId)
+    .orderBy('version', 'desc')
+    .execute();
+  return rows.map(toConsent);
+}
+
+/** One consent version of a connection, or null. */
+export async function consentVersion(db: Db | Tx, connectionId: string, version: number): Promise<Consent | null> {
+  const row = await db
+    .selectFrom('consents')
+    .selectAll()
+    .where('connection_id', '=', connectionId)
+    .where('version', '=', version)
+    .executeTakeFirst();
+  return row ? toConsent(row) : null;
+}
+
+/**
+ * Grants a new consent version and bumps the connection's revocation epoch, so every process's gate
+ * reloads at its next call (a narrower consent takes effect at once, not when a cache expires).
+ */
+export async function grantConsentAndPublish(
+  services: { db: Db; redis: Redis; config: { REDIS_PREFIX: string } },
+  params: Parameters<typeof grantConsent>[1],
+): Promise<Consent> {
+  const consent = await grantConsent(services.db, params);
+  await bumpRevocationEpoch(services.redis, services.config.REDIS_PREFIX, [params.connectionId]);
+  return consent;
+}

@@ -20,6 +20,8 @@ pg.types.setTypeParser(DATE, (v) => v); // a calendar date is a string, never a 
 export interface Database {
   db: Db;
   kind: DatabaseTarget['kind'];
+  /** The schema the tables live in when not the default (tests give each file its own). */
+  schema?: string;
   close(): Promise<void>;
 }
 
@@ -35,7 +37,7 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
       ...(target.schema ? { options: `-c search_path=${target.schema}` } : {}),
     });
     const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
-    return { db, kind: 'postgres', close: () => db.destroy() };
+    return { db, kind: 'postgres', ...(target.schema ? { schema: target.schema } : {}), close: () => db.destroy() };
   }
   if (target.dataDir) fs.mkdirSync(target.dataDir, { recursive: true });
   const client = await PGlite.create(target.dataDir ?? 'memory://', {

@@ -130,6 +130,8 @@ export interface ConnectionsTable {
   created_at: Timestamp;
   updated_at: Timestamp;
   revoked_at: NullableTimestamp;
+  /** When drift repair last compared the remote side (migration 0005). */
+  last_full_sync_at: NullableTimestamp;
 }
 
 export type CaseScope = { kind: 'all' } | { kind: 'cases'; caseIds: string[] };
@@ -160,6 +162,8 @@ export interface SyncStateTable {
   etag: string | null;
   remote_meta: Json<Record<string, unknown> | null>;
   updated_at: Timestamp;
+  /** The item's case (migration 0005), so a case change finds every connection holding its items. */
+  case_id: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface ConnectionTokensTable {
@@ -169,6 +173,193 @@ export interface ConnectionTokensTable {
   access_expires_at: NullableTimestamp;
   scope: string | null;
   updated_at: Timestamp;
+}
+
+// --- Privacy core (migration 0003): transfer log, chain heads, checkpoints, audit log ---
+
+export type TransferOutcomeColumn = 'intent' | 'sent' | 'failed' | 'blocked' | 'not_modified' | 'received';
+
+export interface TransferLogTable {
+  id: string;
+  organization_id: string;
+  seq: number;
+  direction: 'outbound' | 'inbound';
+  user_id: string | null;
+  connection_id: string | null;
+  platform: string | null;
+  recipient_account: string | null;
+  recipient_destination: string | null;
+  subjects: Json<Record<string, string[]>>;
+  categories: Json<string[]>;
+  field_names: Json<string[]>;
+  purpose: string;
+  consent_id: string | null;
+  consent_version: number | null;
+  payload_sha256: string | null;
+  payload_bytes: number | null;
+  actor: Json<Record<string, unknown>>;
+  operation: string;
+  item_key: string | null;
+  intent_id: string | null;
+  outcome: TransferOutcomeColumn;
+  provider_status: number | null;
+  remote_id: string | null;
+  duration_ms: number | null;
+  reason: string | null;
+  error_class: string | null;
+  error_message: string | null;
+  requester_ip: string | null;
+  requester_user_agent: string | null;
+  created_at: ColumnType<Date, Date | string, never>;
+  prev_hash: string;
+  hash: string;
+}
+
+export interface TransferLogHeadsTable {
+  organization_id: string;
+  seq: number;
+  hash: string;
+  updated_at: Timestamp;
+}
+
+export interface TransferLogCheckpointsTable {
+  id: Generated<string>;
+  organization_id: string;
+  seq: number;
+  head_hash: string;
+  kind: 'periodic' | 'retention' | 'manual';
+  key_id: string;
+  signature: string;
+  sealed_at: ColumnType<Date, Date | string, never>;
+}
+
+export interface AuditLogTable {
+  id: Generated<string>;
+  organization_id: string | null;
+  actor: Json<Record<string, unknown>>;
+  action: string;
+  target: string | null;
+  details: Json<Record<string, unknown>>;
+  created_at: Timestamp;
+}
+
+// --- Sync (migration 0005): permanent per-item failures ---
+
+export interface SyncItemErrorsTable {
+  connection_id: string;
+  item_key: string;
+  /** Desired content hash that failed; the item is retried once its hash differs. */
+  hash: string;
+  operation: string;
+  error_class: string;
+  provider_status: number | null;
+  message: string;
+  attempts: Generated<number>;
+  first_failed_at: Timestamp;
+  last_failed_at: Timestamp;
+}
+
+// --- iCal feeds (migration 0006) ---
+
+export interface IcalFeedsTable {
+  id: Generated<string>;
+  connection_id: string;
+  /** hex SHA-256 of the feed token (the token itself is never stored). */
+  token_hash: string;
+  token_hint: string;
+  name: string;
+  created_at: Timestamp;
+  rotated_at: NullableTimestamp;
+  revoked_at: NullableTimestamp;
+}
+
+export interface RevocationsTable {
+  id: Generated<string>;
+  organization_id: string | null;
+  target: Json<Record<string, unknown>>;
+  reason: string;
+  purge_remote: boolean;
+  requested_by: Json<Record<string, unknown>>;
+  status: 'in_progress' | 'completed' | 'completed_with_errors';
+  connection_ids: Json<string[]>;
+  already_revoked_ids: Json<string[]>;
+  steps: ColumnType<unknown[], string | undefined, string>;
+  jobs_cancelled: Generated<number>;
+  remote_items_removed: Generated<number>;
+  effective_at: Timestamp;
+  created_at: Timestamp;
+  completed_at: NullableTimestamp;
+  receipt: ColumnType<Record<string, unknown> | null, string | undefined, string>;
+  receipt_signature: ColumnType<string | null, string | undefined, string>;
+  receipt_key_id: ColumnType<string | null, string | undefined, string>;
+}
+
+// --- Identity and sign-in (migration 0004) ---
+
+export interface IdentitiesTable {
+  id: Generated<string>;
+  organization_id: string;
+  user_id: string;
+  provider: 'google' | 'saml';
+  issuer: string;
+  subject: string;
+  email: string | null;
+  created_at: Timestamp;
+  last_login_at: NullableTimestamp;
+}
+
+/** The values a login keeps (everything else the authenticator sent is recorded by name only). */
+export interface KeptLoginValues {
+  email: string | null;
+  name: string | null;
+  picture: string | null;
+}
+
+export interface LoginRecordsTable {
+  id: Generated<string>;
+  organization_id: string;
+  user_id: string;
+  identity_id: string;
+  provider: string;
+  received_attributes: Json<string[]>;
+  kept: Json<KeptLoginValues>;
+  created_at: Timestamp;
+}
+
+/** Maps our profile fields to the IdP's attribute names (OneLogin's by default). */
+export interface SamlAttributeMapping {
+  email: string;
+  firstName: string;
+  lastName: string;
+  /** A full-name attribute, used when present. */
+  name?: string;
+}
+
+export interface SamlConfigsTable {
+  organization_id: string;
+  entity_id: string;
+  sso_url: string;
+  slo_url: string | null;
+  certificates: Json<string[]>;
+  attribute_mapping: Json<SamlAttributeMapping>;
+  allow_idp_initiated: Generated<boolean>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface SecurityEventsTable {
+  id: Generated<string>;
+  organization_id: string | null;
+  user_id: string | null;
+  actor_user_id: string | null;
+  kind: string;
+  outcome: 'success' | 'failure';
+  reason: string | null;
+  method: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  details: Json<Record<string, unknown>>;
+  created_at: Timestamp;
 }
 
 export interface DB {
@@ -183,4 +374,15 @@ export interface DB {
   consents: ConsentsTable;
   sync_state: SyncStateTable;
   connection_tokens: ConnectionTokensTable;
+  transfer_log: TransferLogTable;
+  transfer_log_heads: TransferLogHeadsTable;
+  transfer_log_checkpoints: TransferLogCheckpointsTable;
+  audit_log: AuditLogTable;
+  ical_feeds: IcalFeedsTable;
+  sync_item_errors: SyncItemErrorsTable;
+  revocations: RevocationsTable;
+  identities: IdentitiesTable;
+  login_records: LoginRecordsTable;
+  saml_configs: SamlConfigsTable;
+  security_events: SecurityEventsTable;
 }

@@ -77,6 +77,13 @@ export interface ProviderOutcome<T> {
   remoteId?: string | null;
   /** Actual bytes sent, when the connector knows them better than the gate's canonical payload. */
   bytes?: number;
+  /**
+   * The provider answered "not modified" (e.g. an iCal feed fetch answered 304): nothing was sent,
+   * the log row's outcome is `not_modified`.
+   */
+  notModified?: boolean;
+  /** Inbound transfers: the data subjects actually received (e.g. ids of the imported contacts). */
+  subjects?: TransferSubjects;
 }
 
 export type TransferResult<T> =

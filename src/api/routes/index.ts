@@ -1,6 +1,57 @@
 import type { RouteModule } from '../env.ts';
+import { adminSamlRoutes } from './admin-saml.ts';
+import { adminSessionRoutes } from './admin-sessions.ts';
+import { adminUserRoutes } from './admin-users.ts';
+import { authGoogleRoutes } from './auth-google.ts';
+import { authPageRoutes } from './auth-pages.ts';
+import { authSamlRoutes } from './auth-saml.ts';
+import { authSessionRoutes } from './auth-session.ts';
+import { signInPolicyRoutes } from './auth-sign-in-policy.ts';
+import { meRoutes } from './me.ts';
+import { securityEventRoutes } from './security-events.ts';
+import { adminAuditRoutes } from './admin-audit.ts';
+import { adminTransferRoutes } from './admin-transfers.ts';
+import { connectionRoutes } from './connections.ts';
+import { consentRoutes } from './consents.ts';
+import { transferRoutes } from './transfers.ts';
+import { registerRevocationRoutes } from './revocations.ts';
+import { apiKeyRoutes } from './api-keys.ts';
+import { caseRoutes } from './cases.ts';
+import { icalFeedRoutes } from './ical-feeds.ts';
+import { icalPublicRoutes } from './ical-public.ts';
+import { ingestBulkRoutes } from './ingest-bulk.ts';
+import { ingestCaseRoutes } from './ingest-cases.ts';
+import { ingestContactRoutes } from './ingest-contacts.ts';
+import { ingestDocumentRoutes } from './ingest-documents.ts';
+import { ingestEventRoutes } from './ingest-events.ts';
 
 /**
  * Every route module, in registration order. Adding a route group is adding a file and a line here.
  */
-export const routeModules: RouteModule[] = [];
+export const routeModules: RouteModule[] = [
+  authPageRoutes,
+  authGoogleRoutes,
+  authSamlRoutes,
+  authSessionRoutes,
+  meRoutes,
+  adminUserRoutes,
+  adminSessionRoutes,
+  adminSamlRoutes,
+  signInPolicyRoutes,
+  securityEventRoutes,
+  ingestCaseRoutes,
+  ingestEventRoutes,
+  ingestDocumentRoutes,
+  ingestContactRoutes,
+  ingestBulkRoutes,
+  caseRoutes,
+  apiKeyRoutes,
+  icalFeedRoutes,
+  icalPublicRoutes,
+  connectionRoutes,
+  consentRoutes,
+  transferRoutes,
+  adminTransferRoutes,
+  adminAuditRoutes,
+  registerRevocationRoutes,
+];

@@ -1,5 +1,11 @@
 import type { Migration } from 'kysely';
 import * as m0001 from './0001-foundation.ts';
+import * as m0002 from './0002-ingest.ts';
+import * as m0003 from './0003-privacy.ts';
+import * as m0004 from './0004-identity.ts';
+import * as m0005 from './0005-sync.ts';
+import * as m0006 from './0006-ical.ts';
+import * as m0007 from './0007-revocation.ts';
 
 /**
  * Every migration, in order. Static imports (not a folder scan) so the list is the same under tsx,
@@ -7,4 +13,10 @@ import * as m0001 from './0001-foundation.ts';
  */
 export const migrations: Record<string, Migration> = {
   '0001-foundation': m0001,
+  '0002-ingest': m0002,
+  '0003-privacy': m0003,
+  '0004-identity': m0004,
+  '0005-sync': m0005,
+  '0006-ical': m0006,
+  '0007-revocation': m0007,
 };

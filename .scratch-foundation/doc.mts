@@ -1,0 +1,17 @@
+import { createTestServices } from '/work/main/test/support/services.ts';
+import { seedOrg, bearer } from '/work/main/test/support/fixtures.ts';
+const t = await createTestServices();
+const o = await seedOrg(t.services);
+const h = { ...bearer(o.apiKey), 'content-type': 'application/json' };
+let r = await t.app.request('/v1/ingest/cases/c1', { method: 'PUT', headers: h, body: JSON.stringify({ number: 'N1', title: 'T' }) });
+console.log(r.status);
+const fd = new FormData();
+fd.append('metadata', JSON.stringify({ caseExternalId: 'c1', title: 'Letter', fileName: 'letter.txt' }));
+fd.append('file', new Blob(['hello world'], { type: 'text/plain' }), 'letter.txt');
+const req = new Request('http://localhost/v1/ingest/documents/d1', { method: 'PUT', headers: bearer(o.apiKey), body: fd });
+console.log(req.headers.get('content-type'));
+const timer = setTimeout(() => { console.log('hung'); process.exit(1); }, 10000);
+r = await t.app.request(req);
+clearTimeout(timer);
+console.log(r.status, await r.text());
+await t.cleanup();

@@ -1,0 +1,280 @@
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import pLimit from 'p-limit';
+import pg from 'pg';
+import { loadConfig } from '../src/config/load.ts';
+import { grantConsentAndPublish } from '../src/consent/service.ts';
+import { createServices, type Services } from '../src/services.ts';
+import type { TransferItem } from '../src/transfers/types.ts';
+import type { BenchResult, Benchmark } from './benchmark.ts';
+
+/**
+ * Outbound gate + transfer log cost per transfer, against the same local HTTP call without the gate.
+ * The "provider" is a tiny HTTP server in a worker thread (so the database work of the gate on this
+ * thread cannot delay its answers) that answers every request after 1 ms. Three shapes:
+ * - sequential `send` (one transfer at a time: connection/consent check, intent row, call, outcome row);
+ * - 8 concurrent callers each doing sequential `send`s (group commit shares log round trips);
+ * - `sendMany` chunks of 50 with concurrency 8 (one intent insert and one outcome insert per chunk),
+ *   against the same 50 calls through p-limit(8).
+ * Rounds alternate gate/baseline and the medians are compared. Goal: added time ≤ 20 %.
+ * PGlite in memory by default; BENCH_DATABASE_URL=postgres://… uses PostgreSQL (a fresh schema).
+ */
+
+const ROUNDS = Number(process.env.BENCH_GATE_ROUNDS ?? 5);
+const SEQUENTIAL = 200;
+const CONCURRENT_CALLERS = 8;
+const CONCURRENT_PER_CALLER = 40;
+const CHUNK = 50;
+const CHUNKS = 8;
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** Services on a private Redis prefix and a fresh database (PGlite, or a schema on BENCH_DATABASE_URL). */
+export async function benchServices(extra: Record<string, string> = {}): Promise<{ services: Services; cleanup: () => Promise<void> }> {
+  const prefix = `cbbench-${randomUUID().slice(0, 8)}`;
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'casebridge-bench-'));
+  const pgUrl = process.env.BENCH_DATABASE_URL;
+  const schema = `bench_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+  if (pgUrl) {
+    const client = new pg.Client({ connectionString: pgUrl });
+    await client.connect();
+    await client.query(`CREATE SCHEMA ${schema}`);
+    await client.end();
+  }
+  const config = loadConfig({
+    ...process.env,
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    REDIS_PREFIX: prefix,
+    DATA_DIR: dataDir,
+    DATABASE_URL: pgUrl ?? 'pglite://memory',
+    PUBLIC_BASE_URL: 'http://127.0.0.1:3000',
+    ...extra,
+  });
+  if (pgUrl) config.database = { kind: 'postgres', url: pgUrl, schema };
+  const services = await createServices(config);
+  return {
+    services,
+    async cleanup() {
+      let cursor = '0';
+      do {
+        const [next, keys] = await services.redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length) await services.redis.del(...keys);
+      } while (cursor !== '0');
+      await services.close();
+      if (pgUrl) {
+        const client = new pg.Client({ connectionString: pgUrl });
+        await client.connect();
+        await client.query(`DROP SCHEMA ${schema} CASCADE`);
+        await client.end();
+      }
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** An HTTP server in a worker thread answering every request after `delayMs`. */
+async function startProvider(delayMs: number): Promise<{ url: string; close: () => Promise<void> }> {
+  const worker = new Worker(
+    `
+    const http = require('node:http');
+    const { parentPort } = require('node:worker_threads');
+    const server = http.createServer((req, res) => {
+      let n = 0;
+      req.on('data', (c) => { n += c.length; });
+      req.on('end', () => setTimeout(() => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{"id":"remote-' + n + '"}');
+      }, ${delayMs}));
+    });
+    server.keepAliveTimeout = 60000;
+    server.listen(0, '127.0.0.1', () => parentPort.postMessage(server.address().port));
+    parentPort.on('message', (m) => { if (m === 'close') server.close(() => process.exit(0)); });
+    `,
+    { eval: true },
+  );
+  const port = await new Promise<number>((resolve) => worker.once('message', resolve));
+  return {
+    url: `http://127.0.0.1:${port}/calendar/v3/events`,
+    close: async () => {
+      worker.postMessage('close');
+      await worker.terminate();
+    },
+  };
+}
+
+async function seed(services: Services): Promise<string> {
+  const org = await services.db.insertInto('organizations').values({ name: 'Bench Firm', settings: JSON.stringify({}) }).returning('id').executeTakeFirstOrThrow();
+  const user = await services.db
+    .insertInto('users')
+    .values({ organization_id: org.id, email: 'lawyer@bench.example', name: 'Lawyer', role: 'member', picture_url: null })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  const connection = await services.db
+    .insertInto('connections')
+    .values({
+      organization_id: org.id,
+      user_id: user.id,
+      platform: 'google_calendar',
+      status: 'active',
+      external_account: 'lawyer@gmail.example',
+      settings: JSON.stringify({}),
+      last_error: JSON.stringify(null),
+      sync_progress: JSON.stringify(null),
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  await grantConsentAndPublish(services, {
+    connectionId: connection.id,
+    organizationId: org.id,
+    grantedBy: user.id,
+    categories: ['calendar.events'],
+    caseScope: { kind: 'all' },
+    method: 'api',
+  });
+  return connection.id;
+}
+
+const item = (i: number): TransferItem => ({
+  operation: 'create',
+  categories: ['calendar.events', 'calendar.events.details'],
+  subjects: { caseIds: [`00000000-0000-4000-8000-${String(i % 50).padStart(12, '0')}`], eventIds: [`ev-${i}`] },
+  recipient: { account: null, destination: 'casebridge-calendar' },
+  fields: {
+    title: `Hearing ${i} — Miller v. Eastside`,
+    start: '2026-03-02T09:00:00+01:00',
+    end: '2026-03-02T10:30:00+01:00',
+    timeZone: 'Europe/Berlin',
+    location: 'Landgericht Berlin, Saal 4',
+    caseNumber: `PI-2026-${i}`,
+    description: 'stripped by the gate: not consented',
+  },
+  itemKey: `event:ev-${i}`,
+});
+
+async function call(url: string, fields: Record<string, unknown>): Promise<{ status: number; id: string }> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(fields) });
+  const body = (await res.json()) as { id: string };
+  return { status: res.status, id: body.id };
+}
+
+/** Milliseconds per transfer of one run. */
+async function timed(n: number, fn: () => Promise<void>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return (performance.now() - t0) / n;
+}
+
+export const gateBenchmark: Benchmark = {
+  name: 'outbound gate',
+  async run(): Promise<BenchResult[]> {
+    const { services, cleanup } = await benchServices();
+    const provider = await startProvider(1);
+    try {
+      const connectionId = await seed(services);
+      const ctx = { connectionId, purpose: 'calendar_sync', actor: { kind: 'job' as const, jobId: 'bench', queue: 'sync' } };
+      // Strip the item to what the consent allows for the baseline too, so both send the same bytes.
+      const minimisedFields = (i: number) => {
+        const { description: _d, ...rest } = item(i).fields;
+        return rest;
+      };
+      let k = 0;
+      const shapes = {
+        sequential: {
+          n: SEQUENTIAL,
+          gate: async () => {
+            for (let i = 0; i < SEQUENTIAL; i++) {
+              const r = await services.gate.send(ctx, item(k++), async (f) => {
+                const res = await call(provider.url, f);
+                return { value: res.id, status: res.status, remoteId: res.id };
+              });
+              if (r.outcome !== 'sent') throw new Error(`bench transfer not sent: ${r.outcome}`);
+            }
+          },
+          base: async () => {
+            for (let i = 0; i < SEQUENTIAL; i++) await call(provider.url, minimisedFields(k++));
+          },
+        },
+        concurrent: {
+          n: CONCURRENT_CALLERS * CONCURRENT_PER_CALLER,
+          gate: async () => {
+            await Promise.all(
+              Array.from({ length: CONCURRENT_CALLERS }, async () => {
+                for (let i = 0; i < CONCURRENT_PER_CALLER; i++) {
+                  await services.gate.send(ctx, item(k++), async (f) => {
+                    const res = await call(provider.url, f);
+                    return { value: res.id, status: res.status, remoteId: res.id };
+                  });
+                }
+              }),
+            );
+          },
+          base: async () => {
+            await Promise.all(
+              Array.from({ length: CONCURRENT_CALLERS }, async () => {
+                for (let i = 0; i < CONCURRENT_PER_CALLER; i++) await call(provider.url, minimisedFields(k++));
+              }),
+            );
+          },
+        },
+        sendMany: {
+          n: CHUNK * CHUNKS,
+          gate: async () => {
+            for (let c = 0; c < CHUNKS; c++) {
+              const items = Array.from({ length: CHUNK }, () => item(k++));
+              await services.gate.sendMany(
+                ctx,
+                items,
+                async (f) => {
+                  const res = await call(provider.url, f);
+                  return { value: res.id, status: res.status, remoteId: res.id };
+                },
+                { concurrency: 8 },
+              );
+            }
+          },
+          base: async () => {
+            const limit = pLimit(8);
+            for (let c = 0; c < CHUNKS; c++) {
+              await Promise.all(Array.from({ length: CHUNK }, () => minimisedFields(k++)).map((f) => limit(() => call(provider.url, f))));
+            }
+          },
+        },
+      };
+      // Warm-up: connections, JIT, chain head and consent cache.
+      await shapes.sequential.base();
+      await shapes.sequential.gate();
+      const results: BenchResult[] = [];
+      for (const [name, shape] of Object.entries(shapes)) {
+        const g: number[] = [];
+        const b: number[] = [];
+        for (let r = 0; r < ROUNDS; r++) {
+          b.push(await timed(shape.n, shape.base));
+          g.push(await timed(shape.n, shape.gate));
+        }
+        const subject = median(g);
+        const baseline = median(b);
+        const ratio = subject / baseline;
+        results.push({
+          name: `gate+log per transfer, ${name}`,
+          unit: 'ms/transfer',
+          subject,
+          baseline,
+          ratio,
+          ratioMeaning: 'gated time / ungated time for the same HTTP calls (1 ms provider latency)',
+          goal: 'added time ≤ 20% (ratio ≤ 1.2)',
+          met: ratio <= 1.2,
+          extra: { addedMsPerTransfer: subject - baseline, rounds: ROUNDS, transfersPerRound: shape.n, database: services.dbKind },
+        });
+      }
+      return results;
+    } finally {
+      await provider.close();
+      await cleanup();
+    }
+  },
+};

@@ -1,0 +1,168 @@
+import type { TransferItem } from '../../src/transfers/types.ts';
+import { type GoogleEvent, openGoogleCalendar, ProviderHttpError } from '../../src/transfers/clients/google-calendar.ts';
+import type { DesiredItem, PlanStep, StepResult, SyncContext } from '../types.ts';
+import { classifyGoogleError, NotSentError } from './errors.ts';
+import type { GoogleCalendarSettings } from './manifest.ts';
+
+/**
+ * Create / update / delete of Google Calendar events through the outbound gate. The gate hands
+ * `perform` only the consented, minimised fields; {@link toGoogleEvent} builds the body from those
+ * and nothing else. Conflict handling makes every step idempotent:
+ * - insert 409 (the id exists, possibly cancelled) → PATCH it, which also restores a cancelled one;
+ * - PATCH with If-Match 412 (edited meanwhile) → re-read the ETag and PATCH once more;
+ * - PATCH 404 (gone entirely) → insert with the same deterministic id;
+ * - DELETE 404/410 → already gone, done.
+ */
+
+export const SYNC_PURPOSE = 'calendar_sync';
+
+/** Private extended properties: map an event back to its case, case event and connection. */
+export function privateProperties(connectionId: string, desired: Pick<DesiredItem, 'caseId' | 'key'>): Record<string, string> {
+  return {
+    casebridgeCaseId: desired.caseId,
+    casebridgeEventId: desired.key.replace(/^event:/, ''),
+    casebridgeConnectionId: connectionId,
+  };
+}
+
+/**
+ * The Google event body from the minimised fields. Fields the consent does not cover are absent
+ * from `fields`, and are sent as `null` so a PATCH also clears what an earlier, wider consent wrote.
+ */
+export function toGoogleEvent(params: {
+  fields: Record<string, unknown>;
+  desired: Pick<DesiredItem, 'caseId' | 'key' | 'meta'>;
+  connectionId: string;
+}): GoogleEvent {
+  const f = params.fields;
+  const title = typeof f.title === 'string' && f.title ? f.title : '(untitled)';
+  const summary = typeof f.caseNumber === 'string' && f.caseNumber ? `${f.caseNumber}: ${title}` : title;
+  const parts: string[] = [];
+  if (typeof f.description === 'string' && f.description) parts.push(f.description);
+  if (Array.isArray(f.participantNames) && f.participantNames.length) parts.push(`Participants: ${f.participantNames.join(', ')}`);
+  const allDay = f.allDay === true;
+  const tz = typeof f.timeZone === 'string' ? f.timeZone : undefined;
+  const when = (v: unknown) => (allDay ? { date: String(v) } : { dateTime: String(v), ...(tz ? { timeZone: tz } : {}) });
+  const reminder = typeof params.desired.meta?.reminderMinutes === 'number' ? params.desired.meta.reminderMinutes : null;
+  return {
+    summary,
+    description: parts.length ? parts.join('\n\n') : null,
+    location: typeof f.location === 'string' && f.location ? f.location : null,
+    start: when(f.start),
+    end: when(f.end),
+    status: 'confirmed',
+    reminders: reminder === null ? { useDefault: true, overrides: [] } : { useDefault: false, overrides: [{ method: 'popup', minutes: reminder }] },
+    extendedProperties: { private: privateProperties(params.connectionId, params.desired) },
+  };
+}
+
+/** Insert bodies leave out unset members rather than sending nulls. */
+function withoutNulls(body: GoogleEvent): GoogleEvent {
+  return Object.fromEntries(Object.entries(body).filter(([, v]) => v !== null && v !== undefined)) as GoogleEvent;
+}
+
+/** The gate item of a step: field-keyed payload for writes, identifiers only for deletes. */
+export function transferItem(step: PlanStep, recipient: TransferItem['recipient']): TransferItem {
+  if (step.op === 'delete') {
+    const eventId = step.key.startsWith('event:') ? step.key.slice('event:'.length) : null;
+    return {
+      operation: 'delete',
+      categories: ['calendar.events'],
+      subjects: { ...(step.current.caseId ? { caseIds: [step.current.caseId] } : {}), ...(eventId ? { eventIds: [eventId] } : {}) },
+      recipient,
+      fields: {},
+      itemKey: step.key,
+    };
+  }
+  return {
+    operation: step.op,
+    categories: ['calendar.events', 'calendar.events.details'],
+    subjects: step.desired.subjects,
+    recipient,
+    fields: step.desired.fields as Record<string, unknown>,
+    itemKey: step.key,
+  };
+}
+
+const statusOf = (err: unknown): number | null => (err instanceof ProviderHttpError ? err.status : null);
+
+/** Applies a chunk of steps; one result per step, in order. Never throws for a single item. */
+export async function applyGoogleSteps(ctx: SyncContext, steps: PlanStep[], options: { concurrency: number }): Promise<StepResult[]> {
+  const settings = ctx.connection.settings as GoogleCalendarSettings;
+  const calendarId = settings.calendarId;
+  if (!calendarId) throw new Error('applyGoogleSteps called before the calendar was provisioned');
+  const api = openGoogleCalendar({ config: ctx.services.config, accessToken: ctx.accessToken });
+  const recipient = { account: ctx.connection.externalAccount, destination: calendarId };
+  const calls = new Array<number>(steps.length).fill(0);
+  // Once Google says "slow down", the rest of the chunk is not sent (each would only add a 429).
+  let slowDown: ProviderHttpError | null = null;
+
+  const results = await ctx.services.gate.sendMany(
+    { connectionId: ctx.connection.id, purpose: SYNC_PURPOSE, actor: ctx.actor },
+    steps.map((s) => transferItem(s, recipient)),
+    async (minimised, _item, i) => {
+      const step = steps[i]!;
+      if (slowDown) throw new NotSentError(slowDown);
+      const count = async <T>(p: () => Promise<T>): Promise<T> => {
+        calls[i]! += 1;
+        try {
+          return await p();
+        } catch (err) {
+          if (err instanceof ProviderHttpError && classifyGoogleError(err).kind === 'rate_limited') slowDown ??= err;
+          throw err;
+        }
+      };
+      if (step.op === 'delete') {
+        try {
+          const r = await count(() => api.deleteEvent(calendarId, step.current.remoteId));
+          return { value: { etag: null }, status: r.status, remoteId: step.current.remoteId };
+        } catch (err) {
+          const status = statusOf(err);
+          if (status === 404 || status === 410) return { value: { etag: null }, status, remoteId: step.current.remoteId };
+          throw err;
+        }
+      }
+      const remoteId = step.op === 'update' ? step.current.remoteId : step.desired.remoteId!;
+      const body = toGoogleEvent({ fields: minimised, desired: step.desired, connectionId: ctx.connection.id });
+      const patch = async (etag: string | null) => count(() => api.patchEvent(calendarId, remoteId, body, { etag }));
+      const insert = async () => count(() => api.insertEvent(calendarId, { ...withoutNulls(body), id: remoteId }));
+      let written: { event: GoogleEvent; status: number };
+      if (step.op === 'create') {
+        try {
+          written = await insert();
+        } catch (err) {
+          // The id exists (a retried create, or a cancelled event): update it instead.
+          if (statusOf(err) !== 409) throw err;
+          written = await patch(null);
+        }
+      } else {
+        try {
+          written = await patch(step.current.etag);
+        } catch (err) {
+          const status = statusOf(err);
+          if (status === 412) {
+            const fresh = await count(() => api.getEvent(calendarId, remoteId));
+            written = await patch(fresh.event.etag ?? null);
+          } else if (status === 404) {
+            written = await insert();
+          } else throw err;
+        }
+      }
+      return { value: { etag: written.event.etag ?? null }, status: written.status, remoteId };
+    },
+    { concurrency: options.concurrency },
+  );
+
+  return results.map((r, i): StepResult => {
+    const step = steps[i]!;
+    if (r.outcome === 'sent') {
+      const remoteId = step.op === 'create' ? step.desired.remoteId! : step.current.remoteId;
+      return { key: step.key, op: step.op, outcome: 'done', remoteId, etag: r.value.etag, calls: calls[i]! };
+    }
+    if (r.outcome === 'blocked') return { key: step.key, op: step.op, outcome: 'blocked', reason: r.reason, calls: 0 };
+    const error = classifyGoogleError(r.error);
+    // A 404 that survived the fallbacks above means the calendar itself is gone.
+    if (step.op !== 'delete' && error.status === 404) error.code = 'destination_missing';
+    return { key: step.key, op: step.op, outcome: 'failed', error, calls: calls[i]! };
+  });
+}

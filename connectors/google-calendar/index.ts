@@ -1,0 +1,56 @@
+import { loadEventsInScope } from '../../src/cases/queries.ts';
+import { type ConnectorOAuth, jwtClaims } from '../../src/connections/oauth-types.ts';
+import {
+  exchangeGoogleCode,
+  googleAuthorizationEndpoint,
+  googleOAuthClientId,
+  refreshGoogleToken,
+  revokeGoogleToken,
+} from '../../src/transfers/clients/google-calendar.ts';
+import type { Connector } from '../types.ts';
+import { applyGoogleSteps } from './apply.ts';
+import { classifyGoogleError } from './errors.ts';
+import { GOOGLE_SCOPES, type GoogleCalendarSettings, manifest, settings } from './manifest.ts';
+import { projectEvents } from './project.ts';
+import { listGoogleRemote, prepareGoogleCalendar } from './provision.ts';
+import { createGoogleRevoke } from './revoke.ts';
+
+/** Google's side of the generic OAuth flow: offline access, forced consent, narrowest scope. */
+const oauth: ConnectorOAuth = {
+  authorizationEndpoint: googleAuthorizationEndpoint,
+  clientId: googleOAuthClientId,
+  scopes: (s) => [...GOOGLE_SCOPES.identity, (s as GoogleCalendarSettings).calendarId ? GOOGLE_SCOPES.events : GOOGLE_SCOPES.appCreated],
+  // offline + consent: Google only returns a refresh token on a consent screen it actually showed.
+  extraAuthParams: { access_type: 'offline', prompt: 'consent', include_granted_scopes: 'true' },
+  loginHintParam: 'login_hint',
+  exchangeCode: exchangeGoogleCode,
+  refresh: refreshGoogleToken,
+  revokeToken: revokeGoogleToken,
+  accountFromTokens: (tokens) => {
+    const email = jwtClaims(tokens.idToken)?.email;
+    return typeof email === 'string' ? email.toLowerCase() : null;
+  },
+};
+
+/** Google Calendar: the first complete connector (OAuth, sync, revoke). */
+export const googleCalendar: Connector = {
+  manifest,
+  oauth,
+  settings,
+  revoke: createGoogleRevoke(oauth),
+  sync: {
+    async desired({ services, connection, consent }) {
+      const events = await loadEventsInScope(services.db, {
+        organizationId: connection.organizationId,
+        userEmail: connection.userEmail,
+        caseScope: consent.caseScope,
+      });
+      return projectEvents({ events, categories: consent.categories, connectionId: connection.id, settings: connection.settings as GoogleCalendarSettings });
+    },
+    prepare: prepareGoogleCalendar,
+    apply: applyGoogleSteps,
+    listRemote: listGoogleRemote,
+    driftPolicy: (s) => ((s as GoogleCalendarSettings).driftPolicy === 'leave' ? 'leave' : 'restore'),
+    classifyError: classifyGoogleError,
+  },
+};

@@ -1,0 +1,66 @@
+import { sql } from 'kysely';
+import { connectors } from '../connectors/registry.ts';
+import type { ChangeFeed, DataChange } from '../src/cases/change-feed.ts';
+import type { CaseScope } from '../src/db/types.ts';
+import type { Db } from '../src/db/database.ts';
+import type { Logger } from '../src/observability/logger.ts';
+import type { CasebridgeQueues } from './definitions.ts';
+
+/**
+ * From a committed case-data change to the connections whose remote side may now differ: active
+ * connections of a sync platform whose user is assigned to a changed case (and whose consent scope
+ * covers it), or that already hold items of a changed case (so unassignments and deletions propagate).
+ */
+export async function connectionsForChange(db: Db, change: DataChange): Promise<string[]> {
+  const platforms = connectors.filter((c) => c.sync).map((c) => c.manifest.id);
+  const caseIds = [...new Set(change.caseIds)];
+  if (!platforms.length || !caseIds.length) return [];
+  const rows = await db
+    .selectFrom('connections as c')
+    .innerJoin('users as u', 'u.id', 'c.user_id')
+    .leftJoin('consents as cs', (j) => j.onRef('cs.connection_id', '=', 'c.id').on('cs.withdrawn_at', 'is', null))
+    .select(['c.id', 'cs.case_scope'])
+    .select((eb) =>
+      eb
+        .exists(
+          eb
+            .selectFrom('sync_state as s')
+            .select(sql`1`.as('one'))
+            .whereRef('s.connection_id', '=', 'c.id')
+            .where('s.case_id', 'in', caseIds),
+        )
+        .as('holds_items'),
+    )
+    .select((eb) =>
+      eb
+        .selectFrom('cases as k')
+        .select(sql<string[]>`coalesce(jsonb_agg(k.id), '[]'::jsonb)`.as('ids'))
+        .where('k.id', 'in', caseIds)
+        .where('k.organization_id', '=', change.organizationId)
+        .where(sql<boolean>`k.assignees @> jsonb_build_array(lower(u.email))`)
+        .as('assigned_case_ids'),
+    )
+    .where('c.organization_id', '=', change.organizationId)
+    .where('c.status', '=', 'active')
+    .where('c.platform', 'in', platforms)
+    .execute();
+  return rows
+    .filter((r) => {
+      if (r.holds_items) return true;
+      const assigned = (r.assigned_case_ids ?? []) as string[];
+      if (!assigned.length) return false;
+      const scope = r.case_scope as CaseScope | null;
+      return !scope || scope.kind === 'all' || assigned.some((id) => scope.caseIds.includes(id));
+    })
+    .map((r) => r.id);
+}
+
+/** Subscribes the sync queue to the change feed. Returns the unsubscribe function. */
+export function subscribeSyncToChanges(deps: { db: Db; changeFeed: ChangeFeed; queues: CasebridgeQueues; logger: Logger }): () => void {
+  return deps.changeFeed.subscribe(async (change) => {
+    if (!change.entities.includes('event') && !change.entities.includes('case')) return;
+    const ids = await connectionsForChange(deps.db, change);
+    if (ids.length) await deps.queues.enqueueSyncMany(ids, 'change');
+    deps.logger.debug({ organizationId: change.organizationId, connections: ids.length }, 'reconciles enqueued for a data change');
+  });
+}

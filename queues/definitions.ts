@@ -1,0 +1,135 @@
+import { type JobsOptions, Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import type { Config } from '../src/config/load.ts';
+import type { Logger } from '../src/observability/logger.ts';
+
+/**
+ * BullMQ queues and job payloads. Every queue lives under `bull:<REDIS_PREFIX>` so deployments (and
+ * test files) sharing one Redis never see each other's jobs.
+ *
+ * - `sync`: one reconcile per connection, deduplicated by connection id with `keepLastIfActive`: a
+ *   burst of changes becomes one waiting job, and a change that lands while a run is active leaves
+ *   exactly one follow-up job that starts when the active one finishes — never two runs in parallel.
+ *   Per-connection job schedulers (`full:<connectionId>`) add `full-reconcile` jobs every
+ *   FULL_RECONCILE_INTERVAL_MINUTES; those just enqueue a deduplicated `sync`.
+ * - `import`: inbound pulls (Outlook contacts), `revoke`: provider-side revocation and clean-up,
+ *   `maintenance`: periodic housekeeping (log sealing, retention). Their workers plug in via
+ *   `queues/index.ts`.
+ */
+
+export const QUEUE_NAMES = { sync: 'sync', import: 'import', revoke: 'revoke', maintenance: 'maintenance' } as const;
+export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
+
+/** BullMQ key prefix of this deployment. */
+export function bullPrefix(config: Pick<Config, 'REDIS_PREFIX'>): string {
+  return `bull:${config.REDIS_PREFIX}`;
+}
+
+export const SYNC_JOB = 'sync';
+export const FULL_RECONCILE_JOB = 'full-reconcile';
+
+export const syncJobSchema = z.object({
+  connectionId: z.uuid(),
+  /** Why the run was asked for (shown in progress; `full` asks for drift repair). */
+  reason: z.enum(['connect', 'change', 'settings', 'consent', 'full', 'manual', 'reconnect']),
+  /** How often the run was pushed back by rate limits in a row (backoff exponent). */
+  rateLimited: z.number().int().min(0).optional(),
+});
+export type SyncJobData = z.infer<typeof syncJobSchema>;
+
+export const fullReconcileJobSchema = z.object({ connectionId: z.uuid() });
+
+export const maintenanceJobSchema = z.object({ task: z.enum(['seal-checkpoints', 'enforce-retention']) });
+export type MaintenanceJobData = z.infer<typeof maintenanceJobSchema>;
+
+/** Retries of a failing reconcile: exponential with jitter, ~2 s to ~1 h, then the job fails for good. */
+export const SYNC_JOB_OPTIONS: JobsOptions = {
+  attempts: 12,
+  backoff: { type: 'exponential', delay: 2000, jitter: 0.5 },
+  removeOnComplete: { age: 3600, count: 1000 },
+  removeOnFail: { age: 7 * 24 * 3600, count: 5000 },
+};
+
+/** The queues of one process plus the operations the rest of the code needs. */
+export interface CasebridgeQueues {
+  sync: Queue;
+  import: Queue;
+  revoke: Queue;
+  maintenance: Queue;
+  /** Asks for a reconcile of the connection (deduplicated: see the module comment). */
+  enqueueSync(connectionId: string, reason: SyncJobData['reason']): Promise<void>;
+  enqueueSyncMany(connectionIds: string[], reason: SyncJobData['reason']): Promise<void>;
+  /** Starts (or updates) the connection's periodic full reconcile. */
+  scheduleFullReconcile(connectionId: string): Promise<void>;
+  /**
+   * Removes the connection's waiting and delayed sync jobs and its scheduler (a running job stops on
+   * its own at its next gate call or chunk boundary). Returns how many jobs were removed.
+   */
+  cancelConnectionJobs(connectionIds: string[]): Promise<number>;
+  close(): Promise<void>;
+}
+
+export function createQueues(deps: { redis: Redis; config: Config; logger: Logger }): CasebridgeQueues {
+  const { redis, config } = deps;
+  const prefix = bullPrefix(config);
+  // Queues only issue non-blocking commands: they share the process's Redis connection.
+  const make = (name: QueueName) => new Queue(name, { connection: redis, prefix });
+  const sync = make(QUEUE_NAMES.sync);
+  const imp = make(QUEUE_NAMES.import);
+  const revoke = make(QUEUE_NAMES.revoke);
+  const maintenance = make(QUEUE_NAMES.maintenance);
+
+  const syncJob = (connectionId: string, reason: SyncJobData['reason']) => ({
+    name: SYNC_JOB,
+    data: { connectionId, reason } satisfies SyncJobData,
+    opts: { ...SYNC_JOB_OPTIONS, deduplication: { id: connectionId, keepLastIfActive: true } },
+  });
+
+  return {
+    sync,
+    import: imp,
+    revoke,
+    maintenance,
+    async enqueueSync(connectionId, reason) {
+      const j = syncJob(connectionId, reason);
+      await sync.add(j.name, j.data, j.opts);
+    },
+    async enqueueSyncMany(connectionIds, reason) {
+      if (!connectionIds.length) return;
+      await sync.addBulk([...new Set(connectionIds)].map((id) => syncJob(id, reason)));
+    },
+    async scheduleFullReconcile(connectionId) {
+      await sync.upsertJobScheduler(
+        `full:${connectionId}`,
+        { every: config.FULL_RECONCILE_INTERVAL_MINUTES * 60_000 },
+        { name: FULL_RECONCILE_JOB, data: { connectionId }, opts: { removeOnComplete: true, removeOnFail: { count: 100 } } },
+      );
+    },
+    async cancelConnectionJobs(connectionIds) {
+      let removed = 0;
+      for (const id of connectionIds) {
+        await sync.removeJobScheduler(`full:${id}`);
+        const jobId = await sync.getDeduplicationJobId(id);
+        if (jobId) {
+          const job = await sync.getJob(jobId);
+          const state = job ? await job.getState() : 'unknown';
+          if (job && (state === 'waiting' || state === 'delayed' || state === 'prioritized')) {
+            await job.remove().then(
+              () => {
+                removed += 1;
+              },
+              // A worker may have picked it up meanwhile: it then stops at its own status check.
+              (err: unknown) => deps.logger.debug({ err, connectionId: id }, 'sync job could not be removed'),
+            );
+          }
+          if (state !== 'active') await sync.removeDeduplicationKey(id);
+        }
+      }
+      return removed;
+    },
+    async close() {
+      await Promise.all([sync.close(), imp.close(), revoke.close(), maintenance.close()]);
+    },
+  };
+}

@@ -1,0 +1,71 @@
+import { type Job, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { connectors } from '../connectors/registry.ts';
+import type { Services } from '../src/services.ts';
+import { sealCheckpoints } from '../src/transfers/checkpoints.ts';
+import { enforceRetention } from '../src/transfers/retention.ts';
+import { bullPrefix, QUEUE_NAMES } from './definitions.ts';
+
+/**
+ * The `maintenance` queue: job schedulers for periodic housekeeping, one worker to run them.
+ * - `seal-checkpoints` every CHECKPOINT_INTERVAL_MINUTES (signed transfer-log checkpoints);
+ * - `enforce-retention` daily (transfer-log retention);
+ * - `ensure-sync-schedules` hourly: every active sync connection has its full-reconcile scheduler
+ *   (self-healing after a Redis loss; upserting is idempotent).
+ * Add a task: a name in `TASKS`, a case in `runTask`, and its schedule in `SCHEDULES`.
+ */
+
+export const TASKS = ['seal-checkpoints', 'enforce-retention', 'ensure-sync-schedules'] as const;
+export type MaintenanceTask = (typeof TASKS)[number];
+
+function schedules(services: Services): Array<{ task: MaintenanceTask; everyMs: number }> {
+  return [
+    { task: 'seal-checkpoints', everyMs: services.config.CHECKPOINT_INTERVAL_MINUTES * 60_000 },
+    { task: 'enforce-retention', everyMs: 24 * 3600_000 },
+    { task: 'ensure-sync-schedules', everyMs: 3600_000 },
+  ];
+}
+
+/** Runs one maintenance task now (also used by tests and the CLI). */
+export async function runTask(services: Services, task: MaintenanceTask): Promise<unknown> {
+  switch (task) {
+    case 'seal-checkpoints':
+      return sealCheckpoints(services);
+    case 'enforce-retention':
+      return enforceRetention(services);
+    case 'ensure-sync-schedules': {
+      const platforms = connectors.filter((c) => c.sync).map((c) => c.manifest.id);
+      if (!platforms.length) return { scheduled: 0 };
+      const rows = await services.db.selectFrom('connections').select('id').where('status', '=', 'active').where('platform', 'in', platforms).execute();
+      for (const r of rows) await services.queues.scheduleFullReconcile(r.id);
+      return { scheduled: rows.length };
+    }
+  }
+}
+
+/** Upserts the schedulers and starts the maintenance worker. */
+export async function startMaintenance(services: Services): Promise<{ close(): Promise<void> }> {
+  const queue = services.queues.maintenance;
+  for (const s of schedules(services)) {
+    await queue.upsertJobScheduler(s.task, { every: s.everyMs }, { name: s.task, data: { task: s.task }, opts: { removeOnComplete: 100, removeOnFail: 500 } });
+  }
+  const connection = new Redis(services.config.REDIS_URL, { maxRetriesPerRequest: null });
+  connection.on('error', () => undefined);
+  const worker = new Worker(
+    QUEUE_NAMES.maintenance,
+    async (job: Job) => {
+      const task = (job.data as { task?: string }).task as MaintenanceTask;
+      if (!TASKS.includes(task)) throw new Error(`unknown maintenance task ${String(task)}`);
+      return runTask(services, task);
+    },
+    { connection, prefix: bullPrefix(services.config), concurrency: 1 },
+  );
+  worker.on('failed', (job, err) => services.logger.error({ task: job?.name, err: err.message }, 'maintenance task failed'));
+  worker.on('error', (err) => services.logger.error({ err }, 'maintenance worker error'));
+  return {
+    async close() {
+      await worker.close();
+      await connection.quit().catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,188 @@
+import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { sql } from 'kysely';
+import { connectorFor } from '../connectors/registry.ts';
+import {
+  PermanentRunError,
+  RateLimitedRunError,
+  RunInterruptedError,
+  RunLockBusyError,
+  TransientRunError,
+} from '../connectors/sync-engine/errors.ts';
+import { reconcileConnection, type ReconcileResult, type SyncProgress } from '../connectors/sync-engine/reconcile.ts';
+import type { Connector, ConnectorSync } from '../connectors/types.ts';
+import { connectionError, markReauthRequired } from '../src/connections/lifecycle.ts';
+import { tryLock } from '../src/connections/redis-lock.ts';
+import { createTokenAccess, ReauthRequiredError, TokenRefreshError } from '../src/connections/token-refresh.ts';
+import { redisKey } from '../src/redis.ts';
+import type { Services } from '../src/services.ts';
+import { bullPrefix, FULL_RECONCILE_JOB, QUEUE_NAMES, type SyncJobData, syncJobSchema } from './definitions.ts';
+import { ProviderRateLimiter, rateBudgets } from './rate-limit.ts';
+
+/**
+ * The `sync` worker: runs the reconcile engine for one connection per job and turns its run-level
+ * outcomes into queue actions:
+ * - rate limited (provider 429/403 quota, or our own limiter) → `moveToDelayed` by Retry-After or
+ *   exponential backoff with jitter + DelayedError: the job waits in Redis, the worker takes others;
+ * - transient → thrown: BullMQ retries with exponential backoff (SYNC_JOB_OPTIONS);
+ * - re-authorization needed or permanent → UnrecoverableError: no retries, the reason is on the
+ *   connection in plain words;
+ * - shutdown → the run stops at a chunk boundary and the job goes back to delayed.
+ * A per-connection run lock (Redis, renewed while running) guarantees one run per connection even if
+ * a stalled job were handed to a second worker; a killed worker's job is recovered by BullMQ's
+ * stalled-job check after SYNC_JOB_LOCK_SECONDS.
+ */
+
+export interface SyncWorkerOptions {
+  concurrency?: number;
+  chunkSize?: number;
+  /** Gate concurrency inside one chunk. */
+  itemConcurrency?: number;
+  maxInlineWaitMs?: number;
+}
+
+const jitter = (ms: number) => Math.round(ms * (0.75 + Math.random() * 0.5));
+
+/** Backoff for "slow down" answers without Retry-After: 1 s, 2 s, 4 s … capped at 5 min, with jitter. */
+export function rateLimitBackoffMs(attempt: number): number {
+  return jitter(Math.min(300_000, 1000 * 2 ** Math.min(attempt, 9)));
+}
+
+export function createSyncWorker(services: Services, options: SyncWorkerOptions = {}): { worker: Worker; close(): Promise<void> } {
+  const { config, logger } = services;
+  const lockMs = config.SYNC_JOB_LOCK_SECONDS * 1000;
+  const limiters = new Map<string, ProviderRateLimiter>();
+  let stopping = false;
+
+  const limiterFor = (connector: Connector): ProviderRateLimiter => {
+    let l = limiters.get(connector.manifest.id);
+    if (!l) {
+      const budgets = rateBudgets(config, connector.manifest);
+      l = new ProviderRateLimiter({ redis: services.redis, prefix: config.REDIS_PREFIX, platform: connector.manifest.id, ...budgets });
+      limiters.set(connector.manifest.id, l);
+    }
+    return l;
+  };
+
+  const plainError = async (connectionId: string, code: string, message: string) => {
+    await services.db
+      .updateTable('connections')
+      .set({ last_error: JSON.stringify(connectionError(code, message)) })
+      .where('id', '=', connectionId)
+      .execute();
+  };
+
+  const processor = async (job: Job, token?: string): Promise<ReconcileResult | { enqueued: string }> => {
+    if (job.name === FULL_RECONCILE_JOB) {
+      const id = String((job.data as { connectionId?: unknown }).connectionId ?? '');
+      await services.queues.enqueueSync(id, 'full');
+      return { enqueued: id };
+    }
+    const data: SyncJobData = syncJobSchema.parse(job.data);
+    const row = await services.db.selectFrom('connections').select(['platform', 'status']).where('id', '=', data.connectionId).executeTakeFirst();
+    if (!row) return { status: 'skipped', reason: 'connection_missing' };
+    if (row.status !== 'active') return { status: 'skipped', reason: `connection_${row.status}` };
+    const connector = connectorFor(row.platform);
+    if (!connector?.sync || !connector.oauth) return { status: 'skipped', reason: 'platform_without_sync' };
+
+    const delay = async (ms: number, patch: Partial<SyncJobData> = {}) => {
+      if (Object.keys(patch).length) await job.updateData({ ...data, ...patch });
+      const at = Date.now() + Math.max(50, ms);
+      if (ms >= 1000) {
+        // Shown by GET /v1/connections/:id while the run waits.
+        await services.db
+          .updateTable('connections')
+          .set({ sync_progress: sql`(case when jsonb_typeof(sync_progress) = 'object' then sync_progress else '{}'::jsonb end) || ${JSON.stringify({ resumesAt: new Date(at).toISOString() })}::jsonb` })
+          .where('id', '=', data.connectionId)
+          .execute();
+      }
+      await job.moveToDelayed(at, token);
+      throw new DelayedError();
+    };
+
+    const lock = await tryLock(services.redis, redisKey(config.REDIS_PREFIX, 'sync-run', data.connectionId), lockMs);
+    if (!lock) return delay(jitter(1000));
+    const renew = setInterval(() => {
+      lock.extend(lockMs).catch(() => false);
+    }, Math.max(500, Math.floor(lockMs / 3)));
+    try {
+      const oauth = connector.oauth;
+      const onReauthRequired = async (id: string, message: string) => {
+        await markReauthRequired(services, id, message);
+      };
+      const result = await reconcileConnection(
+        {
+          services,
+          connector: connector as Connector & { sync: ConnectorSync },
+          tokens: createTokenAccess(services, { oauth, onReauthRequired }),
+          limiter: limiterFor(connector),
+          actor: { kind: 'job', jobId: String(job.id), queue: QUEUE_NAMES.sync },
+          onReauthRequired,
+          onProgress: (p: SyncProgress) => job.updateProgress({ ...p }),
+          shouldStop: () => stopping,
+          chunkSize: options.chunkSize,
+          concurrency: options.itemConcurrency,
+          maxInlineWaitMs: options.maxInlineWaitMs,
+        },
+        { connectionId: data.connectionId, reason: data.reason, jobId: String(job.id) },
+      );
+      return result;
+    } catch (err) {
+      if (err instanceof DelayedError) throw err;
+      if (err instanceof RateLimitedRunError) {
+        const n = data.rateLimited ?? 0;
+        const wait = err.waitMs > 0 ? jitter(err.waitMs) : rateLimitBackoffMs(n);
+        logger.info({ connectionId: data.connectionId, waitMs: wait, source: err.source }, 'sync rate limited; job delayed');
+        return delay(wait, { rateLimited: n + 1 });
+      }
+      if (err instanceof RunInterruptedError) return delay(200);
+      if (err instanceof RunLockBusyError) return delay(jitter(1000));
+      if (err instanceof ReauthRequiredError || (err instanceof PermanentRunError && err.code === 'reauth_required')) {
+        throw new UnrecoverableError('the connection needs re-authorization');
+      }
+      if (err instanceof PermanentRunError) {
+        await plainError(data.connectionId, err.code, err.message);
+        throw new UnrecoverableError(err.message);
+      }
+      if (err instanceof TransientRunError || err instanceof TokenRefreshError) {
+        const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+        await plainError(
+          data.connectionId,
+          'sync_retrying',
+          last
+            ? `Syncing failed repeatedly (${err.message}). It resumes with the next change or the periodic full sync.`
+            : `Syncing hit a temporary problem (${err.message}); it is retried automatically.`,
+        );
+      }
+      throw err;
+    } finally {
+      clearInterval(renew);
+      await lock.release().catch(() => false);
+    }
+  };
+
+  // Workers block on Redis: they get their own connection.
+  const connection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  connection.on('error', () => undefined); // reconnects by itself; the worker reports failures
+  const worker = new Worker(QUEUE_NAMES.sync, processor, {
+    connection,
+    prefix: bullPrefix(config),
+    concurrency: options.concurrency ?? config.SYNC_CONCURRENCY,
+    lockDuration: lockMs,
+    stalledInterval: lockMs,
+    maxStalledCount: 2,
+  });
+  worker.on('failed', (job, err) => {
+    logger.warn({ jobId: job?.id, connectionId: (job?.data as { connectionId?: string } | undefined)?.connectionId, err: err.message }, 'sync job failed');
+  });
+  worker.on('error', (err) => logger.error({ err }, 'sync worker error'));
+  return {
+    worker,
+    async close() {
+      stopping = true;
+      // Waits for running jobs: they stop at their next chunk boundary and return to delayed.
+      await worker.close();
+      await connection.quit().catch(() => undefined);
+    },
+  };
+}

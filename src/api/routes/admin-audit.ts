@@ -1,0 +1,73 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import type { UserPrincipal } from '../../auth/principal.ts';
+import { requireAdmin, sessionAuth } from '../../auth/sessions.ts';
+import { decodeAuditCursor, listAudit } from '../../audit/audit-log.ts';
+import type { RouteModule } from '../env.ts';
+import { ApiError } from '../errors.ts';
+
+/** `GET /v1/admin/audit`: the organization's audit log of administrative actions, newest first. */
+
+const ErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) });
+const err = (description: string) => ({ description, content: { 'application/json': { schema: ErrorSchema } } });
+
+const AuditEntrySchema = z
+  .object({
+    id: z.uuid(),
+    organizationId: z.uuid().nullable(),
+    actor: z.record(z.string(), z.unknown()),
+    action: z.string(),
+    target: z.string().nullable(),
+    details: z.record(z.string(), z.unknown()),
+    createdAt: z.string(),
+  })
+  .openapi('AuditEntry');
+
+export const adminAuditRoutes: RouteModule = (app, services) => {
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/admin/audit',
+      tags: ['Audit (admin)'],
+      summary: 'Administrative actions in the organization (revocations, retention runs, exports, verifications)',
+      middleware: [sessionAuth(services.sessions), requireAdmin()],
+      security: [{ session: [] }],
+      request: {
+        query: z.object({
+          action: z.string().min(1).max(100).optional(),
+          target: z.string().min(1).max(300).optional(),
+          from: z.iso.datetime({ offset: true }).optional(),
+          to: z.iso.datetime({ offset: true }).optional(),
+          limit: z.coerce.number().int().min(1).max(500).default(50),
+          cursor: z.string().max(200).optional(),
+        }),
+      },
+      responses: {
+        200: {
+          description: 'A page; pass `nextCursor` as `cursor` for the next one',
+          content: { 'application/json': { schema: z.object({ items: z.array(AuditEntrySchema), nextCursor: z.string().nullable() }) } },
+        },
+        400: err('`validation_failed`, `invalid_cursor`'),
+        401: err('Not signed in'),
+        403: err('`admin_required`'),
+      },
+    }),
+    async (c) => {
+      const q = c.req.valid('query');
+      if (q.cursor && !decodeAuditCursor(q.cursor)) throw new ApiError(400, 'invalid_cursor', 'the cursor is not one this API returned');
+      const p = c.get('principal') as UserPrincipal;
+      const page = await listAudit(services.db, {
+        organizationId: p.organizationId,
+        action: q.action,
+        target: q.target,
+        from: q.from ? new Date(q.from) : undefined,
+        to: q.to ? new Date(q.to) : undefined,
+        limit: q.limit,
+        cursor: q.cursor,
+      });
+      return c.json(
+        { items: page.items.map((e) => ({ ...e, actor: e.actor as Record<string, unknown>, createdAt: e.createdAt.toISOString() })), nextCursor: page.nextCursor },
+        200,
+      );
+    },
+  );
+};

@@ -1,0 +1,119 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { createApiKey, revokeApiKey } from '../../auth/api-keys.ts';
+import { requireAdmin, sessionAuth } from '../../auth/sessions.ts';
+import type { AppEnv, RouteModule } from '../env.ts';
+import { ApiError } from '../errors.ts';
+import { errorResponseSchema } from './ingest-common.ts';
+
+const apiKeySchema = z
+  .object({
+    id: z.uuid(),
+    name: z.string(),
+    prefix: z.string().openapi({ description: 'First characters of the key, to recognise it' }),
+    createdAt: z.string(),
+    lastUsedAt: z.string().nullable(),
+    revokedAt: z.string().nullable(),
+  })
+  .openapi('ApiKey');
+
+const errorResponses = {
+  401: { description: 'Not signed in', content: { 'application/json': { schema: errorResponseSchema } } },
+  403: { description: 'Not an administrator, or CSRF token missing', content: { 'application/json': { schema: errorResponseSchema } } },
+};
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function organizationOf(c: Context<AppEnv>): string {
+  const p = c.get('principal');
+  if (p?.kind !== 'user') throw new ApiError(401, 'unauthenticated', 'sign in first');
+  return p.organizationId;
+}
+
+/**
+ * `/v1/admin/api-keys`: an organization administrator lists, creates and revokes the API keys the
+ * case-management app uses. A new key is shown once, in the create answer; only its hash is stored.
+ */
+export const apiKeyRoutes: RouteModule = (app, services) => {
+  const auth = { middleware: [sessionAuth(services.sessions), requireAdmin()], security: [{ session: [] }] };
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/admin/api-keys',
+      tags: ['Administration'],
+      summary: "The organization's API keys (never the keys themselves)",
+      ...auth,
+      responses: {
+        200: { description: 'Keys, newest first', content: { 'application/json': { schema: z.object({ apiKeys: z.array(apiKeySchema) }) } } },
+        ...errorResponses,
+      },
+    }),
+    async (c) => {
+      const rows = await services.db
+        .selectFrom('api_keys')
+        .select(['id', 'name', 'prefix', 'created_at', 'last_used_at', 'revoked_at'])
+        .where('organization_id', '=', organizationOf(c))
+        .orderBy('created_at', 'desc')
+        .execute();
+      const apiKeys = rows.map((r) => ({
+        id: r.id,
+        name: r.name,
+        prefix: r.prefix,
+        createdAt: r.created_at.toISOString(),
+        lastUsedAt: r.last_used_at?.toISOString() ?? null,
+        revokedAt: r.revoked_at?.toISOString() ?? null,
+      }));
+      return c.json({ apiKeys }, 200);
+    },
+  );
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/admin/api-keys',
+      tags: ['Administration'],
+      summary: 'Create an API key (shown once in this answer)',
+      ...auth,
+      request: {
+        body: { required: true, content: { 'application/json': { schema: z.object({ name: z.string().trim().min(1).max(100) }) } } },
+      },
+      responses: {
+        201: {
+          description: 'Created',
+          content: { 'application/json': { schema: z.object({ id: z.uuid(), prefix: z.string(), apiKey: z.string() }) } },
+        },
+        400: { description: 'Invalid name', content: { 'application/json': { schema: errorResponseSchema } } },
+        ...errorResponses,
+      },
+    }),
+    async (c) => {
+      const organizationId = organizationOf(c);
+      const created = await createApiKey(services.db, { organizationId, name: c.req.valid('json').name });
+      services.logger.info({ organizationId, apiKeyId: created.id }, 'api key created');
+      return c.json({ id: created.id, prefix: created.prefix, apiKey: created.apiKey }, 201);
+    },
+  );
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/v1/admin/api-keys/{id}',
+      tags: ['Administration'],
+      summary: 'Revoke an API key (effective for the next request)',
+      ...auth,
+      request: { params: z.object({ id: z.string() }) },
+      responses: {
+        204: { description: 'Revoked' },
+        404: { description: 'No such live key in your organization', content: { 'application/json': { schema: errorResponseSchema } } },
+        ...errorResponses,
+      },
+    }),
+    async (c) => {
+      const organizationId = organizationOf(c);
+      const { id } = c.req.valid('param');
+      if (!UUID.test(id) || !(await revokeApiKey(services.db, { organizationId, id }))) {
+        throw new ApiError(404, 'not_found', 'API key not found (or already revoked)');
+      }
+      services.logger.info({ organizationId, apiKeyId: id }, 'api key revoked');
+      return c.body(null, 204);
+    },
+  );
+};

@@ -1,0 +1,394 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { connectorFor, connectors } from '../../../connectors/registry.ts';
+import type { UserPrincipal } from '../../auth/principal.ts';
+import { sessionAuth } from '../../auth/sessions.ts';
+import { CATEGORIES, CATEGORY_IDS, type CategoryId } from '../../consent/categories.ts';
+import { buildConsentReceipt } from '../../consent/receipt.ts';
+import {
+  type Consent,
+  ConsentError,
+  CURRENT_POLICY_VERSION,
+  consentHistory,
+  consentVersion,
+  currentConsent,
+  grantConsentAndPublish,
+  withdrawConsents,
+} from '../../consent/service.ts';
+import type { Services } from '../../services.ts';
+import { getSigningKey, signJson } from '../../transfers/signing.ts';
+import type { AppEnv, RouteModule } from '../env.ts';
+import { ApiError } from '../errors.ts';
+
+/**
+ * Consent API. A signed-in user grants, reads and withdraws the consent of their own connections;
+ * administrators may read (not change) every connection's consent in their organization. Another
+ * organization's connection, or a colleague's for a member, answers 404.
+ *
+ * - `GET    /v1/consent-categories`                          the registry, for the consent screen
+ * - `POST   /v1/connections/{id}/consents`                   grant a new version
+ * - `GET    /v1/connections/{id}/consent`                    the current version
+ * - `GET    /v1/connections/{id}/consents`                   every version, newest first
+ * - `DELETE /v1/connections/{id}/consent`                    withdraw, effective before the answer
+ * - `GET    /v1/connections/{id}/consents/{version}/receipt` Kantara-shaped receipt, signed
+ */
+
+const ErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) });
+const err = (description: string) => ({ description, content: { 'application/json': { schema: ErrorSchema } } });
+
+const CategoryIdSchema = z.enum(CATEGORY_IDS);
+
+const CaseScopeSchema = z
+  .discriminatedUnion('kind', [
+    z.object({ kind: z.literal('all') }),
+    z.object({ kind: z.literal('cases'), caseIds: z.array(z.uuid()).min(1).max(1000) }),
+  ])
+  .openapi('CaseScope', { description: 'All of the user’s cases, or only the listed ones' });
+
+const GrantSchema = z
+  .object({
+    categories: z.array(CategoryIdSchema).min(1).max(CATEGORY_IDS.length),
+    caseScope: CaseScopeSchema.default({ kind: 'all' }),
+    method: z.enum(['api', 'consent_screen']).default('consent_screen'),
+    attestations: z
+      .record(z.string(), z.string().max(500))
+      .default({})
+      .openapi({ description: 'Per category that requires it, the attestation text, word for word' }),
+    policyVersion: z
+      .string()
+      .max(64)
+      .optional()
+      .openapi({ description: `The consent policy version shown to the user (current: ${CURRENT_POLICY_VERSION})` }),
+  })
+  .openapi('ConsentGrant');
+
+const ConsentSchema = z
+  .object({
+    id: z.uuid(),
+    connectionId: z.uuid(),
+    version: z.number().int(),
+    grantedBy: z.uuid(),
+    categories: z.array(z.string()),
+    caseScope: CaseScopeSchema,
+    policyVersion: z.string(),
+    method: z.enum(['api', 'consent_screen']),
+    ip: z.string().nullable(),
+    userAgent: z.string().nullable(),
+    attestations: z.record(z.string(), z.string()),
+    grantedAt: z.string(),
+    withdrawnAt: z.string().nullable(),
+    withdrawnBy: z.string().nullable(),
+    current: z.boolean(),
+    receiptUrl: z.string(),
+  })
+  .openapi('Consent');
+
+const IdParams = z.object({ id: z.uuid() });
+const VersionParams = z.object({ id: z.uuid(), version: z.coerce.number().int().positive() });
+
+function view(c: Consent) {
+  return {
+    id: c.id,
+    connectionId: c.connectionId,
+    version: c.version,
+    grantedBy: c.grantedBy,
+    categories: c.categories,
+    caseScope: c.caseScope,
+    policyVersion: c.policyVersion,
+    method: c.method,
+    ip: c.ip,
+    userAgent: c.userAgent,
+    attestations: c.attestations,
+    grantedAt: c.grantedAt.toISOString(),
+    withdrawnAt: c.withdrawnAt?.toISOString() ?? null,
+    withdrawnBy: c.withdrawnBy,
+    current: c.withdrawnAt === null,
+    receiptUrl: `/v1/connections/${c.connectionId}/consents/${c.version}/receipt`,
+  };
+}
+
+/** The requester's address: the first X-Forwarded-For hop (set by the reverse proxy) or X-Real-IP. */
+export function requesterIp(c: Context<AppEnv>): string | null {
+  return c.req.header('x-forwarded-for')?.split(',')[0]?.trim() || c.req.header('x-real-ip')?.trim() || null;
+}
+
+interface ConnectionRow {
+  id: string;
+  organization_id: string;
+  user_id: string;
+  platform: string;
+  status: string;
+  external_account: string | null;
+}
+
+/**
+ * The connection when the signed-in user may see it (own, or any in the organization for an admin
+ * reading); 404 otherwise. Changing consent is for the connection's owner only (403 for an admin).
+ */
+async function connectionFor(c: Context<AppEnv>, services: Services, id: string, access: 'read' | 'write'): Promise<ConnectionRow> {
+  const p = c.get('principal');
+  if (p?.kind !== 'user') throw new ApiError(401, 'unauthenticated', 'sign in first');
+  const row = await services.db
+    .selectFrom('connections')
+    .select(['id', 'organization_id', 'user_id', 'platform', 'status', 'external_account'])
+    .where('id', '=', id)
+    .where('organization_id', '=', p.organizationId)
+    .executeTakeFirst();
+  const own = row?.user_id === p.userId;
+  if (!row || (!own && p.role !== 'admin')) throw new ApiError(404, 'not_found', 'connection not found');
+  if (access === 'write' && !own) {
+    throw new ApiError(403, 'not_connection_owner', 'only the user who connected the account can change its consent');
+  }
+  return row;
+}
+
+/** Categories a platform can carry: its manifest's list, or the whole registry when no manifest is registered. */
+export function platformCategories(platform: string): readonly CategoryId[] {
+  return connectorFor(platform)?.manifest.categories ?? CATEGORY_IDS;
+}
+
+export const consentRoutes: RouteModule = (app, services) => {
+  const auth = { middleware: [sessionAuth(services.sessions)], security: [{ session: [] }] };
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/consent-categories',
+      tags: ['Consent'],
+      summary: 'The data categories a user can consent to, with their fields and any required attestation',
+      ...auth,
+      responses: {
+        200: {
+          description: 'The registry',
+          content: {
+            'application/json': {
+              schema: z.object({
+                policyVersion: z.string(),
+                categories: z.array(
+                  z.object({
+                    id: z.string(),
+                    title: z.string(),
+                    description: z.string(),
+                    direction: z.enum(['outbound', 'inbound']),
+                    fields: z.array(z.string()),
+                    attestation: z.string().nullable(),
+                    platforms: z.array(z.string()),
+                  }),
+                ),
+              }),
+            },
+          },
+        },
+        401: err('Not signed in'),
+      },
+    }),
+    async (c) => {
+      return c.json(
+        {
+          policyVersion: CURRENT_POLICY_VERSION,
+          categories: CATEGORY_IDS.map((id) => ({
+            id,
+            title: CATEGORIES[id].title,
+            description: CATEGORIES[id].description,
+            direction: CATEGORIES[id].direction,
+            fields: [...CATEGORIES[id].fields],
+            attestation: CATEGORIES[id].attestation ?? null,
+            platforms: connectors.filter((k) => k.manifest.categories.includes(id)).map((k) => k.manifest.id),
+          })),
+        },
+        200,
+      );
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/connections/{id}/consents',
+      tags: ['Consent'],
+      summary: 'Grant a new consent version (the previous one, if any, becomes history)',
+      ...auth,
+      request: { params: IdParams, body: { required: true, content: { 'application/json': { schema: GrantSchema } } } },
+      responses: {
+        201: { description: 'Granted', content: { 'application/json': { schema: z.object({ consent: ConsentSchema }) } } },
+        400: err('`validation_failed`, `attestation_required`, `category_not_supported`, `unknown_case`'),
+        401: err('Not signed in'),
+        403: err('`csrf_token_invalid`, `not_connection_owner`'),
+        404: err('No such connection of yours'),
+        409: err('`connection_revoked`, `policy_version_outdated`'),
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const body = c.req.valid('json');
+      const connection = await connectionFor(c, services, id, 'write');
+      const principal = c.get('principal') as UserPrincipal;
+      if (connection.status === 'revoked') {
+        throw new ApiError(409, 'connection_revoked', 'this connection was revoked; connect the account again to share data');
+      }
+      if (body.policyVersion !== undefined && body.policyVersion !== CURRENT_POLICY_VERSION) {
+        throw new ApiError(409, 'policy_version_outdated', 'the consent policy changed since it was shown; show the current one and ask again', {
+          currentPolicyVersion: CURRENT_POLICY_VERSION,
+        });
+      }
+      const supported = platformCategories(connection.platform);
+      const unsupported = body.categories.filter((cat) => !supported.includes(cat));
+      if (unsupported.length) {
+        throw new ApiError(400, 'category_not_supported', `${connection.platform} cannot carry: ${unsupported.join(', ')}`, {
+          categories: unsupported,
+          supported,
+        });
+      }
+      if (body.caseScope.kind === 'cases') {
+        const wanted = [...new Set(body.caseScope.caseIds)];
+        const found = await services.db
+          .selectFrom('cases')
+          .select('id')
+          .where('organization_id', '=', principal.organizationId)
+          .where('id', 'in', wanted)
+          .where('deleted_at', 'is', null)
+          .execute();
+        const known = new Set(found.map((r) => r.id));
+        const missing = wanted.filter((cid) => !known.has(cid));
+        if (missing.length) throw new ApiError(400, 'unknown_case', 'some case ids are not cases of your organization', { caseIds: missing });
+      }
+      try {
+        const consent = await grantConsentAndPublish(services, {
+          connectionId: connection.id,
+          organizationId: principal.organizationId,
+          grantedBy: principal.userId,
+          categories: body.categories,
+          caseScope: body.caseScope,
+          method: body.method,
+          ip: requesterIp(c),
+          userAgent: c.req.header('user-agent')?.slice(0, 500) ?? null,
+          attestations: body.attestations,
+          policyVersion: CURRENT_POLICY_VERSION,
+        });
+        return c.json({ consent: view(consent) }, 201);
+      } catch (e) {
+        if (e instanceof ConsentError) throw new ApiError(400, e.code, e.message, e.details);
+        throw e;
+      }
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/connections/{id}/consent',
+      tags: ['Consent'],
+      summary: 'The current consent of a connection',
+      ...auth,
+      request: { params: IdParams },
+      responses: {
+        200: { description: 'Current consent', content: { 'application/json': { schema: z.object({ consent: ConsentSchema }) } } },
+        401: err('Not signed in'),
+        404: err('`not_found` (connection) or `no_current_consent`'),
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      await connectionFor(c, services, id, 'read');
+      const consent = await currentConsent(services.db, id);
+      if (!consent) throw new ApiError(404, 'no_current_consent', 'this connection has no current consent (never granted, or withdrawn)');
+      return c.json({ consent: view(consent) }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/connections/{id}/consents',
+      tags: ['Consent'],
+      summary: 'Every consent version of a connection, newest first',
+      ...auth,
+      request: { params: IdParams },
+      responses: {
+        200: { description: 'History', content: { 'application/json': { schema: z.object({ items: z.array(ConsentSchema) }) } } },
+        401: err('Not signed in'),
+        404: err('No such connection'),
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      await connectionFor(c, services, id, 'read');
+      return c.json({ items: (await consentHistory(services.db, id)).map(view) }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/v1/connections/{id}/consent',
+      tags: ['Consent'],
+      summary: 'Withdraw the current consent; no transfer starts after this answers',
+      ...auth,
+      request: { params: IdParams },
+      responses: {
+        200: {
+          description: 'Withdrawn (or nothing was current)',
+          content: {
+            'application/json': {
+              schema: z.object({ withdrawn: z.boolean(), withdrawnConsentIds: z.array(z.uuid()), effectiveAt: z.string() }),
+            },
+          },
+        },
+        401: err('Not signed in'),
+        403: err('`csrf_token_invalid`, `not_connection_owner`'),
+        404: err('No such connection of yours'),
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      await connectionFor(c, services, id, 'write');
+      const principal = c.get('principal') as UserPrincipal;
+      const ids = await withdrawConsents(services, { connectionIds: [id], actor: principal.userId });
+      return c.json({ withdrawn: ids.length > 0, withdrawnConsentIds: ids, effectiveAt: new Date().toISOString() }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/connections/{id}/consents/{version}/receipt',
+      tags: ['Consent'],
+      summary: 'A consent receipt (Kantara Consent Receipt v1.1 fields), signed with the deployment’s Ed25519 audit key',
+      ...auth,
+      request: { params: VersionParams },
+      responses: {
+        200: {
+          description: 'Receipt; `signature` covers the canonical JSON of `receipt`',
+          content: { 'application/json': { schema: z.object({ receipt: z.record(z.string(), z.unknown()), signature: z.record(z.string(), z.unknown()) }) } },
+        },
+        401: err('Not signed in'),
+        404: err('No such connection or version'),
+      },
+    }),
+    async (c) => {
+      const { id, version } = c.req.valid('param');
+      const connection = await connectionFor(c, services, id, 'read');
+      const consent = await consentVersion(services.db, id, version);
+      if (!consent) throw new ApiError(404, 'not_found', 'no such consent version');
+      const [org, granter] = await Promise.all([
+        services.db.selectFrom('organizations').select(['id', 'name']).where('id', '=', connection.organization_id).executeTakeFirstOrThrow(),
+        services.db.selectFrom('users').select(['id', 'email']).where('id', '=', consent.grantedBy).executeTakeFirstOrThrow(),
+      ]);
+      const receipt = buildConsentReceipt({
+        consent,
+        connection: {
+          id: connection.id,
+          platform: connection.platform,
+          externalAccount: connection.external_account,
+          displayName: connectorFor(connection.platform)?.manifest.displayName ?? connection.platform,
+        },
+        organization: org,
+        grantedBy: granter,
+        publicBaseUrl: services.config.PUBLIC_BASE_URL,
+      });
+      const signed = signJson(getSigningKey(services.config), receipt);
+      c.header('content-disposition', `attachment; filename="consent-receipt-${consent.id}.json"`);
+      return c.json({ receipt: signed.payload as Record<string, unknown>, signature: signed.signature }, 200);
+    },
+  );
+};

@@ -1,0 +1,212 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import type { UserPrincipal } from '../../auth/principal.ts';
+import { sessionAuth } from '../../auth/sessions.ts';
+import { recordAudit } from '../../audit/audit-log.ts';
+import type { TransferOutcomeColumn } from '../../db/types.ts';
+import {
+  CSV_COLUMNS,
+  csvLine,
+  decodeCursor,
+  iterateTransfers,
+  listTransfers,
+  SUBJECT_KINDS,
+  type SubjectParam,
+  type TransferFilters,
+  type TransferScope,
+  transferView,
+} from '../../transfers/queries.ts';
+import { getSigningKey } from '../../transfers/signing.ts';
+import type { AppEnv, RouteModule } from '../env.ts';
+import { ApiError } from '../errors.ts';
+
+/**
+ * The transfer log, read by the people it is about:
+ * - `GET /v1/transfers` — filtered pages, newest first (cursor pagination);
+ * - `GET /v1/transfers/export?format=csv|json` — every matching row, oldest first, streamed;
+ * - `GET /v1/transfers/signing-key` — the Ed25519 public key that signs checkpoints and receipts.
+ * A member sees the rows of their own connections; an administrator the whole organization; never
+ * another organization's.
+ */
+
+const ErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) });
+const err = (description: string) => ({ description, content: { 'application/json': { schema: ErrorSchema } } });
+
+const OUTCOMES = ['intent', 'sent', 'failed', 'blocked', 'not_modified', 'received'] as const;
+
+export const TransferFilterQuery = z.object({
+  connectionId: z.uuid().optional(),
+  userId: z.uuid().optional(),
+  platform: z.string().min(1).max(64).optional(),
+  caseId: z.string().min(1).max(200).optional(),
+  eventId: z.string().min(1).max(200).optional(),
+  contactId: z.string().min(1).max(200).optional(),
+  personId: z.string().min(1).max(200).optional(),
+  documentId: z.string().min(1).max(200).optional(),
+  from: z.iso.datetime({ offset: true }).optional().openapi({ description: 'Inclusive lower bound of the row time' }),
+  to: z.iso.datetime({ offset: true }).optional().openapi({ description: 'Exclusive upper bound of the row time' }),
+  outcome: z
+    .string()
+    .regex(new RegExp(`^(${OUTCOMES.join('|')})(,(${OUTCOMES.join('|')}))*$`), `comma-separated: ${OUTCOMES.join(', ')}`)
+    .optional(),
+  direction: z.enum(['outbound', 'inbound']).optional(),
+  purpose: z.string().min(1).max(200).optional(),
+});
+
+export type TransferFilterInput = z.infer<typeof TransferFilterQuery>;
+
+/** Query parameters → filters; at most one subject parameter. */
+export function toFilters(q: TransferFilterInput): TransferFilters {
+  const subjects = (Object.keys(SUBJECT_KINDS) as SubjectParam[]).filter((k) => q[k] !== undefined);
+  if (subjects.length > 1) throw new ApiError(400, 'one_subject_only', `filter by one subject at a time (got ${subjects.join(', ')})`);
+  const kind = subjects[0];
+  return {
+    connectionId: q.connectionId,
+    userId: q.userId,
+    platform: q.platform,
+    subject: kind ? { kind, id: q[kind]! } : undefined,
+    from: q.from ? new Date(q.from) : undefined,
+    to: q.to ? new Date(q.to) : undefined,
+    outcomes: q.outcome ? (q.outcome.split(',') as TransferOutcomeColumn[]) : undefined,
+    direction: q.direction,
+    purpose: q.purpose,
+  };
+}
+
+/** The organization always; the user too unless an administrator asks. */
+export function scopeOf(c: Context<AppEnv>): TransferScope {
+  const p = c.get('principal');
+  if (p?.kind !== 'user') throw new ApiError(401, 'unauthenticated', 'sign in first');
+  return p.role === 'admin' ? { organizationId: p.organizationId } : { organizationId: p.organizationId, userId: p.userId };
+}
+
+const TransferSchema = z.record(z.string(), z.unknown()).openapi('Transfer');
+
+export const transferRoutes: RouteModule = (app, services) => {
+  const auth = { middleware: [sessionAuth(services.sessions)], security: [{ session: [] }] };
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/transfers',
+      tags: ['Transfers'],
+      summary: 'Transfer-log rows, newest first (members: their own connections; admins: the organization)',
+      ...auth,
+      request: {
+        query: TransferFilterQuery.extend({
+          limit: z.coerce.number().int().min(1).max(500).default(50),
+          cursor: z.string().max(100).optional(),
+        }),
+      },
+      responses: {
+        200: {
+          description: 'A page; pass `nextCursor` as `cursor` for the next one',
+          content: { 'application/json': { schema: z.object({ items: z.array(TransferSchema), nextCursor: z.string().nullable() }) } },
+        },
+        400: err('`validation_failed`, `invalid_cursor`, `one_subject_only`'),
+        401: err('Not signed in'),
+      },
+    }),
+    async (c) => {
+      const q = c.req.valid('query');
+      const beforeSeq = q.cursor ? decodeCursor(q.cursor) : null;
+      if (q.cursor && beforeSeq === null) throw new ApiError(400, 'invalid_cursor', 'the cursor is not one this API returned');
+      const page = await listTransfers(services.db, { scope: scopeOf(c), filters: toFilters(q), limit: q.limit, beforeSeq });
+      return c.json({ items: page.items.map(transferView), nextCursor: page.nextCursor }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/transfers/export',
+      tags: ['Transfers'],
+      summary: 'Export every matching row, oldest first, as CSV or JSON (streamed)',
+      ...auth,
+      request: { query: TransferFilterQuery.extend({ format: z.enum(['csv', 'json']).default('json') }) },
+      responses: {
+        200: {
+          description: 'CSV (RFC 4180, header row) or a JSON array of transfers',
+          content: { 'text/csv': { schema: z.string() }, 'application/json': { schema: z.array(TransferSchema) } },
+        },
+        400: err('`validation_failed`, `one_subject_only`'),
+        401: err('Not signed in'),
+      },
+    }),
+    async (c) => {
+      const q = c.req.valid('query');
+      const scope = scopeOf(c);
+      const filters = toFilters(q);
+      const principal = c.get('principal') as UserPrincipal;
+      await recordAudit(services.db, {
+        organizationId: scope.organizationId,
+        actor: { kind: 'user', userId: principal.userId },
+        action: 'transfers.export',
+        target: scope.userId ? `user:${scope.userId}` : 'organization',
+        details: { format: q.format, filters: { ...q, format: undefined } },
+      });
+      const rows = iterateTransfers(services.db, { scope, filters });
+      const encoder = new TextEncoder();
+      let started = false;
+      let first = true;
+      const stream = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          try {
+            if (!started) {
+              started = true;
+              controller.enqueue(encoder.encode(q.format === 'csv' ? `${CSV_COLUMNS.join(',')}\r\n` : '['));
+            }
+            // A page of rows per pull keeps memory bounded whatever the export size.
+            for (let n = 0; n < 200; n++) {
+              const next = await rows.next();
+              if (next.done) {
+                if (q.format === 'json') controller.enqueue(encoder.encode(first ? ']' : '\n]'));
+                controller.close();
+                return;
+              }
+              const chunk = q.format === 'csv' ? csvLine(next.value) : `${first ? '\n' : ',\n'}${JSON.stringify(transferView(next.value))}`;
+              first = false;
+              controller.enqueue(encoder.encode(chunk));
+            }
+          } catch (e) {
+            services.logger.error({ err: e }, 'transfer export failed mid-stream');
+            controller.error(e);
+          }
+        },
+        async cancel() {
+          await rows.return(undefined);
+        },
+      });
+      const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+      return new Response(stream, {
+        status: 200,
+        headers: {
+          'content-type': q.format === 'csv' ? 'text/csv; charset=utf-8' : 'application/json; charset=utf-8',
+          'content-disposition': `attachment; filename="transfers-${stamp}.${q.format}"`,
+          'cache-control': 'no-store',
+        },
+      });
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/transfers/signing-key',
+      tags: ['Transfers'],
+      summary: 'The Ed25519 public key that signs transfer-log checkpoints, consent and revocation receipts',
+      ...auth,
+      responses: {
+        200: {
+          description: 'SPKI PEM and key id',
+          content: { 'application/json': { schema: z.object({ algorithm: z.literal('Ed25519'), keyId: z.string(), publicKeyPem: z.string() }) } },
+        },
+        401: err('Not signed in'),
+      },
+    }),
+    async (c) => {
+      const key = getSigningKey(services.config);
+      return c.json({ algorithm: 'Ed25519' as const, keyId: key.keyId, publicKeyPem: key.publicKeyPem }, 200);
+    },
+  );
+};

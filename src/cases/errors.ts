@@ -1,0 +1,25 @@
+/**
+ * Why an ingest was refused. Thrown before or inside the transaction, so nothing was written; the
+ * routes turn it into an API error with the same code.
+ */
+export class IngestError extends Error {
+  constructor(
+    readonly code: 'unknown_case' | 'version_conflict' | 'duplicate_item',
+    message: string,
+    /** One entry per offending item: its index in the request, and what is wrong. */
+    readonly items: IngestProblem[],
+  ) {
+    super(message);
+    this.name = 'IngestError';
+  }
+}
+
+export interface IngestProblem {
+  index: number;
+  externalId: string;
+  /** The offending field of the item's data, when one field is to blame. */
+  field?: string;
+  message: string;
+  /** For version conflicts: the version the record has now (null when it does not exist). */
+  currentVersion?: number | null;
+}

@@ -1,0 +1,66 @@
+import { createApiKey, revokeApiKey } from '../auth/api-keys.ts';
+import type { CliCommand } from './command.ts';
+import { requireOption, requireOrganization, UsageError, withStores } from './stores.ts';
+
+/** `casebridge apikey create|list|revoke`: the keys the case-management app pushes data with. */
+export const apikeyCommands: CliCommand[] = [
+  {
+    words: ['apikey', 'create'],
+    summary: 'Create an API key for an organization (shown once)',
+    usage: '--org ID [--name NAME] [--json]',
+    options: { org: { type: 'string' }, name: { type: 'string' }, json: { type: 'boolean' } },
+    needsServices: false,
+    run: ({ args, config, print }) =>
+      withStores(config, async ({ db }) => {
+        const org = await requireOrganization(db, args);
+        const name = typeof args.name === 'string' && args.name.trim() ? args.name.trim() : 'default';
+        const key = await createApiKey(db, { organizationId: org.id, name });
+        if (args.json) print(JSON.stringify({ id: key.id, name, prefix: key.prefix, apiKey: key.apiKey, organizationId: org.id }));
+        else print(`API key ${key.id} "${name}" for ${org.name} (shown once, store it now): ${key.apiKey}`);
+      }),
+  },
+  {
+    words: ['apikey', 'list'],
+    summary: "List an organization's API keys (prefix, last use, revocation; never the keys)",
+    usage: '--org ID [--json]',
+    options: { org: { type: 'string' }, json: { type: 'boolean' } },
+    needsServices: false,
+    run: ({ args, config, print }) =>
+      withStores(config, async ({ db }) => {
+        const org = await requireOrganization(db, args);
+        const rows = await db
+          .selectFrom('api_keys')
+          .select(['id', 'name', 'prefix', 'created_at', 'last_used_at', 'revoked_at'])
+          .where('organization_id', '=', org.id)
+          .orderBy('created_at')
+          .execute();
+        const keys = rows.map((r) => ({
+          id: r.id,
+          name: r.name,
+          prefix: r.prefix,
+          createdAt: r.created_at.toISOString(),
+          lastUsedAt: r.last_used_at?.toISOString() ?? null,
+          revokedAt: r.revoked_at?.toISOString() ?? null,
+        }));
+        if (args.json) print(JSON.stringify({ apiKeys: keys }));
+        else for (const k of keys) print(`${k.id}  ${k.prefix}…  ${k.name}  ${k.revokedAt ? `revoked ${k.revokedAt}` : `last used ${k.lastUsedAt ?? 'never'}`}`);
+      }),
+  },
+  {
+    words: ['apikey', 'revoke'],
+    summary: 'Revoke an API key (the next request with it gets 401 revoked_api_key)',
+    usage: '--org ID --id KEYID',
+    options: { org: { type: 'string' }, id: { type: 'string' } },
+    needsServices: false,
+    run: ({ args, config, print }) =>
+      withStores(config, async ({ db }) => {
+        const org = await requireOrganization(db, args);
+        const id = requireOption(args, 'id', 'KEYID');
+        const valid = /^[0-9a-f-]{36}$/i.test(id);
+        if (!valid || !(await revokeApiKey(db, { organizationId: org.id, id }))) {
+          throw new UsageError(`no live API key ${id} in organization ${org.id}`);
+        }
+        print(`revoked API key ${id}`);
+      }),
+  },
+];

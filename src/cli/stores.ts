@@ -1,0 +1,77 @@
+import path from 'node:path';
+import { type BlobStore, FileBlobStore } from '../blobs/blob-store.ts';
+import type { Config } from '../config/load.ts';
+import { type Db, openDatabase } from '../db/database.ts';
+import { migrateToLatest } from '../db/migrate.ts';
+
+/** The database (migrated) and blob store, without Redis: enough for administrative commands. */
+export interface CliStores {
+  db: Db;
+  blobs: BlobStore;
+  /** Migrations this opening applied. */
+  applied: string[];
+  close(): Promise<void>;
+}
+
+/**
+ * Opens what `org`, `apikey`, `user`, `db` and `seed` commands need. They do not need Redis, so they
+ * work before Redis is up (first install, a migration job in docker-compose) and print nothing but
+ * their own output (no log lines in `--json` answers).
+ */
+export async function openCliStores(config: Config): Promise<CliStores> {
+  const database = await openDatabase(config.database);
+  try {
+    const applied = await migrateToLatest(database.db, { schema: database.schema });
+    return {
+      db: database.db,
+      blobs: new FileBlobStore(path.resolve(config.DATA_DIR, 'blobs')),
+      applied,
+      close: () => database.close(),
+    };
+  } catch (err) {
+    await database.close();
+    throw err;
+  }
+}
+
+/** A usage mistake: the CLI prints the message and exits 2. */
+export class UsageError extends Error {
+  readonly code = 'usage';
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A required string option, or a UsageError naming it. */
+export function requireOption(args: Record<string, unknown>, name: string, what: string): string {
+  const v = args[name];
+  if (typeof v !== 'string' || !v.trim()) throw new UsageError(`--${name} ${what} is required`);
+  return v.trim();
+}
+
+/** The id of an existing organization given by --org; a clear error otherwise. */
+export async function requireOrganization(db: Db, args: Record<string, unknown>): Promise<{ id: string; name: string }> {
+  const id = requireOption(args, 'org', 'ID');
+  const org = UUID.test(id) ? await db.selectFrom('organizations').select(['id', 'name']).where('id', '=', id).executeTakeFirst() : undefined;
+  if (!org) throw new UsageError(`no organization with id ${id} (see: casebridge org list)`);
+  return org;
+}
+
+/**
+ * Runs a command body with the stores open and turns UsageError into exit code 2 (message on
+ * stderr). Other errors propagate to the CLI's handler (exit 1).
+ */
+export async function withStores(config: Config, body: (stores: CliStores) => Promise<unknown>): Promise<number> {
+  const stores = await openCliStores(config);
+  try {
+    const code = await body(stores);
+    return typeof code === 'number' ? code : 0;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(err.message);
+      return 2;
+    }
+    throw err;
+  } finally {
+    await stores.close();
+  }
+}

@@ -1,0 +1,61 @@
+import type { Config } from '../config/load.ts';
+
+/**
+ * The provider-neutral OAuth 2.0 pieces: what a token set looks like, how a token endpoint fails,
+ * and what a connector declares so the one generic flow in `oauth.ts` / `service.ts` can connect it.
+ */
+
+/** Tokens as the vault stores them (times in epoch milliseconds). */
+export interface TokenSet {
+  accessToken: string;
+  /** Null when the provider sent none (Google on refresh): the caller keeps the old one. */
+  refreshToken: string | null;
+  expiresAt: number | null;
+  scope: string | null;
+  /** Only on the code exchange; read for the account e-mail, never stored. */
+  idToken?: string | null;
+}
+
+/** A token endpoint error (`invalid_grant`, `invalid_client`...) or a network failure. */
+export class OAuthTokenError extends Error {
+  constructor(
+    /** OAuth error code (`invalid_grant`) or `network_error` / `http_<status>` / `invalid_response`. */
+    readonly code: string,
+    readonly status: number | null,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'OAuthTokenError';
+  }
+}
+
+/** What an OAuth connector declares; the flow, PKCE, state, vault and refresh are generic. */
+export interface ConnectorOAuth {
+  authorizationEndpoint(config: Config): string;
+  clientId(config: Config): string;
+  /** The narrowest scopes the connection's settings need (plus identity scopes for the account). */
+  scopes(settings: Record<string, unknown>): string[];
+  /** Extra authorization parameters, e.g. `access_type=offline`, `prompt=consent`. */
+  extraAuthParams?: Record<string, string>;
+  /** Name of the login hint parameter (`login_hint` for Google). */
+  loginHintParam?: string;
+  exchangeCode(config: Config, params: { code: string; codeVerifier: string; redirectUri: string }): Promise<TokenSet>;
+  refresh(config: Config, params: { refreshToken: string }): Promise<TokenSet>;
+  /** Provider-side revocation of a token, if the provider offers it. */
+  revokeToken?(config: Config, params: { token: string }): Promise<{ status: number }>;
+  /** The external account (e-mail) from the token response, e.g. from the ID token. */
+  accountFromTokens?(tokens: TokenSet): string | null;
+}
+
+/** Reads the (unverified) claims of a JWT. Used only on ID tokens received directly from the token endpoint over TLS (OIDC Core 3.1.3.7). */
+export function jwtClaims(token: string | null | undefined): Record<string, unknown> | null {
+  if (!token) return null;
+  const part = token.split('.')[1];
+  if (!part) return null;
+  try {
+    const claims = JSON.parse(Buffer.from(part, 'base64url').toString('utf8')) as unknown;
+    return claims && typeof claims === 'object' ? (claims as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,465 @@
+import { sql } from 'kysely';
+import { z } from 'zod';
+import { connectorFor } from '../../connectors/registry.ts';
+import type { Connector, SyncContext } from '../../connectors/types.ts';
+import { ApiError } from '../api/errors.ts';
+import type { UserPrincipal } from '../auth/principal.ts';
+import { type CategoryId, isCategoryId } from '../consent/categories.ts';
+import { bumpRevocationEpoch, ConsentError, currentConsent, grantConsent } from '../consent/service.ts';
+import type { CaseScope, ConnectionStatus } from '../db/types.ts';
+import type { Services } from '../services.ts';
+import { connectionError, markReauthRequired } from './lifecycle.ts';
+import { consumeAuthorization, startAuthorization } from './oauth.ts';
+import { OAuthTokenError } from './oauth-types.ts';
+import { createTokenAccess, vaultFor } from './token-refresh.ts';
+
+/**
+ * Connections of OAuth platforms, written once for all of them: create (pending + consent +
+ * authorization URL), complete the authorization (tokens into the vault, account recorded, status
+ * active, destination provisioned, first reconcile queued), read, change settings, reconnect.
+ * Every query is scoped to the principal's organization; another organization's ids answer 404.
+ */
+
+/** What GET /v1/connections/:id shows. Never contains tokens. */
+export interface ConnectionView {
+  id: string;
+  platform: string;
+  platformName: string;
+  status: ConnectionStatus;
+  userId: string;
+  account: string | null;
+  categories: CategoryId[];
+  caseScope: CaseScope | null;
+  consent: { id: string; version: number; grantedAt: string; method: string } | null;
+  settings: Record<string, unknown>;
+  destination: string | null;
+  lastSyncAt: string | null;
+  lastFullSyncAt: string | null;
+  counts: { synced: number; pending: number; errors: number };
+  progress: Record<string, unknown> | null;
+  lastError: { code: string; message: string; at: string } | null;
+  actions: Array<{ action: string; method: 'POST'; href: string; description: string }>;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export const createConnectionSchema = z.object({
+  platform: z.string().min(1).max(64),
+  categories: z.array(z.string()).min(1).max(20),
+  caseScope: z.discriminatedUnion('kind', [
+    z.object({ kind: z.literal('all') }),
+    z.object({ kind: z.literal('cases'), caseIds: z.array(z.uuid()).min(1).max(5000) }),
+  ]),
+  settings: z.record(z.string(), z.unknown()).optional(),
+  consentMethod: z.enum(['api', 'consent_screen']).default('consent_screen'),
+  attestations: z.record(z.string(), z.string()).optional(),
+  /** Pre-selects the account on the provider's sign-in page. */
+  loginHint: z.string().max(320).optional(),
+});
+export type CreateConnectionInput = z.infer<typeof createConnectionSchema>;
+
+function oauthConnector(platform: string): Connector & { oauth: NonNullable<Connector['oauth']> } {
+  const connector = connectorFor(platform);
+  if (!connector) throw new ApiError(400, 'unknown_platform', `there is no platform "${platform}"`);
+  if (!connector.oauth) {
+    throw new ApiError(400, 'platform_not_oauth', `${connector.manifest.displayName} is not connected through an account sign-in`);
+  }
+  return connector as Connector & { oauth: NonNullable<Connector['oauth']> };
+}
+
+function parseSettings(schema: z.ZodType<Record<string, unknown>> | undefined, value: unknown): Record<string, unknown> {
+  if (!schema) return {};
+  const parsed = schema.safeParse(value ?? {});
+  if (!parsed.success) {
+    throw new ApiError(
+      400,
+      'invalid_settings',
+      'the settings are not valid',
+      parsed.error.issues.map((i) => ({ path: i.path.join('.') || '(settings)', message: i.message })),
+    );
+  }
+  return parsed.data;
+}
+
+async function orgDisabledPlatforms(services: Services, organizationId: string): Promise<string[]> {
+  const org = await services.db.selectFrom('organizations').select('settings').where('id', '=', organizationId).executeTakeFirst();
+  return org?.settings?.disabledPlatforms ?? [];
+}
+
+/** Creates a pending connection with its consent and returns the provider authorization URL. */
+export async function createConnection(
+  services: Services,
+  params: { principal: UserPrincipal; input: CreateConnectionInput; ip: string | null; userAgent: string | null },
+): Promise<{ connection: ConnectionView; authorizationUrl: string; authorizationExpiresAt: string }> {
+  const { principal, input } = params;
+  const connector = oauthConnector(input.platform);
+  if ((await orgDisabledPlatforms(services, principal.organizationId)).includes(connector.manifest.id)) {
+    throw new ApiError(403, 'platform_disabled', `your organization has switched ${connector.manifest.displayName} off`);
+  }
+  const bad = input.categories.filter((c) => !isCategoryId(c) || !connector.manifest.categories.includes(c));
+  if (bad.length) {
+    throw new ApiError(400, 'invalid_categories', `${connector.manifest.displayName} cannot carry: ${bad.join(', ')}`, {
+      allowed: connector.manifest.categories,
+    });
+  }
+  if (input.caseScope.kind === 'cases') {
+    const ids = [...new Set(input.caseScope.caseIds)];
+    const found = await services.db
+      .selectFrom('cases')
+      .select('id')
+      .where('organization_id', '=', principal.organizationId)
+      .where('id', 'in', ids)
+      .execute();
+    if (found.length !== ids.length) {
+      const known = new Set(found.map((f) => f.id));
+      throw new ApiError(400, 'unknown_case', 'some cases of the case scope do not exist', { caseIds: ids.filter((id) => !known.has(id)) });
+    }
+  }
+  const settings = parseSettings(connector.settings?.create, input.settings);
+  const connection = await services.db.transaction().execute(async (tx) => {
+    const row = await tx
+      .insertInto('connections')
+      .values({
+        organization_id: principal.organizationId,
+        user_id: principal.userId,
+        platform: connector.manifest.id,
+        status: 'pending',
+        settings: JSON.stringify(settings),
+        last_error: JSON.stringify(null),
+        sync_progress: JSON.stringify(null),
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    try {
+      await grantConsent(tx, {
+        connectionId: row.id,
+        organizationId: principal.organizationId,
+        grantedBy: principal.userId,
+        categories: input.categories as CategoryId[],
+        caseScope: input.caseScope,
+        method: input.consentMethod,
+        ip: params.ip,
+        userAgent: params.userAgent,
+        attestations: input.attestations ?? {},
+      });
+    } catch (err) {
+      if (err instanceof ConsentError) throw new ApiError(400, err.code, err.message, err.details);
+      throw err;
+    }
+    return row;
+  });
+  const auth = await startAuthorization(services, {
+    oauth: connector.oauth,
+    settings,
+    connectionId: connection.id,
+    organizationId: principal.organizationId,
+    userId: principal.userId,
+    platform: connector.manifest.id,
+    sessionId: principal.sessionId,
+    purpose: 'connect',
+    loginHint: input.loginHint,
+  });
+  return {
+    connection: await getConnection(services, { principal, id: connection.id }),
+    authorizationUrl: auth.authorizationUrl,
+    authorizationExpiresAt: auth.expiresAt,
+  };
+}
+
+/** A fresh authorization URL for a pending connection, or to re-authorize one (reauth_required). */
+export async function reauthorizeConnection(
+  services: Services,
+  params: { principal: UserPrincipal; id: string; loginHint?: string },
+): Promise<{ authorizationUrl: string; authorizationExpiresAt: string }> {
+  const row = await ownConnection(services, params.principal, params.id);
+  if (row.status === 'revoked') throw new ApiError(409, 'connection_revoked', 'this connection was revoked; create a new one');
+  const connector = oauthConnector(row.platform);
+  const auth = await startAuthorization(services, {
+    oauth: connector.oauth,
+    settings: row.settings,
+    connectionId: row.id,
+    organizationId: row.organization_id,
+    userId: row.user_id,
+    platform: row.platform,
+    sessionId: params.principal.sessionId,
+    purpose: row.status === 'pending' ? 'connect' : 'reconnect',
+    loginHint: params.loginHint ?? row.external_account ?? undefined,
+  });
+  return { authorizationUrl: auth.authorizationUrl, authorizationExpiresAt: auth.expiresAt };
+}
+
+async function ownConnection(services: Services, principal: UserPrincipal, id: string) {
+  const row = await services.db
+    .selectFrom('connections')
+    .selectAll()
+    .where('id', '=', id)
+    .where('organization_id', '=', principal.organizationId)
+    .executeTakeFirst();
+  if (!row || row.user_id !== principal.userId) throw new ApiError(404, 'not_found', 'connection not found');
+  return row;
+}
+
+/** Failure of the provider callback, with a code the UI can show. */
+export class CallbackError extends ApiError {}
+
+/**
+ * Completes the authorization: the callback's `state` must be this session's and unused; the code is
+ * exchanged (PKCE verifier from Redis), tokens go to the vault, the account is recorded, the
+ * connection becomes active, its destination is provisioned and its first reconcile queued.
+ */
+export async function completeAuthorization(
+  services: Services,
+  params: { principal: UserPrincipal; state?: string; code?: string; error?: string },
+): Promise<ConnectionView> {
+  const { principal } = params;
+  if (!params.state) throw new CallbackError(400, 'state_invalid', 'the callback carries no state; start connecting again');
+  const consumed = await consumeAuthorization(services, { state: params.state, sessionId: principal.sessionId });
+  if (!consumed.ok) throw new CallbackError(400, consumed.code, consumed.message);
+  const pending = consumed.pending;
+  if (pending.userId !== principal.userId || pending.organizationId !== principal.organizationId) {
+    throw new CallbackError(400, 'state_session_mismatch', 'this authorization was started by someone else');
+  }
+  const row = await ownConnection(services, principal, pending.connectionId);
+  if (row.status === 'revoked') throw new CallbackError(409, 'connection_revoked', 'this connection was revoked meanwhile; create a new one');
+  const connector = oauthConnector(row.platform);
+
+  if (params.error || !params.code) {
+    const denied = params.error === 'access_denied';
+    const message = denied
+      ? `You cancelled the authorization at ${connector.manifest.displayName}; nothing was connected.`
+      : `${connector.manifest.displayName} did not authorize the connection (${params.error ?? 'no code'}).`;
+    await services.db
+      .updateTable('connections')
+      .set({ last_error: JSON.stringify(connectionError(denied ? 'authorization_denied' : 'authorization_failed', message)), updated_at: new Date() })
+      .where('id', '=', row.id)
+      .execute();
+    throw new CallbackError(400, denied ? 'authorization_denied' : 'authorization_failed', message);
+  }
+
+  let tokens: Awaited<ReturnType<typeof connector.oauth.exchangeCode>>;
+  try {
+    tokens = await connector.oauth.exchangeCode(services.config, { code: params.code, codeVerifier: pending.codeVerifier, redirectUri: pending.redirectUri });
+  } catch (err) {
+    const code = err instanceof OAuthTokenError ? err.code : 'error';
+    services.logger.warn({ connectionId: row.id, code }, 'authorization code exchange failed');
+    throw new CallbackError(502, 'token_exchange_failed', `${connector.manifest.displayName} did not accept the authorization (${code}); try connecting again`);
+  }
+  const account = connector.oauth.accountFromTokens?.(tokens) ?? null;
+  if (row.external_account && account && row.external_account !== account) {
+    throw new CallbackError(
+      409,
+      'account_mismatch',
+      `this connection belongs to ${row.external_account}; you signed in as ${account}. Reconnect with the same account, or create a new connection.`,
+    );
+  }
+  const vault = vaultFor(services);
+  const previous = row.status === 'pending' ? null : await vault.load(row.id).catch(() => null);
+  await services.db.transaction().execute(async (tx) => {
+    await vault.save(
+      row.id,
+      {
+        accessToken: tokens.accessToken,
+        refreshToken: tokens.refreshToken ?? previous?.refreshToken ?? null,
+        expiresAt: tokens.expiresAt,
+        obtainedAt: Date.now(),
+        scope: tokens.scope,
+      },
+      tx,
+    );
+    await tx
+      .updateTable('connections')
+      .set({
+        status: 'active',
+        external_account: account ?? row.external_account,
+        last_error: JSON.stringify(null),
+        updated_at: new Date(),
+      })
+      .where('id', '=', row.id)
+      .where('status', '!=', 'revoked')
+      .execute();
+  });
+  await bumpRevocationEpoch(services.redis, services.config.REDIS_PREFIX, [row.id]);
+
+  if (connector.sync) await provision(services, connector, row.id);
+  await services.queues.scheduleFullReconcile(row.id);
+  await services.queues.enqueueSync(row.id, pending.purpose === 'connect' ? 'connect' : 'reconnect');
+  return getConnection(services, { principal, id: row.id });
+}
+
+/**
+ * Creates the destination now (e.g. the dedicated calendar) so the user sees it at once. A failure
+ * is not fatal: the first reconcile provisions again, and the error is shown meanwhile.
+ */
+async function provision(services: Services, connector: Connector, connectionId: string): Promise<void> {
+  const sync = connector.sync!;
+  const conn = await services.db
+    .selectFrom('connections as c')
+    .innerJoin('users as u', 'u.id', 'c.user_id')
+    .select(['c.id', 'c.organization_id', 'c.user_id', 'u.email', 'c.platform', 'c.external_account', 'c.settings'])
+    .where('c.id', '=', connectionId)
+    .executeTakeFirstOrThrow();
+  const consent = await currentConsent(services.db, connectionId);
+  if (!consent || !connector.oauth) return;
+  try {
+    const tokens = createTokenAccess(services, {
+      oauth: connector.oauth,
+      onReauthRequired: (id, message) => markReauthRequired(services, id, message).then(() => undefined),
+    });
+    const ctx: SyncContext = {
+      services,
+      connection: {
+        id: conn.id,
+        organizationId: conn.organization_id,
+        userId: conn.user_id,
+        userEmail: conn.email,
+        platform: conn.platform,
+        externalAccount: conn.external_account,
+        settings: conn.settings,
+      },
+      consent,
+      accessToken: await tokens.get(connectionId),
+      actor: { kind: 'user', userId: conn.user_id },
+    };
+    const prepared = await sync.prepare(ctx, { verify: false });
+    if (prepared.settings && Object.keys(prepared.settings).length) {
+      await services.db
+        .updateTable('connections')
+        .set({ settings: sql`settings || ${JSON.stringify(prepared.settings)}::jsonb`, updated_at: new Date() })
+        .where('id', '=', connectionId)
+        .execute();
+    }
+  } catch (err) {
+    services.logger.warn({ err, connectionId }, 'provisioning at connect failed; the first reconcile retries it');
+    await services.db
+      .updateTable('connections')
+      .set({
+        last_error: JSON.stringify(
+          connectionError('provisioning_failed', `Connected, but the destination could not be prepared yet (${(err as Error).message}). Casebridge keeps trying.`),
+        ),
+      })
+      .where('id', '=', connectionId)
+      .execute();
+  }
+}
+
+/** The user's connections; an administrator may ask for the whole organization's. */
+export async function listConnections(services: Services, params: { principal: UserPrincipal; all: boolean }): Promise<ConnectionView[]> {
+  if (params.all && params.principal.role !== 'admin') throw new ApiError(403, 'admin_required', 'only administrators may list every connection');
+  let q = services.db.selectFrom('connections').select('id').where('organization_id', '=', params.principal.organizationId);
+  if (!params.all) q = q.where('user_id', '=', params.principal.userId);
+  const ids = (await q.orderBy('created_at', 'desc').execute()).map((r) => r.id);
+  return views(services, ids);
+}
+
+/** One connection: the owner's, or any of the organization's for an administrator. */
+export async function getConnection(services: Services, params: { principal: UserPrincipal; id: string }): Promise<ConnectionView> {
+  const row = await services.db
+    .selectFrom('connections')
+    .select(['id', 'user_id'])
+    .where('id', '=', params.id)
+    .where('organization_id', '=', params.principal.organizationId)
+    .executeTakeFirst();
+  if (!row || (row.user_id !== params.principal.userId && params.principal.role !== 'admin')) {
+    throw new ApiError(404, 'not_found', 'connection not found');
+  }
+  const [view] = await views(services, [row.id]);
+  return view!;
+}
+
+/** Changes the user-changeable settings and asks for a reconcile (names, reminders, drift policy). */
+export async function updateConnectionSettings(
+  services: Services,
+  params: { principal: UserPrincipal; id: string; settings: unknown },
+): Promise<ConnectionView> {
+  const row = await ownConnection(services, params.principal, params.id);
+  if (row.status === 'revoked') throw new ApiError(409, 'connection_revoked', 'this connection was revoked');
+  const connector = connectorFor(row.platform);
+  const patch = parseSettings(connector?.settings?.patch, params.settings);
+  const defined = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
+  if (Object.keys(defined).length) {
+    await services.db
+      .updateTable('connections')
+      .set({ settings: sql`settings || ${JSON.stringify(defined)}::jsonb`, updated_at: new Date() })
+      .where('id', '=', row.id)
+      .execute();
+    if (row.status === 'active' && connector?.sync) await services.queues.enqueueSync(row.id, 'settings');
+  }
+  return getConnection(services, { principal: params.principal, id: row.id });
+}
+
+async function views(services: Services, ids: string[]): Promise<ConnectionView[]> {
+  if (!ids.length) return [];
+  const { db } = services;
+  const rows = await db.selectFrom('connections').selectAll().where('id', 'in', ids).execute();
+  const consents = await db
+    .selectFrom('consents')
+    .select(['id', 'connection_id', 'version', 'categories', 'case_scope', 'granted_at', 'method'])
+    .where('connection_id', 'in', ids)
+    .where('withdrawn_at', 'is', null)
+    .execute();
+  const synced = await db
+    .selectFrom('sync_state')
+    .select(['connection_id', (eb) => eb.fn.countAll().as('n')])
+    .where('connection_id', 'in', ids)
+    .groupBy('connection_id')
+    .execute();
+  const errors = await db
+    .selectFrom('sync_item_errors')
+    .select(['connection_id', (eb) => eb.fn.countAll().as('n')])
+    .where('connection_id', 'in', ids)
+    .groupBy('connection_id')
+    .execute();
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  const consentBy = new Map(consents.map((c) => [c.connection_id, c]));
+  const syncedBy = new Map(synced.map((s) => [s.connection_id, Number(s.n)]));
+  const errorsBy = new Map(errors.map((s) => [s.connection_id, Number(s.n)]));
+  return ids.flatMap((id): ConnectionView[] => {
+    const r = byId.get(id);
+    if (!r) return [];
+    const connector = connectorFor(r.platform);
+    const consent = consentBy.get(id);
+    const progress = (r.sync_progress ?? null) as (Record<string, unknown> & { state?: string; remaining?: number }) | null;
+    const running = progress && progress.state !== 'idle';
+    const actions: ConnectionView['actions'] = [];
+    if (connector?.oauth && (r.status === 'reauth_required' || r.status === 'pending')) {
+      actions.push({
+        action: r.status === 'pending' ? 'authorize' : 'reconnect',
+        method: 'POST',
+        href: `/v1/connections/${id}/reconnect`,
+        description:
+          r.status === 'pending'
+            ? `Finish signing in to ${connector.manifest.displayName}.`
+            : `Sign in to ${connector.manifest.displayName} again to resume syncing.`,
+      });
+    }
+    return [
+      {
+        id,
+        platform: r.platform,
+        platformName: connector?.manifest.displayName ?? r.platform,
+        status: r.status,
+        userId: r.user_id,
+        account: r.external_account,
+        categories: (consent?.categories ?? []) as CategoryId[],
+        caseScope: consent?.case_scope ?? null,
+        consent: consent
+          ? { id: consent.id, version: consent.version, grantedAt: consent.granted_at.toISOString(), method: consent.method }
+          : null,
+        settings: connector?.settings?.view(r.settings ?? {}) ?? {},
+        destination: connector?.settings?.destination(r.settings ?? {}) ?? null,
+        lastSyncAt: r.last_sync_at?.toISOString() ?? null,
+        lastFullSyncAt: r.last_full_sync_at?.toISOString() ?? null,
+        counts: {
+          synced: syncedBy.get(id) ?? 0,
+          pending: running && typeof progress?.remaining === 'number' ? Math.max(0, progress.remaining) : 0,
+          errors: errorsBy.get(id) ?? 0,
+        },
+        progress,
+        lastError: r.last_error ?? null,
+        actions,
+        createdAt: r.created_at.toISOString(),
+        updatedAt: r.updated_at.toISOString(),
+      },
+    ];
+  });
+}

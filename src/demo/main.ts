@@ -1,0 +1,246 @@
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { type Config, ConfigError, loadConfig } from '../config/load.ts';
+import { type RunningService, onShutdownSignal, startService, warnAboutDevSecrets } from '../main.ts';
+import { RedisUnavailableError, safeRedisUrl } from '../redis.ts';
+import { createServices, type Services } from '../services.ts';
+import { findOnPath, portInUse, redisAnswers, startPrivateRedis, freePort } from './private-redis.ts';
+import { type DemoSeedReport, describeSeed, seedDemo } from './seed.ts';
+
+/**
+ * `npm run demo`: Casebridge on one machine with nothing to set up — embedded PGlite under DATA_DIR,
+ * the Redis at REDIS_URL or a private `redis-server`, the sample firms seeded, API and workers in
+ * this process — until Ctrl-C.
+ *
+ * The demo is a list of steps sharing one context. Later capabilities add a step (a function in its
+ * own file) and a line in `demoSteps`: before `loadConfigStep` to change the environment (e.g. start
+ * the provider sandbox and set SANDBOX_URL), after `startServiceStep` to use the running service
+ * (sign-in URLs, connecting Google). Steps add what the user should see with `ctx.print` (shown in
+ * the final summary) and what must be undone at exit with `ctx.cleanups`.
+ */
+
+export interface DemoContext {
+  /** Environment overrides applied on top of process.env when the configuration is loaded. */
+  env: Record<string, string | undefined>;
+  config?: Config;
+  services?: Services;
+  running?: RunningService;
+  seed?: DemoSeedReport;
+  /** Sections of the final summary, in order: a heading and its lines. */
+  summary: Array<{ heading: string; lines: string[] }>;
+  /** Undone in reverse order at exit (after the service and its connections are closed). */
+  cleanups: Array<() => Promise<void> | void>;
+  /** Progress output while steps run. */
+  progress(line: string): void;
+  /** Adds lines to a summary section (created on first use). */
+  print(heading: string, ...lines: string[]): void;
+}
+
+export interface DemoStep {
+  name: string;
+  run(ctx: DemoContext): Promise<void>;
+}
+
+/** Uses the Redis at REDIS_URL, or starts a private redis-server when none answers and one is installed. */
+export const ensureRedisStep: DemoStep = {
+  name: 'redis',
+  async run(ctx) {
+    const url = ctx.env.REDIS_URL ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+    if (await redisAnswers(url)) {
+      ctx.print('Redis', `using the Redis at ${safeRedisUrl(url)}`);
+      return;
+    }
+    const executable = findOnPath('redis-server');
+    if (!executable) throw new RedisUnavailableError(url, new Error('no answer, and no redis-server on PATH to start one'));
+    ctx.progress(`no Redis at ${safeRedisUrl(url)}; starting a private redis-server…`);
+    const redis = await startPrivateRedis(executable);
+    ctx.env.REDIS_URL = redis.url;
+    ctx.cleanups.push(() => redis.stop());
+    ctx.print('Redis', `private redis-server (pid ${redis.pid}) at ${redis.url}, stopped when the demo exits`);
+  },
+};
+
+/** Keeps PORT if set; otherwise 3000, or a free port when 3000 is taken. */
+export const choosePortStep: DemoStep = {
+  name: 'port',
+  async run(ctx) {
+    if (ctx.env.PORT ?? process.env.PORT) return;
+    const host = ctx.env.HOST ?? process.env.HOST ?? '127.0.0.1';
+    if (await portInUse(host, 3000)) {
+      const port = await freePort(host);
+      ctx.progress(`port 3000 is taken; using ${port}`);
+      ctx.env.PORT = String(port);
+    } else {
+      ctx.env.PORT = '3000';
+    }
+  },
+};
+
+/** Validates the configuration (process.env plus the demo's overrides). */
+export const loadConfigStep: DemoStep = {
+  name: 'config',
+  async run(ctx) {
+    // The demo talks to people: warnings only, unless LOG_LEVEL says otherwise.
+    ctx.config = loadConfig({ LOG_LEVEL: 'warn', ...process.env, ...ctx.env });
+  },
+};
+
+/** `./data/pglite` inside the working directory, the absolute path elsewhere. */
+function displayPath(p: string): string {
+  const rel = path.relative(process.cwd(), p);
+  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? `./${rel}` : p;
+}
+
+/** Opens the database (migrated) and Redis. */
+export const openServicesStep: DemoStep = {
+  name: 'services',
+  async run(ctx) {
+    const config = ctx.config!;
+    ctx.services = await createServices(config);
+    const where =
+      config.database.kind === 'postgres'
+        ? 'PostgreSQL at DATABASE_URL'
+        : config.database.dataDir
+          ? `embedded PGlite in ${displayPath(config.database.dataDir)}`
+          : 'embedded PGlite in memory (gone at exit)';
+    ctx.print('Storage', `database: ${where}`, `documents: ${displayPath(path.resolve(config.DATA_DIR, 'blobs'))}`);
+    warnAboutDevSecrets(ctx.services);
+  },
+};
+
+/** Starts the HTTP API and the workers in this process. */
+export const startServiceStep: DemoStep = {
+  name: 'service',
+  async run(ctx) {
+    ctx.running = await startService({ services: ctx.services!, mode: 'all' });
+  },
+};
+
+/** Seeds the sample firms (idempotent: a second run finds everything unchanged). */
+export const seedStep: DemoStep = {
+  name: 'seed',
+  async run(ctx) {
+    const s = ctx.services!;
+    ctx.seed = await seedDemo({ db: s.db, blobs: s.blobs, changeFeed: s.changeFeed, logger: s.logger });
+    const [heading, ...lines] = describeSeed(ctx.seed);
+    ctx.print(heading!, ...lines.map((l) => l.replace(/^ {2}/, '')));
+  },
+};
+
+/** Where to look, and a first request to try. */
+export const urlsStep: DemoStep = {
+  name: 'urls',
+  async run(ctx) {
+    const base = ctx.config!.PUBLIC_BASE_URL;
+    const key = ctx.seed?.organizations[0]?.apiKey ?? '<api key>';
+    ctx.print(
+      'Open',
+      `API docs      ${base}/docs`,
+      `OpenAPI       ${base}/openapi.json`,
+      `health        ${base}/healthz   readiness ${base}/readyz   metrics ${base}/metrics`,
+      `try           curl -H "Authorization: Bearer ${key}" ${base}/v1/ingest/cases/hk-case-001`,
+    );
+  },
+};
+
+/** The demo's steps, in order. Add a line per capability (see the file comment). */
+export const demoSteps: DemoStep[] = [
+  ensureRedisStep,
+  choosePortStep,
+  loadConfigStep,
+  openServicesStep,
+  startServiceStep,
+  seedStep,
+  urlsStep,
+];
+
+function printSummary(ctx: DemoContext, out: (line: string) => void): void {
+  const lines: string[] = ['', 'Casebridge demo is running.', ''];
+  for (const section of ctx.summary) {
+    lines.push(section.heading);
+    for (const line of section.lines) lines.push(`  ${line}`);
+    lines.push('');
+  }
+  out(lines.join('\n'));
+}
+
+/** Closes the service, the services, then the steps' cleanups (private Redis last). */
+async function teardown(ctx: DemoContext): Promise<void> {
+  await ctx.running?.stop({ graceMs: 5_000 });
+  await ctx.services?.close();
+  for (const cleanup of [...ctx.cleanups].reverse()) await cleanup();
+}
+
+export function createDemoContext(
+  env: Record<string, string | undefined> = {},
+  out: (line: string) => void = (line) => console.log(line),
+): DemoContext {
+  const ctx: DemoContext = {
+    env,
+    summary: [],
+    cleanups: [],
+    progress: out,
+    print(heading, ...lines) {
+      let section = ctx.summary.find((s) => s.heading === heading);
+      if (!section) {
+        section = { heading, lines: [] };
+        ctx.summary.push(section);
+      }
+      section.lines.push(...lines);
+    },
+  };
+  return ctx;
+}
+
+/**
+ * Runs every step; on failure undoes what was set up and rethrows. With `exitAfterSetup` (or
+ * DEMO_EXIT_AFTER_SETUP=1) it stops after printing the summary, otherwise it runs until SIGINT/SIGTERM.
+ */
+export async function runDemo(
+  options: {
+    steps?: DemoStep[];
+    env?: Record<string, string | undefined>;
+    exitAfterSetup?: boolean;
+    /** Where progress and the summary go (default: stdout). */
+    output?: (line: string) => void;
+  } = {},
+): Promise<DemoContext> {
+  const out = options.output ?? ((line: string) => console.log(line));
+  const ctx = createDemoContext(options.env ?? {}, out);
+  try {
+    for (const step of options.steps ?? demoSteps) {
+      await step.run(ctx);
+    }
+  } catch (err) {
+    await teardown(ctx).catch(() => {});
+    throw err;
+  }
+  printSummary(ctx, out);
+  const exitAfterSetup = options.exitAfterSetup ?? ['1', 'true'].includes(process.env.DEMO_EXIT_AFTER_SETUP ?? '');
+  if (exitAfterSetup) {
+    await teardown(ctx);
+    out('DEMO_EXIT_AFTER_SETUP is set: stopped after setup.');
+    return ctx;
+  }
+  out('Press Ctrl-C to stop.');
+  onShutdownSignal(async () => {
+    out('\nstopping…');
+    await teardown(ctx);
+  });
+  return ctx;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  try {
+    const ctx = await runDemo();
+    // Stopped after setup: leave now rather than wait for stray timers of libraries.
+    if (!ctx.running?.server.listening) process.exit(0);
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof RedisUnavailableError) {
+      console.error(err.message);
+      process.exit(2);
+    }
+    console.error(`the demo could not start: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * Calendar arithmetic for the sample data: wall-clock times in an IANA zone to instants, and whole
+ * days. Pure (Intl only), so the demo's dates are right across daylight-saving changes.
+ */
+
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+function formatter(timeZone: string): Intl.DateTimeFormat {
+  let f = formatters.get(timeZone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+    });
+    formatters.set(timeZone, f);
+  }
+  return f;
+}
+
+/** The zone's offset from UTC at an instant, in milliseconds (positive east of Greenwich). */
+export function zoneOffsetMs(instant: number, timeZone: string): number {
+  const parts = formatter(timeZone).formatToParts(new Date(instant));
+  const get = (type: Intl.DateTimeFormatPartTypes) => Number(parts.find((p) => p.type === type)?.value);
+  const asUtc = Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second'));
+  return asUtc - Math.floor(instant / 1000) * 1000;
+}
+
+/**
+ * The instant at which clocks in `timeZone` show `date` `time` (YYYY-MM-DD, HH:MM). Two passes settle
+ * the offset on the right side of a daylight-saving change.
+ */
+export function zonedTimeToUtc(params: { date: string; time: string; timeZone: string }): Date {
+  const [y, m, d] = params.date.split('-').map(Number) as [number, number, number];
+  const [hh, mm] = params.time.split(':').map(Number) as [number, number];
+  const wall = Date.UTC(y, m - 1, d, hh, mm);
+  const first = wall - zoneOffsetMs(wall, params.timeZone);
+  return new Date(wall - zoneOffsetMs(first, params.timeZone));
+}
+
+/** `YYYY-MM-DD` plus `days` (may be negative). */
+export function addDays(date: string, days: number): string {
+  const [y, m, d] = date.split('-').map(Number) as [number, number, number];
+  return new Date(Date.UTC(y, m - 1, d + days)).toISOString().slice(0, 10);
+}
+
+/** The Monday (UTC) of the week containing `now`, as YYYY-MM-DD: the demo's dates hang off it. */
+export function mondayOf(now: Date): string {
+  const day = now.getUTCDay(); // 0 = Sunday
+  const back = day === 0 ? 6 : day - 1;
+  return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() - back)).toISOString().slice(0, 10);
+}
+
+/** Saturday or Sunday (court dates and meetings move to the next weekday). */
+export function isWeekend(date: string): boolean {
+  const day = new Date(`${date}T12:00:00Z`).getUTCDay();
+  return day === 0 || day === 6;
+}
+
+export function nextWeekday(date: string): string {
+  let d = date;
+  while (isWeekend(d)) d = addDays(d, 1);
+  return d;
+}

@@ -1,0 +1,187 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pathToFileURL } from 'node:url';
+import { serve } from '@hono/node-server';
+import { startWorkers, type Workers } from '../queues/index.ts';
+import { createApp } from './api/app.ts';
+import { errorBody } from './api/errors.ts';
+import { type Config, ConfigError, loadConfig } from './config/load.ts';
+import { RedisUnavailableError } from './redis.ts';
+import { createServices, type Services } from './services.ts';
+
+/**
+ * `tsx src/main.ts api|worker|all`: the service's process entry.
+ * - `api`: the HTTP API (plus workers only when RUN_WORKERS=true);
+ * - `worker`: the BullMQ workers, with /healthz, /readyz and /metrics on PORT for orchestrators;
+ * - `all` (`npm start`): both, for small installs (RUN_WORKERS=false turns the workers off).
+ */
+
+export type Mode = 'api' | 'worker' | 'all';
+
+/** A started process: where it listens and how to stop it gracefully. */
+export interface RunningService {
+  /** Base URL the HTTP server listens on. */
+  url: string;
+  server: Server;
+  workers: Workers | null;
+  /** Stops accepting, lets in-flight requests finish (up to `graceMs`), closes the workers. Services stay open. */
+  stop(options?: { graceMs?: number }): Promise<void>;
+}
+
+/** Paths a worker-only process answers (everything else is 404 there). */
+const WORKER_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+
+/** Whether this mode runs the workers, given RUN_WORKERS. */
+export function runsWorkers(mode: Mode, runWorkers: boolean | undefined): boolean {
+  if (mode === 'worker') return true;
+  if (mode === 'all') return runWorkers !== false;
+  return runWorkers === true;
+}
+
+function listen(params: { fetch: (req: Request) => Response | Promise<Response>; host: string; port: number }): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = serve({ fetch: params.fetch, hostname: params.host, port: params.port }, () => resolve(server as Server));
+    (server as Server).once('error', reject);
+  });
+}
+
+/**
+ * Starts the HTTP server (all modes; a worker serves health and metrics only) and, per the mode, the
+ * workers, on already created services.
+ */
+export async function startService(params: { services: Services; mode: Mode }): Promise<RunningService> {
+  const { services, mode } = params;
+  const { config, logger } = services;
+  const app = createApp(services);
+  const fetch =
+    mode === 'worker'
+      ? (req: Request) =>
+          WORKER_PATHS.has(new URL(req.url).pathname)
+            ? app.fetch(req)
+            : Response.json(errorBody('route_not_found', 'this is a worker process; the API runs elsewhere'), { status: 404 })
+      : app.fetch;
+  const server = await listen({ fetch, host: config.HOST, port: config.PORT });
+  const address = server.address() as AddressInfo;
+  const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? 'localhost' : config.HOST;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
+  let workers: Workers | null = null;
+  try {
+    if (runsWorkers(mode, config.RUN_WORKERS)) workers = await startWorkers(services);
+  } catch (err) {
+    server.close();
+    throw err;
+  }
+  logger.info({ mode, url, workers: workers !== null }, 'casebridge started');
+  return {
+    url,
+    server,
+    workers,
+    async stop(options = {}) {
+      // server.close() stops accepting and resolves once in-flight requests are answered; idle
+      // keep-alive sockets would hold it open, so they are closed now and stragglers after the grace.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const grace = setTimeout(() => server.closeAllConnections(), options.graceMs ?? 25_000);
+      await closed;
+      clearTimeout(grace);
+      await workers?.close();
+    },
+  };
+}
+
+/**
+ * Calls `shutdown` on the first SIGTERM or SIGINT; a second signal exits at once (status 1) for an
+ * operator who does not want to wait.
+ */
+export function onShutdownSignal(shutdown: (signal: NodeJS.Signals) => Promise<void>): void {
+  let stopping = false;
+  const handler = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      process.stderr.write(`${signal} again: exiting now\n`);
+      process.exit(1);
+    }
+    stopping = true;
+    shutdown(signal).then(
+      () => process.exit(0),
+      (err) => {
+        process.stderr.write(`shutdown failed: ${err instanceof Error ? err.message : String(err)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
+}
+
+/** Logs where to look and warns about development secrets. */
+export function announce(params: { services: Services; running: RunningService; mode: Mode }): void {
+  const { services, running, mode } = params;
+  const { logger, config } = services;
+  if (mode !== 'worker') {
+    logger.info(
+      { api: config.PUBLIC_BASE_URL, listening: running.url, docs: `${config.PUBLIC_BASE_URL}/docs`, health: `${config.PUBLIC_BASE_URL}/healthz` },
+      `Casebridge API on ${running.url} (public ${config.PUBLIC_BASE_URL}); docs ${config.PUBLIC_BASE_URL}/docs`,
+    );
+  } else {
+    logger.info({ listening: running.url }, `Casebridge workers running; health on ${running.url}/healthz`);
+  }
+  warnAboutDevSecrets(services);
+}
+
+export function warnAboutDevSecrets(services: Pick<Services, 'config' | 'logger'>): void {
+  const { config, logger } = services;
+  if (config.usingDevSecrets.length) {
+    logger.warn(
+      { variables: config.usingDevSecrets },
+      `using development defaults for ${config.usingDevSecrets.join(', ')}; set real values before exposing this service`,
+    );
+  }
+}
+
+function parseMode(arg: string | undefined): Mode | null {
+  return arg === 'api' || arg === 'worker' || arg === 'all' ? arg : arg === undefined ? 'all' : null;
+}
+
+/** The process entry: config, services, server and workers, graceful shutdown. Returns an exit code on failure to start. */
+export async function main(argv: string[]): Promise<number | null> {
+  const mode = parseMode(argv[0]);
+  if (!mode) {
+    process.stderr.write('usage: tsx src/main.ts api|worker|all\n');
+    return 2;
+  }
+  let config: Config;
+  let services: Services;
+  try {
+    config = loadConfig();
+    services = await createServices(config);
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof RedisUnavailableError) {
+      process.stderr.write(`${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  let running: RunningService;
+  try {
+    running = await startService({ services, mode });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    process.stderr.write(
+      e.code === 'EADDRINUSE' ? `port ${config.PORT} on ${config.HOST} is in use; set PORT to a free one\n` : `failed to start: ${e.message}\n`,
+    );
+    await services.close();
+    return 1;
+  }
+  announce({ services, running, mode });
+  onShutdownSignal(async (signal) => {
+    services.logger.info({ signal }, 'shutting down: no new requests, finishing in-flight work');
+    await running.stop();
+    await services.close();
+  });
+  return null;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const code = await main(process.argv.slice(2));
+  if (code !== null) process.exit(code);
+}

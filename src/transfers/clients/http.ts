@@ -1,0 +1,114 @@
+import { assertInsideGate } from '../gate-scope.ts';
+
+/**
+ * A gated JSON-over-HTTP client for providers without an SDK we use (iManage Work, Microsoft Graph
+ * through its REST API). Connectors get one from {@link createProviderHttpClient}; every request
+ * asserts it runs inside an outbound-gate `perform` callback, so it cannot be used to send data
+ * around the gate. No retries (the queue retries), a timeout on every call, and errors that carry the
+ * provider status and Retry-After for the connector's error classifier. Credentials come from the
+ * `authorize` callback per request and never appear in errors.
+ */
+
+export class ProviderRequestError extends Error {
+  readonly code = 'provider_request_failed';
+  constructor(
+    /** HTTP status, or null for network failures and timeouts. */
+    readonly status: number | null,
+    message: string,
+    /** Parsed `Retry-After` in ms, when the provider sent one. */
+    readonly retryAfterMs: number | null,
+    /** The provider's JSON error body, if any (never includes our request headers). */
+    readonly body: unknown,
+  ) {
+    super(message);
+    this.name = 'ProviderRequestError';
+  }
+}
+
+export interface ProviderRequest {
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  /** Path relative to the base URL, or an absolute URL on the same origin (e.g. an @odata.nextLink). */
+  path: string;
+  query?: Record<string, string | number | undefined>;
+  headers?: Record<string, string>;
+  /** JSON-serialised unless it is bytes (sent as is with the given content-type header). */
+  body?: unknown;
+  timeoutMs?: number;
+}
+
+export interface ProviderResponse<T> {
+  status: number;
+  headers: Headers;
+  body: T | null;
+  /** Bytes of the request body actually sent (for the transfer log's `bytes`). */
+  bytesSent: number;
+}
+
+export interface ProviderHttpClient {
+  request<T = unknown>(req: ProviderRequest): Promise<ProviderResponse<T>>;
+}
+
+/** Parses Retry-After (seconds or an HTTP date) into milliseconds. */
+export function parseRetryAfter(value: string | null, now = Date.now()): number | null {
+  if (!value) return null;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? null : Math.max(0, at - now);
+}
+
+export function createProviderHttpClient(options: {
+  /** Provider name for error messages, e.g. `imanage`. */
+  name: string;
+  baseUrl: string;
+  /** Headers that authenticate one request (e.g. `{ authorization: 'Bearer …' }`). */
+  authorize: () => Promise<Record<string, string>>;
+  timeoutMs?: number;
+}): ProviderHttpClient {
+  const base = new URL(options.baseUrl.endsWith('/') ? options.baseUrl : `${options.baseUrl}/`);
+  return {
+    async request<T>(req: ProviderRequest): Promise<ProviderResponse<T>> {
+      assertInsideGate(`${options.name} ${req.method} request`);
+      const url = new URL(req.path.replace(/^\//, ''), base);
+      if (url.origin !== base.origin) throw new ProviderRequestError(null, `${options.name}: refusing a request to another origin`, null, null);
+      for (const [k, v] of Object.entries(req.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+      const isBytes = req.body instanceof Uint8Array;
+      const payload = req.body === undefined ? undefined : isBytes ? (req.body as Uint8Array) : JSON.stringify(req.body);
+      const headers: Record<string, string> = {
+        accept: 'application/json',
+        ...(payload !== undefined && !isBytes ? { 'content-type': 'application/json' } : {}),
+        ...req.headers,
+        ...(await options.authorize()),
+      };
+      let res: Response;
+      try {
+        res = await fetch(url, {
+          method: req.method,
+          headers,
+          body: payload as string | Uint8Array<ArrayBuffer> | undefined,
+          signal: AbortSignal.timeout(req.timeoutMs ?? options.timeoutMs ?? 30_000),
+          redirect: 'error',
+        });
+      } catch (err) {
+        const timeout = (err as Error).name === 'TimeoutError';
+        throw new ProviderRequestError(null, `${options.name}: ${timeout ? 'timed out' : 'network error'} on ${req.method} ${url.pathname}`, null, null);
+      }
+      const text = await res.text();
+      let body: unknown = null;
+      try {
+        body = text ? JSON.parse(text) : null;
+      } catch {
+        body = null;
+      }
+      if (!res.ok && res.status !== 304) {
+        throw new ProviderRequestError(
+          res.status,
+          `${options.name}: ${req.method} ${url.pathname} answered ${res.status}`,
+          parseRetryAfter(res.headers.get('retry-after')),
+          body,
+        );
+      }
+      const bytesSent = payload === undefined ? 0 : typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength;
+      return { status: res.status, headers: res.headers, body: body as T | null, bytesSent };
+    },
+  };
+}

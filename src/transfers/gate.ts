@@ -1,0 +1,405 @@
+/**
+ * The outbound gate: the one door every transfer to (or import from) a third party passes through.
+ *
+ * Rules, per gate call (`send` = one item, `sendMany` = a reconcile chunk):
+ *
+ * 1. **Load.** The connection (status, platform, organization, user, external account), the
+ *    organization's `settings.disabledPlatforms` and the connection's consent are cached in the
+ *    process, keyed by (connection id, revocation epoch). The epoch is read from Redis with ONE round
+ *    trip per gate call — a MULTI that also registers the call's in-flight lease (`inflight.ts`) — so
+ *    a withdrawal or revocation (which bumps the epoch, see `consent/service.ts#bumpRevocationEpoch`)
+ *    is seen by every process at its next call, a running job stops at its next call, and a
+ *    revocation that waits for leases knows no call it did not stop is still going out. A long
+ *    `sendMany` re-reads the epoch between items at most every {@link GateOptions.epochRecheckMs} ms
+ *    (default 200), so even one large chunk stops shortly after a withdrawal; when the consent
+ *    changed mid-chunk (even widened) the remaining items are refused and the caller re-plans.
+ *    States that refuse transfers are never cached, and cached states expire after
+ *    {@link GateOptions.cacheTtlMs} (5 s) as a safety net for changes made without an epoch bump.
+ * 2. **Refuse** (a `blocked` row with the reason, result `{ outcome: 'blocked' }`):
+ *    connection missing or revoked → `connection_revoked`; not `active` → `connection_not_active`;
+ *    platform in the organization's `disabledPlatforms` → `platform_disabled`; no consent ever →
+ *    `consent_missing`; consent withdrawn → `consent_withdrawn`; the item's first (required) category
+ *    not consented → `category_not_consented`; a subject case outside the consent's case scope →
+ *    `case_out_of_scope`; a field in no category of the item → `field_not_in_registry`.
+ *    Exceptions: `delete` needs an active connection but no consent, category or case scope
+ *    (removing data is minimisation); with purpose `revocation_purge` deletes also pass on a `revoked`
+ *    connection and a disabled platform (the revocation pipeline purges remote copies);
+ *    `provision` (e.g. creating a dedicated calendar) needs an active connection and a current
+ *    consent but no category.
+ * 3. **Minimise.** Only fields of consented categories among the item's categories are kept;
+ *    `perform` receives only those. The payload SHA-256 and byte size are computed over the canonical
+ *    JSON of the minimised fields (bytes: or the connector-reported `bytes`).
+ * 4. **Write ahead.** Intent rows are appended (and committed) BEFORE `perform` runs: a transfer that
+ *    reached a provider always has a log row. `sendMany` appends the intents and `blocked` rows of
+ *    the whole chunk in one multi-row statement.
+ * 5. **Perform** with bounded concurrency (p-limit), inside {@link gateScope} so gated clients can
+ *    check they are called from here. Never retried here: a `failed` result carries the error and
+ *    the queue decides.
+ * 6. **Outcome rows** (`sent` | `received` (inbound) | `not_modified` | `failed` | `blocked` when a
+ *    withdrawal landed mid-chunk) with provider status, remote id, duration and, for failures, the
+ *    error class and a secret-scrubbed message — one multi-row statement per call.
+ *
+ * Inbound transfers (direction `inbound`, e.g. contact imports) pass the same checks and are logged
+ * the same way. The gate is the only module that may construct provider SDK clients: gated factories
+ * live under `src/transfers/clients/`; `test/architecture/outbound-gate.test.ts` fails the build when
+ * code under `connectors/` or `queues/` imports an HTTP client or provider SDK or calls `fetch`.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import pLimit from 'p-limit';
+import { currentConsent, toConsent } from '../consent/service.ts';
+import type { Db } from '../db/database.ts';
+import type { Logger } from '../observability/logger.ts';
+import { transfersTotal } from '../observability/metrics.ts';
+import { canonicalJson, sha256Hex } from './canonical.ts';
+import { type ConsentState, type Decision, decideTransfer, type GateConnection } from './decision.ts';
+import { summariseError } from './errors.ts';
+import { gateScope } from './gate-scope.ts';
+import { beginTransfer, endTransfer } from './inflight.ts';
+import { cleanText, normaliseSubjects, type TransferLogEntry } from './log-entry.ts';
+import { TransferLogWriter } from './log-writer.ts';
+import type {
+  OutboundGate,
+  ProviderOutcome,
+  TransferActor,
+  TransferContext,
+  TransferItem,
+  TransferResult,
+} from './types.ts';
+
+export interface GateOptions {
+  /**
+   * Upper bound (default 5 s) on how long a cached connection/consent state is trusted without an
+   * epoch bump — the safety net for code that changes consent or connection state without bumping
+   * (use `grantConsentAndPublish`, `withdrawConsents`, or `bumpRevocationEpoch` after such changes).
+   */
+  cacheTtlMs?: number;
+  /** Default `sendMany` concurrency. */
+  concurrency?: number;
+  /** Minimum time between epoch re-reads inside one `sendMany`. */
+  epochRecheckMs?: number;
+}
+
+export interface GateDeps {
+  db: Db;
+  redis: Redis;
+  redisPrefix: string;
+  logger: Logger;
+  /** Shared log writer (one per process keeps chain heads cached and group-commits appends). */
+  log?: TransferLogWriter;
+  options?: GateOptions;
+}
+
+/** The gate implementation, plus its log writer (shared with other appenders in the process). */
+export interface OutboundGateImpl extends OutboundGate {
+  readonly log: TransferLogWriter;
+  /** Drops the cached state of one connection or all (the epoch makes this unnecessary across processes). */
+  invalidate(connectionId?: string): void;
+}
+
+interface GateState {
+  connection: GateConnection | null;
+  consent: ConsentState;
+  /**
+   * Whom to attribute a row to: the connection, or for a deleted connection what the log last knew
+   * about it (so even a call for a vanished connection leaves a `blocked` row in its organization).
+   */
+  attribution: GateConnection | null;
+}
+
+interface CacheEntry {
+  epoch: string;
+  loadedAt: number;
+  state: GateState;
+}
+
+/** Loads what the gate decides on: the connection with its organization's switches, and its consent. */
+export async function loadGateState(db: Db, connectionId: string): Promise<GateState> {
+  if (!UUID.test(connectionId)) return { connection: null, consent: { kind: 'missing' }, attribution: null };
+  const row = await db
+    .selectFrom('connections as c')
+    .innerJoin('organizations as o', 'o.id', 'c.organization_id')
+    .select(['c.id', 'c.organization_id', 'c.user_id', 'c.platform', 'c.status', 'c.external_account', 'o.settings'])
+    .where('c.id', '=', connectionId)
+    .executeTakeFirst();
+  if (!row) {
+    const seen = await db
+      .selectFrom('transfer_log')
+      .select(['organization_id', 'user_id', 'platform', 'recipient_account'])
+      .where('connection_id', '=', connectionId)
+      .orderBy('seq', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    const attribution: GateConnection | null = seen
+      ? {
+          id: connectionId,
+          organizationId: seen.organization_id,
+          userId: seen.user_id ?? '',
+          platform: seen.platform ?? 'unknown',
+          status: 'revoked',
+          externalAccount: seen.recipient_account,
+          disabledPlatforms: [],
+        }
+      : null;
+    return { connection: null, consent: { kind: 'missing' }, attribution };
+  }
+  const connection: GateConnection = {
+    id: row.id,
+    organizationId: row.organization_id,
+    userId: row.user_id,
+    platform: row.platform,
+    status: row.status,
+    externalAccount: row.external_account,
+    disabledPlatforms: row.settings?.disabledPlatforms ?? [],
+  };
+  const current = await currentConsent(db, connectionId);
+  if (current) return { connection, consent: { kind: 'current', consent: current }, attribution: connection };
+  const last = await db
+    .selectFrom('consents')
+    .selectAll()
+    .where('connection_id', '=', connectionId)
+    .orderBy('version', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return {
+    connection,
+    consent: last ? { kind: 'withdrawn', consent: toConsent(last) } : { kind: 'missing' },
+    attribution: connection,
+  };
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Creates the process's gate. */
+export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
+  const { db, redis, redisPrefix, logger } = deps;
+  const log = deps.log ?? new TransferLogWriter(db);
+  const ttl = deps.options?.cacheTtlMs ?? 5_000;
+  const defaultConcurrency = deps.options?.concurrency ?? 4;
+  const recheckMs = deps.options?.epochRecheckMs ?? 200;
+  const cache = new Map<string, CacheEntry>();
+
+  /**
+   * Registers (or extends) this call's in-flight lease and reads the revocation epoch in one MULTI
+   * (see `inflight.ts`): a revocation bumps the epoch and then waits for leases, so every transfer
+   * either sees the new epoch or finishes before the revocation answers.
+   */
+  const leaseAndEpoch = async (connectionId: string, leaseId: string): Promise<string> =>
+    (await beginTransfer(redis, redisPrefix, { connectionId, leaseId })) ?? '0';
+
+  const stateFor = async (connectionId: string, epoch: string): Promise<GateState> => {
+    const hit = cache.get(connectionId);
+    if (hit && hit.epoch === epoch && Date.now() - hit.loadedAt < ttl) return hit.state;
+    const state = await loadGateState(db, connectionId);
+    const usable = state.connection?.status === 'active' && state.consent.kind === 'current';
+    if (usable) cache.set(connectionId, { epoch, loadedAt: Date.now(), state });
+    else cache.delete(connectionId);
+    if (cache.size > 10_000) cache.delete(cache.keys().next().value!);
+    return state;
+  };
+
+  async function sendMany<T>(
+    ctx: TransferContext,
+    items: TransferItem[],
+    perform: (minimised: Record<string, unknown>, item: TransferItem, index: number) => Promise<ProviderOutcome<T>>,
+    options?: { concurrency?: number },
+  ): Promise<Array<TransferResult<T>>> {
+    if (!items.length) return [];
+    const leaseId = randomUUID();
+    let epoch = await leaseAndEpoch(ctx.connectionId, leaseId);
+    let lastEpochCheck = Date.now();
+    let released = false;
+    const release = async () => {
+      released = true;
+      await endTransfer(redis, redisPrefix, { connectionId: ctx.connectionId, leaseId }).catch((err: unknown) =>
+        logger.warn({ err, connectionId: ctx.connectionId }, 'could not release the in-flight lease; it expires on its own'),
+      );
+    };
+    try {
+      const { results, outcomeRows } = await run();
+      // The calls are over: release the lease (a waiting revocation may answer) while the outcomes commit.
+      await Promise.all([outcomeRows.length ? log.append(outcomeRows) : null, release()]);
+      return results;
+    } finally {
+      if (!released) await release();
+    }
+
+    async function run(): Promise<{ results: Array<TransferResult<T>>; outcomeRows: TransferLogEntry[] }> {
+      const state = await stateFor(ctx.connectionId, epoch);
+      const decisions = items.map((item) => decideTransfer({ connection: state.connection, consent: state.consent, item, purpose: ctx.purpose }));
+      // Rows are chained per organization: a call for a connection the database never knew has no
+      // organization to log under, so it is refused with a warning instead of a row.
+      const now = new Date();
+      const base = items.map((item, i) => baseEntry(ctx, item, decisions[i]!, state.attribution, now));
+      if (state.attribution) await log.append(base.filter((b): b is TransferLogEntry => b !== null));
+      else logger.warn({ connectionId: ctx.connectionId, purpose: ctx.purpose }, 'gate call for an unknown connection refused');
+      let latest: GateState = state;
+
+      const results: Array<TransferResult<T>> = new Array(items.length);
+      const outcomes: Array<TransferLogEntry | null> = new Array(items.length).fill(null);
+      let recheck: Promise<void> | null = null;
+
+      /** Between items of a long chunk: has a withdrawal/revocation landed since the chunk started? */
+      const stillAllowed = async (i: number): Promise<Decision> => {
+        const original = decisions[i]!;
+        if (Date.now() - lastEpochCheck >= recheckMs) {
+          recheck ??= (async () => {
+            const now = await leaseAndEpoch(ctx.connectionId, leaseId);
+            lastEpochCheck = Date.now();
+            if (now === epoch) return;
+            epoch = now;
+            latest = await stateFor(ctx.connectionId, now);
+          })().finally(() => {
+            recheck = null;
+          });
+          await recheck;
+        }
+        if (latest === state) return original;
+        const again = decideTransfer({ connection: latest.connection, consent: latest.consent, item: items[i]!, purpose: ctx.purpose });
+        if (!again.allowed) return again;
+        // A new consent version may allow less: the intent row named the old one, so stop and let the
+        // caller re-plan under the new one.
+        if (again.consent?.id !== original.consent?.id && items[i]!.operation !== 'delete') {
+          return { ...again, allowed: false, reason: 'consent_withdrawn' };
+        }
+        return original;
+      };
+
+      const limit = pLimit(Math.max(1, options?.concurrency ?? defaultConcurrency));
+      await Promise.all(
+        items.map((item, i) =>
+          limit(async () => {
+            const decision = decisions[i]!;
+            const row = base[i];
+            if (!decision.allowed) {
+              results[i] = { outcome: 'blocked', reason: decision.reason, transferId: row?.id ?? randomUUID() };
+              count(state.attribution, item, 'blocked');
+              return;
+            }
+            const intent = row!;
+            const current = await stillAllowed(i);
+            if (!current.allowed) {
+              outcomes[i] = { ...intent, id: randomUUID(), intentId: intent.id, outcome: 'blocked', reason: current.reason, createdAt: new Date() };
+              results[i] = { outcome: 'blocked', reason: current.reason, transferId: intent.id };
+              count(state.attribution, item, 'blocked');
+              return;
+            }
+            const started = performance.now();
+            try {
+              const done = await gateScope.run({ transferId: intent.id, connectionId: ctx.connectionId, purpose: ctx.purpose }, () =>
+                perform({ ...decision.minimised }, item, i),
+              );
+              const outcome = done.notModified ? 'not_modified' : intent.direction === 'inbound' ? 'received' : 'sent';
+              outcomes[i] = {
+                ...intent,
+                id: randomUUID(),
+                intentId: intent.id,
+                outcome,
+                subjects: done.subjects ? normaliseSubjects({ ...mergeSubjects(intent.subjects, done.subjects) }) : intent.subjects,
+                providerStatus: done.status ?? null,
+                remoteId: cleanText(done.remoteId ?? null, 1024),
+                payloadBytes: done.notModified ? 0 : (done.bytes ?? intent.payloadBytes),
+                durationMs: Math.round(performance.now() - started),
+                createdAt: new Date(),
+              };
+              results[i] = { outcome: 'sent', value: done.value, transferId: intent.id };
+              count(state.attribution, item, outcome);
+            } catch (error) {
+              const summary = summariseError(error);
+              outcomes[i] = {
+                ...intent,
+                id: randomUUID(),
+                intentId: intent.id,
+                outcome: 'failed',
+                providerStatus: summary.providerStatus,
+                errorClass: summary.errorClass,
+                errorMessage: summary.errorMessage,
+                durationMs: Math.round(performance.now() - started),
+                createdAt: new Date(),
+              };
+              results[i] = { outcome: 'failed', error, transferId: intent.id };
+              count(state.attribution, item, 'failed');
+            }
+          }),
+        ),
+      );
+      return { results, outcomeRows: outcomes.filter((o): o is TransferLogEntry => o !== null) };
+    }
+  }
+
+  return {
+    log,
+    sendMany,
+    async send(ctx, item, perform) {
+      const [result] = await sendMany(ctx, [item], (minimised) => perform(minimised), { concurrency: 1 });
+      return result!;
+    },
+    invalidate(connectionId) {
+      if (connectionId) cache.delete(connectionId);
+      else cache.clear();
+    },
+  };
+}
+
+function mergeSubjects(a: TransferItem['subjects'], b: TransferItem['subjects']): TransferItem['subjects'] {
+  const out: Record<string, string[]> = {};
+  for (const src of [a, b]) {
+    for (const [k, v] of Object.entries(src)) if (v) out[k] = [...(out[k] ?? []), ...v];
+  }
+  return out;
+}
+
+function count(connection: GateConnection | null, item: TransferItem, outcome: string): void {
+  transfersTotal.inc({ platform: connection?.platform ?? 'unknown', direction: item.direction ?? 'outbound', outcome });
+}
+
+function actorRecord(actor: TransferActor): Record<string, unknown> {
+  // The feed requester's address is kept in its own columns; the actor keeps only who it was.
+  if (actor.kind === 'feed_fetch') return { kind: 'feed_fetch' };
+  return { ...actor };
+}
+
+/** The intent (allowed) or blocked row of one item; null when there is no organization to log under. */
+function baseEntry(
+  ctx: TransferContext,
+  item: TransferItem,
+  decision: Decision,
+  connection: GateConnection | null,
+  now: Date,
+): TransferLogEntry | null {
+  if (!connection) return null;
+  const payload = decision.allowed ? canonicalJson(decision.minimised) : null;
+  const feed = ctx.actor.kind === 'feed_fetch' ? ctx.actor : null;
+  return {
+    id: randomUUID(),
+    organizationId: connection.organizationId,
+    direction: item.direction ?? 'outbound',
+    userId: connection.userId,
+    connectionId: connection.id,
+    platform: connection.platform,
+    recipientAccount: cleanText(item.recipient.account ?? connection.externalAccount, 500),
+    recipientDestination: cleanText(item.recipient.destination, 1000),
+    subjects: normaliseSubjects(item.subjects),
+    categories: decision.categories,
+    fieldNames: decision.fieldNames,
+    purpose: cleanText(ctx.purpose, 200)!,
+    consentId: decision.consent?.id ?? null,
+    consentVersion: decision.consent?.version ?? null,
+    payloadSha256: payload === null ? null : sha256Hex(payload),
+    payloadBytes: payload === null ? null : Buffer.byteLength(payload),
+    actor: actorRecord(ctx.actor),
+    operation: item.operation,
+    itemKey: cleanText(item.itemKey ?? null, 1000),
+    intentId: null,
+    outcome: decision.allowed ? 'intent' : 'blocked',
+    providerStatus: null,
+    remoteId: null,
+    durationMs: null,
+    reason: decision.allowed ? null : decision.reason,
+    errorClass: null,
+    errorMessage: null,
+    requesterIp: cleanText(feed?.ip ?? null, 100),
+    requesterUserAgent: cleanText(feed?.userAgent ?? null, 500),
+    createdAt: now,
+  };
+}

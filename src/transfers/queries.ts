@@ -1,0 +1,296 @@
+import { type SelectQueryBuilder, sql } from 'kysely';
+import type { Db } from '../db/database.ts';
+import type { DB, TransferOutcomeColumn } from '../db/types.ts';
+import { type ChainedEntry, rowToEntry } from './log-entry.ts';
+
+/**
+ * Reading the transfer log: filtered pages (keyset on the organization's chain seq, newest first),
+ * streaming export, and the access-request report for one data subject. Every query is scoped to one
+ * organization; a member's scope is further limited to their own connections' rows.
+ */
+
+export const SUBJECT_KINDS = {
+  caseId: 'caseIds',
+  eventId: 'eventIds',
+  contactId: 'contactIds',
+  personId: 'personIds',
+  documentId: 'documentIds',
+} as const;
+
+export type SubjectParam = keyof typeof SUBJECT_KINDS;
+
+export interface TransferScope {
+  organizationId: string;
+  /** Set for members: only rows of this user's connections. */
+  userId?: string;
+}
+
+export interface TransferFilters {
+  connectionId?: string;
+  userId?: string;
+  platform?: string;
+  subject?: { kind: SubjectParam; id: string };
+  from?: Date;
+  to?: Date;
+  outcomes?: TransferOutcomeColumn[];
+  direction?: 'outbound' | 'inbound';
+  purpose?: string;
+}
+
+function applyFilters<O>(
+  q: SelectQueryBuilder<DB, 'transfer_log', O>,
+  scope: TransferScope,
+  f: TransferFilters,
+): SelectQueryBuilder<DB, 'transfer_log', O> {
+  let out = q.where('organization_id', '=', scope.organizationId);
+  if (scope.userId) out = out.where('user_id', '=', scope.userId);
+  if (f.connectionId) out = out.where('connection_id', '=', f.connectionId);
+  if (f.userId) out = out.where('user_id', '=', f.userId);
+  if (f.platform) out = out.where('platform', '=', f.platform);
+  if (f.subject) {
+    // Containment on the GIN (jsonb_path_ops) index: {"caseIds":["…"]}.
+    const probe = JSON.stringify({ [SUBJECT_KINDS[f.subject.kind]]: [f.subject.id] });
+    out = out.where(sql<boolean>`subjects @> ${probe}::jsonb`);
+  }
+  if (f.from) out = out.where('created_at', '>=', f.from);
+  if (f.to) out = out.where('created_at', '<', f.to);
+  if (f.outcomes?.length) out = out.where('outcome', 'in', f.outcomes);
+  if (f.direction) out = out.where('direction', '=', f.direction);
+  if (f.purpose) out = out.where('purpose', '=', f.purpose);
+  return out;
+}
+
+/** Opaque page cursor: the seq of the last row returned. */
+export function encodeCursor(seq: number): string {
+  return Buffer.from(`seq:${seq}`).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): number | null {
+  const m = /^seq:(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  return m ? Number(m[1]) : null;
+}
+
+/** One page, newest first. */
+export async function listTransfers(
+  db: Db,
+  params: { scope: TransferScope; filters: TransferFilters; limit: number; beforeSeq?: number | null },
+): Promise<{ items: ChainedEntry[]; nextCursor: string | null }> {
+  let q = applyFilters(db.selectFrom('transfer_log').selectAll(), params.scope, params.filters);
+  if (params.beforeSeq) q = q.where('seq', '<', params.beforeSeq);
+  const rows = await q.orderBy('seq', 'desc').limit(params.limit + 1).execute();
+  const items = rows.slice(0, params.limit).map(rowToEntry);
+  const last = items[items.length - 1];
+  return { items, nextCursor: rows.length > params.limit && last ? encodeCursor(last.seq) : null };
+}
+
+/** Every matching row, oldest first, in pages (for exports); stops after `max` rows. */
+export async function* iterateTransfers(
+  db: Db,
+  params: { scope: TransferScope; filters: TransferFilters; pageSize?: number; max?: number },
+): AsyncGenerator<ChainedEntry> {
+  const pageSize = params.pageSize ?? 1000;
+  let after = 0;
+  let yielded = 0;
+  for (;;) {
+    const q = applyFilters(db.selectFrom('transfer_log').selectAll(), params.scope, params.filters);
+    const rows = await q.where('seq', '>', after).orderBy('seq').limit(pageSize).execute();
+    for (const row of rows) {
+      if (params.max !== undefined && yielded >= params.max) return;
+      yielded++;
+      yield rowToEntry(row);
+    }
+    if (rows.length < pageSize) return;
+    after = Number(rows[rows.length - 1]!.seq);
+  }
+}
+
+/** The API view of a row (camelCase; chain fields included so exports can be checked offline). */
+export function transferView(e: ChainedEntry) {
+  return {
+    id: e.id,
+    seq: e.seq,
+    createdAt: e.createdAt.toISOString(),
+    direction: e.direction,
+    outcome: e.outcome,
+    operation: e.operation,
+    purpose: e.purpose,
+    organizationId: e.organizationId,
+    userId: e.userId,
+    connectionId: e.connectionId,
+    platform: e.platform,
+    recipient: { account: e.recipientAccount, destination: e.recipientDestination },
+    subjects: e.subjects,
+    categories: e.categories,
+    fieldNames: e.fieldNames,
+    consent: e.consentId ? { id: e.consentId, version: e.consentVersion } : null,
+    payload: { sha256: e.payloadSha256, bytes: e.payloadBytes },
+    actor: e.actor,
+    itemKey: e.itemKey,
+    intentId: e.intentId,
+    providerStatus: e.providerStatus,
+    remoteId: e.remoteId,
+    durationMs: e.durationMs,
+    reason: e.reason,
+    error: e.errorClass ? { class: e.errorClass, message: e.errorMessage } : null,
+    requester: e.requesterIp || e.requesterUserAgent ? { ip: e.requesterIp, userAgent: e.requesterUserAgent } : null,
+    prevHash: e.prevHash,
+    hash: e.hash,
+  };
+}
+
+export type TransferView = ReturnType<typeof transferView>;
+
+/** CSV columns of the export, in order. */
+export const CSV_COLUMNS = [
+  'id', 'seq', 'created_at', 'direction', 'outcome', 'operation', 'purpose', 'user_id', 'connection_id', 'platform',
+  'recipient_account', 'recipient_destination', 'case_ids', 'event_ids', 'contact_ids', 'person_ids', 'document_ids',
+  'categories', 'field_names', 'consent_id', 'consent_version', 'payload_sha256', 'payload_bytes', 'actor', 'item_key',
+  'intent_id', 'provider_status', 'remote_id', 'duration_ms', 'reason', 'error_class', 'requester_ip', 'hash',
+] as const;
+
+function csvCell(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  let s = typeof value === 'string' ? value : Array.isArray(value) ? value.join(' ') : typeof value === 'object' ? JSON.stringify(value) : String(value);
+  // Spreadsheet formula injection: a cell starting with = + - @ is neutralised.
+  if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+  return /[",\n\r]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+}
+
+/** One CSV line (with CRLF, as RFC 4180 has it). */
+export function csvLine(e: ChainedEntry): string {
+  const cells: unknown[] = [
+    e.id, e.seq, e.createdAt.toISOString(), e.direction, e.outcome, e.operation, e.purpose, e.userId, e.connectionId, e.platform,
+    e.recipientAccount, e.recipientDestination, e.subjects.caseIds, e.subjects.eventIds, e.subjects.contactIds,
+    e.subjects.personIds, e.subjects.documentIds, e.categories, e.fieldNames, e.consentId, e.consentVersion,
+    e.payloadSha256, e.payloadBytes, e.actor, e.itemKey, e.intentId, e.providerStatus, e.remoteId, e.durationMs, e.reason,
+    e.errorClass, e.requesterIp, e.hash,
+  ];
+  return `${cells.map(csvCell).join(',')}\r\n`;
+}
+
+/** How a transfer in an access report ended. */
+export type Delivery = 'delivered' | 'received' | 'failed_may_have_reached_recipient' | 'unconfirmed';
+
+export interface SubjectAccessTransfer {
+  transferId: string;
+  direction: 'outbound' | 'inbound';
+  operation: string;
+  purpose: string;
+  /** For outbound transfers the recipient, for inbound ones the source. */
+  counterparty: { platform: string | null; account: string | null; destination: string | null };
+  connectionId: string | null;
+  userId: string | null;
+  categories: string[];
+  fieldNames: string[];
+  consent: { id: string; version: number | null } | null;
+  startedAt: string;
+  completedAt: string | null;
+  delivery: Delivery;
+  providerStatus: number | null;
+  remoteId: string | null;
+  actor: Record<string, unknown>;
+  payloadSha256: string | null;
+  payloadBytes: number | null;
+  logRowIds: string[];
+}
+
+export interface SubjectAccessReport {
+  organizationId: string;
+  subject: { kind: SubjectParam; id: string };
+  generatedAt: string;
+  /** Every distinct recipient the subject's data was disclosed to (GDPR Art. 15(1)(c), named individually). */
+  recipients: Array<{ platform: string | null; account: string | null; destination: string | null; transfers: number }>;
+  /** Every distinct source data about the subject came from (Art. 15(1)(g)). */
+  sources: Array<{ platform: string | null; account: string | null; destination: string | null; transfers: number }>;
+  transfers: SubjectAccessTransfer[];
+  /** Transfers the gate refused (nothing left); listed by count only. */
+  refusedCount: number;
+}
+
+/**
+ * Every transfer that carried data about one data subject, oldest first, recipients named
+ * individually. A transfer is its intent row plus its outcome row; refused (`blocked`) and
+ * `not_modified` transfers carried nothing and are only counted. A failed call or an intent without
+ * an outcome (the process died mid-call) may still have reached the recipient, so they are listed
+ * with that status rather than hidden.
+ */
+export async function subjectAccessReport(
+  db: Db,
+  params: { organizationId: string; subject: { kind: SubjectParam; id: string } },
+): Promise<SubjectAccessReport> {
+  const matches: ChainedEntry[] = [];
+  for await (const e of iterateTransfers(db, { scope: { organizationId: params.organizationId }, filters: { subject: params.subject } })) {
+    matches.push(e);
+  }
+  // Outcome rows may carry subjects their intent did not (an import names what it received), so
+  // whole transfers are collected from either side.
+  const groupIds = [...new Set(matches.map((e) => e.intentId ?? e.id))];
+  const rows = new Map<string, ChainedEntry>(matches.map((e) => [e.id, e]));
+  for (let i = 0; i < groupIds.length; i += 500) {
+    const chunk = groupIds.slice(i, i + 500);
+    const more = await db
+      .selectFrom('transfer_log')
+      .selectAll()
+      .where('organization_id', '=', params.organizationId)
+      .where((eb) => eb.or([eb('id', 'in', chunk), eb('intent_id', 'in', chunk)]))
+      .execute();
+    for (const r of more) rows.set(r.id, rowToEntry(r));
+  }
+  const groups = new Map<string, ChainedEntry[]>();
+  for (const e of [...rows.values()].sort((a, b) => a.seq - b.seq)) {
+    const key = e.intentId ?? e.id;
+    groups.set(key, [...(groups.get(key) ?? []), e]);
+  }
+  const transfers: SubjectAccessTransfer[] = [];
+  let refusedCount = 0;
+  for (const [transferId, group] of groups) {
+    const first = group[0]!;
+    const last = group[group.length - 1]!;
+    if (last.outcome === 'blocked' || last.outcome === 'not_modified') {
+      refusedCount += last.outcome === 'blocked' ? 1 : 0;
+      continue;
+    }
+    const delivery: Delivery =
+      last.outcome === 'sent' ? 'delivered' : last.outcome === 'received' ? 'received' : last.outcome === 'failed' ? 'failed_may_have_reached_recipient' : 'unconfirmed';
+    transfers.push({
+      transferId,
+      direction: first.direction,
+      operation: first.operation,
+      purpose: first.purpose,
+      counterparty: { platform: first.platform, account: first.recipientAccount, destination: first.recipientDestination },
+      connectionId: first.connectionId,
+      userId: first.userId,
+      categories: first.categories,
+      fieldNames: first.fieldNames,
+      consent: first.consentId ? { id: first.consentId, version: first.consentVersion } : null,
+      startedAt: first.createdAt.toISOString(),
+      completedAt: last === first ? null : last.createdAt.toISOString(),
+      delivery,
+      providerStatus: last.providerStatus,
+      remoteId: last.remoteId,
+      actor: first.actor,
+      payloadSha256: first.payloadSha256,
+      payloadBytes: last.payloadBytes,
+      logRowIds: group.map((g) => g.id),
+    });
+  }
+  const tally = (dir: 'outbound' | 'inbound') => {
+    const m = new Map<string, { platform: string | null; account: string | null; destination: string | null; transfers: number }>();
+    for (const t of transfers.filter((x) => x.direction === dir)) {
+      const k = JSON.stringify([t.counterparty.platform, t.counterparty.account, t.counterparty.destination]);
+      const cur = m.get(k) ?? { ...t.counterparty, transfers: 0 };
+      cur.transfers++;
+      m.set(k, cur);
+    }
+    return [...m.values()];
+  };
+  return {
+    organizationId: params.organizationId,
+    subject: params.subject,
+    generatedAt: new Date().toISOString(),
+    recipients: tally('outbound'),
+    sources: tally('inbound'),
+    transfers,
+    refusedCount,
+  };
+}

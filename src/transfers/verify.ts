@@ -1,0 +1,287 @@
+import type { Selectable } from 'kysely';
+import type { TransferLogCheckpointsTable } from '../db/types.ts';
+import { type CheckpointKind, checkpointMessage, type PrivacyServices } from './checkpoints.ts';
+import { type ChainedEntry, GENESIS_HASH, hashEntry, rowToEntry } from './log-entry.ts';
+import { getSigningKey, verifyBytes } from './signing.ts';
+
+/**
+ * Recomputes the transfer log's hash chains and checkpoint signatures.
+ *
+ * Per organization, in seq order:
+ * - the first retained row chains from the genesis hash (seq 1) or from a signed checkpoint at
+ *   seq − 1 whose head hash is the row's prev_hash (written by the retention job before it purged);
+ * - each row's hash equals SHA-256(prev_hash || canonical row) → else `hash_mismatch` (edited row);
+ * - each row's prev_hash equals the previous row's hash → else the previous row was rewritten with a
+ *   recomputed hash (`row_rewritten`, naming that previous row); a seq gap is `rows_missing`;
+ * - every checkpoint inside the retained range matches the row at its seq and its signature verifies;
+ *   checkpoints beyond the last row mean rows were cut off the end (`rows_missing`).
+ */
+export type ProblemKind =
+  | 'hash_mismatch'
+  | 'row_rewritten'
+  | 'rows_missing'
+  | 'unanchored_start'
+  | 'checkpoint_mismatch'
+  | 'checkpoint_signature_invalid'
+  | 'head_mismatch';
+
+export interface VerifyProblem {
+  kind: ProblemKind;
+  /** The row named as broken (null when the problem is about rows that are gone). */
+  id: string | null;
+  seq: number;
+  expected: string;
+  actual: string;
+  message: string;
+}
+
+export interface OrganizationVerifyReport {
+  organizationId: string;
+  ok: boolean;
+  rows: number;
+  firstSeq: number | null;
+  lastSeq: number | null;
+  checkpointsVerified: number;
+  /** Checkpoints signed by another key than the configured one (cannot be checked here). */
+  checkpointsUnknownKey: number;
+  lastCheckpoint: { seq: number; sealedAt: string; kind: CheckpointKind } | null;
+  /** The lowest-seq problem: the first broken row. */
+  firstBroken: VerifyProblem | null;
+  /** Up to 20 problems, lowest seq first. */
+  problems: VerifyProblem[];
+}
+
+export interface VerifyReport {
+  ok: boolean;
+  rowsChecked: number;
+  durationMs: number;
+  keyId: string;
+  organizations: OrganizationVerifyReport[];
+}
+
+const PAGE = 5000;
+const MAX_PROBLEMS = 20;
+
+/** Verifies one organization's chain or all of them. */
+export async function verifyTransferLog(
+  services: PrivacyServices,
+  options: { organizationId?: string } = {},
+): Promise<VerifyReport> {
+  const started = performance.now();
+  const key = getSigningKey(services.config);
+  let orgIds: string[];
+  if (options.organizationId) {
+    orgIds = [options.organizationId];
+  } else {
+    const heads = await services.db.selectFrom('transfer_log_heads').select('organization_id').execute();
+    const fromCheckpoints = await services.db.selectFrom('transfer_log_checkpoints').select('organization_id').distinct().execute();
+    orgIds = [...new Set([...heads, ...fromCheckpoints].map((r) => r.organization_id))].sort();
+  }
+  const organizations: OrganizationVerifyReport[] = [];
+  for (const organizationId of orgIds) organizations.push(await verifyOrganization(services, organizationId, key));
+  return {
+    ok: organizations.every((o) => o.ok),
+    rowsChecked: organizations.reduce((n, o) => n + o.rows, 0),
+    durationMs: Math.round(performance.now() - started),
+    keyId: key.keyId,
+    organizations,
+  };
+}
+
+type CheckpointRow = Selectable<TransferLogCheckpointsTable>;
+
+async function verifyOrganization(
+  services: PrivacyServices,
+  organizationId: string,
+  key: ReturnType<typeof getSigningKey>,
+): Promise<OrganizationVerifyReport> {
+  const { db } = services;
+  const problems: VerifyProblem[] = [];
+  const report: OrganizationVerifyReport = {
+    organizationId,
+    ok: true,
+    rows: 0,
+    firstSeq: null,
+    lastSeq: null,
+    checkpointsVerified: 0,
+    checkpointsUnknownKey: 0,
+    lastCheckpoint: null,
+    firstBroken: null,
+    problems: [],
+  };
+  // The head is read first: rows appended while we verify lie beyond it and are simply checked too.
+  const head = await db.selectFrom('transfer_log_heads').select(['seq', 'hash']).where('organization_id', '=', organizationId).executeTakeFirst();
+  const headSeq = head ? Number(head.seq) : 0;
+  let atHead: ChainedEntry | null = null;
+  const checkpoints = await db
+    .selectFrom('transfer_log_checkpoints')
+    .selectAll()
+    .where('organization_id', '=', organizationId)
+    .orderBy('seq')
+    .execute();
+  const bySeq = new Map<number, CheckpointRow[]>();
+  const trusted: CheckpointRow[] = [];
+  for (const c of checkpoints) {
+    if (c.key_id !== key.keyId) {
+      report.checkpointsUnknownKey++;
+      continue;
+    }
+    const message = checkpointMessage({
+      organizationId: c.organization_id,
+      seq: Number(c.seq),
+      headHash: c.head_hash,
+      sealedAt: new Date(c.sealed_at),
+      kind: c.kind,
+      keyId: c.key_id,
+    });
+    if (!verifyBytes(key.publicKey, message, c.signature)) {
+      problems.push({
+        kind: 'checkpoint_signature_invalid',
+        id: null,
+        seq: Number(c.seq),
+        expected: 'a valid Ed25519 signature',
+        actual: c.signature.slice(0, 16),
+        message: `checkpoint ${c.id} (tree size ${c.seq}) has an invalid signature`,
+      });
+      continue;
+    }
+    trusted.push(c);
+    const list = bySeq.get(Number(c.seq)) ?? [];
+    list.push(c);
+    bySeq.set(Number(c.seq), list);
+  }
+  const lastTrusted = trusted[trusted.length - 1];
+  if (lastTrusted) {
+    report.lastCheckpoint = { seq: Number(lastTrusted.seq), sealedAt: new Date(lastTrusted.sealed_at).toISOString(), kind: lastTrusted.kind };
+  }
+
+  let prev: ChainedEntry | null = null;
+  let after = 0;
+  for (;;) {
+    const rows = await db
+      .selectFrom('transfer_log')
+      .selectAll()
+      .where('organization_id', '=', organizationId)
+      .where('seq', '>', after)
+      .orderBy('seq')
+      .limit(PAGE)
+      .execute();
+    for (const row of rows) {
+      const entry = rowToEntry(row);
+      report.rows++;
+      if (report.firstSeq === null) {
+        report.firstSeq = entry.seq;
+        const anchored =
+          entry.seq === 1
+            ? entry.prevHash === GENESIS_HASH
+            : (bySeq.get(entry.seq - 1) ?? []).some((c) => c.head_hash === entry.prevHash);
+        if (!anchored) {
+          problems.push({
+            kind: 'unanchored_start',
+            id: entry.id,
+            seq: entry.seq,
+            expected: entry.seq === 1 ? GENESIS_HASH : `a signed checkpoint at tree size ${entry.seq - 1}`,
+            actual: entry.prevHash,
+            message:
+              entry.seq === 1
+                ? 'the first row does not chain from the genesis hash'
+                : `rows before seq ${entry.seq} are gone and no signed checkpoint vouches for prev_hash`,
+          });
+        }
+      }
+      const recomputed = hashEntry(entry.prevHash, entry);
+      if (recomputed !== entry.hash) {
+        problems.push({
+          kind: 'hash_mismatch',
+          id: entry.id,
+          seq: entry.seq,
+          expected: recomputed,
+          actual: entry.hash,
+          message: `row ${entry.id} (seq ${entry.seq}) was changed after it was written: its content no longer hashes to its stored hash`,
+        });
+      }
+      if (prev) {
+        if (entry.seq !== prev.seq + 1) {
+          problems.push({
+            kind: 'rows_missing',
+            id: entry.id,
+            seq: entry.seq,
+            expected: String(prev.seq + 1),
+            actual: String(entry.seq),
+            message: `rows ${prev.seq + 1}..${entry.seq - 1} are missing before row ${entry.id}`,
+          });
+        } else if (entry.prevHash !== prev.hash) {
+          problems.push({
+            kind: 'row_rewritten',
+            id: prev.id,
+            seq: prev.seq,
+            expected: entry.prevHash,
+            actual: prev.hash,
+            message: `row ${prev.id} (seq ${prev.seq}) was rewritten: its hash is not the one row ${entry.seq} chained from`,
+          });
+        }
+      }
+      for (const c of bySeq.get(entry.seq) ?? []) {
+        if (c.head_hash !== entry.hash) {
+          problems.push({
+            kind: 'checkpoint_mismatch',
+            id: entry.id,
+            seq: entry.seq,
+            expected: c.head_hash,
+            actual: entry.hash,
+            message: `row ${entry.id} (seq ${entry.seq}) differs from what signed checkpoint ${c.id} sealed`,
+          });
+        } else {
+          report.checkpointsVerified++;
+        }
+      }
+      if (entry.seq === headSeq) atHead = entry;
+      prev = entry;
+    }
+    if (rows.length < PAGE) break;
+    after = Number(rows[rows.length - 1]!.seq);
+  }
+  report.lastSeq = prev?.seq ?? null;
+
+  const lastSeq = prev?.seq ?? 0;
+  const beyond = trusted.filter((c) => Number(c.seq) > lastSeq);
+  if (beyond.length) {
+    const c = beyond[beyond.length - 1]!;
+    problems.push({
+      kind: 'rows_missing',
+      id: null,
+      seq: lastSeq + 1,
+      expected: `rows up to seq ${c.seq} (sealed ${new Date(c.sealed_at).toISOString()})`,
+      actual: lastSeq ? `last row seq ${lastSeq}` : 'no rows',
+      message: `rows ${lastSeq + 1}..${c.seq} were removed after checkpoint ${c.id} sealed them`,
+    });
+  }
+  if (head && headSeq > 0) {
+    const found = atHead as ChainedEntry | null;
+    if (!found && headSeq > lastSeq) {
+      problems.push({
+        kind: 'head_mismatch',
+        id: null,
+        seq: lastSeq + 1,
+        expected: `rows up to seq ${headSeq}`,
+        actual: lastSeq ? `last row seq ${lastSeq}` : 'no rows',
+        message: `rows ${lastSeq + 1}..${headSeq} are missing from the end of the chain`,
+      });
+    } else if (found && found.hash !== head.hash) {
+      problems.push({
+        kind: 'head_mismatch',
+        id: found.id,
+        seq: found.seq,
+        expected: head.hash,
+        actual: found.hash,
+        message: `row ${found.id} (seq ${found.seq}) was rewritten: the chain head recorded another hash`,
+      });
+    }
+  }
+
+  problems.sort((a, b) => a.seq - b.seq);
+  report.problems = problems.slice(0, MAX_PROBLEMS);
+  report.firstBroken = problems[0] ?? null;
+  report.ok = problems.length === 0;
+  return report;
+}

@@ -1,0 +1,193 @@
+import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { recordAudit } from '../../src/audit/audit-log.ts';
+import { transferCommands } from '../../src/cli/transfer-commands.ts';
+import { sealCheckpoints } from '../../src/transfers/checkpoints.ts';
+import type { TransferLogEntry } from '../../src/transfers/log-entry.ts';
+import { TransferLogWriter } from '../../src/transfers/log-writer.ts';
+import { enforceRetention } from '../../src/transfers/retention.ts';
+import { verifyTransferLog } from '../../src/transfers/verify.ts';
+import { seedOrg } from '../support/fixtures.ts';
+import { createTestServices, type TestServices } from '../support/services.ts';
+import { consent, insertConnection, jobCtx, logRows } from './helpers.ts';
+
+/** A plausible row, as the gate would write it. */
+function entry(organizationId: string, n: number, createdAt = new Date()): TransferLogEntry {
+  return {
+    id: randomUUID(),
+    organizationId,
+    direction: 'outbound',
+    userId: null,
+    connectionId: null,
+    platform: 'test_platform',
+    recipientAccount: 'someone@example.test',
+    recipientDestination: 'cal-1',
+    subjects: { caseIds: ['case-1'], eventIds: [`e${n}`] },
+    categories: ['calendar.events'],
+    fieldNames: ['title'],
+    purpose: 'calendar_sync',
+    consentId: null,
+    consentVersion: null,
+    payloadSha256: 'ab'.repeat(32),
+    payloadBytes: 17,
+    actor: { kind: 'job', jobId: `j${n}`, queue: 'sync' },
+    operation: 'create',
+    itemKey: `event:e${n}`,
+    intentId: null,
+    outcome: 'intent',
+    providerStatus: null,
+    remoteId: null,
+    durationMs: null,
+    reason: null,
+    errorClass: null,
+    errorMessage: null,
+    requesterIp: null,
+    requesterUserAgent: null,
+    createdAt,
+  };
+}
+
+async function runVerify(t: TestServices, organizationId: string) {
+  const cmd = transferCommands.find((c) => c.words.join(' ') === 'transfers verify')!;
+  const lines: string[] = [];
+  const code = await cmd.run({ args: { org: organizationId }, positionals: [], config: t.config, services: t.services, print: (l) => lines.push(l) });
+  return { code, output: lines.join('\n') };
+}
+
+/** Edits rows as a DBA would: with the append-only trigger switched off. */
+async function asDba(t: TestServices, statement: ReturnType<typeof sql>) {
+  await sql`ALTER TABLE transfer_log DISABLE TRIGGER transfer_log_append_only`.execute(t.services.db);
+  try {
+    await statement.execute(t.services.db);
+  } finally {
+    await sql`ALTER TABLE transfer_log ENABLE TRIGGER transfer_log_append_only`.execute(t.services.db);
+  }
+}
+
+describe('transfer log', () => {
+  let t: TestServices;
+  beforeAll(async () => {
+    t = await createTestServices();
+  });
+  afterAll(async () => t.cleanup());
+
+  it('refuses UPDATE, DELETE and TRUNCATE in the database', async () => {
+    const org = await seedOrg(t.services, 'Append Only');
+    await new TransferLogWriter(t.services.db).append([entry(org.organizationId, 1)]);
+    await expect(sql`UPDATE transfer_log SET purpose = 'x' WHERE organization_id = ${org.organizationId}`.execute(t.services.db)).rejects.toThrow(/append-only/);
+    await expect(sql`DELETE FROM transfer_log WHERE organization_id = ${org.organizationId}`.execute(t.services.db)).rejects.toThrow(/append-only/);
+    await expect(sql`TRUNCATE transfer_log`.execute(t.services.db)).rejects.toThrow(/append-only/);
+    await recordAudit(t.services.db, { organizationId: org.organizationId, actor: { kind: 'system', reason: 'test' }, action: 'test.action' });
+    await expect(sql`DELETE FROM audit_log`.execute(t.services.db)).rejects.toThrow(/append-only/);
+    await expect(sql`UPDATE audit_log SET action = 'x'`.execute(t.services.db)).rejects.toThrow(/append-only/);
+    expect((await logRows(t.services, org.organizationId)).length).toBe(1);
+  });
+
+  it('keeps one valid chain with eight concurrent writers', async () => {
+    const org = await seedOrg(t.services, 'Eight Writers');
+    // Eight writers with their own cached chain heads, as eight worker processes would have.
+    const writers = Array.from({ length: 8 }, () => new TransferLogWriter(t.services.db));
+    await Promise.all(
+      writers.map(async (w, wi) => {
+        for (let k = 0; k < 6; k++) {
+          await w.append(Array.from({ length: 1 + ((wi + k) % 3) }, (_, j) => entry(org.organizationId, wi * 100 + k * 10 + j)));
+        }
+      }),
+    );
+    const rows = await logRows(t.services, org.organizationId);
+    const expected = writers.reduce((n, _, wi) => n + Array.from({ length: 6 }, (_, k) => 1 + ((wi + k) % 3)).reduce((a, b) => a + b, 0), 0);
+    expect(rows).toHaveLength(expected);
+    expect(rows.map((r) => Number(r.seq))).toEqual(Array.from({ length: expected }, (_, i) => i + 1));
+    const report = await verifyTransferLog(t.services, { organizationId: org.organizationId });
+    expect(report.ok).toBe(true);
+    expect(report.organizations[0]!.rows).toBe(expected);
+  });
+
+  it('names the row a DBA edited directly, and one rewritten with a recomputed hash', async () => {
+    const org = await seedOrg(t.services, 'Tampered');
+    const connectionId = await insertConnection(t.services, { organizationId: org.organizationId, userId: org.member.id });
+    await consent(t.services, { connectionId, organizationId: org.organizationId, userId: org.member.id, categories: ['calendar.events'] });
+    for (let i = 0; i < 5; i++) {
+      await t.services.gate.send(
+        jobCtx(connectionId),
+        { operation: 'create', categories: ['calendar.events'], subjects: { eventIds: [`e${i}`] }, recipient: { account: null, destination: 'c' }, fields: { title: `t${i}` } },
+        async () => ({ value: null, status: 200 }),
+      );
+    }
+    expect((await runVerify(t, org.organizationId)).code).toBe(0);
+    const rows = await logRows(t.services, org.organizationId);
+    const victim = rows[3]!;
+    await asDba(t, sql`UPDATE transfer_log SET recipient_account = 'attacker@example.test' WHERE id = ${victim.id}`);
+    const broken = await runVerify(t, org.organizationId);
+    expect(broken.code).toBe(1);
+    expect(broken.output).toContain(`first broken row ${victim.id} at seq ${victim.seq}`);
+    expect(broken.output).toContain('hash_mismatch');
+
+    // Put it back, then rewrite another row and recompute its own hash: the next row's link names it.
+    await asDba(t, sql`UPDATE transfer_log SET recipient_account = ${victim.recipient_account} WHERE id = ${victim.id}`);
+    expect((await runVerify(t, org.organizationId)).code).toBe(0);
+    const other = rows[1]!;
+    await asDba(t, sql`UPDATE transfer_log SET hash = ${'f'.repeat(64)} WHERE id = ${other.id}`);
+    const report = await verifyTransferLog(t.services, { organizationId: org.organizationId });
+    expect(report.ok).toBe(false);
+    expect(report.organizations[0]!.firstBroken).toMatchObject({ id: other.id, seq: Number(other.seq) });
+  });
+
+  it('detects rows cut off the end after a signed checkpoint', async () => {
+    const org = await seedOrg(t.services, 'Truncated');
+    const writer = new TransferLogWriter(t.services.db);
+    await writer.append(Array.from({ length: 6 }, (_, i) => entry(org.organizationId, i)));
+    const sealed = await sealCheckpoints(t.services, { organizationId: org.organizationId });
+    expect(sealed.sealed).toEqual([expect.objectContaining({ organizationId: org.organizationId, seq: 6 })]);
+    expect((await verifyTransferLog(t.services, { organizationId: org.organizationId })).organizations[0]).toMatchObject({ ok: true, checkpointsVerified: 1 });
+    // Delete the last two rows and move the chain head back, as someone covering their tracks would.
+    await asDba(t, sql`DELETE FROM transfer_log WHERE organization_id = ${org.organizationId} AND seq > 4`);
+    const row4 = (await logRows(t.services, org.organizationId))[3]!;
+    await sql`UPDATE transfer_log_heads SET seq = 4, hash = ${row4.hash} WHERE organization_id = ${org.organizationId}`.execute(t.services.db);
+    const report = await verifyTransferLog(t.services, { organizationId: org.organizationId });
+    expect(report.ok).toBe(false);
+    expect(report.organizations[0]!.firstBroken).toMatchObject({ kind: 'rows_missing', seq: 5 });
+  });
+
+  it('detects a forged checkpoint signature', async () => {
+    const org = await seedOrg(t.services, 'Forged');
+    await new TransferLogWriter(t.services.db).append([entry(org.organizationId, 1)]);
+    await sealCheckpoints(t.services, { organizationId: org.organizationId });
+    await sql`ALTER TABLE transfer_log_checkpoints DISABLE TRIGGER transfer_log_checkpoints_append_only`.execute(t.services.db);
+    await sql`UPDATE transfer_log_checkpoints SET signature = ${Buffer.alloc(64).toString('base64')} WHERE organization_id = ${org.organizationId}`.execute(t.services.db);
+    await sql`ALTER TABLE transfer_log_checkpoints ENABLE TRIGGER transfer_log_checkpoints_append_only`.execute(t.services.db);
+    const report = await verifyTransferLog(t.services, { organizationId: org.organizationId });
+    expect(report.organizations[0]!.firstBroken).toMatchObject({ kind: 'checkpoint_signature_invalid' });
+  });
+
+  it('retention removes old rows, records it in the audit log, and the rest still verifies', async () => {
+    const org = await seedOrg(t.services, 'Retention');
+    const writer = new TransferLogWriter(t.services.db);
+    const days = t.config.TRANSFER_LOG_RETENTION_DAYS;
+    const old = new Date(Date.now() - (days + 10) * 86_400_000);
+    await writer.append(Array.from({ length: 4 }, (_, i) => entry(org.organizationId, i, old)));
+    await writer.append(Array.from({ length: 3 }, (_, i) => entry(org.organizationId, 10 + i)));
+    const result = await enforceRetention(t.services, { organizationId: org.organizationId });
+    expect(result.organizations).toEqual([expect.objectContaining({ organizationId: org.organizationId, removedRows: 4, throughSeq: 4 })]);
+    const rows = await logRows(t.services, org.organizationId);
+    expect(rows.map((r) => Number(r.seq))).toEqual([5, 6, 7]);
+    const report = await verifyTransferLog(t.services, { organizationId: org.organizationId });
+    expect(report.ok).toBe(true);
+    const audit = await t.services.db.selectFrom('audit_log').selectAll().where('organization_id', '=', org.organizationId).execute();
+    expect(audit).toEqual([expect.objectContaining({ action: 'transfer_log.retention', details: expect.objectContaining({ removedRows: 4, throughSeq: 4 }) })]);
+    // The setting stayed local to the retention transaction.
+    await expect(sql`DELETE FROM transfer_log WHERE organization_id = ${org.organizationId}`.execute(t.services.db)).rejects.toThrow(/append-only/);
+    // New rows keep chaining after the purge.
+    await writer.append([entry(org.organizationId, 99)]);
+    expect((await verifyTransferLog(t.services, { organizationId: org.organizationId })).ok).toBe(true);
+  });
+
+  it('flags a purged prefix that no signed checkpoint vouches for', async () => {
+    const org = await seedOrg(t.services, 'Unanchored');
+    await new TransferLogWriter(t.services.db).append(Array.from({ length: 3 }, (_, i) => entry(org.organizationId, i)));
+    await asDba(t, sql`DELETE FROM transfer_log WHERE organization_id = ${org.organizationId} AND seq = 1`);
+    const report = await verifyTransferLog(t.services, { organizationId: org.organizationId });
+    expect(report.organizations[0]!.firstBroken).toMatchObject({ kind: 'unanchored_start', seq: 2 });
+  });
+});
