@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load.ts';
+import { createLogger } from '../observability/logger.ts';
 import { RedisUnavailableError } from '../redis.ts';
 import { createServices, type Services } from '../services.ts';
 import { commands } from './commands.ts';
@@ -25,7 +26,9 @@ export async function runCli(argv: string[]): Promise<number> {
   let services: Services | null = null;
   try {
     const config = loadConfig();
-    if (command.needsServices !== false) services = await createServices(config, { logger: undefined });
+    if (command.needsServices !== false) {
+      services = await createServices(config, { logger: createLogger({ level: config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL, stderr: true }) });
+    }
     const code = await command.run({
       args: parsed.values as Record<string, string | boolean | string[] | boolean[] | undefined>,
       positionals: parsed.positionals,

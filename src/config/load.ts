@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { configSchema, DEV_DEFAULTS, type RawConfig } from './schema.ts';
+import { configSchema, DEV_DEFAULTS, PRODUCTION_SECRETS, type RawConfig } from './schema.ts';
 
 /** Where the database lives, derived from DATABASE_URL. */
 export type DatabaseTarget =
@@ -68,9 +68,17 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = configSchema.safeParse(cleaned);
   if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((i) => ({ variable: i.path.join('.') || '(environment)', expected: i.message })),
-    );
+    const problems = parsed.error.issues.map((i) => ({ variable: i.path.join('.') || '(environment)', expected: i.message }));
+    // zod skips the production-secrets refinement when another field failed: report those too, so
+    // one run names every offending variable.
+    if (cleaned.NODE_ENV === 'production') {
+      for (const name of PRODUCTION_SECRETS) {
+        if (!cleaned[name] && !problems.some((p) => p.variable === name)) {
+          problems.push({ variable: name, expected: 'required when NODE_ENV=production (no default for secrets)' });
+        }
+      }
+    }
+    throw new ConfigError(problems);
   }
   const raw = parsed.data;
   const usingDevSecrets: string[] = [];

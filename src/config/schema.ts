@@ -19,6 +19,9 @@ export const DEV_DEFAULTS = {
   SESSION_SECRET: 'dev-only-session-secret-change-me-in-production',
 } as const;
 
+/** Secrets that have no default in production. */
+export const PRODUCTION_SECRETS = ['TOKEN_ENCRYPTION_KEYS', 'SESSION_SECRET', 'AUDIT_SIGNING_KEY'] as const;
+
 export const configSchema = z
   .object({
     NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
@@ -104,7 +107,7 @@ export const configSchema = z
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV !== 'production') return;
-    for (const name of ['TOKEN_ENCRYPTION_KEYS', 'SESSION_SECRET', 'AUDIT_SIGNING_KEY'] as const) {
+    for (const name of PRODUCTION_SECRETS) {
       if (!env[name]) {
         ctx.addIssue({ code: 'custom', path: [name], message: 'required when NODE_ENV=production (no default for secrets)' });
       }

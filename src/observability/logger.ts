@@ -30,12 +30,18 @@ export const REDACT_PATHS = [
   '*.ciphertext',
 ];
 
-/** Creates the process logger; `level: 'silent'` in tests. */
-export function createLogger(options: { level: string; name?: string }): Logger {
-  return pino({
-    name: options.name ?? 'casebridge',
-    level: options.level,
-    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-    base: undefined,
-  });
+/**
+ * Creates the process logger; `level: 'silent'` in tests. `stderr` keeps stdout clean for command
+ * line output (e.g. `--json`).
+ */
+export function createLogger(options: { level: string; name?: string; stderr?: boolean }): Logger {
+  return pino(
+    {
+      name: options.name ?? 'casebridge',
+      level: options.level,
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      base: undefined,
+    },
+    options.stderr ? pino.destination(2) : undefined,
+  );
 }

@@ -160,11 +160,10 @@ export const ingestBulkRoutes: RouteModule = (app, services) => {
     // Envelope errors (op, type, externalId, too many items) with the item index, like data errors.
     (result, c) => {
       if (!result.success) {
-        const problems = result.error.issues.map((i) => ({
-          index: indexOf(i.path),
-          path: i.path.join('.') || '(body)',
-          message: i.message,
-        }));
+        const problems = result.error.issues.map((i) => {
+          const index = indexOf(i.path);
+          return { ...(index >= 0 ? { index } : {}), path: i.path.join('.') || '(body)', message: i.message };
+        });
         const shown = problems.slice(0, MAX_DETAILS);
         return c.json(errorBody('validation_failed', `the request is not valid; nothing was written`, shown), 400);
       }
