@@ -57,6 +57,8 @@ describe('revocation', () => {
     expect(conn.status).toBe('revoked');
     const tokens = await env.t.services.db.selectFrom('connection_tokens').selectAll().where('connection_id', '=', connectionId).execute();
     expect(tokens).toEqual([]); // crypto-shredded
+    // Later connections of this member should not have to sync the big case again.
+    await env.ingest([{ op: 'delete', type: 'case', externalId: 'big' }]);
   });
 
   it('completes locally when the provider revoke endpoint fails, and retries the provider step', async () => {
