@@ -1,45 +1,31 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type Config, ConfigError, loadConfig } from '../config/load.ts';
-import { type RunningService, onShutdownSignal, startService, warnAboutDevSecrets } from '../main.ts';
+import { ConfigError, loadConfig } from '../config/load.ts';
+import { onShutdownSignal, startService, warnAboutDevSecrets } from '../main.ts';
 import { RedisUnavailableError, safeRedisUrl } from '../redis.ts';
-import { createServices, type Services } from '../services.ts';
-import { findOnPath, portInUse, redisAnswers, startPrivateRedis, freePort } from './private-redis.ts';
-import { type DemoSeedReport, describeSeed, seedDemo } from './seed.ts';
+import { createServices } from '../services.ts';
+import { createDemoContext, type DemoContext, type DemoStep, envValue } from './context.ts';
+import { googleCalendarStep } from './google-calendar-step.ts';
+import { icalFeedStep } from './ical-step.ts';
+import { findOnPath, freePort, portInUse, redisAnswers, startPrivateRedis } from './private-redis.ts';
+import { sandboxStep } from './sandbox-step.ts';
+import { describeSeed, seedDemo } from './seed.ts';
+import { signInStep } from './sign-in-step.ts';
+
+export { createDemoContext, type DemoContext, type DemoStep } from './context.ts';
 
 /**
  * `npm run demo`: Casebridge on one machine with nothing to set up — embedded PGlite under DATA_DIR,
  * the Redis at REDIS_URL or a private `redis-server`, the sample firms seeded, API and workers in
  * this process — until Ctrl-C.
  *
- * The demo is a list of steps sharing one context. Later capabilities add a step (a function in its
- * own file) and a line in `demoSteps`: before `loadConfigStep` to change the environment (e.g. start
- * the provider sandbox and set SANDBOX_URL), after `startServiceStep` to use the running service
- * (sign-in URLs, connecting Google). Steps add what the user should see with `ctx.print` (shown in
- * the final summary) and what must be undone at exit with `ctx.cleanups`.
+ * The demo is a list of steps sharing one context (`context.ts`). Later capabilities add a step (in
+ * its own file) and a line in `demoSteps`: before `loadConfigStep` to change the environment (as
+ * `sandboxStep` starts the provider sandbox and sets SANDBOX_URL), after `startServiceStep` to use
+ * the running service (as `signInStep`, `googleCalendarStep` and `icalFeedStep` do, through its HTTP
+ * API as a sample user). Steps add what the user should see with `ctx.print` (shown in the final
+ * summary) and what must be undone at exit with `ctx.cleanups`.
  */
-
-export interface DemoContext {
-  /** Environment overrides applied on top of process.env when the configuration is loaded. */
-  env: Record<string, string | undefined>;
-  config?: Config;
-  services?: Services;
-  running?: RunningService;
-  seed?: DemoSeedReport;
-  /** Sections of the final summary, in order: a heading and its lines. */
-  summary: Array<{ heading: string; lines: string[] }>;
-  /** Undone in reverse order at exit (after the service and its connections are closed). */
-  cleanups: Array<() => Promise<void> | void>;
-  /** Progress output while steps run. */
-  progress(line: string): void;
-  /** Adds lines to a summary section (created on first use). */
-  print(heading: string, ...lines: string[]): void;
-}
-
-export interface DemoStep {
-  name: string;
-  run(ctx: DemoContext): Promise<void>;
-}
 
 /** Uses the Redis at REDIS_URL, or starts a private redis-server when none answers and one is installed. */
 export const ensureRedisStep: DemoStep = {
@@ -60,12 +46,20 @@ export const ensureRedisStep: DemoStep = {
   },
 };
 
-/** Keeps PORT if set; otherwise 3000, or a free port when 3000 is taken. */
+/**
+ * Keeps PORT if set; otherwise 3000, or a free port when 3000 is taken. PORT=0 picks a free port now
+ * rather than at listen time, so PUBLIC_BASE_URL (OAuth and SAML return addresses) can name it.
+ */
 export const choosePortStep: DemoStep = {
   name: 'port',
   async run(ctx) {
-    if (ctx.env.PORT ?? process.env.PORT) return;
-    const host = ctx.env.HOST ?? process.env.HOST ?? '127.0.0.1';
+    const host = envValue(ctx, 'HOST') ?? '127.0.0.1';
+    const port = envValue(ctx, 'PORT');
+    if (port === '0') {
+      ctx.env.PORT = String(await freePort(host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host));
+      return;
+    }
+    if (port) return;
     if (await portInUse(host, 3000)) {
       const port = await freePort(host);
       ctx.progress(`port 3000 is taken; using ${port}`);
@@ -147,10 +141,14 @@ export const urlsStep: DemoStep = {
 export const demoSteps: DemoStep[] = [
   ensureRedisStep,
   choosePortStep,
+  sandboxStep,
   loadConfigStep,
   openServicesStep,
   startServiceStep,
   seedStep,
+  signInStep,
+  googleCalendarStep,
+  icalFeedStep,
   urlsStep,
 ];
 
@@ -169,27 +167,6 @@ async function teardown(ctx: DemoContext): Promise<void> {
   await ctx.running?.stop({ graceMs: 5_000 });
   await ctx.services?.close();
   for (const cleanup of [...ctx.cleanups].reverse()) await cleanup();
-}
-
-export function createDemoContext(
-  env: Record<string, string | undefined> = {},
-  out: (line: string) => void = (line) => console.log(line),
-): DemoContext {
-  const ctx: DemoContext = {
-    env,
-    summary: [],
-    cleanups: [],
-    progress: out,
-    print(heading, ...lines) {
-      let section = ctx.summary.find((s) => s.heading === heading);
-      if (!section) {
-        section = { heading, lines: [] };
-        ctx.summary.push(section);
-      }
-      section.lines.push(...lines);
-    },
-  };
-  return ctx;
 }
 
 /**

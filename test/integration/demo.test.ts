@@ -2,20 +2,100 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SESSION_COOKIE } from '../../src/auth/sessions.ts';
 import { type DemoContext, type DemoStep, demoSteps, runDemo } from '../../src/demo/main.ts';
 import { freePort } from '../../src/demo/private-redis.ts';
+import { formFields } from '../auth/helpers.ts';
 
 /**
  * `npm run demo` with DEMO_EXIT_AFTER_SETUP semantics, in process: a private redis-server when none
- * answers at REDIS_URL, the sample seeded into an on-disk PGlite, the service answering, everything
- * stopped afterwards; a second run adds nothing.
+ * answers at REDIS_URL, the provider sandbox, the sample seeded into an on-disk PGlite, sign-in
+ * configured, alice's sandbox Google account connected and synced, an iCal feed for bob, the
+ * service answering, everything stopped afterwards; a second run adds nothing and keeps one
+ * connection and one feed.
  */
+
+interface Probe {
+  health: number;
+  cases: number;
+  /** Who `/v1/me` says is signed in after following the printed Google start URL (sandbox login_hint). */
+  googleUser: string | null;
+  /** Same through the printed OneLogin start URL (sandbox `?user=`). */
+  samlUser: string | null;
+  /** alice's Google Calendar connections by status. */
+  connections: Record<string, number>;
+  /** Items the live connection has in sync_state. */
+  syncedItems: number;
+  /** Writes to the sandbox's Google that the ledger holds. */
+  ledgerWrites: number;
+  /** Status of the printed iCal feed URL, and how many events it holds. */
+  feed: { status: number; events: number };
+  /** bob's live feeds. */
+  bobFeeds: number;
+  /** Status of the previous run's feed URL (its token) on this run's service, if there was one. */
+  previousFeed: number | null;
+  sandboxUrl: string;
+}
+
+const ALICE = 'alice@hartmann-law.example';
+const BOB = 'bob@hartmann-law.example';
+
+/** A tiny cookie jar over fetch: follows nothing, keeps `name=value` of every Set-Cookie. */
+class Jar {
+  private cookies = new Map<string, string>();
+  async fetch(url: string, init: RequestInit = {}): Promise<Response> {
+    const cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+    const res = await fetch(url, { ...init, redirect: 'manual', headers: { ...(init.headers as Record<string, string>), ...(cookie ? { cookie } : {}) } });
+    for (const line of res.headers.getSetCookie()) {
+      const [pair] = line.split(';');
+      const [name, ...value] = pair!.split('=');
+      this.cookies.set(name!.trim(), value.join('='));
+    }
+    return res;
+  }
+  has(name: string): boolean {
+    return Boolean(this.cookies.get(name));
+  }
+}
+
+const lineWith = (ctx: DemoContext, heading: string, text: string) =>
+  ctx.summary.find((s) => s.heading.startsWith(heading))?.lines.find((l) => l.includes(text)) ?? '';
+const urlIn = (line: string) => /(https?:\/\/\S+)/.exec(line)?.[1] ?? '';
+
+/** Follows a printed sign-in start URL through the sandbox; returns the e-mail `/v1/me` reports. */
+async function signInThrough(ctx: DemoContext, startUrl: string, kind: 'google' | 'saml', email: string): Promise<string | null> {
+  const jar = new Jar();
+  const start = await jar.fetch(kind === 'google' ? `${startUrl}&login_hint=${encodeURIComponent(email)}` : startUrl);
+  expect(start.status).toBe(302);
+  const idp = new URL(start.headers.get('location')!);
+  expect(idp.origin).toBe(ctx.sandbox!.url);
+  let done: Response;
+  if (kind === 'google') {
+    const back = await fetch(idp, { redirect: 'manual' });
+    done = await jar.fetch(back.headers.get('location')!);
+  } else {
+    idp.searchParams.set('user', email);
+    const html = await (await fetch(idp)).text();
+    const action = /<form method="post" action="([^"]+)"/.exec(html)![1]!.replaceAll('&amp;', '&');
+    done = await jar.fetch(action, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams(formFields(html)).toString(),
+    });
+  }
+  expect(done.status, await done.clone().text()).toBe(303);
+  if (!jar.has(SESSION_COOKIE)) return null;
+  const me = (await (await jar.fetch(`${ctx.config!.PUBLIC_BASE_URL}/v1/me`)).json()) as { user?: { email: string } };
+  return me.user?.email ?? null;
+}
+
 describe('demo', () => {
   let dir: string;
   let deadRedisPort: number;
-  const probes: Array<{ health: number; cases: number }> = [];
+  const probes: Probe[] = [];
+  let lastFeedUrl = '';
 
-  /** Runs while the demo is up: the service answers and the API key from the summary works. */
+  /** Runs while the demo is up: the service answers, the printed URLs and API key work. */
   const probe: DemoStep = {
     name: 'probe',
     async run(ctx: DemoContext) {
@@ -23,13 +103,70 @@ describe('demo', () => {
       const key = ctx.seed!.organizations[0]!.apiKey;
       const res = await fetch(`${ctx.running!.url}/v1/ingest/cases/hk-case-001`, { headers: { authorization: `Bearer ${key}` } });
       const body = (await res.json()) as { number?: string };
-      probes.push({ health, cases: body.number ? 1 : 0 });
+
+      const googleUser = await signInThrough(ctx, urlIn(lineWith(ctx, 'Sign in', 'Google (start)')), 'google', ALICE);
+      const samlUser = await signInThrough(ctx, urlIn(lineWith(ctx, 'Sign in', 'OneLogin SAML (start)')), 'saml', BOB);
+
+      const { db } = ctx.services!;
+      const rows = await db
+        .selectFrom('connections as c')
+        .innerJoin('users as u', 'u.id', 'c.user_id')
+        .select(['c.id', 'c.status'])
+        .where('u.email', '=', ALICE)
+        .where('c.platform', '=', 'google_calendar')
+        .execute();
+      const connections: Record<string, number> = {};
+      for (const r of rows) connections[r.status] = (connections[r.status] ?? 0) + 1;
+      const active = rows.find((r) => r.status === 'active');
+      const synced = active
+        ? await db.selectFrom('sync_state').select((eb) => eb.fn.countAll<number>().as('n')).where('connection_id', '=', active.id).executeTakeFirstOrThrow()
+        : { n: 0 };
+      const ledger = (await (await fetch(`${ctx.sandbox!.url}/_sandbox/ledger?provider=google&writes=true`)).json()) as { entries: unknown[] };
+
+      const feedUrl = urlIn(lineWith(ctx, 'iCal feed', 'URL (secret'));
+      const feedRes = await fetch(feedUrl);
+      const feedText = await feedRes.text();
+      const bobFeeds = await db
+        .selectFrom('ical_feeds as f')
+        .innerJoin('connections as c', 'c.id', 'f.connection_id')
+        .innerJoin('users as u', 'u.id', 'c.user_id')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('u.email', '=', BOB)
+        .where('f.revoked_at', 'is', null)
+        .executeTakeFirstOrThrow();
+      const previousFeed = lastFeedUrl ? (await fetch(`${ctx.running!.url}${new URL(lastFeedUrl).pathname}`)).status : null;
+      lastFeedUrl = feedUrl;
+      probes.push({
+        health,
+        cases: body.number ? 1 : 0,
+        googleUser,
+        samlUser,
+        connections,
+        syncedItems: Number(synced.n),
+        ledgerWrites: ledger.entries.length,
+        feed: { status: feedRes.status, events: feedText.split('BEGIN:VEVENT').length - 1 },
+        bobFeeds: Number(bobFeeds.n),
+        previousFeed,
+        sandboxUrl: ctx.sandbox!.url,
+      });
     },
   };
   const run = () =>
     runDemo({
       steps: [...demoSteps, probe],
-      env: { DATA_DIR: dir, DATABASE_URL: undefined, REDIS_URL: `redis://127.0.0.1:${deadRedisPort}`, PORT: '0', LOG_LEVEL: 'silent' },
+      env: {
+        DATA_DIR: dir,
+        DATABASE_URL: undefined,
+        REDIS_URL: `redis://127.0.0.1:${deadRedisPort}`,
+        PORT: '0',
+        SANDBOX_PORT: '0',
+        SANDBOX_URL: undefined,
+        PUBLIC_BASE_URL: undefined,
+        GOOGLE_CLIENT_ID: undefined,
+        // Google's 600 requests/min per user would only make the test wait.
+        GOOGLE_USER_RATE_PER_MINUTE: '60000',
+        LOG_LEVEL: 'silent',
+      },
       exitAfterSetup: true,
       output: () => {},
     });
@@ -40,24 +177,47 @@ describe('demo', () => {
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('starts a private Redis, seeds the sample firms, serves them, and stops everything', async () => {
+  it('starts Redis and the sandbox, seeds, configures sign-in, syncs alice\'s calendar, makes bob a feed, and stops everything', async () => {
     const ctx = await run();
     const redisLine = ctx.summary.find((s) => s.heading === 'Redis')!.lines[0]!;
     expect(redisLine).toContain('private redis-server');
     const pid = Number(/pid (\d+)/.exec(redisLine)![1]);
     expect(() => process.kill(pid, 0)).toThrow(); // stopped with the demo
     expect(ctx.running!.server.listening).toBe(false);
+    await expect(fetch(`${ctx.sandbox!.url}/_sandbox/accounts`)).rejects.toThrow(); // sandbox stopped too
 
     const [hartmann, brennan] = ctx.seed!.organizations;
     expect(hartmann!.name).toBe('Hartmann & Keller Personal Injury');
     const total = (type: 'case' | 'document' | 'contact') => hartmann!.records[type].created + brennan!.records[type].created;
     expect([total('case'), total('document'), total('contact')]).toEqual([20, 40, 100]);
     expect(hartmann!.users.created + brennan!.users.created).toBe(12);
-    expect(probes[0]).toEqual({ health: 200, cases: 1 });
     expect(fs.existsSync(path.join(dir, 'pglite'))).toBe(true);
-  }, 180_000);
 
-  it('adds nothing when run again on the same data', async () => {
+    // The app and the sandbox on the same host (the SAML pre-login cookie needs the same site).
+    const base = ctx.config!.PUBLIC_BASE_URL;
+    expect(new URL(base).hostname).toBe(new URL(ctx.sandbox!.url).hostname);
+    // A sign-in URL for each authenticator, and the accounts to pick.
+    expect(lineWith(ctx, 'Sign in', 'sign-in page')).toContain(`${base}/login`);
+    expect(lineWith(ctx, 'Sign in', 'firm')).toContain(`${base}/login?org=${hartmann!.id}`);
+    expect(lineWith(ctx, 'Sign in', 'Google (start)')).toContain(`${base}/auth/google/start`);
+    expect(lineWith(ctx, 'Sign in', 'OneLogin SAML (start)')).toContain(`${base}/auth/saml/${hartmann!.id}/login`);
+    expect(lineWith(ctx, 'Sign in', 'accounts to pick')).toContain(ALICE);
+
+    const p = probes[0]!;
+    expect(p).toMatchObject({ health: 200, cases: 1, googleUser: ALICE, samlUser: BOB, connections: { active: 1 } });
+    // The summary's count is what the sandbox calendar holds: every synced item, one write each plus the calendar.
+    const printed = Number(/(\d+) events in the calendar/.exec(lineWith(ctx, 'Google Calendar', 'events in the calendar'))?.[1]);
+    expect(printed).toBeGreaterThan(0);
+    expect(printed).toBe(p.syncedItems);
+    expect(p.ledgerWrites).toBe(printed + 1);
+    // Every write in the sandbox ledger has its `sent` row in the transfer log.
+    expect(lineWith(ctx, 'Google Calendar', 'transfer log')).toContain(`${p.ledgerWrites} sent`);
+    expect(p.feed.status).toBe(200);
+    expect(p.feed.events).toBeGreaterThan(0);
+    expect(p.bobFeeds).toBe(1);
+  }, 240_000);
+
+  it('adds nothing when run again on the same data: one live connection, one feed (rotated)', async () => {
     const ctx = await run();
     for (const org of ctx.seed!.organizations) {
       expect(org.users.created).toBe(0);
@@ -66,6 +226,18 @@ describe('demo', () => {
         expect(counts.updated).toBe(0);
       }
     }
-    expect(probes[1]).toEqual({ health: 200, cases: 1 });
-  }, 180_000);
+    const p = probes[1]!;
+    expect(p).toMatchObject({ health: 200, cases: 1, googleUser: ALICE, samlUser: BOB });
+    // The first run's sandbox is gone with its tokens: that connection was disconnected and replaced.
+    expect(p.connections).toEqual({ active: 1, revoked: 1 });
+    expect(lineWith(ctx, 'Google Calendar', 'connection')).toContain('1 earlier connection(s) that no longer work disconnected');
+    expect(p.syncedItems).toBe(probes[0]!.syncedItems);
+    // The policy was already right; the IdP is rewritten only because SANDBOX_PORT=0 moved the sandbox.
+    expect(lineWith(ctx, 'Sign in', 'policy:')).not.toMatch(/configured:.*sign-in policy/);
+    expect(fs.existsSync(path.join(dir, 'sandbox', 'onelogin-idp.json'))).toBe(true);
+
+    // bob's feed was rotated, not duplicated: the previous URL is dead, the new one serves the same events.
+    expect(lineWith(ctx, 'iCal feed', 'rotated')).not.toBe('');
+    expect(p).toMatchObject({ bobFeeds: 1, previousFeed: 404, feed: { status: 200, events: probes[0]!.feed.events } });
+  }, 240_000);
 });
