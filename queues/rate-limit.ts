@@ -21,9 +21,12 @@ export interface RateBudget {
 }
 
 /** Sub-window size and points that keep any sliding window of `windowMs` within `limit`. */
-export function subWindow(budget: RateBudget, slices = 30): { durationSec: number; points: number } {
-  const durationSec = Math.max(1, Math.round(budget.windowMs / slices / 1000));
-  const windows = Math.ceil(budget.windowMs / 1000 / durationSec) + 1;
+export function subWindow(budget: RateBudget, maxSlices = 30): { durationSec: number; points: number } {
+  const windowSec = Math.max(1, Math.ceil(budget.windowMs / 1000));
+  // Fewer slices for tiny budgets, so every sub-window still gets at least one request.
+  const slices = Math.max(1, Math.min(maxSlices, budget.limit - 1));
+  const durationSec = Math.ceil(windowSec / slices);
+  const windows = Math.ceil(windowSec / durationSec) + 1;
   return { durationSec, points: Math.max(1, Math.floor(budget.limit / windows)) };
 }
 
@@ -57,20 +60,15 @@ export class ProviderRateLimiter {
   /** Takes `points` from both budgets, or says how long to wait (and takes nothing). */
   async acquire(account: string, points: number): Promise<Acquired> {
     const n = Math.max(1, Math.min(points, this.maxPerAcquire));
-    try {
-      await this.account.consume(account, n);
-    } catch (err) {
-      if (err instanceof RateLimiterRes) return { ok: false, waitMs: Math.max(1, err.msBeforeNext) };
-      throw err;
-    }
-    try {
-      await this.project.consume('all', n);
-    } catch (err) {
-      await this.account.reward(account, n).catch(() => undefined);
-      if (err instanceof RateLimiterRes) return { ok: false, waitMs: Math.max(1, err.msBeforeNext) };
-      throw err;
-    }
-    return { ok: true };
+    // Both budgets at once (one round trip of latency); a budget that granted while the other
+    // refused gets its points back.
+    const [acct, proj] = await Promise.allSettled([this.account.consume(account, n), this.project.consume('all', n)]);
+    if (acct.status === 'fulfilled' && proj.status === 'fulfilled') return { ok: true };
+    for (const r of [acct, proj]) if (r.status === 'rejected' && !(r.reason instanceof RateLimiterRes)) throw r.reason;
+    if (acct.status === 'fulfilled') await this.account.reward(account, n).catch(() => undefined);
+    if (proj.status === 'fulfilled') await this.project.reward('all', n).catch(() => undefined);
+    const waits = [acct, proj].flatMap((r) => (r.status === 'rejected' ? [(r.reason as RateLimiterRes).msBeforeNext] : []));
+    return { ok: false, waitMs: Math.max(1, ...waits) };
   }
 
   /** Charges requests made beyond what was acquired (e.g. a 409 followed by an update). */

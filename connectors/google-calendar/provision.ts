@@ -43,7 +43,9 @@ export async function prepareGoogleCalendar(
   options: { verify: boolean },
 ): Promise<{ settings?: Record<string, unknown>; reset?: boolean; calls: number }> {
   const s = ctx.connection.settings as GoogleCalendarSettings;
-  const api = openGoogleCalendar({ config: ctx.services.config, accessToken: ctx.accessToken });
+  // Built only when a call is due: the common case (calendar known, name unchanged) calls nobody.
+  let client: ReturnType<typeof openGoogleCalendar> | null = null;
+  const api = () => (client ??= openGoogleCalendar({ config: ctx.services.config, accessToken: ctx.accessToken }));
   const wantedName = s.calendarName ?? ctx.services.config.GOOGLE_CALENDAR_NAME;
   let calls = 0;
 
@@ -65,7 +67,7 @@ export async function prepareGoogleCalendar(
         { direction: 'inbound', operation: 'read', categories: ['calendar.events'], subjects: {}, fields: {}, itemKey: 'calendar', destination: s.calendarId },
         'check calendar',
         async () => {
-          const r = await api.listEvents(s.calendarId!, { maxResults: 1 });
+          const r = await api().listEvents(s.calendarId!, { maxResults: 1 });
           return { value: null, status: r.status };
         },
       );
@@ -79,7 +81,7 @@ export async function prepareGoogleCalendar(
     calls += 1;
     try {
       await gated(ctx, { operation: 'provision', categories: [], subjects: {}, fields: {}, itemKey: 'calendar', destination: s.calendarId }, 'rename calendar', async () => {
-        const r = await api.patchCalendar(s.calendarId!, { summary: wantedName });
+        const r = await api().patchCalendar(s.calendarId!, { summary: wantedName });
         return { value: null, status: r.status, remoteId: r.id };
       });
       return { settings: { calendarRemoteName: wantedName }, calls };

@@ -1,4 +1,5 @@
 import type { EventWithCase } from '../../src/cases/queries.ts';
+import { freezeDeep } from '../../src/transfers/canonical.ts';
 import type { TransferItem } from '../../src/transfers/types.ts';
 import { feedDestination, icalManifest } from './manifest.ts';
 
@@ -86,13 +87,15 @@ export function projectFeed(params: { feedId: string; events: readonly EventWith
     caseIds.add(e.caseId);
   }
   const [required, ...optional] = icalManifest.categories;
+  // Frozen (deeply): the render cache serves this projection to every fetch of an unchanged feed, and
+  // a payload that cannot change lets the gate hash it and the transfer log store its subject set once.
   return {
     item: {
       operation: 'publish',
       categories: [required!, ...optional],
-      subjects: { caseIds: [...caseIds], eventIds: envelope.eventIds },
+      subjects: freezeDeep({ caseIds: [...caseIds], eventIds: [...envelope.eventIds] }),
       recipient: { account: null, destination: feedDestination(params.feedId) },
-      fields: columns,
+      fields: freezeDeep(columns),
       itemKey: feedDestination(params.feedId),
     },
     envelope,

@@ -30,7 +30,7 @@ import {
 
 /** The token operations the engine needs (see src/connections/token-refresh.ts). */
 export interface EngineTokens {
-  get(connectionId: string): Promise<string>;
+  lease(connectionId: string): Promise<{ accessToken: string; refreshAt: number }>;
   refreshAfterRejection(connectionId: string, stale: string): Promise<string>;
 }
 
@@ -122,18 +122,31 @@ export async function reconcileConnection(deps: ReconcileDeps, params: { connect
   const { services, connector, limiter } = deps;
   const { db, config } = services;
   const sync = connector.sync;
-  const connection = await loadSyncConnection(services, params.connectionId);
+  // Independent reads in parallel: every serial round trip is latency a busy worker pays per job.
+  const [connection, consent, stateRows, failedRows, leased] = await Promise.all([
+    loadSyncConnection(services, params.connectionId),
+    currentConsent(db, params.connectionId),
+    db.selectFrom('sync_state').select(['item_key', 'remote_id', 'hash', 'etag', 'case_id']).where('connection_id', '=', params.connectionId).execute(),
+    db.selectFrom('sync_item_errors').select(['item_key', 'hash']).where('connection_id', '=', params.connectionId).execute(),
+    // The worker checked the connection is active just before; a lease for one that stopped being
+    // active meanwhile is simply dropped below.
+    deps.tokens.lease(params.connectionId).then(
+      (value) => ({ ok: true as const, value }),
+      (error: unknown) => ({ ok: false as const, error }),
+    ),
+  ]);
   if (!connection) return { status: 'skipped', reason: 'connection_missing' };
   if (connection.status !== 'active') return { status: 'skipped', reason: `connection_${connection.status}` };
-  const consent = await currentConsent(db, connection.id);
   if (!consent) return { status: 'skipped', reason: 'no_consent' };
+  if (!leased.ok) throw leased.error;
   const account = connection.externalAccount ?? connection.id;
 
+  let lease = leased.value;
   const ctx: SyncContext = {
     services,
     connection,
     consent,
-    accessToken: await deps.tokens.get(connection.id),
+    accessToken: lease.accessToken,
     actor: deps.actor,
   };
   const intervalMs = config.FULL_RECONCILE_INTERVAL_MINUTES * 60_000;
@@ -154,13 +167,31 @@ export async function reconcileConnection(deps: ReconcileDeps, params: { connect
     providerCalls: 0,
     ...(params.jobId ? { jobId: params.jobId } : {}),
   };
-  const report = async () => {
-    await db
-      .updateTable('connections')
-      .set({ sync_progress: JSON.stringify(progress) })
-      .where('id', '=', connection.id)
-      .execute();
-    await deps.onProgress?.(progress);
+  let reportedAt = 0;
+  let progressWrites: Promise<void> = Promise.resolve();
+  /**
+   * Persists progress (connections.sync_progress + job progress) in the background, in order;
+   * `throttle`d to once a second between chunks. Progress is for people: it must not slow the run.
+   * Returns the write chain, for the places that must have it written before going on.
+   */
+  const report = (throttle = false): Promise<void> => {
+    if (throttle && Date.now() - reportedAt < 1000) return progressWrites;
+    reportedAt = Date.now();
+    const snapshot = JSON.stringify(progress);
+    progressWrites = progressWrites
+      .then(async () => {
+        await db.updateTable('connections').set({ sync_progress: snapshot }).where('id', '=', connection.id).execute();
+        await deps.onProgress?.(JSON.parse(snapshot) as SyncProgress);
+      })
+      .catch((err: unknown) => services.logger.debug({ err, connectionId: connection.id }, 'progress not recorded'));
+    return progressWrites;
+  };
+  /** sync_state writes of finished chunks, in order, overlapping the next chunk's provider calls. */
+  let stateWrites: Promise<void> = Promise.resolve();
+  const persistInOrder = (write: () => Promise<void>): void => {
+    stateWrites = stateWrites.then(write);
+    // A failed write surfaces at the next `await stateWrites`; meanwhile it is not "unhandled".
+    stateWrites.catch(() => undefined);
   };
 
   let refreshedThisRun = false;
@@ -169,6 +200,7 @@ export async function reconcileConnection(deps: ReconcileDeps, params: { connect
     if (refreshedThisRun) return false;
     refreshedThisRun = true;
     ctx.accessToken = await deps.tokens.refreshAfterRejection(connection.id, ctx.accessToken);
+    lease = await deps.tokens.lease(connection.id);
     return true;
   };
 
@@ -226,11 +258,10 @@ export async function reconcileConnection(deps: ReconcileDeps, params: { connect
 
     // 2. Desired vs current (vs remote, on a full reconcile) → plan.
     const desired = await sync.desired({ services, connection: ctx.connection, consent });
-    const current: CurrentItem[] = (
-      await db.selectFrom('sync_state').select(['item_key', 'remote_id', 'hash', 'etag', 'case_id']).where('connection_id', '=', connection.id).execute()
-    ).map((r) => ({ key: r.item_key, remoteId: r.remote_id, hash: r.hash, etag: r.etag, caseId: r.case_id }));
-    const failedRows = await db.selectFrom('sync_item_errors').select(['item_key', 'hash']).where('connection_id', '=', connection.id).execute();
-    const failed = new Map(failedRows.map((r) => [r.item_key, r.hash]));
+    const current: CurrentItem[] = prepared.reset
+      ? []
+      : stateRows.map((r) => ({ key: r.item_key, remoteId: r.remote_id, hash: r.hash, etag: r.etag, caseId: r.case_id }));
+    const failed = new Map(prepared.reset ? [] : failedRows.map((r) => [r.item_key, r.hash]));
     let drift: ReturnType<typeof detectDrift> | undefined;
     if (full && sync.listRemote) {
       const remote = await step(() => sync.listRemote!(ctx));
@@ -245,11 +276,12 @@ export async function reconcileConnection(deps: ReconcileDeps, params: { connect
     progress.unchanged = plan.unchanged;
     progress.skipped = plan.skipped.length;
     progress.remaining = plan.steps.length;
-    await report();
+    void report();
 
     // Errors of items that are no longer wanted are moot.
     const desiredKeys = new Set(desired.map((d) => d.key));
-    const staleErrors = failedRows.map((r) => r.item_key).filter((k) => !desiredKeys.has(k));
+    const staleErrors = [...failed.keys()].filter((k) => !desiredKeys.has(k));
+    for (const k of staleErrors) failed.delete(k);
     if (staleErrors.length) {
       await db.deleteFrom('sync_item_errors').where('connection_id', '=', connection.id).where('item_key', 'in', staleErrors).execute();
     }
@@ -260,22 +292,24 @@ export async function reconcileConnection(deps: ReconcileDeps, params: { connect
     let transientFailures = 0;
     let lastTransient = '';
     for (const part of chunk(plan.steps, size)) {
+      // A connection that stopped being active (revoked, reauth_required) is refused by the gate,
+      // which re-reads the connection's revocation epoch on every call: the run then stops below.
       if (deps.shouldStop?.()) throw new RunInterruptedError();
-      const status = await db.selectFrom('connections').select('status').where('id', '=', connection.id).executeTakeFirst();
-      if (status?.status !== 'active') return { status: 'skipped', reason: `connection_${status?.status ?? 'missing'}` };
-
       // Long runs outlive short-lived tokens: refresh ahead of expiry between chunks (single flight).
-      const fresh = await deps.tokens.get(connection.id);
-      if (fresh !== ctx.accessToken) {
-        ctx.accessToken = fresh;
-        refreshedThisRun = false;
+      if (Date.now() >= lease.refreshAt) {
+        lease = await deps.tokens.lease(connection.id);
+        if (lease.accessToken !== ctx.accessToken) {
+          ctx.accessToken = lease.accessToken;
+          refreshedThisRun = false;
+        }
       }
       await acquire(part.length);
       let results = await sync.apply(ctx, part, { concurrency });
       const authFailed = results.filter((r) => r.outcome === 'failed' && r.error.kind === 'auth_failed');
       const reauth = authFailed.find((r) => r.outcome === 'failed' && r.error.kind === 'auth_failed' && r.error.reauthRequired);
       if (reauth && reauth.outcome === 'failed') {
-        await persist(services, connection.id, part, results, progress);
+        persistInOrder(record(services, connection.id, part, results, progress, failed));
+        await stateWrites;
         await deps.onReauthRequired(connection.id, 'Casebridge is no longer allowed to write to this account. Reconnect it to resume syncing.');
         throw new PermanentRunError('reauth_required', reauth.error.message);
       }
@@ -289,11 +323,14 @@ export async function reconcileConnection(deps: ReconcileDeps, params: { connect
       }
       const calls = results.reduce((n, r) => n + r.calls, 0);
       progress.providerCalls += calls;
-      await limiter.charge(account, calls - part.length);
-      await persist(services, connection.id, part, results, progress);
+      if (calls > part.length) await limiter.charge(account, calls - part.length);
+      // Results are recorded now (in memory) and written while the next chunk is on its way; every
+      // exit below waits for the writes, so a delayed or failed run has saved what it did.
+      persistInOrder(record(services, connection.id, part, results, progress, failed));
 
       const stop = results.find((r) => r.outcome === 'blocked' && STOP_REASONS.has(r.reason));
       if (stop) {
+        await stateWrites;
         await report();
         return { status: 'skipped', reason: `blocked_${stop.outcome === 'blocked' ? stop.reason : ''}` };
       }
@@ -306,13 +343,11 @@ export async function reconcileConnection(deps: ReconcileDeps, params: { connect
         const waits = limited.map((r) => (r.error.kind === 'rate_limited' ? (r.error.retryAfterMs ?? 0) : 0));
         const wait = Math.max(...waits);
         if (wait > 0) await limiter.pause(account, wait);
-        await report();
         throw new RateLimitedRunError(wait, 'provider');
       }
       if (results.some((r) => r.outcome === 'failed' && r.error.code === 'destination_missing')) {
         // Make the next run verify (and re-create) the destination.
         await db.updateTable('connections').set({ last_full_sync_at: null }).where('id', '=', connection.id).execute();
-        await report();
         throw new TransientRunError('the destination calendar is missing; it is checked again on the next attempt');
       }
       for (const r of results) {
@@ -321,7 +356,7 @@ export async function reconcileConnection(deps: ReconcileDeps, params: { connect
           lastTransient = r.error.message;
         }
       }
-      await report();
+      void report(true);
       // A chunk that failed entirely says the provider is down: stop early, retry later.
       if (results.length && results.every((r) => r.outcome === 'failed' && (r.error.kind === 'transient' || r.error.kind === 'auth_failed'))) {
         throw new TransientRunError(lastTransient || 'provider unavailable');
@@ -329,13 +364,10 @@ export async function reconcileConnection(deps: ReconcileDeps, params: { connect
     }
     if (transientFailures) throw new TransientRunError(`${transientFailures} item(s) failed transiently: ${lastTransient}`);
 
-    // 4. Done.
-    const errors = await db
-      .selectFrom('sync_item_errors')
-      .select((eb) => eb.fn.countAll().as('n'))
-      .where('connection_id', '=', connection.id)
-      .executeTakeFirstOrThrow();
-    const itemErrors = Number(errors.n);
+    // 4. Done: state written, then the summary (after any progress write still on its way).
+    await stateWrites;
+    await progressWrites;
+    const itemErrors = failed.size;
     progress.state = 'idle';
     progress.finishedAt = new Date().toISOString();
     progress.remaining = 0;
@@ -360,26 +392,42 @@ export async function reconcileConnection(deps: ReconcileDeps, params: { connect
       .execute();
     await deps.onProgress?.(progress);
     return { status: 'done', progress };
-  } catch (err) {
+  } catch (caught) {
+    let err = caught;
+    // What the run did is saved before it gives up or waits (a failed write makes the run transient).
+    await stateWrites.catch((e: unknown) => {
+      err = new TransientRunError(`sync state could not be saved: ${e instanceof Error ? e.message : String(e)}`);
+    });
     // The gate refused a provisioning or listing step (and logged it): nothing to retry until the
     // connection or consent changes, which enqueues a new run.
     if (err instanceof TransferBlockedError) {
       progress.state = 'idle';
       progress.message = `stopped: the gate refused (${err.reason})`;
-      await report().catch(() => undefined);
+      await report();
       return { status: 'skipped', reason: `blocked_${err.reason}` };
     }
     progress.state = err instanceof RateLimitedRunError || err instanceof RunInterruptedError ? 'waiting' : 'failed';
     progress.message = err instanceof Error ? err.message : String(err);
-    await report().catch(() => undefined);
+    await report();
     throw err;
   }
 }
 
 type StepResultError = Extract<StepResult, { outcome: 'failed' }>['error'];
 
-/** Writes one chunk's results: sync_state for what was written, sync_item_errors for permanent failures. */
-async function persist(services: Services, connectionId: string, steps: PlanStep[], results: StepResult[], progress: SyncProgress): Promise<void> {
+/**
+ * Records one chunk's results: counts and the error map now (synchronously), and returns the writer
+ * of sync_state (what was written) and sync_item_errors (permanent failures) for the caller to run.
+ */
+function record(
+  services: Services,
+  connectionId: string,
+  steps: PlanStep[],
+  results: StepResult[],
+  progress: SyncProgress,
+  /** Keys with a recorded permanent error (only those need clearing on success); kept up to date. */
+  failed: Map<string, string>,
+): () => Promise<void> {
   const { db } = services;
   const now = new Date();
   const upserts: Array<{ connection_id: string; item_key: string; remote_id: string; hash: string; etag: string | null; case_id: string | null; remote_meta: string; updated_at: Date }> = [];
@@ -389,7 +437,10 @@ async function persist(services: Services, connectionId: string, steps: PlanStep
   results.forEach((r, i) => {
     const s = steps[i]!;
     if (r.outcome === 'done') {
-      cleared.push(s.key);
+      if (failed.has(s.key)) {
+        cleared.push(s.key);
+        failed.delete(s.key);
+      }
       if (s.op === 'delete') {
         if (s.reason === 'gone') removed.push(s.key);
         progress.done.deleted += 1;
@@ -413,6 +464,7 @@ async function persist(services: Services, connectionId: string, steps: PlanStep
     } else {
       progress.done.failed += 1;
       if (r.error.kind === 'permanent' && r.error.code !== 'destination_missing') {
+        failed.set(s.key, s.op === 'delete' ? s.current.hash : s.desired.hash);
         errors.push({
           connection_id: connectionId,
           item_key: s.key,
@@ -428,38 +480,40 @@ async function persist(services: Services, connectionId: string, steps: PlanStep
       }
     }
   });
-  if (upserts.length) {
-    await db
-      .insertInto('sync_state')
-      .values(upserts)
-      .onConflict((oc) =>
-        oc.columns(['connection_id', 'item_key']).doUpdateSet((eb) => ({
-          remote_id: eb.ref('excluded.remote_id'),
-          hash: eb.ref('excluded.hash'),
-          etag: eb.ref('excluded.etag'),
-          case_id: eb.ref('excluded.case_id'),
-          updated_at: eb.ref('excluded.updated_at'),
-        })),
-      )
-      .execute();
-  }
-  if (removed.length) await db.deleteFrom('sync_state').where('connection_id', '=', connectionId).where('item_key', 'in', removed).execute();
-  if (cleared.length) await db.deleteFrom('sync_item_errors').where('connection_id', '=', connectionId).where('item_key', 'in', cleared).execute();
-  if (errors.length) {
-    await db
-      .insertInto('sync_item_errors')
-      .values(errors)
-      .onConflict((oc) =>
-        oc.columns(['connection_id', 'item_key']).doUpdateSet((eb) => ({
-          hash: eb.ref('excluded.hash'),
-          operation: eb.ref('excluded.operation'),
-          error_class: eb.ref('excluded.error_class'),
-          provider_status: eb.ref('excluded.provider_status'),
-          message: eb.ref('excluded.message'),
-          last_failed_at: eb.ref('excluded.last_failed_at'),
-          attempts: sql`sync_item_errors.attempts + 1`,
-        })),
-      )
-      .execute();
-  }
+  return async () => {
+    if (upserts.length) {
+      await db
+        .insertInto('sync_state')
+        .values(upserts)
+        .onConflict((oc) =>
+          oc.columns(['connection_id', 'item_key']).doUpdateSet((eb) => ({
+            remote_id: eb.ref('excluded.remote_id'),
+            hash: eb.ref('excluded.hash'),
+            etag: eb.ref('excluded.etag'),
+            case_id: eb.ref('excluded.case_id'),
+            updated_at: eb.ref('excluded.updated_at'),
+          })),
+        )
+        .execute();
+    }
+    if (removed.length) await db.deleteFrom('sync_state').where('connection_id', '=', connectionId).where('item_key', 'in', removed).execute();
+    if (cleared.length) await db.deleteFrom('sync_item_errors').where('connection_id', '=', connectionId).where('item_key', 'in', cleared).execute();
+    if (errors.length) {
+      await db
+        .insertInto('sync_item_errors')
+        .values(errors)
+        .onConflict((oc) =>
+          oc.columns(['connection_id', 'item_key']).doUpdateSet((eb) => ({
+            hash: eb.ref('excluded.hash'),
+            operation: eb.ref('excluded.operation'),
+            error_class: eb.ref('excluded.error_class'),
+            provider_status: eb.ref('excluded.provider_status'),
+            message: eb.ref('excluded.message'),
+            last_failed_at: eb.ref('excluded.last_failed_at'),
+            attempts: sql`sync_item_errors.attempts + 1`,
+          })),
+        )
+        .execute();
+    }
+  };
 }

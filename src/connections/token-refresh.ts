@@ -67,6 +67,8 @@ export interface TokenAccess {
   get(connectionId: string): Promise<string>;
   /** After the provider rejected `stale` (401): refresh, unless another worker already replaced it. */
   refreshAfterRejection(connectionId: string, stale: string): Promise<string>;
+  /** A usable token and when to ask again (the start of its refresh-ahead window), so long runs skip re-reading the vault. */
+  lease(connectionId: string): Promise<{ accessToken: string; refreshAt: number }>;
 }
 
 export interface TokenAccessOptions {
@@ -152,6 +154,14 @@ export function createTokenAccess(deps: TokenDeps, options: TokenAccessOptions):
       const t = await load(connectionId);
       if (!needsRefresh(t)) return t.accessToken;
       return refreshUnderLock(connectionId, null);
+    },
+    async lease(connectionId) {
+      let t = await load(connectionId);
+      if (needsRefresh(t)) {
+        await refreshUnderLock(connectionId, null);
+        t = await load(connectionId);
+      }
+      return { accessToken: t.accessToken, refreshAt: t.expiresAt === null ? Number.POSITIVE_INFINITY : t.expiresAt - refreshAheadMs(t) };
     },
     async refreshAfterRejection(connectionId, stale) {
       const t = await load(connectionId);

@@ -190,6 +190,8 @@ export interface TransferLogTable {
   recipient_account: string | null;
   recipient_destination: string | null;
   subjects: Json<Record<string, string[]>>;
+  /** Set when the subjects are stored by reference in transfer_subject_sets (migration 0008). */
+  subjects_digest: string | null;
   categories: Json<string[]>;
   field_names: Json<string[]>;
   purpose: string;
@@ -213,6 +215,14 @@ export interface TransferLogTable {
   created_at: ColumnType<Date, Date | string, never>;
   prev_hash: string;
   hash: string;
+}
+
+/** Large subject sets of transfer-log rows, stored once and named by digest (migration 0008). */
+export interface TransferSubjectSetsTable {
+  organization_id: string;
+  digest: string;
+  subjects: Json<Record<string, string[]>>;
+  created_at: Generated<Date>;
 }
 
 export interface TransferLogHeadsTable {
@@ -377,6 +387,7 @@ export interface DB {
   transfer_log: TransferLogTable;
   transfer_log_heads: TransferLogHeadsTable;
   transfer_log_checkpoints: TransferLogCheckpointsTable;
+  transfer_subject_sets: TransferSubjectSetsTable;
   audit_log: AuditLogTable;
   ical_feeds: IcalFeedsTable;
   sync_item_errors: SyncItemErrorsTable;

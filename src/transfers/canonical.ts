@@ -29,3 +29,85 @@ function normalise(value: unknown): unknown {
 export function sha256Hex(data: string | Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
 }
+
+/**
+ * Deep-freezes plain objects and arrays (in place) and returns the value. A payload frozen this way
+ * cannot change any more, which lets the gate and the transfer log memoise its canonical hash (see
+ * {@link digestOfFrozen}): a feed fetched again and again from the render cache is hashed once.
+ * Dates, Buffers, Maps and other non-plain objects are left as they are (and make the value
+ * non-memoisable), since freezing does not stop them from changing.
+ */
+export function freezeDeep<T>(value: T): T {
+  if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return value;
+  if (!Array.isArray(value) && Object.getPrototypeOf(value) !== Object.prototype && Object.getPrototypeOf(value) !== null) return value;
+  for (const v of Object.values(value as object)) freezeDeep(v);
+  return Object.freeze(value);
+}
+
+/** Objects already checked to be deeply frozen: they and everything they reach can never change again. */
+const deeplyFrozen = new WeakSet<object>();
+
+/**
+ * Whether a value can never change again: a primitive, or a frozen plain object/array whose members
+ * are all (recursively) the same. Once true for an object it stays true, so the answer is remembered.
+ */
+export function isDeepFrozen(value: unknown): boolean {
+  if (value === null || typeof value !== 'object') return typeof value !== 'function';
+  if (deeplyFrozen.has(value)) return true;
+  if (!Object.isFrozen(value)) return false;
+  if (Array.isArray(value)) {
+    // Payload columns are long arrays of primitives: checked element by element (data properties only
+    // in practice — payloads come from JSON-shaped projections, never from objects with getters).
+    for (const v of value) if (v !== null && typeof v === 'object' ? !isDeepFrozen(v) : typeof v === 'function') return false;
+  } else {
+    const proto = Object.getPrototypeOf(value);
+    if (proto !== Object.prototype && proto !== null) return false;
+    // Frozen means no accessor can be added, but one defined before freezing could compute anything.
+    for (const d of Object.values(Object.getOwnPropertyDescriptors(value))) {
+      if (!('value' in d) || !isDeepFrozen(d.value)) return false;
+    }
+  }
+  deeplyFrozen.add(value);
+  return true;
+}
+
+/** SHA-256 (hex) and UTF-8 byte length of a value's canonical JSON. */
+export interface CanonicalDigest {
+  sha256: string;
+  bytes: number;
+}
+
+const digests = new WeakMap<object, Map<string, CanonicalDigest>>();
+
+/**
+ * `{ sha256, bytes }` of the canonical JSON of `pick(source, keys)` — the members of `source` named
+ * by `keys` (absent or undefined members skipped). When `source` is deeply frozen the result is
+ * memoised per (source, keys): it cannot differ on the next call. Otherwise it is computed each time.
+ */
+export function canonicalDigest(source: Record<string, unknown>, keys?: readonly string[]): CanonicalDigest {
+  const picked = keys ? pick(source, keys) : source;
+  if (!isDeepFrozen(source)) return digestOf(picked);
+  const memoKey = keys ? [...keys].sort().join('\u0000') : '\u0001all';
+  let perSource = digests.get(source);
+  if (!perSource) {
+    perSource = new Map();
+    digests.set(source, perSource);
+  }
+  let hit = perSource.get(memoKey);
+  if (!hit) {
+    hit = digestOf(picked);
+    perSource.set(memoKey, hit);
+  }
+  return hit;
+}
+
+function pick(source: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of keys) if (Object.hasOwn(source, k) && source[k] !== undefined) out[k] = source[k];
+  return out;
+}
+
+function digestOf(value: unknown): CanonicalDigest {
+  const json = canonicalJson(value);
+  return { sha256: sha256Hex(json), bytes: Buffer.byteLength(json) };
+}

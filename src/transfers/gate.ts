@@ -51,7 +51,7 @@ import { currentConsent, toConsent } from '../consent/service.ts';
 import type { Db } from '../db/database.ts';
 import type { Logger } from '../observability/logger.ts';
 import { transfersTotal } from '../observability/metrics.ts';
-import { canonicalJson, sha256Hex } from './canonical.ts';
+import { canonicalDigest } from './canonical.ts';
 import { type ConsentState, type Decision, decideTransfer, type GateConnection } from './decision.ts';
 import { summariseError } from './errors.ts';
 import { gateScope } from './gate-scope.ts';
@@ -168,6 +168,9 @@ export async function loadGateState(db: Db, connectionId: string): Promise<GateS
   };
 }
 
+/** Outcome rows written together while a chunk's calls are still running. */
+const OUTCOME_BATCH = 100;
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Creates the process's gate. */
@@ -215,16 +218,37 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
         logger.warn({ err, connectionId: ctx.connectionId }, 'could not release the in-flight lease; it expires on its own'),
       );
     };
+    // Outcome rows are buffered as calls settle and written in batches of OUTCOME_BATCH while the
+    // chunk's other calls are still in flight (so a long chunk ends with one small statement, not one
+    // huge one), the rest when the calls are over; the call returns once all of them are committed.
+    // Batches rather than one statement per outcome: each statement costs CPU on the calling thread
+    // (and all of PGlite's work runs there), which competed with the calls themselves when measured.
+    const written: Array<Promise<unknown>> = [];
+    const buffered: TransferLogEntry[] = [];
+    const flush = () => {
+      if (!buffered.length) return;
+      const appended = log.append(buffered.splice(0));
+      // Awaited below; this only keeps a failure that happens before then from counting as unhandled.
+      appended.catch(() => undefined);
+      written.push(appended);
+    };
+    const recordOutcome = (row: TransferLogEntry) => {
+      buffered.push(row);
+      if (buffered.length >= OUTCOME_BATCH) flush();
+    };
     try {
-      const { results, outcomeRows } = await run();
+      const results = await run();
+      flush();
       // The calls are over: release the lease (a waiting revocation may answer) while the outcomes commit.
-      await Promise.all([outcomeRows.length ? log.append(outcomeRows) : null, release()]);
+      await Promise.all([Promise.all(written), release()]);
       return results;
     } finally {
       if (!released) await release();
+      // Even when the call failed half-way, every outcome row handed to the writer is settled first.
+      if (written.length) await Promise.allSettled(written);
     }
 
-    async function run(): Promise<{ results: Array<TransferResult<T>>; outcomeRows: TransferLogEntry[] }> {
+    async function run(): Promise<Array<TransferResult<T>>> {
       const state = await stateFor(ctx.connectionId, epoch);
       const decisions = items.map((item) => decideTransfer({ connection: state.connection, consent: state.consent, item, purpose: ctx.purpose }));
       // Rows are chained per organization: a call for a connection the database never knew has no
@@ -236,7 +260,6 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
       let latest: GateState = state;
 
       const results: Array<TransferResult<T>> = new Array(items.length);
-      const outcomes: Array<TransferLogEntry | null> = new Array(items.length).fill(null);
       let recheck: Promise<void> | null = null;
 
       /** Between items of a long chunk: has a withdrawal/revocation landed since the chunk started? */
@@ -279,7 +302,7 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
             const intent = row!;
             const current = await stillAllowed(i);
             if (!current.allowed) {
-              outcomes[i] = { ...intent, id: randomUUID(), intentId: intent.id, outcome: 'blocked', reason: current.reason, createdAt: new Date() };
+              recordOutcome({ ...intent, id: randomUUID(), intentId: intent.id, outcome: 'blocked', reason: current.reason, createdAt: new Date() });
               results[i] = { outcome: 'blocked', reason: current.reason, transferId: intent.id };
               count(state.attribution, item, 'blocked');
               return;
@@ -290,7 +313,7 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
                 perform({ ...decision.minimised }, item, i),
               );
               const outcome = done.notModified ? 'not_modified' : intent.direction === 'inbound' ? 'received' : 'sent';
-              outcomes[i] = {
+              recordOutcome({
                 ...intent,
                 id: randomUUID(),
                 intentId: intent.id,
@@ -301,12 +324,12 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
                 payloadBytes: done.notModified ? 0 : (done.bytes ?? intent.payloadBytes),
                 durationMs: Math.round(performance.now() - started),
                 createdAt: new Date(),
-              };
+              });
               results[i] = { outcome: 'sent', value: done.value, transferId: intent.id };
               count(state.attribution, item, outcome);
             } catch (error) {
               const summary = summariseError(error);
-              outcomes[i] = {
+              recordOutcome({
                 ...intent,
                 id: randomUUID(),
                 intentId: intent.id,
@@ -316,14 +339,14 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
                 errorMessage: summary.errorMessage,
                 durationMs: Math.round(performance.now() - started),
                 createdAt: new Date(),
-              };
+              });
               results[i] = { outcome: 'failed', error, transferId: intent.id };
               count(state.attribution, item, 'failed');
             }
           }),
         ),
       );
-      return { results, outcomeRows: outcomes.filter((o): o is TransferLogEntry => o !== null) };
+      return results;
     }
   }
 
@@ -368,7 +391,10 @@ function baseEntry(
   now: Date,
 ): TransferLogEntry | null {
   if (!connection) return null;
-  const payload = decision.allowed ? canonicalJson(decision.minimised) : null;
+  // The canonical JSON of the minimised fields = that of the item's fields picked by the released
+  // names (minimisation copies the values by reference). Memoised when the item's fields are deeply
+  // frozen, as a cached iCal feed's are: its 2.5 MB of columns are hashed once, not on every fetch.
+  const payload = decision.allowed ? canonicalDigest(item.fields, decision.fieldNames) : null;
   const feed = ctx.actor.kind === 'feed_fetch' ? ctx.actor : null;
   return {
     id: randomUUID(),
@@ -385,8 +411,8 @@ function baseEntry(
     purpose: cleanText(ctx.purpose, 200)!,
     consentId: decision.consent?.id ?? null,
     consentVersion: decision.consent?.version ?? null,
-    payloadSha256: payload === null ? null : sha256Hex(payload),
-    payloadBytes: payload === null ? null : Buffer.byteLength(payload),
+    payloadSha256: payload?.sha256 ?? null,
+    payloadBytes: payload?.bytes ?? null,
     actor: actorRecord(ctx.actor),
     operation: item.operation,
     itemKey: cleanText(item.itemKey ?? null, 1000),

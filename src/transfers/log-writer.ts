@@ -3,28 +3,43 @@ import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
 import {
   type ChainedEntry,
-  chainEntries,
-  entryToRecord,
+  chainForInsert,
   GENESIS_HASH,
-  RECORDSET_COLUMNS,
+  INLINE_SUBJECTS_MAX,
+  subjectCount,
+  subjectSetDigest,
   type TransferLogEntry,
 } from './log-entry.ts';
+import type { TransferSubjects } from './types.ts';
+
+/** How the writer commits. */
+export interface TransferLogWriterOptions {
+  /**
+   * Commit statements made only of outcome rows (rows completing an intent that is already durable)
+   * with `synchronous_commit = off` (default true): they are visible at once and durable within a few
+   * hundred milliseconds or at the next synchronous commit, whichever comes first. Intent and
+   * refusal rows are always committed synchronously. See migration 0008 for why this is safe.
+   */
+  asyncOutcomeCommit?: boolean;
+}
 
 /**
  * Appends rows to the transfer log, chained per organization.
  *
- * Concurrency: each append is ONE statement that compare-and-swaps the organization's chain head
- * (`transfer_log_heads`) and inserts the rows only when the swap succeeded:
+ * Concurrency: each append is ONE call of `casebridge_transfer_log_append` (migration 0008), which
+ * compare-and-swaps the organization's chain head (`transfer_log_heads`) from the expected (seq, hash)
+ * to the new one and inserts the rows only when the swap succeeded. The UPDATE takes the head row's
+ * lock, so a concurrent appender (another process) waits, re-checks the condition against the
+ * committed head, finds it moved and inserts nothing; it then re-reads the head, re-chains and
+ * retries. The call is atomic on its own (no BEGIN/COMMIT round trips), its plans are cached per
+ * connection, and `UNIQUE (organization_id, seq)` is the backstop. The head is cached in the process,
+ * so the common case is one round trip per append.
  *
- *   WITH h AS (UPDATE heads SET seq = new, hash = new WHERE org = $1 AND seq = expected AND hash = expected
- *              RETURNING 1)
- *   INSERT INTO transfer_log SELECT … FROM jsonb_to_recordset($rows) WHERE EXISTS (SELECT 1 FROM h)
- *
- * The UPDATE takes the head row's lock, so a concurrent appender (another process) waits, re-checks
- * the condition against the committed head, finds it moved and inserts nothing; it then re-reads the
- * head, re-chains and retries. The statement is atomic on its own (no BEGIN/COMMIT round trips), and
- * `UNIQUE (organization_id, seq)` is the backstop. The head is cached in the process, so the common
- * case is one round trip per append.
+ * Subject sets: a row naming more than {@link INLINE_SUBJECTS_MAX} subject ids stores them once in
+ * `transfer_subject_sets` (in the same call, the first time the set is seen) and names the set by its
+ * digest; the process remembers which sets exist, so an iCal feed polled again and again writes small
+ * rows. A set removed by retention while remembered makes the insert fail its foreign key: the writer
+ * then forgets what it remembered and retries with the sets included.
  *
  * Group commit: appends for the same organization that arrive while one is in flight are merged into
  * the next statement, so concurrent gate calls in a process share round trips.
@@ -33,8 +48,16 @@ export class TransferLogWriter {
   private readonly orgs = new Map<string, OrgQueue>();
   /** Rows per statement; the batch travels as one jsonb parameter, so this only bounds statement size. */
   static readonly MAX_ROWS_PER_STATEMENT = 2000;
+  /** Subject-set digests remembered per organization before the memory is reset. */
+  static readonly MAX_KNOWN_SETS = 10_000;
+  private readonly asyncOutcomeCommit: boolean;
 
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    options: TransferLogWriterOptions = {},
+  ) {
+    this.asyncOutcomeCommit = options.asyncOutcomeCommit ?? true;
+  }
 
   /** Appends entries (any organizations) and resolves once they are committed, with their chain fields. */
   async append(entries: TransferLogEntry[]): Promise<ChainedEntry[]> {
@@ -53,13 +76,16 @@ export class TransferLogWriter {
 
   /** Forgets cached chain heads (after retention or in tests that write the heads table directly). */
   resetCache(): void {
-    for (const q of this.orgs.values()) q.head = null;
+    for (const q of this.orgs.values()) {
+      q.head = null;
+      q.knownSets.clear();
+    }
   }
 
   private enqueue(org: string, entries: TransferLogEntry[]): Promise<ChainedEntry[]> {
     let q = this.orgs.get(org);
     if (!q) {
-      q = { pending: [], running: false, head: null };
+      q = { pending: [], running: false, head: null, knownSets: new Set() };
       this.orgs.set(org, q);
     }
     const queue = q;
@@ -98,13 +124,37 @@ export class TransferLogWriter {
   }
 
   private async write(org: string, q: OrgQueue, entries: TransferLogEntry[]): Promise<ChainedEntry[]> {
+    // Outcome rows complete an intent that is already durable: they may skip the WAL flush wait.
+    const asyncCommit = this.asyncOutcomeCommit && entries.every((e) => e.intentId !== null && e.outcome !== 'intent');
+    const sets = new Map<string, TransferSubjects>();
+    const rows = entries.map((e) => {
+      if (e.subjectsDigest || subjectCount(e.subjects) <= INLINE_SUBJECTS_MAX) return e;
+      const digest = subjectSetDigest(e.subjects);
+      sets.set(digest, e.subjects);
+      return { ...e, subjects: {}, subjectsDigest: digest };
+    });
+    let fkRetried = false;
     for (let attempt = 0; ; attempt++) {
       q.head ??= await this.loadHead(org);
-      const chained = chainEntries(q.head, entries);
+      const { chained, records } = chainForInsert(q.head, rows);
       const last = chained[chained.length - 1]!;
-      const inserted = await this.casInsert(org, q.head, last, chained);
+      const newSets = [...sets].filter(([digest]) => !q.knownSets.has(digest));
+      let inserted: number;
+      try {
+        inserted = await this.appendCall({ org, expected: q.head, last, records, newSets, asyncCommit });
+      } catch (err) {
+        // A remembered set was removed (retention): forget them all and send the sets along.
+        if (!fkRetried && isForeignKeyViolation(err) && sets.size) {
+          fkRetried = true;
+          q.knownSets.clear();
+          continue;
+        }
+        throw err;
+      }
       if (inserted === chained.length) {
         q.head = { seq: last.seq, hash: last.hash };
+        if (q.knownSets.size + sets.size > TransferLogWriter.MAX_KNOWN_SETS) q.knownSets.clear();
+        for (const digest of sets.keys()) q.knownSets.add(digest);
         return chained;
       }
       // Another process moved the head: re-read it and chain again.
@@ -125,29 +175,28 @@ export class TransferLogWriter {
     return { seq: Number(row.seq), hash: row.hash };
   }
 
-  private async casInsert(
-    org: string,
-    expected: { seq: number; hash: string },
-    last: ChainedEntry,
-    chained: ChainedEntry[],
-  ): Promise<number> {
-    const payload = JSON.stringify(chained.map(entryToRecord));
-    const result = await sql<{ id: string }>`
-      WITH h AS (
-        UPDATE transfer_log_heads SET seq = ${last.seq}, hash = ${last.hash}, updated_at = now()
-        WHERE organization_id = ${org} AND seq = ${expected.seq} AND hash = ${expected.hash}
-        RETURNING 1
-      )
-      INSERT INTO transfer_log (${sql.raw(COLUMN_LIST)})
-      SELECT ${sql.raw(COLUMN_LIST)} FROM jsonb_to_recordset(${payload}::jsonb) AS x(${sql.raw(COLUMN_DEFS)})
-      WHERE EXISTS (SELECT 1 FROM h)
-      RETURNING id`.execute(this.db);
-    return result.rows.length;
+  /** One compare-and-swap + insert; returns the rows inserted (0 when the head had moved). */
+  private async appendCall(p: {
+    org: string;
+    expected: { seq: number; hash: string };
+    last: ChainedEntry;
+    /** The rows as JSON records (canonical row text plus prevHash and hash, see `chainForInsert`). */
+    records: string[];
+    newSets: Array<[string, TransferSubjects]>;
+    asyncCommit: boolean;
+  }): Promise<number> {
+    const rows = `[${p.records.join(',')}]`;
+    const sets = p.newSets.length ? JSON.stringify(p.newSets.map(([digest, subjects]) => ({ digest, subjects }))) : null;
+    const result = await sql<{ inserted: number }>`
+      SELECT casebridge_transfer_log_append(${p.org}, ${p.expected.seq}, ${p.expected.hash}, ${p.last.seq}, ${p.last.hash},
+        ${rows}::jsonb, ${sets}::jsonb, ${p.asyncCommit}) AS inserted`.execute(this.db);
+    return Number(result.rows[0]?.inserted ?? 0);
   }
 }
 
-const COLUMN_LIST = RECORDSET_COLUMNS.map(([name]) => name).join(', ');
-const COLUMN_DEFS = RECORDSET_COLUMNS.map(([name, type]) => `${name} ${type}`).join(', ');
+function isForeignKeyViolation(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === '23503';
+}
 
 const UUID_FIELDS = ['id', 'organizationId', 'userId', 'connectionId', 'consentId', 'intentId'] as const;
 
@@ -171,4 +220,6 @@ interface OrgQueue {
   pending: Pending[];
   running: boolean;
   head: { seq: number; hash: string } | null;
+  /** Digests of subject sets known to be stored for this organization. */
+  knownSets: Set<string>;
 }

@@ -2,11 +2,17 @@ import { type SelectQueryBuilder, sql } from 'kysely';
 import type { Db } from '../db/database.ts';
 import type { DB, TransferOutcomeColumn } from '../db/types.ts';
 import { type ChainedEntry, rowToEntry } from './log-entry.ts';
+import type { TransferSubjects } from './types.ts';
 
 /**
  * Reading the transfer log: filtered pages (keyset on the organization's chain seq, newest first),
  * streaming export, and the access-request report for one data subject. Every query is scoped to one
  * organization; a member's scope is further limited to their own connections' rows.
+ *
+ * Rows naming many subjects store them by reference (`subjects_digest` → `transfer_subject_sets`,
+ * see migration 0008). A subject filter matches rows whose inline subjects contain the subject OR
+ * whose referenced set does, and every row returned carries its subjects resolved from the set, so
+ * pages, exports and the access report read the same as if the subjects were inline.
  */
 
 export const SUBJECT_KINDS = {
@@ -37,10 +43,43 @@ export interface TransferFilters {
   purpose?: string;
 }
 
+/** Beyond this many matching subject sets, the filter uses a sub-select instead of a list of digests. */
+const MAX_LISTED_SETS = 1000;
+
+/**
+ * The stored subject sets of an organization that name a subject: their digests, or `null` when
+ * there are more than {@link MAX_LISTED_SETS} (the filter then matches by sub-select).
+ */
+async function setsNaming(db: Db, organizationId: string, subject: NonNullable<TransferFilters['subject']>): Promise<string[] | null> {
+  const rows = await db
+    .selectFrom('transfer_subject_sets')
+    .select('digest')
+    .where('organization_id', '=', organizationId)
+    .where(sql<boolean>`subjects @> ${subjectProbe(subject)}::jsonb`)
+    .limit(MAX_LISTED_SETS + 1)
+    .execute();
+  return rows.length > MAX_LISTED_SETS ? null : rows.map((r) => r.digest);
+}
+
+/** Containment probe for the GIN (jsonb_path_ops) indexes: {"caseIds":["…"]}. */
+function subjectProbe(subject: NonNullable<TransferFilters['subject']>): string {
+  return JSON.stringify({ [SUBJECT_KINDS[subject.kind]]: [subject.id] });
+}
+
+/** Filters resolved for one query: the matching subject sets looked up once. */
+interface ResolvedFilters extends TransferFilters {
+  /** Digests of the subject sets naming `subject` (null: too many to list, match by sub-select). */
+  subjectSets?: string[] | null;
+}
+
+async function resolveFilters(db: Db, scope: TransferScope, f: TransferFilters): Promise<ResolvedFilters> {
+  return f.subject ? { ...f, subjectSets: await setsNaming(db, scope.organizationId, f.subject) } : f;
+}
+
 function applyFilters<O>(
   q: SelectQueryBuilder<DB, 'transfer_log', O>,
   scope: TransferScope,
-  f: TransferFilters,
+  f: ResolvedFilters,
 ): SelectQueryBuilder<DB, 'transfer_log', O> {
   let out = q.where('organization_id', '=', scope.organizationId);
   if (scope.userId) out = out.where('user_id', '=', scope.userId);
@@ -48,9 +87,19 @@ function applyFilters<O>(
   if (f.userId) out = out.where('user_id', '=', f.userId);
   if (f.platform) out = out.where('platform', '=', f.platform);
   if (f.subject) {
-    // Containment on the GIN (jsonb_path_ops) index: {"caseIds":["…"]}.
-    const probe = JSON.stringify({ [SUBJECT_KINDS[f.subject.kind]]: [f.subject.id] });
-    out = out.where(sql<boolean>`subjects @> ${probe}::jsonb`);
+    // Containment on the GIN (jsonb_path_ops) index, or a reference to a set that contains it.
+    const probe = subjectProbe(f.subject);
+    const sets = f.subjectSets;
+    if (sets === null) {
+      out = out.where(
+        sql<boolean>`(subjects @> ${probe}::jsonb OR subjects_digest IN (SELECT s.digest FROM transfer_subject_sets s
+          WHERE s.organization_id = ${scope.organizationId} AND s.subjects @> ${probe}::jsonb))`,
+      );
+    } else if (sets?.length) {
+      out = out.where((eb) => eb.or([sql<boolean>`subjects @> ${probe}::jsonb`, eb('subjects_digest', 'in', sets)]));
+    } else {
+      out = out.where(sql<boolean>`subjects @> ${probe}::jsonb`);
+    }
   }
   if (f.from) out = out.where('created_at', '>=', f.from);
   if (f.to) out = out.where('created_at', '<', f.to);
@@ -70,15 +119,46 @@ export function decodeCursor(cursor: string): number | null {
   return m ? Number(m[1]) : null;
 }
 
+/** Sets kept per query while resolving (a feed's set is ~190 KB; pages mostly repeat a few). */
+const MAX_CACHED_SETS = 32;
+
+/**
+ * Entries with their subjects resolved: rows that name a stored subject set get the set's subjects
+ * (`subjectsDigest` stays, so a reader can tell, and check the digest). `cache` is shared across the
+ * pages of one query.
+ */
+export async function withResolvedSubjects(
+  db: Db,
+  organizationId: string,
+  entries: ChainedEntry[],
+  cache: Map<string, TransferSubjects> = new Map(),
+): Promise<ChainedEntry[]> {
+  const missing = [...new Set(entries.map((e) => e.subjectsDigest).filter((d): d is string => !!d && !cache.has(d)))];
+  if (cache.size + missing.length > MAX_CACHED_SETS) cache.clear();
+  for (let i = 0; i < missing.length; i += 200) {
+    const rows = await db
+      .selectFrom('transfer_subject_sets')
+      .select(['digest', 'subjects'])
+      .where('organization_id', '=', organizationId)
+      .where('digest', 'in', missing.slice(i, i + 200))
+      .execute();
+    for (const r of rows) cache.set(r.digest, r.subjects as TransferSubjects);
+  }
+  // The foreign key keeps every referenced set present; `{}` would only show for a set deleted by hand
+  // (which `transfers verify` reports).
+  return entries.map((e) => (e.subjectsDigest ? { ...e, subjects: cache.get(e.subjectsDigest) ?? {} } : e));
+}
+
 /** One page, newest first. */
 export async function listTransfers(
   db: Db,
   params: { scope: TransferScope; filters: TransferFilters; limit: number; beforeSeq?: number | null },
 ): Promise<{ items: ChainedEntry[]; nextCursor: string | null }> {
-  let q = applyFilters(db.selectFrom('transfer_log').selectAll(), params.scope, params.filters);
+  const filters = await resolveFilters(db, params.scope, params.filters);
+  let q = applyFilters(db.selectFrom('transfer_log').selectAll(), params.scope, filters);
   if (params.beforeSeq) q = q.where('seq', '<', params.beforeSeq);
   const rows = await q.orderBy('seq', 'desc').limit(params.limit + 1).execute();
-  const items = rows.slice(0, params.limit).map(rowToEntry);
+  const items = await withResolvedSubjects(db, params.scope.organizationId, rows.slice(0, params.limit).map(rowToEntry));
   const last = items[items.length - 1];
   return { items, nextCursor: rows.length > params.limit && last ? encodeCursor(last.seq) : null };
 }
@@ -89,15 +169,17 @@ export async function* iterateTransfers(
   params: { scope: TransferScope; filters: TransferFilters; pageSize?: number; max?: number },
 ): AsyncGenerator<ChainedEntry> {
   const pageSize = params.pageSize ?? 1000;
+  const filters = await resolveFilters(db, params.scope, params.filters);
+  const sets = new Map<string, TransferSubjects>();
   let after = 0;
   let yielded = 0;
   for (;;) {
-    const q = applyFilters(db.selectFrom('transfer_log').selectAll(), params.scope, params.filters);
+    const q = applyFilters(db.selectFrom('transfer_log').selectAll(), params.scope, filters);
     const rows = await q.where('seq', '>', after).orderBy('seq').limit(pageSize).execute();
-    for (const row of rows) {
+    for (const entry of await withResolvedSubjects(db, params.scope.organizationId, rows.map(rowToEntry), sets)) {
       if (params.max !== undefined && yielded >= params.max) return;
       yielded++;
-      yield rowToEntry(row);
+      yield entry;
     }
     if (rows.length < pageSize) return;
     after = Number(rows[rows.length - 1]!.seq);
@@ -120,6 +202,9 @@ export function transferView(e: ChainedEntry) {
     platform: e.platform,
     recipient: { account: e.recipientAccount, destination: e.recipientDestination },
     subjects: e.subjects,
+    // Set when the row stores its subjects by reference: the hashed row then has `subjects: {}` and
+    // this digest, which is the SHA-256 of the canonical JSON of `subjects` above.
+    subjectsDigest: e.subjectsDigest ?? null,
     categories: e.categories,
     fieldNames: e.fieldNames,
     consent: e.consentId ? { id: e.consentId, version: e.consentVersion } : null,

@@ -5,7 +5,14 @@ import { getSigningKey } from './signing.ts';
 
 export interface RetentionResult {
   cutoff: Date;
-  organizations: Array<{ organizationId: string; removedRows: number; throughSeq: number; anchorCheckpointId: string }>;
+  organizations: Array<{
+    organizationId: string;
+    removedRows: number;
+    throughSeq: number;
+    anchorCheckpointId: string;
+    /** Stored subject sets (migration 0008) no retained row names any more, removed with the rows. */
+    removedSubjectSets: number;
+  }>;
 }
 
 /**
@@ -15,7 +22,8 @@ export interface RetentionResult {
  * 1. find the last seq M created before the cutoff and its hash;
  * 2. in ONE transaction: `SET LOCAL casebridge.retention = 'on'` (the only way past the append-only
  *    trigger, scoped to this transaction), sign and store a `retention` checkpoint (tree size M,
- *    hash of row M), delete rows seq ≤ M, and record the removal in the audit log.
+ *    hash of row M), delete rows seq ≤ M, delete the subject sets created before the cutoff that no
+ *    retained row names any more, and record the removal in the audit log.
  *
  * `verifyTransferLog` then starts from the oldest retained row (seq M + 1) and accepts its prev_hash
  * because a signed checkpoint at M vouches for it. The maintenance queue runs this daily.
@@ -55,6 +63,12 @@ export async function enforceRetention(
         .where('seq', '<=', throughSeq)
         .executeTakeFirst();
       const removedRows = Number(removed.numDeletedRows);
+      // A set still named by a retained row stays (the foreign key would refuse anyway); one created
+      // after the cutoff may belong to a row being written right now.
+      const sets = await sql`DELETE FROM transfer_subject_sets s WHERE s.organization_id = ${organizationId}
+        AND s.created_at < ${cutoff}
+        AND NOT EXISTS (SELECT 1 FROM transfer_log l WHERE l.organization_id = s.organization_id AND l.subjects_digest = s.digest)`.execute(tx);
+      const removedSubjectSets = Number(sets.numAffectedRows ?? 0);
       await recordAudit(tx, {
         organizationId,
         actor: { kind: 'system', reason: 'retention' },
@@ -62,6 +76,7 @@ export async function enforceRetention(
         target: 'transfer_log',
         details: {
           removedRows,
+          removedSubjectSets,
           throughSeq,
           cutoff: cutoff.toISOString(),
           retentionDays: services.config.TRANSFER_LOG_RETENTION_DAYS,
@@ -69,7 +84,7 @@ export async function enforceRetention(
           anchorHash: last.hash,
         },
       });
-      return { organizationId, removedRows, throughSeq, anchorCheckpointId };
+      return { organizationId, removedRows, throughSeq, anchorCheckpointId, removedSubjectSets };
     });
     if (done.removedRows) {
       services.logger.info({ organizationId, removedRows: done.removedRows, throughSeq }, 'transfer log retention applied');

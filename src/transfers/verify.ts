@@ -1,6 +1,7 @@
 import type { Selectable } from 'kysely';
 import type { TransferLogCheckpointsTable } from '../db/types.ts';
 import { type CheckpointKind, checkpointMessage, type PrivacyServices } from './checkpoints.ts';
+import { canonicalJson, sha256Hex } from './canonical.ts';
 import { type ChainedEntry, GENESIS_HASH, hashEntry, rowToEntry } from './log-entry.ts';
 import { getSigningKey, verifyBytes } from './signing.ts';
 
@@ -14,7 +15,10 @@ import { getSigningKey, verifyBytes } from './signing.ts';
  * - each row's prev_hash equals the previous row's hash → else the previous row was rewritten with a
  *   recomputed hash (`row_rewritten`, naming that previous row); a seq gap is `rows_missing`;
  * - every checkpoint inside the retained range matches the row at its seq and its signature verifies;
- *   checkpoints beyond the last row mean rows were cut off the end (`rows_missing`).
+ *   checkpoints beyond the last row mean rows were cut off the end (`rows_missing`);
+ * - every subject set a row names by digest (`transfer_subject_sets`, migration 0008) exists and its
+ *   content still hashes to that digest → else `subject_set_missing` / `subject_set_changed`, naming
+ *   the first row that references the set (the digest itself is covered by that row's hash).
  */
 export type ProblemKind =
   | 'hash_mismatch'
@@ -23,7 +27,9 @@ export type ProblemKind =
   | 'unanchored_start'
   | 'checkpoint_mismatch'
   | 'checkpoint_signature_invalid'
-  | 'head_mismatch';
+  | 'head_mismatch'
+  | 'subject_set_missing'
+  | 'subject_set_changed';
 
 export interface VerifyProblem {
   kind: ProblemKind;
@@ -157,6 +163,8 @@ async function verifyOrganization(
 
   let prev: ChainedEntry | null = null;
   let after = 0;
+  /** Subject-set digests already checked in this run. */
+  const setsChecked = new Set<string>();
   for (;;) {
     const rows = await db
       .selectFrom('transfer_log')
@@ -166,8 +174,9 @@ async function verifyOrganization(
       .orderBy('seq')
       .limit(PAGE)
       .execute();
-    for (const row of rows) {
-      const entry = rowToEntry(row);
+    const entries = rows.map(rowToEntry);
+    problems.push(...(await checkSubjectSets(services, organizationId, entries, setsChecked)));
+    for (const entry of entries) {
       report.rows++;
       if (report.firstSeq === null) {
         report.firstSeq = entry.seq;
@@ -284,4 +293,60 @@ async function verifyOrganization(
   report.firstBroken = problems[0] ?? null;
   report.ok = problems.length === 0;
   return report;
+}
+
+/**
+ * Checks the subject sets named by a page of rows that this run has not checked yet: each must exist
+ * and hash (canonical JSON, SHA-256) to its digest. A problem names the first row (lowest seq) of the
+ * page that references the set; later pages skip sets already checked.
+ */
+async function checkSubjectSets(
+  services: PrivacyServices,
+  organizationId: string,
+  entries: ChainedEntry[],
+  checked: Set<string>,
+): Promise<VerifyProblem[]> {
+  const firstRow = new Map<string, ChainedEntry>();
+  for (const e of entries) if (e.subjectsDigest && !checked.has(e.subjectsDigest) && !firstRow.has(e.subjectsDigest)) firstRow.set(e.subjectsDigest, e);
+  if (!firstRow.size) return [];
+  const problems: VerifyProblem[] = [];
+  const digests = [...firstRow.keys()];
+  const found = new Set<string>();
+  for (let i = 0; i < digests.length; i += 100) {
+    const sets = await services.db
+      .selectFrom('transfer_subject_sets')
+      .select(['digest', 'subjects'])
+      .where('organization_id', '=', organizationId)
+      .where('digest', 'in', digests.slice(i, i + 100))
+      .execute();
+    for (const set of sets) {
+      found.add(set.digest);
+      const actual = sha256Hex(canonicalJson(set.subjects));
+      if (actual !== set.digest) {
+        const row = firstRow.get(set.digest)!;
+        problems.push({
+          kind: 'subject_set_changed',
+          id: row.id,
+          seq: row.seq,
+          expected: set.digest,
+          actual,
+          message: `the subject set named by row ${row.id} (seq ${row.seq}) was changed after it was written: it no longer hashes to ${set.digest}`,
+        });
+      }
+    }
+  }
+  for (const digest of digests) {
+    checked.add(digest);
+    if (found.has(digest)) continue;
+    const row = firstRow.get(digest)!;
+    problems.push({
+      kind: 'subject_set_missing',
+      id: row.id,
+      seq: row.seq,
+      expected: digest,
+      actual: 'no stored set',
+      message: `the subject set named by row ${row.id} (seq ${row.seq}) is gone`,
+    });
+  }
+  return problems;
 }

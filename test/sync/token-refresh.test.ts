@@ -66,15 +66,16 @@ describe('token refresh', () => {
     // Only this test's connection syncs (the earlier ones would write the same case again).
     await env.t.services.db.updateTable('connections').set({ status: 'paused' }).where('status', '=', 'active').execute();
     const connectionId = await env.connect();
-    await env.startWorkers({ sync: { chunkSize: 10 } });
+    // Two requests at a time, 100 ms each: the run lasts several token lifetimes (≥ 6 s for 3 s tokens).
+    await env.startWorkers({ sync: { chunkSize: 10, itemConcurrency: 2 } });
     const calls = tokenCalls();
-    env.sandbox.state.addFault({ provider: 'google', kind: 'delay', delayMs: 30, method: 'POST', path: '/events$' });
+    env.sandbox.state.addFault({ provider: 'google', kind: 'delay', delayMs: 100, method: 'POST', path: '/events$' });
     await env.ingest(caseWithEvents({ caseId: 'ttl', assignee: env.org.member.email, n: 120 }));
     await env.waitIdle(120_000);
     env.sandbox.state.faults = [];
     const calendarId = await env.calendarId(connectionId);
     expect(env.liveEvents(calendarId)).toHaveLength(120);
-    expect(tokenCalls() - calls).toBeGreaterThanOrEqual(1);
+    expect(tokenCalls() - calls).toBeGreaterThanOrEqual(2);
     const view = await env.connection(connectionId);
     expect([view.status, view.lastError]).toEqual(['active', null]);
     await env.workers?.close();

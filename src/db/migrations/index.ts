@@ -6,6 +6,7 @@ import * as m0004 from './0004-identity.ts';
 import * as m0005 from './0005-sync.ts';
 import * as m0006 from './0006-ical.ts';
 import * as m0007 from './0007-revocation.ts';
+import * as m0008 from './0008-transfer-log-fast-path.ts';
 
 /**
  * Every migration, in order. Static imports (not a folder scan) so the list is the same under tsx,
@@ -19,4 +20,5 @@ export const migrations: Record<string, Migration> = {
   '0005-sync': m0005,
   '0006-ical': m0006,
   '0007-revocation': m0007,
+  '0008-transfer-log-fast-path': m0008,
 };
