@@ -265,6 +265,9 @@ export const consentRoutes: RouteModule = (app, services) => {
           attestations: body.attestations,
           policyVersion: CURRENT_POLICY_VERSION,
         });
+        // A wider or narrower consent changes what should be on the platform: reconcile now rather
+        // than at the next data change or periodic full reconcile.
+        if (connection.status === 'active') await services.queues.enqueueSync(connection.id, 'consent');
         return c.json({ consent: view(consent) }, 201);
       } catch (e) {
         if (e instanceof ConsentError) throw new ApiError(400, e.code, e.message, e.details);
