@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import crypto, { createHash } from 'node:crypto';
 
 /**
  * Canonical JSON: object keys sorted (recursively), `undefined` members dropped, Dates as ISO-8601
@@ -6,8 +6,13 @@ import { createHash } from 'node:crypto';
  * what payload hashes and the transfer log's hash chain need (jsonb does not keep key order).
  */
 export function canonicalJson(value: unknown): string {
+  // Fast path: an array of strings, finite numbers, booleans and nulls serialises the same either way.
+  if (Array.isArray(value) && value.every(isPlainScalar)) return JSON.stringify(value);
   return JSON.stringify(normalise(value)) ?? 'null';
 }
+
+const isPlainScalar = (v: unknown): boolean =>
+  v === null || typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v));
 
 function normalise(value: unknown): unknown {
   if (value === null || value === undefined) return null;
@@ -27,8 +32,11 @@ function normalise(value: unknown): unknown {
 
 /** Lower-case hex SHA-256 of a string (UTF-8) or bytes. */
 export function sha256Hex(data: string | Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
+  // One-shot `crypto.hash` (Node ≥ 20.12) skips the Hash object; same digest.
+  return oneShot ? oneShot('sha256', data, 'hex') : createHash('sha256').update(data).digest('hex');
 }
+
+const oneShot = (crypto as { hash?: (algorithm: string, data: string | Uint8Array, encoding: 'hex') => string }).hash;
 
 /**
  * Deep-freezes plain objects and arrays (in place) and returns the value. A payload frozen this way

@@ -28,7 +28,8 @@
  *    consent but no category.
  * 3. **Minimise.** Only fields of consented categories among the item's categories are kept;
  *    `perform` receives only those. The payload SHA-256 and byte size are computed over the canonical
- *    JSON of the minimised fields (bytes: or the connector-reported `bytes`).
+ *    JSON of the minimised fields (bytes: or the connector-reported `bytes`) — memoised when the item's
+ *    fields are deeply frozen (`freezeDeep`), as a cached iCal feed's 2.5 MB of columns are.
  * 4. **Write ahead.** Intent rows are appended (and committed) BEFORE `perform` runs: a transfer that
  *    reached a provider always has a log row. `sendMany` appends the intents and `blocked` rows of
  *    the whole chunk in one multi-row statement.
@@ -37,7 +38,10 @@
  *    the queue decides.
  * 6. **Outcome rows** (`sent` | `received` (inbound) | `not_modified` | `failed` | `blocked` when a
  *    withdrawal landed mid-chunk) with provider status, remote id, duration and, for failures, the
- *    error class and a secret-scrubbed message — one multi-row statement per call.
+ *    error class and a secret-scrubbed message — multi-row statements (one per call up to
+ *    {@link OUTCOME_BATCH} items, longer chunks write batches while their calls go on), committed
+ *    before the call returns. The log writer group-commits rows of concurrent calls and stores large
+ *    subject lists once by digest (see `log-writer.ts`).
  *
  * Inbound transfers (direction `inbound`, e.g. contact imports) pass the same checks and are logged
  * the same way. The gate is the only module that may construct provider SDK clients: gated factories
@@ -51,7 +55,7 @@ import { currentConsent, toConsent } from '../consent/service.ts';
 import type { Db } from '../db/database.ts';
 import type { Logger } from '../observability/logger.ts';
 import { transfersTotal } from '../observability/metrics.ts';
-import { canonicalDigest } from './canonical.ts';
+import { canonicalDigest, freezeDeep } from './canonical.ts';
 import { type ConsentState, type Decision, decideTransfer, type GateConnection } from './decision.ts';
 import { summariseError } from './errors.ts';
 import { gateScope } from './gate-scope.ts';
@@ -254,7 +258,9 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
       // Rows are chained per organization: a call for a connection the database never knew has no
       // organization to log under, so it is refused with a warning instead of a row.
       const now = new Date();
-      const base = items.map((item, i) => baseEntry(ctx, item, decisions[i]!, state.attribution, now));
+      // One frozen actor record for the whole chunk: its canonical JSON is computed once for all rows.
+      const actor = freezeDeep(actorRecord(ctx.actor));
+      const base = items.map((item, i) => baseEntry(ctx, item, decisions[i]!, state.attribution, now, actor));
       if (state.attribution) await log.append(base.filter((b): b is TransferLogEntry => b !== null));
       else logger.warn({ connectionId: ctx.connectionId, purpose: ctx.purpose }, 'gate call for an unknown connection refused');
       let latest: GateState = state;
@@ -389,6 +395,7 @@ function baseEntry(
   decision: Decision,
   connection: GateConnection | null,
   now: Date,
+  actor: Record<string, unknown>,
 ): TransferLogEntry | null {
   if (!connection) return null;
   // The canonical JSON of the minimised fields = that of the item's fields picked by the released
@@ -406,14 +413,14 @@ function baseEntry(
     recipientAccount: cleanText(item.recipient.account ?? connection.externalAccount, 500),
     recipientDestination: cleanText(item.recipient.destination, 1000),
     subjects: normaliseSubjects(item.subjects),
-    categories: decision.categories,
-    fieldNames: decision.fieldNames,
+    categories: Object.freeze(decision.categories) as string[],
+    fieldNames: Object.freeze(decision.fieldNames) as string[],
     purpose: cleanText(ctx.purpose, 200)!,
     consentId: decision.consent?.id ?? null,
     consentVersion: decision.consent?.version ?? null,
     payloadSha256: payload?.sha256 ?? null,
     payloadBytes: payload?.bytes ?? null,
-    actor: actorRecord(ctx.actor),
+    actor,
     operation: item.operation,
     itemKey: cleanText(item.itemKey ?? null, 1000),
     intentId: null,

@@ -159,8 +159,18 @@ function canonicalFields(entry: TransferLogEntry & { seq: number }): Record<stri
 
 /** A scalar member as canonical JSON (an absent value is written as the null the database stores). */
 const scalar = (v: string | number | null | undefined): string => (v === undefined ? 'null' : JSON.stringify(v));
+/** Canonical JSON of deeply frozen members (it cannot change), e.g. subjects shared by an intent and its outcome. */
+const nestedFrozen = new WeakMap<object, string>();
 /** A structured member (subjects, actor, categories, field names) as canonical JSON. */
-const nested = (v: unknown): string => canonicalJson(v);
+const nested = (v: unknown): string => {
+  if (v === null || typeof v !== 'object' || !isDeepFrozen(v)) return canonicalJson(v);
+  let text = nestedFrozen.get(v);
+  if (text === undefined) {
+    text = canonicalJson(v);
+    nestedFrozen.set(v, text);
+  }
+  return text;
+};
 
 /**
  * The canonical row text the hash covers: `canonicalJson` of the row's members (every column except

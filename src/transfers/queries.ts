@@ -145,8 +145,18 @@ export async function withResolvedSubjects(
     for (const r of rows) cache.set(r.digest, r.subjects as TransferSubjects);
   }
   // The foreign key keeps every referenced set present; `{}` would only show for a set deleted by hand
-  // (which `transfers verify` reports).
-  return entries.map((e) => (e.subjectsDigest ? { ...e, subjects: cache.get(e.subjectsDigest) ?? {} } : e));
+  // (which `transfers verify` reports). The writer leaves inline subjects empty on such rows; should a
+  // row carry both, the reader sees both.
+  return entries.map((e) => (e.subjectsDigest ? { ...e, subjects: unionSubjects(cache.get(e.subjectsDigest) ?? {}, e.subjects) } : e));
+}
+
+function unionSubjects(a: TransferSubjects, b: TransferSubjects): TransferSubjects {
+  if (!Object.keys(b).length) return a;
+  const out: Record<string, string[]> = { ...a } as Record<string, string[]>;
+  for (const [kind, ids] of Object.entries(b) as Array<[string, string[] | undefined]>) {
+    if (ids?.length) out[kind] = [...new Set([...(out[kind] ?? []), ...ids])];
+  }
+  return out as TransferSubjects;
 }
 
 /** One page, newest first. */
