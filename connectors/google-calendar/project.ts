@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { CategoryId } from '../../src/consent/categories.ts';
+import { addDays } from '../../src/cases/calendar-date.ts';
 import type { EventWithCase } from '../../src/cases/queries.ts';
 import type { DesiredItem } from '../types.ts';
 import type { GoogleCalendarSettings } from './manifest.ts';
@@ -55,15 +56,6 @@ export function base32hex(bytes: Uint8Array): string {
  */
 export function googleEventId(connectionId: string, caseEventId: string): string {
   return `cb${base32hex(createHash('sha256').update(`casebridge:google_calendar:${connectionId}:${caseEventId}`).digest())}`;
-}
-
-/** Adds days to a calendar date string, on the date itself (no time zone is involved). */
-export function addDays(date: string, days: number): string {
-  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(date);
-  if (!m) throw new Error(`not a YYYY-MM-DD date: ${date}`);
-  // Date.UTC is used as a proleptic-Gregorian day counter here, not to convert a local time.
-  const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]) + days));
-  return `${String(d.getUTCFullYear()).padStart(4, '0')}-${String(d.getUTCMonth() + 1).padStart(2, '0')}-${String(d.getUTCDate()).padStart(2, '0')}`;
 }
 
 /** One formatter per zone (constructing Intl.DateTimeFormat costs far more than using one). */

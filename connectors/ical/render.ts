@@ -7,6 +7,7 @@ import ical, {
   type ICalTemporalPlainDateTimeStub,
   type ICalTemporalZonedDateTimeStub,
 } from 'ical-generator';
+import { addDays, type CalendarDate, parseDate } from '../../src/cases/calendar-date.ts';
 import { type WallTime, vtimezoneComponent, zoneInstant } from '../../src/ical/time-zones.ts';
 import type { FeedEnvelope } from './project.ts';
 
@@ -87,39 +88,19 @@ export function cleanText(value: string): string {
   return value.replace(CONTROL, '').replace(LONE_SURROGATE, '\uFFFD');
 }
 
-const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
+const pad = (n: number, w = 2) => String(n).padStart(w, '0');
 
-/** Parses `YYYY-MM-DD` into numbers (no Date). */
-export function parseDate(value: string): { year: number; month: number; day: number } {
-  const m = DATE.exec(value);
-  if (!m) throw new FeedRenderError(`not a YYYY-MM-DD date: ${JSON.stringify(value)}`);
-  const d = { year: Number(m[1]), month: Number(m[2]), day: Number(m[3]) };
-  if (d.month < 1 || d.month > 12 || d.day < 1 || d.day > daysIn(d.year, d.month)) {
-    throw new FeedRenderError(`not a calendar date: ${value}`);
-  }
+/** The numbers of a `YYYY-MM-DD` date; a {@link FeedRenderError} when it is not a calendar date. */
+function dateParts(value: string): CalendarDate {
+  const d = parseDate(value);
+  if (!d) throw new FeedRenderError(`not a YYYY-MM-DD calendar date: ${JSON.stringify(value)}`);
   return d;
 }
 
-function daysIn(year: number, month: number): number {
-  if (month === 2) return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
-  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
-}
-
-const pad = (n: number, w = 2) => String(n).padStart(w, '0');
-
-/** The day after a `YYYY-MM-DD` date, by calendar arithmetic on the string's numbers. */
+/** The day after a `YYYY-MM-DD` date (an all-day event's exclusive DTEND), on the calendar itself. */
 export function nextDay(value: string): string {
-  let { year, month, day } = parseDate(value);
-  day += 1;
-  if (day > daysIn(year, month)) {
-    day = 1;
-    month += 1;
-    if (month > 12) {
-      month = 1;
-      year += 1;
-    }
-  }
-  return `${pad(year, 4)}-${pad(month)}-${pad(day)}`;
+  dateParts(value);
+  return addDays(value, 1);
 }
 
 /**
@@ -144,7 +125,7 @@ class PlainDateValue implements ICalTemporalPlainDateStub {
 }
 
 function plainDate(value: string): PlainDateValue {
-  const { year, month, day } = parseDate(value);
+  const { year, month, day } = dateParts(value);
   return new PlainDateValue(year, month, day);
 }
 

@@ -55,7 +55,10 @@ const optionalText = (max: number) =>
     .nullish()
     .transform((v) => (v ? v : null));
 const email = z.email().max(320).transform((v) => v.toLowerCase());
-const isoDate = z.iso.date({ message: 'expected a calendar date YYYY-MM-DD' });
+const isoDate = z.iso
+  .date({ message: 'expected a calendar date YYYY-MM-DD' })
+  // An all-day event's exclusive end (the day after its last day) must itself be a YYYY-MM-DD date.
+  .refine((d) => d >= '0001-01-01' && d <= '9999-12-30', { message: 'expected a date between 0001-01-01 and 9999-12-30' });
 const isoDateTime = z.iso.datetime({
   offset: true,
   message: 'expected an ISO 8601 date-time with Z or an offset, e.g. 2025-03-14T09:30:00-04:00',

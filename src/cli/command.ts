@@ -12,11 +12,12 @@ export interface CliCommand {
   options?: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }>;
   /** Whether the command needs the database and Redis (most do); false runs with config only. */
   needsServices?: boolean;
+  /** Resolves to the process exit code; `undefined` (no `return`) means 0. */
   run(ctx: {
     args: Record<string, string | boolean | string[] | boolean[] | undefined>;
     positionals: string[];
     config: Config;
     services: Services | null;
     print(line: string): void;
-  }): Promise<number | void>;
+  }): Promise<number | undefined>;
 }

@@ -1,6 +1,7 @@
 import type { OrganizationSettings } from '../db/types.ts';
 import { minimalPdf } from './pdf.ts';
-import { addDays, nextWeekday, zonedTimeToUtc } from './zoned-time.ts';
+import { addDays } from '../cases/calendar-date.ts';
+import { nextWeekday, zonedTimeToUtc } from './zoned-time.ts';
 
 /**
  * The demo's sample firms, built deterministically: the same anchor date gives byte-identical data,

@@ -3,6 +3,8 @@
  * days. Pure (Intl only), so the demo's dates are right across daylight-saving changes.
  */
 
+import { addDays } from '../cases/calendar-date.ts';
+
 const formatters = new Map<string, Intl.DateTimeFormat>();
 
 function formatter(timeZone: string): Intl.DateTimeFormat {
@@ -41,12 +43,6 @@ export function zonedTimeToUtc(params: { date: string; time: string; timeZone: s
   const wall = Date.UTC(y, m - 1, d, hh, mm);
   const first = wall - zoneOffsetMs(wall, params.timeZone);
   return new Date(wall - zoneOffsetMs(first, params.timeZone));
-}
-
-/** `YYYY-MM-DD` plus `days` (may be negative). */
-export function addDays(date: string, days: number): string {
-  const [y, m, d] = date.split('-').map(Number) as [number, number, number];
-  return new Date(Date.UTC(y, m - 1, d + days)).toISOString().slice(0, 10);
 }
 
 /** The Monday (UTC) of the week containing `now`, as YYYY-MM-DD: the demo's dates hang off it. */

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { caseInputSchema, contactInputSchema, documentMetadataSchema, eventInputSchema } from '../../src/cases/schemas.ts';
 import { minimalPdf } from '../../src/demo/pdf.ts';
 import { buildDemoDataset, type DemoOrganization } from '../../src/demo/sample-data.ts';
-import { addDays, mondayOf, zonedTimeToUtc } from '../../src/demo/zoned-time.ts';
+import { addDays } from '../../src/cases/calendar-date.ts';
+import { mondayOf, zonedTimeToUtc } from '../../src/demo/zoned-time.ts';
 
 describe('demo sample data', () => {
   const orgs = buildDemoDataset({ anchor: '2025-03-03' });

@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { toGoogleEvent } from '../../connectors/google-calendar/apply.ts';
-import { addDays, base32hex, eventFields, googleEventId, projectEvents, zonedDateTime } from '../../connectors/google-calendar/project.ts';
+import { base32hex, eventFields, googleEventId, projectEvents, zonedDateTime } from '../../connectors/google-calendar/project.ts';
+import { addDays } from '../../src/cases/calendar-date.ts';
 import type { EventWithCase } from '../../src/cases/queries.ts';
 
 const base: EventWithCase = {

@@ -59,6 +59,13 @@ describe('event input', () => {
     expect(e.timing).toEqual({ allDay: true, startDate: '2026-05-04', endDate: '2026-05-04', timeZone: null });
   });
 
+  it('refuses all-day dates whose exclusive end would not be a YYYY-MM-DD date', () => {
+    const allDay = { caseExternalId: 'c-1', kind: 'deadline', title: 'SOL', allDay: true };
+    expect(paths(eventInputSchema.safeParse({ ...allDay, startDate: '2026-05-04', endDate: '9999-12-31' }))).toEqual(['endDate']);
+    expect(paths(eventInputSchema.safeParse({ ...allDay, startDate: '0000-12-31' }))).toEqual(['startDate']);
+    expect(eventInputSchema.parse({ ...allDay, startDate: '2026-05-04', endDate: '9999-12-30' }).timing).toMatchObject({ endDate: '9999-12-30' });
+  });
+
   it('refuses zones Intl does not know and UTC offsets', () => {
     expect(paths(eventInputSchema.safeParse({ ...timed, timeZone: 'Mars/Olympus_Mons' }))).toEqual(['timeZone']);
     expect(paths(eventInputSchema.safeParse({ ...timed, timeZone: '+01:00' }))).toEqual(['timeZone']);
