@@ -119,17 +119,19 @@ export async function requestRevocation(
     }
   }
 
-  const effectiveAt = new Date();
+  // When the revocation was decided: the connections' revoked_at and the consents' withdrawn_at. The
+  // receipt's `effectiveAt` is later — the instant the drain below finished.
+  const decidedAt = new Date();
   const revocationId = await db.transaction().execute(async (tx) => {
     if (live.length) {
       await tx
         .updateTable('connections')
-        .set({ status: 'revoked', revoked_at: effectiveAt, updated_at: effectiveAt })
+        .set({ status: 'revoked', revoked_at: decidedAt, updated_at: decidedAt })
         .where('id', 'in', live)
         .execute();
       await tx
         .updateTable('consents')
-        .set({ withdrawn_at: effectiveAt, withdrawn_by: 'revocation' })
+        .set({ withdrawn_at: decidedAt, withdrawn_by: 'revocation' })
         .where('connection_id', 'in', live)
         .where('withdrawn_at', 'is', null)
         .execute();
@@ -145,7 +147,8 @@ export async function requestRevocation(
         status: live.length ? 'in_progress' : 'completed',
         connection_ids: JSON.stringify(live),
         already_revoked_ids: JSON.stringify(already),
-        effective_at: effectiveAt,
+        // Rewritten once the in-flight transfers have drained (below).
+        effective_at: decidedAt,
       })
       .returning('id')
       .executeTakeFirstOrThrow();
@@ -163,6 +166,11 @@ export async function requestRevocation(
   // gate so that nothing reaches a provider after we answer.
   await bumpRevocationEpoch(redis, config.REDIS_PREFIX, live);
   await waitForInflightTransfers(redis, config.REDIS_PREFIX, live);
+  // From now on no transfer for these connections is running or can start: this is the instant the
+  // receipt states. (Transfers that started before the bump finished during the drain, so every
+  // `intent`/`sent` row of these connections is older than it.)
+  const effectiveAt = new Date();
+  await db.updateTable('revocations').set({ effective_at: effectiveAt }).where('id', '=', revocationId).execute();
   if (live.length) await params.enqueue(revocationId);
   // A target with no live connection still gets its (empty) signed receipt.
   else await sealRevocation(services, revocationId);

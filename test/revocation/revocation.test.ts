@@ -49,10 +49,24 @@ describe('revocation', () => {
     const writesBefore = env.writes().length;
     expect(writesBefore).toBeGreaterThan(0);
     expect(writesBefore).toBeLessThan(1001); // it really was mid-sync
-    await waitForReceipt(((await res.json()) as { revocation: { id: string } }).revocation.id);
+    const done = await waitForReceipt(((await res.json()) as { revocation: { id: string } }).revocation.id);
     await env.waitIdle();
     const after = env.sandbox.state.ledger.filter((e) => e.seq > seqAt202 && e.write && e.provider === 'google' && e.path.includes('/events'));
     expect(after).toEqual([]);
+    // The receipt's effectiveAt is the instant from which no transfer could start or still be running:
+    // every intent and every completed call of the connection is logged before it; only refusals after.
+    const receipt = (done.receipt as { payload: { effectiveAt: string; requestedAt: string } }).payload;
+    const effectiveAt = new Date(receipt.effectiveAt).getTime();
+    const logRows = await env.t.services.db
+      .selectFrom('transfer_log')
+      .select(['outcome', 'created_at'])
+      .where('connection_id', '=', connectionId)
+      .where('purpose', '=', 'calendar_sync')
+      .execute();
+    const late = logRows.filter((r) => r.outcome !== 'blocked' && r.created_at.getTime() > effectiveAt);
+    expect(logRows.filter((r) => r.outcome === 'sent').length).toBeGreaterThan(0);
+    expect(late).toEqual([]);
+    expect(effectiveAt).toBeGreaterThanOrEqual(new Date(receipt.requestedAt).getTime());
     const conn = await env.t.services.db.selectFrom('connections').select('status').where('id', '=', connectionId).executeTakeFirstOrThrow();
     expect(conn.status).toBe('revoked');
     const tokens = await env.t.services.db.selectFrom('connection_tokens').selectAll().where('connection_id', '=', connectionId).execute();
