@@ -59,7 +59,7 @@ interface SandboxProcess {
 }
 
 /** The sandbox (every emulator) in a child process on a free port. */
-async function startSandboxProcess(): Promise<SandboxProcess> {
+export async function startSandboxProcess(): Promise<SandboxProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', path.resolve(import.meta.dirname, '../sandbox/main.ts')], {
     env: { ...process.env, SANDBOX_PORT: '0' },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -81,7 +81,7 @@ async function startSandboxProcess(): Promise<SandboxProcess> {
   };
 }
 
-async function sandboxCall<T>(url: string, pathname: string, init?: RequestInit): Promise<T> {
+export async function sandboxCall<T>(url: string, pathname: string, init?: RequestInit): Promise<T> {
   // A kept-alive socket the sandbox closed while idle fails once: try again on a fresh one.
   const res = await fetch(`${url}${pathname}`, init).catch(() => fetch(`${url}${pathname}`, init));
   if (!res.ok) throw new Error(`sandbox ${pathname}: ${res.status} ${await res.text()}`);
@@ -98,7 +98,7 @@ interface LedgerRow {
   write: boolean;
 }
 
-const ledger = (url: string) => sandboxCall<{ entries: LedgerRow[] }>(url, '/_sandbox/ledger?provider=google').then((r) => r.entries);
+export const ledger = (url: string) => sandboxCall<{ entries: LedgerRow[] }>(url, '/_sandbox/ledger?provider=google').then((r) => r.entries);
 
 interface Env {
   services: Services;
@@ -109,7 +109,7 @@ interface Env {
   cleanup(): Promise<void>;
 }
 
-async function setup(sandbox: SandboxProcess, extraEnv: Record<string, string>): Promise<Env> {
+export async function setup(sandbox: SandboxProcess, extraEnv: Record<string, string>): Promise<Env> {
   const { services, cleanup } = await benchServices({ SANDBOX_URL: sandbox.url, ...extraEnv });
   const app = createApp(services);
   const org = await services.db.insertInto('organizations').values({ name: 'Bench Firm', settings: '{}' }).returning('id').executeTakeFirstOrThrow();
@@ -118,7 +118,7 @@ async function setup(sandbox: SandboxProcess, extraEnv: Record<string, string>):
 }
 
 /** A user with a Google account in the sandbox, connected through the real OAuth flow. */
-async function connectUser(env: Env, n: number): Promise<{ connectionId: string; email: string; account: string }> {
+export async function connectUser(env: Env, n: number): Promise<{ connectionId: string; email: string; account: string }> {
   const email = `lawyer${n}@bench.example`;
   const account = `lawyer${n}@gmail.example`;
   const user = await env.services.db
@@ -147,7 +147,7 @@ async function connectUser(env: Env, n: number): Promise<{ connectionId: string;
 }
 
 /** Ingests one case per user with `n` events each, through the bulk API (≤ 5,000 items a request). */
-async function ingest(env: Env, users: Array<{ email: string }>, n: number, titlePrefix = 'Hearing'): Promise<void> {
+export async function ingest(env: Env, users: Array<{ email: string }>, n: number, titlePrefix = 'Hearing'): Promise<void> {
   const items: unknown[] = [];
   users.forEach((u, k) => {
     items.push({ op: 'upsert', type: 'case', externalId: `case-${k}`, data: { number: `PI-${k}`, title: `Case ${k}`, assignees: [u.email] } });
@@ -183,7 +183,7 @@ async function ingest(env: Env, users: Array<{ email: string }>, n: number, titl
   }
 }
 
-async function waitIdle(queue: Queue, timeoutMs = 600_000): Promise<void> {
+export async function waitIdle(queue: Queue, timeoutMs = 600_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let quiet = 0;
   while (Date.now() < deadline) {

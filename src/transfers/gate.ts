@@ -80,7 +80,10 @@ export interface GateOptions {
   cacheTtlMs?: number;
   /** Default `sendMany` concurrency. */
   concurrency?: number;
-  /** Minimum time between epoch re-reads inside one `sendMany`. */
+  /**
+   * Minimum time (default 25 ms) between epoch re-reads inside one `sendMany`: a revocation waits for
+   * the calls in flight plus at most this long for the chunk to notice it.
+   */
   epochRecheckMs?: number;
 }
 
@@ -183,7 +186,7 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
   const log = deps.log ?? new TransferLogWriter(db);
   const ttl = deps.options?.cacheTtlMs ?? 5_000;
   const defaultConcurrency = deps.options?.concurrency ?? 4;
-  const recheckMs = deps.options?.epochRecheckMs ?? 200;
+  const recheckMs = deps.options?.epochRecheckMs ?? 25;
   const cache = new Map<string, CacheEntry>();
 
   /**
