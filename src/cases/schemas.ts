@@ -45,11 +45,24 @@ export function canonicalTimeZone(zone: string): string | null {
   return canonical;
 }
 
-const text = (max: number) => z.string().trim().min(1).max(max);
-/** Optional text: absent, null and blank all mean "no value" (stored as NULL). */
-const optionalText = (max: number) =>
+/** Unpaired UTF-16 surrogates (what JavaScript strings may hold and UTF-8 cannot). */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * A string PostgreSQL can store as given: the NUL character (U+0000) is refused with a 400 (text
+ * columns cannot hold it), and an unpaired surrogate becomes U+FFFD — what encoding it as UTF-8 would
+ * store anyway, so a resend compares equal.
+ */
+const storableString = () =>
   z
     .string()
+    .refine((s) => !s.includes('\u0000'), 'must not contain the NUL character (U+0000)')
+    .overwrite((s) => s.replace(LONE_SURROGATE, '\uFFFD'));
+
+const text = (max: number) => storableString().trim().min(1).max(max);
+/** Optional text: absent, null and blank all mean "no value" (stored as NULL). */
+const optionalText = (max: number) =>
+  storableString()
     .trim()
     .max(max)
     .nullish()

@@ -115,6 +115,31 @@ describe('POST /v1/ingest/bulk', () => {
     expect(changes).toEqual([]);
   });
 
+  it('answers 400 (not a database error) for a NUL character, and stores text exactly, Unicode and JSON-looking text included', async () => {
+    const items = thousandItems('nul');
+    (items[412]!.data as Record<string, unknown>).title = 'Hearing\u0000';
+    const res = await bulk(items);
+    expect(res.status).toBe(400);
+    expect((await json(res)).error.details).toEqual([{ index: 412, path: 'items.412.data.title', message: expect.stringContaining('NUL') }]);
+    expect(await rows('case_events', 'nul')).toBe(0);
+
+    const tricky = 'Müller \u{1F600} "quoted" \\ {"a":1} [1,2] null \u2028 line\nbreak';
+    const ok = await bulk([
+      { op: 'upsert', type: 'case', externalId: 'txt-c', data: { number: tricky, title: 'null', assignees: ['Ann@X.example'] } },
+      {
+        op: 'upsert',
+        type: 'event',
+        externalId: 'txt-e',
+        data: { caseExternalId: 'txt-c', kind: 'deadline', title: tricky, allDay: true, startDate: '2026-02-28', participants: [{ name: tricky }] },
+      },
+    ]);
+    expect(ok.status).toBe(200);
+    const c = await t.services.db.selectFrom('cases').selectAll().where('external_id', '=', 'txt-c').executeTakeFirstOrThrow();
+    expect([c.number, c.title, c.assignees]).toEqual([tricky, 'null', ['ann@x.example']]);
+    const e = await t.services.db.selectFrom('case_events').selectAll().where('external_id', '=', 'txt-e').executeTakeFirstOrThrow();
+    expect([e.title, e.start_date, e.end_date, e.participants]).toEqual([tricky, '2026-02-28', '2026-02-28', [{ name: tricky }]]);
+  });
+
   it('rolls back everything when an item refers to a case that does not exist', async () => {
     const items = thousandItems('orphan');
     (items[999]!.data as Record<string, unknown>).caseExternalId = 'no-such-case';
