@@ -9,6 +9,7 @@ import { httpDuration, httpRequests, metricsRegistry } from '../observability/me
 import type { Services } from '../services.ts';
 import type { App, AppEnv } from './env.ts';
 import { ApiError, errorBody } from './errors.ts';
+import { textGuard } from './text-guard.ts';
 import { routeModules } from './routes/index.ts';
 
 /** Turns zod issues into `[{ path, message }]`, one per offending field. */
@@ -52,6 +53,8 @@ export function createApp(services: Services): App {
         c.json(errorBody('payload_too_large', `the request body is larger than ${config.BODY_LIMIT_BYTES} bytes`), 413),
     }),
   );
+
+  app.use('*', textGuard());
 
   app.onError((err, c) => {
     if (err instanceof ApiError) {

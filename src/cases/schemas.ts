@@ -45,19 +45,16 @@ export function canonicalTimeZone(zone: string): string | null {
   return canonical;
 }
 
-/** Unpaired UTF-16 surrogates (what JavaScript strings may hold and UTF-8 cannot). */
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+/** The NUL character or an unpaired UTF-16 surrogate: text PostgreSQL cannot store (see src/api/text-guard.ts). */
+const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /**
- * A string PostgreSQL can store as given: the NUL character (U+0000) is refused with a 400 (text
- * columns cannot hold it), and an unpaired surrogate becomes U+FFFD — what encoding it as UTF-8 would
- * store anyway, so a resend compares equal.
+ * A string PostgreSQL can store as given: NUL (U+0000) and unpaired surrogates are refused with a 400
+ * naming the field. (The HTTP layer refuses them in any JSON body already; this covers the JSON part of
+ * a multipart upload and callers that are not HTTP.)
  */
 const storableString = () =>
-  z
-    .string()
-    .refine((s) => !s.includes('\u0000'), 'must not contain the NUL character (U+0000)')
-    .overwrite((s) => s.replace(LONE_SURROGATE, '\uFFFD'));
+  z.string().refine((s) => !UNSTORABLE.test(s), 'must not contain the NUL character (U+0000) or an unpaired surrogate');
 
 const text = (max: number) => storableString().trim().min(1).max(max);
 /** Optional text: absent, null and blank all mean "no value" (stored as NULL). */

@@ -120,7 +120,9 @@ describe('POST /v1/ingest/bulk', () => {
     (items[412]!.data as Record<string, unknown>).title = 'Hearing\u0000';
     const res = await bulk(items);
     expect(res.status).toBe(400);
-    expect((await json(res)).error.details).toEqual([{ index: 412, path: 'items.412.data.title', message: expect.stringContaining('NUL') }]);
+    const err = (await json(res)).error;
+    expect(err.code).toBe('invalid_text');
+    expect(err.details).toEqual([{ path: 'items.412.data.title', message: expect.stringContaining('NUL') }]);
     expect(await rows('case_events', 'nul')).toBe(0);
 
     const tricky = 'Müller \u{1F600} "quoted" \\ {"a":1} [1,2] null \u2028 line\nbreak';

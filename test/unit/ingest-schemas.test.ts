@@ -59,11 +59,13 @@ describe('event input', () => {
     expect(e.timing).toEqual({ allDay: true, startDate: '2026-05-04', endDate: '2026-05-04', timeZone: null });
   });
 
-  it('refuses text with a NUL character (400, not a database error) and repairs unpaired surrogates', () => {
+  it('refuses text PostgreSQL cannot store (a NUL character, an unpaired surrogate), naming the field', () => {
     expect(paths(caseInputSchema.safeParse({ number: 'PI-1\u0000', title: 'T' }))).toEqual(['number']);
     expect(paths(eventInputSchema.safeParse({ ...timed, description: 'a\u0000b' }))).toEqual(['description']);
     expect(paths(contactInputSchema.safeParse({ name: 'N', role: '\u0000' }))).toEqual(['role']);
-    expect(caseInputSchema.parse({ number: 'PI-1', title: 'A\uD800B\uDC00 \uD83D\uDE00' }).title).toBe('A\uFFFDB\uFFFD \u{1F600}');
+    expect(paths(caseInputSchema.safeParse({ number: 'PI-1', title: 'A\uD800B' }))).toEqual(['title']);
+    expect(paths(caseInputSchema.safeParse({ number: 'PI-1', title: 'A\uDC00' }))).toEqual(['title']);
+    expect(caseInputSchema.parse({ number: 'PI-1', title: 'Smile \uD83D\uDE00' }).title).toBe('Smile \u{1F600}');
   });
 
   it('refuses all-day dates whose exclusive end would not be a YYYY-MM-DD date', () => {
