@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from './env.ts';
+import { isStorableText, UNSTORABLE_TEXT_MESSAGE } from '../security/storable-text.ts';
 import { errorBody } from './errors.ts';
 
 /**
@@ -36,17 +37,13 @@ export function textGuard(): MiddlewareHandler<AppEnv> {
 
 /** `\u0000` or a surrogate escape, in JSON text (a valid pair is checked and let through). */
 const SUSPECT_ESCAPE = /\\u(?:0000|[dD][89a-fA-F])/;
-const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
-const MESSAGE = 'must not contain the NUL character (U+0000) or an unpaired surrogate (\\ud800-\\udfff)';
-
 function refusal(path: string) {
-  return errorBody('invalid_text', `text ${MESSAGE}`, [{ path, message: MESSAGE }]);
+  return errorBody('invalid_text', `text ${UNSTORABLE_TEXT_MESSAGE}`, [{ path, message: UNSTORABLE_TEXT_MESSAGE }]);
 }
 
 /** The dotted path of the first string (or key) that cannot be stored, or null. */
 export function unstorablePath(value: unknown, path: Array<string | number>): string | null {
-  if (typeof value === 'string') return UNSTORABLE.test(value) ? path.join('.') : null;
+  if (typeof value === 'string') return isStorableText(value) ? null : path.join('.');
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
       const found = unstorablePath(value[i], [...path, i]);
@@ -56,7 +53,7 @@ export function unstorablePath(value: unknown, path: Array<string | number>): st
   }
   if (value !== null && typeof value === 'object') {
     for (const [k, v] of Object.entries(value)) {
-      if (UNSTORABLE.test(k)) return [...path, JSON.stringify(k).slice(1, -1)].join('.');
+      if (!isStorableText(k)) return [...path, JSON.stringify(k).slice(1, -1)].join('.');
       const found = unstorablePath(v, [...path, k]);
       if (found !== null) return found;
     }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isStorableText, UNSTORABLE_TEXT_MESSAGE } from '../security/storable-text.ts';
 
 /**
  * Request schemas of the ingest API: what the case-management app sends, validated field by field
@@ -45,16 +46,13 @@ export function canonicalTimeZone(zone: string): string | null {
   return canonical;
 }
 
-/** The NUL character or an unpaired UTF-16 surrogate: text PostgreSQL cannot store (see src/api/text-guard.ts). */
-const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
 /**
  * A string PostgreSQL can store as given: NUL (U+0000) and unpaired surrogates are refused with a 400
  * naming the field. (The HTTP layer refuses them in any JSON body already; this covers the JSON part of
  * a multipart upload and callers that are not HTTP.)
  */
 const storableString = () =>
-  z.string().refine((s) => !UNSTORABLE.test(s), 'must not contain the NUL character (U+0000) or an unpaired surrogate');
+  z.string().refine(isStorableText, UNSTORABLE_TEXT_MESSAGE);
 
 const text = (max: number) => storableString().trim().min(1).max(max);
 /** Optional text: absent, null and blank all mean "no value" (stored as NULL). */
