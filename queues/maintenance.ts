@@ -1,6 +1,7 @@
 import { type Job, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { connectors } from '../connectors/registry.ts';
+import { collectBlobs } from '../src/blobs/collect.ts';
 import type { Services } from '../src/services.ts';
 import { sealCheckpoints } from '../src/transfers/checkpoints.ts';
 import { enforceRetention } from '../src/transfers/retention.ts';
@@ -11,11 +12,12 @@ import { bullPrefix, QUEUE_NAMES } from './definitions.ts';
  * - `seal-checkpoints` every CHECKPOINT_INTERVAL_MINUTES (signed transfer-log checkpoints);
  * - `enforce-retention` daily (transfer-log retention);
  * - `ensure-sync-schedules` hourly: every active sync connection has its full-reconcile scheduler
- *   (self-healing after a Redis loss; upserting is idempotent).
+ *   (self-healing after a Redis loss; upserting is idempotent);
+ * - `collect-blobs` daily: document bytes no live document refers to are removed (`collectBlobs`).
  * Add a task: a name in `TASKS`, a case in `runTask`, and its schedule in `SCHEDULES`.
  */
 
-export const TASKS = ['seal-checkpoints', 'enforce-retention', 'ensure-sync-schedules'] as const;
+export const TASKS = ['seal-checkpoints', 'enforce-retention', 'ensure-sync-schedules', 'collect-blobs'] as const;
 export type MaintenanceTask = (typeof TASKS)[number];
 
 function schedules(services: Services): Array<{ task: MaintenanceTask; everyMs: number }> {
@@ -23,6 +25,7 @@ function schedules(services: Services): Array<{ task: MaintenanceTask; everyMs: 
     { task: 'seal-checkpoints', everyMs: services.config.CHECKPOINT_INTERVAL_MINUTES * 60_000 },
     { task: 'enforce-retention', everyMs: 24 * 3600_000 },
     { task: 'ensure-sync-schedules', everyMs: 3600_000 },
+    { task: 'collect-blobs', everyMs: 24 * 3600_000 },
   ];
 }
 
@@ -40,6 +43,8 @@ export async function runTask(services: Services, task: MaintenanceTask): Promis
       for (const r of rows) await services.queues.scheduleFullReconcile(r.id);
       return { scheduled: rows.length };
     }
+    case 'collect-blobs':
+      return collectBlobs(services);
   }
 }
 

@@ -7,6 +7,7 @@ import * as m0005 from './0005-sync.ts';
 import * as m0006 from './0006-ical.ts';
 import * as m0007 from './0007-revocation.ts';
 import * as m0008 from './0008-transfer-log-fast-path.ts';
+import * as m0009 from './0009-documents-by-content.ts';
 
 /**
  * Every migration, in order. Static imports (not a folder scan) so the list is the same under tsx,
@@ -21,4 +22,5 @@ export const migrations: Record<string, Migration> = {
   '0006-ical': m0006,
   '0007-revocation': m0007,
   '0008-transfer-log-fast-path': m0008,
+  '0009-documents-by-content': m0009,
 };
