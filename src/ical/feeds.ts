@@ -1,9 +1,10 @@
 import { sql } from 'kysely';
 import { icalManifest } from '../../connectors/ical/manifest.ts';
 import type { CategoryId } from '../consent/categories.ts';
-import { grantConsent, withdrawConsents } from '../consent/service.ts';
+import { grantConsent } from '../consent/service.ts';
 import type { Db } from '../db/database.ts';
 import type { CaseScope, ConnectionStatus } from '../db/types.ts';
+import { requestRevocation } from '../revocation/service.ts';
 import type { Services } from '../services.ts';
 import { mintFeedToken } from './tokens.ts';
 
@@ -256,37 +257,42 @@ export async function rotateFeed(db: Db, owner: FeedOwner, feedId: string): Prom
 }
 
 /**
- * Deletes a feed: the token stops matching, the connection is revoked and its consent withdrawn
- * (which bumps the revocation epoch, so every gate refuses it before this returns).
+ * Deletes a feed: the token stops matching at once, then the feed's connection goes through the
+ * revocation pipeline like any disconnect (`DELETE /v1/connections/{id}`): connection revoked,
+ * consent withdrawn, revocation epoch bumped, fetches already being answered drained before this
+ * returns, a signed receipt, audit and security-event entries.
  */
-export async function deleteFeed(services: Pick<Services, 'db' | 'redis' | 'config'>, owner: FeedOwner, feedId: string): Promise<void> {
+export async function deleteFeed(
+  services: Services,
+  owner: FeedOwner,
+  feedId: string,
+  enqueue: (revocationId: string) => Promise<void>,
+): Promise<void> {
   if (!UUID.test(feedId)) throw feedNotFound();
-  const connectionId = await services.db.transaction().execute(async (tx) => {
-    const feed = await tx
-      .updateTable('ical_feeds')
-      .set({ revoked_at: sql`now()` })
-      .where('id', '=', feedId)
-      .where('revoked_at', 'is', null)
-      .where('connection_id', 'in', (eb) =>
-        eb
-          .selectFrom('connections')
-          .select('id')
-          .where('organization_id', '=', owner.organizationId)
-          .where('user_id', '=', owner.userId)
-          .where('platform', '=', icalManifest.id),
-      )
-      .returning('connection_id')
-      .executeTakeFirst();
-    if (!feed) return null;
-    await tx
-      .updateTable('connections')
-      .set({ status: 'revoked', revoked_at: sql`coalesce(revoked_at, now())`, updated_at: sql`now()` })
-      .where('id', '=', feed.connection_id)
-      .execute();
-    return feed.connection_id;
+  const feed = await services.db
+    .updateTable('ical_feeds')
+    .set({ revoked_at: sql`now()` })
+    .where('id', '=', feedId)
+    .where('revoked_at', 'is', null)
+    .where('connection_id', 'in', (eb) =>
+      eb
+        .selectFrom('connections')
+        .select('id')
+        .where('organization_id', '=', owner.organizationId)
+        .where('user_id', '=', owner.userId)
+        .where('platform', '=', icalManifest.id),
+    )
+    .returning('connection_id')
+    .executeTakeFirst();
+  if (!feed) throw feedNotFound();
+  await requestRevocation(services, {
+    organizationId: owner.organizationId,
+    target: { kind: 'connection', connectionId: feed.connection_id },
+    reason: 'iCal feed deleted by its owner',
+    purgeRemote: false,
+    requestedBy: { kind: 'user', userId: owner.userId },
+    enqueue,
   });
-  if (!connectionId) throw feedNotFound();
-  await withdrawConsents(services, { connectionIds: [connectionId], actor: `user:${owner.userId}` });
 }
 
 function feedNotFound(): IcalFeedError {

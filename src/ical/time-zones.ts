@@ -263,6 +263,9 @@ export function zoneRulesFor(zone: string): ZoneRules | null {
   return rules;
 }
 
+/** Timed instants before this year are written in UTC (see {@link zoneInstant}). */
+export const ZONED_FROM_YEAR = 2000;
+
 /**
  * How to write a timed instant that the case app placed in `zone`: zoned when the VTIMEZONE we would
  * ship reproduces the instant exactly (to the second), else UTC.
@@ -274,7 +277,10 @@ export function zoneInstant(instantMs: number, zone: string | null): ZonedInstan
   if (!rules) return { kind: 'utc' };
   const seconds = Math.floor(instantMs / 1000) * 1000;
   const wall = wallTimeIn(seconds, zone);
-  if (!wall || wall.year < 1971 || wall.year > 9999) return { kind: 'utc' };
+  // Before 2000 the zone histories calendar apps ship disagree with each other (found by the property
+  // test: America/Tijuana, April 1971, is an hour apart between ICU and node-ical's data) and with the
+  // current-rules VTIMEZONE we send; a UTC time means the same instant to every reader.
+  if (!wall || wall.year < ZONED_FROM_YEAR || wall.year > 9999) return { kind: 'utc' };
   if (vtimezoneLocalToUtc(rules, wall) !== seconds) return { kind: 'utc' };
   return { kind: 'zoned', tzid: zone, wall };
 }

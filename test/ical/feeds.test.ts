@@ -335,7 +335,7 @@ describe('iCal feeds', () => {
       expect((await fetchFeed(rotated.url)).status).toBe(200);
     });
 
-    it('deletion: 404 at once, connection revoked, consent withdrawn, and gone from the list', async () => {
+    it('deletion: 404 at once, connection revoked through the revocation pipeline (receipt, audit), consent withdrawn, gone from the list', async () => {
       const created = await newFeed();
       const etag = (await fetchFeed(created.url)).headers.get('etag')!;
       const del = await t.app.request(`/v1/ical-feeds/${created.feed.id}`, { method: 'DELETE', headers: member });
@@ -346,7 +346,19 @@ describe('iCal feeds', () => {
       expect(connection.status).toBe('revoked');
       const consent = await t.services.db.selectFrom('consents').selectAll().where('connection_id', '=', created.feed.connectionId).executeTakeFirstOrThrow();
       expect(consent.withdrawn_at).not.toBeNull();
-      expect(consent.withdrawn_by).toBe(`user:${a.member.id}`);
+      expect(consent.withdrawn_by).toBe('revocation');
+      const revocation = await t.services.db
+        .selectFrom('revocations')
+        .selectAll()
+        .where(sql<boolean>`connection_ids ? ${created.feed.connectionId}`)
+        .executeTakeFirstOrThrow();
+      expect([revocation.reason, revocation.requested_by]).toEqual(['iCal feed deleted by its owner', { kind: 'user', userId: a.member.id }]);
+      const audit = await t.services.db
+        .selectFrom('audit_log')
+        .select('action')
+        .where(sql<boolean>`details @> ${JSON.stringify({ revocationId: revocation.id })}::jsonb`)
+        .execute();
+      expect(audit.map((r) => r.action)).toContain('revocation.request');
       const list = (await (await t.app.request('/v1/ical-feeds', { headers: member })).json()) as { feeds: Array<{ id: string }> };
       expect(list.feeds.map((f) => f.id)).not.toContain(created.feed.id);
       const all = (await (await t.app.request('/v1/ical-feeds?includeRevoked=true', { headers: member })).json()) as { feeds: Array<{ id: string; status: string }> };

@@ -229,6 +229,7 @@ describe('rendering dates', () => {
     const allZones = Intl.supportedValuesOf('timeZone');
     fc.assert(
       fc.property(
+        // From 1971: instants before ZONED_FROM_YEAR (2000) are written in UTC, later ones zoned.
         fc.integer({ min: Date.UTC(1971, 0, 2) / 1000, max: Date.UTC(2037, 11, 1) / 1000 }),
         fc.integer({ min: 0, max: 72 * 3600 }),
         fc.constantFrom(...allZones),
@@ -257,6 +258,17 @@ describe('rendering dates', () => {
       ),
       { numRuns: 150 },
     );
+  });
+
+  it('writes an instant before 2000 in UTC, where zone histories disagree (America/Tijuana, April 1971)', () => {
+    process.env.TZ = 'UTC';
+    const body = renderCalendar(OPTIONS, [
+      { eventId: 'h', sequence: 1, stamp: '2026-01-02T03:04:05.000Z', title: 'H', caseNumber: 'C', location: null, allDay: false, start: '1971-04-25T10:00:00.000Z', end: null, timeZone: 'America/Tijuana' },
+      { eventId: 'n', sequence: 1, stamp: '2026-01-02T03:04:05.000Z', title: 'N', caseNumber: 'C', location: null, allDay: false, start: '2026-04-26T10:00:00.000Z', end: null, timeZone: 'America/Tijuana' },
+    ]);
+    expect(contentLines(body)).toContain('DTSTART:19710425T100000Z');
+    expect(contentLines(body)).toContain('DTSTART;TZID=America/Tijuana:20260426T030000');
+    expect(parsedEvents(body).get('h@casebridge')!.start.toISOString()).toBe('1971-04-25T10:00:00.000Z');
   });
 
   it('emits one VTIMEZONE per zone used and REFRESH-INTERVAL / X-PUBLISHED-TTL from the configuration', () => {

@@ -7,6 +7,7 @@ import { sessionAuth } from '../../auth/sessions.ts';
 import type { CategoryId } from '../../consent/categories.ts';
 import { createFeed, deleteFeed, type FeedOwner, IcalFeedError, listFeeds, rotateFeed } from '../../ical/feeds.ts';
 import { feedUrl } from '../../ical/tokens.ts';
+import { enqueueRevocation } from '../../revocation/queue.ts';
 import type { AppEnv, RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
 import { errorResponseSchema } from './ingest-common.ts';
@@ -158,7 +159,7 @@ export const icalFeedRoutes: RouteModule = (app, services) => {
       method: 'delete',
       path: '/v1/ical-feeds/{id}',
       tags: ['iCal feeds'],
-      summary: 'Delete a feed: URL dead at once, connection revoked, consent withdrawn',
+      summary: 'Delete a feed: URL dead at once; the connection is revoked through the revocation pipeline (receipt, audit)',
       ...auth,
       request: { params: z.object({ id: z.string() }) },
       responses: {
@@ -170,7 +171,7 @@ export const icalFeedRoutes: RouteModule = (app, services) => {
     async (c) => {
       const owner = ownerOf(c);
       const { id } = c.req.valid('param');
-      await deleteFeed(services, owner, id).catch(asApiError);
+      await deleteFeed(services, owner, id, (revocationId) => enqueueRevocation(services, revocationId)).catch(asApiError);
       services.logger.info({ organizationId: owner.organizationId, feedId: id }, 'ical feed deleted');
       return c.body(null, 204);
     },
