@@ -159,11 +159,14 @@ function canonicalFields(entry: TransferLogEntry & { seq: number }): Record<stri
 
 /** A scalar member as canonical JSON (an absent value is written as the null the database stores). */
 const scalar = (v: string | number | null | undefined): string => (v === undefined ? 'null' : JSON.stringify(v));
-/** Canonical JSON of deeply frozen members (it cannot change), e.g. subjects shared by an intent and its outcome. */
+/** Canonical JSON of deeply frozen objects (it cannot change), e.g. subjects shared by an intent and its outcome. */
 const nestedFrozen = new WeakMap<object, string>();
-/** A structured member (subjects, actor, categories, field names) as canonical JSON. */
+/**
+ * A structured member (subjects, actor, categories, field names) as canonical JSON. Objects that are
+ * deeply frozen are serialised once; arrays of names are cheaper to serialise than to look up.
+ */
 const nested = (v: unknown): string => {
-  if (v === null || typeof v !== 'object' || !isDeepFrozen(v)) return canonicalJson(v);
+  if (v === null || typeof v !== 'object' || Array.isArray(v) || !isDeepFrozen(v)) return canonicalJson(v);
   let text = nestedFrozen.get(v);
   if (text === undefined) {
     text = canonicalJson(v);
