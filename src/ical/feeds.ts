@@ -270,21 +270,19 @@ export async function deleteFeed(
 ): Promise<void> {
   if (!UUID.test(feedId)) throw feedNotFound();
   const feed = await services.db
-    .updateTable('ical_feeds')
-    .set({ revoked_at: sql`now()` })
-    .where('id', '=', feedId)
-    .where('revoked_at', 'is', null)
-    .where('connection_id', 'in', (eb) =>
-      eb
-        .selectFrom('connections')
-        .select('id')
-        .where('organization_id', '=', owner.organizationId)
-        .where('user_id', '=', owner.userId)
-        .where('platform', '=', icalManifest.id),
-    )
-    .returning('connection_id')
+    .selectFrom('ical_feeds as f')
+    .innerJoin('connections as c', 'c.id', 'f.connection_id')
+    .select(['f.revoked_at', 'c.id as connection_id', 'c.status'])
+    .where('f.id', '=', feedId)
+    .where('c.organization_id', '=', owner.organizationId)
+    .where('c.user_id', '=', owner.userId)
+    .where('c.platform', '=', icalManifest.id)
     .executeTakeFirst();
-  if (!feed) throw feedNotFound();
+  // Gone already. (A feed whose token died but whose connection is still live — a deletion interrupted
+  // half-way — is finished by deleting it again.)
+  if (!feed || (feed.revoked_at && feed.status === 'revoked')) throw feedNotFound();
+  await services.db.updateTable('ical_feeds').set({ revoked_at: sql`now()` }).where('id', '=', feedId).where('revoked_at', 'is', null).execute();
+  if (feed.status === 'revoked') return;
   await requestRevocation(services, {
     organizationId: owner.organizationId,
     target: { kind: 'connection', connectionId: feed.connection_id },

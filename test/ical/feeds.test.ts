@@ -367,6 +367,18 @@ describe('iCal feeds', () => {
       expect((await t.app.request(`/v1/ical-feeds/${created.feed.id}/rotate`, { method: 'POST', headers: member })).status).toBe(404);
     });
 
+    it('deleting again finishes a deletion that was interrupted after the token died', async () => {
+      const created = await newFeed();
+      // As if the process stopped between invalidating the token and revoking the connection.
+      await t.services.db.updateTable('ical_feeds').set({ revoked_at: new Date() }).where('id', '=', created.feed.id).execute();
+      expect((await fetchFeed(created.url)).status).toBe(404);
+      const del = await t.app.request(`/v1/ical-feeds/${created.feed.id}`, { method: 'DELETE', headers: member });
+      expect(del.status).toBe(204);
+      const connection = await t.services.db.selectFrom('connections').select('status').where('id', '=', created.feed.connectionId).executeTakeFirstOrThrow();
+      expect(connection.status).toBe('revoked');
+      expect((await t.app.request(`/v1/ical-feeds/${created.feed.id}`, { method: 'DELETE', headers: member })).status).toBe(404);
+    });
+
     it('a withdrawn consent (e.g. by the revocation pipeline) answers 404 at once, even to a conditional request', async () => {
       const created = await newFeed();
       const etag = (await fetchFeed(created.url)).headers.get('etag')!;
