@@ -20,7 +20,8 @@ export async function revokeIcal(ctx: RevokeContext): Promise<RevokeStepResult[]
     {
       step: 'invalidate_feed_token',
       result: 'done',
-      detail: invalidated ? 'the feed URL now answers 404' : 'the feed token was already invalid',
+      // The revocation request itself invalidates the token before it answers; this step confirms it.
+      detail: invalidated ? 'the feed URL now answers 404' : 'the feed URL answers 404 (token invalidated when the revocation was requested)',
     },
   ];
   if (ctx.purgeRemote) {

@@ -135,6 +135,8 @@ export async function requestRevocation(
         .where('connection_id', 'in', live)
         .where('withdrawn_at', 'is', null)
         .execute();
+      // iCal feed tokens die with the same commit (the public route also requires an active connection).
+      await tx.updateTable('ical_feeds').set({ revoked_at: decidedAt }).where('connection_id', 'in', live).where('revoked_at', 'is', null).execute();
     }
     const row = await tx
       .insertInto('revocations')

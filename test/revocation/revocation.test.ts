@@ -182,7 +182,9 @@ describe('revocation', () => {
     const res = await revoke({ target: { kind: 'user', userId: env.org.member.id }, reason: 'employee left' });
     expect(res.status).toBe(202);
     expect((await env.t.app.request(feedPath)).status).toBe(404);
-    expect(feed.connectionId).toBeTruthy();
+    // The token itself is invalidated by the time of the 202, not only by the later clean-up.
+    const row = await env.t.services.db.selectFrom('ical_feeds').select('revoked_at').where('id', '=', feed.id).executeTakeFirstOrThrow();
+    expect(row.revoked_at).not.toBeNull();
   });
 
   it('disabling a platform refuses new connections and pauses existing ones', async () => {
