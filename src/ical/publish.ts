@@ -17,8 +17,9 @@ import { hashFeedToken } from './tokens.ts';
  * 2. one indexed query by token hash: live feed, active connection and owner, current consent, the
  *    organization's data_version (see {@link findLiveFeed}); anything else → the same 404;
  * 3. cache look-up by (feed, data version, consent version, …);
- * 4. the gate: a fetch answered 304 goes through `send` with an empty item (nothing disclosed, outcome
- *    `not_modified`); any other fetch sends the feed item and `perform` returns the rendering of exactly
+ * 4. the gate: a fetch answered 304 from a known ETag is `record`ed — the gate's checks, then one
+ *    `not_modified` row (nothing disclosed, nothing to write ahead of); any other fetch sends the feed
+ *    item and `perform` returns the rendering of exactly
  *    the fields the gate released — memoised: when the released field names equal those of the cached
  *    rendering of the same data version, that rendering is reused, else it renders afresh.
  * A gate refusal (withdrawn in between, platform switched off…) is the same 404.
@@ -104,13 +105,9 @@ export function createFeedPublisher(services: Services): FeedPublisher {
       if (request.ifNoneMatch) {
         const etag = await knownEtag(feed.feedId, versionKey, entry);
         if (etag && etagMatches(request.ifNoneMatch, etag)) {
-          const result = await services.gate.send(ctx, notModifiedItem(feed.feedId), async () => ({
-            value: null,
-            notModified: true,
-            status: 304,
-          }));
+          // Nothing leaves: one `not_modified` row after the gate's checks (no intent to write ahead).
+          const result = await services.gate.record(ctx, notModifiedItem(feed.feedId), { providerStatus: 304 });
           if (result.outcome === 'blocked') return NOT_FOUND;
-          if (result.outcome === 'failed') throw result.error;
           return { kind: 'not_modified', etag };
         }
       }

@@ -366,6 +366,34 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
       const [result] = await sendMany(ctx, [item], (minimised) => perform(minimised), { concurrency: 1 });
       return result!;
     },
+    async record(ctx, item, details) {
+      // A lease like any transfer's, so a revocation waits for this row too (none lands after it).
+      const leaseId = randomUUID();
+      const epoch = await leaseAndEpoch(ctx.connectionId, leaseId);
+      try {
+        const state = await stateFor(ctx.connectionId, epoch);
+        const decision = decideTransfer({ connection: state.connection, consent: state.consent, item, purpose: ctx.purpose });
+        const row = baseEntry(ctx, item, decision, state.attribution, new Date(), freezeDeep(actorRecord(ctx.actor)));
+        if (!row) {
+          logger.warn({ connectionId: ctx.connectionId, purpose: ctx.purpose }, 'gate call for an unknown connection refused');
+          return { outcome: 'blocked', reason: decision.allowed ? 'connection_not_active' : decision.reason, transferId: randomUUID() };
+        }
+        if (!decision.allowed) {
+          await log.append([row]);
+          count(state.attribution, item, 'blocked');
+          return { outcome: 'blocked', reason: decision.reason, transferId: row.id };
+        }
+        await log.append([
+          { ...row, outcome: 'not_modified', fieldNames: [], payloadSha256: null, payloadBytes: 0, providerStatus: details.providerStatus },
+        ]);
+        count(state.attribution, item, 'not_modified');
+        return { outcome: 'sent', value: null, transferId: row.id };
+      } finally {
+        await endTransfer(redis, redisPrefix, { connectionId: ctx.connectionId, leaseId }).catch((err: unknown) =>
+          logger.warn({ err, connectionId: ctx.connectionId }, 'could not release the in-flight lease; it expires on its own'),
+        );
+      }
+    },
     invalidate(connectionId) {
       if (connectionId) cache.delete(connectionId);
       else cache.clear();

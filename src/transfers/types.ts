@@ -117,6 +117,13 @@ export interface OutboundGate {
     perform: (minimised: Record<string, unknown>, item: TransferItem, index: number) => Promise<ProviderOutcome<T>>,
     options?: { concurrency?: number },
   ): Promise<Array<TransferResult<T>>>;
+  /**
+   * A request answered without disclosing anything (an iCal fetch answered 304 from a known ETag):
+   * the same connection, consent and scope checks as a transfer, then ONE row — `not_modified`, no
+   * fields, 0 bytes — instead of an intent and an outcome, since there is no call to write ahead of.
+   * `blocked` (with its row) when the checks refuse; `sent` (value null) otherwise.
+   */
+  record(ctx: TransferContext, item: TransferItem, details: { providerStatus: number }): Promise<TransferResult<null>>;
 }
 
 /** Raised by callers that prefer exceptions (e.g. a route) when the gate blocked a transfer. */

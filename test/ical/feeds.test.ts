@@ -231,8 +231,10 @@ describe('iCal feeds', () => {
       expect((await fetchFeed(created.url, { 'if-none-match': '"sha256-stale"' })).status).toBe(200);
 
       const rows = await logRows(created.feed.connectionId);
+      // A 200 is written ahead (intent, then sent); a 304 is one row — nothing left, nothing to write ahead of.
+      expect(rows.map((r) => r.outcome)).toEqual(['intent', 'sent', 'not_modified', 'not_modified', 'intent', 'sent']);
+      expect(rows[2]).toMatchObject({ intent_id: null, field_names: [], payload_sha256: null, payload_bytes: 0, provider_status: 304, requester_ip: '203.0.113.9' });
       const outcomes = rows.filter((r) => r.outcome !== 'intent');
-      expect(outcomes.map((r) => r.outcome)).toEqual(['sent', 'not_modified', 'not_modified', 'sent']);
       const sent = outcomes[0]!;
       expect(sent).toMatchObject({
         direction: 'outbound',

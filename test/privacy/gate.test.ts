@@ -187,6 +187,19 @@ describe('outbound gate', () => {
     expect(rows[1]).toMatchObject({ payload_bytes: 0, provider_status: 304, requester_ip: '198.51.100.4', requester_user_agent: 'Calendar/1.0', actor: { kind: 'feed_fetch' } });
   });
 
+  it('records a request that disclosed nothing as one not_modified row, after the same checks (blocked once withdrawn)', async () => {
+    const connectionId = await newConnection();
+    await consent(t.services, { connectionId, organizationId: org.organizationId, userId: org.member.id, categories: ['calendar.events'] });
+    const ctx = { connectionId, purpose: 'ical_feed', actor: { kind: 'feed_fetch' as const, ip: '198.51.100.4', userAgent: 'Calendar/1.0' } };
+    const item: TransferItem = { operation: 'publish', categories: ['calendar.events'], subjects: {}, recipient: { account: null, destination: 'feed:1' }, fields: {} };
+    expect(await t.services.gate.record(ctx, item, { providerStatus: 304 })).toMatchObject({ outcome: 'sent', value: null });
+    await withdrawConsents(t.services, { connectionIds: [connectionId], actor: org.member.id });
+    expect(await t.services.gate.record(ctx, item, { providerStatus: 304 })).toMatchObject({ outcome: 'blocked', reason: 'consent_withdrawn' });
+    const rows = (await logRows(t.services, org.organizationId)).filter((r) => r.connection_id === connectionId);
+    expect(rows.map((r) => r.outcome)).toEqual(['not_modified', 'blocked']);
+    expect(rows[0]).toMatchObject({ intent_id: null, field_names: [], payload_sha256: null, payload_bytes: 0, provider_status: 304, requester_ip: '198.51.100.4' });
+  });
+
   it('still logs a refusal for a connection whose row was deleted, under its organization', async () => {
     const connectionId = await newConnection();
     await consent(t.services, { connectionId, organizationId: org.organizationId, userId: org.member.id, categories: ['calendar.events'] });
