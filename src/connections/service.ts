@@ -58,11 +58,21 @@ export const createConnectionSchema = z.object({
 });
 export type CreateConnectionInput = z.infer<typeof createConnectionSchema>;
 
-function oauthConnector(platform: string): Connector & { oauth: NonNullable<Connector['oauth']> } {
+/** The platform's connector, when it signs in with OAuth and this deployment has its client configured. */
+function oauthConnector(services: Services, platform: string): Connector & { oauth: NonNullable<Connector['oauth']> } {
   const connector = connectorFor(platform);
   if (!connector) throw new ApiError(400, 'unknown_platform', `there is no platform "${platform}"`);
   if (!connector.oauth) {
     throw new ApiError(400, 'platform_not_oauth', `${connector.manifest.displayName} is not connected through an account sign-in`);
+  }
+  try {
+    connector.oauth.clientId(services.config);
+  } catch (err) {
+    // Checked before anything is written: no pending connection is left behind.
+    if (err instanceof OAuthTokenError && err.code === 'not_configured') {
+      throw new ApiError(503, 'platform_not_configured', `${connector.manifest.displayName} is not configured on this server; ask your administrator`);
+    }
+    throw err;
   }
   return connector as Connector & { oauth: NonNullable<Connector['oauth']> };
 }
@@ -92,7 +102,7 @@ export async function createConnection(
   params: { principal: UserPrincipal; input: CreateConnectionInput; ip: string | null; userAgent: string | null },
 ): Promise<{ connection: ConnectionView; authorizationUrl: string; authorizationExpiresAt: string }> {
   const { principal, input } = params;
-  const connector = oauthConnector(input.platform);
+  const connector = oauthConnector(services, input.platform);
   if ((await orgDisabledPlatforms(services, principal.organizationId)).includes(connector.manifest.id)) {
     throw new ApiError(403, 'platform_disabled', `your organization has switched ${connector.manifest.displayName} off`);
   }
@@ -173,7 +183,7 @@ export async function reauthorizeConnection(
 ): Promise<{ authorizationUrl: string; authorizationExpiresAt: string }> {
   const row = await ownConnection(services, params.principal, params.id);
   if (row.status === 'revoked') throw new ApiError(409, 'connection_revoked', 'this connection was revoked; create a new one');
-  const connector = oauthConnector(row.platform);
+  const connector = oauthConnector(services, row.platform);
   const auth = await startAuthorization(services, {
     oauth: connector.oauth,
     settings: row.settings,
@@ -221,7 +231,7 @@ export async function completeAuthorization(
   }
   const row = await ownConnection(services, principal, pending.connectionId);
   if (row.status === 'revoked') throw new CallbackError(409, 'connection_revoked', 'this connection was revoked meanwhile; create a new one');
-  const connector = oauthConnector(row.platform);
+  const connector = oauthConnector(services, row.platform);
 
   if (params.error || !params.code) {
     const denied = params.error === 'access_denied';
