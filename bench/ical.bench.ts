@@ -1,13 +1,9 @@
-import { randomUUID } from 'node:crypto';
-import fs from 'node:fs';
+
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { serve } from '@hono/node-server';
 import autocannon from 'autocannon';
 import { Hono } from 'hono';
 import ical from 'ical-generator';
-import pg from 'pg';
 import { projectFeed } from '../connectors/ical/project.ts';
 import { renderFeed } from '../connectors/ical/render.ts';
 import { createApiKey } from '../src/auth/api-keys.ts';
@@ -15,9 +11,9 @@ import { CSRF_HEADER, SESSION_COOKIE } from '../src/auth/sessions.ts';
 import { createApp } from '../src/api/app.ts';
 import { type EventWithCase, loadEventsInScope } from '../src/cases/queries.ts';
 import { allowedFields, type CategoryId } from '../src/consent/categories.ts';
-import { loadConfig } from '../src/config/load.ts';
-import { createServices, type Services } from '../src/services.ts';
+import type { Services } from '../src/services.ts';
 import type { BenchResult, Benchmark } from './benchmark.ts';
+import { benchServices } from './gate.bench.ts';
 
 /**
  * iCal feed benchmarks, on a 5,000-event feed (timed events in eight zones, all-day events,
@@ -42,49 +38,9 @@ const median = (xs: number[]) => {
   return s[Math.floor(s.length / 2)]!;
 };
 
-export async function setup(): Promise<{ services: Services; cleanup: () => Promise<void> }> {
-  const prefix = `cbbench-${randomUUID().slice(0, 8)}`;
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'casebridge-bench-'));
-  const pgUrl = process.env.BENCH_DATABASE_URL;
-  const schema = `bench_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
-  if (pgUrl) {
-    const client = new pg.Client({ connectionString: pgUrl });
-    await client.connect();
-    await client.query(`CREATE SCHEMA ${schema}`);
-    await client.end();
-  }
-  const config = loadConfig({
-    ...process.env,
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'silent',
-    REDIS_PREFIX: prefix,
-    DATA_DIR: dataDir,
-    DATABASE_URL: pgUrl ?? 'pglite://memory',
-    PUBLIC_BASE_URL: 'http://127.0.0.1:3000',
-    ICAL_RATE_LIMIT_PER_MINUTE: String(1e9),
-    BULK_MAX_ITEMS: String(EVENTS),
-  });
-  if (pgUrl) config.database = { kind: 'postgres', url: pgUrl, schema };
-  const services = await createServices(config);
-  return {
-    services,
-    async cleanup() {
-      let cursor = '0';
-      do {
-        const [next, keys] = await services.redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length) await services.redis.del(...keys);
-      } while (cursor !== '0');
-      await services.close();
-      if (pgUrl) {
-        const client = new pg.Client({ connectionString: pgUrl });
-        await client.connect();
-        await client.query(`DROP SCHEMA ${schema} CASCADE`);
-        await client.end();
-      }
-      fs.rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
+/** Services for the feed benchmarks: the shared bench set-up, with no rate limit and bulks of a whole feed. */
+export function setup(): Promise<{ services: Services; cleanup: () => Promise<void> }> {
+  return benchServices({ ICAL_RATE_LIMIT_PER_MINUTE: String(1e9), BULK_MAX_ITEMS: String(EVENTS) });
 }
 
 /** Seeds an organization, a member and 5,000 events through the ingest API; returns the feed URL path. */
