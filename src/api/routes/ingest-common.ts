@@ -124,6 +124,53 @@ export async function ingestOne<T extends EntityType>(
 const label: Record<EntityType, string> = { case: 'case', event: 'event', document: 'document', contact: 'contact' };
 
 /**
+ * Registers `PUT|GET|DELETE /v1/ingest/<plural>/{externalId}` for a record type sent as JSON (cases,
+ * events, contacts; documents also take multipart, see ingest-documents.ts): the PUT validates the
+ * body with `inputSchema`, honours `If-Match`, and answers 201 when created, 200 when updated or
+ * unchanged.
+ */
+export function registerJsonIngestRoutes(
+  app: App,
+  params: {
+    type: 'case' | 'event' | 'contact';
+    plural: string;
+    summary: string;
+    inputSchema: z.ZodType;
+    resourceSchema: z.ZodType;
+    cascadeNote?: string;
+  },
+): void {
+  const { type, plural, resourceSchema } = params;
+  app.openapi(
+    createRoute({
+      method: 'put',
+      path: `/v1/ingest/${plural}/{externalId}`,
+      tags: ['Ingest'],
+      summary: params.summary,
+      ...ingestAuth,
+      request: {
+        params: externalIdParams,
+        headers: ifMatchHeaders,
+        body: { required: true, content: { 'application/json': { schema: params.inputSchema } } },
+      },
+      responses: {
+        200: { description: 'Updated or unchanged', content: { 'application/json': { schema: resourceSchema } } },
+        201: { description: 'Created', content: { 'application/json': { schema: resourceSchema } } },
+        ...ingestErrorResponses,
+      },
+    }),
+    async (c) => {
+      const { externalId } = c.req.valid('param');
+      // The schema above produced the data of this type (the map from type to schema is the caller's).
+      const command = { op: 'upsert', type, externalId, data: c.req.valid('json'), ifVersion: ifMatch(c) } as IngestCommand & { type: typeof type };
+      const { resource, status } = await ingestOne(c, command);
+      return c.json(resource, status);
+    },
+  );
+  registerReadAndDelete(app, { type, plural, tag: 'Ingest', resourceSchema, ...(params.cascadeNote ? { cascadeNote: params.cascadeNote } : {}) });
+}
+
+/**
  * Registers `GET` and `DELETE /v1/ingest/<plural>/{externalId}` for one record type. GET shows
  * tombstones too (`deleted: true`); DELETE is idempotent (a second delete changes nothing).
  */
