@@ -87,6 +87,41 @@ describe('no input makes the API answer 500', () => {
     expect(await t.services.db.selectFrom('connections').select('id').where('organization_id', '=', org.organizationId).execute()).toEqual([]);
   });
 
+  /** Below 500 — except a platform this deployment has no OAuth client for (the case here): 503 with its code — and, when 4xx, the error shape. */
+  const expectNo500 = (what: string, status: number, text: string) => {
+    const unconfigured = status === 503 && text.includes('"platform_not_configured"');
+    if (status >= 500 && !unconfigured) throw new Error(`${what} answered ${status}: ${text.slice(0, 200)}`);
+    if (status >= 400 && status !== 413) expect(JSON.parse(text)).toMatchObject({ error: { code: expect.stringMatching(/^[a-z_]+$/) } });
+  };
+
+  it('answers every GET route with < 500 for any value of its query parameters', async () => {
+    const doc = (await (await t.app.request('/openapi.json')).json()) as {
+      paths: Record<string, Record<string, { parameters?: Array<{ name: string; in: string }> }>>;
+    };
+    const gets = Object.entries(doc.paths)
+      .filter(([, methods]) => methods.get)
+      .map(([path, methods]) => ({
+        path: path.replace(/\{platform\}/, 'google_calendar').replace(/\{externalId\}/, 'fuzz-1').replace(/\{[^}]+\}/g, '00000000-0000-4000-8000-000000000000'),
+        query: (methods.get!.parameters ?? []).filter((p) => p.in === 'query').map((p) => p.name),
+      }));
+    expect(gets.length).toBeGreaterThan(15);
+    const value = fc.oneof(
+      fc.string({ unit: 'binary', maxLength: 20 }),
+      fc.constantFrom('', '-1', '0', '1e309', 'NaN', 'true', '2026-13-45T99:99:99Z', '00000000-0000-4000-8000-000000000000', 'x'.repeat(5000), '%', '\uD800'),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.nat(), fc.nat(), fc.array(fc.tuple(fc.nat(), value), { maxLength: 4 }), async (r, c, pairs) => {
+        const route = gets[r % gets.length]!;
+        const params = new URLSearchParams();
+        for (const [k, v] of pairs) if (route.query.length) params.append(route.query[k % route.query.length]!, v);
+        const url = `${route.path}${params.size ? `?${params}` : ''}`;
+        const res = await t.app.request(url, { headers: callerFor(route.path, c) });
+        expectNo500(`GET ${url}`, res.status, await res.text());
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   /** The caller each route is meant for (ingest: the API key; admin routes: an admin), or any. */
   const callerFor = (path: string, c: number) =>
     path.startsWith('/v1/ingest') ? callers[2]! : path.startsWith('/v1/admin') ? callers[0]! : callers[c % 2]!;
@@ -100,15 +135,12 @@ describe('no input makes the API answer 500', () => {
           return fc.tuple(fc.constant(route), fc.nat(), bodyFor(route.template));
         }),
         async ([route, c, json]) => {
-        // Mostly the caller the route is meant for (so bodies reach validation and the handler), sometimes any.
-        const headers = c % 5 === 0 ? callers[c % callers.length]! : callerFor(route.path, c);
-        const res = await t.app.request(route.path, { method: route.method, headers: { ...headers, 'content-type': 'application/json' }, body: json });
-        const text = await res.text();
-        statuses[res.status] = (statuses[res.status] ?? 0) + 1;
-        // Not input: a platform this deployment has no OAuth client for (the case here) is a 503 with its code.
-        const unconfigured = res.status === 503 && text.includes('"platform_not_configured"');
-        if (res.status >= 500 && !unconfigured) throw new Error(`${route.method} ${route.path} answered ${res.status} to ${json}: ${text.slice(0, 200)}`);
-        if (res.status >= 400 && res.status !== 413) expect(JSON.parse(text)).toMatchObject({ error: { code: expect.stringMatching(/^[a-z_]+$/) } });
+          // Mostly the caller the route is meant for (so bodies reach validation and the handler), sometimes any.
+          const headers = c % 5 === 0 ? callers[c % callers.length]! : callerFor(route.path, c);
+          const res = await t.app.request(route.path, { method: route.method, headers: { ...headers, 'content-type': 'application/json' }, body: json });
+          const text = await res.text();
+          statuses[res.status] = (statuses[res.status] ?? 0) + 1;
+          expectNo500(`${route.method} ${route.path} with ${json}`, res.status, text);
         },
       ),
       { numRuns: 800 },
