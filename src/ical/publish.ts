@@ -17,8 +17,8 @@ import { hashFeedToken } from './tokens.ts';
  * 2. one indexed query by token hash: live feed, active connection and owner, current consent, the
  *    organization's data_version (see {@link findLiveFeed}); anything else → the same 404;
  * 3. cache look-up by (feed, data version, consent version, …);
- * 4. the gate: a fetch answered 304 from a known ETag is `record`ed — the gate's checks, then one
- *    `not_modified` row (nothing disclosed, nothing to write ahead of); any other fetch sends the feed
+ * 4. the gate: a fetch answered 304 from a known ETag, and a HEAD request, are `record`ed — the gate's
+ *    checks, then one `not_modified` row (nothing disclosed, nothing to write ahead of); any other fetch sends the feed
  *    item and `perform` returns the rendering of exactly
  *    the fields the gate released — memoised: when the released field names equal those of the cached
  *    rendering of the same data version, that rendering is reused, else it renders afresh.
@@ -27,6 +27,8 @@ import { hashFeedToken } from './tokens.ts';
 
 export type FeedFetchResult =
   | { kind: 'not_found' }
+  /** A HEAD request: the headers a GET would get, no body; the ETag when it is known without rendering. */
+  | { kind: 'head'; etag: string | null }
   | { kind: 'rate_limited'; retryAfterSeconds: number }
   | { kind: 'not_modified'; etag: string }
   | { kind: 'ok'; body: Buffer; etag: string };
@@ -35,6 +37,8 @@ export interface FeedRequest {
   token: string;
   /** The If-None-Match header, if any. */
   ifNoneMatch: string | null;
+  /** A HEAD request: nothing of the feed leaves, so it is recorded as such (one row), not as a transfer. */
+  head?: boolean;
   ip: string | null;
   userAgent: string | null;
 }
@@ -101,6 +105,12 @@ export function createFeedPublisher(services: Services): FeedPublisher {
       const versionKey = feedVersionKey({ ...feed, refreshSeconds });
       const ctx = context(feed, request);
       let entry = cache.get(feed.feedId, versionKey);
+
+      if (request.head) {
+        const result = await services.gate.record(ctx, notModifiedItem(feed.feedId), { providerStatus: 200 });
+        if (result.outcome === 'blocked') return NOT_FOUND;
+        return { kind: 'head', etag: await knownEtag(feed.feedId, versionKey, entry) };
+      }
 
       if (request.ifNoneMatch) {
         const etag = await knownEtag(feed.feedId, versionKey, entry);

@@ -369,6 +369,27 @@ describe('iCal feeds', () => {
       expect((await t.app.request(`/v1/ical-feeds/${created.feed.id}/rotate`, { method: 'POST', headers: member })).status).toBe(404);
     });
 
+    it('answers HEAD with the headers and no body, logged as one not_modified row (nothing of the feed left)', async () => {
+      const created = await newFeed();
+      const cold = await t.app.request(pathOf(created.url), { method: 'HEAD', headers: { 'user-agent': UA } }, PEER);
+      expect(cold.status).toBe(200);
+      expect(cold.headers.get('content-type')).toContain('text/calendar');
+      expect(await cold.text()).toBe('');
+      const etag = (await fetchFeed(created.url)).headers.get('etag')!;
+      const warm = await t.app.request(pathOf(created.url), { method: 'HEAD', headers: { 'user-agent': UA } }, PEER);
+      expect(warm.headers.get('etag')).toBe(etag);
+      const rows = await logRows(created.feed.connectionId);
+      expect(rows.map((r) => [r.outcome, r.provider_status])).toEqual([
+        ['not_modified', 200],
+        ['intent', null],
+        ['sent', 200],
+        ['not_modified', 200],
+      ]);
+      expect(rows[0]).toMatchObject({ payload_bytes: 0, field_names: [], requester_user_agent: UA });
+      const gone = await t.app.request('/ical/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.ics', { method: 'HEAD' }, PEER);
+      expect(gone.status).toBe(404);
+    });
+
     it('deleting again finishes a deletion that was interrupted after the token died', async () => {
       const created = await newFeed();
       // As if the process stopped between invalidating the token and revoking the connection.

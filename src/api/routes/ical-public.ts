@@ -34,7 +34,8 @@ export const icalPublicRoutes: RouteModule = (app, services) => {
       summary: 'The subscription feed (`<token>.ics`), for calendar apps',
       description:
         'RFC 5545 calendar of the case events the feed owner consented to. Strong ETag; send `If-None-Match` ' +
-        'to get 304. Each 200 and 304 is recorded in the transfer log. Unknown, rotated and revoked tokens all answer 404.',
+        'to get 304. Each 200 is a logged transfer; a 304 and a HEAD request (nothing of the feed leaves) are logged as one ' +
+        '`not_modified` row. Unknown, rotated and revoked tokens all answer 404.',
       request: { params: z.object({ file: z.string().openapi({ description: '`<token>.ics`' }) }) },
       responses: {
         200: { description: 'The calendar', content: { 'text/calendar': { schema: z.string() } } },
@@ -49,6 +50,7 @@ export const icalPublicRoutes: RouteModule = (app, services) => {
       const result = await publisher.fetch({
         token: file.slice(0, -'.ics'.length),
         ifNoneMatch: c.req.header('if-none-match') ?? null,
+        head: c.req.method === 'HEAD',
         ip: clientIp(c),
         userAgent: userAgent(c),
       });
@@ -63,6 +65,16 @@ export const icalPublicRoutes: RouteModule = (app, services) => {
               'content-type': 'application/json; charset=utf-8',
               'cache-control': 'no-store',
               'retry-after': String(result.retryAfterSeconds),
+            },
+          });
+        case 'head':
+          return new Response(null, {
+            status: 200,
+            headers: {
+              ...common,
+              'content-type': 'text/calendar; charset=utf-8',
+              ...(result.etag ? { etag: result.etag } : {}),
+              'cache-control': cacheControl,
             },
           });
         case 'not_modified':
