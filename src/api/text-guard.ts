@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
-import type { AppEnv } from './env.ts';
 import { isStorableText, UNSTORABLE_TEXT_MESSAGE } from '../security/storable-text.ts';
+import type { AppEnv } from './env.ts';
 import { errorBody } from './errors.ts';
 
 /**
@@ -37,6 +37,7 @@ export function textGuard(): MiddlewareHandler<AppEnv> {
 
 /** `\u0000` or a surrogate escape, in JSON text (a valid pair is checked and let through). */
 const SUSPECT_ESCAPE = /\\u(?:0000|[dD][89a-fA-F])/;
+
 function refusal(path: string) {
   return errorBody('invalid_text', `text ${UNSTORABLE_TEXT_MESSAGE}`, [{ path, message: UNSTORABLE_TEXT_MESSAGE }]);
 }

@@ -263,9 +263,10 @@ class IngestRun {
  * that `jsonb_populate_recordset` turns into rows of the table's own type, so every value is converted
  * by the column's type exactly as a bind parameter would be. One parameter instead of 13,000 for a
  * bulk of 1,000 events: far less for the driver to bind and for the server to parse and plan (the
- * ingest benchmark went from 0.46 to 0.54 of a raw INSERT on PostgreSQL, 0.61 to 0.71 on PGlite). Identifiers
- * come from TABLE_SPECS (constants); the organization id is bound as $1. Strings reach here validated
- * (no NUL, well-formed UTF-16: see `schemas.ts`), so their JSON is valid jsonb input.
+ * ingest benchmark moved from 0.44–0.49 to 0.45–0.54 of a raw INSERT on PostgreSQL, from 0.61–0.63
+ * to 0.67–0.71 on PGlite). Identifiers come from TABLE_SPECS (constants); the organization id is
+ * bound as $1. Strings reach here validated (no NUL, well-formed UTF-16: see `schemas.ts`), so their
+ * JSON is valid jsonb input.
  */
 async function upsertRows(
   tx: Tx,
