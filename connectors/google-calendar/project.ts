@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { CategoryId } from '../../src/consent/categories.ts';
 import { addDays } from '../../src/cases/calendar-date.ts';
+import { isKnownTimeZone, wallTimeIn } from '../../src/cases/wall-time.ts';
 import type { EventWithCase } from '../../src/cases/queries.ts';
 import type { DesiredItem } from '../types.ts';
 import type { GoogleCalendarSettings } from './manifest.ts';
@@ -58,47 +59,18 @@ export function googleEventId(connectionId: string, caseEventId: string): string
   return `cb${base32hex(createHash('sha256').update(`casebridge:google_calendar:${connectionId}:${caseEventId}`).digest())}`;
 }
 
-/** One formatter per zone (constructing Intl.DateTimeFormat costs far more than using one). */
-const formatters = new Map<string, Intl.DateTimeFormat | null>();
-
-function formatterFor(timeZone: string): Intl.DateTimeFormat | null {
-  let f = formatters.get(timeZone);
-  if (f === undefined) {
-    try {
-      f = new Intl.DateTimeFormat('en-US', {
-        timeZone,
-        hourCycle: 'h23',
-        year: 'numeric',
-        month: '2-digit',
-        day: '2-digit',
-        hour: '2-digit',
-        minute: '2-digit',
-        second: '2-digit',
-      });
-    } catch {
-      f = null;
-    }
-    if (formatters.size < 1000) formatters.set(timeZone, f);
-  }
-  return f;
-}
-
-function isTimeZone(tz: string): boolean {
-  return formatterFor(tz) !== null;
-}
-
 /** `2026-03-02T09:00:00-05:00`: the instant as wall-clock time in `timeZone`, with its UTC offset. */
 export function zonedDateTime(instant: Date, timeZone: string): string {
-  const formatter = formatterFor(timeZone);
-  if (!formatter) throw new Error(`unknown time zone: ${timeZone}`);
-  const parts = Object.fromEntries(formatter.formatToParts(instant).map((p) => [p.type, p.value])) as Record<string, string>;
-  const wall = Date.UTC(Number(parts.year), Number(parts.month) - 1, Number(parts.day), Number(parts.hour), Number(parts.minute), Number(parts.second));
-  const offsetMin = Math.round((wall - Math.floor(instant.getTime() / 1000) * 1000) / 60_000);
+  const w = wallTimeIn(instant.getTime(), timeZone);
+  if (!w) throw new Error(`unknown time zone: ${timeZone}`);
+  const offsetMin = Math.round((Date.UTC(w.year, w.month - 1, w.day, w.hour, w.minute, w.second) - Math.floor(instant.getTime() / 1000) * 1000) / 60_000);
   const sign = offsetMin < 0 ? '-' : '+';
   const abs = Math.abs(offsetMin);
-  const offset = offsetMin === 0 ? 'Z' : `${sign}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
-  return `${parts.year}-${parts.month}-${parts.day}T${parts.hour}:${parts.minute}:${parts.second}${offset}`;
+  const offset = offsetMin === 0 ? 'Z' : `${sign}${pad2(Math.floor(abs / 60))}:${pad2(abs % 60)}`;
+  return `${String(w.year).padStart(4, '0')}-${pad2(w.month)}-${pad2(w.day)}T${pad2(w.hour)}:${pad2(w.minute)}:${pad2(w.second)}${offset}`;
 }
+
+const pad2 = (n: number) => String(n).padStart(2, '0');
 
 /** Canonical JSON (sorted keys) so equal content always hashes equally. */
 function canonical(value: unknown): string {
@@ -127,7 +99,7 @@ export function eventFields(event: EventWithCase, categories: readonly CategoryI
     end = addDays(last, 1);
   } else {
     if (!event.startsAt) return null;
-    timeZone = event.timeZone && isTimeZone(event.timeZone) ? event.timeZone : 'UTC';
+    timeZone = event.timeZone && isKnownTimeZone(event.timeZone) ? event.timeZone : 'UTC';
     start = zonedDateTime(event.startsAt, timeZone);
     const endsAt = event.endsAt && event.endsAt.getTime() >= event.startsAt.getTime() ? event.endsAt : event.startsAt;
     end = zonedDateTime(endsAt, timeZone);

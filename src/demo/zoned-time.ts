@@ -4,33 +4,13 @@
  */
 
 import { addDays } from '../cases/calendar-date.ts';
-
-const formatters = new Map<string, Intl.DateTimeFormat>();
-
-function formatter(timeZone: string): Intl.DateTimeFormat {
-  let f = formatters.get(timeZone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', {
-      timeZone,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-      second: '2-digit',
-    });
-    formatters.set(timeZone, f);
-  }
-  return f;
-}
+import { zoneOffsetMs } from '../cases/wall-time.ts';
 
 /** The zone's offset from UTC at an instant, in milliseconds (positive east of Greenwich). */
-export function zoneOffsetMs(instant: number, timeZone: string): number {
-  const parts = formatter(timeZone).formatToParts(new Date(instant));
-  const get = (type: Intl.DateTimeFormatPartTypes) => Number(parts.find((p) => p.type === type)?.value);
-  const asUtc = Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second'));
-  return asUtc - Math.floor(instant / 1000) * 1000;
+function offsetMs(instant: number, timeZone: string): number {
+  const offset = zoneOffsetMs(instant, timeZone);
+  if (offset === null) throw new Error(`unknown time zone: ${timeZone}`);
+  return offset;
 }
 
 /**
@@ -41,8 +21,8 @@ export function zonedTimeToUtc(params: { date: string; time: string; timeZone: s
   const [y, m, d] = params.date.split('-').map(Number) as [number, number, number];
   const [hh, mm] = params.time.split(':').map(Number) as [number, number];
   const wall = Date.UTC(y, m - 1, d, hh, mm);
-  const first = wall - zoneOffsetMs(wall, params.timeZone);
-  return new Date(wall - zoneOffsetMs(first, params.timeZone));
+  const first = wall - offsetMs(wall, params.timeZone);
+  return new Date(wall - offsetMs(first, params.timeZone));
 }
 
 /** The Monday (UTC) of the week containing `now`, as YYYY-MM-DD: the demo's dates hang off it. */

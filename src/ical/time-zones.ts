@@ -1,4 +1,5 @@
 import { getVtimezoneComponent } from '@touch4it/ical-timezones';
+import { type WallTime, wallTimeIn } from '../cases/wall-time.ts';
 
 /**
  * Time zones for ICS output, as pure logic.
@@ -14,14 +15,7 @@ import { getVtimezoneComponent } from '@touch4it/ical-timezones';
  */
 
 /** A local date and time, fields as on a wall clock (month 1–12). */
-export interface WallTime {
-  year: number;
-  month: number;
-  day: number;
-  hour: number;
-  minute: number;
-  second: number;
-}
+export type { WallTime };
 
 /** How one timed instant is written: in a verified zone (wall time + TZID) or in UTC. */
 export type ZonedInstant = { kind: 'zoned'; tzid: string; wall: WallTime } | { kind: 'utc' };
@@ -187,50 +181,6 @@ export function vtimezoneLocalToUtc(rules: ZoneRules, wall: WallTime): number | 
     (t): t is number => t !== null,
   );
   return candidates.length ? Math.min(...candidates) : null;
-}
-
-const formatters = new Map<string, Intl.DateTimeFormat | null>();
-
-function formatterFor(zone: string): Intl.DateTimeFormat | null {
-  let f = formatters.get(zone);
-  if (f === undefined) {
-    try {
-      f = new Intl.DateTimeFormat('en-US', {
-        timeZone: zone,
-        hourCycle: 'h23',
-        year: 'numeric',
-        month: 'numeric',
-        day: 'numeric',
-        hour: 'numeric',
-        minute: 'numeric',
-        second: 'numeric',
-      });
-    } catch {
-      f = null; // not a zone the runtime knows
-    }
-    if (formatters.size < 2000) formatters.set(zone, f);
-  }
-  return f;
-}
-
-const WALL = /(\d+)\D+(\d+)\D+(\d+)\D+(\d+)\D+(\d+)\D+(\d+)/;
-
-/** Wall time of an instant in an IANA zone per the runtime's tz database; null for an unknown zone. */
-export function wallTimeIn(instantMs: number, zone: string): WallTime | null {
-  const f = formatterFor(zone);
-  if (!f) return null;
-  // `format` + a regex is ~5× cheaper than `formatToParts` (en-US, h23: "M/D/YYYY, HH:MM:SS").
-  const m = WALL.exec(f.format(instantMs));
-  if (m) {
-    return { year: Number(m[3]), month: Number(m[1]), day: Number(m[2]), hour: Number(m[4]), minute: Number(m[5]), second: Number(m[6]) };
-  }
-  const w: WallTime = { year: 0, month: 0, day: 0, hour: 0, minute: 0, second: 0 };
-  for (const p of f.formatToParts(instantMs)) {
-    if (p.type === 'year' || p.type === 'month' || p.type === 'day' || p.type === 'hour' || p.type === 'minute' || p.type === 'second') {
-      w[p.type] = Number(p.value);
-    }
-  }
-  return w;
 }
 
 const rulesCache = new Map<string, ZoneRules | null>();

@@ -5,11 +5,11 @@ import {
   parseVtimezone,
   vtimezoneComponent,
   vtimezoneLocalToUtc,
-  wallTimeIn,
   weekdayOf,
   zoneInstant,
   zoneRulesFor,
 } from '../../src/ical/time-zones.ts';
+import { wallTimeIn } from '../../src/cases/wall-time.ts';
 
 const HOUR = 3_600_000;
 
