@@ -1,4 +1,5 @@
 import { getVtimezoneComponent } from '@touch4it/ical-timezones';
+import { daysInMonth } from '../cases/calendar-date.ts';
 import { type WallTime, wallTimeIn } from '../cases/wall-time.ts';
 
 /**
@@ -120,12 +121,6 @@ function finishObservance(o: Partial<Observance> & { ruleText?: string }): Obser
     startYear: o.startYear!,
     rule,
   };
-}
-
-/** Days in a month of the proleptic Gregorian calendar (month 1–12). */
-export function daysInMonth(year: number, month: number): number {
-  if (month === 2) return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
-  return [4, 6, 9, 11].includes(month) ? 30 : 31;
 }
 
 /** Day of the week (0 = Sunday) of a calendar date, by Zeller-style arithmetic (no Date involved). */

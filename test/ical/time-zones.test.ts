@@ -1,7 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  daysInMonth,
   parseVtimezone,
   vtimezoneComponent,
   vtimezoneLocalToUtc,
@@ -9,6 +8,7 @@ import {
   zoneInstant,
   zoneRulesFor,
 } from '../../src/ical/time-zones.ts';
+import { daysInMonth } from '../../src/cases/calendar-date.ts';
 import { wallTimeIn } from '../../src/cases/wall-time.ts';
 
 const HOUR = 3_600_000;
