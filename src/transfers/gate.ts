@@ -197,6 +197,15 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
   const leaseAndEpoch = async (connectionId: string, leaseId: string): Promise<string> =>
     (await beginTransfer(redis, redisPrefix, { connectionId, leaseId })) ?? '0';
 
+  /** Releases a lease; a failure only delays a waiting revocation until the lease expires. */
+  const releaseLease = (connectionId: string, leaseId: string): Promise<void> =>
+    endTransfer(redis, redisPrefix, { connectionId, leaseId }).catch((err: unknown) =>
+      logger.warn({ err, connectionId }, 'could not release the in-flight lease; it expires on its own'),
+    );
+
+  const warnUnknownConnection = (ctx: TransferContext) =>
+    logger.warn({ connectionId: ctx.connectionId, purpose: ctx.purpose }, 'gate call for an unknown connection refused');
+
   const stateFor = async (connectionId: string, epoch: string): Promise<GateState> => {
     const hit = cache.get(connectionId);
     if (hit && hit.epoch === epoch && Date.now() - hit.loadedAt < ttl) return hit.state;
@@ -221,9 +230,7 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
     let released = false;
     const release = async () => {
       released = true;
-      await endTransfer(redis, redisPrefix, { connectionId: ctx.connectionId, leaseId }).catch((err: unknown) =>
-        logger.warn({ err, connectionId: ctx.connectionId }, 'could not release the in-flight lease; it expires on its own'),
-      );
+      await releaseLease(ctx.connectionId, leaseId);
     };
     // Outcome rows are buffered as calls settle and written in batches of OUTCOME_BATCH while the
     // chunk's other calls are still in flight (so a long chunk ends with one small statement, not one
@@ -265,7 +272,7 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
       const actor = freezeDeep(actorRecord(ctx.actor));
       const base = items.map((item, i) => baseEntry(ctx, item, decisions[i]!, state.attribution, now, actor));
       if (state.attribution) await log.append(base.filter((b): b is TransferLogEntry => b !== null));
-      else logger.warn({ connectionId: ctx.connectionId, purpose: ctx.purpose }, 'gate call for an unknown connection refused');
+      else warnUnknownConnection(ctx);
       let latest: GateState = state;
 
       const results: Array<TransferResult<T>> = new Array(items.length);
@@ -375,7 +382,7 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
         const decision = decideTransfer({ connection: state.connection, consent: state.consent, item, purpose: ctx.purpose });
         const row = baseEntry(ctx, item, decision, state.attribution, new Date(), freezeDeep(actorRecord(ctx.actor)));
         if (!row) {
-          logger.warn({ connectionId: ctx.connectionId, purpose: ctx.purpose }, 'gate call for an unknown connection refused');
+          warnUnknownConnection(ctx);
           return { outcome: 'blocked', reason: decision.allowed ? 'connection_not_active' : decision.reason, transferId: randomUUID() };
         }
         if (!decision.allowed) {
@@ -389,9 +396,7 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
         count(state.attribution, item, 'not_modified');
         return { outcome: 'sent', value: null, transferId: row.id };
       } finally {
-        await endTransfer(redis, redisPrefix, { connectionId: ctx.connectionId, leaseId }).catch((err: unknown) =>
-          logger.warn({ err, connectionId: ctx.connectionId }, 'could not release the in-flight lease; it expires on its own'),
-        );
+        await releaseLease(ctx.connectionId, leaseId);
       }
     },
     invalidate(connectionId) {
