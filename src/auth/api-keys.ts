@@ -27,6 +27,34 @@ export async function createApiKey(
   return { id: row.id, apiKey, prefix };
 }
 
+/** An API key as listed to administrators (never the key itself, only its prefix). */
+export interface ApiKeySummary {
+  id: string;
+  name: string;
+  prefix: string;
+  createdAt: string;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+}
+
+/** The organization's keys, revoked ones included, newest or oldest first. */
+export async function listApiKeys(db: Db, params: { organizationId: string; order: 'newest' | 'oldest' }): Promise<ApiKeySummary[]> {
+  const rows = await db
+    .selectFrom('api_keys')
+    .select(['id', 'name', 'prefix', 'created_at', 'last_used_at', 'revoked_at'])
+    .where('organization_id', '=', params.organizationId)
+    .orderBy('created_at', params.order === 'newest' ? 'desc' : 'asc')
+    .execute();
+  return rows.map((r) => ({
+    id: r.id,
+    name: r.name,
+    prefix: r.prefix,
+    createdAt: r.created_at.toISOString(),
+    lastUsedAt: r.last_used_at?.toISOString() ?? null,
+    revokedAt: r.revoked_at?.toISOString() ?? null,
+  }));
+}
+
 /** Revokes a key; returns false when no such live key exists in the organization. */
 export async function revokeApiKey(db: Db, params: { organizationId: string; id: string }): Promise<boolean> {
   const res = await db

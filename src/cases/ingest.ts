@@ -137,16 +137,26 @@ class IngestRun {
     return ok;
   }
 
-  async upsert(type: EntityType, items: Pending[]): Promise<void> {
-    if (!items.length) return;
-    const spec = TABLE_SPECS[type];
-    // A stable lock order (by external id) keeps two concurrent bulks from deadlocking each other.
+  /**
+   * Locks the rows the items name (in external-id order: a stable lock order keeps two concurrent
+   * bulks from deadlocking each other) and keeps the items whose `ifVersion` matches.
+   */
+  private async lockAndCheck<I extends { index: number; externalId: string; ifVersion?: IfVersion }>(
+    spec: TableSpec,
+    items: I[],
+  ): Promise<{ existing: Map<string, Existing>; allowed: I[] }> {
     items.sort((a, b) => (a.externalId < b.externalId ? -1 : a.externalId > b.externalId ? 1 : 0));
     const existing = await this.existing(
       spec,
       items.map((i) => i.externalId),
     );
-    const writable = items.filter((i) => this.versionMatches(i, existing.get(i.externalId)));
+    return { existing, allowed: items.filter((i) => this.versionMatches(i, existing.get(i.externalId))) };
+  }
+
+  async upsert(type: EntityType, items: Pending[]): Promise<void> {
+    if (!items.length) return;
+    const spec = TABLE_SPECS[type];
+    const { existing, allowed: writable } = await this.lockAndCheck(spec, items);
     const changed = new Map<string, { id: string; version: number; case_id: string | null }>();
     for (const chunk of chunks(writable, CHUNK)) {
       for (const r of await upsertRows(this.tx, { spec, organizationId: this.organizationId, items: chunk })) {
@@ -200,12 +210,7 @@ class IngestRun {
   async delete(type: EntityType, items: Array<{ index: number; externalId: string; ifVersion?: IfVersion }>): Promise<void> {
     if (!items.length) return;
     const spec = TABLE_SPECS[type];
-    items.sort((a, b) => (a.externalId < b.externalId ? -1 : a.externalId > b.externalId ? 1 : 0));
-    const existing = await this.existing(
-      spec,
-      items.map((i) => i.externalId),
-    );
-    const allowed = items.filter((i) => this.versionMatches(i, existing.get(i.externalId)));
+    const { existing, allowed } = await this.lockAndCheck(spec, items);
     const live: string[] = [];
     for (const item of allowed) {
       const row = existing.get(item.externalId);

@@ -1,4 +1,4 @@
-import { createApiKey, revokeApiKey } from '../auth/api-keys.ts';
+import { createApiKey, listApiKeys, revokeApiKey } from '../auth/api-keys.ts';
 import type { CliCommand } from './command.ts';
 import { requireOption, requireOrganization, UsageError, withStores } from './stores.ts';
 
@@ -28,20 +28,7 @@ export const apikeyCommands: CliCommand[] = [
     run: ({ args, config, print }) =>
       withStores(config, async ({ db }) => {
         const org = await requireOrganization(db, args);
-        const rows = await db
-          .selectFrom('api_keys')
-          .select(['id', 'name', 'prefix', 'created_at', 'last_used_at', 'revoked_at'])
-          .where('organization_id', '=', org.id)
-          .orderBy('created_at')
-          .execute();
-        const keys = rows.map((r) => ({
-          id: r.id,
-          name: r.name,
-          prefix: r.prefix,
-          createdAt: r.created_at.toISOString(),
-          lastUsedAt: r.last_used_at?.toISOString() ?? null,
-          revokedAt: r.revoked_at?.toISOString() ?? null,
-        }));
+        const keys = await listApiKeys(db, { organizationId: org.id, order: 'oldest' });
         if (args.json) print(JSON.stringify({ apiKeys: keys }));
         else for (const k of keys) print(`${k.id}  ${k.prefix}…  ${k.name}  ${k.revokedAt ? `revoked ${k.revokedAt}` : `last used ${k.lastUsedAt ?? 'never'}`}`);
       }),

@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { createApiKey, revokeApiKey } from '../../auth/api-keys.ts';
+import { createApiKey, listApiKeys, revokeApiKey } from '../../auth/api-keys.ts';
 import { requireAdmin, sessionAuth } from '../../auth/sessions.ts';
 import type { AppEnv, RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
@@ -49,20 +49,7 @@ export const apiKeyRoutes: RouteModule = (app, services) => {
       },
     }),
     async (c) => {
-      const rows = await services.db
-        .selectFrom('api_keys')
-        .select(['id', 'name', 'prefix', 'created_at', 'last_used_at', 'revoked_at'])
-        .where('organization_id', '=', organizationOf(c))
-        .orderBy('created_at', 'desc')
-        .execute();
-      const apiKeys = rows.map((r) => ({
-        id: r.id,
-        name: r.name,
-        prefix: r.prefix,
-        createdAt: r.created_at.toISOString(),
-        lastUsedAt: r.last_used_at?.toISOString() ?? null,
-        revokedAt: r.revoked_at?.toISOString() ?? null,
-      }));
+      const apiKeys = await listApiKeys(services.db, { organizationId: organizationOf(c), order: 'newest' });
       return c.json({ apiKeys }, 200);
     },
   );
