@@ -1,14 +1,10 @@
-import { randomUUID } from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+
 import { Worker } from 'node:worker_threads';
 import pLimit from 'p-limit';
-import pg from 'pg';
-import { loadConfig } from '../src/config/load.ts';
 import { grantConsentAndPublish } from '../src/consent/service.ts';
-import { createServices, type Services } from '../src/services.ts';
+import type { Services } from '../src/services.ts';
 import type { TransferItem } from '../src/transfers/types.ts';
+import { createIsolatedServices } from '../test/support/services.ts';
 import type { BenchResult, Benchmark } from './benchmark.ts';
 
 /**
@@ -33,48 +29,12 @@ const CHUNKS = 8;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** Services on a private Redis prefix and a fresh database (PGlite, or a schema on BENCH_DATABASE_URL). */
-export async function benchServices(extra: Record<string, string> = {}): Promise<{ services: Services; cleanup: () => Promise<void> }> {
-  const prefix = `cbbench-${randomUUID().slice(0, 8)}`;
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'casebridge-bench-'));
-  const pgUrl = process.env.BENCH_DATABASE_URL;
-  const schema = `bench_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
-  if (pgUrl) {
-    const client = new pg.Client({ connectionString: pgUrl });
-    await client.connect();
-    await client.query(`CREATE SCHEMA ${schema}`);
-    await client.end();
-  }
-  const config = loadConfig({
-    ...process.env,
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'silent',
-    REDIS_PREFIX: prefix,
-    DATA_DIR: dataDir,
-    DATABASE_URL: pgUrl ?? 'pglite://memory',
-    PUBLIC_BASE_URL: 'http://127.0.0.1:3000',
-    ...extra,
+export function benchServices(extra: Record<string, string> = {}): Promise<{ services: Services; cleanup: () => Promise<void> }> {
+  return createIsolatedServices({
+    pgUrl: process.env.BENCH_DATABASE_URL,
+    tag: 'bench',
+    env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'silent', PUBLIC_BASE_URL: 'http://127.0.0.1:3000', ...extra },
   });
-  if (pgUrl) config.database = { kind: 'postgres', url: pgUrl, schema };
-  const services = await createServices(config);
-  return {
-    services,
-    async cleanup() {
-      let cursor = '0';
-      do {
-        const [next, keys] = await services.redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length) await services.redis.del(...keys);
-      } while (cursor !== '0');
-      await services.close();
-      if (pgUrl) {
-        const client = new pg.Client({ connectionString: pgUrl });
-        await client.connect();
-        await client.query(`DROP SCHEMA ${schema} CASCADE`);
-        await client.end();
-      }
-      fs.rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
 }
 
 /** An HTTP server in a worker thread answering every request after `delayMs`. */

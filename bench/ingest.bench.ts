@@ -1,14 +1,10 @@
-import { randomUUID } from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import pg from 'pg';
+
 import { createApp } from '../src/api/app.ts';
 import { createApiKey } from '../src/auth/api-keys.ts';
 import { eventRow } from '../src/cases/rows.ts';
 import { eventInputSchema } from '../src/cases/schemas.ts';
-import { loadConfig } from '../src/config/load.ts';
-import { createServices, type Services } from '../src/services.ts';
+import type { Services } from '../src/services.ts';
+import { createIsolatedServices } from '../test/support/services.ts';
 import type { Benchmark, BenchResult } from './benchmark.ts';
 
 /**
@@ -30,7 +26,6 @@ const ZONES = ['America/Chicago', 'America/New_York', 'America/Denver', 'America
 
 interface Target {
   label: string;
-  databaseUrl: string;
   pgUrl?: string;
 }
 
@@ -64,36 +59,15 @@ function median(values: number[]): number {
 }
 
 async function withServices<T>(target: Target, body: (services: Services) => Promise<T>): Promise<T> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'casebridge-bench-'));
-  const prefix = `bench-${randomUUID().slice(0, 8)}`;
-  const schema = `bench_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
-  if (target.pgUrl) {
-    const client = new pg.Client({ connectionString: target.pgUrl });
-    await client.connect();
-    await client.query(`CREATE SCHEMA ${schema}`);
-    await client.end();
-  }
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'silent',
-    REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-    REDIS_PREFIX: prefix,
-    DATA_DIR: dataDir,
-    DATABASE_URL: target.databaseUrl,
+  const { services, cleanup } = await createIsolatedServices({
+    pgUrl: target.pgUrl,
+    tag: 'bench',
+    env: { NODE_ENV: 'test', LOG_LEVEL: 'silent', REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' },
   });
-  if (target.pgUrl) config.database = { kind: 'postgres', url: target.pgUrl, schema };
-  const services = await createServices(config);
   try {
     return await body(services);
   } finally {
-    await services.close();
-    if (target.pgUrl) {
-      const client = new pg.Client({ connectionString: target.pgUrl });
-      await client.connect();
-      await client.query(`DROP SCHEMA ${schema} CASCADE`);
-      await client.end();
-    }
-    fs.rmSync(dataDir, { recursive: true, force: true });
+    await cleanup();
   }
 }
 
@@ -209,9 +183,9 @@ export const ingestBenchmark: Benchmark = {
   name: 'ingest',
   async run() {
     const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
-    const targets: Target[] = [{ label: 'PGlite in memory', databaseUrl: 'pglite://memory' }];
+    const targets: Target[] = [{ label: 'PGlite in memory' }];
     const pgUrl = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
-    if (pgUrl) targets.push({ label: 'PostgreSQL', databaseUrl: pgUrl, pgUrl });
+    if (pgUrl) targets.push({ label: 'PostgreSQL', pgUrl });
     const results: BenchResult[] = [];
     for (const target of targets) {
       process.stderr.write(`  ${target.label}…\n`);

@@ -21,48 +21,64 @@ export interface TestServices {
 }
 
 export async function createTestServices(env: Record<string, string> = {}): Promise<TestServices> {
-  const prefix = `cbt-${randomUUID().slice(0, 8)}`;
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'casebridge-test-'));
-  const pgUrl = process.env.TEST_DATABASE_URL;
-  const schema = `t_${randomUUID().replaceAll('-', '').slice(0, 16)}`;
-  if (pgUrl) {
-    const client = new pg.Client({ connectionString: pgUrl });
-    await client.connect();
-    await client.query(`CREATE SCHEMA ${schema}`);
-    await client.end();
-  }
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
-    REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-    REDIS_PREFIX: prefix,
-    DATA_DIR: dataDir,
-    DATABASE_URL: pgUrl ?? 'pglite://memory',
-    PUBLIC_BASE_URL: 'http://localhost:3000',
-    ...env,
+  const isolated = await createIsolatedServices({
+    pgUrl: process.env.TEST_DATABASE_URL,
+    tag: 't',
+    env: {
+      NODE_ENV: 'test',
+      LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+      REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+      PUBLIC_BASE_URL: 'http://localhost:3000',
+      ...env,
+    },
   });
+  return { ...isolated, app: createApp(isolated.services) };
+}
+
+/**
+ * Services that share nothing with any other instance on the same Redis and PostgreSQL: a random
+ * Redis key prefix, a fresh schema on `pgUrl` (embedded PGlite in memory without one), a temporary
+ * data directory. `cleanup()` deletes the prefix's keys (BullMQ's too), drops the schema and removes
+ * the directory. Used by the tests and the benchmarks.
+ */
+export async function createIsolatedServices(params: {
+  pgUrl: string | undefined;
+  /** Names the schema (`<tag>_…`), the key prefix and the directory, to tell leftovers apart. */
+  tag: string;
+  /** Configuration variables; REDIS_PREFIX, DATA_DIR and DATABASE_URL are set here. */
+  env: Record<string, string | undefined>;
+}): Promise<{ services: Services; config: Config; cleanup(): Promise<void> }> {
+  const { pgUrl, tag } = params;
+  const prefix = `cb${tag}-${randomUUID().slice(0, 8)}`;
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `casebridge-${tag}-`));
+  const schema = `${tag}_${randomUUID().replaceAll('-', '').slice(0, 16)}`;
+  if (pgUrl) await sqlOn(pgUrl, `CREATE SCHEMA ${schema}`);
+  const config = loadConfig({ ...params.env, REDIS_PREFIX: prefix, DATA_DIR: dataDir, DATABASE_URL: pgUrl ?? 'pglite://memory' });
   if (pgUrl) config.database = { kind: 'postgres', url: pgUrl, schema };
   const services = await createServices(config);
-  const app = createApp(services);
   return {
     services,
     config,
-    app,
     async cleanup() {
       const keys = await scanKeys(services, `${prefix}:*`);
       const bullKeys = await scanKeys(services, `bull:${prefix}*`);
       const all = [...keys, ...bullKeys];
       for (let i = 0; i < all.length; i += 500) await services.redis.del(...all.slice(i, i + 500));
       await services.close();
-      if (pgUrl) {
-        const client = new pg.Client({ connectionString: pgUrl });
-        await client.connect();
-        await client.query(`DROP SCHEMA ${schema} CASCADE`);
-        await client.end();
-      }
+      if (pgUrl) await sqlOn(pgUrl, `DROP SCHEMA ${schema} CASCADE`);
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+async function sqlOn(url: string, statement: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(statement);
+  } finally {
+    await client.end();
+  }
 }
 
 async function scanKeys(services: Services, pattern: string): Promise<string[]> {
