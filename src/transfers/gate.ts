@@ -30,9 +30,12 @@
  *    `perform` receives only those. The payload SHA-256 and byte size are computed over the canonical
  *    JSON of the minimised fields (bytes: or the connector-reported `bytes`) — memoised when the item's
  *    fields are deeply frozen (`freezeDeep`), as a cached iCal feed's 2.5 MB of columns are.
- * 4. **Write ahead.** Intent rows are appended (and committed) BEFORE `perform` runs: a transfer that
- *    reached a provider always has a log row. `sendMany` appends the intents and `blocked` rows of
- *    the whole chunk in one multi-row statement.
+ * 4. **Write ahead.** An item's intent row is appended (and committed) BEFORE its `perform` runs: a
+ *    transfer that reached a provider always has a log row. `sendMany` appends the intent and
+ *    `blocked` rows of a chunk in two multi-row statements: the items of the first wave of calls
+ *    (`concurrency` of them), then the rest, which commits while that wave is out. When the second
+ *    statement fails, none of its items is performed and the call rejects after the first wave's
+ *    outcome rows are written.
  * 5. **Perform** with bounded concurrency (p-limit), inside {@link gateScope} so gated clients can
  *    check they are called from here. Never retried here: a `failed` result carries the error and
  *    the queue decides.
@@ -257,8 +260,9 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
       await Promise.all([Promise.all(written), release()]);
       return results;
     } finally {
+      // Even when the call failed half-way, every outcome row of a call that was made is written.
+      flush();
       if (!released) await release();
-      // Even when the call failed half-way, every outcome row handed to the writer is settled first.
       if (written.length) await Promise.allSettled(written);
     }
 
@@ -271,8 +275,21 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
       // One frozen actor record for the whole chunk: its canonical JSON is computed once for all rows.
       const actor = freezeDeep(actorRecord(ctx.actor));
       const base = items.map((item, i) => baseEntry(ctx, item, decisions[i]!, state.attribution, now, actor));
-      if (state.attribution) await log.append(base.filter((b): b is TransferLogEntry => b !== null));
-      else warnUnknownConnection(ctx);
+      const concurrency = Math.max(1, options?.concurrency ?? defaultConcurrency);
+      // Write ahead in two statements: the rows of the items the first wave of calls takes, then the
+      // rest, which commits while that wave is already out. An item's call waits for its own batch.
+      const split = Math.min(items.length, concurrency);
+      let restWritten: Promise<unknown> = Promise.resolve();
+      if (state.attribution) {
+        const rows = (from: number, to: number) => base.slice(from, to).filter((b): b is TransferLogEntry => b !== null);
+        const first = log.append(rows(0, split));
+        if (split < items.length) {
+          restWritten = log.append(rows(split, items.length));
+          // Awaited by the items it covers; this only keeps an early failure from counting as unhandled.
+          restWritten.catch(() => undefined);
+        }
+        await first;
+      } else warnUnknownConnection(ctx);
       let latest: GateState = state;
 
       const results: Array<TransferResult<T>> = new Array(items.length);
@@ -304,12 +321,13 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
         return original;
       };
 
-      const limit = pLimit(Math.max(1, options?.concurrency ?? defaultConcurrency));
-      await Promise.all(
+      const limit = pLimit(concurrency);
+      const settled = await Promise.allSettled(
         items.map((item, i) =>
           limit(async () => {
             const decision = decisions[i]!;
             const row = base[i];
+            if (i >= split) await restWritten;
             if (!decision.allowed) {
               results[i] = { outcome: 'blocked', reason: decision.reason, transferId: row?.id ?? randomUUID() };
               count(state.attribution, item, 'blocked');
@@ -362,6 +380,10 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
           }),
         ),
       );
+      // Only the write-ahead of the later items can fail here (perform's errors are outcomes): their
+      // calls were not made; the calls that were made have their outcome rows (see the caller).
+      const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+      if (failure) throw failure.reason;
       return results;
     }
   }

@@ -1,9 +1,10 @@
 import fc from 'fast-check';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allowedFields, CATEGORIES, type CategoryId } from '../../src/consent/categories.ts';
 import { bumpRevocationEpoch, withdrawConsents } from '../../src/consent/service.ts';
 import { sha256Hex, canonicalJson } from '../../src/transfers/canonical.ts';
-import { assertInsideGate } from '../../src/transfers/gate-scope.ts';
+import { assertInsideGate, gateScope } from '../../src/transfers/gate-scope.ts';
 import type { TransferItem } from '../../src/transfers/types.ts';
 import { type SeededOrg, seedOrg } from '../support/fixtures.ts';
 import { createTestServices, type TestServices } from '../support/services.ts';
@@ -213,22 +214,62 @@ describe('outbound gate', () => {
     expect(rows.map((r) => r.outcome)).toEqual(['intent', 'sent', 'blocked']);
   });
 
-  it('sendMany writes the intents of a chunk before any call and one outcome per item', async () => {
+  it('sendMany commits the intent of each item before its call (first wave, then the rest) and one outcome per item', async () => {
     const connectionId = await newConnection();
     await consent(t.services, { connectionId, organizationId: org.organizationId, userId: org.member.id, categories: ['calendar.events'] });
-    const items = [event(caseA), event(caseB), { ...event(caseA), categories: ['documents.metadata'] as TransferItem['categories'], fields: { title: 'x' } }];
-    const intentsAtFirstCall: number[] = [];
-    const results = await t.services.gate.sendMany(jobCtx(connectionId), items, async (_f, _item, i) => {
-      intentsAtFirstCall.push(
-        (await logRows(t.services, org.organizationId)).filter((r) => r.connection_id === connectionId && r.outcome === 'intent').length,
-      );
-      return { value: i };
-    }, { concurrency: 2 });
-    expect(results.map((r) => r.outcome)).toEqual(['sent', 'sent', 'blocked']);
-    expect(intentsAtFirstCall.every((n) => n === 2)).toBe(true);
+    const blockedItem = { ...event(caseA), categories: ['documents.metadata'] as TransferItem['categories'], fields: { title: 'x' } };
+    const items = [event(caseA), event(caseB), blockedItem, event(caseA), event(caseB), event(caseA), event(caseB)];
+    const intentCommittedAtCall: boolean[] = [];
+    const results = await t.services.gate.sendMany(
+      jobCtx(connectionId),
+      items,
+      async (_f, _item, i) => {
+        const transferId = gateScope.getStore()?.transferId;
+        const rows = (await logRows(t.services, org.organizationId)).filter((r) => r.connection_id === connectionId);
+        intentCommittedAtCall[i] = rows.some((r) => r.id === transferId && r.outcome === 'intent');
+        return { value: i };
+      },
+      { concurrency: 2 },
+    );
+    expect(results.map((r) => r.outcome)).toEqual(['sent', 'sent', 'blocked', 'sent', 'sent', 'sent', 'sent']);
+    expect(intentCommittedAtCall.filter((x) => x !== undefined)).toEqual([true, true, true, true, true, true]);
     const rows = (await logRows(t.services, org.organizationId)).filter((r) => r.connection_id === connectionId);
-    expect(rows.map((r) => r.outcome).sort()).toEqual(['blocked', 'intent', 'intent', 'sent', 'sent']);
+    expect(rows.filter((r) => r.outcome === 'intent')).toHaveLength(6);
+    expect(rows.filter((r) => r.outcome === 'sent')).toHaveLength(6);
+    expect(rows.filter((r) => r.outcome === 'blocked')).toHaveLength(1);
+    // Every sent row completes an intent of this chunk.
+    const intents = new Set(rows.filter((r) => r.outcome === 'intent').map((r) => r.id));
+    expect(rows.filter((r) => r.outcome === 'sent').every((r) => intents.has(r.intent_id!))).toBe(true);
   });
+
+  it('sendMany makes no call whose intent could not be written, and keeps the outcomes of the calls it made', async () => {
+    const connectionId = await newConnection();
+    await consent(t.services, { connectionId, organizationId: org.organizationId, userId: org.member.id, categories: ['calendar.events'] });
+    // A real database refusal for the second write-ahead statement (the rows after the first wave).
+    await sql`CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.item_key = 'event:poison' THEN RAISE EXCEPTION 'poisoned row'; END IF; RETURN NEW; END $$`.execute(t.services.db);
+    await sql`CREATE TRIGGER refuse_poison BEFORE INSERT ON transfer_log FOR EACH ROW EXECUTE FUNCTION refuse_poison()`.execute(t.services.db);
+    try {
+      const items = [event(caseA), event(caseB), event(caseA), { ...event(caseB), itemKey: 'event:poison' }];
+      const called: number[] = [];
+      await expect(
+        t.services.gate.sendMany(jobCtx(connectionId), items, async (_f, _item, i) => {
+          called.push(i);
+          return { value: i, remoteId: `r-${i}` };
+        }, { concurrency: 2 }),
+      ).rejects.toThrow(/poisoned row/);
+      expect(called.sort()).toEqual([0, 1]);
+      const rows = (await logRows(t.services, org.organizationId)).filter((r) => r.connection_id === connectionId);
+      expect(rows.map((r) => `${r.outcome}:${r.remote_id ?? ''}`).sort()).toEqual(['intent:', 'intent:', 'sent:r-0', 'sent:r-1']);
+    } finally {
+      await sql`DROP TRIGGER refuse_poison ON transfer_log`.execute(t.services.db);
+      await sql`DROP FUNCTION refuse_poison()`.execute(t.services.db);
+    }
+    // The writer recovers: the next chunk goes through on the same chain.
+    const again = await t.services.gate.send(jobCtx(connectionId), event(caseA), async () => ({ value: 1 }));
+    expect(again.outcome).toBe('sent');
+  });
+
   it('never hands perform a field outside the consented categories (property, through the real gate)', async () => {
     const calendarCategories: CategoryId[] = ['calendar.events', 'calendar.events.details'];
     const eventFields = [...CATEGORIES['calendar.events'].fields, ...CATEGORIES['calendar.events.details'].fields];
