@@ -296,6 +296,8 @@ export interface RevocationsTable {
   steps: ColumnType<unknown[], string | undefined, string>;
   jobs_cancelled: Generated<number>;
   remote_items_removed: Generated<number>;
+  calls_drained: Generated<number>;
+  calls_still_running: Generated<number>;
   effective_at: Timestamp;
   created_at: Timestamp;
   completed_at: NullableTimestamp;

@@ -21,7 +21,18 @@ export interface RevocationReceipt {
   status: 'completed' | 'completed_with_errors';
   connections: ConnectionSteps[];
   alreadyRevokedConnectionIds: string[];
-  counts: { connections: number; jobsCancelled: number; remoteItemsRemoved: number };
+  counts: {
+    connections: number;
+    jobsCancelled: number;
+    remoteItemsRemoved: number;
+    /**
+     * Gate calls (a transfer, or a reconcile chunk) already under way when the revocation was
+     * decided; `effectiveAt` is after all of them finished.
+     */
+    callsDrained: number;
+    /** Calls still running when the drain gave up (normally 0; otherwise the status says errors). */
+    callsStillRunning: number;
+  };
 }
 
 export type SignedReceipt = SignedEnvelope<RevocationReceipt>;
@@ -39,7 +50,7 @@ export async function sealRevocation(services: Services, revocationId: string): 
   const row = await loadRevocation(db, revocationId);
   if (!row) throw new Error(`revocation ${revocationId} not found`);
   const steps = row.steps as unknown as ConnectionSteps[];
-  const failed = steps.some((c) => c.steps.some((s) => s.result === 'failed'));
+  const failed = steps.some((c) => c.steps.some((s) => s.result === 'failed')) || row.calls_still_running > 0;
   const completedAt = new Date();
   const receipt: RevocationReceipt = {
     type: 'casebridge.revocation_receipt',
@@ -60,6 +71,8 @@ export async function sealRevocation(services: Services, revocationId: string): 
       connections: steps.length,
       jobsCancelled: row.jobs_cancelled,
       remoteItemsRemoved: row.remote_items_removed,
+      callsDrained: row.calls_drained,
+      callsStillRunning: row.calls_still_running,
     },
   };
   const key = getSigningKey(config);

@@ -167,12 +167,20 @@ export async function requestRevocation(
   // Every process re-reads consent at its next gate call; then wait for calls already past the
   // gate so that nothing reaches a provider after we answer.
   await bumpRevocationEpoch(redis, config.REDIS_PREFIX, live);
-  await waitForInflightTransfers(redis, config.REDIS_PREFIX, live);
+  const drain = await waitForInflightTransfers(redis, config.REDIS_PREFIX, live);
   // From now on no transfer for these connections is running or can start: this is the instant the
   // receipt states. (Transfers that started before the bump finished during the drain, so every
-  // `intent`/`sent` row of these connections is older than it.)
+  // `intent`/`sent` row of these connections is older than it.) The receipt also says how many calls
+  // the drain waited for, and — should a call outlive its lease deadline — that it could not wait.
   const effectiveAt = new Date();
-  await db.updateTable('revocations').set({ effective_at: effectiveAt }).where('id', '=', revocationId).execute();
+  if (drain.stillRunning) {
+    services.logger.error({ revocationId, stillRunning: drain.stillRunning }, 'revocation drain timed out with gate calls still holding leases');
+  }
+  await db
+    .updateTable('revocations')
+    .set({ effective_at: effectiveAt, calls_drained: drain.waitedFor, calls_still_running: drain.stillRunning })
+    .where('id', '=', revocationId)
+    .execute();
   if (live.length) await params.enqueue(revocationId);
   // A target with no live connection still gets its (empty) signed receipt.
   else await sealRevocation(services, revocationId);

@@ -47,24 +47,35 @@ export async function inflightCount(redis: Redis, prefix: string, connectionId: 
   return Number(res?.[1]?.[1] ?? 0);
 }
 
+/** What a drain found: the calls it waited for, and those still running when it gave up. */
+export interface DrainResult {
+  /** Gate calls (one transfer, or one `sendMany` chunk) holding a lease when the drain began. */
+  waitedFor: number;
+  /** Leases still held at the deadline (0 = drained). */
+  stillRunning: number;
+}
+
 /**
- * Waits until none of the connections has a live lease, or `timeoutMs` passes. Returns how many
- * leases were still held at the end (0 = drained).
+ * Waits until none of the connections has a live lease, or `timeoutMs` passes (by then every lease
+ * taken before the call has expired, unless a call keeps extending its own).
  */
 export async function waitForInflightTransfers(
   redis: Redis,
   prefix: string,
   connectionIds: string[],
   options: { timeoutMs?: number; pollMs?: number } = {},
-): Promise<number> {
+): Promise<DrainResult> {
   const deadline = Date.now() + (options.timeoutMs ?? LEASE_TTL_MS);
   let pending = connectionIds;
+  let waitedFor: number | null = null;
   while (pending.length) {
     const counts = await Promise.all(pending.map((id) => inflightCount(redis, prefix, id)));
+    const held = counts.reduce((a, b) => a + b, 0);
+    waitedFor ??= held;
     pending = pending.filter((_, i) => (counts[i] ?? 0) > 0);
-    if (!pending.length) return 0;
-    if (Date.now() >= deadline) return counts.reduce((a, b) => a + b, 0);
+    if (!pending.length) break;
+    if (Date.now() >= deadline) return { waitedFor, stillRunning: held };
     await new Promise((r) => setTimeout(r, options.pollMs ?? 10));
   }
-  return 0;
+  return { waitedFor: waitedFor ?? 0, stillRunning: 0 };
 }

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/main.ts';
 import { calendarStore } from '../../sandbox/google/calendar.ts';
 import { seedOrg, signInAs } from '../support/fixtures.ts';
+import { jobCtx } from '../privacy/helpers.ts';
 import { caseWithEvents, createSyncEnv, type SyncEnv } from '../sync/support/env.ts';
 
 /**
@@ -73,6 +74,50 @@ describe('revocation', () => {
     expect(tokens).toEqual([]); // crypto-shredded
     // Later connections of this member should not have to sync the big case again.
     await env.ingest([{ op: 'delete', type: 'case', externalId: 'big' }]);
+  });
+
+  it('answers only after a call already past the gate has finished, and the receipt counts it', async () => {
+    const connectionId = await env.connect();
+    await env.waitIdle();
+    let release!: () => void;
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    let started!: () => void;
+    const inCall = new Promise<void>((r) => {
+      started = r;
+    });
+    let callEndedAt = 0;
+    // A transfer the gate let through (intent written, lease held) whose provider call is slow.
+    const transfer = env.t.services.gate.send(
+      jobCtx(connectionId),
+      { operation: 'create', categories: ['calendar.events'], subjects: {}, recipient: { account: null, destination: 'slow' }, fields: { title: 'Hearing' } },
+      async () => {
+        started();
+        await held;
+        callEndedAt = Date.now();
+        return { value: null };
+      },
+    );
+    await inCall;
+    let answeredAt = 0;
+    const pending = revoke({ target: { kind: 'connection', connectionId }, reason: 'drain test' }).then((res) => {
+      answeredAt = Date.now();
+      return res;
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(answeredAt).toBe(0); // still waiting for the call
+    release();
+    const res = await pending;
+    expect(res.status).toBe(202);
+    expect((await transfer).outcome).toBe('sent');
+    expect(answeredAt).toBeGreaterThanOrEqual(callEndedAt);
+    const done = await waitForReceipt(((await res.json()) as { revocation: { id: string } }).revocation.id);
+    const payload = (done.receipt as { payload: { status: string; effectiveAt: string; counts: { callsDrained: number; callsStillRunning: number } } }).payload;
+    expect(payload.counts).toMatchObject({ callsDrained: 1, callsStillRunning: 0 });
+    expect(payload.status).toBe('completed');
+    expect(new Date(payload.effectiveAt).getTime()).toBeGreaterThanOrEqual(callEndedAt);
+    expect(done.progress).toMatchObject({ callsDrained: 1, callsStillRunning: 0 });
   });
 
   it('completes locally when the provider revoke endpoint fails, and retries the provider step', async () => {

@@ -71,6 +71,8 @@ async function viewRevocation(services: Services, row: NonNullable<Awaited<Retur
       stepsPending: all.filter((s) => s.result === 'failed').length,
       jobsCancelled: row.jobs_cancelled,
       remoteItemsRemoved: row.remote_items_removed,
+      callsDrained: row.calls_drained,
+      callsStillRunning: row.calls_still_running,
     },
     connections: row.steps,
     receipt: row.receipt

@@ -8,6 +8,7 @@ import * as m0006 from './0006-ical.ts';
 import * as m0007 from './0007-revocation.ts';
 import * as m0008 from './0008-transfer-log-fast-path.ts';
 import * as m0009 from './0009-documents-by-content.ts';
+import * as m0010 from './0010-revocation-drain.ts';
 
 /**
  * Every migration, in order. Static imports (not a folder scan) so the list is the same under tsx,
@@ -23,4 +24,5 @@ export const migrations: Record<string, Migration> = {
   '0007-revocation': m0007,
   '0008-transfer-log-fast-path': m0008,
   '0009-documents-by-content': m0009,
+  '0010-revocation-drain': m0010,
 };
