@@ -32,9 +32,9 @@ export const REDACT_PATHS = [
 
 /**
  * Creates the process logger; `level: 'silent'` in tests. `stderr` keeps stdout clean for command
- * line output (e.g. `--json`).
+ * line output (e.g. `--json`); `destination` sends the lines elsewhere (tests read them).
  */
-export function createLogger(options: { level: string; name?: string; stderr?: boolean }): Logger {
+export function createLogger(options: { level: string; name?: string; stderr?: boolean; destination?: pino.DestinationStream }): Logger {
   return pino(
     {
       name: options.name ?? 'casebridge',
@@ -42,6 +42,6 @@ export function createLogger(options: { level: string; name?: string; stderr?: b
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       base: undefined,
     },
-    options.stderr ? pino.destination(2) : undefined,
+    options.destination ?? (options.stderr ? pino.destination(2) : undefined),
   );
 }

@@ -101,7 +101,7 @@ describe('revocation', () => {
     );
     await inCall;
     let answeredAt = 0;
-    const pending = revoke({ target: { kind: 'connection', connectionId }, reason: 'drain test' }).then((res) => {
+    const pending = Promise.resolve(revoke({ target: { kind: 'connection', connectionId }, reason: 'drain test' })).then((res) => {
       answeredAt = Date.now();
       return res;
     });

@@ -6,6 +6,7 @@ import pg from 'pg';
 import { createApp } from '../../src/api/app.ts';
 import type { App } from '../../src/api/env.ts';
 import { type Config, loadConfig } from '../../src/config/load.ts';
+import type { Logger } from '../../src/observability/logger.ts';
 import { createServices, type Services } from '../../src/services.ts';
 
 /**
@@ -20,8 +21,9 @@ export interface TestServices {
   cleanup(): Promise<void>;
 }
 
-export async function createTestServices(env: Record<string, string> = {}): Promise<TestServices> {
+export async function createTestServices(env: Record<string, string> = {}, options: { logger?: Logger } = {}): Promise<TestServices> {
   const isolated = await createIsolatedServices({
+    logger: options.logger,
     pgUrl: process.env.TEST_DATABASE_URL,
     tag: 't',
     env: {
@@ -47,6 +49,8 @@ export async function createIsolatedServices(params: {
   tag: string;
   /** Configuration variables; REDIS_PREFIX, DATA_DIR and DATABASE_URL are set here. */
   env: Record<string, string | undefined>;
+  /** A logger of the caller's (default: one at the configured LOG_LEVEL). */
+  logger?: Logger;
 }): Promise<{ services: Services; config: Config; cleanup(): Promise<void> }> {
   const { pgUrl, tag } = params;
   const prefix = `cb${tag}-${randomUUID().slice(0, 8)}`;
@@ -55,7 +59,7 @@ export async function createIsolatedServices(params: {
   if (pgUrl) await sqlOn(pgUrl, `CREATE SCHEMA ${schema}`);
   const config = loadConfig({ ...params.env, REDIS_PREFIX: prefix, DATA_DIR: dataDir, DATABASE_URL: pgUrl ?? 'pglite://memory' });
   if (pgUrl) config.database = { kind: 'postgres', url: pgUrl, schema };
-  const services = await createServices(config);
+  const services = await createServices(config, { logger: params.logger });
   return {
     services,
     config,

@@ -1,4 +1,5 @@
 import { expect } from 'vitest';
+import type { Logger } from '../../../src/observability/logger.ts';
 import { emulators } from '../../../sandbox/emulators.ts';
 import { calendarStore } from '../../../sandbox/google/calendar.ts';
 import { type Sandbox, type SandboxOptions, startSandbox } from '../../../sandbox/server.ts';
@@ -34,7 +35,7 @@ export interface SyncEnv {
   close(): Promise<void>;
 }
 
-export async function createSyncEnv(options: { sandbox?: SandboxOptions; env?: Record<string, string> } = {}): Promise<SyncEnv> {
+export async function createSyncEnv(options: { sandbox?: SandboxOptions; env?: Record<string, string>; logger?: Logger } = {}): Promise<SyncEnv> {
   const sandbox = await startSandbox(emulators, { port: 0, ...options.sandbox });
   // Google's real 600/min per user would make every test wait; tests of the limiter set their own.
   const t = await createTestServices({
@@ -42,7 +43,7 @@ export async function createSyncEnv(options: { sandbox?: SandboxOptions; env?: R
     GOOGLE_USER_RATE_PER_MINUTE: '60000',
     GOOGLE_PROJECT_RATE_PER_MINUTE: '600000',
     ...options.env,
-  });
+  }, { logger: options.logger });
   const org = await seedOrg(t.services);
   const member = await signInAs(t.services, { id: org.member.id, organizationId: org.organizationId, role: 'member' });
   const env: SyncEnv = {
