@@ -11,7 +11,7 @@
  *    is seen by every process at its next call, a running job stops at its next call, and a
  *    revocation that waits for leases knows no call it did not stop is still going out. A long
  *    `sendMany` re-reads the epoch between items at most every {@link GateOptions.epochRecheckMs} ms
- *    (default 200), so even one large chunk stops shortly after a withdrawal; when the consent
+ *    (default 25), so even one large chunk stops shortly after a withdrawal; when the consent
  *    changed mid-chunk (even widened) the remaining items are refused and the caller re-plans.
  *    States that refuse transfers are never cached, and cached states expire after
  *    {@link GateOptions.cacheTtlMs} (5 s) as a safety net for changes made without an epoch bump.
