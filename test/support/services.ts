@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import { createApp } from '../../src/api/app.ts';
 import type { App } from '../../src/api/env.ts';
@@ -64,11 +65,16 @@ export async function createIsolatedServices(params: {
     services,
     config,
     async cleanup() {
-      const keys = await scanKeys(services, `${prefix}:*`);
-      const bullKeys = await scanKeys(services, `bull:${prefix}*`);
-      const all = [...keys, ...bullKeys];
-      for (let i = 0; i < all.length; i += 500) await services.redis.del(...all.slice(i, i + 500));
       await services.close();
+      // After closing: BullMQ's queues may still write their meta keys while they close.
+      const redis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+      try {
+        await redis.connect();
+        const all = [...(await scanKeys(redis, `${prefix}:*`)), ...(await scanKeys(redis, `bull:${prefix}:*`))];
+        for (let i = 0; i < all.length; i += 500) await redis.del(...all.slice(i, i + 500));
+      } finally {
+        redis.disconnect();
+      }
       if (pgUrl) await sqlOn(pgUrl, `DROP SCHEMA ${schema} CASCADE`);
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
@@ -85,11 +91,11 @@ async function sqlOn(url: string, statement: string): Promise<void> {
   }
 }
 
-async function scanKeys(services: Services, pattern: string): Promise<string[]> {
+async function scanKeys(redis: Redis, pattern: string): Promise<string[]> {
   const out: string[] = [];
   let cursor = '0';
   do {
-    const [next, keys] = await services.redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
     cursor = next;
     out.push(...keys);
   } while (cursor !== '0');
