@@ -179,12 +179,19 @@ async function disconnect(ctx: DemoContext, alice: ActingUser, connectionId: str
 async function waitUntilSynced(ctx: DemoContext, alice: ActingUser, connectionId: string, since: number): Promise<ConnectionView> {
   const queue = ctx.services!.queues.sync;
   let quietPolls = 0;
+  let reported = '';
   return waitFor(
     'the first sync',
     async () => {
       const { connection } = (await alice.call<{ connection: ConnectionView }>('GET', `/v1/connections/${connectionId}`)).body;
       if (connection.status !== 'active' || connection.progress?.state === 'failed') {
         throw new Error(`the connection did not sync: ${connection.status}, ${connection.lastError?.message ?? 'no error recorded'}`);
+      }
+      // What the connection's progress says while it runs (the API's own view, as a client would poll it).
+      const line = progressLine(connection.progress, ctx.config!.GOOGLE_USER_RATE_PER_MINUTE);
+      if (line && line !== reported) {
+        reported = line;
+        ctx.progress(`Google Calendar: ${line}`);
       }
       const jobId = await queue.getDeduplicationJobId(connectionId);
       const job = jobId ? await queue.getJob(jobId) : undefined;
@@ -200,6 +207,18 @@ async function waitUntilSynced(ctx: DemoContext, alice: ActingUser, connectionId
     },
     { timeoutMs: SYNC_TIMEOUT_MS, intervalMs: 300 },
   );
+}
+
+/** A line for a running or waiting sync: how far it is, and why it waits. */
+export function progressLine(p: Partial<SyncProgress> | null, perMinute: number): string | null {
+  if (!p?.done || !p.planned) return null;
+  const planned = p.planned.create + p.planned.update + p.planned.delete;
+  const done = p.done.created + p.done.updated + p.done.deleted;
+  if (p.state === 'running' && planned > 0) {
+    return `${done} of ${planned} changes written (paced to Google's per-user quota of ${perMinute} requests a minute)`;
+  }
+  if (p.state === 'waiting') return `waiting${p.resumesAt ? ` until ${p.resumesAt}` : ''}${p.message ? `: ${p.message}` : ''}`;
+  return null;
 }
 
 /** The calendar as the sandbox ledger shows it, and the connection's transfer-log rows by outcome. */
