@@ -18,7 +18,6 @@ import type { BenchResult, Benchmark } from './benchmark.ts';
  * Rounds alternate gate/baseline and the medians are compared. Goal: added time ≤ 20 %.
  * A fourth shape, reported only, repeats `sendMany` against a provider answering after 20 ms (closer
  * to a real API's latency), to show how the overhead shrinks once calls are not nearly free.
-
  * PGlite in memory by default; BENCH_DATABASE_URL=postgres://… uses PostgreSQL (a fresh schema).
  */
 
