@@ -13,7 +13,8 @@ import type { BenchResult, Benchmark } from './benchmark.ts';
  * thread cannot delay its answers) that answers every request after 1 ms. Three shapes:
  * - sequential `send` (one transfer at a time: connection/consent check, intent row, call, outcome row);
  * - 8 concurrent callers each doing sequential `send`s (group commit shares log round trips);
- * - `sendMany` chunks of 50 with concurrency 8 (one intent insert and one outcome insert per chunk),
+ * - `sendMany` chunks of 50 with concurrency 8 (two intent inserts, the first wave and the rest, and one
+ *   outcome insert per chunk),
  *   against the same 50 calls through p-limit(8).
  * Rounds alternate gate/baseline and the medians are compared. Goal: added time ≤ 20 %.
  * A fourth shape, reported only, repeats `sendMany` against a provider answering after 20 ms (closer
