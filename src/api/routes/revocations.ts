@@ -8,6 +8,7 @@ import { bumpRevocationEpoch } from '../../consent/service.ts';
 import { enqueueRevocation } from '../../revocation/queue.ts';
 import { loadRevocation } from '../../revocation/receipt.ts';
 import { RevocationError, type RevocationRequester, type RevocationTarget, requestRevocation } from '../../revocation/service.ts';
+import type { ConnectionSteps } from '../../revocation/steps.ts';
 import { recordSecurityEvent } from '../../security/events.ts';
 import type { Services } from '../../services.ts';
 import { getSigningKey } from '../../transfers/signing.ts';
@@ -48,7 +49,67 @@ const AcceptedSchema = z
   })
   .openapi('RevocationAccepted');
 
-const RevocationViewSchema = z.object({ revocation: z.record(z.string(), z.unknown()) }).openapi('RevocationView');
+const RevocationStepSchema = z
+  .object({
+    step: z.string().openapi({ description: 'cancel_jobs, provider_revoke, purge_remote, shred_tokens, …' }),
+    result: z.enum(['done', 'not_supported', 'failed', 'skipped']),
+    detail: z.string().optional(),
+    providerStatus: z.number().int().optional(),
+    removedItems: z.number().int().optional(),
+    at: z.string(),
+    attempts: z.number().int(),
+  })
+  .openapi('RevocationStep');
+
+const RevokedConnectionSchema = z
+  .object({
+    connectionId: z.uuid(),
+    platform: z.string(),
+    externalAccount: z.string().nullable(),
+    userId: z.string(),
+    steps: z.array(RevocationStepSchema),
+  })
+  .openapi('RevokedConnection');
+
+const RevocationCountsSchema = z.object({
+  jobsCancelled: z.number().int().openapi({ description: 'waiting or delayed sync jobs removed' }),
+  remoteItemsRemoved: z.number().int(),
+  callsDrained: z.number().int().openapi({
+    description: 'gate calls (a transfer or a reconcile chunk) already under way that the revocation waited for before answering',
+  }),
+  callsStillRunning: z.number().int().openapi({ description: 'calls still running when the drain gave up; normally 0' }),
+});
+
+const RevocationViewSchema = z
+  .object({
+    revocation: z.object({
+      id: z.uuid(),
+      organizationId: z.uuid().nullable(),
+      target: z.record(z.string(), z.unknown()),
+      reason: z.string(),
+      purgeRemote: z.boolean(),
+      status: z.enum(['in_progress', 'completed', 'completed_with_errors']),
+      requestedAt: z.string(),
+      effectiveAt: z.string().openapi({ description: 'from this instant no transfer for these connections was running or could start' }),
+      completedAt: z.string().nullable(),
+      progress: RevocationCountsSchema.extend({
+        connections: z.number().int(),
+        connectionsProcessed: z.number().int(),
+        stepsDone: z.number().int(),
+        stepsPending: z.number().int(),
+      }),
+      connections: z.array(RevokedConnectionSchema),
+      receipt: z
+        .object({
+          payload: z.record(z.string(), z.unknown()).openapi({ description: 'the receipt: what was revoked, every step, effectiveAt and the counts' }),
+          signature: z.object({ algorithm: z.literal('Ed25519'), keyId: z.string().nullable(), value: z.string().nullable() }),
+        })
+        .nullable()
+        .openapi({ description: 'signed once the revocation is complete; verify with publicKey or `npx casebridge receipts verify`' }),
+      publicKey: z.string().nullable(),
+    }),
+  })
+  .openapi('RevocationView');
 
 /** Shapes a stored revocation for the API: progress always, the signed receipt once complete. */
 async function viewRevocation(services: Services, row: NonNullable<Awaited<ReturnType<typeof loadRevocation>>>) {
@@ -74,11 +135,11 @@ async function viewRevocation(services: Services, row: NonNullable<Awaited<Retur
       callsDrained: row.calls_drained,
       callsStillRunning: row.calls_still_running,
     },
-    connections: row.steps,
+    connections: row.steps as ConnectionSteps[],
     receipt: row.receipt
       ? {
           payload: row.receipt,
-          signature: { algorithm: 'Ed25519', keyId: row.receipt_key_id, value: row.receipt_signature },
+          signature: { algorithm: 'Ed25519' as const, keyId: row.receipt_key_id, value: row.receipt_signature },
         }
       : null,
     publicKey: row.receipt ? getSigningKey(services.config).publicKeyPem : null,
