@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RevocationViewSchema } from '../../src/api/routes/revocations.ts';
 import { runCli } from '../../src/cli/main.ts';
 import { calendarStore } from '../../sandbox/google/calendar.ts';
 import { seedOrg, signInAs } from '../support/fixtures.ts';
@@ -31,6 +32,8 @@ describe('revocation', () => {
     while (Date.now() < deadline) {
       const res = await env.t.app.request(`/v1/admin/revocations/${id}`, { headers });
       const body = (await res.json()) as { revocation: Record<string, unknown> & { status: string; receipt: unknown } };
+      // Every view, in progress or complete, is what the OpenAPI document says it is.
+      expect(() => RevocationViewSchema.parse(body)).not.toThrow();
       if (body.revocation.status !== 'in_progress') return body.revocation;
       await new Promise((r) => setTimeout(r, 50));
     }

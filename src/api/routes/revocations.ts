@@ -80,7 +80,7 @@ const RevocationCountsSchema = z.object({
   callsStillRunning: z.number().int().openapi({ description: 'calls still running when the drain gave up; normally 0' }),
 });
 
-const RevocationViewSchema = z
+export const RevocationViewSchema = z
   .object({
     revocation: z.object({
       id: z.uuid(),
