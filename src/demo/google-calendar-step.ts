@@ -215,7 +215,7 @@ export function progressLine(p: Partial<SyncProgress> | null, perMinute: number)
   const planned = p.planned.create + p.planned.update + p.planned.delete;
   const done = p.done.created + p.done.updated + p.done.deleted;
   if (p.state === 'running' && planned > 0) {
-    return `${done} of ${planned} changes written (paced to Google's per-user quota of ${perMinute} requests a minute)`;
+    return `${done} of ${planned} changes written (within Google's ${perMinute} requests a minute per user)`;
   }
   if (p.state === 'waiting') return `waiting${p.resumesAt ? ` until ${p.resumesAt}` : ''}${p.message ? `: ${p.message}` : ''}`;
   return null;

@@ -5,7 +5,7 @@ describe('demo sync progress line', () => {
   const base = { planned: { create: 40, update: 5, delete: 1 }, done: { created: 10, updated: 2, deleted: 0, failed: 0, blocked: 0 } };
 
   it('counts written changes against planned ones while a run is going', () => {
-    expect(progressLine({ ...base, state: 'running' }, 600)).toBe("12 of 46 changes written (paced to Google's per-user quota of 600 requests a minute)");
+    expect(progressLine({ ...base, state: 'running' }, 600)).toBe("12 of 46 changes written (within Google's 600 requests a minute per user)");
   });
 
   it('says why a run waits, and says nothing when idle or before a plan exists', () => {
