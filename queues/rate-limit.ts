@@ -115,7 +115,9 @@ export class ProviderRateLimiter {
       now?: () => number;
     },
   ) {
-    this.prefix = redisKey(params.prefix, 'rl', params.platform);
+    // Not 'rl': the fixed-window limiter this replaced kept string counters under those names, and a
+    // worker of the previous version running during an upgrade must not meet a sorted set there.
+    this.prefix = redisKey(params.prefix, 'rlog', params.platform);
     this.accountLimit = effectiveLimit(params.perAccount);
     this.projectLimit = effectiveLimit(params.perProject);
     const bounded = [this.accountLimit, this.projectLimit].filter((l) => l > 0);
