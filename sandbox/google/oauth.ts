@@ -59,14 +59,15 @@ interface AuthorizationCode {
   families: string[];
 }
 
-interface GoogleStore {
+export interface GoogleStore {
   codes: Map<string, AuthorizationCode>;
   /** `clientId|account` pairs that already consented to offline access. */
   offlineConsents: Set<string>;
   idTokenOverrides: IdTokenOverride[];
 }
 
-const googleStore = (state: SandboxState): GoogleStore =>
+/** The emulator's OAuth state (authorization codes are kept after use, marked `used`). */
+export const googleStore = (state: SandboxState): GoogleStore =>
   state.store<GoogleStore>('google-oauth', () => ({ codes: new Map(), offlineConsents: new Set(), idTokenOverrides: [] }));
 
 const escapeHtml = (s: string): string =>

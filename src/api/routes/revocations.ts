@@ -71,15 +71,6 @@ const RevokedConnectionSchema = z
   })
   .openapi('RevokedConnection');
 
-const RevocationCountsSchema = z.object({
-  jobsCancelled: z.number().int().openapi({ description: 'waiting or delayed sync jobs removed' }),
-  remoteItemsRemoved: z.number().int(),
-  callsDrained: z.number().int().openapi({
-    description: 'gate calls (a transfer or a reconcile chunk) already under way that the revocation waited for before answering',
-  }),
-  callsStillRunning: z.number().int().openapi({ description: 'calls still running when the drain gave up; normally 0' }),
-});
-
 export const RevocationViewSchema = z
   .object({
     revocation: z.object({
@@ -92,11 +83,17 @@ export const RevocationViewSchema = z
       requestedAt: z.string(),
       effectiveAt: z.string().openapi({ description: 'from this instant no transfer for these connections was running or could start' }),
       completedAt: z.string().nullable(),
-      progress: RevocationCountsSchema.extend({
+      progress: z.object({
         connections: z.number().int(),
         connectionsProcessed: z.number().int(),
         stepsDone: z.number().int(),
         stepsPending: z.number().int(),
+        jobsCancelled: z.number().int().openapi({ description: 'waiting or delayed sync jobs removed' }),
+        remoteItemsRemoved: z.number().int(),
+        callsDrained: z.number().int().openapi({
+          description: 'gate calls (a transfer or a reconcile chunk) already under way that the revocation waited for before answering',
+        }),
+        callsStillRunning: z.number().int().openapi({ description: 'calls still running when the drain gave up; normally 0' }),
       }),
       connections: z.array(RevokedConnectionSchema),
       receipt: z
