@@ -166,6 +166,38 @@ describe('ingest under concurrency', () => {
     }
   });
 
+  it('two identical bulks creating the same records at once report each record created exactly once', async () => {
+    await send('PUT', '/v1/ingest/cases/twin', caseBody('twin'));
+    for (let i = 0; i < 10; i++) {
+      const items = Array.from({ length: 30 }, (_, k) => ({ op: 'upsert', type: 'event', externalId: `twin-${i}-${k}`, data: eventBody('twin', `T${k}`) }));
+      const answers = await Promise.all([send('POST', '/v1/ingest/bulk', { items }), send('POST', '/v1/ingest/bulk', { items })]);
+      expect(answers.map((r) => r.status)).toEqual([200, 200]);
+      const summaries = await Promise.all(answers.map(async (res) => (await json(res)).summary));
+      expect(summaries[0].created + summaries[1].created).toBe(30);
+      expect(summaries[0].unchanged + summaries[1].unchanged).toBe(30);
+    }
+  });
+
+  it('two bulks that lock the same events in opposite orders both succeed, as if one ran after the other', async () => {
+    await send('PUT', '/v1/ingest/cases/cross', caseBody('cross'));
+    for (let i = 0; i < 8; i++) {
+      const [x, y] = [`cross-${i}-x`, `cross-${i}-y`];
+      for (const id of [x, y]) expect((await send('PUT', `/v1/ingest/events/${id}`, eventBody('cross'))).status).toBe(201);
+      // Each bulk writes one event and deletes the other: the upsert locks one row, the delete then waits
+      // for the row the other bulk holds. PostgreSQL breaks the cycle by failing one; it is run again.
+      const upsertThenDelete = (keep: string, drop: string) => ({
+        items: [
+          { op: 'upsert', type: 'event', externalId: keep, data: eventBody('cross', `kept ${keep}`) },
+          { op: 'delete', type: 'event', externalId: drop },
+        ],
+      });
+      const answers = await Promise.all([send('POST', '/v1/ingest/bulk', upsertThenDelete(x, y)), send('POST', '/v1/ingest/bulk', upsertThenDelete(y, x))]);
+      expect(answers.map((r) => r.status)).toEqual([200, 200]);
+      const live = await Promise.all([x, y].map(async (id) => !(await json(await send('GET', `/v1/ingest/events/${id}`))).deleted));
+      expect(live.filter(Boolean)).toHaveLength(1);
+    }
+  }, RACE_TIMEOUT);
+
   it('20 concurrent identical creates: one 201, nineteen 200 with the same version, no error', async () => {
     const responses = await Promise.all(Array.from({ length: 20 }, () => send('PUT', '/v1/ingest/events/same-e', eventBody('many', 'Same'))));
     expect(responses.map((r) => r.status).sort((x, y) => y - x)).toEqual([201, ...Array<number>(19).fill(200)]);
