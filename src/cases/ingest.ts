@@ -220,7 +220,7 @@ class IngestRun {
       }
     }
     // Neither there when we locked nor written now: a concurrent request created the row in between
-    // with the same content. Its ON CONFLICT locked the row for us; read it under that lock.
+    // with the same content. Our INSERT's ON CONFLICT locked that row all the same; read it under the lock.
     const unseen = writable.filter((i) => !existing.has(i.externalId) && !changed.has(i.externalId)).map((i) => i.externalId);
     const createdMeanwhile = unseen.length ? await this.existing(spec, unseen) : new Map<string, Existing>();
     for (const item of writable) {

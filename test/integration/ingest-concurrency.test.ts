@@ -126,6 +126,33 @@ describe('ingest under concurrency', () => {
     }
   });
 
+  it('in a bulk, names every item whose case is missing or deleted, and accepts children of a case revived in the same bulk', async () => {
+    await send('PUT', '/v1/ingest/cases/gone-bulk', caseBody('gone-bulk'));
+    await send('DELETE', '/v1/ingest/cases/gone-bulk');
+    const mixed = await send('POST', '/v1/ingest/bulk', {
+      items: [
+        { op: 'upsert', type: 'event', externalId: 'mix-0', data: eventBody('gone-bulk') },
+        { op: 'upsert', type: 'contact', externalId: 'mix-1', data: contactBody('never-was') },
+      ],
+    });
+    expect(mixed.status).toBe(400);
+    const err = (await json(mixed)).error;
+    expect(err.code).toBe('unknown_case');
+    expect(err.details.map((d: { path: string; message: string }) => [d.path, d.message.includes('was deleted')])).toEqual([
+      ['items.0.data.caseExternalId', true],
+      ['items.1.data.caseExternalId', false],
+    ]);
+    const revived = await send('POST', '/v1/ingest/bulk', {
+      items: [
+        { op: 'upsert', type: 'event', externalId: 'mix-0', data: eventBody('gone-bulk') },
+        { op: 'upsert', type: 'case', externalId: 'gone-bulk', data: caseBody('gone-bulk') },
+      ],
+    });
+    expect(revived.status).toBe(200);
+    expect((await json(revived)).results.map((r: { status: string }) => r.status)).toEqual(['created', 'updated']);
+    expect(await liveChildrenOfDeletedCases()).toEqual([]);
+  });
+
   it('reviving a case brings back none of the children deleted with it; each comes back only when sent again', async () => {
     await send('PUT', '/v1/ingest/cases/revived', caseBody('revived'));
     await send('PUT', '/v1/ingest/events/revived-e', eventBody('revived'));
