@@ -3,6 +3,7 @@ import type { Db, Tx } from '../db/database.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ChangeFeed, DataChange } from './change-feed.ts';
 import { IngestError, type IngestProblem } from './errors.ts';
+import { findByExternalId, type ResourceByType } from './lookup.ts';
 import {
   type ContentRow,
   caseRow,
@@ -21,6 +22,17 @@ import type { CaseData, ContactData, DocumentMetadata, EntityType, EventData } f
  * version, same updated_at), so the case-management app may resend freely. Deletes leave tombstones
  * (deleted_at set, version + 1); deleting a case tombstones its events, documents and contacts.
  * After commit the organization's data_version has moved and a DataChange is published.
+ *
+ * Parent before child, always. Every transaction first locks the case rows it names, in one
+ * statement in external-id order: FOR UPDATE when it writes or deletes cases, else FOR SHARE for the
+ * cases its events, documents and contacts refer to. A child write and the delete of its case
+ * therefore serialize: either the child commits first and the cascade tombstones it, or the delete
+ * commits first and the child write sees the tombstone and is refused with `case_deleted`. No child
+ * can stay live under a deleted case.
+ *
+ * Reviving a case (upserting it again after its delete) revives only the case: the children deleted
+ * with it stay tombstoned, so nothing is republished to a connected platform until the app sends
+ * each child again (a PUT of a tombstoned child revives it, version + 1).
  */
 
 /** Expected version: a number, or `*` (the record must exist and not be deleted). */
@@ -62,6 +74,12 @@ export interface IngestResult {
   change: DataChange | null;
   /** Counts of children tombstoned because their case was deleted. */
   cascaded: number;
+  /**
+   * With `readBack`: each command's record as this transaction left it (null when not found), read
+   * inside the transaction while it still holds the row's lock, so no concurrent request's write
+   * can show through.
+   */
+  records?: Array<ResourceByType[EntityType] | null>;
 }
 
 export interface IngestDeps {
@@ -72,6 +90,9 @@ export interface IngestDeps {
 
 /** Rows per statement: keeps every statement far below PostgreSQL's 65,535 parameters. */
 const CHUNK = 1000;
+
+/** Attempts of a transaction PostgreSQL rolled back to break a deadlock (SQLSTATE 40P01). */
+const DEADLOCK_ATTEMPTS = 3;
 
 interface Existing {
   id: string;
@@ -91,8 +112,13 @@ interface Pending {
 /** One transaction's work: outcomes, problems and what changed. */
 class IngestRun {
   readonly outcomes: ItemOutcome[];
+  /** Items naming a case that never existed (`unknown_case`). */
   readonly problems: IngestProblem[] = [];
+  /** Items naming a case that is a tombstone (`case_deleted`). */
+  readonly deletedCases: IngestProblem[] = [];
   readonly conflicts: IngestProblem[] = [];
+  /** The case rows locked by {@link lockCases}, by external id. */
+  private caseLocks = new Map<string, Existing>();
   readonly touchedCases = new Set<string>();
   readonly entities = new Set<EntityType>();
   cascaded = 0;
@@ -103,6 +129,27 @@ class IngestRun {
     size: number,
   ) {
     this.outcomes = new Array(size);
+  }
+
+  /**
+   * Locks the case rows the request names before any other row (see the file comment): the cases it
+   * writes and the cases its children refer to, in one statement in external-id order, so two
+   * transactions always take their case locks in the same order. FOR UPDATE when the request writes
+   * cases (a delete must wait for every child write under way, and they for it); FOR SHARE when it
+   * only refers to them (child writes of one case do not wait for each other). Tombstones are locked
+   * and read too: a child write that waited for a delete then sees `deleted`.
+   */
+  async lockCases(params: { written: string[]; referenced: string[] }): Promise<void> {
+    const ids = [...new Set([...params.written, ...params.referenced])];
+    if (!ids.length) return;
+    const mode = params.written.length ? sql`FOR UPDATE` : sql`FOR SHARE`;
+    const { rows } = await sql<Existing>`
+      SELECT id, external_id, version, deleted_at IS NOT NULL AS deleted, id AS case_id
+      FROM cases
+      WHERE organization_id = ${this.organizationId} AND external_id = ANY(${ids}::text[])
+      ORDER BY external_id
+      ${mode}`.execute(this.tx);
+    for (const r of rows) this.caseLocks.set(r.external_id, r);
   }
 
   /** Locks and reads the rows of these external ids (FOR UPDATE: no one changes them until we commit). */
@@ -139,20 +186,29 @@ class IngestRun {
 
   /**
    * Locks the rows the items name (in external-id order: a stable lock order keeps two concurrent
-   * bulks from deadlocking each other) and keeps the items whose `ifVersion` matches.
+   * bulks from deadlocking each other) and keeps the items whose `ifVersion` matches. Cases were
+   * locked already by {@link lockCases}; their rows are taken from there.
    */
   private async lockAndCheck<I extends { index: number; externalId: string; ifVersion?: IfVersion }>(
     spec: TableSpec,
     items: I[],
   ): Promise<{ existing: Map<string, Existing>; allowed: I[] }> {
     items.sort((a, b) => (a.externalId < b.externalId ? -1 : a.externalId > b.externalId ? 1 : 0));
-    const existing = await this.existing(
-      spec,
-      items.map((i) => i.externalId),
-    );
+    const existing =
+      spec.table === 'cases'
+        ? this.caseLocks
+        : await this.existing(
+            spec,
+            items.map((i) => i.externalId),
+          );
     return { existing, allowed: items.filter((i) => this.versionMatches(i, existing.get(i.externalId))) };
   }
 
+  /**
+   * Writes the items and records each one's outcome from the write itself: `created` when the
+   * statement inserted the row (version 1: an update always makes it 2 or more), so of concurrent
+   * creates of one record exactly one is `created`.
+   */
   async upsert(type: EntityType, items: Pending[]): Promise<void> {
     if (!items.length) return;
     const spec = TABLE_SPECS[type];
@@ -163,39 +219,53 @@ class IngestRun {
         changed.set(r.external_id, r);
       }
     }
+    // Neither there when we locked nor written now: a concurrent request created the row in between
+    // with the same content. Our INSERT's ON CONFLICT locked that row all the same; read it under the lock.
+    const unseen = writable.filter((i) => !existing.has(i.externalId) && !changed.has(i.externalId)).map((i) => i.externalId);
+    const createdMeanwhile = unseen.length ? await this.existing(spec, unseen) : new Map<string, Existing>();
     for (const item of writable) {
-      const before = existing.get(item.externalId);
+      const before = existing.get(item.externalId) ?? createdMeanwhile.get(item.externalId);
       const after = changed.get(item.externalId);
       if (after) {
         this.entities.add(type);
         if (after.case_id) this.touchedCases.add(after.case_id);
         if (before?.case_id) this.touchedCases.add(before.case_id);
       }
-      const id = after?.id ?? before!.id;
+      const now = after ?? before;
+      if (!now) throw new Error(`${type} "${item.externalId}" was neither written nor found`); // the unique key makes this impossible
       this.outcomes[item.index] = {
         index: item.index,
         type,
         externalId: item.externalId,
-        status: !before ? 'created' : after ? 'updated' : 'unchanged',
-        id,
-        version: after?.version ?? before!.version,
+        status: !after ? 'unchanged' : after.version === 1 ? 'created' : 'updated',
+        id: now.id,
+        version: now.version,
         deleted: false,
       };
     }
   }
 
-  /** Internal ids of live cases by external id; records an `unknown_case` problem for each miss. */
-  async resolveCases(refs: Array<{ index: number; externalId: string; caseExternalId: string }>): Promise<Map<string, string>> {
-    const wanted = [...new Set(refs.map((r) => r.caseExternalId))];
+  /**
+   * Internal ids of the live cases the items refer to: cases upserted by this request, else the rows
+   * {@link lockCases} locked. Records an `unknown_case` problem for a case that does not exist and a
+   * `case_deleted` one for a tombstone. No query: the locks were taken before anything was written.
+   */
+  resolveCases(refs: Array<{ index: number; type: EntityType; externalId: string; caseExternalId: string }>): Map<string, string> {
     const ids = new Map<string, string>();
-    if (wanted.length) {
-      const { rows } = await sql<{ id: string; external_id: string }>`
-        SELECT id, external_id FROM cases
-        WHERE organization_id = ${this.organizationId} AND deleted_at IS NULL AND external_id = ANY(${wanted}::text[])`.execute(this.tx);
-      for (const r of rows) ids.set(r.external_id, r.id);
-    }
+    for (const o of this.outcomes) if (o?.type === 'case' && o.id && !o.deleted) ids.set(o.externalId, o.id);
     for (const ref of refs) {
-      if (!ids.has(ref.caseExternalId)) {
+      if (ids.has(ref.caseExternalId)) continue;
+      const row = this.caseLocks.get(ref.caseExternalId);
+      if (row && !row.deleted) {
+        ids.set(ref.caseExternalId, row.id);
+      } else if (row) {
+        this.deletedCases.push({
+          index: ref.index,
+          externalId: ref.externalId,
+          field: 'caseExternalId',
+          message: `the case "${ref.caseExternalId}" was deleted; send the case again to revive it before adding a ${ref.type} to it`,
+        });
+      } else {
         this.problems.push({
           index: ref.index,
           externalId: ref.externalId,
@@ -328,16 +398,25 @@ export function findDuplicates(commands: Array<{ type: EntityType; externalId: s
   return problems;
 }
 
-/** Applies the commands in one transaction (see the file comment); publishes the change after commit. */
+/** True for the error PostgreSQL raises in the transaction it rolls back to break a deadlock. */
+function isDeadlock(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === '40P01';
+}
+
+/**
+ * Applies the commands in one transaction (see the file comment); publishes the change after commit.
+ * With `readBack`, also answers each command's record as the transaction left it (for the single-record
+ * routes: their body and ETag must show what this request wrote, not what another wrote since).
+ */
 export async function applyIngest(
   deps: IngestDeps,
-  params: { organizationId: string; commands: IngestCommand[] },
+  params: { organizationId: string; commands: IngestCommand[]; readBack?: boolean },
 ): Promise<IngestResult> {
   const { organizationId, commands } = params;
   const duplicates = findDuplicates(commands);
   if (duplicates.length) throw new IngestError('duplicate_item', 'the request names a record more than once', duplicates);
 
-  const result = await deps.db.transaction().execute(async (tx) => {
+  const work = async (tx: Tx): Promise<IngestResult> => {
     const run = new IngestRun(tx, organizationId, commands.length);
     const upserts: Record<EntityType, Array<UpsertCommand & { index: number }>> = {
       case: [],
@@ -355,22 +434,27 @@ export async function applyIngest(
       if (c.op === 'upsert') upserts[c.type].push({ ...c, index });
       else deletes[c.type].push({ index, externalId: c.externalId, ifVersion: c.ifVersion });
     });
+    const refs = [...upserts.event, ...upserts.document, ...upserts.contact].flatMap((c) => {
+      const caseExternalId = (c.data as { caseExternalId: string | null }).caseExternalId;
+      return caseExternalId ? [{ index: c.index, type: c.type, externalId: c.externalId, caseExternalId }] : [];
+    });
 
+    // Parent rows first, before any child row is locked or written (see the file comment).
+    await run.lockCases({
+      written: [...upserts.case, ...deletes.case].map((c) => c.externalId),
+      referenced: refs.map((r) => r.caseExternalId),
+    });
     // Cases first, so events, documents and contacts of the same request can refer to them.
     await run.upsert(
       'case',
       upserts.case.map((c) => ({ index: c.index, externalId: c.externalId, ifVersion: c.ifVersion, row: caseRow(c.data as CaseData) })),
     );
-    const refs = [...upserts.event, ...upserts.document, ...upserts.contact].flatMap((c) => {
-      const caseExternalId = (c.data as { caseExternalId: string | null }).caseExternalId;
-      return caseExternalId ? [{ index: c.index, externalId: c.externalId, caseExternalId }] : [];
-    });
-    const caseIds = await run.resolveCases(refs);
+    const caseIds = run.resolveCases(refs);
     const caseOf = (d: { caseExternalId: string | null }) => (d.caseExternalId ? caseIds.get(d.caseExternalId) : null);
     const pending = <T extends UpsertCommand & { index: number }>(list: T[], toRow: (c: T, caseId: string | null) => ContentRow) =>
       list.flatMap((c) => {
         const caseId = caseOf(c.data as { caseExternalId: string | null });
-        if (caseId === undefined) return []; // unknown case: reported as a problem, nothing to write
+        if (caseId === undefined) return []; // unknown or deleted case: reported as a problem, nothing to write
         return [{ index: c.index, externalId: c.externalId, ifVersion: c.ifVersion, row: toRow(c, caseId) }];
       });
     await run.upsert(
@@ -393,7 +477,11 @@ export async function applyIngest(
 
     const byIndex = (x: IngestProblem, y: IngestProblem) => x.index - y.index;
     if (run.problems.length) {
-      throw new IngestError('unknown_case', 'some items refer to cases that do not exist', run.problems.sort(byIndex));
+      // A case that never existed is the graver mistake; items naming deleted cases are listed with it.
+      throw new IngestError('unknown_case', 'some items refer to cases that do not exist', [...run.problems, ...run.deletedCases].sort(byIndex));
+    }
+    if (run.deletedCases.length) {
+      throw new IngestError('case_deleted', 'some items refer to deleted cases; send a case again to revive it', run.deletedCases.sort(byIndex));
     }
     if (run.conflicts.length) {
       throw new IngestError('version_conflict', 'the record has changed since the version you sent', run.conflicts.sort(byIndex));
@@ -407,8 +495,27 @@ export async function applyIngest(
         .execute();
       change = { organizationId, caseIds: [...run.touchedCases].sort(), entities: [...run.entities].sort() };
     }
-    return { outcomes: run.outcomes, change, cascaded: run.cascaded };
-  });
+    let records: IngestResult['records'];
+    if (params.readBack) {
+      records = [];
+      // Still inside the transaction: every row read here is locked by it, so it shows this write.
+      for (const c of commands) records.push(await findByExternalId(tx, { organizationId, type: c.type, externalId: c.externalId }));
+    }
+    return { outcomes: run.outcomes, change, cascaded: run.cascaded, ...(records ? { records } : {}) };
+  };
+
+  let result: IngestResult | undefined;
+  for (let attempt = 1; !result; attempt++) {
+    try {
+      result = await deps.db.transaction().execute(work);
+    } catch (err) {
+      // PostgreSQL broke a lock cycle with a bulk that took the same rows in another order (the parent-
+      // first order rules out the cycles of single-record requests). The transaction rolled back whole
+      // and the commands are idempotent, so running them again is safe.
+      if (attempt >= DEADLOCK_ATTEMPTS || !isDeadlock(err)) throw err;
+      deps.logger?.warn({ organizationId, attempt }, 'ingest transaction deadlocked; retrying');
+    }
+  }
 
   // Only after commit: a rolled-back request never reaches here, so it is never announced.
   if (result.change) {

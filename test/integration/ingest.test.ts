@@ -314,7 +314,8 @@ describe('ingest API (single records)', () => {
 
     it('refuses new events for a deleted case, and revives the case when it is sent again', async () => {
       const orphan = await send(a, 'PUT', '/v1/ingest/events/event-del-2', { ...eventBody, caseExternalId: 'case-del' });
-      expect(orphan.status).toBe(400);
+      expect(orphan.status).toBe(409);
+      expect((await json(orphan)).error.code).toBe('case_deleted');
       const revived = await send(a, 'PUT', '/v1/ingest/cases/case-del', { ...caseBody, number: 'PI-DEL' });
       expect(revived.status).toBe(200);
       expect(await json(revived)).toMatchObject({ deleted: false, version: 3 });

@@ -134,7 +134,8 @@ export const ingestBulkRoutes: RouteModule = (app, services) => {
         'Cases are applied first, then events, documents and contacts (which may refer to cases of the same request), ' +
         'then deletes. Identical resends change nothing. A bad item fails the whole request with 400; details name ' +
         'each item (`index`) and field (`path`, e.g. `items.3.data.start`). Deleting a record that never existed ' +
-        'is reported as `not_found` and does not fail the request. Each record may appear once per request.',
+        'is reported as `not_found` and does not fail the request. Each record may appear once per request. An item ' +
+        'whose case is deleted fails the request with 409 `case_deleted` (400 `unknown_case` when a case never existed).',
       ...ingestAuth,
       request: {
         body: {

@@ -11,5 +11,8 @@ export const ingestCaseRoutes: RouteModule = (app) =>
     summary: 'Create or update a case (idempotent: the same content twice keeps the version)',
     inputSchema: caseInputSchema,
     resourceSchema: caseResourceSchema,
-    cascadeNote: 'Also tombstones the case’s events, documents and contacts. Upserting the case again revives only the case.',
+    cascadeNote:
+      'Also tombstones the case’s events, documents and contacts, in the same transaction: a child write racing the delete ' +
+      'either lands first and is tombstoned with the case, or is refused with 409 `case_deleted`. Upserting the case again ' +
+      'revives only the case; its children stay deleted until each one is sent again.',
   });

@@ -28,10 +28,13 @@ const errorContent = (description: string) => ({
 
 /** Error responses every ingest route can give (for the OpenAPI document). */
 export const ingestErrorResponses = {
-  400: errorContent('Validation failed; `details` lists each field'),
+  400: errorContent('Validation failed; `details` lists each field. `unknown_case`: `caseExternalId` names no case'),
   401: errorContent('Missing (`missing_api_key`), unknown (`invalid_api_key`) or revoked (`revoked_api_key`) API key'),
   404: errorContent('No such record in the key’s organization'),
-  409: errorContent('`version_conflict`: If-Match names another version; `details.currentVersion` has the current one'),
+  409: errorContent(
+    '`version_conflict`: If-Match names another version; `details.currentVersion` has the current one. ' +
+      '`case_deleted`: `caseExternalId` names a deleted case (send the case again to revive it; its old children stay deleted)',
+  ),
   413: errorContent('Body larger than BODY_LIMIT_BYTES'),
 };
 
@@ -92,30 +95,43 @@ export function ingestApiError(err: IngestError, bulk: boolean): ApiError {
     path: err.code === 'duplicate_item' ? `items.${p.index}.externalId` : at(p.index, p.field),
     message: p.message,
   }));
-  return new ApiError(400, err.code, err.message, details);
+  // A deleted case is the record's state, not a malformed request: 409, like a version conflict.
+  return new ApiError(err.code === 'case_deleted' ? 409 : 400, err.code, err.message, details);
 }
 
 /** Runs ingest commands and maps refusals to API errors. */
-export async function ingest(services: Services, params: { organizationId: string; commands: IngestCommand[]; bulk: boolean }) {
+export async function ingest(
+  services: Services,
+  params: { organizationId: string; commands: IngestCommand[]; bulk: boolean; readBack?: boolean },
+) {
   try {
-    return await applyIngest(services, { organizationId: params.organizationId, commands: params.commands });
+    return await applyIngest(services, {
+      organizationId: params.organizationId,
+      commands: params.commands,
+      ...(params.readBack ? { readBack: true } : {}),
+    });
   } catch (err) {
     if (err instanceof IngestError) throw ingestApiError(err, params.bulk);
     throw err;
   }
 }
 
-/** Applies one command and answers with the record as stored now (201 when created). */
+/**
+ * Applies one command and answers with the record as this request left it (201 when this request
+ * created it): body, version and ETag are read inside the write's own transaction, never after it,
+ * so a concurrent write of the same record cannot show through.
+ */
 export async function ingestOne<T extends EntityType>(
   c: Context<AppEnv>,
   command: IngestCommand & { type: T },
 ): Promise<{ resource: ResourceByType[T]; status: 200 | 201; outcome: ItemOutcome }> {
   const services = c.get('services');
   const organizationId = organizationOf(c);
-  const { outcomes } = await ingest(services, { organizationId, commands: [command], bulk: false });
+  const { outcomes, records } = await ingest(services, { organizationId, commands: [command], bulk: false, readBack: true });
   const outcome = outcomes[0] as ItemOutcome;
   if (outcome.status === 'not_found') throw new ApiError(404, 'not_found', `${command.type} "${command.externalId}" not found`);
-  const resource = await findByExternalId<T>(services.db, { organizationId, type: command.type, externalId: command.externalId });
+  // The record of this command's type (records are read by the command's own type).
+  const resource = records?.[0] as ResourceByType[T] | null | undefined;
   if (!resource) throw new ApiError(404, 'not_found', `${command.type} "${command.externalId}" not found`);
   c.header('etag', `"${resource.version}"`);
   return { resource, status: outcome.status === 'created' ? (201 as const) : (200 as const), outcome };
