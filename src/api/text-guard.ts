@@ -13,7 +13,8 @@ import { errorBody } from './errors.ts';
  * Answered 400 `invalid_text` with the path of the first offending string. JSON carries either only as
  * an escape (`\u0000`, `\ud8xx`…`\udfxx`), so a body without such text is passed on untouched; the
  * body is read once and Hono's cache hands the same text to the route's validator. (Invalid UTF-8 in
- * a URL or body is decoded as U+FFFD, which is storable.)
+ * a URL or body is decoded as U+FFFD, which is storable.) Runs after the JSON depth limit
+ * (json-depth.ts), so `JSON.parse` here meets at most 64 levels; the walk itself is linear at any depth.
  */
 export function textGuard(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
