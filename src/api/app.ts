@@ -9,6 +9,7 @@ import { httpDuration, httpRequests, metricsRegistry } from '../observability/me
 import type { Services } from '../services.ts';
 import type { App, AppEnv } from './env.ts';
 import { ApiError, errorBody } from './errors.ts';
+import { jsonDepthLimit } from './json-depth.ts';
 import { textGuard } from './text-guard.ts';
 import { routeModules } from './routes/index.ts';
 
@@ -54,6 +55,8 @@ export function createApp(services: Services): App {
     }),
   );
 
+  // Before anything parses a JSON body (the text guard, validators): depth first, then text.
+  app.use('*', jsonDepthLimit());
   app.use('*', textGuard());
 
   app.onError((err, c) => {

@@ -1,4 +1,5 @@
 import type { Db, Tx } from '../db/database.ts';
+import { decodeTimeIdCursor, encodeTimeIdCursor } from '../db/page-cursor.ts';
 
 /**
  * The audit log of administrative actions (revocations, retention runs, exports, verifications):
@@ -91,14 +92,9 @@ export async function listAudit(
   const last = items[items.length - 1];
   return {
     items,
-    nextCursor: rows.length > params.limit && last ? Buffer.from(`${last.createdAt.toISOString()}|${last.id}`).toString('base64url') : null,
+    nextCursor: rows.length > params.limit && last ? encodeTimeIdCursor(last.createdAt, last.id) : null,
   };
 }
 
-/** Decodes an audit cursor; null when it is not one. */
-export function decodeAuditCursor(cursor: string): { at: Date; id: string } | null {
-  const [at, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
-  const date = at ? new Date(at) : null;
-  if (!date || Number.isNaN(date.getTime()) || !id || !/^[0-9a-f-]{36}$/.test(id)) return null;
-  return { at: date, id };
-}
+/** Decodes an audit cursor; null when it is not one this API returned (the route answers 400 `invalid_cursor`). */
+export const decodeAuditCursor = decodeTimeIdCursor;

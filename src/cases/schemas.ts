@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { INT4_MAX, isoInstant } from '../db/ranges.ts';
 import { isStorableText, UNSTORABLE_TEXT_MESSAGE } from '../security/storable-text.ts';
 
 /**
@@ -67,10 +68,8 @@ const isoDate = z.iso
   .date({ message: 'expected a calendar date YYYY-MM-DD' })
   // An all-day event's exclusive end (the day after its last day) must itself be a YYYY-MM-DD date.
   .refine((d) => d >= '0001-01-01' && d <= '9999-12-30', { message: 'expected a date between 0001-01-01 and 9999-12-30' });
-const isoDateTime = z.iso.datetime({
-  offset: true,
-  message: 'expected an ISO 8601 date-time with Z or an offset, e.g. 2025-03-14T09:30:00-04:00',
-});
+// Years 0001–9999 in UTC: year 0 or 10000 used to reach the database and fail the whole request (500).
+const isoDateTime = isoInstant('expected an ISO 8601 date-time with Z or an offset, e.g. 2025-03-14T09:30:00-04:00');
 
 /** Sorted, de-duplicated: the order of a set carries no meaning and must not cause a new version. */
 const uniqueSorted = (values: string[]) => [...new Set(values)].sort();
@@ -220,7 +219,7 @@ export const bulkItemSchema = z.object({
       description:
         'For upserts: CaseInput, EventInput, DocumentJsonInput (base64 content) or ContactInput, by type. Ignored for deletes.',
     }),
-  ifVersion: z.number().int().positive().optional().meta({ description: 'Like If-Match: the version you expect' }),
+  ifVersion: z.number().int().positive().max(INT4_MAX).optional().meta({ description: 'Like If-Match: the version you expect' }),
 });
 export type BulkItem = z.output<typeof bulkItemSchema>;
 
@@ -243,5 +242,5 @@ export function parseIfMatch(header: string | undefined): number | '*' | undefin
   const m = /^(?:W\/)?(?:"([1-9][0-9]{0,9})"|([1-9][0-9]{0,9}))$/.exec(value);
   if (!m) return null;
   const n = Number(m[1] ?? m[2]);
-  return n <= 2_147_483_647 ? n : null;
+  return n <= INT4_MAX ? n : null;
 }

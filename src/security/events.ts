@@ -1,4 +1,5 @@
 import type { Db, Tx } from '../db/database.ts';
+import { decodeTimeIdCursor, encodeTimeIdCursor } from '../db/page-cursor.ts';
 
 /**
  * The security event log: sign-in successes and failures (with the reason code), logouts, sessions
@@ -115,16 +116,9 @@ export async function listSecurityEvents(
       details: r.details,
       createdAt: r.created_at,
     })),
-    nextCursor: rows.length > q.limit && last ? encodeCursor(last.created_at, last.id) : null,
+    nextCursor: rows.length > q.limit && last ? encodeTimeIdCursor(last.created_at, last.id) : null,
   };
 }
 
-const encodeCursor = (at: Date, id: string): string => Buffer.from(`${at.toISOString()}|${id}`).toString('base64url');
-
-/** Returns null for a malformed cursor (the route answers 400). */
-export function decodeCursor(cursor: string): { at: Date; id: string } | null {
-  const [iso, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
-  const at = iso ? new Date(iso) : null;
-  if (!at || Number.isNaN(at.getTime()) || !id || !/^[0-9a-f-]{36}$/i.test(id)) return null;
-  return { at, id };
-}
+/** Decodes an events cursor; null when it is not one this API returned (the route answers 400 `invalid_cursor`). */
+export const decodeCursor = decodeTimeIdCursor;

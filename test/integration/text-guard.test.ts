@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SeededOrg, seedOrg, signInAs } from '../support/fixtures.ts';
+import { bearer, type SeededOrg, seedOrg, signInAs } from '../support/fixtures.ts';
 import { createTestServices, type TestServices } from '../support/services.ts';
 
 /**
@@ -56,5 +56,51 @@ describe('text the database cannot store', () => {
     const res = await post('/v1/ical-feeds', member, feedBody('Smile \\ud83d\\ude00 \\\\u0000'));
     expect(res.status).toBe(201);
     expect(await feeds()).toEqual(['Smile \u{1F600} \\u0000']);
+  });
+
+  describe('JSON nested too deeply', () => {
+    const nested = (depth: number, inner = '1') => '['.repeat(depth) + inner + ']'.repeat(depth);
+    const tooDeep = async (res: Response) => {
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('json_too_deep');
+    };
+
+    it('refuses a 5,000-level body with 400 json_too_deep before authentication', async () => {
+      await tooDeep(await post('/v1/ical-feeds', {}, nested(5_000)));
+      await tooDeep(await post('/v1/ical-feeds', {}, nested(5_000, '"\\u0000"')));
+      await tooDeep(await post('/auth/logout', {}, `{"a":${nested(5_000)}}`));
+    });
+
+    it('refuses it from signed-in users and the ingest API key too, and writes nothing', async () => {
+      const before = await feeds();
+      await tooDeep(await post('/v1/ical-feeds', member, `{"name":${nested(5_000, '"x"')}}`));
+      await tooDeep(await post('/v1/admin/revocations', admin, `{"target":{"kind":"user","userId":"${org.member.id}"},"reason":${nested(5_000)}}`));
+      await tooDeep(await post('/v1/ingest/bulk', bearer(org.apiKey), `{"items":${nested(5_000)}}`));
+      expect(await feeds()).toEqual(before);
+      expect(await t.services.db.selectFrom('revocations').select('id').execute()).toEqual([]);
+    });
+
+    it('lets 64 levels through to validation and refuses 65', async () => {
+      const at64 = await post('/v1/ical-feeds', member, `{"name":"n","categories":["calendar.events"],"caseScope":{"kind":"all"},"x":${nested(63)}}`);
+      expect(at64.status).toBe(201);
+      await tooDeep(await post('/v1/ical-feeds', member, `{"name":"n","categories":["calendar.events"],"caseScope":{"kind":"all"},"x":${nested(64)}}`));
+    });
+
+    it('does not count brackets inside strings, escaped quotes included', async () => {
+      // Seventy brackets (more than the limit) after an escaped quote, in a 72-character name.
+      const res = await post('/v1/ical-feeds', member, feedBody(`\\"${'['.repeat(70)}{`));
+      expect(res.status).toBe(201);
+      expect(await feeds()).toContain(`"${'['.repeat(70)}{`);
+    });
+
+    it('refuses a deep metadata part of a multipart document upload', async () => {
+      const body = `--b\r\ncontent-disposition: form-data; name="metadata"\r\n\r\n${nested(5_000)}\r\n--b\r\ncontent-disposition: form-data; name="file"; filename="a.pdf"\r\n\r\n%PDF\r\n--b--\r\n`;
+      const res = await t.app.request('/v1/ingest/documents/d1', {
+        method: 'PUT',
+        headers: { ...bearer(org.apiKey), 'content-type': 'multipart/form-data; boundary=b' },
+        body,
+      });
+      await tooDeep(res);
+    });
   });
 });

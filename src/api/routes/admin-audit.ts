@@ -2,6 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { UserPrincipal } from '../../auth/principal.ts';
 import { requireAdmin, sessionAuth } from '../../auth/sessions.ts';
 import { decodeAuditCursor, listAudit } from '../../audit/audit-log.ts';
+import { isoInstant } from '../../db/ranges.ts';
 import type { RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
 
@@ -35,8 +36,8 @@ export const adminAuditRoutes: RouteModule = (app, services) => {
         query: z.object({
           action: z.string().min(1).max(100).optional(),
           target: z.string().min(1).max(300).optional(),
-          from: z.iso.datetime({ offset: true }).optional(),
-          to: z.iso.datetime({ offset: true }).optional(),
+          from: isoInstant().optional(),
+          to: isoInstant().optional(),
           limit: z.coerce.number().int().min(1).max(500).default(50),
           cursor: z.string().max(200).optional(),
         }),

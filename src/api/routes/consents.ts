@@ -15,6 +15,7 @@ import {
   grantConsentAndPublish,
   withdrawConsents,
 } from '../../consent/service.ts';
+import { INT4_MAX } from '../../db/ranges.ts';
 import type { Services } from '../../services.ts';
 import { getSigningKey, signJson } from '../../transfers/signing.ts';
 import type { AppEnv, RouteModule } from '../env.ts';
@@ -84,7 +85,8 @@ const ConsentSchema = z
   .openapi('Consent');
 
 const IdParams = z.object({ id: z.uuid() });
-const VersionParams = z.object({ id: z.uuid(), version: z.coerce.number().int().positive() });
+// A version beyond the integer column's range cannot exist: a 400, not a database error.
+const VersionParams = z.object({ id: z.uuid(), version: z.coerce.number().int().positive().max(INT4_MAX) });
 
 function view(c: Consent) {
   return {

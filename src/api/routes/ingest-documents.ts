@@ -5,6 +5,7 @@ import { guessMimeType } from '../../cases/rows.ts';
 import { type DocumentMetadata, documentJsonSchema, documentMetadataSchema } from '../../cases/schemas.ts';
 import type { AppEnv, RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
+import { jsonDeeperThan, MAX_JSON_DEPTH } from '../json-depth.ts';
 import {
   externalIdParams,
   ifMatch,
@@ -29,6 +30,12 @@ async function readMetadata(part: unknown): Promise<DocumentMetadata> {
   if (text === undefined) {
     throw new ApiError(400, 'validation_failed', 'the request is not valid', [
       { path: 'metadata', message: 'required: a part named "metadata" holding the document metadata as JSON' },
+    ]);
+  }
+  // The JSON part of a multipart body is not seen by the body-level depth limit.
+  if (jsonDeeperThan(text, MAX_JSON_DEPTH)) {
+    throw new ApiError(400, 'json_too_deep', `the metadata part nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep`, [
+      { path: 'metadata', message: `nested more than ${MAX_JSON_DEPTH} levels deep` },
     ]);
   }
   let json: unknown;

@@ -4,6 +4,7 @@ import type { UserPrincipal } from '../../auth/principal.ts';
 import { sessionAuth } from '../../auth/sessions.ts';
 import { recordAudit } from '../../audit/audit-log.ts';
 import type { TransferOutcomeColumn } from '../../db/types.ts';
+import { isoInstant } from '../../db/ranges.ts';
 import {
   CSV_COLUMNS,
   csvLine,
@@ -43,8 +44,8 @@ export const TransferFilterQuery = z.object({
   contactId: z.string().min(1).max(200).optional(),
   personId: z.string().min(1).max(200).optional(),
   documentId: z.string().min(1).max(200).optional(),
-  from: z.iso.datetime({ offset: true }).optional().openapi({ description: 'Inclusive lower bound of the row time' }),
-  to: z.iso.datetime({ offset: true }).optional().openapi({ description: 'Exclusive upper bound of the row time' }),
+  from: isoInstant().optional().openapi({ description: 'Inclusive lower bound of the row time' }),
+  to: isoInstant().optional().openapi({ description: 'Exclusive upper bound of the row time' }),
   outcome: z
     .string()
     .regex(new RegExp(`^(${OUTCOMES.join('|')})(,(${OUTCOMES.join('|')}))*$`), `comma-separated: ${OUTCOMES.join(', ')}`)
