@@ -119,6 +119,10 @@ describe('Google Sign-In (OpenID Connect) through the sandbox', () => {
       ['https://evil.example/steal', '/'],
       ['//evil.example/steal', '/'],
       ['/\\evil.example', '/'],
+      ['/..//evil.example/phish', '/'],
+      ['/.//evil.example', '/'],
+      ['/a/..//evil.example', '/'],
+      ['/%2e%2e//evil.example', '/'],
       ['/cases/42?tab=events', '/cases/42?tab=events'],
     ] as const) {
       const { res } = await googleSignIn(t, new CookieJar(), { email: 'bob@hartmann-law.example', returnTo });
