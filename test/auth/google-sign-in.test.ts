@@ -7,7 +7,7 @@ import { SESSION_COOKIE } from '../../src/auth/sessions.ts';
 import { SignInError } from '../../src/auth/sign-in-error.ts';
 import { type SeededOrg, seedOrg, signInAs } from '../support/fixtures.ts';
 import { createTestServices, type TestServices } from '../support/services.ts';
-import { browse, CookieJar, errorCode, eventsWithReason, googleSignIn, location } from './helpers.ts';
+import { browse, CookieJar, errorCode, eventsWithReason, googleSignIn, location, verifiedGoogleDomain } from './helpers.ts';
 
 describe('Google Sign-In (OpenID Connect) through the sandbox', () => {
   let sandbox: Sandbox;
@@ -41,6 +41,7 @@ describe('Google Sign-In (OpenID Connect) through the sandbox', () => {
       .set({ settings: JSON.stringify({ allowedGoogleDomains: ['hartmann-law.example'], jitProvisioning: true, defaultRole: 'member', linkByEmail: true }) })
       .where('id', '=', firm.organizationId)
       .execute();
+    await verifiedGoogleDomain(t.services, firm.organizationId, 'hartmann-law.example');
     // A personal Google account (no Workspace domain) that an administrator added to the firm.
     await t.services.db
       .insertInto('users')
