@@ -182,6 +182,7 @@ describe('Google Sign-In (OpenID Connect) through the sandbox', () => {
     ['a wrong audience', async () => ({ aud: 'someone-elses-client-id' }), 'oidc_audience_mismatch'],
     ['a wrong issuer', async () => ({ iss: 'https://accounts.evil.example' }), 'oidc_issuer_mismatch'],
     ['an expired ID token', async () => ({ expired: true }), 'oidc_token_expired'],
+    ['an ID token issued ten minutes in the future', async () => ({ issuedAtOffsetSeconds: 600 }), 'oidc_token_issued_in_future'],
     ['an unsigned ID token (alg: none)', async () => ({ alg: 'none' }), 'oidc_signature_invalid'],
     ['an ID token signed with a key not in the JWKS', async () => ({ unknownKey: true }), 'oidc_signature_invalid'],
     ['an ID token signed with another key under the JWKS kid', async () => ({ unknownKey: true, kid: await jwksKid() }), 'oidc_signature_invalid'],
