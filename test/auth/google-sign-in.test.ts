@@ -158,6 +158,29 @@ describe('Google Sign-In (OpenID Connect) through the sandbox', () => {
     expect((await eventsWithReason(t.services, 'oidc_state_mismatch')).length).toBe(2);
   });
 
+  it("shows a failure before the organization is known (oidc_state_missing) to the admins of the organization the sign-in was started for", async () => {
+    const eventsOf = async (org: SeededOrg) => {
+      const headers = await signInAs(t.services, { id: org.admin.id, organizationId: org.organizationId, role: 'admin' });
+      const res = await t.app.request('/v1/admin/security-events?outcome=failure&limit=500', { headers });
+      return ((await res.json()) as { events: Array<{ reason: string }> }).events.filter((e) => e.reason === 'oidc_state_missing');
+    };
+    const before = (await eventsOf(firm)).length;
+    // Started at the firm's link, finished in another browser (no pre-login cookie).
+    const start = await browse(t, new CookieJar(), `/auth/google/start?org=${firm.organizationId}&login_hint=bob@hartmann-law.example`);
+    const callback = location(await fetch(location(start), { redirect: 'manual' }));
+    const elsewhere = await browse(t, new CookieJar(), callback.toString());
+    expect(await errorCode(elsewhere)).toBe('oidc_state_missing');
+    // A completed sign-in's callback replayed: its state is consumed.
+    const jar = new CookieJar();
+    const done = await googleSignIn(t, jar, { email: 'bob@hartmann-law.example', org: firm.organizationId });
+    expect(done.res.status).toBe(303);
+    const replayed = await browse(t, jar, done.callback.toString());
+    expect(await errorCode(replayed)).toBe('oidc_state_missing');
+
+    expect(await eventsOf(firm)).toHaveLength(before + 2);
+    expect(await eventsOf(other)).toHaveLength(0);
+  });
+
   it('rejects a reused authorization code', async () => {
     const first = await googleSignIn(t, new CookieJar(), { email: 'bob@hartmann-law.example' });
     expect(first.res.status).toBe(303);
