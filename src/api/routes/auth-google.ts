@@ -60,7 +60,8 @@ export const authGoogleRoutes: RouteModule = (app, services) => {
       // Without the pre-login (expired, other browser, replayed callback) the organization the
       // sign-in was started for is still known from the cookie handle or the state, when either is
       // genuine: the failure then lands in that organization's security events.
-      organizationHint = preLogin?.organizationHint ?? (await preLogins.organizationOf('google', [handle, c.req.query('state')])) ?? undefined;
+      // (Only then: the inferred organization attributes the failure, it never steers a sign-in.)
+      organizationHint = preLogin ? preLogin.organizationHint : ((await preLogins.organizationOf('google', [handle, c.req.query('state')])) ?? undefined);
       // The redirect URI is ours by configuration, never taken from the Host header.
       const callbackUrl = new URL(`${google.redirectUri}${new URL(c.req.url).search}`);
       const login = await google.callback(callbackUrl, preLogin);
