@@ -37,6 +37,8 @@ export interface IdTokenOverride {
   iss?: string;
   /** Issue a token that expired an hour ago. */
   expired?: boolean;
+  /** Shift `iat` (and `exp` with it) by this many seconds, e.g. 600: issued ten minutes in the future. */
+  issuedAtOffsetSeconds?: number;
   /** `none`: an unsigned token (`alg: none`). */
   alg?: 'none';
   /** Sign with a key that is not in the JWKS (kid `sandbox-unknown-key` unless `kid` is given). */
@@ -102,6 +104,10 @@ export function applyOverride(claims: Record<string, unknown>, o: IdTokenOverrid
   if (o.expired) {
     out.iat = nowSeconds - 7200;
     out.exp = nowSeconds - 3600;
+  }
+  if (o.issuedAtOffsetSeconds !== undefined) {
+    out.iat = nowSeconds + o.issuedAtOffsetSeconds;
+    out.exp = nowSeconds + o.issuedAtOffsetSeconds + 3600;
   }
   if (o.emailVerified !== undefined) out.email_verified = o.emailVerified;
   if (o.hd === null) delete out.hd;

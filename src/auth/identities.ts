@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Db, Tx } from '../db/database.ts';
 import type { OrganizationSettings } from '../db/types.ts';
+import { verifiedGoogleDomainOwner } from './google-domains.ts';
 import { SignInError } from './sign-in-error.ts';
 
 /**
@@ -55,14 +56,27 @@ export function googleDomainAllowed(settings: OrganizationSettings, hd: string |
   return hd !== null && allowed.includes(hd.toLowerCase());
 }
 
-async function findIdentity(db: Db | Tx, login: ExternalLogin) {
+/** The login's identity in one organization (identities are unique per organization). */
+async function findIdentity(db: Db | Tx, login: ExternalLogin, organizationId: string) {
+  return db
+    .selectFrom('identities')
+    .select(['id', 'user_id', 'organization_id'])
+    .where('organization_id', '=', organizationId)
+    .where('provider', '=', login.provider)
+    .where('issuer', '=', login.issuer)
+    .where('subject', '=', login.subject)
+    .executeTakeFirst();
+}
+
+/** The login's identities in every organization (a Google account may be linked in several). */
+async function findIdentities(db: Db | Tx, login: ExternalLogin) {
   return db
     .selectFrom('identities')
     .select(['id', 'user_id', 'organization_id'])
     .where('provider', '=', login.provider)
     .where('issuer', '=', login.issuer)
     .where('subject', '=', login.subject)
-    .executeTakeFirst();
+    .execute();
 }
 
 async function loadOrg(db: Db | Tx, id: string): Promise<OrgRow | undefined> {
@@ -142,9 +156,9 @@ async function recordLogin(tx: Tx, user: UserRow, login: ExternalLogin, via: Res
       email: login.email ? normalizeEmail(login.email) : null,
       last_login_at: now,
     })
-    .onConflict((oc) => oc.columns(['provider', 'issuer', 'subject']).doNothing())
+    .onConflict((oc) => oc.columns(['organization_id', 'provider', 'issuer', 'subject']).doNothing())
     .execute();
-  const identity = await findIdentity(tx, login);
+  const identity = await findIdentity(tx, login, user.organization_id);
   if (!identity || identity.user_id !== user.id) {
     throw new SignInError('sign_in_conflict', 'this sign-in raced with another one; please try again', { status: 409 });
   }
@@ -179,43 +193,41 @@ async function recordLogin(tx: Tx, user: UserRow, login: ExternalLogin, via: Res
 }
 
 /**
- * Google: the identity when known; else the one organization whose allowed Workspace domains
- * contain the token's `hd` (link or provision per its policy); else a user with this verified
- * e-mail in exactly one organization that allows linking by e-mail. `organizationHint` (from
- * `/auth/google/start?org=`) narrows the choice; it never widens it.
+ * Google: the identity when known; else the organization whose verified claim holds the token's
+ * `hd` (link or provision per its policy); else a user with this verified e-mail in exactly one
+ * organization that allows linking by e-mail. `organizationHint` (from `/auth/google/start?org=`)
+ * narrows every step to that organization — an identity or a domain claim of another organization
+ * never lands the user elsewhere — and it never widens the choice.
  */
 export async function resolveGoogleLogin(
   db: Db,
   login: ExternalLogin & { hd: string | null },
   options: { organizationHint?: string } = {},
 ): Promise<ResolvedLogin> {
+  const hint = options.organizationHint;
   return db.transaction().execute(async (tx) => {
-    const identity = await findIdentity(tx, login);
+    const identities = await findIdentities(tx, login);
+    if (!hint && identities.length > 1) {
+      throw new SignInError('organization_ambiguous', 'this Google account is linked in several organizations; sign in from your organization\'s link', {
+        status: 409,
+      });
+    }
+    const identity = hint ? identities.find((i) => i.organization_id === hint) : identities[0];
     if (identity) {
       const org = (await loadOrg(tx, identity.organization_id))!;
       if (!googleDomainAllowed(org.settings, login.hd)) throw domainRefused(org.id, login.hd);
       const user = (await loadUser(tx, identity.user_id))!;
       return recordLogin(tx, user, login, 'identity');
     }
-    if (!login.email) throw new SignInError('email_missing', 'the Google account sent no verified e-mail address');
+    if (!login.email) throw new SignInError('email_missing', 'the Google account sent no verified e-mail address', { organizationId: hint ?? null });
 
+    // Only a verified claim routes a domain: an organization cannot capture another's users by
+    // typing their domain (claims are unique, and approved by the deployment's super admin).
     const hd = login.hd?.toLowerCase() ?? null;
-    let domainOrgs: OrgRow[] = [];
-    if (hd) {
-      domainOrgs = await tx
-        .selectFrom('organizations')
-        .select(['id', 'settings'])
-        .where(sql<boolean>`settings -> 'allowedGoogleDomains' @> ${JSON.stringify([hd])}::jsonb`)
-        .execute();
-      if (options.organizationHint) domainOrgs = domainOrgs.filter((o) => o.id === options.organizationHint);
-    }
-    if (domainOrgs.length > 1) {
-      throw new SignInError('organization_ambiguous', 'several organizations admit this Google Workspace domain; sign in from your organization\'s link', {
-        status: 409,
-      });
-    }
-    if (domainOrgs.length === 1) {
-      const { user, via } = await linkOrProvision(tx, domainOrgs[0]!, login);
+    const owner = hd ? await verifiedGoogleDomainOwner(tx, hd) : null;
+    if (owner && (!hint || owner === hint)) {
+      const org = (await loadOrg(tx, owner))!;
+      const { user, via } = await linkOrProvision(tx, org, login);
       return recordLogin(tx, user, login, via);
     }
 
@@ -225,7 +237,7 @@ export async function resolveGoogleLogin(
       .select(['users.id as userId', 'organizations.id as orgId', 'organizations.settings as settings'])
       .where(sql<string>`lower(users.email)`, '=', normalizeEmail(login.email))
       .execute();
-    if (options.organizationHint) candidates = candidates.filter((c) => c.orgId === options.organizationHint);
+    if (hint) candidates = candidates.filter((c) => c.orgId === hint);
     const linkable = candidates.filter((c) => c.settings.linkByEmail);
     if (linkable.length > 1) {
       throw new SignInError('organization_ambiguous', 'this e-mail belongs to users of several organizations; sign in from your organization\'s link', {
@@ -239,8 +251,10 @@ export async function resolveGoogleLogin(
         candidates.length ? 'account_not_linked' : 'account_not_provisioned',
         candidates.length
           ? 'a user with this e-mail exists, but the organization does not link new sign-in methods by e-mail'
-          : 'no organization knows this Google account',
-        { status: 403, organizationId: only?.orgId ?? null, userId: only?.userId ?? null },
+          : hint
+            ? 'no user with this e-mail exists in the organization'
+            : 'no organization knows this Google account',
+        { status: 403, organizationId: only?.orgId ?? hint ?? null, userId: only?.userId ?? null },
       );
     }
     if (!googleDomainAllowed(match.settings, hd)) throw domainRefused(match.orgId, hd);
@@ -258,25 +272,46 @@ function domainRefused(organizationId: string, hd: string | null): SignInError {
 }
 
 /**
- * SAML: the organization is fixed by the ACS URL. A known identity must belong to it; a new one is
- * linked or provisioned per the organization's policy.
+ * SAML: the organization is fixed by the ACS URL, and the identity is looked up in that organization
+ * only — it belongs to the organization whose IdP configuration verified it, so another
+ * organization configuring the same entity id cannot claim (or lock out) this one's users. A new
+ * identity is linked or provisioned per the organization's policy.
  */
 export async function resolveSamlLogin(db: Db, login: ExternalLogin, organizationId: string): Promise<ResolvedLogin> {
   return db.transaction().execute(async (tx) => {
     const org = await loadOrg(tx, organizationId);
     if (!org) throw new SignInError('saml_not_configured', 'unknown organization', { status: 400 });
-    const identity = await findIdentity(tx, login);
+    const identity = await findIdentity(tx, login, organizationId);
     if (identity) {
-      if (identity.organization_id !== organizationId) {
-        throw new SignInError('identity_in_other_organization', 'this identity belongs to another organization', {
-          organizationId,
-          status: 403,
-        });
-      }
       const user = (await loadUser(tx, identity.user_id))!;
       return recordLogin(tx, user, login, 'identity');
     }
     const { user, via } = await linkOrProvision(tx, org, login);
     return recordLogin(tx, user, login, via);
   });
+}
+
+/** An identity as its organization's administrators see it. */
+export interface IdentityView {
+  id: string;
+  userId: string;
+  provider: 'google' | 'saml';
+  issuer: string;
+  subject: string;
+}
+
+/**
+ * Unlinks an identity from a user of the organization (the next sign-in with it is resolved afresh
+ * by the organization's policy). Returns what was removed, or null when the identity is not the
+ * user's in this organization. The login records stay, without the link.
+ */
+export async function unlinkIdentity(db: Db, params: { organizationId: string; userId: string; identityId: string }): Promise<IdentityView | null> {
+  const row = await db
+    .deleteFrom('identities')
+    .where('id', '=', params.identityId)
+    .where('user_id', '=', params.userId)
+    .where('organization_id', '=', params.organizationId)
+    .returning(['id', 'user_id', 'provider', 'issuer', 'subject'])
+    .executeTakeFirst();
+  return row ? { id: row.id, userId: row.user_id, provider: row.provider, issuer: row.issuer, subject: row.subject } : null;
 }

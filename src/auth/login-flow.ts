@@ -42,6 +42,7 @@ export async function startSession(
     organizationId: login.organizationId,
     role: login.role,
     method: options.method === 'saml' ? `saml:${options.samlOrganizationId}` : 'google',
+    identityId: login.identityId,
     ...(options.saml ? { saml: options.saml } : {}),
     ...(ip ? { ip } : {}),
     ...(ua ? { userAgent: ua } : {}),

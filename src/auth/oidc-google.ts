@@ -46,6 +46,12 @@ export interface GoogleLogin {
 export const GOOGLE_SCOPES = 'openid email profile';
 
 /**
+ * Clock skew allowed on ID-token times (openid-client's default tolerance for `exp`, stated here
+ * so that `iat` is held to the same bound: the library checks `iat` only for being too old).
+ */
+export const ID_TOKEN_CLOCK_TOLERANCE_SECONDS = 30;
+
+/**
  * One per process: discovery is fetched on first use and cached (a failed discovery is retried on
  * the next sign-in).
  */
@@ -75,10 +81,16 @@ export class GoogleSignIn {
       // Plain HTTP only for a local issuer (the sandbox), never in production.
       const insecure = issuer.protocol === 'http:' && this.config.NODE_ENV !== 'production';
       this.configuration = oidc
-        .discovery(issuer, clientId, { client_secret: clientSecret, id_token_signed_response_alg: 'RS256' }, oidc.ClientSecretPost(clientSecret), {
-          execute: [...(insecure ? [oidc.allowInsecureRequests] : []), oidc.enableNonRepudiationChecks],
-          timeout: 10,
-        })
+        .discovery(
+          issuer,
+          clientId,
+          { client_secret: clientSecret, id_token_signed_response_alg: 'RS256', [oidc.clockTolerance]: ID_TOKEN_CLOCK_TOLERANCE_SECONDS },
+          oidc.ClientSecretPost(clientSecret),
+          {
+            execute: [...(insecure ? [oidc.allowInsecureRequests] : []), oidc.enableNonRepudiationChecks],
+            timeout: 10,
+          },
+        )
         .catch((err: unknown) => {
           this.configuration = null;
           throw new SignInError('provider_unavailable', 'Google could not be reached; try again shortly', {
@@ -151,6 +163,13 @@ export class GoogleSignIn {
     }
     const claims = tokens.claims();
     if (!claims) throw new SignInError('oidc_token_invalid', 'Google returned no ID token');
+    // A token "issued" in the future was minted by a wrong clock or for later use: refuse it.
+    const nowSeconds = Math.floor(Date.now() / 1000);
+    if (typeof claims.iat !== 'number' || claims.iat > nowSeconds + ID_TOKEN_CLOCK_TOLERANCE_SECONDS) {
+      throw new SignInError('oidc_token_issued_in_future', 'the ID token claims to be issued in the future (beyond the allowed clock skew)', {
+        details: { iat: claims.iat, now: nowSeconds, toleranceSeconds: ID_TOKEN_CLOCK_TOLERANCE_SECONDS },
+      });
+    }
     if (claims.email_verified !== true) {
       throw new SignInError('oidc_email_unverified', 'the Google account\'s e-mail address is not verified', { status: 403 });
     }

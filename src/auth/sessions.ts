@@ -16,6 +16,8 @@ export interface SessionData {
   csrfToken: string;
   /** How the user signed in: 'google', 'saml:<orgId>', 'test'. */
   method: string;
+  /** The identity the user signed in with (so unlinking it ends the sessions it opened). */
+  identityId?: string;
   /** For SAML single logout. */
   saml?: { nameId: string; nameIdFormat?: string; sessionIndex?: string };
   createdAt: number;

@@ -21,6 +21,8 @@ const MESSAGES: Record<string, string> = {
   oidc_domain_not_allowed: 'Your organization does not allow this Google account.',
   account_not_provisioned: 'There is no Casebridge account for you yet. Ask your administrator.',
   account_not_linked: 'Your account exists but this sign-in method is not linked to it. Ask your administrator.',
+  organization_ambiguous: 'You belong to several organizations. Please use your organization’s sign-in link.',
+  oidc_token_issued_in_future: 'The sign-in response was not valid yet (is a clock wrong?). Please try again.',
   user_disabled: 'Your account has been disabled.',
   saml_idp_initiated_not_allowed: 'Please start the sign-in from this page.',
   google_sign_in_not_configured: 'Google Sign-In is not configured on this server.',

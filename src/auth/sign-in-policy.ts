@@ -1,5 +1,6 @@
 import type { Db } from '../db/database.ts';
 import type { OrganizationSettings } from '../db/types.ts';
+import { syncGoogleDomainClaims } from './google-domains.ts';
 
 /** The sign-in part of an organization's settings (the rest of `settings` belongs to others). */
 export interface SignInPolicy {
@@ -9,6 +10,7 @@ export interface SignInPolicy {
   linkByEmail: boolean;
 }
 
+/** The sign-in policy read from an organization's settings. */
 export function signInPolicyOf(settings: OrganizationSettings): SignInPolicy {
   return {
     allowedGoogleDomains: settings.allowedGoogleDomains ?? [],
@@ -18,6 +20,7 @@ export function signInPolicyOf(settings: OrganizationSettings): SignInPolicy {
   };
 }
 
+/** The organization's sign-in policy, or null when the organization does not exist. */
 export async function loadSignInPolicy(db: Db, organizationId: string): Promise<SignInPolicy | null> {
   const org = await db.selectFrom('organizations').select('settings').where('id', '=', organizationId).executeTakeFirst();
   return org ? signInPolicyOf(org.settings) : null;
@@ -25,7 +28,8 @@ export async function loadSignInPolicy(db: Db, organizationId: string): Promise<
 
 /**
  * Merges a change into the organization's settings, leaving other keys as they are. The row is
- * locked so a concurrent change to another setting is not lost.
+ * locked so a concurrent change to another setting is not lost. Throws DomainClaimedError (and
+ * changes nothing) when a newly admitted Google domain belongs to another organization.
  */
 export async function updateSignInPolicy(db: Db, organizationId: string, change: Partial<SignInPolicy>): Promise<SignInPolicy> {
   return db.transaction().execute(async (tx) => {
@@ -33,6 +37,9 @@ export async function updateSignInPolicy(db: Db, organizationId: string, change:
     const next: OrganizationSettings = { ...org.settings };
     if (change.allowedGoogleDomains !== undefined) {
       next.allowedGoogleDomains = [...new Set(change.allowedGoogleDomains.map((d) => d.trim().toLowerCase()))];
+      // Admitting a domain claims it (refused when another organization holds it), in the same
+      // transaction as the settings, so a refused claim changes nothing.
+      await syncGoogleDomainClaims(tx, { organizationId, before: org.settings.allowedGoogleDomains ?? [], after: next.allowedGoogleDomains });
     }
     if (change.jitProvisioning !== undefined) next.jitProvisioning = change.jitProvisioning;
     if (change.defaultRole !== undefined) next.defaultRole = change.defaultRole;

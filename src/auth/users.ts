@@ -14,7 +14,7 @@ export interface UserView {
   status: 'active' | 'disabled';
   createdAt: Date;
   lastLoginAt: Date | null;
-  identities: Array<{ provider: string; issuer: string; lastLoginAt: Date | null }>;
+  identities: Array<{ id: string; provider: string; issuer: string; subject: string; lastLoginAt: Date | null }>;
 }
 
 export async function listUsers(db: Db, organizationId: string): Promise<UserView[]> {
@@ -26,7 +26,7 @@ export async function listUsers(db: Db, organizationId: string): Promise<UserVie
     .execute();
   const identities = await db
     .selectFrom('identities')
-    .select(['user_id', 'provider', 'issuer', 'last_login_at'])
+    .select(['id', 'user_id', 'provider', 'issuer', 'subject', 'last_login_at'])
     .where('organization_id', '=', organizationId)
     .execute();
   return users.map((u) => {
@@ -41,7 +41,7 @@ export async function listUsers(db: Db, organizationId: string): Promise<UserVie
       status: u.status,
       createdAt: u.created_at,
       lastLoginAt: times.length ? new Date(Math.max(...times)) : null,
-      identities: own.map((i) => ({ provider: i.provider, issuer: i.issuer, lastLoginAt: i.last_login_at })),
+      identities: own.map((i) => ({ id: i.id, provider: i.provider, issuer: i.issuer, subject: i.subject, lastLoginAt: i.last_login_at })),
     };
   });
 }

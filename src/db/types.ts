@@ -331,7 +331,8 @@ export interface LoginRecordsTable {
   id: Generated<string>;
   organization_id: string;
   user_id: string;
-  identity_id: string;
+  /** Null once an administrator unlinked the identity (the record of the login stays). */
+  identity_id: string | null;
   provider: string;
   received_attributes: Json<string[]>;
   kept: Json<KeptLoginValues>;
@@ -357,6 +358,18 @@ export interface SamlConfigsTable {
   allow_idp_initiated: Generated<boolean>;
   created_at: Timestamp;
   updated_at: Timestamp;
+}
+
+// --- Sign-in across tenants (migration 0011) ---
+
+/** A Google Workspace domain claimed by one organization; only a verified claim routes sign-ins. */
+export interface GoogleDomainsTable {
+  /** Lower case. */
+  domain: string;
+  organization_id: string;
+  status: Generated<'pending' | 'verified'>;
+  created_at: Timestamp;
+  verified_at: NullableTimestamp;
 }
 
 export interface SecurityEventsTable {
@@ -397,5 +410,6 @@ export interface DB {
   identities: IdentitiesTable;
   login_records: LoginRecordsTable;
   saml_configs: SamlConfigsTable;
+  google_domains: GoogleDomainsTable;
   security_events: SecurityEventsTable;
 }

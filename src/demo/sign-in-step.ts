@@ -1,3 +1,4 @@
+import { approveGoogleDomain } from '../auth/google-domains.ts';
 import { actAs, SAMPLE_ADMIN_EMAIL, SAMPLE_MEMBER_EMAIL } from './as-user.ts';
 import type { DemoContext, DemoStep } from './context.ts';
 
@@ -45,6 +46,11 @@ export const signInStep: DemoStep = {
         await admin.call('PATCH', '/v1/admin/sign-in-policy', change);
         changed.push('sign-in policy');
       }
+
+      // The demo is also the deployment's operator: it verifies the firm's claim on its domain, as
+      // the super administrator would after checking ownership (until then it provisions nobody).
+      const approved = ctx.services ? await approveGoogleDomain(ctx.services.db, org.domain) : null;
+      if (approved?.changed) changed.push('domain verified');
 
       // 2. OneLogin: the sandbox IdP's entity id, SSO/SLO URLs and signing certificate.
       if (ctx.sandbox) {

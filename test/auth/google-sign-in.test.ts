@@ -7,7 +7,7 @@ import { SESSION_COOKIE } from '../../src/auth/sessions.ts';
 import { SignInError } from '../../src/auth/sign-in-error.ts';
 import { type SeededOrg, seedOrg, signInAs } from '../support/fixtures.ts';
 import { createTestServices, type TestServices } from '../support/services.ts';
-import { browse, CookieJar, errorCode, eventsWithReason, googleSignIn, location } from './helpers.ts';
+import { browse, CookieJar, errorCode, eventsWithReason, googleSignIn, location, verifiedGoogleDomain } from './helpers.ts';
 
 describe('Google Sign-In (OpenID Connect) through the sandbox', () => {
   let sandbox: Sandbox;
@@ -41,6 +41,7 @@ describe('Google Sign-In (OpenID Connect) through the sandbox', () => {
       .set({ settings: JSON.stringify({ allowedGoogleDomains: ['hartmann-law.example'], jitProvisioning: true, defaultRole: 'member', linkByEmail: true }) })
       .where('id', '=', firm.organizationId)
       .execute();
+    await verifiedGoogleDomain(t.services, firm.organizationId, 'hartmann-law.example');
     // A personal Google account (no Workspace domain) that an administrator added to the firm.
     await t.services.db
       .insertInto('users')
@@ -119,6 +120,10 @@ describe('Google Sign-In (OpenID Connect) through the sandbox', () => {
       ['https://evil.example/steal', '/'],
       ['//evil.example/steal', '/'],
       ['/\\evil.example', '/'],
+      ['/..//evil.example/phish', '/'],
+      ['/.//evil.example', '/'],
+      ['/a/..//evil.example', '/'],
+      ['/%2e%2e//evil.example', '/'],
       ['/cases/42?tab=events', '/cases/42?tab=events'],
     ] as const) {
       const { res } = await googleSignIn(t, new CookieJar(), { email: 'bob@hartmann-law.example', returnTo });
@@ -153,6 +158,29 @@ describe('Google Sign-In (OpenID Connect) through the sandbox', () => {
     expect((await eventsWithReason(t.services, 'oidc_state_mismatch')).length).toBe(2);
   });
 
+  it("shows a failure before the organization is known (oidc_state_missing) to the admins of the organization the sign-in was started for", async () => {
+    const eventsOf = async (org: SeededOrg) => {
+      const headers = await signInAs(t.services, { id: org.admin.id, organizationId: org.organizationId, role: 'admin' });
+      const res = await t.app.request('/v1/admin/security-events?outcome=failure&limit=500', { headers });
+      return ((await res.json()) as { events: Array<{ reason: string }> }).events.filter((e) => e.reason === 'oidc_state_missing');
+    };
+    const before = (await eventsOf(firm)).length;
+    // Started at the firm's link, finished in another browser (no pre-login cookie).
+    const start = await browse(t, new CookieJar(), `/auth/google/start?org=${firm.organizationId}&login_hint=bob@hartmann-law.example`);
+    const callback = location(await fetch(location(start), { redirect: 'manual' }));
+    const elsewhere = await browse(t, new CookieJar(), callback.toString());
+    expect(await errorCode(elsewhere)).toBe('oidc_state_missing');
+    // A completed sign-in's callback replayed: its state is consumed.
+    const jar = new CookieJar();
+    const done = await googleSignIn(t, jar, { email: 'bob@hartmann-law.example', org: firm.organizationId });
+    expect(done.res.status).toBe(303);
+    const replayed = await browse(t, jar, done.callback.toString());
+    expect(await errorCode(replayed)).toBe('oidc_state_missing');
+
+    expect(await eventsOf(firm)).toHaveLength(before + 2);
+    expect(await eventsOf(other)).toHaveLength(0);
+  });
+
   it('rejects a reused authorization code', async () => {
     const first = await googleSignIn(t, new CookieJar(), { email: 'bob@hartmann-law.example' });
     expect(first.res.status).toBe(303);
@@ -177,6 +205,7 @@ describe('Google Sign-In (OpenID Connect) through the sandbox', () => {
     ['a wrong audience', async () => ({ aud: 'someone-elses-client-id' }), 'oidc_audience_mismatch'],
     ['a wrong issuer', async () => ({ iss: 'https://accounts.evil.example' }), 'oidc_issuer_mismatch'],
     ['an expired ID token', async () => ({ expired: true }), 'oidc_token_expired'],
+    ['an ID token issued ten minutes in the future', async () => ({ issuedAtOffsetSeconds: 600 }), 'oidc_token_issued_in_future'],
     ['an unsigned ID token (alg: none)', async () => ({ alg: 'none' }), 'oidc_signature_invalid'],
     ['an ID token signed with a key not in the JWKS', async () => ({ unknownKey: true }), 'oidc_signature_invalid'],
     ['an ID token signed with another key under the JWKS kid', async () => ({ unknownKey: true, kid: await jwksKid() }), 'oidc_signature_invalid'],

@@ -134,3 +134,15 @@ export async function samlSignIn(t: TestServices, jar: CookieJar, sandbox: Sandb
   const action = /<form method="post" action="([^"]+)"/.exec(html)![1]!.replaceAll('&amp;', '&');
   return browse(t, jar, action, { form: fields });
 }
+
+/**
+ * Test set-up of a verified Google Workspace domain claim (what the super administrator's approval
+ * leaves), for tests whose subject is not the claim itself.
+ */
+export async function verifiedGoogleDomain(services: Services, organizationId: string, domain: string): Promise<void> {
+  await services.db
+    .insertInto('google_domains')
+    .values({ domain, organization_id: organizationId, status: 'verified', verified_at: new Date() })
+    .onConflict((oc) => oc.column('domain').doUpdateSet({ organization_id: organizationId, status: 'verified', verified_at: new Date() }))
+    .execute();
+}

@@ -110,6 +110,22 @@ describe('OneLogin SAML sign-in through the sandbox', () => {
     expect(record.kept).toEqual({ email: 'alice@hartmann-law.example', name: 'Alice Hartmann', picture: null });
   });
 
+  it('returns only to same-origin paths after a SAML sign-in (dot segments resolved before deciding)', async () => {
+    for (const [returnTo, expected] of [
+      ['/..//evil.example/phish', '/'],
+      ['/.//evil.example', '/'],
+      ['/a/..//evil.example', '/'],
+      ['/%2e%2e//evil.example', '/'],
+      ['/\\evil.example', '/'],
+      ['/cases/7', '/cases/7'],
+    ] as const) {
+      const res = await samlSignIn(t, new CookieJar(), sandbox, firm.organizationId, 'alice@hartmann-law.example', returnTo);
+      expect(res.status, returnTo).toBe(303);
+      expect(res.headers.get('location'), returnTo).toBe(expected);
+      expect(new URL(res.headers.get('location')!, 'https://app.example').origin).toBe('https://app.example');
+    }
+  });
+
   it('links an existing user by e-mail (SAML admin keeps the admin role)', async () => {
     const jar = new CookieJar();
     await fetch(`${sandbox.url}/_sandbox/accounts`, {

@@ -185,6 +185,7 @@ describe('sessions, roles, organization scoping and the security event log', () 
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({
       policy: { allowedGoogleDomains: ['hartmann-law.example'], jitProvisioning: true, defaultRole: 'member', linkByEmail: false },
+      googleDomains: [{ domain: 'hartmann-law.example', status: 'pending' }],
     });
     const bad = await t.app.request('/v1/admin/sign-in-policy', json(admin, 'PATCH', { allowedGoogleDomains: ['not a domain'] }));
     expect(bad.status).toBe(400);

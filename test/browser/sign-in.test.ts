@@ -9,6 +9,7 @@ import { type Sandbox, startSandbox } from '../../sandbox/server.ts';
 import type { App } from '../../src/api/env.ts';
 import { type SeededOrg, seedOrg, signInAs } from '../support/fixtures.ts';
 import { createTestServices, type TestServices } from '../support/services.ts';
+import { verifiedGoogleDomain } from '../auth/helpers.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const hasChromium = existsSync(CHROMIUM);
@@ -43,6 +44,7 @@ describe.skipIf(!hasChromium)('sign-in in a real browser', () => {
       .set({ settings: JSON.stringify({ allowedGoogleDomains: ['hartmann-law.example'], jitProvisioning: true }) })
       .where('id', '=', firm.organizationId)
       .execute();
+    await verifiedGoogleDomain(t.services, firm.organizationId, 'hartmann-law.example');
     const idp = oneLoginIdp(sandbox.state);
     const admin = await signInAs(t.services, { id: firm.admin.id, organizationId: firm.organizationId, role: 'admin' });
     const configured = await t.app.request('/v1/admin/saml', {

@@ -5,7 +5,7 @@ import { encodeSamlPost } from '../../sandbox/onelogin/response.ts';
 import { oneLoginIdp } from '../../sandbox/onelogin/idp.ts';
 import { SESSION_COOKIE } from '../../src/auth/sessions.ts';
 import { createLogger } from '../../src/observability/logger.ts';
-import { browse, CookieJar, formFields, googleSignIn, samlStart } from '../auth/helpers.ts';
+import { browse, CookieJar, formFields, googleSignIn, samlStart, verifiedGoogleDomain } from '../auth/helpers.ts';
 import { vaultFor } from '../../src/connections/token-refresh.ts';
 import { bearer, signInAs } from '../support/fixtures.ts';
 import { caseWithEvents, createSyncEnv, eventItem, GOOGLE_ACCOUNT, type SyncEnv } from '../sync/support/env.ts';
@@ -157,6 +157,7 @@ describe('no secrets in logs', () => {
       .set({ settings: JSON.stringify({ allowedGoogleDomains: ['hartmann-law.example'], jitProvisioning: true, defaultRole: 'member', linkByEmail: true }) })
       .where('id', '=', org.organizationId)
       .execute();
+    await verifiedGoogleDomain(t.services, org.organizationId, 'hartmann-law.example');
     const secrets = new Map<string, string>();
 
     // Google: a sign-in, then the same callback again (state and code are single-use).

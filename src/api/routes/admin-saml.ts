@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { clientIp, userAgent } from '../../auth/login-flow.ts';
 import type { UserPrincipal } from '../../auth/principal.ts';
-import { InvalidCertificateError, loadSamlIdpConfig, normalizeCertificate, saveSamlIdpConfig, type SamlIdpConfig } from '../../auth/saml/idp-config.ts';
+import { EntityIdInUseError, InvalidCertificateError, loadSamlIdpConfig, normalizeCertificate, saveSamlIdpConfig, type SamlIdpConfig } from '../../auth/saml/idp-config.ts';
 import { samlSpUrls } from '../../auth/saml/service-provider.ts';
 import { requireAdmin, sessionAuth } from '../../auth/sessions.ts';
 import { loadSignInPolicy, updateSignInPolicy } from '../../auth/sign-in-policy.ts';
@@ -111,6 +111,7 @@ export const adminSamlRoutes: RouteModule = (app, services) => {
         400: err('`validation_failed`, `invalid_certificate`, `insecure_url`'),
         401: err('Not signed in'),
         403: err('`admin_required`, `csrf_token_invalid`'),
+        409: err('`idp_entity_id_in_use`: another organization uses this entity id'),
       },
     }),
     async (c) => {
@@ -128,15 +129,21 @@ export const adminSamlRoutes: RouteModule = (app, services) => {
         if (e instanceof InvalidCertificateError) throw new ApiError(400, 'invalid_certificate', e.message, { index: e.index });
         throw e;
       }
-      const idp = await saveSamlIdpConfig(services.db, {
-        organizationId: p.organizationId,
-        entityId: body.entityId,
-        ssoUrl: body.ssoUrl,
-        sloUrl: body.sloUrl ?? null,
-        certificates,
-        allowIdpInitiated: body.allowIdpInitiated,
-        ...(body.attributeMapping ? { attributeMapping: body.attributeMapping } : {}),
-      });
+      let idp: SamlIdpConfig;
+      try {
+        idp = await saveSamlIdpConfig(services.db, {
+          organizationId: p.organizationId,
+          entityId: body.entityId,
+          ssoUrl: body.ssoUrl,
+          sloUrl: body.sloUrl ?? null,
+          certificates,
+          allowIdpInitiated: body.allowIdpInitiated,
+          ...(body.attributeMapping ? { attributeMapping: body.attributeMapping } : {}),
+        });
+      } catch (e) {
+        if (e instanceof EntityIdInUseError) throw new ApiError(409, e.code, e.message);
+        throw e;
+      }
       const policyChange = {
         ...(body.jitProvisioning !== undefined ? { jitProvisioning: body.jitProvisioning } : {}),
         ...(body.defaultRole !== undefined ? { defaultRole: body.defaultRole } : {}),

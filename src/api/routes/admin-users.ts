@@ -1,8 +1,10 @@
 import { createRoute, z } from '@hono/zod-openapi';
+import { unlinkIdentity } from '../../auth/identities.ts';
 import { clientIp, userAgent } from '../../auth/login-flow.ts';
 import type { UserPrincipal } from '../../auth/principal.ts';
 import { requireAdmin, sessionAuth } from '../../auth/sessions.ts';
 import { LastAdminError, listUsers, updateUser } from '../../auth/users.ts';
+import { recordAudit } from '../../audit/audit-log.ts';
 import { recordSecurityEvent } from '../../security/events.ts';
 import type { RouteModule } from '../env.ts';
 import { ApiError, notFound } from '../errors.ts';
@@ -20,15 +22,24 @@ const UserSchema = z
     status: z.enum(['active', 'disabled']),
     createdAt: z.string(),
     lastLoginAt: z.string().nullable(),
-    identities: z.array(z.object({ provider: z.string(), issuer: z.string(), lastLoginAt: z.string().nullable() })),
+    identities: z.array(
+      z.object({
+        id: z.uuid(),
+        provider: z.string(),
+        issuer: z.string().describe('Google\'s issuer, or the SAML IdP entity id'),
+        subject: z.string().describe('Google account id, or the SAML NameID'),
+        lastLoginAt: z.string().nullable(),
+      }),
+    ),
   })
   .openapi('User');
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
 /**
- * `GET /v1/admin/users` and `PATCH /v1/admin/users/{id}` (role, status). Disabling a user ends their
- * sessions at once; the organization always keeps one active administrator.
+ * `GET /v1/admin/users`, `PATCH /v1/admin/users/{id}` (role, status) and
+ * `DELETE /v1/admin/users/{id}/identities/{identityId}` (unlink a sign-in identity). Disabling a
+ * user ends their sessions at once; the organization always keeps one active administrator.
  */
 export const adminUserRoutes: RouteModule = (app, services) => {
   const guard = [sessionAuth(services.sessions), requireAdmin()] as const;
@@ -123,6 +134,64 @@ export const adminUserRoutes: RouteModule = (app, services) => {
         details: { before: result.before, after: result.after, sessionsEnded },
       });
       return c.json({ user: { id, ...result.after }, sessionsEnded }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/v1/admin/users/{id}/identities/{identityId}',
+      tags: ['Users (admin)'],
+      summary: "Unlink a sign-in identity from a user (ends the sessions it opened; audited)",
+      description:
+        'The next sign-in with this Google account or SAML NameID is resolved afresh by the sign-in policy. Use it to undo a wrong link, e.g. an identity linked to the wrong user.',
+      middleware: [...guard],
+      security: [{ session: [] }],
+      request: { params: z.object({ id: z.uuid(), identityId: z.uuid() }) },
+      responses: {
+        200: {
+          description: 'Unlinked',
+          content: {
+            'application/json': {
+              schema: z.object({ identity: z.object({ id: z.uuid(), provider: z.string(), issuer: z.string(), subject: z.string() }), sessionsEnded: z.number() }),
+            },
+          },
+        },
+        400: err('`validation_failed`'),
+        401: err('Not signed in'),
+        403: err('`admin_required`, `csrf_token_invalid`'),
+        404: err('`not_found` (also for identities of other users or organizations)'),
+      },
+    }),
+    async (c) => {
+      const p = c.get('principal') as UserPrincipal;
+      const { id, identityId } = c.req.valid('param');
+      const identity = await unlinkIdentity(services.db, { organizationId: p.organizationId, userId: id, identityId });
+      if (!identity) throw notFound('identity');
+      let sessionsEnded = 0;
+      for (const { handle, session } of await services.sessions.listForUser(id)) {
+        if (session.identityId === identityId) sessionsEnded += await services.sessions.endForUser(id, handle);
+      }
+      const { userId: _user, ...shown } = identity;
+      await recordAudit(services.db, {
+        organizationId: p.organizationId,
+        actor: { kind: 'user', userId: p.userId },
+        action: 'identity.unlink',
+        target: `identity:${identityId}`,
+        details: { userId: id, provider: identity.provider, issuer: identity.issuer, sessionsEnded },
+      });
+      await recordSecurityEvent(services.db, {
+        organizationId: p.organizationId,
+        userId: id,
+        actorUserId: p.userId,
+        kind: 'identity_unlinked',
+        outcome: 'success',
+        method: 'admin',
+        ip: clientIp(c),
+        userAgent: userAgent(c),
+        details: { ...shown, sessionsEnded },
+      });
+      return c.json({ identity: shown, sessionsEnded }, 200);
     },
   );
 };

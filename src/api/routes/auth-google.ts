@@ -37,6 +37,7 @@ export const authGoogleRoutes: RouteModule = (app, services) => {
         ...(domains?.length === 1 ? { hd: domains[0]! } : {}),
       });
       const handle = await preLogins.save('google', preLogin);
+      if (organizationHint) await preLogins.rememberOrganization('google', [handle, preLogin.state], organizationHint);
       setCookie(c, OIDC_COOKIE, handle, {
         httpOnly: true,
         secure: cookieIsSecure(services.config.PUBLIC_BASE_URL),
@@ -56,7 +57,11 @@ export const authGoogleRoutes: RouteModule = (app, services) => {
     let organizationHint: string | undefined;
     try {
       const preLogin = await preLogins.take<GooglePreLogin>('google', handle);
-      organizationHint = preLogin?.organizationHint;
+      // Without the pre-login (expired, other browser, replayed callback) the organization the
+      // sign-in was started for is still known from the cookie handle or the state, when either is
+      // genuine: the failure then lands in that organization's security events.
+      // (Only then: the inferred organization attributes the failure, it never steers a sign-in.)
+      organizationHint = preLogin ? preLogin.organizationHint : ((await preLogins.organizationOf('google', [handle, c.req.query('state')])) ?? undefined);
       // The redirect URI is ours by configuration, never taken from the Host header.
       const callbackUrl = new URL(`${google.redirectUri}${new URL(c.req.url).search}`);
       const login = await google.callback(callbackUrl, preLogin);

@@ -123,10 +123,21 @@ export const authSamlRoutes: RouteModule = (app, services) => {
           details: { initiatedBy: 'idp', sessionsEnded: ended.count },
         });
       }
-      return c.redirect(result.responseUrl, 302);
+      // Without an SLO URL at the IdP there is nowhere to answer: the browser lands signed out here.
+      return c.redirect(result.responseUrl ?? '/login?loggedOut=1', 302);
     } catch (err) {
-      if (err instanceof SignInError) return c.json(errorBody(err.code, err.message), err.status);
-      throw err;
+      if (!(err instanceof SignInError)) throw err;
+      await recordSecurityEvent(services.db, {
+        organizationId: orgId,
+        kind: 'logout',
+        outcome: 'failure',
+        reason: err.code,
+        method: 'saml',
+        ip: clientIp(c),
+        userAgent: userAgent(c),
+        details: { message: err.message, ...(err.options.details ?? {}) },
+      });
+      return c.json(errorBody(err.code, err.message), err.status);
     }
   });
 };

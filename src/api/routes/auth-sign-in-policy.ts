@@ -1,28 +1,43 @@
 import { createRoute, z } from '@hono/zod-openapi';
+import { DomainClaimedError, googleDomainClaimsOf } from '../../auth/google-domains.ts';
 import { clientIp, userAgent } from '../../auth/login-flow.ts';
 import type { UserPrincipal } from '../../auth/principal.ts';
 import { requireAdmin, sessionAuth } from '../../auth/sessions.ts';
 import { loadSignInPolicy, updateSignInPolicy } from '../../auth/sign-in-policy.ts';
 import { recordSecurityEvent } from '../../security/events.ts';
 import type { RouteModule } from '../env.ts';
+import { ApiError } from '../errors.ts';
 
 const ErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) });
 const err = (description: string) => ({ description, content: { 'application/json': { schema: ErrorSchema } } });
 
-const domain = z
+/** A domain name, lower-cased (the form claims are keyed by). */
+export const GoogleDomainName = z
   .string()
   .trim()
   .toLowerCase()
   .regex(/^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/, 'a domain name such as example.com');
 
+/** The policy's domains with the state of their claims (read-only). */
+const GoogleDomainsSchema = z
+  .array(z.object({ domain: z.string(), status: z.enum(['pending', 'verified']) }))
+  .describe('Claims of the admitted domains: `pending` until the super administrator verifies them; only `verified` ones link or provision');
+
 export const SignInPolicySchema = z
   .object({
-    allowedGoogleDomains: z.array(domain).max(50).describe('Google Workspace domains (`hd`) admitted; empty = any verified Google account of a known user'),
+    allowedGoogleDomains: z
+      .array(GoogleDomainName)
+      .max(50)
+      .describe(
+        'Google Workspace domains (`hd`) admitted; empty = any verified Google account of a known user. Admitting a domain claims it: it links or provisions accounts only once the deployment\'s super administrator has verified the claim',
+      ),
     jitProvisioning: z.boolean().describe('Create users on their first sign-in'),
     defaultRole: z.enum(['member', 'admin']).describe('Role of users created just in time'),
     linkByEmail: z.boolean().describe('Link a new identity to the existing user with the same verified e-mail'),
   })
   .openapi('SignInPolicy');
+
+const PolicyView = z.object({ policy: SignInPolicySchema, googleDomains: GoogleDomainsSchema });
 
 /** `GET/PATCH /v1/admin/sign-in-policy`: the organization's sign-in policy (admins only). */
 export const signInPolicyRoutes: RouteModule = (app, services) => {
@@ -37,14 +52,15 @@ export const signInPolicyRoutes: RouteModule = (app, services) => {
       middleware: [...guard],
       security: [{ session: [] }],
       responses: {
-        200: { description: 'Policy', content: { 'application/json': { schema: z.object({ policy: SignInPolicySchema }) } } },
+        200: { description: 'Policy', content: { 'application/json': { schema: PolicyView } } },
         401: err('Not signed in'),
         403: err('`admin_required`'),
       },
     }),
     async (c) => {
       const p = c.get('principal') as UserPrincipal;
-      return c.json({ policy: (await loadSignInPolicy(services.db, p.organizationId))! }, 200);
+      const policy = (await loadSignInPolicy(services.db, p.organizationId))!;
+      return c.json({ policy, googleDomains: await googleDomainClaimsOf(services.db, p.organizationId) }, 200);
     },
   );
 
@@ -58,16 +74,23 @@ export const signInPolicyRoutes: RouteModule = (app, services) => {
       security: [{ session: [] }],
       request: { body: { required: true, content: { 'application/json': { schema: SignInPolicySchema.partial().strict() } } } },
       responses: {
-        200: { description: 'Policy', content: { 'application/json': { schema: z.object({ policy: SignInPolicySchema }) } } },
+        200: { description: 'Policy', content: { 'application/json': { schema: PolicyView } } },
         400: err('`validation_failed`'),
         401: err('Not signed in'),
         403: err('`admin_required`, `csrf_token_invalid`'),
+        409: err('`domain_claimed`: another organization holds one of the domains'),
       },
     }),
     async (c) => {
       const p = c.get('principal') as UserPrincipal;
       const change = c.req.valid('json');
-      const policy = await updateSignInPolicy(services.db, p.organizationId, change);
+      let policy: Awaited<ReturnType<typeof updateSignInPolicy>>;
+      try {
+        policy = await updateSignInPolicy(services.db, p.organizationId, change);
+      } catch (e) {
+        if (e instanceof DomainClaimedError) throw new ApiError(409, e.code, e.message, { domain: e.domain });
+        throw e;
+      }
       await recordSecurityEvent(services.db, {
         organizationId: p.organizationId,
         actorUserId: p.userId,
@@ -78,7 +101,7 @@ export const signInPolicyRoutes: RouteModule = (app, services) => {
         userAgent: userAgent(c),
         details: { change },
       });
-      return c.json({ policy }, 200);
+      return c.json({ policy, googleDomains: await googleDomainClaimsOf(services.db, p.organizationId) }, 200);
     },
   );
 };

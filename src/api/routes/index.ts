@@ -9,6 +9,7 @@ import { authSessionRoutes } from './auth-session.ts';
 import { signInPolicyRoutes } from './auth-sign-in-policy.ts';
 import { meRoutes } from './me.ts';
 import { securityEventRoutes } from './security-events.ts';
+import { superAdminDomainRoutes } from './super-admin-domains.ts';
 import { adminAuditRoutes } from './admin-audit.ts';
 import { adminTransferRoutes } from './admin-transfers.ts';
 import { connectionRoutes } from './connections.ts';
@@ -39,6 +40,7 @@ export const routeModules: RouteModule[] = [
   adminSamlRoutes,
   signInPolicyRoutes,
   securityEventRoutes,
+  superAdminDomainRoutes,
   ingestCaseRoutes,
   ingestEventRoutes,
   ingestDocumentRoutes,

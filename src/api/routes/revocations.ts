@@ -1,6 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { createRoute, z } from '@hono/zod-openapi';
-import type { MiddlewareHandler } from 'hono';
 import { connectors } from '../../../connectors/registry.ts';
 import { requireAdmin, sessionAuth } from '../../auth/sessions.ts';
 import { recordAudit } from '../../audit/audit-log.ts';
@@ -14,6 +12,7 @@ import type { Services } from '../../services.ts';
 import { getSigningKey } from '../../transfers/signing.ts';
 import { waitForInflightTransfers } from '../../transfers/inflight.ts';
 import type { AppEnv, RouteModule } from '../env.ts';
+import { superAdminAuth } from '../middleware/super-admin-auth.ts';
 import { ApiError } from '../errors.ts';
 
 const ErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) });
@@ -166,20 +165,6 @@ async function revokeOrThrow(services: Services, params: Parameters<typeof reque
     if (err instanceof RevocationError) throw new ApiError(404, err.code, err.message);
     throw err;
   }
-}
-
-/** The deployment's super administrator: `Authorization: Bearer <SUPER_ADMIN_TOKEN>`. */
-function superAdminAuth(): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
-    const expected = c.get('services').config.SUPER_ADMIN_TOKEN;
-    if (!expected) throw new ApiError(403, 'super_admin_disabled', 'no super administrator credential is configured');
-    const given = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '')?.[1] ?? '';
-    const a = createHash('sha256').update(given).digest();
-    const b = createHash('sha256').update(expected).digest();
-    if (!given || !timingSafeEqual(a, b)) throw new ApiError(401, 'invalid_super_admin_token', 'the super administrator credential is not valid');
-    c.set('principal', { kind: 'super_admin' });
-    await next();
-  };
 }
 
 function requesterOf(c: { get(k: 'principal'): AppEnv['Variables']['principal'] }): RevocationRequester {

@@ -1,4 +1,5 @@
 import { X509Certificate } from 'node:crypto';
+import { sql } from 'kysely';
 import type { Db } from '../../db/database.ts';
 import type { SamlAttributeMapping } from '../../db/types.ts';
 
@@ -46,6 +47,7 @@ export function normalizeCertificate(input: string, index = 0): { pem: string; n
   }
 }
 
+/** The organization's IdP configuration, or null when none is configured. */
 export async function loadSamlIdpConfig(db: Db, organizationId: string): Promise<SamlIdpConfig | null> {
   const row = await db.selectFrom('saml_configs').selectAll().where('organization_id', '=', organizationId).executeTakeFirst();
   if (!row) return null;
@@ -61,7 +63,20 @@ export async function loadSamlIdpConfig(db: Db, organizationId: string): Promise
   };
 }
 
-/** Creates or replaces the configuration (certificates must already be normalized PEM). */
+/** Another organization already configured this IdP entity id. */
+export class EntityIdInUseError extends Error {
+  readonly code = 'idp_entity_id_in_use';
+  constructor() {
+    super('another organization already uses this identity provider entity id; each organization needs its own IdP app');
+  }
+}
+
+/**
+ * Creates or replaces the configuration (certificates must already be normalized PEM). Refuses
+ * (EntityIdInUseError) an entity id another organization uses: an entity id is any string an
+ * administrator types, so it must not let one firm stand in for another's IdP. The table is locked
+ * for the check and the write, so two organizations racing for one entity id cannot both pass.
+ */
 export async function saveSamlIdpConfig(
   db: Db,
   input: Omit<SamlIdpConfig, 'updatedAt' | 'attributeMapping'> & { attributeMapping?: Partial<SamlAttributeMapping> },
@@ -75,10 +90,21 @@ export async function saveSamlIdpConfig(
     allow_idp_initiated: input.allowIdpInitiated,
     updated_at: new Date(),
   };
-  await db
-    .insertInto('saml_configs')
-    .values({ organization_id: input.organizationId, ...values })
-    .onConflict((oc) => oc.column('organization_id').doUpdateSet(values))
-    .execute();
+  await db.transaction().execute(async (tx) => {
+    // Blocks other writers of saml_configs (not readers) until commit; configuration changes are rare.
+    await sql`LOCK TABLE saml_configs IN SHARE ROW EXCLUSIVE MODE`.execute(tx);
+    const other = await tx
+      .selectFrom('saml_configs')
+      .select('organization_id')
+      .where('entity_id', '=', input.entityId)
+      .where('organization_id', '!=', input.organizationId)
+      .executeTakeFirst();
+    if (other) throw new EntityIdInUseError();
+    await tx
+      .insertInto('saml_configs')
+      .values({ organization_id: input.organizationId, ...values })
+      .onConflict((oc) => oc.column('organization_id').doUpdateSet(values))
+      .execute();
+  });
   return (await loadSamlIdpConfig(db, input.organizationId))!;
 }

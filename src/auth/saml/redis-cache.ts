@@ -61,3 +61,22 @@ export class SamlReplayCache {
     return ok === 'OK';
   }
 }
+
+/**
+ * The replay cache of IdP-initiated LogoutRequest ids: a signed LogoutRequest ends sessions once.
+ * An id is claimed (SET NX) until the end of the request's validity window plus the clock skew, after
+ * which the time check refuses it anyway — so the cache never needs to remember an id for longer.
+ */
+export class SamlLogoutReplayCache {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {}
+
+  /** Claims the id; false when it was already claimed (a replay). */
+  async claim(organizationId: string, requestId: string, keepUntilMs: number): Promise<boolean> {
+    const key = redisKey(this.prefix, 'saml-logout-request', organizationId, Buffer.from(requestId).toString('base64url'));
+    const ok = await this.redis.set(key, '1', 'PX', Math.max(1000, keepUntilMs - Date.now()), 'NX');
+    return ok === 'OK';
+  }
+}

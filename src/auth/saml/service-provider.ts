@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { inflateRawSync } from 'node:zlib';
 import { generateServiceProviderMetadata, type Profile, SAML, ValidateInResponseTo } from '@node-saml/node-saml';
 import { getVerifiedXml } from '@node-saml/node-saml/lib/xml.js';
 import type { Config } from '../../config/load.ts';
@@ -9,7 +10,7 @@ import type { SessionData } from '../sessions.ts';
 import { SignInError } from '../sign-in-error.ts';
 import { classifyNodeSamlError } from './errors.ts';
 import { loadSamlIdpConfig, type SamlIdpConfig } from './idp-config.ts';
-import { RedisSamlRequestCache, SamlReplayCache } from './redis-cache.ts';
+import { RedisSamlRequestCache, SamlLogoutReplayCache, SamlReplayCache } from './redis-cache.ts';
 import { checkVerifiedResponse, parseStrict, precheckSamlResponse, readVerifiedResponse } from './response-checks.ts';
 
 /**
@@ -46,10 +47,12 @@ export interface SamlLogin {
 export class SamlServiceProvider {
   private readonly preLogins: PreLoginStore;
   private readonly replay: SamlReplayCache;
+  private readonly logoutReplay: SamlLogoutReplayCache;
 
   constructor(private readonly services: Services) {
     this.preLogins = new PreLoginStore(services.redis, services.config.REDIS_PREFIX);
     this.replay = new SamlReplayCache(services.redis, services.config.REDIS_PREFIX);
+    this.logoutReplay = new SamlLogoutReplayCache(services.redis, services.config.REDIS_PREFIX);
   }
 
   get skewMs(): number {
@@ -217,16 +220,20 @@ export class SamlServiceProvider {
 
   /**
    * The IdP's answer on the SLO endpoint (HTTP-Redirect): a LogoutResponse to our request, or an
-   * IdP-initiated LogoutRequest (which must be signed). For a request, returns who to log out and
-   * the URL of our LogoutResponse.
+   * IdP-initiated LogoutRequest (which must be signed). A LogoutRequest is accepted once (replay
+   * cache by its ID) and only within its time window: IssueInstant no older than
+   * LOGOUT_REQUEST_MAX_AGE_MS and not in the future, NotOnOrAfter (when given) not passed, each
+   * give or take the clock skew. For a request, returns who to log out and the URL of our
+   * LogoutResponse — null when the IdP has no SLO URL (node-saml would otherwise fall back to the
+   * IdP's sign-in URL).
    */
   async handleSlo(
     organizationId: string,
     query: Record<string, string>,
     rawQuery: string,
-  ): Promise<{ kind: 'response' } | { kind: 'request'; nameId: string; sessionIndex?: string; responseUrl: string }> {
+  ): Promise<{ kind: 'response' } | { kind: 'request'; nameId: string; sessionIndex?: string; responseUrl: string | null }> {
     const idp = await this.idpConfig(organizationId);
-    const fail = (message: string) => new SignInError('saml_logout_invalid', message, { status: 400, organizationId });
+    const fail = (message: string, code = 'saml_logout_invalid') => new SignInError(code, message, { status: 400, organizationId });
     if (!query.SAMLResponse && !query.SAMLRequest) throw fail('no SAML logout message');
     if (query.SAMLRequest && !query.Signature) throw fail('an IdP-initiated logout request must be signed');
     const saml = this.saml(idp, 'sp');
@@ -241,13 +248,44 @@ export class SamlServiceProvider {
       });
     }
     if (!result.profile) return { kind: 'response' };
-    const responseUrl = await saml.getLogoutResponseUrlAsync(result.profile, query.RelayState ?? '', {}, true);
+
+    // The query signature covers the deflated message, so these facts are the IdP's.
+    const times = readLogoutRequestTimes(query.SAMLRequest!);
+    if (!times || times.id !== result.profile.ID) throw fail('the logout request has no readable ID or IssueInstant');
+    const now = Date.now();
+    const expiresAt = Math.min(times.issueInstantMs + LOGOUT_REQUEST_MAX_AGE_MS, times.notOnOrAfterMs ?? Number.POSITIVE_INFINITY);
+    if (times.issueInstantMs > now + this.skewMs || expiresAt <= now - this.skewMs) {
+      throw fail('the logout request is outside its validity window (too old, or issued in the future)', 'saml_logout_stale');
+    }
+    if (!(await this.logoutReplay.claim(organizationId, times.id, expiresAt + this.skewMs))) {
+      throw fail('this logout request was already used', 'saml_logout_replay');
+    }
+    const responseUrl = idp.sloUrl ? await saml.getLogoutResponseUrlAsync(result.profile, query.RelayState ?? '', {}, true) : null;
     return {
       kind: 'request',
       nameId: result.profile.nameID,
       ...(result.profile.sessionIndex ? { sessionIndex: result.profile.sessionIndex } : {}),
       responseUrl,
     };
+  }
+}
+
+/** How long after its IssueInstant an IdP-initiated LogoutRequest is accepted (IdPs send it at once). */
+export const LOGOUT_REQUEST_MAX_AGE_MS = 5 * 60_000;
+
+/** ID, IssueInstant and NotOnOrAfter of a (redirect-binding) LogoutRequest; null when unreadable. */
+function readLogoutRequestTimes(samlRequest: string): { id: string; issueInstantMs: number; notOnOrAfterMs: number | null } | null {
+  try {
+    const root = parseStrict(inflateRawSync(Buffer.from(samlRequest, 'base64')).toString('utf8')).documentElement;
+    const id = root?.getAttribute('ID');
+    const issueInstantMs = Date.parse(root?.getAttribute('IssueInstant') ?? '');
+    const notOnOrAfter = root?.getAttribute('NotOnOrAfter');
+    if (!id || !Number.isFinite(issueInstantMs)) return null;
+    const notOnOrAfterMs = notOnOrAfter ? Date.parse(notOnOrAfter) : null;
+    if (notOnOrAfterMs !== null && !Number.isFinite(notOnOrAfterMs)) return null;
+    return { id, issueInstantMs, notOnOrAfterMs };
+  } catch {
+    return null;
   }
 }
 
