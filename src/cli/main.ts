@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load.ts';
+import { DataDirLockedError } from '../db/data-dir-lock.ts';
 import { createLogger } from '../observability/logger.ts';
 import { RedisUnavailableError } from '../redis.ts';
 import { createServices, type Services } from '../services.ts';
@@ -41,6 +42,10 @@ export async function runCli(argv: string[]): Promise<number> {
     if (err instanceof ConfigError || err instanceof RedisUnavailableError) {
       console.error(err.message);
       return 2;
+    }
+    if (err instanceof DataDirLockedError) {
+      console.error(err.message);
+      return 1;
     }
     const e = err as { code?: string; message?: string };
     console.error(`error${e.code ? ` (${e.code})` : ''}: ${e.message ?? String(err)}`);
