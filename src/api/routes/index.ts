@@ -7,6 +7,7 @@ import { authPageRoutes } from './auth-pages.ts';
 import { authSamlRoutes } from './auth-saml.ts';
 import { authSessionRoutes } from './auth-session.ts';
 import { signInPolicyRoutes } from './auth-sign-in-policy.ts';
+import { signInLinkRoutes } from './auth-sign-in-link.ts';
 import { meRoutes } from './me.ts';
 import { securityEventRoutes } from './security-events.ts';
 import { adminAuditRoutes } from './admin-audit.ts';
@@ -33,6 +34,7 @@ export const routeModules: RouteModule[] = [
   authGoogleRoutes,
   authSamlRoutes,
   authSessionRoutes,
+  signInLinkRoutes,
   meRoutes,
   adminUserRoutes,
   adminSessionRoutes,
