@@ -133,7 +133,15 @@ export async function lookUpSignInLink(db: Db, token: string, now: Date = new Da
  */
 export async function redeemSignInLink(
   db: Db,
-  params: { linkId: string; login: ExternalLogin; hd?: string | null; now?: Date },
+  params: {
+    linkId: string;
+    login: ExternalLogin;
+    /** Google's `hd` claim, checked against the organization's allowed Workspace domains. */
+    hd?: string | null;
+    /** For SAML: the organization whose IdP verified the login; the link must be that one's. */
+    organizationId?: string;
+    now?: Date;
+  },
 ): Promise<ResolvedLogin> {
   const { login } = params;
   return db.transaction().execute(async (tx) => {
@@ -144,7 +152,9 @@ export async function redeemSignInLink(
       .where('sign_in_links.id', '=', params.linkId)
       .forUpdate(['sign_in_links'])
       .executeTakeFirst();
-    if (!link) throw new SignInError('sign_in_link_unknown', 'this sign-in link does not exist (any more)', { status: 404 });
+    if (!link || (params.organizationId !== undefined && link.organization_id !== params.organizationId)) {
+      throw new SignInError('sign_in_link_unknown', 'this sign-in link does not exist (any more)', { status: 404 });
+    }
     const organizationId = link.organization_id;
     if (link.used_at) {
       throw new SignInError('sign_in_link_used', 'this sign-in link has already been used', { status: 410, organizationId, userId: link.user_id });

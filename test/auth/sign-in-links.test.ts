@@ -1,11 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { emulators } from '../../sandbox/emulators.ts';
+import { oneLoginIdp } from '../../sandbox/onelogin/idp.ts';
 import { DEFAULT_ACCOUNTS, type Sandbox, startSandbox } from '../../sandbox/server.ts';
+import { saveSamlIdpConfig } from '../../src/auth/saml/idp-config.ts';
 import { SESSION_COOKIE } from '../../src/auth/sessions.ts';
 import { issueSignInLink, lookUpSignInLink } from '../../src/auth/sign-in-links.ts';
 import { type SeededOrg, seedOrg } from '../support/fixtures.ts';
 import { createTestServices, type TestServices } from '../support/services.ts';
-import { browse, CookieJar, errorCode, location } from './helpers.ts';
+import { browse, CookieJar, errorCode, formFields, location } from './helpers.ts';
 
 /**
  * Sign-in links through the real Google flow (sandbox over HTTP, real Redis and database): bound to
@@ -97,7 +99,7 @@ describe('sign-in links', () => {
   it('lets exactly one of two sign-ins started from the same link use it', async () => {
     const l = await link(other.admin.id);
     const jars = [new CookieJar(), new CookieJar()];
-    const callbacks = [];
+    const callbacks: URL[] = [];
     for (const jar of jars) {
       const authorize = location(await browse(t, jar, `${l.path}/google`));
       authorize.searchParams.set('login_hint', 'admin@other-firm.example');
@@ -153,5 +155,43 @@ describe('sign-in links', () => {
     } finally {
       await t.services.db.updateTable('users').set({ status: 'active' }).where('id', '=', firm.member.id).execute();
     }
+  });
+
+  it('works with the organization\'s SAML IdP too: the page offers it, the ACS links the NameID once', async () => {
+    const samlFirm = await seedOrg(t.services, 'Saml Firm');
+    const idp = oneLoginIdp(sandbox.state);
+    await saveSamlIdpConfig(t.services.db, {
+      organizationId: samlFirm.organizationId,
+      entityId: idp.entityId('saml-firm'),
+      ssoUrl: idp.ssoUrl('saml-firm'),
+      sloUrl: null,
+      certificates: [idp.certificatePem],
+      allowIdpInitiated: false,
+    });
+    await sandbox.app.request('/_sandbox/accounts', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: samlFirm.admin.email, name: 'Sam Admin', sub: '500000000000000000001' }),
+    });
+    const l = await link(samlFirm.admin.id);
+    const page = await (await browse(t, new CookieJar(), l.path)).text();
+    expect(page).toContain(`href="${l.path}/saml"`);
+
+    const signIn = async (jar: CookieJar) => {
+      const idpUrl = location(await browse(t, jar, `${l.path}/saml`));
+      idpUrl.searchParams.set('user', samlFirm.admin.email);
+      const html = await (await fetch(idpUrl)).text();
+      const action = /<form method="post" action="([^"]+)"/.exec(html)![1]!.replaceAll('&amp;', '&');
+      return browse(t, jar, action, { form: formFields(html), headers: { accept: 'application/json' } });
+    };
+    const jar = new CookieJar();
+    const res = await signIn(jar);
+    expect(res.status, await res.clone().text()).toBe(303);
+    const me = (await (await browse(t, jar, '/v1/me')).json()) as { user: { id: string }; role: string };
+    expect(me).toMatchObject({ user: { id: samlFirm.admin.id }, role: 'admin' });
+    const identity = await t.services.db.selectFrom('identities').selectAll().where('user_id', '=', samlFirm.admin.id).executeTakeFirstOrThrow();
+    expect(identity).toMatchObject({ provider: 'saml', issuer: idp.entityId('saml-firm'), subject: samlFirm.admin.email });
+    expect((await lookUpSignInLink(t.services.db, l.token)).kind).toBe('used');
+    expect((await browse(t, new CookieJar(), `${l.path}/saml`)).status).toBe(410);
   });
 });
