@@ -71,12 +71,17 @@ export function parseIdpMetadata(xml: string): IdpMetadata {
   if (Buffer.byteLength(xml) > MAX_METADATA_BYTES) throw new IdpMetadataError('metadata_too_large', `metadata is larger than ${MAX_METADATA_BYTES} bytes`);
   if (/<!DOCTYPE/i.test(xml)) throw invalid('metadata with a DOCTYPE is refused');
   const errors: string[] = [];
-  const doc = new DOMParser({
-    onError: (level, message) => {
-      if (level !== 'warning') errors.push(String(message));
-    },
-  }).parseFromString(xml, 'text/xml');
-  const root = doc.documentElement;
+  let root: XmlElement | null = null;
+  try {
+    root = new DOMParser({
+      onError: (level, message) => {
+        if (level !== 'warning') errors.push(String(message));
+      },
+    }).parseFromString(xml, 'text/xml').documentElement;
+  } catch (err) {
+    // xmldom throws a ParseError on fatal errors (no root element, …).
+    errors.push(err instanceof Error ? err.message : String(err));
+  }
   if (errors.length || !root) throw invalid(`metadata is not well-formed XML (${(errors[0] ?? 'no root element').slice(0, 200)})`);
   if (root.namespaceURI !== MD || !['EntityDescriptor', 'EntitiesDescriptor'].includes(root.localName ?? '')) {
     throw invalid('metadata must be a SAML 2.0 EntityDescriptor or EntitiesDescriptor');
