@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import { sql } from 'kysely';
 import { loadSamlIdpConfig, saveSamlIdpConfig } from '../auth/saml/idp-config.ts';
 import { fetchIdpMetadata, type IdpMetadata, IdpMetadataError, MAX_METADATA_BYTES, parseIdpMetadata } from '../auth/saml/idp-metadata.ts';
-import { samlSpUrls } from '../auth/saml/service-provider.ts';
 import { loadSignInPolicy, type SignInPolicy, updateSignInPolicy } from '../auth/sign-in-policy.ts';
+import type { Config } from '../config/load.ts';
 import { recordSecurityEvent } from '../security/events.ts';
 import type { CliCommand } from './command.ts';
 import { requireOrganization, UsageError, withStores } from './stores.ts';
@@ -116,7 +116,7 @@ export const signInCommands: CliCommand[] = [
       withStores(config, async ({ db }) => {
         const org = await requireOrganization(db, args);
         const idp = await loadSamlIdpConfig(db, org.id);
-        const sp = samlSpUrls(config, org.id);
+        const sp = await serviceProviderUrls(config, org.id);
         if (args.json) {
           print(JSON.stringify({ organizationId: org.id, serviceProvider: sp, identityProvider: idp && { entityId: idp.entityId, ssoUrl: idp.ssoUrl, sloUrl: idp.sloUrl, certificates: idp.certificates.length } }));
           return;
@@ -173,7 +173,7 @@ export const signInCommands: CliCommand[] = [
           method: 'command_line',
           details: { entityId: idp.entityId, certificates: idp.certificates.length, allowIdpInitiated: idp.allowIdpInitiated, source: url ? 'metadata_url' : 'metadata_file' },
         });
-        const sp = samlSpUrls(config, org.id);
+        const sp = await serviceProviderUrls(config, org.id);
         if (args.json) {
           print(JSON.stringify({ organizationId: org.id, identityProvider: { entityId: idp.entityId, ssoUrl: idp.ssoUrl, sloUrl: idp.sloUrl, certificates: idp.certificates.length, allowIdpInitiated: idp.allowIdpInitiated }, serviceProvider: sp }));
           return;
@@ -185,6 +185,11 @@ export const signInCommands: CliCommand[] = [
       }),
   },
 ];
+
+/** Our SP URLs for the organization; the SAML library is imported only by the commands that need it. */
+async function serviceProviderUrls(config: Config, organizationId: string) {
+  return (await import('../auth/saml/service-provider.ts')).samlSpUrls(config, organizationId);
+}
 
 function readMetadataFile(file: string): string {
   let stat: fs.Stats;
