@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { emulators } from '../../sandbox/emulators.ts';
 import { oneLoginIdp } from '../../sandbox/onelogin/idp.ts';
@@ -5,6 +6,7 @@ import { DEFAULT_ACCOUNTS, type Sandbox, startSandbox } from '../../sandbox/serv
 import { saveSamlIdpConfig } from '../../src/auth/saml/idp-config.ts';
 import { SESSION_COOKIE } from '../../src/auth/sessions.ts';
 import { issueSignInLink, lookUpSignInLink } from '../../src/auth/sign-in-links.ts';
+import { createLogger } from '../../src/observability/logger.ts';
 import { type SeededOrg, seedOrg } from '../support/fixtures.ts';
 import { createTestServices, type TestServices } from '../support/services.ts';
 import { browse, CookieJar, errorCode, formFields, location } from './helpers.ts';
@@ -18,6 +20,15 @@ describe('sign-in links', () => {
   let t: TestServices;
   let firm: SeededOrg;
   let other: SeededOrg;
+  /** Every log line of the service (level trace) and every token issued, to check none leaks. */
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      lines.push(String(chunk));
+      done();
+    },
+  });
+  const tokens: string[] = [];
 
   beforeAll(async () => {
     sandbox = await startSandbox(emulators, {
@@ -29,10 +40,10 @@ describe('sign-in links', () => {
         { email: 'admin@other-firm.example', name: 'Otto Other', sub: '400000000000000000003', hd: 'other-firm.example', emailVerified: true },
       ],
     });
-    t = await createTestServices({ SANDBOX_URL: sandbox.url });
+    t = await createTestServices({ SANDBOX_URL: sandbox.url }, { logger: createLogger({ level: 'trace', destination: sink }) });
     firm = await seedOrg(t.services, 'Link Firm');
     other = await seedOrg(t.services, 'Other Firm');
-  });
+  }, 120_000);
   afterAll(async () => {
     await t?.cleanup();
     await sandbox?.close();
@@ -40,6 +51,7 @@ describe('sign-in links', () => {
 
   const link = async (userId: string, ttlHours = 24) => {
     const issued = await issueSignInLink(t.services.db, { userId, ttlHours, createdBy: 'test' });
+    tokens.push(issued.token);
     return { ...issued, path: `/auth/link/${issued.token}` };
   };
 
@@ -193,5 +205,15 @@ describe('sign-in links', () => {
     expect(identity).toMatchObject({ provider: 'saml', issuer: idp.entityId('saml-firm'), subject: samlFirm.admin.email });
     expect((await lookUpSignInLink(t.services.db, l.token)).kind).toBe('used');
     expect((await browse(t, new CookieJar(), `${l.path}/saml`)).status).toBe(410);
+  });
+
+  it('no link token reaches the logs (at level trace) or the security events', async () => {
+    expect(tokens.length).toBeGreaterThan(5);
+    expect(lines.some((l) => l.includes('/auth/link/:token'))).toBe(true); // requests were logged, by route pattern
+    const events = JSON.stringify(await t.services.db.selectFrom('security_events').selectAll().execute());
+    for (const token of tokens) {
+      expect(lines.filter((l) => l.includes(token))).toEqual([]);
+      expect(events).not.toContain(token);
+    }
   });
 });

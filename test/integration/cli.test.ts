@@ -46,7 +46,7 @@ describe('casebridge CLI', () => {
   });
 
   /** Each spawn loads the CLI through tsx and opens an on-disk PGlite: seconds each, more on a busy machine. */
-  const SLOW = 180_000;
+  const SLOW = 300_000;
   let orgId = '';
   let apiKey = '';
 

@@ -12,7 +12,7 @@ import { openDatabase } from '../../src/db/database.ts';
 const run = promisify(execFile);
 const root = new URL('../..', import.meta.url).pathname;
 /** Each spawn loads TypeScript through tsx and opens an on-disk PGlite: seconds each on a busy machine. */
-const SLOW = 240_000;
+const SLOW = 420_000;
 
 /** The pid of a process that has certainly exited (a child that ran and was reaped). */
 function deadPid(): number {
