@@ -6,6 +6,7 @@ import { startWorkers, type Workers } from '../queues/index.ts';
 import { createApp } from './api/app.ts';
 import { errorBody } from './api/errors.ts';
 import { type Config, ConfigError, loadConfig } from './config/load.ts';
+import { DataDirLockedError } from './db/data-dir-lock.ts';
 import { RedisUnavailableError } from './redis.ts';
 import { createServices, type Services } from './services.ts';
 
@@ -158,6 +159,10 @@ export async function main(argv: string[]): Promise<number | null> {
     if (err instanceof ConfigError || err instanceof RedisUnavailableError) {
       process.stderr.write(`${err.message}\n`);
       return 2;
+    }
+    if (err instanceof DataDirLockedError) {
+      process.stderr.write(`${err.message}\n`);
+      return 1;
     }
     throw err;
   }

@@ -31,7 +31,7 @@ export interface ResolvedLogin {
   identityId: string;
   email: string;
   /** How the identity was matched. */
-  via: 'identity' | 'linked_by_email' | 'provisioned';
+  via: 'identity' | 'linked_by_email' | 'provisioned' | 'sign_in_link';
 }
 
 interface OrgRow {
@@ -135,8 +135,11 @@ async function linkOrProvision(tx: Tx, org: OrgRow, login: ExternalLogin): Promi
   return { user, via: 'provisioned' };
 }
 
-/** Upserts the identity, refreshes the kept profile values and writes the login record. */
-async function recordLogin(tx: Tx, user: UserRow, login: ExternalLogin, via: ResolvedLogin['via']): Promise<ResolvedLogin> {
+/**
+ * Upserts the identity, refreshes the kept profile values and writes the login record (exported for
+ * sign-in links, which choose the user themselves).
+ */
+export async function recordLogin(tx: Tx, user: UserRow, login: ExternalLogin, via: ResolvedLogin['via']): Promise<ResolvedLogin> {
   if (user.status !== 'active') {
     throw new SignInError('user_disabled', 'this user has been disabled by an administrator', {
       organizationId: user.organization_id,

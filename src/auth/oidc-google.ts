@@ -29,6 +29,8 @@ export interface GooglePreLogin {
   codeVerifier: string;
   organizationHint?: string;
   returnTo: string;
+  /** Set when the sign-in was started from a sign-in link (sign-in-links.ts): the link's id. */
+  signInLinkId?: string;
 }
 
 /** The verified facts of a Google login. */

@@ -7,7 +7,7 @@ export class SignInError extends Error {
     readonly code: string,
     message: string,
     readonly options: {
-      status?: 400 | 401 | 403 | 409 | 503;
+      status?: 400 | 401 | 403 | 404 | 409 | 410 | 503;
       organizationId?: string | null;
       userId?: string | null;
       /** Diagnostic facts for the security event (never tokens or assertions). */
@@ -18,7 +18,7 @@ export class SignInError extends Error {
     this.name = 'SignInError';
   }
 
-  get status(): 400 | 401 | 403 | 409 | 503 {
+  get status(): 400 | 401 | 403 | 404 | 409 | 410 | 503 {
     return this.options.status ?? 401;
   }
 }

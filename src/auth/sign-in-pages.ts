@@ -27,9 +27,15 @@ const MESSAGES: Record<string, string> = {
   saml_idp_initiated_not_allowed: 'Please start the sign-in from this page.',
   google_sign_in_not_configured: 'Google Sign-In is not configured on this server.',
   provider_unavailable: 'The sign-in provider could not be reached. Please try again shortly.',
+  sign_in_link_used: 'That sign-in link has already been used. Sign in below, or ask for a new link.',
+  sign_in_link_expired: 'That sign-in link has expired. Ask for a new one.',
+  sign_in_link_unknown: 'That sign-in link is not valid. Ask for a new one.',
+  sign_in_link_email_mismatch: 'That sign-in link is for another e-mail address. Open it again and sign in with that account.',
+  identity_linked_elsewhere: 'This account is already linked to another Casebridge user.',
 };
 
-const layout = (title: string, body: string): string =>
+/** The pages' shared frame (escape every value put into `body`). */
+export const layout = (title: string, body: string): string =>
   `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">` +
   `<title>${escapeHtml(title)}</title><style>body{font-family:system-ui,sans-serif;max-width:30rem;margin:4rem auto;padding:0 1rem;color:#1f2328}` +
   `a.button,button{display:block;width:100%;box-sizing:border-box;margin:.75rem 0;padding:.75rem 1rem;border:1px solid #d0d7de;border-radius:6px;background:#f6f8fa;color:inherit;text-decoration:none;font:inherit;text-align:center;cursor:pointer}` +

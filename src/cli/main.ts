@@ -1,19 +1,19 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load.ts';
-import { createLogger } from '../observability/logger.ts';
+import { DataDirLockedError } from '../db/data-dir-lock.ts';
 import { RedisUnavailableError } from '../redis.ts';
-import { createServices, type Services } from '../services.ts';
-import { commands } from './commands.ts';
+import type { Services } from '../services.ts';
+import { allCommands, commandsFor } from './commands.ts';
 
 /** `npx casebridge <command> [options]`: finds the command whose words match the arguments. */
 export async function runCli(argv: string[]): Promise<number> {
-  const matches = commands
+  const matches = (await commandsFor(argv[0]))
     .filter((c) => c.words.every((w, i) => argv[i] === w))
     .sort((a, b) => b.words.length - a.words.length);
   const command = matches[0];
   if (!command || argv[0] === 'help' || argv[0] === '--help') {
     console.log('Usage: casebridge <command> [options]\n\nCommands:');
-    for (const c of commands) console.log(`  ${[...c.words, c.usage ?? ''].join(' ').padEnd(52)} ${c.summary}`);
+    for (const c of await allCommands()) console.log(`  ${[...c.words, c.usage ?? ''].join(' ').padEnd(52)} ${c.summary}`);
     return command || argv[0] === 'help' || argv[0] === '--help' || argv.length === 0 ? 0 : 2;
   }
   let parsed: ReturnType<typeof parseArgs>;
@@ -27,6 +27,8 @@ export async function runCli(argv: string[]): Promise<number> {
   try {
     const config = loadConfig();
     if (command.needsServices !== false) {
+      // Imported here: commands that need only the database never load queues, workers or Redis.
+      const [{ createServices }, { createLogger }] = await Promise.all([import('../services.ts'), import('../observability/logger.ts')]);
       services = await createServices(config, { logger: createLogger({ level: config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL, stderr: true }) });
     }
     const code = await command.run({
@@ -41,6 +43,10 @@ export async function runCli(argv: string[]): Promise<number> {
     if (err instanceof ConfigError || err instanceof RedisUnavailableError) {
       console.error(err.message);
       return 2;
+    }
+    if (err instanceof DataDirLockedError) {
+      console.error(err.message);
+      return 1;
     }
     const e = err as { code?: string; message?: string };
     console.error(`error${e.code ? ` (${e.code})` : ''}: ${e.message ?? String(err)}`);

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { z } from 'zod';
 import { type BlobStore, FileBlobStore } from '../blobs/blob-store.ts';
 import type { Config } from '../config/load.ts';
 import { type Db, openDatabase } from '../db/database.ts';
@@ -46,6 +47,15 @@ export function requireOption(args: Record<string, unknown>, name: string, what:
   const v = args[name];
   if (typeof v !== 'string' || !v.trim()) throw new UsageError(`--${name} ${what} is required`);
   return v.trim();
+}
+
+const emailSchema = z.email();
+
+/** A required e-mail option, lower-cased, or a UsageError naming it. */
+export function requireEmail(args: Record<string, unknown>, name: string): string {
+  const email = requireOption(args, name, 'E').toLowerCase();
+  if (!emailSchema.safeParse(email).success) throw new UsageError(`--${name}: "${email}" is not an e-mail address`);
+  return email;
 }
 
 /** The id of an existing organization given by --org; a clear error otherwise. */

@@ -75,6 +75,8 @@ export const configSchema = z
     SESSION_ABSOLUTE_HOURS: positiveInt.default(12),
     /** Clock skew accepted on SAML NotBefore/NotOnOrAfter (bounded: a larger window widens replay). */
     SAML_CLOCK_SKEW_SECONDS: z.coerce.number().int().min(0).max(300).default(60),
+    /** Lifetime of the single-use sign-in links the CLI prints (`org create --admin-email`, `user invite-link`); at most 30 days. */
+    SIGN_IN_LINK_TTL_HOURS: z.coerce.number().int().min(1).max(720).default(24),
 
     // Sync.
     SYNC_CONCURRENCY: positiveInt.default(8),

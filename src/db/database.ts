@@ -4,6 +4,7 @@ import { Kysely, PostgresDialect, type Transaction } from 'kysely';
 import { PGliteDialect } from 'kysely-pglite-dialect';
 import pg from 'pg';
 import type { DatabaseTarget } from '../config/load.ts';
+import { acquireDataDirLock } from './data-dir-lock.ts';
 import type { DB } from './types.ts';
 
 export type Db = Kysely<DB>;
@@ -27,9 +28,11 @@ export interface Database {
 
 /**
  * Opens PostgreSQL (pooled) or an embedded PGlite with the same SQL dialect. `schema` sets the search
- * path, so tests can give each file its own schema on a shared server.
+ * path, so tests can give each file its own schema on a shared server. An on-disk PGlite directory
+ * is locked first (see data-dir-lock.ts): while another live process has it open this throws
+ * DataDirLockedError and opens nothing; the lock is released when the database is closed.
  */
-export async function openDatabase(target: DatabaseTarget): Promise<Database> {
+export async function openDatabase(target: DatabaseTarget, options: { command?: string } = {}): Promise<Database> {
   if (target.kind === 'postgres') {
     const pool = new pg.Pool({
       connectionString: target.url,
@@ -40,11 +43,28 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
     return { db, kind: 'postgres', ...(target.schema ? { schema: target.schema } : {}), close: () => db.destroy() };
   }
   if (target.dataDir) fs.mkdirSync(target.dataDir, { recursive: true });
-  const client = await PGlite.create(target.dataDir ?? 'memory://', {
-    parsers: { [INT8]: (v: string) => Number(v), [DATE]: (v: string) => v },
-    serializers: {},
-  });
+  const lock = target.dataDir ? acquireDataDirLock(target.dataDir, options) : null;
+  let client: PGlite;
+  try {
+    client = await PGlite.create(target.dataDir ?? 'memory://', {
+      parsers: { [INT8]: (v: string) => Number(v), [DATE]: (v: string) => v },
+      serializers: {},
+    });
+  } catch (err) {
+    lock?.release();
+    throw err;
+  }
   void pgliteTypes;
   const db = new Kysely<DB>({ dialect: new PGliteDialect(client) });
-  return { db, kind: 'pglite', close: () => db.destroy() };
+  return {
+    db,
+    kind: 'pglite',
+    async close() {
+      try {
+        await db.destroy();
+      } finally {
+        lock?.release();
+      }
+    },
+  };
 }

@@ -320,6 +320,22 @@ export interface IdentitiesTable {
   last_login_at: NullableTimestamp;
 }
 
+// --- Sign-in links (migration 0012) ---
+
+export interface SignInLinksTable {
+  id: Generated<string>;
+  organization_id: string;
+  user_id: string;
+  email: string;
+  /** SHA-256 (hex) of the token; the token itself is shown once and never stored. */
+  token_hash: string;
+  created_by: string;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+  used_at: NullableTimestamp;
+  used_by_identity_id: string | null;
+}
+
 /** The values a login keeps (everything else the authenticator sent is recorded by name only). */
 export interface KeptLoginValues {
   email: string | null;
@@ -412,4 +428,5 @@ export interface DB {
   saml_configs: SamlConfigsTable;
   google_domains: GoogleDomainsTable;
   security_events: SecurityEventsTable;
+  sign_in_links: SignInLinksTable;
 }

@@ -4,7 +4,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { emulators } from '../../sandbox/emulators.ts';
+import { type Sandbox, startSandbox } from '../../sandbox/server.ts';
 import { hashApiKey } from '../../src/auth/api-keys.ts';
+import { hashSignInToken } from '../../src/auth/sign-in-links.ts';
 import { openDatabase } from '../../src/db/database.ts';
 
 const run = promisify(execFile);
@@ -32,13 +35,18 @@ describe('casebridge CLI', () => {
     }
   };
 
-  beforeAll(() => {
+  let sandbox: Sandbox;
+  beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'casebridge-cli-'));
+    sandbox = await startSandbox(emulators, { port: 0 });
   });
-  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  afterAll(async () => {
+    await sandbox?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 
   /** Each spawn loads the CLI through tsx and opens an on-disk PGlite: seconds each, more on a busy machine. */
-  const SLOW = 180_000;
+  const SLOW = 300_000;
   let orgId = '';
   let apiKey = '';
 
@@ -91,5 +99,93 @@ describe('casebridge CLI', () => {
     const unknown = await cli('frobnicate');
     expect(unknown.code).toBe(2);
     expect(unknown.stdout).toContain('org create');
+  }, SLOW);
+
+  it('user invite-link prints a new single-use link for an existing user and kills the earlier one; usage errors exit 2', async () => {
+    const first = await cli('user', 'invite-link', '--org', orgId, '--email', 'PAULA@spawned.example', '--link-hours', '2', '--json');
+    expect(first.code, first.stderr).toBe(0);
+    const link = (JSON.parse(first.stdout) as { signInLink: { url: string; email: string; expiresAt: string } }).signInLink;
+    expect(link.email).toBe('paula@spawned.example');
+    expect(Date.parse(link.expiresAt) - Date.now()).toBeLessThanOrEqual(2 * 3_600_000);
+    const text = await cli('user', 'invite-link', '--org', orgId, '--email', 'paula@spawned.example');
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/sign-in link for paula@spawned\.example \(single use, expires .*\n {2}http:\/\/localhost:3000\/auth\/link\/cbl_/);
+    const unknown = await cli('user', 'invite-link', '--org', orgId, '--email', 'nobody@spawned.example');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('no user with e-mail nobody@spawned.example');
+    const badHours = await cli('user', 'invite-link', '--org', orgId, '--email', 'paula@spawned.example', '--link-hours', '0');
+    expect(badHours.code).toBe(2);
+    expect(badHours.stderr).toContain('--link-hours');
+
+    const database = await openDatabase({ kind: 'pglite', dataDir: path.join(dir, 'db') });
+    try {
+      const links = await database.db.selectFrom('sign_in_links').select(['token_hash', 'email']).execute();
+      const token = new URL(link.url).pathname.split('/').pop()!;
+      // Only the newest link (from the text run) is left, and nothing stores a token in the clear.
+      expect(links).toHaveLength(1);
+      expect(links[0]!.token_hash).not.toBe(hashSignInToken(token));
+      expect(links[0]!.token_hash).toBe(hashSignInToken(text.stdout.match(/cbl_[A-Za-z0-9_-]{43}/)![0]));
+    } finally {
+      await database.close();
+    }
+  }, SLOW);
+
+  it('org sign-in-policy set changes the policy and refuses a domain another organization admits', async () => {
+    const set = await cli('org', 'sign-in-policy', 'set', '--org', orgId, '--google-domain', 'Spawned.example', '--google-domain', 'spawned-law.example', '--jit', 'true', '--default-role', 'member', '--link-by-email', 'false');
+    expect(set.code, set.stderr).toBe(0);
+    expect(set.stdout).toContain('Google Workspace domains: spawned.example, spawned-law.example');
+    expect(set.stdout).toContain('just-in-time provisioning: on (new users get role member)');
+    const otherOrg = (JSON.parse((await cli('org', 'create', '--name', 'Other Firm', '--json')).stdout) as { organization: { id: string } }).organization.id;
+    const clash = await cli('org', 'sign-in-policy', 'set', '--org', otherOrg, '--google-domain', 'spawned-law.example');
+    expect(clash.code).toBe(2);
+    expect(clash.stderr).toContain(`the domain spawned-law.example is already admitted by organization ${orgId}`);
+    const bad = await cli('org', 'sign-in-policy', 'set', '--org', otherOrg, '--jit', 'maybe');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--jit must be true or false');
+  }, SLOW);
+
+  it('org saml set reads the IdP from its metadata URL or file, and refuses metadata it cannot use', async () => {
+    const fromUrl = await cli('org', 'saml', 'set', '--org', orgId, '--metadata-url', `${sandbox.url}/onelogin/saml/metadata/casebridge`, '--json');
+    expect(fromUrl.code, fromUrl.stderr).toBe(0);
+    expect(JSON.parse(fromUrl.stdout).identityProvider).toEqual({
+      entityId: `${sandbox.url}/onelogin/saml/metadata/casebridge`,
+      ssoUrl: `${sandbox.url}/onelogin/trust/saml2/http-post/sso/casebridge`,
+      sloUrl: `${sandbox.url}/onelogin/trust/saml2/http-redirect/slo/casebridge`,
+      certificates: 1,
+      allowIdpInitiated: false,
+    });
+    const xml = await (await fetch(`${sandbox.url}/onelogin/saml/metadata/from-file`)).text();
+    const file = path.join(dir, 'idp-metadata.xml');
+    fs.writeFileSync(file, xml);
+    const fromFile = await cli('org', 'saml', 'set', '--org', orgId, '--metadata-file', file);
+    expect(fromFile.code, fromFile.stderr).toBe(0);
+    expect(fromFile.stdout).toContain(`SAML identity provider ${sandbox.url}/onelogin/saml/metadata/from-file saved`);
+    expect(fromFile.stdout).toContain(`ACS http://localhost:3000/auth/saml/${orgId}/acs`);
+
+    fs.writeFileSync(file, xml.replace(/<KeyDescriptor[\s\S]*<\/KeyDescriptor>/, ''));
+    const noCert = await cli('org', 'saml', 'set', '--org', orgId, '--metadata-file', file);
+    expect(noCert.code).toBe(2);
+    expect(noCert.stderr).toContain('the IdP publishes no signing certificate (metadata_invalid)');
+    const scheme = await cli('org', 'saml', 'set', '--org', orgId, '--metadata-url', 'file:///etc/passwd');
+    expect(scheme.code).toBe(2);
+    expect(scheme.stderr).toContain('must be http:// or https://');
+    const both = await cli('org', 'saml', 'set', '--org', orgId, '--metadata-url', 'https://a.example', '--metadata-file', file);
+    expect(both.code).toBe(2);
+
+    const database = await openDatabase({ kind: 'pglite', dataDir: path.join(dir, 'db') });
+    try {
+      const saved = await database.db.selectFrom('saml_configs').select(['entity_id', 'sso_url']).where('organization_id', '=', orgId).executeTakeFirstOrThrow();
+      expect(saved.entity_id).toBe(`${sandbox.url}/onelogin/saml/metadata/from-file`); // the refused runs changed nothing
+      const events = await database.db.selectFrom('security_events').select(['kind', 'method']).where('organization_id', '=', orgId).execute();
+      expect(events.filter((e) => e.method === 'command_line').map((e) => e.kind).sort()).toEqual([
+        'saml_config_updated',
+        'saml_config_updated',
+        'sign_in_link_issued',
+        'sign_in_link_issued',
+        'sign_in_policy_updated',
+      ]);
+    } finally {
+      await database.close();
+    }
   }, SLOW);
 });

@@ -1,3 +1,4 @@
+import type { Context } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { resolveGoogleLogin } from '../../auth/identities.ts';
 import { failSignIn, startSession } from '../../auth/login-flow.ts';
@@ -5,8 +6,10 @@ import { type GooglePreLogin, GoogleSignIn } from '../../auth/oidc-google.ts';
 import { PRE_LOGIN_TTL_SECONDS, PreLoginStore } from '../../auth/pre-login.ts';
 import { safeReturnTo } from '../../auth/return-to.ts';
 import { cookieIsSecure } from '../../auth/sessions.ts';
+import { redeemSignInLink } from '../../auth/sign-in-links.ts';
 import { loadSignInPolicy } from '../../auth/sign-in-policy.ts';
-import type { RouteModule } from '../env.ts';
+import type { Services } from '../../services.ts';
+import type { AppEnv, RouteModule } from '../env.ts';
 
 /** Pre-login cookie of the Google flow: a handle to the state, nonce and PKCE verifier in Redis. */
 const OIDC_COOKIE = 'cb_oidc';
@@ -38,13 +41,7 @@ export const authGoogleRoutes: RouteModule = (app, services) => {
       });
       const handle = await preLogins.save('google', preLogin);
       if (organizationHint) await preLogins.rememberOrganization('google', [handle, preLogin.state], organizationHint);
-      setCookie(c, OIDC_COOKIE, handle, {
-        httpOnly: true,
-        secure: cookieIsSecure(services.config.PUBLIC_BASE_URL),
-        sameSite: 'Lax', // sent on Google's top-level redirect back, not on cross-site subrequests
-        path: '/auth/google',
-        maxAge: PRE_LOGIN_TTL_SECONDS,
-      });
+      setGooglePreLoginCookie(c, services, handle);
       return c.redirect(url, 302);
     } catch (err) {
       return failSignIn(c, services, err, { method: 'google', organizationId: organizationHint ?? null });
@@ -65,20 +62,19 @@ export const authGoogleRoutes: RouteModule = (app, services) => {
       // The redirect URI is ours by configuration, never taken from the Host header.
       const callbackUrl = new URL(`${google.redirectUri}${new URL(c.req.url).search}`);
       const login = await google.callback(callbackUrl, preLogin);
-      const resolved = await resolveGoogleLogin(
-        services.db,
-        {
-          provider: 'google',
-          issuer: login.issuer,
-          subject: login.subject,
-          email: login.email,
-          name: login.name,
-          picture: login.picture,
-          hd: login.hd,
-          receivedAttributes: login.claimNames,
-        },
-        organizationHint ? { organizationHint } : {},
-      );
+      const external = {
+        provider: 'google' as const,
+        issuer: login.issuer,
+        subject: login.subject,
+        email: login.email,
+        name: login.name,
+        picture: login.picture,
+        receivedAttributes: login.claimNames,
+      };
+      // A sign-in started from a sign-in link links this identity to the link's user (and only that).
+      const resolved = preLogin?.signInLinkId
+        ? await redeemSignInLink(services.db, { linkId: preLogin.signInLinkId, login: external, hd: login.hd })
+        : await resolveGoogleLogin(services.db, { ...external, hd: login.hd }, organizationHint ? { organizationHint } : {});
       await startSession(c, services, resolved, { method: 'google' });
       return c.redirect(preLogin!.returnTo, 303);
     } catch (err) {
@@ -86,3 +82,17 @@ export const authGoogleRoutes: RouteModule = (app, services) => {
     }
   });
 };
+
+/**
+ * Sets the Google flow's pre-login cookie (a handle to the state in Redis), for `/auth/google/start`
+ * and for sign-ins started elsewhere (a sign-in link) that end at `/auth/google/callback`.
+ */
+export function setGooglePreLoginCookie(c: Context<AppEnv>, services: Services, handle: string): void {
+  setCookie(c, OIDC_COOKIE, handle, {
+    httpOnly: true,
+    secure: cookieIsSecure(services.config.PUBLIC_BASE_URL),
+    sameSite: 'Lax', // sent on Google's top-level redirect back, not on cross-site subrequests
+    path: '/auth/google',
+    maxAge: PRE_LOGIN_TTL_SECONDS,
+  });
+}

@@ -7,6 +7,7 @@ import { safeReturnTo } from '../../auth/return-to.ts';
 import { samlServiceProvider } from '../../auth/saml/service-provider.ts';
 import { clearSessionCookie, cookieIsSecure, csrfTokenMatches, SESSION_COOKIE } from '../../auth/sessions.ts';
 import { SignInError } from '../../auth/sign-in-error.ts';
+import { redeemSignInLink } from '../../auth/sign-in-links.ts';
 import { recordSecurityEvent } from '../../security/events.ts';
 import type { Services } from '../../services.ts';
 import type { AppEnv, RouteModule } from '../env.ts';
@@ -46,15 +47,7 @@ export const authSamlRoutes: RouteModule = (app, services) => {
     const orgId = await organizationOr404(c, services);
     try {
       const { url, handle } = await sp.startLogin(orgId, safeReturnTo(c.req.query('returnTo')));
-      setCookie(c, SAML_COOKIE, handle, {
-        httpOnly: true,
-        secure,
-        // The IdP posts the response cross-site: only SameSite=None cookies come along (HTTPS only);
-        // plain-HTTP development needs the IdP on the same site (e.g. both on 127.0.0.1).
-        sameSite: secure ? 'None' : 'Lax',
-        path: cookiePath(orgId),
-        maxAge: PRE_LOGIN_TTL_SECONDS,
-      });
+      setSamlPreLoginCookie(c, services, orgId, handle);
       return c.redirect(url, 302);
     } catch (err) {
       return failSignIn(c, services, err, { method: 'saml', organizationId: orgId });
@@ -74,7 +67,10 @@ export const authSamlRoutes: RouteModule = (app, services) => {
         relayState: str(form.RelayState),
         cookieHandle,
       });
-      const resolved = await resolveSamlLogin(services.db, result.login, orgId);
+      // A sign-in started from a sign-in link links this identity to the link's user (and only that).
+      const resolved = result.signInLinkId
+        ? await redeemSignInLink(services.db, { linkId: result.signInLinkId, login: result.login, organizationId: orgId })
+        : await resolveSamlLogin(services.db, result.login, orgId);
       await startSession(c, services, resolved, { method: 'saml', saml: result.saml, samlOrganizationId: orgId });
       return c.redirect(result.returnTo, 303);
     } catch (err) {
@@ -141,6 +137,23 @@ export const authSamlRoutes: RouteModule = (app, services) => {
     }
   });
 };
+
+/**
+ * Sets the SAML flow's pre-login cookie (its value is also the RelayState), for `/auth/saml/{orgId}/login`
+ * and for sign-ins started elsewhere (a sign-in link) that end at the organization's ACS.
+ */
+export function setSamlPreLoginCookie(c: Context<AppEnv>, services: Services, organizationId: string, handle: string): void {
+  const secure = cookieIsSecure(services.config.PUBLIC_BASE_URL);
+  setCookie(c, SAML_COOKIE, handle, {
+    httpOnly: true,
+    secure,
+    // The IdP posts the response cross-site: only SameSite=None cookies come along (HTTPS only);
+    // plain-HTTP development needs the IdP on the same site (e.g. both on 127.0.0.1).
+    sameSite: secure ? 'None' : 'Lax',
+    path: `/auth/saml/${organizationId}`,
+    maxAge: PRE_LOGIN_TTL_SECONDS,
+  });
+}
 
 /** Ends the SAML sessions of the user behind a NameID (IdP-initiated single logout). */
 async function endSamlSessions(

@@ -7,6 +7,7 @@ import { authPageRoutes } from './auth-pages.ts';
 import { authSamlRoutes } from './auth-saml.ts';
 import { authSessionRoutes } from './auth-session.ts';
 import { signInPolicyRoutes } from './auth-sign-in-policy.ts';
+import { signInLinkRoutes } from './auth-sign-in-link.ts';
 import { meRoutes } from './me.ts';
 import { securityEventRoutes } from './security-events.ts';
 import { superAdminDomainRoutes } from './super-admin-domains.ts';
@@ -34,6 +35,7 @@ export const routeModules: RouteModule[] = [
   authGoogleRoutes,
   authSamlRoutes,
   authSessionRoutes,
+  signInLinkRoutes,
   meRoutes,
   adminUserRoutes,
   adminSessionRoutes,

@@ -35,6 +35,8 @@ interface SamlPreLogin {
   organizationId: string;
   requestId: string;
   returnTo: string;
+  /** Set when the sign-in was started from a sign-in link (sign-in-links.ts): the link's id. */
+  signInLinkId?: string;
 }
 
 /** A validated SAML login, ready for identity resolution. */
@@ -42,6 +44,8 @@ export interface SamlLogin {
   login: ExternalLogin;
   saml: NonNullable<SessionData['saml']>;
   returnTo: string;
+  /** The sign-in link this SP-initiated sign-in was started from, if any. */
+  signInLinkId?: string;
 }
 
 export class SamlServiceProvider {
@@ -108,10 +112,15 @@ export class SamlServiceProvider {
   }
 
   /** Starts an SP-initiated login: the IdP URL and the handle the browser's cookie must carry. */
-  async startLogin(organizationId: string, returnTo: string): Promise<{ url: string; handle: string }> {
+  async startLogin(organizationId: string, returnTo: string, options: { signInLinkId?: string } = {}): Promise<{ url: string; handle: string }> {
     const idp = await this.idpConfig(organizationId);
     const requestId = `_${randomBytes(20).toString('hex')}`;
-    const handle = await this.preLogins.save<SamlPreLogin>('saml', { organizationId, requestId, returnTo });
+    const handle = await this.preLogins.save<SamlPreLogin>('saml', {
+      organizationId,
+      requestId,
+      returnTo,
+      ...(options.signInLinkId ? { signInLinkId: options.signInLinkId } : {}),
+    });
     const url = await this.saml(idp, 'sp', requestId).getAuthorizeUrlAsync(handle, undefined, {});
     return { url, handle };
   }
@@ -162,6 +171,7 @@ export class SamlServiceProvider {
     checkVerifiedResponse(facts, { idpEntityId: idp.entityId, acsUrl: urls.acsUrl, organizationId });
 
     let returnTo = '/';
+    let signInLinkId: string | undefined;
     if (spInitiated) {
       // The response must answer the request this browser started (login CSRF): RelayState is the
       // pre-login handle, the same value as the browser's cookie, and names the request id.
@@ -176,6 +186,7 @@ export class SamlServiceProvider {
         throw fail('saml_relay_state_mismatch', 'the response does not belong to a sign-in started in this browser');
       }
       returnTo = relay.returnTo;
+      signInLinkId = relay.signInLinkId;
     }
     if (!(await this.replay.claim(organizationId, facts.assertionId, facts.notOnOrAfterMs! + this.skewMs))) {
       throw fail('saml_replay', 'this assertion was already used to sign in');
@@ -202,6 +213,7 @@ export class SamlServiceProvider {
         ...(facts.sessionIndex ? { sessionIndex: facts.sessionIndex } : {}),
       },
       returnTo,
+      ...(signInLinkId ? { signInLinkId } : {}),
     };
   }
 

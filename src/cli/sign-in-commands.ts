@@ -1,0 +1,203 @@
+import fs from 'node:fs';
+import { approveGoogleDomain, DomainClaimedError } from '../auth/google-domains.ts';
+import { loadSamlIdpConfig, saveSamlIdpConfig } from '../auth/saml/idp-config.ts';
+import { fetchIdpMetadata, type IdpMetadata, IdpMetadataError, MAX_METADATA_BYTES, parseIdpMetadata } from '../auth/saml/idp-metadata.ts';
+import { loadSignInPolicy, type SignInPolicy, updateSignInPolicy } from '../auth/sign-in-policy.ts';
+import type { Config } from '../config/load.ts';
+import { recordSecurityEvent } from '../security/events.ts';
+import type { CliCommand } from './command.ts';
+import { requireOrganization, UsageError, withStores } from './stores.ts';
+
+/**
+ * `casebridge org sign-in-policy show|set` and `org saml show|set`: an organization's sign-in
+ * settings from the command line, for the deployment's operator (the same settings admins change
+ * with PATCH /v1/admin/sign-in-policy and PUT /v1/admin/saml). Each change is a security event.
+ */
+
+const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
+
+function flag(args: Record<string, unknown>, name: string): boolean | undefined {
+  const v = args[name];
+  if (v === undefined) return undefined;
+  if (v === 'true' || v === 'on' || v === 'yes') return true;
+  if (v === 'false' || v === 'off' || v === 'no') return false;
+  throw new UsageError(`--${name} must be true or false`);
+}
+
+function describePolicy(p: SignInPolicy): string[] {
+  return [
+    `Google Workspace domains: ${p.allowedGoogleDomains.length ? p.allowedGoogleDomains.join(', ') : '(any verified Google account)'}`,
+    `just-in-time provisioning: ${p.jitProvisioning ? `on (new users get role ${p.defaultRole})` : 'off'}`,
+    `link existing users by verified e-mail: ${p.linkByEmail ? 'on' : 'off'}`,
+  ];
+}
+
+export const signInCommands: CliCommand[] = [
+  {
+    words: ['org', 'sign-in-policy', 'show'],
+    summary: "Show an organization's sign-in policy",
+    usage: '--org ID [--json]',
+    options: { org: { type: 'string' }, json: { type: 'boolean' } },
+    needsServices: false,
+    run: ({ args, config, print }) =>
+      withStores(config, async ({ db }) => {
+        const org = await requireOrganization(db, args);
+        const policy = (await loadSignInPolicy(db, org.id))!;
+        if (args.json) print(JSON.stringify({ organizationId: org.id, policy }));
+        else for (const line of describePolicy(policy)) print(line);
+      }),
+  },
+  {
+    words: ['org', 'sign-in-policy', 'set'],
+    summary: "Change an organization's sign-in policy (options not given stay as they are)",
+    usage: '--org ID [--google-domain D]... [--approve-domains] [--no-google-domains] [--jit true|false] [--default-role member|admin] [--link-by-email true|false] [--json]',
+    options: {
+      org: { type: 'string' },
+      'google-domain': { type: 'string', multiple: true },
+      'no-google-domains': { type: 'boolean' },
+      jit: { type: 'string' },
+      'default-role': { type: 'string' },
+      'link-by-email': { type: 'string' },
+      'approve-domains': { type: 'boolean' },
+      json: { type: 'boolean' },
+    },
+    needsServices: false,
+    run: ({ args, config, print }) =>
+      withStores(config, async ({ db }) => {
+        const org = await requireOrganization(db, args);
+        const change: Partial<SignInPolicy> = {};
+        const domains = (args['google-domain'] as string[] | undefined)?.map((d) => d.trim().toLowerCase());
+        if (domains && args['no-google-domains']) throw new UsageError('give --google-domain or --no-google-domains, not both');
+        if (domains) {
+          const bad = domains.find((d) => !DOMAIN.test(d));
+          if (bad !== undefined) throw new UsageError(`--google-domain: "${bad}" is not a domain name`);
+          change.allowedGoogleDomains = domains;
+        }
+        if (args['no-google-domains']) change.allowedGoogleDomains = [];
+        const jit = flag(args, 'jit');
+        if (jit !== undefined) change.jitProvisioning = jit;
+        const linkByEmail = flag(args, 'link-by-email');
+        if (linkByEmail !== undefined) change.linkByEmail = linkByEmail;
+        const role = args['default-role'];
+        if (role !== undefined) {
+          if (role !== 'member' && role !== 'admin') throw new UsageError('--default-role must be member or admin');
+          change.defaultRole = role;
+        }
+        if (!Object.keys(change).length) throw new UsageError('nothing to change: give --google-domain, --no-google-domains, --jit, --default-role or --link-by-email');
+        let policy: SignInPolicy;
+        try {
+          policy = await updateSignInPolicy(db, org.id, change);
+        } catch (err) {
+          // A Workspace domain admits its users to one organization only: a second one could capture them.
+          if (err instanceof DomainClaimedError) throw new UsageError(`${err.message}; a domain belongs to one organization`);
+          throw err;
+        }
+        // The command line is the operator's: it may verify the domains it admits, as the super admin's API does.
+        if (domains && args['approve-domains']) for (const d of domains) await approveGoogleDomain(db, d);
+        await recordSecurityEvent(db, {
+          organizationId: org.id,
+          kind: 'sign_in_policy_updated',
+          outcome: 'success',
+          method: 'command_line',
+          details: { change },
+        });
+        if (args.json) print(JSON.stringify({ organizationId: org.id, policy }));
+        else for (const line of describePolicy(policy)) print(line);
+      }),
+  },
+  {
+    words: ['org', 'saml', 'show'],
+    summary: "Show an organization's SAML identity provider and the URLs to give it",
+    usage: '--org ID [--json]',
+    options: { org: { type: 'string' }, json: { type: 'boolean' } },
+    needsServices: false,
+    run: ({ args, config, print }) =>
+      withStores(config, async ({ db }) => {
+        const org = await requireOrganization(db, args);
+        const idp = await loadSamlIdpConfig(db, org.id);
+        const sp = await serviceProviderUrls(config, org.id);
+        if (args.json) {
+          print(JSON.stringify({ organizationId: org.id, serviceProvider: sp, identityProvider: idp && { entityId: idp.entityId, ssoUrl: idp.ssoUrl, sloUrl: idp.sloUrl, certificates: idp.certificates.length } }));
+          return;
+        }
+        print(`our metadata / entity id: ${sp.metadataUrl}`);
+        print(`ACS: ${sp.acsUrl}   SLO: ${sp.sloUrl}`);
+        if (!idp) print('no identity provider configured (casebridge org saml set)');
+        else print(`identity provider ${idp.entityId}: SSO ${idp.ssoUrl}, SLO ${idp.sloUrl ?? '(none)'}, ${idp.certificates.length} signing certificate(s)`);
+      }),
+  },
+  {
+    words: ['org', 'saml', 'set'],
+    summary: "Configure an organization's SAML identity provider from its metadata (URL or file)",
+    usage: '--org ID (--metadata-url URL | --metadata-file FILE) [--allow-idp-initiated] [--json]',
+    options: {
+      org: { type: 'string' },
+      'metadata-url': { type: 'string' },
+      'metadata-file': { type: 'string' },
+      'allow-idp-initiated': { type: 'boolean' },
+      json: { type: 'boolean' },
+    },
+    needsServices: false,
+    run: ({ args, config, print }) =>
+      withStores(config, async ({ db }) => {
+        const org = await requireOrganization(db, args);
+        const url = args['metadata-url'];
+        const file = args['metadata-file'];
+        if ((url === undefined) === (file === undefined)) throw new UsageError('give exactly one of --metadata-url URL and --metadata-file FILE');
+        let metadata: IdpMetadata;
+        try {
+          const xml = typeof url === 'string' ? await fetchIdpMetadata(url) : readMetadataFile(String(file));
+          metadata = parseIdpMetadata(xml);
+        } catch (err) {
+          if (err instanceof IdpMetadataError) throw new UsageError(`${err.message} (${err.code})`);
+          throw err;
+        }
+        if (config.NODE_ENV === 'production') {
+          for (const [name, value] of [['SSO URL', metadata.ssoUrl], ['SLO URL', metadata.sloUrl]] as const) {
+            if (value && !value.startsWith('https://')) throw new UsageError(`the IdP's ${name} must use https:// (${value})`);
+          }
+        }
+        const idp = await saveSamlIdpConfig(db, {
+          organizationId: org.id,
+          entityId: metadata.entityId,
+          ssoUrl: metadata.ssoUrl,
+          sloUrl: metadata.sloUrl,
+          certificates: metadata.certificates,
+          allowIdpInitiated: Boolean(args['allow-idp-initiated']),
+        });
+        await recordSecurityEvent(db, {
+          organizationId: org.id,
+          kind: 'saml_config_updated',
+          outcome: 'success',
+          method: 'command_line',
+          details: { entityId: idp.entityId, certificates: idp.certificates.length, allowIdpInitiated: idp.allowIdpInitiated, source: url ? 'metadata_url' : 'metadata_file' },
+        });
+        const sp = await serviceProviderUrls(config, org.id);
+        if (args.json) {
+          print(JSON.stringify({ organizationId: org.id, identityProvider: { entityId: idp.entityId, ssoUrl: idp.ssoUrl, sloUrl: idp.sloUrl, certificates: idp.certificates.length, allowIdpInitiated: idp.allowIdpInitiated }, serviceProvider: sp }));
+          return;
+        }
+        print(`SAML identity provider ${idp.entityId} saved for ${org.name}`);
+        print(`  SSO ${idp.ssoUrl}; SLO ${idp.sloUrl ?? '(none)'}; ${idp.certificates.length} signing certificate(s)`);
+        print(`  give the IdP: audience/entity id ${sp.entityId}, ACS ${sp.acsUrl}, SLO ${sp.sloUrl}`);
+        print(`  sign-in: ${sp.loginUrl}`);
+      }),
+  },
+];
+
+/** Our SP URLs for the organization; the SAML library is imported only by the commands that need it. */
+async function serviceProviderUrls(config: Config, organizationId: string) {
+  return (await import('../auth/saml/service-provider.ts')).samlSpUrls(config, organizationId);
+}
+
+function readMetadataFile(file: string): string {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(file);
+  } catch {
+    throw new IdpMetadataError('metadata_unavailable', `cannot read ${file}`);
+  }
+  if (!stat.isFile()) throw new IdpMetadataError('metadata_unavailable', `${file} is not a file`);
+  if (stat.size > MAX_METADATA_BYTES) throw new IdpMetadataError('metadata_too_large', `metadata is larger than ${MAX_METADATA_BYTES} bytes`);
+  return fs.readFileSync(file, 'utf8');
+}
