@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { approveGoogleDomain, DomainClaimedError } from '../auth/google-domains.ts';
+import { approveGoogleDomain, DomainClaimedError, type GoogleDomainStatus, googleDomainClaimsOf } from '../auth/google-domains.ts';
 import { loadSamlIdpConfig, saveSamlIdpConfig } from '../auth/saml/idp-config.ts';
 import { fetchIdpMetadata, type IdpMetadata, IdpMetadataError, MAX_METADATA_BYTES, parseIdpMetadata } from '../auth/saml/idp-metadata.ts';
 import { loadSignInPolicy, type SignInPolicy, updateSignInPolicy } from '../auth/sign-in-policy.ts';
@@ -24,9 +24,11 @@ function flag(args: Record<string, unknown>, name: string): boolean | undefined 
   throw new UsageError(`--${name} must be true or false`);
 }
 
-function describePolicy(p: SignInPolicy): string[] {
+function describePolicy(p: SignInPolicy, claims: Array<{ domain: string; status: GoogleDomainStatus }>): string[] {
+  const status = new Map(claims.map((c) => [c.domain, c.status]));
+  const domains = p.allowedGoogleDomains.map((d) => `${d} (${status.get(d) === 'verified' ? 'verified' : 'pending verification: provisions nobody yet'})`);
   return [
-    `Google Workspace domains: ${p.allowedGoogleDomains.length ? p.allowedGoogleDomains.join(', ') : '(any verified Google account)'}`,
+    `Google Workspace domains: ${domains.length ? domains.join(', ') : '(any verified Google account)'}`,
     `just-in-time provisioning: ${p.jitProvisioning ? `on (new users get role ${p.defaultRole})` : 'off'}`,
     `link existing users by verified e-mail: ${p.linkByEmail ? 'on' : 'off'}`,
   ];
@@ -43,8 +45,9 @@ export const signInCommands: CliCommand[] = [
       withStores(config, async ({ db }) => {
         const org = await requireOrganization(db, args);
         const policy = (await loadSignInPolicy(db, org.id))!;
-        if (args.json) print(JSON.stringify({ organizationId: org.id, policy }));
-        else for (const line of describePolicy(policy)) print(line);
+        const domains = await googleDomainClaimsOf(db, org.id);
+        if (args.json) print(JSON.stringify({ organizationId: org.id, policy, domains }));
+        else for (const line of describePolicy(policy, domains)) print(line);
       }),
   },
   {
@@ -94,6 +97,7 @@ export const signInCommands: CliCommand[] = [
         }
         // The command line is the operator's: it may verify the domains it admits, as the super admin's API does.
         if (domains && args['approve-domains']) for (const d of domains) await approveGoogleDomain(db, d);
+        const claims = await googleDomainClaimsOf(db, org.id);
         await recordSecurityEvent(db, {
           organizationId: org.id,
           kind: 'sign_in_policy_updated',
@@ -101,8 +105,8 @@ export const signInCommands: CliCommand[] = [
           method: 'command_line',
           details: { change },
         });
-        if (args.json) print(JSON.stringify({ organizationId: org.id, policy }));
-        else for (const line of describePolicy(policy)) print(line);
+        if (args.json) print(JSON.stringify({ organizationId: org.id, policy, domains: claims }));
+        else for (const line of describePolicy(policy, claims)) print(line);
       }),
   },
   {

@@ -133,12 +133,17 @@ describe('casebridge CLI', () => {
   it('org sign-in-policy set changes the policy and refuses a domain another organization admits', async () => {
     const set = await cli('org', 'sign-in-policy', 'set', '--org', orgId, '--google-domain', 'Spawned.example', '--google-domain', 'spawned-law.example', '--jit', 'true', '--default-role', 'member', '--link-by-email', 'false');
     expect(set.code, set.stderr).toBe(0);
-    expect(set.stdout).toContain('Google Workspace domains: spawned.example, spawned-law.example');
+    expect(set.stdout).toContain(
+      'Google Workspace domains: spawned.example (pending verification: provisions nobody yet), spawned-law.example (pending verification: provisions nobody yet)',
+    );
+    const approved = await cli('org', 'sign-in-policy', 'set', '--org', orgId, '--google-domain', 'spawned.example', '--google-domain', 'spawned-law.example', '--approve-domains');
+    expect(approved.code, approved.stderr).toBe(0);
+    expect(approved.stdout).toContain('Google Workspace domains: spawned.example (verified), spawned-law.example (verified)');
     expect(set.stdout).toContain('just-in-time provisioning: on (new users get role member)');
     const otherOrg = (JSON.parse((await cli('org', 'create', '--name', 'Other Firm', '--json')).stdout) as { organization: { id: string } }).organization.id;
     const clash = await cli('org', 'sign-in-policy', 'set', '--org', otherOrg, '--google-domain', 'spawned-law.example');
     expect(clash.code).toBe(2);
-    expect(clash.stderr).toContain(`the domain spawned-law.example is already admitted by organization ${orgId}`);
+    expect(clash.stderr).toContain("the Google Workspace domain spawned-law.example belongs to another organization");
     const bad = await cli('org', 'sign-in-policy', 'set', '--org', otherOrg, '--jit', 'maybe');
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--jit must be true or false');
@@ -182,6 +187,7 @@ describe('casebridge CLI', () => {
         'saml_config_updated',
         'sign_in_link_issued',
         'sign_in_link_issued',
+        'sign_in_policy_updated',
         'sign_in_policy_updated',
       ]);
     } finally {
