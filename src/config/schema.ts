@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseTrustedProxies } from './trust-proxy.ts';
 
 /**
  * The one schema for every environment variable Casebridge reads. Derive, don't copy: the README's
@@ -55,6 +56,24 @@ export const configSchema = z
     AUDIT_SIGNING_KEY: z.string().min(1).optional(),
     /** Bearer credential of the deployment's super administrator (revokes a platform for every organization). */
     SUPER_ADMIN_TOKEN: z.string().min(32, 'at least 32 characters').optional(),
+    /**
+     * Reverse proxies whose `X-Forwarded-For` is believed: comma-separated IPs and CIDR blocks. Unset:
+     * none, the socket peer is the client.
+     */
+    TRUST_PROXY: z
+      .string()
+      .refine(
+        (v) => {
+          try {
+            parseTrustedProxies(v);
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        { message: 'comma-separated IP addresses or CIDR blocks (e.g. 10.0.0.0/8,::1)' },
+      )
+      .optional(),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     BODY_LIMIT_BYTES: positiveInt.default(25 * 1024 * 1024),
     BULK_MAX_ITEMS: positiveInt.default(5000),

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createRoute, z } from '@hono/zod-openapi';
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { connectors } from '../../../connectors/registry.ts';
 import { requireAdmin, sessionAuth } from '../../auth/sessions.ts';
 import { recordAudit } from '../../audit/audit-log.ts';
@@ -13,6 +13,7 @@ import { recordSecurityEvent } from '../../security/events.ts';
 import type { Services } from '../../services.ts';
 import { getSigningKey } from '../../transfers/signing.ts';
 import { waitForInflightTransfers } from '../../transfers/inflight.ts';
+import { clientAddress } from '../client-address.ts';
 import type { AppEnv, RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
 
@@ -187,8 +188,8 @@ function requesterOf(c: { get(k: 'principal'): AppEnv['Variables']['principal'] 
   return p.kind === 'user' ? { kind: 'user', userId: p.userId } : { kind: 'super_admin' };
 }
 
-const requestContext = (c: { req: { header(n: string): string | undefined } }) => ({
-  ip: c.req.header('x-forwarded-for')?.split(',')[0]?.trim() ?? null,
+const requestContext = (c: Context<AppEnv>) => ({
+  ip: clientAddress(c),
   userAgent: c.req.header('user-agent') ?? null,
 });
 
