@@ -10,6 +10,7 @@ import type { App, AppEnv } from './env.ts';
 import { ApiError, errorBody } from './errors.ts';
 import { registerDocs } from './docs-page.ts';
 import { registerMetrics } from './metrics-endpoint.ts';
+import { clientGone, isClientAbort, logClientAborts } from './middleware/client-abort.ts';
 import { securityHeaders } from './middleware/security-headers.ts';
 import { textGuard } from './text-guard.ts';
 import { routeModules } from './routes/index.ts';
@@ -36,6 +37,7 @@ export function createApp(services: Services): App {
 
   app.use('*', requestId());
   app.use('*', securityHeaders({ hsts: config.PUBLIC_BASE_URL.startsWith('https:') }));
+  app.use('*', logClientAborts(logger));
   app.use('*', async (c, next) => {
     c.set('services', services);
     const started = performance.now();
@@ -73,6 +75,7 @@ export function createApp(services: Services): App {
     if (err instanceof SyntaxError) {
       return c.json(errorBody('malformed_json', 'the request body is not valid JSON'), 400);
     }
+    if (isClientAbort(c, err)) return clientGone();
     logger.error({ err, requestId: c.get('requestId') }, 'unhandled error');
     return c.json(errorBody('internal_error', `something went wrong (request id ${c.get('requestId')})`), 500);
   });
