@@ -26,7 +26,7 @@ export interface BlobStore {
   /**
    * The content as a stream of authenticated chunks, or null when absent. The stream throws
    * {@link BlobCipherError} when the stored blob was altered, cut short or moved: a consumer must
-   * then discard what it read.
+   * then discard what it read. Read it to the end or break out of the loop: either closes the file.
    */
   open(sha256: string): Promise<AsyncIterable<Uint8Array> | null>;
   has(sha256: string): Promise<boolean>;

@@ -65,6 +65,13 @@ describe('security headers', () => {
     }
   });
 
+  it('sets them on a response whose headers are immutable', async () => {
+    t.app.get('/test/immutable', () => Response.redirect('http://localhost:3000/elsewhere', 302));
+    const res = await t.app.request('/test/immutable');
+    expect(res.status).toBe(302);
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+  });
+
   it('does not serve /metrics on the API without METRICS_TOKEN', async () => {
     expect((await t.app.request('/metrics')).status).toBe(404);
   });

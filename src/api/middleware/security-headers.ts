@@ -16,7 +16,14 @@ export const HSTS_VALUE = 'max-age=31536000; includeSubDomains';
 export function securityHeaders(options: { hsts: boolean }): MiddlewareHandler {
   return async (c, next) => {
     await next();
-    const headers = c.res.headers;
+    let headers = c.res.headers;
+    try {
+      headers.set('x-content-type-options', 'nosniff');
+    } catch {
+      // A Response with immutable headers (Response.redirect, a fetched response): copy it.
+      c.res = new Response(c.res.body, c.res);
+      headers = c.res.headers;
+    }
     headers.set('x-content-type-options', 'nosniff');
     if (isJson(headers.get('content-type'))) headers.set('cache-control', 'no-store');
     if (options.hsts) headers.set('strict-transport-security', HSTS_VALUE);
