@@ -17,6 +17,8 @@ describe('security headers', () => {
   let admin: Record<string, string>;
   beforeAll(async () => {
     t = await createTestServices();
+    // Registered before the first request (the router is built then).
+    t.app.get('/test/immutable', () => Response.redirect('http://localhost:3000/elsewhere', 302));
     org = await seedOrg(t.services, 'Header Firm');
     admin = await signInAs(t.services, { id: org.admin.id, organizationId: org.organizationId, role: 'admin' });
   });
@@ -66,7 +68,6 @@ describe('security headers', () => {
   });
 
   it('sets them on a response whose headers are immutable', async () => {
-    t.app.get('/test/immutable', () => Response.redirect('http://localhost:3000/elsewhere', 302));
     const res = await t.app.request('/test/immutable');
     expect(res.status).toBe(302);
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');
