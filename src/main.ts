@@ -5,6 +5,8 @@ import { serve } from '@hono/node-server';
 import { startWorkers, type Workers } from '../queues/index.ts';
 import { createApp } from './api/app.ts';
 import { errorBody } from './api/errors.ts';
+import { metricsListenerFetch } from './api/metrics-endpoint.ts';
+import { parseListen } from './config/listen-address.ts';
 import { type Config, ConfigError, loadConfig } from './config/load.ts';
 import { DataDirLockedError } from './db/data-dir-lock.ts';
 import { RedisUnavailableError } from './redis.ts';
@@ -13,7 +15,7 @@ import { createServices, type Services } from './services.ts';
 /**
  * `tsx src/main.ts api|worker|all`: the service's process entry.
  * - `api`: the HTTP API (plus workers only when RUN_WORKERS=true);
- * - `worker`: the BullMQ workers, with /healthz, /readyz and /metrics on PORT for orchestrators;
+ * - `worker`: the BullMQ workers, with /healthz, /readyz (and /metrics with METRICS_TOKEN) on PORT for orchestrators;
  * - `all` (`npm start`): both, for small installs (RUN_WORKERS=false turns the workers off).
  */
 
@@ -24,6 +26,8 @@ export interface RunningService {
   /** Base URL the HTTP server listens on. */
   url: string;
   server: Server;
+  /** The `METRICS_LISTEN` listener's base URL, when one is configured. */
+  metricsUrl: string | null;
   workers: Workers | null;
   /** Stops accepting, lets in-flight requests finish (up to `graceMs`), closes the workers. Services stay open. */
   stop(options?: { graceMs?: number }): Promise<void>;
@@ -66,16 +70,26 @@ export async function startService(params: { services: Services; mode: Mode }): 
   const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? 'localhost' : config.HOST;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
   let workers: Workers | null = null;
+  let metricsServer: Server | null = null;
+  let metricsUrl: string | null = null;
   try {
+    const metricsAt = config.METRICS_LISTEN ? parseListen(config.METRICS_LISTEN) : null;
+    if (metricsAt) {
+      metricsServer = await listen({ fetch: metricsListenerFetch, ...metricsAt });
+      const port = (metricsServer.address() as AddressInfo).port;
+      metricsUrl = `http://${metricsAt.host.includes(':') ? `[${metricsAt.host}]` : metricsAt.host}:${port}`;
+    }
     if (runsWorkers(mode, config.RUN_WORKERS)) workers = await startWorkers(services);
   } catch (err) {
     server.close();
+    metricsServer?.close();
     throw err;
   }
-  logger.info({ mode, url, workers: workers !== null }, 'casebridge started');
+  logger.info({ mode, url, metricsUrl, workers: workers !== null }, 'casebridge started');
   return {
     url,
     server,
+    metricsUrl,
     workers,
     async stop(options = {}) {
       // server.close() stops accepting and resolves once in-flight requests are answered; idle
@@ -85,6 +99,12 @@ export async function startService(params: { services: Services; mode: Mode }): 
       const grace = setTimeout(() => server.closeAllConnections(), options.graceMs ?? 25_000);
       await closed;
       clearTimeout(grace);
+      if (metricsServer) {
+        const server = metricsServer;
+        const metricsClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeAllConnections();
+        await metricsClosed;
+      }
       await workers?.close();
     },
   };

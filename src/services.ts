@@ -1,6 +1,5 @@
-import path from 'node:path';
 import type { Redis } from 'ioredis';
-import { type BlobStore, FileBlobStore } from './blobs/blob-store.ts';
+import { type BlobStore, blobStoreFor } from './blobs/blob-store.ts';
 import { type ChangeFeed, InProcessChangeFeed } from './cases/change-feed.ts';
 import { SessionStore } from './auth/sessions.ts';
 import type { Config } from './config/load.ts';
@@ -69,7 +68,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
     dbKind: database.kind,
     redis,
     logger,
-    blobs: new FileBlobStore(path.resolve(config.DATA_DIR, 'blobs')),
+    blobs: blobStoreFor(config),
     changeFeed,
     sessions: new SessionStore(redis, config.REDIS_PREFIX, {
       idleSeconds: config.SESSION_IDLE_MINUTES * 60,

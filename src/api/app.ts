@@ -1,15 +1,18 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
-import { swaggerUI } from '@hono/swagger-ui';
 import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
 import { HTTPException } from 'hono/http-exception';
 import { sql } from 'kysely';
 import type { ZodError } from 'zod';
-import { httpDuration, httpRequests, metricsRegistry } from '../observability/metrics.ts';
+import { httpDuration, httpRequests } from '../observability/metrics.ts';
 import type { Services } from '../services.ts';
 import type { App, AppEnv } from './env.ts';
 import { ApiError, errorBody } from './errors.ts';
 import { jsonDepthLimit } from './json-depth.ts';
+import { registerDocs } from './docs-page.ts';
+import { registerMetrics } from './metrics-endpoint.ts';
+import { clientGone, isClientAbort, logClientAborts } from './middleware/client-abort.ts';
+import { securityHeaders } from './middleware/security-headers.ts';
 import { textGuard } from './text-guard.ts';
 import { routeModules } from './routes/index.ts';
 
@@ -20,7 +23,8 @@ export function zodDetails(error: ZodError): Array<{ path: string; message: stri
 
 /**
  * Builds the HTTP application: request ids, structured request logs, body limit, JSON errors,
- * OpenAPI at /openapi.json with docs at /docs, health and metrics, and every route module.
+ * security headers, OpenAPI at /openapi.json with docs at /docs (see docs-page.ts), health, metrics
+ * (behind METRICS_TOKEN, see metrics-endpoint.ts), and every route module.
  */
 export function createApp(services: Services): App {
   const app: App = new OpenAPIHono<AppEnv>({
@@ -33,6 +37,8 @@ export function createApp(services: Services): App {
   const { logger, config } = services;
 
   app.use('*', requestId());
+  app.use('*', securityHeaders({ hsts: config.PUBLIC_BASE_URL.startsWith('https:') }));
+  app.use('*', logClientAborts(logger));
   app.use('*', async (c, next) => {
     c.set('services', services);
     const started = performance.now();
@@ -72,6 +78,7 @@ export function createApp(services: Services): App {
     if (err instanceof SyntaxError) {
       return c.json(errorBody('malformed_json', 'the request body is not valid JSON'), 400);
     }
+    if (isClientAbort(c, err)) return clientGone();
     logger.error({ err, requestId: c.get('requestId') }, 'unhandled error');
     return c.json(errorBody('internal_error', `something went wrong (request id ${c.get('requestId')})`), 500);
   });
@@ -98,10 +105,7 @@ export function createApp(services: Services): App {
     const ready = Object.values(checks).every((v) => v === 'ok');
     return c.json({ status: ready ? 'ready' : 'not_ready', checks }, ready ? 200 : 503);
   });
-  app.get('/metrics', async (c) => {
-    c.header('content-type', metricsRegistry.contentType);
-    return c.body(await metricsRegistry.metrics());
-  });
+  registerMetrics(app, config);
 
   for (const register of routeModules) register(app, services);
 
@@ -115,6 +119,6 @@ export function createApp(services: Services): App {
       description: 'Consent-gated, transfer-logged sharing of case data with Additional Platforms.',
     },
   });
-  app.get('/docs', swaggerUI({ url: '/openapi.json' }));
+  registerDocs(app);
   return app;
 }

@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import { getCookie } from 'hono/cookie';
+import { clientAddress } from '../api/client-address.ts';
 import { errorBody } from '../api/errors.ts';
 import type { AppEnv } from '../api/env.ts';
 import { recordSecurityEvent } from '../security/events.ts';
@@ -16,10 +17,9 @@ import { SignInError } from './sign-in-error.ts';
 
 type Ctx = Context<AppEnv>;
 
-/** The client's address: the socket peer when served by Node (proxies are not trusted blindly). */
+/** The client's address: the socket peer, or what the `TRUST_PROXY` proxies forwarded (one rule for the whole API). */
 export function clientIp(c: Ctx): string | null {
-  const incoming = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming;
-  return incoming?.socket?.remoteAddress ?? null;
+  return clientAddress(c);
 }
 
 export function userAgent(c: Ctx): string | null {

@@ -1,10 +1,17 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import type { Config } from '../config/load.ts';
+import { type Keyring, parseKeyring } from '../connections/token-vault.ts';
+import { BlobCipherError, isSealed, openStream, sealedKeyId, sealStream } from './blob-cipher.ts';
 
 /**
- * Content-addressed storage for document bytes, keyed by SHA-256 hex. An interface so an
- * S3-compatible implementation can replace the file system one without touching callers.
+ * Content-addressed storage for document bytes, keyed by the SHA-256 (hex) of the plaintext. An
+ * interface so an S3-compatible implementation can replace the file system one without touching
+ * callers. Contents are encrypted at rest (see blob-cipher.ts); the address stays the plain
+ * SHA-256 because the documents table and the ingest API already carry it (a keyed address would
+ * hide nothing from whoever holds the data directory, which holds the database too).
  */
 export interface BlobStore {
   /**
@@ -12,8 +19,22 @@ export interface BlobStore {
    * nothing but marks the blob as just stored, so the collector leaves it alone for its grace period.
    */
   put(bytes: Uint8Array): Promise<{ sha256: string; size: number }>;
+  /** As `put`, reading the bytes from a stream (one chunk in memory at a time). */
+  putStream(source: AsyncIterable<Uint8Array>): Promise<{ sha256: string; size: number }>;
+  /** The whole content (small blobs; prefer `open` for documents). Null when absent. */
   get(sha256: string): Promise<Uint8Array | null>;
+  /**
+   * The content as a stream of authenticated chunks, or null when absent. The stream throws
+   * {@link BlobCipherError} when the stored blob was altered, cut short or moved: a consumer must
+   * then discard what it read. Read it to the end or break out of the loop: either closes the file.
+   */
+  open(sha256: string): Promise<AsyncIterable<Uint8Array> | null>;
   has(sha256: string): Promise<boolean>;
+  /**
+   * Re-encrypts every blob not sealed with the newest key (unencrypted blobs of before included),
+   * keeping each blob's stored-at time. Returns counts and the blobs that could not be opened.
+   */
+  rotate(): Promise<BlobRotation>;
   /** Every blob with the time it was last stored. */
   list(): AsyncIterable<{ sha256: string; storedAt: Date }>;
   /**
@@ -26,11 +47,29 @@ export interface BlobStore {
   sweepLeftovers(olderThan: Date): Promise<number>;
 }
 
+/** What `rotate` did. */
+export interface BlobRotation {
+  total: number;
+  reencrypted: number;
+  failed: Array<{ sha256: string; code: string }>;
+}
+
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
-/** Blob store under a directory: `<dir>/ab/cd/abcd…` with atomic rename on write. */
+/** The deployment's blob store: `$DATA_DIR/blobs`, sealed with the `TOKEN_ENCRYPTION_KEYS` keyring. */
+export function blobStoreFor(config: Pick<Config, 'DATA_DIR' | 'TOKEN_ENCRYPTION_KEYS'>): FileBlobStore {
+  return new FileBlobStore(path.resolve(config.DATA_DIR, 'blobs'), parseKeyring(config.TOKEN_ENCRYPTION_KEYS));
+}
+
+/**
+ * Blob store under a directory: `<dir>/ab/cd/abcd…`, encrypted (blob-cipher.ts), written to a
+ * temporary file and renamed into place so a reader never sees half a blob.
+ */
 export class FileBlobStore implements BlobStore {
-  constructor(private readonly dir: string) {}
+  constructor(
+    private readonly dir: string,
+    readonly keyring: Keyring,
+  ) {}
 
   private pathFor(sha256: string): string {
     if (!SHA256_HEX.test(sha256)) throw new Error('invalid blob id');
@@ -38,26 +77,91 @@ export class FileBlobStore implements BlobStore {
   }
 
   async put(bytes: Uint8Array): Promise<{ sha256: string; size: number }> {
+    // The bytes are at hand: a blob already stored is only touched, not encrypted again.
     const sha256 = createHash('sha256').update(bytes).digest('hex');
+    if (await touch(this.pathFor(sha256))) return { sha256, size: bytes.byteLength };
+    return this.putStream([bytes]);
+  }
+
+  async putStream(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<{ sha256: string; size: number }> {
+    await fs.mkdir(this.dir, { recursive: true });
+    // The address is known only at the end: encrypt into a temporary file beside the store first.
+    const tmp = path.join(this.dir, `incoming.${randomUUID()}.tmp`);
+    const { sha256, size } = await this.sealInto(tmp, toAsync(source));
     const target = this.pathFor(sha256);
-    // Already there: mark it as stored now (the collector's grace period starts again). If the
-    // collector took it away in the meantime, the touch fails and the bytes are written afresh.
-    if (!(await touch(target))) {
+    // Already there: mark it as stored now (the collector's grace period starts again) and drop the
+    // copy. If the collector took it away in the meantime, the touch fails and the copy goes in.
+    if (await touch(target)) {
+      await fs.unlink(tmp);
+    } else {
       await fs.mkdir(path.dirname(target), { recursive: true });
-      const tmp = `${target}.${randomUUID()}.tmp`;
-      await fs.writeFile(tmp, bytes);
       await fs.rename(tmp, target);
     }
-    return { sha256, size: bytes.byteLength };
+    return { sha256, size };
+  }
+
+  /** Encrypts `source` into `file`; removes the file when anything fails. */
+  private async sealInto(file: string, source: AsyncIterable<Uint8Array>): Promise<{ sha256: string; size: number }> {
+    const handle = await fs.open(file, 'wx', 0o600);
+    try {
+      const { output, done } = sealStream(this.keyring, source);
+      for await (const piece of output) await handle.write(piece);
+      await handle.sync();
+      await handle.close();
+      return await done;
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      await fs.unlink(file).catch(() => undefined);
+      throw err;
+    }
   }
 
   async get(sha256: string): Promise<Uint8Array | null> {
+    const stream = await this.open(sha256);
+    if (!stream) return null;
+    const parts: Uint8Array[] = [];
+    for await (const part of stream) parts.push(part);
+    return new Uint8Array(Buffer.concat(parts));
+  }
+
+  async open(sha256: string): Promise<AsyncIterable<Uint8Array> | null> {
+    const file = this.pathFor(sha256);
+    let handle: fs.FileHandle;
     try {
-      return new Uint8Array(await fs.readFile(this.pathFor(sha256)));
+      handle = await fs.open(file, 'r');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw err;
     }
+    // The descriptor stays valid if the file is replaced (rotation) or collected while being read.
+    const raw = handle.createReadStream({ highWaterMark: 64 * 1024 });
+    return openStream(this.keyring, raw, sha256);
+  }
+
+  async rotate(): Promise<BlobRotation> {
+    const result: BlobRotation = { total: 0, reencrypted: 0, failed: [] };
+    for await (const { sha256 } of this.list()) {
+      result.total++;
+      const file = this.pathFor(sha256);
+      try {
+        const head = await readHead(file);
+        if (head === null) continue;
+        if (isSealed(head) && sealedKeyId(head) === this.keyring.current.id) continue;
+        const stat = await fs.stat(file);
+        const tmp = `${file}.${randomUUID()}.tmp`;
+        const plain = openStream(this.keyring, createReadStream(file), sha256);
+        const sealed = await this.sealInto(tmp, plain);
+        if (sealed.sha256 !== sha256) throw new BlobCipherError('blob_tampered', 'content does not match its address');
+        // Keep its stored-at time: rotation must not restart the collector's grace period.
+        await fs.utimes(tmp, stat.atime, stat.mtime);
+        await fs.rename(tmp, file);
+        result.reencrypted++;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // collected meanwhile
+        result.failed.push({ sha256, code: err instanceof BlobCipherError ? err.code : 'error' });
+      }
+    }
+    return result;
   }
 
   async has(sha256: string): Promise<boolean> {
@@ -107,6 +211,12 @@ export class FileBlobStore implements BlobStore {
 
   async sweepLeftovers(olderThan: Date): Promise<number> {
     let removed = 0;
+    for (const name of await fs.readdir(this.dir).catch(() => [] as string[])) {
+      if (!INCOMING.test(name)) continue;
+      const file = path.join(this.dir, name);
+      const stat = await fs.stat(file).catch(() => null);
+      if (stat && stat.mtime < olderThan && (await fs.unlink(file).then(() => true, () => false))) removed++;
+    }
     for (const a of await subdirectories(this.dir)) {
       for (const b of await subdirectories(path.join(this.dir, a))) {
         const dir = path.join(this.dir, a, b);
@@ -122,8 +232,12 @@ export class FileBlobStore implements BlobStore {
   }
 }
 
-/** `<sha256>.<uuid>.tmp` (a write in progress) or `.gc` (a collection in progress). */
+/**
+ * `<sha256>.<uuid>.tmp` (a rotation in progress), `.gc` (a collection in progress), or
+ * `incoming.<uuid>.tmp` at the top (an upload in progress).
+ */
 const LEFTOVER = /^[0-9a-f]{64}\.[0-9a-f-]{36}\.(tmp|gc)$/;
+const INCOMING = /^incoming\.[0-9a-f-]{36}\.tmp$/;
 
 /** Sets a file's times to now; false when there is no such file. */
 async function touch(file: string): Promise<boolean> {
@@ -140,4 +254,26 @@ async function touch(file: string): Promise<boolean> {
 async function subdirectories(dir: string): Promise<string[]> {
   const entries = await fs.readdir(dir, { withFileTypes: true }).catch(() => []);
   return entries.filter((e) => e.isDirectory() && /^[0-9a-f]{2}$/.test(e.name)).map((e) => e.name);
+}
+
+/** The first bytes of a file (enough for the header's key id); null when it is gone. */
+async function readHead(file: string): Promise<Buffer | null> {
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(file, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+  try {
+    const buf = Buffer.alloc(266);
+    const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}
+
+async function* toAsync(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): AsyncIterable<Uint8Array> {
+  yield* source;
 }

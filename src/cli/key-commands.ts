@@ -1,28 +1,35 @@
+import { blobStoreFor } from '../blobs/blob-store.ts';
 import { vaultFor } from '../connections/token-refresh.ts';
 import type { CliCommand } from './command.ts';
 
 /**
- * `casebridge keys rotate`: re-seals every stored provider token under the newest key of
+ * `casebridge keys rotate`: re-seals every stored provider token, and re-encrypts every stored
+ * document blob (blobs stored before encryption included), under the newest key of
  * TOKEN_ENCRYPTION_KEYS. Rotation without downtime: put the new key first (keep the old ones), roll
- * the deployment, run this, then drop the old keys. Exits 1 when a value could not be opened (its key
- * is no longer listed): such connections need reconnecting.
+ * the deployment, run this, then drop the old keys. Exits 1 when a token or blob could not be opened
+ * (its key is no longer listed, or a blob was altered): such connections need reconnecting, such
+ * documents uploading again.
  */
 export const keyCommands: CliCommand[] = [
   {
     words: ['keys', 'rotate'],
-    summary: 'Re-encrypt every stored provider token under the newest TOKEN_ENCRYPTION_KEYS key',
+    summary: 'Re-encrypt every stored provider token and document blob under the newest TOKEN_ENCRYPTION_KEYS key',
     usage: '[--json]',
     options: { json: { type: 'boolean' } },
     async run({ args, services, print }) {
       if (!services) return 1;
       const vault = vaultFor(services);
       const result = await vault.rotate();
-      if (args.json) print(JSON.stringify({ keyId: vault.keyring.current.id, ...result }, null, 2));
+      // Built from this command's configuration, so the newest key is the one just configured.
+      const blobs = await blobStoreFor(services.config).rotate();
+      if (args.json) print(JSON.stringify({ keyId: vault.keyring.current.id, ...result, blobs }, null, 2));
       else {
         print(`${result.resealed} token record(s) re-encrypted under key "${vault.keyring.current.id}" (${result.total} stored)`);
         for (const f of result.failed) print(`could not open the tokens of connection ${f.connectionId} (${f.code}); reconnect it`);
+        print(`${blobs.reencrypted} document blob(s) re-encrypted (${blobs.total} stored)`);
+        for (const f of blobs.failed) print(`could not open document blob ${f.sha256} (${f.code}); upload the document again`);
       }
-      return result.failed.length ? 1 : 0;
+      return result.failed.length || blobs.failed.length ? 1 : 0;
     },
   },
 ];

@@ -1,6 +1,5 @@
-import path from 'node:path';
 import { z } from 'zod';
-import { type BlobStore, FileBlobStore } from '../blobs/blob-store.ts';
+import { type BlobStore, blobStoreFor } from '../blobs/blob-store.ts';
 import type { Config } from '../config/load.ts';
 import { type Db, openDatabase } from '../db/database.ts';
 import { migrateToLatest } from '../db/migrate.ts';
@@ -25,7 +24,7 @@ export async function openCliStores(config: Config): Promise<CliStores> {
     const applied = await migrateToLatest(database.db, { schema: database.schema });
     return {
       db: database.db,
-      blobs: new FileBlobStore(path.resolve(config.DATA_DIR, 'blobs')),
+      blobs: blobStoreFor(config),
       applied,
       close: () => database.close(),
     };

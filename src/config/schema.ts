@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { parseListen } from './listen-address.ts';
+import { parseTrustedProxies } from './trust-proxy.ts';
 
 /**
  * The one schema for every environment variable Casebridge reads. Derive, don't copy: the README's
@@ -55,6 +57,31 @@ export const configSchema = z
     AUDIT_SIGNING_KEY: z.string().min(1).optional(),
     /** Bearer credential of the deployment's super administrator (revokes a platform for every organization). */
     SUPER_ADMIN_TOKEN: z.string().min(32, 'at least 32 characters').optional(),
+    /**
+     * Reverse proxies whose `X-Forwarded-For` is believed: comma-separated IPs and CIDR blocks. Unset:
+     * none, the socket peer is the client.
+     */
+    TRUST_PROXY: z
+      .string()
+      .refine(
+        (v) => {
+          try {
+            parseTrustedProxies(v);
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        { message: 'comma-separated IP addresses or CIDR blocks (e.g. 10.0.0.0/8,::1)' },
+      )
+      .optional(),
+    /** Bearer token a Prometheus scraper sends to read /metrics on the API; unset: /metrics is not on the API. */
+    METRICS_TOKEN: z.string().min(32, 'at least 32 characters').optional(),
+    /** `host:port` of a separate listener serving only /metrics (no token: bind it where only monitoring reaches). */
+    METRICS_LISTEN: z
+      .string()
+      .refine((v) => parseListen(v) !== null, { message: 'host:port, e.g. 127.0.0.1:9464 or [::1]:9464' })
+      .optional(),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     BODY_LIMIT_BYTES: positiveInt.default(25 * 1024 * 1024),
     BULK_MAX_ITEMS: positiveInt.default(5000),

@@ -92,15 +92,31 @@ export type ConsumeResult =
   | { ok: false; code: 'state_invalid' | 'state_session_mismatch'; message: string };
 
 /**
- * Takes the pending authorization for `state` (GETDEL: a state works once), and checks it was started
- * by this session. A mismatch still consumes it: a leaked callback URL is useless afterwards.
+ * Takes the pending authorization for `state` if, and only if, it was started by this session.
+ *
+ * KEYS[1] the state key; ARGV[1] SHA-256 of the calling session's id.
+ * Returns the stored JSON (now deleted), `"mismatch"` (left in place), or nil (unknown / expired).
+ */
+const CONSUME_STATE = `
+local raw = redis.call('GET', KEYS[1])
+if not raw then return false end
+local ok, pending = pcall(cjson.decode, raw)
+if not ok or type(pending) ~= 'table' or pending.sessionHash ~= ARGV[1] then return 'mismatch' end
+redis.call('DEL', KEYS[1])
+return raw
+`;
+
+/**
+ * Takes the pending authorization for `state` (a state works once) when this session started it. A
+ * callback arriving in another session is refused without consuming it: otherwise anyone who saw
+ * the callback URL could cancel the owner's authorization. The check and the delete are one Lua
+ * script, so two callbacks of the owner cannot both succeed.
  */
 export async function consumeAuthorization(deps: { redis: Redis; config: Config }, params: { state: string; sessionId: string }): Promise<ConsumeResult> {
-  const raw = await deps.redis.getdel(stateKey(deps.config.REDIS_PREFIX, params.state));
+  const raw = (await deps.redis.eval(CONSUME_STATE, 1, stateKey(deps.config.REDIS_PREFIX, params.state), sha256(params.sessionId))) as string | null;
   if (!raw) return { ok: false, code: 'state_invalid', message: 'this authorization link is unknown, expired or already used; start connecting again' };
-  const pending = JSON.parse(raw) as PendingAuthorization;
-  if (pending.sessionHash !== sha256(params.sessionId)) {
-    return { ok: false, code: 'state_session_mismatch', message: 'this authorization was started in another session; start connecting again' };
+  if (raw === 'mismatch') {
+    return { ok: false, code: 'state_session_mismatch', message: 'this authorization was started in another session; continue in the session that started it' };
   }
-  return { ok: true, pending };
+  return { ok: true, pending: JSON.parse(raw) as PendingAuthorization };
 }

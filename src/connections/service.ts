@@ -51,7 +51,6 @@ export const createConnectionSchema = z.object({
     z.object({ kind: z.literal('cases'), caseIds: z.array(z.uuid()).min(1).max(5000) }),
   ]),
   settings: z.record(z.string(), z.unknown()).optional(),
-  consentMethod: z.enum(['api', 'consent_screen']).default('consent_screen'),
   attestations: z.record(z.string(), z.string()).optional(),
   /** Pre-selects the account on the provider's sign-in page. */
   loginHint: z.string().max(320).optional(),
@@ -99,7 +98,17 @@ async function orgDisabledPlatforms(services: Services, organizationId: string):
 /** Creates a pending connection with its consent and returns the provider authorization URL. */
 export async function createConnection(
   services: Services,
-  params: { principal: UserPrincipal; input: CreateConnectionInput; ip: string | null; userAgent: string | null },
+  params: {
+    principal: UserPrincipal;
+    input: CreateConnectionInput;
+    /**
+     * How the consent was collected, chosen by the caller, never by the client: `api` for the API,
+     * `consent_screen` only from a page that showed the categories to the user.
+     */
+    consentMethod: 'api' | 'consent_screen';
+    ip: string | null;
+    userAgent: string | null;
+  },
 ): Promise<{ connection: ConnectionView; authorizationUrl: string; authorizationExpiresAt: string }> {
   const { principal, input } = params;
   const connector = oauthConnector(services, input.platform);
@@ -147,7 +156,7 @@ export async function createConnection(
         grantedBy: principal.userId,
         categories: input.categories as CategoryId[],
         caseScope: input.caseScope,
-        method: input.consentMethod,
+        method: params.consentMethod,
         ip: params.ip,
         userAgent: params.userAgent,
         attestations: input.attestations ?? {},

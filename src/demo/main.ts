@@ -131,7 +131,10 @@ export const urlsStep: DemoStep = {
       'Open',
       `API docs      ${base}/docs`,
       `OpenAPI       ${base}/openapi.json`,
-      `health        ${base}/healthz   readiness ${base}/readyz   metrics ${base}/metrics`,
+      `health        ${base}/healthz   readiness ${base}/readyz`,
+      ctx.running?.metricsUrl
+        ? `metrics       ${ctx.running.metricsUrl}/metrics`
+        : `metrics       ${ctx.config!.METRICS_TOKEN ? `${base}/metrics (Authorization: Bearer $METRICS_TOKEN)` : 'set METRICS_TOKEN or METRICS_LISTEN to serve them'}`,
       `try           curl -H "Authorization: Bearer ${key}" ${base}/v1/ingest/cases/hk-case-001`,
     );
   },

@@ -46,7 +46,7 @@ describe('consent API', () => {
     const first = await post(connectionId, { categories: ['calendar.events'] });
     expect(first.status).toBe(201);
     const v1 = ((await first.json()) as { consent: Record<string, unknown> }).consent;
-    expect(v1).toMatchObject({ version: 1, categories: ['calendar.events'], caseScope: { kind: 'all' }, method: 'consent_screen', ip: '203.0.113.7', userAgent: 'ConsentTest/1.0', current: true });
+    expect(v1).toMatchObject({ version: 1, categories: ['calendar.events'], caseScope: { kind: 'all' }, method: 'api', ip: null, userAgent: 'ConsentTest/1.0', current: true });
 
     const send = () =>
       t.services.gate.send(
@@ -56,8 +56,10 @@ describe('consent API', () => {
       );
     expect(await send()).toMatchObject({ outcome: 'sent', value: ['title'] });
 
-    const second = await post(connectionId, { categories: ['calendar.events', 'calendar.events.details'], method: 'api' });
+    // A client cannot claim a consent screen it did not get from us.
+    const second = await post(connectionId, { categories: ['calendar.events', 'calendar.events.details'], method: 'consent_screen' });
     expect(second.status).toBe(201);
+    expect(((await second.json()) as { consent: { method: string } }).consent.method).toBe('api');
     // The wider consent is seen by the (warm) gate cache at the next call: granting bumps the epoch.
     expect(await send()).toMatchObject({ outcome: 'sent', value: ['description', 'title'] });
 
@@ -124,7 +126,7 @@ describe('consent API', () => {
       version: 'KI-CR-v1.1.0',
       jurisdiction: expect.any(String),
       consentTimestamp: expect.any(Number),
-      collectionMethod: expect.stringContaining('Consent screen'),
+      collectionMethod: 'Casebridge API',
       piiPrincipalId: org.member.email,
       piiControllers: [expect.objectContaining({ piiController: 'Consent Firm' })],
       policyUrl: expect.stringContaining('/privacy/consent-policy/'),

@@ -71,6 +71,12 @@ describe('POST /v1/connections', () => {
     await env.t.services.db.updateTable('organizations').set({ settings: JSON.stringify({}) }).where('id', '=', env.org.organizationId).execute();
   });
 
+  it('records the consent as collected through the API, whatever the client claims', async () => {
+    const { connection } = await startAuth({ consentMethod: 'consent_screen', method: 'consent_screen' });
+    const consent = await env.t.services.db.selectFrom('consents').select(['method']).where('connection_id', '=', connection.id).executeTakeFirstOrThrow();
+    expect(consent.method).toBe('api');
+  });
+
   it('returns an authorization URL: code flow, PKCE S256, state, offline access, the narrowest scope', async () => {
     const { authorizationUrl, connection } = await startAuth();
     const url = new URL(authorizationUrl);
@@ -102,10 +108,15 @@ describe('GET /v1/connections/oauth/callback', () => {
     const wrong = await env.t.app.request(back.pathname + back.search, { headers: { ...other, accept: 'application/json' } });
     expect(wrong.status).toBe(400);
     expect(await code(wrong)).toBe('state_session_mismatch');
-    // The state was consumed by the failed attempt: a leaked callback URL is useless.
+    expect((await env.connection(connection.id)).status).toBe('pending');
+    // The callback in the wrong session did not consume the state: the owner still completes, once.
+    const owner = await env.t.app.request(back.pathname + back.search, { headers: { ...env.member, accept: 'application/json' } });
+    expect(owner.status).toBe(200);
+    expect((await env.connection(connection.id)).status).toBe('active');
     const again = await env.t.app.request(back.pathname + back.search, { headers: { ...env.member, accept: 'application/json' } });
     expect(await code(again)).toBe('state_invalid');
-    expect((await env.connection(connection.id)).status).toBe('pending');
+    const late = await env.t.app.request(back.pathname + back.search, { headers: { ...other, accept: 'application/json' } });
+    expect(await code(late)).toBe('state_invalid');
   });
 
   it('redirects the browser back to the app, and a replayed callback is refused', async () => {

@@ -4,13 +4,14 @@ import { sessionAuth } from '../../auth/sessions.ts';
 import {
   CallbackError,
   completeAuthorization,
-  createConnectionSchema,
   createConnection,
+  createConnectionSchema,
   getConnection,
   listConnections,
   reauthorizeConnection,
   updateConnectionSettings,
 } from '../../connections/service.ts';
+import { clientAddress } from '../client-address.ts';
 import type { RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
 
@@ -90,7 +91,8 @@ export const connectionRoutes: RouteModule = (app, services) => {
       const result = await createConnection(services, {
         principal: principalOf(c),
         input: c.req.valid('json'),
-        ip: c.req.header('x-forwarded-for')?.split(',')[0]?.trim() ?? null,
+        consentMethod: 'api',
+        ip: clientAddress(c),
         userAgent: c.req.header('user-agent') ?? null,
       });
       return c.json(result, 201);

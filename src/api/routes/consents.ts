@@ -18,6 +18,7 @@ import {
 import { INT4_MAX } from '../../db/ranges.ts';
 import type { Services } from '../../services.ts';
 import { getSigningKey, signJson } from '../../transfers/signing.ts';
+import { clientAddress } from '../client-address.ts';
 import type { AppEnv, RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
 
@@ -50,7 +51,6 @@ const GrantSchema = z
   .object({
     categories: z.array(CategoryIdSchema).min(1).max(CATEGORY_IDS.length),
     caseScope: CaseScopeSchema.default({ kind: 'all' }),
-    method: z.enum(['api', 'consent_screen']).default('consent_screen'),
     attestations: z
       .record(z.string(), z.string().max(500))
       .default({})
@@ -107,11 +107,6 @@ function view(c: Consent) {
     current: c.withdrawnAt === null,
     receiptUrl: `/v1/connections/${c.connectionId}/consents/${c.version}/receipt`,
   };
-}
-
-/** The requester's address: the first X-Forwarded-For hop (set by the reverse proxy) or X-Real-IP. */
-export function requesterIp(c: Context<AppEnv>): string | null {
-  return c.req.header('x-forwarded-for')?.split(',')[0]?.trim() || c.req.header('x-real-ip')?.trim() || null;
 }
 
 interface ConnectionRow {
@@ -261,8 +256,9 @@ export const consentRoutes: RouteModule = (app, services) => {
           grantedBy: principal.userId,
           categories: body.categories,
           caseScope: body.caseScope,
-          method: body.method,
-          ip: requesterIp(c),
+          // Granted through the API: no consent screen was shown by us, whatever the client claims.
+          method: 'api',
+          ip: clientAddress(c),
           userAgent: c.req.header('user-agent')?.slice(0, 500) ?? null,
           attestations: body.attestations,
           policyVersion: CURRENT_POLICY_VERSION,

@@ -1,4 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import { connectors } from '../../../connectors/registry.ts';
 import { requireAdmin, sessionAuth } from '../../auth/sessions.ts';
 import { recordAudit } from '../../audit/audit-log.ts';
@@ -11,6 +12,7 @@ import { recordSecurityEvent } from '../../security/events.ts';
 import type { Services } from '../../services.ts';
 import { getSigningKey } from '../../transfers/signing.ts';
 import { waitForInflightTransfers } from '../../transfers/inflight.ts';
+import { clientAddress } from '../client-address.ts';
 import type { AppEnv, RouteModule } from '../env.ts';
 import { superAdminAuth } from '../middleware/super-admin-auth.ts';
 import { ApiError } from '../errors.ts';
@@ -172,8 +174,8 @@ function requesterOf(c: { get(k: 'principal'): AppEnv['Variables']['principal'] 
   return p.kind === 'user' ? { kind: 'user', userId: p.userId } : { kind: 'super_admin' };
 }
 
-const requestContext = (c: { req: { header(n: string): string | undefined } }) => ({
-  ip: c.req.header('x-forwarded-for')?.split(',')[0]?.trim() ?? null,
+const requestContext = (c: Context<AppEnv>) => ({
+  ip: clientAddress(c),
   userAgent: c.req.header('user-agent') ?? null,
 });
 
