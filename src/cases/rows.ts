@@ -1,3 +1,4 @@
+import mimeTypes from 'mime-types';
 import type { CaseData, ContactData, DocumentMetadata, EntityType, EventData } from './schemas.ts';
 
 /**
@@ -109,26 +110,10 @@ export function contactRow(d: ContactData, caseId: string | null): ContentRow {
   };
 }
 
-/** A MIME type guessed from the file name when neither the metadata nor the upload names one. */
+/**
+ * A MIME type guessed from the file name's extension when neither the metadata nor the upload names
+ * one (mime-db's table through `mime-types`), `application/octet-stream` when the extension is unknown.
+ */
 export function guessMimeType(fileName: string): string {
-  const ext = /\.([a-z0-9]+)$/i.exec(fileName)?.[1]?.toLowerCase();
-  const known: Record<string, string> = {
-    pdf: 'application/pdf',
-    txt: 'text/plain',
-    md: 'text/markdown',
-    html: 'text/html',
-    csv: 'text/csv',
-    json: 'application/json',
-    xml: 'application/xml',
-    doc: 'application/msword',
-    docx: 'application/vnd.openxmlformats-officedocument.wordprocessingml.document',
-    xls: 'application/vnd.ms-excel',
-    xlsx: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
-    png: 'image/png',
-    jpg: 'image/jpeg',
-    jpeg: 'image/jpeg',
-    eml: 'message/rfc822',
-    msg: 'application/vnd.ms-outlook',
-  };
-  return (ext && known[ext]) || 'application/octet-stream';
+  return mimeTypes.lookup(fileName) || 'application/octet-stream';
 }

@@ -1,14 +1,16 @@
+import type { JsonWebKey } from 'node:crypto';
 import fs from 'node:fs';
 import { processRevocation } from '../revocation/process.ts';
 import { enqueueRevocation } from '../revocation/queue.ts';
-import { loadRevocation, verifyReceipt } from '../revocation/receipt.ts';
+import { loadRevocation, receiptEnvelope, verifyReceipt } from '../revocation/receipt.ts';
 import { type RevocationTarget, requestRevocation } from '../revocation/service.ts';
 import { getSigningKey } from '../transfers/signing.ts';
 import type { CliCommand } from './command.ts';
 
 /**
  * `casebridge revoke`: the admin revocation from the command line (same pipeline as the API).
- * `casebridge receipts get|verify`: fetch a signed receipt; check one offline.
+ * `casebridge receipts get|verify|public-key`: fetch a signed receipt; check one offline; print the
+ * public key (JWK) that verifies receipts and checkpoints with standard JOSE tools.
  */
 export const revocationCommands: CliCommand[] = [
   {
@@ -85,26 +87,20 @@ export const revocationCommands: CliCommand[] = [
         print(row ? 'the revocation is not complete yet; no receipt' : 'revocation not found');
         return 1;
       }
-      print(
-        JSON.stringify(
-          { payload: row.receipt, signature: { algorithm: 'Ed25519', keyId: row.receipt_key_id, value: row.receipt_signature } },
-          null,
-          2,
-        ),
-      );
+      print(JSON.stringify(receiptEnvelope(row), null, 2));
       return 0;
     },
   },
   {
     words: ['receipts', 'verify'],
-    summary: "Verify a revocation receipt's Ed25519 signature (exit 1 when it does not verify)",
-    usage: 'FILE [--public-key PEM_FILE]',
+    summary: "Verify a revocation receipt's signature, JWS or the earlier format (exit 1 when it does not verify)",
+    usage: 'FILE [--public-key PEM_OR_JWK_FILE]',
     options: { 'public-key': { type: 'string' } },
     needsServices: false,
     async run({ args, positionals, config, print }) {
       const file = positionals[0];
       if (!file) {
-        print('usage: casebridge receipts verify FILE [--public-key PEM_FILE]');
+        print('usage: casebridge receipts verify FILE [--public-key PEM_OR_JWK_FILE]');
         return 2;
       }
       let envelope: unknown;
@@ -117,8 +113,13 @@ export const revocationCommands: CliCommand[] = [
       // A receipt file may be the API's whole answer ({revocation:{receipt}}) or just the envelope.
       const e = envelope as { revocation?: { receipt?: unknown }; receipt?: unknown };
       const candidate = e.revocation?.receipt ?? e.receipt ?? envelope;
-      const publicKey = args['public-key'] ? fs.readFileSync(String(args['public-key']), 'utf8') : getSigningKey(config).publicKey;
-      if (verifyReceipt(candidate, publicKey)) {
+      let publicKey: Parameters<typeof verifyReceipt>[1] = getSigningKey(config).publicKey;
+      if (args['public-key']) {
+        const text = fs.readFileSync(String(args['public-key']), 'utf8');
+        // A JWK (or the signing-key endpoint's answer, which holds one) or an SPKI PEM.
+        publicKey = text.trimStart().startsWith('{') ? publishedJwk(JSON.parse(text)) : text;
+      }
+      if (await verifyReceipt(candidate, publicKey)) {
         print('receipt signature valid');
         return 0;
       }
@@ -126,4 +127,21 @@ export const revocationCommands: CliCommand[] = [
       return 1;
     },
   },
+  {
+    words: ['receipts', 'public-key'],
+    summary: 'Print the public key (JWK, or --pem) that verifies receipts and transfer-log checkpoints',
+    usage: '[--pem]',
+    options: { pem: { type: 'boolean' } },
+    needsServices: false,
+    async run({ args, config, print }) {
+      const key = getSigningKey(config);
+      print(args.pem ? key.publicKeyPem.trimEnd() : JSON.stringify(key.publicJwk));
+      return 0;
+    },
+  },
 ];
+
+/** The JWK in a key file: a bare JWK, a JWK Set's first key, or `{ jwk }` as the signing-key endpoint answers. */
+function publishedJwk(value: { jwk?: JsonWebKey; keys?: JsonWebKey[] } & JsonWebKey): JsonWebKey {
+  return value.jwk ?? value.keys?.[0] ?? value;
+}

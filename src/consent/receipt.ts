@@ -1,3 +1,4 @@
+import type { JwsType } from '../transfers/signing.ts';
 import { CATEGORIES, type CategoryId } from './categories.ts';
 import type { Consent } from './service.ts';
 
@@ -6,6 +7,14 @@ import type { Consent } from './service.ts';
  * (fields used where they apply; Casebridge-specific facts under `casebridge`). Pure: the route
  * loads the consent, connection and organization and signs the result.
  */
+
+/**
+ * The `typ` of a consent receipt's JWS. Receipts are signed when asked for (`GET
+ * …/consents/{version}/receipt`): compact JWS, EdDSA, payload the RFC 8785 form of the receipt.
+ * Receipts handed out before were `{ receipt, signature }` with a detached Ed25519 signature over
+ * the project's canonical JSON (`verifyJson` still checks those).
+ */
+export const CONSENT_RECEIPT_JWS_TYPE: JwsType = 'consent-receipt+jws';
 
 /** Categories whose data may reveal special-category or criminal-offence data (GDPR Art. 9, 10). */
 const SENSITIVE: ReadonlySet<CategoryId> = new Set(['calendar.events.details', 'documents.files']);
@@ -20,6 +29,7 @@ export interface ReceiptContext {
   language?: string;
 }
 
+/** The receipt of one consent version (unsigned; the route signs it as a JWS). */
 export function buildConsentReceipt(ctx: ReceiptContext) {
   const { consent, connection, organization } = ctx;
   const piiCategories = consent.categories.map((c) => CATEGORIES[c].title);

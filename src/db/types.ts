@@ -239,7 +239,10 @@ export interface TransferLogCheckpointsTable {
   head_hash: string;
   kind: 'periodic' | 'retention' | 'manual';
   key_id: string;
-  signature: string;
+  /** Format 1 (before migration 0013): base64 Ed25519 over the checkpoint message. Null when `jws` is set. */
+  signature: ColumnType<string | null, string | null | undefined, never>;
+  /** Format 2: the compact JWS (EdDSA) whose payload is the checkpoint. Null on format-1 rows. */
+  jws: ColumnType<string | null, string | null | undefined, never>;
   sealed_at: ColumnType<Date, Date | string, never>;
 }
 
@@ -302,7 +305,10 @@ export interface RevocationsTable {
   created_at: Timestamp;
   completed_at: NullableTimestamp;
   receipt: ColumnType<Record<string, unknown> | null, string | undefined, string>;
+  /** Format-1 receipts (before migration 0013): base64 Ed25519 over the canonical JSON of `receipt`. */
   receipt_signature: ColumnType<string | null, string | undefined, string>;
+  /** Format-2 receipts: the compact JWS (EdDSA) whose payload is the receipt. */
+  receipt_jws: ColumnType<string | null, string | undefined, string>;
   receipt_key_id: ColumnType<string | null, string | undefined, string>;
 }
 

@@ -20,7 +20,7 @@ export interface DemoContext {
   summary: Array<{ heading: string; lines: string[] }>;
   /** Undone in reverse order at exit (after the service and its connections are closed). */
   cleanups: Array<() => Promise<void> | void>;
-  /** Progress output while steps run. */
+  /** Progress output while steps run (indented under the demo's opening line). */
   progress(line: string): void;
   /** Adds lines to a summary section (created on first use). */
   print(heading: string, ...lines: string[]): void;
@@ -45,7 +45,7 @@ export function createDemoContext(
     env,
     summary: [],
     cleanups: [],
-    progress: out,
+    progress: (line) => out(`  ${line}`),
     print(heading, ...lines) {
       let section = ctx.summary.find((s) => s.heading === heading);
       if (!section) {

@@ -70,7 +70,7 @@ export const googleCalendarStep: DemoStep = {
     try {
       const started = Date.now();
       const { connectionId, how } = await ensureConnection(ctx, alice);
-      ctx.progress(`Google Calendar: ${how}; waiting for the sync…`);
+      ctx.progress(`Google Calendar: ${alice.email} connected (connection ${how}); waiting for the sync…`);
       const connection = await waitUntilSynced(ctx, alice, connectionId, started);
       const seconds = ((Date.now() - started) / 1000).toFixed(1);
       const report = await describeSync(ctx, connection, started);

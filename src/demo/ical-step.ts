@@ -1,6 +1,16 @@
 import { actAs, SAMPLE_MEMBER_EMAIL } from './as-user.ts';
 import type { DemoStep } from './context.ts';
 
+/**
+ * A shell line that fetches the feed and shows its first events' start and title: it unfolds the
+ * feed's lines first (a CRLF followed by a space or tab continues the previous line) and drops the CRs.
+ */
+export function feedPreviewCommand(url: string): string {
+  const unfold = String.raw`perl -0777 -pe 's/\r\n[ \t]//g; s/\r//g'`;
+  // Events' starts only: DTSTART;TZID=…, DTSTART;VALUE=DATE:… or UTC (…Z), not the VTIMEZONE rules' local DTSTARTs.
+  return `curl -s "${url}" | ${unfold} | grep -E '^(DTSTART;|DTSTART:.*Z$|SUMMARY)' | head -n 12`;
+}
+
 /** Name of the feed the demo keeps for bob. */
 export const DEMO_FEED_NAME = 'Demo feed';
 
@@ -28,7 +38,8 @@ export const icalFeedStep: DemoStep = {
         `iCal feed (${bob.email})`,
         `${existing ? 'rotated (the previous URL no longer works)' : 'created'}: feed ${body.feed.id}, court dates and deadlines of bob's cases, titles and times only`,
         `URL (secret, shown once)  ${body.url}`,
-        `try   curl -s "${body.url}" | grep -E '^(DTSTART;|SUMMARY)' | head -n 12`,
+        // Feeds fold lines longer than 75 octets (RFC 5545 §3.1): unfold before grepping, or titles are cut.
+        `try   ${feedPreviewCommand(body.url)}`,
       );
     } finally {
       await bob.end();

@@ -1,13 +1,16 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ConfigError, loadConfig } from '../config/load.ts';
+import { createLogger } from '../observability/logger.ts';
 import { onShutdownSignal, startService, warnAboutDevSecrets } from '../main.ts';
 import { RedisUnavailableError, safeRedisUrl } from '../redis.ts';
 import { createServices } from '../services.ts';
 import { createDemoContext, type DemoContext, type DemoStep, envValue } from './context.ts';
 import { googleCalendarStep } from './google-calendar-step.ts';
 import { icalFeedStep } from './ical-step.ts';
+import { humanLogLines } from './log-lines.ts';
 import { findOnPath, freePort, portInUse, redisAnswers, startPrivateRedis } from './private-redis.ts';
+import { removeKeysUnder } from './redis-keys.ts';
 import { sandboxStep } from './sandbox-step.ts';
 import { describeSeed, seedDemo } from './seed.ts';
 import { signInStep } from './sign-in-step.ts';
@@ -27,13 +30,27 @@ export { createDemoContext, type DemoContext, type DemoStep } from './context.ts
  * summary) and what must be undone at exit with `ctx.cleanups`.
  */
 
-/** Uses the Redis at REDIS_URL, or starts a private redis-server when none answers and one is installed. */
+/** The demo's REDIS_PREFIX unless one is set: its keys never mix with a service started by `npm start`. */
+export const DEMO_REDIS_PREFIX = 'cb-demo';
+
+/**
+ * Uses the Redis at REDIS_URL, or starts a private redis-server when none answers and one is
+ * installed. In a shared Redis the demo keeps to its own prefix (`cb-demo` unless REDIS_PREFIX is
+ * set) and removes every key under it — `<prefix>:` and `bull:<prefix>:`, job schedulers included —
+ * when it exits: nothing in Redis is needed across runs (the database keeps the sample data).
+ */
 export const ensureRedisStep: DemoStep = {
   name: 'redis',
   async run(ctx) {
     const url = ctx.env.REDIS_URL ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
     if (await redisAnswers(url)) {
-      ctx.print('Redis', `using the Redis at ${safeRedisUrl(url)}`);
+      const prefix = envValue(ctx, 'REDIS_PREFIX') ?? DEMO_REDIS_PREFIX;
+      ctx.env.REDIS_PREFIX = prefix;
+      // Pushed first, so it runs last: after the workers and every connection have stopped.
+      ctx.cleanups.push(async () => {
+        if (ctx.config) await removeKeysUnder(url, ctx.config.REDIS_PREFIX);
+      });
+      ctx.print('Redis', `using the Redis at ${safeRedisUrl(url)}; keys under ${prefix}: and bull:${prefix}:, removed when the demo exits`);
       return;
     }
     const executable = findOnPath('redis-server');
@@ -90,7 +107,8 @@ export const openServicesStep: DemoStep = {
   name: 'services',
   async run(ctx) {
     const config = ctx.config!;
-    ctx.services = await createServices(config);
+    // Log lines as words, among the demo's own lines: a person reads this output, not a log shipper.
+    ctx.services = await createServices(config, { logger: createLogger({ level: config.LOG_LEVEL, destination: humanLogLines(ctx.progress) }) });
     const where =
       config.database.kind === 'postgres'
         ? 'PostgreSQL at DATABASE_URL'
@@ -187,6 +205,7 @@ export async function runDemo(
 ): Promise<DemoContext> {
   const out = options.output ?? ((line: string) => console.log(line));
   const ctx = createDemoContext(options.env ?? {}, out);
+  out('Casebridge demo: starting the API, the workers and the provider sandbox on this machine…');
   try {
     for (const step of options.steps ?? demoSteps) {
       await step.run(ctx);

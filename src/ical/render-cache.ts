@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import type { FeedProjection } from '../../connectors/ical/project.ts';
 import type { RenderedFeed } from '../../connectors/ical/render.ts';
 
 /**
- * In-process LRU of feed projections and renderings, one entry per feed, bounded by (approximate)
+ * In-process LRU (`lru-cache`) of feed projections and renderings, one entry per feed, bounded by (approximate)
  * bytes. An entry is valid only for its version key — (organization data_version, consent id and
  * version, owner e-mail, feed name, refresh interval) — so any ingest commit, consent change or rename
  * makes the next fetch rebuild. Polling an unchanged feed is then one map look-up.
@@ -47,47 +48,39 @@ function sizeOf(entry: CachedFeed): number {
   return (entry.rendered?.body.byteLength ?? 64 * 1024) * 3;
 }
 
+/**
+ * The cache of one process: `lru-cache` bounded by {@link sizeOf} bytes. An entry larger than the
+ * whole bound is served but not kept; a stale entry (another version key) is dropped on sight.
+ */
 export class RenderCache {
-  private readonly entries = new Map<string, { entry: CachedFeed; size: number }>();
-  private total = 0;
+  private readonly entries: LRUCache<string, CachedFeed>;
 
-  constructor(private readonly maxBytes: number) {}
+  constructor(maxBytes: number) {
+    this.entries = new LRUCache<string, CachedFeed>({ maxSize: maxBytes, sizeCalculation: sizeOf });
+  }
 
   /** The feed's entry if it is valid for `versionKey` (and marks it recently used). */
   get(feedId: string, versionKey: string): CachedFeed | undefined {
-    const hit = this.entries.get(feedId);
-    if (!hit) return undefined;
-    if (hit.entry.versionKey !== versionKey) {
-      this.delete(feedId);
+    const entry = this.entries.get(feedId);
+    if (entry && entry.versionKey !== versionKey) {
+      this.entries.delete(feedId);
       return undefined;
     }
-    this.entries.delete(feedId);
-    this.entries.set(feedId, hit);
-    return hit.entry;
+    return entry;
   }
 
+  /** Keeps (or replaces) the feed's entry, evicting the least recently used feeds beyond the bound. */
   set(feedId: string, entry: CachedFeed): void {
-    this.delete(feedId);
-    const size = sizeOf(entry);
-    if (size > this.maxBytes) return; // larger than the whole cache: serve it, do not keep it
-    this.entries.set(feedId, { entry, size });
-    this.total += size;
-    for (const [id, e] of this.entries) {
-      if (this.total <= this.maxBytes) break;
-      this.entries.delete(id);
-      this.total -= e.size;
-    }
+    this.entries.set(feedId, entry);
   }
 
+  /** Forgets the feed's entry (rotation, revocation). */
   delete(feedId: string): void {
-    const hit = this.entries.get(feedId);
-    if (!hit) return;
     this.entries.delete(feedId);
-    this.total -= hit.size;
   }
 
   /** Entries and approximate bytes held (for metrics and tests). */
   stats(): { entries: number; bytes: number } {
-    return { entries: this.entries.size, bytes: this.total };
+    return { entries: this.entries.size, bytes: this.entries.calculatedSize };
   }
 }

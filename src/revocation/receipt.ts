@@ -1,13 +1,19 @@
 import { recordAudit } from '../audit/audit-log.ts';
 import type { Db } from '../db/database.ts';
 import type { Services } from '../services.ts';
-import { getSigningKey, type SignedEnvelope, signJson, verifyJson } from '../transfers/signing.ts';
+import { createPublicKey, type JsonWebKey, KeyObject } from 'node:crypto';
+import type { JWK } from 'jose';
+import { getSigningKey, jcs, type JwsType, type SignedEnvelope, signJws, verifyJson, verifyJws } from '../transfers/signing.ts';
 import type { ConnectionSteps } from './steps.ts';
 
-/** The signed statement of what a revocation did. Everything in it is covered by the signature. */
+/**
+ * The signed statement of what a revocation did. Everything in it is covered by the signature.
+ * `version` 2 receipts are JWS (see {@link ReceiptEnvelope}); version 1 ones, issued before, carry a
+ * detached Ed25519 signature and still verify.
+ */
 export interface RevocationReceipt {
   type: 'casebridge.revocation_receipt';
-  version: 1;
+  version: 1 | 2;
   revocationId: string;
   organizationId: string | null;
   target: unknown;
@@ -35,7 +41,18 @@ export interface RevocationReceipt {
   };
 }
 
-export type SignedReceipt = SignedEnvelope<RevocationReceipt>;
+/** The `typ` of a revocation receipt's JWS. */
+export const RECEIPT_JWS_TYPE: JwsType = 'revocation-receipt+jws';
+
+/**
+ * A revocation receipt as the API and `receipts get` hand it out. Version 2: `jws` is the compact
+ * JWS (EdDSA, `kid` = the signing key's id) whose payload is the RFC 8785 form of `payload` — any
+ * JOSE library verifies it with the published JWK. Version 1 (receipts issued before): a detached
+ * base64 Ed25519 signature over the project's canonical JSON of `payload`.
+ */
+export type ReceiptEnvelope =
+  | { version: 2; payload: RevocationReceipt; jws: string }
+  | ({ version: 1 } & SignedEnvelope<RevocationReceipt>);
 
 /** Loads a revocation row, org-scoped unless `organizationId` is undefined (super admin / CLI). */
 export async function loadRevocation(db: Db, id: string, organizationId?: string | null) {
@@ -44,8 +61,8 @@ export async function loadRevocation(db: Db, id: string, organizationId?: string
   return q.executeTakeFirst();
 }
 
-/** Builds, signs and stores the receipt; marks the revocation complete. */
-export async function sealRevocation(services: Services, revocationId: string): Promise<SignedReceipt> {
+/** Builds, signs (JWS) and stores the receipt; marks the revocation complete. */
+export async function sealRevocation(services: Services, revocationId: string): Promise<ReceiptEnvelope> {
   const { db, config } = services;
   const row = await loadRevocation(db, revocationId);
   if (!row) throw new Error(`revocation ${revocationId} not found`);
@@ -54,7 +71,7 @@ export async function sealRevocation(services: Services, revocationId: string): 
   const completedAt = new Date();
   const receipt: RevocationReceipt = {
     type: 'casebridge.revocation_receipt',
-    version: 1,
+    version: 2,
     revocationId: row.id,
     organizationId: row.organization_id,
     target: row.target,
@@ -76,15 +93,15 @@ export async function sealRevocation(services: Services, revocationId: string): 
     },
   };
   const key = getSigningKey(config);
-  const signed = signJson(key, receipt);
+  const jws = await signJws(key, receipt, RECEIPT_JWS_TYPE);
   await db
     .updateTable('revocations')
     .set({
       status: receipt.status,
       completed_at: completedAt,
       receipt: JSON.stringify(receipt),
-      receipt_signature: signed.signature.value,
-      receipt_key_id: signed.signature.keyId,
+      receipt_jws: jws,
+      receipt_key_id: key.keyId,
     })
     .where('id', '=', revocationId)
     .execute();
@@ -95,13 +112,46 @@ export async function sealRevocation(services: Services, revocationId: string): 
     target: `revocation:${row.id}`,
     details: { status: receipt.status, ...receipt.counts },
   });
-  return signed;
+  return { version: 2, payload: receipt, jws };
 }
 
-/** Checks a receipt file's signature with the deployment key (or a published public key PEM). */
-export function verifyReceipt(envelope: unknown, publicKey: string | import('node:crypto').KeyObject): boolean {
-  const e = envelope as SignedReceipt;
-  if (!e || typeof e !== 'object' || !e.payload || !e.signature) return false;
-  if (e.payload.type !== 'casebridge.revocation_receipt') return false;
-  return verifyJson(publicKey, e);
+/** The receipt of a completed revocation row in the format it was signed in; null while in progress. */
+export function receiptEnvelope(row: {
+  receipt: Record<string, unknown> | null;
+  receipt_jws: string | null;
+  receipt_signature: string | null;
+  receipt_key_id: string | null;
+}): ReceiptEnvelope | null {
+  if (!row.receipt) return null;
+  const payload = row.receipt as unknown as RevocationReceipt;
+  if (row.receipt_jws) return { version: 2, payload, jws: row.receipt_jws };
+  return { version: 1, payload, signature: { algorithm: 'Ed25519', keyId: row.receipt_key_id ?? '', value: row.receipt_signature ?? '' } };
+}
+
+/**
+ * Checks a receipt (either format) against the deployment key or a published public key (SPKI PEM or
+ * JWK). A version-2 receipt must verify as a JWS and, when it carries a readable `payload`, that copy
+ * must say exactly what the JWS signed — an edit to either fails.
+ */
+export async function verifyReceipt(envelope: unknown, publicKey: string | KeyObject | JWK): Promise<boolean> {
+  if (!envelope || typeof envelope !== 'object') return false;
+  const e = envelope as { jws?: unknown; payload?: unknown; signature?: unknown };
+  if (typeof e.jws === 'string') {
+    const verified = await verifyJws(publicKey, e.jws, RECEIPT_JWS_TYPE);
+    if (!verified || (verified.payload as RevocationReceipt | null)?.type !== 'casebridge.revocation_receipt') return false;
+    if (e.payload === undefined) return true;
+    try {
+      return jcs(e.payload) === verified.payloadText;
+    } catch {
+      return false; // a payload no JSON canonical form exists for cannot be what was signed
+    }
+  }
+  const legacy = e as SignedEnvelope<RevocationReceipt>;
+  if (!legacy.payload || !legacy.signature || legacy.payload.type !== 'casebridge.revocation_receipt') return false;
+  try {
+    const pub = typeof publicKey === 'string' || publicKey instanceof KeyObject ? publicKey : createPublicKey({ key: publicKey as JsonWebKey, format: 'jwk' });
+    return verifyJson(pub, legacy);
+  } catch {
+    return false; // not a usable public key
+  }
 }

@@ -2,7 +2,7 @@ import type { Config } from '../config/load.ts';
 import type { Db, Tx } from '../db/database.ts';
 import type { Logger } from '../observability/logger.ts';
 import { canonicalJson } from './canonical.ts';
-import { getSigningKey, type SigningKey, signBytes } from './signing.ts';
+import { getSigningKey, type JwsType, type SigningKey, signJws } from './signing.ts';
 
 /** What the privacy maintenance functions need from the process's services. */
 export interface PrivacyServices {
@@ -13,7 +13,38 @@ export interface PrivacyServices {
 
 export type CheckpointKind = 'periodic' | 'retention' | 'manual';
 
-/** The exact bytes a checkpoint signature covers. */
+/** The `typ` of a checkpoint's JWS. */
+export const CHECKPOINT_JWS_TYPE: JwsType = 'transfer-log-checkpoint+jws';
+
+/**
+ * What a checkpoint states (format 2, the payload of its JWS; the key id is the JWS's `kid`): after
+ * `treeSize` rows the organization's chain head was `headHash`. Checkpoints are sealed as JWS by
+ * {@link insertCheckpoint}; `transfers verify` and any JOSE tool check them.
+ */
+export interface CheckpointStatement {
+  type: 'casebridge.transfer-log.checkpoint';
+  version: 2;
+  organizationId: string;
+  treeSize: number;
+  headHash: string;
+  sealedAt: string;
+  kind: CheckpointKind;
+}
+
+/** The statement of a checkpoint row (what its JWS must carry). */
+export function checkpointStatement(c: { organizationId: string; seq: number; headHash: string; sealedAt: Date; kind: CheckpointKind }): CheckpointStatement {
+  return {
+    type: 'casebridge.transfer-log.checkpoint',
+    version: 2,
+    organizationId: c.organizationId,
+    treeSize: c.seq,
+    headHash: c.headHash,
+    sealedAt: c.sealedAt.toISOString(),
+    kind: c.kind,
+  };
+}
+
+/** The exact bytes a format-1 checkpoint signature covers (rows sealed before migration 0013). */
 export function checkpointMessage(c: {
   organizationId: string;
   seq: number;
@@ -33,14 +64,14 @@ export function checkpointMessage(c: {
   });
 }
 
-/** Signs and stores one checkpoint (inside the caller's transaction when given one). */
+/** Signs (JWS) and stores one checkpoint (inside the caller's transaction when given one); returns its id and JWS. */
 export async function insertCheckpoint(
   db: Db | Tx,
   key: SigningKey,
   c: { organizationId: string; seq: number; headHash: string; kind: CheckpointKind },
-): Promise<string> {
+): Promise<{ id: string; jws: string }> {
   const sealedAt = new Date();
-  const signature = signBytes(key, checkpointMessage({ ...c, sealedAt, keyId: key.keyId }));
+  const jws = await signJws(key, checkpointStatement({ ...c, sealedAt }), CHECKPOINT_JWS_TYPE);
   const row = await db
     .insertInto('transfer_log_checkpoints')
     .values({
@@ -49,23 +80,24 @@ export async function insertCheckpoint(
       head_hash: c.headHash,
       kind: c.kind,
       key_id: key.keyId,
-      signature,
+      jws,
       sealed_at: sealedAt,
     })
     .onConflict((oc) => oc.columns(['organization_id', 'seq', 'kind']).doNothing())
     .returning('id')
     .executeTakeFirst();
-  return row?.id ?? '';
+  return { id: row?.id ?? '', jws };
 }
 
 export interface SealResult {
-  sealed: Array<{ organizationId: string; seq: number; headHash: string }>;
+  /** Each checkpoint made, with its JWS (verifiable with the published JWK alone). */
+  sealed: Array<{ organizationId: string; seq: number; headHash: string; jws: string }>;
   /** Organizations whose head no longer matches the row it points at (tampering or corruption). */
   refused: Array<{ organizationId: string; seq: number; reason: string }>;
 }
 
 /**
- * Seals every organization's chain whose head moved since its last checkpoint: an Ed25519-signed
+ * Seals every organization's chain whose head moved since its last checkpoint: a JWS (EdDSA) of
  * (tree size, head hash, time). The maintenance queue runs it every CHECKPOINT_INTERVAL_MINUTES; a
  * row changed after it was sealed no longer matches the checkpoint, even if its hash was recomputed.
  */
@@ -98,13 +130,13 @@ export async function sealCheckpoints(
       result.refused.push({ organizationId: head.organization_id, seq: Number(head.seq), reason });
       continue;
     }
-    await insertCheckpoint(services.db, key, {
+    const { jws } = await insertCheckpoint(services.db, key, {
       organizationId: head.organization_id,
       seq: Number(head.seq),
       headHash: head.hash,
       kind: options.kind ?? 'periodic',
     });
-    result.sealed.push({ organizationId: head.organization_id, seq: Number(head.seq), headHash: head.hash });
+    result.sealed.push({ organizationId: head.organization_id, seq: Number(head.seq), headHash: head.hash, jws });
   }
   return result;
 }

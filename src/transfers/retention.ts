@@ -51,7 +51,7 @@ export async function enforceRetention(
     const throughSeq = Number(last.seq);
     const done = await services.db.transaction().execute(async (tx) => {
       await sql`SELECT set_config('casebridge.retention', 'on', true)`.execute(tx);
-      const anchorCheckpointId = await insertCheckpoint(tx, key, {
+      const { id: anchorCheckpointId } = await insertCheckpoint(tx, key, {
         organizationId,
         seq: throughSeq,
         headHash: last.hash,

@@ -1,9 +1,9 @@
 import type { Selectable } from 'kysely';
 import type { TransferLogCheckpointsTable } from '../db/types.ts';
-import { type CheckpointKind, checkpointMessage, type PrivacyServices } from './checkpoints.ts';
+import { CHECKPOINT_JWS_TYPE, type CheckpointKind, checkpointMessage, checkpointStatement, type PrivacyServices } from './checkpoints.ts';
 import { canonicalJson, sha256Hex } from './canonical.ts';
 import { type ChainedEntry, GENESIS_HASH, hashEntry, rowToEntry } from './log-entry.ts';
-import { getSigningKey, verifyBytes } from './signing.ts';
+import { getSigningKey, jcs, type SigningKey, verifyBytes, verifyJws } from './signing.ts';
 
 /**
  * Recomputes the transfer log's hash chains and checkpoint signatures.
@@ -50,7 +50,8 @@ export interface OrganizationVerifyReport {
   checkpointsVerified: number;
   /** Checkpoints signed by another key than the configured one (cannot be checked here). */
   checkpointsUnknownKey: number;
-  lastCheckpoint: { seq: number; sealedAt: string; kind: CheckpointKind } | null;
+  /** The newest checkpoint that verified; `jws` (format 2) verifies with the published JWK alone. */
+  lastCheckpoint: { seq: number; sealedAt: string; kind: CheckpointKind; jws: string | null } | null;
   /** The lowest-seq problem: the first broken row. */
   firstBroken: VerifyProblem | null;
   /** Up to 20 problems, lowest seq first. */
@@ -132,21 +133,13 @@ async function verifyOrganization(
       report.checkpointsUnknownKey++;
       continue;
     }
-    const message = checkpointMessage({
-      organizationId: c.organization_id,
-      seq: Number(c.seq),
-      headHash: c.head_hash,
-      sealedAt: new Date(c.sealed_at),
-      kind: c.kind,
-      keyId: c.key_id,
-    });
-    if (!verifyBytes(key.publicKey, message, c.signature)) {
+    if (!(await checkpointSignatureValid(c, key))) {
       problems.push({
         kind: 'checkpoint_signature_invalid',
         id: null,
         seq: Number(c.seq),
-        expected: 'a valid Ed25519 signature',
-        actual: c.signature.slice(0, 16),
+        expected: 'a valid Ed25519 signature over what the row states',
+        actual: (c.jws ?? c.signature ?? '').slice(-16),
         message: `checkpoint ${c.id} (tree size ${c.seq}) has an invalid signature`,
       });
       continue;
@@ -158,7 +151,12 @@ async function verifyOrganization(
   }
   const lastTrusted = trusted[trusted.length - 1];
   if (lastTrusted) {
-    report.lastCheckpoint = { seq: Number(lastTrusted.seq), sealedAt: new Date(lastTrusted.sealed_at).toISOString(), kind: lastTrusted.kind };
+    report.lastCheckpoint = {
+      seq: Number(lastTrusted.seq),
+      sealedAt: new Date(lastTrusted.sealed_at).toISOString(),
+      kind: lastTrusted.kind,
+      jws: lastTrusted.jws,
+    };
   }
 
   let prev: ChainedEntry | null = null;
@@ -293,6 +291,21 @@ async function verifyOrganization(
   report.firstBroken = problems[0] ?? null;
   report.ok = problems.length === 0;
   return report;
+}
+
+/**
+ * Whether a checkpoint row is signed by `key` and states exactly what its columns say. Format 2: the
+ * JWS verifies (EdDSA, checkpoint `typ`, `kid` = the row's key) and its payload is the RFC 8785 form
+ * of the row's statement, so editing a column — or swapping in another row's JWS — fails. Format 1
+ * (rows sealed before migration 0013): the detached signature over the v1 message.
+ */
+async function checkpointSignatureValid(c: CheckpointRow, key: SigningKey): Promise<boolean> {
+  const facts = { organizationId: c.organization_id, seq: Number(c.seq), headHash: c.head_hash, sealedAt: new Date(c.sealed_at), kind: c.kind };
+  if (c.jws !== null) {
+    const verified = await verifyJws(key.publicKey, c.jws, CHECKPOINT_JWS_TYPE);
+    return verified !== null && verified.kid === c.key_id && verified.payloadText === jcs(checkpointStatement(facts));
+  }
+  return c.signature !== null && verifyBytes(key.publicKey, checkpointMessage({ ...facts, keyId: c.key_id }), c.signature);
 }
 
 /**

@@ -73,3 +73,29 @@ describe('render cache', () => {
     expect(fieldSignature({ title: [], description: undefined, start: [] })).toBe('start,title');
   });
 });
+
+describe('render cache bounds', () => {
+  const entry = (versionKey: string, bytes: number): CachedFeed => ({
+    versionKey,
+    projection: projectFeed({ feedId: 'f', events: [] }),
+    rendered: { body: Buffer.alloc(bytes), etag: '"x"', eventCount: 0 } satisfies RenderedFeed,
+    renderedFields: '',
+  });
+
+  it('counts a replaced entry once, at its new size', () => {
+    const cache = new RenderCache(1_000_000);
+    cache.set('f', entry('1', 1000));
+    cache.set('f', entry('2', 2000));
+    expect(cache.stats()).toEqual({ entries: 1, bytes: 6000 });
+    expect(cache.get('f', '2')?.rendered?.body.byteLength).toBe(2000);
+  });
+
+  it('drops the entry a too-large replacement would have replaced, and serves nothing stale', () => {
+    const cache = new RenderCache(9000);
+    cache.set('f', entry('1', 1000));
+    cache.set('f', entry('2', 100_000));
+    expect(cache.get('f', '1')).toBeUndefined();
+    expect(cache.get('f', '2')).toBeUndefined();
+    expect(cache.stats()).toEqual({ entries: 0, bytes: 0 });
+  });
+});

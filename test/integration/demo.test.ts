@@ -1,3 +1,5 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -5,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SESSION_COOKIE } from '../../src/auth/sessions.ts';
 import { type DemoContext, type DemoStep, demoSteps, runDemo } from '../../src/demo/main.ts';
 import { freePort } from '../../src/demo/private-redis.ts';
+import { countKeysUnder, removeKeysUnder } from '../../src/demo/redis-keys.ts';
 import { formFields } from '../auth/helpers.ts';
 
 /**
@@ -240,4 +243,84 @@ describe('demo', () => {
     expect(lineWith(ctx, 'iCal feed', 'rotated')).not.toBe('');
     expect(p).toMatchObject({ bobFeeds: 1, previousFeed: 404, feed: { status: 200, events: probes[0]!.feed.events } });
   }, 240_000);
+});
+
+/**
+ * `npm run demo` as a person runs it: a child process on the shared Redis, its output read line by
+ * line, the printed feed command run in a shell, then Ctrl-C (SIGINT).
+ */
+describe('demo in a terminal', () => {
+  const root = new URL('../..', import.meta.url).pathname;
+  const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  let dir: string;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'casebridge-demo-tty-'));
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('prints words rather than log JSON, shows whole feed titles, and leaves no key in the shared Redis after Ctrl-C', async () => {
+    const prefix = `demo-test-${randomUUID().slice(0, 8)}`;
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/demo/main.ts'], {
+      cwd: root,
+      env: {
+        PATH: process.env.PATH,
+        NODE_ENV: 'development',
+        REDIS_URL: redisUrl,
+        REDIS_PREFIX: prefix,
+        DATA_DIR: dir,
+        PORT: '0',
+        SANDBOX_PORT: '0',
+        GOOGLE_USER_RATE_PER_MINUTE: '60000',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      const deadline = Date.now() + 200_000;
+      while (!stdout.includes('Press Ctrl-C to stop.')) {
+        if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the demo did not come up:\n${stdout}\n${stderr}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const lines = stdout.split('\n').filter((l) => l.trim());
+      // The first line says what is happening; no line is a raw log record.
+      expect(lines[0]).toMatch(/^Casebridge demo: starting/);
+      for (const line of lines) expect(() => JSON.parse(line), line).toThrow();
+      expect(stdout).toContain('warning: using development defaults');
+      expect(stdout.indexOf('Casebridge demo: starting')).toBeLessThan(stdout.indexOf('Google Calendar: '));
+
+      // The printed feed command shows whole titles: the feed folds long lines, the command unfolds them.
+      const command = /try {3}(curl -s "[^"]+\.ics" .*)$/m.exec(stdout)?.[1];
+      expect(command).toBeDefined();
+      const feedUrl = /"(http[^"]+\.ics)"/.exec(command!)![1]!;
+      const raw = await (await fetch(feedUrl)).text();
+      expect(raw).toMatch(/\r\n[ \t]/); // there are folded lines to unfold
+      const unfolded = raw.replace(/\r\n[ \t]/g, '').split('\r\n');
+      const shown = execFileSync('sh', ['-c', command!], { encoding: 'utf8' }).trim().split('\n');
+      const summaries = shown.filter((l) => l.startsWith('SUMMARY'));
+      expect(summaries.length).toBeGreaterThan(0);
+      for (const line of shown) expect(unfolded).toContain(line);
+      expect(Math.max(...summaries.map((l) => Buffer.byteLength(l)))).toBeGreaterThan(75);
+
+      expect(await countKeysUnder(redisUrl, prefix)).toBeGreaterThan(0);
+      child.kill('SIGINT');
+      expect(await exited).toBe(0);
+      expect(stdout).toContain('stopping…');
+      expect(await countKeysUnder(redisUrl, prefix)).toBe(0);
+    } finally {
+      // A failed run must not leave its keys behind in the shared Redis either.
+      if (child.exitCode === null) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+      await removeKeysUnder(redisUrl, prefix);
+    }
+  }, 300_000);
 });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CATEGORY_IDS } from '../../src/consent/categories.ts';
-import { getSigningKey, verifyJson } from '../../src/transfers/signing.ts';
+import { compactVerify, importJWK, type JWK } from 'jose';
 import { type SeededOrg, seedOrg, signInAs } from '../support/fixtures.ts';
 import { createTestServices, type TestServices } from '../support/services.ts';
 import { insertCase, insertConnection, jobCtx } from './helpers.ts';
@@ -121,7 +121,7 @@ describe('consent API', () => {
   it('serves a signed receipt with the Kantara consent-receipt fields', async () => {
     const res = await t.app.request(`/v1/connections/${connectionId}/consents/1/receipt`, { headers: member });
     expect(res.status).toBe(200);
-    const body = (await res.json()) as { receipt: Record<string, unknown>; signature: { algorithm: 'Ed25519'; keyId: string; value: string } };
+    const body = (await res.json()) as { receipt: Record<string, unknown>; jws: string };
     expect(body.receipt).toMatchObject({
       version: 'KI-CR-v1.1.0',
       jurisdiction: expect.any(String),
@@ -134,8 +134,14 @@ describe('consent API', () => {
       sensitive: false,
     });
     expect((body.receipt.services as Array<{ purposes: unknown[] }>)[0]!.purposes).toHaveLength(1);
-    expect(verifyJson(getSigningKey(t.config).publicKey, { payload: body.receipt, signature: body.signature })).toBe(true);
-    expect(verifyJson(getSigningKey(t.config).publicKey, { payload: { ...body.receipt, jurisdiction: 'XX' }, signature: body.signature })).toBe(false);
+    // The JWS verifies with the published JWK and a stock JOSE library, and its payload is the receipt.
+    const { keys } = (await (await t.app.request('/.well-known/jwks.json')).json()) as { keys: JWK[] };
+    const verified = await compactVerify(body.jws, await importJWK(keys[0]!, 'EdDSA'));
+    expect(verified.protectedHeader).toMatchObject({ alg: 'EdDSA', typ: 'consent-receipt+jws', kid: keys[0]!.kid });
+    expect(JSON.parse(new TextDecoder().decode(verified.payload))).toEqual(JSON.parse(JSON.stringify(body.receipt)));
+    const [header, , signature] = body.jws.split('.');
+    const edited = Buffer.from(JSON.stringify({ ...body.receipt, jurisdiction: 'XX' })).toString('base64url');
+    await expect(compactVerify(`${header}.${edited}.${signature}`, await importJWK(keys[0]!, 'EdDSA'))).rejects.toThrow();
     expect((await t.app.request(`/v1/connections/${connectionId}/consents/99/receipt`, { headers: member })).status).toBe(404);
   });
 });

@@ -155,7 +155,8 @@ describe('transfer log', () => {
     await new TransferLogWriter(t.services.db).append([entry(org.organizationId, 1)]);
     await sealCheckpoints(t.services, { organizationId: org.organizationId });
     await sql`ALTER TABLE transfer_log_checkpoints DISABLE TRIGGER transfer_log_checkpoints_append_only`.execute(t.services.db);
-    await sql`UPDATE transfer_log_checkpoints SET signature = ${Buffer.alloc(64).toString('base64')} WHERE organization_id = ${org.organizationId}`.execute(t.services.db);
+    // Keep the JWS's header and payload, zero its signature.
+    await sql`UPDATE transfer_log_checkpoints SET jws = regexp_replace(jws, '[^.]+$', ${Buffer.alloc(64).toString('base64url')}) WHERE organization_id = ${org.organizationId}`.execute(t.services.db);
     await sql`ALTER TABLE transfer_log_checkpoints ENABLE TRIGGER transfer_log_checkpoints_append_only`.execute(t.services.db);
     const report = await verifyTransferLog(t.services, { organizationId: org.organizationId });
     expect(report.organizations[0]!.firstBroken).toMatchObject({ kind: 'checkpoint_signature_invalid' });

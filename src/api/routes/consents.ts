@@ -4,7 +4,7 @@ import { connectorFor, connectors } from '../../../connectors/registry.ts';
 import type { UserPrincipal } from '../../auth/principal.ts';
 import { sessionAuth } from '../../auth/sessions.ts';
 import { CATEGORIES, CATEGORY_IDS, type CategoryId } from '../../consent/categories.ts';
-import { buildConsentReceipt } from '../../consent/receipt.ts';
+import { buildConsentReceipt, CONSENT_RECEIPT_JWS_TYPE } from '../../consent/receipt.ts';
 import {
   type Consent,
   ConsentError,
@@ -17,7 +17,7 @@ import {
 } from '../../consent/service.ts';
 import { INT4_MAX } from '../../db/ranges.ts';
 import type { Services } from '../../services.ts';
-import { getSigningKey, signJson } from '../../transfers/signing.ts';
+import { getSigningKey, signJws } from '../../transfers/signing.ts';
 import { clientAddress } from '../client-address.ts';
 import type { AppEnv, RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
@@ -359,8 +359,9 @@ export const consentRoutes: RouteModule = (app, services) => {
       request: { params: VersionParams },
       responses: {
         200: {
-          description: 'Receipt; `signature` covers the canonical JSON of `receipt`',
-          content: { 'application/json': { schema: z.object({ receipt: z.record(z.string(), z.unknown()), signature: z.record(z.string(), z.unknown()) }) } },
+          description:
+            'Receipt and its JWS: compact serialization, EdDSA, typ `consent-receipt+jws`, payload the RFC 8785 canonical JSON of `receipt`; verify with the JWK of `/.well-known/jwks.json`',
+          content: { 'application/json': { schema: z.object({ receipt: z.record(z.string(), z.unknown()), jws: z.string() }) } },
         },
         401: err('Not signed in'),
         404: err('No such connection or version'),
@@ -387,9 +388,9 @@ export const consentRoutes: RouteModule = (app, services) => {
         grantedBy: granter,
         publicBaseUrl: services.config.PUBLIC_BASE_URL,
       });
-      const signed = signJson(getSigningKey(services.config), receipt);
+      const jws = await signJws(getSigningKey(services.config), receipt, CONSENT_RECEIPT_JWS_TYPE);
       c.header('content-disposition', `attachment; filename="consent-receipt-${consent.id}.json"`);
-      return c.json({ receipt: signed.payload as Record<string, unknown>, signature: signed.signature }, 200);
+      return c.json({ receipt: receipt as Record<string, unknown>, jws }, 200);
     },
   );
 };

@@ -5,7 +5,7 @@ import { requireAdmin, sessionAuth } from '../../auth/sessions.ts';
 import { recordAudit } from '../../audit/audit-log.ts';
 import { bumpRevocationEpoch } from '../../consent/service.ts';
 import { enqueueRevocation } from '../../revocation/queue.ts';
-import { loadRevocation } from '../../revocation/receipt.ts';
+import { loadRevocation, receiptEnvelope } from '../../revocation/receipt.ts';
 import { RevocationError, type RevocationRequester, type RevocationTarget, requestRevocation } from '../../revocation/service.ts';
 import type { ConnectionSteps } from '../../revocation/steps.ts';
 import { recordSecurityEvent } from '../../security/events.ts';
@@ -15,6 +15,7 @@ import { waitForInflightTransfers } from '../../transfers/inflight.ts';
 import { clientAddress } from '../client-address.ts';
 import type { AppEnv, RouteModule } from '../env.ts';
 import { superAdminAuth } from '../middleware/super-admin-auth.ts';
+import { SigningJwkSchema } from './transfers.ts';
 import { ApiError } from '../errors.ts';
 
 const ErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) });
@@ -62,6 +63,9 @@ const RevocationStepSchema = z
   })
   .openapi('RevocationStep');
 
+/** A revocation receipt's statement (see `RevocationReceipt`): what was revoked, every step, effectiveAt and the counts. */
+const ReceiptPayloadSchema = z.record(z.string(), z.unknown()).openapi({ description: 'the receipt: what was revoked, every step, effectiveAt and the counts' });
+
 const RevokedConnectionSchema = z
   .object({
     connectionId: z.uuid(),
@@ -98,13 +102,27 @@ export const RevocationViewSchema = z
       }),
       connections: z.array(RevokedConnectionSchema),
       receipt: z
-        .object({
-          payload: z.record(z.string(), z.unknown()).openapi({ description: 'the receipt: what was revoked, every step, effectiveAt and the counts' }),
-          signature: z.object({ algorithm: z.literal('Ed25519'), keyId: z.string().nullable(), value: z.string().nullable() }),
-        })
+        .discriminatedUnion('version', [
+          z.object({
+            version: z.literal(2),
+            payload: ReceiptPayloadSchema,
+            jws: z.string().openapi({
+              description:
+                'compact JWS (EdDSA, typ revocation-receipt+jws) whose payload is the RFC 8785 canonical JSON of `payload`; verify with `publicKeyJwk` and any JOSE library',
+            }),
+          }),
+          z.object({
+            version: z.literal(1),
+            payload: ReceiptPayloadSchema,
+            signature: z
+              .object({ algorithm: z.literal('Ed25519'), keyId: z.string(), value: z.string() })
+              .openapi({ description: 'receipts issued before JWS: base64 Ed25519 over the canonical JSON of `payload`' }),
+          }),
+        ])
         .nullable()
-        .openapi({ description: 'signed once the revocation is complete; verify with publicKey or `npx casebridge receipts verify`' }),
-      publicKey: z.string().nullable(),
+        .openapi({ description: 'signed once the revocation is complete; verify with publicKeyJwk or `npx casebridge receipts verify`' }),
+      publicKey: z.string().nullable().openapi({ description: 'the signing key as an SPKI PEM' }),
+      publicKeyJwk: SigningJwkSchema.nullable(),
     }),
   })
   .openapi('RevocationView');
@@ -134,13 +152,9 @@ async function viewRevocation(services: Services, row: NonNullable<Awaited<Retur
       callsStillRunning: row.calls_still_running,
     },
     connections: row.steps as ConnectionSteps[],
-    receipt: row.receipt
-      ? {
-          payload: row.receipt,
-          signature: { algorithm: 'Ed25519' as const, keyId: row.receipt_key_id, value: row.receipt_signature },
-        }
-      : null,
+    receipt: receiptEnvelope(row),
     publicKey: row.receipt ? getSigningKey(services.config).publicKeyPem : null,
+    publicKeyJwk: row.receipt ? getSigningKey(services.config).publicJwk : null,
   };
 }
 

@@ -25,13 +25,26 @@ import { ApiError } from '../errors.ts';
  * The transfer log, read by the people it is about:
  * - `GET /v1/transfers` — filtered pages, newest first (cursor pagination);
  * - `GET /v1/transfers/export?format=csv|json` — every matching row, oldest first, streamed;
- * - `GET /v1/transfers/signing-key` — the Ed25519 public key that signs checkpoints and receipts.
+ * - `GET /v1/transfers/signing-key` — the Ed25519 public key that signs checkpoints and receipts;
+ * - `GET /.well-known/jwks.json` — the same key as a JWK Set, public, for auditors' JOSE tools.
  * A member sees the rows of their own connections; an administrator the whole organization; never
  * another organization's.
  */
 
 const ErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) });
 const err = (description: string) => ({ description, content: { 'application/json': { schema: ErrorSchema } } });
+
+/** The Ed25519 signing key as a JWK (RFC 8037), as every route that publishes it describes it. */
+export const SigningJwkSchema = z
+  .object({
+    kty: z.literal('OKP'),
+    crv: z.literal('Ed25519'),
+    x: z.string().openapi({ description: 'the public key, base64url' }),
+    kid: z.string().openapi({ description: 'key id: the first 16 hex characters of SHA-256 of the SPKI DER; the `kid` of every JWS it makes' }),
+    alg: z.literal('EdDSA'),
+    use: z.literal('sig'),
+  })
+  .openapi('SigningJwk');
 
 const OUTCOMES = ['intent', 'sent', 'failed', 'blocked', 'not_modified', 'received'] as const;
 
@@ -199,15 +212,38 @@ export const transferRoutes: RouteModule = (app, services) => {
       ...auth,
       responses: {
         200: {
-          description: 'SPKI PEM and key id',
-          content: { 'application/json': { schema: z.object({ algorithm: z.literal('Ed25519'), keyId: z.string(), publicKeyPem: z.string() }) } },
+          description: 'The key as a JWK (for JOSE tools: checkpoints and receipts are JWS), as an SPKI PEM, and its id',
+          content: {
+            'application/json': {
+              schema: z.object({ algorithm: z.literal('Ed25519'), keyId: z.string(), publicKeyPem: z.string(), jwk: SigningJwkSchema }),
+            },
+          },
         },
         401: err('Not signed in'),
       },
     }),
     async (c) => {
       const key = getSigningKey(services.config);
-      return c.json({ algorithm: 'Ed25519' as const, keyId: key.keyId, publicKeyPem: key.publicKeyPem }, 200);
+      return c.json({ algorithm: 'Ed25519' as const, keyId: key.keyId, publicKeyPem: key.publicKeyPem, jwk: key.publicJwk }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/.well-known/jwks.json',
+      tags: ['Transfers'],
+      summary: 'The public key that signs checkpoints and receipts, as a JWK Set (no sign-in: it is public)',
+      responses: {
+        200: {
+          description: 'JWK Set with the current signing key',
+          content: { 'application/json': { schema: z.object({ keys: z.array(SigningJwkSchema) }) } },
+        },
+      },
+    }),
+    async (c) => {
+      c.header('cache-control', 'public, max-age=300');
+      return c.json({ keys: [getSigningKey(services.config).publicJwk] }, 200);
     },
   );
 };

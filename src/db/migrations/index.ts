@@ -11,6 +11,7 @@ import * as m0009 from './0009-documents-by-content.ts';
 import * as m0010 from './0010-revocation-drain.ts';
 import * as m0011 from './0011-signin-tenancy.ts';
 import * as m0012 from './0012-sign-in-links.ts';
+import * as m0013 from './0013-receipts-jws.ts';
 
 /**
  * Every migration, in order. Static imports (not a folder scan) so the list is the same under tsx,
@@ -29,4 +30,5 @@ export const migrations: Record<string, Migration> = {
   '0010-revocation-drain': m0010,
   '0011-signin-tenancy': m0011,
   '0012-sign-in-links': m0012,
+  '0013-receipts-jws': m0013,
 };
