@@ -125,18 +125,39 @@ describe('sign-in links', () => {
     expect(identities).toEqual([{ user_id: other.admin.id }]);
   });
 
-  it('refuses to link an account that already belongs to another user', async () => {
-    // admin@other-firm.example's Google account is other.admin's now (previous test); a link for a
-    // user of another firm with that e-mail cannot take it.
-    await t.services.db.updateTable('users').set({ email: 'admin@other-firm.example' }).where('id', '=', firm.admin.id).execute();
+  it('refuses to link an account that already belongs to another user of the same organization', async () => {
+    // admin@other-firm.example's Google account is other.admin's now (previous test); a link for
+    // another user of that firm with that e-mail (other.admin's address changed since) cannot take it.
+    await t.services.db.updateTable('users').set({ email: 'renamed@other-firm.example' }).where('id', '=', other.admin.id).execute();
+    await t.services.db.updateTable('users').set({ email: 'admin@other-firm.example' }).where('id', '=', other.member.id).execute();
     try {
-      const l = await link(firm.admin.id);
+      const l = await link(other.member.id);
       const res = await signInThrough(l.path, 'admin@other-firm.example', new CookieJar(), { accept: 'application/json' });
       expect(res.res.status).toBe(409);
       expect(await errorCode(res.res)).toBe('identity_linked_elsewhere');
       expect((await lookUpSignInLink(t.services.db, l.token)).kind).toBe('usable');
       const identities = await t.services.db.selectFrom('identities').select('user_id').where('subject', '=', '400000000000000000003').execute();
       expect(identities).toEqual([{ user_id: other.admin.id }]);
+    } finally {
+      await t.services.db.updateTable('users').set({ email: other.member.email }).where('id', '=', other.member.id).execute();
+      await t.services.db.updateTable('users').set({ email: other.admin.email }).where('id', '=', other.admin.id).execute();
+    }
+  });
+
+  it('links the same Google account in another organization as that organization\'s own identity', async () => {
+    // Identities are per organization (a lawyer may belong to two firms); the other firm's link is untouched.
+    await t.services.db.updateTable('users').set({ email: 'admin@other-firm.example' }).where('id', '=', firm.admin.id).execute();
+    try {
+      const l = await link(firm.admin.id);
+      const res = await signInThrough(l.path, 'admin@other-firm.example', new CookieJar(), { accept: 'application/json' });
+      expect(res.res.status).toBeLessThan(400);
+      const identities = await t.services.db
+        .selectFrom('identities')
+        .select(['user_id', 'organization_id'])
+        .where('subject', '=', '400000000000000000003')
+        .orderBy('organization_id')
+        .execute();
+      expect(identities.map((i) => i.user_id).sort()).toEqual([firm.admin.id, other.admin.id].sort());
     } finally {
       await t.services.db.updateTable('users').set({ email: firm.admin.email }).where('id', '=', firm.admin.id).execute();
     }
