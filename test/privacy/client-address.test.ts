@@ -1,9 +1,9 @@
 import type { AddressInfo } from 'node:net';
 import { type ServerType, serve } from '@hono/node-server';
+import { compactVerify, importJWK, type JWK } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.ts';
 import { parseTrustedProxies, resolveClientAddress, TrustProxyError } from '../../src/config/trust-proxy.ts';
-import { getSigningKey, verifyJson } from '../../src/transfers/signing.ts';
 import { seedOrg, signInAs } from '../support/fixtures.ts';
 import { createTestServices, type TestServices } from '../support/services.ts';
 import { insertConnection } from './helpers.ts';
@@ -69,9 +69,12 @@ describe('the consent record over a real HTTP server', () => {
     expect(res.status).toBe(201);
     const consent = ((await res.json()) as { consent: { ip: string | null; version: number } }).consent;
     const receipt = await fetch(`${base}/v1/connections/${connectionId}/consents/${consent.version}/receipt`, { headers: member });
-    const signed = (await receipt.json()) as { receipt: { casebridge: { collectedFrom: { ip: string | null } } }; signature: never };
-    expect(verifyJson(getSigningKey(t.config).publicKey, { payload: signed.receipt, signature: signed.signature })).toBe(true);
-    return { recorded: consent.ip, signed: signed.receipt.casebridge.collectedFrom.ip };
+    const body = (await receipt.json()) as { jws: string };
+    // What the signature covers, checked with the published key only (not our own verification code).
+    const { keys } = (await (await fetch(`${base}/.well-known/jwks.json`)).json()) as { keys: JWK[] };
+    const verified = await compactVerify(body.jws, await importJWK(keys[0]!, 'EdDSA'));
+    const signed = JSON.parse(new TextDecoder().decode(verified.payload)) as { casebridge: { collectedFrom: { ip: string | null } } };
+    return { recorded: consent.ip, signed: signed.casebridge.collectedFrom.ip };
   }
 
   afterAll(async () => {
