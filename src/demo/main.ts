@@ -1,9 +1,8 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ConfigError, loadConfig } from '../config/load.ts';
-import { onShutdownSignal, startService, warnAboutDevSecrets } from '../main.ts';
+import { composeServices, onShutdownSignal, startService, warnAboutDevSecrets } from '../main.ts';
 import { RedisUnavailableError, safeRedisUrl } from '../redis.ts';
-import { createServices } from '../services.ts';
 import { createDemoContext, type DemoContext, type DemoStep, envValue } from './context.ts';
 import { googleCalendarStep } from './google-calendar-step.ts';
 import { icalFeedStep } from './ical-step.ts';
@@ -90,7 +89,7 @@ export const openServicesStep: DemoStep = {
   name: 'services',
   async run(ctx) {
     const config = ctx.config!;
-    ctx.services = await createServices(config);
+    ctx.services = await composeServices(config);
     const where =
       config.database.kind === 'postgres'
         ? 'PostgreSQL at DATABASE_URL'
