@@ -21,7 +21,7 @@ import { markReauthRequired } from '../src/connections/lifecycle.ts';
 import { createTokenAccess, vaultFor } from '../src/connections/token-refresh.ts';
 import { currentConsent } from '../src/consent/service.ts';
 import type { Services } from '../src/services.ts';
-import { openGoogleCalendar } from '../src/transfers/clients/google-calendar.ts';
+import { openGoogleCalendar } from '../connectors/google-calendar/client.ts';
 import { gateScope } from '../src/transfers/gate-scope.ts';
 import type { BenchResult, Benchmark } from './benchmark.ts';
 import { benchServices } from './gate.bench.ts';

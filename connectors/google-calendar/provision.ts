@@ -1,5 +1,5 @@
 import { TransferBlockedError, type TransferItem } from '../../src/transfers/types.ts';
-import { openGoogleCalendar } from '../../src/transfers/clients/google-calendar.ts';
+import { openGoogleCalendar } from './client.ts';
 import { PermanentRunError, ProviderStepError } from '../sync-engine/errors.ts';
 import type { RemoteItem, SyncContext } from '../types.ts';
 import { SYNC_PURPOSE } from './apply.ts';
