@@ -16,7 +16,7 @@ import { importsOf, ROOT, tsFiles } from './source-files.ts';
  */
 
 /** Where building a provider client is allowed. */
-export function mayBuildProviderClients(file: string): boolean {
+function mayBuildProviderClients(file: string): boolean {
   const f = file.split(path.sep).join('/');
   return (
     /^connectors\/[^/]+\/client\.ts$/.test(f) || f === 'src/transfers/clients/http.ts' || f.startsWith('src/auth/') || f.startsWith('src/demo/')
