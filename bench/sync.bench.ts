@@ -12,6 +12,7 @@ import type { Connector, ConnectorSync } from '../connectors/types.ts';
 import { FULL_RECONCILE_JOB } from '../queues/definitions.ts';
 import { startWorkers } from '../queues/index.ts';
 import { ProviderRateLimiter, rateBudgets } from '../queues/rate-limit.ts';
+import { connectorConfigFor } from '../connectors/config-fragments.ts';
 import { createApp } from '../src/api/app.ts';
 import type { App } from '../src/api/env.ts';
 import { createApiKey } from '../src/auth/api-keys.ts';
@@ -409,7 +410,7 @@ async function noop(sandbox: SandboxProcess): Promise<BenchResult[]> {
       services,
       connector,
       tokens: createTokenAccess(services, { oauth: connector.oauth!, onReauthRequired }),
-      limiter: new ProviderRateLimiter({ redis: services.redis, prefix: services.config.REDIS_PREFIX, platform: 'google_calendar', ...rateBudgets(services.config, connector.manifest) }),
+      limiter: new ProviderRateLimiter({ redis: services.redis, prefix: services.config.REDIS_PREFIX, platform: 'google_calendar', ...rateBudgets({ declared: connector.manifest.rateBudgets, overrides: connectorConfigFor('google_calendar')?.rateBudgetVariables, config: services.config }) }),
       actor: { kind: 'system' as const, reason: 'bench' },
       onReauthRequired,
     };

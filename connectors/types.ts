@@ -16,6 +16,22 @@ import type { BlockReason, TransferActor } from '../src/transfers/types.ts';
  * - revoke.ts: provider-side token revoke and optional remote clean-up.
  */
 
+/** Case data whose committed changes may change what a connector sends (see `DataChange.entities`). */
+export type DataTrigger = 'cases' | 'events' | 'documents' | 'contacts';
+
+/**
+ * A provider quota as plain data: at most `limit` requests in any sliding window of `windowSeconds`,
+ * and at most `concurrency` requests in flight at once (absent = no concurrency limit).
+ */
+export interface RateBudgetSpec {
+  limit: number;
+  windowSeconds: number;
+  concurrency?: number;
+}
+
+/** What a connector can do: `push` = level-triggered reconcile of remote items; `pull` = import with a stored cursor. */
+export type ConnectorCapability = 'push' | 'pull';
+
 export interface ConnectorManifest {
   /** Platform id stored in connections.platform, e.g. `google_calendar`, `ical`. */
   id: string;
@@ -25,8 +41,15 @@ export interface ConnectorManifest {
   categories: CategoryId[];
   /** Categories pre-selected on the consent screen: the minimum that makes the platform useful. */
   defaultCategories: CategoryId[];
-  /** Provider rate limits applied per external account, shared by all workers. */
-  rateLimits?: { perAccountPerMinute?: number; perProjectPerMinute?: number; concurrentPerAccount?: number };
+  /** Which committed case-data changes enqueue a run of this platform's connections. */
+  triggers: DataTrigger[];
+  capabilities: ConnectorCapability[];
+  /**
+   * Provider quotas, shared by all workers: one budget per external account and one for the whole
+   * project (our client registration). Absent = unlimited. Overridable by the variables the config
+   * fragment names in `rateBudgetVariables`.
+   */
+  rateBudgets?: { perAccount?: RateBudgetSpec; perProject?: RateBudgetSpec };
   /** Whether the provider offers a token revocation endpoint. */
   providerRevoke: boolean;
 }

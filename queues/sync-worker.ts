@@ -1,6 +1,7 @@
 import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { sql } from 'kysely';
+import { connectorConfigFor } from '../connectors/config-fragments.ts';
 import { connectorFor } from '../connectors/registry.ts';
 import {
   PermanentRunError,
@@ -57,7 +58,11 @@ export function createSyncWorker(services: Services, options: SyncWorkerOptions 
   const limiterFor = (connector: Connector): ProviderRateLimiter => {
     let l = limiters.get(connector.manifest.id);
     if (!l) {
-      const budgets = rateBudgets(config, connector.manifest);
+      const budgets = rateBudgets({
+        declared: connector.manifest.rateBudgets,
+        overrides: connectorConfigFor(connector.manifest.id)?.rateBudgetVariables,
+        config,
+      });
       l = new ProviderRateLimiter({ redis: services.redis, prefix: config.REDIS_PREFIX, platform: connector.manifest.id, ...budgets });
       limiters.set(connector.manifest.id, l);
     }

@@ -288,7 +288,9 @@ export async function reconcileConnection(deps: ReconcileDeps, params: { connect
 
     // 3. Apply in chunks; persist each chunk before the next.
     const size = Math.max(1, Math.min(deps.chunkSize ?? 50, limiter.maxPerAcquire));
-    const concurrency = deps.concurrency ?? connector.manifest.rateLimits?.concurrentPerAccount ?? 8;
+    // The manifest's per-account concurrency is a provider limit: a worker option may lower it, never raise it.
+    const allowed = connector.manifest.rateBudgets?.perAccount?.concurrency ?? 8;
+    const concurrency = Math.max(1, Math.min(deps.concurrency ?? allowed, allowed));
     let transientFailures = 0;
     let lastTransient = '';
     for (const part of chunk(plan.steps, size)) {
