@@ -7,7 +7,7 @@ import { toGoogleEvent } from '../connectors/google-calendar/apply.ts';
 import { googleCalendar } from '../connectors/google-calendar/index.ts';
 import type { GoogleCalendarSettings } from '../connectors/google-calendar/manifest.ts';
 import { projectEvents } from '../connectors/google-calendar/project.ts';
-import { reconcileConnection } from '../connectors/sync-engine/reconcile.ts';
+import { reconcileConnection } from '../src/sync/reconcile.ts';
 import type { Connector, ConnectorSync } from '../connectors/types.ts';
 import { FULL_RECONCILE_JOB } from '../queues/definitions.ts';
 import { startWorkers } from '../queues/index.ts';

@@ -153,7 +153,7 @@ export interface RemoteItem {
   ours: boolean;
 }
 
-/** The sync half of a connector: the generic reconcile engine (`connectors/sync-engine/`) drives it. */
+/** The sync half of a connector: the generic reconcile engine (`src/sync/reconcile.ts`) drives it. */
 export interface ConnectorSync {
   /** Loads case data ∩ consent and projects it (the pure projection lives in `project.ts`). */
   desired(ctx: { services: Services; connection: SyncConnection; consent: Consent }): Promise<DesiredItem[]>;

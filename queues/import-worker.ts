@@ -1,7 +1,7 @@
 import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { connectorFor } from '../connectors/registry.ts';
-import { PermanentRunError, RateLimitedRunError, RunInterruptedError } from '../connectors/sync-engine/errors.ts';
+import { PermanentRunError, RateLimitedRunError, RunInterruptedError } from '../src/sync/errors.ts';
 import type { Connector, ConnectorPull } from '../connectors/types.ts';
 import { markReauthRequired } from '../src/connections/lifecycle.ts';
 import { tryLock } from '../src/connections/redis-lock.ts';

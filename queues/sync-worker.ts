@@ -9,8 +9,8 @@ import {
   RunInterruptedError,
   RunLockBusyError,
   TransientRunError,
-} from '../connectors/sync-engine/errors.ts';
-import { reconcileConnection, type ReconcileResult, type SyncProgress } from '../connectors/sync-engine/reconcile.ts';
+} from '../src/sync/errors.ts';
+import { reconcileConnection, type ReconcileResult, type SyncProgress } from '../src/sync/reconcile.ts';
 import type { Connector, ConnectorSync } from '../connectors/types.ts';
 import { connectionError, markReauthRequired } from '../src/connections/lifecycle.ts';
 import { tryLock } from '../src/connections/redis-lock.ts';

@@ -1,7 +1,7 @@
 import type { Connector, ConnectorPull, ProviderErrorClass } from '../../connectors/types.ts';
 import { CursorGoneError } from '../../connectors/types.ts';
-import { loadSyncConnection } from '../../connectors/sync-engine/reconcile.ts';
-import { PermanentRunError, RateLimitedRunError, RunInterruptedError, TransientRunError } from '../../connectors/sync-engine/errors.ts';
+import { loadSyncConnection } from './reconcile.ts';
+import { PermanentRunError, RateLimitedRunError, RunInterruptedError, TransientRunError } from './errors.ts';
 import { currentConsent } from '../consent/service.ts';
 import type { Db } from '../db/database.ts';
 import type { Services } from '../services.ts';
@@ -69,7 +69,7 @@ function runError(c: ProviderErrorClass): Error {
   return new TransientRunError(c.message);
 }
 
-/** Runs one import of a connection. Throws the run-level errors of connectors/sync-engine/errors.ts. */
+/** Runs one import of a connection. Throws the run-level errors of src/sync/errors.ts. */
 export async function runImport(deps: PullDeps, params: { connectionId: string }): Promise<PullResult> {
   const { services, connector } = deps;
   const { db } = services;
