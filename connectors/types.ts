@@ -4,6 +4,7 @@ import type { CategoryId } from '../src/consent/categories.ts';
 import type { Consent } from '../src/consent/service.ts';
 import type { ConnectionStatus } from '../src/db/types.ts';
 import type { Services } from '../src/services.ts';
+import type { RouteModule } from '../src/api/env.ts';
 import type { DocumentWithCase, EventWithCase } from '../src/cases/queries.ts';
 import type { Config } from '../src/config/load.ts';
 import type { Logger } from '../src/observability/logger.ts';
@@ -266,4 +267,6 @@ export interface Connector {
   /** Connectors that import with a stored cursor (capability `pull`). */
   pull?: ConnectorPull;
   settings?: ConnectorSettings;
+  /** HTTP routes the platform brings (e.g. the feed a subscriber polls), registered in the API. */
+  routes?: RouteModule[];
 }
