@@ -7,6 +7,7 @@ import type { Services } from '../src/services.ts';
 import type { RouteModule } from '../src/api/env.ts';
 import type { DocumentWithCase, EventWithCase } from '../src/cases/queries.ts';
 import type { Config } from '../src/config/load.ts';
+import type { Tx } from '../src/db/database.ts';
 import type { Logger } from '../src/observability/logger.ts';
 import type { ProviderHttpClient } from '../src/transfers/clients/http.ts';
 import type { BlockReason, OutboundGate, TransferActor } from '../src/transfers/types.ts';
@@ -258,6 +259,12 @@ export class CursorGoneError extends Error {
 /** What the registry holds per platform. Optional pieces are absent where the platform has no such step. */
 export interface Connector {
   manifest: ConnectorManifest;
+  /**
+   * Invalidates, inside the revocation's own transaction, credentials the platform keeps itself (a
+   * feed token), so they die in the same commit as the connection. Given every revoked connection:
+   * it must only touch its own rows.
+   */
+  revokeInTransaction?(tx: Tx, params: { connectionIds: string[]; at: Date }): Promise<void>;
   /** Provider-side revocation and clean-up (tokens are shredded by the caller afterwards). */
   revoke(ctx: RevokeContext): Promise<RevokeStepResult[]>;
   /** OAuth connectors: the provider specifics of the generic connect flow. */

@@ -2,7 +2,7 @@ import type { Connector } from '../types.ts';
 import { icalFeedRoutes } from './feed-routes.ts';
 import { icalManifest } from './manifest.ts';
 import { icalPublicRoutes } from './public-routes.ts';
-import { revokeIcal } from './revoke.ts';
+import { revokeIcal, revokeIcalFeedTokens } from './revoke.ts';
 
 /**
  * The iCal subscription feed connector: manifest, revoke, and the routes that manage and serve the
@@ -11,5 +11,6 @@ import { revokeIcal } from './revoke.ts';
 export const icalConnector: Connector = {
   manifest: icalManifest,
   revoke: revokeIcal,
+  revokeInTransaction: revokeIcalFeedTokens,
   routes: [icalFeedRoutes, icalPublicRoutes],
 };

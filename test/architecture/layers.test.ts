@@ -39,3 +39,18 @@ describe('architecture: one composition root', () => {
     expect(Object.values(madgerc.detectiveOptions ?? {}).some((o) => o.skipTypeImports === true)).toBe(false);
   });
 });
+
+describe('architecture: leaf lists agree with the connector registry', () => {
+  it('every connector hook run inside the revocation transaction is in the list the revocation service reads', async () => {
+    const { connectors } = await import('../../connectors/registry.ts');
+    const { revokeInTransactionHooks } = await import('../../connectors/transaction-hooks.ts');
+    const fromRegistry = connectors.flatMap((c) => (c.revokeInTransaction ? [c.revokeInTransaction] : []));
+    expect(new Set(revokeInTransactionHooks)).toEqual(new Set(fromRegistry));
+  });
+
+  it('every connector with a config fragment is known to the configuration schema', async () => {
+    const { connectors } = await import('../../connectors/registry.ts');
+    const { connectorConfigs } = await import('../../connectors/config-fragments.ts');
+    expect(Object.keys(connectorConfigs).every((id) => connectors.some((c) => c.manifest.id === id))).toBe(true);
+  });
+});
