@@ -7,11 +7,12 @@ import { toGoogleEvent } from '../connectors/google-calendar/apply.ts';
 import { googleCalendar } from '../connectors/google-calendar/index.ts';
 import type { GoogleCalendarSettings } from '../connectors/google-calendar/manifest.ts';
 import { projectEvents } from '../connectors/google-calendar/project.ts';
-import { reconcileConnection } from '../connectors/sync-engine/reconcile.ts';
+import { reconcileConnection } from '../src/sync/reconcile.ts';
 import type { Connector, ConnectorSync } from '../connectors/types.ts';
 import { FULL_RECONCILE_JOB } from '../queues/definitions.ts';
 import { startWorkers } from '../queues/index.ts';
 import { ProviderRateLimiter, rateBudgets } from '../queues/rate-limit.ts';
+import { connectorConfigFor } from '../connectors/config-fragments.ts';
 import { createApp } from '../src/api/app.ts';
 import type { App } from '../src/api/env.ts';
 import { createApiKey } from '../src/auth/api-keys.ts';
@@ -21,7 +22,7 @@ import { markReauthRequired } from '../src/connections/lifecycle.ts';
 import { createTokenAccess, vaultFor } from '../src/connections/token-refresh.ts';
 import { currentConsent } from '../src/consent/service.ts';
 import type { Services } from '../src/services.ts';
-import { openGoogleCalendar } from '../src/transfers/clients/google-calendar.ts';
+import { openGoogleCalendar } from '../connectors/google-calendar/client.ts';
 import { gateScope } from '../src/transfers/gate-scope.ts';
 import type { BenchResult, Benchmark } from './benchmark.ts';
 import { benchServices } from './gate.bench.ts';
@@ -409,7 +410,7 @@ async function noop(sandbox: SandboxProcess): Promise<BenchResult[]> {
       services,
       connector,
       tokens: createTokenAccess(services, { oauth: connector.oauth!, onReauthRequired }),
-      limiter: new ProviderRateLimiter({ redis: services.redis, prefix: services.config.REDIS_PREFIX, platform: 'google_calendar', ...rateBudgets(services.config, connector.manifest) }),
+      limiter: new ProviderRateLimiter({ redis: services.redis, prefix: services.config.REDIS_PREFIX, platform: 'google_calendar', ...rateBudgets({ declared: connector.manifest.rateBudgets, overrides: connectorConfigFor('google_calendar')?.rateBudgetVariables, config: services.config }) }),
       actor: { kind: 'system' as const, reason: 'bench' },
       onReauthRequired,
     };

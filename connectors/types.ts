@@ -4,7 +4,13 @@ import type { CategoryId } from '../src/consent/categories.ts';
 import type { Consent } from '../src/consent/service.ts';
 import type { ConnectionStatus } from '../src/db/types.ts';
 import type { Services } from '../src/services.ts';
-import type { BlockReason, TransferActor } from '../src/transfers/types.ts';
+import type { RouteModule } from '../src/api/env.ts';
+import type { DocumentWithCase, EventWithCase } from '../src/cases/queries.ts';
+import type { Config } from '../src/config/load.ts';
+import type { Tx } from '../src/db/database.ts';
+import type { Logger } from '../src/observability/logger.ts';
+import type { ProviderHttpClient } from '../src/transfers/clients/http.ts';
+import type { BlockReason, OutboundGate, TransferActor } from '../src/transfers/types.ts';
 
 /**
  * The shape every Additional Platform shares (`connectors/<platform>/`). A registry line plus a
@@ -16,6 +22,22 @@ import type { BlockReason, TransferActor } from '../src/transfers/types.ts';
  * - revoke.ts: provider-side token revoke and optional remote clean-up.
  */
 
+/** Case data whose committed changes may change what a connector sends (see `DataChange.entities`). */
+export type DataTrigger = 'cases' | 'events' | 'documents' | 'contacts';
+
+/**
+ * A provider quota as plain data: at most `limit` requests in any sliding window of `windowSeconds`,
+ * and at most `concurrency` requests in flight at once (absent = no concurrency limit).
+ */
+export interface RateBudgetSpec {
+  limit: number;
+  windowSeconds: number;
+  concurrency?: number;
+}
+
+/** What a connector can do: `push` = level-triggered reconcile of remote items; `pull` = import with a stored cursor. */
+export type ConnectorCapability = 'push' | 'pull';
+
 export interface ConnectorManifest {
   /** Platform id stored in connections.platform, e.g. `google_calendar`, `ical`. */
   id: string;
@@ -25,8 +47,15 @@ export interface ConnectorManifest {
   categories: CategoryId[];
   /** Categories pre-selected on the consent screen: the minimum that makes the platform useful. */
   defaultCategories: CategoryId[];
-  /** Provider rate limits applied per external account, shared by all workers. */
-  rateLimits?: { perAccountPerMinute?: number; perProjectPerMinute?: number; concurrentPerAccount?: number };
+  /** Which committed case-data changes enqueue a run of this platform's connections. */
+  triggers: DataTrigger[];
+  capabilities: ConnectorCapability[];
+  /**
+   * Provider quotas, shared by all workers: one budget per external account and one for the whole
+   * project (our client registration). Absent = unlimited. Overridable by the variables the config
+   * fragment names in `rateBudgetVariables`.
+   */
+  rateBudgets?: { perAccount?: RateBudgetSpec; perProject?: RateBudgetSpec };
   /** Whether the provider offers a token revocation endpoint. */
   providerRevoke: boolean;
 }
@@ -126,7 +155,7 @@ export interface RemoteItem {
   ours: boolean;
 }
 
-/** The sync half of a connector: the generic reconcile engine (`connectors/sync-engine/`) drives it. */
+/** The sync half of a connector: the generic reconcile engine (`src/sync/reconcile.ts`) drives it. */
 export interface ConnectorSync {
   /** Loads case data ∩ consent and projects it (the pure projection lives in `project.ts`). */
   desired(ctx: { services: Services; connection: SyncConnection; consent: Consent }): Promise<DesiredItem[]>;
@@ -158,14 +187,93 @@ export interface ConnectorSettings {
   destination(settings: Record<string, unknown>): string | null;
 }
 
+/** What a connection remembers of the items it holds (sync_state), keyed by item key. */
+export interface SyncStateStore {
+  list(): Promise<CurrentItem[]>;
+  /** Inserts or replaces items (idempotent: the same item twice leaves one row). */
+  upsert(items: Array<{ key: string; remoteId: string; hash: string; etag?: string | null; caseId?: string | null }>): Promise<void>;
+  remove(keys: string[]): Promise<void>;
+}
+
+/** Case data ∩ the connection's user and consent scope, loaded for projections. */
+export interface CaseDataLoaders {
+  events(): Promise<EventWithCase[]>;
+  documents(): Promise<DocumentWithCase[]>;
+}
+
+/**
+ * What a connector sees of Casebridge while it runs for one connection: narrow on purpose. Provider
+ * calls go through the gate (`gate`, and the gated `httpClient` that only works inside a gate
+ * `perform`); the access token is fresh (refreshed ahead of expiry, single flight).
+ */
+export interface ConnectorContext {
+  connection: SyncConnection;
+  consent: Consent;
+  actor: TransferActor;
+  gate: OutboundGate;
+  /** A gated JSON-over-HTTP client authenticated with the connection's fresh access token. */
+  httpClient(options: { name: string; baseUrl: string }): ProviderHttpClient;
+  accessToken(): Promise<string>;
+  state: SyncStateStore;
+  loaders: CaseDataLoaders;
+  logger: Logger;
+  config: Config;
+  /** The clock (tests may fix it). */
+  now(): Date;
+}
+
+/** One page of an import: the items and where the provider says to go on. */
+export interface PullPage {
+  /** Upserts (`deleted: false`) and deletions of remote items, applied idempotently by key. */
+  items: Array<{ key: string; deleted: boolean; fields: Record<string, unknown> }>;
+  /** `page`: more pages follow from `cursor`; `delta`: the import is complete, the next one starts at `cursor`. */
+  next: { kind: 'page' | 'delta'; cursor: string };
+}
+
+/** The pull half of a connector: the generic import engine (`src/sync/pull.ts`) drives it. */
+export interface ConnectorPull {
+  /**
+   * Fetches one page through the gate (direction `inbound`), from `cursor` (null = from scratch).
+   * Throws {@link CursorGoneError} when the provider no longer knows the cursor.
+   */
+  fetchPage(ctx: ConnectorContext, cursor: string | null): Promise<PullPage>;
+  /** Applies a page's items idempotently (the same page twice changes nothing). */
+  applyPage(ctx: ConnectorContext, items: PullPage['items']): Promise<void>;
+  /**
+   * After a from-scratch import that ran to the end: removes what was imported before and is no
+   * longer at the provider (its keys are not in `seen`).
+   */
+  sweep?(ctx: ConnectorContext, seen: ReadonlySet<string>): Promise<number>;
+  classifyError(err: unknown): ProviderErrorClass;
+}
+
+/** The provider no longer knows a stored cursor (Graph `410 syncStateNotFound`, Google `410 fullSyncRequired`). */
+export class CursorGoneError extends Error {
+  readonly code = 'cursor_gone';
+  constructor(message = 'the provider no longer knows the stored cursor') {
+    super(message);
+    this.name = 'CursorGoneError';
+  }
+}
+
 /** What the registry holds per platform. Optional pieces are absent where the platform has no such step. */
 export interface Connector {
   manifest: ConnectorManifest;
+  /**
+   * Invalidates, inside the revocation's own transaction, credentials the platform keeps itself (a
+   * feed token), so they die in the same commit as the connection. Given every revoked connection:
+   * it must only touch its own rows.
+   */
+  revokeInTransaction?(tx: Tx, params: { connectionIds: string[]; at: Date }): Promise<void>;
   /** Provider-side revocation and clean-up (tokens are shredded by the caller afterwards). */
   revoke(ctx: RevokeContext): Promise<RevokeStepResult[]>;
   /** OAuth connectors: the provider specifics of the generic connect flow. */
   oauth?: ConnectorOAuth;
-  /** Connectors kept in sync by the reconcile engine. */
+  /** Connectors kept in sync by the reconcile engine (capability `push`). */
   sync?: ConnectorSync;
+  /** Connectors that import with a stored cursor (capability `pull`). */
+  pull?: ConnectorPull;
   settings?: ConnectorSettings;
+  /** HTTP routes the platform brings (e.g. the feed a subscriber polls), registered in the API. */
+  routes?: RouteModule[];
 }

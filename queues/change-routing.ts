@@ -4,15 +4,28 @@ import type { ChangeFeed, DataChange } from '../src/cases/change-feed.ts';
 import type { CaseScope } from '../src/db/types.ts';
 import type { Db } from '../src/db/database.ts';
 import type { Logger } from '../src/observability/logger.ts';
+import type { Connector, DataTrigger } from '../connectors/types.ts';
 import type { CasebridgeQueues } from './definitions.ts';
+
+/** The manifest trigger a changed entity of the change feed answers to. */
+const TRIGGER_OF: Record<DataChange['entities'][number], DataTrigger> = { case: 'cases', event: 'events', document: 'documents', contact: 'contacts' };
+
+/** Platforms kept in sync by the push engine whose manifest declares a trigger the change touches. */
+export function platformsTriggeredBy(change: Pick<DataChange, 'entities'>, registry: readonly Connector[] = connectors): string[] {
+  const triggers = new Set(change.entities.map((e) => TRIGGER_OF[e]));
+  return registry
+    .filter((c) => c.sync && c.manifest.capabilities.includes('push') && c.manifest.triggers.some((t) => triggers.has(t)))
+    .map((c) => c.manifest.id);
+}
 
 /**
  * From a committed case-data change to the connections whose remote side may now differ: active
- * connections of a sync platform whose user is assigned to a changed case (and whose consent scope
- * covers it), or that already hold items of a changed case (so unassignments and deletions propagate).
+ * connections of a platform the change triggers whose user is assigned to a changed case (and whose
+ * consent scope covers it), or that already hold items of a changed case (so unassignments and
+ * deletions propagate).
  */
-export async function connectionsForChange(db: Db, change: DataChange): Promise<string[]> {
-  const platforms = connectors.filter((c) => c.sync).map((c) => c.manifest.id);
+export async function connectionsForChange(db: Db, change: DataChange, registry: readonly Connector[] = connectors): Promise<string[]> {
+  const platforms = platformsTriggeredBy(change, registry);
   const caseIds = [...new Set(change.caseIds)];
   if (!platforms.length || !caseIds.length) return [];
   const rows = await db
@@ -58,7 +71,6 @@ export async function connectionsForChange(db: Db, change: DataChange): Promise<
 /** Subscribes the sync queue to the change feed. Returns the unsubscribe function. */
 export function subscribeSyncToChanges(deps: { db: Db; changeFeed: ChangeFeed; queues: CasebridgeQueues; logger: Logger }): () => void {
   return deps.changeFeed.subscribe(async (change) => {
-    if (!change.entities.includes('event') && !change.entities.includes('case')) return;
     const ids = await connectionsForChange(deps.db, change);
     if (ids.length) await deps.queues.enqueueSyncMany(ids, 'change');
     deps.logger.debug({ organizationId: change.organizationId, connections: ids.length }, 'reconciles enqueued for a data change');

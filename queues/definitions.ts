@@ -13,7 +13,8 @@ import type { Logger } from '../src/observability/logger.ts';
  *   exactly one follow-up job that starts when the active one finishes — never two runs in parallel.
  *   Per-connection job schedulers (`full:<connectionId>`) add `full-reconcile` jobs every
  *   FULL_RECONCILE_INTERVAL_MINUTES; those just enqueue a deduplicated `sync`.
- * - `import`: inbound pulls (Outlook contacts), `revoke`: provider-side revocation and clean-up,
+ * - `import`: inbound pulls with a stored cursor (src/sync/pull.ts), one job per connection,
+ *   deduplicated exactly like `sync`; `revoke`: provider-side revocation and clean-up,
  *   `maintenance`: periodic housekeeping (log sealing, retention). Their workers plug in via
  *   `queues/index.ts`.
  */
@@ -38,6 +39,17 @@ export const syncJobSchema = z.object({
 });
 export type SyncJobData = z.infer<typeof syncJobSchema>;
 
+export const IMPORT_JOB = 'import';
+
+export const importJobSchema = z.object({
+  connectionId: z.uuid(),
+  /** Why the import was asked for. */
+  reason: z.enum(['connect', 'schedule', 'manual', 'reconnect', 'consent']),
+  /** How often the run was pushed back by rate limits in a row (backoff exponent). */
+  rateLimited: z.number().int().min(0).optional(),
+});
+export type ImportJobData = z.infer<typeof importJobSchema>;
+
 export const fullReconcileJobSchema = z.object({ connectionId: z.uuid() });
 
 export const maintenanceJobSchema = z.object({ task: z.enum(['seal-checkpoints', 'enforce-retention']) });
@@ -60,10 +72,12 @@ export interface CasebridgeQueues {
   /** Asks for a reconcile of the connection (deduplicated: see the module comment). */
   enqueueSync(connectionId: string, reason: SyncJobData['reason']): Promise<void>;
   enqueueSyncMany(connectionIds: string[], reason: SyncJobData['reason']): Promise<void>;
+  /** Asks for an import of a pulled connection (deduplicated per connection like `sync`). */
+  enqueueImport(connectionId: string, reason: ImportJobData['reason']): Promise<void>;
   /** Starts (or updates) the connection's periodic full reconcile. */
   scheduleFullReconcile(connectionId: string): Promise<void>;
   /**
-   * Removes the connection's waiting and delayed sync jobs and its scheduler (a running job stops on
+   * Removes the connection's waiting and delayed sync and import jobs and its scheduler (a running job stops on
    * its own at its next gate call or chunk boundary). Returns how many jobs were removed.
    */
   cancelConnectionJobs(connectionIds: string[]): Promise<number>;
@@ -99,6 +113,12 @@ export function createQueues(deps: { redis: Redis; config: Config; logger: Logge
       if (!connectionIds.length) return;
       await sync.addBulk([...new Set(connectionIds)].map((id) => syncJob(id, reason)));
     },
+    async enqueueImport(connectionId, reason) {
+      await imp.add(IMPORT_JOB, { connectionId, reason } satisfies ImportJobData, {
+        ...SYNC_JOB_OPTIONS,
+        deduplication: { id: connectionId, keepLastIfActive: true },
+      });
+    },
     async scheduleFullReconcile(connectionId) {
       await sync.upsertJobScheduler(
         `full:${connectionId}`,
@@ -110,21 +130,7 @@ export function createQueues(deps: { redis: Redis; config: Config; logger: Logge
       let removed = 0;
       for (const id of connectionIds) {
         await sync.removeJobScheduler(`full:${id}`);
-        const jobId = await sync.getDeduplicationJobId(id);
-        if (jobId) {
-          const job = await sync.getJob(jobId);
-          const state = job ? await job.getState() : 'unknown';
-          if (job && (state === 'waiting' || state === 'delayed' || state === 'prioritized')) {
-            await job.remove().then(
-              () => {
-                removed += 1;
-              },
-              // A worker may have picked it up meanwhile: it then stops at its own status check.
-              (err: unknown) => deps.logger.debug({ err, connectionId: id }, 'sync job could not be removed'),
-            );
-          }
-          if (state !== 'active') await sync.removeDeduplicationKey(id);
-        }
+        for (const queue of [sync, imp]) removed += await removeWaitingJob(queue, id, deps.logger);
       }
       return removed;
     },
@@ -132,4 +138,24 @@ export function createQueues(deps: { redis: Redis; config: Config; logger: Logge
       await Promise.all([sync.close(), imp.close(), revoke.close(), maintenance.close()]);
     },
   };
+}
+
+/** Removes a connection's deduplicated waiting or delayed job from one queue; returns 1 when one was removed. */
+async function removeWaitingJob(queue: Queue, connectionId: string, logger: Logger): Promise<number> {
+  const jobId = await queue.getDeduplicationJobId(connectionId);
+  if (!jobId) return 0;
+  let removed = 0;
+  const job = await queue.getJob(jobId);
+  const state = job ? await job.getState() : 'unknown';
+  if (job && (state === 'waiting' || state === 'delayed' || state === 'prioritized')) {
+    await job.remove().then(
+      () => {
+        removed = 1;
+      },
+      // A worker may have picked it up meanwhile: it then stops at its own status check.
+      (err: unknown) => logger.debug({ err, connectionId, queue: queue.name }, 'job could not be removed'),
+    );
+  }
+  if (state !== 'active') await queue.removeDeduplicationKey(connectionId);
+  return removed;
 }

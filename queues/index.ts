@@ -1,4 +1,5 @@
 import type { Services } from '../src/services.ts';
+import { createImportWorker, type ImportWorkerOptions } from './import-worker.ts';
 import { startMaintenance } from './maintenance.ts';
 import { startRevokeWorker } from './revoke-worker.ts';
 import { createSyncWorker, type SyncWorkerOptions } from './sync-worker.ts';
@@ -13,14 +14,14 @@ export interface Workers {
 export type WorkerFactory = (services: Services) => Promise<{ close(): Promise<void> }>;
 
 /**
- * Workers of the other queues (`revoke`, `import`): add a factory here, e.g.
- * `(services) => startRevokeWorker(services)` from `queues/revoke-worker.ts`. The queues themselves
- * are defined in `queues/definitions.ts` (`services.queues.revoke`, `services.queues.import`).
+ * Workers of further queues: add a factory here, e.g. `(services) => startRevokeWorker(services)`
+ * from `queues/revoke-worker.ts`. The queues themselves are defined in `queues/definitions.ts`.
  */
 export const workerFactories: WorkerFactory[] = [async (services) => startRevokeWorker(services)];
 
 export interface StartWorkersOptions {
   sync?: SyncWorkerOptions;
+  import?: ImportWorkerOptions;
   /** Start the maintenance schedulers and worker (default true). */
   maintenance?: boolean;
 }
@@ -32,6 +33,7 @@ export interface StartWorkersOptions {
 export async function startWorkers(services: Services, options: StartWorkersOptions = {}): Promise<Workers> {
   const running: Array<{ close(): Promise<void> }> = [];
   running.push(createSyncWorker(services, options.sync));
+  running.push(createImportWorker(services, options.import));
   if (options.maintenance !== false) running.push(await startMaintenance(services));
   for (const start of workerFactories) running.push(await start(services));
   return {

@@ -3,8 +3,9 @@ import type { Redis } from 'ioredis';
 import { redisKey } from '../src/redis.ts';
 
 /**
- * Provider rate limits in Redis, shared by every worker process: one budget per provider account
- * (Google: 600 requests/min per user) and one per project (Google: 10,000/min), both configurable.
+ * Provider rate limits in Redis, shared by every worker process: one budget per provider account and
+ * one per project, each `{ limit, windowSeconds }` as the connector's manifest declares it (a
+ * platform's config fragment may name variables that raise a limit). Knows no platform.
  *
  * Providers count requests in a sliding window, so this counts the same way: a sliding-window log,
  * one Redis sorted set per budget holding a member per request scored by the Redis server's clock
@@ -13,10 +14,10 @@ import { redisKey } from '../src/redis.ts';
  * Each budget is kept at 95% of the provider's limit, which leaves room for the difference between
  * when we count a request and when it reaches the provider.
  *
- * Why not fixed windows (rate-limiter-flexible, which the iCal feed uses): a fixed window allows a
+ * Why not fixed windows (rate-limiter-flexible, which the feed endpoint uses): a fixed window allows a
  * full budget at the end of one window and another at the start of the next. Keeping any sliding
  * minute under the quota with fixed windows means small sub-windows (19 requests per 2 s for
- * 600/min), which also caps bursts: a fresh account's first sync of 50 events waited ~5 s for
+ * 600/min), which also caps bursts: a fresh account's first sync of 50 items waited ~5 s for
  * budget the provider would have granted at once. The log grants an idle account its whole budget
  * immediately and then exactly what leaves the window.
  */
@@ -161,24 +162,31 @@ export class ProviderRateLimiter {
   }
 }
 
+/** A budget as a manifest declares it (see `RateBudgetSpec` in connectors/types.ts). */
+export interface DeclaredBudget {
+  limit: number;
+  windowSeconds: number;
+  concurrency?: number;
+}
+
+const UNLIMITED_BUDGET: RateBudget = { limit: 1_000_000_000, windowMs: 60_000 };
+
 /**
- * The budgets of a platform: Google's come from configuration (GOOGLE_USER_RATE_PER_MINUTE,
- * GOOGLE_PROJECT_RATE_PER_MINUTE), others from their manifest (unlimited when it names none).
+ * The budgets of a platform: its manifest's lines (unlimited where it declares none), with the
+ * `limit` replaced by the configuration variable its config fragment names for it, if any.
  */
-export function rateBudgets(
-  config: { GOOGLE_USER_RATE_PER_MINUTE: number; GOOGLE_PROJECT_RATE_PER_MINUTE: number },
-  manifest: { id: string; rateLimits?: { perAccountPerMinute?: number; perProjectPerMinute?: number } },
-): { perAccount: RateBudget; perProject: RateBudget } {
-  const minute = 60_000;
-  const unlimited = 1_000_000_000;
-  if (manifest.id === 'google_calendar') {
-    return {
-      perAccount: { limit: config.GOOGLE_USER_RATE_PER_MINUTE, windowMs: minute },
-      perProject: { limit: config.GOOGLE_PROJECT_RATE_PER_MINUTE, windowMs: minute },
-    };
-  }
-  return {
-    perAccount: { limit: manifest.rateLimits?.perAccountPerMinute ?? unlimited, windowMs: minute },
-    perProject: { limit: manifest.rateLimits?.perProjectPerMinute ?? unlimited, windowMs: minute },
+export function rateBudgets(params: {
+  declared: { perAccount?: DeclaredBudget; perProject?: DeclaredBudget } | undefined;
+  /** Variable names overriding each limit, and the parsed configuration to read them from. */
+  overrides?: { perAccount?: string; perProject?: string };
+  config?: object;
+}): { perAccount: RateBudget; perProject: RateBudget } {
+  const resolve = (which: 'perAccount' | 'perProject'): RateBudget => {
+    const budget = params.declared?.[which];
+    if (!budget) return UNLIMITED_BUDGET;
+    const variable = params.overrides?.[which];
+    const configured = variable ? (params.config as Record<string, unknown> | undefined)?.[variable] : undefined;
+    return { limit: typeof configured === 'number' ? configured : budget.limit, windowMs: budget.windowSeconds * 1000 };
   };
+  return { perAccount: resolve('perAccount'), perProject: resolve('perProject') };
 }

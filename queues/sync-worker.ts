@@ -1,6 +1,7 @@
 import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { sql } from 'kysely';
+import { connectorConfigFor } from '../connectors/config-fragments.ts';
 import { connectorFor } from '../connectors/registry.ts';
 import {
   PermanentRunError,
@@ -8,8 +9,8 @@ import {
   RunInterruptedError,
   RunLockBusyError,
   TransientRunError,
-} from '../connectors/sync-engine/errors.ts';
-import { reconcileConnection, type ReconcileResult, type SyncProgress } from '../connectors/sync-engine/reconcile.ts';
+} from '../src/sync/errors.ts';
+import { reconcileConnection, type ReconcileResult, type SyncProgress } from '../src/sync/reconcile.ts';
 import type { Connector, ConnectorSync } from '../connectors/types.ts';
 import { connectionError, markReauthRequired } from '../src/connections/lifecycle.ts';
 import { tryLock } from '../src/connections/redis-lock.ts';
@@ -57,7 +58,11 @@ export function createSyncWorker(services: Services, options: SyncWorkerOptions 
   const limiterFor = (connector: Connector): ProviderRateLimiter => {
     let l = limiters.get(connector.manifest.id);
     if (!l) {
-      const budgets = rateBudgets(config, connector.manifest);
+      const budgets = rateBudgets({
+        declared: connector.manifest.rateBudgets,
+        overrides: connectorConfigFor(connector.manifest.id)?.rateBudgetVariables,
+        config,
+      });
       l = new ProviderRateLimiter({ redis: services.redis, prefix: config.REDIS_PREFIX, platform: connector.manifest.id, ...budgets });
       limiters.set(connector.manifest.id, l);
     }

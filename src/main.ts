@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { serve } from '@hono/node-server';
+import { subscribeSyncToChanges } from '../queues/change-routing.ts';
 import { startWorkers, type Workers } from '../queues/index.ts';
 import { createApp } from './api/app.ts';
 import { errorBody } from './api/errors.ts';
@@ -10,7 +11,7 @@ import { parseListen } from './config/listen-address.ts';
 import { type Config, ConfigError, loadConfig } from './config/load.ts';
 import { DataDirLockedError } from './db/data-dir-lock.ts';
 import { RedisUnavailableError } from './redis.ts';
-import { createServices, type Services } from './services.ts';
+import { type CreateServicesOptions, createServices, type Services } from './services.ts';
 
 /**
  * `tsx src/main.ts api|worker|all`: the service's process entry.
@@ -31,6 +32,23 @@ export interface RunningService {
   workers: Workers | null;
   /** Stops accepting, lets in-flight requests finish (up to `graceMs`), closes the workers. Services stay open. */
   stop(options?: { graceMs?: number }): Promise<void>;
+}
+
+/**
+ * The composition root: opens the shared handles (src/services.ts) and wires what depends on the
+ * connectors — committed case changes enqueue one deduplicated run per affected connection. Every
+ * process entry (API, workers, demo, the test support) builds its services here; nothing below
+ * `src/main.ts` imports it.
+ */
+export async function composeServices(config: Config, options: CreateServicesOptions = {}): Promise<Services> {
+  const services = await createServices(config, options);
+  const unsubscribe = subscribeSyncToChanges({ db: services.db, changeFeed: services.changeFeed, queues: services.queues, logger: services.logger });
+  const close = services.close.bind(services);
+  services.close = async () => {
+    unsubscribe();
+    await close();
+  };
+  return services;
 }
 
 /** Paths a worker-only process answers (everything else is 404 there). */
@@ -174,7 +192,7 @@ export async function main(argv: string[]): Promise<number | null> {
   let services: Services;
   try {
     config = loadConfig();
-    services = await createServices(config);
+    services = await composeServices(config);
   } catch (err) {
     if (err instanceof ConfigError || err instanceof RedisUnavailableError) {
       process.stderr.write(`${err.message}\n`);

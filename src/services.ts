@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { type BlobStore, blobStoreFor } from './blobs/blob-store.ts';
 import { type ChangeFeed, InProcessChangeFeed } from './cases/change-feed.ts';
-import { SessionStore } from './auth/sessions.ts';
+import { SessionStore } from './auth/session-store.ts';
 import type { Config } from './config/load.ts';
 import { type Database, openDatabase } from './db/database.ts';
 import { migrateToLatest } from './db/migrate.ts';
@@ -10,7 +10,6 @@ import { createLogger, type Logger } from './observability/logger.ts';
 import { connectRedis } from './redis.ts';
 import { createOutboundGate } from './transfers/gate.ts';
 import { type CasebridgeQueues, createQueues } from '../queues/definitions.ts';
-import { subscribeSyncToChanges } from '../queues/change-routing.ts';
 import type { OutboundGate } from './transfers/types.ts';
 
 /**
@@ -58,9 +57,9 @@ export async function createServices(config: Config, options: CreateServicesOpti
     logger.error({ err, organizationId: change.organizationId }, 'change listener failed; periodic reconcile will repair'),
   );
   const closers: Array<() => Promise<unknown>> = [() => redis.quit().catch(() => redis.disconnect()), () => database.close()];
-  // Queues share the Redis connection; committed case changes enqueue one deduplicated reconcile per affected connection.
+  // Queues share the Redis connection. Routing committed changes to them is wired by the composition
+  // root (src/main.ts `composeServices`), so nothing here imports the connectors.
   const queues = createQueues({ redis, config, logger });
-  subscribeSyncToChanges({ db: database.db, changeFeed, queues, logger });
   closers.push(() => queues.close());
   return {
     config,

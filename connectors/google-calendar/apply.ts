@@ -1,5 +1,5 @@
 import type { TransferItem } from '../../src/transfers/types.ts';
-import { type GoogleEvent, openGoogleCalendar, ProviderHttpError } from '../../src/transfers/clients/google-calendar.ts';
+import { type GoogleEvent, openGoogleCalendar, ProviderHttpError } from './client.ts';
 import type { DesiredItem, PlanStep, StepResult, SyncContext } from '../types.ts';
 import { classifyGoogleError, NotSentError } from './errors.ts';
 import type { GoogleCalendarSettings } from './manifest.ts';

@@ -1,5 +1,5 @@
 import { OAuthTokenError } from '../../src/connections/oauth-types.ts';
-import { ProviderHttpError } from '../../src/transfers/clients/google-calendar.ts';
+import { ProviderHttpError } from './client.ts';
 import type { ProviderErrorClass } from '../types.ts';
 
 /**

@@ -6,7 +6,7 @@ import {
   googleOAuthClientId,
   refreshGoogleToken,
   revokeGoogleToken,
-} from '../../src/transfers/clients/google-calendar.ts';
+} from './client.ts';
 import type { Connector } from '../types.ts';
 import { applyGoogleSteps } from './apply.ts';
 import { classifyGoogleError } from './errors.ts';

@@ -8,9 +8,14 @@ export const manifest: ConnectorManifest = {
   authKind: 'oauth2',
   categories: ['calendar.events', 'calendar.events.details'],
   defaultCategories: ['calendar.events'],
-  // Google's defaults: 600 requests/min per user per project, 10,000/min per project. The engine
-  // reads the actual numbers from GOOGLE_USER_RATE_PER_MINUTE / GOOGLE_PROJECT_RATE_PER_MINUTE.
-  rateLimits: { perAccountPerMinute: 600, perProjectPerMinute: 10_000, concurrentPerAccount: 8 },
+  // An event belongs to a case: a change of either can change what the calendar shows.
+  triggers: ['cases', 'events'],
+  capabilities: ['push'],
+  // Google's default quotas (a raised quota: GOOGLE_USER_RATE_PER_MINUTE, GOOGLE_PROJECT_RATE_PER_MINUTE).
+  rateBudgets: {
+    perAccount: { limit: 600, windowSeconds: 60, concurrency: 8 },
+    perProject: { limit: 10_000, windowSeconds: 60 },
+  },
   providerRevoke: true,
 };
 

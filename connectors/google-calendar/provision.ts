@@ -1,6 +1,6 @@
 import { TransferBlockedError, type TransferItem } from '../../src/transfers/types.ts';
-import { openGoogleCalendar } from '../../src/transfers/clients/google-calendar.ts';
-import { PermanentRunError, ProviderStepError } from '../sync-engine/errors.ts';
+import { openGoogleCalendar } from './client.ts';
+import { PermanentRunError, ProviderStepError } from '../../src/sync/errors.ts';
 import type { RemoteItem, SyncContext } from '../types.ts';
 import { SYNC_PURPOSE } from './apply.ts';
 import { classifyGoogleError } from './errors.ts';

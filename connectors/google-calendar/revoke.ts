@@ -2,7 +2,7 @@ import { markReauthRequired } from '../../src/connections/lifecycle.ts';
 import { createTokenAccess, vaultFor } from '../../src/connections/token-refresh.ts';
 import type { ConnectorOAuth } from '../../src/connections/oauth-types.ts';
 import { REVOCATION_PURGE } from '../../src/transfers/decision.ts';
-import { openGoogleCalendar, ProviderHttpError, revokeGoogleToken } from '../../src/transfers/clients/google-calendar.ts';
+import { openGoogleCalendar, ProviderHttpError, revokeGoogleToken } from './client.ts';
 import type { RevokeContext, RevokeStepResult } from '../types.ts';
 import type { GoogleCalendarSettings } from './manifest.ts';
 

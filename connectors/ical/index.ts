@@ -1,9 +1,16 @@
 import type { Connector } from '../types.ts';
+import { icalFeedRoutes } from './feed-routes.ts';
 import { icalManifest } from './manifest.ts';
-import { revokeIcal } from './revoke.ts';
+import { icalPublicRoutes } from './public-routes.ts';
+import { revokeIcal, revokeIcalFeedTokens } from './revoke.ts';
 
-/** The iCal subscription feed connector (manifest + revoke; feeds are pulled, so there is no apply step). */
+/**
+ * The iCal subscription feed connector: manifest, revoke, and the routes that manage and serve the
+ * feeds (subscribers poll them, so there is no apply step).
+ */
 export const icalConnector: Connector = {
   manifest: icalManifest,
   revoke: revokeIcal,
+  revokeInTransaction: revokeIcalFeedTokens,
+  routes: [icalFeedRoutes, icalPublicRoutes],
 };

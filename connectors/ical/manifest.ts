@@ -11,7 +11,10 @@ export const icalManifest: ConnectorManifest = {
   authKind: 'feed_token',
   categories: ['calendar.events', 'calendar.events.details'],
   defaultCategories: ['calendar.events'],
-  // The subscriber polls us; our own per-feed limit lives in ICAL_RATE_LIMIT_PER_MINUTE.
+  // Neither pushed nor pulled by our workers: the subscriber polls us and each fetch renders the feed
+  // from current data, so no change triggers a run. Our own per-feed limit: ICAL_RATE_LIMIT_PER_MINUTE.
+  triggers: [],
+  capabilities: [],
   providerRevoke: false,
 };
 

@@ -8,7 +8,7 @@ import ical, {
   type ICalTemporalZonedDateTimeStub,
 } from 'ical-generator';
 import { addDays, type CalendarDate, parseDate } from '../../src/cases/calendar-date.ts';
-import { type WallTime, vtimezoneComponent, zoneInstant } from '../../src/ical/time-zones.ts';
+import { type WallTime, vtimezoneComponent, zoneInstant } from './time-zones.ts';
 import type { FeedEnvelope } from './project.ts';
 
 /**

@@ -88,3 +88,77 @@ export async function loadEventsInScope(
 export function caseInScope(scope: CaseScope, caseId: string): boolean {
   return scope.kind === 'all' || scope.caseIds.includes(caseId);
 }
+
+/** A case document's metadata joined with its case, as projections need it (the bytes stay in the blob store). */
+export interface DocumentWithCase {
+  id: string;
+  externalId: string;
+  caseId: string;
+  caseNumber: string;
+  caseTitle: string;
+  title: string;
+  fileName: string;
+  mimeType: string;
+  sizeBytes: number;
+  sha256: string;
+  author: string | null;
+  documentDate: string | null;
+  version: number;
+  updatedAt: Date;
+}
+
+/**
+ * The live documents of the cases a user is assigned to (matched by e-mail), limited to the
+ * consent's case scope — the documents' side of `case data ∩ consent`, as {@link loadEventsInScope}
+ * is the events'.
+ */
+export async function loadDocumentsInScope(
+  db: Db,
+  params: { organizationId: string; userEmail: string; caseScope: CaseScope },
+): Promise<DocumentWithCase[]> {
+  if (params.caseScope.kind === 'cases' && params.caseScope.caseIds.length === 0) return [];
+  let q = db
+    .selectFrom('documents as d')
+    .innerJoin('cases as c', 'c.id', 'd.case_id')
+    .where('d.organization_id', '=', params.organizationId)
+    .where('c.organization_id', '=', params.organizationId)
+    .where('d.deleted_at', 'is', null)
+    .where('c.deleted_at', 'is', null)
+    .where(sql<boolean>`c.assignees @> ${JSON.stringify([params.userEmail.toLowerCase()])}::jsonb`);
+  if (params.caseScope.kind === 'cases') q = q.where('c.id', 'in', params.caseScope.caseIds);
+  const rows = await q
+    .select([
+      'd.id',
+      'd.external_id',
+      'd.case_id',
+      'c.number as case_number',
+      'c.title as case_title',
+      'd.title',
+      'd.file_name',
+      'd.mime_type',
+      'd.size_bytes',
+      'd.sha256',
+      'd.author',
+      'd.document_date',
+      'd.version',
+      'd.updated_at',
+    ])
+    .orderBy('d.id')
+    .execute();
+  return rows.map((r) => ({
+    id: r.id,
+    externalId: r.external_id,
+    caseId: r.case_id,
+    caseNumber: r.case_number,
+    caseTitle: r.case_title,
+    title: r.title,
+    fileName: r.file_name,
+    mimeType: r.mime_type,
+    sizeBytes: Number(r.size_bytes),
+    sha256: r.sha256,
+    author: r.author,
+    documentDate: r.document_date,
+    version: r.version,
+    updatedAt: r.updated_at,
+  }));
+}

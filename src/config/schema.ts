@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { connectorConfigShape } from '../../connectors/config-fragments.ts';
 import { parseListen } from './listen-address.ts';
 import { parseTrustedProxies } from './trust-proxy.ts';
 
@@ -87,6 +88,7 @@ export const configSchema = z
     BULK_MAX_ITEMS: positiveInt.default(5000),
 
     // Providers. SANDBOX_URL points every provider at the local sandbox; each can also be set alone.
+    // The OAuth client below is shared by sign-in and the connector that uses the same provider.
     SANDBOX_URL: optionalUrl,
     SANDBOX_PORT: port.default(4010),
     GOOGLE_CLIENT_ID: z.string().min(1).optional(),
@@ -95,7 +97,6 @@ export const configSchema = z
     GOOGLE_OAUTH_AUTH_URL: optionalUrl,
     GOOGLE_OAUTH_TOKEN_URL: optionalUrl,
     GOOGLE_OAUTH_REVOKE_URL: optionalUrl,
-    GOOGLE_API_ROOT_URL: optionalUrl,
 
     // Sessions and sign-in.
     SESSION_IDLE_MINUTES: positiveInt.default(30),
@@ -108,20 +109,9 @@ export const configSchema = z
     // Sync.
     SYNC_CONCURRENCY: positiveInt.default(8),
     FULL_RECONCILE_INTERVAL_MINUTES: positiveInt.default(360),
-    GOOGLE_USER_RATE_PER_MINUTE: positiveInt.default(600),
-    GOOGLE_PROJECT_RATE_PER_MINUTE: positiveInt.default(10_000),
-    GOOGLE_CALENDAR_NAME: z.string().min(1).default('Cases'),
     // Sync workers (queues/): how long a job's lock lives without renewal; a killed worker's job is
     // picked up by another worker about this long after it died (BullMQ stalled-job recovery).
     SYNC_JOB_LOCK_SECONDS: positiveInt.default(30),
-
-    // iCal feeds.
-    ICAL_REFRESH_INTERVAL_MINUTES: positiveInt.default(60),
-    ICAL_RATE_LIMIT_PER_MINUTE: positiveInt.default(60),
-    /** `Cache-Control: private, max-age=…` of feed responses (0 = clients revalidate every time). */
-    ICAL_CACHE_MAX_AGE_SECONDS: z.coerce.number().int().min(0).default(300),
-    /** Upper bound of the in-process cache of rendered feeds (approximate, in MiB). */
-    ICAL_RENDER_CACHE_MB: positiveInt.default(64),
 
     // Transfer log.
     TRANSFER_LOG_RETENTION_DAYS: positiveInt.default(6 * 366),
@@ -133,6 +123,9 @@ export const configSchema = z
 
     /** Run the BullMQ workers inside the API process (`npm start` does; `start:api` does not). */
     RUN_WORKERS: boolFlag.optional(),
+
+    // Each connector's own variables (connectors/<platform>/config.ts).
+    ...connectorConfigShape,
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV !== 'production') return;

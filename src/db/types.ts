@@ -166,6 +166,15 @@ export interface SyncStateTable {
   case_id: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
+/** A pulled connection's provider cursor (migration 0014). */
+export interface ConnectorCursorsTable {
+  connection_id: string;
+  cursor: string;
+  kind: 'page' | 'delta';
+  pages_applied: ColumnType<number, number | undefined, number>;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
 export interface ConnectionTokensTable {
   connection_id: string;
   key_id: string;
@@ -420,6 +429,7 @@ export interface DB {
   connections: ConnectionsTable;
   consents: ConsentsTable;
   sync_state: SyncStateTable;
+  connector_cursors: ConnectorCursorsTable;
   connection_tokens: ConnectionTokensTable;
   transfer_log: TransferLogTable;
   transfer_log_heads: TransferLogHeadsTable;

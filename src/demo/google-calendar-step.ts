@@ -1,5 +1,5 @@
 import { connectorFor } from '../../connectors/registry.ts';
-import type { SyncProgress } from '../../connectors/sync-engine/reconcile.ts';
+import type { SyncProgress } from '../sync/reconcile.ts';
 import { markReauthRequired } from '../connections/lifecycle.ts';
 import { createTokenAccess } from '../connections/token-refresh.ts';
 import { type ActingUser, actAs, SAMPLE_ADMIN_EMAIL, waitFor } from './as-user.ts';

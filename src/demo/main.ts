@@ -2,9 +2,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import { createLogger } from '../observability/logger.ts';
-import { onShutdownSignal, startService, warnAboutDevSecrets } from '../main.ts';
+import { composeServices, onShutdownSignal, startService, warnAboutDevSecrets } from '../main.ts';
 import { RedisUnavailableError, safeRedisUrl } from '../redis.ts';
-import { createServices } from '../services.ts';
 import { createDemoContext, type DemoContext, type DemoStep, envValue } from './context.ts';
 import { googleCalendarStep } from './google-calendar-step.ts';
 import { icalFeedStep } from './ical-step.ts';
@@ -108,7 +107,7 @@ export const openServicesStep: DemoStep = {
   async run(ctx) {
     const config = ctx.config!;
     // Log lines as words, among the demo's own lines: a person reads this output, not a log shipper.
-    ctx.services = await createServices(config, { logger: createLogger({ level: config.LOG_LEVEL, destination: humanLogLines(ctx.progress) }) });
+    ctx.services = await composeServices(config, { logger: createLogger({ level: config.LOG_LEVEL, destination: humanLogLines(ctx.progress) }) });
     const where =
       config.database.kind === 'postgres'
         ? 'PostgreSQL at DATABASE_URL'

@@ -3,20 +3,21 @@ import { connectorFor } from '../../connectors/registry.ts';
 import type { RevokeStepResult } from '../../connectors/types.ts';
 import type { Services } from '../services.ts';
 import { loadRevocation, sealRevocation } from './receipt.ts';
-import { type ConnectionSteps, isPending, mergeSteps } from './steps.ts';
+import { clearSyncState, type ConnectionSteps, isPending, LOCAL_STEPS, mergeSteps, shredTokens } from './steps.ts';
 
 /**
  * The revocation pipeline's asynchronous half, run by the `revoke` queue. Per connection:
  * 1. `cancel_jobs`: waiting and delayed jobs removed (a running one already stops at its next gate
  *    call, because the connection is revoked);
  * 2. the connector's provider-side steps (token revoke, optional remote purge);
- * 3. `shred_tokens`: the stored ciphertext deleted (crypto-shredding) — after the provider step
- *    succeeded (it needs the token), or on the final attempt whatever the provider said.
+ * 3. `shred_tokens`: the stored ciphertext deleted (crypto-shredding), and `clear_sync_state`:
+ *    sync_state, item errors and the import cursor forgotten — after the provider steps succeeded
+ *    (they need the token and the remote ids), or on the final attempt whatever the provider said.
+ *    Both are the engine's, for every platform (src/revocation/steps.ts); connectors supply only
+ *    their provider-side steps.
  * Steps that succeeded are never repeated; failed ones are retried by the queue and shown as
  * `failed` (pending) in the progress until they succeed or attempts run out.
  */
-
-const LOCAL_STEPS = new Set(['cancel_jobs', 'shred_tokens']);
 
 export interface ProcessRevocationOptions {
   revocationId: string;
@@ -98,16 +99,22 @@ export async function processRevocation(services: Services, options: ProcessRevo
         }
 
         const providerFailed = steps.some((s) => !LOCAL_STEPS.has(s.step) && s.result === 'failed');
-        if (isPending(byName('shred_tokens')) && (!providerFailed || options.finalAttempt)) {
-          const del = await db.deleteFrom('connection_tokens').where('connection_id', '=', conn.id).executeTakeFirst();
-          const n = Number(del.numDeletedRows);
-          steps = mergeSteps(
-            steps,
-            [{ step: 'shred_tokens', result: 'done', detail: n ? 'stored token ciphertext deleted' : 'no stored tokens' }],
-            now(),
-          );
+        if (!providerFailed || options.finalAttempt) {
+          for (const [name, run] of [
+            ['shred_tokens', shredTokens],
+            ['clear_sync_state', clearSyncState],
+          ] as const) {
+            if (!isPending(byName(name))) continue;
+            let step: RevokeStepResult;
+            try {
+              step = await run(db, conn.id);
+            } catch (err) {
+              step = { step: name, result: 'failed', detail: (err as Error).message };
+            }
+            steps = mergeSteps(steps, [step], now());
+          }
         }
-        if (steps.some((s) => s.result === 'failed') || isPending(byName('shred_tokens'))) anyFailed = true;
+        if (steps.some((s) => s.result === 'failed') || isPending(byName('shred_tokens')) || isPending(byName('clear_sync_state'))) anyFailed = true;
         return { connectionId: conn.id, platform: conn.platform, externalAccount: conn.external_account, userId: conn.user_id, steps };
       }),
     ),

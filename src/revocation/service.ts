@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { revokeInTransactionHooks } from '../../connectors/transaction-hooks.ts';
 import { type AuditActor, recordAudit } from '../audit/audit-log.ts';
 import { bumpRevocationEpoch } from '../consent/service.ts';
 import type { Db } from '../db/database.ts';
@@ -135,8 +136,8 @@ export async function requestRevocation(
         .where('connection_id', 'in', live)
         .where('withdrawn_at', 'is', null)
         .execute();
-      // iCal feed tokens die with the same commit (the public route also requires an active connection).
-      await tx.updateTable('ical_feeds').set({ revoked_at: decidedAt }).where('connection_id', 'in', live).where('revoked_at', 'is', null).execute();
+      // Credentials a platform keeps itself (e.g. a feed token) die with the same commit.
+      for (const hook of revokeInTransactionHooks) await hook(tx, { connectionIds: live, at: decidedAt });
     }
     const row = await tx
       .insertInto('revocations')

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { projectFeed } from '../../connectors/ical/project.ts';
 import type { RenderedFeed } from '../../connectors/ical/render.ts';
-import { etagMatches } from '../../src/ical/publish.ts';
-import { type CachedFeed, feedVersionKey, fieldSignature, RenderCache } from '../../src/ical/render-cache.ts';
-import { feedUrl, hashFeedToken, mintFeedToken } from '../../src/ical/tokens.ts';
+import { etagMatches } from '../../connectors/ical/publish.ts';
+import { type CachedFeed, feedVersionKey, fieldSignature, RenderCache } from '../../connectors/ical/render-cache.ts';
+import { feedUrl, hashFeedToken, mintFeedToken } from '../../connectors/ical/tokens.ts';
 
 describe('feed tokens', () => {
   it('mints 256-bit base64url tokens, stores their SHA-256 and a short hint only', () => {

@@ -7,7 +7,7 @@ import {
   weekdayOf,
   zoneInstant,
   zoneRulesFor,
-} from '../../src/ical/time-zones.ts';
+} from '../../connectors/ical/time-zones.ts';
 import { daysInMonth } from '../../src/cases/calendar-date.ts';
 import { wallTimeIn } from '../../src/cases/wall-time.ts';
 

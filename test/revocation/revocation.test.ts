@@ -146,6 +146,24 @@ describe('revocation', () => {
     expect(revokeCalls.at(-1)?.status).toBe(200);
   });
 
+  it('forgets the tokens, the remembered items and the import cursor of every revoked connection, purge or not', async () => {
+    const connectionId = await env.connect();
+    await env.ingest(caseWithEvents({ caseId: 'forget', assignee: env.org.member.email, n: 3 }));
+    await env.waitIdle();
+    const { db } = env.t.services;
+    const count = async (table: 'sync_state' | 'connection_tokens' | 'connector_cursors') =>
+      Number((await db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).where('connection_id', '=', connectionId).executeTakeFirstOrThrow()).n);
+    await db.insertInto('connector_cursors').values({ connection_id: connectionId, cursor: 'delta-token', kind: 'delta' }).execute();
+    expect(await count('sync_state')).toBeGreaterThan(0);
+    const res = await revoke({ target: { kind: 'connection', connectionId }, reason: 'left the firm' });
+    expect(res.status).toBe(202);
+    const { id } = ((await res.json()) as { revocation: { id: string } }).revocation;
+    const done = (await waitForReceipt(id)) as unknown as { connections: Array<{ steps: Array<{ step: string; result: string }> }> };
+    const steps = Object.fromEntries(done.connections[0]!.steps.map((s) => [s.step, s.result]));
+    expect(steps).toMatchObject({ shred_tokens: 'done', clear_sync_state: 'done' });
+    expect([await count('sync_state'), await count('connection_tokens'), await count('connector_cursors')]).toEqual([0, 0, 0]);
+  });
+
   it('purgeRemote removes the dedicated calendar in the sandbox', async () => {
     const connectionId = await env.connect();
     await env.ingest(caseWithEvents({ caseId: 'purge', assignee: env.org.member.email, n: 5 }));

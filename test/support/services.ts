@@ -8,7 +8,8 @@ import { createApp } from '../../src/api/app.ts';
 import type { App } from '../../src/api/env.ts';
 import { type Config, loadConfig } from '../../src/config/load.ts';
 import type { Logger } from '../../src/observability/logger.ts';
-import { createServices, type Services } from '../../src/services.ts';
+import { composeServices } from '../../src/main.ts';
+import type { Services } from '../../src/services.ts';
 
 /**
  * Real services for one test file: PGlite in memory by default, or a fresh schema on the PostgreSQL
@@ -60,7 +61,7 @@ export async function createIsolatedServices(params: {
   if (pgUrl) await sqlOn(pgUrl, `CREATE SCHEMA ${schema}`);
   const config = loadConfig({ ...params.env, REDIS_PREFIX: prefix, DATA_DIR: dataDir, DATABASE_URL: pgUrl ?? 'pglite://memory' });
   if (pgUrl) config.database = { kind: 'postgres', url: pgUrl, schema };
-  const services = await createServices(config, { logger: params.logger });
+  const services = await composeServices(config, { logger: params.logger });
   return {
     services,
     config,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { classifyGoogleError, NotSentError } from '../../connectors/google-calendar/errors.ts';
 import { OAuthTokenError } from '../../src/connections/oauth-types.ts';
-import { ProviderHttpError } from '../../src/transfers/clients/google-calendar.ts';
+import { ProviderHttpError } from '../../connectors/google-calendar/client.ts';
 
 const http = (status: number | null, reason: string | null = null, retryAfterMs: number | null = null) =>
   classifyGoogleError(new ProviderHttpError(status, reason, 'x', retryAfterMs));

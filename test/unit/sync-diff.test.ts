@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { chunk, detectDrift, planReconcile } from '../../connectors/sync-engine/diff.ts';
+import { chunk, detectDrift, planReconcile } from '../../src/sync/diff.ts';
 import type { CurrentItem, DesiredItem, RemoteItem } from '../../connectors/types.ts';
 
 const desired = (key: string, hash: string): DesiredItem => ({

@@ -1,3 +1,4 @@
+import { connectors } from '../../../connectors/registry.ts';
 import type { RouteModule } from '../env.ts';
 import { adminSamlRoutes } from './admin-saml.ts';
 import { adminSessionRoutes } from './admin-sessions.ts';
@@ -19,8 +20,6 @@ import { transferRoutes } from './transfers.ts';
 import { registerRevocationRoutes } from './revocations.ts';
 import { apiKeyRoutes } from './api-keys.ts';
 import { caseRoutes } from './cases.ts';
-import { icalFeedRoutes } from './ical-feeds.ts';
-import { icalPublicRoutes } from './ical-public.ts';
 import { ingestBulkRoutes } from './ingest-bulk.ts';
 import { ingestCaseRoutes } from './ingest-cases.ts';
 import { ingestContactRoutes } from './ingest-contacts.ts';
@@ -28,7 +27,8 @@ import { ingestDocumentRoutes } from './ingest-documents.ts';
 import { ingestEventRoutes } from './ingest-events.ts';
 
 /**
- * Every route module, in registration order. Adding a route group is adding a file and a line here.
+ * Every route module, in registration order. Adding a route group is adding a file and a line here;
+ * a connector's own routes come from its registry entry.
  */
 export const routeModules: RouteModule[] = [
   authPageRoutes,
@@ -50,8 +50,8 @@ export const routeModules: RouteModule[] = [
   ingestBulkRoutes,
   caseRoutes,
   apiKeyRoutes,
-  icalFeedRoutes,
-  icalPublicRoutes,
+  // Routes a platform brings itself (e.g. a feed it serves), from the connector registry.
+  ...connectors.flatMap((c) => c.routes ?? []),
   connectionRoutes,
   consentRoutes,
   transferRoutes,

@@ -12,6 +12,7 @@ import * as m0010 from './0010-revocation-drain.ts';
 import * as m0011 from './0011-signin-tenancy.ts';
 import * as m0012 from './0012-sign-in-links.ts';
 import * as m0013 from './0013-receipts-jws.ts';
+import * as m0014 from './0014-connector-cursors.ts';
 
 /**
  * Every migration, in order. Static imports (not a folder scan) so the list is the same under tsx,
@@ -31,4 +32,5 @@ export const migrations: Record<string, Migration> = {
   '0011-signin-tenancy': m0011,
   '0012-sign-in-links': m0012,
   '0013-receipts-jws': m0013,
+  '0014-connector-cursors': m0014,
 };

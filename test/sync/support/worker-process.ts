@@ -5,13 +5,13 @@
  */
 import { startWorkers } from '../../../queues/index.ts';
 import { loadConfig } from '../../../src/config/load.ts';
-import { createServices } from '../../../src/services.ts';
+import { composeServices } from '../../../src/main.ts';
 
 const config = loadConfig(process.env);
 if (process.env.CB_TEST_SCHEMA && config.database.kind === 'postgres') {
   config.database = { kind: 'postgres', url: config.database.url, schema: process.env.CB_TEST_SCHEMA };
 }
-const services = await createServices(config, { migrate: false });
+const services = await composeServices(config, { migrate: false });
 const workers = await startWorkers(services, { maintenance: false, sync: { chunkSize: Number(process.env.CB_TEST_CHUNK ?? 10) } });
 process.stdout.write('ready\n');
 process.on('SIGTERM', () => {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import type { FeedProjection } from '../../connectors/ical/project.ts';
-import type { RenderedFeed } from '../../connectors/ical/render.ts';
+import type { FeedProjection } from './project.ts';
+import type { RenderedFeed } from './render.ts';
 
 /**
  * In-process LRU (`lru-cache`) of feed projections and renderings, one entry per feed, bounded by (approximate)

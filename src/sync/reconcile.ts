@@ -1,9 +1,11 @@
 import { sql } from 'kysely';
-import { currentConsent } from '../../src/consent/service.ts';
-import type { Services } from '../../src/services.ts';
-import { type BlockReason, TransferBlockedError, type TransferActor } from '../../src/transfers/types.ts';
-import type { Connector, ConnectorSync, CurrentItem, PlanStep, StepResult, SyncConnection, SyncContext } from '../types.ts';
+import { currentConsent } from '../consent/service.ts';
+import type { Services } from '../services.ts';
+import { type BlockReason, TransferBlockedError, type TransferActor } from '../transfers/types.ts';
+import type { Connector, ConnectorSync, CurrentItem, StepResult, SyncConnection, SyncContext } from '../../connectors/types.ts';
 import { chunk, detectDrift, planReconcile } from './diff.ts';
+import { type SyncProgress, ProgressReporter } from './progress.ts';
+import { recordChunk, StateWriter } from './state-writer.ts';
 import {
   PermanentRunError,
   ProviderStepError,
@@ -42,24 +44,7 @@ export interface EngineLimiter {
   pause(account: string, ms: number): Promise<void>;
 }
 
-/** What GET /v1/connections/:id shows while and after a run (connections.sync_progress). */
-export interface SyncProgress {
-  state: 'running' | 'idle' | 'waiting' | 'failed';
-  reason: string;
-  full: boolean;
-  startedAt: string;
-  finishedAt?: string;
-  planned: { create: number; update: number; delete: number };
-  done: { created: number; updated: number; deleted: number; failed: number; blocked: number };
-  unchanged: number;
-  skipped: number;
-  remaining: number;
-  providerCalls: number;
-  jobId?: string;
-  /** When a delayed run resumes. */
-  resumesAt?: string;
-  message?: string;
-}
+export type { SyncProgress } from './progress.ts';
 
 export interface ReconcileDeps {
   services: Services;
@@ -167,32 +152,15 @@ export async function reconcileConnection(deps: ReconcileDeps, params: { connect
     providerCalls: 0,
     ...(params.jobId ? { jobId: params.jobId } : {}),
   };
-  let reportedAt = 0;
-  let progressWrites: Promise<void> = Promise.resolve();
-  /**
-   * Persists progress (connections.sync_progress + job progress) in the background, in order;
-   * `throttle`d to once a second between chunks. Progress is for people: it must not slow the run.
-   * Returns the write chain, for the places that must have it written before going on.
-   */
-  const report = (throttle = false): Promise<void> => {
-    if (throttle && Date.now() - reportedAt < 1000) return progressWrites;
-    reportedAt = Date.now();
-    const snapshot = JSON.stringify(progress);
-    progressWrites = progressWrites
-      .then(async () => {
-        await db.updateTable('connections').set({ sync_progress: snapshot }).where('id', '=', connection.id).execute();
-        await deps.onProgress?.(JSON.parse(snapshot) as SyncProgress);
-      })
-      .catch((err: unknown) => services.logger.debug({ err, connectionId: connection.id }, 'progress not recorded'));
-    return progressWrites;
-  };
-  /** sync_state writes of finished chunks, in order, overlapping the next chunk's provider calls. */
-  let stateWrites: Promise<void> = Promise.resolve();
-  const persistInOrder = (write: () => Promise<void>): void => {
-    stateWrites = stateWrites.then(write);
-    // A failed write surfaces at the next `await stateWrites`; meanwhile it is not "unhandled".
-    stateWrites.catch(() => undefined);
-  };
+  const reporter = new ProgressReporter({
+    write: async (snapshot) => {
+      await db.updateTable('connections').set({ sync_progress: JSON.stringify(snapshot) }).where('id', '=', connection.id).execute();
+      await deps.onProgress?.(snapshot);
+    },
+    onError: (err) => services.logger.debug({ err, connectionId: connection.id }, 'progress not recorded'),
+  });
+  const report = (throttle = false): Promise<void> => reporter.report(progress, throttle);
+  const state = new StateWriter();
 
   let refreshedThisRun = false;
   /** One refresh per run after a 401; a second 401 is transient (the provider may be flapping). */
@@ -241,7 +209,7 @@ export async function reconcileConnection(deps: ReconcileDeps, params: { connect
   };
 
   try {
-    // 1. The destination (e.g. the dedicated calendar) exists; settings learned are kept.
+    // 1. The destination the connector writes into exists; settings learned are kept.
     const prepared = await step(() => sync.prepare(ctx, { verify: full }));
     if (prepared.settings && Object.keys(prepared.settings).length) {
       ctx.connection.settings = { ...ctx.connection.settings, ...prepared.settings };
@@ -288,7 +256,9 @@ export async function reconcileConnection(deps: ReconcileDeps, params: { connect
 
     // 3. Apply in chunks; persist each chunk before the next.
     const size = Math.max(1, Math.min(deps.chunkSize ?? 50, limiter.maxPerAcquire));
-    const concurrency = deps.concurrency ?? connector.manifest.rateLimits?.concurrentPerAccount ?? 8;
+    // The manifest's per-account concurrency is a provider limit: a worker option may lower it, never raise it.
+    const allowed = connector.manifest.rateBudgets?.perAccount?.concurrency ?? 8;
+    const concurrency = Math.max(1, Math.min(deps.concurrency ?? allowed, allowed));
     let transientFailures = 0;
     let lastTransient = '';
     for (const part of chunk(plan.steps, size)) {
@@ -308,8 +278,8 @@ export async function reconcileConnection(deps: ReconcileDeps, params: { connect
       const authFailed = results.filter((r) => r.outcome === 'failed' && r.error.kind === 'auth_failed');
       const reauth = authFailed.find((r) => r.outcome === 'failed' && r.error.kind === 'auth_failed' && r.error.reauthRequired);
       if (reauth && reauth.outcome === 'failed') {
-        persistInOrder(record(services, connection.id, part, results, progress, failed));
-        await stateWrites;
+        state.enqueue(recordChunk(db, connection.id, part, results, progress, failed));
+        await state.flush();
         await deps.onReauthRequired(connection.id, 'Casebridge is no longer allowed to write to this account. Reconnect it to resume syncing.');
         throw new PermanentRunError('reauth_required', reauth.error.message);
       }
@@ -326,11 +296,11 @@ export async function reconcileConnection(deps: ReconcileDeps, params: { connect
       if (calls > part.length) await limiter.charge(account, calls - part.length);
       // Results are recorded now (in memory) and written while the next chunk is on its way; every
       // exit below waits for the writes, so a delayed or failed run has saved what it did.
-      persistInOrder(record(services, connection.id, part, results, progress, failed));
+      state.enqueue(recordChunk(db, connection.id, part, results, progress, failed));
 
       const stop = results.find((r) => r.outcome === 'blocked' && STOP_REASONS.has(r.reason));
       if (stop) {
-        await stateWrites;
+        await state.flush();
         await report();
         return { status: 'skipped', reason: `blocked_${stop.outcome === 'blocked' ? stop.reason : ''}` };
       }
@@ -348,7 +318,7 @@ export async function reconcileConnection(deps: ReconcileDeps, params: { connect
       if (results.some((r) => r.outcome === 'failed' && r.error.code === 'destination_missing')) {
         // Make the next run verify (and re-create) the destination.
         await db.updateTable('connections').set({ last_full_sync_at: null }).where('id', '=', connection.id).execute();
-        throw new TransientRunError('the destination calendar is missing; it is checked again on the next attempt');
+        throw new TransientRunError(`the destination at ${connector.manifest.displayName} is missing; it is checked again on the next attempt`);
       }
       for (const r of results) {
         if (r.outcome === 'failed' && (r.error.kind === 'transient' || r.error.kind === 'auth_failed')) {
@@ -365,8 +335,8 @@ export async function reconcileConnection(deps: ReconcileDeps, params: { connect
     if (transientFailures) throw new TransientRunError(`${transientFailures} item(s) failed transiently: ${lastTransient}`);
 
     // 4. Done: state written, then the summary (after any progress write still on its way).
-    await stateWrites;
-    await progressWrites;
+    await state.flush();
+    await reporter.flush();
     const itemErrors = failed.size;
     progress.state = 'idle';
     progress.finishedAt = new Date().toISOString();
@@ -395,7 +365,7 @@ export async function reconcileConnection(deps: ReconcileDeps, params: { connect
   } catch (caught) {
     let err = caught;
     // What the run did is saved before it gives up or waits (a failed write makes the run transient).
-    await stateWrites.catch((e: unknown) => {
+    await state.flush().catch((e: unknown) => {
       err = new TransientRunError(`sync state could not be saved: ${e instanceof Error ? e.message : String(e)}`);
     });
     // The gate refused a provisioning or listing step (and logged it): nothing to retry until the
@@ -414,106 +384,3 @@ export async function reconcileConnection(deps: ReconcileDeps, params: { connect
 }
 
 type StepResultError = Extract<StepResult, { outcome: 'failed' }>['error'];
-
-/**
- * Records one chunk's results: counts and the error map now (synchronously), and returns the writer
- * of sync_state (what was written) and sync_item_errors (permanent failures) for the caller to run.
- */
-function record(
-  services: Services,
-  connectionId: string,
-  steps: PlanStep[],
-  results: StepResult[],
-  progress: SyncProgress,
-  /** Keys with a recorded permanent error (only those need clearing on success); kept up to date. */
-  failed: Map<string, string>,
-): () => Promise<void> {
-  const { db } = services;
-  const now = new Date();
-  const upserts: Array<{ connection_id: string; item_key: string; remote_id: string; hash: string; etag: string | null; case_id: string | null; remote_meta: string; updated_at: Date }> = [];
-  const removed: string[] = [];
-  const cleared: string[] = [];
-  const errors: Array<{ connection_id: string; item_key: string; hash: string; operation: string; error_class: string; provider_status: number | null; message: string; first_failed_at: Date; last_failed_at: Date }> = [];
-  results.forEach((r, i) => {
-    const s = steps[i]!;
-    if (r.outcome === 'done') {
-      if (failed.has(s.key)) {
-        cleared.push(s.key);
-        failed.delete(s.key);
-      }
-      if (s.op === 'delete') {
-        if (s.reason === 'gone') removed.push(s.key);
-        progress.done.deleted += 1;
-      } else {
-        upserts.push({
-          connection_id: connectionId,
-          item_key: s.key,
-          remote_id: r.remoteId,
-          hash: s.desired.hash,
-          etag: r.etag,
-          case_id: s.desired.caseId,
-          remote_meta: 'null',
-          updated_at: now,
-        });
-        if (s.op === 'create') progress.done.created += 1;
-        else progress.done.updated += 1;
-      }
-      progress.remaining -= 1;
-    } else if (r.outcome === 'blocked') {
-      progress.done.blocked += 1;
-    } else {
-      progress.done.failed += 1;
-      if (r.error.kind === 'permanent' && r.error.code !== 'destination_missing') {
-        failed.set(s.key, s.op === 'delete' ? s.current.hash : s.desired.hash);
-        errors.push({
-          connection_id: connectionId,
-          item_key: s.key,
-          hash: s.op === 'delete' ? s.current.hash : s.desired.hash,
-          operation: s.op,
-          error_class: r.error.kind,
-          provider_status: r.error.status ?? null,
-          message: r.error.message.slice(0, 500),
-          first_failed_at: now,
-          last_failed_at: now,
-        });
-        progress.remaining -= 1;
-      }
-    }
-  });
-  return async () => {
-    if (upserts.length) {
-      await db
-        .insertInto('sync_state')
-        .values(upserts)
-        .onConflict((oc) =>
-          oc.columns(['connection_id', 'item_key']).doUpdateSet((eb) => ({
-            remote_id: eb.ref('excluded.remote_id'),
-            hash: eb.ref('excluded.hash'),
-            etag: eb.ref('excluded.etag'),
-            case_id: eb.ref('excluded.case_id'),
-            updated_at: eb.ref('excluded.updated_at'),
-          })),
-        )
-        .execute();
-    }
-    if (removed.length) await db.deleteFrom('sync_state').where('connection_id', '=', connectionId).where('item_key', 'in', removed).execute();
-    if (cleared.length) await db.deleteFrom('sync_item_errors').where('connection_id', '=', connectionId).where('item_key', 'in', cleared).execute();
-    if (errors.length) {
-      await db
-        .insertInto('sync_item_errors')
-        .values(errors)
-        .onConflict((oc) =>
-          oc.columns(['connection_id', 'item_key']).doUpdateSet((eb) => ({
-            hash: eb.ref('excluded.hash'),
-            operation: eb.ref('excluded.operation'),
-            error_class: eb.ref('excluded.error_class'),
-            provider_status: eb.ref('excluded.provider_status'),
-            message: eb.ref('excluded.message'),
-            last_failed_at: eb.ref('excluded.last_failed_at'),
-            attempts: sql`sync_item_errors.attempts + 1`,
-          })),
-        )
-        .execute();
-    }
-  };
-}

@@ -1,4 +1,4 @@
-import type { ProviderErrorClass } from '../types.ts';
+import type { ProviderErrorClass } from '../../connectors/types.ts';
 
 /**
  * Run-level outcomes of a reconcile that are not "done": the queue maps each to an action (delay,

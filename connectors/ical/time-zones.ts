@@ -1,6 +1,6 @@
 import { getVtimezoneComponent } from '@touch4it/ical-timezones';
-import { daysInMonth } from '../cases/calendar-date.ts';
-import { type WallTime, wallTimeIn } from '../cases/wall-time.ts';
+import { daysInMonth } from '../../src/cases/calendar-date.ts';
+import { type WallTime, wallTimeIn } from '../../src/cases/wall-time.ts';
 
 /**
  * Time zones for ICS output, as pure logic.

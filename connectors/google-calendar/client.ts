@@ -1,9 +1,9 @@
 import { calendar, type calendar_v3 } from '@googleapis/calendar';
 import { OAuth2Client } from 'google-auth-library';
-import { googleClientCredentials } from '../../auth/oidc-google.ts';
-import type { Config } from '../../config/load.ts';
-import { OAuthTokenError, type TokenSet } from '../../connections/oauth-types.ts';
-import { assertInsideGate } from '../gate-scope.ts';
+import { googleClientCredentials } from '../../src/auth/oidc-google.ts';
+import type { Config } from '../../src/config/load.ts';
+import { OAuthTokenError, type TokenSet } from '../../src/connections/oauth-types.ts';
+import { assertInsideGate } from '../../src/transfers/gate-scope.ts';
 
 /**
  * The gated Google Calendar client: the ONLY module that imports `@googleapis/calendar` and

@@ -1,4 +1,4 @@
-import type { CurrentItem, DesiredItem, PlanStep, RemoteItem } from '../types.ts';
+import type { CurrentItem, DesiredItem, PlanStep, RemoteItem } from '../../connectors/types.ts';
 
 /**
  * The reconcile plan, as pure logic: what should be there (desired) against what was last written

@@ -1,0 +1,127 @@
+import type { Connector, ConnectorPull, ProviderErrorClass } from '../../connectors/types.ts';
+import { CursorGoneError } from '../../connectors/types.ts';
+import { loadSyncConnection } from './reconcile.ts';
+import { PermanentRunError, RateLimitedRunError, RunInterruptedError, TransientRunError } from './errors.ts';
+import { currentConsent } from '../consent/service.ts';
+import type { Db } from '../db/database.ts';
+import type { Services } from '../services.ts';
+import { TransferBlockedError, type TransferActor } from '../transfers/types.ts';
+import { createConnectorContext } from './context.ts';
+
+/**
+ * The generic import of one pulled connection (capability `pull`):
+ *
+ *   cursor = connector_cursors(connection)           (null = from scratch)
+ *   repeat: page = connector.fetchPage(cursor)        (through the gate, direction inbound)
+ *           connector.applyPage(page.items)           (idempotent by item key)
+ *           store page.next as the cursor             (only now: a crash re-fetches, never skips)
+ *   until the provider hands out a delta cursor (the import is complete).
+ *
+ * When the provider says the stored cursor is gone, the cursor is dropped and the import starts
+ * from scratch once; a from-scratch import that ran to its end lets the connector sweep away what
+ * is no longer at the provider. Knows no provider.
+ */
+
+export interface PullDeps {
+  services: Services;
+  connector: Connector & { pull: ConnectorPull };
+  /** A fresh access token of the connection (see src/connections/token-refresh.ts). */
+  accessToken(connectionId: string): Promise<string>;
+  actor: TransferActor;
+  /** Checked between pages: true when the worker is shutting down. */
+  shouldStop?(): boolean;
+}
+
+export type PullResult =
+  | { status: 'done'; pages: number; items: number; restarted: boolean; swept: number }
+  | { status: 'skipped'; reason: string };
+
+/** The stored cursor of a connection, or null. */
+export async function loadCursor(db: Db, connectionId: string): Promise<{ cursor: string; kind: 'page' | 'delta' } | null> {
+  const row = await db.selectFrom('connector_cursors').select(['cursor', 'kind']).where('connection_id', '=', connectionId).executeTakeFirst();
+  return row ?? null;
+}
+
+async function storeCursor(db: Db, connectionId: string, next: { kind: 'page' | 'delta'; cursor: string }): Promise<void> {
+  await db
+    .insertInto('connector_cursors')
+    .values({ connection_id: connectionId, cursor: next.cursor, kind: next.kind, pages_applied: 1, updated_at: new Date() })
+    .onConflict((oc) =>
+      oc.column('connection_id').doUpdateSet((eb) => ({
+        cursor: next.cursor,
+        kind: next.kind,
+        pages_applied: eb('connector_cursors.pages_applied', '+', 1),
+        updated_at: new Date(),
+      })),
+    )
+    .execute();
+}
+
+async function dropCursor(db: Db, connectionId: string): Promise<void> {
+  await db.deleteFrom('connector_cursors').where('connection_id', '=', connectionId).execute();
+}
+
+/** A provider failure as the run-level error the queue acts on. */
+function runError(c: ProviderErrorClass): Error {
+  if (c.kind === 'rate_limited') return new RateLimitedRunError(c.retryAfterMs ?? 0, 'provider');
+  if (c.kind === 'auth_failed' && c.reauthRequired) return new PermanentRunError('reauth_required', c.message);
+  if (c.kind === 'permanent') return new PermanentRunError(c.code ?? 'provider_refused', c.message);
+  return new TransientRunError(c.message);
+}
+
+/** Runs one import of a connection. Throws the run-level errors of src/sync/errors.ts. */
+export async function runImport(deps: PullDeps, params: { connectionId: string }): Promise<PullResult> {
+  const { services, connector } = deps;
+  const { db } = services;
+  const pull = connector.pull;
+  const [connection, consent, stored] = await Promise.all([
+    loadSyncConnection(services, params.connectionId),
+    currentConsent(db, params.connectionId),
+    loadCursor(db, params.connectionId),
+  ]);
+  if (!connection) return { status: 'skipped', reason: 'connection_missing' };
+  if (connection.status !== 'active') return { status: 'skipped', reason: `connection_${connection.status}` };
+  if (!consent) return { status: 'skipped', reason: 'no_consent' };
+  const ctx = createConnectorContext(services, {
+    connection,
+    consent,
+    actor: deps.actor,
+    accessToken: () => deps.accessToken(connection.id),
+  });
+
+  let cursor = stored?.cursor ?? null;
+  let fromScratch = cursor === null;
+  let restarted = false;
+  const seen = new Set<string>();
+  let pages = 0;
+  let items = 0;
+  for (;;) {
+    if (deps.shouldStop?.()) throw new RunInterruptedError();
+    let page: Awaited<ReturnType<ConnectorPull['fetchPage']>>;
+    try {
+      page = await pull.fetchPage(ctx, cursor);
+    } catch (err) {
+      if (err instanceof CursorGoneError && cursor !== null && !restarted) {
+        ctx.logger.info('stored cursor no longer known to the provider; importing from scratch');
+        await dropCursor(db, connection.id);
+        cursor = null;
+        fromScratch = true;
+        restarted = true;
+        seen.clear();
+        continue;
+      }
+      if (err instanceof TransferBlockedError) return { status: 'skipped', reason: err.reason };
+      throw runError(pull.classifyError(err));
+    }
+    await pull.applyPage(ctx, page.items);
+    // Only after the page is applied: a crash before this line fetches the same page again.
+    await storeCursor(db, connection.id, page.next);
+    pages += 1;
+    items += page.items.length;
+    if (fromScratch) for (const item of page.items) if (!item.deleted) seen.add(item.key);
+    if (page.next.kind === 'delta') break;
+    cursor = page.next.cursor;
+  }
+  const swept = fromScratch && pull.sweep ? await pull.sweep(ctx, seen) : 0;
+  return { status: 'done', pages, items, restarted, swept };
+}
