@@ -177,7 +177,11 @@ export interface ConnectionTokensTable {
 
 // --- Privacy core (migration 0003): transfer log, chain heads, checkpoints, audit log ---
 
-export type TransferOutcomeColumn = 'intent' | 'sent' | 'failed' | 'blocked' | 'not_modified' | 'received';
+/**
+ * `unknown`: the request may have left and no answer came; `not_sent`: prepared, never sent;
+ * `resolved`: the provider was read afterwards (`reason` says whether the write took effect) — 0018.
+ */
+export type TransferOutcomeColumn = 'intent' | 'sent' | 'failed' | 'blocked' | 'not_modified' | 'received' | 'unknown' | 'not_sent' | 'resolved';
 
 export interface TransferLogTable {
   id: string;
@@ -229,6 +233,13 @@ export interface TransferLogHeadsTable {
   organization_id: string;
   seq: number;
   hash: string;
+  updated_at: Timestamp;
+}
+
+/** Per organization: every intent up to `seq` is closed (recovery bookkeeping, migration 0018). */
+export interface TransferLogRecoveryMarksTable {
+  organization_id: string;
+  seq: number;
   updated_at: Timestamp;
 }
 
@@ -298,6 +309,8 @@ export interface RevocationsTable {
   remote_items_removed: Generated<number>;
   calls_drained: Generated<number>;
   calls_still_running: Generated<number>;
+  /** Transfer ids of calls that had left and had no answer by the drain deadline (migration 0018). */
+  calls_outcome_unknown: ColumnType<string[], string | undefined, string>;
   effective_at: Timestamp;
   created_at: Timestamp;
   completed_at: NullableTimestamp;
@@ -389,6 +402,7 @@ export interface DB {
   transfer_log: TransferLogTable;
   transfer_log_heads: TransferLogHeadsTable;
   transfer_log_checkpoints: TransferLogCheckpointsTable;
+  transfer_log_recovery_marks: TransferLogRecoveryMarksTable;
   transfer_subject_sets: TransferSubjectSetsTable;
   audit_log: AuditLogTable;
   ical_feeds: IcalFeedsTable;

@@ -60,7 +60,7 @@ import type { Logger } from '../observability/logger.ts';
 import { transfersTotal } from '../observability/metrics.ts';
 import { canonicalDigest, freezeDeep } from './canonical.ts';
 import { type ConsentState, type Decision, decideTransfer, type GateConnection } from './decision.ts';
-import { summariseError } from './errors.ts';
+import { failedCallOutcome, TransferNotSentError } from './errors.ts';
 import { gateScope } from './gate-scope.ts';
 import { beginTransfer, endTransfer } from './inflight.ts';
 import { cleanText, normaliseSubjects, type TransferLogEntry } from './log-entry.ts';
@@ -68,6 +68,7 @@ import { TransferLogWriter } from './log-writer.ts';
 import type {
   OutboundGate,
   ProviderOutcome,
+  SendManyOptions,
   TransferActor,
   TransferContext,
   TransferItem,
@@ -224,22 +225,21 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
     ctx: TransferContext,
     items: TransferItem[],
     perform: (minimised: Record<string, unknown>, item: TransferItem, index: number) => Promise<ProviderOutcome<T>>,
-    options?: { concurrency?: number },
+    options?: SendManyOptions,
   ): Promise<Array<TransferResult<T>>> {
     if (!items.length) return [];
     const leaseId = randomUUID();
-    let epoch = await leaseAndEpoch(ctx.connectionId, leaseId);
+    // When the epoch read was *issued*: a revocation's bump before this instant is seen by it.
     let lastEpochCheck = Date.now();
+    let epoch = await leaseAndEpoch(ctx.connectionId, leaseId);
     let released = false;
     const release = async () => {
       released = true;
       await releaseLease(ctx.connectionId, leaseId);
     };
-    // Outcome rows are buffered as calls settle and written in batches of OUTCOME_BATCH while the
-    // chunk's other calls are still in flight (so a long chunk ends with one small statement, not one
-    // huge one), the rest when the calls are over; the call returns once all of them are committed.
-    // Batches rather than one statement per outcome: each statement costs CPU on the calling thread
-    // (and all of PGlite's work runs there), which competed with the calls themselves when measured.
+    // Outcome (and refusal) rows are buffered as calls settle and written in batches of OUTCOME_BATCH
+    // while the chunk's other calls are still in flight, the rest when the calls are over; the call
+    // returns once all of them are committed. The writer merges batches of concurrent gate calls.
     const written: Array<Promise<unknown>> = [];
     const buffered: TransferLogEntry[] = [];
     const flush = () => {
@@ -260,7 +260,8 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
       await Promise.all([Promise.all(written), release()]);
       return results;
     } finally {
-      // Even when the call failed half-way, every outcome row of a call that was made is written.
+      // Even when the call failed half-way, every outcome row of a call that was made is written. A
+      // failure here leaves those intents open: the recovery job turns them into `unknown` and resolves them.
       flush();
       if (!released) await release();
       if (written.length) await Promise.allSettled(written);
@@ -276,21 +277,10 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
       const actor = freezeDeep(actorRecord(ctx.actor));
       const base = items.map((item, i) => baseEntry(ctx, item, decisions[i]!, state.attribution, now, actor));
       const concurrency = Math.max(1, options?.concurrency ?? defaultConcurrency);
-      // Write ahead in two statements: the rows of the items the first wave of calls takes, then the
-      // rest, which commits while that wave is already out. An item's call waits for its own batch.
-      const split = Math.min(items.length, concurrency);
-      let restWritten: Promise<unknown> = Promise.resolve();
-      if (state.attribution) {
-        const rows = (from: number, to: number) => base.slice(from, to).filter((b): b is TransferLogEntry => b !== null);
-        const first = log.append(rows(0, split));
-        if (split < items.length) {
-          restWritten = log.append(rows(split, items.length));
-          // Awaited by the items it covers; this only keeps an early failure from counting as unhandled.
-          restWritten.catch(() => undefined);
-        }
-        await first;
-      } else warnUnknownConnection(ctx);
+      if (!state.attribution) warnUnknownConnection(ctx);
       let latest: GateState = state;
+      /** Set when an intent could not be written: no later item of the chunk leaves. */
+      let intentFailure: { error: unknown } | null = null;
 
       const results: Array<TransferResult<T>> = new Array(items.length);
       let recheck: Promise<void> | null = null;
@@ -300,8 +290,9 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
         const original = decisions[i]!;
         if (Date.now() - lastEpochCheck >= recheckMs) {
           recheck ??= (async () => {
+            const issued = Date.now();
             const now = await leaseAndEpoch(ctx.connectionId, leaseId);
-            lastEpochCheck = Date.now();
+            lastEpochCheck = issued;
             if (now === epoch) return;
             epoch = now;
             latest = await stateFor(ctx.connectionId, now);
@@ -313,33 +304,53 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
         if (latest === state) return original;
         const again = decideTransfer({ connection: latest.connection, consent: latest.consent, item: items[i]!, purpose: ctx.purpose });
         if (!again.allowed) return again;
-        // A new consent version may allow less: the intent row named the old one, so stop and let the
-        // caller re-plan under the new one.
+        // A new consent version may allow less: the intent row would name the old one, so stop and
+        // let the caller re-plan under the new one.
         if (again.consent?.id !== original.consent?.id && items[i]!.operation !== 'delete') {
           return { ...again, allowed: false, reason: 'consent_withdrawn' };
         }
         return original;
       };
 
+      /** An item that never leaves: no row (no intent was written), the caller learns why. */
+      const notSent = (i: number, reason: string) => {
+        results[i] = { outcome: 'failed', error: new TransferNotSentError(reason), transferId: base[i]?.id ?? randomUUID(), logged: 'not_sent' };
+        count(state.attribution, items[i]!, 'not_sent');
+      };
+
       const limit = pLimit(concurrency);
-      const settled = await Promise.allSettled(
+      await Promise.all(
         items.map((item, i) =>
           limit(async () => {
             const decision = decisions[i]!;
             const row = base[i];
-            if (i >= split) await restWritten;
             if (!decision.allowed) {
+              if (row) recordOutcome(row);
               results[i] = { outcome: 'blocked', reason: decision.reason, transferId: row?.id ?? randomUUID() };
               count(state.attribution, item, 'blocked');
               return;
             }
-            const intent = row!;
+            if (!row) return notSent(i, 'connection_unknown');
+            if (intentFailure) return notSent(i, 'intent_not_written');
+            if (options?.signal?.aborted) return notSent(i, abortReason(options.signal));
+            const skip = options?.beforeSend?.(item, i);
+            if (skip) return notSent(i, skip);
             const current = await stillAllowed(i);
             if (!current.allowed) {
-              recordOutcome({ ...intent, id: randomUUID(), intentId: intent.id, outcome: 'blocked', reason: current.reason, createdAt: new Date() });
-              results[i] = { outcome: 'blocked', reason: current.reason, transferId: intent.id };
+              // Refused at the last moment: the refusal row, and no intent (nothing was about to leave).
+              recordOutcome({ ...row, outcome: 'blocked', reason: current.reason, payloadSha256: null, payloadBytes: null, createdAt: new Date() });
+              results[i] = { outcome: 'blocked', reason: current.reason, transferId: row.id };
               count(state.attribution, item, 'blocked');
               return;
+            }
+            // Write ahead: this item's intent, committed before its call. Intents of the chunk's other
+            // items (and of other gate calls in the process) ready at the same time share the statement.
+            const intent: TransferLogEntry = { ...row, createdAt: new Date() };
+            try {
+              await log.append([intent]);
+            } catch (error) {
+              intentFailure ??= { error };
+              return notSent(i, 'intent_not_written');
             }
             const started = performance.now();
             try {
@@ -362,28 +373,29 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
               results[i] = { outcome: 'sent', value: done.value, transferId: intent.id };
               count(state.attribution, item, outcome);
             } catch (error) {
-              const summary = summariseError(error);
+              // What the error says about the write: the provider refused it (`failed`), it never left
+              // (`not_sent`), or it may have been applied (`unknown`, resolved later by reading the provider).
+              const { outcome, summary } = failedCallOutcome(error);
               recordOutcome({
                 ...intent,
                 id: randomUUID(),
                 intentId: intent.id,
-                outcome: 'failed',
+                outcome,
                 providerStatus: summary.providerStatus,
                 errorClass: summary.errorClass,
                 errorMessage: summary.errorMessage,
                 durationMs: Math.round(performance.now() - started),
                 createdAt: new Date(),
               });
-              results[i] = { outcome: 'failed', error, transferId: intent.id };
-              count(state.attribution, item, 'failed');
+              results[i] = { outcome: 'failed', error, transferId: intent.id, logged: outcome };
+              count(state.attribution, item, outcome);
             }
           }),
         ),
       );
-      // Only the write-ahead of the later items can fail here (perform's errors are outcomes): their
-      // calls were not made; the calls that were made have their outcome rows (see the caller).
-      const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-      if (failure) throw failure.reason;
+      // Only an intent write can fail here (perform's errors are outcomes): the calls after it were not
+      // made; the calls that were made have their outcome rows (see the caller).
+      if (intentFailure) throw (intentFailure as { error: unknown }).error;
       return results;
     }
   }
@@ -426,6 +438,13 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
       else cache.clear();
     },
   };
+}
+
+function abortReason(signal: AbortSignal): string {
+  const r = signal.reason as { code?: unknown } | string | undefined;
+  if (typeof r === 'string' && /^[a-z_]{1,60}$/.test(r)) return r;
+  if (r && typeof r === 'object' && typeof r.code === 'string' && /^[a-z_]{1,60}$/.test(r.code)) return r.code;
+  return 'chunk_aborted';
 }
 
 function mergeSubjects(a: TransferItem['subjects'], b: TransferItem['subjects']): TransferItem['subjects'] {

@@ -41,8 +41,9 @@ export interface TransferLogWriterOptions {
  * rows. A set removed by retention while remembered makes the insert fail its foreign key: the writer
  * then forgets what it remembered and retries with the sets included.
  *
- * Group commit: appends for the same organization that arrive while one is in flight are merged into
- * the next statement, so concurrent gate calls in a process share round trips.
+ * Group commit: appends for the same organization made in the same tick, or while a statement is in
+ * flight, are merged into the next statement, so concurrent gate calls in a process share round trips
+ * (each caller still resolves only once its own rows are committed).
  */
 export class TransferLogWriter {
   private readonly orgs = new Map<string, OrgQueue>();
@@ -91,7 +92,13 @@ export class TransferLogWriter {
     const queue = q;
     return new Promise<ChainedEntry[]>((resolve, reject) => {
       queue.pending.push({ entries: entries.map(normaliseIds), resolve, reject });
-      if (!queue.running) void this.drain(org, queue);
+      if (!queue.running) {
+        // Start the statement at the end of this turn of the event loop, so that every append made
+        // in the same tick (the intents of a chunk's first wave, concurrent `send` callers woken by the
+        // same Redis reply) travels in it: one multi-row INSERT instead of one each.
+        queue.running = true;
+        setImmediate(() => void this.drain(org, queue));
+      }
     });
   }
 

@@ -9,6 +9,7 @@ import * as m0007 from './0007-revocation.ts';
 import * as m0008 from './0008-transfer-log-fast-path.ts';
 import * as m0009 from './0009-documents-by-content.ts';
 import * as m0010 from './0010-revocation-drain.ts';
+import * as m0018 from './0018-log-truth.ts';
 
 /**
  * Every migration, in order. Static imports (not a folder scan) so the list is the same under tsx,
@@ -25,4 +26,5 @@ export const migrations: Record<string, Migration> = {
   '0008-transfer-log-fast-path': m0008,
   '0009-documents-by-content': m0009,
   '0010-revocation-drain': m0010,
+  '0018-log-truth': m0018,
 };
