@@ -104,6 +104,13 @@ export const configSchema = z
      */
     CHECKPOINT_WITNESS_DIR: z.string().min(1).optional(),
 
+    /**
+     * How long after a call of unknown outcome (a timeout, a lost connection, a crash) the provider is
+     * read to resolve it: a provider can still apply a request it received long ago, so reading too
+     * early could miss the write.
+     */
+    TRANSFER_UNKNOWN_SETTLE_MS: positiveInt.default(90_000),
+
     // Revocation.
     /** Base delay of retries of failed provider-side revocation steps (doubles each attempt, 6 attempts). */
     REVOCATION_RETRY_BASE_MS: positiveInt.default(5000),

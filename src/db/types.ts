@@ -301,7 +301,7 @@ export interface RevocationsTable {
   reason: string;
   purge_remote: boolean;
   requested_by: Json<Record<string, unknown>>;
-  status: 'in_progress' | 'completed' | 'completed_with_errors';
+  status: 'in_progress' | 'completed' | 'completed_with_calls_in_flight' | 'completed_with_errors';
   connection_ids: Json<string[]>;
   already_revoked_ids: Json<string[]>;
   steps: ColumnType<unknown[], string | undefined, string>;
@@ -310,7 +310,7 @@ export interface RevocationsTable {
   calls_drained: Generated<number>;
   calls_still_running: Generated<number>;
   /** Transfer ids of calls that had left and had no answer by the drain deadline (migration 0018). */
-  calls_outcome_unknown: ColumnType<string[], string | undefined, string>;
+  calls_outcome_unknown: ColumnType<Array<{ transferId: string; resolution: string }>, string | undefined, string>;
   effective_at: Timestamp;
   created_at: Timestamp;
   completed_at: NullableTimestamp;

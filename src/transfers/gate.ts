@@ -179,6 +179,9 @@ export async function loadGateState(db: Db, connectionId: string): Promise<GateS
   };
 }
 
+/** Oldest epoch read a call may leave on (see `stillAllowed`); revocation drain deadlines are longer. */
+const MAX_EPOCH_AGE_MS = 1_000;
+
 /** Outcome rows written together while a chunk's calls are still running. */
 const OUTCOME_BATCH = 100;
 
@@ -288,7 +291,10 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
       /** Between items of a long chunk: has a withdrawal/revocation landed since the chunk started? */
       const stillAllowed = async (i: number): Promise<Decision> => {
         const original = decisions[i]!;
-        if (Date.now() - lastEpochCheck >= recheckMs) {
+        // Fresh enough: read at most `recheckMs` ago — or, when Redis is slow, at most MAX_EPOCH_AGE_MS
+        // ago (a read that was under way for longer is repeated). So a call that starts after a
+        // revocation's drain deadline (longer than that) has always seen the revocation's epoch bump.
+        while (Date.now() - lastEpochCheck >= recheckMs) {
           recheck ??= (async () => {
             const issued = Date.now();
             const now = await leaseAndEpoch(ctx.connectionId, leaseId);
@@ -296,10 +302,14 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
             if (now === epoch) return;
             epoch = now;
             latest = await stateFor(ctx.connectionId, now);
+            // Revoked or withdrawn: write the outcomes of the calls already finished now, so that a
+            // waiting revocation sees which calls are really still under way.
+            flush();
           })().finally(() => {
             recheck = null;
           });
           await recheck;
+          if (Date.now() - lastEpochCheck < MAX_EPOCH_AGE_MS) break;
         }
         if (latest === state) return original;
         const again = decideTransfer({ connection: latest.connection, consent: latest.consent, item: items[i]!, purpose: ctx.purpose });
@@ -351,6 +361,15 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
             } catch (error) {
               intentFailure ??= { error };
               return notSent(i, 'intent_not_written');
+            }
+            // The intent took time to commit: check again (usually free — the last read is fresh) so no
+            // call leaves on an epoch read from before a revocation's drain deadline.
+            const final = await stillAllowed(i);
+            if (!final.allowed) {
+              recordOutcome({ ...intent, id: randomUUID(), intentId: intent.id, outcome: 'not_sent', reason: final.reason, createdAt: new Date() });
+              results[i] = { outcome: 'blocked', reason: final.reason, transferId: intent.id };
+              count(state.attribution, item, 'not_sent');
+              return;
             }
             const started = performance.now();
             try {

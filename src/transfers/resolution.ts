@@ -106,6 +106,89 @@ export async function resolveTransfer(services: Services, intent: ChainedEntry, 
   return verdict;
 }
 
+/** A revocation's view of one call that was in flight when it answered. */
+export interface InFlightResolution {
+  transferId: string;
+  /** `sent`/`failed`/`not_sent`: the call answered after all; else the verdict of reading the provider. */
+  resolution: 'sent' | 'failed' | 'not_sent' | WriteVerdict | 'unresolved';
+}
+
+/**
+ * Waits until each of these transfers (intent ids) is settled and says how it ended: its own outcome
+ * when the call answered (`sent`, `failed`, `not_sent`), else — once the settle time has passed since
+ * the intent — it is closed as `unknown` if it was still open and resolved by reading the provider.
+ * Used by the revocation pipeline for the calls still in flight when the revocation answered.
+ */
+export async function settleTransfers(
+  services: Services,
+  transferIds: string[],
+  options: { settleMs?: number; pollMs?: number; maxWaitMs?: number } = {},
+): Promise<InFlightResolution[]> {
+  const settleMs = options.settleMs ?? services.config.TRANSFER_UNKNOWN_SETTLE_MS;
+  // A provider that cannot be read for a while: give up here (`unresolved`); the recovery job goes on trying.
+  const giveUpAt = Date.now() + (options.maxWaitMs ?? settleMs + 60_000);
+  const done = new Map<string, InFlightResolution['resolution']>();
+  while (done.size < transferIds.length && Date.now() < giveUpAt) {
+    const pending = transferIds.filter((id) => !done.has(id));
+    const rows = (
+      await services.db
+        .selectFrom('transfer_log')
+        .selectAll()
+        .where((eb) => eb.or([eb('id', 'in', pending), eb('intent_id', 'in', pending)]))
+        .orderBy('seq')
+        .execute()
+    ).map(rowToEntry);
+    let nextCheck = Number.POSITIVE_INFINITY;
+    for (const id of pending) {
+      const intent = rows.find((r) => r.id === id);
+      const closing = rows.filter((r) => r.intentId === id);
+      const resolved = closing.find((r) => r.outcome === 'resolved');
+      const answered = closing.find((r) => r.outcome === 'sent' || r.outcome === 'failed' || r.outcome === 'not_sent');
+      if (!intent) {
+        // Never written (the call did not leave).
+        done.set(id, 'not_sent');
+        continue;
+      }
+      if (resolved) done.set(id, (resolved.reason as WriteVerdict | null) ?? 'unverifiable');
+      else if (answered) done.set(id, answered.outcome as 'sent' | 'failed' | 'not_sent');
+      else {
+        const due = intent.createdAt.getTime() + settleMs;
+        if (Date.now() < due) {
+          nextCheck = Math.min(nextCheck, due);
+          continue;
+        }
+        if (!closing.some((r) => r.outcome === 'unknown')) {
+          await writerOf(services).append([
+            closingRow(intent, 'unknown', {
+              errorClass: 'outcome_lost',
+              errorMessage: 'no outcome was recorded by the settle deadline; the request may have been applied',
+            }),
+          ]);
+        }
+        const verdict = await resolveTransfer(services, intent);
+        if (verdict) done.set(id, verdict);
+        else nextCheck = Math.min(nextCheck, Date.now() + 5_000);
+      }
+    }
+    if (done.size < transferIds.length) {
+      const wait = Math.max(10, Math.min(options.pollMs ?? 250, nextCheck - Date.now()));
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+  return transferIds.map((transferId) => ({ transferId, resolution: done.get(transferId) ?? 'unresolved' }));
+}
+
+/** Intents of these connections created up to `before` without any row completing them: calls still under way. */
+export async function openIntents(services: Services, connectionIds: string[], before: Date): Promise<string[]> {
+  if (!connectionIds.length) return [];
+  const rows = await sql<{ id: string }>`
+    SELECT t.id FROM transfer_log t
+    WHERE t.connection_id IN (${sql.join(connectionIds)}) AND t.outcome = 'intent' AND t.created_at <= ${before}
+      AND NOT EXISTS (SELECT 1 FROM transfer_log o WHERE o.intent_id = t.id)
+    ORDER BY t.seq`.execute(services.db);
+  return rows.rows.map((r) => r.id);
+}
+
 /** What one recovery run did. */
 export interface RecoveryReport {
   /** Intents past the lease deadline without an outcome, now `unknown`. */
@@ -126,9 +209,10 @@ const SCAN_LIMIT = 5000;
  */
 export async function recoverOpenTransfers(
   services: Services,
-  options: { organizationId?: string; leaseMs?: number; now?: number } = {},
+  options: { organizationId?: string; leaseMs?: number; settleMs?: number; now?: number } = {},
 ): Promise<RecoveryReport> {
   const now = options.now ?? Date.now();
+  const settleMs = options.settleMs ?? services.config.TRANSFER_UNKNOWN_SETTLE_MS;
   const cutoff = new Date(now - (options.leaseMs ?? LEASE_TTL_MS));
   const report: RecoveryReport = { markedUnknown: [], resolved: [], pending: [] };
   const log = writerOf(services);
@@ -180,7 +264,8 @@ export async function recoverOpenTransfers(
         report.markedUnknown.push(...unknownRows.map((r) => r.intentId!));
       }
       for (const intent of intents) {
-        const verdict = await resolveTransfer(services, intent, now);
+        // Too early to read: the provider may still apply a request it received (see TRANSFER_UNKNOWN_SETTLE_MS).
+        const verdict = now - intent.createdAt.getTime() >= settleMs ? await resolveTransfer(services, intent, now) : null;
         if (verdict) report.resolved.push({ transferId: intent.id, verdict });
         else {
           report.pending.push(intent.id);

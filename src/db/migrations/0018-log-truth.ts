@@ -18,7 +18,8 @@ import { runSql } from '../run-sql.ts';
  * 3. **Recovery watermark.** `transfer_log_recovery_marks` remembers, per organization, the seq up to
  *    which every intent is closed, so the recovery job scans only the recent log. It is bookkeeping,
  *    not evidence: losing it only makes the next scan longer.
- * 4. **Revocation receipts list calls of unknown outcome** (`calls_outcome_unknown`, transfer ids).
+ * 4. **Revocation receipts list calls of unknown outcome** (`calls_outcome_unknown`: transfer ids
+ *    with how each ended) and say so in their status (`completed_with_calls_in_flight`).
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await runSql(
@@ -57,7 +58,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       updated_at timestamptz NOT NULL DEFAULT now()
     );
 
+    -- [{"transferId": "…", "resolution": "pending" | "sent" | "failed" | "not_sent" | "took_effect" | …}]
     ALTER TABLE revocations ADD COLUMN calls_outcome_unknown jsonb NOT NULL DEFAULT '[]'::jsonb;
+    ALTER TABLE revocations DROP CONSTRAINT IF EXISTS revocations_status_check;
+    ALTER TABLE revocations ADD CONSTRAINT revocations_status_check
+      CHECK (status IN ('in_progress', 'completed', 'completed_with_calls_in_flight', 'completed_with_errors'));
   `,
   );
 }
@@ -66,6 +71,8 @@ export async function down(db: Kysely<unknown>): Promise<void> {
   await runSql(
     db,
     `
+    ALTER TABLE revocations DROP CONSTRAINT revocations_status_check;
+    ALTER TABLE revocations ADD CONSTRAINT revocations_status_check CHECK (status IN ('in_progress', 'completed', 'completed_with_errors'));
     ALTER TABLE revocations DROP COLUMN calls_outcome_unknown;
     DROP TABLE transfer_log_recovery_marks;
     DROP TRIGGER transfer_log_heads_no_truncate ON transfer_log_heads;

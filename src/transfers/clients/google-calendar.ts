@@ -110,7 +110,9 @@ export function toProviderError(err: unknown): ProviderHttpError {
   const status = e.response?.status ?? (typeof e.status === 'number' ? e.status : null);
   if (!status) {
     // A timeout is not "could not be reached": the request may have been applied (the gate logs it unknown).
-    const network = networkFailureOf(err) ?? 'connection_lost';
+    // gaxios reports its own timeout as an AbortError (we pass no other abort signal).
+    const aborted = [err, (err as { cause?: unknown }).cause].some((x) => (x as { name?: unknown } | null)?.name === 'AbortError');
+    const network = networkFailureOf(err) ?? (aborted ? 'timeout' : 'connection_lost');
     const what =
       network === 'timeout'
         ? `did not answer within ${REQUEST_TIMEOUT_MS / 1000} s (timed out; the request may have been applied)`
