@@ -30,21 +30,28 @@
  *    `perform` receives only those. The payload SHA-256 and byte size are computed over the canonical
  *    JSON of the minimised fields (bytes: or the connector-reported `bytes`) — memoised when the item's
  *    fields are deeply frozen (`freezeDeep`), as a cached iCal feed's 2.5 MB of columns are.
- * 4. **Write ahead.** An item's intent row is appended (and committed) BEFORE its `perform` runs: a
- *    transfer that reached a provider always has a log row. `sendMany` appends the intent and
- *    `blocked` rows of a chunk in two multi-row statements: the items of the first wave of calls
- *    (`concurrency` of them), then the rest, which commits while that wave is out. When the second
- *    statement fails, none of its items is performed and the call rejects after the first wave's
- *    outcome rows are written.
+ * 4. **Write ahead, only for calls about to leave.** An item's intent row is appended (and committed)
+ *    right before its `perform` runs, after its last epoch check: a transfer that reached a provider
+ *    always has a log row, and an item that never leaves has none (refused mid-chunk: a `blocked` row;
+ *    skipped by {@link SendManyOptions.beforeSend} or an aborted {@link SendManyOptions.signal}: no row,
+ *    result `not_sent`). Intents that become ready at the same time — a chunk's first wave, concurrent
+ *    `send` callers in the process — share one multi-row statement (the log writer's group commit).
+ *    When an intent cannot be written, its call and every later call of the chunk are not made, and the
+ *    call rejects after the outcomes of the calls that were made are written.
+ *    Every call leaves on an epoch read less than {@link MAX_EPOCH_AGE_MS} old (25 ms normally), so a
+ *    revocation whose drain deadline is longer knows that no call starts after it answers.
  * 5. **Perform** with bounded concurrency (p-limit), inside {@link gateScope} so gated clients can
  *    check they are called from here. Never retried here: a `failed` result carries the error and
  *    the queue decides.
- * 6. **Outcome rows** (`sent` | `received` (inbound) | `not_modified` | `failed` | `blocked` when a
- *    withdrawal landed mid-chunk) with provider status, remote id, duration and, for failures, the
- *    error class and a secret-scrubbed message — multi-row statements (one per call up to
- *    {@link OUTCOME_BATCH} items, longer chunks write batches while their calls go on), committed
- *    before the call returns. The log writer group-commits rows of concurrent calls and stores large
- *    subject lists once by digest (see `log-writer.ts`).
+ * 6. **Outcome rows**, saying only what is known: `sent` | `received` (inbound) | `not_modified`;
+ *    for a thrown error (see `errors.ts#failedCallOutcome`) `failed` (the provider answered with an
+ *    error), `unknown` (a timeout, a connection lost mid-request, an error we cannot place: the write
+ *    may have been applied — `resolution.ts` reads the provider later and appends a `resolved` row) or
+ *    `not_sent` (the connection was never made, or the connector refused before the request) — with
+ *    provider status, remote id, duration and, for errors, the class and a secret-scrubbed message.
+ *    Buffered and written in batches (up to {@link OUTCOME_BATCH} rows while a chunk's calls go on),
+ *    committed before the call returns. A database error here leaves intents without an outcome: the
+ *    recovery job turns them into `unknown` and resolves them.
  *
  * Inbound transfers (direction `inbound`, e.g. contact imports) pass the same checks and are logged
  * the same way. The gate is the only module that may construct provider SDK clients: gated factories
