@@ -30,14 +30,16 @@
  *    `perform` receives only those. The payload SHA-256 and byte size are computed over the canonical
  *    JSON of the minimised fields (bytes: or the connector-reported `bytes`) — memoised when the item's
  *    fields are deeply frozen (`freezeDeep`), as a cached iCal feed's 2.5 MB of columns are.
- * 4. **Write ahead, only for calls about to leave.** An item's intent row is appended (and committed)
- *    right before its `perform` runs, after its last epoch check: a transfer that reached a provider
- *    always has a log row, and an item that never leaves has none (refused mid-chunk: a `blocked` row;
- *    skipped by {@link SendManyOptions.beforeSend} or an aborted {@link SendManyOptions.signal}: no row,
- *    result `not_sent`). Intents that become ready at the same time — a chunk's first wave, concurrent
- *    `send` callers in the process — share one multi-row statement (the log writer's group commit).
- *    When an intent cannot be written, its call and every later call of the chunk are not made, and the
- *    call rejects after the outcomes of the calls that were made are written.
+ * 4. **Write ahead, only for calls about to leave.** An item's intent row is committed before its
+ *    `perform` runs: a transfer that reached a provider always has a log row. Intents are written for
+ *    the items about to leave — the call starting now and, while it is out, the next `concurrency`
+ *    items of the chunk (so the next calls need not wait for the log). An item that does not leave
+ *    after all has, with an intent written ahead, a `not_sent` (or, refused, a `blocked`) row against
+ *    it; without one, a `blocked` refusal row or — skipped by {@link SendManyOptions.beforeSend} or an
+ *    aborted {@link SendManyOptions.signal} — no row at all (result `not_sent`). Intents ready at the
+ *    same time, here or in other gate calls of the process, share one multi-row statement (the log
+ *    writer's group commit). When an intent cannot be written, neither its call nor any later call of
+ *    the chunk is made, and the call rejects after the outcomes of the calls that were made are written.
  *    Every call leaves on an epoch read less than {@link MAX_EPOCH_AGE_MS} old (25 ms normally), so a
  *    revocation whose drain deadline is longer knows that no call starts after it answers.
  * 5. **Perform** with bounded concurrency (p-limit), inside {@link gateScope} so gated clients can
@@ -295,13 +297,15 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
       const results: Array<TransferResult<T>> = new Array(items.length);
       let recheck: Promise<void> | null = null;
 
-      /** Between items of a long chunk: has a withdrawal/revocation landed since the chunk started? */
-      const stillAllowed = async (i: number): Promise<Decision> => {
+      /**
+       * Has a withdrawal/revocation landed since the chunk started? Uses an epoch read at most `maxAgeMs`
+       * old (`recheckMs` between the items of a long chunk; {@link MAX_EPOCH_AGE_MS} right before a call
+       * leaves). A read that was under way for longer than MAX_EPOCH_AGE_MS is repeated, so a call that
+       * starts after a revocation's drain deadline (longer than that) has always seen its epoch bump.
+       */
+      const stillAllowed = async (i: number, maxAgeMs: number): Promise<Decision> => {
         const original = decisions[i]!;
-        // Fresh enough: read at most `recheckMs` ago — or, when Redis is slow, at most MAX_EPOCH_AGE_MS
-        // ago (a read that was under way for longer is repeated). So a call that starts after a
-        // revocation's drain deadline (longer than that) has always seen the revocation's epoch bump.
-        while (Date.now() - lastEpochCheck >= recheckMs) {
+        while (Date.now() - lastEpochCheck >= maxAgeMs) {
           recheck ??= (async () => {
             const issued = Date.now();
             const now = await leaseAndEpoch(ctx.connectionId, leaseId);
@@ -329,8 +333,48 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
         return original;
       };
 
-      /** An item that never leaves: no row (no intent was written), the caller learns why. */
-      const notSent = (i: number, reason: string) => {
+      /** Intent writes by item (true once committed, false when the write failed) and the rows written. */
+      const intentWrites = new Map<number, Promise<boolean>>();
+      const intentRows = new Map<number, TransferLogEntry>();
+      /** Appends the intents of these items in one statement; a failure stops the chunk (none of them leaves). */
+      const writeIntents = (indices: number[]): Promise<boolean> => {
+        const rows = indices.map((j) => {
+          const r: TransferLogEntry = { ...base[j]!, createdAt: new Date() };
+          intentRows.set(j, r);
+          return r;
+        });
+        const written = log.append(rows).then(
+          () => true,
+          (error: unknown) => {
+            intentFailure ??= { error };
+            return false;
+          },
+        );
+        for (const j of indices) intentWrites.set(j, written);
+        return written;
+      };
+      /**
+       * The next allowed items after `i` (as many as run at once) without an intent yet: their intents
+       * are written while item i's call is out, so the next calls need not wait for the log.
+       */
+      const lookahead = (i: number): number[] => {
+        const out: number[] = [];
+        for (let j = i + 1; j < items.length && out.length < concurrency; j++) {
+          if (decisions[j]!.allowed && base[j] && !intentWrites.has(j)) out.push(j);
+        }
+        return out;
+      };
+
+      /**
+       * An item that does not leave. Without an intent, no row (nothing was about to leave); with one
+       * written ahead, its `not_sent` row. The caller learns why.
+       */
+      const notSent = async (i: number, reason: string): Promise<void> => {
+        const written = intentWrites.get(i);
+        if (written && (await written)) {
+          const intent = intentRows.get(i)!;
+          recordOutcome({ ...intent, id: randomUUID(), intentId: intent.id, outcome: 'not_sent', reason, createdAt: new Date() });
+        }
         results[i] = { outcome: 'failed', error: new TransferNotSentError(reason), transferId: base[i]?.id ?? randomUUID(), logged: 'not_sent' };
         count(state.attribution, items[i]!, 'not_sent');
       };
@@ -352,26 +396,34 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
             if (options?.signal?.aborted) return notSent(i, abortReason(options.signal));
             const skip = options?.beforeSend?.(item, i);
             if (skip) return notSent(i, skip);
-            const current = await stillAllowed(i);
+            const current = await stillAllowed(i, recheckMs);
             if (!current.allowed) {
-              // Refused at the last moment: the refusal row, and no intent (nothing was about to leave).
-              recordOutcome({ ...row, outcome: 'blocked', reason: current.reason, payloadSha256: null, payloadBytes: null, createdAt: new Date() });
+              // Refused at the last moment: against its intent when one was written ahead, else a plain
+              // refusal row (nothing was about to leave).
+              const ahead = intentWrites.get(i);
+              const intent = ahead && (await ahead) ? intentRows.get(i)! : null;
+              recordOutcome(
+                intent
+                  ? { ...intent, id: randomUUID(), intentId: intent.id, outcome: 'blocked', reason: current.reason, createdAt: new Date() }
+                  : { ...row, outcome: 'blocked', reason: current.reason, payloadSha256: null, payloadBytes: null, createdAt: new Date() },
+              );
               results[i] = { outcome: 'blocked', reason: current.reason, transferId: row.id };
               count(state.attribution, item, 'blocked');
               return;
             }
-            // Write ahead: this item's intent, committed before its call. Intents of the chunk's other
-            // items (and of other gate calls in the process) ready at the same time share the statement.
-            const intent: TransferLogEntry = { ...row, createdAt: new Date() };
-            try {
-              await log.append([intent]);
-            } catch (error) {
-              intentFailure ??= { error };
-              return notSent(i, 'intent_not_written');
+            // Write ahead: this item's intent (usually written already, while earlier calls were out),
+            // committed before its call; and the next items' intents, written while this call is out.
+            // Intents ready at the same time — here or in other gate calls of the process — share a statement.
+            let own = intentWrites.get(i);
+            if (!own) own = writeIntents([i, ...lookahead(i)]);
+            else {
+              const ahead = lookahead(i);
+              if (ahead.length) void writeIntents(ahead);
             }
-            // The intent took time to commit: check again (usually free — the last read is fresh) so no
-            // call leaves on an epoch read from before a revocation's drain deadline.
-            const final = await stillAllowed(i);
+            if (!(await own)) return notSent(i, 'intent_not_written');
+            const intent = intentRows.get(i)!;
+            // Waiting for the commit took time: make sure the epoch read this call leaves on is recent.
+            const final = await stillAllowed(i, MAX_EPOCH_AGE_MS);
             if (!final.allowed) {
               recordOutcome({ ...intent, id: randomUUID(), intentId: intent.id, outcome: 'not_sent', reason: final.reason, createdAt: new Date() });
               results[i] = { outcome: 'blocked', reason: final.reason, transferId: intent.id };

@@ -111,7 +111,7 @@ describe('transfer outcomes say what is known', () => {
       expect(rows.map((r) => r.outcome)).toEqual(['intent', 'unknown']);
       expect(rows[1]!.error_message).toMatch(/no answer within 150 ms \(timed out; the request may have been applied\)/);
       expect(rows[1]!.error_message).not.toMatch(/network error|could not be reached/);
-      const report = await recoverOpenTransfers(t.services, { organizationId: org.organizationId });
+      const report = await recoverOpenTransfers(t.services, { organizationId: org.organizationId, settleMs: 300 });
       expect(report.resolved).toContainEqual({ transferId: result.transferId, verdict: 'took_effect' });
       const after = await rowsOf(result.transferId);
       expect(after.map((r) => [r.outcome, r.reason])).toEqual([
@@ -168,8 +168,10 @@ describe('transfer outcomes say what is known', () => {
     expect(calls).toBe(1);
     expect(results.map((r) => (r.outcome === 'failed' ? `${r.logged}` : r.outcome))).toEqual(['sent', 'not_sent', 'not_sent', 'not_sent']);
     const rows = (await logRows(t.services, org.organizationId)).slice(before);
-    // One intent and its outcome; the three items that never left have no row at all.
-    expect(rows.map((r) => `${r.item_key}:${r.outcome}`)).toEqual(['a-1:intent', 'a-1:sent']);
+    // a-1 left; a-2's intent had been written ahead (while a-1 was out) and says `not_sent`; the two
+    // items after it never got an intent and have no row at all.
+    expect(rows.map((r) => `${r.item_key}:${r.outcome}`)).toEqual(['a-1:intent', 'a-2:intent', 'a-1:sent', 'a-2:not_sent']);
+    expect(rows[3]).toMatchObject({ intent_id: rows[1]!.id, reason: 'rate_limited' });
 
     const skipped = await t.services.gate.sendMany(
       jobCtx(connectionId),
@@ -182,7 +184,7 @@ describe('transfer outcomes say what is known', () => {
     );
     expect(skipped[0]).toMatchObject({ outcome: 'failed', logged: 'not_sent' });
     expect(skipped[1]).toMatchObject({ outcome: 'failed', logged: 'not_sent' });
-    const more = (await logRows(t.services, org.organizationId)).slice(before + 2);
+    const more = (await logRows(t.services, org.organizationId)).slice(before + 4);
     expect(more.map((r) => `${r.item_key}:${r.outcome}`)).toEqual(['s-2:intent', 's-2:not_sent']);
   });
 
@@ -226,15 +228,15 @@ describe('transfer outcomes say what is known', () => {
     const rows = (await logRows(t.services, org.organizationId)).filter((r) => r.item_key?.startsWith('lost-') || r.item_key === 'ghost-1');
     expect(rows.map((r) => r.outcome)).toEqual(['intent', 'intent', 'intent']);
     // Not yet past the lease deadline: left alone.
-    expect((await recoverOpenTransfers(t.services, { organizationId: org.organizationId })).markedUnknown).toEqual([]);
-    const report = await recoverOpenTransfers(t.services, { organizationId: org.organizationId, now: Date.now() + 60_000 });
+    expect((await recoverOpenTransfers(t.services, { organizationId: org.organizationId, settleMs: 0 })).markedUnknown).toEqual([]);
+    const report = await recoverOpenTransfers(t.services, { organizationId: org.organizationId, now: Date.now() + 60_000, settleMs: 0 });
     expect(report.markedUnknown.sort()).toEqual(rows.map((r) => r.id).sort());
     const verdicts = Object.fromEntries(report.resolved.map((r) => [r.transferId, r.verdict]));
     expect(verdicts[rows[0]!.id]).toBe('took_effect');
     expect(verdicts[rows[1]!.id]).toBe('took_effect');
     expect(verdicts[ghost[0]!.id]).toBe('did_not_take_effect');
     // Nothing is left open, and a second run finds nothing to do.
-    const again = await recoverOpenTransfers(t.services, { organizationId: org.organizationId, now: Date.now() + 60_000 });
+    const again = await recoverOpenTransfers(t.services, { organizationId: org.organizationId, now: Date.now() + 60_000, settleMs: 0 });
     expect(again).toEqual({ markedUnknown: [], resolved: [], pending: [] });
     const verify = await verifyTransferLog(t.services, { organizationId: org.organizationId });
     expect(verify.ok).toBe(true);
