@@ -8,14 +8,17 @@ import { googleEventId } from './project.ts';
 /**
  * "Did this write take effect?" for Google Calendar, asked by the transfer log's resolution
  * (`src/transfers/resolution.ts`) about a call whose answer never came. Event ids are deterministic
- * (`googleEventId(connection, case event)`), so the event a write targeted is one GET away:
- * - a delete took effect when the event is gone (404/410) or cancelled;
- * - a create or update took effect when the event exists, is not cancelled, and was last changed at or
- *   after the intent was written (`updated`). A later sync of the same item also moves `updated`; the
- *   verdict then says the write's content reached Google, possibly superseded — which is what a
- *   subject-access report needs to know.
- * Anything else (the dedicated calendar, provisioning) is `unverifiable`. Without stored tokens (a
- * revoked connection after crypto-shredding) the provider cannot be asked: also `unverifiable`.
+ * (`googleEventId(connection, case event)`), so the event a write targeted is one GET away. Google
+ * keeps no history, so the verdict is read from the event's timestamps against the intent and the
+ * next transfer of the same item (`later`):
+ * - a create took effect when the event was created between the intent and `later` (an event is
+ *   created once: a repeated insert answers 409);
+ * - a create that met an existing event (409 → PATCH) and an update took effect when the event was
+ *   last changed after the intent and no later transfer of the item exists; when a later one exists,
+ *   it overwrote the evidence: `unverifiable`;
+ * - a delete took effect when the event is gone (404/410) or cancelled and no later transfer exists.
+ * Anything else (the dedicated calendar, provisioning) is `unverifiable`; so is a connection whose
+ * tokens were shredded (the provider cannot be asked any more).
  */
 export function createGoogleWriteCheck(oauth: ConnectorOAuth): WriteCheck {
   return async ({ services, intent }): Promise<WriteVerdict> => {
@@ -23,6 +26,17 @@ export function createGoogleWriteCheck(oauth: ConnectorOAuth): WriteCheck {
     const caseEventId = intent.itemKey?.startsWith('event:') ? intent.itemKey.slice('event:'.length) : null;
     if (!calendarId || !caseEventId || !intent.connectionId) return 'unverifiable';
     if (!(await vaultFor(services).load(intent.connectionId))) return 'unverifiable';
+    const laterRow = await services.db
+      .selectFrom('transfer_log')
+      .select('created_at')
+      .where('connection_id', '=', intent.connectionId)
+      .where('item_key', '=', intent.itemKey)
+      .where('outcome', '=', 'intent')
+      .where('seq', '>', intent.seq)
+      .orderBy('seq')
+      .limit(1)
+      .executeTakeFirst();
+    const later = laterRow ? new Date(laterRow.created_at).getTime() : null;
     const accessToken = await createTokenAccess(services, {
       oauth,
       onReauthRequired: (id, message) => markReauthRequired(services, id, message).then(() => undefined),
@@ -35,12 +49,16 @@ export function createGoogleWriteCheck(oauth: ConnectorOAuth): WriteCheck {
       if (err instanceof ProviderHttpError && (err.status === 404 || err.status === 410)) event = null;
       else throw err;
     }
+    const sent = intent.createdAt.getTime();
     const gone = event === null || event.status === 'cancelled';
-    if (intent.operation === 'delete') return gone ? 'took_effect' : 'did_not_take_effect';
+    if (intent.operation === 'delete') return later !== null ? 'unverifiable' : gone ? 'took_effect' : 'did_not_take_effect';
     if (intent.operation !== 'create' && intent.operation !== 'update') return 'unverifiable';
-    if (gone) return 'did_not_take_effect';
-    // Google's `updated` has millisecond precision; allow for clock skew between us and the provider.
-    const updated = event?.updated ? Date.parse(event.updated) : Number.NaN;
-    return Number.isFinite(updated) && updated >= intent.createdAt.getTime() - 1000 ? 'took_effect' : 'did_not_take_effect';
+    if (event === null) return 'did_not_take_effect';
+    const created = event.created ? Date.parse(event.created) : Number.NaN;
+    const updated = event.updated ? Date.parse(event.updated) : Number.NaN;
+    if (intent.operation === 'create' && created >= sent) return later === null || created < later ? 'took_effect' : 'did_not_take_effect';
+    // The event existed before: only its last change can be read.
+    if (later !== null) return updated < later && updated >= sent ? 'took_effect' : 'unverifiable';
+    return updated >= sent && !gone ? 'took_effect' : 'did_not_take_effect';
   };
 }
