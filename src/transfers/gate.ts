@@ -354,15 +354,20 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
         return written;
       };
       /**
-       * The next allowed items after `i` (as many as run at once) without an intent yet: their intents
-       * are written while item i's call is out, so the next calls need not wait for the log.
+       * Intents written ahead, in batches: when fewer than `concurrency` of the items after `i` (within
+       * a window of twice that) have an intent, the rest of the window is written in one statement —
+       * while `concurrency` calls are still ahead of it, so the next calls find their intents committed.
+       * At most two windows of items can end with a `not_sent` row instead of a call.
        */
       const lookahead = (i: number): number[] => {
-        const out: number[] = [];
-        for (let j = i + 1; j < items.length && out.length < concurrency; j++) {
-          if (decisions[j]!.allowed && base[j] && !intentWrites.has(j)) out.push(j);
+        const missing: number[] = [];
+        let seen = 0;
+        for (let j = i + 1; j < items.length && seen < 2 * concurrency; j++) {
+          if (!decisions[j]!.allowed || !base[j]) continue;
+          seen++;
+          if (!intentWrites.has(j)) missing.push(j);
         }
-        return out;
+        return seen - missing.length < concurrency ? missing : [];
       };
 
       /**

@@ -17,7 +17,8 @@ export interface TransferLogWriterOptions {
   /**
    * Commit statements made only of outcome rows (rows completing an intent that is already durable)
    * with `synchronous_commit = off` (default true): they are visible at once and durable within a few
-   * hundred milliseconds or at the next synchronous commit, whichever comes first. Intent and
+   * hundred milliseconds or at the next synchronous commit, whichever comes first. Statements made
+   * only of `not_modified` rows (answers that disclosed nothing) commit the same way. Intent and
    * refusal rows are always committed synchronously. See migration 0008 for why this is safe.
    */
   asyncOutcomeCommit?: boolean;
@@ -132,7 +133,10 @@ export class TransferLogWriter {
 
   private async write(org: string, q: OrgQueue, entries: TransferLogEntry[]): Promise<ChainedEntry[]> {
     // Outcome rows complete an intent that is already durable: they may skip the WAL flush wait.
-    const asyncCommit = this.asyncOutcomeCommit && entries.every((e) => e.intentId !== null && e.outcome !== 'intent');
+    // So may `not_modified` rows (an iCal 304: nothing was disclosed, and nothing waits on the row to
+    // make a call safe) — the hottest single-row path, whose rows of concurrent requests share a statement.
+    const asyncCommit =
+      this.asyncOutcomeCommit && entries.every((e) => (e.intentId !== null && e.outcome !== 'intent') || e.outcome === 'not_modified');
     const sets = new Map<string, TransferSubjects>();
     const rows = entries.map((e) => {
       if (e.subjectsDigest || subjectCount(e.subjects) <= INLINE_SUBJECTS_MAX) return e;

@@ -168,10 +168,10 @@ describe('transfer outcomes say what is known', () => {
     expect(calls).toBe(1);
     expect(results.map((r) => (r.outcome === 'failed' ? `${r.logged}` : r.outcome))).toEqual(['sent', 'not_sent', 'not_sent', 'not_sent']);
     const rows = (await logRows(t.services, org.organizationId)).slice(before);
-    // a-1 left; a-2's intent had been written ahead (while a-1 was out) and says `not_sent`; the two
-    // items after it never got an intent and have no row at all.
-    expect(rows.map((r) => `${r.item_key}:${r.outcome}`)).toEqual(['a-1:intent', 'a-2:intent', 'a-1:sent', 'a-2:not_sent']);
-    expect(rows[3]).toMatchObject({ intent_id: rows[1]!.id, reason: 'rate_limited' });
+    // a-1 left; the intents of a-2 and a-3 had been written ahead (with a-1's) and say `not_sent`; a-4
+    // never got an intent and has no row at all.
+    expect(rows.map((r) => `${r.item_key}:${r.outcome}`)).toEqual(['a-1:intent', 'a-2:intent', 'a-3:intent', 'a-1:sent', 'a-2:not_sent', 'a-3:not_sent']);
+    expect(rows[4]).toMatchObject({ intent_id: rows[1]!.id, reason: 'rate_limited' });
 
     const skipped = await t.services.gate.sendMany(
       jobCtx(connectionId),
@@ -184,7 +184,7 @@ describe('transfer outcomes say what is known', () => {
     );
     expect(skipped[0]).toMatchObject({ outcome: 'failed', logged: 'not_sent' });
     expect(skipped[1]).toMatchObject({ outcome: 'failed', logged: 'not_sent' });
-    const more = (await logRows(t.services, org.organizationId)).slice(before + 4);
+    const more = (await logRows(t.services, org.organizationId)).slice(before + 6);
     expect(more.map((r) => `${r.item_key}:${r.outcome}`)).toEqual(['s-2:intent', 's-2:not_sent']);
   });
 
