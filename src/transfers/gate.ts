@@ -32,8 +32,9 @@
  *    fields are deeply frozen (`freezeDeep`), as a cached iCal feed's 2.5 MB of columns are.
  * 4. **Write ahead, only for calls about to leave.** An item's intent row is committed before its
  *    `perform` runs: a transfer that reached a provider always has a log row. Intents are written for
- *    the items about to leave — the call starting now and, while it is out, the next `concurrency`
- *    items of the chunk (so the next calls need not wait for the log). An item that does not leave
+ *    the items about to leave — the call starting now and, in batches while calls are out, the next
+ *    window of up to twice `concurrency` items of the chunk (so the next calls need not wait for the
+ *    log; see `lookahead`). An item that does not leave
  *    after all has, with an intent written ahead, a `not_sent` (or, refused, a `blocked`) row against
  *    it; without one, a `blocked` refusal row or — skipped by {@link SendManyOptions.beforeSend} or an
  *    aborted {@link SendManyOptions.signal} — no row at all (result `not_sent`). Intents ready at the

@@ -4,6 +4,8 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProviderHttpClient } from '../../src/transfers/clients/http.ts';
 import type { OutboundGateImpl } from '../../src/transfers/gate.ts';
+import { rowToEntry } from '../../src/transfers/log-entry.ts';
+import { csvLine, listTransfers, subjectAccessReport } from '../../src/transfers/queries.ts';
 import { recoverOpenTransfers, registerWriteCheck } from '../../src/transfers/resolution.ts';
 import type { TransferItem } from '../../src/transfers/types.ts';
 import { verifyTransferLog } from '../../src/transfers/verify.ts';
@@ -120,6 +122,20 @@ describe('transfer outcomes say what is known', () => {
         ['resolved', 'took_effect'],
       ]);
       expect(after[2]!.intent_id).toBe(result.transferId);
+      // The subject-access report, the API view and the CSV export say what happened.
+      const report2 = await subjectAccessReport(t.services.db, { organizationId: org.organizationId, subject: { kind: 'eventId', id: 'late-1' } });
+      expect(report2.transfers).toEqual([
+        expect.objectContaining({ transferId: result.transferId, delivery: 'delivered_confirmed_later', resolution: expect.objectContaining({ verdict: 'took_effect' }) }),
+      ]);
+      const listed = await listTransfers(t.services.db, { scope: { organizationId: org.organizationId }, filters: { outcomes: ['unknown', 'resolved'] }, limit: 50 });
+      const mine = listed.items.filter((i) => i.intentId === result.transferId).sort((a, b) => a.seq - b.seq);
+      expect(mine.map((i) => [i.outcome, i.reason])).toEqual([
+        ['unknown', null],
+        ['resolved', 'took_effect'],
+      ]);
+      const csv = after.map((r) => csvLine(rowToEntry(r))).join('');
+      expect(csv).toMatch(/,resolved,/);
+      expect(csv).toMatch(/took_effect/);
     } finally {
       provider.setDelay(0);
     }
