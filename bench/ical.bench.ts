@@ -22,8 +22,8 @@ import { benchServices } from './gate.bench.ts';
  *    rendering the same events directly (UTC, no projection) — goal ≤ 1.3×;
  * 2. the 304 path (If-None-Match, warm cache) through the whole app, against a cached 200;
  * 3. requests/s of an unchanged feed under concurrent load (autocannon, worker thread) against a bare
- *    Hono route answering the same bytes — goal ≥ 0.5; once for plain GETs (200) and once for
- *    conditional GETs (304).
+ *    Hono route answering the same bytes — goal ≥ 0.5 for plain GETs (200), ≥ 0.2 for conditional GETs
+ *    (304, each still logged as a `not_modified` row).
  * PGlite in memory by default; BENCH_DATABASE_URL=postgres://… uses PostgreSQL (a fresh schema).
  */
 
@@ -234,9 +234,9 @@ export const icalBenchmark: Benchmark = {
           const baseline = await load(`${bareServer.url}/feed.ics`, headers);
           const subject = await load(`${ourServer.url}${feed.path}`, headers);
           const ratio = subject.rps / baseline.rps;
-          // The goal concerns the feed itself (200 with the bytes); a 304 through the gate and the
-          // transfer log cannot come near a route that does nothing, so it is reported without one.
-          const withGoal = label.startsWith('200');
+          // 200: the feed with its bytes, ≥ 0.5. 304: each logged answer is one transfer-log row, written
+          // by the log writer's group commit (the rows of concurrent requests share a statement), ≥ 0.2.
+          const goal = label.startsWith('200') ? 0.5 : 0.2;
           results.push({
             name: `ical: unchanged feed under load, ${label}`,
             unit: 'requests/s',
@@ -244,7 +244,8 @@ export const icalBenchmark: Benchmark = {
             baseline: baseline.rps,
             ratio,
             ratioMeaning: 'app / bare Hono route with the same bytes (higher is better)',
-            ...(withGoal ? { goal: '≥ 0.5', met: ratio >= 0.5 } : {}),
+            goal: `≥ ${goal}`,
+            met: ratio >= goal,
             extra: { connections: CONNECTIONS, seconds: LOAD_SECONDS, bodyBytes: body.length, errors: subject.errors, non2xx: subject.non2xx },
           });
         }

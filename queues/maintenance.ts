@@ -4,6 +4,7 @@ import { connectors } from '../connectors/registry.ts';
 import { collectBlobs } from '../src/blobs/collect.ts';
 import type { Services } from '../src/services.ts';
 import { sealCheckpoints } from '../src/transfers/checkpoints.ts';
+import { recoverOpenTransfers } from '../src/transfers/resolution.ts';
 import { enforceRetention } from '../src/transfers/retention.ts';
 import { bullPrefix, QUEUE_NAMES } from './definitions.ts';
 
@@ -13,11 +14,13 @@ import { bullPrefix, QUEUE_NAMES } from './definitions.ts';
  * - `enforce-retention` daily (transfer-log retention);
  * - `ensure-sync-schedules` hourly: every active sync connection has its full-reconcile scheduler
  *   (self-healing after a Redis loss; upserting is idempotent);
- * - `collect-blobs` daily: document bytes no live document refers to are removed (`collectBlobs`).
+ * - `collect-blobs` daily: document bytes no live document refers to are removed (`collectBlobs`);
+ * - `recover-transfers` every minute: open intents past the lease deadline become `unknown`, and
+ *   every `unknown` is resolved by reading the provider (`recoverOpenTransfers`).
  * Add a task: a name in `TASKS`, a case in `runTask`, and its schedule in `SCHEDULES`.
  */
 
-export const TASKS = ['seal-checkpoints', 'enforce-retention', 'ensure-sync-schedules', 'collect-blobs'] as const;
+export const TASKS = ['seal-checkpoints', 'enforce-retention', 'ensure-sync-schedules', 'collect-blobs', 'recover-transfers'] as const;
 export type MaintenanceTask = (typeof TASKS)[number];
 
 function schedules(services: Services): Array<{ task: MaintenanceTask; everyMs: number }> {
@@ -26,6 +29,7 @@ function schedules(services: Services): Array<{ task: MaintenanceTask; everyMs: 
     { task: 'enforce-retention', everyMs: 24 * 3600_000 },
     { task: 'ensure-sync-schedules', everyMs: 3600_000 },
     { task: 'collect-blobs', everyMs: 24 * 3600_000 },
+    { task: 'recover-transfers', everyMs: 60_000 },
   ];
 }
 
@@ -45,6 +49,8 @@ export async function runTask(services: Services, task: MaintenanceTask): Promis
     }
     case 'collect-blobs':
       return collectBlobs(services);
+    case 'recover-transfers':
+      return recoverOpenTransfers(services);
   }
 }
 

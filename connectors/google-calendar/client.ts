@@ -4,6 +4,7 @@ import { googleClientCredentials } from '../../src/auth/oidc-google.ts';
 import type { Config } from '../../src/config/load.ts';
 import { OAuthTokenError, type TokenSet } from '../../src/connections/oauth-types.ts';
 import { assertInsideGate } from '../../src/transfers/gate-scope.ts';
+import { type NetworkFailure, networkFailureOf } from '../../src/transfers/errors.ts';
 
 /**
  * The gated Google Calendar client: the ONLY module that imports `@googleapis/calendar` and
@@ -27,6 +28,8 @@ export class ProviderHttpError extends Error {
     message: string,
     /** Parsed `Retry-After`, when the provider sent one. */
     readonly retryAfterMs: number | null = null,
+    /** Without an HTTP answer: a timeout, a failed connection or one lost mid-request (see `errors.ts`). */
+    readonly network: NetworkFailure | null = null,
   ) {
     super(message);
     this.name = 'ProviderHttpError';
@@ -106,8 +109,17 @@ export function toProviderError(err: unknown): ProviderHttpError {
   const e = (err ?? {}) as GaxiosLikeError;
   const status = e.response?.status ?? (typeof e.status === 'number' ? e.status : null);
   if (!status) {
-    const what = typeof e.code === 'string' ? e.code : 'network error';
-    return new ProviderHttpError(null, null, `Google Calendar could not be reached (${what})`);
+    // A timeout is not "could not be reached": the request may have been applied (the gate logs it unknown).
+    // gaxios reports its own timeout as an AbortError (we pass no other abort signal).
+    const aborted = [err, (err as { cause?: unknown }).cause].some((x) => (x as { name?: unknown } | null)?.name === 'AbortError');
+    const network = networkFailureOf(err) ?? (aborted ? 'timeout' : 'connection_lost');
+    const what =
+      network === 'timeout'
+        ? `did not answer within ${REQUEST_TIMEOUT_MS / 1000} s (timed out; the request may have been applied)`
+        : network === 'connection_failed'
+          ? `could not be reached (${typeof e.code === 'string' ? e.code : 'connection failed'}; the request was not sent)`
+          : `closed the connection before answering (${typeof e.code === 'string' ? e.code : 'connection lost'}; the request may have been applied)`;
+    return new ProviderHttpError(null, null, `Google Calendar ${what}`, null, network);
   }
   const data = e.response?.data as { error?: { message?: string; errors?: Array<{ reason?: string }> } | string } | undefined;
   const body = typeof data?.error === 'object' ? data.error : undefined;

@@ -7,6 +7,7 @@ import {
   refreshGoogleToken,
   revokeGoogleToken,
 } from './client.ts';
+import { registerWriteCheck } from '../../src/transfers/resolution.ts';
 import type { Connector } from '../types.ts';
 import { applyGoogleSteps } from './apply.ts';
 import { classifyGoogleError } from './errors.ts';
@@ -14,6 +15,7 @@ import { GOOGLE_SCOPES, type GoogleCalendarSettings, manifest, settings } from '
 import { projectEvents } from './project.ts';
 import { listGoogleRemote, prepareGoogleCalendar } from './provision.ts';
 import { createGoogleRevoke } from './revoke.ts';
+import { createGoogleWriteCheck } from './write-check.ts';
 
 /** Google's side of the generic OAuth flow: offline access, forced consent, narrowest scope. */
 const oauth: ConnectorOAuth = {
@@ -54,3 +56,6 @@ export const googleCalendar: Connector = {
     classifyError: classifyGoogleError,
   },
 };
+
+// How the transfer log resolves a Google call of unknown outcome (src/transfers/resolution.ts).
+registerWriteCheck(manifest.id, createGoogleWriteCheck(oauth));

@@ -1,12 +1,23 @@
 import { sealCheckpoints } from '../transfers/checkpoints.ts';
 import { enforceRetention } from '../transfers/retention.ts';
-import { verifyTransferLog } from '../transfers/verify.ts';
+import { type OrganizationVerifyReport, verifyTransferLog } from '../transfers/verify.ts';
 import type { CliCommand } from './command.ts';
 
 /**
  * `casebridge transfers verify|seal|retention`: the transfer log's maintenance from the command line.
  * `verify` exits 1 when a chain is broken, so it can run from cron or CI.
  */
+/** The outcomes the log does not know for certain yet (or learned afterwards), when there are any. */
+function printOutcomes(o: OrganizationVerifyReport['outcomes'], print: (line: string) => void): void {
+  if (o.unknown) {
+    print(
+      `        ${o.unknown} transfer(s) of unknown outcome: ${o.tookEffect} took effect, ${o.didNotTakeEffect} did not, ` +
+        `${o.unverifiable} unverifiable, ${o.unresolved} not resolved yet`,
+    );
+  }
+  if (o.open) print(`        ${o.open} intent(s) without an outcome (under way, or awaiting recovery)`);
+}
+
 export const transferCommands: CliCommand[] = [
   {
     words: ['transfers', 'verify'],
@@ -26,6 +37,7 @@ export const transferCommands: CliCommand[] = [
         if (org.ok) {
           print(`ok      ${org.organizationId}: ${org.rows} rows (${range}), ${org.checkpointsVerified} checkpoint matches${sealed}`);
           if (org.checkpointsUnknownKey) print(`        ${org.checkpointsUnknownKey} checkpoint(s) signed by another key were not checked`);
+          printOutcomes(org.outcomes, print);
           continue;
         }
         const b = org.firstBroken!;
@@ -34,6 +46,7 @@ export const transferCommands: CliCommand[] = [
         print(`        expected ${b.expected}`);
         print(`        actual   ${b.actual}`);
         if (org.problems.length > 1) print(`        ${org.problems.length - 1} more problem(s); use --json for all`);
+        printOutcomes(org.outcomes, print);
       }
       print(`${report.ok ? 'verified' : 'FAILED'}: ${report.rowsChecked} rows in ${report.durationMs} ms (key ${report.keyId})`);
       return report.ok ? 0 : 1;

@@ -115,11 +115,29 @@ export const configSchema = z
 
     // Transfer log.
     TRANSFER_LOG_RETENTION_DAYS: positiveInt.default(6 * 366),
-    CHECKPOINT_INTERVAL_MINUTES: positiveInt.default(15),
+    /** How often new transfer-log rows are sealed by a signed checkpoint (organizations without new rows are skipped). */
+    CHECKPOINT_INTERVAL_MINUTES: positiveInt.default(1),
+    /**
+     * Where each signed checkpoint is also written (one file per checkpoint), outside the database;
+     * default `$DATA_DIR/transfer-log-witness`. Point it at storage the database's administrators cannot rewrite.
+     */
+    CHECKPOINT_WITNESS_DIR: z.string().min(1).optional(),
+
+    /**
+     * How long after a call of unknown outcome (a timeout, a lost connection, a crash) the provider is
+     * read to resolve it: a provider can still apply a request it received long ago, so reading too
+     * early could miss the write.
+     */
+    TRANSFER_UNKNOWN_SETTLE_MS: positiveInt.default(90_000),
 
     // Revocation.
     /** Base delay of retries of failed provider-side revocation steps (doubles each attempt, 6 attempts). */
     REVOCATION_RETRY_BASE_MS: positiveInt.default(5000),
+    /**
+     * How long a revocation waits for calls already under way before it answers (202). A call still
+     * without an answer then is listed on the receipt (`callsOutcomeUnknown`) and resolved afterwards.
+     */
+    REVOCATION_DRAIN_TIMEOUT_MS: positiveInt.default(10_000),
 
     /** Run the BullMQ workers inside the API process (`npm start` does; `start:api` does not). */
     RUN_WORKERS: boolFlag.optional(),

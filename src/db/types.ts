@@ -186,7 +186,11 @@ export interface ConnectionTokensTable {
 
 // --- Privacy core (migration 0003): transfer log, chain heads, checkpoints, audit log ---
 
-export type TransferOutcomeColumn = 'intent' | 'sent' | 'failed' | 'blocked' | 'not_modified' | 'received';
+/**
+ * `unknown`: the request may have left and no answer came; `not_sent`: prepared, never sent;
+ * `resolved`: the provider was read afterwards (`reason` says whether the write took effect) — 0018.
+ */
+export type TransferOutcomeColumn = 'intent' | 'sent' | 'failed' | 'blocked' | 'not_modified' | 'received' | 'unknown' | 'not_sent' | 'resolved';
 
 export interface TransferLogTable {
   id: string;
@@ -238,6 +242,13 @@ export interface TransferLogHeadsTable {
   organization_id: string;
   seq: number;
   hash: string;
+  updated_at: Timestamp;
+}
+
+/** Per organization: every intent up to `seq` is closed (recovery bookkeeping, migration 0018). */
+export interface TransferLogRecoveryMarksTable {
+  organization_id: string;
+  seq: number;
   updated_at: Timestamp;
 }
 
@@ -302,7 +313,7 @@ export interface RevocationsTable {
   reason: string;
   purge_remote: boolean;
   requested_by: Json<Record<string, unknown>>;
-  status: 'in_progress' | 'completed' | 'completed_with_errors';
+  status: 'in_progress' | 'completed' | 'completed_with_calls_in_flight' | 'completed_with_errors';
   connection_ids: Json<string[]>;
   already_revoked_ids: Json<string[]>;
   steps: ColumnType<unknown[], string | undefined, string>;
@@ -310,6 +321,8 @@ export interface RevocationsTable {
   remote_items_removed: Generated<number>;
   calls_drained: Generated<number>;
   calls_still_running: Generated<number>;
+  /** Transfer ids of calls that had left and had no answer by the drain deadline (migration 0018). */
+  calls_outcome_unknown: ColumnType<Array<{ transferId: string; resolution: string }>, string | undefined, string>;
   effective_at: Timestamp;
   created_at: Timestamp;
   completed_at: NullableTimestamp;
@@ -434,6 +447,7 @@ export interface DB {
   transfer_log: TransferLogTable;
   transfer_log_heads: TransferLogHeadsTable;
   transfer_log_checkpoints: TransferLogCheckpointsTable;
+  transfer_log_recovery_marks: TransferLogRecoveryMarksTable;
   transfer_subject_sets: TransferSubjectSetsTable;
   audit_log: AuditLogTable;
   ical_feeds: IcalFeedsTable;

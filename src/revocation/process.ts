@@ -2,11 +2,14 @@ import pLimit from 'p-limit';
 import { connectorFor } from '../../connectors/registry.ts';
 import type { RevokeStepResult } from '../../connectors/types.ts';
 import type { Services } from '../services.ts';
+import { settleTransfers } from '../transfers/resolution.ts';
 import { loadRevocation, sealRevocation } from './receipt.ts';
 import { clearSyncState, type ConnectionSteps, isPending, LOCAL_STEPS, mergeSteps, shredTokens } from './steps.ts';
 
 /**
- * The revocation pipeline's asynchronous half, run by the `revoke` queue. Per connection:
+ * The revocation pipeline's asynchronous half, run by the `revoke` queue. First, the calls that were
+ * still in flight when the revocation answered (`calls_outcome_unknown`) are settled and resolved by
+ * reading the provider (see `transfers/resolution.ts#settleTransfers`). Then, per connection:
  * 1. `cancel_jobs`: waiting and delayed jobs removed (a running one already stops at its next gate
  *    call, because the connection is revoked);
  * 2. the connector's provider-side steps (token revoke, optional remote purge);
@@ -33,6 +36,14 @@ export async function processRevocation(services: Services, options: ProcessRevo
   if (!row) throw new Error(`revocation ${options.revocationId} not found`);
   if (row.status !== 'in_progress') return 'sealed';
   const ids = row.connection_ids as unknown as string[];
+  // Calls that were in flight when the revocation answered: wait until each is settled and resolved
+  // (reading the provider, with the tokens not yet revoked) before the provider-side steps, so the
+  // receipt can say whether each write took effect and a purge removes what a late write created.
+  const inFlight = row.calls_outcome_unknown ?? [];
+  if (inFlight.some((c) => c.resolution === 'pending' || c.resolution === 'unresolved')) {
+    const settled = await settleTransfers(services, inFlight.map((c) => c.transferId));
+    await db.updateTable('revocations').set({ calls_outcome_unknown: JSON.stringify(settled) }).where('id', '=', row.id).execute();
+  }
   const recorded = new Map((row.steps as unknown as ConnectionSteps[]).map((c) => [c.connectionId, c]));
   const connections = ids.length
     ? await db

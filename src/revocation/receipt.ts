@@ -24,9 +24,22 @@ export interface RevocationReceipt {
   /** From this instant no transfer for these connections could start. */
   effectiveAt: string;
   completedAt: string;
-  status: 'completed' | 'completed_with_errors';
+  /**
+   * `completed_with_calls_in_flight`: every step succeeded, but calls that had left before the
+   * revocation had no answer by its drain deadline (listed in {@link callsOutcomeUnknown}): they may
+   * have reached the provider after `effectiveAt`.
+   */
+  status: 'completed' | 'completed_with_calls_in_flight' | 'completed_with_errors';
   connections: ConnectionSteps[];
   alreadyRevokedConnectionIds: string[];
+  /**
+   * Calls that had left before the revocation and had no answer by its drain deadline, by transfer id
+   * (the intent row's id), with how each ended: its own answer (`sent`, `failed`, `not_sent`) or, for
+   * a call that never answered, what reading the provider showed (`took_effect`,
+   * `did_not_take_effect`, `unverifiable`; `unresolved` if the provider could not be read yet). No
+   * request left after the revocation answered.
+   */
+  callsOutcomeUnknown: Array<{ transferId: string; resolution: string }>;
   counts: {
     connections: number;
     jobsCancelled: number;
@@ -67,7 +80,9 @@ export async function sealRevocation(services: Services, revocationId: string): 
   const row = await loadRevocation(db, revocationId);
   if (!row) throw new Error(`revocation ${revocationId} not found`);
   const steps = row.steps as unknown as ConnectionSteps[];
-  const failed = steps.some((c) => c.steps.some((s) => s.result === 'failed')) || row.calls_still_running > 0;
+  const failed = steps.some((c) => c.steps.some((s) => s.result === 'failed'));
+  const callsOutcomeUnknown = row.calls_outcome_unknown ?? [];
+  const late = row.calls_still_running > 0 || callsOutcomeUnknown.length > 0;
   const completedAt = new Date();
   const receipt: RevocationReceipt = {
     type: 'casebridge.revocation_receipt',
@@ -81,9 +96,10 @@ export async function sealRevocation(services: Services, revocationId: string): 
     requestedAt: row.created_at.toISOString(),
     effectiveAt: row.effective_at.toISOString(),
     completedAt: completedAt.toISOString(),
-    status: failed ? 'completed_with_errors' : 'completed',
+    status: failed ? 'completed_with_errors' : late ? 'completed_with_calls_in_flight' : 'completed',
     connections: steps,
     alreadyRevokedConnectionIds: row.already_revoked_ids as unknown as string[],
+    callsOutcomeUnknown,
     counts: {
       connections: steps.length,
       jobsCancelled: row.jobs_cancelled,

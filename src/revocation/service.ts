@@ -5,6 +5,7 @@ import { bumpRevocationEpoch } from '../consent/service.ts';
 import type { Db } from '../db/database.ts';
 import type { Services } from '../services.ts';
 import { waitForInflightTransfers } from '../transfers/inflight.ts';
+import { openIntents } from '../transfers/resolution.ts';
 import { sealRevocation } from './receipt.ts';
 
 /**
@@ -168,18 +169,31 @@ export async function requestRevocation(
   // Every process re-reads consent at its next gate call; then wait for calls already past the
   // gate so that nothing reaches a provider after we answer.
   await bumpRevocationEpoch(redis, config.REDIS_PREFIX, live);
-  const drain = await waitForInflightTransfers(redis, config.REDIS_PREFIX, live);
+  const drain = await waitForInflightTransfers(redis, config.REDIS_PREFIX, live, { timeoutMs: config.REVOCATION_DRAIN_TIMEOUT_MS });
   // From now on no transfer for these connections is running or can start: this is the instant the
   // receipt states. (Transfers that started before the bump finished during the drain, so every
   // `intent`/`sent` row of these connections is older than it.) The receipt also says how many calls
   // the drain waited for, and — should a call outlive its lease deadline — that it could not wait.
   const effectiveAt = new Date();
+  // Calls that had left before the bump and have no answer by the drain deadline: no new call can
+  // start (every call re-reads the epoch less than a second before it leaves, and the deadline is
+  // longer), but these may still reach the provider. The receipt lists them by transfer id and the
+  // pipeline resolves each (`settleTransfers`) before the provider-side steps.
+  const inFlight = drain.stillRunning ? await openIntents(services, live, effectiveAt) : [];
   if (drain.stillRunning) {
-    services.logger.error({ revocationId, stillRunning: drain.stillRunning }, 'revocation drain timed out with gate calls still holding leases');
+    services.logger.warn(
+      { revocationId, stillRunning: drain.stillRunning, callsOutcomeUnknown: inFlight.length },
+      'revocation answered with calls still in flight; they are listed on the receipt and resolved',
+    );
   }
   await db
     .updateTable('revocations')
-    .set({ effective_at: effectiveAt, calls_drained: drain.waitedFor, calls_still_running: drain.stillRunning })
+    .set({
+      effective_at: effectiveAt,
+      calls_drained: drain.waitedFor,
+      calls_still_running: drain.stillRunning,
+      calls_outcome_unknown: JSON.stringify(inFlight.map((transferId) => ({ transferId, resolution: 'pending' }))),
+    })
     .where('id', '=', revocationId)
     .execute();
   if (live.length) await params.enqueue(revocationId);

@@ -30,21 +30,31 @@
  *    `perform` receives only those. The payload SHA-256 and byte size are computed over the canonical
  *    JSON of the minimised fields (bytes: or the connector-reported `bytes`) — memoised when the item's
  *    fields are deeply frozen (`freezeDeep`), as a cached iCal feed's 2.5 MB of columns are.
- * 4. **Write ahead.** An item's intent row is appended (and committed) BEFORE its `perform` runs: a
- *    transfer that reached a provider always has a log row. `sendMany` appends the intent and
- *    `blocked` rows of a chunk in two multi-row statements: the items of the first wave of calls
- *    (`concurrency` of them), then the rest, which commits while that wave is out. When the second
- *    statement fails, none of its items is performed and the call rejects after the first wave's
- *    outcome rows are written.
+ * 4. **Write ahead, only for calls about to leave.** An item's intent row is committed before its
+ *    `perform` runs: a transfer that reached a provider always has a log row. Intents are written for
+ *    the items about to leave — the call starting now and, in batches while calls are out, the next
+ *    window of up to twice `concurrency` items of the chunk (so the next calls need not wait for the
+ *    log; see `lookahead`). An item that does not leave
+ *    after all has, with an intent written ahead, a `not_sent` (or, refused, a `blocked`) row against
+ *    it; without one, a `blocked` refusal row or — skipped by {@link SendManyOptions.beforeSend} or an
+ *    aborted {@link SendManyOptions.signal} — no row at all (result `not_sent`). Intents ready at the
+ *    same time, here or in other gate calls of the process, share one multi-row statement (the log
+ *    writer's group commit). When an intent cannot be written, neither its call nor any later call of
+ *    the chunk is made, and the call rejects after the outcomes of the calls that were made are written.
+ *    Every call leaves on an epoch read less than {@link MAX_EPOCH_AGE_MS} old (25 ms normally), so a
+ *    revocation whose drain deadline is longer knows that no call starts after it answers.
  * 5. **Perform** with bounded concurrency (p-limit), inside {@link gateScope} so gated clients can
  *    check they are called from here. Never retried here: a `failed` result carries the error and
  *    the queue decides.
- * 6. **Outcome rows** (`sent` | `received` (inbound) | `not_modified` | `failed` | `blocked` when a
- *    withdrawal landed mid-chunk) with provider status, remote id, duration and, for failures, the
- *    error class and a secret-scrubbed message — multi-row statements (one per call up to
- *    {@link OUTCOME_BATCH} items, longer chunks write batches while their calls go on), committed
- *    before the call returns. The log writer group-commits rows of concurrent calls and stores large
- *    subject lists once by digest (see `log-writer.ts`).
+ * 6. **Outcome rows**, saying only what is known: `sent` | `received` (inbound) | `not_modified`;
+ *    for a thrown error (see `errors.ts#failedCallOutcome`) `failed` (the provider answered with an
+ *    error), `unknown` (a timeout, a connection lost mid-request, an error we cannot place: the write
+ *    may have been applied — `resolution.ts` reads the provider later and appends a `resolved` row) or
+ *    `not_sent` (the connection was never made, or the connector refused before the request) — with
+ *    provider status, remote id, duration and, for errors, the class and a secret-scrubbed message.
+ *    Buffered and written in batches (up to {@link OUTCOME_BATCH} rows while a chunk's calls go on),
+ *    committed before the call returns. A database error here leaves intents without an outcome: the
+ *    recovery job turns them into `unknown` and resolves them.
  *
  * Inbound transfers (direction `inbound`, e.g. contact imports) pass the same checks and are logged
  * the same way. The gate is the only module that may construct provider SDK clients: gated factories
@@ -60,7 +70,7 @@ import type { Logger } from '../observability/logger.ts';
 import { transfersTotal } from '../observability/metrics.ts';
 import { canonicalDigest, freezeDeep } from './canonical.ts';
 import { type ConsentState, type Decision, decideTransfer, type GateConnection } from './decision.ts';
-import { summariseError } from './errors.ts';
+import { failedCallOutcome, TransferNotSentError } from './errors.ts';
 import { gateScope } from './gate-scope.ts';
 import { beginTransfer, endTransfer } from './inflight.ts';
 import { cleanText, normaliseSubjects, type TransferLogEntry } from './log-entry.ts';
@@ -68,6 +78,7 @@ import { TransferLogWriter } from './log-writer.ts';
 import type {
   OutboundGate,
   ProviderOutcome,
+  SendManyOptions,
   TransferActor,
   TransferContext,
   TransferItem,
@@ -178,6 +189,9 @@ export async function loadGateState(db: Db, connectionId: string): Promise<GateS
   };
 }
 
+/** Oldest epoch read a call may leave on (see `stillAllowed`); revocation drain deadlines are longer. */
+const MAX_EPOCH_AGE_MS = 1_000;
+
 /** Outcome rows written together while a chunk's calls are still running. */
 const OUTCOME_BATCH = 100;
 
@@ -224,22 +238,21 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
     ctx: TransferContext,
     items: TransferItem[],
     perform: (minimised: Record<string, unknown>, item: TransferItem, index: number) => Promise<ProviderOutcome<T>>,
-    options?: { concurrency?: number },
+    options?: SendManyOptions,
   ): Promise<Array<TransferResult<T>>> {
     if (!items.length) return [];
     const leaseId = randomUUID();
-    let epoch = await leaseAndEpoch(ctx.connectionId, leaseId);
+    // When the epoch read was *issued*: a revocation's bump before this instant is seen by it.
     let lastEpochCheck = Date.now();
+    let epoch = await leaseAndEpoch(ctx.connectionId, leaseId);
     let released = false;
     const release = async () => {
       released = true;
       await releaseLease(ctx.connectionId, leaseId);
     };
-    // Outcome rows are buffered as calls settle and written in batches of OUTCOME_BATCH while the
-    // chunk's other calls are still in flight (so a long chunk ends with one small statement, not one
-    // huge one), the rest when the calls are over; the call returns once all of them are committed.
-    // Batches rather than one statement per outcome: each statement costs CPU on the calling thread
-    // (and all of PGlite's work runs there), which competed with the calls themselves when measured.
+    // Outcome (and refusal) rows are buffered as calls settle and written in batches of OUTCOME_BATCH
+    // while the chunk's other calls are still in flight, the rest when the calls are over; the call
+    // returns once all of them are committed. The writer merges batches of concurrent gate calls.
     const written: Array<Promise<unknown>> = [];
     const buffered: TransferLogEntry[] = [];
     const flush = () => {
@@ -260,7 +273,8 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
       await Promise.all([Promise.all(written), release()]);
       return results;
     } finally {
-      // Even when the call failed half-way, every outcome row of a call that was made is written.
+      // Even when the call failed half-way, every outcome row of a call that was made is written. A
+      // failure here leaves those intents open: the recovery job turns them into `unknown` and resolves them.
       flush();
       if (!released) await release();
       if (written.length) await Promise.allSettled(written);
@@ -276,69 +290,150 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
       const actor = freezeDeep(actorRecord(ctx.actor));
       const base = items.map((item, i) => baseEntry(ctx, item, decisions[i]!, state.attribution, now, actor));
       const concurrency = Math.max(1, options?.concurrency ?? defaultConcurrency);
-      // Write ahead in two statements: the rows of the items the first wave of calls takes, then the
-      // rest, which commits while that wave is already out. An item's call waits for its own batch.
-      const split = Math.min(items.length, concurrency);
-      let restWritten: Promise<unknown> = Promise.resolve();
-      if (state.attribution) {
-        const rows = (from: number, to: number) => base.slice(from, to).filter((b): b is TransferLogEntry => b !== null);
-        const first = log.append(rows(0, split));
-        if (split < items.length) {
-          restWritten = log.append(rows(split, items.length));
-          // Awaited by the items it covers; this only keeps an early failure from counting as unhandled.
-          restWritten.catch(() => undefined);
-        }
-        await first;
-      } else warnUnknownConnection(ctx);
+      if (!state.attribution) warnUnknownConnection(ctx);
       let latest: GateState = state;
+      /** Set when an intent could not be written: no later item of the chunk leaves. */
+      let intentFailure: { error: unknown } | null = null;
 
       const results: Array<TransferResult<T>> = new Array(items.length);
       let recheck: Promise<void> | null = null;
 
-      /** Between items of a long chunk: has a withdrawal/revocation landed since the chunk started? */
-      const stillAllowed = async (i: number): Promise<Decision> => {
+      /**
+       * Has a withdrawal/revocation landed since the chunk started? Uses an epoch read at most `maxAgeMs`
+       * old (`recheckMs` between the items of a long chunk; {@link MAX_EPOCH_AGE_MS} right before a call
+       * leaves). A read that was under way for longer than MAX_EPOCH_AGE_MS is repeated, so a call that
+       * starts after a revocation's drain deadline (longer than that) has always seen its epoch bump.
+       */
+      const stillAllowed = async (i: number, maxAgeMs: number): Promise<Decision> => {
         const original = decisions[i]!;
-        if (Date.now() - lastEpochCheck >= recheckMs) {
+        while (Date.now() - lastEpochCheck >= maxAgeMs) {
           recheck ??= (async () => {
+            const issued = Date.now();
             const now = await leaseAndEpoch(ctx.connectionId, leaseId);
-            lastEpochCheck = Date.now();
+            lastEpochCheck = issued;
             if (now === epoch) return;
             epoch = now;
             latest = await stateFor(ctx.connectionId, now);
+            // Revoked or withdrawn: write the outcomes of the calls already finished now, so that a
+            // waiting revocation sees which calls are really still under way.
+            flush();
           })().finally(() => {
             recheck = null;
           });
           await recheck;
+          if (Date.now() - lastEpochCheck < MAX_EPOCH_AGE_MS) break;
         }
         if (latest === state) return original;
         const again = decideTransfer({ connection: latest.connection, consent: latest.consent, item: items[i]!, purpose: ctx.purpose });
         if (!again.allowed) return again;
-        // A new consent version may allow less: the intent row named the old one, so stop and let the
-        // caller re-plan under the new one.
+        // A new consent version may allow less: the intent row would name the old one, so stop and
+        // let the caller re-plan under the new one.
         if (again.consent?.id !== original.consent?.id && items[i]!.operation !== 'delete') {
           return { ...again, allowed: false, reason: 'consent_withdrawn' };
         }
         return original;
       };
 
+      /** Intent writes by item (true once committed, false when the write failed) and the rows written. */
+      const intentWrites = new Map<number, Promise<boolean>>();
+      const intentRows = new Map<number, TransferLogEntry>();
+      /** Appends the intents of these items in one statement; a failure stops the chunk (none of them leaves). */
+      const writeIntents = (indices: number[]): Promise<boolean> => {
+        const rows = indices.map((j) => {
+          const r: TransferLogEntry = { ...base[j]!, createdAt: new Date() };
+          intentRows.set(j, r);
+          return r;
+        });
+        const written = log.append(rows).then(
+          () => true,
+          (error: unknown) => {
+            intentFailure ??= { error };
+            return false;
+          },
+        );
+        for (const j of indices) intentWrites.set(j, written);
+        return written;
+      };
+      /**
+       * Intents written ahead, in batches: when fewer than `concurrency` of the items after `i` (within
+       * a window of twice that) have an intent, the rest of the window is written in one statement —
+       * while `concurrency` calls are still ahead of it, so the next calls find their intents committed.
+       * At most two windows of items can end with a `not_sent` row instead of a call.
+       */
+      const lookahead = (i: number): number[] => {
+        const missing: number[] = [];
+        let seen = 0;
+        for (let j = i + 1; j < items.length && seen < 2 * concurrency; j++) {
+          if (!decisions[j]!.allowed || !base[j]) continue;
+          seen++;
+          if (!intentWrites.has(j)) missing.push(j);
+        }
+        return seen - missing.length < concurrency ? missing : [];
+      };
+
+      /**
+       * An item that does not leave. Without an intent, no row (nothing was about to leave); with one
+       * written ahead, its `not_sent` row. The caller learns why.
+       */
+      const notSent = async (i: number, reason: string): Promise<void> => {
+        const written = intentWrites.get(i);
+        if (written && (await written)) {
+          const intent = intentRows.get(i)!;
+          recordOutcome({ ...intent, id: randomUUID(), intentId: intent.id, outcome: 'not_sent', reason, createdAt: new Date() });
+        }
+        results[i] = { outcome: 'failed', error: new TransferNotSentError(reason), transferId: base[i]?.id ?? randomUUID(), logged: 'not_sent' };
+        count(state.attribution, items[i]!, 'not_sent');
+      };
+
       const limit = pLimit(concurrency);
-      const settled = await Promise.allSettled(
+      await Promise.all(
         items.map((item, i) =>
           limit(async () => {
             const decision = decisions[i]!;
             const row = base[i];
-            if (i >= split) await restWritten;
             if (!decision.allowed) {
+              if (row) recordOutcome(row);
               results[i] = { outcome: 'blocked', reason: decision.reason, transferId: row?.id ?? randomUUID() };
               count(state.attribution, item, 'blocked');
               return;
             }
-            const intent = row!;
-            const current = await stillAllowed(i);
+            if (!row) return notSent(i, 'connection_unknown');
+            if (intentFailure) return notSent(i, 'intent_not_written');
+            if (options?.signal?.aborted) return notSent(i, abortReason(options.signal));
+            const skip = options?.beforeSend?.(item, i);
+            if (skip) return notSent(i, skip);
+            const current = await stillAllowed(i, recheckMs);
             if (!current.allowed) {
-              recordOutcome({ ...intent, id: randomUUID(), intentId: intent.id, outcome: 'blocked', reason: current.reason, createdAt: new Date() });
-              results[i] = { outcome: 'blocked', reason: current.reason, transferId: intent.id };
+              // Refused at the last moment: against its intent when one was written ahead, else a plain
+              // refusal row (nothing was about to leave).
+              const ahead = intentWrites.get(i);
+              const intent = ahead && (await ahead) ? intentRows.get(i)! : null;
+              recordOutcome(
+                intent
+                  ? { ...intent, id: randomUUID(), intentId: intent.id, outcome: 'blocked', reason: current.reason, createdAt: new Date() }
+                  : { ...row, outcome: 'blocked', reason: current.reason, payloadSha256: null, payloadBytes: null, createdAt: new Date() },
+              );
+              results[i] = { outcome: 'blocked', reason: current.reason, transferId: row.id };
               count(state.attribution, item, 'blocked');
+              return;
+            }
+            // Write ahead: this item's intent (usually written already, while earlier calls were out),
+            // committed before its call; and the next items' intents, written while this call is out.
+            // Intents ready at the same time — here or in other gate calls of the process — share a statement.
+            let own = intentWrites.get(i);
+            if (!own) own = writeIntents([i, ...lookahead(i)]);
+            else {
+              const ahead = lookahead(i);
+              if (ahead.length) void writeIntents(ahead);
+            }
+            if (!(await own)) return notSent(i, 'intent_not_written');
+            const intent = intentRows.get(i)!;
+            // Waiting for the commit took time: make sure the epoch read this call leaves on is recent.
+            const final = await stillAllowed(i, MAX_EPOCH_AGE_MS);
+            if (!final.allowed) {
+              recordOutcome({ ...intent, id: randomUUID(), intentId: intent.id, outcome: 'not_sent', reason: final.reason, createdAt: new Date() });
+              results[i] = { outcome: 'blocked', reason: final.reason, transferId: intent.id };
+              count(state.attribution, item, 'not_sent');
               return;
             }
             const started = performance.now();
@@ -362,28 +457,29 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
               results[i] = { outcome: 'sent', value: done.value, transferId: intent.id };
               count(state.attribution, item, outcome);
             } catch (error) {
-              const summary = summariseError(error);
+              // What the error says about the write: the provider refused it (`failed`), it never left
+              // (`not_sent`), or it may have been applied (`unknown`, resolved later by reading the provider).
+              const { outcome, summary } = failedCallOutcome(error);
               recordOutcome({
                 ...intent,
                 id: randomUUID(),
                 intentId: intent.id,
-                outcome: 'failed',
+                outcome,
                 providerStatus: summary.providerStatus,
                 errorClass: summary.errorClass,
                 errorMessage: summary.errorMessage,
                 durationMs: Math.round(performance.now() - started),
                 createdAt: new Date(),
               });
-              results[i] = { outcome: 'failed', error, transferId: intent.id };
-              count(state.attribution, item, 'failed');
+              results[i] = { outcome: 'failed', error, transferId: intent.id, logged: outcome };
+              count(state.attribution, item, outcome);
             }
           }),
         ),
       );
-      // Only the write-ahead of the later items can fail here (perform's errors are outcomes): their
-      // calls were not made; the calls that were made have their outcome rows (see the caller).
-      const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-      if (failure) throw failure.reason;
+      // Only an intent write can fail here (perform's errors are outcomes): the calls after it were not
+      // made; the calls that were made have their outcome rows (see the caller).
+      if (intentFailure) throw (intentFailure as { error: unknown }).error;
       return results;
     }
   }
@@ -426,6 +522,13 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
       else cache.clear();
     },
   };
+}
+
+function abortReason(signal: AbortSignal): string {
+  const r = signal.reason as { code?: unknown } | string | undefined;
+  if (typeof r === 'string' && /^[a-z_]{1,60}$/.test(r)) return r;
+  if (r && typeof r === 'object' && typeof r.code === 'string' && /^[a-z_]{1,60}$/.test(r.code)) return r.code;
+  return 'chunk_aborted';
 }
 
 function mergeSubjects(a: TransferItem['subjects'], b: TransferItem['subjects']): TransferItem['subjects'] {

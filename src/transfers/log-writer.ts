@@ -17,7 +17,8 @@ export interface TransferLogWriterOptions {
   /**
    * Commit statements made only of outcome rows (rows completing an intent that is already durable)
    * with `synchronous_commit = off` (default true): they are visible at once and durable within a few
-   * hundred milliseconds or at the next synchronous commit, whichever comes first. Intent and
+   * hundred milliseconds or at the next synchronous commit, whichever comes first. Statements made
+   * only of `not_modified` rows (answers that disclosed nothing) commit the same way. Intent and
    * refusal rows are always committed synchronously. See migration 0008 for why this is safe.
    */
   asyncOutcomeCommit?: boolean;
@@ -41,8 +42,9 @@ export interface TransferLogWriterOptions {
  * rows. A set removed by retention while remembered makes the insert fail its foreign key: the writer
  * then forgets what it remembered and retries with the sets included.
  *
- * Group commit: appends for the same organization that arrive while one is in flight are merged into
- * the next statement, so concurrent gate calls in a process share round trips.
+ * Group commit: appends for the same organization made in the same tick, or while a statement is in
+ * flight, are merged into the next statement, so concurrent gate calls in a process share round trips
+ * (each caller still resolves only once its own rows are committed).
  */
 export class TransferLogWriter {
   private readonly orgs = new Map<string, OrgQueue>();
@@ -91,7 +93,13 @@ export class TransferLogWriter {
     const queue = q;
     return new Promise<ChainedEntry[]>((resolve, reject) => {
       queue.pending.push({ entries: entries.map(normaliseIds), resolve, reject });
-      if (!queue.running) void this.drain(org, queue);
+      if (!queue.running) {
+        // Start the statement at the end of this turn of the event loop, so that every append made
+        // in the same tick (the intents of a chunk's first wave, concurrent `send` callers woken by the
+        // same Redis reply) travels in it: one multi-row INSERT instead of one each.
+        queue.running = true;
+        setImmediate(() => void this.drain(org, queue));
+      }
     });
   }
 
@@ -125,7 +133,10 @@ export class TransferLogWriter {
 
   private async write(org: string, q: OrgQueue, entries: TransferLogEntry[]): Promise<ChainedEntry[]> {
     // Outcome rows complete an intent that is already durable: they may skip the WAL flush wait.
-    const asyncCommit = this.asyncOutcomeCommit && entries.every((e) => e.intentId !== null && e.outcome !== 'intent');
+    // So may `not_modified` rows (an iCal 304: nothing was disclosed, and nothing waits on the row to
+    // make a call safe) — the hottest single-row path, whose rows of concurrent requests share a statement.
+    const asyncCommit =
+      this.asyncOutcomeCommit && entries.every((e) => (e.intentId !== null && e.outcome !== 'intent') || e.outcome === 'not_modified');
     const sets = new Map<string, TransferSubjects>();
     const rows = entries.map((e) => {
       if (e.subjectsDigest || subjectCount(e.subjects) <= INLINE_SUBJECTS_MAX) return e;

@@ -263,8 +263,47 @@ export function csvLine(e: ChainedEntry): string {
   return `${cells.map(csvCell).join(',')}\r\n`;
 }
 
-/** How a transfer in an access report ended. */
-export type Delivery = 'delivered' | 'received' | 'failed_may_have_reached_recipient' | 'unconfirmed';
+/**
+ * How a transfer in an access report ended:
+ * - `delivered` / `received`: the provider confirmed it;
+ * - `failed_may_have_reached_recipient`: the provider answered with an error (the request reached it);
+ * - `outcome_unknown`: no answer came (timeout, lost connection, crash) and reading the provider has
+ *   not settled it yet, or could not (`unverifiable`) — it may have reached the recipient;
+ * - `delivered_confirmed_later`: no answer came, and reading the provider showed the write took effect;
+ * - `not_applied`: no answer came, and reading the provider showed the write did not take effect (the
+ *   request may still have reached the provider);
+ * - `unconfirmed`: an intent still without any outcome (under way, or awaiting the recovery job).
+ */
+export type Delivery =
+  | 'delivered'
+  | 'received'
+  | 'failed_may_have_reached_recipient'
+  | 'outcome_unknown'
+  | 'delivered_confirmed_later'
+  | 'not_applied'
+  | 'unconfirmed';
+
+/** What reading the provider showed about a transfer whose answer never came. */
+export interface TransferResolution {
+  verdict: 'took_effect' | 'did_not_take_effect' | 'unverifiable';
+  at: string;
+}
+
+function deliveryOf(group: ChainedEntry[]): { delivery: Delivery; resolution: TransferResolution | null } {
+  const resolved = group.find((e) => e.outcome === 'resolved');
+  const resolution: TransferResolution | null = resolved
+    ? { verdict: (resolved.reason as TransferResolution['verdict'] | null) ?? 'unverifiable', at: resolved.createdAt.toISOString() }
+    : null;
+  const answer = group.find((e) => e.outcome === 'sent' || e.outcome === 'received' || e.outcome === 'failed');
+  if (answer) {
+    const delivery = answer.outcome === 'sent' ? 'delivered' : answer.outcome === 'received' ? 'received' : 'failed_may_have_reached_recipient';
+    return { delivery, resolution };
+  }
+  if (resolution?.verdict === 'took_effect') return { delivery: 'delivered_confirmed_later', resolution };
+  if (resolution?.verdict === 'did_not_take_effect') return { delivery: 'not_applied', resolution };
+  if (resolution || group.some((e) => e.outcome === 'unknown')) return { delivery: 'outcome_unknown', resolution };
+  return { delivery: 'unconfirmed', resolution };
+}
 
 export interface SubjectAccessTransfer {
   transferId: string;
@@ -281,6 +320,8 @@ export interface SubjectAccessTransfer {
   startedAt: string;
   completedAt: string | null;
   delivery: Delivery;
+  /** For a transfer whose answer never came: what reading the provider showed (null when not resolved). */
+  resolution: TransferResolution | null;
   providerStatus: number | null;
   remoteId: string | null;
   actor: Record<string, unknown>;
@@ -300,14 +341,17 @@ export interface SubjectAccessReport {
   transfers: SubjectAccessTransfer[];
   /** Transfers the gate refused (nothing left); listed by count only. */
   refusedCount: number;
+  /** Transfers prepared and never sent (nothing left: a connection never made, a chunk stopped); by count only. */
+  notSentCount: number;
 }
 
 /**
  * Every transfer that carried data about one data subject, oldest first, recipients named
  * individually. A transfer is its intent row plus its outcome row; refused (`blocked`) and
- * `not_modified` transfers carried nothing and are only counted. A failed call or an intent without
- * an outcome (the process died mid-call) may still have reached the recipient, so they are listed
- * with that status rather than hidden.
+ * `not_modified` transfers carried nothing and are only counted, as are `not_sent` ones (prepared,
+ * never sent). A failed call, a call of unknown outcome and an intent without an outcome (the process
+ * died mid-call) may still have reached the recipient, so they are listed with that status — and, once
+ * the provider was read, with the resolution — rather than hidden.
  */
 export async function subjectAccessReport(
   db: Db,
@@ -338,15 +382,20 @@ export async function subjectAccessReport(
   }
   const transfers: SubjectAccessTransfer[] = [];
   let refusedCount = 0;
+  let notSentCount = 0;
   for (const [transferId, group] of groups) {
     const first = group[0]!;
-    const last = group[group.length - 1]!;
+    // The row that says how the call ended (a resolution only adds what reading the provider showed).
+    const last = [...group].reverse().find((e) => e.outcome !== 'resolved') ?? group[group.length - 1]!;
     if (last.outcome === 'blocked' || last.outcome === 'not_modified') {
       refusedCount += last.outcome === 'blocked' ? 1 : 0;
       continue;
     }
-    const delivery: Delivery =
-      last.outcome === 'sent' ? 'delivered' : last.outcome === 'received' ? 'received' : last.outcome === 'failed' ? 'failed_may_have_reached_recipient' : 'unconfirmed';
+    if (last.outcome === 'not_sent') {
+      notSentCount++;
+      continue;
+    }
+    const { delivery, resolution } = deliveryOf(group);
     transfers.push({
       transferId,
       direction: first.direction,
@@ -361,6 +410,7 @@ export async function subjectAccessReport(
       startedAt: first.createdAt.toISOString(),
       completedAt: last === first ? null : last.createdAt.toISOString(),
       delivery,
+      resolution,
       providerStatus: last.providerStatus,
       remoteId: last.remoteId,
       actor: first.actor,
@@ -387,5 +437,6 @@ export async function subjectAccessReport(
     sources: tally('inbound'),
     transfers,
     refusedCount,
+    notSentCount,
   };
 }

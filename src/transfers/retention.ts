@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { recordAudit } from '../audit/audit-log.ts';
+import { checkpointWitness } from './checkpoint-witness.ts';
 import { insertCheckpoint, type PrivacyServices } from './checkpoints.ts';
 import { getSigningKey } from './signing.ts';
 
@@ -35,6 +36,7 @@ export async function enforceRetention(
   const now = options.now ?? new Date();
   const cutoff = new Date(now.getTime() - services.config.TRANSFER_LOG_RETENTION_DAYS * 86_400_000);
   const key = getSigningKey(services.config);
+  const witness = checkpointWitness(services.config);
   const result: RetentionResult = { cutoff, organizations: [] };
   let orgs = services.db.selectFrom('transfer_log_heads').select('organization_id');
   if (options.organizationId) orgs = orgs.where('organization_id', '=', options.organizationId);
@@ -56,7 +58,7 @@ export async function enforceRetention(
         seq: throughSeq,
         headHash: last.hash,
         kind: 'retention',
-      });
+      }, witness);
       const removed = await tx
         .deleteFrom('transfer_log')
         .where('organization_id', '=', organizationId)

@@ -88,8 +88,36 @@ export interface ProviderOutcome<T> {
 
 export type TransferResult<T> =
   | { outcome: 'sent'; value: T; transferId: string }
-  | { outcome: 'failed'; error: unknown; transferId: string }
+  | {
+      outcome: 'failed';
+      error: unknown;
+      transferId: string;
+      /**
+       * What the log says about it: `failed` (the provider answered with an error), `unknown` (the
+       * request may have been applied; it is resolved later by reading the provider) or `not_sent`
+       * (it never left — the caller aborted the chunk, `beforeSend` skipped it, or its intent could not
+       * be written; such an item has no row unless an intent was already written).
+       */
+      logged: 'failed' | 'unknown' | 'not_sent';
+    }
   | { outcome: 'blocked'; reason: BlockReason; transferId: string };
+
+/** Options of one `sendMany` chunk. */
+export interface SendManyOptions {
+  /** Calls under way at once (default: the gate's `concurrency`). */
+  concurrency?: number;
+  /**
+   * Aborting stops the chunk: items not yet started are not sent and leave no row (their result is
+   * `failed` with `logged: 'not_sent'` and the abort reason); calls already under way finish and are
+   * logged. E.g. a 429 pausing the account while the calls already allowed complete.
+   */
+  signal?: AbortSignal;
+  /**
+   * Asked right before an item's intent is written: a reason (snake_case) skips the item — no call,
+   * no row, result `not_sent` with that reason. E.g. a rate limiter that refuses the slot.
+   */
+  beforeSend?: (item: TransferItem, index: number) => string | null | undefined;
+}
 
 /** Context shared by every item of one gate call. */
 export interface TransferContext {
@@ -100,10 +128,11 @@ export interface TransferContext {
 }
 
 /**
- * The gate. `send` is for one item; `sendMany` batches a reconcile chunk: one consent check, one
- * multi-row insert of intents before any call, the calls (bounded concurrency), one multi-row insert
- * of outcomes. A `failed` result carries the thrown error so the caller can classify it; the gate
- * never retries (the queue does).
+ * The gate. `send` is for one item; `sendMany` batches a reconcile chunk: one consent check, then per
+ * item that is about to leave its intent row (committed before the call; intents ready at the same
+ * time share one multi-row statement), the call (bounded concurrency), and its outcome (batched). A
+ * `failed` result carries the thrown error so the caller can classify it; the gate never retries
+ * (the queue does).
  */
 export interface OutboundGate {
   send<T>(
@@ -115,7 +144,7 @@ export interface OutboundGate {
     ctx: TransferContext,
     items: TransferItem[],
     perform: (minimised: Record<string, unknown>, item: TransferItem, index: number) => Promise<ProviderOutcome<T>>,
-    options?: { concurrency?: number },
+    options?: SendManyOptions,
   ): Promise<Array<TransferResult<T>>>;
   /**
    * A request answered without disclosing anything (an iCal fetch answered 304 from a known ETag):

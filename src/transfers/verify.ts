@@ -1,5 +1,6 @@
 import type { Selectable } from 'kysely';
 import type { TransferLogCheckpointsTable } from '../db/types.ts';
+import { checkpointWitness, type WitnessedCheckpoint } from './checkpoint-witness.ts';
 import { CHECKPOINT_JWS_TYPE, type CheckpointKind, checkpointMessage, checkpointStatement, type PrivacyServices } from './checkpoints.ts';
 import { canonicalJson, sha256Hex } from './canonical.ts';
 import { type ChainedEntry, GENESIS_HASH, hashEntry, rowToEntry } from './log-entry.ts';
@@ -18,7 +19,14 @@ import { getSigningKey, jcs, type SigningKey, verifyBytes, verifyJws } from './s
  *   checkpoints beyond the last row mean rows were cut off the end (`rows_missing`);
  * - every subject set a row names by digest (`transfer_subject_sets`, migration 0008) exists and its
  *   content still hashes to that digest → else `subject_set_missing` / `subject_set_changed`, naming
- *   the first row that references the set (the digest itself is covered by that row's hash).
+ *   the first row that references the set (the digest itself is covered by that row's hash);
+ * - every checkpoint in the witness outside the database (`checkpoint-witness.ts`) with a valid
+ *   signature is still in the database (`checkpoint_missing`), matches the row at its seq
+ *   (`checkpoint_mismatch`), and lies within the rows (`rows_missing`, naming the range cut off the
+ *   end — even when the head was rewound and the database's own checkpoints deleted).
+ *
+ * The report also counts the outcomes that are not final: `unknown` transfers (with and without a
+ * resolution) and intents still open, so an auditor sees what the log does not know yet.
  */
 export type ProblemKind =
   | 'hash_mismatch'
@@ -29,7 +37,8 @@ export type ProblemKind =
   | 'checkpoint_signature_invalid'
   | 'head_mismatch'
   | 'subject_set_missing'
-  | 'subject_set_changed';
+  | 'subject_set_changed'
+  | 'checkpoint_missing';
 
 export interface VerifyProblem {
   kind: ProblemKind;
@@ -50,6 +59,14 @@ export interface OrganizationVerifyReport {
   checkpointsVerified: number;
   /** Checkpoints signed by another key than the configured one (cannot be checked here). */
   checkpointsUnknownKey: number;
+  /** Checkpoints found in the witness outside the database (and checked against the rows). */
+  checkpointsWitnessed: number;
+  /**
+   * Transfers whose outcome is not final: `unknown` (the request may have been applied) resolved by
+   * reading the provider — `tookEffect`, `didNotTakeEffect`, `unverifiable` — or not yet (`unresolved`);
+   * and intents without any outcome (`open`: under way, or awaiting the recovery job).
+   */
+  outcomes: { unknown: number; tookEffect: number; didNotTakeEffect: number; unverifiable: number; unresolved: number; open: number };
   /** The newest checkpoint that verified; `jws` (format 2) verifies with the published JWK alone. */
   lastCheckpoint: { seq: number; sealedAt: string; kind: CheckpointKind; jws: string | null } | null;
   /** The lowest-seq problem: the first broken row. */
@@ -112,6 +129,8 @@ async function verifyOrganization(
     lastSeq: null,
     checkpointsVerified: 0,
     checkpointsUnknownKey: 0,
+    checkpointsWitnessed: 0,
+    outcomes: { unknown: 0, tookEffect: 0, didNotTakeEffect: 0, unverifiable: 0, unresolved: 0, open: 0 },
     lastCheckpoint: null,
     firstBroken: null,
     problems: [],
@@ -158,6 +177,35 @@ async function verifyOrganization(
       jws: lastTrusted.jws,
     };
   }
+
+  // The witness: signed checkpoints kept outside the database, checked like the database's own.
+  const witnessed: WitnessedCheckpoint[] = [];
+  for (const w of await checkpointWitness(services.config).list(organizationId)) {
+    if (w.keyId !== key.keyId) continue;
+    const facts = { organizationId: w.organizationId, seq: w.seq, headHash: w.headHash, sealedAt: new Date(w.sealedAt), kind: w.kind };
+    const verified = typeof w.jws === 'string' ? await verifyJws(key.publicKey, w.jws, CHECKPOINT_JWS_TYPE) : null;
+    if (!verified || verified.kid !== w.keyId || verified.payloadText !== jcs(checkpointStatement(facts))) continue;
+    witnessed.push(w);
+    report.checkpointsWitnessed++;
+    if (!checkpoints.some((c) => Number(c.seq) === w.seq && c.head_hash === w.headHash && c.jws === w.jws)) {
+      problems.push({
+        kind: 'checkpoint_missing',
+        id: null,
+        seq: w.seq,
+        expected: `checkpoint at tree size ${w.seq} (sealed ${w.sealedAt})`,
+        actual: 'not in the database',
+        message: `the checkpoint sealed at tree size ${w.seq} on ${w.sealedAt} is in the witness but no longer in the database`,
+      });
+    }
+  }
+  const witnessBySeq = new Map<number, WitnessedCheckpoint[]>();
+  for (const w of witnessed) witnessBySeq.set(w.seq, [...(witnessBySeq.get(w.seq) ?? []), w]);
+
+  /** Outcome bookkeeping: intents seen, which got an outcome, unknowns and their resolutions. */
+  const intents = new Set<string>();
+  const closed = new Set<string>();
+  const unknown = new Set<string>();
+  const verdicts = new Map<string, string>();
 
   let prev: ChainedEntry | null = null;
   let after = 0;
@@ -242,6 +290,24 @@ async function verifyOrganization(
           report.checkpointsVerified++;
         }
       }
+      for (const w of witnessBySeq.get(entry.seq) ?? []) {
+        if (w.headHash !== entry.hash) {
+          problems.push({
+            kind: 'checkpoint_mismatch',
+            id: entry.id,
+            seq: entry.seq,
+            expected: w.headHash,
+            actual: entry.hash,
+            message: `row ${entry.id} (seq ${entry.seq}) differs from what the witnessed checkpoint of ${w.sealedAt} sealed`,
+          });
+        }
+      }
+      if (entry.outcome === 'intent') intents.add(entry.id);
+      else if (entry.intentId) {
+        if (entry.outcome === 'unknown') unknown.add(entry.intentId);
+        else if (entry.outcome === 'resolved') verdicts.set(entry.intentId, entry.reason ?? 'unverifiable');
+        closed.add(entry.intentId);
+      }
       if (entry.seq === headSeq) atHead = entry;
       prev = entry;
     }
@@ -251,6 +317,27 @@ async function verifyOrganization(
   report.lastSeq = prev?.seq ?? null;
 
   const lastSeq = prev?.seq ?? 0;
+  for (const id of intents) if (!closed.has(id)) report.outcomes.open++;
+  for (const id of unknown) {
+    report.outcomes.unknown++;
+    const v = verdicts.get(id);
+    if (v === 'took_effect') report.outcomes.tookEffect++;
+    else if (v === 'did_not_take_effect') report.outcomes.didNotTakeEffect++;
+    else if (v) report.outcomes.unverifiable++;
+    else report.outcomes.unresolved++;
+  }
+  const witnessedBeyond = witnessed.filter((w) => w.seq > lastSeq);
+  if (witnessedBeyond.length) {
+    const w = witnessedBeyond[witnessedBeyond.length - 1]!;
+    problems.push({
+      kind: 'rows_missing',
+      id: null,
+      seq: lastSeq + 1,
+      expected: `rows up to seq ${w.seq} (sealed ${w.sealedAt}, per the witness)`,
+      actual: lastSeq ? `last row seq ${lastSeq}` : 'no rows',
+      message: `rows ${lastSeq + 1}..${w.seq} were cut off the end: the witness holds a checkpoint that sealed them on ${w.sealedAt}`,
+    });
+  }
   const beyond = trusted.filter((c) => Number(c.seq) > lastSeq);
   if (beyond.length) {
     const c = beyond[beyond.length - 1]!;

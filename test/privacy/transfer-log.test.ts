@@ -65,6 +65,16 @@ async function asDba(t: TestServices, statement: ReturnType<typeof sql>) {
   }
 }
 
+/** Rewrites the chain head as a DBA would: with its forward-only trigger switched off. */
+async function rewindHead(t: TestServices, organizationId: string, seq: number, hash: string) {
+  await sql`ALTER TABLE transfer_log_heads DISABLE TRIGGER transfer_log_heads_forward_only`.execute(t.services.db);
+  try {
+    await sql`UPDATE transfer_log_heads SET seq = ${seq}, hash = ${hash} WHERE organization_id = ${organizationId}`.execute(t.services.db);
+  } finally {
+    await sql`ALTER TABLE transfer_log_heads ENABLE TRIGGER transfer_log_heads_forward_only`.execute(t.services.db);
+  }
+}
+
 describe('transfer log', () => {
   let t: TestServices;
   beforeAll(async () => {
@@ -144,10 +154,69 @@ describe('transfer log', () => {
     // Delete the last two rows and move the chain head back, as someone covering their tracks would.
     await asDba(t, sql`DELETE FROM transfer_log WHERE organization_id = ${org.organizationId} AND seq > 4`);
     const row4 = (await logRows(t.services, org.organizationId))[3]!;
-    await sql`UPDATE transfer_log_heads SET seq = 4, hash = ${row4.hash} WHERE organization_id = ${org.organizationId}`.execute(t.services.db);
+    await rewindHead(t, org.organizationId, 4, row4.hash);
     const report = await verifyTransferLog(t.services, { organizationId: org.organizationId });
     expect(report.ok).toBe(false);
     expect(report.organizations[0]!.firstBroken).toMatchObject({ kind: 'rows_missing', seq: 5 });
+  });
+
+  it('the chain head only moves forward: rewinding, deleting or truncating it is refused', async () => {
+    const org = await seedOrg(t.services, 'Forward only');
+    await new TransferLogWriter(t.services.db).append(Array.from({ length: 3 }, (_, i) => entry(org.organizationId, i)));
+    const row2 = (await logRows(t.services, org.organizationId))[1]!;
+    await expect(
+      sql`UPDATE transfer_log_heads SET seq = 2, hash = ${row2.hash} WHERE organization_id = ${org.organizationId}`.execute(t.services.db),
+    ).rejects.toThrow(/only moves forward/);
+    await expect(sql`DELETE FROM transfer_log_heads WHERE organization_id = ${org.organizationId}`.execute(t.services.db)).rejects.toThrow(/only moves forward/);
+    await expect(sql`TRUNCATE transfer_log_heads`.execute(t.services.db)).rejects.toThrow(/append-only/);
+    // Appending still moves it forward.
+    await new TransferLogWriter(t.services.db).append([entry(org.organizationId, 9)]);
+    const head = await t.services.db.selectFrom('transfer_log_heads').select('seq').where('organization_id', '=', org.organizationId).executeTakeFirstOrThrow();
+    expect(Number(head.seq)).toBe(4);
+  });
+
+  it('names the range cut off the end from the witness when the newest rows, their checkpoint and the head were all rewritten; seal refuses', async () => {
+    const org = await seedOrg(t.services, 'Cut tail');
+    const writer = new TransferLogWriter(t.services.db);
+    await writer.append(Array.from({ length: 5 }, (_, i) => entry(org.organizationId, i)));
+    expect((await sealCheckpoints(t.services, { organizationId: org.organizationId })).sealed).toHaveLength(1);
+    await writer.append(Array.from({ length: 3 }, (_, i) => entry(org.organizationId, 10 + i)));
+    expect((await sealCheckpoints(t.services, { organizationId: org.organizationId })).sealed).toEqual([expect.objectContaining({ seq: 8 })]);
+    // Cover the tracks inside the database: rows 6..8 gone, their checkpoint gone, the head back at 5.
+    await asDba(t, sql`DELETE FROM transfer_log WHERE organization_id = ${org.organizationId} AND seq > 5`);
+    await sql`ALTER TABLE transfer_log_checkpoints DISABLE TRIGGER transfer_log_checkpoints_append_only`.execute(t.services.db);
+    await sql`DELETE FROM transfer_log_checkpoints WHERE organization_id = ${org.organizationId} AND seq > 5`.execute(t.services.db);
+    await sql`ALTER TABLE transfer_log_checkpoints ENABLE TRIGGER transfer_log_checkpoints_append_only`.execute(t.services.db);
+    const row5 = (await logRows(t.services, org.organizationId))[4]!;
+    await rewindHead(t, org.organizationId, 5, row5.hash);
+
+    const report = await verifyTransferLog(t.services, { organizationId: org.organizationId });
+    expect(report.ok).toBe(false);
+    const problems = report.organizations[0]!.problems;
+    expect(problems).toContainEqual(expect.objectContaining({ kind: 'rows_missing', seq: 6, message: expect.stringContaining('rows 6..8 were cut off the end') }));
+    expect(problems).toContainEqual(expect.objectContaining({ kind: 'checkpoint_missing', seq: 8 }));
+    const { code, output } = await runVerify(t, org.organizationId);
+    expect(code).toBe(1);
+    expect(output).toMatch(/rows 6\.\.8/);
+
+    // New rows after the cut: seal still refuses to sign the rewound chain.
+    await new TransferLogWriter(t.services.db).append([entry(org.organizationId, 20)]);
+    const sealed = await sealCheckpoints(t.services, { organizationId: org.organizationId });
+    expect(sealed.sealed).toEqual([]);
+    expect(sealed.refused).toEqual([expect.objectContaining({ organizationId: org.organizationId, reason: expect.stringMatching(/row 8 differs|rows 7\.\.8 were cut|witness/) })]);
+  });
+
+  it('seal refuses a chain broken between the last checkpoint and the head', async () => {
+    const org = await seedOrg(t.services, 'Broken unsealed');
+    const writer = new TransferLogWriter(t.services.db);
+    await writer.append(Array.from({ length: 3 }, (_, i) => entry(org.organizationId, i)));
+    await sealCheckpoints(t.services, { organizationId: org.organizationId });
+    await writer.append(Array.from({ length: 3 }, (_, i) => entry(org.organizationId, 10 + i)));
+    // A row after the checkpoint edited in place (its stored hash kept, so only re-hashing shows it).
+    await asDba(t, sql`UPDATE transfer_log SET recipient_account = ${'someone-else@example.test'} WHERE organization_id = ${org.organizationId} AND seq = 5`);
+    const sealed = await sealCheckpoints(t.services, { organizationId: org.organizationId });
+    expect(sealed.sealed).toEqual([]);
+    expect(sealed.refused).toEqual([expect.objectContaining({ seq: 6, reason: 'row 5 was changed after it was written' })]);
   });
 
   it('detects a forged checkpoint signature', async () => {

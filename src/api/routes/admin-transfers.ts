@@ -15,6 +15,26 @@ import { ApiError } from '../errors.ts';
  * - `GET  /v1/admin/subject-access`        access-request report for one data subject.
  */
 
+const SubjectAccessReportSchema = z
+  .looseObject({
+    transfers: z.array(
+      z.looseObject({
+        transferId: z.uuid(),
+        delivery: z.enum(['delivered', 'received', 'failed_may_have_reached_recipient', 'outcome_unknown', 'delivered_confirmed_later', 'not_applied', 'unconfirmed']).openapi({
+          description:
+            '`outcome_unknown`: no answer came and the provider has not been read yet (or could not be); `delivered_confirmed_later` / `not_applied`: no answer came, and reading the provider showed the write did / did not take effect; `unconfirmed`: an intent still without an outcome',
+        }),
+        resolution: z
+          .object({ verdict: z.enum(['took_effect', 'did_not_take_effect', 'unverifiable']), at: z.string() })
+          .nullable()
+          .openapi({ description: 'for a transfer whose answer never came: what reading the provider showed' }),
+      }),
+    ),
+    refusedCount: z.number().int(),
+    notSentCount: z.number().int().openapi({ description: 'transfers prepared and never sent (nothing left)' }),
+  })
+  .openapi('SubjectAccessReport');
+
 const ErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) });
 const err = (description: string) => ({ description, content: { 'application/json': { schema: ErrorSchema } } });
 
@@ -105,7 +125,7 @@ export const adminTransferRoutes: RouteModule = (app, services) => {
       responses: {
         200: {
           description: 'Access-request report',
-          content: { 'application/json': { schema: z.record(z.string(), z.unknown()).openapi('SubjectAccessReport') } },
+          content: { 'application/json': { schema: SubjectAccessReportSchema } },
         },
         400: err('`subject_required`: exactly one of caseId, contactId, personId, eventId, documentId'),
         401: err('Not signed in'),

@@ -76,6 +76,16 @@ const RevokedConnectionSchema = z
   })
   .openapi('RevokedConnection');
 
+const InFlightCallSchema = z
+  .object({
+    transferId: z.uuid().openapi({ description: 'the transfer-log intent row of the call' }),
+    resolution: z.enum(['pending', 'sent', 'failed', 'not_sent', 'took_effect', 'did_not_take_effect', 'unverifiable', 'unresolved']).openapi({
+      description:
+        '`pending` until settled; the call’s own answer (`sent`, `failed`, `not_sent`) when it came; else what reading the provider showed (`took_effect`, `did_not_take_effect`, `unverifiable`), or `unresolved` when the provider could not be read yet',
+    }),
+  })
+  .openapi('RevocationInFlightCall');
+
 export const RevocationViewSchema = z
   .object({
     revocation: z.object({
@@ -84,7 +94,10 @@ export const RevocationViewSchema = z
       target: z.record(z.string(), z.unknown()),
       reason: z.string(),
       purgeRemote: z.boolean(),
-      status: z.enum(['in_progress', 'completed', 'completed_with_errors']),
+      status: z.enum(['in_progress', 'completed', 'completed_with_calls_in_flight', 'completed_with_errors']).openapi({
+        description:
+          '`completed_with_calls_in_flight`: every step succeeded, but calls that had left before the revocation had no answer by its drain deadline (see callsOutcomeUnknown)',
+      }),
       requestedAt: z.string(),
       effectiveAt: z.string().openapi({ description: 'from this instant no transfer for these connections was running or could start' }),
       completedAt: z.string().nullable(),
@@ -99,6 +112,10 @@ export const RevocationViewSchema = z
           description: 'gate calls (a transfer or a reconcile chunk) already under way that the revocation waited for before answering',
         }),
         callsStillRunning: z.number().int().openapi({ description: 'calls still running when the drain gave up; normally 0' }),
+      }),
+      callsOutcomeUnknown: z.array(InFlightCallSchema).openapi({
+        description:
+          'calls that had left before the revocation and had no answer by its drain deadline, by transfer id; no request left after the response. The pipeline resolves each before the provider-side steps.',
       }),
       connections: z.array(RevokedConnectionSchema),
       receipt: z
@@ -151,6 +168,10 @@ async function viewRevocation(services: Services, row: NonNullable<Awaited<Retur
       callsDrained: row.calls_drained,
       callsStillRunning: row.calls_still_running,
     },
+    callsOutcomeUnknown: (row.calls_outcome_unknown ?? []).map((c) => ({
+      transferId: c.transferId,
+      resolution: c.resolution as z.infer<typeof InFlightCallSchema>['resolution'],
+    })),
     connections: row.steps as ConnectionSteps[],
     receipt: receiptEnvelope(row),
     publicKey: row.receipt ? getSigningKey(services.config).publicKeyPem : null,

@@ -46,7 +46,12 @@ export const SigningJwkSchema = z
   })
   .openapi('SigningJwk');
 
-const OUTCOMES = ['intent', 'sent', 'failed', 'blocked', 'not_modified', 'received'] as const;
+/**
+ * Row outcomes: `unknown` — the request may have left and no answer came; `not_sent` — prepared, never
+ * sent; `resolved` — the provider was read afterwards (`reason`: took_effect, did_not_take_effect,
+ * unverifiable), linked to the intent by `intentId`.
+ */
+const OUTCOMES = ['intent', 'sent', 'failed', 'blocked', 'not_modified', 'received', 'unknown', 'not_sent', 'resolved'] as const;
 
 export const TransferFilterQuery = z.object({
   connectionId: z.uuid().optional(),
@@ -94,7 +99,20 @@ export function scopeOf(c: Context<AppEnv>): TransferScope {
   return p.role === 'admin' ? { organizationId: p.organizationId } : { organizationId: p.organizationId, userId: p.userId };
 }
 
-const TransferSchema = z.record(z.string(), z.unknown()).openapi('Transfer');
+const TransferSchema = z
+  .looseObject({
+    id: z.uuid(),
+    seq: z.number().int(),
+    outcome: z.enum(OUTCOMES).openapi({
+      description:
+        '`intent` (written before the call), `sent` / `received`, `failed` (the provider answered with an error), `unknown` (the request may have left and no answer came: timeout, lost connection, process death), `not_sent` (prepared, never sent), `resolved` (the provider was read afterwards; `reason` says whether the write took effect), `blocked`, `not_modified`',
+    }),
+    intentId: z.uuid().nullable().openapi({ description: 'outcome and resolution rows: the intent row they complete' }),
+    reason: z.string().nullable().openapi({
+      description: '`blocked`: why the gate refused; `resolved`: took_effect, did_not_take_effect or unverifiable; `not_sent`: why it stopped',
+    }),
+  })
+  .openapi('Transfer');
 
 export const transferRoutes: RouteModule = (app, services) => {
   const auth = { middleware: [sessionAuth(services.sessions)], security: [{ session: [] }] };

@@ -1,3 +1,4 @@
+import { type NetworkFailure, networkFailureOf } from '../errors.ts';
 import { assertInsideGate } from '../gate-scope.ts';
 
 /**
@@ -19,6 +20,11 @@ export class ProviderRequestError extends Error {
     readonly retryAfterMs: number | null,
     /** The provider's JSON error body, if any (never includes our request headers). */
     readonly body: unknown,
+    /**
+     * Without an HTTP answer: how the request ended. `timeout` and `connection_lost` mean it may have
+     * been applied (the gate logs `unknown`); `connection_failed` means it never left (`not_sent`).
+     */
+    readonly network: NetworkFailure | null = null,
   ) {
     super(message);
     this.name = 'ProviderRequestError';
@@ -79,18 +85,18 @@ export function createProviderHttpClient(options: {
         ...req.headers,
         ...(await options.authorize()),
       };
+      const timeoutMs = req.timeoutMs ?? options.timeoutMs ?? 30_000;
       let res: Response;
       try {
         res = await fetch(url, {
           method: req.method,
           headers,
           body: payload as string | Uint8Array<ArrayBuffer> | undefined,
-          signal: AbortSignal.timeout(req.timeoutMs ?? options.timeoutMs ?? 30_000),
+          signal: AbortSignal.timeout(timeoutMs),
           redirect: 'error',
         });
       } catch (err) {
-        const timeout = (err as Error).name === 'TimeoutError';
-        throw new ProviderRequestError(null, `${options.name}: ${timeout ? 'timed out' : 'network error'} on ${req.method} ${url.pathname}`, null, null);
+        throw networkError(options.name, req.method, url.pathname, err, timeoutMs);
       }
       const text = await res.text();
       let body: unknown = null;
@@ -111,4 +117,20 @@ export function createProviderHttpClient(options: {
       return { status: res.status, headers: res.headers, body: body as T | null, bytesSent };
     },
   };
+}
+
+/**
+ * The error of a request that got no HTTP answer, saying which of the three it was: a timeout and a
+ * connection lost mid-request may have been applied by the provider; a failed connection was not.
+ */
+function networkError(name: string, method: string, pathname: string, err: unknown, timeoutMs: number): ProviderRequestError {
+  // A fetch failure without a recognisable cause is treated as "may have left": never claim less.
+  const network = networkFailureOf(err) ?? 'connection_lost';
+  const what =
+    network === 'timeout'
+      ? `no answer within ${timeoutMs} ms (timed out; the request may have been applied)`
+      : network === 'connection_failed'
+        ? 'could not connect (the request was not sent)'
+        : 'connection lost before the answer (the request may have been applied)';
+  return new ProviderRequestError(null, `${name}: ${what} on ${method} ${pathname}`, null, null, network);
 }
