@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { CheckpointKind } from './checkpoints.ts';
+
+/** Why a checkpoint was sealed. */
+export type CheckpointKind = 'periodic' | 'retention' | 'manual';
 
 /**
  * Where signed checkpoints are also written, outside the database: a witness. Someone who can edit the

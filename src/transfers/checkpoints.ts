@@ -2,7 +2,7 @@ import type { Config } from '../config/load.ts';
 import type { Db, Tx } from '../db/database.ts';
 import type { Logger } from '../observability/logger.ts';
 import { canonicalJson } from './canonical.ts';
-import { type CheckpointWitness, checkpointWitness } from './checkpoint-witness.ts';
+import { type CheckpointKind, type CheckpointWitness, checkpointWitness } from './checkpoint-witness.ts';
 import { GENESIS_HASH, hashEntry, rowToEntry } from './log-entry.ts';
 import { getSigningKey, type JwsType, type SigningKey, signJws } from './signing.ts';
 
@@ -13,7 +13,7 @@ export interface PrivacyServices {
   logger: Logger;
 }
 
-export type CheckpointKind = 'periodic' | 'retention' | 'manual';
+export type { CheckpointKind } from './checkpoint-witness.ts';
 
 /** The `typ` of a checkpoint's JWS. */
 export const CHECKPOINT_JWS_TYPE: JwsType = 'transfer-log-checkpoint+jws';
