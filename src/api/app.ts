@@ -11,6 +11,7 @@ import type { App, AppEnv } from './env.ts';
 import { ApiError, errorBody } from './errors.ts';
 import { textGuard } from './text-guard.ts';
 import { routeModules } from './routes/index.ts';
+import { mountWebPages } from '../web/index.tsx';
 
 /** Turns zod issues into `[{ path, message }]`, one per offending field. */
 export function zodDetails(error: ZodError): Array<{ path: string; message: string }> {
@@ -100,6 +101,7 @@ export function createApp(services: Services): App {
     return c.body(await metricsRegistry.metrics());
   });
 
+  mountWebPages(app);
   for (const register of routeModules) register(app, services);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'apiKey', { type: 'http', scheme: 'bearer' });

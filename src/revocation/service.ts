@@ -188,6 +188,40 @@ export async function requestRevocation(
 }
 
 
+/**
+ * A user disconnects one of their own connections: the revocation pipeline for that connection,
+ * with the user as requester. Someone else's connection (or another organization's) is
+ * `target_not_found`, as if it did not exist. Used by the API (`DELETE /v1/connections/{id}`) and
+ * the Disconnect page alike.
+ */
+export async function disconnectOwnConnection(
+  services: Services,
+  params: {
+    organizationId: string;
+    userId: string;
+    connectionId: string;
+    purgeRemote: boolean;
+    enqueue: (revocationId: string) => Promise<void>;
+  },
+): Promise<RevocationRequestResult> {
+  const own = await services.db
+    .selectFrom('connections')
+    .select('id')
+    .where('id', '=', params.connectionId)
+    .where('organization_id', '=', params.organizationId)
+    .where('user_id', '=', params.userId)
+    .executeTakeFirst();
+  if (!own) throw new RevocationError('target_not_found', 'connection not found');
+  return requestRevocation(services, {
+    organizationId: params.organizationId,
+    target: { kind: 'connection', connectionId: params.connectionId },
+    reason: 'disconnected by the user',
+    purgeRemote: params.purgeRemote,
+    requestedBy: { kind: 'user', userId: params.userId },
+    enqueue: params.enqueue,
+  });
+}
+
 export function targetLabel(target: RevocationTarget): string {
   switch (target.kind) {
     case 'connection':

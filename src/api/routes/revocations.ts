@@ -7,7 +7,13 @@ import { recordAudit } from '../../audit/audit-log.ts';
 import { bumpRevocationEpoch } from '../../consent/service.ts';
 import { enqueueRevocation } from '../../revocation/queue.ts';
 import { loadRevocation } from '../../revocation/receipt.ts';
-import { RevocationError, type RevocationRequester, type RevocationTarget, requestRevocation } from '../../revocation/service.ts';
+import {
+  disconnectOwnConnection,
+  RevocationError,
+  type RevocationRequester,
+  type RevocationTarget,
+  requestRevocation,
+} from '../../revocation/service.ts';
 import type { ConnectionSteps } from '../../revocation/steps.ts';
 import { recordSecurityEvent } from '../../security/events.ts';
 import type { Services } from '../../services.ts';
@@ -327,22 +333,19 @@ export const registerRevocationRoutes: RouteModule = (app, services) => {
       const p = c.get('principal');
       if (p.kind !== 'user') throw new ApiError(401, 'unauthenticated', 'sign in first');
       const { id } = c.req.valid('param');
-      const own = await services.db
-        .selectFrom('connections')
-        .select('id')
-        .where('id', '=', id)
-        .where('organization_id', '=', p.organizationId)
-        .where('user_id', '=', p.userId)
-        .executeTakeFirst();
-      if (!own) throw new ApiError(404, 'not_found', 'connection not found');
-      const result = await revokeOrThrow(services, {
-        organizationId: p.organizationId,
-        target: { kind: 'connection', connectionId: id },
-        reason: 'disconnected by the user',
-        purgeRemote: c.req.valid('query').purgeRemote === 'true',
-        requestedBy: { kind: 'user', userId: p.userId },
-        enqueue: (rid) => enqueueRevocation(services, rid),
-      });
+      let result: Awaited<ReturnType<typeof disconnectOwnConnection>>;
+      try {
+        result = await disconnectOwnConnection(services, {
+          organizationId: p.organizationId,
+          userId: p.userId,
+          connectionId: id,
+          purgeRemote: c.req.valid('query').purgeRemote === 'true',
+          enqueue: (rid) => enqueueRevocation(services, rid),
+        });
+      } catch (err) {
+        if (err instanceof RevocationError) throw new ApiError(404, 'not_found', 'connection not found');
+        throw err;
+      }
       return c.json(accepted(result), result.created ? 202 : 200);
     },
   );
