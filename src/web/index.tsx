@@ -10,6 +10,7 @@ import { Layout } from './layout.tsx';
 import { registerConnectedApps } from './pages/connected-apps.tsx';
 import { registerConnectionPages } from './pages/connection.tsx';
 import { registerConsentPages } from './pages/consent.tsx';
+import { registerFeedPages } from './pages/feeds.tsx';
 import { registerSharedData } from './pages/shared-data.tsx';
 import { sendPage } from './render.ts';
 import { pageSecurity } from './security.ts';
@@ -18,7 +19,7 @@ import { pageSession } from './session.ts';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Path prefixes of the signed-in pages. */
-const PAGE_PATHS = ['/apps', '/apps/*', '/shared', '/shared.csv', '/receipts/*'];
+const PAGE_PATHS = ['/apps', '/apps/*', '/shared', '/shared.csv', '/receipts/*', '/feeds', '/feeds/*'];
 
 /**
  * The in-app pages (server-rendered with hono/jsx), mounted on the API app by `mountWebPages`. They
@@ -42,6 +43,7 @@ export function createWebPages(): WebApp {
   registerConsentPages(web);
   registerConnectionPages(web);
   registerSharedData(web);
+  registerFeedPages(web);
   web.onError((err, c) => {
     const known =
       err instanceof PageError || err instanceof ApiError

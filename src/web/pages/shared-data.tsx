@@ -8,6 +8,7 @@ import { listConnections } from '../../connections/service.ts';
 import type { ChainedEntry } from '../../transfers/log-entry.ts';
 import { CSV_COLUMNS, csvLine, decodeCursor, iterateTransfers, listTransfers, type TransferFilters } from '../../transfers/queries.ts';
 import { shortDate } from '../connection-status.ts';
+import { fieldLabel } from '../consent-preview.ts';
 import type { WebApp } from '../env.ts';
 import { PageError } from '../errors.ts';
 import { Layout } from '../layout.tsx';
@@ -58,7 +59,13 @@ const OUTCOME_WORDS: Record<string, string> = {
   received: 'received from',
 };
 
-const OPERATION_WORDS: Record<string, string> = { create: 'new', update: 'updated', delete: 'removals of', provision: 'set-up steps for', read: 'reads of' };
+/** The page leaves out write-ahead `intent` rows: each is followed by its outcome (the CSV keeps them). */
+const SHOWN_OUTCOMES: TransferFilters['outcomes'] = ['sent', 'failed', 'blocked', 'not_modified'];
+
+const OPERATION_WORDS: Record<string, string> = { create: 'new', update: 'updated', delete: 'removals of', read: 'reads of' };
+
+const OPERATION_LABELS: Record<string, string> = { create: 'New', update: 'Update', delete: 'Removal', read: 'Read' };
+const OUTCOME_LABELS: Record<string, string> = { sent: 'Sent', failed: 'Failed', blocked: 'Held back', not_modified: 'Unchanged', received: 'Received' };
 
 /** One line of the plain-language summary: consecutive rows of the same kind, day, recipient and consent. */
 interface SummaryLine {
@@ -83,10 +90,13 @@ export function summarise(rows: readonly ChainedEntry[]): SummaryLine[] {
   }
   return out.map((g) => {
     const [outcome, operation, category, platform, account, day, version] = g.key.split('|');
-    const what = category && category in CATEGORIES ? CATEGORIES[category as CategoryId].title.toLowerCase() : 'items';
     const platformName = connectorFor(platform ?? '')?.manifest.displayName ?? platform;
-    const op = OPERATION_WORDS[operation ?? ''] ?? '';
-    const text = `${g.count} ${op ? `${op} ` : ''}${what} ${OUTCOME_WORDS[outcome ?? ''] ?? outcome} ${platformName}${account ? ` ${account}` : ''} on ${day}${version ? `, under consent v${version}` : ''}`;
+    const plural = g.count === 1 ? '' : 's';
+    const what =
+      operation === 'provision'
+        ? `set-up step${plural} of the destination`
+        : `${OPERATION_WORDS[operation ?? ''] ?? ''} ${category && category in CATEGORIES ? CATEGORIES[category as CategoryId].title.toLowerCase() : 'items'}`.trim();
+    const text = `${g.count} ${what} ${OUTCOME_WORDS[outcome ?? ''] ?? outcome} ${platformName}${account ? ` ${account}` : ''} on ${day}${version ? `, under consent v${version}` : ''}`;
     return { count: g.count, text };
   });
 }
@@ -103,7 +113,7 @@ export function registerSharedData(web: WebApp): void {
     const viewer = c.get('viewer');
     const { filters, raw, beforeSeq } = filtersOf(c.req.query());
     const scope = { organizationId: viewer.principal.organizationId, userId: viewer.principal.userId };
-    const page = await listTransfers(services.db, { scope, filters, limit: PAGE_ROWS, beforeSeq });
+    const page = await listTransfers(services.db, { scope, filters: { ...filters, outcomes: SHOWN_OUTCOMES }, limit: PAGE_ROWS, beforeSeq });
     const lines = summarise(page.items);
     const mine = await listConnections(services, { principal: viewer.principal, all: false });
     const cases = await listAssignedCases(services.db, { organizationId: viewer.principal.organizationId, userId: viewer.principal.userId });
@@ -192,15 +202,17 @@ export function registerSharedData(web: WebApp): void {
                     <tr>
                       <td>{r.createdAt.toISOString().replace('T', ' ').slice(0, 19)}</td>
                       <td>
-                        {r.operation} · {r.categories.map((id) => CATEGORIES[id as CategoryId]?.title ?? id).join(', ')}
+                        {r.operation === 'provision'
+                          ? 'Set-up of the destination'
+                          : `${OPERATION_LABELS[r.operation] ?? r.operation} · ${r.categories.map((id) => CATEGORIES[id as CategoryId]?.title ?? id).join(', ')}`}
                       </td>
                       <td>
                         {connectorFor(r.platform ?? '')?.manifest.displayName ?? r.platform} {r.recipientAccount ?? ''}
                       </td>
                       <td>{(r.subjects.caseIds ?? []).map((id) => caseNumber.get(id) ?? 'a case no longer assigned to you').join(', ')}</td>
-                      <td>{r.fieldNames.join(', ')}</td>
+                      <td>{r.fieldNames.map(fieldLabel).join(', ')}</td>
                       <td>
-                        {r.outcome}
+                        {OUTCOME_LABELS[r.outcome] ?? r.outcome}
                         {r.consentVersion ? ` · consent v${r.consentVersion}` : ''}
                       </td>
                     </tr>
