@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { type AuditActor, recordAudit } from '../audit/audit-log.ts';
 import { bumpRevocationEpoch } from '../consent/service.ts';
 import type { Db } from '../db/database.ts';
+import { recordSecurityEvent } from '../security/events.ts';
 import type { Services } from '../services.ts';
 import { waitForInflightTransfers } from '../transfers/inflight.ts';
 import { sealRevocation } from './receipt.ts';
@@ -220,6 +221,45 @@ export async function disconnectOwnConnection(
     requestedBy: { kind: 'user', userId: params.userId },
     enqueue: params.enqueue,
   });
+}
+
+/**
+ * An administrator revokes a target of their organization: the revocation pipeline plus the
+ * `revocation.requested` security event. Used by the API (`POST /v1/admin/revocations`) and the
+ * admin console's revocation page alike.
+ */
+export async function adminRevocation(
+  services: Services,
+  params: {
+    organizationId: string;
+    adminUserId: string;
+    target: RevocationTarget;
+    reason: string;
+    purgeRemote: boolean;
+    ip: string | null;
+    userAgent: string | null;
+    enqueue: (revocationId: string) => Promise<void>;
+  },
+): Promise<RevocationRequestResult> {
+  const result = await requestRevocation(services, {
+    organizationId: params.organizationId,
+    target: params.target,
+    reason: params.reason,
+    purgeRemote: params.purgeRemote,
+    requestedBy: { kind: 'user', userId: params.adminUserId },
+    enqueue: params.enqueue,
+  });
+  await recordSecurityEvent(services.db, {
+    organizationId: params.organizationId,
+    userId: params.adminUserId,
+    kind: 'revocation.requested',
+    outcome: 'success',
+    reason: params.reason,
+    ip: params.ip,
+    userAgent: params.userAgent,
+    details: { revocationId: result.revocationId, target: params.target, connections: result.connectionIds.length, created: result.created },
+  });
+  return result;
 }
 
 export function targetLabel(target: RevocationTarget): string {

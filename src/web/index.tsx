@@ -7,6 +7,7 @@ import { registerAssets } from './assets.ts';
 import type { WebApp, WebEnv } from './env.ts';
 import { PageError } from './errors.ts';
 import { Layout } from './layout.tsx';
+import { registerAdminPages } from './pages/admin.tsx';
 import { registerConnectedApps } from './pages/connected-apps.tsx';
 import { registerConnectionPages } from './pages/connection.tsx';
 import { registerConsentPages } from './pages/consent.tsx';
@@ -19,7 +20,7 @@ import { pageSession } from './session.ts';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Path prefixes of the signed-in pages. */
-const PAGE_PATHS = ['/apps', '/apps/*', '/shared', '/shared.csv', '/receipts/*', '/feeds', '/feeds/*'];
+const PAGE_PATHS = ['/apps', '/apps/*', '/shared', '/shared.csv', '/receipts/*', '/feeds', '/feeds/*', '/admin', '/admin/*'];
 
 /**
  * The in-app pages (server-rendered with hono/jsx), mounted on the API app by `mountWebPages`. They
@@ -31,6 +32,10 @@ export function createWebPages(): WebApp {
   registerAssets(web);
   // The OAuth callback answers with `/?connected=<id>` (or `?connection_error=<code>`): a person
   // lands on that connection's progress instead of the plain home page.
+  // The addresses people try first lead to the pages that replaced them.
+  web.get('/connections', (c) => c.redirect('/apps', 302));
+  web.get('/settings', (c) => c.redirect('/apps', 302));
+  web.get('/transfers', (c) => c.redirect('/shared', 302));
   web.use('/', async (c, next) => {
     const connected = c.req.query('connected');
     if (connected && UUID.test(connected)) return c.redirect(`/apps/${connected.toLowerCase()}?connected=1`, 302);
@@ -44,6 +49,7 @@ export function createWebPages(): WebApp {
   registerConnectionPages(web);
   registerSharedData(web);
   registerFeedPages(web);
+  registerAdminPages(web);
   web.onError((err, c) => {
     const known =
       err instanceof PageError || err instanceof ApiError

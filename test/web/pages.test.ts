@@ -139,4 +139,36 @@ describe('in-app pages', () => {
     const ok = await t.app.request('/admin', { headers: { cookie: admin.cookie!, ...html } });
     expect(ok.status).toBe(200);
   });
+
+  it('sends the addresses people try first to the pages', async () => {
+    for (const [from, to] of [['/connections', '/apps'], ['/settings', '/apps'], ['/transfers', '/shared']]) {
+      const res = await t.app.request(from!, { headers: html });
+      expect(res.status, from).toBe(302);
+      expect(res.headers.get('location')).toBe(to);
+    }
+  });
+
+  it("lets an administrator see what a revocation covers, refuses it unconfirmed, then revokes and links the receipt", async () => {
+    const page = await t.app.request(`/admin/revoke?kind=user&userId=${org.member.id}`, { headers: { cookie: admin.cookie!, ...html } });
+    expect(page.status).toBe(200);
+    const body = await page.text();
+    expect(body).toMatch(/This revokes 2 connections/);
+    const before = await t.services.db.selectFrom('revocations').select('id').execute();
+    const unconfirmed = await t.app.request('/admin/revoke', form(admin, { kind: 'user', userId: org.member.id, reason: 'left the firm' }));
+    expect(unconfirmed.status).toBe(400);
+    expect(await unconfirmed.text()).toContain('data-error-code="confirmation_required"');
+    const foreign = await t.app.request('/admin/revoke', form(admin, { kind: 'user', userId: '00000000-0000-4000-8000-000000000002', reason: 'x', confirm: 'yes' }));
+    expect(foreign.status).toBe(404);
+    expect((await t.services.db.selectFrom('revocations').select('id').execute()).length).toBe(before.length);
+    const done = await t.app.request('/admin/revoke', form(admin, { kind: 'user', userId: org.member.id, reason: 'left the firm', confirm: 'yes' }));
+    expect(done.status).toBe(303);
+    const receipt = done.headers.get('location')!;
+    expect(receipt).toMatch(/^\/receipts\/[0-9a-f-]{36}$/);
+    const live = await t.services.db.selectFrom('connections').select('status').where('user_id', '=', org.member.id).execute();
+    expect(live.every((r) => r.status === 'revoked')).toBe(true);
+    const shown = await t.app.request(receipt, { headers: { cookie: admin.cookie!, ...html } });
+    expect(shown.status).toBe(200);
+    const stranger = await signInAs(t.services, { id: org.admin.id, organizationId: org.organizationId, role: 'admin' });
+    expect((await t.app.request(receipt, { headers: { cookie: stranger.cookie!, ...html } })).status).toBe(200);
+  });
 });

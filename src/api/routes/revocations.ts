@@ -8,6 +8,7 @@ import { bumpRevocationEpoch } from '../../consent/service.ts';
 import { enqueueRevocation } from '../../revocation/queue.ts';
 import { loadRevocation } from '../../revocation/receipt.ts';
 import {
+  adminRevocation,
   disconnectOwnConnection,
   RevocationError,
   type RevocationRequester,
@@ -229,23 +230,21 @@ export const registerRevocationRoutes: RouteModule = (app, services) => {
       const p = c.get('principal');
       if (p.kind !== 'user') throw new ApiError(403, 'admin_required', 'this needs an organization administrator');
       const body = c.req.valid('json');
-      const result = await revokeOrThrow(services, {
-        organizationId: p.organizationId,
-        target: body.target as RevocationTarget,
-        reason: body.reason,
-        purgeRemote: body.purgeRemote,
-        requestedBy: requesterOf(c),
-        enqueue: (id) => enqueueRevocation(services, id),
-      });
-      await recordSecurityEvent(services.db, {
-        organizationId: p.organizationId,
-        userId: p.userId,
-        kind: 'revocation.requested',
-        outcome: 'success',
-        reason: body.reason,
-        ...requestContext(c),
-        details: { revocationId: result.revocationId, target: body.target, connections: result.connectionIds.length, created: result.created },
-      });
+      let result: Awaited<ReturnType<typeof adminRevocation>>;
+      try {
+        result = await adminRevocation(services, {
+          organizationId: p.organizationId,
+          adminUserId: p.userId,
+          target: body.target as RevocationTarget,
+          reason: body.reason,
+          purgeRemote: body.purgeRemote,
+          ...requestContext(c),
+          enqueue: (id) => enqueueRevocation(services, id),
+        });
+      } catch (err) {
+        if (err instanceof RevocationError) throw new ApiError(404, err.code, err.message);
+        throw err;
+      }
       return c.json(accepted(result), result.created ? 202 : 200);
     },
   );
