@@ -195,4 +195,44 @@ describe.skipIf(!hasChromium)('the in-app pages in a real browser', () => {
     await shot(phone, 'shared-data-phone');
     await phone.close();
   });
+
+  it('creates an iCal feed and shows its URL once with a copy button', async () => {
+    await page.goto(`${base}/feeds`);
+    await noSeriousViolations(page);
+    await page.click('#create-feed');
+    await page.waitForSelector('#feed-url');
+    expect(await page.inputValue('#feed-url')).toMatch(/\/ical\/[A-Za-z0-9_-]+\.ics$/);
+    expect(await page.isVisible('[data-copy="feed-url"]')).toBe(true);
+    await noSeriousViolations(page);
+    await shot(page, 'ical-feeds');
+  });
+
+  it("lets an administrator revoke a user and verify the receipt on the page", async () => {
+    const adminContext = await browser.newContext({ viewport: { width: 1100, height: 800 } });
+    const { signInAs } = await import('../support/fixtures.ts');
+    const headers = await signInAs(env.t.services, { id: env.org.admin.id, organizationId: env.org.organizationId, role: 'admin' });
+    await adminContext.addCookies([{ name: SESSION_COOKIE, value: /cb_session=([^;]+)/.exec(headers.cookie!)![1]!, url: base }]);
+    const admin = await adminContext.newPage();
+    await admin.goto(`${base}/admin`);
+    await noSeriousViolations(admin);
+    await shot(admin, 'admin-console');
+    await admin.goto(`${base}/admin/connections`);
+    expect(await admin.locator('#admin-connections tbody tr').count()).toBeGreaterThanOrEqual(2);
+    await noSeriousViolations(admin);
+    await shot(admin, 'admin-connections');
+    await admin.goto(`${base}/admin/revoke`);
+    await admin.selectOption('#user-id', env.org.member.id);
+    await admin.click('#show-covered');
+    await admin.waitForSelector('#confirm-form');
+    expect(await admin.textContent('#confirm-form h2')).toBe('This revokes 1 connection');
+    await noSeriousViolations(admin);
+    await shot(admin, 'admin-revoke');
+    await admin.fill('#reason', 'left the firm');
+    await admin.check('#confirm');
+    await admin.click('#revoke');
+    await admin.waitForURL(/\/receipts\/[0-9a-f-]{36}$/);
+    await expect.poll(() => admin.locator('#receipt-verified').count(), { timeout: 30_000 }).toBe(1);
+    await noSeriousViolations(admin);
+    await adminContext.close();
+  });
 });

@@ -185,7 +185,7 @@ export function registerSharedData(web: WebApp): void {
         {page.items.length ? (
           <section aria-labelledby="rows-heading">
             <h2 id="rows-heading">Transfers</h2>
-            <div class="table-wrap">
+            <div class="table-wrap" tabindex={0} role="region" aria-label="Transfers (scrolls sideways)">
               <table id="shared-rows">
                 <thead>
                   <tr>
