@@ -123,7 +123,7 @@ export function registerAdminPages(web: WebApp): void {
         <p>
           <a href="/admin">Admin console</a> › Connections ({views.length})
         </p>
-        <div class="table-wrap" tabindex={0} role="region" aria-label="Connections (scrolls sideways)">
+        <section class="table-wrap" tabindex={0} aria-label="Connections (scrolls sideways)">
           <table id="admin-connections">
             <thead>
               <tr>
@@ -156,7 +156,7 @@ export function registerAdminPages(web: WebApp): void {
               ))}
             </tbody>
           </table>
-        </div>
+        </section>
       </Layout>,
     );
   });
@@ -172,7 +172,7 @@ export function registerAdminPages(web: WebApp): void {
         <p>
           <a href="/admin">Admin console</a> › Users ({users.length})
         </p>
-        <div class="table-wrap" tabindex={0} role="region" aria-label="Users (scrolls sideways)">
+        <section class="table-wrap" tabindex={0} aria-label="Users (scrolls sideways)">
           <table id="admin-users">
             <thead>
               <tr>
@@ -202,7 +202,7 @@ export function registerAdminPages(web: WebApp): void {
               ))}
             </tbody>
           </table>
-        </div>
+        </section>
       </Layout>,
     );
   });

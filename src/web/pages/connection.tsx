@@ -9,6 +9,7 @@ import { disconnectOwnConnection, RevocationError } from '../../revocation/servi
 import type { Services } from '../../services.ts';
 import { getSigningKey } from '../../transfers/signing.ts';
 import { relative, statusWords } from '../connection-status.ts';
+import { fieldLabel } from '../consent-preview.ts';
 import type { WebApp } from '../env.ts';
 import { PageError } from '../errors.ts';
 import { Csrf, Layout, Notice } from '../layout.tsx';
@@ -61,7 +62,7 @@ export function registerConnectionPages(web: WebApp): void {
           <ul>
             {view.categories.map((id) => (
               <li>
-                <strong>{CATEGORIES[id].title}</strong>: <span class="fields">{CATEGORIES[id].fields.join(', ')}</span>
+                <strong>{CATEGORIES[id].title}</strong>: <span class="fields">{CATEGORIES[id].fields.map(fieldLabel).join(', ')}</span>
               </li>
             ))}
           </ul>

@@ -185,7 +185,7 @@ export function registerSharedData(web: WebApp): void {
         {page.items.length ? (
           <section aria-labelledby="rows-heading">
             <h2 id="rows-heading">Transfers</h2>
-            <div class="table-wrap" tabindex={0} role="region" aria-label="Transfers (scrolls sideways)">
+            <section class="table-wrap" tabindex={0} aria-label="Transfers (scrolls sideways)">
               <table id="shared-rows">
                 <thead>
                   <tr>
@@ -219,7 +219,7 @@ export function registerSharedData(web: WebApp): void {
                   ))}
                 </tbody>
               </table>
-            </div>
+            </section>
             {page.nextCursor ? (
               <p>
                 <a href={`/shared?${query}${query.size ? '&' : ''}cursor=${page.nextCursor}`}>Older transfers</a>
