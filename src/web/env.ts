@@ -27,6 +27,8 @@ export interface Viewer {
   organizationName: string;
   /** Set when the session came from an embedded connect link: it may only manage its own accounts. */
   restricted: boolean;
+  /** A restricted session's way back to the embedding application (allow-listed). */
+  returnTo: string | null;
 }
 
 export type WebApp = Hono<WebEnv>;

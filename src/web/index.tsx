@@ -3,7 +3,11 @@ import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { ApiError, errorBody } from '../api/errors.ts';
 import type { App } from '../api/env.ts';
+import { getCookie } from 'hono/cookie';
+import { SESSION_COOKIE } from '../auth/sessions.ts';
+import { CallbackError, completeAuthorization } from '../connections/service.ts';
 import { registerAssets } from './assets.ts';
+import { connectSessionOf, registerConnectLinkPage, registerConnectSessionApi } from './connect-sessions.ts';
 import type { WebApp, WebEnv } from './env.ts';
 import { PageError } from './errors.ts';
 import { Layout } from './layout.tsx';
@@ -42,6 +46,29 @@ export function createWebPages(): WebApp {
     const error = c.req.query('connection_error');
     if (error && /^[a-z_]{1,64}$/.test(error)) return c.redirect(`/apps?error=${error}`, 302);
     await next();
+  });
+  web.use('/connect/*', pageSecurity());
+  registerConnectLinkPage(web);
+  // A restricted (embedded) session finishes its provider authorization here: the API's callback
+  // only reads the full session cookie. Same domain function, page answers.
+  web.get('/v1/connections/oauth/callback', async (c, next) => {
+    if (getCookie(c, SESSION_COOKIE)) return next();
+    const embedded = await connectSessionOf(c);
+    if (!embedded) return next();
+    const { session, id } = embedded;
+    const principal = { kind: 'user' as const, userId: session.userId, organizationId: session.organizationId, role: session.role, sessionId: id };
+    try {
+      const view = await completeAuthorization(c.get('services'), {
+        principal,
+        state: c.req.query('state'),
+        code: c.req.query('code'),
+        error: c.req.query('error'),
+      });
+      return c.redirect(`/apps/${view.id}?connected=1`, 302);
+    } catch (err) {
+      if (err instanceof CallbackError) return c.redirect(`/apps?error=${encodeURIComponent(err.code)}`, 302);
+      throw err;
+    }
   });
   for (const path of PAGE_PATHS) web.use(path, pageSecurity(), pageSession());
   registerConnectedApps(web);
@@ -90,5 +117,6 @@ export function createWebPages(): WebApp {
 
 /** Mounts the pages on the API app (before the API's routes, so `/?connected=` is seen first). */
 export function mountWebPages(app: App): void {
+  registerConnectSessionApi(app);
   app.route('/', createWebPages() as unknown as App);
 }

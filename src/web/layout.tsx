@@ -25,8 +25,8 @@ export function Layout(props: LayoutProps) {
   const nav: Array<{ id: LayoutProps['current']; href: string; label: string }> = [
     { id: 'apps', href: '/apps', label: 'Connected apps' },
     { id: 'shared', href: '/shared', label: 'Shared data' },
-    { id: 'feeds', href: '/feeds', label: 'iCal feeds' },
   ];
+  if (!viewer?.restricted) nav.push({ id: 'feeds', href: '/feeds', label: 'iCal feeds' });
   if (viewer && viewer.principal.role === 'admin' && !viewer.restricted) nav.push({ id: 'admin', href: '/admin', label: 'Admin' });
   return (
     <html lang="en">
@@ -57,7 +57,19 @@ export function Layout(props: LayoutProps) {
               </ul>
             </nav>
           ) : null}
-          {viewer ? (
+          {viewer?.restricted ? (
+            <div class="who">
+              <span id="viewer-email">{viewer.email}</span>
+              {viewer.returnTo ? (
+                <>
+                  {' · '}
+                  <a href={viewer.returnTo} id="return-to-app">
+                    Back to your application
+                  </a>
+                </>
+              ) : null}
+            </div>
+          ) : viewer ? (
             <div class="who">
               <span id="viewer-email">{viewer.email}</span>
               <span class="muted"> · {viewer.organizationName}</span>

@@ -1,10 +1,14 @@
 import type { MiddlewareHandler } from 'hono';
 import { getCookie } from 'hono/cookie';
 import { csrfTokenMatches, SESSION_COOKIE } from '../auth/sessions.ts';
+import { connectReturnTo, connectSessionOf } from './connect-sessions.ts';
 import type { WebEnv } from './env.ts';
 import { PageError } from './errors.ts';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD']);
+
+/** What a restricted (embedded connect) session may open: its own connections, shared data and receipts. */
+const RESTRICTED_ALLOWED = /^\/(apps|shared|shared\.csv|receipts)(\/|$)/;
 
 /**
  * Signs a page request in from the session cookie. Without a live session a GET is sent to
@@ -16,8 +20,21 @@ const SAFE_METHODS = new Set(['GET', 'HEAD']);
 export function pageSession(): MiddlewareHandler<WebEnv> {
   return async (c, next) => {
     const services = c.get('services');
-    const id = getCookie(c, SESSION_COOKIE);
-    const session = id ? await services.sessions.touch(id) : null;
+    const full = getCookie(c, SESSION_COOKIE);
+    let id = full;
+    let session = full ? await services.sessions.touch(full) : null;
+    let restricted = false;
+    if (!session) {
+      // An embedded connect link's session, which only these pages accept (see connect-sessions.ts).
+      const embedded = await connectSessionOf(c);
+      if (embedded) {
+        ({ id, session } = embedded);
+        restricted = true;
+        if (!RESTRICTED_ALLOWED.test(c.req.path)) {
+          throw new PageError(403, 'connect_session_restricted', 'This session may only connect, view and disconnect your own accounts.');
+        }
+      }
+    }
     const row = session
       ? await services.db
           .selectFrom('users')
@@ -42,14 +59,17 @@ export function pageSession(): MiddlewareHandler<WebEnv> {
         throw new PageError(403, 'csrf_token_invalid', 'This form has expired or did not come from Casebridge. Go back, reload the page and try again.');
       }
     }
-    c.set('principal', { kind: 'user', userId: session.userId, organizationId: session.organizationId, role: row.role, sessionId: id });
+    // A restricted session acts as a member even for an administrator: its own accounts only.
+    const role = restricted ? 'member' : row.role;
+    c.set('principal', { kind: 'user', userId: session.userId, organizationId: session.organizationId, role, sessionId: id });
     c.set('csrfToken', session.csrfToken);
     c.set('viewer', {
-      principal: { kind: 'user', userId: session.userId, organizationId: session.organizationId, role: row.role, sessionId: id },
+      principal: { kind: 'user', userId: session.userId, organizationId: session.organizationId, role, sessionId: id },
       email: row.email,
       name: row.name,
       organizationName: row.orgName,
-      restricted: session.method === 'connect_session',
+      restricted,
+      returnTo: restricted ? connectReturnTo(c) : null,
     });
     await next();
   };

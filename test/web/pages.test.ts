@@ -171,4 +171,65 @@ describe('in-app pages', () => {
     const stranger = await signInAs(t.services, { id: org.admin.id, organizationId: org.organizationId, role: 'admin' });
     expect((await t.app.request(receipt, { headers: { cookie: stranger.cookie!, ...html } })).status).toBe(200);
   });
+
+  it('gives an embedding backend a single-use connect link whose session only reaches the connect pages', async () => {
+    const create = (body: unknown, key: string | null = org.apiKey) =>
+      t.app.request('/v1/connect-sessions', {
+        method: 'POST',
+        headers: { ...(key ? bearer(key) : {}), 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    expect((await create({ email: org.admin.email }, null)).status).toBe(401);
+    const unknown = await create({ email: 'nobody@nowhere.example' });
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toMatchObject({ error: { code: 'user_not_found' } });
+    const foreignReturn = await create({ email: org.admin.email, returnTo: 'https://evil.example/x' });
+    expect(foreignReturn.status).toBe(400);
+    expect(await foreignReturn.json()).toMatchObject({ error: { code: 'return_to_not_allowed' } });
+    await t.services.db
+      .updateTable('organizations')
+      .set({ settings: JSON.stringify({ connectReturnOrigins: ['https://app.example'] }) })
+      .where('id', '=', org.organizationId)
+      .execute();
+    const ok = await create({ email: org.admin.email, returnTo: 'https://app.example/cases/1' });
+    expect(ok.status).toBe(201);
+    const { url, expiresAt } = (await ok.json()) as { url: string; expiresAt: string };
+    expect(new Date(expiresAt).getTime() - Date.now()).toBeGreaterThan(14 * 60_000);
+    const path = new URL(url).pathname;
+
+    const opened = await t.app.request(path, { headers: html });
+    expect(opened.status).toBe(303);
+    expect(opened.headers.get('location')).toBe('/apps');
+    const cookies = opened.headers.getSetCookie();
+    expect(cookies.some((c) => c.startsWith('cb_session='))).toBe(false);
+    const connect = cookies
+      .filter((c) => c.startsWith('cb_connect'))
+      .map((c) => c.split(';')[0]!)
+      .join('; ');
+    const again = await t.app.request(path, { headers: html });
+    expect(again.status).toBe(410);
+    expect(await again.text()).toContain('data-error-code="connect_link_invalid"');
+
+    const headers = { cookie: connect, ...html };
+    const apps = await t.app.request('/apps', { headers });
+    expect(apps.status).toBe(200);
+    const body = await apps.text();
+    expect(body).toContain('href="https://app.example/cases/1"');
+    expect(body).not.toContain('href="/admin"');
+    for (const denied of ['/feeds', '/admin', '/admin/revoke']) {
+      const res = await t.app.request(denied, { headers });
+      expect(res.status, denied).toBe(403);
+    }
+    // The API does not accept it at all, even though the user is an administrator.
+    expect((await t.app.request('/v1/me', { headers: { cookie: connect } })).status).toBe(401);
+    expect((await t.app.request('/v1/admin/users', { headers: { cookie: connect } })).status).toBe(401);
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(await (await t.app.request('/apps/connect/google_calendar', { headers })).text())![1]!;
+    const start = await t.app.request('/apps/connect/google_calendar', {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ categories: 'calendar.events', scope: 'all', policyVersion: '2026-11-01', _csrf: csrf }).toString(),
+    });
+    expect(start.status).toBe(303);
+    expect(start.headers.get('location')).toContain('/google/o/oauth2/v2/auth');
+  });
 });
