@@ -101,7 +101,7 @@ export function createApp(services: Services): App {
     return c.body(await metricsRegistry.metrics());
   });
 
-  mountWebPages(app);
+  mountWebPages(app, services);
   for (const register of routeModules) register(app, services);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'apiKey', { type: 'http', scheme: 'bearer' });

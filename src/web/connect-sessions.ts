@@ -56,7 +56,7 @@ export async function createConnectLink(
     .where('organization_id', '=', params.organizationId)
     .where('email', '=', params.email.toLowerCase())
     .executeTakeFirst();
-  if (!user || user.status !== 'active') throw new ApiError(404, 'user_not_found', 'no active user of your organization has this e-mail address');
+  if (user?.status !== 'active') throw new ApiError(404, 'user_not_found', 'no active user of your organization has this e-mail address');
   let returnTo: string | null = null;
   if (params.returnTo) {
     const org = await services.db.selectFrom('organizations').select('settings').where('id', '=', params.organizationId).executeTakeFirst();

@@ -16,6 +16,8 @@ export interface WebEnv {
     viewer: Viewer;
     /** Origins a page's forms may lead to besides our own (a provider's sign-in page). */
     formTargets: string[];
+    /** A page that cannot take the nonce-only policy (the queue dashboard) sets its own. */
+    cspPolicy: string;
   };
 }
 

@@ -18,7 +18,9 @@ import { registerConsentPages } from './pages/consent.tsx';
 import { registerFeedPages } from './pages/feeds.tsx';
 import { registerSharedData } from './pages/shared-data.tsx';
 import { sendPage } from './render.ts';
+import { registerQueueDashboard } from './queue-dashboard.ts';
 import { pageSecurity } from './security.ts';
+import type { Services } from '../services.ts';
 import { pageSession } from './session.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -31,7 +33,7 @@ const PAGE_PATHS = ['/apps', '/apps/*', '/shared', '/shared.csv', '/receipts/*',
  * call the same domain functions as the API routes; errors render as pages with the same stable
  * codes the API uses.
  */
-export function createWebPages(): WebApp {
+export function createWebPages(services: Services): WebApp {
   const web: WebApp = new Hono<WebEnv>();
   registerAssets(web);
   // The OAuth callback answers with `/?connected=<id>` (or `?connection_error=<code>`): a person
@@ -77,6 +79,7 @@ export function createWebPages(): WebApp {
   registerSharedData(web);
   registerFeedPages(web);
   registerAdminPages(web);
+  registerQueueDashboard(web, services);
   web.onError((err, c) => {
     const known =
       err instanceof PageError || err instanceof ApiError
@@ -116,7 +119,7 @@ export function createWebPages(): WebApp {
 }
 
 /** Mounts the pages on the API app (before the API's routes, so `/?connected=` is seen first). */
-export function mountWebPages(app: App): void {
+export function mountWebPages(app: App, services: Services): void {
   registerConnectSessionApi(app);
-  app.route('/', createWebPages() as unknown as App);
+  app.route('/', createWebPages(services) as unknown as App);
 }

@@ -14,7 +14,8 @@ export function pageSecurity(): MiddlewareHandler<WebEnv> {
     c.set('nonce', nonce);
     await next();
     const formTargets = c.get('formTargets') as string[] | undefined;
-    c.header('content-security-policy', contentSecurityPolicy(nonce, formTargets ?? []));
+    const own = c.get('cspPolicy') as string | undefined;
+    c.header('content-security-policy', own ?? contentSecurityPolicy(nonce, formTargets ?? []));
     c.header('x-frame-options', 'DENY');
     c.header('x-content-type-options', 'nosniff');
     c.header('referrer-policy', 'no-referrer');

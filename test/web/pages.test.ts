@@ -232,4 +232,24 @@ describe('in-app pages', () => {
     expect(start.status).toBe(303);
     expect(start.headers.get('location')).toContain('/google/o/oauth2/v2/auth');
   });
+
+  it('shows administrators the read-only queue dashboard and nobody else', async () => {
+    const page = await t.app.request('/admin/queues', { headers: { cookie: admin.cookie!, ...html } });
+    expect(page.status).toBe(200);
+    const body = await page.text();
+    expect(body).toContain('Casebridge queues');
+    expect(page.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+    // Its fonts link points at a third party, which the policy blocks (the UI falls back to system fonts).
+    expect(page.headers.get('content-security-policy')).not.toMatch(/googleapis|https:/);
+    const script = /src="(static\/js\/main[^"]+\.js)"/.exec(body)?.[1];
+    expect(script).toBeTruthy();
+    expect((await t.app.request(`/admin/queues/${script}`, { headers: { cookie: admin.cookie! } })).status).toBe(200);
+    const api = await t.app.request('/admin/queues/api/queues?activeQueue=sync&page=1&jobsPerPage=10', { headers: { cookie: admin.cookie! } });
+    expect(api.status).toBe(200);
+    const queues = ((await api.json()) as { queues: Array<{ name: string; readOnlyMode: boolean }> }).queues;
+    expect(queues.map((q) => q.name).sort()).toEqual(['import', 'maintenance', 'revoke', 'sync']);
+    expect(queues.every((q) => q.readOnlyMode)).toBe(true);
+    expect((await t.app.request('/admin/queues', { headers: { cookie: member.cookie!, ...html } })).status).toBe(403);
+    expect((await t.app.request('/admin/queues/api/queues', { headers: {} })).status).toBe(302);
+  });
 });

@@ -82,6 +82,11 @@ export function registerAdminPages(web: WebApp): void {
             <p>Stop a connection, a user, a platform or the whole organization at once, with a signed receipt.</p>
             <a href="/admin/revoke">Revoke access</a>
           </section>
+          <section class="card">
+            <h2>Queues</h2>
+            <p>Sync, import, revoke and maintenance jobs (read-only).</p>
+            <a href="/admin/queues">Open the queue dashboard</a>
+          </section>
           <section class="card" aria-labelledby="integrity-heading">
             <h2 id="integrity-heading">Integrity</h2>
             <p id="last-checkpoint">
