@@ -16,6 +16,9 @@ import { pageAdmin } from '../session.ts';
 /** Paths of the admin console (each also needs a signed-in session, set up in index.tsx). */
 export const ADMIN_PATHS = ['/admin', '/admin/*'];
 
+/** Connections per page of the admin list. */
+const ADMIN_PAGE = 50;
+
 const TargetForm = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('connection'), connectionId: z.uuid() }),
   z.object({ kind: z.literal('user'), userId: z.uuid() }),
@@ -120,13 +123,23 @@ export function registerAdminPages(web: WebApp): void {
   web.get('/admin/connections', async (c) => {
     const services = c.get('services');
     const viewer = c.get('viewer');
-    const views = await listConnections(services, { principal: viewer.principal, all: true });
-    const users = new Map((await listUsers(services.db, viewer.principal.organizationId)).map((u) => [u.id, u.email]));
+    const pageNo = Math.max(1, Math.min(10_000, Number.parseInt(c.req.query('page') ?? '1', 10) || 1));
+    const views = await listConnections(services, { principal: viewer.principal, all: true, limit: ADMIN_PAGE + 1, offset: (pageNo - 1) * ADMIN_PAGE });
+    const more = views.length > ADMIN_PAGE;
+    views.length = Math.min(views.length, ADMIN_PAGE);
+    const ownerIds = [...new Set(views.map((v) => v.userId))];
+    const users = new Map(
+      ownerIds.length
+        ? (await services.db.selectFrom('users').select(['id', 'email']).where('organization_id', '=', viewer.principal.organizationId).where('id', 'in', ownerIds).execute()).map(
+            (u) => [u.id, u.email],
+          )
+        : [],
+    );
     return sendPage(
       c,
       <Layout title="Connections" nonce={c.get('nonce')} csrfToken={c.get('csrfToken')} viewer={viewer} current="admin">
         <p>
-          <a href="/admin">Admin console</a> › Connections ({views.length})
+          <a href="/admin">Admin console</a> › Connections, page {pageNo}
         </p>
         <section class="table-wrap" tabindex={0} aria-label="Connections (scrolls sideways)">
           <table id="admin-connections">
@@ -162,6 +175,9 @@ export function registerAdminPages(web: WebApp): void {
             </tbody>
           </table>
         </section>
+        <p>
+          {pageNo > 1 ? <a href={`/admin/connections?page=${pageNo - 1}`}>Newer</a> : null} {more ? <a href={`/admin/connections?page=${pageNo + 1}`}>Older</a> : null}
+        </p>
       </Layout>,
     );
   });

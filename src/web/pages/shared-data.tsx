@@ -15,7 +15,7 @@ import { Layout } from '../layout.tsx';
 import { sendPage } from '../render.ts';
 
 /** Rows read per page of the shared-data list. */
-const PAGE_ROWS = 200;
+const PAGE_ROWS = 50;
 
 const FilterSchema = z.object({
   platform: z.string().max(64).optional(),
