@@ -12,6 +12,7 @@ import type { WebApp, WebEnv } from './env.ts';
 import { PageError } from './errors.ts';
 import { Layout } from './layout.tsx';
 import { registerAdminPages } from './pages/admin.tsx';
+import { registerChangePages } from './pages/change.tsx';
 import { registerConnectedApps } from './pages/connected-apps.tsx';
 import { registerConnectionPages } from './pages/connection.tsx';
 import { registerConsentPages } from './pages/consent.tsx';
@@ -75,6 +76,7 @@ export function createWebPages(services: Services): WebApp {
   for (const path of PAGE_PATHS) web.use(path, pageSecurity(), pageSession());
   registerConnectedApps(web);
   registerConsentPages(web);
+  registerChangePages(web);
   registerConnectionPages(web);
   registerSharedData(web);
   registerFeedPages(web);

@@ -170,6 +170,29 @@ describe.skipIf(!hasChromium)('the in-app pages in a real browser', () => {
     expect(lines.filter((l) => l.includes(',sent,create,'))).toHaveLength(6);
   });
 
+  it('changes the scope as a new consent version, previewed first, and the platform follows', async () => {
+    await page.goto(`${base}/apps/${connectionId}`);
+    await page.click('text=Change what is shared');
+    await page.waitForURL(`${base}/apps/${connectionId}/change`);
+    expect(await page.isChecked('#scope-cases')).toBe(true);
+    await noSeriousViolations(page);
+    await page.check('#scope-all');
+    await page.check('#cat-calendar\\.events\\.details');
+    await expect.poll(() => page.getAttribute('#preview-summary', 'data-total')).toBe('10');
+    expect(await page.textContent('#preview-summary')).toContain('Description');
+    await shot(page, 'change-consent');
+    await page.click('text=Save the new choice');
+    await page.waitForURL(`${base}/apps/${connectionId}?changed=1`);
+    const calendarId = await env.calendarId(connectionId);
+    await expect.poll(() => env.liveEvents(calendarId).length, { timeout: 30_000 }).toBe(10);
+    await expect.poll(() => env.liveEvents(calendarId).every((e) => typeof e.description === 'string' && e.description.includes('Confidential')), { timeout: 30_000 }).toBe(true);
+    const versions = await env.t.services.db.selectFrom('consents').select(['version', 'method']).where('connection_id', '=', connectionId).orderBy('version').execute();
+    expect(versions).toEqual([
+      { version: 1, method: 'consent_screen' },
+      { version: 2, method: 'consent_screen' },
+    ]);
+  });
+
   it('disconnects after a confirmation and shows the verified, signed receipt', async () => {
     await page.goto(`${base}/apps/${connectionId}/disconnect`);
     expect(await page.textContent('main')).toContain('stay in your account');

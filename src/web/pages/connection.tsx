@@ -40,6 +40,7 @@ export function registerConnectionPages(web: WebApp): void {
       c,
       <Layout title={`${view.platformName}`} nonce={c.get('nonce')} csrfToken={c.get('csrfToken')} viewer={viewer} current="apps" scripts={['/assets/live.js']}>
         {justConnected ? <Notice kind="ok">Connected. The first sync is under way; you can leave this page, it continues.</Notice> : null}
+        {c.req.query('changed') === '1' ? <Notice kind="ok">Saved as a new consent version. The sync that applies it has started.</Notice> : null}
         <section class="card" aria-labelledby="progress-heading">
           <h2 id="progress-heading">Status</h2>
           <Progress view={view} />
@@ -75,6 +76,11 @@ export function registerConnectionPages(web: WebApp): void {
                 <Csrf token={c.get('csrfToken')} />
                 <button type="submit">{view.status === 'pending' ? 'Finish connecting' : 'Reconnect'}</button>
               </form>
+            ) : null}
+            {view.status !== 'revoked' && view.userId === viewer.principal.userId ? (
+              <a class="button secondary" href={`/apps/${view.id}/change`}>
+                Change what is shared
+              </a>
             ) : null}
             {view.status !== 'revoked' && view.userId === viewer.principal.userId ? (
               <a class="button secondary" href={`/apps/${view.id}/disconnect`}>

@@ -2,7 +2,8 @@
 import type { Context } from 'hono';
 import { z } from 'zod';
 import { connectorFor } from '../../../connectors/registry.ts';
-import { listAssignedCases } from '../../cases/lookup.ts';
+import { type CaseSummary, listAssignedCases } from '../../cases/lookup.ts';
+import type { Connector } from '../../../connectors/types.ts';
 import { CATEGORIES, type CategoryId, isCategoryId } from '../../consent/categories.ts';
 import { CURRENT_POLICY_VERSION } from '../../consent/service.ts';
 import { createConnection } from '../../connections/service.ts';
@@ -18,7 +19,7 @@ import { sendFragment, sendPage } from '../render.ts';
 const PREVIEW_ITEMS = 5;
 
 /** A consent choice as the form sends it (checkboxes repeat their name). */
-interface Choice {
+export interface Choice {
   categories: CategoryId[];
   caseScope: CaseScope;
 }
@@ -30,12 +31,12 @@ const FormSchema = z.object({
   policyVersion: z.string().max(40).optional(),
 });
 
-function many(value: string | string[] | undefined): string[] {
+export function many(value: string | string[] | undefined): string[] {
   return value === undefined ? [] : Array.isArray(value) ? value : [value];
 }
 
 /** Reads the choice from query parameters (preview) or the posted form (connect); bad input is 400 `validation_failed`. */
-function readChoice(platform: string, raw: { categories: string[]; scope?: string; caseIds: string[]; policyVersion?: string }): Choice & { policyVersion?: string } {
+export function readChoice(platform: string, raw: { categories: string[]; scope?: string; caseIds: string[]; policyVersion?: string }): Choice & { policyVersion?: string } {
   const parsed = FormSchema.safeParse(raw);
   if (!parsed.success) throw new PageError(400, 'validation_failed', 'The form is not valid: reload the page and choose again.');
   const connector = connectorFor(platform)!;
@@ -74,7 +75,6 @@ export function registerConsentPages(web: WebApp): void {
     const cases = await listAssignedCases(services.db, { organizationId: viewer.principal.organizationId, userId: viewer.principal.userId });
     const preview = await previewFor(c, connector.manifest.id, choice);
     c.set('formTargets', providerOrigins(services.config));
-    const chosenCases = new Set(choice.caseScope.kind === 'cases' ? choice.caseScope.caseIds : []);
     return sendPage(
       c,
       <Layout title={`Connect ${connector.manifest.displayName}`} nonce={c.get('nonce')} csrfToken={c.get('csrfToken')} viewer={viewer} current="apps" scripts={['/assets/consent.js']}>
@@ -82,8 +82,91 @@ export function registerConsentPages(web: WebApp): void {
           Choose what Casebridge may send to {connector.manifest.displayName}. Only what you tick leaves, and every transfer is logged. You can
           change or withdraw this at any time.
         </p>
-        <form id="consent-form" method="post" action={`/apps/connect/${connector.manifest.id}`} data-preview-url={`/apps/connect/${connector.manifest.id}/preview`}>
-          <Csrf token={c.get('csrfToken')} />
+        <ConsentForm
+          connector={connector}
+          choice={choice}
+          cases={cases}
+          preview={preview}
+          csrf={c.get('csrfToken')}
+          action={`/apps/connect/${connector.manifest.id}`}
+          previewUrl={`/apps/connect/${connector.manifest.id}/preview`}
+          submitLabel={`Agree and continue to ${connector.manifest.displayName}`}
+          next={`Next you sign in to ${connector.manifest.displayName} and allow Casebridge to write to a calendar of its own.`}
+          cancel="/apps"
+        />
+      </Layout>,
+    );
+  });
+
+  web.get('/apps/connect/:platform/preview', async (c) => {
+    const connector = platformOf(c);
+    const choice = readChoice(connector.manifest.id, {
+      categories: c.req.queries('categories') ?? [],
+      scope: c.req.query('scope'),
+      caseIds: c.req.queries('caseIds') ?? [],
+    });
+    return sendFragment(c, <PreviewBlock preview={await previewFor(c, connector.manifest.id, choice)} />);
+  });
+
+  web.post('/apps/connect/:platform', async (c) => {
+    const services = c.get('services');
+    const viewer = c.get('viewer');
+    const connector = platformOf(c);
+    const form = await c.req.parseBody({ all: true });
+    const choice = readChoice(connector.manifest.id, {
+      categories: many(form.categories as string | string[] | undefined),
+      scope: typeof form.scope === 'string' ? form.scope : undefined,
+      caseIds: many(form.caseIds as string | string[] | undefined),
+      policyVersion: typeof form.policyVersion === 'string' ? form.policyVersion : undefined,
+    });
+    if (choice.policyVersion !== CURRENT_POLICY_VERSION) {
+      throw new PageError(409, 'policy_version_outdated', 'The consent text changed since this page was shown. Reload the page and choose again.');
+    }
+    if (!choice.categories.length) throw new PageError(400, 'no_categories', 'Tick at least one kind of data to share.');
+    if (choice.caseScope.kind === 'cases' && !choice.caseScope.caseIds.length) {
+      throw new PageError(400, 'empty_case_scope', 'Choose at least one case, or share all your cases.');
+    }
+    const attestations: Record<string, string> = {};
+    for (const id of choice.categories) {
+      const given = form[`attestation:${id}`];
+      if (typeof given === 'string') attestations[id] = given;
+    }
+    const result = await createConnection(services, {
+      principal: viewer.principal,
+      input: {
+        platform: connector.manifest.id,
+        categories: choice.categories,
+        caseScope: choice.caseScope,
+        // The one place a consent is collected on Casebridge's own consent screen.
+        consentMethod: 'consent_screen',
+        attestations,
+        loginHint: viewer.email,
+      },
+      ip: c.req.header('x-forwarded-for')?.split(',')[0]?.trim() ?? null,
+      userAgent: c.req.header('user-agent')?.slice(0, 500) ?? null,
+    });
+    return c.redirect(result.authorizationUrl, 303);
+  });
+}
+
+/** The consent choices with the live preview: the connect page and the Change page share it. */
+export function ConsentForm(props: {
+  connector: Connector;
+  choice: Choice;
+  cases: CaseSummary[];
+  preview: ConsentPreview | null;
+  csrf: string;
+  action: string;
+  previewUrl: string;
+  submitLabel: string;
+  next: string;
+  cancel: string;
+}) {
+  const { connector, choice, cases, preview } = props;
+  const chosenCases = new Set(choice.caseScope.kind === 'cases' ? choice.caseScope.caseIds : []);
+  return (
+        <form id="consent-form" method="post" action={props.action} data-preview-url={props.previewUrl}>
+          <Csrf token={props.csrf} />
           <input type="hidden" name="policyVersion" value={CURRENT_POLICY_VERSION} />
           <fieldset>
             <legend>What to share</legend>
@@ -144,79 +227,26 @@ export function registerConsentPages(web: WebApp): void {
             <div id="preview" aria-live="polite">
               <PreviewBlock preview={preview} />
             </div>
-            <button type="submit" class="secondary" formmethod="get" formaction={`/apps/connect/${connector.manifest.id}`} id="update-preview">
+            <button type="submit" class="secondary" formmethod="get" formaction={props.action} id="update-preview">
               Update preview
             </button>
           </section>
           <p class="muted">
-            Consent policy version {CURRENT_POLICY_VERSION}. Next you sign in to {connector.manifest.displayName} and allow Casebridge to write
-            to a calendar of its own.
+            Consent policy version {CURRENT_POLICY_VERSION}. {props.next}
           </p>
           <div class="actions">
             <button type="submit" id="agree-and-connect">
-              Agree and continue to {connector.manifest.displayName}
+              {props.submitLabel}
             </button>
-            <a class="button secondary" href="/apps">
+            <a class="button secondary" href={props.cancel}>
               Cancel
             </a>
           </div>
         </form>
-      </Layout>,
-    );
-  });
-
-  web.get('/apps/connect/:platform/preview', async (c) => {
-    const connector = platformOf(c);
-    const choice = readChoice(connector.manifest.id, {
-      categories: c.req.queries('categories') ?? [],
-      scope: c.req.query('scope'),
-      caseIds: c.req.queries('caseIds') ?? [],
-    });
-    return sendFragment(c, <PreviewBlock preview={await previewFor(c, connector.manifest.id, choice)} />);
-  });
-
-  web.post('/apps/connect/:platform', async (c) => {
-    const services = c.get('services');
-    const viewer = c.get('viewer');
-    const connector = platformOf(c);
-    const form = await c.req.parseBody({ all: true });
-    const choice = readChoice(connector.manifest.id, {
-      categories: many(form.categories as string | string[] | undefined),
-      scope: typeof form.scope === 'string' ? form.scope : undefined,
-      caseIds: many(form.caseIds as string | string[] | undefined),
-      policyVersion: typeof form.policyVersion === 'string' ? form.policyVersion : undefined,
-    });
-    if (choice.policyVersion !== CURRENT_POLICY_VERSION) {
-      throw new PageError(409, 'policy_version_outdated', 'The consent text changed since this page was shown. Reload the page and choose again.');
-    }
-    if (!choice.categories.length) throw new PageError(400, 'no_categories', 'Tick at least one kind of data to share.');
-    if (choice.caseScope.kind === 'cases' && !choice.caseScope.caseIds.length) {
-      throw new PageError(400, 'empty_case_scope', 'Choose at least one case, or share all your cases.');
-    }
-    const attestations: Record<string, string> = {};
-    for (const id of choice.categories) {
-      const given = form[`attestation:${id}`];
-      if (typeof given === 'string') attestations[id] = given;
-    }
-    const result = await createConnection(services, {
-      principal: viewer.principal,
-      input: {
-        platform: connector.manifest.id,
-        categories: choice.categories,
-        caseScope: choice.caseScope,
-        // The one place a consent is collected on Casebridge's own consent screen.
-        consentMethod: 'consent_screen',
-        attestations,
-        loginHint: viewer.email,
-      },
-      ip: c.req.header('x-forwarded-for')?.split(',')[0]?.trim() ?? null,
-      userAgent: c.req.header('user-agent')?.slice(0, 500) ?? null,
-    });
-    return c.redirect(result.authorizationUrl, 303);
-  });
+  );
 }
 
-async function previewFor(c: Context<WebEnv>, platform: string, choice: Choice): Promise<ConsentPreview | null> {
+export async function previewFor(c: Context<WebEnv>, platform: string, choice: Choice): Promise<ConsentPreview | null> {
   const viewer = c.get('viewer');
   return previewConsent(c.get('services'), {
     organizationId: viewer.principal.organizationId,
