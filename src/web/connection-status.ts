@@ -1,3 +1,4 @@
+import { connectorFor } from '../../connectors/registry.ts';
 import type { ConnectionView } from '../connections/service.ts';
 
 /** How a connection's state reads on a page: a short label, its tone, one sentence, and whether a run is under way. */
@@ -35,6 +36,10 @@ export function statusWords(view: ConnectionView, now: Date = new Date()): Statu
       return { label: 'Disconnected', tone: 'info', detail: 'Disconnected. Nothing is sent any more.', running: false };
     case 'active':
       break;
+  }
+  if (!connectorFor(view.platform)?.sync) {
+    // A feed is read by the subscriber's calendar app: there is no sync to report.
+    return { label: 'Active', tone: 'ok', detail: 'Your calendar app reads this feed; every read is logged.', running: false };
   }
   if (p && (p.state === 'running' || p.state === 'waiting')) {
     const total = (p.planned?.create ?? 0) + (p.planned?.update ?? 0) + (p.planned?.delete ?? 0);
