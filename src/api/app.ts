@@ -15,6 +15,7 @@ import { clientGone, isClientAbort, logClientAborts } from './middleware/client-
 import { securityHeaders } from './middleware/security-headers.ts';
 import { textGuard } from './text-guard.ts';
 import { routeModules } from './routes/index.ts';
+import { mountWebPages } from '../web/index.tsx';
 
 /** Turns zod issues into `[{ path, message }]`, one per offending field. */
 export function zodDetails(error: ZodError): Array<{ path: string; message: string }> {
@@ -107,6 +108,7 @@ export function createApp(services: Services): App {
   });
   registerMetrics(app, config);
 
+  mountWebPages(app, services);
   for (const register of routeModules) register(app, services);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'apiKey', { type: 'http', scheme: 'bearer' });

@@ -26,7 +26,7 @@ function trustedFor(config: { TRUST_PROXY?: string | undefined }): TrustedProxie
 }
 
 /** The socket peer's address; null when the request did not come over a Node socket (in-process tests). */
-function socketPeer(c: Context<AppEnv>): string | null {
+function socketPeer<E extends AppEnv>(c: Context<E>): string | null {
   try {
     return getConnInfo(c).remote.address ?? null;
   } catch {
@@ -35,6 +35,6 @@ function socketPeer(c: Context<AppEnv>): string | null {
 }
 
 /** The requesting client's address under the deployment's `TRUST_PROXY` (see the module comment). */
-export function clientAddress(c: Context<AppEnv>): string | null {
+export function clientAddress<E extends AppEnv>(c: Context<E>): string | null {
   return resolveClientAddress(socketPeer(c), c.req.header('x-forwarded-for'), trustedFor(c.get('services').config));
 }

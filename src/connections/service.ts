@@ -362,11 +362,16 @@ async function provision(services: Services, connector: Connector, connectionId:
 }
 
 /** The user's connections; an administrator may ask for the whole organization's. */
-export async function listConnections(services: Services, params: { principal: UserPrincipal; all: boolean }): Promise<ConnectionView[]> {
+export async function listConnections(
+  services: Services,
+  params: { principal: UserPrincipal; all: boolean; /** A page: at most this many, newest first. */ limit?: number; offset?: number },
+): Promise<ConnectionView[]> {
   if (params.all && params.principal.role !== 'admin') throw new ApiError(403, 'admin_required', 'only administrators may list every connection');
   let q = services.db.selectFrom('connections').select('id').where('organization_id', '=', params.principal.organizationId);
   if (!params.all) q = q.where('user_id', '=', params.principal.userId);
-  const ids = (await q.orderBy('created_at', 'desc').execute()).map((r) => r.id);
+  q = q.orderBy('created_at', 'desc').orderBy('id');
+  if (params.limit !== undefined) q = q.limit(params.limit).offset(params.offset ?? 0);
+  const ids = (await q.execute()).map((r) => r.id);
   return views(services, ids);
 }
 

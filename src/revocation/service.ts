@@ -3,6 +3,7 @@ import { revokeInTransactionHooks } from '../../connectors/transaction-hooks.ts'
 import { type AuditActor, recordAudit } from '../audit/audit-log.ts';
 import { bumpRevocationEpoch } from '../consent/service.ts';
 import type { Db } from '../db/database.ts';
+import { recordSecurityEvent } from '../security/events.ts';
 import type { Services } from '../services.ts';
 import { waitForInflightTransfers } from '../transfers/inflight.ts';
 import { openIntents } from '../transfers/resolution.ts';
@@ -202,6 +203,79 @@ export async function requestRevocation(
   return { revocationId, created: true, connectionIds: live, alreadyRevokedIds: already, effectiveAt };
 }
 
+
+/**
+ * A user disconnects one of their own connections: the revocation pipeline for that connection,
+ * with the user as requester. Someone else's connection (or another organization's) is
+ * `target_not_found`, as if it did not exist. Used by the API (`DELETE /v1/connections/{id}`) and
+ * the Disconnect page alike.
+ */
+export async function disconnectOwnConnection(
+  services: Services,
+  params: {
+    organizationId: string;
+    userId: string;
+    connectionId: string;
+    purgeRemote: boolean;
+    enqueue: (revocationId: string) => Promise<void>;
+  },
+): Promise<RevocationRequestResult> {
+  const own = await services.db
+    .selectFrom('connections')
+    .select('id')
+    .where('id', '=', params.connectionId)
+    .where('organization_id', '=', params.organizationId)
+    .where('user_id', '=', params.userId)
+    .executeTakeFirst();
+  if (!own) throw new RevocationError('target_not_found', 'connection not found');
+  return requestRevocation(services, {
+    organizationId: params.organizationId,
+    target: { kind: 'connection', connectionId: params.connectionId },
+    reason: 'disconnected by the user',
+    purgeRemote: params.purgeRemote,
+    requestedBy: { kind: 'user', userId: params.userId },
+    enqueue: params.enqueue,
+  });
+}
+
+/**
+ * An administrator revokes a target of their organization: the revocation pipeline plus the
+ * `revocation.requested` security event. Used by the API (`POST /v1/admin/revocations`) and the
+ * admin console's revocation page alike.
+ */
+export async function adminRevocation(
+  services: Services,
+  params: {
+    organizationId: string;
+    adminUserId: string;
+    target: RevocationTarget;
+    reason: string;
+    purgeRemote: boolean;
+    ip: string | null;
+    userAgent: string | null;
+    enqueue: (revocationId: string) => Promise<void>;
+  },
+): Promise<RevocationRequestResult> {
+  const result = await requestRevocation(services, {
+    organizationId: params.organizationId,
+    target: params.target,
+    reason: params.reason,
+    purgeRemote: params.purgeRemote,
+    requestedBy: { kind: 'user', userId: params.adminUserId },
+    enqueue: params.enqueue,
+  });
+  await recordSecurityEvent(services.db, {
+    organizationId: params.organizationId,
+    userId: params.adminUserId,
+    kind: 'revocation.requested',
+    outcome: 'success',
+    reason: params.reason,
+    ip: params.ip,
+    userAgent: params.userAgent,
+    details: { revocationId: result.revocationId, target: params.target, connections: result.connectionIds.length, created: result.created },
+  });
+  return result;
+}
 
 export function targetLabel(target: RevocationTarget): string {
   switch (target.kind) {

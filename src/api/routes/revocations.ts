@@ -6,7 +6,14 @@ import { recordAudit } from '../../audit/audit-log.ts';
 import { bumpRevocationEpoch } from '../../consent/service.ts';
 import { enqueueRevocation } from '../../revocation/queue.ts';
 import { loadRevocation, receiptEnvelope } from '../../revocation/receipt.ts';
-import { RevocationError, type RevocationRequester, type RevocationTarget, requestRevocation } from '../../revocation/service.ts';
+import {
+  adminRevocation,
+  disconnectOwnConnection,
+  RevocationError,
+  type RevocationRequester,
+  type RevocationTarget,
+  requestRevocation,
+} from '../../revocation/service.ts';
 import type { ConnectionSteps } from '../../revocation/steps.ts';
 import { recordSecurityEvent } from '../../security/events.ts';
 import type { Services } from '../../services.ts';
@@ -245,23 +252,21 @@ export const registerRevocationRoutes: RouteModule = (app, services) => {
       const p = c.get('principal');
       if (p.kind !== 'user') throw new ApiError(403, 'admin_required', 'this needs an organization administrator');
       const body = c.req.valid('json');
-      const result = await revokeOrThrow(services, {
-        organizationId: p.organizationId,
-        target: body.target as RevocationTarget,
-        reason: body.reason,
-        purgeRemote: body.purgeRemote,
-        requestedBy: requesterOf(c),
-        enqueue: (id) => enqueueRevocation(services, id),
-      });
-      await recordSecurityEvent(services.db, {
-        organizationId: p.organizationId,
-        userId: p.userId,
-        kind: 'revocation.requested',
-        outcome: 'success',
-        reason: body.reason,
-        ...requestContext(c),
-        details: { revocationId: result.revocationId, target: body.target, connections: result.connectionIds.length, created: result.created },
-      });
+      let result: Awaited<ReturnType<typeof adminRevocation>>;
+      try {
+        result = await adminRevocation(services, {
+          organizationId: p.organizationId,
+          adminUserId: p.userId,
+          target: body.target as RevocationTarget,
+          reason: body.reason,
+          purgeRemote: body.purgeRemote,
+          ...requestContext(c),
+          enqueue: (id) => enqueueRevocation(services, id),
+        });
+      } catch (err) {
+        if (err instanceof RevocationError) throw new ApiError(404, err.code, err.message);
+        throw err;
+      }
       return c.json(accepted(result), result.created ? 202 : 200);
     },
   );
@@ -349,22 +354,19 @@ export const registerRevocationRoutes: RouteModule = (app, services) => {
       const p = c.get('principal');
       if (p.kind !== 'user') throw new ApiError(401, 'unauthenticated', 'sign in first');
       const { id } = c.req.valid('param');
-      const own = await services.db
-        .selectFrom('connections')
-        .select('id')
-        .where('id', '=', id)
-        .where('organization_id', '=', p.organizationId)
-        .where('user_id', '=', p.userId)
-        .executeTakeFirst();
-      if (!own) throw new ApiError(404, 'not_found', 'connection not found');
-      const result = await revokeOrThrow(services, {
-        organizationId: p.organizationId,
-        target: { kind: 'connection', connectionId: id },
-        reason: 'disconnected by the user',
-        purgeRemote: c.req.valid('query').purgeRemote === 'true',
-        requestedBy: { kind: 'user', userId: p.userId },
-        enqueue: (rid) => enqueueRevocation(services, rid),
-      });
+      let result: Awaited<ReturnType<typeof disconnectOwnConnection>>;
+      try {
+        result = await disconnectOwnConnection(services, {
+          organizationId: p.organizationId,
+          userId: p.userId,
+          connectionId: id,
+          purgeRemote: c.req.valid('query').purgeRemote === 'true',
+          enqueue: (rid) => enqueueRevocation(services, rid),
+        });
+      } catch (err) {
+        if (err instanceof RevocationError) throw new ApiError(404, 'not_found', 'connection not found');
+        throw err;
+      }
       return c.json(accepted(result), result.created ? 202 : 200);
     },
   );
