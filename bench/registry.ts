@@ -5,6 +5,7 @@ import { gateBenchmark } from './gate.bench.ts';
 import { syncBenchmark } from './sync.bench.ts';
 import { transferLogBenchmark } from './transfer-log.bench.ts';
 import { revocationBenchmark } from './revocation.bench.ts';
+import { blobsBenchmark } from './blobs.bench.ts';
 
 /** Every benchmark `npm run bench` runs, in order. Add a line per benchmark file. */
-export const benchmarks: Benchmark[] = [ingestBenchmark, icalBenchmark, gateBenchmark, transferLogBenchmark, syncBenchmark, revocationBenchmark];
+export const benchmarks: Benchmark[] = [ingestBenchmark, icalBenchmark, gateBenchmark, transferLogBenchmark, syncBenchmark, revocationBenchmark, blobsBenchmark];
