@@ -3,9 +3,10 @@ import type { BlobCipherError } from './blob-cipher.ts';
 /**
  * Content-addressed storage for document bytes, keyed by the SHA-256 (hex) of the plaintext. Two
  * implementations behind this one interface, chosen by `blobStoreFor`: a local directory
- * (`FileBlobStore`) and an S3-compatible bucket (`S3BlobStore`). Contents are encrypted at rest (see blob-cipher.ts); the address stays the plain
- * SHA-256 because the documents table and the ingest API already carry it (a keyed address would
- * hide nothing from whoever holds the data directory, which holds the database too).
+ * (`FileBlobStore`) and an S3-compatible bucket (`S3BlobStore`). Contents are encrypted at rest
+ * (see blob-cipher.ts); the address stays the plain SHA-256 because the documents table and the ingest API already carry it (a keyed address would
+ * hide nothing from whoever holds the data directory, which holds the database too; in a bucket it
+ * lets whoever can list it test for a document they already hold, see README's security notes).
  */
 export interface BlobStore {
   /**
