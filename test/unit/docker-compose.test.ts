@@ -87,6 +87,8 @@ describe('docker-compose.yml', () => {
     expect(command).toMatch(/requirepass/);
     expect(command).toContain('/run/secrets/redis_password');
     expect(command).toMatch(/--appendonly yes/);
+    // Through the image's entrypoint, which drops root for the redis user.
+    expect(command).toMatch(/exec docker-entrypoint\.sh redis-server \/tmp\/redis\.conf/);
     expect(redis.secrets).toEqual(['redis_password']);
     expect(redis.healthcheck?.test?.join(' ')).toMatch(/REDISCLI_AUTH=.*\/run\/secrets\/redis_password.*redis-cli ping/);
   });
