@@ -36,6 +36,8 @@ export interface S3BlobStoreOptions {
   holdDeadlineMs?: number;
   /** How long a `put` waits at most for a collection's hold to go away. */
   holdWaitMs?: number;
+  /** Keys per listing page (S3's default and maximum is 1,000). */
+  listPageSize?: number;
 }
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
@@ -72,6 +74,7 @@ export class S3BlobStore implements BlobStore {
   private readonly queueSize: number;
   private readonly holdDeadlineMs: number;
   private readonly holdWaitMs: number;
+  private readonly listPageSize: number | undefined;
 
   constructor(
     private readonly client: S3Client,
@@ -85,6 +88,7 @@ export class S3BlobStore implements BlobStore {
     this.queueSize = options.queueSize ?? 2;
     this.holdDeadlineMs = options.holdDeadlineMs ?? 10_000;
     this.holdWaitMs = Math.max(options.holdWaitMs ?? 30_000, this.holdDeadlineMs * 2);
+    this.listPageSize = options.listPageSize;
   }
 
   /** The store of `s3://bucket/prefix` with the S3_* configuration. */
@@ -287,7 +291,7 @@ export class S3BlobStore implements BlobStore {
   private async *listObjects(prefix: string): AsyncIterable<{ name: string; lastModified: Date }> {
     let token: string | undefined;
     do {
-      const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }));
+      const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token, MaxKeys: this.listPageSize }));
       for (const object of page.Contents ?? []) {
         if (object.Key && object.LastModified) yield { name: object.Key.slice(prefix.length), lastModified: object.LastModified };
       }

@@ -185,6 +185,21 @@ describe('document blobs in an S3-compatible bucket', () => {
     expect(await quick.has(sha256)).toBe(true);
   });
 
+  it('lists, rotates and collects across listing pages', async () => {
+    const paged = new S3BlobStore(raw, s3.bucket, 'paged/', parseKeyring(k1), { listPageSize: 2 });
+    const stored = [];
+    for (let i = 0; i < 5; i++) stored.push((await paged.put(Buffer.from(`paged blob ${i}`))).sha256);
+    // A blob without its stamp (a collection interrupted between its deletes) is listed too.
+    await raw.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: `paged/stamps/${stored[4]}` }));
+    const listed = [];
+    for await (const blob of paged.list()) listed.push(blob.sha256);
+    expect(listed).toEqual([...stored].sort());
+    const rotated = await new S3BlobStore(raw, s3.bucket, 'paged/', parseKeyring(`${k2},${k1}`), { listPageSize: 2 }).rotate();
+    expect(rotated).toEqual({ total: 5, reencrypted: 5, failed: [] });
+    for (const sha256 of stored) expect(await paged.removeIfStoredBefore(sha256, new Date(Date.now() + 60_000))).toBe(true);
+    expect((await raw.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: 'paged/' }))).Contents ?? []).toEqual([]);
+  });
+
   it('sweeps uploads interrupted before they reached their address', async () => {
     await writeRaw(objectKey('incoming', '00000000-0000-4000-8000-000000000000'), Buffer.from('half'));
     expect(await store.sweepLeftovers(new Date(0))).toBe(0);

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import S3rver from 's3rver';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
 /**
  * An S3-compatible server on a loopback port for one test file: `s3rver` (a Node implementation of
@@ -9,10 +10,10 @@ import S3rver from 's3rver';
  * does not verify SigV4 signatures. The AWS SDK v3 talks to it unchanged with path-style addressing.
  *
  * Checked against what the blob store uses: PUT/GET (ranges)/HEAD/DELETE object, CopyObject,
- * multipart uploads (lib-storage), ListObjectsV2. Two gaps, both stated where they matter:
+ * multipart uploads (lib-storage), ListObjectsV2 with continuation tokens. One gap:
  * ListMultipartUploads answers NotImplemented (the store then skips aborting stale multipart
- * uploads), and ListObjectsV2 fails when a listing needs a second page (its continuation token uses
- * DES, which OpenSSL 3 no longer offers), so tests keep under 1,000 objects per prefix.
+ * uploads). Its continuation tokens use DES, which OpenSSL 3 offers only in its legacy provider,
+ * so the server runs in a child process started with `--openssl-legacy-provider`.
  */
 export interface TestS3 {
   endpoint: string;
@@ -24,8 +25,22 @@ export interface TestS3 {
 
 export async function startTestS3(bucket = 'casebridge-test'): Promise<TestS3> {
   const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'casebridge-s3-'));
-  const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory, configureBuckets: [{ name: bucket }] });
-  const { port } = await server.run();
+  // A process of its own: the server does not share the test's event loop, and it can have the
+  // legacy OpenSSL provider its continuation tokens need (DES), so listings page as S3's do.
+  const code = `import S3rver from 's3rver';
+    const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: process.env.S3_DIR, configureBuckets: [{ name: process.env.S3_BUCKET }] });
+    const { port } = await server.run();
+    process.stdout.write(port + '\\n');`;
+  const child = spawn(process.execPath, ['--openssl-legacy-provider', '--input-type=module', '-e', code], {
+    cwd: fileURLToPath(new URL('../..', import.meta.url)),
+    env: { ...process.env, S3_DIR: directory, S3_BUCKET: bucket },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim())));
+    void exited.then(() => reject(new Error('the S3 test server exited before it listened')));
+  });
   const endpoint = `http://127.0.0.1:${port}`;
   return {
     endpoint,
@@ -39,7 +54,8 @@ export async function startTestS3(bucket = 'casebridge-test'): Promise<TestS3> {
       S3_SECRET_ACCESS_KEY: 'S3RVER',
     }),
     async close() {
-      await server.close();
+      child.kill();
+      await exited;
       fs.rmSync(directory, { recursive: true, force: true });
     },
   };
