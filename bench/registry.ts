@@ -6,6 +6,16 @@ import { syncBenchmark } from './sync.bench.ts';
 import { transferLogBenchmark } from './transfer-log.bench.ts';
 import { revocationBenchmark } from './revocation.bench.ts';
 import { pagesBenchmark } from './pages.bench.ts';
+import { blobsBenchmark } from './blobs.bench.ts';
 
 /** Every benchmark `npm run bench` runs, in order. Add a line per benchmark file. */
-export const benchmarks: Benchmark[] = [ingestBenchmark, icalBenchmark, gateBenchmark, transferLogBenchmark, syncBenchmark, revocationBenchmark, pagesBenchmark];
+export const benchmarks: Benchmark[] = [
+  ingestBenchmark,
+  icalBenchmark,
+  gateBenchmark,
+  transferLogBenchmark,
+  syncBenchmark,
+  revocationBenchmark,
+  pagesBenchmark,
+  blobsBenchmark,
+];

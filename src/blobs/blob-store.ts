@@ -2,63 +2,28 @@ import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/load.ts';
 import { type Keyring, parseKeyring } from '../connections/token-vault.ts';
 import { BlobCipherError, isSealed, openStream, sealedKeyId, sealStream } from './blob-cipher.ts';
+import { S3BlobStore, type S3BlobStoreConfig } from './s3-blob-store.ts';
+import type { BlobRotation, BlobStore } from './types.ts';
 
-/**
- * Content-addressed storage for document bytes, keyed by the SHA-256 (hex) of the plaintext. An
- * interface so an S3-compatible implementation can replace the file system one without touching
- * callers. Contents are encrypted at rest (see blob-cipher.ts); the address stays the plain
- * SHA-256 because the documents table and the ingest API already carry it (a keyed address would
- * hide nothing from whoever holds the data directory, which holds the database too).
- */
-export interface BlobStore {
-  /**
-   * Stores the bytes and returns their SHA-256 (hex). Storing bytes that are already there writes
-   * nothing but marks the blob as just stored, so the collector leaves it alone for its grace period.
-   */
-  put(bytes: Uint8Array): Promise<{ sha256: string; size: number }>;
-  /** As `put`, reading the bytes from a stream (one chunk in memory at a time). */
-  putStream(source: AsyncIterable<Uint8Array>): Promise<{ sha256: string; size: number }>;
-  /** The whole content (small blobs; prefer `open` for documents). Null when absent. */
-  get(sha256: string): Promise<Uint8Array | null>;
-  /**
-   * The content as a stream of authenticated chunks, or null when absent. The stream throws
-   * {@link BlobCipherError} when the stored blob was altered, cut short or moved: a consumer must
-   * then discard what it read. Read it to the end or break out of the loop: either closes the file.
-   */
-  open(sha256: string): Promise<AsyncIterable<Uint8Array> | null>;
-  has(sha256: string): Promise<boolean>;
-  /**
-   * Re-encrypts every blob not sealed with the newest key (unencrypted blobs of before included),
-   * keeping each blob's stored-at time. Returns counts and the blobs that could not be opened.
-   */
-  rotate(): Promise<BlobRotation>;
-  /** Every blob with the time it was last stored. */
-  list(): AsyncIterable<{ sha256: string; storedAt: Date }>;
-  /**
-   * Removes a blob unless it was stored at or after `storedBefore` — checked atomically against a
-   * concurrent `put` of the same bytes, which then either keeps the blob or writes it again. True
-   * when removed.
-   */
-  removeIfStoredBefore(sha256: string, storedBefore: Date): Promise<boolean>;
-  /** Removes leftovers of interrupted writes (and collections) older than `olderThan`; returns how many. */
-  sweepLeftovers(olderThan: Date): Promise<number>;
-}
-
-/** What `rotate` did. */
-export interface BlobRotation {
-  total: number;
-  reencrypted: number;
-  failed: Array<{ sha256: string; code: string }>;
-}
+export type { BlobRotation, BlobStore } from './types.ts';
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
-/** The deployment's blob store: `$DATA_DIR/blobs`, sealed with the `TOKEN_ENCRYPTION_KEYS` keyring. */
-export function blobStoreFor(config: Pick<Config, 'DATA_DIR' | 'TOKEN_ENCRYPTION_KEYS'>): FileBlobStore {
-  return new FileBlobStore(path.resolve(config.DATA_DIR, 'blobs'), parseKeyring(config.TOKEN_ENCRYPTION_KEYS));
+/**
+ * The deployment's blob store, sealed with the `TOKEN_ENCRYPTION_KEYS` keyring: the S3-compatible
+ * bucket of `BLOB_STORE_URL=s3://bucket/prefix`, the directory of `BLOB_STORE_URL=file:///dir`, or
+ * by default `$DATA_DIR/blobs`. The API, the workers and the command line all build it here.
+ */
+export function blobStoreFor(config: Pick<Config, 'DATA_DIR' | 'TOKEN_ENCRYPTION_KEYS' | 'BLOB_STORE_URL'> & S3BlobStoreConfig): BlobStore {
+  const keyring = parseKeyring(config.TOKEN_ENCRYPTION_KEYS);
+  const url = config.BLOB_STORE_URL;
+  if (url?.startsWith('s3://')) return S3BlobStore.fromConfig(url, config, keyring);
+  if (url?.startsWith('file://')) return new FileBlobStore(fileURLToPath(url), keyring);
+  return new FileBlobStore(path.resolve(config.DATA_DIR, 'blobs'), keyring);
 }
 
 /**

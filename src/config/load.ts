@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { configSchema, DEV_DEFAULTS, PRODUCTION_SECRETS, type RawConfig } from './schema.ts';
+import { readSecretFiles } from './secret-files.ts';
 
 /** Where the database lives, derived from DATABASE_URL. */
 export type DatabaseTarget =
@@ -65,7 +66,9 @@ function resolveProviders(env: RawConfig): ProviderEndpoints {
  */
 export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | undefined> = process.env): Config {
   // Empty strings count as unset, as in most deployment tools.
-  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const fromEnv = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== '')) as Record<string, string>;
+  const { values: cleaned, problems: fileProblems } = readSecretFiles(fromEnv);
+  if (fileProblems.length) throw new ConfigError(fileProblems);
   const parsed = configSchema.safeParse(cleaned);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => ({ variable: i.path.join('.') || '(environment)', expected: i.message }));

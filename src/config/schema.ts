@@ -25,6 +25,23 @@ export const DEV_DEFAULTS = {
 /** Secrets that have no default in production. */
 export const PRODUCTION_SECRETS = ['TOKEN_ENCRYPTION_KEYS', 'SESSION_SECRET', 'AUDIT_SIGNING_KEY'] as const;
 
+/**
+ * Every variable whose value is a secret (or holds one, as a URL with a password does). Each can
+ * also be given as `<NAME>_FILE`, the path of a file holding the value (Docker and Kubernetes
+ * secrets), so it never has to sit in the process environment; `loadConfig` reads those files.
+ */
+export const SECRET_VARIABLES = [
+  'DATABASE_URL',
+  'REDIS_URL',
+  'TOKEN_ENCRYPTION_KEYS',
+  'SESSION_SECRET',
+  'AUDIT_SIGNING_KEY',
+  'SUPER_ADMIN_TOKEN',
+  'METRICS_TOKEN',
+  'GOOGLE_CLIENT_SECRET',
+  'S3_SECRET_ACCESS_KEY',
+] as const;
+
 export const configSchema = z
   .object({
     NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
@@ -87,6 +104,24 @@ export const configSchema = z
     BODY_LIMIT_BYTES: positiveInt.default(25 * 1024 * 1024),
     BULK_MAX_ITEMS: positiveInt.default(5000),
 
+    // Document bytes. Unset: the local directory $DATA_DIR/blobs; s3://bucket[/prefix]: an
+    // S3-compatible object store, so API and worker processes on several hosts share the documents.
+    BLOB_STORE_URL: z
+      .string()
+      .refine((v) => /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/.test(v) || /^file:\/\/\//.test(v), {
+        message: 's3://bucket[/prefix] (an S3-compatible object store) or file:///absolute/dir',
+      })
+      .optional(),
+    /** Endpoint of an S3-compatible store other than AWS (MinIO, Ceph, R2…); unset: AWS, from the region. */
+    S3_ENDPOINT: optionalUrl,
+    /** Region of the bucket; unset: the SDK's own lookup (AWS_REGION, profile), or us-east-1 with S3_ENDPOINT. */
+    S3_REGION: z.string().regex(/^[a-z0-9-]+$/, 'a region name such as eu-central-1').optional(),
+    /** Path-style addressing (`endpoint/bucket/key`), which most self-hosted stores need. */
+    S3_FORCE_PATH_STYLE: boolFlag.default(false),
+    /** Static credentials; unset: the SDK's default chain (AWS_ACCESS_KEY_ID…, profiles, instance or task roles). */
+    S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+    S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+
     // Providers. SANDBOX_URL points every provider at the local sandbox; each can also be set alone.
     // The OAuth client below is shared by sign-in and the connector that uses the same provider.
     SANDBOX_URL: optionalUrl,
@@ -146,6 +181,10 @@ export const configSchema = z
     ...connectorConfigShape,
   })
   .superRefine((env, ctx) => {
+    if (Boolean(env.S3_ACCESS_KEY_ID) !== Boolean(env.S3_SECRET_ACCESS_KEY)) {
+      const missing = env.S3_ACCESS_KEY_ID ? 'S3_SECRET_ACCESS_KEY' : 'S3_ACCESS_KEY_ID';
+      ctx.addIssue({ code: 'custom', path: [missing], message: 'S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY go together (or set neither)' });
+    }
     if (env.NODE_ENV !== 'production') return;
     for (const name of PRODUCTION_SECRETS) {
       if (!env[name]) {
