@@ -1,4 +1,5 @@
 import type { Benchmark } from './benchmark.ts';
+import { cliBenchmark } from './cli.bench.ts';
 import { ingestBenchmark } from './ingest.bench.ts';
 import { icalBenchmark } from './ical.bench.ts';
 import { gateBenchmark } from './gate.bench.ts';
@@ -7,4 +8,4 @@ import { transferLogBenchmark } from './transfer-log.bench.ts';
 import { revocationBenchmark } from './revocation.bench.ts';
 
 /** Every benchmark `npm run bench` runs, in order. Add a line per benchmark file. */
-export const benchmarks: Benchmark[] = [ingestBenchmark, icalBenchmark, gateBenchmark, transferLogBenchmark, syncBenchmark, revocationBenchmark];
+export const benchmarks: Benchmark[] = [ingestBenchmark, icalBenchmark, gateBenchmark, transferLogBenchmark, syncBenchmark, revocationBenchmark, cliBenchmark];

@@ -8,6 +8,11 @@ import module from 'node:module';
 
 // Node 22.1+ caches compiled code on disk between runs (a no-op where unsupported).
 module.enableCompileCache?.();
+// `casebridge --help | head`: a reader that stops early is not an error.
+process.stdout.on('error', (err) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw err;
+});
 const compiled = new URL('../dist/src/cli/main.js', import.meta.url);
 let cli;
 if (existsSync(compiled)) cli = await import(compiled.href);
