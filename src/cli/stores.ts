@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { z } from 'zod';
 import { type BlobStore, blobStoreFor } from '../blobs/blob-store.ts';
 import type { Config } from '../config/load.ts';
@@ -23,7 +24,11 @@ export async function openCliStores(config: Config): Promise<CliStores> {
   const database = await openDatabase(config.database);
   try {
     // The one-query check first: an up-to-date database (the usual case) skips the Migrator's lock and catalog scan.
-    const applied = (await migrationsApplied(database.db)) ? [] : await migrateToLatest(database.db, { schema: database.schema });
+    // On PostgreSQL, migrate the schema the connection works in (a search_path in DATABASE_URL's
+    // options included): left unnamed, the migrator finds its bookkeeping tables in any schema of
+    // the server and skips creating them in this one.
+    const schema = database.schema ?? (database.kind === 'postgres' ? await currentSchema(database.db) : undefined);
+    const applied = (await migrationsApplied(database.db)) ? [] : await migrateToLatest(database.db, { schema });
     return {
       db: database.db,
       blobs: blobStoreFor(config),
@@ -37,6 +42,11 @@ export async function openCliStores(config: Config): Promise<CliStores> {
 }
 
 export { UsageError } from './usage-error.ts';
+
+async function currentSchema(db: Db): Promise<string | undefined> {
+  const { rows } = await sql<{ schema: string | null }>`SELECT current_schema() AS schema`.execute(db);
+  return rows[0]?.schema ?? undefined;
+}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
