@@ -147,6 +147,29 @@ describe('casebridge command line', () => {
     expect(script.stdout).toContain('compdef _casebridge casebridge');
   }, SLOW);
 
+  const pgUrl = process.env.TEST_DATABASE_URL;
+  it.skipIf(!pgUrl)('on PostgreSQL, migrates the schema DATABASE_URL\'s search_path names, even beside another migrated schema', async () => {
+    const { default: pg } = await import('pg');
+    const admin = new pg.Client({ connectionString: pgUrl });
+    await admin.connect();
+    const suffix = Math.random().toString(36).slice(2, 10);
+    const [a, b] = [`cli_a_${suffix}`, `cli_b_${suffix}`];
+    const url = (schema: string) => `${pgUrl}${pgUrl!.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+    try {
+      await admin.query(`CREATE SCHEMA ${a}; CREATE SCHEMA ${b}`);
+      const first = await cli(['db', 'migrate', '--json'], { env: { DATABASE_URL: url(a) } });
+      expect(first.code, first.stderr).toBe(0);
+      // Schema a now has the migrator's tables; b has none, and must get its own.
+      const second = await cli(['org', 'create', '--name', 'Schema B LLP', '--json'], { env: { DATABASE_URL: url(b) } });
+      expect(second.code, second.stderr).toBe(0);
+      expect((await admin.query(`SELECT name FROM ${b}.organizations`)).rows).toEqual([{ name: 'Schema B LLP' }]);
+      expect((await admin.query(`SELECT name FROM ${a}.organizations`)).rows).toEqual([]);
+    } finally {
+      await admin.query(`DROP SCHEMA IF EXISTS ${a} CASCADE; DROP SCHEMA IF EXISTS ${b} CASCADE`);
+      await admin.end();
+    }
+  }, SLOW);
+
   describe('loads only what the command needs', () => {
     /** Every module URL the process resolved, through a resolve hook registered before the bin runs. */
     const importsOf = async (args: string[]) => {
