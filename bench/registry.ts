@@ -1,4 +1,5 @@
 import type { Benchmark } from './benchmark.ts';
+import { cliBenchmark } from './cli.bench.ts';
 import { ingestBenchmark } from './ingest.bench.ts';
 import { icalBenchmark } from './ical.bench.ts';
 import { gateBenchmark } from './gate.bench.ts';
@@ -18,4 +19,5 @@ export const benchmarks: Benchmark[] = [
   revocationBenchmark,
   pagesBenchmark,
   blobsBenchmark,
+  cliBenchmark,
 ];

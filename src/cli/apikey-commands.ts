@@ -1,5 +1,6 @@
 import { createApiKey, listApiKeys, revokeApiKey } from '../auth/api-keys.ts';
 import type { CliCommand } from './command.ts';
+import { jsonOption, orgOption } from './options.ts';
 import { requireOption, requireOrganization, UsageError, withStores } from './stores.ts';
 
 /** `casebridge apikey create|list|revoke`: the keys the case-management app pushes data with. */
@@ -8,7 +9,7 @@ export const apikeyCommands: CliCommand[] = [
     words: ['apikey', 'create'],
     summary: 'Create an API key for an organization (shown once)',
     usage: '--org ID [--name NAME] [--json]',
-    options: { org: { type: 'string' }, name: { type: 'string' }, json: { type: 'boolean' } },
+    options: { org: orgOption, name: { type: 'string', valueName: 'NAME', description: 'a name to tell the key by (default "default")' }, json: jsonOption },
     needsServices: false,
     run: ({ args, config, print }) =>
       withStores(config, async ({ db }) => {
@@ -23,7 +24,7 @@ export const apikeyCommands: CliCommand[] = [
     words: ['apikey', 'list'],
     summary: "List an organization's API keys (prefix, last use, revocation; never the keys)",
     usage: '--org ID [--json]',
-    options: { org: { type: 'string' }, json: { type: 'boolean' } },
+    options: { org: orgOption, json: jsonOption },
     needsServices: false,
     run: ({ args, config, print }) =>
       withStores(config, async ({ db }) => {
@@ -36,8 +37,8 @@ export const apikeyCommands: CliCommand[] = [
   {
     words: ['apikey', 'revoke'],
     summary: 'Revoke an API key (the next request with it gets 401 revoked_api_key)',
-    usage: '--org ID --id KEYID',
-    options: { org: { type: 'string' }, id: { type: 'string' } },
+    usage: '--org ID --id KEYID [--json]',
+    options: { org: orgOption, id: { type: 'string', valueName: 'KEYID', description: 'the key\'s id (from `apikey list`)' }, json: jsonOption },
     needsServices: false,
     run: ({ args, config, print }) =>
       withStores(config, async ({ db }) => {
@@ -47,7 +48,8 @@ export const apikeyCommands: CliCommand[] = [
         if (!valid || !(await revokeApiKey(db, { organizationId: org.id, id }))) {
           throw new UsageError(`no live API key ${id} in organization ${org.id}`);
         }
-        print(`revoked API key ${id}`);
+        if (args.json) print(JSON.stringify({ id, organizationId: org.id, revoked: true }));
+        else print(`revoked API key ${id}`);
       }),
   },
 ];

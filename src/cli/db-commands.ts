@@ -1,4 +1,5 @@
 import type { CliCommand } from './command.ts';
+import { jsonOption } from './options.ts';
 import { withStores } from './stores.ts';
 
 /** `casebridge db migrate`: applies pending migrations (the service also does at start). */
@@ -7,7 +8,7 @@ export const dbCommands: CliCommand[] = [
     words: ['db', 'migrate'],
     summary: 'Apply pending database migrations',
     usage: '[--json]',
-    options: { json: { type: 'boolean' } },
+    options: { json: jsonOption },
     needsServices: false,
     run: ({ args, config, print }) =>
       withStores(config, async ({ applied }) => {

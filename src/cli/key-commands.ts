@@ -1,6 +1,7 @@
 import { blobStoreFor } from '../blobs/blob-store.ts';
 import { vaultFor } from '../connections/token-refresh.ts';
 import type { CliCommand } from './command.ts';
+import { jsonOption } from './options.ts';
 
 /**
  * `casebridge keys rotate`: re-seals every stored provider token, and re-encrypts every stored
@@ -15,7 +16,7 @@ export const keyCommands: CliCommand[] = [
     words: ['keys', 'rotate'],
     summary: 'Re-encrypt every stored provider token and document blob under the newest TOKEN_ENCRYPTION_KEYS key',
     usage: '[--json]',
-    options: { json: { type: 'boolean' } },
+    options: { json: jsonOption },
     async run({ args, services, print }) {
       if (!services) return 1;
       const vault = vaultFor(services);

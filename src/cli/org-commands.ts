@@ -1,5 +1,6 @@
 import { createApiKey } from '../auth/api-keys.ts';
 import type { CliCommand } from './command.ts';
+import { jsonOption, linkHoursOption } from './options.ts';
 import { describeLink, issueLinkFromCli, linkHours, type PrintedLink } from './sign-in-link-output.ts';
 import { requireEmail, requireOption, withStores } from './stores.ts';
 
@@ -14,11 +15,11 @@ export const orgCommands: CliCommand[] = [
     summary: 'Create an organization, its first API key and (--admin-email) its first admin with a sign-in link',
     usage: '--name NAME [--admin-email E [--admin-name N] [--link-hours H]] [--json]',
     options: {
-      name: { type: 'string' },
-      'admin-email': { type: 'string' },
-      'admin-name': { type: 'string' },
-      'link-hours': { type: 'string' },
-      json: { type: 'boolean' },
+      name: { type: 'string', valueName: 'NAME', description: "the firm's name" },
+      'admin-email': { type: 'string', valueName: 'E', description: 'also create its first administrator with this e-mail, and a sign-in link for them' },
+      'admin-name': { type: 'string', valueName: 'N', description: "the administrator's display name" },
+      'link-hours': linkHoursOption,
+      json: jsonOption,
     },
     needsServices: false,
     run: ({ args, config, print }) =>
@@ -63,7 +64,7 @@ export const orgCommands: CliCommand[] = [
     words: ['org', 'list'],
     summary: 'List organizations',
     usage: '[--json]',
-    options: { json: { type: 'boolean' } },
+    options: { json: jsonOption },
     needsServices: false,
     run: ({ args, config, print }) =>
       withStores(config, async ({ db }) => {

@@ -6,6 +6,8 @@ import { loadRevocation, receiptEnvelope, verifyReceipt } from '../revocation/re
 import { type RevocationTarget, requestRevocation } from '../revocation/service.ts';
 import { getSigningKey } from '../transfers/signing.ts';
 import type { CliCommand } from './command.ts';
+import { jsonOption } from './options.ts';
+import { UsageError } from './usage-error.ts';
 
 /**
  * `casebridge revoke`: the admin revocation from the command line (same pipeline as the API).
@@ -19,39 +21,30 @@ export const revocationCommands: CliCommand[] = [
     usage:
       '(--connection ID | --user ID | --organization | --platform P [--all-organizations]) [--org ORG_ID] --reason TEXT [--purge-remote] [--inline] [--json]',
     options: {
-      org: { type: 'string' },
-      connection: { type: 'string' },
-      user: { type: 'string' },
-      organization: { type: 'boolean' },
-      platform: { type: 'string' },
-      'all-organizations': { type: 'boolean' },
-      reason: { type: 'string' },
-      'purge-remote': { type: 'boolean' },
-      inline: { type: 'boolean' },
-      json: { type: 'boolean' },
+      org: { type: 'string', valueName: 'ORG_ID', description: 'the organization (every target but --all-organizations)' },
+      connection: { type: 'string', valueName: 'ID', description: 'revoke one connection' },
+      user: { type: 'string', valueName: 'ID', description: "revoke every connection of a user" },
+      organization: { type: 'boolean', description: 'revoke every connection of the organization' },
+      platform: { type: 'string', valueName: 'P', description: "revoke every connection to a platform (e.g. google-calendar)" },
+      'all-organizations': { type: 'boolean', description: 'with --platform: in every organization' },
+      reason: { type: 'string', valueName: 'TEXT', description: 'why (required; goes into the audit log and the receipt)' },
+      'purge-remote': { type: 'boolean', description: 'also delete what was synced to the platform' },
+      inline: { type: 'boolean', description: 'run the clean-up in this process now instead of on the workers' },
+      json: jsonOption,
     },
     async run({ args, services, print }) {
       if (!services) return 1;
       const reason = args.reason as string | undefined;
-      if (!reason) {
-        print('--reason is required (it goes into the audit log and the receipt)');
-        return 2;
-      }
+      if (!reason) throw new UsageError('--reason is required (it goes into the audit log and the receipt)');
       let target: RevocationTarget;
       if (args.connection) target = { kind: 'connection', connectionId: String(args.connection) };
       else if (args.user) target = { kind: 'user', userId: String(args.user) };
       else if (args.organization) target = { kind: 'organization' };
       else if (args.platform && args['all-organizations']) target = { kind: 'platform_all_organizations', platform: String(args.platform) };
       else if (args.platform) target = { kind: 'platform', platform: String(args.platform) };
-      else {
-        print('choose a target: --connection ID, --user ID, --organization or --platform P');
-        return 2;
-      }
+      else throw new UsageError('choose a target: --connection ID, --user ID, --organization or --platform P');
       const organizationId = target.kind === 'platform_all_organizations' ? null : ((args.org as string | undefined) ?? null);
-      if (target.kind !== 'platform_all_organizations' && !organizationId) {
-        print('--org ORG_ID is required for this target');
-        return 2;
-      }
+      if (target.kind !== 'platform_all_organizations' && !organizationId) throw new UsageError('--org ORG_ID is required for this target');
       const inline = Boolean(args.inline);
       const result = await requestRevocation(services, {
         organizationId,
@@ -79,14 +72,14 @@ export const revocationCommands: CliCommand[] = [
     words: ['receipts', 'get'],
     summary: 'Print the signed receipt of a revocation as JSON (save it to verify later)',
     usage: '--id REVOCATION_ID',
-    options: { id: { type: 'string' } },
+    options: { id: { type: 'string', valueName: 'REVOCATION_ID', description: 'the revocation (its id from `revoke` or the API)' }, json: jsonOption },
     async run({ args, services, print }) {
       if (!services) return 1;
-      const row = args.id ? await loadRevocation(services.db, String(args.id)) : undefined;
-      if (!row?.receipt) {
-        print(row ? 'the revocation is not complete yet; no receipt' : 'revocation not found');
-        return 1;
-      }
+      if (!args.id) throw new UsageError('--id REVOCATION_ID is required');
+      const row = await loadRevocation(services.db, String(args.id));
+      // The receipt is JSON either way; --json is accepted so every command takes it.
+      if (!row) throw Object.assign(new Error(`revocation ${String(args.id)} not found`), { code: 'revocation_not_found' });
+      if (!row.receipt) throw Object.assign(new Error('the revocation is not complete yet; no receipt'), { code: 'receipt_not_ready' });
       print(JSON.stringify(receiptEnvelope(row), null, 2));
       return 0;
     },
@@ -94,21 +87,21 @@ export const revocationCommands: CliCommand[] = [
   {
     words: ['receipts', 'verify'],
     summary: "Verify a revocation receipt's signature, JWS or the earlier format (exit 1 when it does not verify)",
-    usage: 'FILE [--public-key PEM_OR_JWK_FILE]',
-    options: { 'public-key': { type: 'string' } },
+    usage: 'FILE [--public-key PEM_OR_JWK_FILE] [--json]',
+    arguments: [{ name: 'FILE', description: 'the receipt (the API\'s answer or `receipts get` output)', required: true }],
+    options: {
+      'public-key': { type: 'string', valueName: 'PEM_OR_JWK_FILE', description: "the signer's public key (default: this deployment's AUDIT_SIGNING_KEY)" },
+      json: jsonOption,
+    },
     needsServices: false,
     async run({ args, positionals, config, print }) {
       const file = positionals[0];
-      if (!file) {
-        print('usage: casebridge receipts verify FILE [--public-key PEM_OR_JWK_FILE]');
-        return 2;
-      }
+      if (!file) throw new UsageError('FILE is required');
       let envelope: unknown;
       try {
         envelope = JSON.parse(fs.readFileSync(file, 'utf8'));
       } catch (err) {
-        print(`cannot read ${file}: ${(err as Error).message}`);
-        return 2;
+        throw new UsageError(`cannot read ${file}: ${(err as Error).message}`);
       }
       // A receipt file may be the API's whole answer ({revocation:{receipt}}) or just the envelope.
       const e = envelope as { revocation?: { receipt?: unknown }; receipt?: unknown };
@@ -119,22 +112,22 @@ export const revocationCommands: CliCommand[] = [
         // A JWK (or the signing-key endpoint's answer, which holds one) or an SPKI PEM.
         publicKey = text.trimStart().startsWith('{') ? publishedJwk(JSON.parse(text)) : text;
       }
-      if (await verifyReceipt(candidate, publicKey)) {
-        print('receipt signature valid');
-        return 0;
-      }
-      print('receipt signature INVALID (edited, truncated or signed by another key)');
-      return 1;
+      const valid = await verifyReceipt(candidate, publicKey);
+      if (args.json) print(JSON.stringify({ valid }));
+      else print(valid ? 'receipt signature valid' : 'receipt signature INVALID (edited, truncated or signed by another key)');
+      return valid ? 0 : 1;
     },
   },
   {
     words: ['receipts', 'public-key'],
     summary: 'Print the public key (JWK, or --pem) that verifies receipts and transfer-log checkpoints',
-    usage: '[--pem]',
-    options: { pem: { type: 'boolean' } },
+    usage: '[--pem | --json]',
+    options: { pem: { type: 'boolean', description: 'as an SPKI PEM instead of a JWK' }, json: jsonOption },
     needsServices: false,
     async run({ args, config, print }) {
       const key = getSigningKey(config);
+      if (args.pem && args.json) throw new UsageError('give --pem or --json, not both');
+      // The JWK is JSON already; --json prints it the same way.
       print(args.pem ? key.publicKeyPem.trimEnd() : JSON.stringify(key.publicJwk));
       return 0;
     },

@@ -1,5 +1,6 @@
 import { describeSeed, seedDemo, silentChangeFeed } from '../demo/seed.ts';
 import type { CliCommand } from './command.ts';
+import { jsonOption } from './options.ts';
 import { withStores } from './stores.ts';
 
 /** `casebridge seed demo`: the demo's sample firms (idempotent; prints fresh demo API keys). */
@@ -8,7 +9,7 @@ export const seedCommands: CliCommand[] = [
     words: ['seed', 'demo'],
     summary: 'Create or refresh the two sample firms, their users, cases, events, documents and contacts',
     usage: '[--json]',
-    options: { json: { type: 'boolean' } },
+    options: { json: jsonOption },
     needsServices: false,
     run: ({ args, config, print }) =>
       withStores(config, async ({ db, blobs }) => {

@@ -6,6 +6,7 @@ import { loadSignInPolicy, type SignInPolicy, updateSignInPolicy } from '../auth
 import type { Config } from '../config/load.ts';
 import { recordSecurityEvent } from '../security/events.ts';
 import type { CliCommand } from './command.ts';
+import { jsonOption, orgOption } from './options.ts';
 import { requireOrganization, UsageError, withStores } from './stores.ts';
 
 /**
@@ -39,7 +40,7 @@ export const signInCommands: CliCommand[] = [
     words: ['org', 'sign-in-policy', 'show'],
     summary: "Show an organization's sign-in policy",
     usage: '--org ID [--json]',
-    options: { org: { type: 'string' }, json: { type: 'boolean' } },
+    options: { org: orgOption, json: jsonOption },
     needsServices: false,
     run: ({ args, config, print }) =>
       withStores(config, async ({ db }) => {
@@ -55,14 +56,14 @@ export const signInCommands: CliCommand[] = [
     summary: "Change an organization's sign-in policy (options not given stay as they are)",
     usage: '--org ID [--google-domain D]... [--approve-domains] [--no-google-domains] [--jit true|false] [--default-role member|admin] [--link-by-email true|false] [--json]',
     options: {
-      org: { type: 'string' },
-      'google-domain': { type: 'string', multiple: true },
-      'no-google-domains': { type: 'boolean' },
-      jit: { type: 'string' },
-      'default-role': { type: 'string' },
-      'link-by-email': { type: 'string' },
-      'approve-domains': { type: 'boolean' },
-      json: { type: 'boolean' },
+      org: orgOption,
+      'google-domain': { type: 'string', multiple: true, valueName: 'D', description: 'admit this Google Workspace domain (repeat for several; replaces the list)' },
+      'no-google-domains': { type: 'boolean', description: 'admit any verified Google account (clears the domain list)' },
+      jit: { type: 'string', valueName: 'true|false', description: 'create users at their first sign-in from an admitted domain' },
+      'default-role': { type: 'string', valueName: 'member|admin', description: 'the role of users created at first sign-in' },
+      'link-by-email': { type: 'string', valueName: 'true|false', description: 'link a first sign-in to the existing user with the same verified e-mail' },
+      'approve-domains': { type: 'boolean', description: 'verify the given domains as the operator (once you know the firm owns them)' },
+      json: jsonOption,
     },
     needsServices: false,
     run: ({ args, config, print }) =>
@@ -113,7 +114,7 @@ export const signInCommands: CliCommand[] = [
     words: ['org', 'saml', 'show'],
     summary: "Show an organization's SAML identity provider and the URLs to give it",
     usage: '--org ID [--json]',
-    options: { org: { type: 'string' }, json: { type: 'boolean' } },
+    options: { org: orgOption, json: jsonOption },
     needsServices: false,
     run: ({ args, config, print }) =>
       withStores(config, async ({ db }) => {
@@ -135,11 +136,11 @@ export const signInCommands: CliCommand[] = [
     summary: "Configure an organization's SAML identity provider from its metadata (URL or file)",
     usage: '--org ID (--metadata-url URL | --metadata-file FILE) [--allow-idp-initiated] [--json]',
     options: {
-      org: { type: 'string' },
-      'metadata-url': { type: 'string' },
-      'metadata-file': { type: 'string' },
-      'allow-idp-initiated': { type: 'boolean' },
-      json: { type: 'boolean' },
+      org: orgOption,
+      'metadata-url': { type: 'string', valueName: 'URL', description: "the IdP's SAML metadata URL (http or https, 1 MiB at most)" },
+      'metadata-file': { type: 'string', valueName: 'FILE', description: "the IdP's SAML metadata, saved as a file" },
+      'allow-idp-initiated': { type: 'boolean', description: 'accept sign-ins started at the IdP (unsolicited responses)' },
+      json: jsonOption,
     },
     needsServices: false,
     run: ({ args, config, print }) =>

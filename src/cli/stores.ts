@@ -1,8 +1,10 @@
+import { sql } from 'kysely';
 import { z } from 'zod';
 import { type BlobStore, blobStoreFor } from '../blobs/blob-store.ts';
 import type { Config } from '../config/load.ts';
 import { type Db, openDatabase } from '../db/database.ts';
-import { migrateToLatest } from '../db/migrate.ts';
+import { migrateToLatest, migrationsApplied } from '../db/migrate.ts';
+import { UsageError } from './usage-error.ts';
 
 /** The database (migrated) and blob store, without Redis: enough for administrative commands. */
 export interface CliStores {
@@ -21,7 +23,12 @@ export interface CliStores {
 export async function openCliStores(config: Config): Promise<CliStores> {
   const database = await openDatabase(config.database);
   try {
-    const applied = await migrateToLatest(database.db, { schema: database.schema });
+    // The one-query check first: an up-to-date database (the usual case) skips the Migrator's lock and catalog scan.
+    // On PostgreSQL, migrate the schema the connection works in (a search_path in DATABASE_URL's
+    // options included): left unnamed, the migrator finds its bookkeeping tables in any schema of
+    // the server and skips creating them in this one.
+    const schema = database.schema ?? (database.kind === 'postgres' ? await currentSchema(database.db) : undefined);
+    const applied = (await migrationsApplied(database.db)) ? [] : await migrateToLatest(database.db, { schema });
     return {
       db: database.db,
       blobs: blobStoreFor(config),
@@ -34,9 +41,11 @@ export async function openCliStores(config: Config): Promise<CliStores> {
   }
 }
 
-/** A usage mistake: the CLI prints the message and exits 2. */
-export class UsageError extends Error {
-  readonly code = 'usage';
+export { UsageError } from './usage-error.ts';
+
+async function currentSchema(db: Db): Promise<string | undefined> {
+  const { rows } = await sql<{ schema: string | null }>`SELECT current_schema() AS schema`.execute(db);
+  return rows[0]?.schema ?? undefined;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -66,20 +75,14 @@ export async function requireOrganization(db: Db, args: Record<string, unknown>)
 }
 
 /**
- * Runs a command body with the stores open and turns UsageError into exit code 2 (message on
- * stderr). Other errors propagate to the CLI's handler (exit 1).
+ * Runs a command body with the stores open and closes them after. A UsageError it throws reaches
+ * the CLI's handler, which prints it and exits 2; other errors exit 1.
  */
 export async function withStores(config: Config, body: (stores: CliStores) => Promise<unknown>): Promise<number> {
   const stores = await openCliStores(config);
   try {
     const code = await body(stores);
     return typeof code === 'number' ? code : 0;
-  } catch (err) {
-    if (err instanceof UsageError) {
-      console.error(err.message);
-      return 2;
-    }
-    throw err;
   } finally {
     await stores.close();
   }

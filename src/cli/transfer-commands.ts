@@ -2,6 +2,7 @@ import { sealCheckpoints } from '../transfers/checkpoints.ts';
 import { enforceRetention } from '../transfers/retention.ts';
 import { type OrganizationVerifyReport, verifyTransferLog } from '../transfers/verify.ts';
 import type { CliCommand } from './command.ts';
+import { jsonOption, transfersOrgOption } from './options.ts';
 
 /**
  * `casebridge transfers verify|seal|retention`: the transfer log's maintenance from the command line.
@@ -23,7 +24,7 @@ export const transferCommands: CliCommand[] = [
     words: ['transfers', 'verify'],
     summary: 'Recompute the transfer log hash chains and checkpoint signatures; exit 1 and name the first broken row',
     usage: '[--org ID] [--json]',
-    options: { org: { type: 'string' }, json: { type: 'boolean' } },
+    options: { org: transfersOrgOption, json: jsonOption },
     async run({ args, services, print }) {
       if (!services) return 1;
       const report = await verifyTransferLog(services, { organizationId: args.org ? String(args.org) : undefined });
@@ -56,7 +57,7 @@ export const transferCommands: CliCommand[] = [
     words: ['transfers', 'seal'],
     summary: 'Seal every organization’s transfer-log chain now with an Ed25519-signed checkpoint',
     usage: '[--org ID] [--json]',
-    options: { org: { type: 'string' }, json: { type: 'boolean' } },
+    options: { org: transfersOrgOption, json: jsonOption },
     async run({ args, services, print }) {
       if (!services) return 1;
       const result = await sealCheckpoints(services, { organizationId: args.org ? String(args.org) : undefined, kind: 'manual' });
@@ -73,7 +74,7 @@ export const transferCommands: CliCommand[] = [
     words: ['transfers', 'retention'],
     summary: 'Remove transfer-log rows older than TRANSFER_LOG_RETENTION_DAYS (anchored by a signed checkpoint, audited)',
     usage: '[--org ID] [--json]',
-    options: { org: { type: 'string' }, json: { type: 'boolean' } },
+    options: { org: transfersOrgOption, json: jsonOption },
     async run({ args, services, print }) {
       if (!services) return 1;
       const result = await enforceRetention(services, { organizationId: args.org ? String(args.org) : undefined });

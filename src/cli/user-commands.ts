@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { CliCommand } from './command.ts';
+import { jsonOption, linkHoursOption, orgOption } from './options.ts';
 import { describeLink, issueLinkFromCli, linkHours } from './sign-in-link-output.ts';
 import { requireEmail, requireOption, requireOrganization, UsageError, withStores } from './stores.ts';
 
@@ -14,13 +15,13 @@ export const userCommands: CliCommand[] = [
     summary: 'Create a user in an organization (--invite also prints a sign-in link for them)',
     usage: '--org ID --email E --role admin|member [--name N] [--invite [--link-hours H]] [--json]',
     options: {
-      org: { type: 'string' },
-      email: { type: 'string' },
-      role: { type: 'string' },
-      name: { type: 'string' },
-      invite: { type: 'boolean' },
-      'link-hours': { type: 'string' },
-      json: { type: 'boolean' },
+      org: orgOption,
+      email: { type: 'string', valueName: 'E', description: "the user's e-mail address (their sign-in is linked by it)" },
+      role: { type: 'string', valueName: 'admin|member', description: 'admin (manages users, keys, sign-in) or member' },
+      name: { type: 'string', valueName: 'N', description: 'display name' },
+      invite: { type: 'boolean', description: 'also print a single-use sign-in link for the user' },
+      'link-hours': linkHoursOption,
+      json: jsonOption,
     },
     needsServices: false,
     run: ({ args, config, print }) =>
@@ -58,7 +59,7 @@ export const userCommands: CliCommand[] = [
     words: ['user', 'invite-link'],
     summary: "Print a new single-use sign-in link for an existing user (their earlier unused links stop working)",
     usage: '--org ID --email E [--link-hours H] [--json]',
-    options: { org: { type: 'string' }, email: { type: 'string' }, 'link-hours': { type: 'string' }, json: { type: 'boolean' } },
+    options: { org: orgOption, email: { type: 'string', valueName: 'E', description: 'the e-mail of an existing user' }, 'link-hours': linkHoursOption, json: jsonOption },
     needsServices: false,
     run: ({ args, config, print }) =>
       withStores(config, async ({ db }) => {

@@ -1,7 +1,6 @@
 import fs from 'node:fs';
-import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
+import type { PGlite } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect, type Transaction } from 'kysely';
-import { PGliteDialect } from 'kysely-pglite-dialect';
 import pg from 'pg';
 import type { DatabaseTarget } from '../config/load.ts';
 import { acquireDataDirLock } from './data-dir-lock.ts';
@@ -45,8 +44,12 @@ export async function openDatabase(target: DatabaseTarget, options: { command?: 
   if (target.dataDir) fs.mkdirSync(target.dataDir, { recursive: true });
   const lock = target.dataDir ? acquireDataDirLock(target.dataDir, options) : null;
   let client: PGlite;
+  let PGliteDialect: typeof import('kysely-pglite-dialect').PGliteDialect;
   try {
-    client = await PGlite.create(target.dataDir ?? 'memory://', {
+    // PGlite (its WebAssembly and extensions) is imported only when used: PostgreSQL deployments never load it.
+    const [{ PGlite: PGliteClass }, dialect] = await Promise.all([import('@electric-sql/pglite'), import('kysely-pglite-dialect')]);
+    PGliteDialect = dialect.PGliteDialect;
+    client = await PGliteClass.create(target.dataDir ?? 'memory://', {
       parsers: { [INT8]: (v: string) => Number(v), [DATE]: (v: string) => v },
       serializers: {},
     });
@@ -54,7 +57,6 @@ export async function openDatabase(target: DatabaseTarget, options: { command?: 
     lock?.release();
     throw err;
   }
-  void pgliteTypes;
   const db = new Kysely<DB>({ dialect: new PGliteDialect(client) });
   return {
     db,

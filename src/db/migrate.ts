@@ -22,6 +22,21 @@ export async function migrateToLatest(db: Db, options: { schema?: string } = {})
 }
 
 /**
+ * Whether every migration is already recorded: one query, where the Migrator takes its lock and
+ * introspects the catalog first. Commands that open the database for a moment (the CLI) ask this
+ * before migrating. False when the bookkeeping table does not exist yet (a new database).
+ */
+export async function migrationsApplied(db: Db): Promise<boolean> {
+  try {
+    const names = Object.keys(migrations);
+    const { rows } = await sql<{ n: number | string }>`SELECT count(*) AS n FROM kysely_migration WHERE name IN (${sql.join(names)})`.execute(db);
+    return Number(rows[0]?.n) === names.length;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * The database as the Migrator sees it, with introspection limited to one schema. The Migrator only
  * asks whether its schema and bookkeeping tables exist, but Kysely's PostgreSQL introspector lists
  * every column of every schema and resolves each table by name (pg_get_serial_sequence): a schema
