@@ -40,7 +40,7 @@ export function aadError(c: Context, status: 400 | 401, error: string, aadsts: n
       error,
       error_description: `AADSTS${aadsts}: ${description} Trace ID: ${randomBytes(8).toString('hex')}`,
       error_codes: [aadsts],
-      timestamp: new Date().toISOString().replace('T', ' ').slice(0, 19) + 'Z',
+      timestamp: `${new Date().toISOString().replace('T', ' ').slice(0, 19)}Z`,
       trace_id: randomBytes(16).toString('hex'),
       correlation_id: randomBytes(16).toString('hex'),
     },

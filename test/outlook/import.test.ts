@@ -142,6 +142,30 @@ describe('Outlook contacts', () => {
     expect(keys).not.toContain('email:person5@contacts.example');
   });
 
+  it('a 429 with Retry-After (mailbox concurrency) puts the import back for that long, then it completes', async () => {
+    const box = mailbox();
+    await fetch(`${env.sandbox.url}/_sandbox/microsoft/mailboxes/${ACCOUNT}/contacts`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ folderId: box.folders[1]!.id, givenName: 'After', surname: 'Throttle', email: 'after.throttle@contacts.example' }),
+    });
+    await fetch(`${env.sandbox.url}/_sandbox/faults`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ provider: 'microsoft', path: '/contacts/delta$', kind: 'status', status: 429, reason: 'MailboxConcurrency', retryAfterSeconds: 1, times: 1 }),
+    });
+    const before = await count('imported_contacts');
+    const from = env.sandbox.state.ledger.at(-1)?.seq ?? 0;
+    const started = Date.now();
+    await importNow();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    expect(await count('imported_contacts')).toBe(before + 1);
+    const failed = await env.t.services.db.selectFrom('transfer_log').select(['outcome', 'provider_status']).where('connection_id', '=', connectionId).where('outcome', '=', 'failed').execute();
+    expect(failed.some((r) => r.provider_status === 429)).toBe(true);
+    expect(graphReads(from).filter((e) => e.path.endsWith('/contacts/delta')).length).toBe(3);
+    await fetch(`${env.sandbox.url}/_sandbox/faults`, { method: 'DELETE' });
+  });
+
   it('a forgotten delta token (410 syncStateNotFound) restarts from scratch without duplicating anyone', async () => {
     const box = mailbox();
     const before = await count('imported_contacts');
