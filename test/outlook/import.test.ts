@@ -142,6 +142,23 @@ describe('Outlook contacts', () => {
     expect(keys).not.toContain('email:person5@contacts.example');
   });
 
+  it('marks an imported contact who is already a member of the organization', async () => {
+    const box = mailbox();
+    await fetch(`${env.sandbox.url}/_sandbox/microsoft/mailboxes/${ACCOUNT}/contacts`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ folderId: box.folders[2]!.id, givenName: 'Col', surname: 'League', email: env.org.member.email.toUpperCase() }),
+    });
+    await importNow();
+    const row = await env.t.services.db
+      .selectFrom('imported_contacts')
+      .select(['matched_user_id', 'person_key'])
+      .where('connection_id', '=', connectionId)
+      .where('person_key', '=', `email:${env.org.member.email.toLowerCase()}`)
+      .executeTakeFirstOrThrow();
+    expect(row.matched_user_id).toBe(env.org.member.id);
+  });
+
   it('a 429 with Retry-After (mailbox concurrency) puts the import back for that long, then it completes', async () => {
     const box = mailbox();
     await fetch(`${env.sandbox.url}/_sandbox/microsoft/mailboxes/${ACCOUNT}/contacts`, {
