@@ -7,7 +7,7 @@ import type { Services } from '../src/services.ts';
 import type { RouteModule } from '../src/api/env.ts';
 import type { DocumentWithCase, EventWithCase } from '../src/cases/queries.ts';
 import type { Config } from '../src/config/load.ts';
-import type { Tx } from '../src/db/database.ts';
+import type { Db, Tx } from '../src/db/database.ts';
 import type { Logger } from '../src/observability/logger.ts';
 import type { ProviderHttpClient } from '../src/transfers/clients/http.ts';
 import type { BlockReason, OutboundGate, TransferActor } from '../src/transfers/types.ts';
@@ -215,6 +215,8 @@ export interface ConnectorContext {
   httpClient(options: { name: string; baseUrl: string }): ProviderHttpClient;
   accessToken(): Promise<string>;
   state: SyncStateStore;
+  /** The database, for the tables a connector owns (e.g. imported contacts); never case data directly. */
+  db: Db;
   loaders: CaseDataLoaders;
   logger: Logger;
   config: Config;

@@ -54,7 +54,12 @@ function faultResponse(c: Context, provider: ProviderId, status: number, retryAf
     );
   }
   if (provider === 'microsoft') {
-    return c.json({ error: { code: status === 429 ? 'TooManyRequests' : 'ServiceUnavailable', message: 'Injected fault' } }, status as 500);
+    const requestId = crypto.randomUUID();
+    const code = reason ?? (status === 429 ? 'TooManyRequests' : status >= 500 ? 'ServiceUnavailable' : 'ErrorInvalidRequest');
+    return c.json(
+      { error: { code, message: 'Injected fault', innerError: { date: new Date().toISOString().slice(0, 19), 'request-id': requestId, 'client-request-id': requestId } } },
+      status as 500,
+    );
   }
   return c.json({ error: { code: String(status), message: 'Injected fault' } }, status as 500);
 }

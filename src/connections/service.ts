@@ -299,9 +299,13 @@ export async function completeAuthorization(
   });
   await bumpRevocationEpoch(services.redis, services.config.REDIS_PREFIX, [row.id]);
 
-  if (connector.sync) await provision(services, connector, row.id);
-  await services.queues.scheduleFullReconcile(row.id);
-  await services.queues.enqueueSync(row.id, pending.purpose === 'connect' ? 'connect' : 'reconnect');
+  if (connector.sync) {
+    await provision(services, connector, row.id);
+    await services.queues.scheduleFullReconcile(row.id);
+    await services.queues.enqueueSync(row.id, pending.purpose === 'connect' ? 'connect' : 'reconnect');
+  }
+  // A pulled platform imports at once (capability `pull`: src/sync/pull.ts via the import queue).
+  if (connector.pull) await services.queues.enqueueImport(row.id, pending.purpose === 'connect' ? 'connect' : 'reconnect');
   return getConnection(services, { principal, id: row.id });
 }
 

@@ -61,17 +61,18 @@ export const CATEGORIES: Record<CategoryId, DataCategory> = {
   'contacts.import': {
     id: 'contacts.import',
     title: 'Import your address book',
-    description: 'Read the contacts of your address book (names, e-mail addresses, phone numbers, organization) into Casebridge.',
+    description:
+      'Read the contacts of your address book into Casebridge: only their names, e-mail addresses, company, job title and phone numbers (never notes, birthdays, photos or home addresses).',
     direction: 'inbound',
-    fields: ['name', 'emails', 'phones', 'organization'],
+    fields: ['name', 'emails', 'company', 'jobTitle', 'phones'],
     attestation: 'I have the legal right to import these contacts',
   },
   'contacts.invite': {
     id: 'contacts.invite',
     title: 'Invite imported contacts',
-    description: 'Send an invitation e-mail to a contact you imported.',
+    description: 'Send an invitation e-mail to a contact you imported: your name, your organization\'s name and a link to join, to that contact\'s address.',
     direction: 'outbound',
-    fields: ['name', 'email'],
+    fields: ['inviterName', 'organizationName', 'link', 'recipientEmail'],
   },
 };
 

@@ -175,6 +175,32 @@ export interface ConnectorCursorsTable {
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
+/** A person imported from a user's address book (see migration 0017). */
+export interface ImportedContactsTable {
+  id: Generated<string>;
+  connection_id: string;
+  organization_id: string;
+  user_id: string;
+  person_key: string;
+  display_name: string;
+  emails: Json<string[]>;
+  company: string | null;
+  job_title: string | null;
+  phones: Json<string[]>;
+  matched_user_id: string | null;
+  invited_at: NullableTimestamp;
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+/** Which provider item (per connection) an imported contact came from. */
+export interface ImportedContactSourcesTable {
+  connection_id: string;
+  remote_id: string;
+  contact_id: string;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
 export interface ConnectionTokensTable {
   connection_id: string;
   key_id: string;
@@ -443,6 +469,8 @@ export interface DB {
   consents: ConsentsTable;
   sync_state: SyncStateTable;
   connector_cursors: ConnectorCursorsTable;
+  imported_contacts: ImportedContactsTable;
+  imported_contact_sources: ImportedContactSourcesTable;
   connection_tokens: ConnectionTokensTable;
   transfer_log: TransferLogTable;
   transfer_log_heads: TransferLogHeadsTable;

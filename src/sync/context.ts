@@ -33,6 +33,7 @@ export function createConnectorContext(
       createProviderHttpClient({ name, baseUrl, authorize: async () => ({ authorization: `Bearer ${await params.accessToken()}` }) }),
     accessToken: params.accessToken,
     state: syncStateStore(services.db, connection.id),
+    db: services.db,
     loaders: {
       events: () => loadEventsInScope(services.db, scope),
       documents: () => loadDocumentsInScope(services.db, scope),

@@ -1,0 +1,157 @@
+import { allowedFields } from '../../src/consent/categories.ts';
+import { TransferBlockedError } from '../../src/transfers/types.ts';
+import { type ConnectorContext, CursorGoneError, type PullPage } from '../types.ts';
+import { type GraphApi, type GraphPage, GraphRequestError, openGraph } from './client.ts';
+
+/**
+ * One page of the import (`ConnectorPull.fetchPage`): contacts delta per contact folder. The
+ * engine keeps one cursor per connection, so ours is a small JSON document: the folders and, per
+ * folder, the link to follow next (null = start its first round) and which folder is at hand.
+ *
+ *   null cursor      -> list the folders (one request), cursor = every folder, none started
+ *   folder i, link   -> follow it; @odata.nextLink: same folder again; @odata.deltaLink: keep it,
+ *                       move to folder i+1; after the last folder the cursor is a `delta` cursor
+ *   410 / syncStateNotFound -> CursorGoneError (the engine restarts from scratch and sweeps)
+ *
+ * Every request goes through the gate (direction inbound, logged `received` with the size of the
+ * page, never the contact data). Minimisation happens at the source: `$select` lists only the Graph
+ * properties behind the consented category's fields; notes, birthdays, photos and home addresses
+ * are never asked for.
+ */
+
+interface FolderCursor {
+  id: string;
+  /** The nextLink or deltaLink to follow, or null to start a round with $select. */
+  link: string | null;
+}
+
+interface DeltaCursor {
+  v: 1;
+  folders: FolderCursor[];
+  /** The folder at hand. */
+  at: number;
+}
+
+/** The registry's field names of `contacts.import` → the Graph properties that carry them. */
+const GRAPH_PROPERTIES: Record<string, readonly string[]> = {
+  name: ['displayName', 'givenName', 'surname'],
+  emails: ['emailAddresses'],
+  company: ['companyName'],
+  jobTitle: ['jobTitle'],
+  phones: ['businessPhones', 'mobilePhone'],
+};
+
+/** `$select` for the consented categories: exactly the properties of the released fields. */
+export function contactSelect(categories: Parameters<typeof allowedFields>[0]): string[] {
+  const fields = allowedFields(categories.filter((c) => c === 'contacts.import'));
+  return [...fields].flatMap((f) => GRAPH_PROPERTIES[f] ?? []);
+}
+
+/** Page size asked of Graph (its default for contacts is 10). */
+export const PAGE_SIZE = 100;
+
+interface GraphContactItem {
+  id: string;
+  '@removed'?: { reason: string };
+  displayName?: string | null;
+  givenName?: string | null;
+  surname?: string | null;
+  emailAddresses?: Array<{ name?: string | null; address?: string | null }> | null;
+  companyName?: string | null;
+  jobTitle?: string | null;
+  businessPhones?: string[] | null;
+  mobilePhone?: string | null;
+}
+
+/** The minimised contact as the apply step stores it. */
+export interface ImportedContactFields {
+  name: string;
+  emails: string[];
+  company: string | null;
+  jobTitle: string | null;
+  phones: string[];
+}
+
+export function toFields(c: GraphContactItem): ImportedContactFields {
+  const emails = [...new Set((c.emailAddresses ?? []).map((e) => e.address?.trim().toLowerCase()).filter((a): a is string => !!a))];
+  const name = c.displayName?.trim() || [c.givenName, c.surname].filter(Boolean).join(' ').trim() || emails[0] || '(no name)';
+  const phones = [...new Set([...(c.businessPhones ?? []), ...(c.mobilePhone ? [c.mobilePhone] : [])].map((p) => p.trim()).filter(Boolean))];
+  return { name, emails, company: c.companyName?.trim() || null, jobTitle: c.jobTitle?.trim() || null, phones };
+}
+
+function parseCursor(cursor: string | null): DeltaCursor | null {
+  if (!cursor) return null;
+  try {
+    const c = JSON.parse(cursor) as DeltaCursor;
+    return c?.v === 1 && Array.isArray(c.folders) && c.folders.length > 0 ? c : null;
+  } catch {
+    return null;
+  }
+}
+
+/** One gated Graph read (a 410 / syncStateNotFound becomes {@link CursorGoneError}). */
+async function gatedRead<T>(ctx: ConnectorContext, graph: GraphApi, what: { destination: string; itemKey: string }, read: (g: GraphApi) => Promise<T>): Promise<T> {
+  const r = await ctx.gate.send(
+    { connectionId: ctx.connection.id, purpose: 'contacts_import', actor: ctx.actor },
+    {
+      direction: 'inbound',
+      operation: 'read',
+      categories: ['contacts.import'],
+      subjects: {},
+      recipient: { account: ctx.connection.externalAccount, destination: what.destination },
+      fields: {},
+      itemKey: what.itemKey,
+    },
+    async () => {
+      try {
+        const value = await read(graph);
+        // The log keeps the size of what came in, never the contacts themselves.
+        return { value, status: 200, bytes: Buffer.byteLength(JSON.stringify(value)) };
+      } catch (err) {
+        if (err instanceof GraphRequestError && (err.status === 410 || err.graphCode === 'syncStateNotFound')) throw new CursorGoneError();
+        throw err;
+      }
+    },
+  );
+  if (r.outcome === 'blocked') throw new TransferBlockedError(r.reason, r.transferId);
+  if (r.outcome === 'failed') throw r.error;
+  return r.value;
+}
+
+export async function fetchContactsPage(ctx: ConnectorContext, cursor: string | null): Promise<PullPage> {
+  const graph = openGraph({ config: ctx.config, accessToken: ctx.accessToken });
+  const state = parseCursor(cursor);
+  if (!state) {
+    const folders = await gatedRead(
+      ctx,
+      graph,
+      { destination: 'contactFolders', itemKey: 'contact-folders' },
+      (g) => g.get<GraphPage<{ id: string }>>('me/contactFolders', { query: { $select: 'id', $top: '250' } }),
+    );
+    const next: DeltaCursor = { v: 1, folders: folders.value.map((f) => ({ id: f.id, link: null })), at: 0 };
+    if (!next.folders.length) return { items: [], next: { kind: 'delta', cursor: '' } };
+    return { items: [], next: { kind: 'page', cursor: JSON.stringify(next) } };
+  }
+  const folder = state.folders[state.at]!;
+  const select = contactSelect(ctx.consent.categories);
+  const page = await gatedRead(
+    ctx,
+    graph,
+    { destination: `contactFolders/${folder.id}`, itemKey: `contacts-delta:${folder.id}` },
+    (g) =>
+      g.get<GraphPage<GraphContactItem>>(folder.link ?? `me/contactFolders/${encodeURIComponent(folder.id)}/contacts/delta`, {
+        // $select only on the first request of a round: Graph carries it in the links it returns.
+        ...(folder.link ? {} : { query: { $select: select.join(',') } }),
+        headers: { Prefer: `odata.maxpagesize=${PAGE_SIZE}` },
+      }),
+  );
+  const items: PullPage['items'] = page.value.map((c) =>
+    c['@removed'] ? { key: `contact:${c.id}`, deleted: true, fields: {} } : { key: `contact:${c.id}`, deleted: false, fields: { ...toFields(c) } },
+  );
+  const folders = state.folders.map((f, i) => (i === state.at ? { ...f, link: page['@odata.nextLink'] ?? page['@odata.deltaLink'] ?? null } : f));
+  if (page['@odata.nextLink']) return { items, next: { kind: 'page', cursor: JSON.stringify({ v: 1, folders, at: state.at }) } };
+  if (!page['@odata.deltaLink']) throw new GraphRequestError(200, null, 'Microsoft Graph answered a delta page with neither a nextLink nor a deltaLink');
+  const at = state.at + 1;
+  if (at < folders.length) return { items, next: { kind: 'page', cursor: JSON.stringify({ v: 1, folders, at }) } };
+  return { items, next: { kind: 'delta', cursor: JSON.stringify({ v: 1, folders, at: 0 }) } };
+}
