@@ -148,8 +148,12 @@ describe('Google, as strict as Google', () => {
     // The user edited it (the stored ETag is stale), then deleted it, and Google purged it.
     env.sandbox.state.addFault({ provider: 'google', kind: 'status', status: 412, method: 'PATCH', path: remoteId, times: 1 });
     calendarStore(env.sandbox.state).events.get(calendarId)!.delete(remoteId);
+    const from = env.sandbox.state.ledger.length;
     await env.ingest([eventItem('pg1', 0, 'Moved hearing')]);
     await env.waitIdle();
+    // One pass: GET 404 → insert. Not "the calendar is missing" → re-verify → a second PATCH (404).
+    const afterFault = env.sandbox.state.ledger.slice(from).map((e) => `${e.method} ${e.status}`);
+    expect(afterFault).toEqual(['GET 404', 'POST 200']);
     expect(env.liveEvents(calendarId).filter((e) => e.id === remoteId).map((e) => e.summary)).toEqual(['PI-pg1: Moved hearing 0']);
     expect(await env.calendarId(id)).toBe(calendarId); // no reset, no new calendar
     expect((await env.connection(id)).lastError).toBeNull();
