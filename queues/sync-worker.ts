@@ -138,6 +138,14 @@ export function createSyncWorker(services: Services, options: SyncWorkerOptions 
         const n = data.rateLimited ?? 0;
         const wait = err.waitMs > 0 ? jitter(err.waitMs) : rateLimitBackoffMs(n);
         logger.info({ connectionId: data.connectionId, waitMs: wait, source: err.source }, 'sync rate limited; job delayed');
+        // A wait of many minutes is a usage limit, not a busy minute: tell the user what and until when.
+        if (wait >= 10 * 60_000) {
+          await plainError(
+            data.connectionId,
+            'provider_usage_limit',
+            `${connector.manifest.displayName} reported a usage limit for this account; syncing pauses and resumes around ${new Date(Date.now() + wait).toISOString()}.`,
+          );
+        }
         return delay(wait, { rateLimited: n + 1 });
       }
       if (err instanceof RunInterruptedError) return delay(200);

@@ -27,7 +27,10 @@ export async function applyFaults(
     if (f.kind === 'status') return faultResponse(c, req.provider, f.status ?? 500, f.retryAfterSeconds, f.reason);
     if (f.kind === 'quota') {
       const q = state.overQuota(f, req.account);
-      if (q.over) return faultResponse(c, req.provider, f.status ?? 403, f.retryAfterSeconds ?? q.retryAfterSeconds, f.reason);
+      // Google sends no Retry-After on quota errors (it asks for exponential backoff): only a
+      // fault that names one sends it. Other providers tell the client when to come back.
+      const retryAfter = f.retryAfterSeconds ?? (req.provider === 'google' ? undefined : q.retryAfterSeconds);
+      if (q.over) return faultResponse(c, req.provider, f.status ?? 403, retryAfter, f.reason);
     }
   }
   return null;
@@ -45,14 +48,7 @@ export function tokenFault(
 /** An error body in the provider's own shape. */
 function faultResponse(c: Context, provider: ProviderId, status: number, retryAfter?: number, reason?: string): Response {
   if (retryAfter !== undefined) c.header('Retry-After', String(retryAfter));
-  if (provider === 'google') {
-    const r = reason ?? (status === 429 || status === 403 ? 'rateLimitExceeded' : status >= 500 ? 'backendError' : 'failed');
-    const message = r.includes('RateLimit') || r === 'rateLimitExceeded' ? 'Rate Limit Exceeded' : 'Injected fault';
-    return c.json(
-      { error: { code: status, message, errors: [{ domain: r.includes('ateLimit') ? 'usageLimits' : 'global', reason: r, message }] } },
-      status as 500,
-    );
-  }
+  if (provider === 'google') return googleErrorResponse(c, status, reason ?? (status === 429 || status === 403 ? 'rateLimitExceeded' : status >= 500 ? 'backendError' : 'failed'));
   if (provider === 'microsoft') {
     const requestId = crypto.randomUUID();
     const code = reason ?? (status === 429 ? 'TooManyRequests' : status >= 500 ? 'ServiceUnavailable' : 'ErrorInvalidRequest');
@@ -62,4 +58,38 @@ function faultResponse(c: Context, provider: ProviderId, status: number, retryAf
     );
   }
   return c.json({ error: { code: String(status), message: 'Injected fault' } }, status as 500);
+}
+
+/** Google's own messages for the reasons faults inject (Calendar API errors guide). */
+const GOOGLE_MESSAGES: Record<string, string> = {
+  rateLimitExceeded: 'Rate Limit Exceeded',
+  userRateLimitExceeded: 'User Rate Limit Exceeded',
+  quotaExceeded: 'Calendar usage limits exceeded.',
+  dailyLimitExceeded: 'Daily Limit Exceeded',
+  backendError: 'Backend Error',
+};
+
+/** google.rpc status names Google puts beside the v3 `errors` array. */
+const GOOGLE_STATUS: Record<number, string> = {
+  400: 'INVALID_ARGUMENT',
+  401: 'UNAUTHENTICATED',
+  403: 'PERMISSION_DENIED',
+  404: 'NOT_FOUND',
+  409: 'ALREADY_EXISTS',
+  412: 'FAILED_PRECONDITION',
+  429: 'RESOURCE_EXHAUSTED',
+  500: 'INTERNAL',
+  503: 'UNAVAILABLE',
+};
+
+/**
+ * An error in Google's shape: `{ error: { code, message, errors: [{ domain, reason, message }], status } }`.
+ * Quota reasons are in the `usageLimits` domain.
+ */
+export function googleErrorResponse(c: Context, status: number, reason: string, message = GOOGLE_MESSAGES[reason] ?? 'Injected fault'): Response {
+  const domain = /ratelimit|quota|dailylimit/i.test(reason) ? 'usageLimits' : 'global';
+  return c.json(
+    { error: { code: status, message, errors: [{ domain, reason, message }], ...(GOOGLE_STATUS[status] ? { status: GOOGLE_STATUS[status] } : {}) } },
+    status as 500,
+  );
 }

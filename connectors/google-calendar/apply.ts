@@ -9,9 +9,13 @@ import type { GoogleCalendarSettings } from './manifest.ts';
  * `perform` only the consented, minimised fields; {@link toGoogleEvent} builds the body from those
  * and nothing else. Conflict handling makes every step idempotent:
  * - insert 409 (the id exists, possibly cancelled) → PATCH it, which also restores a cancelled one;
- * - PATCH with If-Match 412 (edited meanwhile) → re-read the ETag and PATCH once more;
- * - PATCH 404 (gone entirely) → insert with the same deterministic id;
+ * - PATCH with If-Match 412 (edited meanwhile) → re-read the ETag and PATCH once more; if the
+ *   re-read finds nothing (Google purged the cancelled event), insert it;
+ * - PATCH 404 (gone entirely: Google purges cancelled events after a while) → insert with the same
+ *   deterministic id, and on 409 (it came back meanwhile) PATCH it, as on create;
  * - DELETE 404/410 → already gone, done.
+ * A 404 that survives all this is called `destination_missing` only after the calendar itself
+ * answered 404: an event Google purged must not make the engine re-create a calendar that exists.
  */
 
 export const SYNC_PURPOSE = 'calendar_sync';
@@ -23,6 +27,22 @@ export function privateProperties(connectionId: string, desired: Pick<DesiredIte
     casebridgeEventId: desired.key.replace(/^event:/, ''),
     casebridgeConnectionId: connectionId,
   };
+}
+
+/** Longest description Google keeps (characters); longer ones are refused with 400. */
+export const GOOGLE_DESCRIPTION_LIMIT = 8192;
+const TRUNCATION_MARKER = '\n\n[… shortened: the full text is in the case file]';
+
+/**
+ * Fits a description into Google's limit: one long note must not make the event a permanent 400.
+ * Cuts on a UTF-16 boundary (never half a surrogate pair) and says that it did.
+ */
+export function capDescription(text: string, limit = GOOGLE_DESCRIPTION_LIMIT): string {
+  if (text.length <= limit) return text;
+  let cut = limit - TRUNCATION_MARKER.length;
+  const code = text.charCodeAt(cut - 1);
+  if (code >= 0xd800 && code <= 0xdbff) cut -= 1;
+  return text.slice(0, cut) + TRUNCATION_MARKER;
 }
 
 /**
@@ -46,7 +66,7 @@ export function toGoogleEvent(params: {
   const reminder = typeof params.desired.meta?.reminderMinutes === 'number' ? params.desired.meta.reminderMinutes : null;
   return {
     summary,
-    description: parts.length ? parts.join('\n\n') : null,
+    description: parts.length ? capDescription(parts.join('\n\n')) : null,
     location: typeof f.location === 'string' && f.location ? f.location : null,
     start: when(f.start),
     end: when(f.end),
@@ -86,6 +106,16 @@ export function transferItem(step: PlanStep, recipient: TransferItem['recipient'
 
 const statusOf = (err: unknown): number | null => (err instanceof ProviderHttpError ? err.status : null);
 
+/** Whether the calendar itself is gone (a one-item listing: allowed with `calendar.events` too). */
+async function calendarAnswers404(api: ReturnType<typeof openGoogleCalendar>, calendarId: string): Promise<boolean> {
+  try {
+    await api.listEvents(calendarId, { maxResults: 1 });
+    return false;
+  } catch (err) {
+    return statusOf(err) === 404;
+  }
+}
+
 /** Applies a chunk of steps; one result per step, in order. Never throws for a single item. */
 export async function applyGoogleSteps(ctx: SyncContext, steps: PlanStep[], options: { concurrency: number }): Promise<StepResult[]> {
   const settings = ctx.connection.settings as GoogleCalendarSettings;
@@ -94,6 +124,8 @@ export async function applyGoogleSteps(ctx: SyncContext, steps: PlanStep[], opti
   const api = openGoogleCalendar({ config: ctx.services.config, accessToken: ctx.accessToken });
   const recipient = { account: ctx.connection.externalAccount, destination: calendarId };
   const calls = new Array<number>(steps.length).fill(0);
+  /** Steps whose 404 was confirmed by the calendar itself being gone. */
+  const calendarGone = new Array<boolean>(steps.length).fill(false);
   // Once Google says "slow down", the rest of the chunk is not sent (each would only add a 429).
   let slowDown: ProviderHttpError | null = null;
 
@@ -126,29 +158,41 @@ export async function applyGoogleSteps(ctx: SyncContext, steps: PlanStep[], opti
       const body = toGoogleEvent({ fields: minimised, desired: step.desired, connectionId: ctx.connection.id });
       const patch = async (etag: string | null) => count(() => api.patchEvent(calendarId, remoteId, body, { etag }));
       const insert = async () => count(() => api.insertEvent(calendarId, { ...withoutNulls(body), id: remoteId }));
-      let written: { event: GoogleEvent; status: number };
-      if (step.op === 'create') {
+      // The id exists (a retried create, a cancelled event, or one that came back): update it instead.
+      const insertOrPatch = async () => {
         try {
-          written = await insert();
+          return await insert();
         } catch (err) {
-          // The id exists (a retried create, or a cancelled event): update it instead.
           if (statusOf(err) !== 409) throw err;
-          written = await patch(null);
+          return patch(null);
         }
-      } else {
+      };
+      const write = async (): Promise<{ event: GoogleEvent; status: number }> => {
+        if (step.op === 'create') return insertOrPatch();
         try {
-          written = await patch(step.current.etag);
+          return await patch(step.current.etag);
         } catch (err) {
           const status = statusOf(err);
-          if (status === 412) {
-            const fresh = await count(() => api.getEvent(calendarId, remoteId));
-            written = await patch(fresh.event.etag ?? null);
-          } else if (status === 404) {
-            written = await insert();
-          } else throw err;
+          if (status === 404) return insertOrPatch();
+          if (status !== 412) throw err;
         }
+        let etag: string | null;
+        try {
+          etag = (await count(() => api.getEvent(calendarId, remoteId))).event.etag ?? null;
+        } catch (err) {
+          // Edited, then purged by Google: nothing left to compare against.
+          if (statusOf(err) === 404) return insertOrPatch();
+          throw err;
+        }
+        return patch(etag);
+      };
+      try {
+        const written = await write();
+        return { value: { etag: written.event.etag ?? null }, status: written.status, remoteId };
+      } catch (err) {
+        if (statusOf(err) === 404) calendarGone[i] = await count(() => calendarAnswers404(api, calendarId));
+        throw err;
       }
-      return { value: { etag: written.event.etag ?? null }, status: written.status, remoteId };
     },
     { concurrency: options.concurrency },
   );
@@ -161,8 +205,7 @@ export async function applyGoogleSteps(ctx: SyncContext, steps: PlanStep[], opti
     }
     if (r.outcome === 'blocked') return { key: step.key, op: step.op, outcome: 'blocked', reason: r.reason, calls: 0 };
     const error = classifyGoogleError(r.error);
-    // A 404 that survived the fallbacks above means the calendar itself is gone.
-    if (step.op !== 'delete' && error.status === 404) error.code = 'destination_missing';
+    if (step.op !== 'delete' && calendarGone[i]) error.code = 'destination_missing';
     return { key: step.key, op: step.op, outcome: 'failed', error, calls: calls[i]! };
   });
 }

@@ -23,7 +23,7 @@ export class ProviderHttpError extends Error {
   constructor(
     /** HTTP status, or null for network failures and timeouts. */
     readonly status: number | null,
-    /** Google's `errors[0].reason` (e.g. `rateLimitExceeded`, `duplicate`, `conditionNotMet`). */
+    /** Google's reason (e.g. `rateLimitExceeded`, `duplicate`, `conditionNotMet`), see {@link googleReason}. */
     readonly reason: string | null,
     message: string,
     /** Parsed `Retry-After`, when the provider sent one. */
@@ -103,6 +103,41 @@ function header(headers: Headers | Record<string, string> | undefined, name: str
   return rec[name] ?? rec[name.toLowerCase()] ?? null;
 }
 
+/** Google's error body: the v3 `errors[]` array, and the newer `status` + `details[]` (google.rpc). */
+interface GoogleErrorBody {
+  message?: string;
+  status?: string;
+  errors?: Array<{ reason?: string }>;
+  details?: Array<{ '@type'?: string; reason?: string }>;
+}
+
+/**
+ * `details[].reason` (google.rpc.ErrorInfo) and `status` in the v3 names the classifier knows. Some
+ * answers carry only these (no `errors` array): without them a quota 403 would look permanent.
+ */
+const RPC_REASONS: Record<string, string> = {
+  RATE_LIMIT_EXCEEDED: 'rateLimitExceeded',
+  RESOURCE_EXHAUSTED: 'rateLimitExceeded',
+  ACCESS_TOKEN_SCOPE_INSUFFICIENT: 'insufficientPermissions',
+  ACCESS_TOKEN_EXPIRED: 'authError',
+  UNAUTHENTICATED: 'authError',
+  NOT_FOUND: 'notFound',
+  ALREADY_EXISTS: 'duplicate',
+  FAILED_PRECONDITION: 'conditionNotMet',
+  UNAVAILABLE: 'backendError',
+  INTERNAL: 'backendError',
+};
+
+/** The reason of a Google error body: `errors[0].reason`, else an ErrorInfo reason, else its `status`. */
+export function googleReason(body: GoogleErrorBody): string | null {
+  const first = body.errors?.find((x) => typeof x.reason === 'string' && x.reason)?.reason;
+  if (first) return first;
+  for (const d of body.details ?? []) {
+    if (typeof d.reason === 'string' && d.reason) return RPC_REASONS[d.reason] ?? d.reason;
+  }
+  return typeof body.status === 'string' && body.status ? (RPC_REASONS[body.status] ?? body.status) : null;
+}
+
 /** Turns a gaxios error into a {@link ProviderHttpError} (never carries the request's headers). */
 export function toProviderError(err: unknown): ProviderHttpError {
   if (err instanceof ProviderHttpError) return err;
@@ -121,9 +156,9 @@ export function toProviderError(err: unknown): ProviderHttpError {
           : `closed the connection before answering (${typeof e.code === 'string' ? e.code : 'connection lost'}; the request may have been applied)`;
     return new ProviderHttpError(null, null, `Google Calendar ${what}`, null, network);
   }
-  const data = e.response?.data as { error?: { message?: string; errors?: Array<{ reason?: string }> } | string } | undefined;
+  const data = e.response?.data as { error?: GoogleErrorBody | string } | undefined;
   const body = typeof data?.error === 'object' ? data.error : undefined;
-  const reason = body?.errors?.[0]?.reason ?? (typeof data?.error === 'string' ? data.error : null);
+  const reason = (body ? googleReason(body) : null) ?? (typeof data?.error === 'string' ? data.error : null);
   const message = body?.message ?? e.message ?? `HTTP ${status}`;
   return new ProviderHttpError(status, reason, `Google Calendar answered ${status}${reason ? ` ${reason}` : ''}: ${message}`, parseRetryAfter(header(e.response?.headers, 'retry-after')));
 }

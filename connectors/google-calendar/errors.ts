@@ -3,14 +3,23 @@ import { ProviderHttpError } from './client.ts';
 import type { ProviderErrorClass } from '../types.ts';
 
 /**
- * Google error → what the engine does about it. Pure (no I/O). Google reports quota both as 403 and
- * 429 with reason `rateLimitExceeded` / `userRateLimitExceeded` (domain `usageLimits`); a 403 with
- * another reason is a permission problem, not a quota.
+ * Google error → what the engine does about it. Pure (no I/O). Google reports two different things as
+ * 403 or 429 in the `usageLimits` domain:
+ * - rate limits (`rateLimitExceeded`, `userRateLimitExceeded`, a bare 429): a per-minute window that
+ *   frees itself; Google asks for exponential backoff and rarely sends Retry-After, so the account is
+ *   paused for {@link RATE_LIMIT_PAUSE_MS} when none came (never zero: a zero pause re-sends at once);
+ * - usage limits (`quotaExceeded`, e.g. "Calendar usage limits exceeded": the calendar is read-only
+ *   for hours; the daily project quota): nothing helps for a long while, so the account is paused
+ *   for at least {@link USAGE_LIMIT_PAUSE_MS} and the error says so (`code: usage_limit`).
+ * A 403 with another reason is a permission problem, not a quota.
  */
 
-const RATE_LIMIT_REASONS = new Set(['rateLimitExceeded', 'userRateLimitExceeded', 'quotaExceeded']);
-/** Daily quota: nothing helps for a long while; back off for an hour unless told otherwise. */
-const DAILY_LIMIT_REASONS = new Set(['dailyLimitExceeded', 'dailyLimitExceededUnreg']);
+const RATE_LIMIT_REASONS = new Set(['rateLimitExceeded', 'userRateLimitExceeded']);
+const USAGE_LIMIT_REASONS = new Set(['quotaExceeded', 'dailyLimitExceeded', 'dailyLimitExceededUnreg']);
+/** Pause after a rate limit without Retry-After: Google's backoff guidance starts around a second. */
+export const RATE_LIMIT_PAUSE_MS = 2_000;
+/** Pause after a usage limit: Google lifts a calendar's read-only state after hours, not minutes. */
+export const USAGE_LIMIT_PAUSE_MS = 3_600_000;
 const REAUTH_REASONS = new Set(['insufficientPermissions', 'authError', 'invalid_grant']);
 
 /**
@@ -26,17 +35,19 @@ export class NotSentError extends Error {
   }
 }
 
+/** Classifies a Google failure (HTTP, token endpoint or not sent) for the engine. */
 export function classifyGoogleError(err: unknown): ProviderErrorClass {
-  if (err instanceof NotSentError) return { kind: 'rate_limited', retryAfterMs: err.limitedBy.retryAfterMs, status: null, message: err.message };
+  if (err instanceof NotSentError) return { ...classifyGoogleError(err.limitedBy), status: null, message: err.message };
   if (err instanceof ProviderHttpError) {
     const { status, reason } = err;
     const base = { status, message: err.message };
     if (status === null) return { kind: 'transient', ...base };
-    if (status === 429 || (status === 403 && reason !== null && RATE_LIMIT_REASONS.has(reason))) {
-      return { kind: 'rate_limited', retryAfterMs: err.retryAfterMs, ...base };
+    if ((status === 403 || status === 429) && reason !== null && USAGE_LIMIT_REASONS.has(reason)) {
+      const resumeMs = Math.max(err.retryAfterMs ?? 0, USAGE_LIMIT_PAUSE_MS);
+      return { kind: 'rate_limited', retryAfterMs: resumeMs, code: 'usage_limit', ...base };
     }
-    if (status === 403 && reason !== null && DAILY_LIMIT_REASONS.has(reason)) {
-      return { kind: 'rate_limited', retryAfterMs: err.retryAfterMs ?? 3_600_000, ...base };
+    if (status === 429 || (status === 403 && reason !== null && RATE_LIMIT_REASONS.has(reason))) {
+      return { kind: 'rate_limited', retryAfterMs: err.retryAfterMs || RATE_LIMIT_PAUSE_MS, ...base };
     }
     // 401: the access token expired or was revoked. Refreshing decides whether re-consent is needed.
     if (status === 401) return { kind: 'auth_failed', reauthRequired: false, ...base };

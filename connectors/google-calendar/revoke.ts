@@ -11,7 +11,8 @@ import type { GoogleCalendarSettings } from './manifest.ts';
  * 1. `purge_remote` (when asked): delete the dedicated calendar whole if Casebridge created it, else
  *    delete each synced event — through the gate with purpose `revocation_purge`;
  * 2. `provider_revoke`: POST the refresh token (or access token) to Google's revoke endpoint, which
- *    ends the whole grant. Tokens are shredded by the caller afterwards.
+ *    ends the whole grant of this client and account — skipped while another active connection of
+ *    the same Google account still uses it. Tokens are shredded by the caller afterwards.
  */
 export function createGoogleRevoke(oauth: ConnectorOAuth) {
   return async function revokeGoogle(ctx: RevokeContext): Promise<RevokeStepResult[]> {
@@ -32,6 +33,20 @@ export function createGoogleRevoke(oauth: ConnectorOAuth) {
       steps.push({ step: 'provider_revoke', result: 'skipped', detail: 'no stored tokens (never connected, or already shredded)' });
       return steps;
     }
+    // Google keeps one grant per client and account: revoking this connection's token would end
+    // every other connection of the same Google account too. Leave the grant to them (this
+    // connection's tokens are shredded by the caller) and say so on the receipt.
+    const siblings = connection.externalAccount ? await liveSiblings(ctx, connection.externalAccount) : 0;
+    if (siblings > 0) {
+      steps.push({
+        step: 'provider_revoke',
+        result: 'skipped',
+        detail:
+          `not revoked at Google: ${siblings} other active connection(s) of this Google account share the grant and keep working; ` +
+          'this connection\'s tokens are deleted here. Google ends the grant when the last of them is revoked.',
+      });
+      return steps;
+    }
     try {
       const { status } = await revokeGoogleToken(services.config, { token: tokens.refreshToken ?? tokens.accessToken });
       // 400 invalid_token: the grant was already gone (user removed access in their Google account).
@@ -48,6 +63,19 @@ export function createGoogleRevoke(oauth: ConnectorOAuth) {
     }
     return steps;
   };
+}
+
+/** Connections other than this one that still use the same Google account's grant. */
+async function liveSiblings(ctx: RevokeContext, account: string): Promise<number> {
+  const row = await ctx.services.db
+    .selectFrom('connections')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('platform', '=', ctx.connection.platform)
+    .where('external_account', '=', account)
+    .where('id', '!=', ctx.connection.id)
+    .where('status', 'in', ['active', 'paused'])
+    .executeTakeFirst();
+  return Number(row?.n ?? 0);
 }
 
 async function purge(ctx: RevokeContext, hasTokens: boolean, oauth: ConnectorOAuth): Promise<RevokeStepResult> {

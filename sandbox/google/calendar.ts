@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Context, Hono } from 'hono';
-import { applyFaults } from '../faults.ts';
+import { applyFaults, googleErrorResponse } from '../faults.ts';
 import type { ProviderEmulator } from '../server.ts';
 import type { IssuedToken, SandboxState } from '../state.ts';
 import { resolveGoogleBearer } from './bearer.ts';
@@ -13,7 +13,10 @@ import { resolveGoogleBearer } from './bearer.ts';
  * `syncToken` / `nextSyncToken` on the last page / 410 `fullSyncRequired`, `showDeleted`, paging,
  * `privateExtendedProperty` filters, scopes (`calendar.app.created` only reaches calendars the same
  * client created), bearer tokens (401 for missing, unknown, expired or revoked tokens) and the
- * sandbox's injected faults. Every request that passed authentication is in the ledger; writes are
+ * sandbox's injected faults. Stricter where Google is: extended properties (key ≤ 44, value ≤ 1,024
+ * characters), descriptions (≤ 8,192 characters), cancelled events purged after a while (then 404,
+ * and their id is free again), and calendar usage limits (writes answer 403 `quotaExceeded` for
+ * hours, see {@link limitCalendarUsage}). Every request that passed authentication is in the ledger; writes are
  * marked `write: true` with the resulting object.
  */
 
@@ -25,6 +28,13 @@ export const CALENDAR_SCOPES = {
 } as const;
 
 const EVENT_ID = /^[a-v0-9]{5,1024}$/;
+
+/** Extended properties: Google's documented limits (Calendar API guide "Extended properties"). */
+export const EXTENDED_PROPERTY_LIMITS = { key: 44, value: 1024 } as const;
+/** Longest description Google stores (characters). */
+export const DESCRIPTION_LIMIT = 8192;
+/** How long a cancelled event stays listable before Google purges it (default; tests shorten it). */
+export const DEFAULT_CANCELLED_RETENTION_MS = 30 * 24 * 3600 * 1000;
 
 export interface SandboxCalendar {
   id: string;
@@ -44,6 +54,8 @@ export interface SandboxEvent {
   resource: Record<string, unknown> & { id: string; status: string; etag: string };
   /** Store-wide change sequence at the last change (sync tokens compare against it). */
   seq: number;
+  /** When it was cancelled (epoch ms): Google purges cancelled events some time later. */
+  cancelledAt?: number;
 }
 
 /** The emulator's data, kept in the sandbox state (dropped by `/_sandbox/reset`). */
@@ -52,6 +64,19 @@ export class CalendarStore {
   /** calendarId -> eventId -> event */
   events = new Map<string, Map<string, SandboxEvent>>();
   seq = 0;
+  /** After how long a cancelled event is purged (gone: 404, id free). */
+  cancelledRetentionMs = DEFAULT_CANCELLED_RETENTION_MS;
+  /** account -> epoch ms until which the account's calendars are read-only (usage limits). */
+  readOnlyUntil = new Map<string, number>();
+
+  /** Drops the calendar's cancelled events older than the retention, as Google eventually does. */
+  purgeCancelled(calendarId: string, now = Date.now()): void {
+    const events = this.events.get(calendarId);
+    if (!events) return;
+    for (const [id, ev] of events) {
+      if (ev.cancelledAt !== undefined && now - ev.cancelledAt >= this.cancelledRetentionMs) events.delete(id);
+    }
+  }
 
   /** Events of a calendar, in id order (including cancelled ones). */
   eventsOf(calendarId: string): SandboxEvent[] {
@@ -74,6 +99,30 @@ export class CalendarStore {
 /** The calendar store of a sandbox (tests read it as the ground truth). */
 export function calendarStore(state: SandboxState): CalendarStore {
   return state.store('google-calendar', () => new CalendarStore());
+}
+
+/**
+ * Calendar usage limits: Google makes a calendar read-only for hours when an account creates too
+ * much; every write of the account answers 403 `quotaExceeded` (no Retry-After) until then.
+ */
+export function limitCalendarUsage(state: SandboxState, account: string, hours: number): void {
+  calendarStore(state).readOnlyUntil.set(account.toLowerCase(), Date.now() + hours * 3600 * 1000);
+}
+
+/** Google's checks of extended properties and description; an error message or null. */
+function validateEventLimits(resource: Record<string, unknown>): string | null {
+  if (typeof resource.description === 'string' && resource.description.length > DESCRIPTION_LIMIT) return 'The description is too long.';
+  const ext = resource.extendedProperties as Record<string, unknown> | undefined;
+  for (const kind of ['private', 'shared']) {
+    const props = ext?.[kind] as Record<string, unknown> | undefined;
+    for (const [k, v] of Object.entries(props ?? {})) {
+      if (k.length > EXTENDED_PROPERTY_LIMITS.key) return `Extended property key too long: at most ${EXTENDED_PROPERTY_LIMITS.key} characters.`;
+      if (typeof v === 'string' && v.length > EXTENDED_PROPERTY_LIMITS.value) {
+        return `Extended property value too long: at most ${EXTENDED_PROPERTY_LIMITS.value} characters.`;
+      }
+    }
+  }
+  return null;
 }
 
 type Ctx = Context;
@@ -200,6 +249,11 @@ export const googleCalendarEmulator: ProviderEmulator = (app: Hono, ctx) => {
       if (!hasScope(token, CALENDAR_SCOPES.full, CALENDAR_SCOPES.events, CALENDAR_SCOPES.appCreated, CALENDAR_SCOPES.readonly)) {
         return googleError(c, 403, 'insufficientPermissions', 'Request had insufficient authentication scopes.');
       }
+      const readOnlyUntil = store().readOnlyUntil.get(token.account);
+      if (write && readOnlyUntil !== undefined && Date.now() < readOnlyUntil) {
+        state.record({ provider: 'google', account: token.account, method: c.req.method, path, status: 403, write: false });
+        return googleErrorResponse(c, 403, 'quotaExceeded');
+      }
       const { res, object, wrote } = await handler(c, { account: token.account, token });
       state.record({
         provider: 'google',
@@ -234,6 +288,7 @@ export const googleCalendarEmulator: ProviderEmulator = (app: Hono, ctx) => {
     if (id === auth.account) ensurePrimary(auth.account);
     const cal = store().calendars.get(id);
     if (!cal || cal.owner !== auth.account) return googleError(c, 404, 'notFound', 'Not Found');
+    store().purgeCancelled(cal.id);
     const t = auth.token;
     const appCreatedOk = hasScope(t, CALENDAR_SCOPES.appCreated) && cal.createdByClient === t.clientId;
     const ok =
@@ -387,6 +442,8 @@ export const googleCalendarEmulator: ProviderEmulator = (app: Hono, ctx) => {
       }
       const timeError = validateTimes(body);
       if (timeError) return { res: googleError(c, 400, timeError.includes('empty') ? 'timeRangeEmpty' : 'invalid', timeError) };
+      const limitError = validateEventLimits(body);
+      if (limitError) return { res: googleError(c, 400, 'invalid', limitError) };
       const id = (body.id as string | undefined) ?? randomBase32hex(26);
       const events = eventsOf(cal.id);
       if (events.has(id)) return { res: googleError(c, 409, 'duplicate', 'The requested identifier already exists.') };
@@ -466,8 +523,11 @@ export const googleCalendarEmulator: ProviderEmulator = (app: Hono, ctx) => {
           : { reminders: { useDefault: true }, ...body, ...keep, status: (body.status as string | undefined) ?? 'confirmed' };
       const timeError = validateTimes(next);
       if (timeError) return { res: googleError(c, 400, timeError.includes('empty') ? 'timeRangeEmpty' : 'invalid', timeError) };
+      const limitError = validateEventLimits(next);
+      if (limitError) return { res: googleError(c, 400, 'invalid', limitError) };
       const changedTimes = JSON.stringify([next.start, next.end]) !== JSON.stringify([ev.resource.start, ev.resource.end]);
       ev.resource = { ...(next as SandboxEvent['resource']), ...keep, status: (next.status as string) ?? 'confirmed' };
+      if (ev.resource.status !== 'cancelled') delete ev.cancelledAt;
       if (changedTimes) ev.resource.sequence = (ev.resource.sequence as number) + 1;
       bump(ev);
       return { res: c.json(ev.resource), object: structuredClone(ev.resource) };
@@ -488,10 +548,27 @@ export const googleCalendarEmulator: ProviderEmulator = (app: Hono, ctx) => {
         return { res: googleError(c, 412, 'conditionNotMet', 'Precondition Failed', { location: 'If-Match', locationType: 'header' }) };
       }
       ev.resource.status = 'cancelled';
+      ev.cancelledAt = Date.now();
       bump(ev);
       return { res: c.body(null, 204), object: { id: ev.resource.id, status: 'cancelled' }, wrote: true };
     }),
   );
+
+  // --- Test-only knobs (not part of Google's API) ---
+  app.post('/_sandbox/google/usage-limit', async (c) => {
+    const body = (await readJson(c)) as { account?: unknown; hours?: unknown } | null;
+    if (typeof body?.account !== 'string' || typeof body.hours !== 'number' || body.hours < 0) {
+      return c.json({ error: 'expected { account, hours }' }, 400);
+    }
+    limitCalendarUsage(state, body.account, body.hours);
+    return c.body(null, 204);
+  });
+  app.post('/_sandbox/google/cancelled-retention', async (c) => {
+    const body = (await readJson(c)) as { ms?: unknown } | null;
+    if (typeof body?.ms !== 'number' || body.ms < 0) return c.json({ error: 'expected { ms }' }, 400);
+    store().cancelledRetentionMs = body.ms;
+    return c.body(null, 204);
+  });
 
   app.get(
     '/calendar/v3/calendars/:calendarId/events',

@@ -20,7 +20,29 @@ import {
  * account picker, or at once with `login_hint`), token (authorization code with PKCE, refresh),
  * JWKS, userinfo, tokeninfo and revoke. openid-client and google-auth-library talk to it unchanged
  * apart from the URLs. Test-only knobs live under `/_sandbox/google/...`.
+ *
+ * Grants behave as Google's do: one grant per client and account holding the union of the scopes
+ * ever granted (incremental authorization with `include_granted_scopes=true`); revoking any token
+ * ends the whole grant (every token of that client and account); at most
+ * {@link MAX_LIVE_REFRESH_TOKENS} refresh tokens live per client and account (a new one retires the
+ * oldest); the redirect carries `iss`; an account may decline scopes on the consent screen
+ * (`declineScopes`) or get ID tokens with the legacy issuer form (`legacyIssuer`), see
+ * {@link setGoogleAccountOptions}.
  */
+
+/** Google's limit of live refresh tokens per OAuth client and account. */
+export const MAX_LIVE_REFRESH_TOKENS = 100;
+
+/** Scopes the consent screen never lets the user untick. */
+const IDENTITY_SCOPES = new Set(['openid', 'email', 'profile']);
+
+/** How an account behaves at Google's consent screen and in ID tokens. */
+export interface GoogleAccountOptions {
+  /** Scopes the user unticks on the consent screen (granular permissions); identity scopes cannot be. */
+  declineScopes?: string[];
+  /** ID tokens carry the issuer without `https://` (Google's `accounts.google.com` form). */
+  legacyIssuer?: boolean;
+}
 
 /** An OAuth client the emulator accepts. */
 export interface GoogleClientRegistration {
@@ -64,11 +86,48 @@ export interface GoogleStore {
   /** `clientId|account` pairs that already consented to offline access. */
   offlineConsents: Set<string>;
   idTokenOverrides: IdTokenOverride[];
+  /** `clientId|account` -> scopes granted so far (the union; dropped when the grant is revoked). */
+  grants: Map<string, Set<string>>;
+  /** account -> its consent-screen and ID-token behaviour. */
+  accountOptions: Map<string, GoogleAccountOptions>;
 }
 
 /** The emulator's OAuth state (authorization codes are kept after use, marked `used`). */
 export const googleStore = (state: SandboxState): GoogleStore =>
-  state.store<GoogleStore>('google-oauth', () => ({ codes: new Map(), offlineConsents: new Set(), idTokenOverrides: [] }));
+  state.store<GoogleStore>('google-oauth', () => ({
+    codes: new Map(),
+    offlineConsents: new Set(),
+    idTokenOverrides: [],
+    grants: new Map(),
+    accountOptions: new Map(),
+  }));
+
+/** Sets how an account behaves (declined scopes, legacy issuer); replaces earlier options. */
+export function setGoogleAccountOptions(state: SandboxState, account: string, options: GoogleAccountOptions): void {
+  googleStore(state).accountOptions.set(account.toLowerCase(), options);
+}
+
+/**
+ * Ends the grant of a client and account, as Google does when any of its tokens is revoked or the
+ * user removes the app's access: every token of the pair stops working and the scopes are forgotten.
+ */
+export function revokeGoogleGrant(state: SandboxState, clientId: string, account: string): void {
+  for (const t of state.tokens.values()) {
+    if (t.provider === 'google' && t.clientId === clientId && t.account === account) t.revoked = true;
+  }
+  const store = googleStore(state);
+  store.grants.delete(`${clientId}|${account}`);
+  store.offlineConsents.delete(`${clientId}|${account}`);
+}
+
+/** Retires the oldest live refresh tokens beyond Google's limit (their access tokens with them). */
+function enforceRefreshTokenLimit(state: SandboxState, clientId: string, account: string): void {
+  const live = [...state.tokens.entries()].filter(
+    ([, t]) => t.provider === 'google' && t.kind === 'refresh' && t.clientId === clientId && t.account === account && !t.revoked,
+  );
+  // Map order is issue order: the first entries are the oldest.
+  for (const [token] of live.slice(0, Math.max(0, live.length - MAX_LIVE_REFRESH_TOKENS))) state.revokeFamily(token);
+}
 
 const escapeHtml = (s: string): string =>
   s.replace(/[&<>"']/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch]!);
@@ -183,12 +242,22 @@ export const googleOAuthEmulator: ProviderEmulator = (app: Hono, ctx: SandboxCon
       if (q.prompt?.split(' ').includes('none')) return back({ error: 'interaction_required' });
       return accountPicker(c, state, q);
     }
+    const email = account.email.toLowerCase();
+    const store = googleStore(state);
+    // Granular consent: the user may untick any scope but the identity ones.
+    const declined = new Set(store.accountOptions.get(email)?.declineScopes ?? []);
+    const granted = new Set(q.scope.trim().split(/\s+/).filter((sc) => IDENTITY_SCOPES.has(sc) || !declined.has(sc)));
+    const grantKey = `${client.clientId}|${email}`;
+    // Incremental authorization: the answer covers every scope granted earlier and not revoked.
+    if (q.include_granted_scopes === 'true') for (const sc of store.grants.get(grantKey) ?? []) granted.add(sc);
+    const scope = [...granted].join(' ');
+    store.grants.set(grantKey, new Set([...(store.grants.get(grantKey) ?? []), ...granted]));
     const code = googleCode();
-    googleStore(state).codes.set(code, {
+    store.codes.set(code, {
       clientId: client.clientId,
       redirectUri,
-      account: account.email.toLowerCase(),
-      scope: q.scope.trim(),
+      account: email,
+      scope,
       nonce: q.nonce,
       codeChallenge: q.code_challenge,
       codeChallengeMethod: method as AuthorizationCode['codeChallengeMethod'],
@@ -199,8 +268,9 @@ export const googleOAuthEmulator: ProviderEmulator = (app: Hono, ctx: SandboxCon
       used: false,
       families: [],
     });
-    record(c, account.email.toLowerCase(), 302);
-    return back({ code, scope: q.scope.trim(), authuser: '0', prompt: q.prompt ?? 'none' });
+    record(c, email, 302);
+    // Google appends `iss` to the redirect (RFC 9207), always in its https form.
+    return back({ code, scope, authuser: '0', prompt: q.prompt ?? 'none', iss: issuer() });
   });
 
   app.post('/google/token', async (c) => {
@@ -260,6 +330,7 @@ export const googleOAuthEmulator: ProviderEmulator = (app: Hono, ctx: SandboxCon
       };
       if (giveRefresh) {
         body.refresh_token = state.issueToken({ provider: 'google', account: code.account, clientId: client.clientId, scope: code.scope, kind: 'refresh', family });
+        enforceRefreshTokenLimit(state, client.clientId, code.account);
       }
       if (code.scope.split(/\s+/).includes('openid')) {
         body.id_token = await mintIdToken({ account: code.account, clientId: client.clientId, scope: code.scope, nonce: code.nonce, authTime: code.authTime });
@@ -299,7 +370,9 @@ export const googleOAuthEmulator: ProviderEmulator = (app: Hono, ctx: SandboxCon
   const mintIdToken = async (input: { account: string; clientId: string; scope: string; nonce?: string; authTime?: number }) => {
     const account = state.accounts.get(input.account)!;
     const now = Math.floor(Date.now() / 1000);
-    let claims = idTokenClaims({ issuer: issuer(), clientId: input.clientId, account, scope: input.scope, nonce: input.nonce, authTime: input.authTime }, now);
+    // Some clients get `accounts.google.com` (no scheme) from Google: the same issuer, another spelling.
+    const iss = googleStore(state).accountOptions.get(input.account)?.legacyIssuer ? issuer().replace(/^https?:\/\//, '') : issuer();
+    let claims = idTokenClaims({ issuer: iss, clientId: input.clientId, account, scope: input.scope, nonce: input.nonce, authTime: input.authTime }, now);
     const overrides = googleStore(state).idTokenOverrides;
     const override = overrides[0];
     if (override) {
@@ -373,7 +446,8 @@ export const googleOAuthEmulator: ProviderEmulator = (app: Hono, ctx: SandboxCon
     if (t?.provider !== 'google' || t.revoked) {
       return c.json({ error: 'invalid_token', error_description: 'Token expired or revoked' }, 400);
     }
-    state.revokeFamily(p.token!);
+    // Revoking one token ends the whole grant of this client and account.
+    revokeGoogleGrant(state, t.clientId, t.account);
     record(c, t.account);
     return c.json({});
   });
@@ -384,6 +458,17 @@ export const googleOAuthEmulator: ProviderEmulator = (app: Hono, ctx: SandboxCon
     if (!body || typeof body !== 'object') return c.json({ error: 'expected a JSON object' }, 400);
     googleStore(state).idTokenOverrides.push({ ...body, times: body.times ?? 1 });
     return c.json({ pending: googleStore(state).idTokenOverrides }, 201);
+  });
+  app.post('/_sandbox/google/accounts/:email/options', async (c) => {
+    const body = (await c.req.json().catch(() => null)) as GoogleAccountOptions | null;
+    if (!body || typeof body !== 'object') return c.json({ error: 'expected a JSON object' }, 400);
+    setGoogleAccountOptions(state, c.req.param('email'), body);
+    return c.body(null, 204);
+  });
+  /** The user removes the app's access in their Google account settings. */
+  app.post('/_sandbox/google/accounts/:email/remove-access', (c) => {
+    for (const cl of clients) revokeGoogleGrant(state, cl.clientId, c.req.param('email').toLowerCase());
+    return c.body(null, 204);
   });
   app.get('/_sandbox/google/id-token-overrides', (c) => c.json({ pending: googleStore(state).idTokenOverrides }));
   app.delete('/_sandbox/google/id-token-overrides', (c) => {

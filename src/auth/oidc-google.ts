@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import * as oidc from 'openid-client';
 import type { Config } from '../config/load.ts';
 import { SignInError } from './sign-in-error.ts';
@@ -8,7 +9,38 @@ import { SignInError } from './sign-in-error.ts';
  * checks on, so an unsigned or foreign-key token is refused even from the token endpoint), issuer,
  * audience, expiry and nonce; `email_verified` and the Workspace domain are checked here and by the
  * organization policy (`identities.ts`).
+ *
+ * Issuer forms: Google's ID tokens carry `iss` `https://accounts.google.com` or, for some clients,
+ * `accounts.google.com` (OpenID Connect reference). openid-client accepts only the discovered form,
+ * so a token refused for the legacy spelling alone is validated again, completely (signature,
+ * audience, nonce, times), against a copy of the configuration that names the legacy form — with the
+ * token response already received replayed (the code works once). Either way the identity is stored
+ * under the one discovered issuer. The `iss` parameter Google appends to the redirect is checked
+ * against the discovered issuer by openid-client.
  */
+
+/** Google's issuer without its scheme: the legacy spelling some ID tokens carry. */
+export function legacyIssuerForm(issuer: string): string {
+  return issuer.replace(/^https?:\/\//, '');
+}
+
+/** The token endpoint answer of the sign-in in progress (for a replay under the legacy issuer). */
+const tokenResponses = new AsyncLocalStorage<{ tokenEndpoint: string; response?: Response }>();
+
+/** A fetch that keeps a copy of the token endpoint's answer for the sign-in in progress. */
+const capturingFetch = async (url: string, init: RequestInit): Promise<Response> => {
+  const res = await fetch(url, init);
+  const sink = tokenResponses.getStore();
+  if (sink && url === sink.tokenEndpoint && !sink.response) sink.response = res.clone();
+  return res;
+};
+
+/** A fetch that answers the token endpoint with the captured response instead of calling it again. */
+const replayingFetch = async (url: string, init: RequestInit): Promise<Response> => {
+  const sink = tokenResponses.getStore();
+  if (sink?.response && url === sink.tokenEndpoint) return sink.response.clone();
+  return fetch(url, init);
+};
 
 /** The sandbox's registered OAuth client (see sandbox/google/oauth.ts). */
 const SANDBOX_CLIENT = { clientId: 'casebridge-sandbox-client', clientSecret: 'casebridge-sandbox-secret' };
@@ -59,6 +91,7 @@ export const ID_TOKEN_CLOCK_TOLERANCE_SECONDS = 30;
  */
 export class GoogleSignIn {
   private configuration: Promise<oidc.Configuration> | null = null;
+  private legacy: oidc.Configuration | null = null;
 
   constructor(private readonly config: Config) {}
 
@@ -91,6 +124,7 @@ export class GoogleSignIn {
           {
             execute: [...(insecure ? [oidc.allowInsecureRequests] : []), oidc.enableNonRepudiationChecks],
             timeout: 10,
+            [oidc.customFetch]: capturingFetch,
           },
         )
         .catch((err: unknown) => {
@@ -102,6 +136,49 @@ export class GoogleSignIn {
         });
     }
     return this.configuration;
+  }
+
+  /** The same configuration naming the legacy issuer form (see the module comment). */
+  private legacyConfiguration(primary: oidc.Configuration): oidc.Configuration {
+    if (this.legacy) return this.legacy;
+    const { clientId, clientSecret } = this.credentials();
+    // serverMetadata() adds helper functions; the constructor structured-clones plain data only.
+    const metadata = JSON.parse(JSON.stringify(primary.serverMetadata())) as oidc.ServerMetadata;
+    const legacy = new oidc.Configuration(
+      { ...metadata, issuer: legacyIssuerForm(metadata.issuer) },
+      clientId,
+      { client_secret: clientSecret, id_token_signed_response_alg: 'RS256', [oidc.clockTolerance]: ID_TOKEN_CLOCK_TOLERANCE_SECONDS },
+      oidc.ClientSecretPost(clientSecret),
+    );
+    if (new URL(metadata.issuer).protocol === 'http:' && this.config.NODE_ENV !== 'production') oidc.allowInsecureRequests(legacy);
+    oidc.enableNonRepudiationChecks(legacy);
+    legacy.timeout = 10;
+    legacy[oidc.customFetch] = replayingFetch;
+    this.legacy = legacy;
+    return legacy;
+  }
+
+  /**
+   * The code grant, accepting both of Google's issuer spellings in the ID token. Only a refusal for
+   * the legacy spelling (nothing else) is validated again, against the legacy configuration.
+   */
+  private async codeGrant(configuration: oidc.Configuration, callbackUrl: URL, preLogin: GooglePreLogin) {
+    const checks = { pkceCodeVerifier: preLogin.codeVerifier, expectedState: preLogin.state, expectedNonce: preLogin.nonce, idTokenExpected: true };
+    const tokenEndpoint = configuration.serverMetadata().token_endpoint!;
+    return tokenResponses.run({ tokenEndpoint }, async () => {
+      try {
+        return await oidc.authorizationCodeGrant(configuration, callbackUrl, checks);
+      } catch (err) {
+        const legacyForm = legacyIssuerForm(configuration.serverMetadata().issuer);
+        const refused = causes(err).find((e) => (e as { claim?: unknown }).claim === 'iss') as { claims?: { iss?: unknown } } | undefined;
+        if (refused?.claims?.iss !== legacyForm || !tokenResponses.getStore()?.response) throw err;
+        // The redirect's `iss` parameter was checked (https form) before the exchange; the replay
+        // validates the token response only.
+        const replayUrl = new URL(callbackUrl);
+        replayUrl.searchParams.delete('iss');
+        return oidc.authorizationCodeGrant(this.legacyConfiguration(configuration), replayUrl, checks);
+      }
+    });
   }
 
   /** Builds the authorization URL and the state to remember. */
@@ -154,12 +231,7 @@ export class GoogleSignIn {
     const configuration = await this.discover();
     let tokens: Awaited<ReturnType<typeof oidc.authorizationCodeGrant>>;
     try {
-      tokens = await oidc.authorizationCodeGrant(configuration, callbackUrl, {
-        pkceCodeVerifier: preLogin.codeVerifier,
-        expectedState: preLogin.state,
-        expectedNonce: preLogin.nonce,
-        idTokenExpected: true,
-      });
+      tokens = await this.codeGrant(configuration, callbackUrl, preLogin);
     } catch (err) {
       throw classifyOidcError(err);
     }
@@ -177,7 +249,8 @@ export class GoogleSignIn {
     }
     const str = (v: unknown): string | null => (typeof v === 'string' && v.length > 0 ? v : null);
     return {
-      issuer: claims.iss,
+      // One issuer for stored identities, whichever spelling the token used.
+      issuer: configuration.serverMetadata().issuer,
       subject: claims.sub,
       email: str(claims.email),
       emailVerified: true,
@@ -219,6 +292,9 @@ export function classifyOidcError(err: unknown): SignInError {
     if (claim === 'iss') return new SignInError('oidc_issuer_mismatch', 'the ID token was issued by an unexpected issuer', { details });
     if (claim === 'aud' || claim === 'azp') return new SignInError('oidc_audience_mismatch', 'the ID token was issued for another application', { details });
     return new SignInError('oidc_token_invalid', 'the ID token failed validation', { details });
+  }
+  if (/unexpected "iss" \(issuer\) response parameter/.test(messages)) {
+    return new SignInError('oidc_issuer_mismatch', 'the sign-in response names an unexpected issuer (iss parameter)', { details });
   }
   if (codes.includes('OAUTH_JWT_TIMESTAMP_CHECK_FAILED')) {
     if (claim === 'exp') return new SignInError('oidc_token_expired', 'the ID token has expired', { details });

@@ -43,6 +43,12 @@ export interface ConnectorOAuth {
   refresh(config: Config, params: { refreshToken: string }): Promise<TokenSet>;
   /** Provider-side revocation of a token, if the provider offers it. */
   revokeToken?(config: Config, params: { token: string }): Promise<{ status: number }>;
+  /**
+   * Checks the scopes the user actually granted (providers with granular consent let users untick
+   * some): null when the connection can work, else a code and a message for the user. Tokens of a
+   * refused grant are not stored.
+   */
+  checkGrant?(tokens: TokenSet, settings: Record<string, unknown>): { code: string; message: string } | null;
   /** The external account (e-mail) from the token response, e.g. from the ID token. */
   accountFromTokens?(tokens: TokenSet): string | null;
 }

@@ -271,6 +271,16 @@ export async function completeAuthorization(
       `this connection belongs to ${row.external_account}; you signed in as ${account}. Reconnect with the same account, or create a new connection.`,
     );
   }
+  // A partial grant (a scope unticked on the consent screen) would look active until its first write fails.
+  const refused = connector.oauth.checkGrant?.(tokens, row.settings) ?? null;
+  if (refused) {
+    await services.db
+      .updateTable('connections')
+      .set({ last_error: JSON.stringify(connectionError(refused.code, refused.message)), updated_at: new Date() })
+      .where('id', '=', row.id)
+      .execute();
+    throw new CallbackError(403, refused.code, refused.message, { retry: { method: 'POST', href: `/v1/connections/${row.id}/reconnect` } });
+  }
   const vault = vaultFor(services);
   const previous = row.status === 'pending' ? null : await vault.load(row.id).catch(() => null);
   await services.db.transaction().execute(async (tx) => {

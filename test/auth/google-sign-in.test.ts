@@ -224,6 +224,50 @@ describe('Google Sign-In (OpenID Connect) through the sandbox', () => {
     });
   }
 
+  it('accepts an ID token with the legacy issuer form (no https://) and stores the identity under the one normalised issuer', async () => {
+    const first = await googleSignIn(t, new CookieJar(), { email: 'alice@hartmann-law.example' });
+    expect(first.res.status).toBe(303);
+    // Google appends iss (its https form) to the redirect.
+    expect(first.callback.searchParams.get('iss')).toBe(`${sandbox.url}/google`);
+    const before = await t.services.db.selectFrom('identities').select(['id', 'issuer']).where('subject', '=', '100000000000000000001').execute();
+    const res = await fetch(`${sandbox.url}/_sandbox/google/accounts/alice@hartmann-law.example/options`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ legacyIssuer: true }),
+    });
+    expect(res.status).toBe(204);
+    try {
+      const jar = new CookieJar();
+      const legacy = await googleSignIn(t, jar, { email: 'alice@hartmann-law.example' });
+      expect(legacy.res.status, await legacy.res.clone().text()).toBe(303);
+      expect(jar.get(SESSION_COOKIE)).toBeDefined();
+      const after = await t.services.db.selectFrom('identities').select(['id', 'issuer']).where('subject', '=', '100000000000000000001').execute();
+      // The same identity, not a second one under `127.0.0.1:<port>/google`.
+      expect(after).toEqual(before);
+      expect(after.map((i) => i.issuer)).toEqual([`${sandbox.url}/google`]);
+    } finally {
+      await fetch(`${sandbox.url}/_sandbox/google/accounts/alice@hartmann-law.example/options`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({}),
+      });
+    }
+  });
+
+  it('still refuses any other issuer spelling, and an iss redirect parameter naming another issuer', async () => {
+    await override({ iss: `${sandbox.url.replace(/^http:\/\//, '')}/elsewhere` });
+    const wrong = await googleSignIn(t, new CookieJar(), { email: 'bob@hartmann-law.example' });
+    expect(await errorCode(wrong.res)).toBe('oidc_issuer_mismatch');
+    const param = await googleSignIn(t, new CookieJar(), {
+      email: 'bob@hartmann-law.example',
+      tamper: (u) => {
+        u.searchParams.set('iss', 'https://accounts.evil.example');
+        return u;
+      },
+    });
+    expect(await errorCode(param.res)).toBe('oidc_issuer_mismatch');
+  });
+
   it('rejects a Google account outside the organization\'s allowed Workspace domains (wrong hd)', async () => {
     // Alice's identity is known (first test); her next token claims another Workspace domain.
     await override({ hd: 'evil.example' });

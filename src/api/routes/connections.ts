@@ -120,6 +120,7 @@ export const connectionRoutes: RouteModule = (app, services) => {
         302: { description: 'Connected (or failed): back to the app with ?connected=<id> or ?connection_error=<code>' },
         400: err('`state_invalid`, `state_session_mismatch`, `authorization_denied`, `authorization_failed`'),
         401: err('Not signed in'),
+        403: err('`scope_not_granted`: a permission the connection needs was unticked on the consent screen (details.retry: where to start again)'),
         409: err('`account_mismatch`, `connection_revoked`'),
         502: err('`token_exchange_failed`'),
       },

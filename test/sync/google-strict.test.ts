@@ -1,0 +1,204 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { googleCalendar } from '../../connectors/google-calendar/index.ts';
+import type { RevokeContext } from '../../connectors/types.ts';
+import { calendarStore, limitCalendarUsage } from '../../sandbox/google/calendar.ts';
+import { setGoogleAccountOptions } from '../../sandbox/google/oauth.ts';
+import { vaultFor } from '../../src/connections/token-refresh.ts';
+import { redisKey } from '../../src/redis.ts';
+import { caseWithEvents, createSyncEnv, eventItem, GOOGLE_ACCOUNT, type SyncEnv } from './support/env.ts';
+
+/**
+ * The Google connector against an emulator as strict as Google (issue: reconnects, shared grants,
+ * usage limits, partial grants, purged events). Each test names the Google behaviour it relies on.
+ */
+
+const APP_CREATED = 'https://www.googleapis.com/auth/calendar.app.created';
+
+let env: SyncEnv;
+
+beforeAll(async () => {
+  env = await createSyncEnv();
+  await env.startWorkers();
+});
+afterAll(async () => env.close());
+
+/** Only one connection of the member is live at a time unless a test says otherwise. */
+async function pauseOthers(): Promise<void> {
+  await env.t.services.db.updateTable('connections').set({ status: 'paused' }).where('status', '=', 'active').execute();
+}
+
+async function revokedContext(connectionId: string, purgeRemote: boolean): Promise<RevokeContext> {
+  const row = await env.t.services.db
+    .updateTable('connections')
+    .set({ status: 'revoked', revoked_at: new Date() })
+    .where('id', '=', connectionId)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  return {
+    services: env.t.services,
+    purgeRemote,
+    connection: {
+      id: row.id,
+      organizationId: row.organization_id,
+      userId: row.user_id,
+      platform: row.platform,
+      status: row.status,
+      externalAccount: row.external_account,
+      settings: row.settings,
+    },
+  };
+}
+
+/** Runs the reconnect flow in the sandbox; returns the authorization URL and the callback response. */
+async function reconnect(id: string): Promise<{ authorizationUrl: URL; callback: Response }> {
+  const res = await env.t.app.request(`/v1/connections/${id}/reconnect`, { method: 'POST', headers: { ...env.member, 'content-type': 'application/json' }, body: '{}' });
+  expect(res.status, await res.clone().text()).toBe(200);
+  const { authorizationUrl } = (await res.json()) as { authorizationUrl: string };
+  const authorize = await fetch(authorizationUrl, { redirect: 'manual' });
+  const back = new URL(authorize.headers.get('location')!);
+  const callback = await env.t.app.request(back.pathname + back.search, { headers: { ...env.member, accept: 'application/json' } });
+  return { authorizationUrl: new URL(authorizationUrl), callback };
+}
+
+describe('Google, as strict as Google', () => {
+  it('reconnects after the user removed access asking for calendar.app.created again, so rename and purge still work', async () => {
+    await pauseOthers();
+    const id = await env.connect();
+    await env.ingest(caseWithEvents({ caseId: 'rc1', assignee: env.org.member.email, n: 3 }));
+    await env.waitIdle();
+    const calendarId = await env.calendarId(id);
+    // The user removes Casebridge's access in their Google account: the grant (and its scopes) is gone.
+    expect((await fetch(`${env.sandbox.url}/_sandbox/google/accounts/${GOOGLE_ACCOUNT}/remove-access`, { method: 'POST' })).status).toBe(204);
+    const { authorizationUrl, callback } = await reconnect(id);
+    expect(authorizationUrl.searchParams.get('scope')!.split(' ')).toContain(APP_CREATED);
+    expect(callback.status, await callback.clone().text()).toBe(200);
+
+    const patch = await env.t.app.request(`/v1/connections/${id}`, {
+      method: 'PATCH',
+      headers: { ...env.member, 'content-type': 'application/json' },
+      body: JSON.stringify({ settings: { calendarName: 'Court dates (renamed)' } }),
+    });
+    expect(patch.status, await patch.clone().text()).toBe(200);
+    await env.waitIdle();
+    expect(calendarStore(env.sandbox.state).calendars.get(calendarId)?.summary).toBe('Court dates (renamed)');
+    expect((await env.connection(id)).status).toBe('active');
+
+    const steps = await googleCalendar.revoke(await revokedContext(id, true));
+    expect(steps[0]).toMatchObject({ step: 'purge_remote', result: 'done' });
+    // No case data left in the user's calendar.
+    expect(calendarStore(env.sandbox.state).calendars.has(calendarId)).toBe(false);
+  }, 90_000);
+
+  it('does not revoke the Google grant while another connection of the same account uses it, and says so on the receipt', async () => {
+    await pauseOthers();
+    const first = await env.connect();
+    await pauseOthers();
+    const second = await env.connect();
+    await env.t.services.db.updateTable('connections').set({ status: 'active' }).where('id', '=', first).execute();
+    await env.waitIdle();
+    const vault = vaultFor(env.t.services);
+    const firstTokens = (await vault.load(first))!;
+
+    const steps = await googleCalendar.revoke(await revokedContext(second, false));
+    expect(steps).toEqual([expect.objectContaining({ step: 'provider_revoke', result: 'skipped', detail: expect.stringMatching(/other active connection/) })]);
+    // The sibling still works at Google.
+    expect(env.sandbox.state.tokens.get(firstTokens.refreshToken!)?.revoked).toBe(false);
+
+    // The last connection of the account ends the grant: every token of the client and account.
+    const last = await googleCalendar.revoke(await revokedContext(first, false));
+    expect(last).toEqual([expect.objectContaining({ step: 'provider_revoke', result: 'done', providerStatus: 200 })]);
+    const live = [...env.sandbox.state.tokens.values()].filter((t) => t.provider === 'google' && t.account === GOOGLE_ACCOUNT && !t.revoked);
+    expect(live).toEqual([]);
+  }, 90_000);
+
+  it('refuses a partial grant in the callback: "Calendar access was not granted", a retry link, no tokens kept', async () => {
+    await pauseOthers();
+    setGoogleAccountOptions(env.sandbox.state, GOOGLE_ACCOUNT, { declineScopes: [APP_CREATED] });
+    try {
+      const res = await env.t.app.request('/v1/connections', {
+        method: 'POST',
+        headers: { ...env.member, 'content-type': 'application/json' },
+        body: JSON.stringify({ platform: 'google_calendar', categories: ['calendar.events'], caseScope: { kind: 'all' }, loginHint: GOOGLE_ACCOUNT }),
+      });
+      const { authorizationUrl, connection } = (await res.json()) as { authorizationUrl: string; connection: { id: string } };
+      const authorize = await fetch(authorizationUrl, { redirect: 'manual' });
+      const back = new URL(authorize.headers.get('location')!);
+      const cb = await env.t.app.request(back.pathname + back.search, { headers: { ...env.member, accept: 'application/json' } });
+      expect(cb.status).toBe(403);
+      const body = (await cb.json()) as { error: { code: string; message: string; details: { retry: { href: string } } } };
+      expect(body.error.code).toBe('scope_not_granted');
+      expect(body.error.message).toMatch(/Calendar access was not granted/);
+      expect(body.error.details.retry.href).toBe(`/v1/connections/${connection.id}/reconnect`);
+      const view = await env.connection(connection.id);
+      expect(view.status).toBe('pending');
+      expect(view.lastError).toMatchObject({ code: 'scope_not_granted' });
+      expect(await vaultFor(env.t.services).load(connection.id)).toBeNull();
+    } finally {
+      setGoogleAccountOptions(env.sandbox.state, GOOGLE_ACCOUNT, {});
+    }
+  }, 60_000);
+
+  it('re-creates an event Google purged after an edit (PATCH 412, then GET 404) instead of calling the calendar missing', async () => {
+    await pauseOthers();
+    const id = await env.connect();
+    await env.ingest(caseWithEvents({ caseId: 'pg1', assignee: env.org.member.email, n: 1 }));
+    await env.waitIdle();
+    const calendarId = await env.calendarId(id);
+    const remoteId = env.liveEvents(calendarId).find((e) => String(e.summary).startsWith('PI-pg1:'))!.id;
+    // The user edited it (the stored ETag is stale), then deleted it, and Google purged it.
+    env.sandbox.state.addFault({ provider: 'google', kind: 'status', status: 412, method: 'PATCH', path: remoteId, times: 1 });
+    calendarStore(env.sandbox.state).events.get(calendarId)!.delete(remoteId);
+    const from = env.sandbox.state.ledger.length;
+    await env.ingest([eventItem('pg1', 0, 'Moved hearing')]);
+    await env.waitIdle();
+    // One pass: GET 404 → insert. Not "the calendar is missing" → re-verify → a second PATCH (404).
+    const afterFault = env.sandbox.state.ledger.slice(from).map((e) => `${e.method} ${e.status}`);
+    expect(afterFault).toEqual(['GET 404', 'POST 200']);
+    expect(env.liveEvents(calendarId).filter((e) => e.id === remoteId).map((e) => e.summary)).toEqual(['PI-pg1: Moved hearing 0']);
+    expect(await env.calendarId(id)).toBe(calendarId); // no reset, no new calendar
+    expect((await env.connection(id)).lastError).toBeNull();
+  }, 60_000);
+
+  it('updates an event whose PATCH answered 404 but whose id exists again (insert 409 → PATCH)', async () => {
+    await pauseOthers();
+    const id = await env.connect();
+    await env.ingest(caseWithEvents({ caseId: 'pg2', assignee: env.org.member.email, n: 1 }));
+    await env.waitIdle();
+    const calendarId = await env.calendarId(id);
+    const remoteId = env.liveEvents(calendarId).find((e) => String(e.summary).startsWith('PI-pg2:'))!.id;
+    env.sandbox.state.addFault({ provider: 'google', kind: 'status', status: 404, method: 'PATCH', path: remoteId, times: 1 });
+    await env.ingest([eventItem('pg2', 0, 'Renamed hearing')]);
+    await env.waitIdle();
+    expect(env.liveEvents(calendarId).filter((e) => e.id === remoteId).map((e) => e.summary)).toEqual(['PI-pg2: Renamed hearing 0']);
+    expect((await env.connection(id)).lastError).toBeNull();
+  }, 60_000);
+
+  it('pauses the account for an hour on a calendar usage limit (403 quotaExceeded, no Retry-After) and tells the user when it resumes', async () => {
+    await pauseOthers();
+    const id = await env.connect();
+    await env.waitIdle();
+    limitCalendarUsage(env.sandbox.state, GOOGLE_ACCOUNT, 3);
+    const from = env.sandbox.state.ledger.length;
+    await env.ingest(caseWithEvents({ caseId: 'ul1', assignee: env.org.member.email, n: 4 }));
+    const pauseKey = redisKey(env.t.services.config.REDIS_PREFIX, 'rlog', 'google_calendar', 'pause', GOOGLE_ACCOUNT);
+    const deadline = Date.now() + 20_000;
+    let pttl = -2;
+    while (Date.now() < deadline && pttl < 0) {
+      pttl = await env.t.services.redis.pttl(pauseKey);
+      if (pttl < 0) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(pttl).toBeGreaterThan(55 * 60_000);
+    let view = await env.connection(id);
+    for (let i = 0; i < 50 && (view.lastError as { code?: string } | null)?.code !== 'provider_usage_limit'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      view = await env.connection(id);
+    }
+    expect(view.lastError).toMatchObject({ code: 'provider_usage_limit', message: expect.stringMatching(/usage limit.*resumes around \d{4}-/) });
+    // Not hammering Google: a couple of refused writes, then silence.
+    await new Promise((r) => setTimeout(r, 1500));
+    const refused = env.sandbox.state.ledger.slice(from).filter((e) => e.status === 403);
+    expect(refused.length).toBeLessThanOrEqual(8);
+    await env.t.services.redis.del(pauseKey);
+    calendarStore(env.sandbox.state).readOnlyUntil.clear();
+  }, 60_000);
+});
