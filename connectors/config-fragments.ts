@@ -1,6 +1,7 @@
 import type { ConnectorConfigFragment } from './config-fragment.ts';
 import { googleCalendarConfig } from './google-calendar/config.ts';
 import { icalConfig } from './ical/config.ts';
+import { imanageConfig } from './imanage/config.ts';
 
 /**
  * Every connector's configuration fragment, by platform id. A separate list from
@@ -10,12 +11,14 @@ import { icalConfig } from './ical/config.ts';
 export const connectorConfigs = {
   google_calendar: googleCalendarConfig,
   ical: icalConfig,
+  imanage: imanageConfig,
 } satisfies Record<string, ConnectorConfigFragment>;
 
 /** The variables of every connector, merged into the one configuration schema. */
 export const connectorConfigShape = {
   ...googleCalendarConfig.schema.shape,
   ...icalConfig.schema.shape,
+  ...imanageConfig.schema.shape,
 };
 
 /** A platform's fragment, if it has one. */

@@ -1,5 +1,6 @@
 import { googleCalendarEmulator } from './google/calendar.ts';
 import { googleOAuthEmulator } from './google/oauth.ts';
+import { imanageEmulator } from './imanage/work.ts';
 import { oneLoginEmulator } from './onelogin/idp.ts';
 import type { ProviderEmulator } from './server.ts';
 
@@ -8,4 +9,5 @@ export const emulators: ProviderEmulator[] = [
   googleCalendarEmulator,
   googleOAuthEmulator,
   oneLoginEmulator,
+  imanageEmulator,
 ];

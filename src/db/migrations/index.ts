@@ -14,6 +14,7 @@ import * as m0012 from './0012-sign-in-links.ts';
 import * as m0013 from './0013-receipts-jws.ts';
 import * as m0014 from './0014-connector-cursors.ts';
 import * as m0015 from './0015-log-truth.ts';
+import * as m0018 from './0018-imanage.ts';
 
 /**
  * Every migration, in order. Static imports (not a folder scan) so the list is the same under tsx,
@@ -35,4 +36,5 @@ export const migrations: Record<string, Migration> = {
   '0013-receipts-jws': m0013,
   '0014-connector-cursors': m0014,
   '0015-log-truth': m0015,
+  '0018-imanage': m0018,
 };
