@@ -58,11 +58,13 @@ export interface ImanageStore {
   /** Whether the server hands out refresh tokens (off by default in iManage; on in the sandbox). */
   refreshTokensEnabled: boolean;
   logouts: number;
+  /** Uploads to store and then answer with a dropped connection (the answer is lost; the write is not). */
+  dropAnswers: number;
 }
 
 export function imanageStore(state: SandboxState): ImanageStore {
   return state.store<ImanageStore>('imanage', () => {
-    const s: ImanageStore = { nextNumber: 1000, containers: new Map(), documents: new Map(), codes: new Map(), refreshTokensEnabled: true, logouts: 0 };
+    const s: ImanageStore = { nextNumber: 1000, containers: new Map(), documents: new Map(), codes: new Map(), refreshTokensEnabled: true, logouts: 0, dropAnswers: 0 };
     // A template workspace the admin may create matter workspaces from.
     s.containers.set('ACTIVE!1', { id: 'ACTIVE!1', library: 'ACTIVE', kind: 'workspace', name: 'Matter template', parentId: null, template: true });
     return s;
@@ -167,6 +169,14 @@ export const imanageEmulator: ProviderEmulator = (app: Hono, ctx) => {
     checked.expiresAt = Date.now() + IDLE_TTL_SECONDS * 1000;
     return { account: checked.account, token: token! };
   };
+
+  /** Test control: refresh tokens on/off (iManage's server setting) and answers to drop. */
+  app.post('/_sandbox/imanage/settings', async (c) => {
+    const body = (await c.req.json().catch(() => ({}))) as { refreshTokensEnabled?: unknown; dropAnswers?: unknown };
+    if (typeof body.refreshTokensEnabled === 'boolean') store().refreshTokensEnabled = body.refreshTokensEnabled;
+    if (typeof body.dropAnswers === 'number') store().dropAnswers = body.dropAnswers;
+    return c.json({ refreshTokensEnabled: store().refreshTokensEnabled, dropAnswers: store().dropAnswers });
+  });
 
   app.get('/imanage/auth/logout', (c) => {
     const auth = authenticate(c);
@@ -313,6 +323,11 @@ export const imanageEmulator: ProviderEmulator = (app: Hono, ctx) => {
     store().documents.set(`${g.lib}!${number}`, doc);
     const view = docView(doc);
     record(c, g.account, 201, true, { id: view.id, bytes: upload.content.length, sha256: doc.versions[0]!.sha256 });
+    if (store().dropAnswers > 0) {
+      store().dropAnswers -= 1;
+      // The document is stored; the client never hears so (a crash or a cut connection after the write).
+      (c.env as { incoming?: { socket?: { destroy(): void } } } | undefined)?.incoming?.socket?.destroy();
+    }
     return c.json({ data: view, warnings: warnings(upload.profile) }, 201);
   });
 
