@@ -49,13 +49,17 @@ for (const [net, bits] of [
   ['fc00::', 7],
   ['fe80::', 10],
   ['ff00::', 8],
-  ['::ffff:0:0', 96],
 ] as const)
   PRIVATE.addSubnet(net, bits, 'ipv6');
 
 export function isPrivateAddress(address: string): boolean {
   const family = isIP(address);
   if (family === 0) return true;
+  // An IPv4-mapped IPv6 address (::ffff:127.0.0.1) is the IPv4 address it maps (a BlockList subnet
+  // ::ffff:0:0/96 would match every IPv4 address).
+  const mapped = /^::ffff:(?:0:)?((?:\d{1,3}\.){3}\d{1,3})$/i.exec(address)?.[1];
+  if (mapped) return PRIVATE.check(mapped, 'ipv4');
+  if (/^::ffff:(?:0:)?[0-9a-f]{1,4}:[0-9a-f]{1,4}$/i.test(address)) return true; // mapped, written in hex: refuse rather than decode
   return PRIVATE.check(address, family === 6 ? 'ipv6' : 'ipv4');
 }
 
