@@ -144,7 +144,7 @@ export const imanageEmulator: ProviderEmulator = (app: Hono, ctx) => {
     }
     if (p.grant_type === 'refresh_token') {
       const t = p.refresh_token ? state.tokens.get(p.refresh_token) : undefined;
-      if (!t || t.kind !== 'refresh' || t.provider !== 'imanage' || t.revoked || !store().refreshTokensEnabled) return c.json({ error: 'invalid_grant' }, 400);
+      if (t?.kind !== 'refresh' || t.provider !== 'imanage' || t.revoked || !store().refreshTokensEnabled) return c.json({ error: 'invalid_grant' }, 400);
       if (tokenFault(state, { provider: 'imanage', account: t.account, method: 'POST', path: c.req.path }, 'invalid_grant')) return c.json({ error: 'invalid_grant' }, 400);
       record(c, t.account, 200);
       const body = issue(t.account, t.family);

@@ -30,7 +30,7 @@ async function putDocument(id: string, caseId: string, body: { title: string; co
   expect(res.status, await res.clone().text()).toBeLessThan(300);
 }
 
-async function sync(reason = 'manual') {
+async function sync(reason: 'manual' | 'full' = 'manual') {
   await env.t.services.queues.enqueueSync(connectionId, reason);
   await env.waitIdle();
 }
