@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { imanageDocuments, imanageStore } from '../../sandbox/imanage/work.ts';
+import { recoverOpenTransfers } from '../../src/transfers/resolution.ts';
 import { bearer, signInAs } from '../support/fixtures.ts';
 import { createSyncEnv, type SyncEnv } from '../sync/support/env.ts';
 
@@ -187,6 +188,41 @@ describe('iManage Work', () => {
     expect(rows.map((r) => r.outcome).slice(-2)).toEqual(['unknown', 'sent']);
     const state = await env.t.services.db.selectFrom('sync_state').select(['remote_id']).where('connection_id', '=', connectionId).where('item_key', 'like', 'document:%').execute();
     expect(state.map((s) => s.remote_id)).toContain(codicils[0]!.id);
+
+    // The recovery job resolves the unknown upload by searching the stamped key: it took effect.
+    await recoverOpenTransfers(env.t.services, { organizationId: env.org.organizationId, settleMs: 0 });
+    const resolved = await env.t.services.db
+      .selectFrom('transfer_log')
+      .select(['reason'])
+      .where('connection_id', '=', connectionId)
+      .where('operation', '=', 'create')
+      .where('outcome', '=', 'resolved')
+      .execute();
+    expect(resolved.map((r) => r.reason)).toEqual(['took_effect']);
+  }, 60_000);
+
+  it('streams a multi-chunk file whole: the bytes iManage stores hash as the blob does', async () => {
+    const big = Buffer.alloc(3 * 1024 * 1024 + 12_345);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 31 + (i >> 9)) & 0xff;
+    const res = await env.t.app.request('/v1/ingest/documents/d5', {
+      method: 'PUT',
+      headers: { ...bearer(env.org.apiKey), 'content-type': 'application/json' },
+      body: JSON.stringify({ caseExternalId: 'c2', title: 'Exhibit bundle', fileName: 'bundle.pdf', content: big.toString('base64') }),
+    });
+    expect(res.status).toBeLessThan(300);
+    await sync();
+    const bundle = imanageDocuments(env.sandbox.state).find((d) => d.profile.name === 'Exhibit bundle')!;
+    expect(bundle.versions[0]!.size).toBe(big.length);
+    expect(bundle.versions[0]!.sha256).toBe(sha(big));
+    const row = await env.t.services.db
+      .selectFrom('transfer_log')
+      .select(['payload_bytes'])
+      .where('connection_id', '=', connectionId)
+      .where('item_key', 'like', 'document:%')
+      .where('outcome', '=', 'sent')
+      .orderBy('seq', 'desc')
+      .executeTakeFirstOrThrow();
+    expect(Number(row.payload_bytes)).toBeGreaterThan(big.length);
   }, 60_000);
 
   it('revocation ends the session at iManage (logout) and forgets the workspace mapping', async () => {
