@@ -10,17 +10,32 @@ import { clientMatterOf } from './project.ts';
  * Where documents go: discovery of the server's customer id and libraries (once), and per case the
  * matter workspace found by client/matter numbers (custom1/custom2) — created from the template
  * when the policy says so, otherwise reported as unmapped — and the folder inside it (created if
- * missing). Every call goes through the gate as a `provision` transfer that carries no case data
- * beyond the client and matter numbers' case id as subject; results are remembered in
+ * missing). Every call goes through the gate as a `provision` transfer (a workspace lookup
+ * discloses the case number, so it is consent-checked and logged as such); results are remembered in
  * `imanage_case_folders`, so a known case costs no call.
  */
 
 export const SYNC_PURPOSE = 'document_filing';
 
-async function provision<T>(ctx: SyncContext, item: Pick<TransferItem, 'itemKey' | 'subjects'> & { destination: string | null }, step: string, perform: () => Promise<{ value: T; status: number; remoteId?: string | null }>): Promise<T> {
+async function provision<T>(
+  ctx: SyncContext,
+  item: Pick<TransferItem, 'itemKey' | 'subjects'> & { destination: string | null; caseNumber?: string },
+  step: string,
+  perform: () => Promise<{ value: T; status: number; remoteId?: string | null }>,
+): Promise<T> {
+  // A workspace search or creation discloses the case number (as client/matter numbers): it is
+  // consent-checked and logged as the `caseNumber` field of `documents.files`. Discovery carries nothing.
+  const carries = item.caseNumber !== undefined;
   const r = await ctx.services.gate.send(
     { connectionId: ctx.connection.id, purpose: SYNC_PURPOSE, actor: ctx.actor },
-    { operation: 'provision', categories: [], fields: {}, subjects: item.subjects, itemKey: item.itemKey, recipient: { account: ctx.connection.externalAccount, destination: item.destination } },
+    {
+      operation: 'provision',
+      categories: carries ? ['documents.files'] : [],
+      fields: carries ? { caseNumber: item.caseNumber } : {},
+      subjects: item.subjects,
+      itemKey: item.itemKey,
+      recipient: { account: ctx.connection.externalAccount, destination: item.destination },
+    },
     perform,
   );
   if (r.outcome === 'blocked') throw new TransferBlockedError(r.reason, r.transferId);
@@ -86,7 +101,7 @@ export async function foldersFor(
     api ??= openImanage({ config: ctx.services.config, settings: ctx.connection.settings, accessToken: ctx.accessToken });
     const client = api;
     try {
-      const mapped = await provision<{ workspaceId: string; folderId: string; created: boolean } | null>(ctx, { itemKey: `workspace:${c.caseId}`, subjects: { caseIds: [c.caseId] }, destination: s.libraryId ?? null }, 'map the case to its workspace', async () => {
+      const mapped = await provision<{ workspaceId: string; folderId: string; created: boolean } | null>(ctx, { itemKey: `workspace:${c.caseId}`, subjects: { caseIds: [c.caseId] }, destination: s.libraryId ?? null, caseNumber: c.caseNumber }, 'map the case to its workspace', async () => {
         counter.calls += 1;
         const found = await client.findWorkspaces({ custom1: cm.client, custom2: cm.matter });
         let workspace = found.data?.[0];
