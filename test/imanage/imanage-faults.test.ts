@@ -134,4 +134,34 @@ describe('iManage when things go wrong', () => {
     expect(view.connection.actions.map((a) => a.action)).toContain('reconnect');
     expect(JSON.stringify(view)).not.toMatch(/sbx_(at|rt)_/);
   }, 60_000);
+
+  it('revoked mid-upload: the call in flight finishes before the 202, and no request to the library follows it', async () => {
+    await fetch(`${env.sandbox.url}/_sandbox/imanage/settings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refreshTokensEnabled: true }) });
+    const id = await connect({ unmappedPolicy: 'create' });
+    await faults({ provider: 'imanage', method: 'POST', path: '/documents$', kind: 'delay', delayMs: 1500, times: 1 });
+    await putDocument('r1', 'k1', 'Late filing');
+    await putDocument('r2', 'k1', 'Later filing');
+    // Wait until the upload is at the emulator (its workspace lookups are done), then revoke.
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline) {
+      const open = await env.t.services.db.selectFrom('transfer_log').select('id').where('connection_id', '=', id).where('item_key', 'like', 'document:%').where('outcome', '=', 'intent').execute();
+      if (open.length) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const seqBefore = env.sandbox.state.ledger.at(-1)?.seq ?? 0;
+    const res = await env.t.app.request('/v1/admin/revocations', {
+      method: 'POST',
+      headers: { ...admin, 'content-type': 'application/json' },
+      body: JSON.stringify({ target: { kind: 'connection', connectionId: id }, reason: 'mid-upload' }),
+    });
+    expect(res.status).toBe(202);
+    const seqAt202 = env.sandbox.state.ledger.at(-1)?.seq ?? 0;
+    // The delayed upload was drained: it reached the library before the answer.
+    const drained = env.sandbox.state.ledger.filter((e) => e.seq > seqBefore && e.seq <= seqAt202 && e.write && e.path.endsWith('/documents'));
+    expect(drained).toHaveLength(1);
+    await env.waitIdle();
+    await new Promise((r) => setTimeout(r, 1000));
+    const after = env.sandbox.state.ledger.filter((e) => e.seq > seqAt202 && e.provider === 'imanage' && e.path.includes('/work/api/'));
+    expect(after).toEqual([]);
+  }, 60_000);
 });
