@@ -3,7 +3,7 @@ import type { PlanStep, StepResult, SyncContext } from '../types.ts';
 import { ProviderRequestError } from '../../src/transfers/clients/http.ts';
 import { type ImanageApi, type ImanageUpload, openImanage } from './client.ts';
 import { classifyImanageError } from './errors.ts';
-import { type CaseFolder, foldersFor, SYNC_PURPOSE } from './folders.ts';
+import { type CaseFolder, foldersFor, recipientAccount, SYNC_PURPOSE } from './folders.ts';
 import type { ImanageSettings } from './manifest.ts';
 import { profileOf, splitHash } from './project.ts';
 
@@ -80,7 +80,7 @@ export async function applyImanageSteps(ctx: SyncContext, steps: PlanStep[], opt
     operation: step.op,
     categories: ['documents.files', 'documents.metadata'],
     subjects: step.desired.subjects,
-    recipient: { account: ctx.connection.externalAccount, destination: `${s.libraryId}/${folder.folderId}` },
+    recipient: { account: recipientAccount(ctx.connection), destination: `${s.libraryId}/${folder.folderId}` },
     fields: step.desired.fields as Record<string, unknown>,
     itemKey: step.key,
   }));

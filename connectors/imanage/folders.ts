@@ -1,7 +1,7 @@
 import { PermanentRunError, ProviderStepError } from '../../src/sync/errors.ts';
 import { TransferBlockedError, type TransferItem } from '../../src/transfers/types.ts';
 import type { SyncContext } from '../types.ts';
-import { type ImanageApi, openImanage } from './client.ts';
+import { hostOf, type ImanageApi, openImanage } from './client.ts';
 import { classifyImanageError, LibraryNotChosenError, UnmappedCaseError } from './errors.ts';
 import type { ImanageSettings } from './manifest.ts';
 import { clientMatterOf } from './project.ts';
@@ -16,6 +16,14 @@ import { clientMatterOf } from './project.ts';
  */
 
 export const SYNC_PURPOSE = 'document_filing';
+
+/**
+ * The recipient named in the transfer log: the firm's server (its host), since an organization-level
+ * connection has no personal account; the library and folder are the destination.
+ */
+export function recipientAccount(connection: SyncContext['connection']): string {
+  return connection.externalAccount ?? hostOf(connection.settings);
+}
 
 async function provision<T>(
   ctx: SyncContext,
@@ -34,7 +42,7 @@ async function provision<T>(
       fields: carries ? { caseNumber: item.caseNumber } : {},
       subjects: item.subjects,
       itemKey: item.itemKey,
-      recipient: { account: ctx.connection.externalAccount, destination: item.destination },
+      recipient: { account: recipientAccount(ctx.connection), destination: item.destination },
     },
     perform,
   );

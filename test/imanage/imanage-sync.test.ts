@@ -124,13 +124,16 @@ describe('iManage Work', () => {
     expect(uploads).toHaveLength(3);
     const rows = await env.t.services.db
       .selectFrom('transfer_log')
-      .select(['outcome', 'recipient_destination', 'remote_id', 'operation'])
+      .select(['outcome', 'recipient_account', 'recipient_destination', 'remote_id', 'operation'])
       .where('connection_id', '=', connectionId)
       .where('operation', '=', 'create')
       .where('outcome', '=', 'sent')
       .execute();
     expect(rows).toHaveLength(3);
-    for (const r of rows) expect(r.recipient_destination).toMatch(/^ACTIVE\/ACTIVE!\d+$/);
+    for (const r of rows) {
+      expect(r.recipient_account).toBe(`${env.sandbox.url}/imanage`);
+      expect(r.recipient_destination).toMatch(/^ACTIVE\/ACTIVE!\d+$/);
+    }
     expect(new Set(rows.map((r) => r.remote_id))).toEqual(new Set(docs.map((d) => d.id)));
   }, 60_000);
 
