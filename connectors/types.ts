@@ -58,6 +58,12 @@ export interface ConnectorManifest {
   rateBudgets?: { perAccount?: RateBudgetSpec; perProject?: RateBudgetSpec };
   /** Whether the provider offers a token revocation endpoint. */
   providerRevoke: boolean;
+  /**
+   * `user` (default): a member connects their own account. `organization`: an administrator connects
+   * the firm's server for the whole organization (its consent is the organization's, its cases all of
+   * the organization's within the case scope).
+   */
+  level?: 'user' | 'organization';
 }
 
 /** A desired remote item: the level-triggered reconcile compares these against sync_state. */
@@ -185,6 +191,11 @@ export interface ConnectorSettings {
   view(settings: Record<string, unknown>): Record<string, unknown>;
   /** Human-readable destination, e.g. "calendar Cases". */
   destination(settings: Record<string, unknown>): string | null;
+  /**
+   * Checks the validated create settings against the configuration and the network (e.g. that a
+   * server URL the admin chose is allowed), before anything is written. A refusal becomes a 400.
+   */
+  check?(config: Config, settings: Record<string, unknown>): Promise<{ code: string; message: string } | null>;
 }
 
 /** What a connection remembers of the items it holds (sync_state), keyed by item key. */

@@ -32,7 +32,7 @@ export async function connectionsForChange(db: Db, change: DataChange, registry:
     .selectFrom('connections as c')
     .innerJoin('users as u', 'u.id', 'c.user_id')
     .leftJoin('consents as cs', (j) => j.onRef('cs.connection_id', '=', 'c.id').on('cs.withdrawn_at', 'is', null))
-    .select(['c.id', 'cs.case_scope'])
+    .select(['c.id', 'c.platform', 'cs.case_scope'])
     .select((eb) =>
       eb
         .exists(
@@ -57,10 +57,12 @@ export async function connectionsForChange(db: Db, change: DataChange, registry:
     .where('c.status', '=', 'active')
     .where('c.platform', 'in', platforms)
     .execute();
+  // Organization-level connections (a firm's server) carry every case of the organization, assigned or not.
+  const orgLevel = new Set(registry.filter((c) => c.manifest.level === 'organization').map((c) => c.manifest.id));
   return rows
     .filter((r) => {
       if (r.holds_items) return true;
-      const assigned = (r.assigned_case_ids ?? []) as string[];
+      const assigned = orgLevel.has(r.platform) ? caseIds : ((r.assigned_case_ids ?? []) as string[]);
       if (!assigned.length) return false;
       const scope = r.case_scope as CaseScope | null;
       return !scope || scope.kind === 'all' || assigned.some((id) => scope.caseIds.includes(id));

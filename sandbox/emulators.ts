@@ -1,6 +1,7 @@
 import { googleCalendarEmulator } from './google/calendar.ts';
 import { googleOAuthEmulator } from './google/oauth.ts';
 import { microsoftEmulator } from './microsoft/index.ts';
+import { imanageEmulator } from './imanage/work.ts';
 import { oneLoginEmulator } from './onelogin/idp.ts';
 import type { ProviderEmulator } from './server.ts';
 
@@ -10,4 +11,5 @@ export const emulators: ProviderEmulator[] = [
   googleOAuthEmulator,
   oneLoginEmulator,
   microsoftEmulator,
+  imanageEmulator,
 ];

@@ -114,7 +114,8 @@ export interface DocumentWithCase {
  */
 export async function loadDocumentsInScope(
   db: Db,
-  params: { organizationId: string; userEmail: string; caseScope: CaseScope },
+  /** `userEmail` null: every case of the organization (an organization-level connection). */
+  params: { organizationId: string; userEmail: string | null; caseScope: CaseScope },
 ): Promise<DocumentWithCase[]> {
   if (params.caseScope.kind === 'cases' && params.caseScope.caseIds.length === 0) return [];
   let q = db
@@ -123,8 +124,8 @@ export async function loadDocumentsInScope(
     .where('d.organization_id', '=', params.organizationId)
     .where('c.organization_id', '=', params.organizationId)
     .where('d.deleted_at', 'is', null)
-    .where('c.deleted_at', 'is', null)
-    .where(sql<boolean>`c.assignees @> ${JSON.stringify([params.userEmail.toLowerCase()])}::jsonb`);
+    .where('c.deleted_at', 'is', null);
+  if (params.userEmail !== null) q = q.where(sql<boolean>`c.assignees @> ${JSON.stringify([params.userEmail.toLowerCase()])}::jsonb`);
   if (params.caseScope.kind === 'cases') q = q.where('c.id', 'in', params.caseScope.caseIds);
   const rows = await q
     .select([

@@ -31,16 +31,20 @@ export class OAuthTokenError extends Error {
 
 /** What an OAuth connector declares; the flow, PKCE, state, vault and refresh are generic. */
 export interface ConnectorOAuth {
-  authorizationEndpoint(config: Config): string;
-  clientId(config: Config): string;
+  /**
+   * `settings` are the connection's: a platform whose server is chosen per organization (the firm's
+   * own host) builds its endpoints from them; others ignore them.
+   */
+  authorizationEndpoint(config: Config, settings?: Record<string, unknown>): string;
+  clientId(config: Config, settings?: Record<string, unknown>): string;
   /** The narrowest scopes the connection's settings need (plus identity scopes for the account). */
   scopes(settings: Record<string, unknown>): string[];
   /** Extra authorization parameters, e.g. `access_type=offline`, `prompt=consent`. */
   extraAuthParams?: Record<string, string>;
   /** Name of the login hint parameter (`login_hint` for Google). */
   loginHintParam?: string;
-  exchangeCode(config: Config, params: { code: string; codeVerifier: string; redirectUri: string }): Promise<TokenSet>;
-  refresh(config: Config, params: { refreshToken: string }): Promise<TokenSet>;
+  exchangeCode(config: Config, params: { code: string; codeVerifier: string; redirectUri: string; settings?: Record<string, unknown> }): Promise<TokenSet>;
+  refresh(config: Config, params: { refreshToken: string; settings?: Record<string, unknown> }): Promise<TokenSet>;
   /** Provider-side revocation of a token, if the provider offers it. */
   revokeToken?(config: Config, params: { token: string }): Promise<{ status: number }>;
   /**

@@ -74,9 +74,9 @@ export async function startAuthorization(
     createdAt: Date.now(),
   };
   await deps.redis.set(stateKey(deps.config.REDIS_PREFIX, state), JSON.stringify(pending), 'EX', STATE_TTL_SECONDS);
-  const url = new URL(params.oauth.authorizationEndpoint(deps.config));
+  const url = new URL(params.oauth.authorizationEndpoint(deps.config, params.settings));
   url.searchParams.set('response_type', 'code');
-  url.searchParams.set('client_id', params.oauth.clientId(deps.config));
+  url.searchParams.set('client_id', params.oauth.clientId(deps.config, params.settings));
   url.searchParams.set('redirect_uri', redirectUri);
   url.searchParams.set('scope', params.oauth.scopes(params.settings).join(' '));
   url.searchParams.set('state', state);

@@ -112,6 +112,10 @@ export async function createConnection(
 ): Promise<{ connection: ConnectionView; authorizationUrl: string; authorizationExpiresAt: string }> {
   const { principal, input } = params;
   const connector = oauthConnector(services, input.platform);
+  // An organization-level platform (the firm's own server) is connected for everyone: admins only.
+  if (connector.manifest.level === 'organization' && principal.role !== 'admin') {
+    throw new ApiError(403, 'admin_required', `only an administrator may connect ${connector.manifest.displayName} for the organization`);
+  }
   if ((await orgDisabledPlatforms(services, principal.organizationId)).includes(connector.manifest.id)) {
     throw new ApiError(403, 'platform_disabled', `your organization has switched ${connector.manifest.displayName} off`);
   }
@@ -135,6 +139,9 @@ export async function createConnection(
     }
   }
   const settings = parseSettings(connector.settings?.create, input.settings);
+  // Checks that need the configuration or the network (e.g. a host the admin chose), before anything is written.
+  const refused = await connector.settings?.check?.(services.config, settings);
+  if (refused) throw new ApiError(400, refused.code, refused.message);
   const connection = await services.db.transaction().execute(async (tx) => {
     const row = await tx
       .insertInto('connections')
@@ -257,7 +264,12 @@ export async function completeAuthorization(
 
   let tokens: Awaited<ReturnType<typeof connector.oauth.exchangeCode>>;
   try {
-    tokens = await connector.oauth.exchangeCode(services.config, { code: params.code, codeVerifier: pending.codeVerifier, redirectUri: pending.redirectUri });
+    tokens = await connector.oauth.exchangeCode(services.config, {
+      code: params.code,
+      codeVerifier: pending.codeVerifier,
+      redirectUri: pending.redirectUri,
+      settings: row.settings ?? {},
+    });
   } catch (err) {
     const code = err instanceof OAuthTokenError ? err.code : 'error';
     services.logger.warn({ connectionId: row.id, code }, 'authorization code exchange failed');

@@ -112,7 +112,9 @@ export function createTokenAccess(deps: TokenDeps, options: TokenAccessOptions):
           }
           let fresh: Awaited<ReturnType<ConnectorOAuth['refresh']>>;
           try {
-            fresh = await options.oauth.refresh(deps.config, { refreshToken: t.refreshToken });
+            // The connection's settings: a per-organization server's token endpoint is built from them.
+            const row = await deps.db.selectFrom('connections').select('settings').where('id', '=', connectionId).executeTakeFirst();
+            fresh = await options.oauth.refresh(deps.config, { refreshToken: t.refreshToken, settings: row?.settings ?? {} });
           } catch (err) {
             if (err instanceof OAuthTokenError && (err.code === 'invalid_grant' || err.code === 'unauthorized_client')) {
               await options.onReauthRequired(

@@ -201,6 +201,18 @@ export interface ImportedContactSourcesTable {
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
+/** iManage: the matter workspace and folder each case of a connection is filed into (0018). */
+export interface ImanageCaseFoldersTable {
+  connection_id: string;
+  case_id: string;
+  client_number: string;
+  matter_number: string;
+  workspace_id: string;
+  folder_id: string;
+  workspace_created: ColumnType<boolean, boolean | undefined, boolean>;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
 export interface ConnectionTokensTable {
   connection_id: string;
   key_id: string;
@@ -471,6 +483,7 @@ export interface DB {
   connector_cursors: ConnectorCursorsTable;
   imported_contacts: ImportedContactsTable;
   imported_contact_sources: ImportedContactSourcesTable;
+  imanage_case_folders: ImanageCaseFoldersTable;
   connection_tokens: ConnectionTokensTable;
   transfer_log: TransferLogTable;
   transfer_log_heads: TransferLogHeadsTable;

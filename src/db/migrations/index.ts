@@ -15,6 +15,7 @@ import * as m0013 from './0013-receipts-jws.ts';
 import * as m0014 from './0014-connector-cursors.ts';
 import * as m0015 from './0015-log-truth.ts';
 import * as m0017 from './0017-outlook-contacts.ts';
+import * as m0018 from './0018-imanage.ts';
 
 /**
  * Every migration, in order. Static imports (not a folder scan) so the list is the same under tsx,
@@ -37,4 +38,5 @@ export const migrations: Record<string, Migration> = {
   '0014-connector-cursors': m0014,
   '0015-log-truth': m0015,
   '0017-outlook-contacts': m0017,
+  '0018-imanage': m0018,
 };

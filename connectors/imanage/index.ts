@@ -1,0 +1,49 @@
+import { loadDocumentsInScope } from '../../src/cases/queries.ts';
+import type { ConnectorOAuth } from '../../src/connections/oauth-types.ts';
+import { registerWriteCheck } from '../../src/transfers/resolution.ts';
+import type { Connector } from '../types.ts';
+import { applyImanageSteps } from './apply.ts';
+import { checkImanageHost, exchangeImanageCode, hostOf, imanageCredentials, refreshImanageToken } from './client.ts';
+import { classifyImanageError } from './errors.ts';
+import { prepareImanage } from './folders.ts';
+import { type ImanageSettings, manifest, settings } from './manifest.ts';
+import { projectDocuments } from './project.ts';
+import { createImanageRevoke } from './revoke.ts';
+import { createImanageWriteCheck } from './write-check.ts';
+
+/**
+ * iManage's side of the generic OAuth flow. Endpoints are the firm's own server (settings.host);
+ * scope `user` is the only one iManage knows. The account is learned at discovery, not here.
+ */
+const oauth: ConnectorOAuth = {
+  authorizationEndpoint: (_config, s) => `${hostOf(s ?? {})}/auth/oauth2/authorize`,
+  clientId: (config) => imanageCredentials(config).clientId,
+  scopes: () => ['user'],
+  exchangeCode: exchangeImanageCode,
+  refresh: refreshImanageToken,
+};
+
+/** iManage Work: files each case's documents into its matter workspace (organization-level, push). */
+export const imanageConnector: Connector = {
+  manifest,
+  oauth,
+  settings: {
+    ...settings,
+    check: (config, s) => checkImanageHost(config, (s as unknown as ImanageSettings).host),
+  },
+  revoke: createImanageRevoke(oauth),
+  sync: {
+    async desired({ services, connection, consent }) {
+      const documents = await loadDocumentsInScope(services.db, { organizationId: connection.organizationId, userEmail: null, caseScope: consent.caseScope });
+      return projectDocuments({ documents, categories: consent.categories });
+    },
+    prepare: prepareImanage,
+    apply: applyImanageSteps,
+    // Edits in iManage are the firm's: never restored, never listed.
+    driftPolicy: () => 'leave',
+    classifyError: classifyImanageError,
+  },
+};
+
+// How the transfer log resolves an upload of unknown outcome (src/transfers/resolution.ts).
+registerWriteCheck(manifest.id, createImanageWriteCheck(oauth));
