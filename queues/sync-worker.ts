@@ -18,6 +18,7 @@ import { createTokenAccess, ReauthRequiredError, TokenRefreshError } from '../sr
 import { redisKey } from '../src/redis.ts';
 import type { Services } from '../src/services.ts';
 import { bullPrefix, FULL_RECONCILE_JOB, QUEUE_NAMES, type SyncJobData, syncJobSchema } from './definitions.ts';
+import { AccountConcurrencyLimiter } from './concurrency-limit.ts';
 import { ProviderRateLimiter, rateBudgets } from './rate-limit.ts';
 
 /**
@@ -53,6 +54,7 @@ export function createSyncWorker(services: Services, options: SyncWorkerOptions 
   const { config, logger } = services;
   const lockMs = config.SYNC_JOB_LOCK_SECONDS * 1000;
   const limiters = new Map<string, ProviderRateLimiter>();
+  const slotLimiters = new Map<string, AccountConcurrencyLimiter | null>();
   let stopping = false;
 
   const limiterFor = (connector: Connector): ProviderRateLimiter => {
@@ -67,6 +69,18 @@ export function createSyncWorker(services: Services, options: SyncWorkerOptions 
       limiters.set(connector.manifest.id, l);
     }
     return l;
+  };
+
+  /** The manifest's per-account `concurrency`, shared by every worker (null when it declares none). */
+  const slotsFor = (connector: Connector): AccountConcurrencyLimiter | null => {
+    if (!slotLimiters.has(connector.manifest.id)) {
+      const limit = connector.manifest.rateBudgets?.perAccount?.concurrency;
+      slotLimiters.set(
+        connector.manifest.id,
+        limit ? new AccountConcurrencyLimiter({ redis: services.redis, prefix: config.REDIS_PREFIX, platform: connector.manifest.id, limit }) : null,
+      );
+    }
+    return slotLimiters.get(connector.manifest.id) ?? null;
   };
 
   const plainError = async (connectionId: string, code: string, message: string) => {
@@ -121,6 +135,7 @@ export function createSyncWorker(services: Services, options: SyncWorkerOptions 
           connector: connector as Connector & { sync: ConnectorSync },
           tokens: createTokenAccess(services, { oauth, onReauthRequired }),
           limiter: limiterFor(connector),
+          slots: slotsFor(connector) ?? undefined,
           actor: { kind: 'job', jobId: String(job.id), queue: QUEUE_NAMES.sync },
           onReauthRequired,
           onProgress: (p: SyncProgress) => job.updateProgress({ ...p }),
