@@ -163,6 +163,12 @@ export interface ApplyOptions {
    * account for every chunk of the run (and every worker) at once.
    */
   onRateLimited?(retryAfterMs: number | null): void;
+  /**
+   * Pass to the gate's `sendMany` (the gate's item index is the step's index): asked right before a
+   * step leaves; a reason skips it (no call, no row; result `not_sent`). The engine uses it to hand the
+   * steps queued behind a slow call to other lanes at once.
+   */
+  beforeSend?(index: number): string | null;
 }
 
 /** A remote item as drift repair sees it. */

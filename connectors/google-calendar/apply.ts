@@ -158,7 +158,7 @@ export async function applyGoogleSteps(ctx: SyncContext, steps: PlanStep[], opti
       }
       return { value: { etag: written.event.etag ?? null }, status: written.status, remoteId };
     },
-    { concurrency: options.concurrency, signal },
+    { concurrency: options.concurrency, signal, beforeSend: options.beforeSend ? (_item, i) => options.beforeSend!(i) : undefined },
   );
 
   return results.map((r, i): StepResult => {

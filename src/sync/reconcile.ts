@@ -335,6 +335,8 @@ class PlanRunner {
   private pending: { steps: PlanStep[]; results: StepResult[] } = { steps: [], results: [] };
   private transient = { count: 0, message: '', consecutive: 0 };
   private slotWaitMs = 0;
+  /** Lanes applying a chunk right now. */
+  private active = 0;
   private readonly size: number;
   private readonly lanes: number;
 
@@ -384,7 +386,12 @@ class PlanRunner {
   /** One lane: takes a chunk from the front of the queue, applies it under a slot, sorts the results; until the queue is empty. */
   private async lane(): Promise<void> {
     const { deps, tokens } = this.env;
-    while (!this.stopped && this.queue.length) {
+    while (!this.stopped && (this.queue.length || this.active)) {
+      // Another lane's chunk may still hand steps back (a slow call): wait for them rather than end.
+      if (!this.queue.length) {
+        await sleep(20);
+        continue;
+      }
       // A connection that stopped being active (revoked, reauth_required) is refused by the gate,
       // which re-reads the connection's revocation epoch on every call: the run then stops below.
       if (deps.shouldStop?.()) return this.stop({ kind: 'error', error: new RunInterruptedError() });
@@ -395,13 +402,18 @@ class PlanRunner {
       try {
         if (this.stopped) return;
         part = this.queue.splice(0, this.size);
-        if (!part.length) return;
+        if (!part.length) continue;
         await tokens.fresh();
         if (!(await this.acquire(part.length))) {
           this.queue.unshift(...part);
           return;
         }
-        await this.applyPart(part);
+        this.active += 1;
+        try {
+          await this.applyPart(part);
+        } finally {
+          this.active -= 1;
+        }
       } catch (err) {
         this.stop({ kind: 'error', error: err instanceof Error ? err : new Error(String(err)) });
       } finally {
@@ -413,22 +425,34 @@ class PlanRunner {
   private async applyPart(part: PlanStep[]): Promise<void> {
     const { deps, ctx, account, progress } = this.env;
     // The chunk stops early for a stop of the run, a 429 anywhere in the run, or a call that is slow.
-    const slow = new AbortController();
-    const timer = setTimeout(() => slow.abort('slow_call'), deps.slowCallMs ?? 2_000);
+    // A call still out after slowCallMs: the steps behind it go back to the queue at once, for the
+    // other lanes; the gate then skips them here (they never leave from this lane).
+    const started = new Set<number>();
+    const handedBack = new Set<PlanStep>();
+    const timer = setTimeout(() => {
+      for (const [i, step] of part.entries()) if (!started.has(i)) handedBack.add(step);
+      this.handBack([...handedBack]);
+    }, deps.slowCallMs ?? 2_000);
     let signalled = false;
     let sorted: SortedChunk;
     try {
       sorted = await applyChunk(deps.connector.sync, ctx, part, {
         concurrency: 1,
-        signal: AbortSignal.any([this.runStop.signal, this.pauseStop.signal, slow.signal]),
+        signal: AbortSignal.any([this.runStop.signal, this.pauseStop.signal]),
         onRateLimited: (ms) => {
           signalled = true;
           this.pause(ms);
+        },
+        beforeSend: (i) => {
+          if (handedBack.has(part[i]!)) return 'slow_call';
+          started.add(i);
+          return null;
         },
       });
     } finally {
       clearTimeout(timer);
     }
+    sorted.again = sorted.again.filter((s) => !handedBack.has(s));
     progress.providerCalls += sorted.calls;
     if (sorted.calls > part.length) await deps.limiter.charge(account, sorted.calls - part.length);
     if (sorted.rateLimitedMs !== undefined && !signalled) this.pause(sorted.rateLimitedMs);
