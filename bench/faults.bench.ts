@@ -1,7 +1,7 @@
 import { startWorkers } from '../queues/index.ts';
 import { recoverOpenTransfers } from '../src/transfers/resolution.ts';
 import { ledgerMismatches } from '../test/sync/support/ledger-check.ts';
-import type { BenchResult, Benchmark } from './benchmark.ts';
+import type { Benchmark, BenchResult } from './benchmark.ts';
 import { connectUser, ingest, sandboxCall, setup, startSandboxProcess, waitIdle } from './sync.bench.ts';
 
 /**

@@ -1,11 +1,11 @@
 import type { Benchmark } from './benchmark.ts';
-import { ingestBenchmark } from './ingest.bench.ts';
-import { icalBenchmark } from './ical.bench.ts';
+import { faultsBenchmark } from './faults.bench.ts';
 import { gateBenchmark } from './gate.bench.ts';
+import { icalBenchmark } from './ical.bench.ts';
+import { ingestBenchmark } from './ingest.bench.ts';
+import { revocationBenchmark } from './revocation.bench.ts';
 import { syncBenchmark } from './sync.bench.ts';
 import { transferLogBenchmark } from './transfer-log.bench.ts';
-import { faultsBenchmark } from './faults.bench.ts';
-import { revocationBenchmark } from './revocation.bench.ts';
 
 /** Every benchmark `npm run bench` runs, in order. Add a line per benchmark file. */
 export const benchmarks: Benchmark[] = [ingestBenchmark, icalBenchmark, gateBenchmark, transferLogBenchmark, syncBenchmark, faultsBenchmark, revocationBenchmark];

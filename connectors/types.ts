@@ -1,14 +1,14 @@
 import type { z } from 'zod';
-import type { ConnectorOAuth } from '../src/connections/oauth-types.ts';
-import type { CategoryId } from '../src/consent/categories.ts';
-import type { Consent } from '../src/consent/service.ts';
-import type { ConnectionStatus } from '../src/db/types.ts';
-import type { Services } from '../src/services.ts';
 import type { RouteModule } from '../src/api/env.ts';
 import type { DocumentWithCase, EventWithCase } from '../src/cases/queries.ts';
 import type { Config } from '../src/config/load.ts';
+import type { ConnectorOAuth } from '../src/connections/oauth-types.ts';
+import type { CategoryId } from '../src/consent/categories.ts';
+import type { Consent } from '../src/consent/service.ts';
 import type { Tx } from '../src/db/database.ts';
+import type { ConnectionStatus } from '../src/db/types.ts';
 import type { Logger } from '../src/observability/logger.ts';
+import type { Services } from '../src/services.ts';
 import type { ProviderHttpClient } from '../src/transfers/clients/http.ts';
 import type { BlockReason, OutboundGate, TransferActor } from '../src/transfers/types.ts';
 

@@ -3,6 +3,12 @@ import { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { connectorConfigFor } from '../connectors/config-fragments.ts';
 import { connectorFor } from '../connectors/registry.ts';
+import type { Connector, ConnectorSync } from '../connectors/types.ts';
+import { connectionError, markReauthRequired } from '../src/connections/lifecycle.ts';
+import { tryLock } from '../src/connections/redis-lock.ts';
+import { createTokenAccess, ReauthRequiredError, TokenRefreshError } from '../src/connections/token-refresh.ts';
+import { redisKey } from '../src/redis.ts';
+import type { Services } from '../src/services.ts';
 import {
   PermanentRunError,
   RateLimitedRunError,
@@ -10,15 +16,9 @@ import {
   RunLockBusyError,
   TransientRunError,
 } from '../src/sync/errors.ts';
-import { reconcileConnection, type ReconcileResult, type SyncProgress } from '../src/sync/reconcile.ts';
-import type { Connector, ConnectorSync } from '../connectors/types.ts';
-import { connectionError, markReauthRequired } from '../src/connections/lifecycle.ts';
-import { tryLock } from '../src/connections/redis-lock.ts';
-import { createTokenAccess, ReauthRequiredError, TokenRefreshError } from '../src/connections/token-refresh.ts';
-import { redisKey } from '../src/redis.ts';
-import type { Services } from '../src/services.ts';
-import { bullPrefix, FULL_RECONCILE_JOB, QUEUE_NAMES, type SyncJobData, syncJobSchema } from './definitions.ts';
+import { type ReconcileResult, reconcileConnection, type SyncProgress } from '../src/sync/reconcile.ts';
 import { AccountConcurrencyLimiter } from './concurrency-limit.ts';
+import { bullPrefix, FULL_RECONCILE_JOB, QUEUE_NAMES, type SyncJobData, syncJobSchema } from './definitions.ts';
 import { ProviderRateLimiter, rateBudgets } from './rate-limit.ts';
 
 /**

@@ -61,33 +61,38 @@ export function sortChunk(steps: readonly PlanStep[], results: readonly StepResu
     sorted.settled.steps.push(step);
     sorted.settled.results.push(result);
   };
-  results.forEach((r, i) => {
+  for (const [i, r] of results.entries()) {
     const step = steps[i]!;
     sorted.calls += r.calls;
-    if (r.outcome === 'done') return settle(step, r);
+    if (r.outcome === 'done') {
+      settle(step, r);
+      continue;
+    }
     if (r.outcome === 'not_sent') {
       sorted.again.push(step);
-      return;
+      continue;
     }
     if (r.outcome === 'blocked') {
       if (STOP_REASONS.has(r.reason)) sorted.stop ??= r.reason;
       else sorted.consentChanged = true;
-      return settle(step, r);
+      settle(step, r);
+      continue;
     }
     const e = r.error;
     if (e.kind === 'rate_limited') {
       sorted.again.push(step);
       const wait = e.retryAfterMs;
       sorted.rateLimitedMs = wait === null ? (sorted.rateLimitedMs ?? null) : Math.max(wait, sorted.rateLimitedMs ?? 0);
-      return;
+      continue;
     }
     if (e.kind === 'auth_failed' && e.reauthRequired) {
       sorted.reauth ??= r;
-      return settle(step, r);
+      settle(step, r);
+      continue;
     }
     if (e.kind === 'auth_failed') {
       sorted.authFailed.push({ step, result: r });
-      return;
+      continue;
     }
     if (e.code === 'destination_missing') sorted.destinationMissing = true;
     if (e.kind === 'transient') {
@@ -95,7 +100,7 @@ export function sortChunk(steps: readonly PlanStep[], results: readonly StepResu
       sorted.transient.message = e.message;
     }
     settle(step, r);
-  });
+  }
   return sorted;
 }
 

@@ -1,12 +1,8 @@
+import type { Connector, ConnectorSync, PlanStep, StepResult, SyncConnection, SyncContext } from '../../connectors/types.ts';
 import { currentConsent } from '../consent/service.ts';
 import type { Services } from '../services.ts';
-import { TransferBlockedError, type TransferActor } from '../transfers/types.ts';
-import type { Connector, ConnectorSync, PlanStep, StepResult, SyncConnection, SyncContext } from '../../connectors/types.ts';
+import { type TransferActor, TransferBlockedError } from '../transfers/types.ts';
 import { applyChunk, type SortedChunk } from './apply-chunk.ts';
-import { chunk } from './diff.ts';
-import { planRun } from './plan.ts';
-import { type SyncProgress, ProgressReporter } from './progress.ts';
-import { recordChunk, StateWriter } from './state-writer.ts';
 import {
   PermanentRunError,
   ProviderStepError,
@@ -14,6 +10,9 @@ import {
   RunInterruptedError,
   TransientRunError,
 } from './errors.ts';
+import { planRun } from './plan.ts';
+import { ProgressReporter, type SyncProgress } from './progress.ts';
+import { recordChunk, StateWriter } from './state-writer.ts';
 
 /**
  * The generic, level-triggered reconcile of one connection, in four pieces:
@@ -35,7 +34,8 @@ import {
  *   {@link ReconcileDeps.maxInlineWaitMs}, the job is delayed and the next run resumes from sync_state.
  *
  * Other item failures are classified by the connector and acted on here: auth → one token refresh and
- * the steps again; transient → the rest continues, then the run asks for a retry with backoff;
+ * the steps again; transient → sent once more at the end of the run's queue, and if that fails too the
+ * run asks for a retry with backoff once the rest is done;
  * permanent → recorded per item and skipped until the item changes. Knows no provider.
  */
 
@@ -335,6 +335,8 @@ class PlanRunner {
   private pending: { steps: PlanStep[]; results: StepResult[] } = { steps: [], results: [] };
   private transient = { count: 0, message: '', consecutive: 0 };
   private slotWaitMs = 0;
+  /** Keys of steps already sent once more after a transient failure. */
+  private readonly retried = new Set<string>();
   /** Lanes applying a chunk right now. */
   private active = 0;
   private readonly size: number;
@@ -467,7 +469,7 @@ class PlanRunner {
         }
     }
     this.handBack(sorted.again);
-    this.settle(settled);
+    this.settle(this.retryOnce(settled));
 
     if (sorted.reauth) {
       this.record(true);
@@ -503,6 +505,28 @@ class PlanRunner {
       else this.settle({ steps: [s], results: [{ key: s.key, op: s.op, outcome: 'failed', error: { kind: 'transient', message: 'could not be sent (handed back too often)' }, calls: 0 }] });
     }
     this.queue.unshift(...back);
+  }
+
+  /**
+   * A step that failed transiently (a 5xx, a timeout) is sent once more in this run, after the rest of
+   * the queue, rather than waiting for the job's retry — safe because every step is idempotent (the
+   * level-triggered plan would send it again anyway). Returns the results that stay final.
+   */
+  private retryOnce(settled: { steps: PlanStep[]; results: StepResult[] }): { steps: PlanStep[]; results: StepResult[] } {
+    const kept: { steps: PlanStep[]; results: StepResult[] } = { steps: [], results: [] };
+    for (const [i, r] of settled.results.entries()) {
+      const step = settled.steps[i]!;
+      if (r.outcome === 'failed' && r.error.kind === 'transient' && !this.retried.has(step.key)) {
+        this.retried.add(step.key);
+        this.transient.consecutive += 1;
+        this.transient.message = r.error.message;
+        this.queue.push(step);
+        continue;
+      }
+      kept.steps.push(step);
+      kept.results.push(r);
+    }
+    return kept;
   }
 
   /** Final results of this run: counted, and queued for the state writer. */

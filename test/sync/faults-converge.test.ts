@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Fault, FaultSpec } from '../../sandbox/state.ts';
 import { recoverOpenTransfers } from '../../src/transfers/resolution.ts';
-import { ledgerMismatches } from './support/ledger-check.ts';
 import { caseWithEvents, createSyncEnv, type SyncEnv } from './support/env.ts';
+import { ledgerMismatches } from './support/ledger-check.ts';
 
 /**
  * Faults do not stall a run (the engine's lanes, sandbox fault injection over real HTTP, real
