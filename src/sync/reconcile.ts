@@ -34,8 +34,9 @@ import { recordChunk, StateWriter } from './state-writer.ts';
  *   {@link ReconcileDeps.maxInlineWaitMs}, the job is delayed and the next run resumes from sync_state.
  *
  * Other item failures are classified by the connector and acted on here: auth → one token refresh and
- * the steps again; transient → sent once more at the end of the run's queue, and if that fails too the
- * run asks for a retry with backoff once the rest is done;
+ * the steps again; transient → a provider error answer (5xx) is sent once more at the end of the run's
+ * queue; what still failed, and calls without an answer (timeouts: they may land late), make the run
+ * ask for a retry with backoff once the rest is done;
  * permanent → recorded per item and skipped until the item changes. Knows no provider.
  */
 
@@ -508,7 +509,7 @@ class PlanRunner {
   }
 
   /**
-   * A step that failed transiently (a 5xx, a timeout) is sent once more in this run, after the rest of
+   * A step the provider refused transiently (a 5xx) is sent once more in this run, after the rest of
    * the queue, rather than waiting for the job's retry — safe because every step is idempotent (the
    * level-triggered plan would send it again anyway). Returns the results that stay final.
    */
@@ -516,7 +517,10 @@ class PlanRunner {
     const kept: { steps: PlanStep[]; results: StepResult[] } = { steps: [], results: [] };
     for (const [i, r] of settled.results.entries()) {
       const step = settled.steps[i]!;
-      if (r.outcome === 'failed' && r.error.kind === 'transient' && !this.retried.has(step.key)) {
+      // Not a call without an answer (a timeout, a lost connection: status null): it may still land at
+      // the provider, and a second attempt racing it would blur the read-back that resolves it.
+      const answered = r.outcome === 'failed' && r.error.status !== null && r.error.status !== undefined;
+      if (r.outcome === 'failed' && r.error.kind === 'transient' && answered && !this.retried.has(step.key)) {
         this.retried.add(step.key);
         this.transient.consecutive += 1;
         this.transient.message = r.error.message;
