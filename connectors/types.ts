@@ -1,14 +1,14 @@
 import type { z } from 'zod';
-import type { ConnectorOAuth } from '../src/connections/oauth-types.ts';
-import type { CategoryId } from '../src/consent/categories.ts';
-import type { Consent } from '../src/consent/service.ts';
-import type { ConnectionStatus } from '../src/db/types.ts';
-import type { Services } from '../src/services.ts';
 import type { RouteModule } from '../src/api/env.ts';
 import type { DocumentWithCase, EventWithCase } from '../src/cases/queries.ts';
 import type { Config } from '../src/config/load.ts';
+import type { ConnectorOAuth } from '../src/connections/oauth-types.ts';
+import type { CategoryId } from '../src/consent/categories.ts';
+import type { Consent } from '../src/consent/service.ts';
 import type { Db, Tx } from '../src/db/database.ts';
+import type { ConnectionStatus } from '../src/db/types.ts';
 import type { Logger } from '../src/observability/logger.ts';
+import type { Services } from '../src/services.ts';
 import type { ProviderHttpClient } from '../src/transfers/clients/http.ts';
 import type { BlockReason, OutboundGate, TransferActor } from '../src/transfers/types.ts';
 
@@ -144,11 +144,38 @@ export type PlanStep =
   | { op: 'update'; key: string; desired: DesiredItem; current: CurrentItem; reason: 'changed' | 'drift' }
   | { op: 'delete'; key: string; current: CurrentItem; reason: 'gone' | 'orphan' };
 
-/** The result of one step, as the engine records it. `calls` counts provider requests (rate-limit accounting). */
+/**
+ * The result of one step, as the engine records it. `calls` counts provider requests (rate-limit
+ * accounting). `not_sent`: the step never left (the engine's signal stopped the chunk before it
+ * started: a 429, a slow call); the engine sends it again later in the same run.
+ */
 export type StepResult =
   | { key: string; op: PlanStep['op']; outcome: 'done'; remoteId: string; etag: string | null; calls: number }
   | { key: string; op: PlanStep['op']; outcome: 'blocked'; reason: BlockReason; calls: 0 }
-  | { key: string; op: PlanStep['op']; outcome: 'failed'; error: ProviderErrorClass; calls: number };
+  | { key: string; op: PlanStep['op']; outcome: 'failed'; error: ProviderErrorClass; calls: number }
+  | { key: string; op: PlanStep['op']; outcome: 'not_sent'; reason: string; calls: 0 };
+
+/** How the engine runs one chunk of steps (see `ConnectorSync.apply`). */
+export interface ApplyOptions {
+  /** Calls under way at once (the engine runs several chunks side by side, usually one call each). */
+  concurrency: number;
+  /**
+   * Pass to the gate's `sendMany`: aborted, the steps not yet started are not sent (no call; a row only
+   * against an intent already written) and come back as `not_sent`, while calls under way finish.
+   */
+  signal?: AbortSignal;
+  /**
+   * Call as soon as the provider says "slow down", before the chunk ends: the engine pauses the
+   * account for every chunk of the run (and every worker) at once.
+   */
+  onRateLimited?(retryAfterMs: number | null): void;
+  /**
+   * Pass to the gate's `sendMany` (the gate's item index is the step's index): asked right before a
+   * step leaves; a reason skips it (no call, no row; result `not_sent`). The engine uses it to hand the
+   * steps queued behind a slow call to other lanes at once.
+   */
+  beforeSend?(index: number): string | null;
+}
 
 /** A remote item as drift repair sees it. */
 export interface RemoteItem {
@@ -172,8 +199,8 @@ export interface ConnectorSync {
    * is nothing to do and `verify` is false.
    */
   prepare(ctx: SyncContext, options: { verify: boolean }): Promise<{ settings?: Record<string, unknown>; reset?: boolean; calls: number }>;
-  /** Applies steps through the gate (`sendMany`), never throwing for one item's failure. */
-  apply(ctx: SyncContext, steps: PlanStep[], options: { concurrency: number }): Promise<StepResult[]>;
+  /** Applies steps through the gate (`sendMany`), never throwing for one item's failure; one result per step, in order. */
+  apply(ctx: SyncContext, steps: PlanStep[], options: ApplyOptions): Promise<StepResult[]>;
   /** Lists the remote side for drift repair (full reconcile); absent = no drift repair. */
   listRemote?(ctx: SyncContext): Promise<{ items: RemoteItem[]; calls: number }>;
   /** Whether drift (user edits/deletes on the provider side) is restored or left alone. */

@@ -3,6 +3,12 @@ import { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { connectorConfigFor } from '../connectors/config-fragments.ts';
 import { connectorFor } from '../connectors/registry.ts';
+import type { Connector, ConnectorSync } from '../connectors/types.ts';
+import { connectionError, markReauthRequired } from '../src/connections/lifecycle.ts';
+import { tryLock } from '../src/connections/redis-lock.ts';
+import { createTokenAccess, ReauthRequiredError, TokenRefreshError } from '../src/connections/token-refresh.ts';
+import { redisKey } from '../src/redis.ts';
+import type { Services } from '../src/services.ts';
 import {
   PermanentRunError,
   RateLimitedRunError,
@@ -10,13 +16,8 @@ import {
   RunLockBusyError,
   TransientRunError,
 } from '../src/sync/errors.ts';
-import { reconcileConnection, type ReconcileResult, type SyncProgress } from '../src/sync/reconcile.ts';
-import type { Connector, ConnectorSync } from '../connectors/types.ts';
-import { connectionError, markReauthRequired } from '../src/connections/lifecycle.ts';
-import { tryLock } from '../src/connections/redis-lock.ts';
-import { createTokenAccess, ReauthRequiredError, TokenRefreshError } from '../src/connections/token-refresh.ts';
-import { redisKey } from '../src/redis.ts';
-import type { Services } from '../src/services.ts';
+import { type ReconcileResult, reconcileConnection, type SyncProgress } from '../src/sync/reconcile.ts';
+import { AccountConcurrencyLimiter } from './concurrency-limit.ts';
 import { bullPrefix, FULL_RECONCILE_JOB, QUEUE_NAMES, type SyncJobData, syncJobSchema } from './definitions.ts';
 import { ProviderRateLimiter, rateBudgets } from './rate-limit.ts';
 
@@ -53,6 +54,7 @@ export function createSyncWorker(services: Services, options: SyncWorkerOptions 
   const { config, logger } = services;
   const lockMs = config.SYNC_JOB_LOCK_SECONDS * 1000;
   const limiters = new Map<string, ProviderRateLimiter>();
+  const slotLimiters = new Map<string, AccountConcurrencyLimiter | null>();
   let stopping = false;
 
   const limiterFor = (connector: Connector): ProviderRateLimiter => {
@@ -67,6 +69,18 @@ export function createSyncWorker(services: Services, options: SyncWorkerOptions 
       limiters.set(connector.manifest.id, l);
     }
     return l;
+  };
+
+  /** The manifest's per-account `concurrency`, shared by every worker (null when it declares none). */
+  const slotsFor = (connector: Connector): AccountConcurrencyLimiter | null => {
+    if (!slotLimiters.has(connector.manifest.id)) {
+      const limit = connector.manifest.rateBudgets?.perAccount?.concurrency;
+      slotLimiters.set(
+        connector.manifest.id,
+        limit ? new AccountConcurrencyLimiter({ redis: services.redis, prefix: config.REDIS_PREFIX, platform: connector.manifest.id, limit }) : null,
+      );
+    }
+    return slotLimiters.get(connector.manifest.id) ?? null;
   };
 
   const plainError = async (connectionId: string, code: string, message: string) => {
@@ -121,6 +135,7 @@ export function createSyncWorker(services: Services, options: SyncWorkerOptions 
           connector: connector as Connector & { sync: ConnectorSync },
           tokens: createTokenAccess(services, { oauth, onReauthRequired }),
           limiter: limiterFor(connector),
+          slots: slotsFor(connector) ?? undefined,
           actor: { kind: 'job', jobId: String(job.id), queue: QUEUE_NAMES.sync },
           onReauthRequired,
           onProgress: (p: SyncProgress) => job.updateProgress({ ...p }),

@@ -1,6 +1,7 @@
+import { TransferNotSentError } from '../../src/transfers/errors.ts';
 import type { TransferItem } from '../../src/transfers/types.ts';
 import { type GoogleEvent, openGoogleCalendar, ProviderHttpError } from './client.ts';
-import type { DesiredItem, PlanStep, StepResult, SyncContext } from '../types.ts';
+import type { ApplyOptions, DesiredItem, PlanStep, StepResult, SyncContext } from '../types.ts';
 import { classifyGoogleError, NotSentError } from './errors.ts';
 import type { GoogleCalendarSettings } from './manifest.ts';
 
@@ -117,7 +118,7 @@ async function calendarAnswers404(api: ReturnType<typeof openGoogleCalendar>, ca
 }
 
 /** Applies a chunk of steps; one result per step, in order. Never throws for a single item. */
-export async function applyGoogleSteps(ctx: SyncContext, steps: PlanStep[], options: { concurrency: number }): Promise<StepResult[]> {
+export async function applyGoogleSteps(ctx: SyncContext, steps: PlanStep[], options: ApplyOptions): Promise<StepResult[]> {
   const settings = ctx.connection.settings as GoogleCalendarSettings;
   const calendarId = settings.calendarId;
   if (!calendarId) throw new Error('applyGoogleSteps called before the calendar was provisioned');
@@ -126,8 +127,11 @@ export async function applyGoogleSteps(ctx: SyncContext, steps: PlanStep[], opti
   const calls = new Array<number>(steps.length).fill(0);
   /** Steps whose 404 was confirmed by the calendar itself being gone. */
   const calendarGone = new Array<boolean>(steps.length).fill(false);
-  // Once Google says "slow down", the rest of the chunk is not sent (each would only add a 429).
+  // Once Google says "slow down", the rest of the chunk is not sent (each would only add a 429): the
+  // gate leaves the steps not yet started (no call), and the engine pauses the account's other chunks.
   let slowDown: ProviderHttpError | null = null;
+  const stop = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
 
   const results = await ctx.services.gate.sendMany(
     { connectionId: ctx.connection.id, purpose: SYNC_PURPOSE, actor: ctx.actor },
@@ -140,7 +144,11 @@ export async function applyGoogleSteps(ctx: SyncContext, steps: PlanStep[], opti
         try {
           return await p();
         } catch (err) {
-          if (err instanceof ProviderHttpError && classifyGoogleError(err).kind === 'rate_limited') slowDown ??= err;
+          if (err instanceof ProviderHttpError && classifyGoogleError(err).kind === 'rate_limited' && !slowDown) {
+            slowDown = err;
+            stop.abort('rate_limited');
+            options.onRateLimited?.(err.retryAfterMs);
+          }
           throw err;
         }
       };
@@ -194,7 +202,7 @@ export async function applyGoogleSteps(ctx: SyncContext, steps: PlanStep[], opti
         throw err;
       }
     },
-    { concurrency: options.concurrency },
+    { concurrency: options.concurrency, signal, beforeSend: options.beforeSend ? (_item, i) => options.beforeSend!(i) : undefined },
   );
 
   return results.map((r, i): StepResult => {
@@ -204,6 +212,7 @@ export async function applyGoogleSteps(ctx: SyncContext, steps: PlanStep[], opti
       return { key: step.key, op: step.op, outcome: 'done', remoteId, etag: r.value.etag, calls: calls[i]! };
     }
     if (r.outcome === 'blocked') return { key: step.key, op: step.op, outcome: 'blocked', reason: r.reason, calls: 0 };
+    if (r.error instanceof TransferNotSentError) return { key: step.key, op: step.op, outcome: 'not_sent', reason: r.error.reason, calls: 0 };
     const error = classifyGoogleError(r.error);
     if (step.op !== 'delete' && calendarGone[i]) error.code = 'destination_missing';
     return { key: step.key, op: step.op, outcome: 'failed', error, calls: calls[i]! };

@@ -1,11 +1,8 @@
-import { sql } from 'kysely';
+import type { Connector, ConnectorSync, PlanStep, StepResult, SyncConnection, SyncContext } from '../../connectors/types.ts';
 import { currentConsent } from '../consent/service.ts';
 import type { Services } from '../services.ts';
-import { type BlockReason, TransferBlockedError, type TransferActor } from '../transfers/types.ts';
-import type { Connector, ConnectorSync, CurrentItem, StepResult, SyncConnection, SyncContext } from '../../connectors/types.ts';
-import { chunk, detectDrift, planReconcile } from './diff.ts';
-import { type SyncProgress, ProgressReporter } from './progress.ts';
-import { recordChunk, StateWriter } from './state-writer.ts';
+import { type TransferActor, TransferBlockedError } from '../transfers/types.ts';
+import { applyChunk, type SortedChunk } from './apply-chunk.ts';
 import {
   PermanentRunError,
   ProviderStepError,
@@ -13,21 +10,34 @@ import {
   RunInterruptedError,
   TransientRunError,
 } from './errors.ts';
+import { planRun } from './plan.ts';
+import { ProgressReporter, type SyncProgress } from './progress.ts';
+import { recordChunk, StateWriter } from './state-writer.ts';
 
 /**
- * The generic, level-triggered reconcile of one connection:
+ * The generic, level-triggered reconcile of one connection, in four pieces:
  *
- *   desired = connector.desired(case data ∩ consent)     (content hashes)
- *   current = sync_state                                 (+ remote listing on a full reconcile)
- *   plan    = planReconcile(desired, current)            (pure, diff.ts)
- *   apply the plan in chunks through the gate, writing each chunk's results to sync_state before
- *   the next one, so a crash resumes where it stopped and a run with nothing to do calls nobody.
+ *   plan      (plan.ts)         desired = connector.desired(case data ∩ consent), current = sync_state
+ *                               (+ remote listing on a full reconcile), steps = the pure diff (diff.ts)
+ *   apply     (apply-chunk.ts)  a chunk of steps through the connector and the gate, its results sorted
+ *   progress  (progress.ts)     throttled snapshots for people
+ *   state     (state-writer.ts) what was written goes to sync_state, in the background, flushed on every exit
  *
- * Item failures are classified by the connector and acted on here: rate-limited → the run stops and
- * asks to be delayed (the worker is not blocked); auth → one token refresh and one retry; transient
- * → the rest continues, then the run asks for a retry with backoff; permanent → recorded per item
- * and skipped until the item changes. Knows no provider: everything provider-specific comes from
- * the connector.
+ * This file runs them. The steps form one queue that `concurrency` lanes drain in small chunks, each
+ * lane one provider call at a time under a per-account slot shared by every worker (the manifest's
+ * `concurrency`). So faults do not stall a run:
+ * - a slow call holds only its own lane: the steps queued behind it in its chunk are handed back
+ *   (never sent) after {@link ReconcileDeps.slowCallMs} and the other lanes take them;
+ * - a 429 stops new calls of the account at once (every lane's chunk, and every worker through the
+ *   shared limiter) while calls already allowed finish; after Retry-After the run goes on with the
+ *   steps it had not sent — without re-planning — or, for a wait longer than
+ *   {@link ReconcileDeps.maxInlineWaitMs}, the job is delayed and the next run resumes from sync_state.
+ *
+ * Other item failures are classified by the connector and acted on here: auth → one token refresh and
+ * the steps again; transient → a provider error answer (5xx) is sent once more at the end of the run's
+ * queue; what still failed, and calls without an answer (timeouts: they may land late), make the run
+ * ask for a retry with backoff once the rest is done;
+ * permanent → recorded per item and skipped until the item changes. Knows no provider.
  */
 
 /** The token operations the engine needs (see src/connections/token-refresh.ts). */
@@ -44,6 +54,11 @@ export interface EngineLimiter {
   pause(account: string, ms: number): Promise<void>;
 }
 
+/** The per-account concurrency slots the engine needs (see queues/concurrency-limit.ts). */
+export interface EngineSlots {
+  tryAcquire(account: string): Promise<{ ok: true; slot: { release(): Promise<void> } } | { ok: false; waitMs: number }>;
+}
+
 export type { SyncProgress } from './progress.ts';
 
 export interface ReconcileDeps {
@@ -51,29 +66,35 @@ export interface ReconcileDeps {
   connector: Connector & { sync: ConnectorSync };
   tokens: EngineTokens;
   limiter: EngineLimiter;
+  /** Shared per-account concurrency slots; absent = the lanes of this run are the only limit. */
+  slots?: EngineSlots;
   actor: TransferActor;
   /** Moves the connection to reauth_required (and cancels its jobs). */
   onReauthRequired(connectionId: string, message: string): Promise<void>;
   onProgress?(progress: SyncProgress): Promise<void>;
   /** Checked between chunks: true when the worker is shutting down. */
   shouldStop?(): boolean;
+  /** Steps per sync_state write (and the upper bound of a lane's chunk). Default 50. */
   chunkSize?: number;
+  /** Lanes (calls at once); never more than the manifest's per-account `concurrency`. */
   concurrency?: number;
-  /** Limiter waits up to this long happen in place; longer ones delay the job. */
+  /** Limiter, slot and Retry-After waits up to this long happen in place; longer ones delay the job. */
   maxInlineWaitMs?: number;
+  /** A lane's chunk running longer than this hands its unstarted steps to the other lanes. Default 2 s. */
+  slowCallMs?: number;
 }
 
 export type ReconcileResult =
   | { status: 'done'; progress: SyncProgress }
   | { status: 'skipped'; reason: string };
 
-const STOP_REASONS: ReadonlySet<BlockReason> = new Set([
-  'connection_not_active',
-  'connection_revoked',
-  'consent_missing',
-  'consent_withdrawn',
-  'platform_disabled',
-]);
+/** How a run ends early: an error for the queue to act on, or a stop with nothing to retry. */
+type RunStop = { kind: 'error'; error: Error } | { kind: 'skipped'; reason: string };
+
+/** In-run pauses after "slow down" before the job is delayed instead. */
+const MAX_INLINE_PAUSES = 5;
+/** Times a step may be handed back unsent before it counts as a transient failure. */
+const MAX_HAND_BACKS = 20;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -104,7 +125,7 @@ export async function loadSyncConnection(
 
 /** Runs one reconcile of a connection. Throws the run-level errors of `errors.ts` for the queue to act on. */
 export async function reconcileConnection(deps: ReconcileDeps, params: { connectionId: string; reason: string; jobId?: string }): Promise<ReconcileResult> {
-  const { services, connector, limiter } = deps;
+  const { services, connector } = deps;
   const { db, config } = services;
   const sync = connector.sync;
   // Independent reads in parallel: every serial round trip is latency a busy worker pays per job.
@@ -124,16 +145,9 @@ export async function reconcileConnection(deps: ReconcileDeps, params: { connect
   if (connection.status !== 'active') return { status: 'skipped', reason: `connection_${connection.status}` };
   if (!consent) return { status: 'skipped', reason: 'no_consent' };
   if (!leased.ok) throw leased.error;
-  const account = connection.externalAccount ?? connection.id;
 
-  let lease = leased.value;
-  const ctx: SyncContext = {
-    services,
-    connection,
-    consent,
-    accessToken: lease.accessToken,
-    actor: deps.actor,
-  };
+  const ctx: SyncContext = { services, connection, consent, accessToken: leased.value.accessToken, actor: deps.actor };
+  const tokens = new RunTokens(deps.tokens, ctx, leased.value.refreshAt);
   const intervalMs = config.FULL_RECONCILE_INTERVAL_MINUTES * 60_000;
   const full =
     Boolean(sync.listRemote) &&
@@ -161,183 +175,58 @@ export async function reconcileConnection(deps: ReconcileDeps, params: { connect
   });
   const report = (throttle = false): Promise<void> => reporter.report(progress, throttle);
   const state = new StateWriter();
-
-  let refreshedThisRun = false;
-  /** One refresh per run after a 401; a second 401 is transient (the provider may be flapping). */
-  const refreshAfter401 = async (): Promise<boolean> => {
-    if (refreshedThisRun) return false;
-    refreshedThisRun = true;
-    ctx.accessToken = await deps.tokens.refreshAfterRejection(connection.id, ctx.accessToken);
-    lease = await deps.tokens.lease(connection.id);
-    return true;
-  };
-
-  /** Acquires limiter budget for `points` requests, waiting in place for short waits only. */
-  const acquire = async (points: number) => {
-    for (;;) {
-      const got = await limiter.acquire(account, points);
-      if (got.ok) return;
-      if (got.waitMs > (deps.maxInlineWaitMs ?? 3000)) throw new RateLimitedRunError(got.waitMs, 'limiter');
-      await sleep(got.waitMs + Math.floor(Math.random() * 50));
-    }
-  };
+  const account = connection.externalAccount ?? connection.id;
 
   /** Runs a connector step (provisioning, listing) with the run-level error handling. */
-  const step = async <T>(fn: () => Promise<T & { calls: number }>): Promise<T & { calls: number }> => {
+  const providerStep = async <T>(fn: () => Promise<T & { calls: number }>): Promise<T & { calls: number }> => {
     for (;;) {
       try {
         // Few calls (0 when there is nothing to provision): charged after the fact, not reserved.
         const r = await fn();
         progress.providerCalls += r.calls;
-        await limiter.charge(account, r.calls);
+        await deps.limiter.charge(account, r.calls);
         return r;
       } catch (err) {
-        if (err instanceof TransferBlockedError) throw err;
         if (!(err instanceof ProviderStepError)) throw err;
         const c = err.errorClass;
-        if (c.kind === 'auth_failed' && !c.reauthRequired && (await refreshAfter401())) continue;
-        throw runError(c, err.message);
+        if (c.kind === 'auth_failed' && !c.reauthRequired && (await tokens.refreshAfter401())) continue;
+        if (c.kind === 'rate_limited') throw new RateLimitedRunError(c.retryAfterMs ?? 0, 'provider');
+        if (c.kind === 'auth_failed' && c.reauthRequired) throw new PermanentRunError('reauth_required', err.message);
+        if (c.kind === 'permanent') throw new PermanentRunError(c.code ?? 'provider_refused', err.message);
+        throw new TransientRunError(err.message);
       }
     }
-  };
-
-  const runError = (c: StepResultError, message: string): Error => {
-    if (c.kind === 'rate_limited') return new RateLimitedRunError(c.retryAfterMs ?? 0, 'provider');
-    if (c.kind === 'auth_failed' && c.reauthRequired) return new PermanentRunError('reauth_required', message);
-    if (c.kind === 'permanent') return new PermanentRunError(c.code ?? 'provider_refused', message);
-    return new TransientRunError(message);
   };
 
   try {
-    // 1. The destination the connector writes into exists; settings learned are kept.
-    const prepared = await step(() => sync.prepare(ctx, { verify: full }));
-    if (prepared.settings && Object.keys(prepared.settings).length) {
-      ctx.connection.settings = { ...ctx.connection.settings, ...prepared.settings };
-      await db
-        .updateTable('connections')
-        .set({ settings: sql`settings || ${JSON.stringify(prepared.settings)}::jsonb`, updated_at: new Date() })
-        .where('id', '=', connection.id)
-        .execute();
-    }
-    if (prepared.reset) {
-      await db.deleteFrom('sync_state').where('connection_id', '=', connection.id).execute();
-      await db.deleteFrom('sync_item_errors').where('connection_id', '=', connection.id).execute();
-    }
-
-    // 2. Desired vs current (vs remote, on a full reconcile) → plan.
-    const desired = await sync.desired({ services, connection: ctx.connection, consent });
-    const current: CurrentItem[] = prepared.reset
-      ? []
-      : stateRows.map((r) => ({ key: r.item_key, remoteId: r.remote_id, hash: r.hash, etag: r.etag, caseId: r.case_id }));
-    const failed = new Map(prepared.reset ? [] : failedRows.map((r) => [r.item_key, r.hash]));
-    let drift: ReturnType<typeof detectDrift> | undefined;
-    if (full && sync.listRemote) {
-      const remote = await step(() => sync.listRemote!(ctx));
-      drift = detectDrift(current, remote.items);
-    }
-    const plan = planReconcile({ desired, current, failed, drift, restoreDrift: sync.driftPolicy(ctx.connection.settings) === 'restore' });
-    progress.planned = {
-      create: plan.steps.filter((s) => s.op === 'create').length,
-      update: plan.steps.filter((s) => s.op === 'update').length,
-      delete: plan.steps.filter((s) => s.op === 'delete').length,
-    };
+    const plan = await planRun({
+      db,
+      sync,
+      ctx,
+      full,
+      remembered: {
+        items: stateRows.map((r) => ({ key: r.item_key, remoteId: r.remote_id, hash: r.hash, etag: r.etag, caseId: r.case_id })),
+        failed: failedRows.map((r) => ({ key: r.item_key, hash: r.hash })),
+      },
+      providerStep,
+    });
+    progress.planned = plan.planned;
     progress.unchanged = plan.unchanged;
-    progress.skipped = plan.skipped.length;
+    progress.skipped = plan.skipped;
     progress.remaining = plan.steps.length;
     void report();
 
-    // Errors of items that are no longer wanted are moot.
-    const desiredKeys = new Set(desired.map((d) => d.key));
-    const staleErrors = [...failed.keys()].filter((k) => !desiredKeys.has(k));
-    for (const k of staleErrors) failed.delete(k);
-    if (staleErrors.length) {
-      await db.deleteFrom('sync_item_errors').where('connection_id', '=', connection.id).where('item_key', 'in', staleErrors).execute();
+    const applied = await new PlanRunner({ deps, ctx, account, tokens, state, progress, report, failed: plan.failed }).run(plan.steps);
+    if (applied) {
+      await state.flush();
+      await report();
+      return applied;
     }
 
-    // 3. Apply in chunks; persist each chunk before the next.
-    const size = Math.max(1, Math.min(deps.chunkSize ?? 50, limiter.maxPerAcquire));
-    // The manifest's per-account concurrency is a provider limit: a worker option may lower it, never raise it.
-    const allowed = connector.manifest.rateBudgets?.perAccount?.concurrency ?? 8;
-    const concurrency = Math.max(1, Math.min(deps.concurrency ?? allowed, allowed));
-    let transientFailures = 0;
-    let lastTransient = '';
-    for (const part of chunk(plan.steps, size)) {
-      // A connection that stopped being active (revoked, reauth_required) is refused by the gate,
-      // which re-reads the connection's revocation epoch on every call: the run then stops below.
-      if (deps.shouldStop?.()) throw new RunInterruptedError();
-      // Long runs outlive short-lived tokens: refresh ahead of expiry between chunks (single flight).
-      if (Date.now() >= lease.refreshAt) {
-        lease = await deps.tokens.lease(connection.id);
-        if (lease.accessToken !== ctx.accessToken) {
-          ctx.accessToken = lease.accessToken;
-          refreshedThisRun = false;
-        }
-      }
-      await acquire(part.length);
-      let results = await sync.apply(ctx, part, { concurrency });
-      const authFailed = results.filter((r) => r.outcome === 'failed' && r.error.kind === 'auth_failed');
-      const reauth = authFailed.find((r) => r.outcome === 'failed' && r.error.kind === 'auth_failed' && r.error.reauthRequired);
-      if (reauth && reauth.outcome === 'failed') {
-        state.enqueue(recordChunk(db, connection.id, part, results, progress, failed));
-        await state.flush();
-        await deps.onReauthRequired(connection.id, 'Casebridge is no longer allowed to write to this account. Reconnect it to resume syncing.');
-        throw new PermanentRunError('reauth_required', reauth.error.message);
-      }
-      if (authFailed.length && (await refreshAfter401())) {
-        const retryKeys = new Set(authFailed.map((r) => r.key));
-        const retrySteps = part.filter((s) => retryKeys.has(s.key));
-        await acquire(retrySteps.length);
-        const retried = await sync.apply(ctx, retrySteps, { concurrency });
-        const byKey = new Map(retried.map((r) => [r.key, r]));
-        results = results.map((r) => (retryKeys.has(r.key) ? (byKey.get(r.key) ?? r) : r));
-      }
-      const calls = results.reduce((n, r) => n + r.calls, 0);
-      progress.providerCalls += calls;
-      if (calls > part.length) await limiter.charge(account, calls - part.length);
-      // Results are recorded now (in memory) and written while the next chunk is on its way; every
-      // exit below waits for the writes, so a delayed or failed run has saved what it did.
-      state.enqueue(recordChunk(db, connection.id, part, results, progress, failed));
-
-      const stop = results.find((r) => r.outcome === 'blocked' && STOP_REASONS.has(r.reason));
-      if (stop) {
-        await state.flush();
-        await report();
-        return { status: 'skipped', reason: `blocked_${stop.outcome === 'blocked' ? stop.reason : ''}` };
-      }
-      if (results.some((r) => r.outcome === 'blocked')) {
-        // The consent changed between projection and sending: re-plan under the new consent.
-        throw new TransientRunError('consent changed during the run; re-planning');
-      }
-      const limited = results.filter((r): r is Extract<StepResult, { outcome: 'failed' }> => r.outcome === 'failed' && r.error.kind === 'rate_limited');
-      if (limited.length) {
-        const waits = limited.map((r) => (r.error.kind === 'rate_limited' ? (r.error.retryAfterMs ?? 0) : 0));
-        const wait = Math.max(...waits);
-        if (wait > 0) await limiter.pause(account, wait);
-        throw new RateLimitedRunError(wait, 'provider');
-      }
-      if (results.some((r) => r.outcome === 'failed' && r.error.code === 'destination_missing')) {
-        // Make the next run verify (and re-create) the destination.
-        await db.updateTable('connections').set({ last_full_sync_at: null }).where('id', '=', connection.id).execute();
-        throw new TransientRunError(`the destination at ${connector.manifest.displayName} is missing; it is checked again on the next attempt`);
-      }
-      for (const r of results) {
-        if (r.outcome === 'failed' && (r.error.kind === 'transient' || r.error.kind === 'auth_failed')) {
-          transientFailures += 1;
-          lastTransient = r.error.message;
-        }
-      }
-      void report(true);
-      // A chunk that failed entirely says the provider is down: stop early, retry later.
-      if (results.length && results.every((r) => r.outcome === 'failed' && (r.error.kind === 'transient' || r.error.kind === 'auth_failed'))) {
-        throw new TransientRunError(lastTransient || 'provider unavailable');
-      }
-    }
-    if (transientFailures) throw new TransientRunError(`${transientFailures} item(s) failed transiently: ${lastTransient}`);
-
-    // 4. Done: state written, then the summary (after any progress write still on its way).
+    // Done: state written, then the summary (after any progress write still on its way).
     await state.flush();
     await reporter.flush();
-    const itemErrors = failed.size;
+    const itemErrors = plan.failed.size;
     progress.state = 'idle';
     progress.finishedAt = new Date().toISOString();
     progress.remaining = 0;
@@ -383,4 +272,342 @@ export async function reconcileConnection(deps: ReconcileDeps, params: { connect
   }
 }
 
-type StepResultError = Extract<StepResult, { outcome: 'failed' }>['error'];
+/** The run's access token: refreshed ahead of expiry between chunks (single flight), and once after a 401. */
+class RunTokens {
+  private refreshed = false;
+  private renewing: Promise<void> | null = null;
+
+  constructor(
+    private readonly tokens: EngineTokens,
+    private readonly ctx: SyncContext,
+    private refreshAt: number,
+  ) {}
+
+  /** Long runs outlive short-lived tokens: a fresh one before the next chunk when this one is due. */
+  async fresh(): Promise<void> {
+    if (Date.now() < this.refreshAt) return;
+    this.renewing ??= (async () => {
+      const lease = await this.tokens.lease(this.ctx.connection.id);
+      this.refreshAt = lease.refreshAt;
+      if (lease.accessToken !== this.ctx.accessToken) {
+        this.ctx.accessToken = lease.accessToken;
+        this.refreshed = false;
+      }
+    })().finally(() => {
+      this.renewing = null;
+    });
+    await this.renewing;
+  }
+
+  /** One refresh per run after a 401; a second 401 is transient (the provider may be flapping). */
+  async refreshAfter401(): Promise<boolean> {
+    // Lanes answered 401 together share the one refresh.
+    if (this.renewing) {
+      await this.renewing;
+      return true;
+    }
+    if (this.refreshed) return false;
+    this.refreshed = true;
+    this.renewing = (async () => {
+      this.ctx.accessToken = await this.tokens.refreshAfterRejection(this.ctx.connection.id, this.ctx.accessToken);
+      this.refreshAt = (await this.tokens.lease(this.ctx.connection.id)).refreshAt;
+    })().finally(() => {
+      this.renewing = null;
+    });
+    await this.renewing;
+    return true;
+  }
+}
+
+/**
+ * Drains a plan's steps with lanes (see the file comment). Returns a `skipped` result when the gate
+ * stopped the run for the whole connection, null when every step was applied; throws the run-level
+ * errors otherwise. Every exit leaves what was done queued on the state writer.
+ */
+class PlanRunner {
+  private readonly queue: PlanStep[] = [];
+  private stopped: RunStop | null = null;
+  /** Aborted to stop every lane's chunk at once (a stop of the run); see `pause` for 429s. */
+  private readonly runStop = new AbortController();
+  private pauseStop = new AbortController();
+  private pausedUntil = 0;
+  private pauses = 0;
+  private readonly handBacks = new Map<string, number>();
+  private pending: { steps: PlanStep[]; results: StepResult[] } = { steps: [], results: [] };
+  private transient = { count: 0, message: '', consecutive: 0 };
+  private slotWaitMs = 0;
+  /** Keys of steps already sent once more after a transient failure. */
+  private readonly retried = new Set<string>();
+  /** Lanes applying a chunk right now. */
+  private active = 0;
+  private readonly size: number;
+  private readonly lanes: number;
+
+  constructor(
+    private readonly env: {
+      deps: ReconcileDeps;
+      ctx: SyncContext;
+      account: string;
+      tokens: RunTokens;
+      state: StateWriter;
+      progress: SyncProgress;
+      report(throttle?: boolean): Promise<void>;
+      failed: Map<string, string>;
+    },
+  ) {
+    const { deps } = env;
+    // The manifest's per-account concurrency is a provider limit: a worker option may lower it, never raise it.
+    const allowed = deps.connector.manifest.rateBudgets?.perAccount?.concurrency ?? 8;
+    this.lanes = Math.max(1, Math.min(deps.concurrency ?? allowed, allowed));
+    const chunkSize = Math.max(1, Math.min(deps.chunkSize ?? 50, deps.limiter.maxPerAcquire));
+    // Small chunks per lane: a slow call strands few steps, and each lane still batches its gate work.
+    this.size = Math.max(1, Math.min(chunkSize, Math.ceil(chunkSize / this.lanes)));
+  }
+
+  private get chunkSize(): number {
+    return Math.max(1, Math.min(this.env.deps.chunkSize ?? 50, this.env.deps.limiter.maxPerAcquire));
+  }
+
+  async run(steps: PlanStep[]): Promise<ReconcileResult | null> {
+    this.queue.push(...steps);
+    await Promise.all(Array.from({ length: this.lanes }, () => this.lane()));
+    this.record(true);
+    const stop = this.stopped;
+    if (stop?.kind === 'skipped') return { status: 'skipped', reason: stop.reason };
+    if (stop) throw stop.error;
+    // Every lane gave up waiting for a slot that other workers hold: the job waits and resumes.
+    if (this.queue.length) throw new RateLimitedRunError(Math.max(1000, this.slotWaitMs), 'limiter');
+    if (this.transient.count) throw new TransientRunError(`${this.transient.count} item(s) failed transiently: ${this.transient.message}`);
+    return null;
+  }
+
+  private stop(stop: RunStop): void {
+    this.stopped ??= stop;
+    this.runStop.abort('run_stopped');
+  }
+
+  /** One lane: takes a chunk from the front of the queue, applies it under a slot, sorts the results; until the queue is empty. */
+  private async lane(): Promise<void> {
+    const { deps, tokens } = this.env;
+    while (!this.stopped && (this.queue.length || this.active)) {
+      // Another lane's chunk may still hand steps back (a slow call): wait for them rather than end.
+      if (!this.queue.length) {
+        await sleep(20);
+        continue;
+      }
+      // A connection that stopped being active (revoked, reauth_required) is refused by the gate,
+      // which re-reads the connection's revocation epoch on every call: the run then stops below.
+      if (deps.shouldStop?.()) return this.stop({ kind: 'error', error: new RunInterruptedError() });
+      if (!(await this.waitForPause())) return;
+      const slot = await this.takeSlot();
+      if (!slot) return;
+      let part: PlanStep[] = [];
+      try {
+        if (this.stopped) return;
+        part = this.queue.splice(0, this.size);
+        if (!part.length) continue;
+        await tokens.fresh();
+        if (!(await this.acquire(part.length))) {
+          this.queue.unshift(...part);
+          return;
+        }
+        this.active += 1;
+        try {
+          await this.applyPart(part);
+        } finally {
+          this.active -= 1;
+        }
+      } catch (err) {
+        this.stop({ kind: 'error', error: err instanceof Error ? err : new Error(String(err)) });
+      } finally {
+        await slot.release();
+      }
+    }
+  }
+
+  private async applyPart(part: PlanStep[]): Promise<void> {
+    const { deps, ctx, account, progress } = this.env;
+    // The chunk stops early for a stop of the run, a 429 anywhere in the run, or a call that is slow.
+    // A call still out after slowCallMs: the steps behind it go back to the queue at once, for the
+    // other lanes; the gate then skips them here (they never leave from this lane).
+    const started = new Set<number>();
+    const handedBack = new Set<PlanStep>();
+    const timer = setTimeout(() => {
+      for (const [i, step] of part.entries()) if (!started.has(i)) handedBack.add(step);
+      this.handBack([...handedBack]);
+    }, deps.slowCallMs ?? 2_000);
+    let signalled = false;
+    let sorted: SortedChunk;
+    try {
+      sorted = await applyChunk(deps.connector.sync, ctx, part, {
+        concurrency: 1,
+        signal: AbortSignal.any([this.runStop.signal, this.pauseStop.signal]),
+        onRateLimited: (ms) => {
+          signalled = true;
+          this.pause(ms);
+        },
+        beforeSend: (i) => {
+          if (handedBack.has(part[i]!)) return 'slow_call';
+          started.add(i);
+          return null;
+        },
+      });
+    } finally {
+      clearTimeout(timer);
+    }
+    sorted.again = sorted.again.filter((s) => !handedBack.has(s));
+    progress.providerCalls += sorted.calls;
+    if (sorted.calls > part.length) await deps.limiter.charge(account, sorted.calls - part.length);
+    if (sorted.rateLimitedMs !== undefined && !signalled) this.pause(sorted.rateLimitedMs);
+
+    const settled = sorted.settled;
+    if (sorted.authFailed.length) {
+      if (await this.env.tokens.refreshAfter401()) sorted.again.unshift(...sorted.authFailed.map((a) => a.step));
+      else
+        for (const a of sorted.authFailed) {
+          settled.steps.push(a.step);
+          settled.results.push(a.result);
+        }
+    }
+    this.handBack(sorted.again);
+    this.settle(this.retryOnce(settled));
+
+    if (sorted.reauth) {
+      this.record(true);
+      await this.env.state.flush();
+      await deps.onReauthRequired(ctx.connection.id, 'Casebridge is no longer allowed to write to this account. Reconnect it to resume syncing.');
+      return this.stop({ kind: 'error', error: new PermanentRunError('reauth_required', sorted.reauth.error.message) });
+    }
+    if (sorted.stop) return this.stop({ kind: 'skipped', reason: `blocked_${sorted.stop}` });
+    // The consent changed between projection and sending: re-plan under the new consent.
+    if (sorted.consentChanged) return this.stop({ kind: 'error', error: new TransientRunError('consent changed during the run; re-planning') });
+    if (sorted.destinationMissing) {
+      // Make the next run verify (and re-create) the destination.
+      await deps.services.db.updateTable('connections').set({ last_full_sync_at: null }).where('id', '=', ctx.connection.id).execute();
+      return this.stop({
+        kind: 'error',
+        error: new TransientRunError(`the destination at ${deps.connector.manifest.displayName} is missing; it is checked again on the next attempt`),
+      });
+    }
+    // A long streak of transient failures says the provider is down: stop early, retry later.
+    if (this.transient.consecutive >= this.chunkSize) {
+      return this.stop({ kind: 'error', error: new TransientRunError(this.transient.message || 'provider unavailable') });
+    }
+    void this.env.report(true);
+  }
+
+  /** Steps that did not leave (or were refused with "slow down") go back to the front of the queue, in order. */
+  private handBack(steps: PlanStep[]): void {
+    const back: PlanStep[] = [];
+    for (const s of steps) {
+      const n = (this.handBacks.get(s.key) ?? 0) + 1;
+      this.handBacks.set(s.key, n);
+      if (n <= MAX_HAND_BACKS) back.push(s);
+      else this.settle({ steps: [s], results: [{ key: s.key, op: s.op, outcome: 'failed', error: { kind: 'transient', message: 'could not be sent (handed back too often)' }, calls: 0 }] });
+    }
+    this.queue.unshift(...back);
+  }
+
+  /**
+   * A step the provider refused transiently (a 5xx) is sent once more in this run, after the rest of
+   * the queue, rather than waiting for the job's retry — safe because every step is idempotent (the
+   * level-triggered plan would send it again anyway). Returns the results that stay final.
+   */
+  private retryOnce(settled: { steps: PlanStep[]; results: StepResult[] }): { steps: PlanStep[]; results: StepResult[] } {
+    const kept: { steps: PlanStep[]; results: StepResult[] } = { steps: [], results: [] };
+    for (const [i, r] of settled.results.entries()) {
+      const step = settled.steps[i]!;
+      // Not a call without an answer (a timeout, a lost connection: status null): it may still land at
+      // the provider, and a second attempt racing it would blur the read-back that resolves it.
+      const answered = r.outcome === 'failed' && r.error.status !== null && r.error.status !== undefined;
+      if (r.outcome === 'failed' && r.error.kind === 'transient' && answered && !this.retried.has(step.key)) {
+        this.retried.add(step.key);
+        this.transient.consecutive += 1;
+        this.transient.message = r.error.message;
+        this.queue.push(step);
+        continue;
+      }
+      kept.steps.push(step);
+      kept.results.push(r);
+    }
+    return kept;
+  }
+
+  /** Final results of this run: counted, and queued for the state writer. */
+  private settle(settled: { steps: PlanStep[]; results: StepResult[] }): void {
+    this.pending.steps.push(...settled.steps);
+    this.pending.results.push(...settled.results);
+    for (const r of settled.results) {
+      if (r.outcome === 'failed' && (r.error.kind === 'transient' || r.error.kind === 'auth_failed')) {
+        this.transient.count += 1;
+        this.transient.consecutive += 1;
+        this.transient.message = r.error.message;
+      } else if (r.outcome === 'done') this.transient.consecutive = 0;
+    }
+    this.record(false);
+  }
+
+  /** Results are counted now and written in the background, a state write per `chunkSize` steps (all at the end). */
+  private record(all: boolean): void {
+    if (!this.pending.steps.length || (!all && this.pending.steps.length < this.chunkSize)) return;
+    const { steps, results } = this.pending;
+    this.pending = { steps: [], results: [] };
+    const { deps, ctx, progress, failed } = this.env;
+    this.env.state.enqueue(recordChunk(deps.services.db, ctx.connection.id, steps, results, progress, failed));
+  }
+
+  /** "Slow down": new calls of the account stop now (this run's chunks, and other workers via the limiter). */
+  private pause(retryAfterMs: number | null): void {
+    const ms = retryAfterMs ?? Math.min(30_000, 1000 * 2 ** this.pauses);
+    const until = Date.now() + ms;
+    if (until <= this.pausedUntil) return;
+    this.pauses += 1;
+    this.pausedUntil = until;
+    this.pauseStop.abort('rate_limited');
+    this.pauseStop = new AbortController();
+    this.env.deps.limiter.pause(this.env.account, ms).catch((err: unknown) => {
+      this.env.deps.services.logger.warn({ err, connectionId: this.env.ctx.connection.id }, 'could not share the provider pause');
+    });
+  }
+
+  /** Waits out a pause in place when it is short; otherwise stops the run (the job is delayed). */
+  private async waitForPause(): Promise<boolean> {
+    const wait = this.pausedUntil - Date.now();
+    if (wait <= 0) return true;
+    if (wait > (this.env.deps.maxInlineWaitMs ?? 3000) || this.pauses > MAX_INLINE_PAUSES) {
+      this.stop({ kind: 'error', error: new RateLimitedRunError(wait, 'provider') });
+      return false;
+    }
+    await sleep(wait + Math.floor(Math.random() * 100));
+    return !this.stopped;
+  }
+
+  /** Budget for `points` requests, waiting in place for short waits only. */
+  private async acquire(points: number): Promise<boolean> {
+    const { deps, account } = this.env;
+    for (;;) {
+      const got = await deps.limiter.acquire(account, points);
+      if (got.ok) return true;
+      if (got.waitMs > (deps.maxInlineWaitMs ?? 3000)) {
+        this.stop({ kind: 'error', error: new RateLimitedRunError(got.waitMs, 'limiter') });
+        return false;
+      }
+      await sleep(got.waitMs + Math.floor(Math.random() * 50));
+      if (this.stopped) return false;
+    }
+  }
+
+  /** A per-account slot shared with every worker; null when none frees within the inline wait (the lane ends). */
+  private async takeSlot(): Promise<{ release(): Promise<void> } | null> {
+    const { deps, account } = this.env;
+    if (!deps.slots) return { release: async () => undefined };
+    const deadline = Date.now() + (deps.maxInlineWaitMs ?? 3000);
+    for (;;) {
+      const got = await deps.slots.tryAcquire(account);
+      if (got.ok) return got.slot;
+      this.slotWaitMs = got.waitMs;
+      if (this.stopped || Date.now() >= deadline) return null;
+      await sleep(Math.min(got.waitMs, 100) + Math.floor(Math.random() * 20));
+    }
+  }
+}

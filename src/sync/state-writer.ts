@@ -70,7 +70,7 @@ export function recordChunk(
       progress.remaining -= 1;
     } else if (r.outcome === 'blocked') {
       progress.done.blocked += 1;
-    } else {
+    } else if (r.outcome === 'failed') {
       progress.done.failed += 1;
       if (r.error.kind === 'permanent' && r.error.code !== 'destination_missing') {
         failed.set(s.key, s.op === 'delete' ? s.current.hash : s.desired.hash);

@@ -1,0 +1,119 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { redisKey } from '../src/redis.ts';
+
+/**
+ * A provider's "at most N requests in flight per account" (the manifest's `concurrency`), shared by
+ * every worker process: a counting semaphore in Redis. One sorted set per account holds a member per
+ * slot taken, scored by the moment its lease ends; a slot whose holder died (kill -9) frees itself
+ * when its lease ends. Taking, renewing and giving back a slot are each one Lua script over that one
+ * key, so they are atomic across workers (the key's `{…}` hash tag keeps anything added beside it in
+ * the same Redis Cluster slot). Knows no platform.
+ */
+
+/**
+ * KEYS[1]: the account's slot set. ARGV: mode ('take' | 'renew' | 'give'), holder id, limit,
+ * lease ms. Scores are lease ends on the Redis server's clock (one clock for every worker).
+ * Returns for 'take': 0 when the slot was taken, else the ms until the earliest lease ends (at least 1);
+ * for 'renew': 1 when the holder still had its slot (renewed), 0 when it had lost it; for 'give': 0.
+ */
+const SCRIPT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local mode = ARGV[1]
+local lease = tonumber(ARGV[4])
+if mode == 'give' then
+  redis.call('ZREM', KEYS[1], ARGV[2])
+  return 0
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if mode == 'renew' then
+  if not redis.call('ZSCORE', KEYS[1], ARGV[2]) then return 0 end
+  redis.call('ZADD', KEYS[1], now + lease, ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], lease + 1000)
+  return 1
+end
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
+  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  local wait = tonumber(first[2]) - now
+  if wait < 1 then wait = 1 end
+  return wait
+end
+redis.call('ZADD', KEYS[1], now + lease, ARGV[2])
+redis.call('PEXPIRE', KEYS[1], lease + 1000)
+return 0
+`;
+
+/** A slot held: give it back when the call (or chunk of calls) it covers is over. */
+export interface ConcurrencySlot {
+  release(): Promise<void>;
+}
+
+export type SlotAttempt = { ok: true; slot: ConcurrencySlot } | { ok: false; waitMs: number };
+
+/** The per-account concurrency limit of one platform. */
+export class AccountConcurrencyLimiter {
+  private readonly prefix: string;
+
+  constructor(
+    private readonly params: {
+      redis: Redis;
+      prefix: string;
+      platform: string;
+      /** Slots per account (the manifest's `concurrency`). */
+      limit: number;
+      /**
+       * How long a slot outlives a holder that stopped renewing it (a killed worker). Renewed every
+       * third of it while held, so a slow call keeps its slot. Default 60 s.
+       */
+      leaseMs?: number;
+    },
+  ) {
+    this.prefix = redisKey(params.prefix, 'conc', params.platform);
+  }
+
+  /** The per-account limit this enforces. */
+  get limit(): number {
+    return this.params.limit;
+  }
+
+  /** Takes a slot of `account`, or says when the earliest one may free (a hint: slots are given back early). */
+  async tryAcquire(account: string): Promise<SlotAttempt> {
+    const key = this.key(account);
+    const holder = randomUUID();
+    const leaseMs = this.params.leaseMs ?? 60_000;
+    const wait = Number(await this.params.redis.eval(SCRIPT, 1, key, 'take', holder, this.params.limit, leaseMs));
+    if (wait > 0) return { ok: false, waitMs: wait };
+    const renew = setInterval(
+      () => {
+        this.params.redis.eval(SCRIPT, 1, key, 'renew', holder, this.params.limit, leaseMs).catch(() => undefined);
+      },
+      Math.max(100, Math.floor(leaseMs / 3)),
+    );
+    renew.unref();
+    let released = false;
+    return {
+      ok: true,
+      slot: {
+        release: async () => {
+          if (released) return;
+          released = true;
+          clearInterval(renew);
+          // A failure only keeps the slot until its lease ends.
+          await this.params.redis.eval(SCRIPT, 1, key, 'give', holder, this.params.limit, leaseMs).catch(() => undefined);
+        },
+      },
+    };
+  }
+
+  /** Slots of `account` held right now (tests, metrics). */
+  async inUse(account: string): Promise<number> {
+    const key = this.key(account);
+    const now = Number((await this.params.redis.time())[0]) * 1000;
+    return this.params.redis.zcount(key, now, '+inf');
+  }
+
+  private key(account: string): string {
+    return `${this.prefix}:{${account}}:slots`;
+  }
+}

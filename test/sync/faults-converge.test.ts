@@ -1,0 +1,104 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Fault, FaultSpec } from '../../sandbox/state.ts';
+import { recoverOpenTransfers } from '../../src/transfers/resolution.ts';
+import { caseWithEvents, createSyncEnv, type SyncEnv } from './support/env.ts';
+import { ledgerMismatches } from './support/ledger-check.ts';
+
+/**
+ * Faults do not stall a run (the engine's lanes, sandbox fault injection over real HTTP, real
+ * workers): 60 new events with every fifth insert faulted — 500s, 429s with Retry-After, one insert
+ * the sandbox holds past the 30 s client timeout and applies afterwards. The run keeps going around
+ * the slow call, pauses the account on a 429 while calls already allowed finish, then sends what it had
+ * not sent; the log then says exactly what the provider's ledger says.
+ */
+
+const N = 60;
+const RETRY_AFTER_S = 2;
+
+let env: SyncEnv;
+
+beforeAll(async () => {
+  env = await createSyncEnv();
+  await env.startWorkers({ sync: { chunkSize: 20 } });
+});
+afterAll(async () => env.close());
+
+/** Adds `specs` one at a time, each for one request, as every `every`-th event insert reaches the sandbox. */
+function spreadFaults(specs: FaultSpec[], every: number): { faults: Fault[]; stop(): void } {
+  const faults: Fault[] = [];
+  const inserts = () => env.sandbox.state.ledger.filter((e) => e.method === 'POST' && e.path.endsWith('/events')).length;
+  const timer = setInterval(() => {
+    while (faults.length < specs.length && inserts() >= faults.length * every) {
+      faults.push(env.sandbox.state.addFault({ ...specs[faults.length]!, provider: 'google', method: 'POST', path: '/events$', times: 1 }));
+    }
+  }, 1);
+  return { faults, stop: () => clearInterval(timer) };
+}
+
+describe('faults do not stall a run', () => {
+  it('converges around 500s, 429s and a call held past the timeout, with one sent or resolved row per provider write', async () => {
+    const connectionId = await env.connect();
+    await env.waitIdle();
+    const calendarId = await env.calendarId(connectionId);
+    const specs: FaultSpec[] = [
+      { kind: 'delay', delayMs: 31_000 },
+      ...Array.from({ length: 9 }, (_, i): FaultSpec => (i === 2 || i === 6 ? { kind: 'status', status: 429, retryAfterSeconds: RETRY_AFTER_S } : { kind: 'status', status: 500 })),
+    ];
+    const injected = spreadFaults(specs, 5);
+    const started = Date.now();
+    await env.ingest(caseWithEvents({ caseId: 'faults', assignee: env.org.member.email, n: N }));
+
+    // The held insert does not hold back the rest: all but it and the 500s are written long before it times out.
+    const rateLimitedAt = new Map<Fault, number>();
+    let allButStragglers: number | null = null;
+    while (Date.now() - started < 25_000 && (allButStragglers === null || rateLimitedAt.size < 2)) {
+      for (const f of injected.faults) if (f.status === 429 && f.hits && !rateLimitedAt.has(f)) rateLimitedAt.set(f, Date.now());
+      if (allButStragglers === null && env.liveEvents(calendarId).length >= N - 1 - 7) allButStragglers = Date.now() - started;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(allButStragglers, 'events written while the held insert was still out').not.toBeNull();
+    expect(allButStragglers!).toBeLessThan(20_000);
+
+    await env.waitIdle(90_000);
+    injected.stop();
+    expect(injected.faults.map((f) => f.hits)).toEqual(specs.map(() => 1));
+    // Let the held insert land, then recover as the maintenance job does.
+    await new Promise((r) => setTimeout(r, Math.max(0, started + 32_000 - Date.now())));
+    const report = await recoverOpenTransfers(env.t.services, { now: Date.now() + 60_000, settleMs: 0 });
+    expect(report.pending).toEqual([]);
+
+    expect(env.liveEvents(calendarId)).toHaveLength(N);
+    const google = env.writes().filter((w) => w.provider === 'google' && w.path.startsWith('/calendar/v3/'));
+    const check = await ledgerMismatches({ db: env.t.services.db, connectionIds: [connectionId], writes: google });
+    expect(check.mismatches).toEqual([]);
+    expect(check.items).toBe(N);
+
+    const rows = await env.t.services.db
+      .selectFrom('transfer_log')
+      .select(['outcome', 'reason', 'provider_status', 'error_message'])
+      .where('connection_id', '=', connectionId)
+      .where('item_key', 'like', 'event:%')
+      .execute();
+    // `failed` rows are the provider's error answers and nothing else: steps never sent leave none.
+    const failed = rows.filter((r) => r.outcome === 'failed');
+    expect(failed.map((r) => r.provider_status).sort()).toEqual([...Array(7).fill(500), 429, 429].sort());
+    // The held insert was logged as unknown (a timeout) and resolved by reading the provider: it took
+    // effect, or — when the run's second attempt created the event first — it met a 409 and did not.
+    const unknown = rows.filter((r) => r.outcome === 'unknown');
+    expect(unknown).toHaveLength(1);
+    expect(unknown[0]!.error_message).toMatch(/timed out/);
+    const resolved = rows.filter((r) => r.outcome === 'resolved').map((r) => r.reason);
+    expect(resolved).toHaveLength(1);
+    expect(['took_effect', 'did_not_take_effect']).toContain(resolved[0]);
+    // Few `not_sent` rows: only intents written ahead for steps the run then held back.
+    expect(rows.filter((r) => r.outcome === 'not_sent').length).toBeLessThanOrEqual(10);
+
+    // After each 429 the account's inserts paused for Retry-After (apart from calls already under way).
+    const inserts = env.sandbox.state.ledger.filter((e) => e.method === 'POST' && e.path.endsWith('/events') && e.atMs >= started);
+    expect(rateLimitedAt.size).toBe(2);
+    for (const at of rateLimitedAt.values()) {
+      const during = inserts.filter((e) => e.atMs > at + 300 && e.atMs < at + RETRY_AFTER_S * 1000 - 300);
+      expect(during, 'inserts while the account was paused').toEqual([]);
+    }
+  }, 180_000);
+});

@@ -1,0 +1,37 @@
+import type { Db } from '../../../src/db/database.ts';
+
+/**
+ * The transfer log against the provider's ledger, per item: every provider write has one `sent` row or
+ * one `unknown` row resolved to `took_effect`, and no such row lacks a write. Returns the mismatches
+ * (empty when the invariant holds) and the number of items compared.
+ */
+export async function ledgerMismatches(params: {
+  db: Db;
+  connectionIds: string[];
+  /** Google calendar writes of the sandbox ledger (path and the written object). */
+  writes: Array<{ path: string; object?: unknown }>;
+}): Promise<{ mismatches: string[]; items: number }> {
+  const rows = await params.db
+    .selectFrom('transfer_log')
+    .select(['connection_id', 'item_key', 'outcome', 'reason'])
+    .where('connection_id', 'in', params.connectionIds)
+    .where('purpose', '=', 'calendar_sync')
+    .execute();
+  const count = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
+  const writes = new Map<string, number>();
+  for (const w of params.writes) {
+    if (!w.path.includes('/events')) continue;
+    const p = (w.object as { extendedProperties?: { private?: { casebridgeEventId?: string; casebridgeConnectionId?: string } } }).extendedProperties?.private;
+    count(writes, `${p?.casebridgeConnectionId}/event:${p?.casebridgeEventId}`);
+  }
+  const logged = new Map<string, number>();
+  for (const r of rows) {
+    if (!r.item_key?.startsWith('event:')) continue;
+    if (r.outcome === 'sent' || (r.outcome === 'resolved' && r.reason === 'took_effect')) count(logged, `${r.connection_id}/${r.item_key}`);
+  }
+  const keys = [...new Set([...writes.keys(), ...logged.keys()])].sort();
+  return {
+    mismatches: keys.filter((k) => (writes.get(k) ?? 0) !== (logged.get(k) ?? 0)).map((k) => `${k}: ${writes.get(k) ?? 0} writes, ${logged.get(k) ?? 0} logged`),
+    items: keys.length,
+  };
+}
