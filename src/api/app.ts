@@ -7,6 +7,8 @@ import type { ZodError } from 'zod';
 import { httpDuration, httpRequests } from '../observability/metrics.ts';
 import type { Services } from '../services.ts';
 import type { App, AppEnv } from './env.ts';
+import { isCasebridgeError } from '../errors/index.ts';
+import { apiErrorFor } from './error-status.ts';
 import { ApiError, errorBody } from './errors.ts';
 import { jsonDepthLimit } from './json-depth.ts';
 import { registerDocs } from './docs-page.ts';
@@ -65,7 +67,9 @@ export function createApp(services: Services): App {
   app.use('*', jsonDepthLimit());
   app.use('*', textGuard());
 
-  app.onError((err, c) => {
+  app.onError((thrown, c) => {
+    // A domain error becomes its API error here, and only here (see error-status.ts).
+    const err = isCasebridgeError(thrown) ? (apiErrorFor(thrown) ?? thrown) : thrown;
     if (err instanceof ApiError) {
       for (const [k, v] of Object.entries(err.headers ?? {})) c.header(k, v);
       return c.json(errorBody(err.code, err.message, err.details), err.status);

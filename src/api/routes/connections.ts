@@ -1,8 +1,8 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { UserPrincipal } from '../../auth/principal.ts';
 import { sessionAuth } from '../../auth/sessions.ts';
+import { CallbackError } from '../../connections/errors.ts';
 import {
-  CallbackError,
   completeAuthorization,
   createConnection,
   createConnectionSchema,
