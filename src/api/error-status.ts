@@ -34,7 +34,6 @@ export const STATUS_BY_CODE: Readonly<Record<string, Status>> = {
   platform_not_oauth: 400,
   invalid_settings: 400,
   category_not_supported: 400,
-  invalid_categories: 400,
   unknown_case: 400,
   no_categories: 400,
   empty_case_scope: 400,

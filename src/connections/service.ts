@@ -3,8 +3,9 @@ import { z } from 'zod';
 import { connectorFor } from '../../connectors/registry.ts';
 import type { Connector, SyncContext } from '../../connectors/types.ts';
 import type { UserPrincipal } from '../auth/principal.ts';
-import { type CategoryId, isCategoryId } from '../consent/categories.ts';
-import { currentConsent, grantConsent } from '../consent/service.ts';
+import type { CategoryId } from '../consent/categories.ts';
+import { grantConnectionConsent } from '../consent/grant.ts';
+import { currentConsent } from '../consent/service.ts';
 import type { CaseScope, ConnectionStatus } from '../db/types.ts';
 import { AuthError, NotFoundError } from '../errors/index.ts';
 import type { Services } from '../services.ts';
@@ -95,7 +96,10 @@ async function orgDisabledPlatforms(services: Services, organizationId: string):
   return org?.settings?.disabledPlatforms ?? [];
 }
 
-/** Creates a pending connection with its consent and returns the provider authorization URL. */
+/**
+ * Creates a pending connection with its consent (granted by `grantConnectionConsent`, the same
+ * function as a re-grant, in the same commit) and returns the provider authorization URL.
+ */
 export async function createConnection(
   services: Services,
   params: {
@@ -115,25 +119,6 @@ export async function createConnection(
   if ((await orgDisabledPlatforms(services, principal.organizationId)).includes(connector.manifest.id)) {
     throw new ConnectionsError('platform_disabled', `your organization has switched ${connector.manifest.displayName} off`);
   }
-  const bad = input.categories.filter((c) => !isCategoryId(c) || !connector.manifest.categories.includes(c));
-  if (bad.length) {
-    throw new ConnectionsError('invalid_categories', `${connector.manifest.displayName} cannot carry: ${bad.join(', ')}`, {
-      allowed: connector.manifest.categories,
-    });
-  }
-  if (input.caseScope.kind === 'cases') {
-    const ids = [...new Set(input.caseScope.caseIds)];
-    const found = await services.db
-      .selectFrom('cases')
-      .select('id')
-      .where('organization_id', '=', principal.organizationId)
-      .where('id', 'in', ids)
-      .execute();
-    if (found.length !== ids.length) {
-      const known = new Set(found.map((f) => f.id));
-      throw new ConnectionsError('unknown_case', 'some cases of the case scope do not exist', { caseIds: ids.filter((id) => !known.has(id)) });
-    }
-  }
   const settings = parseSettings(connector.settings?.create, input.settings);
   const connection = await services.db.transaction().execute(async (tx) => {
     const row = await tx
@@ -149,16 +134,24 @@ export async function createConnection(
       })
       .returning('id')
       .executeTakeFirstOrThrow();
-    await grantConsent(tx, {
-      connectionId: row.id,
-      organizationId: principal.organizationId,
-      grantedBy: principal.userId,
-      categories: input.categories as CategoryId[],
-      caseScope: input.caseScope,
-      method: params.consentMethod,
-      ip: params.ip,
-      userAgent: params.userAgent,
-      attestations: input.attestations ?? {},
+    await grantConnectionConsent(services, {
+      tx,
+      connection: {
+        id: row.id,
+        organizationId: principal.organizationId,
+        status: 'pending',
+        platformName: connector.manifest.displayName,
+        supportedCategories: connector.manifest.categories,
+      },
+      request: {
+        grantedBy: principal.userId,
+        categories: input.categories,
+        caseScope: input.caseScope,
+        method: params.consentMethod,
+        ip: params.ip,
+        userAgent: params.userAgent,
+        attestations: input.attestations ?? {},
+      },
     });
     return row;
   });

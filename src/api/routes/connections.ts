@@ -82,7 +82,7 @@ export const connectionRoutes: RouteModule = (app, services) => {
             },
           },
         },
-        400: err('`validation_failed`, `unknown_platform`, `platform_not_oauth`, `invalid_categories`, `invalid_settings`, `unknown_case`, `attestation_required`'),
+        400: err('`validation_failed`, `unknown_platform`, `platform_not_oauth`, `category_not_supported`, `invalid_settings`, `unknown_case`, `attestation_required`'),
         401: err('Not signed in'),
         403: err('`csrf_token_invalid`, `platform_disabled`'),
       },

@@ -5,16 +5,8 @@ import type { UserPrincipal } from '../../auth/principal.ts';
 import { sessionAuth } from '../../auth/sessions.ts';
 import { CATEGORIES, CATEGORY_IDS, type CategoryId } from '../../consent/categories.ts';
 import { buildConsentReceipt, CONSENT_RECEIPT_JWS_TYPE } from '../../consent/receipt.ts';
-import {
-  type Consent,
-  ConsentError,
-  CURRENT_POLICY_VERSION,
-  consentHistory,
-  consentVersion,
-  currentConsent,
-  grantConsentAndPublish,
-  withdrawConsents,
-} from '../../consent/service.ts';
+import { grantConnectionConsent } from '../../consent/grant.ts';
+import { type Consent, CURRENT_POLICY_VERSION, consentHistory, consentVersion, currentConsent, withdrawConsents } from '../../consent/service.ts';
 import { INT4_MAX } from '../../db/ranges.ts';
 import type { Services } from '../../services.ts';
 import { getSigningKey, signJws } from '../../transfers/signing.ts';
@@ -220,57 +212,30 @@ export const consentRoutes: RouteModule = (app, services) => {
       const body = c.req.valid('json');
       const connection = await connectionFor(c, services, id, 'write');
       const principal = c.get('principal') as UserPrincipal;
-      if (connection.status === 'revoked') {
-        throw new ApiError(409, 'connection_revoked', 'this connection was revoked; connect the account again to share data');
-      }
-      if (body.policyVersion !== undefined && body.policyVersion !== CURRENT_POLICY_VERSION) {
-        throw new ApiError(409, 'policy_version_outdated', 'the consent policy changed since it was shown; show the current one and ask again', {
-          currentPolicyVersion: CURRENT_POLICY_VERSION,
-        });
-      }
-      const supported = platformCategories(connection.platform);
-      const unsupported = body.categories.filter((cat) => !supported.includes(cat));
-      if (unsupported.length) {
-        throw new ApiError(400, 'category_not_supported', `${connection.platform} cannot carry: ${unsupported.join(', ')}`, {
-          categories: unsupported,
-          supported,
-        });
-      }
-      if (body.caseScope.kind === 'cases') {
-        const wanted = [...new Set(body.caseScope.caseIds)];
-        const found = await services.db
-          .selectFrom('cases')
-          .select('id')
-          .where('organization_id', '=', principal.organizationId)
-          .where('id', 'in', wanted)
-          .where('deleted_at', 'is', null)
-          .execute();
-        const known = new Set(found.map((r) => r.id));
-        const missing = wanted.filter((cid) => !known.has(cid));
-        if (missing.length) throw new ApiError(400, 'unknown_case', 'some case ids are not cases of your organization', { caseIds: missing });
-      }
-      try {
-        const consent = await grantConsentAndPublish(services, {
-          connectionId: connection.id,
+      const consent = await grantConnectionConsent(services, {
+        connection: {
+          id: connection.id,
           organizationId: principal.organizationId,
+          status: connection.status,
+          platformName: connectorFor(connection.platform)?.manifest.displayName ?? connection.platform,
+          supportedCategories: platformCategories(connection.platform),
+        },
+        request: {
           grantedBy: principal.userId,
           categories: body.categories,
           caseScope: body.caseScope,
+          attestations: body.attestations,
+          policyVersion: body.policyVersion,
           // Granted through the API: no consent screen was shown by us, whatever the client claims.
           method: 'api',
           ip: clientAddress(c),
           userAgent: c.req.header('user-agent')?.slice(0, 500) ?? null,
-          attestations: body.attestations,
-          policyVersion: CURRENT_POLICY_VERSION,
-        });
-        // A wider or narrower consent changes what should be on the platform: reconcile now rather
-        // than at the next data change or periodic full reconcile.
-        if (connection.status === 'active') await services.queues.enqueueSync(connection.id, 'consent');
-        return c.json({ consent: view(consent) }, 201);
-      } catch (e) {
-        if (e instanceof ConsentError) throw new ApiError(400, e.code, e.message, e.details);
-        throw e;
-      }
+        },
+      });
+      // A wider or narrower consent changes what should be on the platform: reconcile now rather
+      // than at the next data change or periodic full reconcile.
+      if (connection.status === 'active') await services.queues.enqueueSync(connection.id, 'consent');
+      return c.json({ consent: view(consent) }, 201);
     },
   );
 
