@@ -9,6 +9,7 @@ import { currentConsent } from '../consent/service.ts';
 import type { CaseScope, ConnectionStatus } from '../db/types.ts';
 import { AuthError, NotFoundError } from '../errors/index.ts';
 import type { Services } from '../services.ts';
+import type { SyncProgress } from '../sync/progress.ts';
 import { CallbackError, ConnectionsError } from './errors.ts';
 import { connectionError, markReauthRequired } from './lifecycle.ts';
 import { consumeAuthorization, startAuthorization } from './oauth.ts';
@@ -39,7 +40,7 @@ export interface ConnectionView {
   lastSyncAt: string | null;
   lastFullSyncAt: string | null;
   counts: { synced: number; pending: number; errors: number };
-  progress: Record<string, unknown> | null;
+  progress: Partial<SyncProgress> | null;
   lastError: { code: string; message: string; at: string } | null;
   actions: Array<{ action: string; method: 'POST'; href: string; description: string }>;
   createdAt: string;
@@ -411,7 +412,7 @@ async function views(services: Services, ids: string[]): Promise<ConnectionView[
     if (!r) return [];
     const connector = connectorFor(r.platform);
     const consent = consentBy.get(id);
-    const progress = (r.sync_progress ?? null) as (Record<string, unknown> & { state?: string; remaining?: number }) | null;
+    const progress = (r.sync_progress ?? null) as Partial<SyncProgress> | null;
     const running = progress && progress.state !== 'idle';
     const actions: ConnectionView['actions'] = [];
     if (connector?.oauth && (r.status === 'reauth_required' || r.status === 'pending')) {

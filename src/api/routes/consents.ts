@@ -13,6 +13,7 @@ import { getSigningKey, signJws } from '../../transfers/signing.ts';
 import { clientAddress } from '../client-address.ts';
 import type { AppEnv, RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
+import { errorResponse as err } from '../schemas.ts';
 
 /**
  * Consent API. A signed-in user grants, reads and withdraws the consent of their own connections;
@@ -27,8 +28,6 @@ import { ApiError } from '../errors.ts';
  * - `GET    /v1/connections/{id}/consents/{version}/receipt` Kantara-shaped receipt, signed
  */
 
-const ErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) });
-const err = (description: string) => ({ description, content: { 'application/json': { schema: ErrorSchema } } });
 
 const CategoryIdSchema = z.enum(CATEGORY_IDS);
 

@@ -15,8 +15,8 @@ import type { AppEnv, RouteModule } from '../env.ts';
 import { superAdminAuth } from '../middleware/super-admin-auth.ts';
 import { SigningJwkSchema } from './transfers.ts';
 import { ApiError } from '../errors.ts';
+import { ErrorSchema } from '../schemas.ts';
 
-const ErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) });
 
 const TargetSchema = z
   .discriminatedUnion('kind', [
@@ -367,6 +367,20 @@ export const registerRevocationRoutes: RouteModule = (app, services) => {
     },
   );
 
+  const PlatformSchema = z
+    .object({ platform: z.string(), name: z.string(), enabled: z.boolean() })
+    .openapi('Platform', { description: 'A platform and whether this organization allows it' });
+
+  const PlatformSwitchResultSchema = z
+    .object({
+      platform: z.string(),
+      enabled: z.boolean(),
+      revocationId: z.uuid().optional().openapi({ description: 'When existing connections were revoked' }),
+      connectionsRevoked: z.number().int().optional(),
+      connectionsPaused: z.number().int().optional().openapi({ description: 'When existing connections were paused' }),
+    })
+    .openapi('PlatformSwitchResult');
+
   const PlatformSwitchSchema = z
     .object({
       enabled: z.boolean(),
@@ -382,7 +396,7 @@ export const registerRevocationRoutes: RouteModule = (app, services) => {
       tags: ['revocation'],
       summary: 'Platforms and whether this organization allows them',
       security: [{ session: [] }],
-      responses: { 200: { content: { 'application/json': { schema: z.object({ items: z.array(z.record(z.string(), z.unknown())) }) } }, description: 'Platforms' } },
+      responses: { 200: { content: { 'application/json': { schema: z.object({ items: z.array(PlatformSchema) }) } }, description: 'Platforms' } },
     }),
     async (c) => {
       const p = c.get('principal');
@@ -407,7 +421,7 @@ export const registerRevocationRoutes: RouteModule = (app, services) => {
         body: { content: { 'application/json': { schema: PlatformSwitchSchema } }, required: true },
       },
       responses: {
-        200: { content: { 'application/json': { schema: z.record(z.string(), z.unknown()) } }, description: 'Switched' },
+        200: { content: { 'application/json': { schema: PlatformSwitchResultSchema } }, description: 'Switched' },
         404: { content: { 'application/json': { schema: ErrorSchema } }, description: 'Unknown platform' },
       },
     }),
