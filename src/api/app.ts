@@ -7,8 +7,11 @@ import type { ZodError } from 'zod';
 import { httpDuration, httpRequests } from '../observability/metrics.ts';
 import type { Services } from '../services.ts';
 import type { App, AppEnv } from './env.ts';
+import { isCasebridgeError } from '../errors/index.ts';
+import { apiErrorFor } from './error-status.ts';
 import { ApiError, errorBody } from './errors.ts';
 import { jsonDepthLimit } from './json-depth.ts';
+import { allowedMethods } from './method-not-allowed.ts';
 import { registerDocs } from './docs-page.ts';
 import { registerMetrics } from './metrics-endpoint.ts';
 import { clientGone, isClientAbort, logClientAborts } from './middleware/client-abort.ts';
@@ -66,7 +69,9 @@ export function createApp(services: Services): App {
   app.use('*', jsonDepthLimit());
   app.use('*', textGuard());
 
-  app.onError((err, c) => {
+  app.onError((thrown, c) => {
+    // A domain error becomes its API error here, and only here (see error-status.ts).
+    const err = isCasebridgeError(thrown) ? (apiErrorFor(thrown) ?? thrown) : thrown;
     if (err instanceof ApiError) {
       for (const [k, v] of Object.entries(err.headers ?? {})) c.header(k, v);
       return c.json(errorBody(err.code, err.message, err.details), err.status);
@@ -74,6 +79,9 @@ export function createApp(services: Services): App {
     if (err instanceof HTTPException) {
       const status = err.status;
       if (status === 400) return c.json(errorBody('bad_request', 'the request could not be read (malformed body?)'), 400);
+      if (status === 415) {
+        return c.json(errorBody('unsupported_media_type', `the body's Content-Type (${c.req.header('content-type') ?? 'none'}) is not one this route accepts; see /openapi.json`), 415);
+      }
       return c.json(errorBody('http_error', err.message || 'request failed'), status);
     }
     if (err instanceof SyntaxError) {
@@ -83,7 +91,16 @@ export function createApp(services: Services): App {
     logger.error({ err, requestId: c.get('requestId') }, 'unhandled error');
     return c.json(errorBody('internal_error', `something went wrong (request id ${c.get('requestId')})`), 500);
   });
-  app.notFound((c) => c.json(errorBody('route_not_found', `no route for ${c.req.method} ${c.req.path}`), 404));
+  app.notFound((c) => {
+    // A known path asked with the wrong method: 405 naming the methods it takes (RFC 9110 §15.5.6).
+    // (A handler of the right method that calls notFound() for an unknown item still answers 404.)
+    const allow = allowedMethods(app, c.req.path);
+    if (allow.length && !allow.includes(c.req.method.toUpperCase())) {
+      c.header('Allow', allow.join(', '));
+      return c.json(errorBody('method_not_allowed', `${c.req.method} is not allowed on ${c.req.path}; use ${allow.join(', ')}`), 405);
+    }
+    return c.json(errorBody('route_not_found', `no route for ${c.req.method} ${c.req.path}`), 404);
+  });
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', async (c) => {

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import type { MiddlewareHandler } from 'hono';
-import { ApiError } from '../api/errors.ts';
+import { AuthError } from '../errors/index.ts';
 import type { AppEnv } from '../api/env.ts';
 import type { Db } from '../db/database.ts';
 
@@ -75,17 +75,17 @@ export function apiKeyAuth(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const header = c.req.header('authorization') ?? '';
     const match = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!match) throw new ApiError(401, 'missing_api_key', 'send the API key as "Authorization: Bearer <key>"');
+    if (!match) throw new AuthError('missing_api_key', 'send the API key as "Authorization: Bearer <key>"');
     const key = match[1]!;
-    if (!key.startsWith(KEY_PREFIX)) throw new ApiError(401, 'invalid_api_key', 'the API key is not valid');
+    if (!key.startsWith(KEY_PREFIX)) throw new AuthError('invalid_api_key', 'the API key is not valid');
     const { db } = c.get('services');
     const row = await db
       .selectFrom('api_keys')
       .select(['id', 'organization_id', 'revoked_at', 'last_used_at'])
       .where('key_hash', '=', hashApiKey(key))
       .executeTakeFirst();
-    if (!row) throw new ApiError(401, 'invalid_api_key', 'the API key is not valid');
-    if (row.revoked_at) throw new ApiError(401, 'revoked_api_key', 'the API key has been revoked');
+    if (!row) throw new AuthError('invalid_api_key', 'the API key is not valid');
+    if (row.revoked_at) throw new AuthError('revoked_api_key', 'the API key has been revoked');
     // Record last use at most once a minute, so a busy key does not write on every request.
     if (!row.last_used_at || Date.now() - row.last_used_at.getTime() > 60_000) {
       await db.updateTable('api_keys').set({ last_used_at: sql`now()` }).where('id', '=', row.id).execute();

@@ -1,5 +1,6 @@
 import type { Db, Tx } from '../db/database.ts';
 import type { OrganizationSettings } from '../db/types.ts';
+import { CasebridgeError } from '../errors/index.ts';
 
 /**
  * Ownership of Google Workspace domains. A domain an organization admits (`allowedGoogleDomains`)
@@ -21,10 +22,9 @@ export interface GoogleDomainClaim {
 }
 
 /** An organization tried to admit a domain another organization holds. */
-export class DomainClaimedError extends Error {
-  readonly code = 'domain_claimed';
+export class DomainClaimedError extends CasebridgeError {
   constructor(readonly domain: string) {
-    super(`the Google Workspace domain ${domain} belongs to another organization`);
+    super('domain_claimed', `the Google Workspace domain ${domain} belongs to another organization`, { domain });
   }
 }
 

@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
-import { ApiError } from '../api/errors.ts';
+import { AuthError } from '../errors/index.ts';
 import type { AppEnv } from '../api/env.ts';
 import { CSRF_HEADER, SESSION_COOKIE, type SessionData, type SessionPolicy, type SessionStore } from './session-store.ts';
 
@@ -48,11 +48,11 @@ export function sessionAuth(store: SessionStore): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const id = getCookie(c, SESSION_COOKIE);
     const session = id ? await store.touch(id) : null;
-    if (!id || !session) throw new ApiError(401, 'unauthenticated', 'sign in first');
+    if (!id || !session) throw new AuthError('unauthenticated', 'sign in first');
     if (!SAFE_METHODS.has(c.req.method)) {
       const token = c.req.header(CSRF_HEADER) ?? '';
       if (!safeEqual(token, session.csrfToken)) {
-        throw new ApiError(403, 'csrf_token_invalid', `state-changing requests need the session's ${CSRF_HEADER} header`);
+        throw new AuthError('csrf_token_invalid', `state-changing requests need the session's ${CSRF_HEADER} header`);
       }
     }
     // The role and status come from the database on every request, so a demotion or a disabled
@@ -66,7 +66,7 @@ export function sessionAuth(store: SessionStore): MiddlewareHandler<AppEnv> {
       .executeTakeFirst();
     if (user?.status !== 'active') {
       await store.destroy(id);
-      throw new ApiError(401, 'session_revoked', 'this session has ended; sign in again');
+      throw new AuthError('session_revoked', 'this session has ended; sign in again');
     }
     c.set('principal', {
       kind: 'user',
@@ -83,7 +83,7 @@ export function sessionAuth(store: SessionStore): MiddlewareHandler<AppEnv> {
 export function requireAdmin(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const p = c.get('principal');
-    if (p?.kind !== 'user' || p.role !== 'admin') throw new ApiError(403, 'admin_required', 'this needs an organization administrator');
+    if (p?.kind !== 'user' || p.role !== 'admin') throw new AuthError('admin_required', 'this needs an organization administrator');
     await next();
   };
 }

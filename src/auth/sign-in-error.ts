@@ -1,10 +1,12 @@
+import { CasebridgeError } from '../errors/index.ts';
+
 /**
  * A refused sign-in: a stable snake_case code (also the security event's reason), a message for
  * people, and the organization when known (so the event lands in its log).
  */
-export class SignInError extends Error {
+export class SignInError extends CasebridgeError {
   constructor(
-    readonly code: string,
+    code: string,
     message: string,
     readonly options: {
       status?: 400 | 401 | 403 | 404 | 409 | 410 | 503;
@@ -14,8 +16,8 @@ export class SignInError extends Error {
       details?: Record<string, unknown>;
     } = {},
   ) {
-    super(message);
-    this.name = 'SignInError';
+    // The details are for the security event, not for the browser: they stay off the base class.
+    super(code, message);
   }
 
   get status(): 400 | 401 | 403 | 404 | 409 | 410 | 503 {

@@ -1,4 +1,5 @@
 import type { Db } from '../db/database.ts';
+import { CasebridgeError } from '../errors/index.ts';
 
 /**
  * Users of an organization as administrators see them, and the role/status changes they make.
@@ -55,10 +56,9 @@ export async function findUser(db: Db, organizationId: string, userId: string) {
     .executeTakeFirst();
 }
 
-export class LastAdminError extends Error {
-  readonly code = 'last_admin';
+export class LastAdminError extends CasebridgeError {
   constructor() {
-    super('the organization must keep at least one active administrator');
+    super('last_admin', 'the organization must keep at least one active administrator');
   }
 }
 

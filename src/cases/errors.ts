@@ -1,18 +1,19 @@
+import { CasebridgeError } from '../errors/index.ts';
+
 /**
  * Why an ingest was refused. Thrown before or inside the transaction, so nothing was written; the
  * routes turn it into an API error with the same code: `unknown_case` (a child names a case that
  * never existed), `case_deleted` (a child names a case that is a tombstone: it must be sent again
  * before anything can be added to it), `version_conflict` (If-Match), `duplicate_item`.
  */
-export class IngestError extends Error {
+export class IngestError extends CasebridgeError {
   constructor(
-    readonly code: 'unknown_case' | 'case_deleted' | 'version_conflict' | 'duplicate_item',
+    override readonly code: 'unknown_case' | 'case_deleted' | 'version_conflict' | 'duplicate_item',
     message: string,
     /** One entry per offending item: its index in the request, and what is wrong. */
     readonly items: IngestProblem[],
   ) {
-    super(message);
-    this.name = 'IngestError';
+    super(code, message);
   }
 }
 

@@ -1,10 +1,10 @@
-import { bumpRevocationEpoch } from '../consent/service.ts';
 import type { Services } from '../services.ts';
+import { transitionConnections } from './state-machine.ts';
 
 /**
- * Connection status transitions that other parts (workers, token refresh, routes) trigger. Each
- * bumps the connection's revocation epoch so every gate in every process sees the new status at its
- * next call.
+ * Connection status transitions that other parts (workers, token refresh, routes) trigger, through
+ * the state machine (state-machine.ts), which bumps the revocation epoch so every gate in every
+ * process sees the new status at its next call.
  */
 
 /** Plain-words error shown on the connection. */
@@ -28,19 +28,9 @@ export async function markReauthRequired(
   connectionId: string,
   message: string,
 ): Promise<boolean> {
-  const res = await services.db
-    .updateTable('connections')
-    .set({
-      status: 'reauth_required',
-      last_error: JSON.stringify(connectionError('reauth_required', message)),
-      updated_at: new Date(),
-    })
-    .where('id', '=', connectionId)
-    .where('status', '=', 'active')
-    .executeTakeFirst();
-  const moved = Number(res.numUpdatedRows) > 0;
+  const moved =
+    (await transitionConnections(services, { ids: [connectionId], to: 'reauth_required', lastError: connectionError('reauth_required', message) })).length > 0;
   if (moved) {
-    await bumpRevocationEpoch(services.redis, services.config.REDIS_PREFIX, [connectionId]);
     await services.queues.cancelConnectionJobs([connectionId]);
     services.logger.warn({ connectionId }, 'connection needs re-authorization; its sync jobs were stopped');
   }

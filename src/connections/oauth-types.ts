@@ -1,4 +1,5 @@
 import type { Config } from '../config/load.ts';
+import { CasebridgeError } from '../errors/index.ts';
 
 /**
  * The provider-neutral OAuth 2.0 pieces: what a token set looks like, how a token endpoint fails,
@@ -17,15 +18,15 @@ export interface TokenSet {
 }
 
 /** A token endpoint error (`invalid_grant`, `invalid_client`...) or a network failure. */
-export class OAuthTokenError extends Error {
+export class OAuthTokenError extends CasebridgeError {
   constructor(
     /** OAuth error code (`invalid_grant`) or `network_error` / `http_<status>` / `invalid_response`. */
-    readonly code: string,
+    code: string,
+    /** The provider token endpoint's HTTP status (not ours), when it answered. */
     readonly status: number | null,
     message: string,
   ) {
-    super(message);
-    this.name = 'OAuthTokenError';
+    super(code, message);
   }
 }
 

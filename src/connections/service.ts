@@ -2,14 +2,18 @@ import { sql } from 'kysely';
 import { z } from 'zod';
 import { connectorFor } from '../../connectors/registry.ts';
 import type { Connector, SyncContext } from '../../connectors/types.ts';
-import { ApiError } from '../api/errors.ts';
 import type { UserPrincipal } from '../auth/principal.ts';
-import { type CategoryId, isCategoryId } from '../consent/categories.ts';
-import { bumpRevocationEpoch, ConsentError, currentConsent, grantConsent } from '../consent/service.ts';
+import type { CategoryId } from '../consent/categories.ts';
+import { grantConnectionConsent } from '../consent/grant.ts';
+import { currentConsent } from '../consent/service.ts';
 import type { CaseScope, ConnectionStatus } from '../db/types.ts';
+import { AuthError, NotFoundError } from '../errors/index.ts';
 import type { Services } from '../services.ts';
+import type { SyncProgress } from '../sync/progress.ts';
+import { CallbackError, ConnectionsError } from './errors.ts';
 import { connectionError, markReauthRequired } from './lifecycle.ts';
 import { consumeAuthorization, startAuthorization } from './oauth.ts';
+import { announceTransition, applyTransition } from './state-machine.ts';
 import { OAuthTokenError } from './oauth-types.ts';
 import { createTokenAccess, vaultFor } from './token-refresh.ts';
 
@@ -36,7 +40,7 @@ export interface ConnectionView {
   lastSyncAt: string | null;
   lastFullSyncAt: string | null;
   counts: { synced: number; pending: number; errors: number };
-  progress: Record<string, unknown> | null;
+  progress: Partial<SyncProgress> | null;
   lastError: { code: string; message: string; at: string } | null;
   actions: Array<{ action: string; method: 'POST'; href: string; description: string }>;
   createdAt: string;
@@ -60,16 +64,16 @@ export type CreateConnectionInput = z.infer<typeof createConnectionSchema>;
 /** The platform's connector, when it signs in with OAuth and this deployment has its client configured. */
 function oauthConnector(services: Services, platform: string): Connector & { oauth: NonNullable<Connector['oauth']> } {
   const connector = connectorFor(platform);
-  if (!connector) throw new ApiError(400, 'unknown_platform', `there is no platform "${platform}"`);
+  if (!connector) throw new ConnectionsError('unknown_platform', `there is no platform "${platform}"`);
   if (!connector.oauth) {
-    throw new ApiError(400, 'platform_not_oauth', `${connector.manifest.displayName} is not connected through an account sign-in`);
+    throw new ConnectionsError('platform_not_oauth', `${connector.manifest.displayName} is not connected through an account sign-in`);
   }
   try {
     connector.oauth.clientId(services.config);
   } catch (err) {
     // Checked before anything is written: no pending connection is left behind.
     if (err instanceof OAuthTokenError && err.code === 'not_configured') {
-      throw new ApiError(503, 'platform_not_configured', `${connector.manifest.displayName} is not configured on this server; ask your administrator`);
+      throw new ConnectionsError('platform_not_configured', `${connector.manifest.displayName} is not configured on this server; ask your administrator`);
     }
     throw err;
   }
@@ -80,9 +84,7 @@ function parseSettings(schema: z.ZodType<Record<string, unknown>> | undefined, v
   if (!schema) return {};
   const parsed = schema.safeParse(value ?? {});
   if (!parsed.success) {
-    throw new ApiError(
-      400,
-      'invalid_settings',
+    throw new ConnectionsError('invalid_settings',
       'the settings are not valid',
       parsed.error.issues.map((i) => ({ path: i.path.join('.') || '(settings)', message: i.message })),
     );
@@ -95,7 +97,10 @@ async function orgDisabledPlatforms(services: Services, organizationId: string):
   return org?.settings?.disabledPlatforms ?? [];
 }
 
-/** Creates a pending connection with its consent and returns the provider authorization URL. */
+/**
+ * Creates a pending connection with its consent (granted by `grantConnectionConsent`, the same
+ * function as a re-grant, in the same commit) and returns the provider authorization URL.
+ */
 export async function createConnection(
   services: Services,
   params: {
@@ -114,34 +119,15 @@ export async function createConnection(
   const connector = oauthConnector(services, input.platform);
   // An organization-level platform (the firm's own server) is connected for everyone: admins only.
   if (connector.manifest.level === 'organization' && principal.role !== 'admin') {
-    throw new ApiError(403, 'admin_required', `only an administrator may connect ${connector.manifest.displayName} for the organization`);
+    throw new AuthError('admin_required', `only an administrator may connect ${connector.manifest.displayName} for the organization`);
   }
   if ((await orgDisabledPlatforms(services, principal.organizationId)).includes(connector.manifest.id)) {
-    throw new ApiError(403, 'platform_disabled', `your organization has switched ${connector.manifest.displayName} off`);
-  }
-  const bad = input.categories.filter((c) => !isCategoryId(c) || !connector.manifest.categories.includes(c));
-  if (bad.length) {
-    throw new ApiError(400, 'invalid_categories', `${connector.manifest.displayName} cannot carry: ${bad.join(', ')}`, {
-      allowed: connector.manifest.categories,
-    });
-  }
-  if (input.caseScope.kind === 'cases') {
-    const ids = [...new Set(input.caseScope.caseIds)];
-    const found = await services.db
-      .selectFrom('cases')
-      .select('id')
-      .where('organization_id', '=', principal.organizationId)
-      .where('id', 'in', ids)
-      .execute();
-    if (found.length !== ids.length) {
-      const known = new Set(found.map((f) => f.id));
-      throw new ApiError(400, 'unknown_case', 'some cases of the case scope do not exist', { caseIds: ids.filter((id) => !known.has(id)) });
-    }
+    throw new ConnectionsError('platform_disabled', `your organization has switched ${connector.manifest.displayName} off`);
   }
   const settings = parseSettings(connector.settings?.create, input.settings);
   // Checks that need the configuration or the network (e.g. a host the admin chose), before anything is written.
   const refused = await connector.settings?.check?.(services.config, settings);
-  if (refused) throw new ApiError(400, refused.code, refused.message);
+  if (refused) throw new ConnectionsError(refused.code, refused.message);
   const connection = await services.db.transaction().execute(async (tx) => {
     const row = await tx
       .insertInto('connections')
@@ -156,22 +142,25 @@ export async function createConnection(
       })
       .returning('id')
       .executeTakeFirstOrThrow();
-    try {
-      await grantConsent(tx, {
-        connectionId: row.id,
+    await grantConnectionConsent(services, {
+      tx,
+      connection: {
+        id: row.id,
         organizationId: principal.organizationId,
+        status: 'pending',
+        platformName: connector.manifest.displayName,
+        supportedCategories: connector.manifest.categories,
+      },
+      request: {
         grantedBy: principal.userId,
-        categories: input.categories as CategoryId[],
+        categories: input.categories,
         caseScope: input.caseScope,
         method: params.consentMethod,
         ip: params.ip,
         userAgent: params.userAgent,
         attestations: input.attestations ?? {},
-      });
-    } catch (err) {
-      if (err instanceof ConsentError) throw new ApiError(400, err.code, err.message, err.details);
-      throw err;
-    }
+      },
+    });
     return row;
   });
   const auth = await startAuthorization(services, {
@@ -198,7 +187,7 @@ export async function reauthorizeConnection(
   params: { principal: UserPrincipal; id: string; loginHint?: string },
 ): Promise<{ authorizationUrl: string; authorizationExpiresAt: string }> {
   const row = await ownConnection(services, params.principal, params.id);
-  if (row.status === 'revoked') throw new ApiError(409, 'connection_revoked', 'this connection was revoked; create a new one');
+  if (row.status === 'revoked') throw new ConnectionsError('connection_revoked', 'this connection was revoked; create a new one');
   const connector = oauthConnector(services, row.platform);
   const auth = await startAuthorization(services, {
     oauth: connector.oauth,
@@ -221,12 +210,9 @@ async function ownConnection(services: Services, principal: UserPrincipal, id: s
     .where('id', '=', id)
     .where('organization_id', '=', principal.organizationId)
     .executeTakeFirst();
-  if (!row || row.user_id !== principal.userId) throw new ApiError(404, 'not_found', 'connection not found');
+  if (!row || row.user_id !== principal.userId) throw new NotFoundError('connection');
   return row;
 }
-
-/** Failure of the provider callback, with a code the UI can show. */
-export class CallbackError extends ApiError {}
 
 /**
  * Completes the authorization: the callback's `state` must be this session's and unused; the code is
@@ -238,15 +224,15 @@ export async function completeAuthorization(
   params: { principal: UserPrincipal; state?: string; code?: string; error?: string },
 ): Promise<ConnectionView> {
   const { principal } = params;
-  if (!params.state) throw new CallbackError(400, 'state_invalid', 'the callback carries no state; start connecting again');
+  if (!params.state) throw new CallbackError('state_invalid', 'the callback carries no state; start connecting again');
   const consumed = await consumeAuthorization(services, { state: params.state, sessionId: principal.sessionId });
-  if (!consumed.ok) throw new CallbackError(400, consumed.code, consumed.message);
+  if (!consumed.ok) throw new CallbackError(consumed.code, consumed.message);
   const pending = consumed.pending;
   if (pending.userId !== principal.userId || pending.organizationId !== principal.organizationId) {
-    throw new CallbackError(400, 'state_session_mismatch', 'this authorization was started by someone else');
+    throw new CallbackError('state_session_mismatch', 'this authorization was started by someone else');
   }
   const row = await ownConnection(services, principal, pending.connectionId);
-  if (row.status === 'revoked') throw new CallbackError(409, 'connection_revoked', 'this connection was revoked meanwhile; create a new one');
+  if (row.status === 'revoked') throw new CallbackError('connection_revoked', 'this connection was revoked meanwhile; create a new one');
   const connector = oauthConnector(services, row.platform);
 
   if (params.error || !params.code) {
@@ -259,7 +245,7 @@ export async function completeAuthorization(
       .set({ last_error: JSON.stringify(connectionError(denied ? 'authorization_denied' : 'authorization_failed', message)), updated_at: new Date() })
       .where('id', '=', row.id)
       .execute();
-    throw new CallbackError(400, denied ? 'authorization_denied' : 'authorization_failed', message);
+    throw new CallbackError(denied ? 'authorization_denied' : 'authorization_failed', message);
   }
 
   let tokens: Awaited<ReturnType<typeof connector.oauth.exchangeCode>>;
@@ -273,12 +259,11 @@ export async function completeAuthorization(
   } catch (err) {
     const code = err instanceof OAuthTokenError ? err.code : 'error';
     services.logger.warn({ connectionId: row.id, code }, 'authorization code exchange failed');
-    throw new CallbackError(502, 'token_exchange_failed', `${connector.manifest.displayName} did not accept the authorization (${code}); try connecting again`);
+    throw new CallbackError('token_exchange_failed', `${connector.manifest.displayName} did not accept the authorization (${code}); try connecting again`);
   }
   const account = connector.oauth.accountFromTokens?.(tokens) ?? null;
   if (row.external_account && account && row.external_account !== account) {
     throw new CallbackError(
-      409,
       'account_mismatch',
       `this connection belongs to ${row.external_account}; you signed in as ${account}. Reconnect with the same account, or create a new connection.`,
     );
@@ -291,7 +276,7 @@ export async function completeAuthorization(
       .set({ last_error: JSON.stringify(connectionError(refused.code, refused.message)), updated_at: new Date() })
       .where('id', '=', row.id)
       .execute();
-    throw new CallbackError(403, refused.code, refused.message, { retry: { method: 'POST', href: `/v1/connections/${row.id}/reconnect` } });
+    throw new CallbackError(refused.code, refused.message, { retry: { method: 'POST', href: `/v1/connections/${row.id}/reconnect` } });
   }
   const vault = vaultFor(services);
   const previous = row.status === 'pending' ? null : await vault.load(row.id).catch(() => null);
@@ -307,19 +292,9 @@ export async function completeAuthorization(
       },
       tx,
     );
-    await tx
-      .updateTable('connections')
-      .set({
-        status: 'active',
-        external_account: account ?? row.external_account,
-        last_error: JSON.stringify(null),
-        updated_at: new Date(),
-      })
-      .where('id', '=', row.id)
-      .where('status', '!=', 'revoked')
-      .execute();
+    await applyTransition(tx, { ids: [row.id], to: 'active', externalAccount: account, lastError: null });
   });
-  await bumpRevocationEpoch(services.redis, services.config.REDIS_PREFIX, [row.id]);
+  await announceTransition(services, [row.id]);
 
   if (connector.sync) {
     await provision(services, connector, row.id);
@@ -392,7 +367,7 @@ export async function listConnections(
   services: Services,
   params: { principal: UserPrincipal; all: boolean; /** A page: at most this many, newest first. */ limit?: number; offset?: number },
 ): Promise<ConnectionView[]> {
-  if (params.all && params.principal.role !== 'admin') throw new ApiError(403, 'admin_required', 'only administrators may list every connection');
+  if (params.all && params.principal.role !== 'admin') throw new AuthError('admin_required', 'only administrators may list every connection');
   let q = services.db.selectFrom('connections').select('id').where('organization_id', '=', params.principal.organizationId);
   if (!params.all) q = q.where('user_id', '=', params.principal.userId);
   q = q.orderBy('created_at', 'desc').orderBy('id');
@@ -410,7 +385,7 @@ export async function getConnection(services: Services, params: { principal: Use
     .where('organization_id', '=', params.principal.organizationId)
     .executeTakeFirst();
   if (!row || (row.user_id !== params.principal.userId && params.principal.role !== 'admin')) {
-    throw new ApiError(404, 'not_found', 'connection not found');
+    throw new NotFoundError('connection');
   }
   const [view] = await views(services, [row.id]);
   return view!;
@@ -422,7 +397,7 @@ export async function updateConnectionSettings(
   params: { principal: UserPrincipal; id: string; settings: unknown },
 ): Promise<ConnectionView> {
   const row = await ownConnection(services, params.principal, params.id);
-  if (row.status === 'revoked') throw new ApiError(409, 'connection_revoked', 'this connection was revoked');
+  if (row.status === 'revoked') throw new ConnectionsError('connection_revoked', 'this connection was revoked');
   const connector = connectorFor(row.platform);
   const patch = parseSettings(connector?.settings?.patch, params.settings);
   const defined = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
@@ -468,7 +443,7 @@ async function views(services: Services, ids: string[]): Promise<ConnectionView[
     if (!r) return [];
     const connector = connectorFor(r.platform);
     const consent = consentBy.get(id);
-    const progress = (r.sync_progress ?? null) as (Record<string, unknown> & { state?: string; remaining?: number }) | null;
+    const progress = (r.sync_progress ?? null) as Partial<SyncProgress> | null;
     const running = progress && progress.state !== 'idle';
     const actions: ConnectionView['actions'] = [];
     if (connector?.oauth && (r.status === 'reauth_required' || r.status === 'pending')) {

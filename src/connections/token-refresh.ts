@@ -6,6 +6,7 @@ import type { Redis } from 'ioredis';
 import { OAuthTokenError, type ConnectorOAuth } from './oauth-types.ts';
 import { tryLock } from './redis-lock.ts';
 import { parseKeyring, type StoredTokens, TokenVault } from './token-vault.ts';
+import { CasebridgeError } from '../errors/index.ts';
 
 /**
  * Access tokens for workers: read from the vault, refreshed ahead of expiry by exactly one process
@@ -14,20 +15,16 @@ import { parseKeyring, type StoredTokens, TokenVault } from './token-vault.ts';
  */
 
 /** The user has to reconnect (refresh token revoked, expired, or missing). */
-export class ReauthRequiredError extends Error {
-  readonly code = 'reauth_required';
+export class ReauthRequiredError extends CasebridgeError {
   constructor(message: string) {
-    super(message);
-    this.name = 'ReauthRequiredError';
+    super('reauth_required', message);
   }
 }
 
 /** A refresh failed for a reason that may pass (network, 5xx, lock wait timed out). */
-export class TokenRefreshError extends Error {
-  readonly code = 'token_refresh_failed';
+export class TokenRefreshError extends CasebridgeError {
   constructor(message: string) {
-    super(message);
-    this.name = 'TokenRefreshError';
+    super('token_refresh_failed', message);
   }
 }
 

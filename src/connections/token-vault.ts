@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Db, Tx } from '../db/database.ts';
+import { CasebridgeError } from '../errors/index.ts';
 
 /**
  * The token vault: provider tokens encrypted at rest with AES-256-GCM. Each value stores the id of
@@ -18,13 +19,12 @@ export interface Keyring {
 }
 
 /** A vault failure: unknown key id (a key was removed too early) or a value that does not authenticate. */
-export class VaultError extends Error {
+export class VaultError extends CasebridgeError {
   constructor(
-    readonly code: 'unknown_key' | 'decrypt_failed' | 'invalid_keyring',
+    override readonly code: 'unknown_key' | 'decrypt_failed' | 'invalid_keyring',
     message: string,
   ) {
-    super(message);
-    this.name = 'VaultError';
+    super(code, message);
   }
 }
 

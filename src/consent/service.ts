@@ -3,6 +3,7 @@ import type { Db, Tx } from '../db/database.ts';
 import type { CaseScope, ConsentsTable } from '../db/types.ts';
 import { redisKey } from '../redis.ts';
 import { CATEGORIES, type CategoryId } from './categories.ts';
+import { CasebridgeError } from '../errors/index.ts';
 
 /** A consent record as the rest of the code sees it. */
 export interface Consent {
@@ -26,14 +27,14 @@ export interface Consent {
 /** The consent policy text version shown to users; bump when the consent screen wording changes. */
 export const CURRENT_POLICY_VERSION = '2026-11-01';
 
-export class ConsentError extends Error {
+/** A consent that cannot be granted as asked; the code is stable, src/api picks the status. */
+export class ConsentError extends CasebridgeError {
   constructor(
-    readonly code: 'attestation_required' | 'no_categories' | 'empty_case_scope',
+    override readonly code: 'attestation_required' | 'no_categories' | 'empty_case_scope' | 'category_not_supported' | 'unknown_case' | 'policy_version_outdated' | 'connection_revoked',
     message: string,
-    readonly details?: unknown,
+    details?: unknown,
   ) {
-    super(message);
-    this.name = 'ConsentError';
+    super(code, message, details);
   }
 }
 

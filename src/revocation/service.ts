@@ -1,13 +1,14 @@
 import { sql } from 'kysely';
 import { revokeInTransactionHooks } from '../../connectors/transaction-hooks.ts';
 import { type AuditActor, recordAudit } from '../audit/audit-log.ts';
-import { bumpRevocationEpoch } from '../consent/service.ts';
+import { applyTransition, announceTransition } from '../connections/state-machine.ts';
 import type { Db } from '../db/database.ts';
 import { recordSecurityEvent } from '../security/events.ts';
 import type { Services } from '../services.ts';
 import { waitForInflightTransfers } from '../transfers/inflight.ts';
 import { openIntents } from '../transfers/resolution.ts';
 import { sealRevocation } from './receipt.ts';
+import { CasebridgeError } from '../errors/index.ts';
 
 /**
  * The revocation pipeline's synchronous half: everything that must be true before the requester
@@ -26,13 +27,12 @@ export type RevocationTarget =
 
 export type RevocationRequester = AuditActor;
 
-export class RevocationError extends Error {
+export class RevocationError extends CasebridgeError {
   constructor(
-    readonly code: 'target_not_found' | 'nothing_to_revoke',
+    override readonly code: 'target_not_found' | 'nothing_to_revoke',
     message: string,
   ) {
-    super(message);
-    this.name = 'RevocationError';
+    super(code, message);
   }
 }
 
@@ -127,11 +127,7 @@ export async function requestRevocation(
   const decidedAt = new Date();
   const revocationId = await db.transaction().execute(async (tx) => {
     if (live.length) {
-      await tx
-        .updateTable('connections')
-        .set({ status: 'revoked', revoked_at: decidedAt, updated_at: decidedAt })
-        .where('id', 'in', live)
-        .execute();
+      await applyTransition(tx, { ids: live, to: 'revoked', at: decidedAt });
       await tx
         .updateTable('consents')
         .set({ withdrawn_at: decidedAt, withdrawn_by: 'revocation' })
@@ -169,7 +165,7 @@ export async function requestRevocation(
 
   // Every process re-reads consent at its next gate call; then wait for calls already past the
   // gate so that nothing reaches a provider after we answer.
-  await bumpRevocationEpoch(redis, config.REDIS_PREFIX, live);
+  await announceTransition(services, live);
   const drain = await waitForInflightTransfers(redis, config.REDIS_PREFIX, live, { timeoutMs: config.REVOCATION_DRAIN_TIMEOUT_MS });
   // From now on no transfer for these connections is running or can start: this is the instant the
   // receipt states. (Transfers that started before the bump finished during the drain, so every

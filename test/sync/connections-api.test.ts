@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { calendarStore } from '../../sandbox/google/calendar.ts';
+import { insertCase } from '../privacy/helpers.ts';
 import { seedOrg, signInAs } from '../support/fixtures.ts';
 import { caseWithEvents, createSyncEnv, GOOGLE_ACCOUNT, type SyncEnv } from './support/env.ts';
 
@@ -43,7 +44,7 @@ describe('POST /v1/connections', () => {
   it('refuses bad input with stable codes and writes nothing', async () => {
     expect(await code(await post({ platform: 'myspace' }))).toBe('unknown_platform');
     expect(await code(await post({ platform: 'ical' }))).toBe('platform_not_oauth');
-    expect(await code(await post({ categories: ['documents.files'] }))).toBe('invalid_categories');
+    expect(await code(await post({ categories: ['documents.files'] }))).toBe('category_not_supported');
     expect(await code(await post({ settings: { calendarId: 'primary', calendarName: 'X' } }))).toBe('invalid_settings');
     expect(await code(await post({ settings: { driftPolicy: 'sometimes' } }))).toBe('invalid_settings');
     expect(await code(await post({ caseScope: { kind: 'cases', caseIds: ['00000000-0000-4000-8000-000000000000'] } }))).toBe('unknown_case');
@@ -57,6 +58,39 @@ describe('POST /v1/connections', () => {
     expect((await env.t.app.request('/v1/connections', { method: 'POST', headers: json, body: '{}' })).status).toBe(401);
     const rows = await env.t.services.db.selectFrom('connections').select('id').execute();
     expect(rows).toHaveLength(0);
+  });
+
+  it('grants consent exactly as a re-grant does: same codes, deleted cases refused, nothing written', async () => {
+    const live = await insertCase(env.t.services, env.org.organizationId, 'GRANT-LIVE');
+    const gone = await insertCase(env.t.services, env.org.organizationId, 'GRANT-GONE');
+    await env.t.services.db.updateTable('cases').set({ deleted_at: new Date() }).where('id', '=', gone).execute();
+    const regrant = async (connectionId: string, body: Record<string, unknown>) =>
+      env.t.app.request(`/v1/connections/${connectionId}/consents`, {
+        method: 'POST',
+        headers: { ...env.member, ...json },
+        body: JSON.stringify({ categories: ['calendar.events'], caseScope: { kind: 'all' }, ...body }),
+      });
+    const before = await env.t.services.db.selectFrom('connections').select('id').execute();
+
+    // Connect: a deleted case is not a case one can consent to share.
+    const deletedOnConnect = await post({ caseScope: { kind: 'cases', caseIds: [live, gone] } });
+    expect(deletedOnConnect.status).toBe(400);
+    expect(await deletedOnConnect.json()).toMatchObject({ error: { code: 'unknown_case', details: { caseIds: [gone] } } });
+    const unsupportedOnConnect = await post({ categories: ['contacts.import'] });
+    expect(unsupportedOnConnect.status).toBe(400);
+    expect(await code(unsupportedOnConnect)).toBe('category_not_supported');
+    expect(await env.t.services.db.selectFrom('connections').select('id').execute()).toHaveLength(before.length);
+
+    // Re-grant: the same refusals with the same codes.
+    const { connection } = await startAuth({ caseScope: { kind: 'cases', caseIds: [live] } });
+    const deletedOnRegrant = await regrant(connection.id, { caseScope: { kind: 'cases', caseIds: [gone] } });
+    expect(deletedOnRegrant.status).toBe(400);
+    expect(await deletedOnRegrant.json()).toMatchObject({ error: { code: 'unknown_case', details: { caseIds: [gone] } } });
+    const unsupportedOnRegrant = await regrant(connection.id, { categories: ['contacts.import'] });
+    expect(unsupportedOnRegrant.status).toBe(400);
+    expect(await code(unsupportedOnRegrant)).toBe('category_not_supported');
+    const versions = await env.t.services.db.selectFrom('consents').select('version').where('connection_id', '=', connection.id).execute();
+    expect(versions).toHaveLength(1);
   });
 
   it('refuses a platform the organization switched off', async () => {

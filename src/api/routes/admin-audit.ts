@@ -5,11 +5,10 @@ import { decodeAuditCursor, listAudit } from '../../audit/audit-log.ts';
 import { isoInstant } from '../../db/ranges.ts';
 import type { RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
+import { errorResponse as err } from '../schemas.ts';
 
 /** `GET /v1/admin/audit`: the organization's audit log of administrative actions, newest first. */
 
-const ErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) });
-const err = (description: string) => ({ description, content: { 'application/json': { schema: ErrorSchema } } });
 
 const AuditEntrySchema = z
   .object({

@@ -10,9 +10,8 @@ import { recordSecurityEvent } from '../../security/events.ts';
 import type { RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
 import { SignInPolicySchema } from './auth-sign-in-policy.ts';
+import { errorResponse as err } from '../schemas.ts';
 
-const ErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) });
-const err = (description: string) => ({ description, content: { 'application/json': { schema: ErrorSchema } } });
 
 const attributeName = z.string().trim().min(1).max(256);
 

@@ -6,9 +6,8 @@ import { findUser } from '../../auth/users.ts';
 import { recordSecurityEvent } from '../../security/events.ts';
 import type { RouteModule } from '../env.ts';
 import { notFound } from '../errors.ts';
+import { errorResponse as err } from '../schemas.ts';
 
-const ErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) });
-const err = (description: string) => ({ description, content: { 'application/json': { schema: ErrorSchema } } });
 
 const SessionSchema = z
   .object({

@@ -7,6 +7,7 @@ import { SUBJECT_KINDS, type SubjectParam, subjectAccessReport } from '../../tra
 import { verifyTransferLog } from '../../transfers/verify.ts';
 import type { RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
+import { errorResponse as err } from '../schemas.ts';
 
 /**
  * Administrator views of the transfer log, always limited to the administrator's organization:
@@ -35,8 +36,6 @@ const SubjectAccessReportSchema = z
   })
   .openapi('SubjectAccessReport');
 
-const ErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) });
-const err = (description: string) => ({ description, content: { 'application/json': { schema: ErrorSchema } } });
 
 const SubjectQuery = z.object({
   caseId: z.string().min(1).max(200).optional(),

@@ -8,9 +8,8 @@ import { recordAudit } from '../../audit/audit-log.ts';
 import { recordSecurityEvent } from '../../security/events.ts';
 import type { RouteModule } from '../env.ts';
 import { ApiError, notFound } from '../errors.ts';
+import { errorResponse as err } from '../schemas.ts';
 
-const ErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) });
-const err = (description: string) => ({ description, content: { 'application/json': { schema: ErrorSchema } } });
 
 const UserSchema = z
   .object({

@@ -4,7 +4,7 @@ import { createApiKey, listApiKeys, revokeApiKey } from '../../auth/api-keys.ts'
 import { requireAdmin, sessionAuth } from '../../auth/sessions.ts';
 import type { AppEnv, RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
-import { errorResponseSchema } from './ingest-common.ts';
+import { ErrorSchema as errorResponseSchema } from '../schemas.ts';
 
 const apiKeySchema = z
   .object({

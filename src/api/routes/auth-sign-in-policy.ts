@@ -7,9 +7,8 @@ import { loadSignInPolicy, updateSignInPolicy } from '../../auth/sign-in-policy.
 import { recordSecurityEvent } from '../../security/events.ts';
 import type { RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
+import { errorResponse as err } from '../schemas.ts';
 
-const ErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) });
-const err = (description: string) => ({ description, content: { 'application/json': { schema: ErrorSchema } } });
 
 /** A domain name, lower-cased (the form claims are keyed by). */
 export const GoogleDomainName = z

@@ -5,7 +5,7 @@ import type { UserPrincipal } from '../../auth/principal.ts';
 import { findCaseForUser, listAssignedCases } from '../../cases/lookup.ts';
 import type { AppEnv, RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
-import { errorResponseSchema } from './ingest-common.ts';
+import { ErrorSchema as errorResponseSchema } from '../schemas.ts';
 
 const caseSummarySchema = z
   .object({

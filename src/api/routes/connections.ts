@@ -1,8 +1,8 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { UserPrincipal } from '../../auth/principal.ts';
 import { sessionAuth } from '../../auth/sessions.ts';
+import { CallbackError } from '../../connections/errors.ts';
 import {
-  CallbackError,
   completeAuthorization,
   createConnection,
   createConnectionSchema,
@@ -14,6 +14,7 @@ import {
 import { clientAddress } from '../client-address.ts';
 import type { RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
+import { errorResponse as err } from '../schemas.ts';
 
 /**
  * Connections of OAuth platforms (Google Calendar first), for signed-in users:
@@ -28,9 +29,37 @@ import { ApiError } from '../errors.ts';
  * Revocation (`DELETE`) and consent changes live in their own route modules.
  */
 
-const ErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) });
-const err = (description: string) => ({ description, content: { 'application/json': { schema: ErrorSchema } } });
 const IdParams = z.object({ id: z.uuid().openapi({ param: { name: 'id', in: 'path' } }) });
+
+/**
+ * The last or running sync's progress (connections.sync_progress). Every field is optional: a run
+ * waiting before its first snapshot shows only `resumesAt`.
+ */
+const SyncProgressSchema = z
+  .object({
+    state: z.enum(['running', 'idle', 'waiting', 'failed']),
+    reason: z.string().openapi({ description: 'What started the run: connect, change, full, settings, consent…' }),
+    full: z.boolean().openapi({ description: 'A full reconcile (reads the provider too)' }),
+    startedAt: z.string(),
+    finishedAt: z.string(),
+    planned: z.object({ create: z.number().int(), update: z.number().int(), delete: z.number().int() }),
+    done: z.object({
+      created: z.number().int(),
+      updated: z.number().int(),
+      deleted: z.number().int(),
+      failed: z.number().int(),
+      blocked: z.number().int(),
+    }),
+    unchanged: z.number().int(),
+    skipped: z.number().int(),
+    remaining: z.number().int(),
+    providerCalls: z.number().int(),
+    jobId: z.string(),
+    resumesAt: z.string().openapi({ description: 'When a delayed run resumes' }),
+    message: z.string(),
+  })
+  .partial()
+  .openapi('SyncProgress');
 
 const ConnectionSchema = z
   .object({
@@ -48,7 +77,7 @@ const ConnectionSchema = z
     lastSyncAt: z.string().nullable(),
     lastFullSyncAt: z.string().nullable(),
     counts: z.object({ synced: z.number().int(), pending: z.number().int(), errors: z.number().int() }),
-    progress: z.record(z.string(), z.unknown()).nullable(),
+    progress: SyncProgressSchema.nullable(),
     lastError: z.object({ code: z.string(), message: z.string(), at: z.string() }).nullable(),
     actions: z.array(z.object({ action: z.string(), method: z.literal('POST'), href: z.string(), description: z.string() })),
     createdAt: z.string(),
@@ -82,7 +111,7 @@ export const connectionRoutes: RouteModule = (app, services) => {
             },
           },
         },
-        400: err('`validation_failed`, `unknown_platform`, `platform_not_oauth`, `invalid_categories`, `invalid_settings`, `unknown_case`, `attestation_required`'),
+        400: err('`validation_failed`, `unknown_platform`, `platform_not_oauth`, `category_not_supported`, `invalid_settings`, `unknown_case`, `attestation_required`'),
         401: err('Not signed in'),
         403: err('`csrf_token_invalid`, `platform_disabled`'),
       },

@@ -6,20 +6,14 @@ import { sessionAuth } from '../../auth/sessions.ts';
 import { CATEGORIES, CATEGORY_IDS, type CategoryId } from '../../consent/categories.ts';
 import { changeConsent } from '../../consent/change.ts';
 import { buildConsentReceipt, CONSENT_RECEIPT_JWS_TYPE } from '../../consent/receipt.ts';
-import {
-  type Consent,
-  CURRENT_POLICY_VERSION,
-  consentHistory,
-  consentVersion,
-  currentConsent,
-  withdrawConsents,
-} from '../../consent/service.ts';
+import { type Consent, CURRENT_POLICY_VERSION, consentHistory, consentVersion, currentConsent, withdrawConsents } from '../../consent/service.ts';
 import { INT4_MAX } from '../../db/ranges.ts';
 import type { Services } from '../../services.ts';
 import { getSigningKey, signJws } from '../../transfers/signing.ts';
 import { clientAddress } from '../client-address.ts';
 import type { AppEnv, RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
+import { errorResponse as err } from '../schemas.ts';
 
 /**
  * Consent API. A signed-in user grants, reads and withdraws the consent of their own connections;
@@ -34,8 +28,6 @@ import { ApiError } from '../errors.ts';
  * - `GET    /v1/connections/{id}/consents/{version}/receipt` Kantara-shaped receipt, signed
  */
 
-const ErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) });
-const err = (description: string) => ({ description, content: { 'application/json': { schema: ErrorSchema } } });
 
 const CategoryIdSchema = z.enum(CATEGORY_IDS);
 

@@ -8,6 +8,7 @@ import { type EntityType, externalIdSchema, parseIfMatch } from '../../cases/sch
 import type { Services } from '../../services.ts';
 import type { App, AppEnv } from '../env.ts';
 import { ApiError } from '../errors.ts';
+import { ErrorSchema } from '../schemas.ts';
 
 /**
  * Shared pieces of the ingest routes (`ingest-cases.ts`, `ingest-events.ts`, …): API-key
@@ -15,11 +16,8 @@ import { ApiError } from '../errors.ts';
  * Not a route module itself.
  */
 
-export const errorResponseSchema = z
-  .object({
-    error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }),
-  })
-  .openapi('Error');
+/** The shared error envelope (src/api/schemas.ts), under the name connector routes import. */
+export const errorResponseSchema = ErrorSchema;
 
 const errorContent = (description: string) => ({
   description,

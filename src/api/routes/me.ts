@@ -3,8 +3,8 @@ import type { UserPrincipal } from '../../auth/principal.ts';
 import { sessionAuth } from '../../auth/sessions.ts';
 import type { RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
+import { ErrorSchema } from '../schemas.ts';
 
-const ErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) });
 
 const MeSchema = z
   .object({

@@ -2,9 +2,8 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { connectors } from '../../../connectors/registry.ts';
 import { requireAdmin, sessionAuth } from '../../auth/sessions.ts';
-import { recordAudit } from '../../audit/audit-log.ts';
-import { bumpRevocationEpoch } from '../../consent/service.ts';
 import { enqueueRevocation } from '../../revocation/queue.ts';
+import { setPlatformEnabled } from '../../revocation/platform-switch.ts';
 import { loadRevocation, receiptEnvelope } from '../../revocation/receipt.ts';
 import {
   adminRevocation,
@@ -18,14 +17,13 @@ import type { ConnectionSteps } from '../../revocation/steps.ts';
 import { recordSecurityEvent } from '../../security/events.ts';
 import type { Services } from '../../services.ts';
 import { getSigningKey } from '../../transfers/signing.ts';
-import { waitForInflightTransfers } from '../../transfers/inflight.ts';
 import { clientAddress } from '../client-address.ts';
 import type { AppEnv, RouteModule } from '../env.ts';
 import { superAdminAuth } from '../middleware/super-admin-auth.ts';
 import { SigningJwkSchema } from './transfers.ts';
 import { ApiError } from '../errors.ts';
+import { ErrorSchema } from '../schemas.ts';
 
-const ErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) });
 
 const TargetSchema = z
   .discriminatedUnion('kind', [
@@ -371,6 +369,20 @@ export const registerRevocationRoutes: RouteModule = (app, services) => {
     },
   );
 
+  const PlatformSchema = z
+    .object({ platform: z.string(), name: z.string(), enabled: z.boolean() })
+    .openapi('Platform', { description: 'A platform and whether this organization allows it' });
+
+  const PlatformSwitchResultSchema = z
+    .object({
+      platform: z.string(),
+      enabled: z.boolean(),
+      revocationId: z.uuid().optional().openapi({ description: 'When existing connections were revoked' }),
+      connectionsRevoked: z.number().int().optional(),
+      connectionsPaused: z.number().int().optional().openapi({ description: 'When existing connections were paused' }),
+    })
+    .openapi('PlatformSwitchResult');
+
   const PlatformSwitchSchema = z
     .object({
       enabled: z.boolean(),
@@ -386,7 +398,7 @@ export const registerRevocationRoutes: RouteModule = (app, services) => {
       tags: ['revocation'],
       summary: 'Platforms and whether this organization allows them',
       security: [{ session: [] }],
-      responses: { 200: { content: { 'application/json': { schema: z.object({ items: z.array(z.record(z.string(), z.unknown())) }) } }, description: 'Platforms' } },
+      responses: { 200: { content: { 'application/json': { schema: z.object({ items: z.array(PlatformSchema) }) } }, description: 'Platforms' } },
     }),
     async (c) => {
       const p = c.get('principal');
@@ -411,7 +423,7 @@ export const registerRevocationRoutes: RouteModule = (app, services) => {
         body: { content: { 'application/json': { schema: PlatformSwitchSchema } }, required: true },
       },
       responses: {
-        200: { content: { 'application/json': { schema: z.record(z.string(), z.unknown()) } }, description: 'Switched' },
+        200: { content: { 'application/json': { schema: PlatformSwitchResultSchema } }, description: 'Switched' },
         404: { content: { 'application/json': { schema: ErrorSchema } }, description: 'Unknown platform' },
       },
     }),
@@ -421,53 +433,16 @@ export const registerRevocationRoutes: RouteModule = (app, services) => {
       const { platform } = c.req.valid('param');
       if (!connectors.some((k) => k.manifest.id === platform)) throw new ApiError(404, 'unknown_platform', `no platform named ${platform}`);
       const body = c.req.valid('json');
-      const { db } = services;
-      const org = await db.selectFrom('organizations').select('settings').where('id', '=', p.organizationId).executeTakeFirstOrThrow();
-      const disabled = new Set(org.settings.disabledPlatforms ?? []);
-      if (body.enabled) disabled.delete(platform);
-      else disabled.add(platform);
-      await db
-        .updateTable('organizations')
-        .set({ settings: JSON.stringify({ ...org.settings, disabledPlatforms: [...disabled] }), updated_at: new Date() })
-        .where('id', '=', p.organizationId)
-        .execute();
-      let affected: Record<string, unknown> = {};
-      if (!body.enabled) {
-        const live = await db
-          .selectFrom('connections')
-          .select('id')
-          .where('organization_id', '=', p.organizationId)
-          .where('platform', '=', platform)
-          .where('status', 'not in', ['revoked'])
-          .execute();
-        const ids = live.map((r) => r.id);
-        // The gate blocks a disabled platform via organization settings; the epoch bump makes every
-        // process reload them at its next call, and the drain makes it true before we answer.
-        await bumpRevocationEpoch(services.redis, services.config.REDIS_PREFIX, ids);
-        await waitForInflightTransfers(services.redis, services.config.REDIS_PREFIX, ids);
-        if (body.existingConnections === 'revoke') {
-          const result = await revokeOrThrow(services, {
-            organizationId: p.organizationId,
-            target: { kind: 'platform', platform },
-            reason: body.reason,
-            purgeRemote: false,
-            requestedBy: requesterOf(c),
-            enqueue: (rid) => enqueueRevocation(services, rid),
-          });
-          affected = { revocationId: result.revocationId, connectionsRevoked: result.connectionIds.length };
-        } else if (ids.length) {
-          await db.updateTable('connections').set({ status: 'paused', updated_at: new Date() }).where('id', 'in', ids).where('status', '=', 'active').execute();
-          affected = { connectionsPaused: ids.length };
-        }
-      }
-      await recordAudit(db, {
+      const result = await setPlatformEnabled(services, {
         organizationId: p.organizationId,
-        actor: requesterOf(c),
-        action: body.enabled ? 'platform.enable' : 'platform.disable',
-        target: `platform:${platform}`,
-        details: { existingConnections: body.enabled ? null : body.existingConnections, reason: body.reason, ...affected },
+        platform,
+        enabled: body.enabled,
+        existingConnections: body.existingConnections,
+        reason: body.reason,
+        requestedBy: requesterOf(c),
+        enqueue: (rid) => enqueueRevocation(services, rid),
       });
-      return c.json({ platform, enabled: body.enabled, ...affected }, 200);
+      return c.json(result, 200);
     },
   );
 

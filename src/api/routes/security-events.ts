@@ -4,9 +4,8 @@ import { requireAdmin, sessionAuth } from '../../auth/sessions.ts';
 import { decodeCursor, listSecurityEvents } from '../../security/events.ts';
 import type { RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
+import { errorResponse as err } from '../schemas.ts';
 
-const ErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) });
-const err = (description: string) => ({ description, content: { 'application/json': { schema: ErrorSchema } } });
 
 const SecurityEventSchema = z
   .object({

@@ -7,9 +7,8 @@ import type { RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
 import { superAdminAuth } from '../middleware/super-admin-auth.ts';
 import { GoogleDomainName } from './auth-sign-in-policy.ts';
+import { errorResponse as err } from '../schemas.ts';
 
-const ErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) });
-const err = (description: string) => ({ description, content: { 'application/json': { schema: ErrorSchema } } });
 
 const ClaimSchema = z
   .object({

@@ -20,6 +20,7 @@ import {
 import { getSigningKey } from '../../transfers/signing.ts';
 import type { AppEnv, RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
+import { errorResponse as err } from '../schemas.ts';
 
 /**
  * The transfer log, read by the people it is about:
@@ -31,8 +32,6 @@ import { ApiError } from '../errors.ts';
  * another organization's.
  */
 
-const ErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) });
-const err = (description: string) => ({ description, content: { 'application/json': { schema: ErrorSchema } } });
 
 /** The Ed25519 signing key as a JWK (RFC 8037), as every route that publishes it describes it. */
 export const SigningJwkSchema = z

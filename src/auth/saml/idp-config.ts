@@ -2,6 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Db } from '../../db/database.ts';
 import type { SamlAttributeMapping } from '../../db/types.ts';
+import { CasebridgeError } from '../../errors/index.ts';
 
 /**
  * An organization's SAML identity provider, as its administrator configured it: entity id, SSO and
@@ -28,9 +29,9 @@ export const DEFAULT_ATTRIBUTE_MAPPING: SamlAttributeMapping = {
   lastName: 'User.LastName',
 };
 
-export class InvalidCertificateError extends Error {
+export class InvalidCertificateError extends CasebridgeError {
   constructor(readonly index: number) {
-    super(`certificates[${index}] is not a valid X.509 certificate (PEM or base64 DER)`);
+    super('invalid_certificate', `certificates[${index}] is not a valid X.509 certificate (PEM or base64 DER)`, { index });
   }
 }
 
@@ -64,10 +65,9 @@ export async function loadSamlIdpConfig(db: Db, organizationId: string): Promise
 }
 
 /** Another organization already configured this IdP entity id. */
-export class EntityIdInUseError extends Error {
-  readonly code = 'idp_entity_id_in_use';
+export class EntityIdInUseError extends CasebridgeError {
   constructor() {
-    super('another organization already uses this identity provider entity id; each organization needs its own IdP app');
+    super('idp_entity_id_in_use', 'another organization already uses this identity provider entity id; each organization needs its own IdP app');
   }
 }
 

@@ -1,5 +1,6 @@
 import { DOMParser, type Element as XmlElement } from '@xmldom/xmldom';
 import { InvalidCertificateError, normalizeCertificate } from './idp-config.ts';
+import { CasebridgeError } from '../../errors/index.ts';
 
 /**
  * Reads what Casebridge needs from a SAML 2.0 identity provider's metadata (the XML OneLogin and
@@ -25,13 +26,12 @@ export interface IdpMetadata {
 }
 
 /** Metadata that cannot be used; `code` is stable, the message says what is wrong. */
-export class IdpMetadataError extends Error {
+export class IdpMetadataError extends CasebridgeError {
   constructor(
-    readonly code: 'metadata_invalid' | 'metadata_unavailable' | 'metadata_too_large',
+    override readonly code: 'metadata_invalid' | 'metadata_unavailable' | 'metadata_too_large',
     message: string,
   ) {
-    super(message);
-    this.name = 'IdpMetadataError';
+    super(code, message);
   }
 }
 
