@@ -14,7 +14,7 @@ export const commandGroups: CliCommandGroup[] = [
   },
   {
     words: ['org', 'sign-in-policy'],
-    summary: "An organization's sign-in policy: Google Workspace domains, provisioning, linking by e-mail",
+    summary: "An organization's sign-in policy: Workspace domains, provisioning, linking by e-mail",
     load: async () => (await import('./sign-in-commands.ts')).signInCommands.filter((c) => c.words[1] === 'sign-in-policy'),
   },
   {

@@ -25,7 +25,7 @@ export const revocationCommands: CliCommand[] = [
       connection: { type: 'string', valueName: 'ID', description: 'revoke one connection' },
       user: { type: 'string', valueName: 'ID', description: "revoke every connection of a user" },
       organization: { type: 'boolean', description: 'revoke every connection of the organization' },
-      platform: { type: 'string', valueName: 'P', description: "revoke every connection to a platform (e.g. google-calendar)" },
+      platform: { type: 'string', valueName: 'P', description: "revoke every connection to a platform (its id, as `GET /v1/admin/platforms` lists them)" },
       'all-organizations': { type: 'boolean', description: 'with --platform: in every organization' },
       reason: { type: 'string', valueName: 'TEXT', description: 'why (required; goes into the audit log and the receipt)' },
       'purge-remote': { type: 'boolean', description: 'also delete what was synced to the platform' },
