@@ -70,7 +70,11 @@ async function startS3Process(): Promise<{ endpoint: string; child: ChildProcess
     const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: process.env.S3_DIR, configureBuckets: [{ name: '${BUCKET}' }] });
     const { port } = await server.run();
     process.stdout.write(port + '\\n');`;
-  const child = spawn(process.execPath, ['--openssl-legacy-provider', '--input-type=module', '-e', code], { cwd: REPO, env: { ...process.env, S3_DIR: dir }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--openssl-legacy-provider', '--input-type=module', '-e', code], {
+    cwd: REPO,
+    env: { ...process.env, S3_DIR: dir },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const port = await new Promise<number>((resolve, reject) => {
     child.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim())));
     child.once('exit', (c) => reject(new Error(`s3rver exited (${c})`)));

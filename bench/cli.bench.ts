@@ -100,7 +100,13 @@ export const cliBenchmark: Benchmark = {
           ratio: subject / baseline,
           ratioMeaning: 'median wall time / median `node -e 0` in the same rounds',
           ...(s.goalSeconds ? { goal: `≤ ${s.goalSeconds} s`, met: subject <= s.goalSeconds } : {}),
-          extra: { runs: RUNS, min: Math.min(...times.get(s.name)!), max: Math.max(...times.get(s.name)!), loadAverage1m: [loadBefore, loadAfter], cpus: os.cpus().length },
+          extra: {
+            runs: RUNS,
+            min: Math.min(...times.get(s.name)!),
+            max: Math.max(...times.get(s.name)!),
+            loadAverage1m: [loadBefore, loadAfter],
+            cpus: os.cpus().length,
+          },
         };
       });
     } finally {
@@ -118,6 +124,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       `${r.name.padEnd(48)} median ${r.subject.toFixed(3)} s  (min ${x.min.toFixed(3)}, max ${x.max.toFixed(3)})  ×${r.ratio!.toFixed(1)} node -e 0 (${r.baseline!.toFixed(3)} s)${r.goal ? `  goal ${r.goal}: ${r.met ? 'met' : 'NOT met'}` : ''}`,
     );
   }
-  console.log(`load average (1 min) before/after: ${(results[0]!.extra as { loadAverage1m: number[] }).loadAverage1m.map((l) => l.toFixed(1)).join(' / ')} on ${os.cpus().length} CPUs`);
+  console.log(
+    `load average (1 min) before/after: ${(results[0]!.extra as { loadAverage1m: number[] }).loadAverage1m.map((l) => l.toFixed(1)).join(' / ')} on ${os.cpus().length} CPUs`,
+  );
   console.log(JSON.stringify(results));
 }

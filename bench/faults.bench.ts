@@ -91,7 +91,8 @@ export const faultsBenchmark: Benchmark = {
       // The held inserts land 31 s after they were sent; then the recovery job resolves what is unknown.
       await new Promise((r) => setTimeout(r, Math.max(0, started + 33_000 - performance.now())));
       const recovery = await recoverOpenTransfers(services, { now: Date.now() + 60_000, settleMs: 0 });
-      const writes = (await sandboxCall<{ entries: Array<{ path: string; object?: unknown }> }>(sandbox.url, '/_sandbox/ledger?provider=google&writes=true')).entries;
+      const writes = (await sandboxCall<{ entries: Array<{ path: string; object?: unknown }> }>(sandbox.url, '/_sandbox/ledger?provider=google&writes=true'))
+        .entries;
       const check = await ledgerMismatches({ db: services.db, connectionIds: [user.connectionId], writes });
       const outcomes = await services.db
         .selectFrom('transfer_log')

@@ -1,4 +1,3 @@
-
 import { Worker } from 'node:worker_threads';
 import pLimit from 'p-limit';
 import { grantConsentAndPublish } from '../src/consent/service.ts';
@@ -86,7 +85,11 @@ async function startProvider(delayMs: number): Promise<{ url: string; close: () 
 }
 
 async function seed(services: Services): Promise<string> {
-  const org = await services.db.insertInto('organizations').values({ name: 'Bench Firm', settings: JSON.stringify({}) }).returning('id').executeTakeFirstOrThrow();
+  const org = await services.db
+    .insertInto('organizations')
+    .values({ name: 'Bench Firm', settings: JSON.stringify({}) })
+    .returning('id')
+    .executeTakeFirstOrThrow();
   const user = await services.db
     .insertInto('users')
     .values({ organization_id: org.id, email: 'lawyer@bench.example', name: 'Lawyer', role: 'member', picture_url: null })

@@ -1,4 +1,3 @@
-
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import autocannon from 'autocannon';
@@ -45,7 +44,11 @@ export function setup(): Promise<{ services: Services; cleanup: () => Promise<vo
 
 /** Seeds an organization, a member and 5,000 events through the ingest API; returns the feed URL path. */
 export async function seedFeed(services: Services, app: ReturnType<typeof createApp>): Promise<{ path: string; organizationId: string; email: string }> {
-  const org = await services.db.insertInto('organizations').values({ name: 'Bench Firm', settings: JSON.stringify({}) }).returning('id').executeTakeFirstOrThrow();
+  const org = await services.db
+    .insertInto('organizations')
+    .values({ name: 'Bench Firm', settings: JSON.stringify({}) })
+    .returning('id')
+    .executeTakeFirstOrThrow();
   const { apiKey } = await createApiKey(services.db, { organizationId: org.id, name: 'bench' });
   const user = await services.db
     .insertInto('users')

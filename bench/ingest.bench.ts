@@ -1,4 +1,3 @@
-
 import { createApp } from '../src/api/app.ts';
 import { createApiKey } from '../src/auth/api-keys.ts';
 import { eventRow } from '../src/cases/rows.ts';
@@ -93,10 +92,7 @@ async function measure(target: Target, rounds: number): Promise<BenchResult> {
     }));
     await post(cases);
     const caseIds = new Map(
-      (await services.db.selectFrom('cases').select(['id', 'external_id']).where('organization_id', '=', org.id).execute()).map((r) => [
-        r.external_id,
-        r.id,
-      ]),
+      (await services.db.selectFrom('cases').select(['id', 'external_id']).where('organization_id', '=', org.id).execute()).map((r) => [r.external_id, r.id]),
     );
 
     // Request bodies and baseline rows are built before the clock starts: both sides time only their write path.

@@ -16,7 +16,9 @@ const fmt = (n: number | null) => (n === null ? '-' : n >= 100 ? n.toFixed(0) : 
 console.log('| benchmark | unit | subject | baseline | ratio | goal | met |');
 console.log('|---|---|---|---|---|---|---|');
 for (const r of results) {
-  console.log(`| ${r.name} | ${r.unit} | ${fmt(r.subject)} | ${fmt(r.baseline)} | ${fmt(r.ratio)} | ${r.goal ?? ''} | ${r.met === undefined ? '' : r.met ? 'yes' : 'no'} |`);
+  console.log(
+    `| ${r.name} | ${r.unit} | ${fmt(r.subject)} | ${fmt(r.baseline)} | ${fmt(r.ratio)} | ${r.goal ?? ''} | ${r.met === undefined ? '' : r.met ? 'yes' : 'no'} |`,
+  );
 }
 console.log(JSON.stringify({ at: new Date().toISOString(), node: process.version, results }, null, 2));
 fs.mkdirSync('bench/results', { recursive: true });

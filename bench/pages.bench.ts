@@ -30,7 +30,11 @@ export const pagesBenchmark: Benchmark = {
     try {
       const { db } = services;
       const app = createApp(services);
-      const org = await db.insertInto('organizations').values({ name: 'Bench Firm', settings: JSON.stringify({}) }).returning('id').executeTakeFirstOrThrow();
+      const org = await db
+        .insertInto('organizations')
+        .values({ name: 'Bench Firm', settings: JSON.stringify({}) })
+        .returning('id')
+        .executeTakeFirstOrThrow();
       const users = await db
         .insertInto('users')
         .values(

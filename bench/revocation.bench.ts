@@ -142,7 +142,8 @@ async function untilInFlight(env: Env, connectionIds: string[], timeoutMs = 60_0
       const leases = await Promise.all(connectionIds.map((id) => inflightCount(redis, config.REDIS_PREFIX, id)));
       if (leases.every((n) => n > 0)) return;
     }
-    if (Date.now() > deadline) throw new Error(`reconcile not in flight after ${timeoutMs} ms (${written.size}/${connectionIds.length} with acknowledged writes)`);
+    if (Date.now() > deadline)
+      throw new Error(`reconcile not in flight after ${timeoutMs} ms (${written.size}/${connectionIds.length} with acknowledged writes)`);
     await sleep(2);
   }
 }
@@ -250,7 +251,13 @@ async function connections(sandbox: Sandbox): Promise<BenchResult[]> {
         baseline: percentile(ref, 0.5),
         ratio: percentile(lat, 0.5) / percentile(ref, 0.5),
         ratioMeaning: 'POST /v1/admin/revocations (one connection) / GET /v1/admin/platforms (same session, just before), p50',
-        extra: { ...common, meanMs: round(sum(lat) / lat.length), p90Ms: round(percentile(lat, 0.9)), maxMs: round(Math.max(...lat)), referenceP50Ms: round(percentile(ref, 0.5)) },
+        extra: {
+          ...common,
+          meanMs: round(sum(lat) / lat.length),
+          p90Ms: round(percentile(lat, 0.9)),
+          maxMs: round(Math.max(...lat)),
+          referenceP50Ms: round(percentile(ref, 0.5)),
+        },
       },
       {
         name: `revocation 202 latency p99 (${REVOCATIONS} connections, sync in flight)`,
@@ -274,7 +281,10 @@ async function connections(sandbox: Sandbox): Promise<BenchResult[]> {
           verifiedMidReconcile: midReconcile,
           eventWritesBeforePost: { min: Math.min(...before), median: percentile(before, 0.5), max: Math.max(...before) },
           eventWritesDuringRequest: sum(split.map((s) => s.eventWritesDuring)),
-          eventWritesDrainedAfterEffectiveAt: { total: sum(split.map((s) => s.eventWritesAfterEffective)), max: Math.max(...split.map((s) => s.eventWritesAfterEffective)) },
+          eventWritesDrainedAfterEffectiveAt: {
+            total: sum(split.map((s) => s.eventWritesAfterEffective)),
+            max: Math.max(...split.map((s) => s.eventWritesAfterEffective)),
+          },
           receiptsCompleted: completed,
           firstWritesAfter: writesAfter.slice(0, 5),
         },
@@ -297,7 +307,11 @@ async function organization(sandbox: Sandbox, singleP50: number | null): Promise
     await waitIdle(services.queues.sync);
 
     // The rest: users, active connections, a consent each, a real grant at the sandbox in the vault.
-    const direct = Array.from({ length: ORG_CONNECTIONS - ORG_SYNCING }, (_, i) => ({ email: `staff${i}@bench.example`, account: `staff${i}@gmail.example`, i }));
+    const direct = Array.from({ length: ORG_CONNECTIONS - ORG_SYNCING }, (_, i) => ({
+      email: `staff${i}@bench.example`,
+      account: `staff${i}@gmail.example`,
+      i,
+    }));
     const seeded: Array<{ connectionId: string; userId: string; account: string; i: number }> = [];
     for (let s = 0; s < direct.length; s += 500) {
       const slice = direct.slice(s, s + 500);
@@ -376,7 +390,10 @@ async function organization(sandbox: Sandbox, singleP50: number | null): Promise
 
     if (syncing.length) {
       await ingest(env, syncing, ORG_EVENTS, 'Hearing');
-      await untilInFlight(env, syncing.map((s) => s.connectionId));
+      await untilInFlight(
+        env,
+        syncing.map((s) => s.connectionId),
+      );
     }
     process.stderr.write(`  revoking the organization (${ORG_CONNECTIONS} connections)...\n`);
     const sentAt = Date.now();
@@ -394,7 +411,11 @@ async function organization(sandbox: Sandbox, singleP50: number | null): Promise
     const writesAfter = split.flatMap((s) => s.writesAfter);
     const midReconcile = split.filter((s) => s.eventWritesBefore >= 1 && s.eventWritesBefore + s.eventWritesDuring < ORG_EVENTS).length;
     const providerRevokes = entries.filter((e) => e.path === '/google/revoke' && e.status === 200 && e.account !== null && accounts.has(e.account)).length;
-    const tokensLeft = await services.db.selectFrom('connection_tokens').select((eb) => eb.fn.countAll<string>().as('n')).where('connection_id', 'in', allIds).executeTakeFirstOrThrow();
+    const tokensLeft = await services.db
+      .selectFrom('connection_tokens')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .where('connection_id', 'in', allIds)
+      .executeTakeFirstOrThrow();
 
     const listed = view.receipt?.payload.connections ?? [];
     const listedIds = new Set(listed.map((c) => c.connectionId));
@@ -464,7 +485,10 @@ export const revocationBenchmark: Benchmark = {
       const which = (process.env.BENCH_REVOKE_PARTS ?? 'connections,organization').split(',');
       const results: BenchResult[] = [];
       const report = (rs: BenchResult[]) => {
-        for (const r of rs) process.stderr.write(`  ${r.name}: ${r.subject.toFixed(1)} ${r.unit}${r.ratio === null ? '' : ` (ratio ${r.ratio.toFixed(3)})`}${r.met === undefined ? '' : r.met ? ' met' : ' NOT met'}\n`);
+        for (const r of rs)
+          process.stderr.write(
+            `  ${r.name}: ${r.subject.toFixed(1)} ${r.unit}${r.ratio === null ? '' : ` (ratio ${r.ratio.toFixed(3)})`}${r.met === undefined ? '' : r.met ? ' met' : ' NOT met'}\n`,
+          );
         results.push(...rs);
       };
       if (which.includes('connections')) report(await connections(sandbox));

@@ -240,7 +240,12 @@ async function throughput(sandbox: SandboxProcess): Promise<BenchResult[]> {
         const conn = await services.db.selectFrom('connections').select('settings').where('id', '=', u.connectionId).executeTakeFirstOrThrow();
         const consent = (await currentConsent(services.db, u.connectionId))!;
         const events = await loadEventsInScope(services.db, { organizationId: env.organizationId, userEmail: u.email, caseScope: consent.caseScope });
-        const desired = projectEvents({ events, categories: consent.categories, connectionId: u.connectionId, settings: conn.settings as GoogleCalendarSettings });
+        const desired = projectEvents({
+          events,
+          categories: consent.categories,
+          connectionId: u.connectionId,
+          settings: conn.settings as GoogleCalendarSettings,
+        });
         inputs.push({
           token,
           calendarId: cal.id,
@@ -410,7 +415,16 @@ async function noop(sandbox: SandboxProcess): Promise<BenchResult[]> {
       services,
       connector,
       tokens: createTokenAccess(services, { oauth: connector.oauth!, onReauthRequired }),
-      limiter: new ProviderRateLimiter({ redis: services.redis, prefix: services.config.REDIS_PREFIX, platform: 'google_calendar', ...rateBudgets({ declared: connector.manifest.rateBudgets, overrides: connectorConfigFor('google_calendar')?.rateBudgetVariables, config: services.config }) }),
+      limiter: new ProviderRateLimiter({
+        redis: services.redis,
+        prefix: services.config.REDIS_PREFIX,
+        platform: 'google_calendar',
+        ...rateBudgets({
+          declared: connector.manifest.rateBudgets,
+          overrides: connectorConfigFor('google_calendar')?.rateBudgetVariables,
+          config: services.config,
+        }),
+      }),
       actor: { kind: 'system' as const, reason: 'bench' },
       onReauthRequired,
     };

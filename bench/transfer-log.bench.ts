@@ -130,10 +130,17 @@ export const transferLogBenchmark: Benchmark = {
       const raw = chainEntries({ seq: 0, hash: GENESIS_HASH }, entries(rawOrg, ROWS)).map(rawValues);
       // Warm-up on a third organization.
       await writer.append(entries(randomUUID(), BATCH));
-      await services.db.insertInto('transfer_log').values(chainEntries({ seq: 0, hash: GENESIS_HASH }, entries(randomUUID(), BATCH)).map(rawValues)).execute();
+      await services.db
+        .insertInto('transfer_log')
+        .values(chainEntries({ seq: 0, hash: GENESIS_HASH }, entries(randomUUID(), BATCH)).map(rawValues))
+        .execute();
 
       const baseline = await rowsPerSecond(ROWS, async () => {
-        for (let i = 0; i < raw.length; i += BATCH) await services.db.insertInto('transfer_log').values(raw.slice(i, i + BATCH)).execute();
+        for (let i = 0; i < raw.length; i += BATCH)
+          await services.db
+            .insertInto('transfer_log')
+            .values(raw.slice(i, i + BATCH))
+            .execute();
       });
       const subject = await rowsPerSecond(ROWS, async () => {
         for (let i = 0; i < toAppend.length; i += BATCH) await writer.append(toAppend.slice(i, i + BATCH));

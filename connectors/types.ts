@@ -104,7 +104,15 @@ export interface RevokeStepResult {
 
 export interface RevokeContext {
   services: Services;
-  connection: { id: string; organizationId: string; userId: string; platform: string; status: ConnectionStatus; externalAccount: string | null; settings: Record<string, unknown> };
+  connection: {
+    id: string;
+    organizationId: string;
+    userId: string;
+    platform: string;
+    status: ConnectionStatus;
+    externalAccount: string | null;
+    settings: Record<string, unknown>;
+  };
   purgeRemote: boolean;
 }
 

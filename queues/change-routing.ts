@@ -35,13 +35,7 @@ export async function connectionsForChange(db: Db, change: DataChange, registry:
     .select(['c.id', 'c.platform', 'cs.case_scope'])
     .select((eb) =>
       eb
-        .exists(
-          eb
-            .selectFrom('sync_state as s')
-            .select(sql`1`.as('one'))
-            .whereRef('s.connection_id', '=', 'c.id')
-            .where('s.case_id', 'in', caseIds),
-        )
+        .exists(eb.selectFrom('sync_state as s').select(sql`1`.as('one')).whereRef('s.connection_id', '=', 'c.id').where('s.case_id', 'in', caseIds))
         .as('holds_items'),
     )
     .select((eb) =>

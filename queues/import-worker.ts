@@ -88,7 +88,9 @@ export function createImportWorker(services: Services, options: ImportWorkerOpti
     stalledInterval: lockMs,
     maxStalledCount: 2,
   });
-  worker.on('failed', (job, err) => logger.warn({ jobId: job?.id, connectionId: (job?.data as { connectionId?: string } | undefined)?.connectionId, err: err.message }, 'import job failed'));
+  worker.on('failed', (job, err) =>
+    logger.warn({ jobId: job?.id, connectionId: (job?.data as { connectionId?: string } | undefined)?.connectionId, err: err.message }, 'import job failed'),
+  );
   worker.on('error', (err) => logger.error({ err }, 'import worker error'));
   return {
     worker,

@@ -24,7 +24,11 @@ export function startRevokeWorker(services: Services): Worker<RevokeJobData> {
     QUEUE_NAMES.revoke,
     async (job: Job<RevokeJobData>) => {
       const finalAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      const outcome = await processRevocation(services, { revocationId: job.data.revocationId, finalAttempt, cancelJobs: (ids) => services.queues.cancelConnectionJobs(ids) });
+      const outcome = await processRevocation(services, {
+        revocationId: job.data.revocationId,
+        finalAttempt,
+        cancelJobs: (ids) => services.queues.cancelConnectionJobs(ids),
+      });
       if (outcome === 'retry') throw new ProviderStepPendingError();
       return outcome;
     },

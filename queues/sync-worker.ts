@@ -9,13 +9,7 @@ import { tryLock } from '../src/connections/redis-lock.ts';
 import { createTokenAccess, ReauthRequiredError, TokenRefreshError } from '../src/connections/token-refresh.ts';
 import { redisKey } from '../src/redis.ts';
 import type { Services } from '../src/services.ts';
-import {
-  PermanentRunError,
-  RateLimitedRunError,
-  RunInterruptedError,
-  RunLockBusyError,
-  TransientRunError,
-} from '../src/sync/errors.ts';
+import { PermanentRunError, RateLimitedRunError, RunInterruptedError, RunLockBusyError, TransientRunError } from '../src/sync/errors.ts';
 import { type ReconcileResult, reconcileConnection, type SyncProgress } from '../src/sync/reconcile.ts';
 import { AccountConcurrencyLimiter } from './concurrency-limit.ts';
 import { bullPrefix, FULL_RECONCILE_JOB, QUEUE_NAMES, type SyncJobData, syncJobSchema } from './definitions.ts';
@@ -111,7 +105,9 @@ export function createSyncWorker(services: Services, options: SyncWorkerOptions 
         // Shown by GET /v1/connections/:id while the run waits.
         await services.db
           .updateTable('connections')
-          .set({ sync_progress: sql`(case when jsonb_typeof(sync_progress) = 'object' then sync_progress else '{}'::jsonb end) || ${JSON.stringify({ resumesAt: new Date(at).toISOString() })}::jsonb` })
+          .set({
+            sync_progress: sql`(case when jsonb_typeof(sync_progress) = 'object' then sync_progress else '{}'::jsonb end) || ${JSON.stringify({ resumesAt: new Date(at).toISOString() })}::jsonb`,
+          })
           .where('id', '=', data.connectionId)
           .execute();
       }
@@ -121,9 +117,12 @@ export function createSyncWorker(services: Services, options: SyncWorkerOptions 
 
     const lock = await tryLock(services.redis, redisKey(config.REDIS_PREFIX, 'sync-run', data.connectionId), lockMs);
     if (!lock) return delay(jitter(1000));
-    const renew = setInterval(() => {
-      lock.extend(lockMs).catch(() => false);
-    }, Math.max(500, Math.floor(lockMs / 3)));
+    const renew = setInterval(
+      () => {
+        lock.extend(lockMs).catch(() => false);
+      },
+      Math.max(500, Math.floor(lockMs / 3)),
+    );
     try {
       const oauth = connector.oauth;
       const onReauthRequired = async (id: string, message: string) => {

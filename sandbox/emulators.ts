@@ -6,10 +6,4 @@ import { oneLoginEmulator } from './onelogin/idp.ts';
 import type { ProviderEmulator } from './server.ts';
 
 /** Every provider emulator the sandbox runs. Adding a provider is a folder and a line. */
-export const emulators: ProviderEmulator[] = [
-  googleCalendarEmulator,
-  googleOAuthEmulator,
-  oneLoginEmulator,
-  microsoftEmulator,
-  imanageEmulator,
-];
+export const emulators: ProviderEmulator[] = [googleCalendarEmulator, googleOAuthEmulator, oneLoginEmulator, microsoftEmulator, imanageEmulator];

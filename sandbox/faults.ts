@@ -9,11 +9,7 @@ const REQUEST_FAULT_KINDS: ReadonlyArray<FaultSpec['kind']> = ['delay', 'timeout
  * Token faults (`invalid_grant`, `expire_tokens`, `revoke_tokens`) are handled by the OAuth token
  * endpoints and bearer checks via `tokenFault`.
  */
-export async function applyFaults(
-  c: Context,
-  state: SandboxState,
-  req: { provider: ProviderId; account: string | null },
-): Promise<Response | null> {
+export async function applyFaults(c: Context, state: SandboxState, req: { provider: ProviderId; account: string | null }): Promise<Response | null> {
   const path = new URL(c.req.url).pathname;
   const faults = state.matchFaults({ ...req, method: c.req.method, path }, REQUEST_FAULT_KINDS);
   for (const f of faults) {
@@ -48,12 +44,19 @@ export function tokenFault(
 /** An error body in the provider's own shape. */
 function faultResponse(c: Context, provider: ProviderId, status: number, retryAfter?: number, reason?: string): Response {
   if (retryAfter !== undefined) c.header('Retry-After', String(retryAfter));
-  if (provider === 'google') return googleErrorResponse(c, status, reason ?? (status === 429 || status === 403 ? 'rateLimitExceeded' : status >= 500 ? 'backendError' : 'failed'));
+  if (provider === 'google')
+    return googleErrorResponse(c, status, reason ?? (status === 429 || status === 403 ? 'rateLimitExceeded' : status >= 500 ? 'backendError' : 'failed'));
   if (provider === 'microsoft') {
     const requestId = crypto.randomUUID();
     const code = reason ?? (status === 429 ? 'TooManyRequests' : status >= 500 ? 'ServiceUnavailable' : 'ErrorInvalidRequest');
     return c.json(
-      { error: { code, message: 'Injected fault', innerError: { date: new Date().toISOString().slice(0, 19), 'request-id': requestId, 'client-request-id': requestId } } },
+      {
+        error: {
+          code,
+          message: 'Injected fault',
+          innerError: { date: new Date().toISOString().slice(0, 19), 'request-id': requestId, 'client-request-id': requestId },
+        },
+      },
       status as 500,
     );
   }

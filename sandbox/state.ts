@@ -151,10 +151,7 @@ export class SandboxState {
    * the kinds asked for are consumed, so the request check and a token check on the same request
    * do not use up each other's faults.
    */
-  matchFaults(
-    req: { provider: ProviderId; account: string | null; method: string; path: string },
-    kinds: ReadonlyArray<FaultSpec['kind']>,
-  ): Fault[] {
+  matchFaults(req: { provider: ProviderId; account: string | null; method: string; path: string }, kinds: ReadonlyArray<FaultSpec['kind']>): Fault[] {
     const hits: Fault[] = [];
     for (const f of this.faults) {
       if (!kinds.includes(f.kind)) continue;

@@ -160,7 +160,12 @@ export function toProviderError(err: unknown): ProviderHttpError {
   const body = typeof data?.error === 'object' ? data.error : undefined;
   const reason = (body ? googleReason(body) : null) ?? (typeof data?.error === 'string' ? data.error : null);
   const message = body?.message ?? e.message ?? `HTTP ${status}`;
-  return new ProviderHttpError(status, reason, `Google Calendar answered ${status}${reason ? ` ${reason}` : ''}: ${message}`, parseRetryAfter(header(e.response?.headers, 'retry-after')));
+  return new ProviderHttpError(
+    status,
+    reason,
+    `Google Calendar answered ${status}${reason ? ` ${reason}` : ''}: ${message}`,
+    parseRetryAfter(header(e.response?.headers, 'retry-after')),
+  );
 }
 
 async function call<T>(what: string, fn: () => Promise<{ data: T; status: number; headers?: unknown }>): Promise<{ data: T; status: number }> {
@@ -236,10 +241,7 @@ export function openGoogleCalendar(params: { config: Config; accessToken: string
     },
     async patchEvent(calendarId, eventId, body, options) {
       const r = await call('events.patch', () =>
-        api.events.patch(
-          { calendarId, eventId, sendUpdates: 'none', requestBody: body },
-          options?.etag ? { headers: { 'If-Match': options.etag } } : {},
-        ),
+        api.events.patch({ calendarId, eventId, sendUpdates: 'none', requestBody: body }, options?.etag ? { headers: { 'If-Match': options.etag } } : {}),
       );
       return { event: r.data, status: r.status };
     },
@@ -310,10 +312,7 @@ function toTokenSet(tokens: {
 }
 
 /** Exchanges an authorization code (with its PKCE verifier) for tokens. */
-export async function exchangeGoogleCode(
-  config: Config,
-  params: { code: string; codeVerifier: string; redirectUri: string },
-): Promise<TokenSet> {
+export async function exchangeGoogleCode(config: Config, params: { code: string; codeVerifier: string; redirectUri: string }): Promise<TokenSet> {
   const client = oauthClient(config);
   try {
     const { tokens } = await client.getToken({ code: params.code, codeVerifier: params.codeVerifier, redirect_uri: params.redirectUri });

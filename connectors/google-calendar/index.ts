@@ -1,12 +1,6 @@
 import { loadEventsInScope } from '../../src/cases/queries.ts';
 import { type ConnectorOAuth, jwtClaims } from '../../src/connections/oauth-types.ts';
-import {
-  exchangeGoogleCode,
-  googleAuthorizationEndpoint,
-  googleOAuthClientId,
-  refreshGoogleToken,
-  revokeGoogleToken,
-} from './client.ts';
+import { exchangeGoogleCode, googleAuthorizationEndpoint, googleOAuthClientId, refreshGoogleToken, revokeGoogleToken } from './client.ts';
 import { registerWriteCheck } from '../../src/transfers/resolution.ts';
 import type { Connector } from '../types.ts';
 import { applyGoogleSteps } from './apply.ts';
@@ -40,7 +34,7 @@ const oauth: ConnectorOAuth = {
     if (granted.has(needed) || granted.has(GOOGLE_SCOPES.full)) return null;
     return {
       code: 'scope_not_granted',
-      message: 'Calendar access was not granted: on Google\'s consent screen, leave the calendar permission ticked. Try connecting again.',
+      message: "Calendar access was not granted: on Google's consent screen, leave the calendar permission ticked. Try connecting again.",
     };
   },
   // offline + consent: Google only returns a refresh token on a consent screen it actually showed.

@@ -127,8 +127,7 @@ export function projectEvents(params: {
   for (const event of params.events) {
     const fields = eventFields(event, params.categories);
     if (!fields) continue;
-    const reminderMinutes =
-      params.settings.deadlineReminders && event.kind === 'deadline' ? (params.settings.reminderMinutes ?? 24 * 60) : null;
+    const reminderMinutes = params.settings.deadlineReminders && event.kind === 'deadline' ? (params.settings.reminderMinutes ?? 24 * 60) : null;
     const meta = { kind: event.kind, reminderMinutes };
     out.push({
       key: `event:${event.id}`,

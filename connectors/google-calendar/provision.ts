@@ -31,10 +31,15 @@ async function gated<T>(
 
 async function createCalendar(ctx: SyncContext, name: string): Promise<{ id: string }> {
   const api = openGoogleCalendar({ config: ctx.services.config, accessToken: ctx.accessToken });
-  return gated(ctx, { operation: 'provision', categories: [], subjects: {}, fields: {}, itemKey: 'calendar', destination: null }, 'create calendar', async () => {
-    const c = await api.insertCalendar({ summary: name });
-    return { value: { id: c.id }, status: c.status, remoteId: c.id };
-  });
+  return gated(
+    ctx,
+    { operation: 'provision', categories: [], subjects: {}, fields: {}, itemKey: 'calendar', destination: null },
+    'create calendar',
+    async () => {
+      const c = await api.insertCalendar({ summary: name });
+      return { value: { id: c.id }, status: c.status, remoteId: c.id };
+    },
+  );
 }
 
 /** Ensures the target calendar exists and carries the configured name. See ConnectorSync.prepare. */
@@ -80,10 +85,15 @@ export async function prepareGoogleCalendar(
   if (!missing && s.calendarCreatedByCasebridge && s.calendarRemoteName !== wantedName) {
     calls += 1;
     try {
-      await gated(ctx, { operation: 'provision', categories: [], subjects: {}, fields: {}, itemKey: 'calendar', destination: s.calendarId }, 'rename calendar', async () => {
-        const r = await api().patchCalendar(s.calendarId!, { summary: wantedName });
-        return { value: null, status: r.status, remoteId: r.id };
-      });
+      await gated(
+        ctx,
+        { operation: 'provision', categories: [], subjects: {}, fields: {}, itemKey: 'calendar', destination: s.calendarId },
+        'rename calendar',
+        async () => {
+          const r = await api().patchCalendar(s.calendarId!, { summary: wantedName });
+          return { value: null, status: r.status, remoteId: r.id };
+        },
+      );
       return { settings: { calendarRemoteName: wantedName }, calls };
     } catch (err) {
       if (!(err instanceof ProviderStepError && err.errorClass.status === 404)) throw err;

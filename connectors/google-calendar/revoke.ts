@@ -43,7 +43,7 @@ export function createGoogleRevoke(oauth: ConnectorOAuth) {
         result: 'skipped',
         detail:
           `not revoked at Google: ${siblings} other active connection(s) of this Google account share the grant and keep working; ` +
-          'this connection\'s tokens are deleted here. Google ends the grant when the last of them is revoked.',
+          "this connection's tokens are deleted here. Google ends the grant when the last of them is revoked.",
       });
       return steps;
     }
@@ -93,29 +93,34 @@ async function purge(ctx: RevokeContext, hasTokens: boolean, oauth: ConnectorOAu
     return { step: 'purge_remote', result: 'failed', detail: `no usable access token: ${(err as Error).message}` };
   }
   const api = openGoogleCalendar({ config: services.config, accessToken });
-  const rows = await services.db
-    .selectFrom('sync_state')
-    .select(['item_key', 'remote_id', 'case_id'])
-    .where('connection_id', '=', connection.id)
-    .execute();
+  const rows = await services.db.selectFrom('sync_state').select(['item_key', 'remote_id', 'case_id']).where('connection_id', '=', connection.id).execute();
   const ctxGate = { connectionId: connection.id, purpose: REVOCATION_PURGE, actor: { kind: 'system' as const, reason: 'revocation' } };
   const recipient = { account: connection.externalAccount, destination: settings.calendarId };
 
   if (settings.calendarCreatedByCasebridge) {
     const r = await services.gate.send(
       ctxGate,
-      { operation: 'delete', categories: [], subjects: { caseIds: [...new Set(rows.map((x) => x.case_id).filter((x): x is string => !!x))] }, recipient, fields: {}, itemKey: 'calendar' },
+      {
+        operation: 'delete',
+        categories: [],
+        subjects: { caseIds: [...new Set(rows.map((x) => x.case_id).filter((x): x is string => !!x))] },
+        recipient,
+        fields: {},
+        itemKey: 'calendar',
+      },
       async () => {
         try {
           const res = await api.deleteCalendar(settings.calendarId!);
           return { value: null, status: res.status, remoteId: settings.calendarId! };
         } catch (err) {
-          if (err instanceof ProviderHttpError && (err.status === 404 || err.status === 410)) return { value: null, status: err.status, remoteId: settings.calendarId! };
+          if (err instanceof ProviderHttpError && (err.status === 404 || err.status === 410))
+            return { value: null, status: err.status, remoteId: settings.calendarId! };
           throw err;
         }
       },
     );
-    if (r.outcome !== 'sent') return { step: 'purge_remote', result: 'failed', detail: r.outcome === 'blocked' ? `gate refused: ${r.reason}` : (r.error as Error).message };
+    if (r.outcome !== 'sent')
+      return { step: 'purge_remote', result: 'failed', detail: r.outcome === 'blocked' ? `gate refused: ${r.reason}` : (r.error as Error).message };
     await services.db.deleteFrom('sync_state').where('connection_id', '=', connection.id).execute();
     return { step: 'purge_remote', result: 'done', removedItems: rows.length, detail: 'the dedicated calendar was deleted' };
   }

@@ -16,10 +16,7 @@ const [requiredCategory, ...optionalCategories] = icalManifest.categories as [Ca
 const categoryEnum = z.enum(icalManifest.categories as [CategoryId, ...CategoryId[]]);
 
 const caseScopeSchema = z
-  .discriminatedUnion('kind', [
-    z.object({ kind: z.literal('all') }),
-    z.object({ kind: z.literal('cases'), caseIds: z.array(z.uuid()).min(1).max(500) }),
-  ])
+  .discriminatedUnion('kind', [z.object({ kind: z.literal('all') }), z.object({ kind: z.literal('cases'), caseIds: z.array(z.uuid()).min(1).max(500) })])
   .openapi('IcalCaseScope', { description: 'All cases assigned to you, or a list of them' });
 
 const feedSchema = z

@@ -262,12 +262,7 @@ export async function rotateFeed(db: Db, owner: FeedOwner, feedId: string): Prom
  * consent withdrawn, revocation epoch bumped, fetches already being answered drained before this
  * returns, a signed receipt, audit and security-event entries.
  */
-export async function deleteFeed(
-  services: Services,
-  owner: FeedOwner,
-  feedId: string,
-  enqueue: (revocationId: string) => Promise<void>,
-): Promise<void> {
+export async function deleteFeed(services: Services, owner: FeedOwner, feedId: string, enqueue: (revocationId: string) => Promise<void>): Promise<void> {
   if (!UUID.test(feedId)) throw feedNotFound();
   const feed = await services.db
     .selectFrom('ical_feeds as f')

@@ -203,7 +203,14 @@ class ZonedDateTimeValue extends PlainDateTimeValue implements ICalTemporalZoned
     if (zone === this.timeZoneId) return this;
     if (zone !== 'UTC') throw new FeedRenderError(`unexpected zone conversion to ${zone}`);
     const d = new Date(this.instant);
-    const utc = { year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate(), hour: d.getUTCHours(), minute: d.getUTCMinutes(), second: d.getUTCSeconds() };
+    const utc = {
+      year: d.getUTCFullYear(),
+      month: d.getUTCMonth() + 1,
+      day: d.getUTCDate(),
+      hour: d.getUTCHours(),
+      minute: d.getUTCMinutes(),
+      second: d.getUTCSeconds(),
+    };
     return new ZonedDateTimeValue(utc, 'UTC', this.instant);
   }
   override toJSON(): string {
@@ -360,7 +367,10 @@ export function renderCalendar(options: RenderOptions, events: readonly RenderEv
     ttl: options.refreshSeconds,
   });
   // The head as the library writes it (folded by the library: unfold it, the whole is folded once below).
-  const head = cal.toString().replace(/\r\n[ \t]/g, '').replace(/END:VCALENDAR$/, '');
+  const head = cal
+    .toString()
+    .replace(/\r\n[ \t]/g, '')
+    .replace(/END:VCALENDAR$/, '');
   const zones = new Set<string>();
   const parts: string[] = [];
   for (const e of events) {

@@ -37,5 +37,10 @@ export async function revokeIcal(ctx: RevokeContext): Promise<RevokeStepResult[]
 
 /** The feed token dies with the revocation's commit (the public route also requires an active connection). */
 export async function revokeIcalFeedTokens(tx: Tx, params: { connectionIds: string[]; at: Date }): Promise<void> {
-  await tx.updateTable('ical_feeds').set({ revoked_at: params.at }).where('connection_id', 'in', params.connectionIds).where('revoked_at', 'is', null).execute();
+  await tx
+    .updateTable('ical_feeds')
+    .set({ revoked_at: params.at })
+    .where('connection_id', 'in', params.connectionIds)
+    .where('revoked_at', 'is', null)
+    .execute();
 }

@@ -61,7 +61,7 @@ function parseOffset(value: string): number | null {
 export function parseVtimezone(component: string): ZoneRules | null {
   const lines = component.replace(/\r\n[ \t]/g, '').split(/\r?\n/);
   let tzid: string | null = null;
-  let current: Partial<Observance> & { kind?: 'STANDARD' | 'DAYLIGHT'; ruleText?: string; hasRdate?: boolean } | null = null;
+  let current: (Partial<Observance> & { kind?: 'STANDARD' | 'DAYLIGHT'; ruleText?: string; hasRdate?: boolean }) | null = null;
   const found: Record<'STANDARD' | 'DAYLIGHT', Observance[]> = { STANDARD: [], DAYLIGHT: [] };
   for (const line of lines) {
     const colon = line.indexOf(':');
@@ -172,9 +172,7 @@ export function vtimezoneLocalToUtc(rules: ZoneRules, wall: WallTime): number | 
   const inDaylight = (t: number) => (dstStart < dstEnd ? t >= dstStart && t < dstEnd : t >= dstStart || t < dstEnd);
   const asDaylight = local - daylight.offsetTo * MINUTE;
   const asStandard = local - standard.offsetTo * MINUTE;
-  const candidates = [inDaylight(asDaylight) ? asDaylight : null, inDaylight(asStandard) ? null : asStandard].filter(
-    (t): t is number => t !== null,
-  );
+  const candidates = [inDaylight(asDaylight) ? asDaylight : null, inDaylight(asStandard) ? null : asStandard].filter((t): t is number => t !== null);
   return candidates.length ? Math.min(...candidates) : null;
 }
 

@@ -61,7 +61,11 @@ export async function applyImanageSteps(ctx: SyncContext, steps: PlanStep[], opt
 
   const cases = new Map<string, string>();
   for (const { step } of writes) cases.set(step.desired.caseId, String((step.desired.fields as { caseNumber?: unknown }).caseNumber ?? ''));
-  const folders = await foldersFor(ctx, [...cases].map(([caseId, caseNumber]) => ({ caseId, caseNumber })), counter);
+  const folders = await foldersFor(
+    ctx,
+    [...cases].map(([caseId, caseNumber]) => ({ caseId, caseNumber })),
+    counter,
+  );
   const ready: Array<{ step: Exclude<PlanStep, { op: 'delete' }>; i: number; folder: CaseFolder }> = [];
   for (const { step, i } of writes) {
     const folder = folders.get(step.desired.caseId);
@@ -70,7 +74,10 @@ export async function applyImanageSteps(ctx: SyncContext, steps: PlanStep[], opt
       results[i] = { key: step.key, op: step.op, outcome: 'failed', error, calls: 0 };
     } else ready.push({ step, i, folder });
   }
-  const retried = await attemptedBefore(ctx, ready.filter((r) => r.step.op === 'create').map((r) => r.step.key));
+  const retried = await attemptedBefore(
+    ctx,
+    ready.filter((r) => r.step.op === 'create').map((r) => r.step.key),
+  );
 
   let api: ImanageApi | null = null;
   const client = () => (api ??= openImanage({ config: ctx.services.config, settings: ctx.connection.settings, accessToken: ctx.accessToken }));
@@ -106,7 +113,13 @@ export async function applyImanageSteps(ctx: SyncContext, steps: PlanStep[], opt
         const content = sha ? await ctx.services.blobs.open(sha) : null;
         if (!content) throw new MissingFileError();
         const meta = step.desired.meta as { mimeType?: string; size?: number } | undefined;
-        return { profile, fileName: String(minimised.fileName ?? 'document'), contentType: meta?.mimeType ?? 'application/octet-stream', size: meta?.size ?? 0, content };
+        return {
+          profile,
+          fileName: String(minimised.fileName ?? 'document'),
+          contentType: meta?.mimeType ?? 'application/octet-stream',
+          size: meta?.size ?? 0,
+          content,
+        };
       };
       if (step.op === 'create') {
         if (retried.has(step.key)) {

@@ -272,7 +272,12 @@ export function openImanage(params: { config: Config; settings: Record<string, u
     const text = await res.text();
     const parsed = parseJson(text) as { data?: ImanageDocument; warnings?: Array<{ field: string; error: string }>; error?: unknown } | null;
     if (!res.ok) {
-      throw new ProviderRequestError(res.status, `imanage: upload to ${new URL(url).pathname} answered ${res.status}`, parseRetryAfter(res.headers.get('retry-after')), parsed);
+      throw new ProviderRequestError(
+        res.status,
+        `imanage: upload to ${new URL(url).pathname} answered ${res.status}`,
+        parseRetryAfter(res.headers.get('retry-after')),
+        parsed,
+      );
     }
     if (!parsed?.data?.id) throw new ProviderRequestError(res.status, 'imanage: upload answered without a document id', null, parsed);
     return { document: parsed.data, warnings: parsed.warnings ?? [], status: res.status, bytesSent: head.length + sent + tail.length };
@@ -281,7 +286,10 @@ export function openImanage(params: { config: Config; settings: Record<string, u
   return {
     /** `GET {host}/api`: customer id and libraries. */
     async discover(): Promise<ImanageDiscovery & { status: number }> {
-      const r = await json<{ user?: { customer_id?: unknown; email?: unknown }; work?: { libraries?: Array<{ alias?: unknown }> } }>({ method: 'GET', path: 'api' });
+      const r = await json<{ user?: { customer_id?: unknown; email?: unknown }; work?: { libraries?: Array<{ alias?: unknown }> } }>({
+        method: 'GET',
+        path: 'api',
+      });
       const customerId = r.data?.user?.customer_id;
       if (customerId === undefined || customerId === null) throw new ProviderRequestError(r.status, 'imanage: discovery named no customer id', null, null);
       return {

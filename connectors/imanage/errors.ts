@@ -45,7 +45,8 @@ export function classifyImanageError(err: unknown): ProviderErrorClass {
     if (status === null) return { kind: 'transient', status, message: err.message };
     if (status === 429) return { kind: 'rate_limited', retryAfterMs: err.retryAfterMs, status, message: err.message };
     if (status === 401) return { kind: 'auth_failed', reauthRequired: false, status, message: 'iManage: X-Auth-Token is invalid or missing' };
-    if (status === 403) return { kind: 'auth_failed', reauthRequired: true, status, message: 'iManage refused access: the connected user lacks rights on the library' };
+    if (status === 403)
+      return { kind: 'auth_failed', reauthRequired: true, status, message: 'iManage refused access: the connected user lacks rights on the library' };
     if (status === 408 || status >= 500) return { kind: 'transient', status, message: err.message };
     const field = fieldOf(err.body);
     const said = providerMessage(err.body);
@@ -57,7 +58,8 @@ export function classifyImanageError(err: unknown): ProviderErrorClass {
     };
   }
   if (err instanceof OAuthTokenError) {
-    if (err.code === 'invalid_grant' || err.code === 'host_not_allowed') return { kind: 'auth_failed', reauthRequired: true, status: err.status, message: err.message };
+    if (err.code === 'invalid_grant' || err.code === 'host_not_allowed')
+      return { kind: 'auth_failed', reauthRequired: true, status: err.status, message: err.message };
     return { kind: 'transient', status: err.status, message: err.message };
   }
   const e = err as { code?: string; message?: string } | null;

@@ -94,9 +94,14 @@ export async function foldersFor(
     .selectFrom('imanage_case_folders')
     .selectAll()
     .where('connection_id', '=', ctx.connection.id)
-    .where('case_id', 'in', cases.map((c) => c.caseId))
+    .where(
+      'case_id',
+      'in',
+      cases.map((c) => c.caseId),
+    )
     .execute();
-  for (const k of known) out.set(k.case_id, { caseId: k.case_id, client: k.client_number, matter: k.matter_number, workspaceId: k.workspace_id, folderId: k.folder_id });
+  for (const k of known)
+    out.set(k.case_id, { caseId: k.case_id, client: k.client_number, matter: k.matter_number, workspaceId: k.workspace_id, folderId: k.folder_id });
   let api: ImanageApi | null = null;
   const folderName = s.folderName ?? ctx.services.config.IMANAGE_FOLDER_NAME;
   for (const c of cases) {
@@ -109,32 +114,42 @@ export async function foldersFor(
     api ??= openImanage({ config: ctx.services.config, settings: ctx.connection.settings, accessToken: ctx.accessToken });
     const client = api;
     try {
-      const mapped = await provision<{ workspaceId: string; folderId: string; created: boolean } | null>(ctx, { itemKey: `workspace:${c.caseId}`, subjects: { caseIds: [c.caseId] }, destination: s.libraryId ?? null, caseNumber: c.caseNumber }, 'map the case to its workspace', async () => {
-        counter.calls += 1;
-        const found = await client.findWorkspaces({ custom1: cm.client, custom2: cm.matter });
-        let workspace = found.data?.[0];
-        let created = false;
-        if (!workspace) {
-          // The search was answered: the log records it as sent; the case is reported below.
-          if (s.unmappedPolicy !== 'create') return { value: null, status: found.status };
+      const mapped = await provision<{ workspaceId: string; folderId: string; created: boolean } | null>(
+        ctx,
+        { itemKey: `workspace:${c.caseId}`, subjects: { caseIds: [c.caseId] }, destination: s.libraryId ?? null, caseNumber: c.caseNumber },
+        'map the case to its workspace',
+        async () => {
           counter.calls += 1;
-          workspace = (
-            await client.createWorkspace({ name: `${cm.client}-${cm.matter}`, custom1: cm.client, custom2: cm.matter, ...(s.templateWorkspaceId ? { template_id: s.templateWorkspaceId } : {}) })
-          ).data;
-          created = true;
-        }
-        counter.calls += 1;
-        const children = await client.children(workspace.id, 'workspace');
-        let folder = children.data?.find((f) => f.name === folderName);
-        let status = children.status;
-        if (!folder) {
+          const found = await client.findWorkspaces({ custom1: cm.client, custom2: cm.matter });
+          let workspace = found.data?.[0];
+          let created = false;
+          if (!workspace) {
+            // The search was answered: the log records it as sent; the case is reported below.
+            if (s.unmappedPolicy !== 'create') return { value: null, status: found.status };
+            counter.calls += 1;
+            workspace = (
+              await client.createWorkspace({
+                name: `${cm.client}-${cm.matter}`,
+                custom1: cm.client,
+                custom2: cm.matter,
+                ...(s.templateWorkspaceId ? { template_id: s.templateWorkspaceId } : {}),
+              })
+            ).data;
+            created = true;
+          }
           counter.calls += 1;
-          const made = await client.createFolder(workspace.id, folderName);
-          folder = made.data;
-          status = made.status;
-        }
-        return { value: { workspaceId: workspace.id, folderId: folder.id, created }, status, remoteId: folder.id };
-      });
+          const children = await client.children(workspace.id, 'workspace');
+          let folder = children.data?.find((f) => f.name === folderName);
+          let status = children.status;
+          if (!folder) {
+            counter.calls += 1;
+            const made = await client.createFolder(workspace.id, folderName);
+            folder = made.data;
+            status = made.status;
+          }
+          return { value: { workspaceId: workspace.id, folderId: folder.id, created }, status, remoteId: folder.id };
+        },
+      );
       if (!mapped) {
         out.set(
           c.caseId,
@@ -155,7 +170,9 @@ export async function foldersFor(
           folder_id: mapped.folderId,
           workspace_created: mapped.created,
         })
-        .onConflict((oc) => oc.columns(['connection_id', 'case_id']).doUpdateSet({ workspace_id: mapped.workspaceId, folder_id: mapped.folderId, updated_at: new Date() }))
+        .onConflict((oc) =>
+          oc.columns(['connection_id', 'case_id']).doUpdateSet({ workspace_id: mapped.workspaceId, folder_id: mapped.folderId, updated_at: new Date() }),
+        )
         .execute();
       out.set(c.caseId, { caseId: c.caseId, client: cm.client, matter: cm.matter, workspaceId: mapped.workspaceId, folderId: mapped.folderId });
     } catch (err) {

@@ -47,14 +47,17 @@ export const createSettingsSchema = z
     keyField: customField.default('custom16'),
   })
   .strict()
-  .refine((s) => {
-    try {
-      const re = new RegExp(s.caseNumberPattern);
-      return re.source.includes('?<client>') && re.source.includes('?<matter>');
-    } catch {
-      return false;
-    }
-  }, { message: 'caseNumberPattern must be a regular expression with named groups client and matter', path: ['caseNumberPattern'] });
+  .refine(
+    (s) => {
+      try {
+        const re = new RegExp(s.caseNumberPattern);
+        return re.source.includes('?<client>') && re.source.includes('?<matter>');
+      } catch {
+        return false;
+      }
+    },
+    { message: 'caseNumberPattern must be a regular expression with named groups client and matter', path: ['caseNumberPattern'] },
+  );
 
 export const patchSettingsSchema = z
   .object({

@@ -73,7 +73,10 @@ export function extensionOf(fileName: string): string {
 }
 
 /** The profile of an upload or update, from the minimised fields only. */
-export function profileOf(fields: Record<string, unknown>, params: { keyField: string; itemKey: string; client: string; matter: string }): Record<string, unknown> {
+export function profileOf(
+  fields: Record<string, unknown>,
+  params: { keyField: string; itemKey: string; client: string; matter: string },
+): Record<string, unknown> {
   const fileName = typeof fields.fileName === 'string' ? fields.fileName : 'document';
   const title = typeof fields.title === 'string' && fields.title ? fields.title : fileName.replace(/\.[^.]+$/, '');
   return {

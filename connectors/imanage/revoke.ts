@@ -16,7 +16,8 @@ export function createImanageRevoke(oauth: ConnectorOAuth) {
     const steps: RevokeStepResult[] = [];
     const removed = await services.db.deleteFrom('imanage_case_folders').where('connection_id', '=', connection.id).executeTakeFirst();
     steps.push({ step: 'forget_mapping', result: 'done', removedItems: Number(removed.numDeletedRows ?? 0) });
-    if (ctx.purgeRemote) steps.push({ step: 'purge_remote', result: 'not_supported', detail: 'documents filed in iManage are the firm\u2019s record and stay there' });
+    if (ctx.purgeRemote)
+      steps.push({ step: 'purge_remote', result: 'not_supported', detail: 'documents filed in iManage are the firm\u2019s record and stay there' });
     let stored: Awaited<ReturnType<ReturnType<typeof vaultFor>['load']>> = null;
     try {
       stored = await vaultFor(services).load(connection.id);
@@ -38,7 +39,12 @@ export function createImanageRevoke(oauth: ConnectorOAuth) {
         .catch(() => stored!.accessToken);
       const { status } = await logoutImanage(services.config, { settings: connection.settings, accessToken });
       if (status < 300 || status === 401) {
-        steps.push({ step: 'provider_revoke', result: 'done', providerStatus: status, detail: status === 401 ? 'the session had already ended at iManage' : 'logged out at iManage' });
+        steps.push({
+          step: 'provider_revoke',
+          result: 'done',
+          providerStatus: status,
+          detail: status === 401 ? 'the session had already ended at iManage' : 'logged out at iManage',
+        });
       } else steps.push({ step: 'provider_revoke', result: 'failed', providerStatus: status, detail: `iManage answered ${status}` });
     } catch (err) {
       steps.push({ step: 'provider_revoke', result: 'failed', detail: (err as Error).message });

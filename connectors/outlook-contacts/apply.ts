@@ -25,7 +25,9 @@ async function dropIfOrphaned(tx: Tx, contactIds: string[]): Promise<void> {
     .deleteFrom('imported_contacts')
     .where('id', 'in', contactIds)
     .where('invited_at', 'is', null)
-    .where((eb) => eb.not(eb.exists(eb.selectFrom('imported_contact_sources as s').select('s.remote_id').whereRef('s.contact_id', '=', 'imported_contacts.id'))))
+    .where((eb) =>
+      eb.not(eb.exists(eb.selectFrom('imported_contact_sources as s').select('s.remote_id').whereRef('s.contact_id', '=', 'imported_contacts.id'))),
+    )
     .execute();
 }
 
@@ -109,13 +111,21 @@ export async function applyContactsPage(ctx: ConnectorContext, items: PullPage['
 /** After a from-scratch import: removes the links (and orphaned contacts) of items no longer at the provider. */
 export async function sweepContacts(ctx: ConnectorContext, seen: ReadonlySet<string>): Promise<number> {
   return ctx.db.transaction().execute(async (tx) => {
-    const sources = await tx.selectFrom('imported_contact_sources').select(['remote_id', 'contact_id']).where('connection_id', '=', ctx.connection.id).execute();
+    const sources = await tx
+      .selectFrom('imported_contact_sources')
+      .select(['remote_id', 'contact_id'])
+      .where('connection_id', '=', ctx.connection.id)
+      .execute();
     const gone = sources.filter((s) => !seen.has(`contact:${s.remote_id}`));
     if (!gone.length) return 0;
     await tx
       .deleteFrom('imported_contact_sources')
       .where('connection_id', '=', ctx.connection.id)
-      .where('remote_id', 'in', gone.map((g) => g.remote_id))
+      .where(
+        'remote_id',
+        'in',
+        gone.map((g) => g.remote_id),
+      )
       .execute();
     await dropIfOrphaned(tx, [...new Set(gone.map((g) => g.contact_id))]);
     return gone.length;

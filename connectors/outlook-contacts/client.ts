@@ -159,7 +159,12 @@ export function toGraphError(err: unknown): GraphRequestError {
   const code = typeof e.code === 'string' ? e.code : null;
   const retryAfter = e.headers?.get?.('retry-after') ?? null;
   // The message is Graph's own text (no request data, no token).
-  return new GraphRequestError(status, code, `Microsoft Graph answered ${status}${code ? ` ${code}` : ''}: ${e.message ?? ''}`.trim(), parseRetryAfter(retryAfter));
+  return new GraphRequestError(
+    status,
+    code,
+    `Microsoft Graph answered ${status}${code ? ` ${code}` : ''}: ${e.message ?? ''}`.trim(),
+    parseRetryAfter(retryAfter),
+  );
 }
 
 // --- Identity platform token endpoint (not transfers of case data) ------------------------

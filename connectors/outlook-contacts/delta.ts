@@ -90,7 +90,12 @@ function parseCursor(cursor: string | null): DeltaCursor | null {
 }
 
 /** One gated Graph read (a 410 / syncStateNotFound becomes {@link CursorGoneError}). */
-async function gatedRead<T>(ctx: ConnectorContext, graph: GraphApi, what: { destination: string; itemKey: string }, read: (g: GraphApi) => Promise<T>): Promise<T> {
+async function gatedRead<T>(
+  ctx: ConnectorContext,
+  graph: GraphApi,
+  what: { destination: string; itemKey: string },
+  read: (g: GraphApi) => Promise<T>,
+): Promise<T> {
   const r = await ctx.gate.send(
     { connectionId: ctx.connection.id, purpose: 'contacts_import', actor: ctx.actor },
     {
@@ -122,11 +127,8 @@ export async function fetchContactsPage(ctx: ConnectorContext, cursor: string | 
   const graph = openGraph({ config: ctx.config, accessToken: ctx.accessToken });
   const state = parseCursor(cursor);
   if (!state) {
-    const folders = await gatedRead(
-      ctx,
-      graph,
-      { destination: 'contactFolders', itemKey: 'contact-folders' },
-      (g) => g.get<GraphPage<{ id: string }>>('me/contactFolders', { query: { $select: 'id', $top: '250' } }),
+    const folders = await gatedRead(ctx, graph, { destination: 'contactFolders', itemKey: 'contact-folders' }, (g) =>
+      g.get<GraphPage<{ id: string }>>('me/contactFolders', { query: { $select: 'id', $top: '250' } }),
     );
     const next: DeltaCursor = { v: 1, folders: folders.value.map((f) => ({ id: f.id, link: null })), at: 0 };
     if (!next.folders.length) return { items: [], next: { kind: 'delta', cursor: '' } };
@@ -134,16 +136,12 @@ export async function fetchContactsPage(ctx: ConnectorContext, cursor: string | 
   }
   const folder = state.folders[state.at]!;
   const select = contactSelect(ctx.consent.categories);
-  const page = await gatedRead(
-    ctx,
-    graph,
-    { destination: `contactFolders/${folder.id}`, itemKey: `contacts-delta:${folder.id}` },
-    (g) =>
-      g.get<GraphPage<GraphContactItem>>(folder.link ?? `me/contactFolders/${encodeURIComponent(folder.id)}/contacts/delta`, {
-        // $select only on the first request of a round: Graph carries it in the links it returns.
-        ...(folder.link ? {} : { query: { $select: select.join(',') } }),
-        headers: { Prefer: `odata.maxpagesize=${PAGE_SIZE}` },
-      }),
+  const page = await gatedRead(ctx, graph, { destination: `contactFolders/${folder.id}`, itemKey: `contacts-delta:${folder.id}` }, (g) =>
+    g.get<GraphPage<GraphContactItem>>(folder.link ?? `me/contactFolders/${encodeURIComponent(folder.id)}/contacts/delta`, {
+      // $select only on the first request of a round: Graph carries it in the links it returns.
+      ...(folder.link ? {} : { query: { $select: select.join(',') } }),
+      headers: { Prefer: `odata.maxpagesize=${PAGE_SIZE}` },
+    }),
   );
   const items: PullPage['items'] = page.value.map((c) =>
     c['@removed'] ? { key: `contact:${c.id}`, deleted: true, fields: {} } : { key: `contact:${c.id}`, deleted: false, fields: { ...toFields(c) } },

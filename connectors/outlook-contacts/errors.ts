@@ -12,14 +12,16 @@ export function classifyGraphError(err: unknown): ProviderErrorClass {
     const { status, graphCode } = err;
     const base = { status, message: err.message, ...(graphCode ? { code: graphCode } : {}) };
     if (status === null) return { kind: 'transient', ...base };
-    if (status === 429 || ((status === 503 || status === 504) && err.retryAfterMs !== null)) return { kind: 'rate_limited', retryAfterMs: err.retryAfterMs, ...base };
+    if (status === 429 || ((status === 503 || status === 504) && err.retryAfterMs !== null))
+      return { kind: 'rate_limited', retryAfterMs: err.retryAfterMs, ...base };
     if (status === 401) return { kind: 'auth_failed', reauthRequired: false, ...base };
     if (status === 403 && graphCode === 'ErrorAccessDenied') return { kind: 'auth_failed', reauthRequired: true, ...base };
     if (status === 408 || status >= 500) return { kind: 'transient', ...base };
     return { kind: 'permanent', ...base };
   }
   if (err instanceof OAuthTokenError) {
-    if (err.code === 'invalid_grant' || err.code === 'unauthorized_client') return { kind: 'auth_failed', reauthRequired: true, status: err.status, message: err.message };
+    if (err.code === 'invalid_grant' || err.code === 'unauthorized_client')
+      return { kind: 'auth_failed', reauthRequired: true, status: err.status, message: err.message };
     return { kind: 'transient', status: err.status, message: err.message };
   }
   const e = err as { code?: string; message?: string } | null;

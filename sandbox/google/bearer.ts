@@ -8,10 +8,7 @@ import { tokenFault } from '../faults.ts';
  * Google's error shape. `expire_tokens` and `revoke_tokens` faults for the token's account take
  * effect here (call it before `applyFaults`). Returns the account e-mail and token record, or the 401 response to send.
  */
-export function resolveGoogleBearer(
-  c: Context,
-  state: SandboxState,
-): { account: string; token: IssuedToken; accessToken: string } | Response {
+export function resolveGoogleBearer(c: Context, state: SandboxState): { account: string; token: IssuedToken; accessToken: string } | Response {
   const header = c.req.header('authorization') ?? '';
   const match = /^Bearer\s+(\S+)$/i.exec(header);
   const accessToken = match?.[1];
@@ -33,11 +30,8 @@ export function googleUnauthenticated(c: Context): Response {
     {
       error: {
         code: 401,
-        message:
-          'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.',
-        errors: [
-          { message: 'Invalid Credentials', domain: 'global', reason: 'authError', location: 'Authorization', locationType: 'header' },
-        ],
+        message: 'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.',
+        errors: [{ message: 'Invalid Credentials', domain: 'global', reason: 'authError', location: 'Authorization', locationType: 'header' }],
         status: 'UNAUTHENTICATED',
       },
     },

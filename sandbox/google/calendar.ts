@@ -129,10 +129,7 @@ type Ctx = Context;
 
 function googleError(c: Ctx, status: number, reason: string, message: string, extra: Record<string, unknown> = {}) {
   const domain = reason.toLowerCase().includes('ratelimit') ? 'usageLimits' : 'global';
-  return c.json(
-    { error: { code: status, message, errors: [{ domain, reason, message, ...extra }] } },
-    status as 400,
-  );
+  return c.json({ error: { code: status, message, errors: [{ domain, reason, message, ...extra }] } }, status as 400);
 }
 
 /** A path parameter (always present on the routes that read it). */
@@ -234,10 +231,7 @@ export const googleCalendarEmulator: ProviderEmulator = (app: Hono, ctx) => {
    * handler the account. Records the request in the ledger with the handler's outcome.
    */
   const handle =
-    (
-      write: boolean,
-      handler: (c: Ctx, auth: { account: string; token: IssuedToken }) => Promise<{ res: Response; object?: unknown; wrote?: boolean }>,
-    ) =>
+    (write: boolean, handler: (c: Ctx, auth: { account: string; token: IssuedToken }) => Promise<{ res: Response; object?: unknown; wrote?: boolean }>) =>
     async (c: Ctx) => {
       const path = new URL(c.req.url).pathname;
       // Missing, unknown, expired or revoked tokens answer 401; expire/revoke faults apply here.
@@ -610,10 +604,7 @@ export const googleCalendarEmulator: ProviderEmulator = (app: Hono, ctx) => {
         .filter((e) => {
           if (page.since >= 0) return e.seq > page.since; // incremental: deleted items included
           if (!showDeleted && e.resource.status === 'cancelled') return false;
-          const props = ((e.resource.extendedProperties as { private?: Record<string, string> } | undefined)?.private ?? {}) as Record<
-            string,
-            string
-          >;
+          const props = ((e.resource.extendedProperties as { private?: Record<string, string> } | undefined)?.private ?? {}) as Record<string, string>;
           return privateFilters.every(([k, v]) => props[k] === v);
         });
       const items = all.slice(page.o, page.o + maxResults).map((e) => e.resource);

@@ -4,16 +4,7 @@ import { applyFaults, tokenFault } from '../faults.ts';
 import type { ProviderEmulator, SandboxContext } from '../server.ts';
 import type { SandboxAccount, SandboxState } from '../state.ts';
 import { resolveGoogleBearer } from './bearer.ts';
-import {
-  applyOverride,
-  generateSigningKey,
-  googleCode,
-  type IdTokenOverride,
-  idTokenClaims,
-  publicJwk,
-  type SigningKey,
-  signIdToken,
-} from './id-token.ts';
+import { applyOverride, generateSigningKey, googleCode, type IdTokenOverride, idTokenClaims, publicJwk, type SigningKey, signIdToken } from './id-token.ts';
 
 /**
  * Google's OAuth 2.0 / OpenID Connect endpoints under `/google`: discovery, authorize (with an
@@ -129,8 +120,7 @@ function enforceRefreshTokenLimit(state: SandboxState, clientId: string, account
   for (const [token] of live.slice(0, Math.max(0, live.length - MAX_LIVE_REFRESH_TOKENS))) state.revokeFamily(token);
 }
 
-const escapeHtml = (s: string): string =>
-  s.replace(/[&<>"']/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch]!);
+const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch]!);
 
 function safeEqual(a: string, b: string): boolean {
   const x = Buffer.from(a);
@@ -246,7 +236,12 @@ export const googleOAuthEmulator: ProviderEmulator = (app: Hono, ctx: SandboxCon
     const store = googleStore(state);
     // Granular consent: the user may untick any scope but the identity ones.
     const declined = new Set(store.accountOptions.get(email)?.declineScopes ?? []);
-    const granted = new Set(q.scope.trim().split(/\s+/).filter((sc) => IDENTITY_SCOPES.has(sc) || !declined.has(sc)));
+    const granted = new Set(
+      q.scope
+        .trim()
+        .split(/\s+/)
+        .filter((sc) => IDENTITY_SCOPES.has(sc) || !declined.has(sc)),
+    );
     const grantKey = `${client.clientId}|${email}`;
     // Incremental authorization: the answer covers every scope granted earlier and not revoked.
     if (q.include_granted_scopes === 'true') for (const sc of store.grants.get(grantKey) ?? []) granted.add(sc);
@@ -312,8 +307,7 @@ export const googleOAuthEmulator: ProviderEmulator = (app: Hono, ctx: SandboxCon
       if (p.redirect_uri !== code.redirectUri) return c.json({ error: 'redirect_uri_mismatch', error_description: 'Bad Request' }, 400);
       if (code.codeChallenge) {
         if (!p.code_verifier) return invalidGrant('Missing code verifier.');
-        const computed =
-          code.codeChallengeMethod === 'S256' ? createHash('sha256').update(p.code_verifier).digest('base64url') : p.code_verifier;
+        const computed = code.codeChallengeMethod === 'S256' ? createHash('sha256').update(p.code_verifier).digest('base64url') : p.code_verifier;
         if (!safeEqual(computed, code.codeChallenge)) return invalidGrant('Invalid code verifier.');
       }
       if (grantFault) return invalidGrant('Bad Request');
@@ -329,7 +323,14 @@ export const googleOAuthEmulator: ProviderEmulator = (app: Hono, ctx: SandboxCon
         token_type: 'Bearer',
       };
       if (giveRefresh) {
-        body.refresh_token = state.issueToken({ provider: 'google', account: code.account, clientId: client.clientId, scope: code.scope, kind: 'refresh', family });
+        body.refresh_token = state.issueToken({
+          provider: 'google',
+          account: code.account,
+          clientId: client.clientId,
+          scope: code.scope,
+          kind: 'refresh',
+          family,
+        });
         enforceRefreshTokenLimit(state, client.clientId, code.account);
       }
       if (code.scope.split(/\s+/).includes('openid')) {

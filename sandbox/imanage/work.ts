@@ -64,7 +64,15 @@ export interface ImanageStore {
 
 export function imanageStore(state: SandboxState): ImanageStore {
   return state.store<ImanageStore>('imanage', () => {
-    const s: ImanageStore = { nextNumber: 1000, containers: new Map(), documents: new Map(), codes: new Map(), refreshTokensEnabled: true, logouts: 0, dropAnswers: 0 };
+    const s: ImanageStore = {
+      nextNumber: 1000,
+      containers: new Map(),
+      documents: new Map(),
+      codes: new Map(),
+      refreshTokensEnabled: true,
+      logouts: 0,
+      dropAnswers: 0,
+    };
     // A template workspace the admin may create matter workspaces from.
     s.containers.set('ACTIVE!1', { id: 'ACTIVE!1', library: 'ACTIVE', kind: 'workspace', name: 'Matter template', parentId: null, template: true });
     return s;
@@ -92,7 +100,14 @@ function docView(d: ImanageDocument) {
 }
 
 function containerView(c: ImanageContainer) {
-  return { id: c.id, database: c.library, name: c.name, wstype: c.kind, ...(c.custom1 ? { custom1: c.custom1 } : {}), ...(c.custom2 ? { custom2: c.custom2 } : {}) };
+  return {
+    id: c.id,
+    database: c.library,
+    name: c.name,
+    wstype: c.kind,
+    ...(c.custom1 ? { custom1: c.custom1 } : {}),
+    ...(c.custom2 ? { custom2: c.custom2 } : {}),
+  };
 }
 
 export const imanageEmulator: ProviderEmulator = (app: Hono, ctx) => {
@@ -125,12 +140,21 @@ export const imanageEmulator: ProviderEmulator = (app: Hono, ctx) => {
     if (p.client_id !== IMANAGE_CLIENT.clientId || p.client_secret !== IMANAGE_CLIENT.clientSecret) return c.json({ error: 'invalid_client' }, 401);
     const issue = (account: string, family: string) => {
       const body: Record<string, unknown> = {
-        access_token: state.issueToken({ provider: 'imanage', account, clientId: p.client_id!, scope: 'user', kind: 'access', family, ttlSeconds: IDLE_TTL_SECONDS }),
+        access_token: state.issueToken({
+          provider: 'imanage',
+          account,
+          clientId: p.client_id!,
+          scope: 'user',
+          kind: 'access',
+          family,
+          ttlSeconds: IDLE_TTL_SECONDS,
+        }),
         token_type: 'bearer',
         expires_in: IDLE_TTL_SECONDS,
         scope: 'user',
       };
-      if (store().refreshTokensEnabled) body.refresh_token = state.issueToken({ provider: 'imanage', account, clientId: p.client_id!, scope: 'user', kind: 'refresh', family });
+      if (store().refreshTokensEnabled)
+        body.refresh_token = state.issueToken({ provider: 'imanage', account, clientId: p.client_id!, scope: 'user', kind: 'refresh', family });
       return body;
     };
     if (p.grant_type === 'authorization_code') {
@@ -145,7 +169,8 @@ export const imanageEmulator: ProviderEmulator = (app: Hono, ctx) => {
     if (p.grant_type === 'refresh_token') {
       const t = p.refresh_token ? state.tokens.get(p.refresh_token) : undefined;
       if (t?.kind !== 'refresh' || t.provider !== 'imanage' || t.revoked || !store().refreshTokensEnabled) return c.json({ error: 'invalid_grant' }, 400);
-      if (tokenFault(state, { provider: 'imanage', account: t.account, method: 'POST', path: c.req.path }, 'invalid_grant')) return c.json({ error: 'invalid_grant' }, 400);
+      if (tokenFault(state, { provider: 'imanage', account: t.account, method: 'POST', path: c.req.path }, 'invalid_grant'))
+        return c.json({ error: 'invalid_grant' }, 400);
       record(c, t.account, 200);
       const body = issue(t.account, t.family);
       delete body.refresh_token; // the refresh token stays the same
@@ -222,7 +247,13 @@ export const imanageEmulator: ProviderEmulator = (app: Hono, ctx) => {
     if (g instanceof Response) return g;
     const q = c.req.query();
     const hits = [...store().containers.values()].filter(
-      (w) => w.kind === 'workspace' && w.library === g.lib && !w.template && (!q.custom1 || w.custom1 === q.custom1) && (!q.custom2 || w.custom2 === q.custom2) && (!q.name || w.name === q.name),
+      (w) =>
+        w.kind === 'workspace' &&
+        w.library === g.lib &&
+        !w.template &&
+        (!q.custom1 || w.custom1 === q.custom1) &&
+        (!q.custom2 || w.custom2 === q.custom2) &&
+        (!q.name || w.name === q.name),
     );
     record(c, g.account, 200);
     return c.json({ data: hits.map(containerView) });
@@ -236,7 +267,16 @@ export const imanageEmulator: ProviderEmulator = (app: Hono, ctx) => {
     if (body.custom2 && !body.custom1) return c.json({ error: { code: 'InvalidRequest', message: 'custom2 requires custom1', field: 'custom2' } }, 400);
     const template = typeof body.template_id === 'string' ? store().containers.get(body.template_id) : undefined;
     if (body.template_id && !template?.template) return c.json({ error: { code: 'NotFound', message: 'template not found' } }, 404);
-    const ws: ImanageContainer = { id: newId(g.lib), library: g.lib, kind: 'workspace', name: body.name, parentId: null, custom1: body.custom1 as string, custom2: body.custom2 as string, template: false };
+    const ws: ImanageContainer = {
+      id: newId(g.lib),
+      library: g.lib,
+      kind: 'workspace',
+      name: body.name,
+      parentId: null,
+      custom1: body.custom1 as string,
+      custom2: body.custom2 as string,
+      template: false,
+    };
     store().containers.set(ws.id, ws);
     record(c, g.account, 201, true, containerView(ws));
     return c.json({ data: containerView(ws) }, 201);
@@ -260,7 +300,8 @@ export const imanageEmulator: ProviderEmulator = (app: Hono, ctx) => {
     const parent = store().containers.get(c.req.param('id')!);
     if (!parent) return c.json({ error: { code: 'NotFound', message: 'container not found' } }, 404);
     const body = (await c.req.json().catch(() => null)) as Record<string, unknown> | null;
-    if (!body || typeof body.name !== 'string' || !body.name) return c.json({ error: { code: 'InvalidRequest', message: 'name is required', field: 'name' } }, 400);
+    if (!body || typeof body.name !== 'string' || !body.name)
+      return c.json({ error: { code: 'InvalidRequest', message: 'name is required', field: 'name' } }, 400);
     const f: ImanageContainer = { id: newId(g.lib), library: g.lib, kind: 'folder', name: body.name, parentId: parent.id, template: false };
     store().containers.set(f.id, f);
     record(c, g.account, 201, true, containerView(f));
@@ -291,12 +332,17 @@ export const imanageEmulator: ProviderEmulator = (app: Hono, ctx) => {
       return c.json({ error: { code: 'FieldRequired', message: 'name is required', field: 'name' } }, 400);
     }
     if (profile.custom2 && !profile.custom1) return c.json({ error: { code: 'InvalidRequest', message: 'custom2 requires custom1', field: 'custom2' } }, 400);
-    if (profile.class !== undefined && profile.class !== 'DOC') return c.json({ error: { code: 'InvalidClass', message: `class ${String(profile.class)} does not exist`, field: 'class' } }, 400);
+    if (profile.class !== undefined && profile.class !== 'DOC')
+      return c.json({ error: { code: 'InvalidClass', message: `class ${String(profile.class)} does not exist`, field: 'class' } }, 400);
     return null;
   };
   const warnings = (profile: Record<string, unknown>) =>
     Object.keys(profile)
-      .filter((k) => !['name', 'extension', 'class', 'author', 'type', 'size', 'comment', 'file_create_date', 'file_edit_date', 'default_security'].includes(k) && !CUSTOM_STRING.test(k))
+      .filter(
+        (k) =>
+          !['name', 'extension', 'class', 'author', 'type', 'size', 'comment', 'file_create_date', 'file_edit_date', 'default_security'].includes(k) &&
+          !CUSTOM_STRING.test(k),
+      )
       .map((field) => ({ field, error: 'FieldIgnored' }));
   const version = (doc: { library: string; number: number }, n: number, content: Buffer): ImanageVersion => ({
     id: `${doc.library}!${doc.number}.${n}`,

@@ -24,7 +24,17 @@ export function graphError(c: Context, status: number, code: string, message: st
   const requestId = crypto.randomUUID();
   c.header('request-id', requestId);
   return c.json(
-    { error: { code, message, innerError: { date: new Date().toISOString().slice(0, 19), 'request-id': requestId, 'client-request-id': c.req.header('client-request-id') ?? requestId } } },
+    {
+      error: {
+        code,
+        message,
+        innerError: {
+          date: new Date().toISOString().slice(0, 19),
+          'request-id': requestId,
+          'client-request-id': c.req.header('client-request-id') ?? requestId,
+        },
+      },
+    },
     status as 400,
   );
 }
@@ -44,8 +54,22 @@ function bearerAccount(c: Context, state: SandboxState): string | Response {
 }
 
 const SELECTABLE = new Set<keyof GraphContact>([
-  'id', 'parentFolderId', 'displayName', 'givenName', 'surname', 'companyName', 'jobTitle', 'emailAddresses',
-  'businessPhones', 'homePhones', 'mobilePhone', 'personalNotes', 'birthday', 'homeAddress', 'changeKey', 'lastModifiedDateTime',
+  'id',
+  'parentFolderId',
+  'displayName',
+  'givenName',
+  'surname',
+  'companyName',
+  'jobTitle',
+  'emailAddresses',
+  'businessPhones',
+  'homePhones',
+  'mobilePhone',
+  'personalNotes',
+  'birthday',
+  'homeAddress',
+  'changeKey',
+  'lastModifiedDateTime',
 ]);
 
 function project(contact: GraphContact, select: string[] | null): Record<string, unknown> {
@@ -90,75 +114,96 @@ export const microsoftGraphEmulator: ProviderEmulator = (app: Hono, ctx: Sandbox
       }
     };
 
-  app.get(`${GRAPH}/me`, graph((c, account) => {
-    const a = state.accounts.get(account);
-    record(c, account, 200);
-    return c.json({ id: a?.sub ?? account, displayName: a?.name ?? account, mail: account, userPrincipalName: account });
-  }));
+  app.get(
+    `${GRAPH}/me`,
+    graph((c, account) => {
+      const a = state.accounts.get(account);
+      record(c, account, 200);
+      return c.json({ id: a?.sub ?? account, displayName: a?.name ?? account, mail: account, userPrincipalName: account });
+    }),
+  );
 
-  app.get(`${GRAPH}/me/contactFolders`, graph((c, account) => {
-    const box = mailbox(store(), account);
-    record(c, account, 200);
-    return c.json({ '@odata.context': `${base()}/$metadata#users('${account}')/contactFolders`, value: box.folders });
-  }));
+  app.get(
+    `${GRAPH}/me/contactFolders`,
+    graph((c, account) => {
+      const box = mailbox(store(), account);
+      record(c, account, 200);
+      return c.json({ '@odata.context': `${base()}/$metadata#users('${account}')/contactFolders`, value: box.folders });
+    }),
+  );
 
-  app.get(`${GRAPH}/me/contactFolders/:folderId/contacts/delta`, graph((c, account) => {
-    const box = mailbox(store(), account);
-    const folderId = c.req.param('folderId') ?? '';
-    if (!box.folders.some((f) => f.id === folderId)) return graphError(c, 404, 'ErrorItemNotFound', 'The specified object was not found in the store.');
-    const q = c.req.query();
-    const tokenId = q.$deltatoken ?? q.$skiptoken;
-    let cur: DeltaState;
-    if (tokenId) {
-      const saved = store().deltaTokens.get(tokenId);
-      if (!saved || saved.account !== account || saved.folderId !== folderId) {
-        record(c, account, 410);
-        c.header('Location', `${base()}/me/contactFolders/${folderId}/contacts/delta`);
-        return graphError(c, 410, 'syncStateNotFound', 'The sync state generation is not found. Please do a full sync.');
+  app.get(
+    `${GRAPH}/me/contactFolders/:folderId/contacts/delta`,
+    graph((c, account) => {
+      const box = mailbox(store(), account);
+      const folderId = c.req.param('folderId') ?? '';
+      if (!box.folders.some((f) => f.id === folderId)) return graphError(c, 404, 'ErrorItemNotFound', 'The specified object was not found in the store.');
+      const q = c.req.query();
+      const tokenId = q.$deltatoken ?? q.$skiptoken;
+      let cur: DeltaState;
+      if (tokenId) {
+        const saved = store().deltaTokens.get(tokenId);
+        if (!saved || saved.account !== account || saved.folderId !== folderId) {
+          record(c, account, 410);
+          c.header('Location', `${base()}/me/contactFolders/${folderId}/contacts/delta`);
+          return graphError(c, 410, 'syncStateNotFound', 'The sync state generation is not found. Please do a full sync.');
+        }
+        // A delta token starts a new round up to now; a skip token continues the round it belongs to.
+        cur = saved.kind === 'delta' ? { ...saved, upTo: box.version, offset: 0, kind: 'skip', pageSize: pageSize(c) } : saved;
+      } else {
+        const select = q.$select
+          ? q.$select
+              .split(',')
+              .map((s) => s.trim())
+              .filter(Boolean)
+          : null;
+        cur = { account, folderId, since: 0, upTo: box.version, offset: 0, select, pageSize: pageSize(c), kind: 'skip' };
       }
-      // A delta token starts a new round up to now; a skip token continues the round it belongs to.
-      cur = saved.kind === 'delta' ? { ...saved, upTo: box.version, offset: 0, kind: 'skip', pageSize: pageSize(c) } : saved;
-    } else {
-      const select = q.$select ? q.$select.split(',').map((s) => s.trim()).filter(Boolean) : null;
-      cur = { account, folderId, since: 0, upTo: box.version, offset: 0, select, pageSize: pageSize(c), kind: 'skip' };
-    }
-    const changed: Array<Record<string, unknown>> = [];
-    for (const contact of [...box.contacts.values()].sort((a, b) => a.version - b.version)) {
-      if (contact.parentFolderId === folderId && contact.version > cur.since && contact.version <= cur.upTo) changed.push(project(contact, cur.select));
-    }
-    if (cur.since > 0) {
-      for (const t of box.tombstones) {
-        if (t.folderId === folderId && t.version > cur.since && t.version <= cur.upTo) changed.push({ id: t.id, '@removed': { reason: 'deleted' } });
+      const changed: Array<Record<string, unknown>> = [];
+      for (const contact of [...box.contacts.values()].sort((a, b) => a.version - b.version)) {
+        if (contact.parentFolderId === folderId && contact.version > cur.since && contact.version <= cur.upTo) changed.push(project(contact, cur.select));
       }
-    }
-    const page = changed.slice(cur.offset, cur.offset + cur.pageSize);
-    const more = cur.offset + cur.pageSize < changed.length;
-    const next = `${randomBytes(18).toString('base64url')}`;
-    const link = `${base()}/me/contactFolders/${folderId}/contacts/delta`;
-    const body: Record<string, unknown> = { '@odata.context': `${base()}/$metadata#Collection(contact)`, value: page };
-    if (more) {
-      store().deltaTokens.set(next, { ...cur, offset: cur.offset + cur.pageSize });
-      body['@odata.nextLink'] = `${link}?$skiptoken=${next}`;
-    } else {
-      store().deltaTokens.set(next, { ...cur, since: cur.upTo, offset: 0, kind: 'delta' });
-      body['@odata.deltaLink'] = `${link}?$deltatoken=${next}`;
-    }
-    c.header('Preference-Applied', `odata.maxpagesize=${cur.pageSize}`);
-    record(c, account, 200, { object: { select: cur.select, items: page.length, initial: !tokenId } });
-    return c.json(body);
-  }));
+      if (cur.since > 0) {
+        for (const t of box.tombstones) {
+          if (t.folderId === folderId && t.version > cur.since && t.version <= cur.upTo) changed.push({ id: t.id, '@removed': { reason: 'deleted' } });
+        }
+      }
+      const page = changed.slice(cur.offset, cur.offset + cur.pageSize);
+      const more = cur.offset + cur.pageSize < changed.length;
+      const next = `${randomBytes(18).toString('base64url')}`;
+      const link = `${base()}/me/contactFolders/${folderId}/contacts/delta`;
+      const body: Record<string, unknown> = { '@odata.context': `${base()}/$metadata#Collection(contact)`, value: page };
+      if (more) {
+        store().deltaTokens.set(next, { ...cur, offset: cur.offset + cur.pageSize });
+        body['@odata.nextLink'] = `${link}?$skiptoken=${next}`;
+      } else {
+        store().deltaTokens.set(next, { ...cur, since: cur.upTo, offset: 0, kind: 'delta' });
+        body['@odata.deltaLink'] = `${link}?$deltatoken=${next}`;
+      }
+      c.header('Preference-Applied', `odata.maxpagesize=${cur.pageSize}`);
+      record(c, account, 200, { object: { select: cur.select, items: page.length, initial: !tokenId } });
+      return c.json(body);
+    }),
+  );
 
-  app.post(`${GRAPH}/me/sendMail`, graph(async (c, account) => {
-    const body = (await c.req.json().catch(() => null)) as { message?: { subject?: string; toRecipients?: Array<{ emailAddress?: { address?: string } }>; body?: { content?: string } } } | null;
-    const to = body?.message?.toRecipients?.map((r) => r.emailAddress?.address).filter(Boolean) ?? [];
-    if (!body?.message || !to.length) return graphError(c, 400, 'ErrorInvalidRecipients', 'At least one recipient is not valid.');
-    record(c, account, 202, { write: true, object: { to, subject: body.message.subject ?? '', body: body.message.body?.content ?? '' } });
-    return c.body(null, 202);
-  }));
+  app.post(
+    `${GRAPH}/me/sendMail`,
+    graph(async (c, account) => {
+      const body = (await c.req.json().catch(() => null)) as {
+        message?: { subject?: string; toRecipients?: Array<{ emailAddress?: { address?: string } }>; body?: { content?: string } };
+      } | null;
+      const to = body?.message?.toRecipients?.map((r) => r.emailAddress?.address).filter(Boolean) ?? [];
+      if (!body?.message || !to.length) return graphError(c, 400, 'ErrorInvalidRecipients', 'At least one recipient is not valid.');
+      record(c, account, 202, { write: true, object: { to, subject: body.message.subject ?? '', body: body.message.body?.content ?? '' } });
+      return c.body(null, 202);
+    }),
+  );
 
   app.post(`${GRAPH}/$batch`, async (c) => {
     const auth = c.req.header('authorization');
-    const body = (await c.req.json().catch(() => null)) as { requests?: Array<{ id: string; method: string; url: string; headers?: Record<string, string>; body?: unknown }> } | null;
+    const body = (await c.req.json().catch(() => null)) as {
+      requests?: Array<{ id: string; method: string; url: string; headers?: Record<string, string>; body?: unknown }>;
+    } | null;
     const requests = body?.requests;
     if (!Array.isArray(requests) || !requests.length) return graphError(c, 400, 'BadRequest', 'Invalid batch payload format.');
     if (requests.length > 20) return graphError(c, 400, 'BadRequest', 'Number of batch request steps exceeds the maximum of 20.');
@@ -194,9 +239,18 @@ export const microsoftGraphEmulator: ProviderEmulator = (app: Hono, ctx: Sandbox
   });
   app.post('/_sandbox/microsoft/mailboxes/:account/contacts', async (c) => {
     const box = mailbox(store(), c.req.param('account').toLowerCase());
-    const b = (await c.req.json().catch(() => null)) as { folderId?: string; id?: string; givenName?: string; surname?: string; email?: string; companyName?: string; jobTitle?: string } | null;
+    const b = (await c.req.json().catch(() => null)) as {
+      folderId?: string;
+      id?: string;
+      givenName?: string;
+      surname?: string;
+      email?: string;
+      companyName?: string;
+      jobTitle?: string;
+    } | null;
     const folderId = b?.folderId ?? box.folders[0]!.id;
-    if (!b?.givenName || !b.surname || !box.folders.some((f) => f.id === folderId)) return c.json({ error: 'givenName, surname and a known folderId are required' }, 400);
+    if (!b?.givenName || !b.surname || !box.folders.some((f) => f.id === folderId))
+      return c.json({ error: 'givenName, surname and a known folderId are required' }, 400);
     return c.json({ contact: putContact(box, folderId, { ...b, givenName: b.givenName, surname: b.surname }) }, 201);
   });
   app.delete('/_sandbox/microsoft/mailboxes/:account/contacts/:id', (c) => {

@@ -48,8 +48,7 @@ export function aadError(c: Context, status: 400 | 401, error: string, aadsts: n
   );
 }
 
-const escapeHtml = (s: string): string =>
-  s.replace(/[&<>"']/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch]!);
+const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch]!);
 
 /** An ID token (claims readable; signed with a per-process key the sandbox does not publish). */
 function idToken(state: SandboxState, account: string, clientId: string, issuer: string, key: Buffer): string {
@@ -71,7 +70,9 @@ function idToken(state: SandboxState, account: string, clientId: string, issuer:
     email: account,
     ver: '2.0',
   });
-  const sig = createHash('sha256').update(Buffer.concat([key, Buffer.from(`${head}.${body}`)])).digest('base64url');
+  const sig = createHash('sha256')
+    .update(Buffer.concat([key, Buffer.from(`${head}.${body}`)]))
+    .digest('base64url');
   return `${head}.${body}.${sig}`;
 }
 
@@ -83,7 +84,7 @@ async function formParams(c: Context): Promise<Record<string, string>> {
 
 export const microsoftIdentityEmulator: ProviderEmulator = (app: Hono, ctx: SandboxContext) => {
   const { state } = ctx;
-  const clients = ((ctx.options.providers?.microsoft as { clients?: MicrosoftClientRegistration[] } | undefined)?.clients ?? [SANDBOX_MICROSOFT_CLIENT]);
+  const clients = (ctx.options.providers?.microsoft as { clients?: MicrosoftClientRegistration[] } | undefined)?.clients ?? [SANDBOX_MICROSOFT_CLIENT];
   const findClient = (id: string | undefined) => clients.find((cl) => cl.clientId === id);
   const idTokenKey = randomBytes(32);
   const record = (c: Context, account: string | null, status: number) =>
@@ -160,7 +161,15 @@ export const microsoftIdentityEmulator: ProviderEmulator = (app: Hono, ctx: Sand
       };
       const scopes = scope.split(/\s+/);
       if (scopes.includes('offline_access')) {
-        body.refresh_token = state.issueToken({ provider: 'microsoft', account, clientId: client.clientId, scope, kind: 'refresh', family, ttlSeconds: 90 * 24 * 3600 });
+        body.refresh_token = state.issueToken({
+          provider: 'microsoft',
+          account,
+          clientId: client.clientId,
+          scope,
+          kind: 'refresh',
+          family,
+          ttlSeconds: 90 * 24 * 3600,
+        });
       }
       if (scopes.includes('openid')) body.id_token = idToken(state, account, client.clientId, issuer, idTokenKey);
       return body;
@@ -172,9 +181,11 @@ export const microsoftIdentityEmulator: ProviderEmulator = (app: Hono, ctx: Sand
         return aadError(c, 400, 'invalid_grant', 70008, 'The provided authorization code or refresh token has expired due to inactivity.');
       }
       code.used = true;
-      if (p.redirect_uri !== code.redirectUri) return aadError(c, 400, 'invalid_grant', 70002, 'The redirect URI does not match the one of the authorization request.');
+      if (p.redirect_uri !== code.redirectUri)
+        return aadError(c, 400, 'invalid_grant', 70002, 'The redirect URI does not match the one of the authorization request.');
       const computed = p.code_verifier ? createHash('sha256').update(p.code_verifier).digest('base64url') : '';
-      if (!safeEqual(computed, code.codeChallenge)) return aadError(c, 400, 'invalid_grant', 501481, 'The Code_Verifier does not match the code_challenge supplied in the authorization request.');
+      if (!safeEqual(computed, code.codeChallenge))
+        return aadError(c, 400, 'invalid_grant', 501481, 'The Code_Verifier does not match the code_challenge supplied in the authorization request.');
       const fault = await applyFaults(c, state, { provider: 'microsoft', account: code.account });
       if (fault) return fault;
       record(c, code.account, 200);
@@ -191,9 +202,22 @@ export const microsoftIdentityEmulator: ProviderEmulator = (app: Hono, ctx: Sand
       const fault = await applyFaults(c, state, { provider: 'microsoft', account: t.account });
       if (fault) return fault;
       if (grantFault || Date.now() >= t.expiresAt) {
-        return aadError(c, 400, 'invalid_grant', 700082, 'The refresh token has expired due to inactivity. The token was issued and was inactive for 90.00:00:00.');
+        return aadError(
+          c,
+          400,
+          'invalid_grant',
+          700082,
+          'The refresh token has expired due to inactivity. The token was issued and was inactive for 90.00:00:00.',
+        );
       }
-      if (t.revoked) return aadError(c, 400, 'invalid_grant', 70000, 'The provided value for the input parameter refresh_token is not valid (it was already redeemed or revoked).');
+      if (t.revoked)
+        return aadError(
+          c,
+          400,
+          'invalid_grant',
+          70000,
+          'The provided value for the input parameter refresh_token is not valid (it was already redeemed or revoked).',
+        );
       // Rotation: the redeemed refresh token is spent; the answer carries its successor.
       t.revoked = true;
       record(c, t.account, 200);

@@ -92,8 +92,7 @@ export const oneLoginEmulator: ProviderEmulator = (app: Hono, ctx: SandboxContex
     options.privateKeyPem && options.certificatePem
       ? { privateKeyPem: options.privateKeyPem, certificatePem: options.certificatePem }
       : generateSigningMaterial('OneLogin Account (sandbox)');
-  const store = () =>
-    state.store<OneLoginStore>('onelogin', () => ({ apps: new Map(Object.entries(options.apps ?? {})) }));
+  const store = () => state.store<OneLoginStore>('onelogin', () => ({ apps: new Map(Object.entries(options.apps ?? {})) }));
 
   const origin = () => ctx.origin();
   const idp: OneLoginIdp = {
@@ -252,4 +251,3 @@ async function sloUrlFromMetadata(entityId: string): Promise<string | undefined>
     return undefined;
   }
 }
-

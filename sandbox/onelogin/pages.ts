@@ -2,8 +2,7 @@ import type { SandboxAccount } from '../state.ts';
 
 /** HTML pages of the OneLogin emulator: the account picker and the auto-submitting POST form. */
 
-export const escapeHtml = (s: string): string =>
-  s.replace(/[&<>"']/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch]!);
+export const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch]!);
 
 const hidden = (fields: Record<string, string | undefined>): string =>
   Object.entries(fields)

@@ -60,8 +60,7 @@ export interface SamlSigningSpec {
 
 export const samlId = (): string => `pfx${randomBytes(16).toString('hex')}`;
 
-export const escapeXml = (s: string): string =>
-  s.replace(/[&<>"']/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[ch]!);
+export const escapeXml = (s: string): string => s.replace(/[&<>"']/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[ch]!);
 
 const instant = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 

@@ -42,13 +42,7 @@ const SHA256_WITH_RSA = '1.2.840.113549.1.1.11';
 const COMMON_NAME = '2.5.4.3';
 
 /** A self-signed certificate for `publicKey`, signed by `privateKey`, as PEM. */
-export function selfSignedCertificate(params: {
-  privateKey: KeyObject;
-  publicKey: KeyObject;
-  commonName: string;
-  notBefore?: Date;
-  notAfter?: Date;
-}): string {
+export function selfSignedCertificate(params: { privateKey: KeyObject; publicKey: KeyObject; commonName: string; notBefore?: Date; notAfter?: Date }): string {
   const notBefore = params.notBefore ?? new Date(Date.now() - 24 * 3600 * 1000);
   const notAfter = params.notAfter ?? new Date(Date.now() + 5 * 365 * 24 * 3600 * 1000);
   const name = sequence(set(sequence(objectId(COMMON_NAME), utf8String(params.commonName))));
@@ -66,7 +60,10 @@ export function selfSignedCertificate(params: {
   );
   const signature = sign('sha256', tbs, params.privateKey);
   const der = sequence(tbs, algorithm, bitString(signature));
-  const b64 = der.toString('base64').replace(/(.{64})/g, '$1\n').trimEnd();
+  const b64 = der
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .trimEnd();
   return `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`;
 }
 

@@ -51,17 +51,13 @@ export function createApp(services: Services): App {
     const seconds = (performance.now() - started) / 1000;
     httpRequests.inc({ method: c.req.method, route, status: String(c.res.status) });
     httpDuration.observe({ method: c.req.method, route }, seconds);
-    logger.info(
-      { requestId: c.get('requestId'), method: c.req.method, route, status: c.res.status, ms: Math.round(seconds * 1000) },
-      'request',
-    );
+    logger.info({ requestId: c.get('requestId'), method: c.req.method, route, status: c.res.status, ms: Math.round(seconds * 1000) }, 'request');
   });
   app.use(
     '*',
     bodyLimit({
       maxSize: config.BODY_LIMIT_BYTES,
-      onError: (c) =>
-        c.json(errorBody('payload_too_large', `the request body is larger than ${config.BODY_LIMIT_BYTES} bytes`), 413),
+      onError: (c) => c.json(errorBody('payload_too_large', `the request body is larger than ${config.BODY_LIMIT_BYTES} bytes`), 413),
     }),
   );
 
@@ -80,7 +76,13 @@ export function createApp(services: Services): App {
       const status = err.status;
       if (status === 400) return c.json(errorBody('bad_request', 'the request could not be read (malformed body?)'), 400);
       if (status === 415) {
-        return c.json(errorBody('unsupported_media_type', `the body's Content-Type (${c.req.header('content-type') ?? 'none'}) is not one this route accepts; see /openapi.json`), 415);
+        return c.json(
+          errorBody(
+            'unsupported_media_type',
+            `the body's Content-Type (${c.req.header('content-type') ?? 'none'}) is not one this route accepts; see /openapi.json`,
+          ),
+          415,
+        );
       }
       return c.json(errorBody('http_error', err.message || 'request failed'), status);
     }
@@ -112,10 +114,7 @@ export function createApp(services: Services): App {
       checks.database = 'unreachable';
     }
     try {
-      await Promise.race([
-        services.redis.ping(),
-        new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 1000)),
-      ]);
+      await Promise.race([services.redis.ping(), new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 1000))]);
       checks.redis = 'ok';
     } catch {
       checks.redis = 'unreachable';

@@ -24,7 +24,5 @@ export function errorBody(code: string, message: string, details?: unknown): Err
 }
 
 export const notFound = (what = 'resource'): ApiError => new ApiError(404, 'not_found', `${what} not found`);
-export const forbidden = (message = 'you are not allowed to do this'): ApiError =>
-  new ApiError(403, 'forbidden', message);
-export const unauthorized = (code = 'unauthenticated', message = 'authentication required'): ApiError =>
-  new ApiError(401, code, message);
+export const forbidden = (message = 'you are not allowed to do this'): ApiError => new ApiError(403, 'forbidden', message);
+export const unauthorized = (code = 'unauthenticated', message = 'authentication required'): ApiError => new ApiError(401, code, message);

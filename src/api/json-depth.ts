@@ -21,7 +21,8 @@ export function jsonDeeperThan(text: string, maxDepth: number): boolean {
   for (let i = 0; i < text.length; i++) {
     const ch = text.charCodeAt(i);
     if (inString) {
-      if (ch === BACKSLASH) i++; // the escaped character, whatever it is, cannot end the string
+      if (ch === BACKSLASH)
+        i++; // the escaped character, whatever it is, cannot end the string
       else if (ch === QUOTE) inString = false;
     } else if (ch === QUOTE) {
       inString = true;

@@ -45,7 +45,7 @@ export function metricsListenerFetch(req: Request): Promise<Response> | Response
   if (req.method !== 'GET' || pathname !== '/metrics') {
     return Response.json(errorBody('route_not_found', 'this listener serves GET /metrics only'), { status: 404 });
   }
-  return metricsRegistry.metrics().then(
-    (text) => new Response(text, { headers: { 'content-type': metricsRegistry.contentType, 'cache-control': 'no-store' } }),
-  );
+  return metricsRegistry
+    .metrics()
+    .then((text) => new Response(text, { headers: { 'content-type': metricsRegistry.contentType, 'cache-control': 'no-store' } }));
 }

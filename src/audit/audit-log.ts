@@ -83,11 +83,13 @@ export async function listAudit(
   if (params.to) q = q.where('created_at', '<', params.to);
   const cursor = params.cursor ? decodeAuditCursor(params.cursor) : null;
   if (cursor) {
-    q = q.where((eb) =>
-      eb.or([eb('created_at', '<', cursor.at), eb.and([eb('created_at', '=', cursor.at), eb('id', '<', cursor.id)])]),
-    );
+    q = q.where((eb) => eb.or([eb('created_at', '<', cursor.at), eb.and([eb('created_at', '=', cursor.at), eb('id', '<', cursor.id)])]));
   }
-  const rows = await q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(params.limit + 1).execute();
+  const rows = await q
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(params.limit + 1)
+    .execute();
   const items = rows.slice(0, params.limit).map(toRecord);
   const last = items[items.length - 1];
   return {

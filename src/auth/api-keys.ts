@@ -13,10 +13,7 @@ export function hashApiKey(key: string): string {
 }
 
 /** Creates an API key for an organization. The plain key is returned once and never stored. */
-export async function createApiKey(
-  db: Db,
-  params: { organizationId: string; name: string },
-): Promise<{ id: string; apiKey: string; prefix: string }> {
+export async function createApiKey(db: Db, params: { organizationId: string; name: string }): Promise<{ id: string; apiKey: string; prefix: string }> {
   const apiKey = `${KEY_PREFIX}${randomBytes(32).toString('base64url')}`;
   const prefix = apiKey.slice(0, 12);
   const row = await db

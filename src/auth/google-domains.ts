@@ -128,7 +128,11 @@ export async function releaseGoogleDomain(db: Db, domain: string): Promise<{ org
       ...org.settings,
       allowedGoogleDomains: (org.settings.allowedGoogleDomains ?? []).filter((d) => d.toLowerCase() !== name),
     };
-    await tx.updateTable('organizations').set({ settings: JSON.stringify(next), updated_at: new Date() }).where('id', '=', claim.organization_id).execute();
+    await tx
+      .updateTable('organizations')
+      .set({ settings: JSON.stringify(next), updated_at: new Date() })
+      .where('id', '=', claim.organization_id)
+      .execute();
     return { organizationId: claim.organization_id, status: claim.status };
   });
 }

@@ -107,11 +107,11 @@ async function linkOrProvision(tx: Tx, org: OrgRow, login: ExternalLogin): Promi
   const existing = await userByEmail(tx, org.id, login.email);
   if (existing) {
     if (!org.settings.linkByEmail) {
-      throw new SignInError(
-        'account_not_linked',
-        'a user with this e-mail exists, but the organization does not link new sign-in methods by e-mail',
-        { organizationId: org.id, userId: existing.id, status: 403 },
-      );
+      throw new SignInError('account_not_linked', 'a user with this e-mail exists, but the organization does not link new sign-in methods by e-mail', {
+        organizationId: org.id,
+        userId: existing.id,
+        status: 403,
+      });
     }
     return { user: existing, via: 'linked_by_email' };
   }
@@ -211,7 +211,7 @@ export async function resolveGoogleLogin(
   return db.transaction().execute(async (tx) => {
     const identities = await findIdentities(tx, login);
     if (!hint && identities.length > 1) {
-      throw new SignInError('organization_ambiguous', 'this Google account is linked in several organizations; sign in from your organization\'s link', {
+      throw new SignInError('organization_ambiguous', "this Google account is linked in several organizations; sign in from your organization's link", {
         status: 409,
       });
     }
@@ -243,7 +243,7 @@ export async function resolveGoogleLogin(
     if (hint) candidates = candidates.filter((c) => c.orgId === hint);
     const linkable = candidates.filter((c) => c.settings.linkByEmail);
     if (linkable.length > 1) {
-      throw new SignInError('organization_ambiguous', 'this e-mail belongs to users of several organizations; sign in from your organization\'s link', {
+      throw new SignInError('organization_ambiguous', "this e-mail belongs to users of several organizations; sign in from your organization's link", {
         status: 409,
       });
     }

@@ -76,10 +76,7 @@ export async function failSignIn(
   err: unknown,
   context: { method: 'google' | 'saml'; organizationId?: string | null },
 ): Promise<Response> {
-  const known =
-    err instanceof SignInError
-      ? err
-      : new SignInError('sign_in_failed', 'the sign-in could not be completed', { status: 503 });
+  const known = err instanceof SignInError ? err : new SignInError('sign_in_failed', 'the sign-in could not be completed', { status: 503 });
   if (!(err instanceof SignInError)) services.logger.error({ err, method: context.method }, 'sign-in failed unexpectedly');
   const organizationId = known.options.organizationId ?? context.organizationId ?? null;
   // An organization id from the URL may not exist; only attribute the event to a real one.

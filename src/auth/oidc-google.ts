@@ -245,7 +245,7 @@ export class GoogleSignIn {
       });
     }
     if (claims.email_verified !== true) {
-      throw new SignInError('oidc_email_unverified', 'the Google account\'s e-mail address is not verified', { status: 403 });
+      throw new SignInError('oidc_email_unverified', "the Google account's e-mail address is not verified", { status: 403 });
     }
     const str = (v: unknown): string | null => (typeof v === 'string' && v.length > 0 ? v : null);
     return {
@@ -283,7 +283,7 @@ export function classifyOidcError(err: unknown): SignInError {
       return new SignInError('oidc_code_rejected', 'Google refused the authorization code (already used or expired); start again', { details });
     }
     if (bodyError === 'invalid_client') {
-      return new SignInError('google_client_rejected', 'Google refused this deployment\'s OAuth client credentials', { status: 503, details });
+      return new SignInError('google_client_rejected', "Google refused this deployment's OAuth client credentials", { status: 503, details });
     }
     return new SignInError('oidc_token_request_failed', `Google's token endpoint refused the request (${bodyError.slice(0, 64)})`, { details });
   }
@@ -301,7 +301,7 @@ export function classifyOidcError(err: unknown): SignInError {
     return new SignInError('oidc_token_invalid', 'the ID token is not valid at this time', { details });
   }
   if (codes.includes('OAUTH_KEY_SELECTION_FAILED') || /signature verification failed|"alg" header|unsupported JWS algorithm/i.test(messages)) {
-    return new SignInError('oidc_signature_invalid', 'the ID token is not signed by one of Google\'s published keys', { details });
+    return new SignInError('oidc_signature_invalid', "the ID token is not signed by one of Google's published keys", { details });
   }
   if (err instanceof TypeError || codes.includes('OAUTH_RESPONSE_IS_NOT_CONFORM') || /fetch failed|timeout|aborted/i.test(messages)) {
     return new SignInError('provider_unavailable', 'Google could not be reached; try again shortly', { status: 503, details });

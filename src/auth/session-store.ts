@@ -52,9 +52,7 @@ export class SessionStore {
   }
 
   /** Creates a new session (always a new id: no fixation) and returns its id. */
-  async create(
-    data: Omit<SessionData, 'csrfToken' | 'createdAt' | 'lastSeenAt' | 'absoluteExpiresAt'>,
-  ): Promise<{ id: string; session: SessionData }> {
+  async create(data: Omit<SessionData, 'csrfToken' | 'createdAt' | 'lastSeenAt' | 'absoluteExpiresAt'>): Promise<{ id: string; session: SessionData }> {
     const id = randomBytes(32).toString('base64url');
     const now = Date.now();
     const session: SessionData = {

@@ -18,7 +18,7 @@ export function signInLinkPage(params: { link: UsableSignInLink; methods: LinkSi
   const buttons = methods.length
     ? methods.map((m) => `<a class="button" id="link-sign-in-${m.id}" href="${escapeHtml(m.href)}">${escapeHtml(m.label)}</a>`).join('')
     : '<p role="alert">No sign-in method is available for this organization yet. The operator can configure Google Sign-In ' +
-      '(GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET) or the organization\'s SAML identity provider (casebridge org saml set).</p>';
+      "(GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET) or the organization's SAML identity provider (casebridge org saml set).</p>";
   return layout(
     'Set up your sign-in — Casebridge',
     `<h1>Sign in to ${escapeHtml(link.organizationName)}</h1>` +

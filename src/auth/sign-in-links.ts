@@ -61,11 +61,7 @@ export async function issueSignInLink(
 ): Promise<{ id: string; token: string; email: string; organizationId: string; expiresAt: Date }> {
   if (!Number.isFinite(params.ttlHours) || params.ttlHours <= 0) throw new RangeError('ttlHours must be positive');
   const now = params.now ?? new Date();
-  const user = await db
-    .selectFrom('users')
-    .select(['id', 'organization_id', 'email'])
-    .where('id', '=', params.userId)
-    .executeTakeFirstOrThrow();
+  const user = await db.selectFrom('users').select(['id', 'organization_id', 'email']).where('id', '=', params.userId).executeTakeFirstOrThrow();
   const token = `${TOKEN_PREFIX}${randomBytes(32).toString('base64url')}`;
   const expiresAt = new Date(now.getTime() + params.ttlHours * 3_600_000);
   await db.deleteFrom('sign_in_links').where('user_id', '=', user.id).where('used_at', 'is', null).execute();
@@ -148,7 +144,15 @@ export async function redeemSignInLink(
     const link = await tx
       .selectFrom('sign_in_links')
       .innerJoin('organizations', 'organizations.id', 'sign_in_links.organization_id')
-      .select(['sign_in_links.id', 'sign_in_links.organization_id', 'sign_in_links.user_id', 'sign_in_links.email', 'sign_in_links.expires_at', 'sign_in_links.used_at', 'organizations.settings'])
+      .select([
+        'sign_in_links.id',
+        'sign_in_links.organization_id',
+        'sign_in_links.user_id',
+        'sign_in_links.email',
+        'sign_in_links.expires_at',
+        'sign_in_links.used_at',
+        'organizations.settings',
+      ])
       .where('sign_in_links.id', '=', params.linkId)
       .forUpdate(['sign_in_links'])
       .executeTakeFirst();
@@ -199,11 +203,7 @@ export async function redeemSignInLink(
       .where('id', '=', link.user_id)
       .executeTakeFirstOrThrow();
     const resolved = await recordLogin(tx, user, login, 'sign_in_link');
-    await tx
-      .updateTable('sign_in_links')
-      .set({ used_at: sql<Date>`now()`, used_by_identity_id: resolved.identityId })
-      .where('id', '=', link.id)
-      .execute();
+    await tx.updateTable('sign_in_links').set({ used_at: sql<Date>`now()`, used_by_identity_id: resolved.identityId }).where('id', '=', link.id).execute();
     return resolved;
   });
 }

@@ -3,8 +3,7 @@
  * sign-in) and `/` (who is signed in). Pure rendering; every value is escaped.
  */
 
-export const escapeHtml = (s: string): string =>
-  s.replace(/[&<>"']/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch]!);
+export const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch]!);
 
 /** Headers for both pages: no framing, no third-party anything, forms only to ourselves. */
 export const PAGE_HEADERS: Record<string, string> = {
@@ -52,16 +51,13 @@ export function loginPage(params: {
     return s ? `?${s}` : '';
   };
   const code = params.error && /^[a-z_]{1,64}$/.test(params.error) ? params.error : null;
-  const alert = code
-    ? `<p role="alert">${escapeHtml(MESSAGES[code] ?? 'Sign-in failed.')} <small>(${escapeHtml(code)})</small></p>`
-    : '';
+  const alert = code ? `<p role="alert">${escapeHtml(MESSAGES[code] ?? 'Sign-in failed.')} <small>(${escapeHtml(code)})</small></p>` : '';
   const note = params.loggedOut ? '<p class="note">You have signed out.</p>' : '';
   const org = params.organization;
   const google = `<a class="button" id="sign-in-google" href="/auth/google/start${escapeHtml(q(org ? { org: org.id } : {}))}">Sign in with Google</a>`;
-  const saml =
-    org?.saml
-      ? `<a class="button" id="sign-in-onelogin" href="/auth/saml/${escapeHtml(org.id)}/login${escapeHtml(q({}))}">Sign in with OneLogin</a>`
-      : '';
+  const saml = org?.saml
+    ? `<a class="button" id="sign-in-onelogin" href="/auth/saml/${escapeHtml(org.id)}/login${escapeHtml(q({}))}">Sign in with OneLogin</a>`
+    : '';
   const heading = org ? `Sign in to ${escapeHtml(org.name)}` : 'Sign in to Casebridge';
   return layout('Sign in — Casebridge', `<h1>${heading}</h1>${alert}${note}${google}${saml}`);
 }

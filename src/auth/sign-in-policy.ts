@@ -44,7 +44,11 @@ export async function updateSignInPolicy(db: Db, organizationId: string, change:
     if (change.jitProvisioning !== undefined) next.jitProvisioning = change.jitProvisioning;
     if (change.defaultRole !== undefined) next.defaultRole = change.defaultRole;
     if (change.linkByEmail !== undefined) next.linkByEmail = change.linkByEmail;
-    await tx.updateTable('organizations').set({ settings: JSON.stringify(next), updated_at: new Date() }).where('id', '=', organizationId).execute();
+    await tx
+      .updateTable('organizations')
+      .set({ settings: JSON.stringify(next), updated_at: new Date() })
+      .where('id', '=', organizationId)
+      .execute();
     return signInPolicyOf(next);
   });
 }

@@ -180,7 +180,15 @@ export class FileBlobStore implements BlobStore {
       if (!INCOMING.test(name)) continue;
       const file = path.join(this.dir, name);
       const stat = await fs.stat(file).catch(() => null);
-      if (stat && stat.mtime < olderThan && (await fs.unlink(file).then(() => true, () => false))) removed++;
+      if (
+        stat &&
+        stat.mtime < olderThan &&
+        (await fs.unlink(file).then(
+          () => true,
+          () => false,
+        ))
+      )
+        removed++;
     }
     for (const a of await subdirectories(this.dir)) {
       for (const b of await subdirectories(path.join(this.dir, a))) {
@@ -189,7 +197,15 @@ export class FileBlobStore implements BlobStore {
           if (!LEFTOVER.test(name)) continue;
           const file = path.join(dir, name);
           const stat = await fs.stat(file).catch(() => null);
-          if (stat && stat.mtime < olderThan && (await fs.unlink(file).then(() => true, () => false))) removed++;
+          if (
+            stat &&
+            stat.mtime < olderThan &&
+            (await fs.unlink(file).then(
+              () => true,
+              () => false,
+            ))
+          )
+            removed++;
         }
       }
     }

@@ -291,7 +291,9 @@ export class S3BlobStore implements BlobStore {
   private async *listObjects(prefix: string): AsyncIterable<{ name: string; lastModified: Date }> {
     let token: string | undefined;
     do {
-      const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token, MaxKeys: this.listPageSize }));
+      const page = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token, MaxKeys: this.listPageSize }),
+      );
       for (const object of page.Contents ?? []) {
         if (object.Key && object.LastModified) yield { name: object.Key.slice(prefix.length), lastModified: object.LastModified };
       }

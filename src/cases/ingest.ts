@@ -4,16 +4,7 @@ import type { Logger } from '../observability/logger.ts';
 import type { ChangeFeed, DataChange } from './change-feed.ts';
 import { IngestError, type IngestProblem } from './errors.ts';
 import { findByExternalId, type ResourceByType } from './lookup.ts';
-import {
-  type ContentRow,
-  caseRow,
-  contactRow,
-  documentRow,
-  eventRow,
-  type StoredContent,
-  TABLE_SPECS,
-  type TableSpec,
-} from './rows.ts';
+import { type ContentRow, caseRow, contactRow, documentRow, eventRow, type StoredContent, TABLE_SPECS, type TableSpec } from './rows.ts';
 import type { CaseData, ContactData, DocumentMetadata, EntityType, EventData } from './schemas.ts';
 
 /**
@@ -408,10 +399,7 @@ function isDeadlock(err: unknown): boolean {
  * With `readBack`, also answers each command's record as the transaction left it (for the single-record
  * routes: their body and ETag must show what this request wrote, not what another wrote since).
  */
-export async function applyIngest(
-  deps: IngestDeps,
-  params: { organizationId: string; commands: IngestCommand[]; readBack?: boolean },
-): Promise<IngestResult> {
+export async function applyIngest(deps: IngestDeps, params: { organizationId: string; commands: IngestCommand[]; readBack?: boolean }): Promise<IngestResult> {
   const { organizationId, commands } = params;
   const duplicates = findDuplicates(commands);
   if (duplicates.length) throw new IngestError('duplicate_item', 'the request names a record more than once', duplicates);

@@ -32,12 +32,7 @@ export async function findByExternalId<T extends EntityType>(
   const type: EntityType = params.type;
   let found: ResourceByType[EntityType] | null = null;
   if (type === 'case') {
-    const r = await db
-      .selectFrom('cases')
-      .selectAll()
-      .where('organization_id', '=', organizationId)
-      .where('external_id', '=', externalId)
-      .executeTakeFirst();
+    const r = await db.selectFrom('cases').selectAll().where('organization_id', '=', organizationId).where('external_id', '=', externalId).executeTakeFirst();
     found = r ? toCaseResource(r) : null;
   } else if (type === 'event') {
     const r = await db

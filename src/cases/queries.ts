@@ -27,10 +27,7 @@ export interface EventWithCase {
  * The live (not deleted) events of the cases a user is assigned to (matched by e-mail), limited to
  * the consent's case scope. This is the "case data" side of `case data ∩ consent`.
  */
-export async function loadEventsInScope(
-  db: Db,
-  params: { organizationId: string; userEmail: string; caseScope: CaseScope },
-): Promise<EventWithCase[]> {
+export async function loadEventsInScope(db: Db, params: { organizationId: string; userEmail: string; caseScope: CaseScope }): Promise<EventWithCase[]> {
   if (params.caseScope.kind === 'cases' && params.caseScope.caseIds.length === 0) return [];
   let q = db
     .selectFrom('case_events as e')

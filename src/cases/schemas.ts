@@ -52,8 +52,7 @@ export function canonicalTimeZone(zone: string): string | null {
  * naming the field. (The HTTP layer refuses them in any JSON body already; this covers the JSON part of
  * a multipart upload and callers that are not HTTP.)
  */
-const storableString = () =>
-  z.string().refine(isStorableText, UNSTORABLE_TEXT_MESSAGE);
+const storableString = () => z.string().refine(isStorableText, UNSTORABLE_TEXT_MESSAGE);
 
 const text = (max: number) => storableString().trim().min(1).max(max);
 /** Optional text: absent, null and blank all mean "no value" (stored as NULL). */
@@ -63,7 +62,10 @@ const optionalText = (max: number) =>
     .max(max)
     .nullish()
     .transform((v) => (v ? v : null));
-const email = z.email().max(320).transform((v) => v.toLowerCase());
+const email = z
+  .email()
+  .max(320)
+  .transform((v) => v.toLowerCase());
 const isoDate = z.iso
   .date({ message: 'expected a calendar date YYYY-MM-DD' })
   // An all-day event's exclusive end (the day after its last day) must itself be a YYYY-MM-DD date.
@@ -107,10 +109,7 @@ const eventFields = z.object({
   allDay: z.boolean().default(false),
   start: isoDateTime.optional().meta({ description: 'Timed events: start instant' }),
   end: isoDateTime.optional().meta({ description: 'Timed events: end instant (not before start)' }),
-  timeZone: z
-    .string()
-    .optional()
-    .meta({ description: 'IANA time zone the event belongs to, e.g. America/Chicago (required for timed events)' }),
+  timeZone: z.string().optional().meta({ description: 'IANA time zone the event belongs to, e.g. America/Chicago (required for timed events)' }),
   startDate: isoDate.optional().meta({ description: 'All-day events: first day' }),
   endDate: isoDate.optional().meta({ description: 'All-day events: last day, inclusive (default: startDate)' }),
   participants: z.array(participantSchema).max(500).default([]),
@@ -212,13 +211,9 @@ export const bulkItemSchema = z.object({
   op: z.enum(['upsert', 'delete']),
   type: z.enum(ENTITY_TYPES),
   externalId: externalIdSchema,
-  data: z
-    .unknown()
-    .optional()
-    .meta({
-      description:
-        'For upserts: CaseInput, EventInput, DocumentJsonInput (base64 content) or ContactInput, by type. Ignored for deletes.',
-    }),
+  data: z.unknown().optional().meta({
+    description: 'For upserts: CaseInput, EventInput, DocumentJsonInput (base64 content) or ContactInput, by type. Ignored for deletes.',
+  }),
   ifVersion: z.number().int().positive().max(INT4_MAX).optional().meta({ description: 'Like If-Match: the version you expect' }),
 });
 export type BulkItem = z.output<typeof bulkItemSchema>;

@@ -31,14 +31,15 @@ export const apikeyCommands: CliCommand[] = [
         const org = await requireOrganization(db, args);
         const keys = await listApiKeys(db, { organizationId: org.id, order: 'oldest' });
         if (args.json) print(JSON.stringify({ apiKeys: keys }));
-        else for (const k of keys) print(`${k.id}  ${k.prefix}…  ${k.name}  ${k.revokedAt ? `revoked ${k.revokedAt}` : `last used ${k.lastUsedAt ?? 'never'}`}`);
+        else
+          for (const k of keys) print(`${k.id}  ${k.prefix}…  ${k.name}  ${k.revokedAt ? `revoked ${k.revokedAt}` : `last used ${k.lastUsedAt ?? 'never'}`}`);
       }),
   },
   {
     words: ['apikey', 'revoke'],
     summary: 'Revoke an API key (the next request with it gets 401 revoked_api_key)',
     usage: '--org ID --id KEYID [--json]',
-    options: { org: orgOption, id: { type: 'string', valueName: 'KEYID', description: 'the key\'s id (from `apikey list`)' }, json: jsonOption },
+    options: { org: orgOption, id: { type: 'string', valueName: 'KEYID', description: "the key's id (from `apikey list`)" }, json: jsonOption },
     needsServices: false,
     run: ({ args, config, print }) =>
       withStores(config, async ({ db }) => {

@@ -101,7 +101,8 @@ async function classify(err: unknown, command: CliCommand): Promise<{ exit: numb
   const e = err as { code?: unknown; message?: unknown };
   const message = typeof e.message === 'string' ? e.message : String(err);
   const code = typeof e.code === 'string' ? e.code : 'failed';
-  if (err instanceof UsageError) return { exit: EXIT.usage, code: 'usage', message, text: `${message}\nUsage: casebridge ${command.words.join(' ')} ${command.usage ?? ''}`.trimEnd() };
+  if (err instanceof UsageError)
+    return { exit: EXIT.usage, code: 'usage', message, text: `${message}\nUsage: casebridge ${command.words.join(' ')} ${command.usage ?? ''}`.trimEnd() };
   const { ConfigError } = await import('../config/load.ts');
   if (err instanceof ConfigError) return { exit: EXIT.config, code: 'invalid_config', message, text: message };
   if (code === 'redis_unavailable') return { exit: EXIT.unavailable, code, message, text: message };

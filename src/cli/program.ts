@@ -38,7 +38,7 @@ const EXAMPLES = [
  */
 export function buildProgram(params: ProgramParams): Command {
   const program = new Command('casebridge')
-    .description('Casebridge: consent-gated, transfer-logged sync of legal case data. The operator\'s command line.')
+    .description("Casebridge: consent-gated, transfer-logged sync of legal case data. The operator's command line.")
     .version(params.version, '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help for the command')
     .helpCommand('help [command...]', 'show help for a command')
@@ -47,8 +47,7 @@ export function buildProgram(params: ProgramParams): Command {
     .configureOutput({
       writeOut: (s) => process.stdout.write(s),
       writeErr: (s) => process.stderr.write(s),
-      outputError: (s, write) =>
-        write(params.json ? `${JSON.stringify({ error: { code: 'usage', message: s.replace(/^error: /, '').trim() } })}\n` : s),
+      outputError: (s, write) => write(params.json ? `${JSON.stringify({ error: { code: 'usage', message: s.replace(/^error: /, '').trim() } })}\n` : s),
     })
     .addHelpText('after', `\n${EXAMPLES}\n\n${EXIT_CODES_HELP}\n\nConfiguration comes from the environment (DATABASE_URL, REDIS_URL, …): see the README.`);
 
@@ -78,9 +77,13 @@ export function buildProgram(params: ProgramParams): Command {
     .command('completion')
     .description('Print the shell completion script for bash or zsh')
     .argument('<shell>', 'bash or zsh')
-    .addHelpText('after', `\nbash:  casebridge completion bash > ~/.local/share/bash-completion/completions/casebridge\nzsh:   casebridge completion zsh > "\${fpath[1]}/_casebridge"   (or: eval "$(casebridge completion zsh)")`)
+    .addHelpText(
+      'after',
+      `\nbash:  casebridge completion bash > ~/.local/share/bash-completion/completions/casebridge\nzsh:   casebridge completion zsh > "\${fpath[1]}/_casebridge"   (or: eval "$(casebridge completion zsh)")`,
+    )
     .action(async (shell: string) => {
-      if (shell !== 'bash' && shell !== 'zsh') program.error(`completion: unknown shell '${shell}' (bash or zsh)`, { code: 'commander.invalidArgument', exitCode: 2 });
+      if (shell !== 'bash' && shell !== 'zsh')
+        program.error(`completion: unknown shell '${shell}' (bash or zsh)`, { code: 'commander.invalidArgument', exitCode: 2 });
       else await params.onCompletion(shell);
     });
   return program;

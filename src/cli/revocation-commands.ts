@@ -23,9 +23,9 @@ export const revocationCommands: CliCommand[] = [
     options: {
       org: { type: 'string', valueName: 'ORG_ID', description: 'the organization (every target but --all-organizations)' },
       connection: { type: 'string', valueName: 'ID', description: 'revoke one connection' },
-      user: { type: 'string', valueName: 'ID', description: "revoke every connection of a user" },
+      user: { type: 'string', valueName: 'ID', description: 'revoke every connection of a user' },
       organization: { type: 'boolean', description: 'revoke every connection of the organization' },
-      platform: { type: 'string', valueName: 'P', description: "revoke every connection to a platform (its id, as `GET /v1/admin/platforms` lists them)" },
+      platform: { type: 'string', valueName: 'P', description: 'revoke every connection to a platform (its id, as `GET /v1/admin/platforms` lists them)' },
       'all-organizations': { type: 'boolean', description: 'with --platform: in every organization' },
       reason: { type: 'string', valueName: 'TEXT', description: 'why (required; goes into the audit log and the receipt)' },
       'purge-remote': { type: 'boolean', description: 'also delete what was synced to the platform' },
@@ -88,7 +88,7 @@ export const revocationCommands: CliCommand[] = [
     words: ['receipts', 'verify'],
     summary: "Verify a revocation receipt's signature, JWS or the earlier format (exit 1 when it does not verify)",
     usage: 'FILE [--public-key PEM_OR_JWK_FILE] [--json]',
-    arguments: [{ name: 'FILE', description: 'the receipt (the API\'s answer or `receipts get` output)', required: true }],
+    arguments: [{ name: 'FILE', description: "the receipt (the API's answer or `receipts get` output)", required: true }],
     options: {
       'public-key': { type: 'string', valueName: 'PEM_OR_JWK_FILE', description: "the signer's public key (default: this deployment's AUDIT_SIGNING_KEY)" },
       json: jsonOption,

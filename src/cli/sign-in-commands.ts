@@ -54,10 +54,16 @@ export const signInCommands: CliCommand[] = [
   {
     words: ['org', 'sign-in-policy', 'set'],
     summary: "Change an organization's sign-in policy (options not given stay as they are)",
-    usage: '--org ID [--google-domain D]... [--approve-domains] [--no-google-domains] [--jit true|false] [--default-role member|admin] [--link-by-email true|false] [--json]',
+    usage:
+      '--org ID [--google-domain D]... [--approve-domains] [--no-google-domains] [--jit true|false] [--default-role member|admin] [--link-by-email true|false] [--json]',
     options: {
       org: orgOption,
-      'google-domain': { type: 'string', multiple: true, valueName: 'D', description: 'admit this Google Workspace domain (repeat for several; replaces the list)' },
+      'google-domain': {
+        type: 'string',
+        multiple: true,
+        valueName: 'D',
+        description: 'admit this Google Workspace domain (repeat for several; replaces the list)',
+      },
       'no-google-domains': { type: 'boolean', description: 'admit any verified Google account (clears the domain list)' },
       jit: { type: 'string', valueName: 'true|false', description: 'create users at their first sign-in from an admitted domain' },
       'default-role': { type: 'string', valueName: 'member|admin', description: 'the role of users created at first sign-in' },
@@ -87,7 +93,8 @@ export const signInCommands: CliCommand[] = [
           if (role !== 'member' && role !== 'admin') throw new UsageError('--default-role must be member or admin');
           change.defaultRole = role;
         }
-        if (!Object.keys(change).length) throw new UsageError('nothing to change: give --google-domain, --no-google-domains, --jit, --default-role or --link-by-email');
+        if (!Object.keys(change).length)
+          throw new UsageError('nothing to change: give --google-domain, --no-google-domains, --jit, --default-role or --link-by-email');
         let policy: SignInPolicy;
         try {
           policy = await updateSignInPolicy(db, org.id, change);
@@ -122,7 +129,13 @@ export const signInCommands: CliCommand[] = [
         const idp = await loadSamlIdpConfig(db, org.id);
         const sp = await serviceProviderUrls(config, org.id);
         if (args.json) {
-          print(JSON.stringify({ organizationId: org.id, serviceProvider: sp, identityProvider: idp && { entityId: idp.entityId, ssoUrl: idp.ssoUrl, sloUrl: idp.sloUrl, certificates: idp.certificates.length } }));
+          print(
+            JSON.stringify({
+              organizationId: org.id,
+              serviceProvider: sp,
+              identityProvider: idp && { entityId: idp.entityId, ssoUrl: idp.ssoUrl, sloUrl: idp.sloUrl, certificates: idp.certificates.length },
+            }),
+          );
           return;
         }
         print(`our metadata / entity id: ${sp.metadataUrl}`);
@@ -158,7 +171,10 @@ export const signInCommands: CliCommand[] = [
           throw err;
         }
         if (config.NODE_ENV === 'production') {
-          for (const [name, value] of [['SSO URL', metadata.ssoUrl], ['SLO URL', metadata.sloUrl]] as const) {
+          for (const [name, value] of [
+            ['SSO URL', metadata.ssoUrl],
+            ['SLO URL', metadata.sloUrl],
+          ] as const) {
             if (value && !value.startsWith('https://')) throw new UsageError(`the IdP's ${name} must use https:// (${value})`);
           }
         }
@@ -175,11 +191,28 @@ export const signInCommands: CliCommand[] = [
           kind: 'saml_config_updated',
           outcome: 'success',
           method: 'command_line',
-          details: { entityId: idp.entityId, certificates: idp.certificates.length, allowIdpInitiated: idp.allowIdpInitiated, source: url ? 'metadata_url' : 'metadata_file' },
+          details: {
+            entityId: idp.entityId,
+            certificates: idp.certificates.length,
+            allowIdpInitiated: idp.allowIdpInitiated,
+            source: url ? 'metadata_url' : 'metadata_file',
+          },
         });
         const sp = await serviceProviderUrls(config, org.id);
         if (args.json) {
-          print(JSON.stringify({ organizationId: org.id, identityProvider: { entityId: idp.entityId, ssoUrl: idp.ssoUrl, sloUrl: idp.sloUrl, certificates: idp.certificates.length, allowIdpInitiated: idp.allowIdpInitiated }, serviceProvider: sp }));
+          print(
+            JSON.stringify({
+              organizationId: org.id,
+              identityProvider: {
+                entityId: idp.entityId,
+                ssoUrl: idp.ssoUrl,
+                sloUrl: idp.sloUrl,
+                certificates: idp.certificates.length,
+                allowIdpInitiated: idp.allowIdpInitiated,
+              },
+              serviceProvider: sp,
+            }),
+          );
           return;
         }
         print(`SAML identity provider ${idp.entityId} saved for ${org.name}`);

@@ -23,10 +23,7 @@ export interface PrintedLink {
 }
 
 /** Issues a sign-in link for a user from the command line and records it as a security event. */
-export async function issueLinkFromCli(
-  db: Db | Tx,
-  params: { config: Config; userId: string; hours: number; command: string },
-): Promise<PrintedLink> {
+export async function issueLinkFromCli(db: Db | Tx, params: { config: Config; userId: string; hours: number; command: string }): Promise<PrintedLink> {
   const link = await issueSignInLink(db, { userId: params.userId, ttlHours: params.hours, createdBy: `command line: ${params.command}` });
   await recordSecurityEvent(db, {
     organizationId: link.organizationId,

@@ -57,9 +57,14 @@ export const userCommands: CliCommand[] = [
   },
   {
     words: ['user', 'invite-link'],
-    summary: "Print a new single-use sign-in link for an existing user (their earlier unused links stop working)",
+    summary: 'Print a new single-use sign-in link for an existing user (their earlier unused links stop working)',
     usage: '--org ID --email E [--link-hours H] [--json]',
-    options: { org: orgOption, email: { type: 'string', valueName: 'E', description: 'the e-mail of an existing user' }, 'link-hours': linkHoursOption, json: jsonOption },
+    options: {
+      org: orgOption,
+      email: { type: 'string', valueName: 'E', description: 'the e-mail of an existing user' },
+      'link-hours': linkHoursOption,
+      json: jsonOption,
+    },
     needsServices: false,
     run: ({ args, config, print }) =>
       withStores(config, async ({ db }) => {

@@ -3,9 +3,7 @@ import { configSchema, DEV_DEFAULTS, PRODUCTION_SECRETS, type RawConfig } from '
 import { readSecretFiles } from './secret-files.ts';
 
 /** Where the database lives, derived from DATABASE_URL. */
-export type DatabaseTarget =
-  | { kind: 'postgres'; url: string; schema?: string }
-  | { kind: 'pglite'; dataDir: string | null /* null = in memory */ };
+export type DatabaseTarget = { kind: 'postgres'; url: string; schema?: string } | { kind: 'pglite'; dataDir: string | null /* null = in memory */ };
 
 /** Provider endpoints, derived from SANDBOX_URL or the per-provider variables; real providers by default. */
 export interface ProviderEndpoints {
@@ -50,12 +48,9 @@ function resolveProviders(env: RawConfig): ProviderEndpoints {
   const sandbox = env.SANDBOX_URL?.replace(/\/$/, '');
   return {
     googleOidcIssuer: env.GOOGLE_OIDC_ISSUER ?? (sandbox ? `${sandbox}/google` : 'https://accounts.google.com'),
-    googleAuthUrl:
-      env.GOOGLE_OAUTH_AUTH_URL ??
-      (sandbox ? `${sandbox}/google/o/oauth2/v2/auth` : 'https://accounts.google.com/o/oauth2/v2/auth'),
+    googleAuthUrl: env.GOOGLE_OAUTH_AUTH_URL ?? (sandbox ? `${sandbox}/google/o/oauth2/v2/auth` : 'https://accounts.google.com/o/oauth2/v2/auth'),
     googleTokenUrl: env.GOOGLE_OAUTH_TOKEN_URL ?? (sandbox ? `${sandbox}/google/token` : 'https://oauth2.googleapis.com/token'),
-    googleRevokeUrl:
-      env.GOOGLE_OAUTH_REVOKE_URL ?? (sandbox ? `${sandbox}/google/revoke` : 'https://oauth2.googleapis.com/revoke'),
+    googleRevokeUrl: env.GOOGLE_OAUTH_REVOKE_URL ?? (sandbox ? `${sandbox}/google/revoke` : 'https://oauth2.googleapis.com/revoke'),
     googleApiRootUrl: env.GOOGLE_API_ROOT_URL ?? (sandbox ? `${new URL(sandbox).origin}/` : 'https://www.googleapis.com/'),
   };
 }

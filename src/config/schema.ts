@@ -11,9 +11,7 @@ import { parseTrustedProxies } from './trust-proxy.ts';
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
 const optionalUrl = z.url().optional();
-const boolFlag = z
-  .enum(['true', 'false', '1', '0'])
-  .transform((v) => v === 'true' || v === '1');
+const boolFlag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
 /** Development-only defaults for secrets; production refuses to start without real values. */
 export const DEV_DEFAULTS = {
@@ -65,10 +63,7 @@ export const configSchema = z
       .default('cb'),
     TOKEN_ENCRYPTION_KEYS: z
       .string()
-      .regex(
-        /^[A-Za-z0-9_-]+:[A-Za-z0-9+/=]+(,[A-Za-z0-9_-]+:[A-Za-z0-9+/=]+)*$/,
-        'comma-separated keyId:base64Key pairs (32-byte AES-256 keys), newest first',
-      )
+      .regex(/^[A-Za-z0-9_-]+:[A-Za-z0-9+/=]+(,[A-Za-z0-9_-]+:[A-Za-z0-9+/=]+)*$/, 'comma-separated keyId:base64Key pairs (32-byte AES-256 keys), newest first')
       .optional(),
     SESSION_SECRET: z.string().min(32, 'at least 32 characters').optional(),
     /** Ed25519 private key (PKCS#8 PEM, or base64 of it) signing transfer-log checkpoints and revocation receipts. */
@@ -115,7 +110,10 @@ export const configSchema = z
     /** Endpoint of an S3-compatible store other than AWS (MinIO, Ceph, R2…); unset: AWS, from the region. */
     S3_ENDPOINT: optionalUrl,
     /** Region of the bucket; unset: the SDK's own lookup (AWS_REGION, profile), or us-east-1 with S3_ENDPOINT. */
-    S3_REGION: z.string().regex(/^[a-z0-9-]+$/, 'a region name such as eu-central-1').optional(),
+    S3_REGION: z
+      .string()
+      .regex(/^[a-z0-9-]+$/, 'a region name such as eu-central-1')
+      .optional(),
     /** Path-style addressing (`endpoint/bucket/key`), which most self-hosted stores need. */
     S3_FORCE_PATH_STYLE: boolFlag.default(false),
     /** Static credentials; unset: the SDK's default chain (AWS_ACCESS_KEY_ID…, profiles, instance or task roles). */

@@ -25,7 +25,10 @@ function normalize(address: string): string {
 export function parseTrustedProxies(spec: string | undefined): TrustedProxies {
   const list = new BlockList();
   let entries = 0;
-  for (const entry of (spec ?? '').split(',').map((e) => e.trim()).filter(Boolean)) {
+  for (const entry of (spec ?? '')
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean)) {
     const [address = '', prefix, extra] = entry.split('/');
     const family = isIP(address);
     const bits = prefix === undefined ? null : Number(prefix);
@@ -55,7 +58,10 @@ export function parseTrustedProxies(spec: string | undefined): TrustedProxies {
 export function resolveClientAddress(peer: string | null, forwardedFor: string | undefined, trusted: TrustedProxies): string | null {
   if (!peer) return null;
   let current = normalize(peer);
-  const hops = (forwardedFor ?? '').split(',').map((h) => h.trim()).filter(Boolean);
+  const hops = (forwardedFor ?? '')
+    .split(',')
+    .map((h) => h.trim())
+    .filter(Boolean);
   while (trusted.has(current) && hops.length) {
     const next = normalize(hops.pop()!);
     // A trusted proxy passing on garbage: keep the last address we can vouch for.

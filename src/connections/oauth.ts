@@ -87,9 +87,7 @@ export async function startAuthorization(
   return { authorizationUrl: url.toString(), expiresAt: new Date(Date.now() + STATE_TTL_SECONDS * 1000).toISOString() };
 }
 
-export type ConsumeResult =
-  | { ok: true; pending: PendingAuthorization }
-  | { ok: false; code: 'state_invalid' | 'state_session_mismatch'; message: string };
+export type ConsumeResult = { ok: true; pending: PendingAuthorization } | { ok: false; code: 'state_invalid' | 'state_session_mismatch'; message: string };
 
 /**
  * Takes the pending authorization for `state` if, and only if, it was started by this session.

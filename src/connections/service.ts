@@ -84,7 +84,8 @@ function parseSettings(schema: z.ZodType<Record<string, unknown>> | undefined, v
   if (!schema) return {};
   const parsed = schema.safeParse(value ?? {});
   if (!parsed.success) {
-    throw new ConnectionsError('invalid_settings',
+    throw new ConnectionsError(
+      'invalid_settings',
       'the settings are not valid',
       parsed.error.issues.map((i) => ({ path: i.path.join('.') || '(settings)', message: i.message })),
     );
@@ -354,7 +355,10 @@ async function provision(services: Services, connector: Connector, connectionId:
       .updateTable('connections')
       .set({
         last_error: JSON.stringify(
-          connectionError('provisioning_failed', `Connected, but the destination could not be prepared yet (${(err as Error).message}). Casebridge keeps trying.`),
+          connectionError(
+            'provisioning_failed',
+            `Connected, but the destination could not be prepared yet (${(err as Error).message}). Casebridge keeps trying.`,
+          ),
         ),
       })
       .where('id', '=', connectionId)
@@ -365,7 +369,7 @@ async function provision(services: Services, connector: Connector, connectionId:
 /** The user's connections; an administrator may ask for the whole organization's. */
 export async function listConnections(
   services: Services,
-  params: { principal: UserPrincipal; all: boolean; /** A page: at most this many, newest first. */ limit?: number; offset?: number },
+  params: { principal: UserPrincipal; all: boolean /** A page: at most this many, newest first. */; limit?: number; offset?: number },
 ): Promise<ConnectionView[]> {
   if (params.all && params.principal.role !== 'admin') throw new AuthError('admin_required', 'only administrators may list every connection');
   let q = services.db.selectFrom('connections').select('id').where('organization_id', '=', params.principal.organizationId);
@@ -467,9 +471,7 @@ async function views(services: Services, ids: string[]): Promise<ConnectionView[
         account: r.external_account,
         categories: (consent?.categories ?? []) as CategoryId[],
         caseScope: consent?.case_scope ?? null,
-        consent: consent
-          ? { id: consent.id, version: consent.version, grantedAt: consent.granted_at.toISOString(), method: consent.method }
-          : null,
+        consent: consent ? { id: consent.id, version: consent.version, grantedAt: consent.granted_at.toISOString(), method: consent.method } : null,
         settings: connector?.settings?.view(r.settings ?? {}) ?? {},
         destination: connector?.settings?.destination(r.settings ?? {}) ?? null,
         lastSyncAt: r.last_sync_at?.toISOString() ?? null,

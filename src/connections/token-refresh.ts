@@ -114,10 +114,7 @@ export function createTokenAccess(deps: TokenDeps, options: TokenAccessOptions):
             fresh = await options.oauth.refresh(deps.config, { refreshToken: t.refreshToken, settings: row?.settings ?? {} });
           } catch (err) {
             if (err instanceof OAuthTokenError && (err.code === 'invalid_grant' || err.code === 'unauthorized_client')) {
-              await options.onReauthRequired(
-                connectionId,
-                'Access to the account was withdrawn or has expired. Reconnect the account to resume syncing.',
-              );
+              await options.onReauthRequired(connectionId, 'Access to the account was withdrawn or has expired. Reconnect the account to resume syncing.');
               throw new ReauthRequiredError(`token refresh refused: ${err.code}`);
             }
             throw new TokenRefreshError(err instanceof Error ? err.message : 'token refresh failed');

@@ -32,7 +32,10 @@ export class VaultError extends CasebridgeError {
 export function parseKeyring(spec: string): Keyring {
   const keys = new Map<string, Buffer>();
   let current: Keyring['current'] | null = null;
-  for (const pair of spec.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const pair of spec
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const i = pair.indexOf(':');
     const id = pair.slice(0, i);
     const key = Buffer.from(pair.slice(i + 1), 'base64');
@@ -108,11 +111,7 @@ export class TokenVault {
   }
 
   async load(connectionId: string): Promise<StoredTokens | null> {
-    const row = await this.db
-      .selectFrom('connection_tokens')
-      .select(['key_id', 'ciphertext'])
-      .where('connection_id', '=', connectionId)
-      .executeTakeFirst();
+    const row = await this.db.selectFrom('connection_tokens').select(['key_id', 'ciphertext']).where('connection_id', '=', connectionId).executeTakeFirst();
     if (!row) return null;
     return JSON.parse(open(this.keyring, { keyId: row.key_id, ciphertext: row.ciphertext }, connectionId)) as StoredTokens;
   }
@@ -161,7 +160,12 @@ export class TokenVault {
       }
     }
     const total = Number(
-      (await this.db.selectFrom('connection_tokens').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n,
+      (
+        await this.db
+          .selectFrom('connection_tokens')
+          .select((eb) => eb.fn.countAll().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
     );
     return { total, resealed, failed };
   }

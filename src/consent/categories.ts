@@ -70,7 +70,7 @@ export const CATEGORIES: Record<CategoryId, DataCategory> = {
   'contacts.invite': {
     id: 'contacts.invite',
     title: 'Invite imported contacts',
-    description: 'Send an invitation e-mail to a contact you imported: your name, your organization\'s name and a link to join, to that contact\'s address.',
+    description: "Send an invitation e-mail to a contact you imported: your name, your organization's name and a link to join, to that contact's address.",
     direction: 'outbound',
     fields: ['inviterName', 'organizationName', 'link', 'recipientEmail'],
   },

@@ -30,7 +30,14 @@ export const CURRENT_POLICY_VERSION = '2026-11-01';
 /** A consent that cannot be granted as asked; the code is stable, src/api picks the status. */
 export class ConsentError extends CasebridgeError {
   constructor(
-    override readonly code: 'attestation_required' | 'no_categories' | 'empty_case_scope' | 'category_not_supported' | 'unknown_case' | 'policy_version_outdated' | 'connection_revoked',
+    override readonly code:
+      | 'attestation_required'
+      | 'no_categories'
+      | 'empty_case_scope'
+      | 'category_not_supported'
+      | 'unknown_case'
+      | 'policy_version_outdated'
+      | 'connection_revoked',
     message: string,
     details?: unknown,
   ) {
@@ -182,23 +189,13 @@ export async function withdrawConsents(
 
 /** Every consent version of a connection, newest first. */
 export async function consentHistory(db: Db | Tx, connectionId: string): Promise<Consent[]> {
-  const rows = await db
-    .selectFrom('consents')
-    .selectAll()
-    .where('connection_id', '=', connectionId)
-    .orderBy('version', 'desc')
-    .execute();
+  const rows = await db.selectFrom('consents').selectAll().where('connection_id', '=', connectionId).orderBy('version', 'desc').execute();
   return rows.map(toConsent);
 }
 
 /** One consent version of a connection, or null. */
 export async function consentVersion(db: Db | Tx, connectionId: string, version: number): Promise<Consent | null> {
-  const row = await db
-    .selectFrom('consents')
-    .selectAll()
-    .where('connection_id', '=', connectionId)
-    .where('version', '=', version)
-    .executeTakeFirst();
+  const row = await db.selectFrom('consents').selectAll().where('connection_id', '=', connectionId).where('version', '=', version).executeTakeFirst();
   return row ? toConsent(row) : null;
 }
 

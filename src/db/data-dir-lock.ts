@@ -45,8 +45,8 @@ export class DataDirLockedError extends Error {
       : 'another process (its lock file cannot be read)';
     super(
       `The embedded database in ${dataDir} is in use by ${who}.\n` +
-        'Two processes on one embedded database lose each other\'s writes, so this one did not open it, and a running service would not see what it wrote. Either:\n' +
-        '  - use the running service\'s API instead (for example POST /v1/admin/api-keys, PATCH /v1/admin/sign-in-policy, PUT /v1/admin/saml), or\n' +
+        "Two processes on one embedded database lose each other's writes, so this one did not open it, and a running service would not see what it wrote. Either:\n" +
+        "  - use the running service's API instead (for example POST /v1/admin/api-keys, PATCH /v1/admin/sign-in-policy, PUT /v1/admin/saml), or\n" +
         '  - stop that process and run this again, or\n' +
         '  - run every process against PostgreSQL: set DATABASE_URL=postgres://… (no lock is needed there).\n' +
         `If no such process exists any more, delete ${path.join(dataDir, LOCK_FILE)}.`,

@@ -32,6 +32,4 @@ export const INSTANT_RANGE_MESSAGE = 'expected an instant between 0001-01-01T00:
  * `message` is the format error (the range error is {@link INSTANT_RANGE_MESSAGE}).
  */
 export const isoInstant = (message?: string) =>
-  z.iso
-    .datetime({ offset: true, ...(message ? { message } : {}) })
-    .refine((s) => isInstantInRange(new Date(s)), { message: INSTANT_RANGE_MESSAGE });
+  z.iso.datetime({ offset: true, ...(message ? { message } : {}) }).refine((s) => isInstantInRange(new Date(s)), { message: INSTANT_RANGE_MESSAGE });

@@ -37,10 +37,7 @@ export function envValue(ctx: Pick<DemoContext, 'env'>, name: string): string | 
   return value === '' ? undefined : value;
 }
 
-export function createDemoContext(
-  env: Record<string, string | undefined> = {},
-  out: (line: string) => void = (line) => console.log(line),
-): DemoContext {
+export function createDemoContext(env: Record<string, string | undefined> = {}, out: (line: string) => void = (line) => console.log(line)): DemoContext {
   const ctx: DemoContext = {
     env,
     summary: [],

@@ -4,9 +4,7 @@
  */
 export function minimalPdf(params: { title: string; lines: string[] }): Uint8Array {
   const pdfText = (s: string) => s.replace(/[\\()]/g, (c) => `\\${c}`).replace(/[^\x20-\x7e]/g, '?');
-  const text = [params.title, '', ...params.lines]
-    .map((line, i) => `BT /F1 ${i === 0 ? 16 : 11} Tf 72 ${740 - i * 18} Td (${pdfText(line)}) Tj ET`)
-    .join('\n');
+  const text = [params.title, '', ...params.lines].map((line, i) => `BT /F1 ${i === 0 ? 16 : 11} Tf 72 ${740 - i * 18} Td (${pdfText(line)}) Tj ET`).join('\n');
   const objects = [
     '<< /Type /Catalog /Pages 2 0 R >>',
     '<< /Type /Pages /Kids [3 0 R] /Count 1 >>',

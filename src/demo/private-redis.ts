@@ -63,11 +63,7 @@ export interface PrivateRedis {
  */
 export async function startPrivateRedis(executable: string): Promise<PrivateRedis> {
   const port = await freePort();
-  const child: ChildProcess = spawn(
-    executable,
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: 'ignore' },
-  );
+  const child: ChildProcess = spawn(executable, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
   const kill = () => {
     if (child.exitCode === null && !child.killed) child.kill('SIGTERM');
   };

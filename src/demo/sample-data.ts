@@ -89,7 +89,13 @@ const HARTMANN_CASES: CaseSeed[] = [
   { client: 'Hans Fischer', defendant: 'Pine Valley Care Home', matter: 'pressure-ulcer neglect', status: 'discovery', court: COURTS.nysup },
   { client: 'Kenji Yamamoto', defendant: 'Coastal Rideshare Inc.', matter: 'rideshare passenger injury', status: 'open', court: COURTS.la },
   { client: 'Tyler Brooks', defendant: 'Maplewood School District', matter: 'playground equipment injury', status: 'pre-litigation', court: COURTS.cook },
-  { client: 'Samira Haddad', defendant: 'Ironclad Security Services', matter: 'negligent security, parking garage assault', status: 'discovery', court: COURTS.phoenix },
+  {
+    client: 'Samira Haddad',
+    defendant: 'Ironclad Security Services',
+    matter: 'negligent security, parking garage assault',
+    status: 'discovery',
+    court: COURTS.phoenix,
+  },
   { client: 'Rosa Lopez', defendant: 'Crestline Trucking LLC', matter: 'wrongful death, highway collision', status: 'trial prep', court: COURTS.denver },
   { client: 'Owen Wright', defendant: 'Sunnyside Amusements Inc.', matter: 'amusement ride restraint failure', status: 'open', court: COURTS.la },
 ];
@@ -101,13 +107,51 @@ const BRENNAN_CASES: CaseSeed[] = [
   { client: 'Declan Walsh', defendant: 'Harbor Point Marina', matter: 'dock collapse', status: 'pre-litigation', court: COURTS.suffolk },
 ];
 
-const FIRST = ['James', 'Maria', 'Robert', 'Linda', 'Michael', 'Sofia', 'William', 'Aisha', 'David', 'Mei', 'Carlos', 'Fatima', 'Thomas', 'Olga', 'Daniel', 'Yuki'];
-const LAST = ['Anderson', 'Baker', 'Chen', 'Dubois', 'Evans', 'Foster', 'Gomez', 'Hughes', 'Ivanova', 'Jensen', 'Khan', 'Larsen', 'Moreau', 'Novak', 'Ortiz', 'Price'];
+const FIRST = [
+  'James',
+  'Maria',
+  'Robert',
+  'Linda',
+  'Michael',
+  'Sofia',
+  'William',
+  'Aisha',
+  'David',
+  'Mei',
+  'Carlos',
+  'Fatima',
+  'Thomas',
+  'Olga',
+  'Daniel',
+  'Yuki',
+];
+const LAST = [
+  'Anderson',
+  'Baker',
+  'Chen',
+  'Dubois',
+  'Evans',
+  'Foster',
+  'Gomez',
+  'Hughes',
+  'Ivanova',
+  'Jensen',
+  'Khan',
+  'Larsen',
+  'Moreau',
+  'Novak',
+  'Ortiz',
+  'Price',
+];
 const DEFENSE_FIRMS = ['Whitmore & Pratt LLP', 'Castellan Defense Group', 'Holloway Reed LLP', 'Stratton Mills & Co.'];
 const INSURERS = ['Great Lakes Casualty', 'Meridian Mutual', 'Keystone Indemnity', 'Pacific Shield Insurance'];
 const HOSPITALS = ['Northwestern Memorial Hospital', 'Mercy Orthopedic Clinic', 'St. Luke’s Rehabilitation', 'Lakeview Neurology Associates'];
 
-const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '.').replace(/^\.|\.$/g, '');
+const slug = (s: string) =>
+  s
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '.')
+    .replace(/^\.|\.$/g, '');
 /** `Whitmore & Pratt LLP` → `whitmore-pratt-llp.example`. */
 const firmDomain = (firm: string) => `${slug(firm).replace(/\./g, '-')}.example`;
 const surname = (name: string) => name.split(' ').slice(-1)[0]!;

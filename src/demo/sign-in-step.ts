@@ -78,7 +78,7 @@ export const signInStep: DemoStep = {
         `sandbox accounts to pick: ${SAMPLE_ADMIN_EMAIL} (admin), ${SAMPLE_MEMBER_EMAIL} (member)`,
       );
     } else {
-      ctx.print(heading, 'OneLogin: no sandbox, so no IdP configured; an administrator sets the firm\'s own with PUT /v1/admin/saml');
+      ctx.print(heading, "OneLogin: no sandbox, so no IdP configured; an administrator sets the firm's own with PUT /v1/admin/saml");
     }
   },
 };

@@ -41,8 +41,15 @@ export async function processRevocation(services: Services, options: ProcessRevo
   // receipt can say whether each write took effect and a purge removes what a late write created.
   const inFlight = row.calls_outcome_unknown ?? [];
   if (inFlight.some((c) => c.resolution === 'pending' || c.resolution === 'unresolved')) {
-    const settled = await settleTransfers(services, inFlight.map((c) => c.transferId));
-    await db.updateTable('revocations').set({ calls_outcome_unknown: JSON.stringify(settled) }).where('id', '=', row.id).execute();
+    const settled = await settleTransfers(
+      services,
+      inFlight.map((c) => c.transferId),
+    );
+    await db
+      .updateTable('revocations')
+      .set({ calls_outcome_unknown: JSON.stringify(settled) })
+      .where('id', '=', row.id)
+      .execute();
   }
   const recorded = new Map((row.steps as unknown as ConnectionSteps[]).map((c) => [c.connectionId, c]));
   const connections = ids.length

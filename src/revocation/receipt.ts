@@ -63,9 +63,7 @@ export const RECEIPT_JWS_TYPE: JwsType = 'revocation-receipt+jws';
  * JOSE library verifies it with the published JWK. Version 1 (receipts issued before): a detached
  * base64 Ed25519 signature over the project's canonical JSON of `payload`.
  */
-export type ReceiptEnvelope =
-  | { version: 2; payload: RevocationReceipt; jws: string }
-  | ({ version: 1 } & SignedEnvelope<RevocationReceipt>);
+export type ReceiptEnvelope = { version: 2; payload: RevocationReceipt; jws: string } | ({ version: 1 } & SignedEnvelope<RevocationReceipt>);
 
 /** Loads a revocation row, org-scoped unless `organizationId` is undefined (super admin / CLI). */
 export async function loadRevocation(db: Db, id: string, organizationId?: string | null) {

@@ -52,10 +52,7 @@ interface TargetConnection {
 }
 
 /** The connections a target covers; throws `target_not_found` for ids outside the organization. */
-export async function resolveTarget(
-  db: Db,
-  params: { organizationId: string | null; target: RevocationTarget },
-): Promise<TargetConnection[]> {
+export async function resolveTarget(db: Db, params: { organizationId: string | null; target: RevocationTarget }): Promise<TargetConnection[]> {
   const { target, organizationId } = params;
   let q = db.selectFrom('connections').select(['id', 'organization_id', 'status']);
   if (target.kind === 'platform_all_organizations') {
@@ -70,12 +67,7 @@ export async function resolveTarget(
       return rows;
     }
     case 'user': {
-      const user = await db
-        .selectFrom('users')
-        .select('id')
-        .where('id', '=', target.userId)
-        .where('organization_id', '=', organizationId)
-        .executeTakeFirst();
+      const user = await db.selectFrom('users').select('id').where('id', '=', target.userId).where('organization_id', '=', organizationId).executeTakeFirst();
       if (!user) throw new RevocationError('target_not_found', 'user not found');
       return q.where('user_id', '=', target.userId).execute();
     }
@@ -198,7 +190,6 @@ export async function requestRevocation(
   else await sealRevocation(services, revocationId);
   return { revocationId, created: true, connectionIds: live, alreadyRevokedIds: already, effectiveAt };
 }
-
 
 /**
  * A user disconnects one of their own connections: the revocation pipeline for that connection,

@@ -84,21 +84,20 @@ export interface SecurityEventQuery {
 }
 
 /** A page of an organization's events, newest first, with a cursor for the next page. */
-export async function listSecurityEvents(
-  db: Db,
-  q: SecurityEventQuery,
-): Promise<{ events: SecurityEvent[]; nextCursor: string | null }> {
+export async function listSecurityEvents(db: Db, q: SecurityEventQuery): Promise<{ events: SecurityEvent[]; nextCursor: string | null }> {
   let query = db.selectFrom('security_events').selectAll().where('organization_id', '=', q.organizationId);
   if (q.kind) query = query.where('kind', '=', q.kind);
   if (q.outcome) query = query.where('outcome', '=', q.outcome);
   if (q.userId) query = query.where('user_id', '=', q.userId);
   const cursor = q.cursor ? decodeCursor(q.cursor) : null;
   if (cursor) {
-    query = query.where((eb) =>
-      eb.or([eb('created_at', '<', cursor.at), eb.and([eb('created_at', '=', cursor.at), eb('id', '<', cursor.id)])]),
-    );
+    query = query.where((eb) => eb.or([eb('created_at', '<', cursor.at), eb.and([eb('created_at', '=', cursor.at), eb('id', '<', cursor.id)])]));
   }
-  const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(q.limit + 1).execute();
+  const rows = await query
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(q.limit + 1)
+    .execute();
   const page = rows.slice(0, q.limit);
   const last = page[page.length - 1];
   return {

@@ -32,9 +32,7 @@ export interface PullDeps {
   shouldStop?(): boolean;
 }
 
-export type PullResult =
-  | { status: 'done'; pages: number; items: number; restarted: boolean; swept: number }
-  | { status: 'skipped'; reason: string };
+export type PullResult = { status: 'done'; pages: number; items: number; restarted: boolean; swept: number } | { status: 'skipped'; reason: string };
 
 /** The stored cursor of a connection, or null. */
 export async function loadCursor(db: Db, connectionId: string): Promise<{ cursor: string; kind: 'page' | 'delta' } | null> {

@@ -3,13 +3,7 @@ import { currentConsent } from '../consent/service.ts';
 import type { Services } from '../services.ts';
 import { type TransferActor, TransferBlockedError } from '../transfers/types.ts';
 import { applyChunk, type SortedChunk } from './apply-chunk.ts';
-import {
-  PermanentRunError,
-  ProviderStepError,
-  RateLimitedRunError,
-  RunInterruptedError,
-  TransientRunError,
-} from './errors.ts';
+import { PermanentRunError, ProviderStepError, RateLimitedRunError, RunInterruptedError, TransientRunError } from './errors.ts';
 import { planRun } from './plan.ts';
 import { ProgressReporter, type SyncProgress } from './progress.ts';
 import { recordChunk, StateWriter } from './state-writer.ts';
@@ -84,9 +78,7 @@ export interface ReconcileDeps {
   slowCallMs?: number;
 }
 
-export type ReconcileResult =
-  | { status: 'done'; progress: SyncProgress }
-  | { status: 'skipped'; reason: string };
+export type ReconcileResult = { status: 'done'; progress: SyncProgress } | { status: 'skipped'; reason: string };
 
 /** How a run ends early: an error for the queue to act on, or a stop with nothing to retry. */
 type RunStop = { kind: 'error'; error: Error } | { kind: 'skipped'; reason: string };
@@ -168,7 +160,11 @@ export async function reconcileConnection(deps: ReconcileDeps, params: { connect
   };
   const reporter = new ProgressReporter({
     write: async (snapshot) => {
-      await db.updateTable('connections').set({ sync_progress: JSON.stringify(snapshot) }).where('id', '=', connection.id).execute();
+      await db
+        .updateTable('connections')
+        .set({ sync_progress: JSON.stringify(snapshot) })
+        .where('id', '=', connection.id)
+        .execute();
       await deps.onProgress?.(snapshot);
     },
     onError: (err) => services.logger.debug({ err, connectionId: connection.id }, 'progress not recorded'),
@@ -503,7 +499,11 @@ class PlanRunner {
       const n = (this.handBacks.get(s.key) ?? 0) + 1;
       this.handBacks.set(s.key, n);
       if (n <= MAX_HAND_BACKS) back.push(s);
-      else this.settle({ steps: [s], results: [{ key: s.key, op: s.op, outcome: 'failed', error: { kind: 'transient', message: 'could not be sent (handed back too often)' }, calls: 0 }] });
+      else
+        this.settle({
+          steps: [s],
+          results: [{ key: s.key, op: s.op, outcome: 'failed', error: { kind: 'transient', message: 'could not be sent (handed back too often)' }, calls: 0 }],
+        });
     }
     this.queue.unshift(...back);
   }

@@ -39,10 +39,29 @@ export function recordChunk(
   failed: Map<string, string>,
 ): () => Promise<void> {
   const now = new Date();
-  const upserts: Array<{ connection_id: string; item_key: string; remote_id: string; hash: string; etag: string | null; case_id: string | null; remote_meta: string; updated_at: Date }> = [];
+  const upserts: Array<{
+    connection_id: string;
+    item_key: string;
+    remote_id: string;
+    hash: string;
+    etag: string | null;
+    case_id: string | null;
+    remote_meta: string;
+    updated_at: Date;
+  }> = [];
   const removed: string[] = [];
   const cleared: string[] = [];
-  const errors: Array<{ connection_id: string; item_key: string; hash: string; operation: string; error_class: string; provider_status: number | null; message: string; first_failed_at: Date; last_failed_at: Date }> = [];
+  const errors: Array<{
+    connection_id: string;
+    item_key: string;
+    hash: string;
+    operation: string;
+    error_class: string;
+    provider_status: number | null;
+    message: string;
+    first_failed_at: Date;
+    last_failed_at: Date;
+  }> = [];
   results.forEach((r, i) => {
     const s = steps[i]!;
     if (r.outcome === 'done') {

@@ -11,8 +11,7 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(normalise(value)) ?? 'null';
 }
 
-const isPlainScalar = (v: unknown): boolean =>
-  v === null || typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v));
+const isPlainScalar = (v: unknown): boolean => v === null || typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v));
 
 function normalise(value: unknown): unknown {
   if (value === null || value === undefined) return null;

@@ -47,14 +47,7 @@ export function checkpointStatement(c: { organizationId: string; seq: number; he
 }
 
 /** The exact bytes a format-1 checkpoint signature covers (rows sealed before migration 0013). */
-export function checkpointMessage(c: {
-  organizationId: string;
-  seq: number;
-  headHash: string;
-  sealedAt: Date;
-  kind: CheckpointKind;
-  keyId: string;
-}): string {
+export function checkpointMessage(c: { organizationId: string; seq: number; headHash: string; sealedAt: Date; kind: CheckpointKind; keyId: string }): string {
   return canonicalJson({
     type: 'casebridge.transfer-log.checkpoint.v1',
     organizationId: c.organizationId,
@@ -125,10 +118,7 @@ const SEAL_PAGE = 5000;
  * - the rows from the last checkpoint to the head do not chain: a row that does not hash to its stored
  *   hash, a prev_hash that is not the previous row's hash, a gap, or a head that is not the last row.
  */
-export async function sealCheckpoints(
-  services: PrivacyServices,
-  options: { organizationId?: string; kind?: CheckpointKind } = {},
-): Promise<SealResult> {
+export async function sealCheckpoints(services: PrivacyServices, options: { organizationId?: string; kind?: CheckpointKind } = {}): Promise<SealResult> {
   const key = getSigningKey(services.config);
   const witness = checkpointWitness(services.config);
   let heads = services.db.selectFrom('transfer_log_heads').select(['organization_id', 'seq', 'hash']).where('seq', '>', 0);
@@ -150,7 +140,13 @@ export async function sealCheckpoints(
       reason = `the witness holds a checkpoint at seq ${newestWitnessed.seq} beyond the head (seq ${headSeq}): rows ${headSeq + 1}..${newestWitnessed.seq} were cut`;
     }
     if (!reason && last && Number(last.seq) >= headSeq) continue;
-    reason ??= await chainProblem(services, head.organization_id, { seq: headSeq, hash: head.hash }, last ? { seq: Number(last.seq), hash: last.head_hash } : null, newestWitnessed);
+    reason ??= await chainProblem(
+      services,
+      head.organization_id,
+      { seq: headSeq, hash: head.hash },
+      last ? { seq: Number(last.seq), hash: last.head_hash } : null,
+      newestWitnessed,
+    );
     if (reason) {
       services.logger.error({ organizationId: head.organization_id, seq: headSeq, reason }, 'transfer log not sealed: run transfers verify');
       result.refused.push({ organizationId: head.organization_id, seq: headSeq, reason });
@@ -180,13 +176,23 @@ async function chainProblem(
 ): Promise<string | null> {
   const { db } = services;
   if (witnessed && witnessed.seq <= head.seq) {
-    const row = await db.selectFrom('transfer_log').select('hash').where('organization_id', '=', organizationId).where('seq', '=', witnessed.seq).executeTakeFirst();
+    const row = await db
+      .selectFrom('transfer_log')
+      .select('hash')
+      .where('organization_id', '=', organizationId)
+      .where('seq', '=', witnessed.seq)
+      .executeTakeFirst();
     // A row purged by retention is gone legitimately; the retention checkpoint anchors what follows.
     if (row && row.hash !== witnessed.headHash) return `row ${witnessed.seq} differs from what the witnessed checkpoint sealed`;
   }
   let prev: { seq: number; hash: string } | null = null;
   if (checkpoint) {
-    const row = await db.selectFrom('transfer_log').select('hash').where('organization_id', '=', organizationId).where('seq', '=', checkpoint.seq).executeTakeFirst();
+    const row = await db
+      .selectFrom('transfer_log')
+      .select('hash')
+      .where('organization_id', '=', organizationId)
+      .where('seq', '=', checkpoint.seq)
+      .executeTakeFirst();
     if (row && row.hash !== checkpoint.hash) return `row ${checkpoint.seq} differs from what the last checkpoint sealed`;
     prev = checkpoint;
   }

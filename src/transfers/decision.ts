@@ -22,10 +22,7 @@ export interface GateConnection {
 }
 
 /** The connection's consent: the current version, the last (withdrawn) one, or none ever granted. */
-export type ConsentState =
-  | { kind: 'current'; consent: Consent }
-  | { kind: 'withdrawn'; consent: Consent }
-  | { kind: 'missing' };
+export type ConsentState = { kind: 'current'; consent: Consent } | { kind: 'withdrawn'; consent: Consent } | { kind: 'missing' };
 
 export type Decision =
   | {
@@ -63,12 +60,7 @@ export function presentFields(fields: Record<string, unknown>): string[] {
  * pass on a revoked connection and a disabled platform; `provision` needs an active connection and a
  * current consent but no category.
  */
-export function decideTransfer(params: {
-  connection: GateConnection | null;
-  consent: ConsentState;
-  item: TransferItem;
-  purpose: string;
-}): Decision {
+export function decideTransfer(params: { connection: GateConnection | null; consent: ConsentState; item: TransferItem; purpose: string }): Decision {
   const { connection, consent, item, purpose } = params;
   const attemptedCategories = [...item.categories];
   const attemptedFields = presentFields(item.fields);

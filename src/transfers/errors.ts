@@ -39,8 +39,7 @@ export function summariseError(err: unknown): ErrorSummary {
     return { errorClass: typeof err, errorMessage: cleanText(scrubSecrets(String(err)), 500), providerStatus: null };
   }
   const e = err as Error & { code?: unknown; status?: unknown; statusCode?: unknown; response?: { status?: unknown } };
-  const providerStatus =
-    numericStatus(e.status) ?? numericStatus(e.statusCode) ?? numericStatus(e.response?.status) ?? numericStatus(e.code);
+  const providerStatus = numericStatus(e.status) ?? numericStatus(e.statusCode) ?? numericStatus(e.response?.status) ?? numericStatus(e.code);
   const code = typeof e.code === 'string' && !/^\d+$/.test(e.code) ? `:${e.code}` : '';
   return {
     errorClass: cleanText(`${e.name || e.constructor?.name || 'Error'}${code}`, 200)!,
@@ -66,7 +65,11 @@ const CONNECTION_LOST = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_E
  * socket error; gaxios wraps fetch's). Null when the error says nothing about the network.
  */
 export function networkFailureOf(err: unknown): NetworkFailure | null {
-  for (let e = err as { name?: unknown; code?: unknown; network?: unknown; cause?: unknown; message?: unknown } | null, depth = 0; e && typeof e === 'object' && depth < 5; e = e.cause as typeof e, depth++) {
+  for (
+    let e = err as { name?: unknown; code?: unknown; network?: unknown; cause?: unknown; message?: unknown } | null, depth = 0;
+    e && typeof e === 'object' && depth < 5;
+    e = e.cause as typeof e, depth++
+  ) {
     if (e.network === 'timeout' || e.network === 'connection_failed' || e.network === 'connection_lost') return e.network;
     if (e.name === 'TimeoutError' || e.code === 'ETIMEDOUT' || e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT') return 'timeout';
     if (typeof e.code === 'string' && NEVER_CONNECTED.has(e.code)) return 'connection_failed';

@@ -75,15 +75,7 @@ import { gateScope } from './gate-scope.ts';
 import { beginTransfer, endTransfer } from './inflight.ts';
 import { cleanText, normaliseSubjects, type TransferLogEntry } from './log-entry.ts';
 import { TransferLogWriter } from './log-writer.ts';
-import type {
-  OutboundGate,
-  ProviderOutcome,
-  SendManyOptions,
-  TransferActor,
-  TransferContext,
-  TransferItem,
-  TransferResult,
-} from './types.ts';
+import type { OutboundGate, ProviderOutcome, SendManyOptions, TransferActor, TransferContext, TransferItem, TransferResult } from './types.ts';
 
 export interface GateOptions {
   /**
@@ -175,13 +167,7 @@ export async function loadGateState(db: Db, connectionId: string): Promise<GateS
   };
   const current = await currentConsent(db, connectionId);
   if (current) return { connection, consent: { kind: 'current', consent: current }, attribution: connection };
-  const last = await db
-    .selectFrom('consents')
-    .selectAll()
-    .where('connection_id', '=', connectionId)
-    .orderBy('version', 'desc')
-    .limit(1)
-    .executeTakeFirst();
+  const last = await db.selectFrom('consents').selectAll().where('connection_id', '=', connectionId).orderBy('version', 'desc').limit(1).executeTakeFirst();
   return {
     connection,
     consent: last ? { kind: 'withdrawn', consent: toConsent(last) } : { kind: 'missing' },
@@ -508,9 +494,7 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
           count(state.attribution, item, 'blocked');
           return { outcome: 'blocked', reason: decision.reason, transferId: row.id };
         }
-        await log.append([
-          { ...row, outcome: 'not_modified', fieldNames: [], payloadSha256: null, payloadBytes: 0, providerStatus: details.providerStatus },
-        ]);
+        await log.append([{ ...row, outcome: 'not_modified', fieldNames: [], payloadSha256: null, payloadBytes: 0, providerStatus: details.providerStatus }]);
         count(state.attribution, item, 'not_modified');
         return { outcome: 'sent', value: null, transferId: row.id };
       } finally {

@@ -19,11 +19,7 @@ export const LEASE_TTL_MS = 45_000;
 const inflightKey = (prefix: string, connectionId: string) => redisKey(prefix, 'inflight', connectionId);
 
 /** Registers a lease and returns the connection's current revocation epoch (null = never bumped). */
-export async function beginTransfer(
-  redis: Redis,
-  prefix: string,
-  params: { connectionId: string; leaseId: string },
-): Promise<string | null> {
+export async function beginTransfer(redis: Redis, prefix: string, params: { connectionId: string; leaseId: string }): Promise<string | null> {
   const key = inflightKey(prefix, params.connectionId);
   const res = await redis
     .multi()

@@ -1,15 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
-import {
-  type ChainedEntry,
-  chainForInsert,
-  GENESIS_HASH,
-  INLINE_SUBJECTS_MAX,
-  subjectCount,
-  subjectSetDigest,
-  type TransferLogEntry,
-} from './log-entry.ts';
+import { type ChainedEntry, chainForInsert, GENESIS_HASH, INLINE_SUBJECTS_MAX, subjectCount, subjectSetDigest, type TransferLogEntry } from './log-entry.ts';
 import type { TransferSubjects } from './types.ts';
 
 /** How the writer commits. */
@@ -115,7 +107,11 @@ export class TransferLogWriter {
           rows += p.entries.length;
         }
         try {
-          const chained = await this.write(org, q, batch.flatMap((p) => p.entries));
+          const chained = await this.write(
+            org,
+            q,
+            batch.flatMap((p) => p.entries),
+          );
           let i = 0;
           for (const p of batch) {
             p.resolve(chained.slice(i, i + p.entries.length));
@@ -135,8 +131,7 @@ export class TransferLogWriter {
     // Outcome rows complete an intent that is already durable: they may skip the WAL flush wait.
     // So may `not_modified` rows (an iCal 304: nothing was disclosed, and nothing waits on the row to
     // make a call safe) — the hottest single-row path, whose rows of concurrent requests share a statement.
-    const asyncCommit =
-      this.asyncOutcomeCommit && entries.every((e) => (e.intentId !== null && e.outcome !== 'intent') || e.outcome === 'not_modified');
+    const asyncCommit = this.asyncOutcomeCommit && entries.every((e) => (e.intentId !== null && e.outcome !== 'intent') || e.outcome === 'not_modified');
     const sets = new Map<string, TransferSubjects>();
     const rows = entries.map((e) => {
       if (e.subjectsDigest || subjectCount(e.subjects) <= INLINE_SUBJECTS_MAX) return e;
@@ -178,11 +173,7 @@ export class TransferLogWriter {
   private async loadHead(org: string): Promise<{ seq: number; hash: string }> {
     await sql`INSERT INTO transfer_log_heads (organization_id, seq, hash) VALUES (${org}, 0, ${GENESIS_HASH})
       ON CONFLICT (organization_id) DO NOTHING`.execute(this.db);
-    const row = await this.db
-      .selectFrom('transfer_log_heads')
-      .select(['seq', 'hash'])
-      .where('organization_id', '=', org)
-      .executeTakeFirstOrThrow();
+    const row = await this.db.selectFrom('transfer_log_heads').select(['seq', 'hash']).where('organization_id', '=', org).executeTakeFirstOrThrow();
     return { seq: Number(row.seq), hash: row.hash };
   }
 

@@ -76,11 +76,7 @@ async function resolveFilters(db: Db, scope: TransferScope, f: TransferFilters):
   return f.subject ? { ...f, subjectSets: await setsNaming(db, scope.organizationId, f.subject) } : f;
 }
 
-function applyFilters<O>(
-  q: SelectQueryBuilder<DB, 'transfer_log', O>,
-  scope: TransferScope,
-  f: ResolvedFilters,
-): SelectQueryBuilder<DB, 'transfer_log', O> {
+function applyFilters<O>(q: SelectQueryBuilder<DB, 'transfer_log', O>, scope: TransferScope, f: ResolvedFilters): SelectQueryBuilder<DB, 'transfer_log', O> {
   let out = q.where('organization_id', '=', scope.organizationId);
   if (scope.userId) out = out.where('user_id', '=', scope.userId);
   if (f.connectionId) out = out.where('connection_id', '=', f.connectionId);
@@ -167,7 +163,10 @@ export async function listTransfers(
   const filters = await resolveFilters(db, params.scope, params.filters);
   let q = applyFilters(db.selectFrom('transfer_log').selectAll(), params.scope, filters);
   if (params.beforeSeq) q = q.where('seq', '<', params.beforeSeq);
-  const rows = await q.orderBy('seq', 'desc').limit(params.limit + 1).execute();
+  const rows = await q
+    .orderBy('seq', 'desc')
+    .limit(params.limit + 1)
+    .execute();
   const items = await withResolvedSubjects(db, params.scope.organizationId, rows.slice(0, params.limit).map(rowToEntry));
   const last = items[items.length - 1];
   return { items, nextCursor: rows.length > params.limit && last ? encodeCursor(last.seq) : null };
@@ -237,10 +236,39 @@ export type TransferView = ReturnType<typeof transferView>;
 
 /** CSV columns of the export, in order. */
 export const CSV_COLUMNS = [
-  'id', 'seq', 'created_at', 'direction', 'outcome', 'operation', 'purpose', 'user_id', 'connection_id', 'platform',
-  'recipient_account', 'recipient_destination', 'case_ids', 'event_ids', 'contact_ids', 'person_ids', 'document_ids',
-  'categories', 'field_names', 'consent_id', 'consent_version', 'payload_sha256', 'payload_bytes', 'actor', 'item_key',
-  'intent_id', 'provider_status', 'remote_id', 'duration_ms', 'reason', 'error_class', 'requester_ip', 'hash',
+  'id',
+  'seq',
+  'created_at',
+  'direction',
+  'outcome',
+  'operation',
+  'purpose',
+  'user_id',
+  'connection_id',
+  'platform',
+  'recipient_account',
+  'recipient_destination',
+  'case_ids',
+  'event_ids',
+  'contact_ids',
+  'person_ids',
+  'document_ids',
+  'categories',
+  'field_names',
+  'consent_id',
+  'consent_version',
+  'payload_sha256',
+  'payload_bytes',
+  'actor',
+  'item_key',
+  'intent_id',
+  'provider_status',
+  'remote_id',
+  'duration_ms',
+  'reason',
+  'error_class',
+  'requester_ip',
+  'hash',
 ] as const;
 
 function csvCell(value: unknown): string {
@@ -254,11 +282,39 @@ function csvCell(value: unknown): string {
 /** One CSV line (with CRLF, as RFC 4180 has it). */
 export function csvLine(e: ChainedEntry): string {
   const cells: unknown[] = [
-    e.id, e.seq, e.createdAt.toISOString(), e.direction, e.outcome, e.operation, e.purpose, e.userId, e.connectionId, e.platform,
-    e.recipientAccount, e.recipientDestination, e.subjects.caseIds, e.subjects.eventIds, e.subjects.contactIds,
-    e.subjects.personIds, e.subjects.documentIds, e.categories, e.fieldNames, e.consentId, e.consentVersion,
-    e.payloadSha256, e.payloadBytes, e.actor, e.itemKey, e.intentId, e.providerStatus, e.remoteId, e.durationMs, e.reason,
-    e.errorClass, e.requesterIp, e.hash,
+    e.id,
+    e.seq,
+    e.createdAt.toISOString(),
+    e.direction,
+    e.outcome,
+    e.operation,
+    e.purpose,
+    e.userId,
+    e.connectionId,
+    e.platform,
+    e.recipientAccount,
+    e.recipientDestination,
+    e.subjects.caseIds,
+    e.subjects.eventIds,
+    e.subjects.contactIds,
+    e.subjects.personIds,
+    e.subjects.documentIds,
+    e.categories,
+    e.fieldNames,
+    e.consentId,
+    e.consentVersion,
+    e.payloadSha256,
+    e.payloadBytes,
+    e.actor,
+    e.itemKey,
+    e.intentId,
+    e.providerStatus,
+    e.remoteId,
+    e.durationMs,
+    e.reason,
+    e.errorClass,
+    e.requesterIp,
+    e.hash,
   ];
   return `${cells.map(csvCell).join(',')}\r\n`;
 }

@@ -60,7 +60,11 @@ function writerOf(services: Services): TransferLogWriter {
 }
 
 /** The row that closes an intent: `unknown` (no answer) or `resolved` (with its verdict). */
-function closingRow(intent: ChainedEntry, outcome: 'unknown' | 'resolved', details: { reason?: string | null; errorClass?: string | null; errorMessage?: string | null }) {
+function closingRow(
+  intent: ChainedEntry,
+  outcome: 'unknown' | 'resolved',
+  details: { reason?: string | null; errorClass?: string | null; errorMessage?: string | null },
+) {
   const { seq: _seq, prevHash: _prev, hash: _hash, ...entry } = intent;
   return {
     ...entry,
@@ -95,7 +99,10 @@ export async function resolveTransfer(services: Services, intent: ChainedEntry, 
       );
     } catch (err) {
       if (now - intent.createdAt.getTime() < GIVE_UP_AFTER_MS) {
-        services.logger.warn({ transferId: intent.id, err: scrubSecrets((err as Error).message ?? String(err)) }, 'could not resolve a transfer of unknown outcome yet');
+        services.logger.warn(
+          { transferId: intent.id, err: scrubSecrets((err as Error).message ?? String(err)) },
+          'could not resolve a transfer of unknown outcome yet',
+        );
         return null;
       }
       verdict = 'unverifiable';
@@ -248,7 +255,13 @@ export async function recoverOpenTransfers(
       intentIds.add(intentId);
     }
     if (intentIds.size) {
-      const intents = (await services.db.selectFrom('transfer_log').selectAll().where('id', 'in', [...intentIds]).execute()).map(rowToEntry);
+      const intents = (
+        await services.db
+          .selectFrom('transfer_log')
+          .selectAll()
+          .where('id', 'in', [...intentIds])
+          .execute()
+      ).map(rowToEntry);
       const byId = new Map(intents.map((i) => [i.id, i]));
       const unknownRows = stale
         .map((id) => byId.get(id))

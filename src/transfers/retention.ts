@@ -29,10 +29,7 @@ export interface RetentionResult {
  * `verifyTransferLog` then starts from the oldest retained row (seq M + 1) and accepts its prev_hash
  * because a signed checkpoint at M vouches for it. The maintenance queue runs this daily.
  */
-export async function enforceRetention(
-  services: PrivacyServices,
-  options: { now?: Date; organizationId?: string } = {},
-): Promise<RetentionResult> {
+export async function enforceRetention(services: PrivacyServices, options: { now?: Date; organizationId?: string } = {}): Promise<RetentionResult> {
   const now = options.now ?? new Date();
   const cutoff = new Date(now.getTime() - services.config.TRANSFER_LOG_RETENTION_DAYS * 86_400_000);
   const key = getSigningKey(services.config);
@@ -53,17 +50,18 @@ export async function enforceRetention(
     const throughSeq = Number(last.seq);
     const done = await services.db.transaction().execute(async (tx) => {
       await sql`SELECT set_config('casebridge.retention', 'on', true)`.execute(tx);
-      const { id: anchorCheckpointId } = await insertCheckpoint(tx, key, {
-        organizationId,
-        seq: throughSeq,
-        headHash: last.hash,
-        kind: 'retention',
-      }, witness);
-      const removed = await tx
-        .deleteFrom('transfer_log')
-        .where('organization_id', '=', organizationId)
-        .where('seq', '<=', throughSeq)
-        .executeTakeFirst();
+      const { id: anchorCheckpointId } = await insertCheckpoint(
+        tx,
+        key,
+        {
+          organizationId,
+          seq: throughSeq,
+          headHash: last.hash,
+          kind: 'retention',
+        },
+        witness,
+      );
+      const removed = await tx.deleteFrom('transfer_log').where('organization_id', '=', organizationId).where('seq', '<=', throughSeq).executeTakeFirst();
       const removedRows = Number(removed.numDeletedRows);
       // A set still named by a retained row stays (the foreign key would refuse anyway); one created
       // after the cutoff may belong to a row being written right now.

@@ -135,11 +135,7 @@ export interface TransferContext {
  * (the queue does).
  */
 export interface OutboundGate {
-  send<T>(
-    ctx: TransferContext,
-    item: TransferItem,
-    perform: (minimised: Record<string, unknown>) => Promise<ProviderOutcome<T>>,
-  ): Promise<TransferResult<T>>;
+  send<T>(ctx: TransferContext, item: TransferItem, perform: (minimised: Record<string, unknown>) => Promise<ProviderOutcome<T>>): Promise<TransferResult<T>>;
   sendMany<T>(
     ctx: TransferContext,
     items: TransferItem[],

@@ -87,10 +87,7 @@ const PAGE = 5000;
 const MAX_PROBLEMS = 20;
 
 /** Verifies one organization's chain or all of them. */
-export async function verifyTransferLog(
-  services: PrivacyServices,
-  options: { organizationId?: string } = {},
-): Promise<VerifyReport> {
+export async function verifyTransferLog(services: PrivacyServices, options: { organizationId?: string } = {}): Promise<VerifyReport> {
   const started = performance.now();
   const key = getSigningKey(services.config);
   let orgIds: string[];
@@ -114,11 +111,7 @@ export async function verifyTransferLog(
 
 type CheckpointRow = Selectable<TransferLogCheckpointsTable>;
 
-async function verifyOrganization(
-  services: PrivacyServices,
-  organizationId: string,
-  key: ReturnType<typeof getSigningKey>,
-): Promise<OrganizationVerifyReport> {
+async function verifyOrganization(services: PrivacyServices, organizationId: string, key: ReturnType<typeof getSigningKey>): Promise<OrganizationVerifyReport> {
   const { db } = services;
   const problems: VerifyProblem[] = [];
   const report: OrganizationVerifyReport = {
@@ -139,12 +132,7 @@ async function verifyOrganization(
   const head = await db.selectFrom('transfer_log_heads').select(['seq', 'hash']).where('organization_id', '=', organizationId).executeTakeFirst();
   const headSeq = head ? Number(head.seq) : 0;
   let atHead: ChainedEntry | null = null;
-  const checkpoints = await db
-    .selectFrom('transfer_log_checkpoints')
-    .selectAll()
-    .where('organization_id', '=', organizationId)
-    .orderBy('seq')
-    .execute();
+  const checkpoints = await db.selectFrom('transfer_log_checkpoints').selectAll().where('organization_id', '=', organizationId).orderBy('seq').execute();
   const bySeq = new Map<number, CheckpointRow[]>();
   const trusted: CheckpointRow[] = [];
   for (const c of checkpoints) {
@@ -226,10 +214,7 @@ async function verifyOrganization(
       report.rows++;
       if (report.firstSeq === null) {
         report.firstSeq = entry.seq;
-        const anchored =
-          entry.seq === 1
-            ? entry.prevHash === GENESIS_HASH
-            : (bySeq.get(entry.seq - 1) ?? []).some((c) => c.head_hash === entry.prevHash);
+        const anchored = entry.seq === 1 ? entry.prevHash === GENESIS_HASH : (bySeq.get(entry.seq - 1) ?? []).some((c) => c.head_hash === entry.prevHash);
         if (!anchored) {
           problems.push({
             kind: 'unanchored_start',
@@ -400,12 +385,7 @@ async function checkpointSignatureValid(c: CheckpointRow, key: SigningKey): Prom
  * and hash (canonical JSON, SHA-256) to its digest. A problem names the first row (lowest seq) of the
  * page that references the set; later pages skip sets already checked.
  */
-async function checkSubjectSets(
-  services: PrivacyServices,
-  organizationId: string,
-  entries: ChainedEntry[],
-  checked: Set<string>,
-): Promise<VerifyProblem[]> {
+async function checkSubjectSets(services: PrivacyServices, organizationId: string, entries: ChainedEntry[], checked: Set<string>): Promise<VerifyProblem[]> {
   const firstRow = new Map<string, ChainedEntry>();
   for (const e of entries) if (e.subjectsDigest && !checked.has(e.subjectsDigest) && !firstRow.has(e.subjectsDigest)) firstRow.set(e.subjectsDigest, e);
   if (!firstRow.size) return [];

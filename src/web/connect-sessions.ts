@@ -29,8 +29,7 @@ export const CONNECT_RETURN_COOKIE = 'cb_connect_return';
 /** The session method that marks a restricted session. */
 export const CONNECT_METHOD = 'connect_session';
 
-const linkKey = (services: Services, token: string) =>
-  redisKey(services.config.REDIS_PREFIX, 'connect-link', createHash('sha256').update(token).digest('hex'));
+const linkKey = (services: Services, token: string) => redisKey(services.config.REDIS_PREFIX, 'connect-link', createHash('sha256').update(token).digest('hex'));
 
 interface PendingLink {
   organizationId: string;

@@ -29,9 +29,19 @@ export function statusWords(view: ConnectionView, now: Date = new Date()): Statu
     case 'pending':
       return { label: 'Not finished', tone: 'warn', detail: `Sign in to ${platform} to finish connecting. Nothing is shared until you do.`, running: false };
     case 'reauth_required':
-      return { label: 'Needs you to reconnect', tone: 'bad', detail: `${platform} no longer accepts Casebridge's access. Reconnect to resume; nothing is sent meanwhile.`, running: false };
+      return {
+        label: 'Needs you to reconnect',
+        tone: 'bad',
+        detail: `${platform} no longer accepts Casebridge's access. Reconnect to resume; nothing is sent meanwhile.`,
+        running: false,
+      };
     case 'paused':
-      return { label: 'Paused by your admin', tone: 'warn', detail: 'Your administrator has paused this platform. Nothing is sent while it is paused.', running: false };
+      return {
+        label: 'Paused by your admin',
+        tone: 'warn',
+        detail: 'Your administrator has paused this platform. Nothing is sent while it is paused.',
+        running: false,
+      };
     case 'revoked':
       return { label: 'Disconnected', tone: 'info', detail: 'Disconnected. Nothing is sent any more.', running: false };
     case 'active':

@@ -104,7 +104,12 @@ export function createWebPages(services: Services): WebApp {
     c.header('cache-control', 'no-store');
     return sendPage(
       c,
-      <Layout title={status === 404 ? 'Not found' : status === 403 ? 'Not allowed' : status >= 500 ? 'Something went wrong' : 'That did not work'} nonce="" viewer={c.get('viewer') ?? null} csrfToken={c.get('csrfToken')}>
+      <Layout
+        title={status === 404 ? 'Not found' : status === 403 ? 'Not allowed' : status >= 500 ? 'Something went wrong' : 'That did not work'}
+        nonce=""
+        viewer={c.get('viewer') ?? null}
+        csrfToken={c.get('csrfToken')}
+      >
         <div class="notice notice-error" role="alert" data-error-code={code}>
           <p>{message}</p>
           <p class="muted">

@@ -63,9 +63,7 @@ interface Violation {
 
 /** Removes comments (keeping line numbers) so prose about `fetch(` does not count. */
 function stripComments(source: string): string {
-  return source
-    .replace(/\/\*[\s\S]*?\*\//g, (m) => m.replace(/[^\n]/g, ' '))
-    .replace(/(^|[^:'"`\\])\/\/.*$/gm, (_m, lead: string) => lead);
+  return source.replace(/\/\*[\s\S]*?\*\//g, (m) => m.replace(/[^\n]/g, ' ')).replace(/(^|[^:'"`\\])\/\/.*$/gm, (_m, lead: string) => lead);
 }
 
 function isForbidden(specifier: string): boolean {
@@ -98,7 +96,6 @@ function findGateViolations(file: string, source: string): Violation[] {
   return out.sort((a, b) => a.line - b.line);
 }
 
-
 describe('architecture: the outbound gate is the only door to providers', () => {
   it('outside connectors/*/client.ts and the gated HTTP client, nothing imports an HTTP client or provider SDK or calls fetch', () => {
     const files = ['src', 'connectors', 'queues'].flatMap((d) => tsFiles(d)).filter((f) => !mayBuildProviderClients(f));
@@ -107,7 +104,7 @@ describe('architecture: the outbound gate is the only door to providers', () => 
     expect(violations.map((v) => `${v.file}:${v.line} ${v.what}`)).toEqual([]);
   });
 
-  it('the provider SDK is built in its connector\'s client.ts, which the rule admits', () => {
+  it("the provider SDK is built in its connector's client.ts, which the rule admits", () => {
     expect(mayBuildProviderClients('connectors/google-calendar/client.ts')).toBe(true);
     expect(mayBuildProviderClients('connectors/google-calendar/apply.ts')).toBe(false);
     expect(mayBuildProviderClients('src/transfers/clients/google-calendar.ts')).toBe(false);

@@ -27,7 +27,7 @@ const EXEMPT: Array<{ prefix: string; why: string }> = [
   { prefix: 'src/api/routes/me.ts', why: 'says how the user signed in (`google` or `saml`)' },
   { prefix: 'src/db/migrations/', why: 'applied history is never rewritten; a migration names the tables it created' },
   { prefix: 'src/api/routes/super-admin-domains.ts', why: 'verifies Google Workspace domains for sign-in, not a sync platform' },
-  { prefix: 'src/cli/sign-in-commands.ts', why: "the sign-in policy (Google Workspace domains) and SAML IdP commands" },
+  { prefix: 'src/cli/sign-in-commands.ts', why: 'the sign-in policy (Google Workspace domains) and SAML IdP commands' },
   { prefix: 'src/demo/', why: 'a scripted walkthrough that drives each platform end to end, a client like the tests' },
 ];
 
@@ -38,7 +38,7 @@ const STILL_NAMING: Record<string, string> = {
   'src/db/types.ts': "the one database type: the iCal connector's ical_feeds table and sign-in's allowedGoogleDomains",
   'src/api/routes/connections.ts': 'examples in OpenAPI descriptions (settings of Google Calendar)',
   'src/api/routes/admin-users.ts': 'describes sign-in identities (a Google account id or a SAML NameID) in OpenAPI text',
-  'src/web/pages/feeds.tsx': "the iCal feeds page; left: a connector bringing its own pages, as it brings its API routes",
+  'src/web/pages/feeds.tsx': 'the iCal feeds page; left: a connector bringing its own pages, as it brings its API routes',
   // Sign-in, not a sync platform — pinned rather than exempt so that no platform route can slip in.
   'src/api/routes/index.ts': 'registers the Google Sign-In routes by name (authGoogleRoutes)',
 };
@@ -89,12 +89,6 @@ describe('architecture: nothing outside connectors/ names a platform', () => {
       'const canonical = canonicalJson(identical); const typical = 1;',
       "const msg = 'application/vnd.ms-outlook';",
     ].join('\n');
-    expect(platformMentions(fixture).map((m) => `${m.line} ${m.word}`)).toEqual([
-      '1 google',
-      '1 GOOGLE',
-      '2 ical',
-      '2 ical',
-      '3 outlook',
-    ]);
+    expect(platformMentions(fixture).map((m) => `${m.line} ${m.word}`)).toEqual(['1 google', '1 GOOGLE', '2 ical', '2 ical', '3 outlook']);
   });
 });

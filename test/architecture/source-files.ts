@@ -17,9 +17,7 @@ export function tsFiles(dir: string): string[] {
 
 /** Removes comments (keeping line numbers) so prose does not count as code. */
 export function stripComments(source: string): string {
-  return source
-    .replace(/\/\*[\s\S]*?\*\//g, (m) => m.replace(/[^\n]/g, ' '))
-    .replace(/(^|[^:'"`\\])\/\/.*$/gm, (_m, lead: string) => lead);
+  return source.replace(/\/\*[\s\S]*?\*\//g, (m) => m.replace(/[^\n]/g, ' ')).replace(/(^|[^:'"`\\])\/\/.*$/gm, (_m, lead: string) => lead);
 }
 
 /** The module specifiers a file imports or re-exports (static, dynamic and require), with their lines. */

@@ -65,7 +65,11 @@ describe('Google Sign-In (OpenID Connect) through the sandbox', () => {
     const me = await browse(t, jar, '/v1/me');
     expect(me.status).toBe(200);
     const body = (await me.json()) as { user: { email: string; name: string }; organization: { id: string }; role: string; csrfToken: string };
-    expect(body).toMatchObject({ user: { email: 'alice@hartmann-law.example', name: 'Alice Hartmann' }, organization: { id: firm.organizationId }, role: 'member' });
+    expect(body).toMatchObject({
+      user: { email: 'alice@hartmann-law.example', name: 'Alice Hartmann' },
+      organization: { id: firm.organizationId },
+      role: 'member',
+    });
     expect(body.csrfToken.length).toBeGreaterThan(20);
 
     const identity = await t.services.db.selectFrom('identities').selectAll().where('subject', '=', '100000000000000000001').executeTakeFirstOrThrow();
@@ -158,7 +162,7 @@ describe('Google Sign-In (OpenID Connect) through the sandbox', () => {
     expect((await eventsWithReason(t.services, 'oidc_state_mismatch')).length).toBe(2);
   });
 
-  it("shows a failure before the organization is known (oidc_state_missing) to the admins of the organization the sign-in was started for", async () => {
+  it('shows a failure before the organization is known (oidc_state_missing) to the admins of the organization the sign-in was started for', async () => {
     const eventsOf = async (org: SeededOrg) => {
       const headers = await signInAs(t.services, { id: org.admin.id, organizationId: org.organizationId, role: 'admin' });
       const res = await t.app.request('/v1/admin/security-events?outcome=failure&limit=500', { headers });
@@ -268,7 +272,7 @@ describe('Google Sign-In (OpenID Connect) through the sandbox', () => {
     expect(await errorCode(param.res)).toBe('oidc_issuer_mismatch');
   });
 
-  it('rejects a Google account outside the organization\'s allowed Workspace domains (wrong hd)', async () => {
+  it("rejects a Google account outside the organization's allowed Workspace domains (wrong hd)", async () => {
     // Alice's identity is known (first test); her next token claims another Workspace domain.
     await override({ hd: 'evil.example' });
     const known = await googleSignIn(t, new CookieJar(), { email: 'alice@hartmann-law.example' });
@@ -282,7 +286,7 @@ describe('Google Sign-In (OpenID Connect) through the sandbox', () => {
     expect(events.every((e) => e.organization_id === firm.organizationId)).toBe(true);
   });
 
-  it('starts with PKCE S256, state and nonce in a short-lived HttpOnly cookie, narrowed to the organization\'s domain', async () => {
+  it("starts with PKCE S256, state and nonce in a short-lived HttpOnly cookie, narrowed to the organization's domain", async () => {
     const res = await t.app.request(`/auth/google/start?org=${firm.organizationId}`);
     const url = location(res);
     expect(url.origin + url.pathname).toBe(`${sandbox.url}/google/o/oauth2/v2/auth`);

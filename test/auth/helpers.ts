@@ -85,7 +85,11 @@ export async function googleSignIn(
   jar: CookieJar,
   params: { email: string; org?: string; returnTo?: string; tamper?: (callback: URL) => URL },
 ): Promise<{ res: Response; callback: URL }> {
-  const q = new URLSearchParams({ login_hint: params.email, ...(params.org ? { org: params.org } : {}), ...(params.returnTo ? { returnTo: params.returnTo } : {}) });
+  const q = new URLSearchParams({
+    login_hint: params.email,
+    ...(params.org ? { org: params.org } : {}),
+    ...(params.returnTo ? { returnTo: params.returnTo } : {}),
+  });
   const start = await browse(t, jar, `/auth/google/start?${q}`);
   const authorize = location(start);
   const atGoogle = await fetch(authorize, { redirect: 'manual' });

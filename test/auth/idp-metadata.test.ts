@@ -69,15 +69,24 @@ describe('IdP metadata', () => {
       [metadata(good, ''), 'metadata_invalid: the EntityDescriptor has no entityID'],
       [metadata(key(signing.certificatePem)), 'metadata_invalid: the IdP has no SingleSignOnService'],
       [metadata(sso('HTTP-Redirect', 'https://idp.example/sso')), 'metadata_invalid: the IdP publishes no signing certificate'],
-      [metadata(key(encryption.certificatePem, 'encryption') + sso('HTTP-Redirect', 'https://idp.example/sso')), 'metadata_invalid: the IdP publishes no signing certificate'],
+      [
+        metadata(key(encryption.certificatePem, 'encryption') + sso('HTTP-Redirect', 'https://idp.example/sso')),
+        'metadata_invalid: the IdP publishes no signing certificate',
+      ],
       [metadata(key(signing.certificatePem) + sso('HTTP-Redirect', 'javascript:alert(1)')), 'metadata_invalid: SingleSignOnService Location must be http(s)'],
       [
-        metadata(`<md:KeyDescriptor><ds:KeyInfo><ds:X509Data><ds:X509Certificate>bm90IGEgY2VydA==</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>${sso('HTTP-Redirect', 'https://idp.example/sso')}`),
+        metadata(
+          `<md:KeyDescriptor><ds:KeyInfo><ds:X509Data><ds:X509Certificate>bm90IGEgY2VydA==</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>${sso('HTTP-Redirect', 'https://idp.example/sso')}`,
+        ),
         'metadata_invalid: signing certificate 1 is not a valid X.509 certificate',
       ],
       [`<x>${' '.repeat(MAX_METADATA_BYTES)}</x>`, 'metadata_too_large'],
     ];
-    for (const [xml, expected] of cases) expect(code(() => parseIdpMetadata(xml)), xml.slice(0, 80)).toContain(expected);
+    for (const [xml, expected] of cases)
+      expect(
+        code(() => parseIdpMetadata(xml)),
+        xml.slice(0, 80),
+      ).toContain(expected);
   });
 });
 
@@ -112,7 +121,11 @@ describe('fetching IdP metadata', () => {
     server.close();
   });
 
-  const failure = async (p: Promise<unknown>) => p.then(() => 'accepted', (err: unknown) => (err instanceof IdpMetadataError ? `${err.code}: ${err.message}` : String(err)));
+  const failure = async (p: Promise<unknown>) =>
+    p.then(
+      () => 'accepted',
+      (err: unknown) => (err instanceof IdpMetadataError ? `${err.code}: ${err.message}` : String(err)),
+    );
 
   it('reads metadata over http(s) and parses it', async () => {
     expect(parseIdpMetadata(await fetchIdpMetadata(`${base}/metadata`)).ssoUrl).toBe('https://idp.example/sso');
@@ -124,7 +137,9 @@ describe('fetching IdP metadata', () => {
     expect(await failure(fetchIdpMetadata(`${base}/missing`))).toBe('metadata_unavailable: the metadata URL answered HTTP 404');
     expect(await failure(fetchIdpMetadata(`${base}/endless`))).toContain('metadata_too_large');
     const started = Date.now();
-    expect(await failure(fetchIdpMetadata(`${base}/slow`, { timeoutMs: 300 }))).toContain('metadata_unavailable: the metadata URL could not be read (timed out)');
+    expect(await failure(fetchIdpMetadata(`${base}/slow`, { timeoutMs: 300 }))).toContain(
+      'metadata_unavailable: the metadata URL could not be read (timed out)',
+    );
     expect(Date.now() - started).toBeLessThan(3_000);
   });
 });

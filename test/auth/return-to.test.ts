@@ -45,21 +45,60 @@ describe('safeReturnTo decides on the resolved path', () => {
   // Pieces that matter to URL parsing: separators, dot segments in every encoding, whitespace the
   // parser drops, scheme and authority characters, and ordinary path text.
   const piece = fc.constantFrom(
-    '/', '//', '\\', '.', '..', '%2e', '%2E', '%2e%2e', '.%2e', '%2f', '%2F', '%5c', '%5C', '%252e', '\t', '\n', '\r', ' ', '%09',
-    '%00', '@', ':', '?', '#', ';', 'https:', 'javascript:', 'evil.example', 'app.example', 'a', 'cases', '42', 'é', '\u3002',
+    '/',
+    '//',
+    '\\',
+    '.',
+    '..',
+    '%2e',
+    '%2E',
+    '%2e%2e',
+    '.%2e',
+    '%2f',
+    '%2F',
+    '%5c',
+    '%5C',
+    '%252e',
+    '\t',
+    '\n',
+    '\r',
+    ' ',
+    '%09',
+    '%00',
+    '@',
+    ':',
+    '?',
+    '#',
+    ';',
+    'https:',
+    'javascript:',
+    'evil.example',
+    'app.example',
+    'a',
+    'cases',
+    '42',
+    'é',
+    '\u3002',
   );
   const urlForm = fc.array(piece, { minLength: 1, maxLength: 12 }).map((parts) => parts.join(''));
 
   it('always yields a path on the app origin, whatever the URL form (property)', () => {
     fc.assert(
-      fc.property(fc.oneof(urlForm, urlForm.map((s) => `/${s}`), fc.string({ maxLength: 40 })), (input) => {
-        const result = safeReturnTo(input);
-        expect(result.startsWith('/')).toBe(true);
-        expect(result.startsWith('//')).toBe(false);
-        expect(staysHome(result)).toBe(true);
-        // Idempotent: the checked value is exactly what is returned.
-        expect(safeReturnTo(result)).toBe(result);
-      }),
+      fc.property(
+        fc.oneof(
+          urlForm,
+          urlForm.map((s) => `/${s}`),
+          fc.string({ maxLength: 40 }),
+        ),
+        (input) => {
+          const result = safeReturnTo(input);
+          expect(result.startsWith('/')).toBe(true);
+          expect(result.startsWith('//')).toBe(false);
+          expect(staysHome(result)).toBe(true);
+          // Idempotent: the checked value is exactly what is returned.
+          expect(safeReturnTo(result)).toBe(result);
+        },
+      ),
       { numRuns: 5000 },
     );
   });

@@ -24,7 +24,14 @@ describe('SAML single logout (IdP-initiated)', () => {
     const res = await t.app.request('/v1/admin/saml', {
       method: 'PUT',
       headers: { ...headers, 'content-type': 'application/json' },
-      body: JSON.stringify({ entityId: idp.entityId(appId), ssoUrl: idp.ssoUrl(appId), sloUrl, certificates: [idp.certificatePem], jitProvisioning: true, linkByEmail: true }),
+      body: JSON.stringify({
+        entityId: idp.entityId(appId),
+        ssoUrl: idp.ssoUrl(appId),
+        sloUrl,
+        certificates: [idp.certificatePem],
+        jitProvisioning: true,
+        linkByEmail: true,
+      }),
     });
     expect(res.status).toBe(200);
   }

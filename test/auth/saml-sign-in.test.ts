@@ -96,8 +96,16 @@ describe('OneLogin SAML sign-in through the sandbox', () => {
     const res = await samlSignIn(t, jar, sandbox, firm.organizationId, 'alice@hartmann-law.example', '/cases');
     expect(res.status, await res.clone().text()).toBe(303);
     expect(res.headers.get('location')).toBe('/cases');
-    const me = (await (await browse(t, jar, '/v1/me')).json()) as { user: { email: string; name: string }; organization: { id: string }; session: { method: string } };
-    expect(me).toMatchObject({ user: { email: 'alice@hartmann-law.example', name: 'Alice Hartmann' }, organization: { id: firm.organizationId }, session: { method: 'saml' } });
+    const me = (await (await browse(t, jar, '/v1/me')).json()) as {
+      user: { email: string; name: string };
+      organization: { id: string };
+      session: { method: string };
+    };
+    expect(me).toMatchObject({
+      user: { email: 'alice@hartmann-law.example', name: 'Alice Hartmann' },
+      organization: { id: firm.organizationId },
+      session: { method: 'saml' },
+    });
     const identity = await t.services.db
       .selectFrom('identities')
       .selectAll()
@@ -194,7 +202,13 @@ describe('OneLogin SAML sign-in through the sandbox', () => {
     expect(xml).toContain('<!---->');
     const res = await post(firm, jar, xml, relayState);
     await expectRejected(res, jar, 'saml_response_malformed');
-    const adminLogins = await t.services.db.selectFrom('security_events').select('id').where('user_id', '=', firm.admin.id).where('outcome', '=', 'success').where('method', '=', 'saml').execute();
+    const adminLogins = await t.services.db
+      .selectFrom('security_events')
+      .select('id')
+      .where('user_id', '=', firm.admin.id)
+      .where('outcome', '=', 'success')
+      .where('method', '=', 'saml')
+      .execute();
     expect(adminLogins).toHaveLength(1); // only the legitimate login of the linking test
   });
 
@@ -221,7 +235,11 @@ describe('OneLogin SAML sign-in through the sandbox', () => {
   it('rejects expired and not-yet-valid assertions', async () => {
     const past = new Date(Date.now() - 60 * 60_000);
     const jar = new CookieJar();
-    const expired = await crafted(firm, jar, { issueInstant: past, notBefore: new Date(past.getTime() - 60_000), notOnOrAfter: new Date(past.getTime() + 3 * 60_000) });
+    const expired = await crafted(firm, jar, {
+      issueInstant: past,
+      notBefore: new Date(past.getTime() - 60_000),
+      notOnOrAfter: new Date(past.getTime() + 3 * 60_000),
+    });
     await expectRejected(await post(firm, jar, expired.xml, expired.relayState), jar, 'saml_assertion_expired');
     const jar2 = new CookieJar();
     const future = await crafted(firm, jar2, { notBefore: new Date(Date.now() + 10 * 60_000), notOnOrAfter: new Date(Date.now() + 20 * 60_000) });

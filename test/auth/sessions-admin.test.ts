@@ -8,8 +8,7 @@ describe('sessions, roles, organization scoping and the security event log', () 
   let t: TestServices;
   let firm: SeededOrg;
   let rival: SeededOrg;
-  const as = (org: SeededOrg, who: 'admin' | 'member') =>
-    signInAs(t.services, { id: org[who].id, organizationId: org.organizationId, role: who });
+  const as = (org: SeededOrg, who: 'admin' | 'member') => signInAs(t.services, { id: org[who].id, organizationId: org.organizationId, role: who });
   const json = (headers: Record<string, string>, method: string, body?: unknown) => ({
     method,
     headers: { ...headers, 'content-type': 'application/json' },
@@ -35,12 +34,15 @@ describe('sessions, roles, organization scoping and the security event log', () 
     });
   });
 
-  it('refuses a state-changing request without the session\'s CSRF token', async () => {
+  it("refuses a state-changing request without the session's CSRF token", async () => {
     const headers = await as(firm, 'admin');
     const noToken = await t.app.request(`/v1/admin/users/${firm.member.id}`, json({ cookie: headers.cookie! }, 'PATCH', { role: 'admin' }));
     expect(noToken.status).toBe(403);
     expect(await errorCode(noToken)).toBe('csrf_token_invalid');
-    const wrongToken = await t.app.request(`/v1/admin/users/${firm.member.id}`, json({ cookie: headers.cookie!, [CSRF_HEADER]: 'x'.repeat(32) }, 'PATCH', { role: 'admin' }));
+    const wrongToken = await t.app.request(
+      `/v1/admin/users/${firm.member.id}`,
+      json({ cookie: headers.cookie!, [CSRF_HEADER]: 'x'.repeat(32) }, 'PATCH', { role: 'admin' }),
+    );
     expect(await errorCode(wrongToken)).toBe('csrf_token_invalid');
     const logout = await t.app.request('/auth/logout', { method: 'POST', headers: { cookie: headers.cookie! } });
     expect(logout.status).toBe(403);
@@ -83,7 +85,7 @@ describe('sessions, roles, organization scoping and the security event log', () 
     expect(events.events.some((e) => e.userId === rival.member.id)).toBe(false);
   });
 
-  it('lets an admin list and end a user\'s sessions, which stop working at once', async () => {
+  it("lets an admin list and end a user's sessions, which stop working at once", async () => {
     const admin = await as(firm, 'admin');
     const one = await as(firm, 'member');
     const two = await as(firm, 'member');
@@ -101,7 +103,12 @@ describe('sessions, roles, organization scoping and the security event log', () 
     const endAll = await t.app.request(`/v1/admin/users/${firm.member.id}/sessions`, json(admin, 'DELETE'));
     expect(((await endAll.json()) as { sessionsEnded: number }).sessionsEnded).toBeGreaterThanOrEqual(1);
     expect((await t.app.request('/v1/me', { headers: { cookie: two.cookie! } })).status).toBe(401);
-    const events = await t.services.db.selectFrom('security_events').selectAll().where('kind', '=', 'session_ended_by_admin').where('user_id', '=', firm.member.id).execute();
+    const events = await t.services.db
+      .selectFrom('security_events')
+      .selectAll()
+      .where('kind', '=', 'session_ended_by_admin')
+      .where('user_id', '=', firm.member.id)
+      .execute();
     expect(events).toHaveLength(2);
     expect(events.every((e) => e.actor_user_id === firm.admin.id)).toBe(true);
   });
@@ -124,7 +131,12 @@ describe('sessions, roles, organization scoping and the security event log', () 
     expect(((await disable.json()) as { sessionsEnded: number }).sessionsEnded).toBeGreaterThanOrEqual(1);
     const res = await t.app.request('/v1/me', { headers: { cookie: second.cookie! } });
     expect(res.status).toBe(401);
-    const changes = await t.services.db.selectFrom('security_events').selectAll().where('kind', '=', 'user_updated').where('user_id', '=', org.member.id).execute();
+    const changes = await t.services.db
+      .selectFrom('security_events')
+      .selectAll()
+      .where('kind', '=', 'user_updated')
+      .where('user_id', '=', org.member.id)
+      .execute();
     expect(changes).toHaveLength(3);
   });
 
@@ -181,7 +193,10 @@ describe('sessions, roles, organization scoping and the security event log', () 
 
   it('keeps the sign-in policy per organization and merges changes', async () => {
     const admin = await as(firm, 'admin');
-    const res = await t.app.request('/v1/admin/sign-in-policy', json(admin, 'PATCH', { allowedGoogleDomains: ['Hartmann-Law.example'], jitProvisioning: true }));
+    const res = await t.app.request(
+      '/v1/admin/sign-in-policy',
+      json(admin, 'PATCH', { allowedGoogleDomains: ['Hartmann-Law.example'], jitProvisioning: true }),
+    );
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({
       policy: { allowedGoogleDomains: ['hartmann-law.example'], jitProvisioning: true, defaultRole: 'member', linkByEmail: false },

@@ -88,7 +88,12 @@ describe('sign-in links', () => {
       expect(res.headers.get('content-type')).toContain('text/html');
       expect(await res.text()).toContain('sign_in_link_unknown');
     }
-    const expired = await issueSignInLink(t.services.db, { userId: other.member.id, ttlHours: 1, createdBy: 'test', now: new Date(Date.now() - 2 * 3_600_000) });
+    const expired = await issueSignInLink(t.services.db, {
+      userId: other.member.id,
+      ttlHours: 1,
+      createdBy: 'test',
+      now: new Date(Date.now() - 2 * 3_600_000),
+    });
     for (const suffix of ['', '/google']) {
       const res = await browse(t, new CookieJar(), `/auth/link/${expired.token}${suffix}`);
       expect(res.status).toBe(410);
@@ -100,7 +105,11 @@ describe('sign-in links', () => {
     const l = await link(other.admin.id);
     const jar = new CookieJar();
     const authorize = location(await browse(t, jar, `${l.path}/google`));
-    await t.services.db.updateTable('sign_in_links').set({ expires_at: new Date(Date.now() - 1000), created_at: new Date(Date.now() - 2000) }).where('id', '=', l.id).execute();
+    await t.services.db
+      .updateTable('sign_in_links')
+      .set({ expires_at: new Date(Date.now() - 1000), created_at: new Date(Date.now() - 2000) })
+      .where('id', '=', l.id)
+      .execute();
     const callback = location(await fetch(authorize, { redirect: 'manual' }));
     const res = await browse(t, jar, callback.toString(), { headers: { accept: 'application/json' } });
     expect(res.status).toBe(410);
@@ -144,7 +153,7 @@ describe('sign-in links', () => {
     }
   });
 
-  it('links the same Google account in another organization as that organization\'s own identity', async () => {
+  it("links the same Google account in another organization as that organization's own identity", async () => {
     // Identities are per organization (a lawyer may belong to two firms); the other firm's link is untouched.
     await t.services.db.updateTable('users').set({ email: 'admin@other-firm.example' }).where('id', '=', firm.admin.id).execute();
     try {
@@ -164,18 +173,26 @@ describe('sign-in links', () => {
   });
 
   it('refuses a Google account outside the Workspace domains the organization admits', async () => {
-    await t.services.db.updateTable('organizations').set({ settings: JSON.stringify({ allowedGoogleDomains: ['elsewhere.example'] }) }).where('id', '=', firm.organizationId).execute();
+    await t.services.db
+      .updateTable('organizations')
+      .set({ settings: JSON.stringify({ allowedGoogleDomains: ['elsewhere.example'] }) })
+      .where('id', '=', firm.organizationId)
+      .execute();
     try {
       const l = await link(firm.member.id);
       const res = await signInThrough(l.path, 'member@link-firm.example', new CookieJar(), { accept: 'application/json' });
       expect(res.res.status).toBe(403);
       expect(await errorCode(res.res)).toBe('oidc_domain_not_allowed');
     } finally {
-      await t.services.db.updateTable('organizations').set({ settings: JSON.stringify({}) }).where('id', '=', firm.organizationId).execute();
+      await t.services.db
+        .updateTable('organizations')
+        .set({ settings: JSON.stringify({}) })
+        .where('id', '=', firm.organizationId)
+        .execute();
     }
   });
 
-  it('a new link for a user replaces their earlier unused one; a disabled user\'s link is refused', async () => {
+  it("a new link for a user replaces their earlier unused one; a disabled user's link is refused", async () => {
     const first = await link(firm.member.id);
     const second = await link(firm.member.id);
     expect((await lookUpSignInLink(t.services.db, first.token)).kind).toBe('unknown');
@@ -190,7 +207,7 @@ describe('sign-in links', () => {
     }
   });
 
-  it('works with the organization\'s SAML IdP too: the page offers it, the ACS links the NameID once', async () => {
+  it("works with the organization's SAML IdP too: the page offers it, the ACS links the NameID once", async () => {
     const samlFirm = await seedOrg(t.services, 'Saml Firm');
     const idp = oneLoginIdp(sandbox.state);
     await saveSamlIdpConfig(t.services.db, {

@@ -20,8 +20,16 @@ describe('migration 0011 (sign-in tenancy)', () => {
     const first = await seedOrg(t.services, 'First Firm');
     const second = await seedOrg(t.services, 'Second Firm');
     const setDomains = (id: string, domains: unknown) =>
-      t.services.db.updateTable('organizations').set({ settings: JSON.stringify({ allowedGoogleDomains: domains }) }).where('id', '=', id).execute();
-    await t.services.db.updateTable('organizations').set({ created_at: new Date(Date.now() - 60_000) }).where('id', '=', first.organizationId).execute();
+      t.services.db
+        .updateTable('organizations')
+        .set({ settings: JSON.stringify({ allowedGoogleDomains: domains }) })
+        .where('id', '=', id)
+        .execute();
+    await t.services.db
+      .updateTable('organizations')
+      .set({ created_at: new Date(Date.now() - 60_000) })
+      .where('id', '=', first.organizationId)
+      .execute();
     await setDomains(first.organizationId, ['First.example', 'shared.example']);
     await setDomains(second.organizationId, ['shared.example', 'second.example']);
     await m0011.up(raw);

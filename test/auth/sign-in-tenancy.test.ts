@@ -70,7 +70,9 @@ describe('sign-in across tenants', () => {
       expect(taken.status).toBe(409);
       expect(await errorCode(taken)).toBe('domain_claimed');
       // Nothing of the refused change was written.
-      expect(((await (await send(a, 'GET', '/v1/admin/sign-in-policy')).json()) as { policy: { allowedGoogleDomains: string[] } }).policy.allowedGoogleDomains).toEqual([]);
+      expect(
+        ((await (await send(a, 'GET', '/v1/admin/sign-in-policy')).json()) as { policy: { allowedGoogleDomains: string[] } }).policy.allowedGoogleDomains,
+      ).toEqual([]);
 
       expect((await t.app.request('/v1/super-admin/domains?status=pending')).status).toBe(401);
       expect((await t.app.request('/v1/super-admin/domains?status=pending', { headers: await adminOf(a) })).status).toBe(401);
@@ -87,7 +89,10 @@ describe('sign-in across tenants', () => {
       expect(claimed.status).toBe(200);
       const approved = await t.app.request('/v1/super-admin/domains/firm-a.example/approve', { method: 'POST', headers: superAdmin });
       expect(approved.status).toBe(200);
-      expect(((await approved.json()) as { domain: { organizationId: string; status: string } }).domain).toMatchObject({ organizationId: a.organizationId, status: 'verified' });
+      expect(((await approved.json()) as { domain: { organizationId: string; status: string } }).domain).toMatchObject({
+        organizationId: a.organizationId,
+        status: 'verified',
+      });
 
       const again = await setPolicy(b, { allowedGoogleDomains: ['FIRM-A.EXAMPLE'] });
       expect(again.status).toBe(409);
@@ -123,7 +128,14 @@ describe('sign-in across tenants', () => {
         .executeTakeFirstOrThrow();
       await t.services.db
         .insertInto('identities')
-        .values({ organization_id: b.organizationId, user_id: captured.id, provider: 'google', issuer: `${sandbox.url}/google`, subject: '300000000000000000002', email: 'early@firm-a.example' })
+        .values({
+          organization_id: b.organizationId,
+          user_id: captured.id,
+          provider: 'google',
+          issuer: `${sandbox.url}/google`,
+          subject: '300000000000000000002',
+          email: 'early@firm-a.example',
+        })
         .execute();
       const jar = new CookieJar();
       const { res } = await googleSignIn(t, jar, { email: 'early@firm-a.example', org: a.organizationId });
@@ -149,8 +161,12 @@ describe('sign-in across tenants', () => {
       expect(res.status).toBe(200);
     });
 
-    it("refuses to configure an entity id another organization uses (409 idp_entity_id_in_use)", async () => {
-      const res = await send(b, 'PUT', '/v1/admin/saml', { entityId: idp.entityId(appA), ssoUrl: 'https://idp.firm-b.example/sso', certificates: [attacker.certificatePem] });
+    it('refuses to configure an entity id another organization uses (409 idp_entity_id_in_use)', async () => {
+      const res = await send(b, 'PUT', '/v1/admin/saml', {
+        entityId: idp.entityId(appA),
+        ssoUrl: 'https://idp.firm-b.example/sso',
+        certificates: [attacker.certificatePem],
+      });
       expect(res.status).toBe(409);
       expect(await errorCode(res)).toBe('idp_entity_id_in_use');
       expect(await t.services.db.selectFrom('saml_configs').select('organization_id').where('organization_id', '=', b.organizationId).execute()).toEqual([]);
@@ -179,7 +195,14 @@ describe('sign-in across tenants', () => {
       const jar = new CookieJar();
       const { requestId, relayState } = await samlStart(t, jar, b.organizationId);
       const forged = buildSamlResponse(
-        { issuer: idp.entityId(appA), acsUrl: acs(b), audience: spEntity(b), inResponseTo: requestId, nameId: 'saml-hire@firm-a.example', attributes: { 'User.email': 'saml-hire@firm-a.example' } },
+        {
+          issuer: idp.entityId(appA),
+          acsUrl: acs(b),
+          audience: spEntity(b),
+          inResponseTo: requestId,
+          nameId: 'saml-hire@firm-a.example',
+          attributes: { 'User.email': 'saml-hire@firm-a.example' },
+        },
         attacker,
       );
       const atB = await browse(t, jar, `/auth/saml/${b.organizationId}/acs`, { form: { SAMLResponse: encodeSamlPost(forged), RelayState: relayState } });
@@ -190,7 +213,12 @@ describe('sign-in across tenants', () => {
       const res = await samlSignIn(t, real, sandbox, a.organizationId, 'saml-hire@firm-a.example');
       expect(res.status, await res.clone().text()).toBe(303);
       expect(await orgOfSession(real)).toBe(a.organizationId);
-      const identities = await t.services.db.selectFrom('identities').select('organization_id').where('subject', '=', 'saml-hire@firm-a.example').orderBy('organization_id').execute();
+      const identities = await t.services.db
+        .selectFrom('identities')
+        .select('organization_id')
+        .where('subject', '=', 'saml-hire@firm-a.example')
+        .orderBy('organization_id')
+        .execute();
       expect(identities.map((i) => i.organization_id).sort()).toEqual([a.organizationId, b.organizationId].sort());
     });
 
@@ -219,12 +247,19 @@ describe('sign-in across tenants', () => {
       expect((await t.services.db.selectFrom('login_records').select('id').where('user_id', '=', hire.id).execute()).length).toBeGreaterThan(0);
       const audit = await t.services.db.selectFrom('audit_log').selectAll().where('action', '=', 'identity.unlink').execute();
       expect(audit).toEqual([expect.objectContaining({ organization_id: a.organizationId, target: `identity:${identity.id}` })]);
-      const events = (await (await send(a, 'GET', '/v1/admin/security-events?kind=identity_unlinked')).json()) as { events: Array<{ userId: string; actorUserId: string }> };
+      const events = (await (await send(a, 'GET', '/v1/admin/security-events?kind=identity_unlinked')).json()) as {
+        events: Array<{ userId: string; actorUserId: string }>;
+      };
       expect(events.events).toEqual([expect.objectContaining({ userId: hire.id, actorUserId: a.admin.id })]);
 
       const again = new CookieJar();
       expect((await samlSignIn(t, again, sandbox, a.organizationId, 'saml-hire@firm-a.example')).status).toBe(303);
-      const relinked = await t.services.db.selectFrom('identities').select('user_id').where('organization_id', '=', a.organizationId).where('subject', '=', 'saml-hire@firm-a.example').execute();
+      const relinked = await t.services.db
+        .selectFrom('identities')
+        .select('user_id')
+        .where('organization_id', '=', a.organizationId)
+        .where('subject', '=', 'saml-hire@firm-a.example')
+        .execute();
       expect(relinked).toEqual([{ user_id: hire.id }]);
     });
   });

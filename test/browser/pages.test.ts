@@ -60,7 +60,16 @@ describe.skipIf(!hasChromium)('the in-app pages in a real browser', () => {
     ]);
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
     // Signed in as the member through the test helper's session (sign-in itself has its own browser test).
@@ -130,7 +139,11 @@ describe.skipIf(!hasChromium)('the in-app pages in a real browser', () => {
     await expect.poll(() => page.textContent('#status-label'), { timeout: 30_000 }).toBe('Up to date');
     await shot(page, 'connection-progress');
 
-    const consent = await env.t.services.db.selectFrom('consents').select(['method', 'categories', 'case_scope']).where('connection_id', '=', connectionId).executeTakeFirstOrThrow();
+    const consent = await env.t.services.db
+      .selectFrom('consents')
+      .select(['method', 'categories', 'case_scope'])
+      .where('connection_id', '=', connectionId)
+      .executeTakeFirstOrThrow();
     expect(consent.method).toBe('consent_screen');
     expect(consent.categories).toEqual(['calendar.events']);
   });
@@ -185,8 +198,15 @@ describe.skipIf(!hasChromium)('the in-app pages in a real browser', () => {
     await page.waitForURL(`${base}/apps/${connectionId}?changed=1`);
     const calendarId = await env.calendarId(connectionId);
     await expect.poll(() => env.liveEvents(calendarId).length, { timeout: 30_000 }).toBe(10);
-    await expect.poll(() => env.liveEvents(calendarId).every((e) => typeof e.description === 'string' && e.description.includes('Confidential')), { timeout: 30_000 }).toBe(true);
-    const versions = await env.t.services.db.selectFrom('consents').select(['version', 'method']).where('connection_id', '=', connectionId).orderBy('version').execute();
+    await expect
+      .poll(() => env.liveEvents(calendarId).every((e) => typeof e.description === 'string' && e.description.includes('Confidential')), { timeout: 30_000 })
+      .toBe(true);
+    const versions = await env.t.services.db
+      .selectFrom('consents')
+      .select(['version', 'method'])
+      .where('connection_id', '=', connectionId)
+      .orderBy('version')
+      .execute();
     expect(versions).toEqual([
       { version: 1, method: 'consent_screen' },
       { version: 2, method: 'consent_screen' },
@@ -230,7 +250,7 @@ describe.skipIf(!hasChromium)('the in-app pages in a real browser', () => {
     await shot(page, 'ical-feeds');
   });
 
-  it("lets an administrator revoke a user and verify the receipt on the page", async () => {
+  it('lets an administrator revoke a user and verify the receipt on the page', async () => {
     const adminContext = await browser.newContext({ viewport: { width: 1100, height: 800 } });
     const { signInAs } = await import('../support/fixtures.ts');
     const headers = await signInAs(env.t.services, { id: env.org.admin.id, organizationId: env.org.organizationId, role: 'admin' });

@@ -17,10 +17,9 @@ beforeAll(async () => {
 });
 afterAll(async () => t.cleanup());
 
-const connection = (status: ConnectionStatus) =>
-  insertConnection(t.services, { organizationId: org.organizationId, userId: org.member.id, status });
+const connection = (status: ConnectionStatus) => insertConnection(t.services, { organizationId: org.organizationId, userId: org.member.id, status });
 const statusOf = async (id: string) =>
-  (await t.services.db.selectFrom('connections').select(['status', 'revoked_at', 'last_error']).where('id', '=', id).executeTakeFirstOrThrow());
+  await t.services.db.selectFrom('connections').select(['status', 'revoked_at', 'last_error']).where('id', '=', id).executeTakeFirstOrThrow();
 const epochOf = async (id: string) => Number((await t.services.redis.get(revocationEpochKey(t.services.config.REDIS_PREFIX, id))) ?? 0);
 
 describe('connection state machine (database)', () => {

@@ -12,7 +12,18 @@ const PEER = { incoming: { socket: { remoteAddress: '203.0.113.9' } } };
 const UA = 'TestCalendar/1.0 (CalDAV-ish)';
 
 interface FeedAnswer {
-  feed: { id: string; connectionId: string; name: string; tokenHint: string; status: string; categories: string[]; caseScope: unknown; fetchCount: number; lastFetchedAt: string | null; rotatedAt: string | null };
+  feed: {
+    id: string;
+    connectionId: string;
+    name: string;
+    tokenHint: string;
+    status: string;
+    categories: string[];
+    caseScope: unknown;
+    fetchCount: number;
+    lastFetchedAt: string | null;
+    rotatedAt: string | null;
+  };
   url: string;
 }
 
@@ -27,7 +38,11 @@ describe('iCal feeds', () => {
   const eventIds: Record<string, string> = {};
 
   const ingest = async (org: SeededOrg, path: string, body: unknown) => {
-    const res = await t.app.request(path, { method: 'PUT', headers: { ...bearer(org.apiKey), 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const res = await t.app.request(path, {
+      method: 'PUT',
+      headers: { ...bearer(org.apiKey), 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     expect([200, 201]).toContain(res.status);
     return (await res.json()) as { id: string; version: number };
   };
@@ -42,8 +57,7 @@ describe('iCal feeds', () => {
   };
 
   const pathOf = (url: string) => new URL(url).pathname;
-  const fetchFeed = (url: string, headers: Record<string, string> = {}) =>
-    t.app.request(pathOf(url), { headers: { 'user-agent': UA, ...headers } }, PEER);
+  const fetchFeed = (url: string, headers: Record<string, string> = {}) => t.app.request(pathOf(url), { headers: { 'user-agent': UA, ...headers } }, PEER);
 
   const logRows = (connectionId: string) =>
     t.services.db.selectFrom('transfer_log').selectAll().where('connection_id', '=', connectionId).orderBy('seq').execute();
@@ -84,10 +98,24 @@ describe('iCal feeds', () => {
       })
     ).id;
     eventIds.adminOnly = (
-      await ingest(a, '/v1/ingest/events/admin-only', { caseExternalId: 'a3', kind: 'meeting', title: 'Admin meeting', start: '2026-04-01T09:00:00Z', end: '2026-04-01T10:00:00Z', timeZone: 'UTC' })
+      await ingest(a, '/v1/ingest/events/admin-only', {
+        caseExternalId: 'a3',
+        kind: 'meeting',
+        title: 'Admin meeting',
+        start: '2026-04-01T09:00:00Z',
+        end: '2026-04-01T10:00:00Z',
+        timeZone: 'UTC',
+      })
     ).id;
     eventIds.otherFirm = (
-      await ingest(b, '/v1/ingest/events/b-ev', { caseExternalId: 'b1', kind: 'meeting', title: 'Other firm meeting', start: '2026-04-01T09:00:00Z', end: '2026-04-01T10:00:00Z', timeZone: 'UTC' })
+      await ingest(b, '/v1/ingest/events/b-ev', {
+        caseExternalId: 'b1',
+        kind: 'meeting',
+        title: 'Other firm meeting',
+        start: '2026-04-01T09:00:00Z',
+        end: '2026-04-01T10:00:00Z',
+        timeZone: 'UTC',
+      })
     ).id;
   });
   afterAll(async () => t.cleanup());
@@ -107,9 +135,21 @@ describe('iCal feeds', () => {
       expect(row.token_hash).toBe(createHash('sha256').update(token).digest('hex'));
       expect(JSON.stringify(row)).not.toContain(token);
       const connection = await t.services.db.selectFrom('connections').selectAll().where('id', '=', row.connection_id).executeTakeFirstOrThrow();
-      expect(connection).toMatchObject({ platform: 'ical', status: 'active', external_account: null, settings: { feedName: 'All my cases' }, user_id: a.member.id });
+      expect(connection).toMatchObject({
+        platform: 'ical',
+        status: 'active',
+        external_account: null,
+        settings: { feedName: 'All my cases' },
+        user_id: a.member.id,
+      });
       const consent = await t.services.db.selectFrom('consents').selectAll().where('connection_id', '=', row.connection_id).executeTakeFirstOrThrow();
-      expect(consent).toMatchObject({ method: 'api', version: 1, categories: ['calendar.events', 'calendar.events.details'], withdrawn_at: null, granted_by: a.member.id });
+      expect(consent).toMatchObject({
+        method: 'api',
+        version: 1,
+        categories: ['calendar.events', 'calendar.events.details'],
+        withdrawn_at: null,
+        granted_by: a.member.id,
+      });
 
       const list = await t.app.request('/v1/ical-feeds', { headers: member });
       const listed = await list.text();
@@ -125,7 +165,11 @@ describe('iCal feeds', () => {
         [{ name: '  ', categories: ['calendar.events'], caseScope: { kind: 'all' } }, 400, 'validation_failed'],
         [{ name: 'x', categories: ['calendar.events'], caseScope: { kind: 'cases', caseIds: [] } }, 400, 'validation_failed'],
         [{ name: 'x', categories: ['calendar.events'], caseScope: { kind: 'cases', caseIds: ['not-a-uuid'] } }, 400, 'validation_failed'],
-        [{ name: 'x', categories: ['calendar.events'], caseScope: { kind: 'cases', caseIds: ['6f1c3a52-1d2b-4c3d-8e9f-0a1b2c3d4e5f'] } }, 404, 'case_not_found'],
+        [
+          { name: 'x', categories: ['calendar.events'], caseScope: { kind: 'cases', caseIds: ['6f1c3a52-1d2b-4c3d-8e9f-0a1b2c3d4e5f'] } },
+          404,
+          'case_not_found',
+        ],
         [{ name: 'x', categories: ['calendar.events'], caseScope: { kind: 'cases', caseIds: [caseIds.b1] } }, 404, 'case_not_found'],
         [{ name: 'x', categories: ['calendar.events'], caseScope: { kind: 'cases', caseIds: [caseIds.a1, caseIds.a3] } }, 404, 'case_not_found'],
       ];
@@ -197,7 +241,11 @@ describe('iCal feeds', () => {
     it('sends no DESCRIPTION or participant names without calendar.events.details, and both with it', async () => {
       const basic = await fetchFeed((await newFeed({ categories: ['calendar.events'] })).url);
       const basicBody = await basic.text();
-      expect(veventBlocks(basicBody).flat().some((l) => l.name === 'DESCRIPTION')).toBe(false);
+      expect(
+        veventBlocks(basicBody)
+          .flat()
+          .some((l) => l.name === 'DESCRIPTION'),
+      ).toBe(false);
       expect(basicBody).not.toContain('Jane Witness');
       expect(basicBody).not.toContain('Strategy');
 
@@ -233,7 +281,14 @@ describe('iCal feeds', () => {
       const rows = await logRows(created.feed.connectionId);
       // A 200 is written ahead (intent, then sent); a 304 is one row — nothing left, nothing to write ahead of.
       expect(rows.map((r) => r.outcome)).toEqual(['intent', 'sent', 'not_modified', 'not_modified', 'intent', 'sent']);
-      expect(rows[2]).toMatchObject({ intent_id: null, field_names: [], payload_sha256: null, payload_bytes: 0, provider_status: 304, requester_ip: '203.0.113.9' });
+      expect(rows[2]).toMatchObject({
+        intent_id: null,
+        field_names: [],
+        payload_sha256: null,
+        payload_bytes: 0,
+        provider_status: 304,
+        requester_ip: '203.0.113.9',
+      });
       const outcomes = rows.filter((r) => r.outcome !== 'intent');
       const sent = outcomes[0]!;
       expect(sent).toMatchObject({
@@ -363,7 +418,9 @@ describe('iCal feeds', () => {
       expect(audit.map((r) => r.action)).toContain('revocation.request');
       const list = (await (await t.app.request('/v1/ical-feeds', { headers: member })).json()) as { feeds: Array<{ id: string }> };
       expect(list.feeds.map((f) => f.id)).not.toContain(created.feed.id);
-      const all = (await (await t.app.request('/v1/ical-feeds?includeRevoked=true', { headers: member })).json()) as { feeds: Array<{ id: string; status: string }> };
+      const all = (await (await t.app.request('/v1/ical-feeds?includeRevoked=true', { headers: member })).json()) as {
+        feeds: Array<{ id: string; status: string }>;
+      };
       expect(all.feeds.find((f) => f.id === created.feed.id)?.status).toBe('revoked');
       expect((await t.app.request(`/v1/ical-feeds/${created.feed.id}`, { method: 'DELETE', headers: member })).status).toBe(404);
       expect((await t.app.request(`/v1/ical-feeds/${created.feed.id}/rotate`, { method: 'POST', headers: member })).status).toBe(404);
@@ -416,7 +473,9 @@ describe('iCal feeds', () => {
       const res = await t.app.request(`/v1/connections/${created.feed.connectionId}`, { method: 'DELETE', headers: member });
       expect(res.status).toBe(202);
       expect((await fetchFeed(created.url)).status).toBe(404);
-      const list = (await (await t.app.request('/v1/ical-feeds?includeRevoked=true', { headers: member })).json()) as { feeds: Array<{ id: string; status: string }> };
+      const list = (await (await t.app.request('/v1/ical-feeds?includeRevoked=true', { headers: member })).json()) as {
+        feeds: Array<{ id: string; status: string }>;
+      };
       expect(list.feeds.find((f) => f.id === created.feed.id)?.status).toBe('revoked');
     });
 

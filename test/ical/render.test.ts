@@ -5,17 +5,7 @@ import { foldLines as libraryFoldLines } from 'ical-generator';
 import { DEFAULT_CALENDAR_NAME, eventsFromColumns, foldLines, nextDay, type RenderEvent, renderCalendar, renderFeed } from '../../connectors/ical/render.ts';
 import { allowedFields, type CategoryId } from '../../src/consent/categories.ts';
 import type { EventWithCase } from '../../src/cases/queries.ts';
-import {
-  contentLines,
-  expectedText,
-  localDate,
-  parsedEvents,
-  parseFeed,
-  physicalLines,
-  splitLine,
-  unescapeText,
-  veventBlocks,
-} from './support.ts';
+import { contentLines, expectedText, localDate, parsedEvents, parseFeed, physicalLines, splitLine, unescapeText, veventBlocks } from './support.ts';
 
 const ORIGINAL_TZ = process.env.TZ;
 afterAll(() => {
@@ -43,7 +33,30 @@ const nastyUnit = fc.oneof(
   { weight: 2, arbitrary: fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }) },
   {
     weight: 4,
-    arbitrary: fc.constantFrom(',', ';', '\\', '\\n', '\n', '\r\n', '\r', ':', '"', '\t', ' ', 'ü', '€', '𝄞', '👩‍⚖️', '\u0000', '\u0007', '\u001b', '\u007f', '\ud800', '\udc00', 'N'),
+    arbitrary: fc.constantFrom(
+      ',',
+      ';',
+      '\\',
+      '\\n',
+      '\n',
+      '\r\n',
+      '\r',
+      ':',
+      '"',
+      '\t',
+      ' ',
+      'ü',
+      '€',
+      '𝄞',
+      '👩‍⚖️',
+      '\u0000',
+      '\u0007',
+      '\u001b',
+      '\u007f',
+      '\ud800',
+      '\udc00',
+      'N',
+    ),
   },
   { weight: 1, arbitrary: fc.constant('X\r\nATTENDEE:mailto:evil@x') },
   { weight: 1, arbitrary: fc.constant('\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:evil') },
@@ -163,10 +176,7 @@ describe('rendering text', () => {
 
 describe('folding', () => {
   it('folds exactly like ical-generator’s foldLines, for any text (long lines, multi-byte, surrogates, CRLF)', () => {
-    const unit = fc.oneof(
-      fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }),
-      fc.constantFrom('a', 'ü', '€', '𝄞', '\r\n', '\ud800', '\udc00', ' '),
-    );
+    const unit = fc.oneof(fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }), fc.constantFrom('a', 'ü', '€', '𝄞', '\r\n', '\ud800', '\udc00', ' '));
     fc.assert(
       fc.property(fc.array(fc.string({ unit, maxLength: 300 }), { maxLength: 5 }), (lines) => {
         const text = lines.join('\r\n');
@@ -178,7 +188,16 @@ describe('folding', () => {
 });
 
 describe('rendering dates', () => {
-  const zones = ['America/Sao_Paulo', 'Pacific/Auckland', 'America/New_York', 'Europe/London', 'Asia/Kolkata', 'Pacific/Kiritimati', 'Pacific/Pago_Pago', 'UTC'];
+  const zones = [
+    'America/Sao_Paulo',
+    'Pacific/Auckland',
+    'America/New_York',
+    'Europe/London',
+    'Asia/Kolkata',
+    'Pacific/Kiritimati',
+    'Pacific/Pago_Pago',
+    'UTC',
+  ];
 
   /** The day after, computed independently of the renderer (UTC calendar arithmetic). */
   const dayAfter = (date: string) => new Date(Date.parse(`${date}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
@@ -240,7 +259,18 @@ describe('rendering dates', () => {
           const start = new Date(startSeconds * 1000).toISOString();
           const end = new Date((startSeconds + durationSeconds) * 1000).toISOString();
           const body = renderCalendar(OPTIONS, [
-            { eventId: 't1', sequence: 1, stamp: '2026-01-02T03:04:05.000Z', title: 'Hearing', caseNumber: 'C-1', location: null, allDay: false, start, end, timeZone: zone },
+            {
+              eventId: 't1',
+              sequence: 1,
+              stamp: '2026-01-02T03:04:05.000Z',
+              title: 'Hearing',
+              caseNumber: 'C-1',
+              location: null,
+              allDay: false,
+              start,
+              end,
+              timeZone: zone,
+            },
           ]);
           checkStructure(body);
           const props = new Map(veventBlocks(body)[0]!.map((l) => [l.name, l]));
@@ -264,8 +294,30 @@ describe('rendering dates', () => {
   it('writes an instant before 2000 in UTC, where zone histories disagree (America/Tijuana, April 1971)', () => {
     process.env.TZ = 'UTC';
     const body = renderCalendar(OPTIONS, [
-      { eventId: 'h', sequence: 1, stamp: '2026-01-02T03:04:05.000Z', title: 'H', caseNumber: 'C', location: null, allDay: false, start: '1971-04-25T10:00:00.000Z', end: null, timeZone: 'America/Tijuana' },
-      { eventId: 'n', sequence: 1, stamp: '2026-01-02T03:04:05.000Z', title: 'N', caseNumber: 'C', location: null, allDay: false, start: '2026-04-26T10:00:00.000Z', end: null, timeZone: 'America/Tijuana' },
+      {
+        eventId: 'h',
+        sequence: 1,
+        stamp: '2026-01-02T03:04:05.000Z',
+        title: 'H',
+        caseNumber: 'C',
+        location: null,
+        allDay: false,
+        start: '1971-04-25T10:00:00.000Z',
+        end: null,
+        timeZone: 'America/Tijuana',
+      },
+      {
+        eventId: 'n',
+        sequence: 1,
+        stamp: '2026-01-02T03:04:05.000Z',
+        title: 'N',
+        caseNumber: 'C',
+        location: null,
+        allDay: false,
+        start: '2026-04-26T10:00:00.000Z',
+        end: null,
+        timeZone: 'America/Tijuana',
+      },
     ]);
     expect(contentLines(body)).toContain('DTSTART:19710425T100000Z');
     expect(contentLines(body)).toContain('DTSTART;TZID=America/Tijuana:20260426T030000');
@@ -274,9 +326,42 @@ describe('rendering dates', () => {
 
   it('emits one VTIMEZONE per zone used and REFRESH-INTERVAL / X-PUBLISHED-TTL from the configuration', () => {
     const body = renderCalendar({ name: 'Cases', refreshSeconds: 2 * 3600 }, [
-      { eventId: 'a', sequence: 1, stamp: '2026-01-02T03:04:05.000Z', title: 'A', caseNumber: 'C', location: null, allDay: false, start: '2026-05-04T08:00:00.000Z', end: null, timeZone: 'Europe/Berlin' },
-      { eventId: 'b', sequence: 1, stamp: '2026-01-02T03:04:05.000Z', title: 'B', caseNumber: 'C', location: null, allDay: false, start: '2026-06-04T08:00:00.000Z', end: null, timeZone: 'Europe/Berlin' },
-      { eventId: 'c', sequence: 1, stamp: '2026-01-02T03:04:05.000Z', title: 'C', caseNumber: 'C', location: null, allDay: false, start: '2026-06-04T08:00:00.000Z', end: null, timeZone: 'America/Chicago' },
+      {
+        eventId: 'a',
+        sequence: 1,
+        stamp: '2026-01-02T03:04:05.000Z',
+        title: 'A',
+        caseNumber: 'C',
+        location: null,
+        allDay: false,
+        start: '2026-05-04T08:00:00.000Z',
+        end: null,
+        timeZone: 'Europe/Berlin',
+      },
+      {
+        eventId: 'b',
+        sequence: 1,
+        stamp: '2026-01-02T03:04:05.000Z',
+        title: 'B',
+        caseNumber: 'C',
+        location: null,
+        allDay: false,
+        start: '2026-06-04T08:00:00.000Z',
+        end: null,
+        timeZone: 'Europe/Berlin',
+      },
+      {
+        eventId: 'c',
+        sequence: 1,
+        stamp: '2026-01-02T03:04:05.000Z',
+        title: 'C',
+        caseNumber: 'C',
+        location: null,
+        allDay: false,
+        start: '2026-06-04T08:00:00.000Z',
+        end: null,
+        timeZone: 'America/Chicago',
+      },
     ]);
     const lines = contentLines(body);
     expect(lines.filter((l) => l === 'BEGIN:VTIMEZONE')).toHaveLength(2);
@@ -317,7 +402,10 @@ describe('projection and minimisation', () => {
   };
 
   it('projects one item for the whole feed, naming every event and case, with registry field names only', () => {
-    const p = projectFeed({ feedId: 'f1', events: [event({}), event({ id: '00000000-0000-4000-8000-000000000002', caseId: '00000000-0000-4000-8000-0000000000c2' })] });
+    const p = projectFeed({
+      feedId: 'f1',
+      events: [event({}), event({ id: '00000000-0000-4000-8000-000000000002', caseId: '00000000-0000-4000-8000-0000000000c2' })],
+    });
     expect(p.item).toMatchObject({
       operation: 'publish',
       categories: ['calendar.events', 'calendar.events.details'],

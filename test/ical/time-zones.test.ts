@@ -1,13 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  parseVtimezone,
-  vtimezoneComponent,
-  vtimezoneLocalToUtc,
-  weekdayOf,
-  zoneInstant,
-  zoneRulesFor,
-} from '../../connectors/ical/time-zones.ts';
+import { parseVtimezone, vtimezoneComponent, vtimezoneLocalToUtc, weekdayOf, zoneInstant, zoneRulesFor } from '../../connectors/ical/time-zones.ts';
 import { daysInMonth } from '../../src/cases/calendar-date.ts';
 import { wallTimeIn } from '../../src/cases/wall-time.ts';
 
@@ -60,9 +53,7 @@ describe('VTIMEZONE evaluation', () => {
   it('treats a repeated local time as its first occurrence and a skipped one as unknown', () => {
     const rules = zoneRulesFor('Europe/Berlin')!;
     // 2025-10-26 02:30 happens twice in Berlin (CEST then CET); 2025-03-30 02:30 never happens.
-    expect(vtimezoneLocalToUtc(rules, { year: 2025, month: 10, day: 26, hour: 2, minute: 30, second: 0 })).toBe(
-      Date.UTC(2025, 9, 26, 0, 30),
-    );
+    expect(vtimezoneLocalToUtc(rules, { year: 2025, month: 10, day: 26, hour: 2, minute: 30, second: 0 })).toBe(Date.UTC(2025, 9, 26, 0, 30));
     expect(vtimezoneLocalToUtc(rules, { year: 2025, month: 3, day: 30, hour: 2, minute: 30, second: 0 })).toBeNull();
   });
 });

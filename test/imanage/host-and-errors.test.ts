@@ -8,7 +8,10 @@ import { ProviderRequestError } from '../../src/transfers/clients/http.ts';
 /** The pure parts of the iManage connector: the server address rule (SSRF), error classes, the projection. */
 
 const strict = { IMANAGE_ALLOW_PRIVATE_HOSTS: false };
-const resolvesTo = (...addresses: string[]) => async () => addresses;
+const resolvesTo =
+  (...addresses: string[]) =>
+  async () =>
+    addresses;
 
 describe('iManage server address (the admin chooses it: server-side request forgery)', () => {
   it('accepts an https host that resolves to public addresses', async () => {
@@ -41,11 +44,16 @@ describe('iManage server address (the admin chooses it: server-side request forg
 
 describe('iManage error classes', () => {
   it('401 "X-Auth-Token is invalid or missing" → refresh, 429 → wait Retry-After, 5xx → retry, 400 naming a field → permanent with the field', () => {
-    expect(classifyImanageError(new ProviderRequestError(401, 'x', null, { error: { message: 'X-Auth-Token is invalid or missing' } }))).toMatchObject({ kind: 'auth_failed', reauthRequired: false });
+    expect(classifyImanageError(new ProviderRequestError(401, 'x', null, { error: { message: 'X-Auth-Token is invalid or missing' } }))).toMatchObject({
+      kind: 'auth_failed',
+      reauthRequired: false,
+    });
     expect(classifyImanageError(new ProviderRequestError(429, 'x', 7000, null))).toMatchObject({ kind: 'rate_limited', retryAfterMs: 7000 });
     expect(classifyImanageError(new ProviderRequestError(503, 'x', null, null))).toMatchObject({ kind: 'transient' });
     expect(classifyImanageError(new ProviderRequestError(null, 'x', null, null, 'timeout'))).toMatchObject({ kind: 'transient' });
-    const profile = classifyImanageError(new ProviderRequestError(400, 'x', null, { error: { code: 'InvalidClass', message: 'class MEMO does not exist', field: 'class' } }));
+    const profile = classifyImanageError(
+      new ProviderRequestError(400, 'x', null, { error: { code: 'InvalidClass', message: 'class MEMO does not exist', field: 'class' } }),
+    );
     expect(profile).toMatchObject({ kind: 'permanent', code: 'profile_rejected' });
     expect(profile.message).toContain('field class');
   });
@@ -53,8 +61,20 @@ describe('iManage error classes', () => {
 
 describe('iManage projection', () => {
   const doc: DocumentWithCase = {
-    id: 'd1', externalId: 'x', caseId: 'c1', caseNumber: '1001-0042', caseTitle: 'T', title: 'Complaint', fileName: 'complaint.pdf',
-    mimeType: 'application/pdf', sizeBytes: 10, sha256: 'a'.repeat(64), author: 'Ada', documentDate: '2025-01-15', version: 1, updatedAt: new Date(),
+    id: 'd1',
+    externalId: 'x',
+    caseId: 'c1',
+    caseNumber: '1001-0042',
+    caseTitle: 'T',
+    title: 'Complaint',
+    fileName: 'complaint.pdf',
+    mimeType: 'application/pdf',
+    sizeBytes: 10,
+    sha256: 'a'.repeat(64),
+    author: 'Ada',
+    documentDate: '2025-01-15',
+    version: 1,
+    updatedAt: new Date(),
   };
 
   it('sends nothing under a metadata-only consent (no document without its content)', () => {

@@ -20,7 +20,12 @@ async function connect(settings: Record<string, unknown>, categories = ['documen
   const res = await env.t.app.request('/v1/connections', {
     method: 'POST',
     headers: { ...admin, 'content-type': 'application/json' },
-    body: JSON.stringify({ platform: 'imanage', categories, caseScope: { kind: 'all' }, settings: { host: `${env.sandbox.url}/imanage`, libraryId: 'ACTIVE', ...settings } }),
+    body: JSON.stringify({
+      platform: 'imanage',
+      categories,
+      caseScope: { kind: 'all' },
+      settings: { host: `${env.sandbox.url}/imanage`, libraryId: 'ACTIVE', ...settings },
+    }),
   });
   expect(res.status, await res.clone().text()).toBe(201);
   const { authorizationUrl, connection } = (await res.json()) as { authorizationUrl: string; connection: { id: string } };
@@ -95,7 +100,10 @@ describe('iManage when things go wrong', () => {
   it('sends nothing under a metadata-only consent', async () => {
     const from = env.sandbox.state.ledger.at(-1)?.seq ?? 0;
     await connect({ unmappedPolicy: 'create' }, ['documents.metadata']);
-    await env.t.services.queues.enqueueSync((await env.t.services.db.selectFrom('connections').select('id').where('status', '=', 'active').executeTakeFirstOrThrow()).id, 'manual');
+    await env.t.services.queues.enqueueSync(
+      (await env.t.services.db.selectFrom('connections').select('id').where('status', '=', 'active').executeTakeFirstOrThrow()).id,
+      'manual',
+    );
     await env.waitIdle();
     const uploads = env.sandbox.state.ledger.filter((e) => e.seq > from && e.provider === 'imanage' && e.write);
     expect(uploads).toEqual([]);
@@ -117,13 +125,22 @@ describe('iManage when things go wrong', () => {
       .where('operation', '=', 'create')
       .where('outcome', 'in', ['sent', 'failed'])
       .execute();
-    expect(outcomes.filter((o) => o.outcome === 'failed').map((o) => o.provider_status).sort()).toEqual([429, 503]);
+    expect(
+      outcomes
+        .filter((o) => o.outcome === 'failed')
+        .map((o) => o.provider_status)
+        .sort(),
+    ).toEqual([429, 503]);
     expect(outcomes.filter((o) => o.outcome === 'sent')).toHaveLength(1);
   }, 90_000);
 
   it('moves the connection to reauth_required when the server refuses the refresh (refresh tokens off)', async () => {
     const id = (await env.t.services.db.selectFrom('connections').select('id').where('status', '=', 'active').executeTakeFirstOrThrow()).id;
-    await fetch(`${env.sandbox.url}/_sandbox/imanage/settings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refreshTokensEnabled: false }) });
+    await fetch(`${env.sandbox.url}/_sandbox/imanage/settings`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ refreshTokensEnabled: false }),
+    });
     await faults({ provider: 'imanage', kind: 'expire_tokens', times: 1 });
     await putDocument('u3', 'k1', 'Reply');
     await env.waitIdle();
@@ -136,7 +153,11 @@ describe('iManage when things go wrong', () => {
   }, 60_000);
 
   it('revoked mid-upload: the call in flight finishes before the 202, and no request to the library follows it', async () => {
-    await fetch(`${env.sandbox.url}/_sandbox/imanage/settings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refreshTokensEnabled: true }) });
+    await fetch(`${env.sandbox.url}/_sandbox/imanage/settings`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ refreshTokensEnabled: true }),
+    });
     const id = await connect({ unmappedPolicy: 'create' });
     await faults({ provider: 'imanage', method: 'POST', path: '/documents$', kind: 'delay', delayMs: 1500, times: 1 });
     await putDocument('r1', 'k1', 'Late filing');
@@ -144,7 +165,13 @@ describe('iManage when things go wrong', () => {
     // Wait until the upload is at the emulator (its workspace lookups are done), then revoke.
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline) {
-      const open = await env.t.services.db.selectFrom('transfer_log').select('id').where('connection_id', '=', id).where('item_key', 'like', 'document:%').where('outcome', '=', 'intent').execute();
+      const open = await env.t.services.db
+        .selectFrom('transfer_log')
+        .select('id')
+        .where('connection_id', '=', id)
+        .where('item_key', 'like', 'document:%')
+        .where('outcome', '=', 'intent')
+        .execute();
       if (open.length) break;
       await new Promise((r) => setTimeout(r, 20));
     }

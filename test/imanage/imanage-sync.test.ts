@@ -26,7 +26,12 @@ async function putDocument(id: string, caseId: string, body: { title: string; co
   const res = await env.t.app.request(`/v1/ingest/documents/${id}`, {
     method: 'PUT',
     headers: { ...bearer(env.org.apiKey), 'content-type': 'application/json' },
-    body: JSON.stringify({ caseExternalId: caseId, title: body.title, fileName: body.fileName ?? `${id}.pdf`, content: Buffer.from(body.content).toString('base64') }),
+    body: JSON.stringify({
+      caseExternalId: caseId,
+      title: body.title,
+      fileName: body.fileName ?? `${id}.pdf`,
+      content: Buffer.from(body.content).toString('base64'),
+    }),
   });
   expect(res.status, await res.clone().text()).toBeLessThan(300);
 }
@@ -148,7 +153,9 @@ describe('iManage Work', () => {
     await putDocument('d1', 'c1', { title: 'Complaint', content: 'complaint v2' });
     await sync();
     let calls = imanageWrites(from);
-    expect(calls.map((e) => `${e.method} ${e.path.replace(/.*\/libraries\/ACTIVE/, '')}`)).toEqual([expect.stringMatching(/^POST \/documents\/ACTIVE!\d+\/versions$/)]);
+    expect(calls.map((e) => `${e.method} ${e.path.replace(/.*\/libraries\/ACTIVE/, '')}`)).toEqual([
+      expect.stringMatching(/^POST \/documents\/ACTIVE!\d+\/versions$/),
+    ]);
     const complaint = imanageDocuments(env.sandbox.state).find((d) => d.profile.name === 'Complaint')!;
     expect(complaint.versions.map((v) => v.sha256)).toEqual([sha(Buffer.from('complaint v1')), sha(Buffer.from('complaint v2'))]);
     expect(imanageDocuments(env.sandbox.state)).toHaveLength(3);
@@ -172,7 +179,11 @@ describe('iManage Work', () => {
   }, 60_000);
 
   it('an upload whose answer was lost is not uploaded again: the retry finds the stamped key', async () => {
-    await fetch(`${env.sandbox.url}/_sandbox/imanage/settings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ dropAnswers: 1 }) });
+    await fetch(`${env.sandbox.url}/_sandbox/imanage/settings`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ dropAnswers: 1 }),
+    });
     await putDocument('d4', 'c2', { title: 'Codicil', content: 'codicil v1' });
     await sync();
     await env.waitIdle();
@@ -189,7 +200,12 @@ describe('iManage Work', () => {
       .execute();
     // The first try's outcome is unknown (the write landed, the answer did not); the retry adopted it.
     expect(rows.map((r) => r.outcome).slice(-2)).toEqual(['unknown', 'sent']);
-    const state = await env.t.services.db.selectFrom('sync_state').select(['remote_id']).where('connection_id', '=', connectionId).where('item_key', 'like', 'document:%').execute();
+    const state = await env.t.services.db
+      .selectFrom('sync_state')
+      .select(['remote_id'])
+      .where('connection_id', '=', connectionId)
+      .where('item_key', 'like', 'document:%')
+      .execute();
     expect(state.map((s) => s.remote_id)).toContain(codicils[0]!.id);
 
     // The recovery job resolves the unknown upload by searching the stamped key: it took effect.

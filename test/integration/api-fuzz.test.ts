@@ -126,13 +126,29 @@ describe('API fuzz: no request makes the API answer 5xx', () => {
   );
   const oddText = fc.oneof(
     fc.string({ unit: 'binary', maxLength: 30 }),
-    fc.constantFrom('', 'not-a-uuid', '00000000-0000-0000-0000-000000000000', 'ZZZZZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZZZZZZZZZ', 'x'.repeat(5_000), '\uD800', '\u0000', 'true', 'google_calendar'),
+    fc.constantFrom(
+      '',
+      'not-a-uuid',
+      '00000000-0000-0000-0000-000000000000',
+      'ZZZZZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZZZZZZZZZ',
+      'x'.repeat(5_000),
+      '\uD800',
+      '\u0000',
+      'true',
+      'google_calendar',
+    ),
   );
   const queryValue = fc.oneof(instant, hugeNumber, cursor, oddText);
 
   /** A path segment: real ids, random UUIDs, non-UUIDs, huge numbers, odd text and odd escapes. */
   const pathValue = fc.oneof(
-    { weight: 3, arbitrary: fc.oneof(fc.uuid(), fc.nat(3).map((i) => realIds[i]!)) },
+    {
+      weight: 3,
+      arbitrary: fc.oneof(
+        fc.uuid(),
+        fc.nat(3).map((i) => realIds[i]!),
+      ),
+    },
     { weight: 2, arbitrary: hugeNumber },
     { weight: 2, arbitrary: oddText.map((s) => encodeURIComponent(s.replace(/[\uD800-\uDFFF]/g, '?'))) },
     { weight: 1, arbitrary: fc.constantFrom('%FF', '%E0%A4%A', '..', '.', 'google_calendar', 'fuzz-1', 'feed.ics', '%2F', 'a%00b') },
@@ -168,7 +184,14 @@ describe('API fuzz: no request makes the API answer 5xx', () => {
   /** Near-valid bodies of the state-changing routes, by path: sent with one member replaced by a nasty value. */
   const templates: Record<string, Record<string, unknown>> = {
     '/v1/ingest/cases/{externalId}': { number: 'PI-1', title: 'T', clientName: 'C', status: 'open', assignees: ['a@b.example'] },
-    '/v1/ingest/events/{externalId}': { caseExternalId: 'c1', kind: 'meeting', title: 'T', start: '2026-01-01T10:00:00Z', end: '2026-01-01T11:00:00Z', timeZone: 'Europe/Berlin' },
+    '/v1/ingest/events/{externalId}': {
+      caseExternalId: 'c1',
+      kind: 'meeting',
+      title: 'T',
+      start: '2026-01-01T10:00:00Z',
+      end: '2026-01-01T11:00:00Z',
+      timeZone: 'Europe/Berlin',
+    },
     '/v1/ingest/contacts/{externalId}': { name: 'N', emails: ['a@b.example'], phones: ['+1 312 555 0100'], organizationName: 'O', role: 'r' },
     '/v1/ingest/documents/{externalId}': { caseExternalId: 'c1', fileName: 'a.pdf', content: 'JVBERi0=' },
     '/v1/ical-feeds': { name: 'Feed', categories: ['calendar.events'], caseScope: { kind: 'all' } },
@@ -193,30 +216,52 @@ describe('API fuzz: no request makes the API answer 5xx', () => {
   const jsonBody = (path: string) =>
     fc.oneof(
       { weight: 4, arbitrary: path === '/v1/ingest/bulk' ? bulk : templates[path] ? mutated(templates[path]) : fc.jsonValue().map((v) => JSON.stringify(v)) },
-      { weight: 1, arbitrary: path === '/v1/ingest/events/{externalId}' ? eventData.map((d) => JSON.stringify(d)) : fc.jsonValue().map((v) => JSON.stringify(v)) },
+      {
+        weight: 1,
+        arbitrary: path === '/v1/ingest/events/{externalId}' ? eventData.map((d) => JSON.stringify(d)) : fc.jsonValue().map((v) => JSON.stringify(v)),
+      },
       { weight: 2, arbitrary: deepJson },
       { weight: 1, arbitrary: fc.constantFrom('', '{', '{"a":', 'null', '[]', '1e999', '{"a":1,"a":2}', '\uFEFF{}', '"\\ud800"', '{"\\u0000":1}') },
     );
-  const multipartBody = fc.tuple(fc.oneof(deepJson, mutated(templates['/v1/ingest/documents/{externalId}']!), fc.string()), fc.boolean()).map(([metadata, withFile]) => {
-    const parts = [`--b\r\ncontent-disposition: form-data; name="metadata"\r\n\r\n${metadata}\r\n`];
-    if (withFile) parts.push('--b\r\ncontent-disposition: form-data; name="file"; filename="a.pdf"\r\ncontent-type: application/pdf\r\n\r\n%PDF-1.4\r\n');
-    return `${parts.join('')}--b--\r\n`;
-  });
+  const multipartBody = fc
+    .tuple(fc.oneof(deepJson, mutated(templates['/v1/ingest/documents/{externalId}']!), fc.string()), fc.boolean())
+    .map(([metadata, withFile]) => {
+      const parts = [`--b\r\ncontent-disposition: form-data; name="metadata"\r\n\r\n${metadata}\r\n`];
+      if (withFile) parts.push('--b\r\ncontent-disposition: form-data; name="file"; filename="a.pdf"\r\ncontent-type: application/pdf\r\n\r\n%PDF-1.4\r\n');
+      return `${parts.join('')}--b--\r\n`;
+    });
 
   /** Content type and body: the documented type mostly, sometimes a wrong one or none. */
   const bodyFor = (route: Route): fc.Arbitrary<{ contentType: string | undefined; body: string | undefined }> => {
     const json = jsonBody(route.path).map((body) => ({ contentType: 'application/json', body }));
-    const wrong = fc.tuple(
-      fc.constantFrom('text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=b', 'multipart/form-data', 'application/xml', 'application/json; charset=utf-16', 'application/merge-patch+json', undefined),
-      fc.oneof(jsonBody(route.path), fc.constantFrom('', 'a=1&b=%FF', '--b\r\n\r\n', 'SAMLResponse=PHNhbWw%2B&RelayState=%2F')),
-    ).map(([contentType, body]) => ({ contentType, body }));
+    const wrong = fc
+      .tuple(
+        fc.constantFrom(
+          'text/plain',
+          'application/x-www-form-urlencoded',
+          'multipart/form-data; boundary=b',
+          'multipart/form-data',
+          'application/xml',
+          'application/json; charset=utf-16',
+          'application/merge-patch+json',
+          undefined,
+        ),
+        fc.oneof(jsonBody(route.path), fc.constantFrom('', 'a=1&b=%FF', '--b\r\n\r\n', 'SAMLResponse=PHNhbWw%2B&RelayState=%2F')),
+      )
+      .map(([contentType, body]) => ({ contentType, body }));
     const none = fc.constant({ contentType: undefined, body: undefined });
     if (route.bodyTypes.includes('multipart/form-data')) {
-      return fc.oneof(json, multipartBody.map((body) => ({ contentType: 'multipart/form-data; boundary=b', body })), wrong);
+      return fc.oneof(
+        json,
+        multipartBody.map((body) => ({ contentType: 'multipart/form-data; boundary=b', body })),
+        wrong,
+      );
     }
-    if (route.bodyTypes.includes('application/json')) return fc.oneof({ weight: 5, arbitrary: json }, { weight: 2, arbitrary: wrong }, { weight: 1, arbitrary: none });
+    if (route.bodyTypes.includes('application/json'))
+      return fc.oneof({ weight: 5, arbitrary: json }, { weight: 2, arbitrary: wrong }, { weight: 1, arbitrary: none });
     // GET carries no body (fetch refuses one), only, sometimes, a content type.
-    if (route.method === 'GET') return fc.oneof({ weight: 6, arbitrary: none }, { weight: 1, arbitrary: fc.constant({ contentType: 'application/json', body: undefined }) });
+    if (route.method === 'GET')
+      return fc.oneof({ weight: 6, arbitrary: none }, { weight: 1, arbitrary: fc.constant({ contentType: 'application/json', body: undefined }) });
     return fc.oneof(none, wrong, json);
   };
 
@@ -284,7 +329,9 @@ describe('API fuzz: no request makes the API answer 5xx', () => {
     );
     expect(sent).toBeGreaterThanOrEqual(10_000);
     // Most requests got past authentication, and nearly every route was reached by some.
-    const past = Object.entries(statuses).filter(([s]) => s !== '401' && s !== '403').reduce((n, [, k]) => n + k, 0);
+    const past = Object.entries(statuses)
+      .filter(([s]) => s !== '401' && s !== '403')
+      .reduce((n, [, k]) => n + k, 0);
     expect(past).toBeGreaterThan(sent / 2);
     expect(reached.size).toBeGreaterThan(routes.length * 0.8);
   }, 300_000);

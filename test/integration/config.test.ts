@@ -42,9 +42,13 @@ describe('configuration', () => {
   });
 
   it('names each bad variable and what it expects', () => {
-    expect(offending({ PORT: 'eighty', DATABASE_URL: 'mysql://x', REDIS_URL: 'localhost:6379', LOG_LEVEL: 'loud', BULK_MAX_ITEMS: '0' }).sort()).toEqual(
-      ['BULK_MAX_ITEMS', 'DATABASE_URL', 'LOG_LEVEL', 'PORT', 'REDIS_URL'],
-    );
+    expect(offending({ PORT: 'eighty', DATABASE_URL: 'mysql://x', REDIS_URL: 'localhost:6379', LOG_LEVEL: 'loud', BULK_MAX_ITEMS: '0' }).sort()).toEqual([
+      'BULK_MAX_ITEMS',
+      'DATABASE_URL',
+      'LOG_LEVEL',
+      'PORT',
+      'REDIS_URL',
+    ]);
     try {
       loadConfig({ DATABASE_URL: 'mysql://x' });
     } catch (err) {

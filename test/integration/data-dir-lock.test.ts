@@ -92,19 +92,23 @@ describe('data directory lock (in process)', () => {
     expect(fs.existsSync(path.join(dir, LOCK_FILE))).toBe(true);
   });
 
-  it('an in-memory PGlite takes no lock; an on-disk one holds it until closed', async () => {
-    const memory = await openDatabase({ kind: 'pglite', dataDir: null });
-    await memory.close();
-    const dir = path.join(tempDir(), 'pglite');
-    const database = await openDatabase({ kind: 'pglite', dataDir: dir });
-    try {
-      expect(fs.existsSync(path.join(dir, LOCK_FILE))).toBe(true);
-      await expect(openDatabase({ kind: 'pglite', dataDir: dir })).rejects.toBeInstanceOf(DataDirLockedError);
-    } finally {
-      await database.close();
-    }
-    expect(fs.existsSync(path.join(dir, LOCK_FILE))).toBe(false);
-  }, SLOW);
+  it(
+    'an in-memory PGlite takes no lock; an on-disk one holds it until closed',
+    async () => {
+      const memory = await openDatabase({ kind: 'pglite', dataDir: null });
+      await memory.close();
+      const dir = path.join(tempDir(), 'pglite');
+      const database = await openDatabase({ kind: 'pglite', dataDir: dir });
+      try {
+        expect(fs.existsSync(path.join(dir, LOCK_FILE))).toBe(true);
+        await expect(openDatabase({ kind: 'pglite', dataDir: dir })).rejects.toBeInstanceOf(DataDirLockedError);
+      } finally {
+        await database.close();
+      }
+      expect(fs.existsSync(path.join(dir, LOCK_FILE))).toBe(false);
+    },
+    SLOW,
+  );
 });
 
 /**
@@ -163,65 +167,77 @@ describe('data directory lock (a running service and the CLI)', () => {
     return child;
   };
 
-  it('refuses the CLI next to a running service, naming the holder and what to do, and writes nothing', async () => {
-    expect(await orgNames()).toEqual([]); // creates and migrates the database first (fast service start)
-    service = await startService();
-    const refused = await cli(['org', 'create', '--name', 'Never Written LLP']);
-    expect(refused.code).toBe(1);
-    expect(refused.stdout).toBe('');
-    expect(refused.stderr).toContain(`in use by process ${service.pid} on host ${os.hostname()} ("src/main.ts api", started `);
-    expect(refused.stderr).toContain('use the running service\'s API');
-    expect(refused.stderr).toContain('stop that process');
-    expect(refused.stderr).toContain('DATABASE_URL');
-    expect(refused.stderr).not.toMatch(/at .*\.ts:\d+/); // a message, not a stack trace
+  it(
+    'refuses the CLI next to a running service, naming the holder and what to do, and writes nothing',
+    async () => {
+      expect(await orgNames()).toEqual([]); // creates and migrates the database first (fast service start)
+      service = await startService();
+      const refused = await cli(['org', 'create', '--name', 'Never Written LLP']);
+      expect(refused.code).toBe(1);
+      expect(refused.stdout).toBe('');
+      expect(refused.stderr).toContain(`in use by process ${service.pid} on host ${os.hostname()} ("src/main.ts api", started `);
+      expect(refused.stderr).toContain("use the running service's API");
+      expect(refused.stderr).toContain('stop that process');
+      expect(refused.stderr).toContain('DATABASE_URL');
+      expect(refused.stderr).not.toMatch(/at .*\.ts:\d+/); // a message, not a stack trace
 
-    // A second service on the same directory is refused the same way and exits non-zero.
-    const second = await run(process.execPath, ['--import', 'tsx', 'src/main.ts', 'api'], { cwd: root, env: env({ PORT: '0' }), timeout: SLOW }).then(
-      () => ({ code: 0, stderr: '' }),
-      (err: { code: number; stderr: string }) => err,
-    );
-    expect(second.code).toBe(1);
-    expect(second.stderr).toContain(`in use by process ${service.pid}`);
+      // A second service on the same directory is refused the same way and exits non-zero.
+      const second = await run(process.execPath, ['--import', 'tsx', 'src/main.ts', 'api'], { cwd: root, env: env({ PORT: '0' }), timeout: SLOW }).then(
+        () => ({ code: 0, stderr: '' }),
+        (err: { code: number; stderr: string }) => err,
+      );
+      expect(second.code).toBe(1);
+      expect(second.stderr).toContain(`in use by process ${service.pid}`);
 
-    // Stopped gracefully, the service frees the directory; the refused command had written nothing.
-    const exited = new Promise((resolve) => service!.once('exit', resolve));
-    service.kill('SIGTERM');
-    await exited;
-    expect(fs.existsSync(path.join(dir, 'pglite', LOCK_FILE))).toBe(false);
-    expect(await orgNames()).toEqual([]);
-  }, SLOW);
+      // Stopped gracefully, the service frees the directory; the refused command had written nothing.
+      const exited = new Promise((resolve) => service!.once('exit', resolve));
+      service.kill('SIGTERM');
+      await exited;
+      expect(fs.existsSync(path.join(dir, 'pglite', LOCK_FILE))).toBe(false);
+      expect(await orgNames()).toEqual([]);
+    },
+    SLOW,
+  );
 
-  it('takes over the lock of a service that was killed', async () => {
-    service = await startService();
-    const pid = service.pid!;
-    const exited = new Promise((resolve) => service!.once('exit', resolve));
-    service.kill('SIGKILL');
-    await exited;
-    const stale = JSON.parse(fs.readFileSync(path.join(dir, 'pglite', LOCK_FILE), 'utf8')) as LockHolder;
-    expect(stale.pid).toBe(pid);
-    const created = await cli(['org', 'create', '--name', 'After The Crash LLP', '--json']);
-    expect(created.code, created.stderr).toBe(0);
-    expect(await orgNames()).toEqual(['After The Crash LLP']);
-  }, SLOW);
+  it(
+    'takes over the lock of a service that was killed',
+    async () => {
+      service = await startService();
+      const pid = service.pid!;
+      const exited = new Promise((resolve) => service!.once('exit', resolve));
+      service.kill('SIGKILL');
+      await exited;
+      const stale = JSON.parse(fs.readFileSync(path.join(dir, 'pglite', LOCK_FILE), 'utf8')) as LockHolder;
+      expect(stale.pid).toBe(pid);
+      const created = await cli(['org', 'create', '--name', 'After The Crash LLP', '--json']);
+      expect(created.code, created.stderr).toBe(0);
+      expect(await orgNames()).toEqual(['After The Crash LLP']);
+    },
+    SLOW,
+  );
 
-  it.skipIf(!process.env.TEST_DATABASE_URL)('takes no lock with PostgreSQL, even beside a process holding the embedded directory', async () => {
-    const url = process.env.TEST_DATABASE_URL!;
-    const schema = `lock_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
-    const admin = new pg.Client({ connectionString: url });
-    await admin.connect();
-    await admin.query(`CREATE SCHEMA ${schema}`);
-    const held = acquireDataDirLock(path.join(dir, 'pglite'), { command: 'a test holding the embedded directory' });
-    try {
-      const withSchema = `${url}${url.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
-      const res = await cli(['org', 'create', '--name', 'On PostgreSQL LLP', '--json'], { DATABASE_URL: withSchema });
-      expect(res.code, res.stderr).toBe(0);
-      const rows = await admin.query(`SELECT name FROM ${schema}.organizations`);
-      expect(rows.rows).toEqual([{ name: 'On PostgreSQL LLP' }]);
-      expect(fs.readdirSync(path.join(dir, 'pglite')).filter((f) => f.startsWith(LOCK_FILE))).toEqual([LOCK_FILE]);
-    } finally {
-      held.release();
-      await admin.query(`DROP SCHEMA ${schema} CASCADE`);
-      await admin.end();
-    }
-  }, SLOW);
+  it.skipIf(!process.env.TEST_DATABASE_URL)(
+    'takes no lock with PostgreSQL, even beside a process holding the embedded directory',
+    async () => {
+      const url = process.env.TEST_DATABASE_URL!;
+      const schema = `lock_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+      const admin = new pg.Client({ connectionString: url });
+      await admin.connect();
+      await admin.query(`CREATE SCHEMA ${schema}`);
+      const held = acquireDataDirLock(path.join(dir, 'pglite'), { command: 'a test holding the embedded directory' });
+      try {
+        const withSchema = `${url}${url.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+        const res = await cli(['org', 'create', '--name', 'On PostgreSQL LLP', '--json'], { DATABASE_URL: withSchema });
+        expect(res.code, res.stderr).toBe(0);
+        const rows = await admin.query(`SELECT name FROM ${schema}.organizations`);
+        expect(rows.rows).toEqual([{ name: 'On PostgreSQL LLP' }]);
+        expect(fs.readdirSync(path.join(dir, 'pglite')).filter((f) => f.startsWith(LOCK_FILE))).toEqual([LOCK_FILE]);
+      } finally {
+        held.release();
+        await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+        await admin.end();
+      }
+    },
+    SLOW,
+  );
 });

@@ -122,7 +122,11 @@ describe('demo', () => {
       for (const r of rows) connections[r.status] = (connections[r.status] ?? 0) + 1;
       const active = rows.find((r) => r.status === 'active');
       const synced = active
-        ? await db.selectFrom('sync_state').select((eb) => eb.fn.countAll<number>().as('n')).where('connection_id', '=', active.id).executeTakeFirstOrThrow()
+        ? await db
+            .selectFrom('sync_state')
+            .select((eb) => eb.fn.countAll<number>().as('n'))
+            .where('connection_id', '=', active.id)
+            .executeTakeFirstOrThrow()
         : { n: 0 };
       const ledger = (await (await fetch(`${ctx.sandbox!.url}/_sandbox/ledger?provider=google&writes=true`)).json()) as { entries: unknown[] };
 
@@ -180,7 +184,7 @@ describe('demo', () => {
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('starts Redis and the sandbox, seeds, configures sign-in, syncs alice\'s calendar, makes bob a feed, and stops everything', async () => {
+  it("starts Redis and the sandbox, seeds, configures sign-in, syncs alice's calendar, makes bob a feed, and stops everything", async () => {
     const ctx = await run();
     const redisLine = ctx.summary.find((s) => s.heading === 'Redis')!.lines[0]!;
     expect(redisLine).toContain('private redis-server');

@@ -11,7 +11,12 @@ type Json = Record<string, any>;
 function thousandItems(prefix: string) {
   const items: Array<Record<string, unknown>> = [];
   for (let c = 0; c < 50; c++) {
-    items.push({ op: 'upsert', type: 'case', externalId: `${prefix}-case-${c}`, data: { number: `N-${c}`, title: `Case ${c}`, assignees: ['member@bulk-firm.example'] } });
+    items.push({
+      op: 'upsert',
+      type: 'case',
+      externalId: `${prefix}-case-${c}`,
+      data: { number: `N-${c}`, title: `Case ${c}`, assignees: ['member@bulk-firm.example'] },
+    });
   }
   for (let e = 0; e < 950; e++) {
     const day = String(1 + (e % 28)).padStart(2, '0');
@@ -202,7 +207,12 @@ describe('POST /v1/ingest/bulk', () => {
     const content = Buffer.from('Medical records summary\n');
     const res = await bulk([
       { op: 'upsert', type: 'case', externalId: 'mix-case', data: { number: 'M-1', title: 'Mixed' } },
-      { op: 'upsert', type: 'document', externalId: 'mix-doc', data: { caseExternalId: 'mix-case', title: 'Records', fileName: 'records.txt', content: content.toString('base64') } },
+      {
+        op: 'upsert',
+        type: 'document',
+        externalId: 'mix-doc',
+        data: { caseExternalId: 'mix-case', title: 'Records', fileName: 'records.txt', content: content.toString('base64') },
+      },
       { op: 'upsert', type: 'contact', externalId: 'mix-contact', data: { name: 'Adjuster', caseExternalId: 'mix-case' } },
       { op: 'upsert', type: 'case', externalId: 'ok-case-0', data: { number: 'N-0', title: 'Case 0 (renamed)', assignees: ['member@bulk-firm.example'] } },
       { op: 'delete', type: 'case', externalId: 'ok-case-1' },
@@ -228,7 +238,13 @@ describe('POST /v1/ingest/bulk', () => {
 
   it('checks ifVersion per item and reports every conflict with its index', async () => {
     const res = await bulk([
-      { op: 'upsert', type: 'case', externalId: 'ok-case-2', ifVersion: 1, data: { number: 'N-2', title: 'Case 2 v2', assignees: ['member@bulk-firm.example'] } },
+      {
+        op: 'upsert',
+        type: 'case',
+        externalId: 'ok-case-2',
+        ifVersion: 1,
+        data: { number: 'N-2', title: 'Case 2 v2', assignees: ['member@bulk-firm.example'] },
+      },
       { op: 'upsert', type: 'case', externalId: 'ok-case-3', ifVersion: 7, data: { number: 'N-3', title: 'Case 3 v2' } },
       { op: 'delete', type: 'event', externalId: 'ok-event-4', ifVersion: 3 },
     ]);

@@ -67,44 +67,52 @@ describe('ingest under concurrency', () => {
     return 'refused';
   };
 
-  it('150 trials of an event, a document and a contact PUT racing the DELETE of their case leave no live child under a deleted case', async () => {
-    const seen = { written: 0, refused: 0 };
-    for (let i = 0; i < 150; i++) {
-      const c = `race-case-${i}`;
-      expect((await send('PUT', `/v1/ingest/cases/${c}`, caseBody(String(i)))).status).toBe(201);
-      const paths = [`/v1/ingest/events/race-event-${i}`, `/v1/ingest/documents/race-doc-${i}`, `/v1/ingest/contacts/race-contact-${i}`];
-      const [event, document, contact, deleted] = await Promise.all([
-        send('PUT', paths[0]!, eventBody(c)),
-        send('PUT', paths[1]!, documentBody(c)),
-        send('PUT', paths[2]!, contactBody(c)),
-        send('DELETE', `/v1/ingest/cases/${c}`),
-      ]);
-      expect(deleted.status).toBe(200);
-      expect(await json(deleted)).toMatchObject({ deleted: true });
-      for (const [k, res] of [event, document, contact].entries()) seen[await expectWrittenOrRefused(res!, paths[k]!)]++;
-    }
-    expect(await liveChildrenOfDeletedCases()).toEqual([]);
-    expect(seen.written + seen.refused).toBe(450);
-  }, RACE_TIMEOUT);
-
-  it('a bulk of events racing the DELETE of their case is all written then tombstoned, or refused as a whole', async () => {
-    for (let i = 0; i < 30; i++) {
-      const c = `bulk-race-case-${i}`;
-      expect((await send('PUT', `/v1/ingest/cases/${c}`, caseBody(`b${i}`))).status).toBe(201);
-      const items = Array.from({ length: 40 }, (_, k) => ({ op: 'upsert', type: 'event', externalId: `bulk-race-${i}-${k}`, data: eventBody(c, `E${k}`) }));
-      const [bulk, deleted] = await Promise.all([send('POST', '/v1/ingest/bulk', { items }), send('DELETE', `/v1/ingest/cases/${c}`)]);
-      expect(deleted.status).toBe(200);
-      if (bulk.status !== 200) {
-        expect(bulk.status).toBe(409);
-        const err = (await json(bulk)).error;
-        expect(err.code).toBe('case_deleted');
-        expect(err.details).toHaveLength(40);
-        expect(err.details[0]).toMatchObject({ index: 0, path: 'items.0.data.caseExternalId' });
-        expect((await send('GET', `/v1/ingest/events/bulk-race-${i}-0`)).status).toBe(404);
+  it(
+    '150 trials of an event, a document and a contact PUT racing the DELETE of their case leave no live child under a deleted case',
+    async () => {
+      const seen = { written: 0, refused: 0 };
+      for (let i = 0; i < 150; i++) {
+        const c = `race-case-${i}`;
+        expect((await send('PUT', `/v1/ingest/cases/${c}`, caseBody(String(i)))).status).toBe(201);
+        const paths = [`/v1/ingest/events/race-event-${i}`, `/v1/ingest/documents/race-doc-${i}`, `/v1/ingest/contacts/race-contact-${i}`];
+        const [event, document, contact, deleted] = await Promise.all([
+          send('PUT', paths[0]!, eventBody(c)),
+          send('PUT', paths[1]!, documentBody(c)),
+          send('PUT', paths[2]!, contactBody(c)),
+          send('DELETE', `/v1/ingest/cases/${c}`),
+        ]);
+        expect(deleted.status).toBe(200);
+        expect(await json(deleted)).toMatchObject({ deleted: true });
+        for (const [k, res] of [event, document, contact].entries()) seen[await expectWrittenOrRefused(res!, paths[k]!)]++;
       }
-    }
-    expect(await liveChildrenOfDeletedCases()).toEqual([]);
-  }, RACE_TIMEOUT);
+      expect(await liveChildrenOfDeletedCases()).toEqual([]);
+      expect(seen.written + seen.refused).toBe(450);
+    },
+    RACE_TIMEOUT,
+  );
+
+  it(
+    'a bulk of events racing the DELETE of their case is all written then tombstoned, or refused as a whole',
+    async () => {
+      for (let i = 0; i < 30; i++) {
+        const c = `bulk-race-case-${i}`;
+        expect((await send('PUT', `/v1/ingest/cases/${c}`, caseBody(`b${i}`))).status).toBe(201);
+        const items = Array.from({ length: 40 }, (_, k) => ({ op: 'upsert', type: 'event', externalId: `bulk-race-${i}-${k}`, data: eventBody(c, `E${k}`) }));
+        const [bulk, deleted] = await Promise.all([send('POST', '/v1/ingest/bulk', { items }), send('DELETE', `/v1/ingest/cases/${c}`)]);
+        expect(deleted.status).toBe(200);
+        if (bulk.status !== 200) {
+          expect(bulk.status).toBe(409);
+          const err = (await json(bulk)).error;
+          expect(err.code).toBe('case_deleted');
+          expect(err.details).toHaveLength(40);
+          expect(err.details[0]).toMatchObject({ index: 0, path: 'items.0.data.caseExternalId' });
+          expect((await send('GET', `/v1/ingest/events/bulk-race-${i}-0`)).status).toBe(404);
+        }
+      }
+      expect(await liveChildrenOfDeletedCases()).toEqual([]);
+    },
+    RACE_TIMEOUT,
+  );
 
   it('refuses a child of a tombstoned case with 409 case_deleted and of a missing case with 400 unknown_case, writing nothing', async () => {
     await send('PUT', '/v1/ingest/cases/gone', caseBody('gone'));
@@ -205,25 +213,29 @@ describe('ingest under concurrency', () => {
     }
   });
 
-  it('two bulks that lock the same events in opposite orders both succeed, as if one ran after the other', async () => {
-    await send('PUT', '/v1/ingest/cases/cross', caseBody('cross'));
-    for (let i = 0; i < 8; i++) {
-      const [x, y] = [`cross-${i}-x`, `cross-${i}-y`];
-      for (const id of [x, y]) expect((await send('PUT', `/v1/ingest/events/${id}`, eventBody('cross'))).status).toBe(201);
-      // Each bulk writes one event and deletes the other: the upsert locks one row, the delete then waits
-      // for the row the other bulk holds. PostgreSQL breaks the cycle by failing one; it is run again.
-      const upsertThenDelete = (keep: string, drop: string) => ({
-        items: [
-          { op: 'upsert', type: 'event', externalId: keep, data: eventBody('cross', `kept ${keep}`) },
-          { op: 'delete', type: 'event', externalId: drop },
-        ],
-      });
-      const answers = await Promise.all([send('POST', '/v1/ingest/bulk', upsertThenDelete(x, y)), send('POST', '/v1/ingest/bulk', upsertThenDelete(y, x))]);
-      expect(answers.map((r) => r.status)).toEqual([200, 200]);
-      const live = await Promise.all([x, y].map(async (id) => !(await json(await send('GET', `/v1/ingest/events/${id}`))).deleted));
-      expect(live.filter(Boolean)).toHaveLength(1);
-    }
-  }, RACE_TIMEOUT);
+  it(
+    'two bulks that lock the same events in opposite orders both succeed, as if one ran after the other',
+    async () => {
+      await send('PUT', '/v1/ingest/cases/cross', caseBody('cross'));
+      for (let i = 0; i < 8; i++) {
+        const [x, y] = [`cross-${i}-x`, `cross-${i}-y`];
+        for (const id of [x, y]) expect((await send('PUT', `/v1/ingest/events/${id}`, eventBody('cross'))).status).toBe(201);
+        // Each bulk writes one event and deletes the other: the upsert locks one row, the delete then waits
+        // for the row the other bulk holds. PostgreSQL breaks the cycle by failing one; it is run again.
+        const upsertThenDelete = (keep: string, drop: string) => ({
+          items: [
+            { op: 'upsert', type: 'event', externalId: keep, data: eventBody('cross', `kept ${keep}`) },
+            { op: 'delete', type: 'event', externalId: drop },
+          ],
+        });
+        const answers = await Promise.all([send('POST', '/v1/ingest/bulk', upsertThenDelete(x, y)), send('POST', '/v1/ingest/bulk', upsertThenDelete(y, x))]);
+        expect(answers.map((r) => r.status)).toEqual([200, 200]);
+        const live = await Promise.all([x, y].map(async (id) => !(await json(await send('GET', `/v1/ingest/events/${id}`))).deleted));
+        expect(live.filter(Boolean)).toHaveLength(1);
+      }
+    },
+    RACE_TIMEOUT,
+  );
 
   it('20 concurrent identical creates: one 201, nineteen 200 with the same version, no error', async () => {
     const responses = await Promise.all(Array.from({ length: 20 }, () => send('PUT', '/v1/ingest/events/same-e', eventBody('many', 'Same'))));

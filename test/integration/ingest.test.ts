@@ -34,8 +34,7 @@ describe('ingest API (single records)', () => {
     });
   const json = async (res: Response): Promise<Json> => (await res.json()) as Json;
   const dataVersion = async (org: SeededOrg) =>
-    (await t.services.db.selectFrom('organizations').select('data_version').where('id', '=', org.organizationId).executeTakeFirstOrThrow())
-      .data_version;
+    (await t.services.db.selectFrom('organizations').select('data_version').where('id', '=', org.organizationId).executeTakeFirstOrThrow()).data_version;
   const count = async (table: 'cases' | 'case_events' | 'documents' | 'contacts', org: SeededOrg, externalId: string) =>
     (
       await t.services.db
@@ -75,7 +74,15 @@ describe('ingest API (single records)', () => {
 
     it('answers 401 revoked_api_key once a key is revoked, while other keys keep working', async () => {
       const extra = await createApiKey(t.services.db, { organizationId: a.organizationId, name: 'to revoke' });
-      expect((await t.app.request('/v1/ingest/bulk', { method: 'POST', headers: { ...bearer(extra.apiKey), 'content-type': 'application/json' }, body: '{"items":[{"op":"delete","type":"case","externalId":"x"}]}' })).status).toBe(200);
+      expect(
+        (
+          await t.app.request('/v1/ingest/bulk', {
+            method: 'POST',
+            headers: { ...bearer(extra.apiKey), 'content-type': 'application/json' },
+            body: '{"items":[{"op":"delete","type":"case","externalId":"x"}]}',
+          })
+        ).status,
+      ).toBe(200);
       expect(await revokeApiKey(t.services.db, { organizationId: a.organizationId, id: extra.id })).toBe(true);
       const res = await t.app.request('/v1/ingest/cases/case-1', { headers: bearer(extra.apiKey) });
       expect(res.status).toBe(401);
@@ -144,7 +151,14 @@ describe('ingest API (single records)', () => {
     });
 
     it('stores a contact once, with or without a case', async () => {
-      const body = { name: 'Dana Whitmore', emails: ['Dana@Whitmore.example'], phones: ['+1 312 555 0142'], organizationName: 'Whitmore & Pratt LLP', role: 'opposing counsel', caseExternalId: 'case-1' };
+      const body = {
+        name: 'Dana Whitmore',
+        emails: ['Dana@Whitmore.example'],
+        phones: ['+1 312 555 0142'],
+        organizationName: 'Whitmore & Pratt LLP',
+        role: 'opposing counsel',
+        caseExternalId: 'case-1',
+      };
       expect((await send(a, 'PUT', '/v1/ingest/contacts/contact-1', body)).status).toBe(201);
       const again = await send(a, 'PUT', '/v1/ingest/contacts/contact-1', body);
       expect(again.status).toBe(200);
@@ -191,7 +205,12 @@ describe('ingest API (single records)', () => {
       ['an event with an unknown zone', '/v1/ingest/events/v-2', { ...eventBody, timeZone: 'Mars/Base' }, ['timeZone']],
       ['an event ending before it starts', '/v1/ingest/events/v-3', { ...eventBody, end: '2025-03-14T08:00:00-05:00' }, ['end']],
       ['a timed event without times', '/v1/ingest/events/v-4', { caseExternalId: 'case-1', kind: 'meeting', title: 'M' }, ['start', 'end', 'timeZone']],
-      ['an all-day event without a start date', '/v1/ingest/events/v-5', { caseExternalId: 'case-1', kind: 'deadline', title: 'D', allDay: true }, ['startDate']],
+      [
+        'an all-day event without a start date',
+        '/v1/ingest/events/v-5',
+        { caseExternalId: 'case-1', kind: 'deadline', title: 'D', allDay: true },
+        ['startDate'],
+      ],
       ['an event of an unknown kind', '/v1/ingest/events/v-6', { ...eventBody, kind: 'party' }, ['kind']],
       ['a contact with a bad e-mail', '/v1/ingest/contacts/v-7', { name: 'X', emails: ['nope'] }, ['emails.0']],
       ['a document with bad base64', '/v1/ingest/documents/v-8', { caseExternalId: 'case-1', title: 'T', fileName: 'a.txt', content: '***' }, ['content']],
@@ -218,7 +237,11 @@ describe('ingest API (single records)', () => {
     });
 
     it('answers 400 for malformed JSON and for an external id with a path separator', async () => {
-      const res = await t.app.request('/v1/ingest/cases/c-x', { method: 'PUT', headers: { ...bearer(a.apiKey), 'content-type': 'application/json' }, body: '{"number":' });
+      const res = await t.app.request('/v1/ingest/cases/c-x', {
+        method: 'PUT',
+        headers: { ...bearer(a.apiKey), 'content-type': 'application/json' },
+        body: '{"number":',
+      });
       expect(res.status).toBe(400);
       const bad = await send(a, 'PUT', `/v1/ingest/cases/${encodeURIComponent('a b')}`, caseBody);
       expect(bad.status).toBe(400);
@@ -242,13 +265,23 @@ describe('ingest API (single records)', () => {
     it('stores a multipart upload in the blob store under its SHA-256', async () => {
       const bytes = Buffer.from('%PDF-1.4\nA complaint, in brief.\n%%EOF\n');
       const form = new FormData();
-      form.append('metadata', JSON.stringify({ caseExternalId: 'case-1', title: 'Complaint', fileName: 'complaint.pdf', author: 'Ada Admin', documentDate: '2025-01-15' }));
+      form.append(
+        'metadata',
+        JSON.stringify({ caseExternalId: 'case-1', title: 'Complaint', fileName: 'complaint.pdf', author: 'Ada Admin', documentDate: '2025-01-15' }),
+      );
       form.append('file', new Blob([bytes], { type: 'application/pdf' }), 'complaint.pdf');
       const res = await t.app.request('/v1/ingest/documents/doc-1', { method: 'PUT', headers: bearer(a.apiKey), body: form });
       expect(res.status).toBe(201);
       const doc = await json(res);
       const sha256 = createHash('sha256').update(bytes).digest('hex');
-      expect(doc).toMatchObject({ sha256, sizeBytes: bytes.length, mimeType: 'application/pdf', fileName: 'complaint.pdf', documentDate: '2025-01-15', version: 1 });
+      expect(doc).toMatchObject({
+        sha256,
+        sizeBytes: bytes.length,
+        mimeType: 'application/pdf',
+        fileName: 'complaint.pdf',
+        documentDate: '2025-01-15',
+        version: 1,
+      });
       expect(Buffer.from((await t.services.blobs.get(sha256))!)).toEqual(bytes);
     });
 
@@ -376,7 +409,11 @@ describe('ingest API (single records)', () => {
     it('lets an admin create, list and revoke keys; a member may not', async () => {
       const admin = await signInAs(t.services, { id: a.admin.id, organizationId: a.organizationId, role: 'admin' });
       const member = await signInAs(t.services, { id: a.member.id, organizationId: a.organizationId, role: 'member' });
-      const created = await t.app.request('/v1/admin/api-keys', { method: 'POST', headers: { ...admin, 'content-type': 'application/json' }, body: '{"name":"practice app"}' });
+      const created = await t.app.request('/v1/admin/api-keys', {
+        method: 'POST',
+        headers: { ...admin, 'content-type': 'application/json' },
+        body: '{"name":"practice app"}',
+      });
       expect(created.status).toBe(201);
       const key = await json(created);
       expect((await t.app.request('/v1/ingest/cases/case-1', { headers: bearer(key.apiKey) })).status).toBe(200);

@@ -55,7 +55,9 @@ describe('out-of-range values are 400s naming the field', () => {
   const ingest = (method: string, path: string, body: unknown) =>
     t.app.request(path, { method, headers: { ...bearer(org.apiKey), 'content-type': 'application/json' }, body: JSON.stringify(body) });
   const event = (start: string, end: string) => ({ caseExternalId: 'c1', kind: 'court_date', title: 'Hearing', start, end, timeZone: 'Europe/Berlin' });
-  const liveEvents = async () => (await t.services.db.selectFrom('case_events').select('id').where('organization_id', '=', org.organizationId).where('deleted_at', 'is', null).execute()).length;
+  const liveEvents = async () =>
+    (await t.services.db.selectFrom('case_events').select('id').where('organization_id', '=', org.organizationId).where('deleted_at', 'is', null).execute())
+      .length;
   type Problem = { error: { code: string; details: Array<{ path: string; message: string; index?: number }> } };
 
   it.each([
@@ -143,7 +145,13 @@ describe('out-of-range values are 400s naming the field', () => {
 
     it('pages with the cursors it returns, each entry once', async () => {
       for (let i = 0; i < 3; i++) {
-        if (list === 'items') await recordAudit(t.services.db, { organizationId: org.organizationId, actor: { kind: 'system', reason: 'test' }, action: 'fuzz.page', target: `n:${i}` });
+        if (list === 'items')
+          await recordAudit(t.services.db, {
+            organizationId: org.organizationId,
+            actor: { kind: 'system', reason: 'test' },
+            action: 'fuzz.page',
+            target: `n:${i}`,
+          });
         else await recordSecurityEvent(t.services.db, { organizationId: org.organizationId, kind: 'login', outcome: 'success', method: 'test' });
       }
       const seen: string[] = [];

@@ -101,16 +101,33 @@ describe('no secrets in logs', () => {
     expect(ok.status).toBe(200);
     const etag = ok.headers.get('etag')!;
     expect((await t.app.request(feedUrl.pathname, { headers: { 'if-none-match': etag } }, peer)).status).toBe(304);
-    const feedToken = feedUrl.pathname.split('/').pop()!.replace(/\.ics$/, '');
+    const feedToken = feedUrl.pathname
+      .split('/')
+      .pop()!
+      .replace(/\.ics$/, '');
     const wrong = `${feedToken.slice(0, -4)}AAAA`;
     expect((await t.app.request(`/ical/${wrong}.ics`, {}, peer)).status).toBe(404);
 
     // 5. Bad credentials of every kind.
-    expect((await t.app.request('/v1/ingest/bulk', { method: 'POST', headers: { ...bearer(`${org.apiKey}x`), 'content-type': 'application/json' }, body: '{"items":[]}' })).status).toBe(401);
+    expect(
+      (
+        await t.app.request('/v1/ingest/bulk', {
+          method: 'POST',
+          headers: { ...bearer(`${org.apiKey}x`), 'content-type': 'application/json' },
+          body: '{"items":[]}',
+        })
+      ).status,
+    ).toBe(401);
     expect((await t.app.request('/v1/connections', { headers: { cookie: `${member.cookie}x` } })).status).toBe(401);
     const csrfHeader = Object.keys(member).find((k) => k !== 'cookie')!;
     expect(
-      (await t.app.request('/v1/connections', { method: 'POST', headers: { cookie: member.cookie!, [csrfHeader]: 'wrong', 'content-type': 'application/json' }, body: '{}' })).status,
+      (
+        await t.app.request('/v1/connections', {
+          method: 'POST',
+          headers: { cookie: member.cookie!, [csrfHeader]: 'wrong', 'content-type': 'application/json' },
+          body: '{}',
+        })
+      ).status,
     ).toBe(403);
     await env.waitIdle();
     // The revocation's worker revokes the grant at the provider and seals the receipt.
@@ -176,7 +193,14 @@ describe('no secrets in logs', () => {
     const configured = await t.app.request('/v1/admin/saml', {
       method: 'PUT',
       headers: { ...admin, 'content-type': 'application/json' },
-      body: JSON.stringify({ entityId: idp.entityId('logs'), ssoUrl: idp.ssoUrl('logs'), sloUrl: idp.sloUrl('logs'), certificates: [idp.certificatePem], jitProvisioning: true, linkByEmail: true }),
+      body: JSON.stringify({
+        entityId: idp.entityId('logs'),
+        ssoUrl: idp.ssoUrl('logs'),
+        sloUrl: idp.sloUrl('logs'),
+        certificates: [idp.certificatePem],
+        jitProvisioning: true,
+        linkByEmail: true,
+      }),
     });
     expect(configured.status).toBe(200);
     const saml = new CookieJar();

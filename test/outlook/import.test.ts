@@ -21,7 +21,15 @@ let env: SyncEnv;
 let connectionId: string;
 
 const count = async (table: 'imported_contacts' | 'imported_contact_sources') =>
-  Number((await env.t.services.db.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).where('connection_id', '=', connectionId).executeTakeFirstOrThrow()).n);
+  Number(
+    (
+      await env.t.services.db
+        .selectFrom(table)
+        .select((eb) => eb.fn.countAll().as('n'))
+        .where('connection_id', '=', connectionId)
+        .executeTakeFirstOrThrow()
+    ).n,
+  );
 
 async function waitImportIdle(timeoutMs = 60_000): Promise<void> {
   const q = env.t.services.queues.import;
@@ -81,7 +89,12 @@ describe('Outlook contacts', () => {
     // 3 folders x 100 contacts, plus one person in two folders: 302 items, 301 people.
     expect(await count('imported_contact_sources')).toBe(302);
     expect(await count('imported_contacts')).toBe(301);
-    const dana = await env.t.services.db.selectFrom('imported_contacts').selectAll().where('connection_id', '=', connectionId).where('person_key', '=', 'email:dana.twice@contacts.example').execute();
+    const dana = await env.t.services.db
+      .selectFrom('imported_contacts')
+      .selectAll()
+      .where('connection_id', '=', connectionId)
+      .where('person_key', '=', 'email:dana.twice@contacts.example')
+      .execute();
     expect(dana).toHaveLength(1);
     const deltas = graphReads().filter((e) => e.path.endsWith('/contacts/delta'));
     // Paged (100 per page): more than one request per folder.
@@ -94,9 +107,29 @@ describe('Outlook contacts', () => {
     const initial = graphReads().filter((e) => (e.object as { initial?: boolean } | undefined)?.initial);
     expect(initial).toHaveLength(3);
     for (const e of initial) expect((e.object as { select: string[] }).select).toEqual(SELECT);
-    const row = await env.t.services.db.selectFrom('imported_contacts').selectAll().where('connection_id', '=', connectionId).limit(1).executeTakeFirstOrThrow();
+    const row = await env.t.services.db
+      .selectFrom('imported_contacts')
+      .selectAll()
+      .where('connection_id', '=', connectionId)
+      .limit(1)
+      .executeTakeFirstOrThrow();
     expect(Object.keys(row).sort()).toEqual(
-      ['company', 'connection_id', 'created_at', 'display_name', 'emails', 'id', 'invited_at', 'job_title', 'matched_user_id', 'organization_id', 'person_key', 'phones', 'updated_at', 'user_id'].sort(),
+      [
+        'company',
+        'connection_id',
+        'created_at',
+        'display_name',
+        'emails',
+        'id',
+        'invited_at',
+        'job_title',
+        'matched_user_id',
+        'organization_id',
+        'person_key',
+        'phones',
+        'updated_at',
+        'user_id',
+      ].sort(),
     );
     expect(JSON.stringify(row)).not.toMatch(/Private note|Private Lane|1980-02-29|555 0199/);
   });
@@ -136,7 +169,9 @@ describe('Outlook contacts', () => {
     expect(await count('imported_contact_sources')).toBe(302 + 1 - 2);
     // person5 gone; Dana still there through her other folder; the new person in.
     expect(await count('imported_contacts')).toBe(301 + 1 - 1);
-    const keys = (await env.t.services.db.selectFrom('imported_contacts').select('person_key').where('connection_id', '=', connectionId).execute()).map((r) => r.person_key);
+    const keys = (await env.t.services.db.selectFrom('imported_contacts').select('person_key').where('connection_id', '=', connectionId).execute()).map(
+      (r) => r.person_key,
+    );
     expect(keys).toContain('email:new.person@contacts.example');
     expect(keys).toContain('email:dana.twice@contacts.example');
     expect(keys).not.toContain('email:person5@contacts.example');
@@ -169,7 +204,15 @@ describe('Outlook contacts', () => {
     await fetch(`${env.sandbox.url}/_sandbox/faults`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ provider: 'microsoft', path: '/contacts/delta$', kind: 'status', status: 429, reason: 'MailboxConcurrency', retryAfterSeconds: 1, times: 1 }),
+      body: JSON.stringify({
+        provider: 'microsoft',
+        path: '/contacts/delta$',
+        kind: 'status',
+        status: 429,
+        reason: 'MailboxConcurrency',
+        retryAfterSeconds: 1,
+        times: 1,
+      }),
     });
     const before = await count('imported_contacts');
     const from = env.sandbox.state.ledger.at(-1)?.seq ?? 0;
@@ -177,7 +220,12 @@ describe('Outlook contacts', () => {
     await importNow();
     expect(Date.now() - started).toBeGreaterThanOrEqual(900);
     expect(await count('imported_contacts')).toBe(before + 1);
-    const failed = await env.t.services.db.selectFrom('transfer_log').select(['outcome', 'provider_status']).where('connection_id', '=', connectionId).where('outcome', '=', 'failed').execute();
+    const failed = await env.t.services.db
+      .selectFrom('transfer_log')
+      .select(['outcome', 'provider_status'])
+      .where('connection_id', '=', connectionId)
+      .where('outcome', '=', 'failed')
+      .execute();
     expect(failed.some((r) => r.provider_status === 429)).toBe(true);
     expect(graphReads(from).filter((e) => e.path.endsWith('/contacts/delta')).length).toBe(3);
     await fetch(`${env.sandbox.url}/_sandbox/faults`, { method: 'DELETE' });

@@ -46,12 +46,26 @@ describe('consent API', () => {
     const first = await post(connectionId, { categories: ['calendar.events'] });
     expect(first.status).toBe(201);
     const v1 = ((await first.json()) as { consent: Record<string, unknown> }).consent;
-    expect(v1).toMatchObject({ version: 1, categories: ['calendar.events'], caseScope: { kind: 'all' }, method: 'api', ip: null, userAgent: 'ConsentTest/1.0', current: true });
+    expect(v1).toMatchObject({
+      version: 1,
+      categories: ['calendar.events'],
+      caseScope: { kind: 'all' },
+      method: 'api',
+      ip: null,
+      userAgent: 'ConsentTest/1.0',
+      current: true,
+    });
 
     const send = () =>
       t.services.gate.send(
         jobCtx(connectionId),
-        { operation: 'create', categories: ['calendar.events', 'calendar.events.details'], subjects: {}, recipient: { account: null, destination: null }, fields: { title: 't', description: 'd' } },
+        {
+          operation: 'create',
+          categories: ['calendar.events', 'calendar.events.details'],
+          subjects: {},
+          recipient: { account: null, destination: null },
+          fields: { title: 't', description: 'd' },
+        },
         async (fields) => ({ value: Object.keys(fields).sort() }),
       );
     expect(await send()).toMatchObject({ outcome: 'sent', value: ['title'] });
@@ -65,7 +79,9 @@ describe('consent API', () => {
 
     const current = await t.app.request(`/v1/connections/${connectionId}/consent`, { headers: member });
     expect(((await current.json()) as { consent: { version: number } }).consent.version).toBe(2);
-    const history = (await (await t.app.request(`/v1/connections/${connectionId}/consents`, { headers: member })).json()) as { items: Array<{ version: number; current: boolean; withdrawnBy: string | null }> };
+    const history = (await (await t.app.request(`/v1/connections/${connectionId}/consents`, { headers: member })).json()) as {
+      items: Array<{ version: number; current: boolean; withdrawnBy: string | null }>;
+    };
     expect(history.items.map((i) => [i.version, i.current, i.withdrawnBy])).toEqual([
       [2, true, null],
       [1, false, 'superseded'],

@@ -66,8 +66,12 @@ describe('gate decision (pure)', () => {
       reason: 'platform_disabled',
     });
     const del: TransferItem = { ...calendarItem({}), operation: 'delete' };
-    expect(decideTransfer({ connection: { ...off, status: 'revoked' }, consent: { kind: 'missing' }, item: del, purpose: 'revocation_purge' }).allowed).toBe(true);
-    expect(decideTransfer({ connection: off, consent: { kind: 'missing' }, item: del, purpose: 'calendar_sync' })).toMatchObject({ reason: 'platform_disabled' });
+    expect(decideTransfer({ connection: { ...off, status: 'revoked' }, consent: { kind: 'missing' }, item: del, purpose: 'revocation_purge' }).allowed).toBe(
+      true,
+    );
+    expect(decideTransfer({ connection: off, consent: { kind: 'missing' }, item: del, purpose: 'calendar_sync' })).toMatchObject({
+      reason: 'platform_disabled',
+    });
   });
 
   it('needs a current consent to provision, but no category', () => {

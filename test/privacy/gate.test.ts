@@ -126,7 +126,13 @@ describe('outbound gate', () => {
 
   it('lets deletes through without consent but only on an active connection (or a revoked one when purging)', async () => {
     const connectionId = await newConnection();
-    const del: TransferItem = { operation: 'delete', categories: ['calendar.events'], subjects: { caseIds: [caseA] }, recipient: { account: null, destination: 'cal-1' }, fields: {} };
+    const del: TransferItem = {
+      operation: 'delete',
+      categories: ['calendar.events'],
+      subjects: { caseIds: [caseA] },
+      recipient: { account: null, destination: 'cal-1' },
+      fields: {},
+    };
     expect((await t.services.gate.send(jobCtx(connectionId), del, async () => ({ value: 0, status: 204 }))).outcome).toBe('sent');
     const revoked = await newConnection('revoked');
     expect(await t.services.gate.send(jobCtx(revoked), del, async () => ({ value: 0 }))).toMatchObject({ reason: 'connection_revoked' });
@@ -185,20 +191,39 @@ describe('outbound gate', () => {
     expect(result.outcome).toBe('sent');
     const rows = (await logRows(t.services, org.organizationId)).filter((r) => r.connection_id === connectionId);
     expect(rows.map((r) => r.outcome)).toEqual(['intent', 'not_modified']);
-    expect(rows[1]).toMatchObject({ payload_bytes: 0, provider_status: 304, requester_ip: '198.51.100.4', requester_user_agent: 'Calendar/1.0', actor: { kind: 'feed_fetch' } });
+    expect(rows[1]).toMatchObject({
+      payload_bytes: 0,
+      provider_status: 304,
+      requester_ip: '198.51.100.4',
+      requester_user_agent: 'Calendar/1.0',
+      actor: { kind: 'feed_fetch' },
+    });
   });
 
   it('records a request that disclosed nothing as one not_modified row, after the same checks (blocked once withdrawn)', async () => {
     const connectionId = await newConnection();
     await consent(t.services, { connectionId, organizationId: org.organizationId, userId: org.member.id, categories: ['calendar.events'] });
     const ctx = { connectionId, purpose: 'ical_feed', actor: { kind: 'feed_fetch' as const, ip: '198.51.100.4', userAgent: 'Calendar/1.0' } };
-    const item: TransferItem = { operation: 'publish', categories: ['calendar.events'], subjects: {}, recipient: { account: null, destination: 'feed:1' }, fields: {} };
+    const item: TransferItem = {
+      operation: 'publish',
+      categories: ['calendar.events'],
+      subjects: {},
+      recipient: { account: null, destination: 'feed:1' },
+      fields: {},
+    };
     expect(await t.services.gate.record(ctx, item, { providerStatus: 304 })).toMatchObject({ outcome: 'sent', value: null });
     await withdrawConsents(t.services, { connectionIds: [connectionId], actor: org.member.id });
     expect(await t.services.gate.record(ctx, item, { providerStatus: 304 })).toMatchObject({ outcome: 'blocked', reason: 'consent_withdrawn' });
     const rows = (await logRows(t.services, org.organizationId)).filter((r) => r.connection_id === connectionId);
     expect(rows.map((r) => r.outcome)).toEqual(['not_modified', 'blocked']);
-    expect(rows[0]).toMatchObject({ intent_id: null, field_names: [], payload_sha256: null, payload_bytes: 0, provider_status: 304, requester_ip: '198.51.100.4' });
+    expect(rows[0]).toMatchObject({
+      intent_id: null,
+      field_names: [],
+      payload_sha256: null,
+      payload_bytes: 0,
+      provider_status: 304,
+      requester_ip: '198.51.100.4',
+    });
   });
 
   it('still logs a refusal for a connection whose row was deleted, under its organization', async () => {
@@ -253,10 +278,15 @@ describe('outbound gate', () => {
       const items = [event(caseA), event(caseB), event(caseA), { ...event(caseB), itemKey: 'event:poison' }];
       const called: number[] = [];
       await expect(
-        t.services.gate.sendMany(jobCtx(connectionId), items, async (_f, _item, i) => {
-          called.push(i);
-          return { value: i, remoteId: `r-${i}` };
-        }, { concurrency: 2 }),
+        t.services.gate.sendMany(
+          jobCtx(connectionId),
+          items,
+          async (_f, _item, i) => {
+            called.push(i);
+            return { value: i, remoteId: `r-${i}` };
+          },
+          { concurrency: 2 },
+        ),
       ).rejects.toThrow(/poisoned row/);
       // The poisoned intent (and any written in the same statement) stopped the chunk: no call without
       // its intent, and every call made has its outcome.

@@ -56,9 +56,7 @@ export async function consent(
     categories: params.categories,
     caseScope: params.caseScope ?? { kind: 'all' },
     method: 'api',
-    attestations: params.categories.includes('contacts.import')
-      ? { 'contacts.import': 'I have the legal right to import these contacts' }
-      : {},
+    attestations: params.categories.includes('contacts.import') ? { 'contacts.import': 'I have the legal right to import these contacts' } : {},
   });
 }
 
@@ -70,10 +68,5 @@ export const jobCtx = (connectionId: string, purpose = 'calendar_sync'): Transfe
 
 /** Rows of the transfer log of one organization, in chain order. */
 export async function logRows(services: Services, organizationId: string) {
-  return services.db
-    .selectFrom('transfer_log')
-    .selectAll()
-    .where('organization_id', '=', organizationId)
-    .orderBy('seq')
-    .execute();
+  return services.db.selectFrom('transfer_log').selectAll().where('organization_id', '=', organizationId).orderBy('seq').execute();
 }

@@ -44,7 +44,13 @@ describe('gated provider HTTP client', () => {
     await consent(t.services, { connectionId, organizationId: org.organizationId, userId: org.member.id, categories: ['documents.metadata'] });
     const result = await t.services.gate.send(
       jobCtx(connectionId, 'document_sync'),
-      { operation: 'create', categories: ['documents.metadata'], subjects: { documentIds: ['d1'] }, recipient: { account: null, destination: 'LIB!1' }, fields: { title: 'Brief', author: 'Ada' } },
+      {
+        operation: 'create',
+        categories: ['documents.metadata'],
+        subjects: { documentIds: ['d1'] },
+        recipient: { account: null, destination: 'LIB!1' },
+        fields: { title: 'Brief', author: 'Ada' },
+      },
       async (fields) => {
         const res = await client.request<{ id: string }>({ method: 'POST', path: 'items', body: fields });
         return { value: res.body, status: res.status, remoteId: res.body?.id, bytes: res.bytesSent };

@@ -131,7 +131,9 @@ describe.skipIf(!pgReachable)('the transfer log against the provider ledger unde
       if (r.outcome === 'sent' || (r.outcome === 'resolved' && r.reason === 'took_effect')) count(logged, r.item_key!);
     }
     const keys = [...new Set([...writes.keys(), ...logged.keys()])].sort();
-    const mismatches = keys.filter((k) => (writes.get(k) ?? 0) !== (logged.get(k) ?? 0)).map((k) => `${k}: ${writes.get(k) ?? 0} writes, ${logged.get(k) ?? 0} logged`);
+    const mismatches = keys
+      .filter((k) => (writes.get(k) ?? 0) !== (logged.get(k) ?? 0))
+      .map((k) => `${k}: ${writes.get(k) ?? 0} writes, ${logged.get(k) ?? 0} logged`);
     expect(mismatches).toEqual([]);
     expect(keys.length).toBe(N + 1);
 

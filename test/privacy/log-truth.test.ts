@@ -82,10 +82,12 @@ describe('transfer outcomes say what is known', () => {
     await consent(t.services, { connectionId, organizationId: org.organizationId, userId: org.member.id, categories: ['calendar.events'] });
     // This platform's "did the write take effect?": read the provider's item.
     registerWriteCheck(PLATFORM, async ({ intent }) => {
-      const res = await client(2000).request({ method: 'GET', path: `items/${encodeURIComponent(intent.itemKey!)}` }).catch((err: { status?: number }) => {
-        if (err.status === 404) return null;
-        throw err;
-      });
+      const res = await client(2000)
+        .request({ method: 'GET', path: `items/${encodeURIComponent(intent.itemKey!)}` })
+        .catch((err: { status?: number }) => {
+          if (err.status === 404) return null;
+          throw err;
+        });
       return res ? 'took_effect' : 'did_not_take_effect';
     });
   });
@@ -125,9 +127,17 @@ describe('transfer outcomes say what is known', () => {
       // The subject-access report, the API view and the CSV export say what happened.
       const report2 = await subjectAccessReport(t.services.db, { organizationId: org.organizationId, subject: { kind: 'eventId', id: 'late-1' } });
       expect(report2.transfers).toEqual([
-        expect.objectContaining({ transferId: result.transferId, delivery: 'delivered_confirmed_later', resolution: expect.objectContaining({ verdict: 'took_effect' }) }),
+        expect.objectContaining({
+          transferId: result.transferId,
+          delivery: 'delivered_confirmed_later',
+          resolution: expect.objectContaining({ verdict: 'took_effect' }),
+        }),
       ]);
-      const listed = await listTransfers(t.services.db, { scope: { organizationId: org.organizationId }, filters: { outcomes: ['unknown', 'resolved'] }, limit: 50 });
+      const listed = await listTransfers(t.services.db, {
+        scope: { organizationId: org.organizationId },
+        filters: { outcomes: ['unknown', 'resolved'] },
+        limit: 50,
+      });
       const mine = listed.items.filter((i) => i.intentId === result.transferId).sort((a, b) => a.seq - b.seq);
       expect(mine.map((i) => [i.outcome, i.reason])).toEqual([
         ['unknown', null],
@@ -206,7 +216,9 @@ describe('transfer outcomes say what is known', () => {
 
   it('makes none of the calls whose intents could not be written', async () => {
     await sql`CREATE FUNCTION refuse_intents() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN IF NEW.outcome = 'intent' AND NEW.item_key LIKE 'dbdown-%' THEN RAISE EXCEPTION 'database refused the intent'; END IF; RETURN NEW; END $$`.execute(t.services.db);
+      BEGIN IF NEW.outcome = 'intent' AND NEW.item_key LIKE 'dbdown-%' THEN RAISE EXCEPTION 'database refused the intent'; END IF; RETURN NEW; END $$`.execute(
+      t.services.db,
+    );
     await sql`CREATE TRIGGER refuse_intents BEFORE INSERT ON transfer_log FOR EACH ROW EXECUTE FUNCTION refuse_intents()`.execute(t.services.db);
     const calls: string[] = [];
     try {
@@ -226,7 +238,9 @@ describe('transfer outcomes say what is known', () => {
 
   it('after a database error writing outcomes (or a crash), the recovery job turns the open intents into unknown and resolves each', async () => {
     await sql`CREATE FUNCTION refuse_outcomes() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN IF NEW.outcome = 'sent' AND NEW.item_key LIKE 'lost-%' THEN RAISE EXCEPTION 'database refused the outcome'; END IF; RETURN NEW; END $$`.execute(t.services.db);
+      BEGIN IF NEW.outcome = 'sent' AND NEW.item_key LIKE 'lost-%' THEN RAISE EXCEPTION 'database refused the outcome'; END IF; RETURN NEW; END $$`.execute(
+      t.services.db,
+    );
     await sql`CREATE TRIGGER refuse_outcomes BEFORE INSERT ON transfer_log FOR EACH ROW EXECUTE FUNCTION refuse_outcomes()`.execute(t.services.db);
     try {
       await expect(

@@ -67,8 +67,18 @@ const decode = (bytes: Uint8Array): unknown => JSON.parse(new TextDecoder().deco
 describe('RFC 8785 canonical JSON of signed payloads', () => {
   it('matches the examples of RFC 8785 §3.2.2 and §3.2.3', () => {
     const input = String.raw`{"numbers":[333333333.33333329,1E30,4.50,2e-3,0.000000000000000000000000001],"string":"\u20ac$\u000F\u000aA'\u0042\u0022\u005c\\\"\/","literals":[null,true,false]}`;
-    expect(jcs(JSON.parse(input))).toBe(String.raw`{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],"string":"€$\u000f\nA'B\"\\\\\"/"}`);
-    const sorting = { '\u20ac': 'Euro Sign', '\r': 'Carriage Return', '\ufb33': 'Hebrew Letter Dalet With Dagesh', '1': 'One', '\ud83d\ude00': 'Emoji: Grinning Face', '\u0080': 'Control', '\u00f6': 'Latin Small Letter O With Diaeresis' };
+    expect(jcs(JSON.parse(input))).toBe(
+      String.raw`{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],"string":"€$\u000f\nA'B\"\\\\\"/"}`,
+    );
+    const sorting = {
+      '\u20ac': 'Euro Sign',
+      '\r': 'Carriage Return',
+      '\ufb33': 'Hebrew Letter Dalet With Dagesh',
+      '1': 'One',
+      '\ud83d\ude00': 'Emoji: Grinning Face',
+      '\u0080': 'Control',
+      '\u00f6': 'Latin Small Letter O With Diaeresis',
+    };
     const keyOrder = [...jcs(sorting).matchAll(/"((?:[^"\\]|\\.)*)":/g)].map((m) => JSON.parse(`"${m[1]}"`) as string);
     expect(keyOrder).toEqual(['\r', '1', '\u0080', '\u00f6', '\u20ac', '\ud83d\ude00', '\ufb33']);
   });
@@ -118,7 +128,13 @@ describe('JWS checkpoints and receipts', () => {
     const key = await importJWK(jwk, 'EdDSA');
     const { payload, protectedHeader } = await compactVerify(sealed[0]!.jws, key);
     expect(protectedHeader).toEqual({ alg: 'EdDSA', kid: jwk.kid, typ: 'transfer-log-checkpoint+jws' });
-    expect(decode(payload)).toMatchObject({ type: 'casebridge.transfer-log.checkpoint', version: 2, organizationId: org.organizationId, treeSize: 3, headHash: head.hash });
+    expect(decode(payload)).toMatchObject({
+      type: 'casebridge.transfer-log.checkpoint',
+      version: 2,
+      organizationId: org.organizationId,
+      treeSize: 3,
+      headHash: head.hash,
+    });
 
     const forged = withPayload(sealed[0]!.jws, { ...(decode(payload) as object), treeSize: 2 });
     await expect(compactVerify(forged, key)).rejects.toThrow(/signature verification failed/);
@@ -149,7 +165,9 @@ describe('JWS checkpoints and receipts', () => {
         await sql`ALTER TABLE transfer_log_checkpoints ENABLE TRIGGER transfer_log_checkpoints_append_only`.execute(t.services.db);
       }
     };
-    await asDba(sql`UPDATE transfer_log_checkpoints SET jws = (SELECT jws FROM transfer_log_checkpoints WHERE organization_id = ${b.organizationId}) WHERE organization_id = ${a.organizationId}`);
+    await asDba(
+      sql`UPDATE transfer_log_checkpoints SET jws = (SELECT jws FROM transfer_log_checkpoints WHERE organization_id = ${b.organizationId}) WHERE organization_id = ${a.organizationId}`,
+    );
     await asDba(sql`UPDATE transfer_log_checkpoints SET sealed_at = sealed_at - interval '1 day' WHERE organization_id = ${b.organizationId}`);
     for (const org of [a, b]) {
       const report = await verifyTransferLog(t.services, { organizationId: org.organizationId });
@@ -161,7 +179,12 @@ describe('JWS checkpoints and receipts', () => {
     const org = await seedOrg(t.services, 'Legacy Checkpoint');
     await new TransferLogWriter(t.services.db).append([entry(org.organizationId, 1), entry(org.organizationId, 2)]);
     const key = getSigningKey(t.config);
-    const rows = await t.services.db.selectFrom('transfer_log').select(['seq', 'hash']).where('organization_id', '=', org.organizationId).orderBy('seq').execute();
+    const rows = await t.services.db
+      .selectFrom('transfer_log')
+      .select(['seq', 'hash'])
+      .where('organization_id', '=', org.organizationId)
+      .orderBy('seq')
+      .execute();
     const sealedAt = new Date(Date.now() - 60_000);
     for (const row of rows) {
       const facts = { organizationId: org.organizationId, seq: Number(row.seq), headHash: row.hash, sealedAt, kind: 'periodic' as const, keyId: key.keyId };
@@ -169,7 +192,15 @@ describe('JWS checkpoints and receipts', () => {
       const signed = row.seq === rows[1]!.seq ? { ...facts, headHash: 'f'.repeat(64) } : facts;
       await t.services.db
         .insertInto('transfer_log_checkpoints')
-        .values({ organization_id: org.organizationId, seq: facts.seq, head_hash: facts.headHash, kind: 'periodic', key_id: key.keyId, signature: signBytes(key, checkpointMessage(signed)), sealed_at: sealedAt })
+        .values({
+          organization_id: org.organizationId,
+          seq: facts.seq,
+          head_hash: facts.headHash,
+          kind: 'periodic',
+          key_id: key.keyId,
+          signature: signBytes(key, checkpointMessage(signed)),
+          sealed_at: sealedAt,
+        })
         .execute();
     }
     const report = (await verifyTransferLog(t.services, { organizationId: org.organizationId })).organizations[0]!;
@@ -200,7 +231,9 @@ describe('JWS checkpoints and receipts', () => {
     expect(protectedHeader).toEqual({ alg: 'EdDSA', kid: jwk.kid, typ: 'revocation-receipt+jws' });
     expect(decode(payload)).toEqual(view.receipt.payload);
     expect(decode(payload)).toMatchObject({ type: 'casebridge.revocation_receipt', version: 2, revocationId: revocation.id, reason: 'left the firm' });
-    await expect(compactVerify(withPayload(view.receipt.jws, { ...view.receipt.payload, reason: 'routine' }), key)).rejects.toThrow(/signature verification failed/);
+    await expect(compactVerify(withPayload(view.receipt.jws, { ...view.receipt.payload, reason: 'routine' }), key)).rejects.toThrow(
+      /signature verification failed/,
+    );
 
     // `receipts verify` with the JWK file an auditor saved: the receipt passes; an edited readable copy
     // or an edited JWS fails.

@@ -3,12 +3,7 @@ import fc from 'fast-check';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalDigest, canonicalJson, freezeDeep, isDeepFrozen, sha256Hex } from '../../src/transfers/canonical.ts';
-import {
-  canonicalEntry,
-  canonicalEntryReference,
-  INLINE_SUBJECTS_MAX,
-  type TransferLogEntry,
-} from '../../src/transfers/log-entry.ts';
+import { canonicalEntry, canonicalEntryReference, INLINE_SUBJECTS_MAX, type TransferLogEntry } from '../../src/transfers/log-entry.ts';
 import { TransferLogWriter } from '../../src/transfers/log-writer.ts';
 import { enforceRetention } from '../../src/transfers/retention.ts';
 import type { TransferItem } from '../../src/transfers/types.ts';
@@ -128,7 +123,10 @@ describe('large subject sets are stored once and read as if inline', () => {
   it('logs each fetch as an intent and an outcome naming the set by digest; the set is stored once', async () => {
     const item = bigItem();
     for (let i = 0; i < 3; i++) {
-      const r = await t.services.gate.send({ ...jobCtx(connectionId, 'ical_feed') }, item, async (minimised) => ({ value: Object.keys(minimised), status: 200 }));
+      const r = await t.services.gate.send({ ...jobCtx(connectionId, 'ical_feed') }, item, async (minimised) => ({
+        value: Object.keys(minimised),
+        status: 200,
+      }));
       expect(r.outcome).toBe('sent');
     }
     const rows = (await logRows(t.services, org.organizationId)).filter((r) => r.connection_id === connectionId);
@@ -279,7 +277,9 @@ describe('retention and subject sets', () => {
     await writer.append([row(org.organizationId, oldSet)]);
     const rows = await logRows(t.services, org.organizationId);
     expect(rows.map((r) => Number(r.seq))).toEqual([3, 4]);
-    expect(await t.services.db.selectFrom('transfer_subject_sets').select('digest').where('organization_id', '=', org.organizationId).execute()).toHaveLength(2);
+    expect(await t.services.db.selectFrom('transfer_subject_sets').select('digest').where('organization_id', '=', org.organizationId).execute()).toHaveLength(
+      2,
+    );
     expect((await verifyTransferLog(t.services, { organizationId: org.organizationId })).ok).toBe(true);
   });
 });

@@ -85,7 +85,9 @@ describe('transfer log', () => {
   it('refuses UPDATE, DELETE and TRUNCATE in the database', async () => {
     const org = await seedOrg(t.services, 'Append Only');
     await new TransferLogWriter(t.services.db).append([entry(org.organizationId, 1)]);
-    await expect(sql`UPDATE transfer_log SET purpose = 'x' WHERE organization_id = ${org.organizationId}`.execute(t.services.db)).rejects.toThrow(/append-only/);
+    await expect(sql`UPDATE transfer_log SET purpose = 'x' WHERE organization_id = ${org.organizationId}`.execute(t.services.db)).rejects.toThrow(
+      /append-only/,
+    );
     await expect(sql`DELETE FROM transfer_log WHERE organization_id = ${org.organizationId}`.execute(t.services.db)).rejects.toThrow(/append-only/);
     await expect(sql`TRUNCATE transfer_log`.execute(t.services.db)).rejects.toThrow(/append-only/);
     await recordAudit(t.services.db, { organizationId: org.organizationId, actor: { kind: 'system', reason: 'test' }, action: 'test.action' });
@@ -121,7 +123,13 @@ describe('transfer log', () => {
     for (let i = 0; i < 5; i++) {
       await t.services.gate.send(
         jobCtx(connectionId),
-        { operation: 'create', categories: ['calendar.events'], subjects: { eventIds: [`e${i}`] }, recipient: { account: null, destination: 'c' }, fields: { title: `t${i}` } },
+        {
+          operation: 'create',
+          categories: ['calendar.events'],
+          subjects: { eventIds: [`e${i}`] },
+          recipient: { account: null, destination: 'c' },
+          fields: { title: `t${i}` },
+        },
         async () => ({ value: null, status: 200 }),
       );
     }
@@ -167,7 +175,9 @@ describe('transfer log', () => {
     await expect(
       sql`UPDATE transfer_log_heads SET seq = 2, hash = ${row2.hash} WHERE organization_id = ${org.organizationId}`.execute(t.services.db),
     ).rejects.toThrow(/only moves forward/);
-    await expect(sql`DELETE FROM transfer_log_heads WHERE organization_id = ${org.organizationId}`.execute(t.services.db)).rejects.toThrow(/only moves forward/);
+    await expect(sql`DELETE FROM transfer_log_heads WHERE organization_id = ${org.organizationId}`.execute(t.services.db)).rejects.toThrow(
+      /only moves forward/,
+    );
     await expect(sql`TRUNCATE transfer_log_heads`.execute(t.services.db)).rejects.toThrow(/append-only/);
     // Appending still moves it forward.
     await new TransferLogWriter(t.services.db).append([entry(org.organizationId, 9)]);
@@ -193,7 +203,9 @@ describe('transfer log', () => {
     const report = await verifyTransferLog(t.services, { organizationId: org.organizationId });
     expect(report.ok).toBe(false);
     const problems = report.organizations[0]!.problems;
-    expect(problems).toContainEqual(expect.objectContaining({ kind: 'rows_missing', seq: 6, message: expect.stringContaining('rows 6..8 were cut off the end') }));
+    expect(problems).toContainEqual(
+      expect.objectContaining({ kind: 'rows_missing', seq: 6, message: expect.stringContaining('rows 6..8 were cut off the end') }),
+    );
     expect(problems).toContainEqual(expect.objectContaining({ kind: 'checkpoint_missing', seq: 8 }));
     const { code, output } = await runVerify(t, org.organizationId);
     expect(code).toBe(1);
@@ -203,7 +215,9 @@ describe('transfer log', () => {
     await new TransferLogWriter(t.services.db).append([entry(org.organizationId, 20)]);
     const sealed = await sealCheckpoints(t.services, { organizationId: org.organizationId });
     expect(sealed.sealed).toEqual([]);
-    expect(sealed.refused).toEqual([expect.objectContaining({ organizationId: org.organizationId, reason: expect.stringMatching(/row 8 differs|rows 7\.\.8 were cut|witness/) })]);
+    expect(sealed.refused).toEqual([
+      expect.objectContaining({ organizationId: org.organizationId, reason: expect.stringMatching(/row 8 differs|rows 7\.\.8 were cut|witness/) }),
+    ]);
   });
 
   it('seal refuses a chain broken between the last checkpoint and the head', async () => {
@@ -225,7 +239,9 @@ describe('transfer log', () => {
     await sealCheckpoints(t.services, { organizationId: org.organizationId });
     await sql`ALTER TABLE transfer_log_checkpoints DISABLE TRIGGER transfer_log_checkpoints_append_only`.execute(t.services.db);
     // Keep the JWS's header and payload, zero its signature.
-    await sql`UPDATE transfer_log_checkpoints SET jws = regexp_replace(jws, '[^.]+$', ${Buffer.alloc(64).toString('base64url')}) WHERE organization_id = ${org.organizationId}`.execute(t.services.db);
+    await sql`UPDATE transfer_log_checkpoints SET jws = regexp_replace(jws, '[^.]+$', ${Buffer.alloc(64).toString('base64url')}) WHERE organization_id = ${org.organizationId}`.execute(
+      t.services.db,
+    );
     await sql`ALTER TABLE transfer_log_checkpoints ENABLE TRIGGER transfer_log_checkpoints_append_only`.execute(t.services.db);
     const report = await verifyTransferLog(t.services, { organizationId: org.organizationId });
     expect(report.organizations[0]!.firstBroken).toMatchObject({ kind: 'checkpoint_signature_invalid' });

@@ -40,7 +40,12 @@ describe('transfer queries, export and access report', () => {
     other = await seedOrg(t.services, 'Foreign Firm');
     caseA = await insertCase(t.services, org.organizationId, 'A-1');
     caseB = await insertCase(t.services, org.organizationId, 'B-2');
-    memberConn = await insertConnection(t.services, { organizationId: org.organizationId, userId: org.member.id, platform: 'google_calendar', account: 'max@gmail.test' });
+    memberConn = await insertConnection(t.services, {
+      organizationId: org.organizationId,
+      userId: org.member.id,
+      platform: 'google_calendar',
+      account: 'max@gmail.test',
+    });
     adminConn = await insertConnection(t.services, { organizationId: org.organizationId, userId: org.admin.id, platform: 'ical', account: 'feed-token:1' });
     foreignConn = await insertConnection(t.services, { organizationId: other.organizationId, userId: other.member.id });
     for (const [c, o, u] of [
@@ -51,7 +56,10 @@ describe('transfer queries, export and access report', () => {
       await consent(t.services, { connectionId: c, organizationId: o.organizationId, userId: u, categories: ['calendar.events', 'calendar.events.details'] });
     }
     // member: two sent to calendar cal-m (case A: e1 with contact k1, case B: e2), one failed (case A, e3)
-    await t.services.gate.sendMany(jobCtx(memberConn), [event(caseA, 'e1', 'cal-m', ['k1']), event(caseB, 'e2', 'cal-m')], async () => ({ value: null, status: 200 }));
+    await t.services.gate.sendMany(jobCtx(memberConn), [event(caseA, 'e1', 'cal-m', ['k1']), event(caseB, 'e2', 'cal-m')], async () => ({
+      value: null,
+      status: 200,
+    }));
     await t.services.gate.send(jobCtx(memberConn), event(caseA, 'e3', 'cal-m'), async () => {
       throw Object.assign(new Error('boom'), { status: 500 });
     });
@@ -59,7 +67,13 @@ describe('transfer queries, export and access report', () => {
     await t.services.gate.send(jobCtx(adminConn, 'ical_feed'), event(caseA, 'e1', 'feed-1', ['k1']), async () => ({ value: null, status: 200 }));
     await t.services.gate.send(
       jobCtx(adminConn),
-      { operation: 'create', categories: ['documents.metadata'], subjects: { caseIds: [caseA] }, recipient: { account: null, destination: 'x' }, fields: { title: 'd' } },
+      {
+        operation: 'create',
+        categories: ['documents.metadata'],
+        subjects: { caseIds: [caseA] },
+        recipient: { account: null, destination: 'x' },
+        fields: { title: 'd' },
+      },
       async () => ({ value: null }),
     );
     // the other organization also transfers data about "case A"'s id string (it must never show up)
@@ -133,7 +147,12 @@ describe('transfer queries, export and access report', () => {
     expect(csv.headers.get('content-type')).toContain('text/csv');
     const lines = (await csv.text()).trimEnd().split('\r\n');
     expect(lines[0]!.split(',').slice(0, 3)).toEqual(['id', 'seq', 'created_at']);
-    expect(lines.slice(1).map((l) => l.split(',')[4]).sort()).toEqual(['intent', 'sent']);
+    expect(
+      lines
+        .slice(1)
+        .map((l) => l.split(',')[4])
+        .sort(),
+    ).toEqual(['intent', 'sent']);
     expect(lines.slice(1).every((l) => l.includes(caseB) && l.includes('cal-m'))).toBe(true);
 
     const empty = await t.app.request('/v1/transfers/export?format=json&caseId=nobody', { headers: headers.admin });
@@ -183,7 +202,9 @@ describe('transfer queries, export and access report', () => {
     const page = (await audit.json()) as { items: Array<{ action: string }>; nextCursor: string | null };
     expect(page.items[0]!.action).toBe('transfer_log.seal');
     expect(page.nextCursor).not.toBeNull();
-    const next = (await (await t.app.request(`/v1/admin/audit?limit=50&cursor=${page.nextCursor}`, { headers: headers.admin })).json()) as { items: Array<{ action: string }> };
+    const next = (await (await t.app.request(`/v1/admin/audit?limit=50&cursor=${page.nextCursor}`, { headers: headers.admin })).json()) as {
+      items: Array<{ action: string }>;
+    };
     expect(next.items.length).toBeGreaterThan(0);
     expect((await t.app.request('/v1/admin/audit', { headers: headers.member })).status).toBe(403);
   });

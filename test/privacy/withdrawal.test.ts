@@ -55,21 +55,31 @@ describe('withdrawal while a job is running', () => {
     let callsAfterWithdrawal = 0;
     const outcomes: string[][] = [];
     for (let chunk = 0; chunk < 10; chunk++) {
-      const results = await gate.sendMany(jobCtx(connectionId), [item(chunk * 2), item(chunk * 2 + 1)], async () => {
-        if (withdrawn) callsAfterWithdrawal++;
-        // The user withdraws while the third chunk is being sent.
-        if (chunk === 2 && !withdrawn) {
-          await withdrawByApi(connectionId);
-          withdrawn = true;
-        }
-        return { value: null };
-      }, { concurrency: 1 });
+      const results = await gate.sendMany(
+        jobCtx(connectionId),
+        [item(chunk * 2), item(chunk * 2 + 1)],
+        async () => {
+          if (withdrawn) callsAfterWithdrawal++;
+          // The user withdraws while the third chunk is being sent.
+          if (chunk === 2 && !withdrawn) {
+            await withdrawByApi(connectionId);
+            withdrawn = true;
+          }
+          return { value: null };
+        },
+        { concurrency: 1 },
+      );
       outcomes.push(results.map((r) => r.outcome));
       if (results.some((r) => r.outcome === 'blocked')) break;
     }
     // Chunks 0-1 went out with a warm cache; chunk 2 was in flight when the withdrawal landed and
     // finished; chunk 3 — the next gate call — is refused as a whole.
-    expect(outcomes).toEqual([['sent', 'sent'], ['sent', 'sent'], ['sent', 'sent'], ['blocked', 'blocked']]);
+    expect(outcomes).toEqual([
+      ['sent', 'sent'],
+      ['sent', 'sent'],
+      ['sent', 'sent'],
+      ['blocked', 'blocked'],
+    ]);
     expect(callsAfterWithdrawal).toBe(1);
     const rows = (await logRows(t.services, org.organizationId)).filter((r) => r.connection_id === connectionId && r.outcome === 'blocked');
     expect(rows.map((r) => r.reason)).toEqual(['consent_withdrawn', 'consent_withdrawn']);

@@ -137,7 +137,10 @@ describe('revocation', () => {
     // Locally revoked before the answer, whatever the provider does.
     const conn = await env.t.services.db.selectFrom('connections').select('status').where('id', '=', connectionId).executeTakeFirstOrThrow();
     expect(conn.status).toBe('revoked');
-    const done = (await waitForReceipt(id)) as unknown as { status: string; connections: Array<{ steps: Array<{ step: string; result: string; attempts: number }> }> };
+    const done = (await waitForReceipt(id)) as unknown as {
+      status: string;
+      connections: Array<{ steps: Array<{ step: string; result: string; attempts: number }> }>;
+    };
     expect(done.status).toBe('completed');
     const tokenStep = done.connections[0]!.steps.find((s) => s.step === 'provider_revoke');
     expect(tokenStep?.result).toBe('done');
@@ -152,7 +155,15 @@ describe('revocation', () => {
     await env.waitIdle();
     const { db } = env.t.services;
     const count = async (table: 'sync_state' | 'connection_tokens' | 'connector_cursors') =>
-      Number((await db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).where('connection_id', '=', connectionId).executeTakeFirstOrThrow()).n);
+      Number(
+        (
+          await db
+            .selectFrom(table)
+            .select((eb) => eb.fn.countAll<number>().as('n'))
+            .where('connection_id', '=', connectionId)
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
     await db.insertInto('connector_cursors').values({ connection_id: connectionId, cursor: 'delta-token', kind: 'delta' }).execute();
     expect(await count('sync_state')).toBeGreaterThan(0);
     const res = await revoke({ target: { kind: 'connection', connectionId }, reason: 'left the firm' });

@@ -9,10 +9,7 @@ const REDIRECT = 'http://127.0.0.1:9/callback';
 const { clientId, clientSecret } = SANDBOX_GOOGLE_CLIENT;
 
 /** Runs the authorization step with login_hint and returns the code from the redirect. */
-async function authorize(
-  sandbox: Sandbox,
-  params: Record<string, string>,
-): Promise<{ code: string; state: string | null; location: URL }> {
+async function authorize(sandbox: Sandbox, params: Record<string, string>): Promise<{ code: string; state: string | null; location: URL }> {
   const url = new URL(`${sandbox.url}/google/o/oauth2/v2/auth`);
   for (const [k, v] of Object.entries({ client_id: clientId, redirect_uri: REDIRECT, response_type: 'code', state: 'st', ...params })) {
     url.searchParams.set(k, v);
@@ -60,7 +57,12 @@ describe('sandbox: Google OAuth 2.0 / OpenID Connect', () => {
     });
     const res = await fetch(authUrl, { redirect: 'manual' });
     const callback = new URL(res.headers.get('location')!);
-    const tokens = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedNonce: nonce, expectedState: state, idTokenExpected: true });
+    const tokens = await oidc.authorizationCodeGrant(config, callback, {
+      pkceCodeVerifier: verifier,
+      expectedNonce: nonce,
+      expectedState: state,
+      idTokenExpected: true,
+    });
     const claims = tokens.claims()!;
     expect(claims).toMatchObject({
       iss: `${sandbox.url}/google`,
@@ -75,15 +77,20 @@ describe('sandbox: Google OAuth 2.0 / OpenID Connect', () => {
     expect(tokens.refresh_token).toBeUndefined();
     const info = await oidc.fetchUserInfo(config, tokens.access_token, claims.sub);
     expect(info.email).toBe('alice@hartmann-law.example');
-    const ledger = (await (await fetch(`${sandbox.url}/_sandbox/ledger?provider=google`)).json()) as { entries: Array<{ path: string; account: string | null }> };
-    expect(ledger.entries.map((e) => e.path)).toEqual(
-      expect.arrayContaining(['/google/o/oauth2/v2/auth', '/google/token', '/google/v1/userinfo']),
-    );
+    const ledger = (await (await fetch(`${sandbox.url}/_sandbox/ledger?provider=google`)).json()) as {
+      entries: Array<{ path: string; account: string | null }>;
+    };
+    expect(ledger.entries.map((e) => e.path)).toEqual(expect.arrayContaining(['/google/o/oauth2/v2/auth', '/google/token', '/google/v1/userinfo']));
     expect(ledger.entries.find((e) => e.path === '/google/token')?.account).toBe('alice@hartmann-law.example');
   });
 
   it('refuses a wrong PKCE verifier and a reused authorization code with invalid_grant', async () => {
-    const { code } = await authorize(sandbox, { scope: 'openid email', login_hint: 'bob@hartmann-law.example', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256' });
+    const { code } = await authorize(sandbox, {
+      scope: 'openid email',
+      login_hint: 'bob@hartmann-law.example',
+      code_challenge: 'x'.repeat(43),
+      code_challenge_method: 'S256',
+    });
     const wrong = await token(sandbox, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: 'y'.repeat(43) });
     expect(wrong.status).toBe(400);
     expect(((await wrong.json()) as { error: string }).error).toBe('invalid_grant');
@@ -152,7 +159,14 @@ describe('sandbox: Google OAuth 2.0 / OpenID Connect', () => {
 
   it('shows an account picker without login_hint whose links complete the flow', async () => {
     const url = new URL(`${sandbox.url}/google/o/oauth2/v2/auth`);
-    for (const [k, v] of Object.entries({ client_id: clientId, redirect_uri: REDIRECT, response_type: 'code', state: 's1', scope: 'openid email', hd: 'hartmann-law.example' })) {
+    for (const [k, v] of Object.entries({
+      client_id: clientId,
+      redirect_uri: REDIRECT,
+      response_type: 'code',
+      state: 's1',
+      scope: 'openid email',
+      hd: 'hartmann-law.example',
+    })) {
       url.searchParams.set(k, v);
     }
     const page = await (await fetch(url)).text();
@@ -172,7 +186,11 @@ describe('sandbox: Google OAuth 2.0 / OpenID Connect', () => {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ alg: 'none', emailVerified: false }),
     });
-    const decode = (jwt: string) => jwt.split('.').slice(0, 2).map((p) => JSON.parse(Buffer.from(p, 'base64url').toString()));
+    const decode = (jwt: string) =>
+      jwt
+        .split('.')
+        .slice(0, 2)
+        .map((p) => JSON.parse(Buffer.from(p, 'base64url').toString()));
     const a = await authorize(sandbox, { scope: 'openid email', login_hint: 'alice@hartmann-law.example' });
     const broken = (await (await token(sandbox, { grant_type: 'authorization_code', code: a.code, redirect_uri: REDIRECT })).json()) as { id_token: string };
     const [header, claims] = decode(broken.id_token);

@@ -28,20 +28,41 @@ beforeEach(async () => {
 /** Authorize (login_hint) + code exchange; the token response. */
 async function grant(scope: string, extra: Record<string, string> = {}): Promise<{ location: URL; tokens: Record<string, string> }> {
   const url = new URL(`${sandbox.url}/google/o/oauth2/v2/auth`);
-  const params = { client_id: clientId, redirect_uri: REDIRECT, response_type: 'code', state: 'st', scope, login_hint: ACCOUNT, access_type: 'offline', prompt: 'consent', ...extra };
+  const params = {
+    client_id: clientId,
+    redirect_uri: REDIRECT,
+    response_type: 'code',
+    state: 'st',
+    scope,
+    login_hint: ACCOUNT,
+    access_type: 'offline',
+    prompt: 'consent',
+    ...extra,
+  };
   for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
   const res = await fetch(url, { redirect: 'manual' });
   const location = new URL(res.headers.get('location')!);
   const tok = await fetch(`${sandbox.url}/google/token`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ client_id: clientId, client_secret: clientSecret, grant_type: 'authorization_code', code: location.searchParams.get('code')!, redirect_uri: REDIRECT }),
+    body: new URLSearchParams({
+      client_id: clientId,
+      client_secret: clientSecret,
+      grant_type: 'authorization_code',
+      code: location.searchParams.get('code')!,
+      redirect_uri: REDIRECT,
+    }),
   });
   expect(tok.status).toBe(200);
   return { location, tokens: (await tok.json()) as Record<string, string> };
 }
 
-const revoke = (token: string) => fetch(`${sandbox.url}/google/revoke`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token }) });
+const revoke = (token: string) =>
+  fetch(`${sandbox.url}/google/revoke`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ token }),
+  });
 
 async function calendarCall(accessToken: string, method: string, path: string, body?: unknown): Promise<Response> {
   return fetch(`${sandbox.url}/calendar/v3${path}`, {
@@ -51,7 +72,13 @@ async function calendarCall(accessToken: string, method: string, path: string, b
   });
 }
 
-const event = (id: string, extra: Record<string, unknown> = {}) => ({ id, summary: 'Hearing', start: { date: '2026-05-01' }, end: { date: '2026-05-02' }, ...extra });
+const event = (id: string, extra: Record<string, unknown> = {}) => ({
+  id,
+  summary: 'Hearing',
+  start: { date: '2026-05-01' },
+  end: { date: '2026-05-02' },
+  ...extra,
+});
 
 describe('sandbox: Google grants', () => {
   it('grants the union of earlier grants with include_granted_scopes, and forgets them when the grant is revoked', async () => {
@@ -98,7 +125,7 @@ describe('sandbox: Google grants', () => {
 });
 
 describe('sandbox: Google Calendar limits', () => {
-  it('answers quota faults without Retry-After, in Google\'s body (usageLimits domain, status)', async () => {
+  it("answers quota faults without Retry-After, in Google's body (usageLimits domain, status)", async () => {
     const { tokens } = await grant(`openid email ${APP_CREATED}`);
     sandbox.state.addFault({ provider: 'google', kind: 'quota', limit: 0, path: '/calendars' });
     const res = await calendarCall(tokens.access_token!, 'POST', '/calendars', { summary: 'x' });
@@ -135,7 +162,12 @@ describe('sandbox: Google Calendar limits', () => {
     expect(longValue.status).toBe(400);
     const longText = await calendarCall(tokens.access_token!, 'POST', path, event('abcde00003', { description: 'd'.repeat(8193) }));
     expect(longText.status).toBe(400);
-    const fits = await calendarCall(tokens.access_token!, 'POST', path, event('abcde00004', { description: 'd'.repeat(8192), extendedProperties: { private: { ['k'.repeat(44)]: 'v'.repeat(1024) } } }));
+    const fits = await calendarCall(
+      tokens.access_token!,
+      'POST',
+      path,
+      event('abcde00004', { description: 'd'.repeat(8192), extendedProperties: { private: { ['k'.repeat(44)]: 'v'.repeat(1024) } } }),
+    );
     expect(fits.status).toBe(200);
   });
 

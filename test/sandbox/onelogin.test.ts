@@ -95,8 +95,17 @@ describe('sandbox: OneLogin SAML identity provider', () => {
     const good = idp.buildResponse({ issuer: idp.entityId('app1'), acsUrl: ACS, audience: SP, nameId: 'alice@hartmann-law.example' });
     expect(good.match(/<ds:Signature[ >]/g)).toHaveLength(2);
     expect(good).toContain('http://www.w3.org/2001/04/xmldsig-more#rsa-sha256');
-    const lax = new SAML({ callbackUrl: ACS, issuer: SP, audience: SP, idpCert: idp.certificatePem, wantAuthnResponseSigned: true, wantAssertionsSigned: true });
-    await expect(lax.validatePostResponseAsync({ SAMLResponse: encodeSamlPost(good) })).resolves.toMatchObject({ profile: { nameID: 'alice@hartmann-law.example' } });
+    const lax = new SAML({
+      callbackUrl: ACS,
+      issuer: SP,
+      audience: SP,
+      idpCert: idp.certificatePem,
+      wantAuthnResponseSigned: true,
+      wantAssertionsSigned: true,
+    });
+    await expect(lax.validatePostResponseAsync({ SAMLResponse: encodeSamlPost(good) })).resolves.toMatchObject({
+      profile: { nameID: 'alice@hartmann-law.example' },
+    });
     for (const variant of XSW_VARIANTS) {
       const evil = applyXsw(good, variant, 'mallory@hartmann-law.example');
       expect(evil, variant).toContain('mallory@hartmann-law.example');
@@ -110,7 +119,11 @@ describe('sandbox: OneLogin SAML identity provider', () => {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ sloUrl: 'http://127.0.0.1:9/slo' }),
     });
-    const url = await saml.getLogoutUrlAsync({ nameID: 'alice@hartmann-law.example', nameIDFormat: 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress', sessionIndex: '_s1' } as never, 'bye', {});
+    const url = await saml.getLogoutUrlAsync(
+      { nameID: 'alice@hartmann-law.example', nameIDFormat: 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress', sessionIndex: '_s1' } as never,
+      'bye',
+      {},
+    );
     const res = await fetch(url, { redirect: 'manual' });
     expect(res.status).toBe(302);
     const location = new URL(res.headers.get('location')!);

@@ -30,10 +30,7 @@ export async function seedOrg(services: Services, name = 'Test Firm'): Promise<S
 }
 
 /** Request headers of a signed-in user: session cookie and CSRF token. */
-export async function signInAs(
-  services: Services,
-  user: { id: string; organizationId: string; role: 'member' | 'admin' },
-): Promise<Record<string, string>> {
+export async function signInAs(services: Services, user: { id: string; organizationId: string; role: 'member' | 'admin' }): Promise<Record<string, string>> {
   const { id, session } = await services.sessions.create({
     userId: user.id,
     organizationId: user.organizationId,

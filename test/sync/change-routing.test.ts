@@ -40,7 +40,10 @@ describe('change routing by manifest triggers', () => {
   });
 
   it('never routes to a platform that is not pushed, whatever its triggers', () => {
-    const pullOnly: Connector = { ...googleCalendar, manifest: { ...googleCalendar.manifest, id: 'pull_only', capabilities: ['pull'], triggers: ['contacts'] } };
+    const pullOnly: Connector = {
+      ...googleCalendar,
+      manifest: { ...googleCalendar.manifest, id: 'pull_only', capabilities: ['pull'], triggers: ['contacts'] },
+    };
     expect(platformsTriggeredBy({ entities: ['contact'] }, [pullOnly])).toEqual([]);
   });
 });

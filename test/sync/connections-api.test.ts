@@ -102,7 +102,11 @@ describe('POST /v1/connections', () => {
     const res = await post({});
     expect(res.status).toBe(403);
     expect(await code(res)).toBe('platform_disabled');
-    await env.t.services.db.updateTable('organizations').set({ settings: JSON.stringify({}) }).where('id', '=', env.org.organizationId).execute();
+    await env.t.services.db
+      .updateTable('organizations')
+      .set({ settings: JSON.stringify({}) })
+      .where('id', '=', env.org.organizationId)
+      .execute();
   });
 
   it('records the consent as collected through the API, whatever the client claims', async () => {
@@ -215,11 +219,17 @@ describe('reading and changing connections', () => {
 
   it('writes into an existing calendar with the calendar.events scope and creates none', async () => {
     await env.t.services.db.updateTable('connections').set({ status: 'paused' }).where('status', '=', 'active').execute();
-    const calendarsBefore = calendarStore(env.sandbox.state).calendarsOf(GOOGLE_ACCOUNT).filter((c) => !c.primary).length;
+    const calendarsBefore = calendarStore(env.sandbox.state)
+      .calendarsOf(GOOGLE_ACCOUNT)
+      .filter((c) => !c.primary).length;
     const id = await env.connect({ settings: { calendarId: 'primary' } });
     await env.ingest(caseWithEvents({ caseId: 'prim', assignee: env.org.member.email, n: 3 }));
     await env.waitIdle();
-    expect(calendarStore(env.sandbox.state).calendarsOf(GOOGLE_ACCOUNT).filter((c) => !c.primary)).toHaveLength(calendarsBefore);
+    expect(
+      calendarStore(env.sandbox.state)
+        .calendarsOf(GOOGLE_ACCOUNT)
+        .filter((c) => !c.primary),
+    ).toHaveLength(calendarsBefore);
     expect(calendarStore(env.sandbox.state).liveEventsOf(GOOGLE_ACCOUNT)).toHaveLength(3);
     const view = await env.connection(id);
     expect(view.settings).toMatchObject({ calendarId: 'primary', dedicatedCalendar: false });

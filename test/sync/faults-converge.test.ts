@@ -42,7 +42,10 @@ describe('faults do not stall a run', () => {
     const calendarId = await env.calendarId(connectionId);
     const specs: FaultSpec[] = [
       { kind: 'delay', delayMs: 31_000 },
-      ...Array.from({ length: 9 }, (_, i): FaultSpec => (i === 2 || i === 6 ? { kind: 'status', status: 429, retryAfterSeconds: RETRY_AFTER_S } : { kind: 'status', status: 500 })),
+      ...Array.from(
+        { length: 9 },
+        (_, i): FaultSpec => (i === 2 || i === 6 ? { kind: 'status', status: 429, retryAfterSeconds: RETRY_AFTER_S } : { kind: 'status', status: 500 }),
+      ),
     ];
     const injected = spreadFaults(specs, 5);
     const started = Date.now();

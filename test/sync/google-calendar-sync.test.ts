@@ -140,7 +140,10 @@ describe('Google Calendar sync', () => {
   });
 
   it('shows description and participant names once calendar.events.details is consented (second connection)', async () => {
-    const second = await env.connect({ categories: ['calendar.events', 'calendar.events.details'], settings: { calendarName: 'Cases (details)', deadlineReminders: true } });
+    const second = await env.connect({
+      categories: ['calendar.events', 'calendar.events.details'],
+      settings: { calendarName: 'Cases (details)', deadlineReminders: true },
+    });
     await env.waitIdle();
     const cal = await env.calendarId(second);
     expect(cal).not.toBe(calendarId);

@@ -51,7 +51,11 @@ async function revokedContext(connectionId: string, purgeRemote: boolean): Promi
 
 /** Runs the reconnect flow in the sandbox; returns the authorization URL and the callback response. */
 async function reconnect(id: string): Promise<{ authorizationUrl: URL; callback: Response }> {
-  const res = await env.t.app.request(`/v1/connections/${id}/reconnect`, { method: 'POST', headers: { ...env.member, 'content-type': 'application/json' }, body: '{}' });
+  const res = await env.t.app.request(`/v1/connections/${id}/reconnect`, {
+    method: 'POST',
+    headers: { ...env.member, 'content-type': 'application/json' },
+    body: '{}',
+  });
   expect(res.status, await res.clone().text()).toBe(200);
   const { authorizationUrl } = (await res.json()) as { authorizationUrl: string };
   const authorize = await fetch(authorizationUrl, { redirect: 'manual' });
@@ -154,7 +158,12 @@ describe('Google, as strict as Google', () => {
     // One pass: GET 404 → insert. Not "the calendar is missing" → re-verify → a second PATCH (404).
     const afterFault = env.sandbox.state.ledger.slice(from).map((e) => `${e.method} ${e.status}`);
     expect(afterFault).toEqual(['GET 404', 'POST 200']);
-    expect(env.liveEvents(calendarId).filter((e) => e.id === remoteId).map((e) => e.summary)).toEqual(['PI-pg1: Moved hearing 0']);
+    expect(
+      env
+        .liveEvents(calendarId)
+        .filter((e) => e.id === remoteId)
+        .map((e) => e.summary),
+    ).toEqual(['PI-pg1: Moved hearing 0']);
     expect(await env.calendarId(id)).toBe(calendarId); // no reset, no new calendar
     expect((await env.connection(id)).lastError).toBeNull();
   }, 60_000);
@@ -169,7 +178,12 @@ describe('Google, as strict as Google', () => {
     env.sandbox.state.addFault({ provider: 'google', kind: 'status', status: 404, method: 'PATCH', path: remoteId, times: 1 });
     await env.ingest([eventItem('pg2', 0, 'Renamed hearing')]);
     await env.waitIdle();
-    expect(env.liveEvents(calendarId).filter((e) => e.id === remoteId).map((e) => e.summary)).toEqual(['PI-pg2: Renamed hearing 0']);
+    expect(
+      env
+        .liveEvents(calendarId)
+        .filter((e) => e.id === remoteId)
+        .map((e) => e.summary),
+    ).toEqual(['PI-pg2: Renamed hearing 0']);
     expect((await env.connection(id)).lastError).toBeNull();
   }, 60_000);
 

@@ -160,18 +160,36 @@ const deps = (): PullDeps => ({
 });
 
 const stateKeys = async () =>
-  (await t.services.db.selectFrom('sync_state').select('item_key').where('connection_id', '=', connectionId).orderBy('item_key').execute()).map((r) => r.item_key);
+  (await t.services.db.selectFrom('sync_state').select('item_key').where('connection_id', '=', connectionId).orderBy('item_key').execute()).map(
+    (r) => r.item_key,
+  );
 
 beforeAll(async () => {
   t = await createTestServices();
   book = new AddressBook();
   await new Promise<void>((resolve) => book.server.listen(0, '127.0.0.1', resolve));
   baseUrl = `http://127.0.0.1:${(book.server.address() as AddressInfo).port}/`;
-  for (const [id, name] of [['a', 'Ann'], ['b', 'Bob'], ['c', 'Cem'], ['d', 'Dee'], ['e', 'Eve']] as const) book.set(id, name);
+  for (const [id, name] of [
+    ['a', 'Ann'],
+    ['b', 'Bob'],
+    ['c', 'Cem'],
+    ['d', 'Dee'],
+    ['e', 'Eve'],
+  ] as const)
+    book.set(id, name);
   const org = await seedOrg(t.services);
   const conn = await t.services.db
     .insertInto('connections')
-    .values({ organization_id: org.organizationId, user_id: org.member.id, platform: 'test_pull', status: 'active', external_account: 'book@example.test', settings: JSON.stringify({}), last_error: 'null', sync_progress: 'null' })
+    .values({
+      organization_id: org.organizationId,
+      user_id: org.member.id,
+      platform: 'test_pull',
+      status: 'active',
+      external_account: 'book@example.test',
+      settings: JSON.stringify({}),
+      last_error: 'null',
+      sync_progress: 'null',
+    })
     .returning('id')
     .executeTakeFirstOrThrow();
   connectionId = conn.id;

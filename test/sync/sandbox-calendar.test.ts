@@ -107,7 +107,11 @@ describe('sandbox Google Calendar v3 through the official client', () => {
     expect((await failure(inGate(() => a.deleteEvent(cal.id, 'dup0000001')))).status).toBe(410);
     const restored = await inGate(() => a.patchEvent(cal.id, 'dup0000001', { status: 'confirmed', summary: 'Back' }));
     expect(restored.event.status).toBe('confirmed');
-    expect(calendarStore(sandbox.state).liveEventsOf(cal.id).map((e) => e.summary)).toEqual(['Back']);
+    expect(
+      calendarStore(sandbox.state)
+        .liveEventsOf(cal.id)
+        .map((e) => e.summary),
+    ).toEqual(['Back']);
   });
 
   it('checks If-Match against the ETag (412 on a stale one)', async () => {

@@ -109,7 +109,11 @@ describe.skipIf(!pgReachable)('a sync worker killed mid-run', () => {
     const created = env.writes().filter((w) => w.method === 'POST' && w.path.endsWith('/events'));
     expect(created).toHaveLength(N);
     expect(new Set(created.map((w) => (w.object as { id: string }).id)).size).toBe(N);
-    const state = await env.t.services.db.selectFrom('sync_state').select((eb) => eb.fn.countAll().as('n')).where('connection_id', '=', connectionId).executeTakeFirstOrThrow();
+    const state = await env.t.services.db
+      .selectFrom('sync_state')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .where('connection_id', '=', connectionId)
+      .executeTakeFirstOrThrow();
     expect(Number(state.n)).toBe(N);
 
     // Every provider write has its write-ahead intent in the transfer log, even those of the killed worker.

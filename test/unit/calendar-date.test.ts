@@ -90,7 +90,20 @@ describe('calendar dates: addDays', () => {
   });
 
   it('refuses what is not a calendar date, a fractional offset, or a result outside 0000–9999', () => {
-    for (const bad of ['2025-02-29', '2025-02-30', '2100-02-29', '2025-04-31', '2025-13-01', '2025-00-10', '2025-01-00', '2025-1-01', '25-01-01', '2025-01-01T00:00:00Z', ' 2025-01-01', '']) {
+    for (const bad of [
+      '2025-02-29',
+      '2025-02-30',
+      '2100-02-29',
+      '2025-04-31',
+      '2025-13-01',
+      '2025-00-10',
+      '2025-01-00',
+      '2025-1-01',
+      '25-01-01',
+      '2025-01-01T00:00:00Z',
+      ' 2025-01-01',
+      '',
+    ]) {
       expect(() => addDays(bad, 1), bad).toThrow(RangeError);
     }
     expect(() => addDays('2025-01-01', 0.5)).toThrow(RangeError);

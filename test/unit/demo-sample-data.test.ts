@@ -43,7 +43,11 @@ describe('demo sample data', () => {
       expect(events.some((e) => e.data.kind === 'court_date')).toBe(true);
       expect(events.some((e) => e.data.kind === 'deposition')).toBe(true);
     }
-    const zones = new Set(all('events').map((e) => e.data.timeZone).filter(Boolean));
+    const zones = new Set(
+      all('events')
+        .map((e) => e.data.timeZone)
+        .filter(Boolean),
+    );
     expect(zones.size).toBeGreaterThanOrEqual(5);
   });
 

@@ -31,7 +31,12 @@ describe('Google error classification', () => {
   });
 
   it('pauses the account on a rate limit even when Google sends no Retry-After', () => {
-    for (const [status, reason] of [[403, 'rateLimitExceeded'], [403, 'userRateLimitExceeded'], [429, 'rateLimitExceeded'], [429, null]] as const) {
+    for (const [status, reason] of [
+      [403, 'rateLimitExceeded'],
+      [403, 'userRateLimitExceeded'],
+      [429, 'rateLimitExceeded'],
+      [429, null],
+    ] as const) {
       const c = http(status, reason);
       expect(c.kind).toBe('rate_limited');
       expect(c.kind === 'rate_limited' && c.retryAfterMs).toBeGreaterThan(0);
@@ -50,16 +55,16 @@ describe('Google error classification', () => {
   });
 
   it('reads the reason from details[].reason and status when there is no errors array', () => {
-    expect(googleReason({ status: 'PERMISSION_DENIED', details: [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'RATE_LIMIT_EXCEEDED' }] })).toBe(
-      'rateLimitExceeded',
-    );
+    expect(
+      googleReason({ status: 'PERMISSION_DENIED', details: [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'RATE_LIMIT_EXCEEDED' }] }),
+    ).toBe('rateLimitExceeded');
     expect(googleReason({ status: 'RESOURCE_EXHAUSTED' })).toBe('rateLimitExceeded');
     expect(googleReason({ details: [{ reason: 'ACCESS_TOKEN_SCOPE_INSUFFICIENT' }] })).toBe('insufficientPermissions');
     expect(googleReason({ errors: [{ reason: 'quotaExceeded' }], status: 'PERMISSION_DENIED' })).toBe('quotaExceeded');
     expect(http(403, googleReason({ status: 'PERMISSION_DENIED', details: [{ reason: 'RATE_LIMIT_EXCEEDED' }] })).kind).toBe('rate_limited');
   });
 
-  it('caps a long description at Google\'s limit with a marker instead of a permanent 400', () => {
+  it("caps a long description at Google's limit with a marker instead of a permanent 400", () => {
     const long = 'x'.repeat(20_000);
     const capped = capDescription(long);
     expect(capped.length).toBeLessThanOrEqual(GOOGLE_DESCRIPTION_LIMIT);

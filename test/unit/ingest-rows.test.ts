@@ -8,7 +8,11 @@ describe('rows from ingest data', () => {
     const rows = {
       case: caseRow(caseInputSchema.parse({ number: 'N', title: 'T' })),
       event: eventRow(eventInputSchema.parse({ caseExternalId: 'c', kind: 'deadline', title: 'D', allDay: true, startDate: '2025-01-02' }), 'case-id'),
-      document: documentRow(documentMetadataSchema.parse({ caseExternalId: 'c', title: 'T', fileName: 'a.pdf' }), { sha256: 'ab', size: 2, mimeType: 'application/pdf' }, 'case-id'),
+      document: documentRow(
+        documentMetadataSchema.parse({ caseExternalId: 'c', title: 'T', fileName: 'a.pdf' }),
+        { sha256: 'ab', size: 2, mimeType: 'application/pdf' },
+        'case-id',
+      ),
       contact: contactRow(contactInputSchema.parse({ name: 'N' }), null),
     };
     for (const [type, row] of Object.entries(rows)) {
@@ -29,9 +33,18 @@ describe('rows from ingest data', () => {
       }),
       'case-id',
     );
-    expect(timed).toMatchObject({ starts_at: '2025-07-01T07:00:00.000Z', ends_at: '2025-07-01T08:00:00.000Z', time_zone: 'Europe/Berlin', start_date: null, end_date: null });
+    expect(timed).toMatchObject({
+      starts_at: '2025-07-01T07:00:00.000Z',
+      ends_at: '2025-07-01T08:00:00.000Z',
+      time_zone: 'Europe/Berlin',
+      start_date: null,
+      end_date: null,
+    });
     expect(JSON.parse(timed.participants as string)).toEqual([{ name: 'Ann', email: 'ann@x.example' }]);
-    const allDay = eventRow(eventInputSchema.parse({ caseExternalId: 'c', kind: 'deadline', title: 'D', allDay: true, startDate: '2025-01-02', endDate: '2025-01-03' }), 'x');
+    const allDay = eventRow(
+      eventInputSchema.parse({ caseExternalId: 'c', kind: 'deadline', title: 'D', allDay: true, startDate: '2025-01-02', endDate: '2025-01-03' }),
+      'x',
+    );
     expect(allDay).toMatchObject({ starts_at: null, ends_at: null, start_date: '2025-01-02', end_date: '2025-01-03' });
   });
 

@@ -107,10 +107,7 @@ describe('event input', () => {
   });
 
   it('refuses an unknown kind and a participant without a name', () => {
-    expect(paths(eventInputSchema.safeParse({ ...timed, kind: 'party', participants: [{ email: 'x@y.example' }] }))).toEqual([
-      'kind',
-      'participants.0.name',
-    ]);
+    expect(paths(eventInputSchema.safeParse({ ...timed, kind: 'party', participants: [{ email: 'x@y.example' }] }))).toEqual(['kind', 'participants.0.name']);
   });
 });
 
@@ -122,10 +119,7 @@ describe('contact and document input', () => {
   });
 
   it('names bad contact e-mails and phone numbers', () => {
-    expect(paths(contactInputSchema.safeParse({ name: 'Dana', emails: ['ok@x.example', 'nope'], phones: ['call me'] }))).toEqual([
-      'emails.1',
-      'phones.0',
-    ]);
+    expect(paths(contactInputSchema.safeParse({ name: 'Dana', emails: ['ok@x.example', 'nope'], phones: ['call me'] }))).toEqual(['emails.1', 'phones.0']);
   });
 
   it('refuses file names with path separators and malformed MIME types', () => {

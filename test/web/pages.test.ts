@@ -21,7 +21,15 @@ describe('in-app pages', () => {
     if (withCsrf) params.append('_csrf', csrfOf(h));
     return { method: 'POST', headers: { cookie: h.cookie!, 'content-type': 'application/x-www-form-urlencoded', ...html }, body: params.toString() };
   };
-  const connectionCount = async () => Number((await t.services.db.selectFrom('connections').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+  const connectionCount = async () =>
+    Number(
+      (
+        await t.services.db
+          .selectFrom('connections')
+          .select((eb) => eb.fn.countAll().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
 
   beforeAll(async () => {
     t = await createTestServices({ SANDBOX_URL: 'http://127.0.0.1:9' });
@@ -63,7 +71,10 @@ describe('in-app pages', () => {
 
   it('refuses a form without the session CSRF token and writes nothing', async () => {
     const before = await connectionCount();
-    const res = await t.app.request('/apps/connect/google_calendar', form(member, { categories: 'calendar.events', scope: 'all', policyVersion: '2026-11-01' }, false));
+    const res = await t.app.request(
+      '/apps/connect/google_calendar',
+      form(member, { categories: 'calendar.events', scope: 'all', policyVersion: '2026-11-01' }, false),
+    );
     expect(res.status).toBe(403);
     expect(await res.text()).toContain('data-error-code="csrf_token_invalid"');
     expect(await connectionCount()).toBe(before);
@@ -85,13 +96,19 @@ describe('in-app pages', () => {
       expect(res.status, code).toBe(status);
       expect(await res.text(), code).toContain(`data-error-code="${code}"`);
     }
-    const json = await t.app.request('/apps/connect/google_calendar', { ...form(member, cases[0]![0]), headers: { ...form(member, {}).headers, accept: 'application/json' } });
+    const json = await t.app.request('/apps/connect/google_calendar', {
+      ...form(member, cases[0]![0]),
+      headers: { ...form(member, {}).headers, accept: 'application/json' },
+    });
     expect(await json.json()).toMatchObject({ error: { code: 'invalid_categories' } });
     expect(await connectionCount()).toBe(before);
   });
 
   it('records the consent as consent_screen and sends the browser to the provider', async () => {
-    const res = await t.app.request('/apps/connect/google_calendar', form(member, { categories: 'calendar.events', scope: 'cases', caseIds: caseId, policyVersion: '2026-11-01' }));
+    const res = await t.app.request(
+      '/apps/connect/google_calendar',
+      form(member, { categories: 'calendar.events', scope: 'cases', caseIds: caseId, policyVersion: '2026-11-01' }),
+    );
     expect(res.status).toBe(303);
     expect(res.headers.get('location')).toMatch(/^http:\/\/127\.0\.0\.1:9\/google\/o\/oauth2\/v2\/auth\?/);
     const consent = await t.services.db.selectFrom('consents').select(['method', 'case_scope']).orderBy('granted_at', 'desc').executeTakeFirstOrThrow();
@@ -141,14 +158,18 @@ describe('in-app pages', () => {
   });
 
   it('sends the addresses people try first to the pages', async () => {
-    for (const [from, to] of [['/connections', '/apps'], ['/settings', '/apps'], ['/transfers', '/shared']]) {
+    for (const [from, to] of [
+      ['/connections', '/apps'],
+      ['/settings', '/apps'],
+      ['/transfers', '/shared'],
+    ]) {
       const res = await t.app.request(from!, { headers: html });
       expect(res.status, from).toBe(302);
       expect(res.headers.get('location')).toBe(to);
     }
   });
 
-  it("lets an administrator see what a revocation covers, refuses it unconfirmed, then revokes and links the receipt", async () => {
+  it('lets an administrator see what a revocation covers, refuses it unconfirmed, then revokes and links the receipt', async () => {
     const page = await t.app.request(`/admin/revoke?kind=user&userId=${org.member.id}`, { headers: { cookie: admin.cookie!, ...html } });
     expect(page.status).toBe(200);
     const body = await page.text();
@@ -157,7 +178,10 @@ describe('in-app pages', () => {
     const unconfirmed = await t.app.request('/admin/revoke', form(admin, { kind: 'user', userId: org.member.id, reason: 'left the firm' }));
     expect(unconfirmed.status).toBe(400);
     expect(await unconfirmed.text()).toContain('data-error-code="confirmation_required"');
-    const foreign = await t.app.request('/admin/revoke', form(admin, { kind: 'user', userId: '00000000-0000-4000-8000-000000000002', reason: 'x', confirm: 'yes' }));
+    const foreign = await t.app.request(
+      '/admin/revoke',
+      form(admin, { kind: 'user', userId: '00000000-0000-4000-8000-000000000002', reason: 'x', confirm: 'yes' }),
+    );
     expect(foreign.status).toBe(404);
     expect((await t.services.db.selectFrom('revocations').select('id').execute()).length).toBe(before.length);
     const done = await t.app.request('/admin/revoke', form(admin, { kind: 'user', userId: org.member.id, reason: 'left the firm', confirm: 'yes' }));

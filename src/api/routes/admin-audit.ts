@@ -9,7 +9,6 @@ import { errorResponse as err } from '../schemas.ts';
 
 /** `GET /v1/admin/audit`: the organization's audit log of administrative actions, newest first. */
 
-
 const AuditEntrySchema = z
   .object({
     id: z.uuid(),
@@ -65,7 +64,10 @@ export const adminAuditRoutes: RouteModule = (app, services) => {
         cursor: q.cursor,
       });
       return c.json(
-        { items: page.items.map((e) => ({ ...e, actor: e.actor as Record<string, unknown>, createdAt: e.createdAt.toISOString() })), nextCursor: page.nextCursor },
+        {
+          items: page.items.map((e) => ({ ...e, actor: e.actor as Record<string, unknown>, createdAt: e.createdAt.toISOString() })),
+          nextCursor: page.nextCursor,
+        },
         200,
       );
     },

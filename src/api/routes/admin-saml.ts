@@ -1,7 +1,14 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { clientIp, userAgent } from '../../auth/login-flow.ts';
 import type { UserPrincipal } from '../../auth/principal.ts';
-import { EntityIdInUseError, InvalidCertificateError, loadSamlIdpConfig, normalizeCertificate, saveSamlIdpConfig, type SamlIdpConfig } from '../../auth/saml/idp-config.ts';
+import {
+  EntityIdInUseError,
+  InvalidCertificateError,
+  loadSamlIdpConfig,
+  normalizeCertificate,
+  saveSamlIdpConfig,
+  type SamlIdpConfig,
+} from '../../auth/saml/idp-config.ts';
 import { samlSpUrls } from '../../auth/saml/service-provider.ts';
 import { requireAdmin, sessionAuth } from '../../auth/sessions.ts';
 import { loadSignInPolicy, updateSignInPolicy } from '../../auth/sign-in-policy.ts';
@@ -12,7 +19,6 @@ import { ApiError } from '../errors.ts';
 import { SignInPolicySchema } from './auth-sign-in-policy.ts';
 import { errorResponse as err } from '../schemas.ts';
 
-
 const attributeName = z.string().trim().min(1).max(256);
 
 const SamlConfigInput = z
@@ -20,7 +26,11 @@ const SamlConfigInput = z
     entityId: z.string().trim().min(1).max(1024).describe("The IdP's entity id (OneLogin: https://app.onelogin.com/saml/metadata/<id>)"),
     ssoUrl: z.url().max(2048).describe('SAML 2.0 Endpoint (HTTP)'),
     sloUrl: z.url().max(2048).nullable().optional().describe('SLO Endpoint (HTTP-Redirect)'),
-    certificates: z.array(z.string().min(1).max(20_000)).min(1).max(5).describe('PEM or base64 X.509 certificates; list the new one next to the old while the IdP rotates'),
+    certificates: z
+      .array(z.string().min(1).max(20_000))
+      .min(1)
+      .max(5)
+      .describe('PEM or base64 X.509 certificates; list the new one next to the old while the IdP rotates'),
     attributeMapping: z.object({ email: attributeName, firstName: attributeName, lastName: attributeName, name: attributeName }).partial().strict().optional(),
     allowIdpInitiated: z.boolean().default(false).describe('Accept logins started at the IdP (weaker: no request to bind the response to)'),
     jitProvisioning: z.boolean().optional(),
@@ -117,7 +127,10 @@ export const adminSamlRoutes: RouteModule = (app, services) => {
       const p = c.get('principal') as UserPrincipal;
       const body = c.req.valid('json');
       if (services.config.NODE_ENV === 'production') {
-        for (const [name, url] of [['ssoUrl', body.ssoUrl], ['sloUrl', body.sloUrl]] as const) {
+        for (const [name, url] of [
+          ['ssoUrl', body.ssoUrl],
+          ['sloUrl', body.sloUrl],
+        ] as const) {
           if (url && !url.startsWith('https://')) throw new ApiError(400, 'insecure_url', `${name} must use https://`);
         }
       }

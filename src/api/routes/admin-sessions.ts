@@ -8,7 +8,6 @@ import type { RouteModule } from '../env.ts';
 import { notFound } from '../errors.ts';
 import { errorResponse as err } from '../schemas.ts';
 
-
 const SessionSchema = z
   .object({
     handle: z.string().describe('Opaque id of the session (never the cookie value)'),

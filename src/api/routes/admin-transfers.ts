@@ -21,10 +21,12 @@ const SubjectAccessReportSchema = z
     transfers: z.array(
       z.looseObject({
         transferId: z.uuid(),
-        delivery: z.enum(['delivered', 'received', 'failed_may_have_reached_recipient', 'outcome_unknown', 'delivered_confirmed_later', 'not_applied', 'unconfirmed']).openapi({
-          description:
-            '`outcome_unknown`: no answer came and the provider has not been read yet (or could not be); `delivered_confirmed_later` / `not_applied`: no answer came, and reading the provider showed the write did / did not take effect; `unconfirmed`: an intent still without an outcome',
-        }),
+        delivery: z
+          .enum(['delivered', 'received', 'failed_may_have_reached_recipient', 'outcome_unknown', 'delivered_confirmed_later', 'not_applied', 'unconfirmed'])
+          .openapi({
+            description:
+              '`outcome_unknown`: no answer came and the provider has not been read yet (or could not be); `delivered_confirmed_later` / `not_applied`: no answer came, and reading the provider showed the write did / did not take effect; `unconfirmed`: an intent still without an outcome',
+          }),
         resolution: z
           .object({ verdict: z.enum(['took_effect', 'did_not_take_effect', 'unverifiable']), at: z.string() })
           .nullable()
@@ -35,7 +37,6 @@ const SubjectAccessReportSchema = z
     notSentCount: z.number().int().openapi({ description: 'transfers prepared and never sent (nothing left)' }),
   })
   .openapi('SubjectAccessReport');
-
 
 const SubjectQuery = z.object({
   caseId: z.string().min(1).max(200).optional(),
@@ -73,7 +74,11 @@ export const adminTransferRoutes: RouteModule = (app, services) => {
         actor: { kind: 'user', userId: p.userId },
         action: 'transfer_log.verify',
         target: 'transfer_log',
-        details: { ok: report.ok, rows: report.rowsChecked, firstBroken: org?.firstBroken ? { id: org.firstBroken.id, seq: org.firstBroken.seq, kind: org.firstBroken.kind } : null },
+        details: {
+          ok: report.ok,
+          rows: report.rowsChecked,
+          firstBroken: org?.firstBroken ? { id: org.firstBroken.id, seq: org.firstBroken.seq, kind: org.firstBroken.kind } : null,
+        },
       });
       return c.json({ ...report }, 200);
     },

@@ -10,7 +10,6 @@ import type { RouteModule } from '../env.ts';
 import { ApiError, notFound } from '../errors.ts';
 import { errorResponse as err } from '../schemas.ts';
 
-
 const UserSchema = z
   .object({
     id: z.uuid(),
@@ -25,7 +24,7 @@ const UserSchema = z
       z.object({
         id: z.uuid(),
         provider: z.string(),
-        issuer: z.string().describe('Google\'s issuer, or the SAML IdP entity id'),
+        issuer: z.string().describe("Google's issuer, or the SAML IdP entity id"),
         subject: z.string().describe('Google account id, or the SAML NameID'),
         lastLoginAt: z.string().nullable(),
       }),
@@ -99,7 +98,9 @@ export const adminUserRoutes: RouteModule = (app, services) => {
       responses: {
         200: {
           description: 'Updated',
-          content: { 'application/json': { schema: z.object({ user: z.object({ id: z.uuid(), role: z.string(), status: z.string() }), sessionsEnded: z.number() }) } },
+          content: {
+            'application/json': { schema: z.object({ user: z.object({ id: z.uuid(), role: z.string(), status: z.string() }), sessionsEnded: z.number() }) },
+          },
         },
         400: err('`validation_failed`'),
         401: err('Not signed in'),
@@ -141,7 +142,7 @@ export const adminUserRoutes: RouteModule = (app, services) => {
       method: 'delete',
       path: '/v1/admin/users/{id}/identities/{identityId}',
       tags: ['Users (admin)'],
-      summary: "Unlink a sign-in identity from a user (ends the sessions it opened; audited)",
+      summary: 'Unlink a sign-in identity from a user (ends the sessions it opened; audited)',
       description:
         'The next sign-in with this Google account or SAML NameID is resolved afresh by the sign-in policy. Use it to undo a wrong link, e.g. an identity linked to the wrong user.',
       middleware: [...guard],
@@ -152,7 +153,10 @@ export const adminUserRoutes: RouteModule = (app, services) => {
           description: 'Unlinked',
           content: {
             'application/json': {
-              schema: z.object({ identity: z.object({ id: z.uuid(), provider: z.string(), issuer: z.string(), subject: z.string() }), sessionsEnded: z.number() }),
+              schema: z.object({
+                identity: z.object({ id: z.uuid(), provider: z.string(), issuer: z.string(), subject: z.string() }),
+                sessionsEnded: z.number(),
+              }),
             },
           },
         },

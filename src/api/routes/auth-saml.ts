@@ -85,7 +85,7 @@ export const authSamlRoutes: RouteModule = (app, services) => {
     if (!id || !session) return c.redirect('/login?loggedOut=1', 303);
     // A GET that ends a session needs the CSRF token too (as a query parameter).
     if (!csrfTokenMatches(session, c.req.query('csrf'))) {
-      throw new ApiError(403, 'csrf_token_invalid', 'signing out needs the session\'s CSRF token');
+      throw new ApiError(403, 'csrf_token_invalid', "signing out needs the session's CSRF token");
     }
     await services.sessions.destroy(id);
     clearSessionCookie(c);

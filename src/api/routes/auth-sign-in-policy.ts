@@ -9,7 +9,6 @@ import type { RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
 import { errorResponse as err } from '../schemas.ts';
 
-
 /** A domain name, lower-cased (the form claims are keyed by). */
 export const GoogleDomainName = z
   .string()
@@ -28,7 +27,7 @@ export const SignInPolicySchema = z
       .array(GoogleDomainName)
       .max(50)
       .describe(
-        'Google Workspace domains (`hd`) admitted; empty = any verified Google account of a known user. Admitting a domain claims it: it links or provisions accounts only once the deployment\'s super administrator has verified the claim',
+        "Google Workspace domains (`hd`) admitted; empty = any verified Google account of a known user. Admitting a domain claims it: it links or provisions accounts only once the deployment's super administrator has verified the claim",
       ),
     jitProvisioning: z.boolean().describe('Create users on their first sign-in'),
     defaultRole: z.enum(['member', 'admin']).describe('Role of users created just in time'),

@@ -111,7 +111,9 @@ export const connectionRoutes: RouteModule = (app, services) => {
             },
           },
         },
-        400: err('`validation_failed`, `unknown_platform`, `platform_not_oauth`, `category_not_supported`, `invalid_settings`, `unknown_case`, `attestation_required`'),
+        400: err(
+          '`validation_failed`, `unknown_platform`, `platform_not_oauth`, `category_not_supported`, `invalid_settings`, `unknown_case`, `attestation_required`',
+        ),
         401: err('Not signed in'),
         403: err('`csrf_token_invalid`, `platform_disabled`'),
       },
@@ -145,7 +147,10 @@ export const connectionRoutes: RouteModule = (app, services) => {
         }),
       },
       responses: {
-        200: { description: 'Connected (JSON when Accept: application/json)', content: { 'application/json': { schema: z.object({ connection: ConnectionSchema }) } } },
+        200: {
+          description: 'Connected (JSON when Accept: application/json)',
+          content: { 'application/json': { schema: z.object({ connection: ConnectionSchema }) } },
+        },
         302: { description: 'Connected (or failed): back to the app with ?connected=<id> or ?connection_error=<code>' },
         400: err('`state_invalid`, `state_session_mismatch`, `authorization_denied`, `authorization_failed`'),
         401: err('Not signed in'),

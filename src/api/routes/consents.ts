@@ -28,14 +28,10 @@ import { errorResponse as err } from '../schemas.ts';
  * - `GET    /v1/connections/{id}/consents/{version}/receipt` Kantara-shaped receipt, signed
  */
 
-
 const CategoryIdSchema = z.enum(CATEGORY_IDS);
 
 const CaseScopeSchema = z
-  .discriminatedUnion('kind', [
-    z.object({ kind: z.literal('all') }),
-    z.object({ kind: z.literal('cases'), caseIds: z.array(z.uuid()).min(1).max(1000) }),
-  ])
+  .discriminatedUnion('kind', [z.object({ kind: z.literal('all') }), z.object({ kind: z.literal('cases'), caseIds: z.array(z.uuid()).min(1).max(1000) })])
   .openapi('CaseScope', { description: 'All of the user’s cases, or only the listed ones' });
 
 const GrantSchema = z

@@ -39,10 +39,7 @@ export const ingestErrorResponses = {
 export const externalIdParams = z.object({ externalId: externalIdSchema });
 
 export const ifMatchHeaders = z.object({
-  'if-match': z
-    .string()
-    .optional()
-    .openapi({ description: 'Expected current version: `3`, `"3"` or `*` (must exist). A mismatch answers 409.' }),
+  'if-match': z.string().optional().openapi({ description: 'Expected current version: `3`, `"3"` or `*` (must exist). A mismatch answers 409.' }),
 });
 
 /** Route pieces shared by every ingest route: the API key and its OpenAPI security entry. */
@@ -98,10 +95,7 @@ export function ingestApiError(err: IngestError, bulk: boolean): ApiError {
 }
 
 /** Runs ingest commands and maps refusals to API errors. */
-export async function ingest(
-  services: Services,
-  params: { organizationId: string; commands: IngestCommand[]; bulk: boolean; readBack?: boolean },
-) {
+export async function ingest(services: Services, params: { organizationId: string; commands: IngestCommand[]; bulk: boolean; readBack?: boolean }) {
   try {
     return await applyIngest(services, {
       organizationId: params.organizationId,

@@ -63,9 +63,7 @@ async function readUpload(c: Context<AppEnv>, valid: { json: unknown; form: Reco
     const metadata = await readMetadata(valid.form.metadata);
     const file = valid.form.file;
     if (!(file instanceof Blob)) {
-      throw new ApiError(400, 'validation_failed', 'the request is not valid', [
-        { path: 'file', message: 'required: a file part named "file"' },
-      ]);
+      throw new ApiError(400, 'validation_failed', 'the request is not valid', [{ path: 'file', message: 'required: a file part named "file"' }]);
     }
     const bytes = new Uint8Array(await file.arrayBuffer());
     const partType = file.type && file.type !== 'application/octet-stream' ? file.type.split(';')[0]!.toLowerCase() : '';

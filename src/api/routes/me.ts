@@ -5,7 +5,6 @@ import type { RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
 import { ErrorSchema } from '../schemas.ts';
 
-
 const MeSchema = z
   .object({
     user: z.object({ id: z.uuid(), email: z.string(), name: z.string().nullable(), pictureUrl: z.string().nullable() }),

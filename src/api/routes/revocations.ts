@@ -24,7 +24,6 @@ import { SigningJwkSchema } from './transfers.ts';
 import { ApiError } from '../errors.ts';
 import { ErrorSchema } from '../schemas.ts';
 
-
 const TargetSchema = z
   .discriminatedUnion('kind', [
     z.object({ kind: z.literal('connection'), connectionId: z.uuid() }),
@@ -69,7 +68,9 @@ const RevocationStepSchema = z
   .openapi('RevocationStep');
 
 /** A revocation receipt's statement (see `RevocationReceipt`): what was revoked, every step, effectiveAt and the counts. */
-const ReceiptPayloadSchema = z.record(z.string(), z.unknown()).openapi({ description: 'the receipt: what was revoked, every step, effectiveAt and the counts' });
+const ReceiptPayloadSchema = z
+  .record(z.string(), z.unknown())
+  .openapi({ description: 'the receipt: what was revoked, every step, effectiveAt and the counts' });
 
 const RevokedConnectionSchema = z
   .object({
@@ -299,7 +300,9 @@ export const registerRevocationRoutes: RouteModule = (app, services) => {
       summary: "The organization's revocations, newest first",
       security: [{ session: [] }],
       request: { query: z.object({ limit: z.coerce.number().int().min(1).max(200).default(50) }) },
-      responses: { 200: { content: { 'application/json': { schema: z.object({ items: z.array(z.record(z.string(), z.unknown())) }) } }, description: 'Revocations' } },
+      responses: {
+        200: { content: { 'application/json': { schema: z.object({ items: z.array(z.record(z.string(), z.unknown())) }) } }, description: 'Revocations' },
+      },
     }),
     async (c) => {
       const p = c.get('principal');
@@ -415,8 +418,7 @@ export const registerRevocationRoutes: RouteModule = (app, services) => {
       path: '/v1/admin/platforms/{platform}',
       tags: ['revocation'],
       summary: 'Enable or disable a platform for the organization',
-      description:
-        'Disabling stops new connections at once; existing connections are revoked (through the revocation pipeline) or paused, as chosen.',
+      description: 'Disabling stops new connections at once; existing connections are revoked (through the revocation pipeline) or paused, as chosen.',
       security: [{ session: [] }],
       request: {
         params: z.object({ platform: z.string().min(1).max(64) }),

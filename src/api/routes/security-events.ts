@@ -6,7 +6,6 @@ import type { RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
 import { errorResponse as err } from '../schemas.ts';
 
-
 const SecurityEventSchema = z
   .object({
     id: z.uuid(),

@@ -9,7 +9,6 @@ import { superAdminAuth } from '../middleware/super-admin-auth.ts';
 import { GoogleDomainName } from './auth-sign-in-policy.ts';
 import { errorResponse as err } from '../schemas.ts';
 
-
 const ClaimSchema = z
   .object({
     domain: z.string(),

@@ -32,7 +32,6 @@ import { errorResponse as err } from '../schemas.ts';
  * another organization's.
  */
 
-
 /** The Ed25519 signing key as a JWK (RFC 8037), as every route that publishes it describes it. */
 export const SigningJwkSchema = z
   .object({

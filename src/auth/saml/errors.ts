@@ -7,10 +7,7 @@ import type { PrecheckResult } from './response-checks.ts';
  * raw-document facts from the precheck only choose the wording of a refusal node-saml already made;
  * they never turn a refusal into an acceptance.
  */
-export function classifyNodeSamlError(
-  err: unknown,
-  context: { precheck: PrecheckResult; skewMs: number; organizationId: string },
-): SignInError {
+export function classifyNodeSamlError(err: unknown, context: { precheck: PrecheckResult; skewMs: number; organizationId: string }): SignInError {
   const message = err instanceof Error ? err.message : String(err);
   const opts = (status: 400 | 401 = 401) => ({ status, organizationId: context.organizationId, details: { message: message.slice(0, 300) } });
   if (err instanceof SamlStatusError) return new SignInError('saml_idp_error', 'the identity provider reported an error instead of a login', opts());
@@ -38,7 +35,7 @@ export function classifyNodeSamlError(
     if (!context.precheck.assertionHasSignature) {
       return new SignInError('saml_assertion_unsigned', 'the SAML assertion is not signed (responses and assertions must both be signed)', opts());
     }
-    return new SignInError('saml_signature_invalid', 'the SAML signature does not verify against the identity provider\'s certificates', opts());
+    return new SignInError('saml_signature_invalid', "the SAML signature does not verify against the identity provider's certificates", opts());
   }
   if (/Missing SAML assertion/i.test(message)) return new SignInError('saml_assertion_missing', 'the response carries no assertion', opts());
   if (/not a valid XML|XML|parse/i.test(message)) return new SignInError('saml_response_malformed', 'the SAML response could not be read', opts(400));

@@ -22,10 +22,7 @@ export function parseStrict(xml: string): Document {
   const problems: string[] = [];
   let doc: Document;
   try {
-    doc = new DOMParser({ onError: (level, message) => void (level !== 'warning' && problems.push(message)) }).parseFromString(
-      xml,
-      'text/xml',
-    );
+    doc = new DOMParser({ onError: (level, message) => void (level !== 'warning' && problems.push(message)) }).parseFromString(xml, 'text/xml');
   } catch (err) {
     throw malformed(`the SAML response is not well-formed XML (${String((err as Error).message).slice(0, 120)})`);
   }
@@ -80,8 +77,9 @@ export function precheckSamlResponse(xml: string): PrecheckResult {
     if (n.nodeType === 8) throw malformed('the SAML response contains an XML comment');
     if (n.nodeType === 7) throw malformed('the SAML response contains a processing instruction');
   });
-  const assertions = Array.from({ length: root.getElementsByTagNameNS(ASSERTION, 'Assertion').length }, (_, i) =>
-    root.getElementsByTagNameNS(ASSERTION, 'Assertion').item(i)!,
+  const assertions = Array.from(
+    { length: root.getElementsByTagNameNS(ASSERTION, 'Assertion').length },
+    (_, i) => root.getElementsByTagNameNS(ASSERTION, 'Assertion').item(i)!,
   );
   const times = { notBefore: [] as string[], notOnOrAfter: [] as string[] };
   for (const a of assertions) {
@@ -187,10 +185,7 @@ export function readVerifiedResponse(verifiedXml: string): VerifiedResponseFacts
 }
 
 /** The checks node-saml leaves to the caller: issuer, destination, recipient, a bounded lifetime. */
-export function checkVerifiedResponse(
-  facts: VerifiedResponseFacts,
-  expected: { idpEntityId: string; acsUrl: string; organizationId: string },
-): void {
+export function checkVerifiedResponse(facts: VerifiedResponseFacts, expected: { idpEntityId: string; acsUrl: string; organizationId: string }): void {
   const fail = (code: string, message: string, details?: Record<string, unknown>) =>
     new SignInError(code, message, { status: 401, organizationId: expected.organizationId, ...(details ? { details } : {}) });
   if (facts.assertionIssuer !== expected.idpEntityId) {

@@ -126,7 +126,12 @@ export class SamlServiceProvider {
   }
 
   /** Validates a posted SAMLResponse end to end. Throws SignInError with a precise code. */
-  async consume(params: { organizationId: string; samlResponse: string | undefined; relayState: string | undefined; cookieHandle: string | undefined }): Promise<SamlLogin> {
+  async consume(params: {
+    organizationId: string;
+    samlResponse: string | undefined;
+    relayState: string | undefined;
+    cookieHandle: string | undefined;
+  }): Promise<SamlLogin> {
     const { organizationId } = params;
     const idp = await this.idpConfig(organizationId);
     const fail = (code: string, message: string, status: 400 | 401 | 403 = 401) => new SignInError(code, message, { status, organizationId });

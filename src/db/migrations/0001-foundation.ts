@@ -194,8 +194,5 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  await runSql(
-    db,
-    'DROP TABLE connection_tokens, sync_state, consents, connections, contacts, documents, case_events, cases, api_keys, users, organizations;',
-  );
+  await runSql(db, 'DROP TABLE connection_tokens, sync_state, consents, connections, contacts, documents, case_events, cases, api_keys, users, organizations;');
 }

@@ -109,7 +109,10 @@ export function registerAdminPages(web: WebApp): void {
             <ul class="plain">
               {revocations.map((r) => (
                 <li>
-                  <a href={`/receipts/${r.id}`}>{r.reason}</a> <span class="muted">· {r.status.replaceAll('_', ' ')} · {relative(r.created_at)}</span>
+                  <a href={`/receipts/${r.id}`}>{r.reason}</a>{' '}
+                  <span class="muted">
+                    · {r.status.replaceAll('_', ' ')} · {relative(r.created_at)}
+                  </span>
                 </li>
               ))}
             </ul>
@@ -131,9 +134,14 @@ export function registerAdminPages(web: WebApp): void {
     const ownerIds = [...new Set(views.map((v) => v.userId))];
     const users = new Map(
       ownerIds.length
-        ? (await services.db.selectFrom('users').select(['id', 'email']).where('organization_id', '=', viewer.principal.organizationId).where('id', 'in', ownerIds).execute()).map(
-            (u) => [u.id, u.email],
-          )
+        ? (
+            await services.db
+              .selectFrom('users')
+              .select(['id', 'email'])
+              .where('organization_id', '=', viewer.principal.organizationId)
+              .where('id', 'in', ownerIds)
+              .execute()
+          ).map((u) => [u.id, u.email])
         : [],
     );
     return sendPage(
@@ -177,7 +185,8 @@ export function registerAdminPages(web: WebApp): void {
           </table>
         </section>
         <p>
-          {pageNo > 1 ? <a href={`/admin/connections?page=${pageNo - 1}`}>Newer</a> : null} {more ? <a href={`/admin/connections?page=${pageNo + 1}`}>Older</a> : null}
+          {pageNo > 1 ? <a href={`/admin/connections?page=${pageNo - 1}`}>Newer</a> : null}{' '}
+          {more ? <a href={`/admin/connections?page=${pageNo + 1}`}>Older</a> : null}
         </p>
       </Layout>,
     );
@@ -340,7 +349,9 @@ async function revokePage(c: Context<WebEnv>) {
           {target.kind === 'connection' ? <input type="hidden" name="connectionId" value={target.connectionId} /> : null}
           {target.kind === 'user' ? <input type="hidden" name="userId" value={target.userId} /> : null}
           {target.kind === 'platform' ? <input type="hidden" name="platform" value={target.platform} /> : null}
-          <h2>This revokes {live.length} connection{live.length === 1 ? '' : 's'}</h2>
+          <h2>
+            This revokes {live.length} connection{live.length === 1 ? '' : 's'}
+          </h2>
           {live.length ? (
             <ul id="covered">
               {live.map((v) => (

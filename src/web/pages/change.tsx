@@ -36,10 +36,17 @@ export function registerChangePages(web: WebApp): void {
     const cases = await listAssignedCases(services.db, { organizationId: viewer.principal.organizationId, userId: viewer.principal.userId });
     return sendPage(
       c,
-      <Layout title={`Change what ${view.platformName} receives`} nonce={c.get('nonce')} csrfToken={c.get('csrfToken')} viewer={viewer} current="apps" scripts={['/assets/consent.js']}>
+      <Layout
+        title={`Change what ${view.platformName} receives`}
+        nonce={c.get('nonce')}
+        csrfToken={c.get('csrfToken')}
+        viewer={viewer}
+        current="apps"
+        scripts={['/assets/consent.js']}
+      >
         <p>
-          {view.account ?? view.platformName} currently receives consent version {view.consent?.version ?? '—'}. Saving makes a new version that
-          applies at once: what you untick is removed from {view.platformName} at the next sync, which starts now.
+          {view.account ?? view.platformName} currently receives consent version {view.consent?.version ?? '—'}. Saving makes a new version that applies at
+          once: what you untick is removed from {view.platformName} at the next sync, which starts now.
         </p>
         <ConsentForm
           connector={connector}

@@ -118,9 +118,8 @@ export function registerConnectionPages(web: WebApp): void {
           <form method="post" action={`/apps/${view.id}/disconnect`} class="card">
             <Csrf token={c.get('csrfToken')} />
             <p>
-              Disconnecting <strong>{view.account ?? view.platformName}</strong> stops every transfer at once: when this page answers, nothing more
-              leaves for {view.platformName}. Casebridge withdraws your consent, revokes its access at {view.platformName} and deletes the
-              access it stored.
+              Disconnecting <strong>{view.account ?? view.platformName}</strong> stops every transfer at once: when this page answers, nothing more leaves for{' '}
+              {view.platformName}. Casebridge withdraws your consent, revokes its access at {view.platformName} and deletes the access it stored.
             </p>
             <fieldset>
               <legend>What already reached {view.platformName}</legend>
@@ -180,10 +179,13 @@ export function registerConnectionPages(web: WebApp): void {
     return sendPage(
       c,
       <Layout title="Disconnect receipt" nonce={c.get('nonce')} csrfToken={c.get('csrfToken')} viewer={viewer} current="apps" scripts={['/assets/live.js']}>
-        <Notice kind="ok">
-          Disconnected at {row.effective_at.toISOString().replace('T', ' ').slice(0, 19)} UTC. From that instant nothing more was sent.
-        </Notice>
-        <section class="card" aria-labelledby="receipt-heading" data-live-url={live ? `/receipts/${row.id}/status` : undefined} data-live-done={live ? 'false' : 'true'}>
+        <Notice kind="ok">Disconnected at {row.effective_at.toISOString().replace('T', ' ').slice(0, 19)} UTC. From that instant nothing more was sent.</Notice>
+        <section
+          class="card"
+          aria-labelledby="receipt-heading"
+          data-live-url={live ? `/receipts/${row.id}/status` : undefined}
+          data-live-done={live ? 'false' : 'true'}
+        >
           <ReceiptStatus status={row.status} verified={verified} id={row.id} />
         </section>
       </Layout>,
@@ -216,11 +218,7 @@ export function registerConnectionPages(web: WebApp): void {
 }
 
 /** A revocation the viewer may see: an administrator's organization's, or one covering only their own connections. */
-async function ownRevocation(
-  services: Services,
-  principal: UserPrincipal,
-  id: string,
-) {
+async function ownRevocation(services: Services, principal: UserPrincipal, id: string) {
   if (!Uuid.safeParse(id).success) throw new PageError(404, 'not_found', 'There is no such receipt.');
   const row = await loadRevocation(services.db, id, principal.organizationId);
   if (!row) throw new PageError(404, 'not_found', 'There is no such receipt.');

@@ -37,14 +37,16 @@ export function many(value: string | string[] | undefined): string[] {
 }
 
 /** Reads the choice from query parameters (preview) or the posted form (connect); bad input is 400 `validation_failed`. */
-export function readChoice(platform: string, raw: { categories: string[]; scope?: string; caseIds: string[]; policyVersion?: string }): Choice & { policyVersion?: string } {
+export function readChoice(
+  platform: string,
+  raw: { categories: string[]; scope?: string; caseIds: string[]; policyVersion?: string },
+): Choice & { policyVersion?: string } {
   const parsed = FormSchema.safeParse(raw);
   if (!parsed.success) throw new PageError(400, 'validation_failed', 'The form is not valid: reload the page and choose again.');
   const connector = connectorFor(platform)!;
   const bad = parsed.data.categories.filter((c) => !isCategoryId(c) || !connector.manifest.categories.includes(c));
   if (bad.length) throw new PageError(400, 'invalid_categories', `${connector.manifest.displayName} cannot carry: ${bad.join(', ')}`);
-  const caseScope: CaseScope =
-    parsed.data.scope === 'cases' ? { kind: 'cases', caseIds: [...new Set(parsed.data.caseIds)] } : { kind: 'all' };
+  const caseScope: CaseScope = parsed.data.scope === 'cases' ? { kind: 'cases', caseIds: [...new Set(parsed.data.caseIds)] } : { kind: 'all' };
   return { categories: parsed.data.categories as CategoryId[], caseScope, policyVersion: parsed.data.policyVersion };
 }
 
@@ -71,17 +73,28 @@ export function registerConsentPages(web: WebApp): void {
     const connector = platformOf(c);
     const touched = c.req.query('scope') !== undefined;
     const choice = touched
-      ? readChoice(connector.manifest.id, { categories: c.req.queries('categories') ?? [], scope: c.req.query('scope'), caseIds: c.req.queries('caseIds') ?? [] })
+      ? readChoice(connector.manifest.id, {
+          categories: c.req.queries('categories') ?? [],
+          scope: c.req.query('scope'),
+          caseIds: c.req.queries('caseIds') ?? [],
+        })
       : { categories: connector.manifest.defaultCategories, caseScope: { kind: 'all' } as CaseScope };
     const cases = await listAssignedCases(services.db, { organizationId: viewer.principal.organizationId, userId: viewer.principal.userId });
     const preview = await previewFor(c, connector.manifest.id, choice);
     c.set('formTargets', providerOrigins(services.config));
     return sendPage(
       c,
-      <Layout title={`Connect ${connector.manifest.displayName}`} nonce={c.get('nonce')} csrfToken={c.get('csrfToken')} viewer={viewer} current="apps" scripts={['/assets/consent.js']}>
+      <Layout
+        title={`Connect ${connector.manifest.displayName}`}
+        nonce={c.get('nonce')}
+        csrfToken={c.get('csrfToken')}
+        viewer={viewer}
+        current="apps"
+        scripts={['/assets/consent.js']}
+      >
         <p>
-          Choose what Casebridge may send to {connector.manifest.displayName}. Only what you tick leaves, and every transfer is logged. You can
-          change or withdraw this at any time.
+          Choose what Casebridge may send to {connector.manifest.displayName}. Only what you tick leaves, and every transfer is logged. You can change or
+          withdraw this at any time.
         </p>
         <ConsentForm
           connector={connector}
@@ -166,84 +179,91 @@ export function ConsentForm(props: {
   const { connector, choice, cases, preview } = props;
   const chosenCases = new Set(choice.caseScope.kind === 'cases' ? choice.caseScope.caseIds : []);
   return (
-        <form id="consent-form" method="post" action={props.action} data-preview-url={props.previewUrl}>
-          <Csrf token={props.csrf} />
-          <input type="hidden" name="policyVersion" value={CURRENT_POLICY_VERSION} />
-          <fieldset>
-            <legend>What to share</legend>
-            {connector.manifest.categories.map((id) => {
-              const cat = CATEGORIES[id];
-              return (
-                <div class="choice">
-                  <input type="checkbox" id={`cat-${id}`} name="categories" value={id} checked={choice.categories.includes(id)} aria-describedby={`cat-${id}-fields`} />
-                  <div>
-                    <label for={`cat-${id}`}>
-                      <strong>{cat.title}</strong>
-                      {connector.manifest.defaultCategories.includes(id) ? ' (needed for this platform to be useful)' : ''}
-                    </label>
-                    <div>{cat.description}</div>
-                    <div class="fields" id={`cat-${id}-fields`}>
-                      Fields: {cat.fields.map(fieldLabel).join(', ')}
-                    </div>
-                    {cat.attestation ? (
-                      <div class="choice">
-                        <input type="checkbox" id={`att-${id}`} name={`attestation:${id}`} value={cat.attestation} />
-                        <label for={`att-${id}`}>{cat.attestation}</label>
-                      </div>
-                    ) : null}
-                  </div>
+    <form id="consent-form" method="post" action={props.action} data-preview-url={props.previewUrl}>
+      <Csrf token={props.csrf} />
+      <input type="hidden" name="policyVersion" value={CURRENT_POLICY_VERSION} />
+      <fieldset>
+        <legend>What to share</legend>
+        {connector.manifest.categories.map((id) => {
+          const cat = CATEGORIES[id];
+          return (
+            <div class="choice">
+              <input
+                type="checkbox"
+                id={`cat-${id}`}
+                name="categories"
+                value={id}
+                checked={choice.categories.includes(id)}
+                aria-describedby={`cat-${id}-fields`}
+              />
+              <div>
+                <label for={`cat-${id}`}>
+                  <strong>{cat.title}</strong>
+                  {connector.manifest.defaultCategories.includes(id) ? ' (needed for this platform to be useful)' : ''}
+                </label>
+                <div>{cat.description}</div>
+                <div class="fields" id={`cat-${id}-fields`}>
+                  Fields: {cat.fields.map(fieldLabel).join(', ')}
                 </div>
-              );
-            })}
-          </fieldset>
-          <fieldset>
-            <legend>Which cases</legend>
-            <div class="choice">
-              <input type="radio" id="scope-all" name="scope" value="all" checked={choice.caseScope.kind === 'all'} />
-              <label for="scope-all">All my cases ({cases.length}), and cases assigned to me later</label>
-            </div>
-            <div class="choice">
-              <input type="radio" id="scope-cases" name="scope" value="cases" checked={choice.caseScope.kind === 'cases'} />
-              <label for="scope-cases">Only the cases I choose below</label>
-            </div>
-            <label for="case-search" class="sr-only">
-              Search cases
-            </label>
-            <input type="search" id="case-search" placeholder="Search cases" hidden />
-            <ul class="plain">
-              {cases.map((k) => (
-                <li data-case-label={`${k.number} ${k.title} ${k.clientName ?? ''}`}>
+                {cat.attestation ? (
                   <div class="choice">
-                    <input type="checkbox" id={`case-${k.id}`} name="caseIds" value={k.id} checked={chosenCases.has(k.id)} />
-                    <label for={`case-${k.id}`}>
-                      <strong>{k.number}</strong> {k.title} <span class="muted">({k.eventCount} calendar entries)</span>
-                    </label>
+                    <input type="checkbox" id={`att-${id}`} name={`attestation:${id}`} value={cat.attestation} />
+                    <label for={`att-${id}`}>{cat.attestation}</label>
                   </div>
-                </li>
-              ))}
-            </ul>
-          </fieldset>
-          <section class="card" aria-labelledby="preview-heading">
-            <h2 id="preview-heading">Preview: what {connector.manifest.displayName} would receive</h2>
-            <div id="preview" aria-live="polite">
-              <PreviewBlock preview={preview} />
+                ) : null}
+              </div>
             </div>
-            <button type="submit" class="secondary" formmethod="get" formaction={props.action} id="update-preview">
-              Update preview
-            </button>
-          </section>
-          <p class="muted">
-            Consent policy version {CURRENT_POLICY_VERSION}. {props.next}
-          </p>
-          <div class="actions">
-            <button type="submit" id="agree-and-connect">
-              {props.submitLabel}
-            </button>
-            <a class="button secondary" href={props.cancel}>
-              Cancel
-            </a>
-          </div>
-        </form>
+          );
+        })}
+      </fieldset>
+      <fieldset>
+        <legend>Which cases</legend>
+        <div class="choice">
+          <input type="radio" id="scope-all" name="scope" value="all" checked={choice.caseScope.kind === 'all'} />
+          <label for="scope-all">All my cases ({cases.length}), and cases assigned to me later</label>
+        </div>
+        <div class="choice">
+          <input type="radio" id="scope-cases" name="scope" value="cases" checked={choice.caseScope.kind === 'cases'} />
+          <label for="scope-cases">Only the cases I choose below</label>
+        </div>
+        <label for="case-search" class="sr-only">
+          Search cases
+        </label>
+        <input type="search" id="case-search" placeholder="Search cases" hidden />
+        <ul class="plain">
+          {cases.map((k) => (
+            <li data-case-label={`${k.number} ${k.title} ${k.clientName ?? ''}`}>
+              <div class="choice">
+                <input type="checkbox" id={`case-${k.id}`} name="caseIds" value={k.id} checked={chosenCases.has(k.id)} />
+                <label for={`case-${k.id}`}>
+                  <strong>{k.number}</strong> {k.title} <span class="muted">({k.eventCount} calendar entries)</span>
+                </label>
+              </div>
+            </li>
+          ))}
+        </ul>
+      </fieldset>
+      <section class="card" aria-labelledby="preview-heading">
+        <h2 id="preview-heading">Preview: what {connector.manifest.displayName} would receive</h2>
+        <div id="preview" aria-live="polite">
+          <PreviewBlock preview={preview} />
+        </div>
+        <button type="submit" class="secondary" formmethod="get" formaction={props.action} id="update-preview">
+          Update preview
+        </button>
+      </section>
+      <p class="muted">
+        Consent policy version {CURRENT_POLICY_VERSION}. {props.next}
+      </p>
+      <div class="actions">
+        <button type="submit" id="agree-and-connect">
+          {props.submitLabel}
+        </button>
+        <a class="button secondary" href={props.cancel}>
+          Cancel
+        </a>
+      </div>
+    </form>
   );
 }
 
@@ -268,8 +288,8 @@ export function PreviewBlock(props: { preview: ConsentPreview | null }) {
   return (
     <div>
       <p id="preview-summary" data-total={p.total}>
-        {p.total} item{p.total === 1 ? '' : 's'} would be sent, with these fields only: {p.fieldNames.map(fieldLabel).join(', ')}. The first{' '}
-        {p.items.length}, exactly as they would leave:
+        {p.total} item{p.total === 1 ? '' : 's'} would be sent, with these fields only: {p.fieldNames.map(fieldLabel).join(', ')}. The first {p.items.length},
+        exactly as they would leave:
       </p>
       {p.items.map((item) => (
         <div class="preview-item" data-preview-key={item.key} data-preview-fields={JSON.stringify(item.fields)}>

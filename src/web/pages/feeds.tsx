@@ -66,9 +66,11 @@ export function registerFeedPages(web: WebApp): void {
 
   web.post('/feeds/:id/rotate', async (c) => {
     const viewer = c.get('viewer');
-    const rotated = await rotateFeed(c.get('services').db, { organizationId: viewer.principal.organizationId, userId: viewer.principal.userId }, c.req.param('id')).catch(
-      asPageError,
-    );
+    const rotated = await rotateFeed(
+      c.get('services').db,
+      { organizationId: viewer.principal.organizationId, userId: viewer.principal.userId },
+      c.req.param('id'),
+    ).catch(asPageError);
     return feedsPage(c, { feed: rotated.feed, url: feedUrl(c.get('services').config.PUBLIC_BASE_URL, rotated.token), rotated: true });
   });
 
@@ -95,7 +97,9 @@ async function feedsPage(c: Context<WebEnv>, shown: { feed: FeedView; url: strin
       {c.req.query('deleted') ? <Notice kind="ok">Feed deleted. Its URL stopped working at once.</Notice> : null}
       {shown ? (
         <section class="notice notice-ok" aria-labelledby="feed-url-heading">
-          <h2 id="feed-url-heading">{shown.rotated ? 'New URL' : 'Your feed URL'} for “{shown.feed.name}”</h2>
+          <h2 id="feed-url-heading">
+            {shown.rotated ? 'New URL' : 'Your feed URL'} for “{shown.feed.name}”
+          </h2>
           <p>Copy it into your calendar app now: it is shown only once. Anyone with this URL can read the feed.</p>
           <div class="secret">
             <label for="feed-url" class="sr-only">
@@ -122,7 +126,8 @@ async function feedsPage(c: Context<WebEnv>, shown: { feed: FeedView; url: strin
               <li>
                 <strong>{f.name}</strong> <span class="muted">(…{f.tokenHint})</span>
                 <div class="fields">
-                  {f.categories.map((id) => CATEGORIES[id].title).join(', ')} · {f.caseScope.kind === 'all' ? 'all my cases' : `${f.caseScope.caseIds.length} cases`} ·{' '}
+                  {f.categories.map((id) => CATEGORIES[id].title).join(', ')} ·{' '}
+                  {f.caseScope.kind === 'all' ? 'all my cases' : `${f.caseScope.caseIds.length} cases`} ·{' '}
                   {f.lastFetchedAt ? `last read ${relative(new Date(f.lastFetchedAt))}, ${f.fetchCount} reads` : 'not read yet'}
                 </div>
                 <div class="actions">

@@ -38,12 +38,15 @@ export interface SyncEnv {
 export async function createSyncEnv(options: { sandbox?: SandboxOptions; env?: Record<string, string>; logger?: Logger } = {}): Promise<SyncEnv> {
   const sandbox = await startSandbox(emulators, { port: 0, ...options.sandbox });
   // Google's real 600/min per user would make every test wait; tests of the limiter set their own.
-  const t = await createTestServices({
-    SANDBOX_URL: sandbox.url,
-    GOOGLE_USER_RATE_PER_MINUTE: '60000',
-    GOOGLE_PROJECT_RATE_PER_MINUTE: '600000',
-    ...options.env,
-  }, { logger: options.logger });
+  const t = await createTestServices(
+    {
+      SANDBOX_URL: sandbox.url,
+      GOOGLE_USER_RATE_PER_MINUTE: '60000',
+      GOOGLE_PROJECT_RATE_PER_MINUTE: '600000',
+      ...options.env,
+    },
+    { logger: options.logger },
+  );
   const org = await seedOrg(t.services);
   const member = await signInAs(t.services, { id: org.member.id, organizationId: org.organizationId, role: 'member' });
   const env: SyncEnv = {
@@ -130,7 +133,12 @@ export async function createSyncEnv(options: { sandbox?: SandboxOptions; env?: R
 /** Bulk items: one case assigned to `assignee`, and `n` events (every third all-day, with descriptions and participants). */
 export function caseWithEvents(params: { caseId: string; assignee: string; n: number; titlePrefix?: string; from?: number }) {
   const items: unknown[] = [
-    { op: 'upsert', type: 'case', externalId: params.caseId, data: { number: `PI-${params.caseId}`, title: `Case ${params.caseId}`, assignees: [params.assignee] } },
+    {
+      op: 'upsert',
+      type: 'case',
+      externalId: params.caseId,
+      data: { number: `PI-${params.caseId}`, title: `Case ${params.caseId}`, assignees: [params.assignee] },
+    },
   ];
   for (let i = params.from ?? 0; i < (params.from ?? 0) + params.n; i++) items.push(eventItem(params.caseId, i, params.titlePrefix ?? 'Hearing'));
   return items;

@@ -31,7 +31,9 @@ export async function ledgerMismatches(params: {
   }
   const keys = [...new Set([...writes.keys(), ...logged.keys()])].sort();
   return {
-    mismatches: keys.filter((k) => (writes.get(k) ?? 0) !== (logged.get(k) ?? 0)).map((k) => `${k}: ${writes.get(k) ?? 0} writes, ${logged.get(k) ?? 0} logged`),
+    mismatches: keys
+      .filter((k) => (writes.get(k) ?? 0) !== (logged.get(k) ?? 0))
+      .map((k) => `${k}: ${writes.get(k) ?? 0} writes, ${logged.get(k) ?? 0} logged`),
     items: keys.length,
   };
 }
