@@ -257,7 +257,6 @@ describe('casebridge command line', () => {
           '/src/cli/sign-in-commands.',
           '/src/cli/revocation-commands.',
           '/queues/',
-          '/connectors/',
           '/node_modules/bullmq/',
           '/node_modules/ioredis/',
           '/node_modules/hono/',
@@ -265,6 +264,10 @@ describe('casebridge command line', () => {
         ]) {
           expect(anyOf(urls, part), part).toBe(false);
         }
+        // The one config schema merges each connector's config fragment (connectors/*/config.ts): those
+        // and nothing else of a connector (no client, SDK or projection) load for a database command.
+        const connectorModules = urls.filter((u) => u.includes('/connectors/'));
+        expect(connectorModules.filter((u) => !/\/connectors\/([^/]+\/config|config-fragments?)\.[jt]s$/.test(u))).toEqual([]);
         if (compiled) expect(anyOf(urls, '/node_modules/tsx/'), 'the compiled CLI runs without tsx').toBe(false);
       },
       SLOW,
