@@ -9,5 +9,9 @@ export default defineConfig({
     pool: 'forks',
     maxWorkers: 2,
     env: { LOG_LEVEL: 'silent' },
+    // BullMQ moves a job to delayed by throwing DelayedError from the processor; when a test closes its
+    // worker while such a job is being handed back, that rejection can surface after the worker is gone.
+    // It is BullMQ's control flow, not a failure; every other unhandled error still fails the run.
+    onUnhandledError: (error) => !(error.name === 'DelayedError' && error.message === 'bullmq:movedToDelayed'),
   },
 });

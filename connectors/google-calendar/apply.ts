@@ -144,10 +144,12 @@ export async function applyGoogleSteps(ctx: SyncContext, steps: PlanStep[], opti
         try {
           return await p();
         } catch (err) {
-          if (err instanceof ProviderHttpError && classifyGoogleError(err).kind === 'rate_limited' && !slowDown) {
+          const classified = err instanceof ProviderHttpError ? classifyGoogleError(err) : null;
+          if (err instanceof ProviderHttpError && classified?.kind === 'rate_limited' && !slowDown) {
             slowDown = err;
             stop.abort('rate_limited');
-            options.onRateLimited?.(err.retryAfterMs);
+            // The classified wait: a usage limit pauses for an hour even when Google sends no Retry-After.
+            options.onRateLimited?.(classified.retryAfterMs ?? err.retryAfterMs);
           }
           throw err;
         }

@@ -1,7 +1,9 @@
 /** @jsxImportSource hono/jsx */
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
+import { statusForCode } from '../api/error-status.ts';
 import { ApiError, errorBody } from '../api/errors.ts';
+import { CasebridgeError } from '../errors/casebridge-error.ts';
 import type { App } from '../api/env.ts';
 import { getCookie } from 'hono/cookie';
 import { SESSION_COOKIE } from '../auth/sessions.ts';
@@ -84,12 +86,16 @@ export function createWebPages(services: Services): WebApp {
   registerAdminPages(web);
   registerQueueDashboard(web, services);
   web.onError((err, c) => {
+    // Domain errors carry a code only; the API's one table says which status it is (src/api/error-status.ts).
+    const domainStatus = err instanceof CasebridgeError ? statusForCode(err.code) : null;
     const known =
       err instanceof PageError || err instanceof ApiError
         ? { status: err.status, code: err.code, message: err.message }
-        : err instanceof HTTPException && err.status < 500
-          ? { status: err.status, code: 'bad_request', message: 'The request could not be read.' }
-          : null;
+        : err instanceof CasebridgeError && domainStatus !== null
+          ? { status: domainStatus, code: err.code, message: err.message }
+          : err instanceof HTTPException && err.status < 500
+            ? { status: err.status, code: 'bad_request', message: 'The request could not be read.' }
+            : null;
     if (!known) {
       c.get('services').logger.error({ err, requestId: c.get('requestId') }, 'unhandled error on a page');
     }
