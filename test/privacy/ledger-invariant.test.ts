@@ -1,10 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import path from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recoverOpenTransfers } from '../../src/transfers/resolution.ts';
 import { verifyTransferLog } from '../../src/transfers/verify.ts';
 import { caseWithEvents, createSyncEnv, type SyncEnv } from '../sync/support/env.ts';
+import { until, workerDatabaseReachable, workerProcesses } from '../sync/support/worker-processes.ts';
 
 /**
  * The transfer log against the provider's ledger, under faults: a worker process killed with SIGKILL
@@ -14,74 +12,17 @@ import { caseWithEvents, createSyncEnv, type SyncEnv } from '../sync/support/env
  * share the database): TEST_DATABASE_URL, or the local server.
  */
 
-const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const pgReachable = await (async () => {
-  const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2000 });
-  try {
-    await client.connect();
-    await client.end();
-    return true;
-  } catch {
-    return false;
-  }
-})();
-if (pgReachable) process.env.TEST_DATABASE_URL = PG_URL;
-
-const CHILD = path.resolve(import.meta.dirname, '../sync/support/worker-process.ts');
+const pgReachable = await workerDatabaseReachable();
 const N = 300;
-
 let env: SyncEnv;
-const children: ChildProcess[] = [];
-
-function startWorkerProcess(): Promise<ChildProcess> {
-  const { config } = env.t;
-  const schema = config.database.kind === 'postgres' ? (config.database.schema ?? '') : '';
-  const child = spawn(process.execPath, ['--import', 'tsx', CHILD], {
-    env: {
-      ...process.env,
-      NODE_ENV: 'test',
-      LOG_LEVEL: 'silent',
-      DATABASE_URL: PG_URL,
-      CB_TEST_SCHEMA: schema,
-      CB_TEST_CHUNK: '10',
-      REDIS_URL: config.REDIS_URL,
-      REDIS_PREFIX: config.REDIS_PREFIX,
-      DATA_DIR: config.DATA_DIR,
-      SANDBOX_URL: config.SANDBOX_URL!,
-      PUBLIC_BASE_URL: config.PUBLIC_BASE_URL,
-      SYNC_JOB_LOCK_SECONDS: '2',
-      GOOGLE_USER_RATE_PER_MINUTE: '60000',
-      GOOGLE_PROJECT_RATE_PER_MINUTE: '600000',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let err = '';
-    child.stderr!.on('data', (d) => {
-      err += String(d);
-    });
-    child.stdout!.on('data', (d) => {
-      if (String(d).includes('ready')) resolve(child);
-    });
-    child.once('exit', (code) => reject(new Error(`worker process exited (${code}) before it was ready: ${err.slice(-2000)}`)));
-  });
-}
-
-async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const workers = workerProcesses(() => env);
 
 describe.skipIf(!pgReachable)('the transfer log against the provider ledger under faults', () => {
   beforeAll(async () => {
     env = await createSyncEnv({ env: { SYNC_JOB_LOCK_SECONDS: '2' } });
   });
   afterAll(async () => {
-    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+    workers.killAll();
     await env?.close();
   });
 
@@ -90,7 +31,7 @@ describe.skipIf(!pgReachable)('the transfer log against the provider ledger unde
     env.sandbox.state.addFault({ provider: 'google', kind: 'delay', delayMs: 25, method: 'POST', path: '/events$' });
     await env.ingest(caseWithEvents({ caseId: 'ledger', assignee: env.org.member.email, n: N }));
 
-    const first = await startWorkerProcess();
+    const first = await workers.start();
     await until(() => env.writes().filter((w) => w.path.endsWith('/events')).length >= 60, 60_000, 'the first worker to write');
     first.kill('SIGKILL');
     await new Promise((r) => first.once('exit', r));
@@ -98,7 +39,7 @@ describe.skipIf(!pgReachable)('the transfer log against the provider ledger unde
 
     // The next two inserts are held past the 30 s client timeout; the sandbox applies them afterwards.
     env.sandbox.state.addFault({ provider: 'google', kind: 'delay', delayMs: 31_000, method: 'POST', path: '/events$', times: 2 });
-    const second = await startWorkerProcess();
+    const second = await workers.start();
     const secondStarted = Date.now();
     await env.waitIdle(150_000);
     // Let the held inserts land before the provider is read.
