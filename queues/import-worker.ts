@@ -1,5 +1,4 @@
-import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
-import { Redis } from 'ioredis';
+import { DelayedError, type Job, UnrecoverableError, type Worker } from 'bullmq';
 import { connectorFor } from '../connectors/registry.ts';
 import { PermanentRunError, RateLimitedRunError, RunInterruptedError } from '../src/sync/errors.ts';
 import type { Connector, ConnectorPull } from '../connectors/types.ts';
@@ -9,7 +8,8 @@ import { createTokenAccess, ReauthRequiredError } from '../src/connections/token
 import { redisKey } from '../src/redis.ts';
 import type { Services } from '../src/services.ts';
 import { type PullResult, runImport } from '../src/sync/pull.ts';
-import { bullPrefix, type ImportJobData, importJobSchema, QUEUE_NAMES } from './definitions.ts';
+import { type ImportJobData, importJobSchema, QUEUE_NAMES } from './definitions.ts';
+import { createConnectionWorker } from './connection-worker.ts';
 import { rateLimitBackoffMs } from './sync-worker.ts';
 
 /**
@@ -77,27 +77,16 @@ export function createImportWorker(services: Services, options: ImportWorkerOpti
     }
   };
 
-  // Workers block on Redis: they get their own connection.
-  const connection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
-  connection.on('error', () => undefined);
-  const worker = new Worker(QUEUE_NAMES.import, processor, {
-    connection,
-    prefix: bullPrefix(config),
-    concurrency: options.concurrency ?? config.SYNC_CONCURRENCY,
-    lockDuration: lockMs,
-    stalledInterval: lockMs,
-    maxStalledCount: 2,
-  });
-  worker.on('failed', (job, err) =>
-    logger.warn({ jobId: job?.id, connectionId: (job?.data as { connectionId?: string } | undefined)?.connectionId, err: err.message }, 'import job failed'),
-  );
-  worker.on('error', (err) => logger.error({ err }, 'import worker error'));
-  return {
-    worker,
-    async close() {
+  return createConnectionWorker({
+    queue: QUEUE_NAMES.import,
+    processor,
+    config,
+    logger,
+    lockMs,
+    concurrency: options.concurrency,
+    // Running jobs stop at their next boundary (chunk or page) and return to delayed.
+    onClose: () => {
       stopping = true;
-      await worker.close();
-      await connection.quit().catch(() => undefined);
     },
-  };
+  });
 }

@@ -1,5 +1,4 @@
-import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
-import { Redis } from 'ioredis';
+import { DelayedError, type Job, UnrecoverableError, type Worker } from 'bullmq';
 import { sql } from 'kysely';
 import { connectorConfigFor } from '../connectors/config-fragments.ts';
 import { connectorFor } from '../connectors/registry.ts';
@@ -12,7 +11,8 @@ import type { Services } from '../src/services.ts';
 import { PermanentRunError, RateLimitedRunError, RunInterruptedError, RunLockBusyError, TransientRunError } from '../src/sync/errors.ts';
 import { type ReconcileResult, reconcileConnection, type SyncProgress } from '../src/sync/reconcile.ts';
 import { AccountConcurrencyLimiter } from './concurrency-limit.ts';
-import { bullPrefix, FULL_RECONCILE_JOB, QUEUE_NAMES, type SyncJobData, syncJobSchema } from './definitions.ts';
+import { FULL_RECONCILE_JOB, QUEUE_NAMES, type SyncJobData, syncJobSchema } from './definitions.ts';
+import { createConnectionWorker } from './connection-worker.ts';
 import { ProviderRateLimiter, rateBudgets } from './rate-limit.ts';
 
 /**
@@ -188,28 +188,16 @@ export function createSyncWorker(services: Services, options: SyncWorkerOptions 
     }
   };
 
-  // Workers block on Redis: they get their own connection.
-  const connection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
-  connection.on('error', () => undefined); // reconnects by itself; the worker reports failures
-  const worker = new Worker(QUEUE_NAMES.sync, processor, {
-    connection,
-    prefix: bullPrefix(config),
-    concurrency: options.concurrency ?? config.SYNC_CONCURRENCY,
-    lockDuration: lockMs,
-    stalledInterval: lockMs,
-    maxStalledCount: 2,
-  });
-  worker.on('failed', (job, err) => {
-    logger.warn({ jobId: job?.id, connectionId: (job?.data as { connectionId?: string } | undefined)?.connectionId, err: err.message }, 'sync job failed');
-  });
-  worker.on('error', (err) => logger.error({ err }, 'sync worker error'));
-  return {
-    worker,
-    async close() {
+  return createConnectionWorker({
+    queue: QUEUE_NAMES.sync,
+    processor,
+    config,
+    logger,
+    lockMs,
+    concurrency: options.concurrency,
+    // Running jobs stop at their next boundary (chunk or page) and return to delayed.
+    onClose: () => {
       stopping = true;
-      // Waits for running jobs: they stop at their next chunk boundary and return to delayed.
-      await worker.close();
-      await connection.quit().catch(() => undefined);
     },
-  };
+  });
 }
