@@ -3,7 +3,7 @@ import type { Context } from 'hono';
 import { connectorFor, connectors } from '../../../connectors/registry.ts';
 import type { UserPrincipal } from '../../auth/principal.ts';
 import { sessionAuth } from '../../auth/sessions.ts';
-import { CATEGORIES, CATEGORY_IDS, type CategoryId } from '../../consent/categories.ts';
+import { CATEGORIES, CATEGORY_IDS } from '../../consent/categories.ts';
 import { changeConsent } from '../../consent/change.ts';
 import { buildConsentReceipt, CONSENT_RECEIPT_JWS_TYPE } from '../../consent/receipt.ts';
 import { type Consent, CURRENT_POLICY_VERSION, consentHistory, consentVersion, currentConsent, withdrawConsents } from '../../consent/service.ts';
@@ -124,11 +124,6 @@ async function connectionFor(c: Context<AppEnv>, services: Services, id: string,
     throw new ApiError(403, 'not_connection_owner', 'only the user who connected the account can change its consent');
   }
   return row;
-}
-
-/** Categories a platform can carry: its manifest's list, or the whole registry when no manifest is registered. */
-export function platformCategories(platform: string): readonly CategoryId[] {
-  return connectorFor(platform)?.manifest.categories ?? CATEGORY_IDS;
 }
 
 export const consentRoutes: RouteModule = (app, services) => {
