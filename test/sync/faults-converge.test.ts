@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { manifest } from '../../connectors/google-calendar/manifest.ts';
 import type { Fault, FaultSpec } from '../../sandbox/state.ts';
 import { recoverOpenTransfers } from '../../src/transfers/resolution.ts';
 import { caseWithEvents, createSyncEnv, type SyncEnv } from './support/env.ts';
@@ -93,8 +94,14 @@ describe('faults do not stall a run', () => {
     const resolved = rows.filter((r) => r.outcome === 'resolved').map((r) => r.reason);
     expect(resolved).toHaveLength(1);
     expect(['took_effect', 'did_not_take_effect']).toContain(resolved[0]);
-    // Few `not_sent` rows: only intents written ahead for steps the run then held back.
-    expect(rows.filter((r) => r.outcome === 'not_sent').length).toBeLessThanOrEqual(10);
+    // `not_sent` rows are only intents written ahead for steps a 429 pause then held back. The gate
+    // writes intents at most two windows (2 × the account's concurrency) ahead, so each pause leaves at
+    // most that many; how many a pause catches depends on how far ahead the writes were (load).
+    const notSent = rows.filter((r) => r.outcome === 'not_sent');
+    expect(new Set(notSent.map((r) => r.reason))).toEqual(new Set(notSent.length ? ['rate_limited'] : []));
+    for (const r of notSent) expect(r.provider_status, 'a not_sent row has no provider answer').toBeNull();
+    const pauses = specs.filter((s) => s.kind === 'status' && s.status === 429).length;
+    expect(notSent.length).toBeLessThanOrEqual(pauses * 2 * (manifest.rateBudgets?.perAccount?.concurrency ?? 1));
 
     // After each 429 the account's inserts paused for Retry-After (apart from calls already under way).
     const inserts = env.sandbox.state.ledger.filter((e) => e.method === 'POST' && e.path.endsWith('/events') && e.atMs >= started);
