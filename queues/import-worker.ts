@@ -2,9 +2,9 @@ import { DelayedError, type Job, UnrecoverableError, type Worker } from 'bullmq'
 import { connectorFor } from '../connectors/registry.ts';
 import { PermanentRunError, RateLimitedRunError, RunInterruptedError } from '../src/sync/errors.ts';
 import type { Connector, ConnectorPull } from '../connectors/types.ts';
-import { markReauthRequired } from '../src/connections/lifecycle.ts';
 import { tryLock } from '../src/connections/redis-lock.ts';
-import { createTokenAccess, ReauthRequiredError } from '../src/connections/token-refresh.ts';
+import { connectionTokens } from '../src/connections/token-access.ts';
+import { ReauthRequiredError } from '../src/connections/token-refresh.ts';
 import { redisKey } from '../src/redis.ts';
 import type { Services } from '../src/services.ts';
 import { type PullResult, runImport } from '../src/sync/pull.ts';
@@ -48,10 +48,7 @@ export function createImportWorker(services: Services, options: ImportWorkerOpti
     if (!lock) return delay(1000);
     const renew = setInterval(() => lock.extend(lockMs).catch(() => false), Math.max(500, Math.floor(lockMs / 3)));
     try {
-      const onReauthRequired = async (id: string, message: string) => {
-        await markReauthRequired(services, id, message);
-      };
-      const tokens = connector.oauth ? createTokenAccess(services, { oauth: connector.oauth, onReauthRequired }) : null;
+      const tokens = connector.oauth ? connectionTokens(services, connector.oauth) : null;
       return await runImport(
         {
           services,

@@ -5,7 +5,8 @@ import { connectorFor } from '../connectors/registry.ts';
 import type { Connector, ConnectorSync } from '../connectors/types.ts';
 import { connectionError, markReauthRequired } from '../src/connections/lifecycle.ts';
 import { tryLock } from '../src/connections/redis-lock.ts';
-import { createTokenAccess, ReauthRequiredError, TokenRefreshError } from '../src/connections/token-refresh.ts';
+import { connectionTokens } from '../src/connections/token-access.ts';
+import { ReauthRequiredError, TokenRefreshError } from '../src/connections/token-refresh.ts';
 import { redisKey } from '../src/redis.ts';
 import type { Services } from '../src/services.ts';
 import { PermanentRunError, RateLimitedRunError, RunInterruptedError, RunLockBusyError, TransientRunError } from '../src/sync/errors.ts';
@@ -132,7 +133,7 @@ export function createSyncWorker(services: Services, options: SyncWorkerOptions 
         {
           services,
           connector: connector as Connector & { sync: ConnectorSync },
-          tokens: createTokenAccess(services, { oauth, onReauthRequired }),
+          tokens: connectionTokens(services, oauth),
           limiter: limiterFor(connector),
           slots: slotsFor(connector) ?? undefined,
           actor: { kind: 'job', jobId: String(job.id), queue: QUEUE_NAMES.sync },

@@ -1,6 +1,5 @@
-import { markReauthRequired } from '../../src/connections/lifecycle.ts';
-import { createTokenAccess, vaultFor } from '../../src/connections/token-refresh.ts';
 import type { ConnectorOAuth } from '../../src/connections/oauth-types.ts';
+import { connectionTokens } from '../../src/connections/token-access.ts';
 import { REVOCATION_PURGE } from '../../src/transfers/decision.ts';
 import { openGoogleCalendar, ProviderHttpError, revokeGoogleToken } from './client.ts';
 import type { RevokeContext, RevokeStepResult } from '../types.ts';
@@ -18,10 +17,9 @@ export function createGoogleRevoke(oauth: ConnectorOAuth) {
   return async function revokeGoogle(ctx: RevokeContext): Promise<RevokeStepResult[]> {
     const { services, connection } = ctx;
     const steps: RevokeStepResult[] = [];
-    const vault = vaultFor(services);
-    let tokens: Awaited<ReturnType<typeof vault.load>> = null;
+    let tokens: Awaited<ReturnType<ReturnType<typeof connectionTokens>['stored']>> = null;
     try {
-      tokens = await vault.load(connection.id);
+      tokens = await connectionTokens(services, oauth).stored(connection.id);
     } catch (err) {
       steps.push({ step: 'provider_revoke', result: 'failed', detail: `stored tokens unreadable: ${(err as Error).message}` });
       return steps;
@@ -85,10 +83,7 @@ async function purge(ctx: RevokeContext, hasTokens: boolean, oauth: ConnectorOAu
   if (!settings.calendarId) return { step: 'purge_remote', result: 'done', removedItems: 0, detail: 'nothing was ever written' };
   let accessToken: string;
   try {
-    accessToken = await createTokenAccess(services, {
-      oauth,
-      onReauthRequired: (id, message) => markReauthRequired(services, id, message).then(() => undefined),
-    }).get(connection.id);
+    accessToken = await connectionTokens(services, oauth).get(connection.id);
   } catch (err) {
     return { step: 'purge_remote', result: 'failed', detail: `no usable access token: ${(err as Error).message}` };
   }

@@ -1,6 +1,5 @@
-import { markReauthRequired } from '../../src/connections/lifecycle.ts';
 import type { ConnectorOAuth } from '../../src/connections/oauth-types.ts';
-import { createTokenAccess, vaultFor } from '../../src/connections/token-refresh.ts';
+import { connectionTokens } from '../../src/connections/token-access.ts';
 import { openGoogleCalendar, ProviderHttpError } from './client.ts';
 import type { WriteCheck, WriteVerdict } from '../../src/transfers/resolution.ts';
 import { googleEventId } from './project.ts';
@@ -25,7 +24,8 @@ export function createGoogleWriteCheck(oauth: ConnectorOAuth): WriteCheck {
     const calendarId = intent.recipientDestination;
     const caseEventId = intent.itemKey?.startsWith('event:') ? intent.itemKey.slice('event:'.length) : null;
     if (!calendarId || !caseEventId || !intent.connectionId) return 'unverifiable';
-    if (!(await vaultFor(services).load(intent.connectionId))) return 'unverifiable';
+    const tokens = connectionTokens(services, oauth);
+    if (!(await tokens.stored(intent.connectionId))) return 'unverifiable';
     const laterRow = await services.db
       .selectFrom('transfer_log')
       .select('created_at')
@@ -37,10 +37,7 @@ export function createGoogleWriteCheck(oauth: ConnectorOAuth): WriteCheck {
       .limit(1)
       .executeTakeFirst();
     const later = laterRow ? new Date(laterRow.created_at).getTime() : null;
-    const accessToken = await createTokenAccess(services, {
-      oauth,
-      onReauthRequired: (id, message) => markReauthRequired(services, id, message).then(() => undefined),
-    }).get(intent.connectionId);
+    const accessToken = await tokens.get(intent.connectionId);
     const api = openGoogleCalendar({ config: services.config, accessToken });
     let event: Awaited<ReturnType<typeof api.getEvent>>['event'] | null;
     try {

@@ -1,6 +1,5 @@
-import { markReauthRequired } from '../../src/connections/lifecycle.ts';
 import type { ConnectorOAuth } from '../../src/connections/oauth-types.ts';
-import { createTokenAccess, vaultFor } from '../../src/connections/token-refresh.ts';
+import { connectionTokens } from '../../src/connections/token-access.ts';
 import type { RevokeContext, RevokeStepResult } from '../types.ts';
 import { logoutImanage } from './client.ts';
 
@@ -18,9 +17,10 @@ export function createImanageRevoke(oauth: ConnectorOAuth) {
     steps.push({ step: 'forget_mapping', result: 'done', removedItems: Number(removed.numDeletedRows ?? 0) });
     if (ctx.purgeRemote)
       steps.push({ step: 'purge_remote', result: 'not_supported', detail: 'documents filed in iManage are the firm\u2019s record and stay there' });
-    let stored: Awaited<ReturnType<ReturnType<typeof vaultFor>['load']>> = null;
+    const tokens = connectionTokens(services, oauth);
+    let stored: Awaited<ReturnType<typeof tokens.stored>> = null;
     try {
-      stored = await vaultFor(services).load(connection.id);
+      stored = await tokens.stored(connection.id);
     } catch (err) {
       steps.push({ step: 'provider_revoke', result: 'failed', detail: `stored tokens unreadable: ${(err as Error).message}` });
       return steps;
@@ -31,12 +31,7 @@ export function createImanageRevoke(oauth: ConnectorOAuth) {
     }
     try {
       // A fresh token: an idle one (30 minutes) is already dead and logging it out proves nothing.
-      const accessToken = await createTokenAccess(services, {
-        oauth,
-        onReauthRequired: (id, message) => markReauthRequired(services, id, message).then(() => undefined),
-      })
-        .get(connection.id)
-        .catch(() => stored!.accessToken);
+      const accessToken = await tokens.get(connection.id).catch(() => stored!.accessToken);
       const { status } = await logoutImanage(services.config, { settings: connection.settings, accessToken });
       if (status < 300 || status === 401) {
         steps.push({

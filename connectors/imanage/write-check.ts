@@ -1,6 +1,5 @@
-import { markReauthRequired } from '../../src/connections/lifecycle.ts';
 import type { ConnectorOAuth } from '../../src/connections/oauth-types.ts';
-import { createTokenAccess, vaultFor } from '../../src/connections/token-refresh.ts';
+import { connectionTokens } from '../../src/connections/token-access.ts';
 import type { WriteCheck, WriteVerdict } from '../../src/transfers/resolution.ts';
 import { openImanage } from './client.ts';
 import type { ImanageSettings } from './manifest.ts';
@@ -15,14 +14,12 @@ import type { ImanageSettings } from './manifest.ts';
 export function createImanageWriteCheck(oauth: ConnectorOAuth): WriteCheck {
   return async ({ services, intent }): Promise<WriteVerdict> => {
     if (intent.operation !== 'create' || !intent.itemKey || !intent.connectionId) return 'unverifiable';
-    if (!(await vaultFor(services).load(intent.connectionId))) return 'unverifiable';
+    const tokens = connectionTokens(services, oauth);
+    if (!(await tokens.stored(intent.connectionId))) return 'unverifiable';
     const row = await services.db.selectFrom('connections').select('settings').where('id', '=', intent.connectionId).executeTakeFirst();
     if (!row) return 'unverifiable';
     const settings = row.settings as unknown as ImanageSettings;
-    const accessToken = await createTokenAccess(services, {
-      oauth,
-      onReauthRequired: (id, message) => markReauthRequired(services, id, message).then(() => undefined),
-    }).get(intent.connectionId);
+    const accessToken = await tokens.get(intent.connectionId);
     const api = openImanage({ config: services.config, settings: row.settings, accessToken });
     const found = await api.searchDocuments({ [settings.keyField ?? 'custom16']: intent.itemKey });
     return found.data?.length ? 'took_effect' : 'did_not_take_effect';

@@ -11,11 +11,12 @@ import { AuthError, NotFoundError } from '../errors/index.ts';
 import type { Services } from '../services.ts';
 import type { SyncProgress } from '../sync/progress.ts';
 import { CallbackError, ConnectionsError } from './errors.ts';
-import { connectionError, markReauthRequired } from './lifecycle.ts';
+import { connectionError } from './lifecycle.ts';
 import { consumeAuthorization, startAuthorization } from './oauth.ts';
-import { announceTransition, applyTransition } from './state-machine.ts';
 import { OAuthTokenError } from './oauth-types.ts';
-import { createTokenAccess, vaultFor } from './token-refresh.ts';
+import { announceTransition, applyTransition } from './state-machine.ts';
+import { connectionTokens } from './token-access.ts';
+import { vaultFor } from './token-refresh.ts';
 
 /**
  * Connections of OAuth platforms, written once for all of them: create (pending + consent +
@@ -322,10 +323,7 @@ async function provision(services: Services, connector: Connector, connectionId:
   const consent = await currentConsent(services.db, connectionId);
   if (!consent || !connector.oauth) return;
   try {
-    const tokens = createTokenAccess(services, {
-      oauth: connector.oauth,
-      onReauthRequired: (id, message) => markReauthRequired(services, id, message).then(() => undefined),
-    });
+    const tokens = connectionTokens(services, connector.oauth);
     const ctx: SyncContext = {
       services,
       connection: {

@@ -54,3 +54,14 @@ describe('architecture: leaf lists agree with the connector registry', () => {
     expect(Object.keys(connectorConfigs).every((id) => connectors.some((c) => c.manifest.id === id))).toBe(true);
   });
 });
+
+describe('architecture: one way to a connection\u2019s tokens', () => {
+  it('only src/connections/token-access.ts builds token access; the vault is opened only by the connections module and key rotation', () => {
+    const files = ['src', 'connectors', 'queues'].flatMap((d) => tsFiles(d));
+    const calling = (name: string) => files.filter((f) => new RegExp(`\\b${name}\\(`).test(fs.readFileSync(path.join(ROOT, f), 'utf8')));
+    expect(calling('createTokenAccess')).toEqual(
+      [path.normalize('src/connections/token-access.ts'), path.normalize('src/connections/token-refresh.ts')].sort(),
+    );
+    expect(calling('vaultFor').filter((f) => !f.startsWith(path.normalize('src/connections/')))).toEqual([path.normalize('src/cli/key-commands.ts')]);
+  });
+});
