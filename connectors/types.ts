@@ -3,6 +3,7 @@ import type { RouteModule } from '../src/api/env.ts';
 import type { DocumentWithCase, EventWithCase } from '../src/cases/queries.ts';
 import type { Config } from '../src/config/load.ts';
 import type { ConnectorOAuth } from '../src/connections/oauth-types.ts';
+import type { StoredTokens } from '../src/connections/token-vault.ts';
 import type { CategoryId } from '../src/consent/categories.ts';
 import type { Consent } from '../src/consent/service.ts';
 import type { Db, Tx } from '../src/db/database.ts';
@@ -102,8 +103,26 @@ export interface RevokeStepResult {
   removedItems?: number;
 }
 
+/**
+ * What of Casebridge a connector's push, revocation and write-check steps may use: the outbound gate,
+ * the database (the tables it owns, case-data queries), the blob store (documents it files), the
+ * configuration and the logger. Never the queues, Redis, sessions or the token vault: tokens come
+ * through {@link ConnectionTokenAccess}.
+ */
+export type ConnectorServices = Pick<Services, 'db' | 'config' | 'gate' | 'blobs' | 'logger'>;
+
+/** A connection's provider tokens, for one connection (built by `src/connections/token-access.ts`). */
+export interface ConnectionTokenAccess {
+  /** The stored tokens as they are (no refresh), or null when none are stored (never connected, or shredded). */
+  stored(): Promise<StoredTokens | null>;
+  /** A usable access token, refreshed ahead of expiry (single flight across processes). */
+  accessToken(): Promise<string>;
+}
+
 export interface RevokeContext {
-  services: Services;
+  services: ConnectorServices;
+  /** Null for platforms without OAuth tokens (e.g. the iCal feed). */
+  tokens: ConnectionTokenAccess | null;
   connection: {
     id: string;
     organizationId: string;
@@ -130,7 +149,7 @@ export interface SyncConnection {
 
 /** Everything a connector's sync step needs; the access token is fresh (refreshed ahead of expiry). */
 export interface SyncContext {
-  services: Services;
+  services: ConnectorServices;
   connection: SyncConnection;
   consent: Consent;
   accessToken: string;
@@ -199,7 +218,7 @@ export interface RemoteItem {
 /** The sync half of a connector: the generic reconcile engine (`src/sync/reconcile.ts`) drives it. */
 export interface ConnectorSync {
   /** Loads case data ∩ consent and projects it (the pure projection lives in `project.ts`). */
-  desired(ctx: { services: Services; connection: SyncConnection; consent: Consent }): Promise<DesiredItem[]>;
+  desired(ctx: { services: ConnectorServices; connection: SyncConnection; consent: Consent }): Promise<DesiredItem[]>;
   /**
    * Makes sure the destination exists (e.g. creates the dedicated calendar) through the gate and
    * returns settings to persist. With `verify`, checks it still exists; `reset` tells the engine the

@@ -1,8 +1,6 @@
-import type { ConnectorOAuth } from '../../src/connections/oauth-types.ts';
-import { connectionTokens } from '../../src/connections/token-access.ts';
 import { REVOCATION_PURGE } from '../../src/transfers/decision.ts';
-import { openGoogleCalendar, ProviderHttpError, revokeGoogleToken } from './client.ts';
 import type { RevokeContext, RevokeStepResult } from '../types.ts';
+import { openGoogleCalendar, ProviderHttpError, revokeGoogleToken } from './client.ts';
 import type { GoogleCalendarSettings } from './manifest.ts';
 
 /**
@@ -13,19 +11,19 @@ import type { GoogleCalendarSettings } from './manifest.ts';
  *    ends the whole grant of this client and account — skipped while another active connection of
  *    the same Google account still uses it. Tokens are shredded by the caller afterwards.
  */
-export function createGoogleRevoke(oauth: ConnectorOAuth) {
+export function createGoogleRevoke() {
   return async function revokeGoogle(ctx: RevokeContext): Promise<RevokeStepResult[]> {
     const { services, connection } = ctx;
     const steps: RevokeStepResult[] = [];
-    let tokens: Awaited<ReturnType<ReturnType<typeof connectionTokens>['stored']>> = null;
+    let tokens: Awaited<ReturnType<NonNullable<RevokeContext['tokens']>['stored']>> = null;
     try {
-      tokens = await connectionTokens(services, oauth).stored(connection.id);
+      tokens = (await ctx.tokens?.stored()) ?? null;
     } catch (err) {
       steps.push({ step: 'provider_revoke', result: 'failed', detail: `stored tokens unreadable: ${(err as Error).message}` });
       return steps;
     }
 
-    if (ctx.purgeRemote) steps.push(await purge(ctx, tokens !== null, oauth));
+    if (ctx.purgeRemote) steps.push(await purge(ctx, tokens !== null));
 
     if (!tokens) {
       steps.push({ step: 'provider_revoke', result: 'skipped', detail: 'no stored tokens (never connected, or already shredded)' });
@@ -76,14 +74,14 @@ async function liveSiblings(ctx: RevokeContext, account: string): Promise<number
   return Number(row?.n ?? 0);
 }
 
-async function purge(ctx: RevokeContext, hasTokens: boolean, oauth: ConnectorOAuth): Promise<RevokeStepResult> {
+async function purge(ctx: RevokeContext, hasTokens: boolean): Promise<RevokeStepResult> {
   const { services, connection } = ctx;
   const settings = connection.settings as GoogleCalendarSettings;
-  if (!hasTokens) return { step: 'purge_remote', result: 'skipped', detail: 'no stored tokens to reach Google with' };
+  if (!hasTokens || !ctx.tokens) return { step: 'purge_remote', result: 'skipped', detail: 'no stored tokens to reach Google with' };
   if (!settings.calendarId) return { step: 'purge_remote', result: 'done', removedItems: 0, detail: 'nothing was ever written' };
   let accessToken: string;
   try {
-    accessToken = await connectionTokens(services, oauth).get(connection.id);
+    accessToken = await ctx.tokens.accessToken();
   } catch (err) {
     return { step: 'purge_remote', result: 'failed', detail: `no usable access token: ${(err as Error).message}` };
   }

@@ -1,7 +1,5 @@
-import type { ConnectorOAuth } from '../../src/connections/oauth-types.ts';
-import { connectionTokens } from '../../src/connections/token-access.ts';
-import { openGoogleCalendar, ProviderHttpError } from './client.ts';
 import type { WriteCheck, WriteVerdict } from '../../src/transfers/resolution.ts';
+import { openGoogleCalendar, ProviderHttpError } from './client.ts';
 import { googleEventId } from './project.ts';
 
 /**
@@ -19,13 +17,12 @@ import { googleEventId } from './project.ts';
  * Anything else (the dedicated calendar, provisioning) is `unverifiable`; so is a connection whose
  * tokens were shredded (the provider cannot be asked any more).
  */
-export function createGoogleWriteCheck(oauth: ConnectorOAuth): WriteCheck {
-  return async ({ services, intent }): Promise<WriteVerdict> => {
+export function createGoogleWriteCheck(): WriteCheck {
+  return async ({ services, intent, tokens }): Promise<WriteVerdict> => {
     const calendarId = intent.recipientDestination;
     const caseEventId = intent.itemKey?.startsWith('event:') ? intent.itemKey.slice('event:'.length) : null;
     if (!calendarId || !caseEventId || !intent.connectionId) return 'unverifiable';
-    const tokens = connectionTokens(services, oauth);
-    if (!(await tokens.stored(intent.connectionId))) return 'unverifiable';
+    if (!tokens || !(await tokens.stored())) return 'unverifiable';
     const laterRow = await services.db
       .selectFrom('transfer_log')
       .select('created_at')
@@ -37,7 +34,7 @@ export function createGoogleWriteCheck(oauth: ConnectorOAuth): WriteCheck {
       .limit(1)
       .executeTakeFirst();
     const later = laterRow ? new Date(laterRow.created_at).getTime() : null;
-    const accessToken = await tokens.get(intent.connectionId);
+    const accessToken = await tokens.accessToken();
     const api = openGoogleCalendar({ config: services.config, accessToken });
     let event: Awaited<ReturnType<typeof api.getEvent>>['event'] | null;
     try {

@@ -31,7 +31,7 @@ export const imanageConnector: Connector = {
     ...settings,
     check: (config, s) => checkImanageHost(config, (s as unknown as ImanageSettings).host),
   },
-  revoke: createImanageRevoke(oauth),
+  revoke: createImanageRevoke(),
   sync: {
     async desired({ services, connection, consent }) {
       const documents = await loadDocumentsInScope(services.db, { organizationId: connection.organizationId, userEmail: null, caseScope: consent.caseScope });
@@ -46,4 +46,4 @@ export const imanageConnector: Connector = {
 };
 
 // How the transfer log resolves an upload of unknown outcome (src/transfers/resolution.ts).
-registerWriteCheck(manifest.id, createImanageWriteCheck(oauth));
+registerWriteCheck(manifest.id, createImanageWriteCheck(), oauth);

@@ -1,5 +1,3 @@
-import type { ConnectorOAuth } from '../../src/connections/oauth-types.ts';
-import { connectionTokens } from '../../src/connections/token-access.ts';
 import type { RevokeContext, RevokeStepResult } from '../types.ts';
 import { logoutImanage } from './client.ts';
 
@@ -9,7 +7,7 @@ import { logoutImanage } from './client.ts';
  * (iManage has no token revocation endpoint; logging out invalidates the access token). Tokens are
  * shredded by the caller afterwards.
  */
-export function createImanageRevoke(oauth: ConnectorOAuth) {
+export function createImanageRevoke() {
   return async function revokeImanage(ctx: RevokeContext): Promise<RevokeStepResult[]> {
     const { services, connection } = ctx;
     const steps: RevokeStepResult[] = [];
@@ -17,21 +15,21 @@ export function createImanageRevoke(oauth: ConnectorOAuth) {
     steps.push({ step: 'forget_mapping', result: 'done', removedItems: Number(removed.numDeletedRows ?? 0) });
     if (ctx.purgeRemote)
       steps.push({ step: 'purge_remote', result: 'not_supported', detail: 'documents filed in iManage are the firm\u2019s record and stay there' });
-    const tokens = connectionTokens(services, oauth);
-    let stored: Awaited<ReturnType<typeof tokens.stored>> = null;
+    const tokens = ctx.tokens;
+    let stored: Awaited<ReturnType<NonNullable<typeof tokens>['stored']>> = null;
     try {
-      stored = await tokens.stored(connection.id);
+      stored = (await tokens?.stored()) ?? null;
     } catch (err) {
       steps.push({ step: 'provider_revoke', result: 'failed', detail: `stored tokens unreadable: ${(err as Error).message}` });
       return steps;
     }
-    if (!stored) {
+    if (!stored || !tokens) {
       steps.push({ step: 'provider_revoke', result: 'skipped', detail: 'no stored tokens (never connected, or already shredded)' });
       return steps;
     }
     try {
       // A fresh token: an idle one (30 minutes) is already dead and logging it out proves nothing.
-      const accessToken = await tokens.get(connection.id).catch(() => stored!.accessToken);
+      const accessToken = await tokens.accessToken().catch(() => stored!.accessToken);
       const { status } = await logoutImanage(services.config, { settings: connection.settings, accessToken });
       if (status < 300 || status === 401) {
         steps.push({

@@ -1,5 +1,3 @@
-import type { ConnectorOAuth } from '../../src/connections/oauth-types.ts';
-import { connectionTokens } from '../../src/connections/token-access.ts';
 import type { WriteCheck, WriteVerdict } from '../../src/transfers/resolution.ts';
 import { openImanage } from './client.ts';
 import type { ImanageSettings } from './manifest.ts';
@@ -11,15 +9,14 @@ import type { ImanageSettings } from './manifest.ts';
  * and profile updates leave no evidence that tells this attempt from another: `unverifiable`; so is
  * a connection whose tokens were shredded.
  */
-export function createImanageWriteCheck(oauth: ConnectorOAuth): WriteCheck {
-  return async ({ services, intent }): Promise<WriteVerdict> => {
+export function createImanageWriteCheck(): WriteCheck {
+  return async ({ services, intent, tokens }): Promise<WriteVerdict> => {
     if (intent.operation !== 'create' || !intent.itemKey || !intent.connectionId) return 'unverifiable';
-    const tokens = connectionTokens(services, oauth);
-    if (!(await tokens.stored(intent.connectionId))) return 'unverifiable';
+    if (!tokens || !(await tokens.stored())) return 'unverifiable';
     const row = await services.db.selectFrom('connections').select('settings').where('id', '=', intent.connectionId).executeTakeFirst();
     if (!row) return 'unverifiable';
     const settings = row.settings as unknown as ImanageSettings;
-    const accessToken = await tokens.get(intent.connectionId);
+    const accessToken = await tokens.accessToken();
     const api = openImanage({ config: services.config, settings: row.settings, accessToken });
     const found = await api.searchDocuments({ [settings.keyField ?? 'custom16']: intent.itemKey });
     return found.data?.length ? 'took_effect' : 'did_not_take_effect';

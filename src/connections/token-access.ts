@@ -15,6 +15,11 @@ export interface ConnectionTokens extends TokenAccess {
   stored(connectionId: string): Promise<StoredTokens | null>;
 }
 
+/** The same, bound to one connection: what a connector's revocation and write-check steps are given. */
+export function tokensOfConnection(tokens: ConnectionTokens, connectionId: string): { stored(): Promise<StoredTokens | null>; accessToken(): Promise<string> } {
+  return { stored: () => tokens.stored(connectionId), accessToken: () => tokens.get(connectionId) };
+}
+
 export function connectionTokens(services: Pick<Services, 'db' | 'redis' | 'config' | 'logger' | 'queues'>, oauth: ConnectorOAuth): ConnectionTokens {
   const access = createTokenAccess(services, {
     oauth,

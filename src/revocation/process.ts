@@ -4,7 +4,8 @@ import type { RevokeStepResult } from '../../connectors/types.ts';
 import type { Services } from '../services.ts';
 import { settleTransfers } from '../transfers/resolution.ts';
 import { loadRevocation, sealRevocation } from './receipt.ts';
-import { clearSyncState, type ConnectionSteps, isPending, LOCAL_STEPS, mergeSteps, shredTokens } from './steps.ts';
+import { revokeContextFor } from './revoke-context.ts';
+import { type ConnectionSteps, clearSyncState, isPending, LOCAL_STEPS, mergeSteps, shredTokens } from './steps.ts';
 
 /**
  * The revocation pipeline's asynchronous half, run by the `revoke` queue. First, the calls that were
@@ -92,19 +93,7 @@ export async function processRevocation(services: Services, options: ProcessRevo
             res = [{ step: 'provider_revoke', result: 'not_supported', detail: `no connector registered for ${conn.platform}` }];
           } else {
             try {
-              res = await connector.revoke({
-                services,
-                purgeRemote: row.purge_remote,
-                connection: {
-                  id: conn.id,
-                  organizationId: conn.organization_id,
-                  userId: conn.user_id,
-                  platform: conn.platform,
-                  status: conn.status,
-                  externalAccount: conn.external_account,
-                  settings: conn.settings,
-                },
-              });
+              res = await connector.revoke(revokeContextFor(services, connector, conn, row.purge_remote));
             } catch (err) {
               logger.warn({ err, connectionId: conn.id }, 'provider-side revocation step threw');
               res = [{ step: 'provider_revoke', result: 'failed', detail: (err as Error).message }];

@@ -1,11 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
+import type { ConnectorOAuth } from '../connections/oauth-types.ts';
+import { connectionTokens, tokensOfConnection } from '../connections/token-access.ts';
+import type { StoredTokens } from '../connections/token-vault.ts';
 import type { Services } from '../services.ts';
-import { cleanText, type ChainedEntry, rowToEntry } from './log-entry.ts';
 import { scrubSecrets } from './errors.ts';
-import { gateScope } from './gate-scope.ts';
 import type { OutboundGateImpl } from './gate.ts';
+import { gateScope } from './gate-scope.ts';
 import { LEASE_TTL_MS } from './inflight.ts';
+import { type ChainedEntry, cleanText, rowToEntry } from './log-entry.ts';
 import { TransferLogWriter } from './log-writer.ts';
 
 /**
@@ -34,19 +37,30 @@ import { TransferLogWriter } from './log-writer.ts';
 /** What reading the provider says about one write. */
 export type WriteVerdict = 'took_effect' | 'did_not_take_effect' | 'unverifiable';
 
-/** A platform's "did this write take effect?" check (registered by its connector). */
-export type WriteCheck = (params: { services: Services; intent: ChainedEntry }) => Promise<WriteVerdict>;
+/**
+ * A platform's "did this write take effect?" check (registered by its connector). It sees the
+ * narrow services a connector may use and the intent's connection's tokens (null when the platform
+ * has none or the intent has no connection).
+ */
+export type WriteCheck = (params: {
+  services: Pick<Services, 'db' | 'config' | 'gate' | 'blobs' | 'logger'>;
+  intent: ChainedEntry;
+  tokens: { stored(): Promise<StoredTokens | null>; accessToken(): Promise<string> } | null;
+}) => Promise<WriteVerdict>;
 
-const checks = new Map<string, WriteCheck>();
+const checks = new Map<string, { check: WriteCheck; oauth: ConnectorOAuth | null }>();
 
-/** Registers a platform's write check (connectors do, next to their other hooks). Replaces an earlier one. */
-export function registerWriteCheck(platform: string, check: WriteCheck): void {
-  checks.set(platform, check);
+/**
+ * Registers a platform's write check (connectors do, next to their other hooks), with the platform's
+ * OAuth specifics when it has tokens. Replaces an earlier one.
+ */
+export function registerWriteCheck(platform: string, check: WriteCheck, oauth: ConnectorOAuth | null = null): void {
+  checks.set(platform, { check, oauth });
 }
 
 /** The registered check of a platform, if any. */
 export function writeCheckFor(platform: string | null): WriteCheck | undefined {
-  return platform ? checks.get(platform) : undefined;
+  return platform ? checks.get(platform)?.check : undefined;
 }
 
 /** The purpose a resolution read runs under (the gate scope's `purpose`). */
@@ -86,7 +100,8 @@ function closingRow(
  * Returns the verdict, or null when the check failed and should be retried later.
  */
 export async function resolveTransfer(services: Services, intent: ChainedEntry, now = Date.now()): Promise<WriteVerdict | null> {
-  const check = writeCheckFor(intent.platform);
+  const registered = intent.platform ? checks.get(intent.platform) : undefined;
+  const check = registered?.check;
   let verdict: WriteVerdict;
   let note: string | null = null;
   if (!check) {
@@ -95,7 +110,11 @@ export async function resolveTransfer(services: Services, intent: ChainedEntry, 
   } else {
     try {
       verdict = await gateScope.run({ transferId: intent.id, connectionId: intent.connectionId ?? '', purpose: RESOLUTION_PURPOSE }, () =>
-        check({ services, intent }),
+        check({
+          services,
+          intent,
+          tokens: registered?.oauth && intent.connectionId ? tokensOfConnection(connectionTokens(services, registered.oauth), intent.connectionId) : null,
+        }),
       );
     } catch (err) {
       if (now - intent.createdAt.getTime() < GIVE_UP_AFTER_MS) {

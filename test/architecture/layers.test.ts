@@ -56,6 +56,17 @@ describe('architecture: leaf lists agree with the connector registry', () => {
 });
 
 describe('architecture: one way to a connection\u2019s tokens', () => {
+  it('connectors reach the connections module only through the OAuth contract (tokens come in their context)', () => {
+    const offenders = tsFiles('connectors').flatMap((f) =>
+      importsOf(fs.readFileSync(path.join(ROOT, f), 'utf8'))
+        .map((i) => resolveRelative(f, i.specifier))
+        .filter((p): p is string => p !== null && p.startsWith(path.normalize('src/connections/')))
+        .filter((p) => p !== path.normalize('src/connections/oauth-types.ts') && p !== path.normalize('src/connections/token-vault.ts'))
+        .map((p) => `${f} → ${p}`),
+    );
+    expect(offenders).toEqual([]);
+  });
+
   it('only src/connections/token-access.ts builds token access; the vault is opened only by the connections module and key rotation', () => {
     const files = ['src', 'connectors', 'queues'].flatMap((d) => tsFiles(d));
     const calling = (name: string) => files.filter((f) => new RegExp(`\\b${name}\\(`).test(fs.readFileSync(path.join(ROOT, f), 'utf8')));

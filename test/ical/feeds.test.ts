@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { icalConnector } from '../../connectors/ical/index.ts';
 import { createApp } from '../../src/api/app.ts';
 import { withdrawConsents } from '../../src/consent/service.ts';
+import { revokeContextFor } from '../../src/revocation/revoke-context.ts';
 import { bearer, type SeededOrg, seedOrg, signInAs } from '../support/fixtures.ts';
 import { createTestServices, type TestServices } from '../support/services.ts';
 import { contentLines, localDate, parsedEvents, parseFeed, veventBlocks } from './support.ts';
@@ -483,19 +484,7 @@ describe('iCal feeds', () => {
       const created = await newFeed();
       expect((await fetchFeed(created.url)).status).toBe(200);
       const connection = await t.services.db.selectFrom('connections').selectAll().where('id', '=', created.feed.connectionId).executeTakeFirstOrThrow();
-      const steps = await icalConnector.revoke({
-        services: t.services,
-        connection: {
-          id: connection.id,
-          organizationId: connection.organization_id,
-          userId: connection.user_id,
-          platform: connection.platform,
-          status: connection.status,
-          externalAccount: connection.external_account,
-          settings: connection.settings,
-        },
-        purgeRemote: true,
-      });
+      const steps = await icalConnector.revoke(revokeContextFor(t.services, icalConnector, connection, true));
       expect(steps[0]).toMatchObject({ step: 'invalidate_feed_token', result: 'done' });
       expect(steps[1]).toMatchObject({ step: 'purge_remote', result: 'not_supported' });
       expect(icalConnector.manifest.providerRevoke).toBe(false);

@@ -1,10 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { googleCalendar } from '../../connectors/google-calendar/index.ts';
+import { connectorFor } from '../../connectors/registry.ts';
 import type { RevokeContext } from '../../connectors/types.ts';
 import { calendarStore, limitCalendarUsage } from '../../sandbox/google/calendar.ts';
 import { setGoogleAccountOptions } from '../../sandbox/google/oauth.ts';
 import { vaultFor } from '../../src/connections/token-refresh.ts';
 import { redisKey } from '../../src/redis.ts';
+import { revokeContextFor } from '../../src/revocation/revoke-context.ts';
 import { caseWithEvents, createSyncEnv, eventItem, GOOGLE_ACCOUNT, type SyncEnv } from './support/env.ts';
 
 /**
@@ -34,19 +36,7 @@ async function revokedContext(connectionId: string, purgeRemote: boolean): Promi
     .where('id', '=', connectionId)
     .returningAll()
     .executeTakeFirstOrThrow();
-  return {
-    services: env.t.services,
-    purgeRemote,
-    connection: {
-      id: row.id,
-      organizationId: row.organization_id,
-      userId: row.user_id,
-      platform: row.platform,
-      status: row.status,
-      externalAccount: row.external_account,
-      settings: row.settings,
-    },
-  };
+  return revokeContextFor(env.t.services, connectorFor(row.platform)!, row, purgeRemote);
 }
 
 /** Runs the reconnect flow in the sandbox; returns the authorization URL and the callback response. */
