@@ -60,7 +60,7 @@ describe('architecture: one way to a connection\u2019s tokens', () => {
     const offenders = tsFiles('connectors').flatMap((f) =>
       importsOf(fs.readFileSync(path.join(ROOT, f), 'utf8'))
         .map((i) => resolveRelative(f, i.specifier))
-        .filter((p): p is string => p?.startsWith(path.normalize('src/connections/')))
+        .filter((p): p is string => p?.startsWith(path.normalize('src/connections/')) === true)
         .filter((p) => p !== path.normalize('src/connections/oauth-types.ts') && p !== path.normalize('src/connections/token-vault.ts'))
         .map((p) => `${f} → ${p}`),
     );
