@@ -12,6 +12,7 @@ import type { Logger } from '../src/observability/logger.ts';
 import type { Services } from '../src/services.ts';
 import type { ProviderHttpClient } from '../src/transfers/clients/http.ts';
 import type { BlockReason, OutboundGate, TransferActor } from '../src/transfers/types.ts';
+import type { WebApp } from '../src/web/env.ts';
 
 /**
  * The shape every Additional Platform shares (`connectors/<platform>/`). A registry line plus a
@@ -343,4 +344,14 @@ export interface Connector {
   settings?: ConnectorSettings;
   /** HTTP routes the platform brings (e.g. the feed a subscriber polls), registered in the API. */
   routes?: RouteModule[];
+  /** In-app pages the platform brings (e.g. managing iCal feeds), mounted with the core pages. */
+  pages?: ConnectorPages;
+}
+
+/** A connector's in-app pages: their paths (signed-in page security applies), navigation entry, and routes. */
+export interface ConnectorPages {
+  /** Hono path patterns the pages answer (e.g. `/feeds`, `/feeds/*`). */
+  paths: string[];
+  nav?: { id: string; href: string; label: string };
+  register(web: WebApp): void;
 }

@@ -1,6 +1,7 @@
 import type { Connector } from '../types.ts';
 import { icalFeedRoutes } from './feed-routes.ts';
 import { icalManifest } from './manifest.ts';
+import { registerFeedPages } from './pages.tsx';
 import { icalPublicRoutes } from './public-routes.ts';
 import { revokeIcal, revokeIcalFeedTokens } from './revoke.ts';
 
@@ -13,4 +14,5 @@ export const icalConnector: Connector = {
   revoke: revokeIcal,
   revokeInTransaction: revokeIcalFeedTokens,
   routes: [icalFeedRoutes, icalPublicRoutes],
+  pages: { paths: ['/feeds', '/feeds/*'], nav: { id: 'feeds', href: '/feeds', label: 'iCal feeds' }, register: registerFeedPages },
 };

@@ -1,5 +1,6 @@
 import { connectorFor } from '../../connectors/registry.ts';
 import type { ConnectionView } from '../connections/service.ts';
+import { relative } from './format.ts';
 
 /** How a connection's state reads on a page: a short label, its tone, one sentence, and whether a run is under way. */
 export interface StatusWords {
@@ -77,18 +78,4 @@ export function statusWords(view: ConnectionView, now: Date = new Date()): Statu
 
 function timeOfDay(iso: string): string {
   return `${new Date(iso).toISOString().slice(11, 19)} UTC`;
-}
-
-/** "just now", "5 minutes ago", "on 4 Dec 2026". */
-export function relative(at: Date, now: Date = new Date()): string {
-  const s = Math.round((now.getTime() - at.getTime()) / 1000);
-  if (s < 60) return 'just now';
-  if (s < 3600) return `${Math.round(s / 60)} minute${Math.round(s / 60) === 1 ? '' : 's'} ago`;
-  if (s < 86_400) return `${Math.round(s / 3600)} hour${Math.round(s / 3600) === 1 ? '' : 's'} ago`;
-  return `on ${shortDate(at)}`;
-}
-
-/** "4 Dec 2026" (UTC). */
-export function shortDate(at: Date): string {
-  return at.toLocaleDateString('en-GB', { day: 'numeric', month: 'short', year: 'numeric', timeZone: 'UTC' });
 }

@@ -108,32 +108,6 @@ export async function previewConsent(
   return { total: allowed.length, items: allowed.slice(0, params.limit), fieldNames: [...names].sort() };
 }
 
-/** Plain-language label of a registry field name, for previews and the shared-data page. */
-export function fieldLabel(name: string): string {
-  return FIELD_LABELS[name] ?? name;
-}
-
-const FIELD_LABELS: Record<string, string> = {
-  title: 'Title',
-  start: 'Starts',
-  end: 'Ends',
-  allDay: 'All day',
-  timeZone: 'Time zone',
-  location: 'Location',
-  caseNumber: 'Case number',
-  description: 'Description',
-  participantNames: 'Participant names',
-  fileName: 'File name',
-  content: 'File content',
-  author: 'Author',
-  documentDate: 'Document date',
-  name: 'Name',
-  emails: 'E-mail addresses',
-  email: 'E-mail address',
-  phones: 'Phone numbers',
-  organization: 'Organization',
-};
-
 /** The registry's categories a platform can carry, with their descriptions and fields. */
 export function platformCategories(platform: string) {
   const connector = connectorFor(platform);

@@ -1,36 +1,37 @@
 /** @jsxImportSource hono/jsx */
 import { Hono } from 'hono';
+import { getCookie } from 'hono/cookie';
 import { HTTPException } from 'hono/http-exception';
+import { connectors } from '../../connectors/registry.ts';
+import type { App } from '../api/env.ts';
 import { statusForCode } from '../api/error-status.ts';
 import { ApiError, errorBody } from '../api/errors.ts';
-import { CasebridgeError } from '../errors/casebridge-error.ts';
-import type { App } from '../api/env.ts';
-import { getCookie } from 'hono/cookie';
 import { SESSION_COOKIE } from '../auth/sessions.ts';
 import { CallbackError } from '../connections/errors.ts';
 import { completeAuthorization } from '../connections/service.ts';
+import { CasebridgeError } from '../errors/casebridge-error.ts';
+import type { Services } from '../services.ts';
 import { registerAssets } from './assets.ts';
 import { connectSessionOf, registerConnectLinkPage, registerConnectSessionApi } from './connect-sessions.ts';
 import type { WebApp, WebEnv } from './env.ts';
 import { PageError } from './errors.ts';
 import { Layout } from './layout.tsx';
+import { registerNavEntry } from './nav.ts';
 import { registerAdminPages } from './pages/admin.tsx';
 import { registerChangePages } from './pages/change.tsx';
 import { registerConnectedApps } from './pages/connected-apps.tsx';
 import { registerConnectionPages } from './pages/connection.tsx';
 import { registerConsentPages } from './pages/consent.tsx';
-import { registerFeedPages } from './pages/feeds.tsx';
 import { registerSharedData } from './pages/shared-data.tsx';
-import { sendPage } from './render.ts';
 import { registerQueueDashboard } from './queue-dashboard.ts';
+import { sendPage } from './render.ts';
 import { pageSecurity } from './security.ts';
-import type { Services } from '../services.ts';
 import { pageSession } from './session.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Path prefixes of the signed-in pages. */
-const PAGE_PATHS = ['/apps', '/apps/*', '/shared', '/shared.csv', '/receipts/*', '/feeds', '/feeds/*', '/admin', '/admin/*'];
+const PAGE_PATHS = ['/apps', '/apps/*', '/shared', '/shared.csv', '/receipts/*', '/admin', '/admin/*'];
 
 /**
  * The in-app pages (server-rendered with hono/jsx), mounted on the API app by `mountWebPages`. They
@@ -76,13 +77,17 @@ export function createWebPages(services: Services): WebApp {
       throw err;
     }
   });
-  for (const path of PAGE_PATHS) web.use(path, pageSecurity(), pageSession());
+  const connectorPages = connectors.flatMap((c) => (c.pages ? [c.pages] : []));
+  for (const path of [...PAGE_PATHS, ...connectorPages.flatMap((p) => p.paths)]) web.use(path, pageSecurity(), pageSession());
   registerConnectedApps(web);
   registerConsentPages(web);
   registerChangePages(web);
   registerConnectionPages(web);
   registerSharedData(web);
-  registerFeedPages(web);
+  for (const pages of connectorPages) {
+    if (pages.nav) registerNavEntry(pages.nav);
+    pages.register(web);
+  }
   registerAdminPages(web);
   registerQueueDashboard(web, services);
   web.onError((err, c) => {

@@ -1,6 +1,7 @@
 /** @jsxImportSource hono/jsx */
 import type { Child } from 'hono/jsx';
 import type { Viewer } from './env.ts';
+import { connectorNavEntries } from './nav.ts';
 
 /** What every page passes to the layout. */
 export interface LayoutProps {
@@ -9,8 +10,8 @@ export interface LayoutProps {
   nonce: string;
   csrfToken?: string;
   viewer?: Viewer | null;
-  /** Which navigation entry is current (`aria-current="page"`). */
-  current?: 'apps' | 'shared' | 'feeds' | 'admin';
+  /** Which navigation entry is current (`aria-current="page"`): a core one or a connector page's id. */
+  current?: string;
   /** Same-origin scripts of this page (`/assets/…`), each run with the nonce. */
   scripts?: string[];
   children?: Child;
@@ -26,7 +27,8 @@ export function Layout(props: LayoutProps) {
     { id: 'apps', href: '/apps', label: 'Connected apps' },
     { id: 'shared', href: '/shared', label: 'Shared data' },
   ];
-  if (!viewer?.restricted) nav.push({ id: 'feeds', href: '/feeds', label: 'iCal feeds' });
+  // Connector pages (not offered to a restricted, embedded session).
+  if (!viewer?.restricted) nav.push(...connectorNavEntries());
   if (viewer && viewer.principal.role === 'admin' && !viewer.restricted) nav.push({ id: 'admin', href: '/admin', label: 'Admin' });
   return (
     <html lang="en">

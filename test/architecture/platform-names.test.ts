@@ -38,7 +38,6 @@ const STILL_NAMING: Record<string, string> = {
   'src/db/types.ts': "the one database type: the iCal connector's ical_feeds table and sign-in's allowedGoogleDomains",
   'src/api/routes/connections.ts': 'examples in OpenAPI descriptions (settings of Google Calendar)',
   'src/api/routes/admin-users.ts': 'describes sign-in identities (a Google account id or a SAML NameID) in OpenAPI text',
-  'src/web/pages/feeds.tsx': 'the iCal feeds page; left: a connector bringing its own pages, as it brings its API routes',
   // Sign-in, not a sync platform — pinned rather than exempt so that no platform route can slip in.
   'src/api/routes/index.ts': 'registers the Google Sign-In routes by name (authGoogleRoutes)',
 };

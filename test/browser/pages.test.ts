@@ -111,7 +111,7 @@ describe.skipIf(!hasChromium)('the in-app pages in a real browser', () => {
     // Choose one case: the script refreshes the preview without a reload.
     await page.check('#scope-cases');
     await page.check('label:has-text("PI-c1") >> xpath=preceding-sibling::input');
-    await expect.poll(() => page.getAttribute('#preview-summary', 'data-total')).toBe('6');
+    await expect.poll(() => page.getAttribute('#preview-summary', 'data-total'), { timeout: 15_000 }).toBe('6');
     const items = await page.$$eval('[data-preview-key]', (els) =>
       els.map((e) => ({ key: e.getAttribute('data-preview-key')!, fields: JSON.parse(e.getAttribute('data-preview-fields')!) })),
     );
@@ -191,7 +191,7 @@ describe.skipIf(!hasChromium)('the in-app pages in a real browser', () => {
     await noSeriousViolations(page);
     await page.check('#scope-all');
     await page.check('#cat-calendar\\.events\\.details');
-    await expect.poll(() => page.getAttribute('#preview-summary', 'data-total')).toBe('10');
+    await expect.poll(() => page.getAttribute('#preview-summary', 'data-total'), { timeout: 15_000 }).toBe('10');
     expect(await page.textContent('#preview-summary')).toContain('Description');
     await shot(page, 'change-consent');
     await page.click('text=Save the new choice');

@@ -1,17 +1,17 @@
 /** @jsxImportSource hono/jsx */
 import { z } from 'zod';
 import type { UserPrincipal } from '../../auth/principal.ts';
-import { CATEGORIES } from '../../consent/categories.ts';
 import { type ConnectionView, getConnection, reauthorizeConnection } from '../../connections/service.ts';
+import { CATEGORIES } from '../../consent/categories.ts';
 import { enqueueRevocation } from '../../revocation/queue.ts';
 import { loadRevocation, receiptEnvelope, verifyReceipt } from '../../revocation/receipt.ts';
 import { disconnectOwnConnection, RevocationError } from '../../revocation/service.ts';
 import type { Services } from '../../services.ts';
 import { getSigningKey } from '../../transfers/signing.ts';
-import { relative, statusWords } from '../connection-status.ts';
-import { fieldLabel } from '../consent-preview.ts';
+import { statusWords } from '../connection-status.ts';
 import type { WebApp } from '../env.ts';
 import { PageError } from '../errors.ts';
+import { fieldLabel, relative } from '../format.ts';
 import { Csrf, Layout, Notice } from '../layout.tsx';
 import { providerOrigins } from '../provider-origins.ts';
 import { sendFragment, sendPage } from '../render.ts';

@@ -1,20 +1,19 @@
 /** @jsxImportSource hono/jsx */
 import type { Context } from 'hono';
 import { z } from 'zod';
-import { icalManifest } from '../../../connectors/ical/manifest.ts';
-import { listAssignedCases } from '../../cases/lookup.ts';
-import { CATEGORIES, type CategoryId } from '../../consent/categories.ts';
-import type { CaseScope } from '../../db/types.ts';
-import { createFeed, deleteFeed, type FeedView, IcalFeedError, listFeeds, rotateFeed } from '../../../connectors/ical/feeds.ts';
-import { feedUrl } from '../../../connectors/ical/tokens.ts';
-import { enqueueRevocation } from '../../revocation/queue.ts';
-import { relative } from '../connection-status.ts';
-import { fieldLabel } from '../consent-preview.ts';
-import type { WebApp, WebEnv } from '../env.ts';
-import { PageError } from '../errors.ts';
-import { Csrf, Layout, Notice } from '../layout.tsx';
-import { sendPage } from '../render.ts';
-import { clientAddress } from '../../api/client-address.ts';
+import { clientAddress } from '../../src/api/client-address.ts';
+import { listAssignedCases } from '../../src/cases/lookup.ts';
+import { CATEGORIES, type CategoryId } from '../../src/consent/categories.ts';
+import type { CaseScope } from '../../src/db/types.ts';
+import { enqueueRevocation } from '../../src/revocation/queue.ts';
+import type { WebApp, WebEnv } from '../../src/web/env.ts';
+import { PageError } from '../../src/web/errors.ts';
+import { fieldLabel, relative } from '../../src/web/format.ts';
+import { Csrf, Layout, Notice } from '../../src/web/layout.tsx';
+import { sendPage } from '../../src/web/render.ts';
+import { createFeed, deleteFeed, type FeedView, IcalFeedError, listFeeds, rotateFeed } from './feeds.ts';
+import { icalManifest } from './manifest.ts';
+import { feedUrl } from './tokens.ts';
 
 const CreateSchema = z.object({
   name: z.string().trim().min(1).max(100),
