@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/load.ts';
 import { type Keyring, parseKeyring } from '../connections/token-vault.ts';
 import { BlobCipherError, isSealed, openStream, sealedKeyId, sealStream } from './blob-cipher.ts';
-import { S3BlobStore, type S3BlobStoreConfig } from './s3-blob-store.ts';
+import type { S3BlobStoreConfig } from './s3-blob-store.ts';
 import type { BlobRotation, BlobStore } from './types.ts';
 
 export type { BlobRotation, BlobStore } from './types.ts';
@@ -21,9 +21,51 @@ const SHA256_HEX = /^[0-9a-f]{64}$/;
 export function blobStoreFor(config: Pick<Config, 'DATA_DIR' | 'TOKEN_ENCRYPTION_KEYS' | 'BLOB_STORE_URL'> & S3BlobStoreConfig): BlobStore {
   const keyring = parseKeyring(config.TOKEN_ENCRYPTION_KEYS);
   const url = config.BLOB_STORE_URL;
-  if (url?.startsWith('s3://')) return S3BlobStore.fromConfig(url, config, keyring);
+  if (url?.startsWith('s3://')) return new LazyBlobStore(async () => (await import('./s3-blob-store.ts')).S3BlobStore.fromConfig(url, config, keyring));
   if (url?.startsWith('file://')) return new FileBlobStore(fileURLToPath(url), keyring);
   return new FileBlobStore(path.resolve(config.DATA_DIR, 'blobs'), keyring);
+}
+
+/**
+ * A store built on first use: the S3 SDK (large) loads only in processes that touch blobs, not in
+ * every CLI command or API process that merely could.
+ */
+export class LazyBlobStore implements BlobStore {
+  private store: Promise<BlobStore> | null = null;
+  constructor(private readonly load: () => Promise<BlobStore>) {}
+
+  /** The store itself, built on the first call. */
+  loaded(): Promise<BlobStore> {
+    this.store ??= this.load();
+    return this.store;
+  }
+  async put(bytes: Uint8Array) {
+    return (await this.loaded()).put(bytes);
+  }
+  async putStream(source: AsyncIterable<Uint8Array>) {
+    return (await this.loaded()).putStream(source);
+  }
+  async get(sha256: string) {
+    return (await this.loaded()).get(sha256);
+  }
+  async open(sha256: string) {
+    return (await this.loaded()).open(sha256);
+  }
+  async has(sha256: string) {
+    return (await this.loaded()).has(sha256);
+  }
+  async rotate() {
+    return (await this.loaded()).rotate();
+  }
+  async *list() {
+    yield* (await this.loaded()).list();
+  }
+  async removeIfStoredBefore(sha256: string, storedBefore: Date) {
+    return (await this.loaded()).removeIfStoredBefore(sha256, storedBefore);
+  }
+  async sweepLeftovers(olderThan: Date) {
+    return (await this.loaded()).sweepLeftovers(olderThan);
+  }
 }
 
 /**

@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import type { PGlite } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect, type Transaction } from 'kysely';
-import pg from 'pg';
 import type { DatabaseTarget } from '../config/load.ts';
 import { acquireDataDirLock } from './data-dir-lock.ts';
 import type { DB } from './types.ts';
@@ -13,8 +12,13 @@ export type Tx = Transaction<DB>;
 const INT8 = 20;
 const DATE = 1082;
 
-pg.types.setTypeParser(INT8, (v) => Number(v)); // counters and sequence numbers stay far below 2^53
-pg.types.setTypeParser(DATE, (v) => v); // a calendar date is a string, never a UTC midnight
+/** node-postgres, loaded only when PostgreSQL is used (embedded deployments and the CLI on PGlite never load it). */
+async function loadPg(): Promise<typeof import('pg').default> {
+  const pg = (await import('pg')).default;
+  pg.types.setTypeParser(INT8, (v) => Number(v)); // counters and sequence numbers stay far below 2^53
+  pg.types.setTypeParser(DATE, (v) => v); // a calendar date is a string, never a UTC midnight
+  return pg;
+}
 
 /** An open database handle plus how to close it. */
 export interface Database {
@@ -33,6 +37,7 @@ export interface Database {
  */
 export async function openDatabase(target: DatabaseTarget, options: { command?: string } = {}): Promise<Database> {
   if (target.kind === 'postgres') {
+    const pg = await loadPg();
     const pool = new pg.Pool({
       connectionString: target.url,
       max: 10,

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BLOB_MAGIC, CHUNK_BYTES, sealedKeyId } from '../../src/blobs/blob-cipher.ts';
-import { blobStoreFor } from '../../src/blobs/blob-store.ts';
+import { blobStoreFor, type LazyBlobStore } from '../../src/blobs/blob-store.ts';
 import { collectBlobs } from '../../src/blobs/collect.ts';
 import { S3BlobStore, s3ClientFor } from '../../src/blobs/s3-blob-store.ts';
 import { keyCommands } from '../../src/cli/key-commands.ts';
@@ -50,7 +50,7 @@ describe('document blobs in an S3-compatible bucket', () => {
   beforeAll(async () => {
     s3 = await startTestS3();
     t = await createTestServices({ TOKEN_ENCRYPTION_KEYS: k1, ...s3.env(PREFIX) });
-    store = t.services.blobs as S3BlobStore;
+    store = (await (t.services.blobs as LazyBlobStore).loaded()) as S3BlobStore;
     raw = s3ClientFor({ ...t.config });
     org = await seedOrg(t.services, 'S3 Firm');
     const res = await t.app.request('/v1/ingest/cases/c-1', {

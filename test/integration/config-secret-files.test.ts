@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { blobStoreFor, FileBlobStore } from '../../src/blobs/blob-store.ts';
+import { blobStoreFor, FileBlobStore, LazyBlobStore } from '../../src/blobs/blob-store.ts';
 import { S3BlobStore } from '../../src/blobs/s3-blob-store.ts';
 import { ConfigError, loadConfig } from '../../src/config/load.ts';
 import { configSchema, SECRET_VARIABLES } from '../../src/config/schema.ts';
@@ -79,12 +79,15 @@ describe('object storage configuration', () => {
     expect(() => loadConfig({ BLOB_STORE_URL: 's3://UPPER' })).toThrow(/BLOB_STORE_URL/);
   });
 
-  it('builds the store the URL names: the data directory by default, a file:/// directory, or a bucket', () => {
+  it('builds the store the URL names: the data directory by default, a file:/// directory, or a bucket', async () => {
     expect(blobStoreFor(loadConfig({}))).toBeInstanceOf(FileBlobStore);
     expect(blobStoreFor(loadConfig({ BLOB_STORE_URL: 'file:///srv/blobs' }))).toBeInstanceOf(FileBlobStore);
     const s3 = loadConfig({ BLOB_STORE_URL: 's3://firm-docs/casebridge', S3_ENDPOINT: 'http://127.0.0.1:9', S3_FORCE_PATH_STYLE: 'true' });
     expect(s3.S3_FORCE_PATH_STYLE).toBe(true);
-    expect(blobStoreFor(s3)).toBeInstanceOf(S3BlobStore);
+    // The bucket's store loads the S3 SDK on first use only.
+    const lazy = blobStoreFor(s3);
+    expect(lazy).toBeInstanceOf(LazyBlobStore);
+    expect(await (lazy as LazyBlobStore).loaded()).toBeInstanceOf(S3BlobStore);
   });
 
   it('wants S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY together', () => {
