@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { googleCalendar } from '../../connectors/google-calendar/index.ts';
 import type { RevokeContext } from '../../connectors/types.ts';
+import { FULL_RECONCILE_JOB } from '../../queues/definitions.ts';
 import { calendarStore, limitCalendarUsage } from '../../sandbox/google/calendar.ts';
 import { setGoogleAccountOptions } from '../../sandbox/google/oauth.ts';
 import { vaultFor } from '../../src/connections/token-refresh.ts';
@@ -212,7 +213,90 @@ describe('Google, as strict as Google', () => {
     await new Promise((r) => setTimeout(r, 1500));
     const refused = env.sandbox.state.ledger.slice(from).filter((e) => e.status === 403);
     expect(refused.length).toBeLessThanOrEqual(8);
-    await env.t.services.redis.del(pauseKey);
-    calendarStore(env.sandbox.state).readOnlyUntil.clear();
+    await endUsageLimit();
   }, 60_000);
+
+  it('grows the usage-limit pause on repeats (1 h, then 2 h, kept across a worker restart) and starts over after a successful write', async () => {
+    await pauseOthers();
+    const id = await env.connect();
+    await env.waitIdle();
+    const { redis } = env.t.services;
+    const usageKey = redisKey(env.t.services.config.REDIS_PREFIX, 'rlog', 'google_calendar', 'usage', GOOGLE_ACCOUNT);
+    limitCalendarUsage(env.sandbox.state, GOOGLE_ACCOUNT, 10);
+    await env.ingest(caseWithEvents({ caseId: 'ug1', assignee: env.org.member.email, n: 2 }));
+    const first = await nextPause();
+    expect(first).toBeGreaterThan(55 * 60_000);
+    expect(first).toBeLessThanOrEqual(60 * 60_000);
+    expect((await usageError(id)).message).toMatch(/pauses for 1 h and resumes around \d{4}-/);
+
+    // The hour passes (the pause key runs out); the workers restart meanwhile; the calendar is still read-only.
+    await redis.del(pauseKey());
+    await env.workers!.close();
+    await env.startWorkers();
+    await promoteDelayed(id);
+    const second = await nextPause();
+    expect(second).toBeGreaterThan(115 * 60_000);
+    expect(second).toBeLessThanOrEqual(120 * 60_000);
+    const shown = await usageError(id, /pauses for 2 h/);
+    const resumesAt = Date.parse(/resumes around (\S+?) \(/.exec(shown.message)![1]!);
+    expect(Math.abs(resumesAt - (Date.now() + second))).toBeLessThan(60_000);
+
+    // The pause ends and the calendar is writable again: the write succeeds and the level is forgotten.
+    calendarStore(env.sandbox.state).readOnlyUntil.clear();
+    await redis.del(pauseKey());
+    await promoteDelayed(id);
+    await env.waitIdle();
+    expect(env.liveEvents(await env.calendarId(id)).filter((e) => String(e.summary).startsWith('PI-ug1:'))).toHaveLength(2);
+    expect(await redis.exists(usageKey)).toBe(0);
+    expect((await env.connection(id)).lastError).toBeNull();
+
+    // A new usage limit pauses for the base hour again.
+    limitCalendarUsage(env.sandbox.state, GOOGLE_ACCOUNT, 10);
+    await env.ingest(caseWithEvents({ caseId: 'ug2', assignee: env.org.member.email, n: 1 }));
+    const again = await nextPause();
+    expect(again).toBeGreaterThan(55 * 60_000);
+    expect(again).toBeLessThanOrEqual(60 * 60_000);
+    await endUsageLimit();
+  }, 90_000);
 });
+
+function pauseKey(): string {
+  return redisKey(env.t.services.config.REDIS_PREFIX, 'rlog', 'google_calendar', 'pause', GOOGLE_ACCOUNT);
+}
+
+/** Waits for the account's pause to be set; its remaining ms. */
+async function nextPause(): Promise<number> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const pttl = await env.t.services.redis.pttl(pauseKey());
+    if (pttl > 0 || Date.now() > deadline) return pttl;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The connection's `provider_usage_limit` error once it is shown (and matches `message`). */
+async function usageError(id: string, message = /usage limit/): Promise<{ code: string; message: string }> {
+  type LastError = { code?: string; message?: string } | null;
+  let last: LastError = null;
+  for (let i = 0; i < 100; i++) {
+    last = (await env.connection(id)).lastError as LastError;
+    if (last?.code === 'provider_usage_limit' && message.test(last.message ?? '')) return { code: last.code, message: last.message ?? '' };
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no provider_usage_limit error matching ${message}: ${JSON.stringify(last)}`);
+}
+
+/** The connection's sync job delayed by the pause runs now (as it would once the pause is over). */
+async function promoteDelayed(id: string): Promise<void> {
+  const delayed = (await env.t.services.queues.sync.getDelayed()).filter((j) => j.name !== FULL_RECONCILE_JOB && j.data?.connectionId === id);
+  expect(delayed.length).toBeGreaterThan(0);
+  for (const j of delayed) await j.promote();
+}
+
+/** Lifts the calendar's read-only state, the account's pause and usage level, and drops the jobs they delayed. */
+async function endUsageLimit(): Promise<void> {
+  calendarStore(env.sandbox.state).readOnlyUntil.clear();
+  const { redis, config } = env.t.services;
+  await redis.del(pauseKey(), redisKey(config.REDIS_PREFIX, 'rlog', 'google_calendar', 'usage', GOOGLE_ACCOUNT));
+  for (const j of await env.t.services.queues.sync.getDelayed()) if (j.name !== FULL_RECONCILE_JOB) await j.remove();
+}
