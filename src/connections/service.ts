@@ -258,8 +258,9 @@ async function reusableGrant(
       if (oauth.checkGrant?.({ ...fresh, scope: fresh.scope ?? stored.scope }, params.settings)) continue;
       return candidate.id;
     } catch (err) {
-      if (!(err instanceof OAuthTokenError)) throw err;
-      services.logger.info({ connectionId: candidate.id, code: err.code }, 'refresh token not reusable; the consent screen is shown');
+      // Revoked or expired (invalid_grant), or the provider could not be asked: the consent screen decides.
+      const code = err instanceof OAuthTokenError ? err.code : 'error';
+      services.logger.info({ connectionId: candidate.id, code }, 'refresh token not reusable; the consent screen is shown');
     }
   }
   return null;
