@@ -194,9 +194,10 @@ export interface ApplyOptions {
   signal?: AbortSignal;
   /**
    * Call as soon as the provider says "slow down", before the chunk ends: the engine pauses the
-   * account for every chunk of the run (and every worker) at once.
+   * account for every chunk of the run (and every worker) at once. `code` is the classified error's
+   * (`usage_limit`: a pause that grows on repeats).
    */
-  onRateLimited?(retryAfterMs: number | null): void;
+  onRateLimited?(retryAfterMs: number | null, code?: string): void;
   /**
    * Pass to the gate's `sendMany` (the gate's item index is the step's index): asked right before a
    * step leaves; a reason skips it (no call, no row; result `not_sent`). The engine uses it to hand the

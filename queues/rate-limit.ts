@@ -95,6 +95,44 @@ if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then redis.call('SET', KEYS[1
 return 0
 `;
 
+/**
+ * A usage limit (a calendar read-only for hours, a daily quota) pauses the account for a time that
+ * doubles on each repeat: KEYS: pause key, usage key (a hash: `level`, `until`). ARGV: base ms, cap ms,
+ * how long the level is remembered after its pause ends. A report while the account's usage pause is
+ * still in force (calls that were already under way) does not grow it; the pause ends early only when
+ * the pause key goes. Returns the ms the account stays paused from now.
+ */
+const USAGE_PAUSE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local base, cap, keep = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local untilAt = tonumber(redis.call('HGET', KEYS[2], 'until') or '0')
+local paused = redis.call('PTTL', KEYS[1])
+if untilAt > now and paused > 0 then return math.max(paused, untilAt - now) end
+local level = tonumber(redis.call('HGET', KEYS[2], 'level') or '0')
+local ms = math.floor(math.min(cap, base * math.pow(2, math.min(level, 40))))
+redis.call('HSET', KEYS[2], 'level', level + 1, 'until', now + ms)
+redis.call('PEXPIRE', KEYS[2], ms + keep)
+if paused < ms then redis.call('SET', KEYS[1], '1', 'PX', ms) end
+return ms
+`;
+
+/** KEYS: pause key, usage key. Forgets the usage level unless its pause is still in force. Returns 1 when forgotten. */
+const USAGE_CLEAR = `
+if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local untilAt = tonumber(redis.call('HGET', KEYS[2], 'until') or '0')
+if untilAt > now and redis.call('PTTL', KEYS[1]) > 0 then return 0 end
+redis.call('DEL', KEYS[2])
+return 1
+`;
+
+/** The longest usage-limit pause: Google's daily quotas reset every 24 h. */
+export const USAGE_PAUSE_CAP_MS = 24 * 3_600_000;
+/** How long the usage level outlives its pause when no write succeeds (then a new limit starts over). */
+export const USAGE_LEVEL_MEMORY_MS = 7 * 24 * 3_600_000;
+
 export type Acquired = { ok: true } | { ok: false; waitMs: number };
 
 /** Per-account and per-project budgets of one platform. */
@@ -139,6 +177,30 @@ export class ProviderRateLimiter {
   /** The provider said "slow down" for this account: nobody uses its budget until `ms` passed. */
   async pause(account: string, ms: number): Promise<void> {
     await this.params.redis.eval(PAUSE, 1, `${this.prefix}:pause:${account}`, Math.max(1, Math.ceil(ms)));
+  }
+
+  /**
+   * The provider reported a usage limit (not a per-minute rate limit): the account is paused for
+   * `baseMs`, doubled for each usage limit since its last successful write (1 h, 2 h, 4 h… at most
+   * {@link USAGE_PAUSE_CAP_MS}). Kept in Redis, so worker restarts keep both the pause and the level.
+   * Returns how long the account is paused from now.
+   */
+  async usageLimited(account: string, baseMs: number): Promise<number> {
+    const ms = await this.params.redis.eval(
+      USAGE_PAUSE,
+      2,
+      `${this.prefix}:pause:${account}`,
+      `${this.prefix}:usage:${account}`,
+      Math.max(1, Math.ceil(baseMs)),
+      USAGE_PAUSE_CAP_MS,
+      USAGE_LEVEL_MEMORY_MS,
+    );
+    return Number(ms);
+  }
+
+  /** A write succeeded: the next usage limit pauses for the base time again (unless a usage pause is in force). */
+  async usageCleared(account: string): Promise<boolean> {
+    return Number(await this.params.redis.eval(USAGE_CLEAR, 2, `${this.prefix}:pause:${account}`, `${this.prefix}:usage:${account}`)) === 1;
   }
 
   private async run(mode: 'acquire' | 'charge', account: string, points: number): Promise<number> {

@@ -39,6 +39,8 @@ export interface SyncWorkerOptions {
 }
 
 const jitter = (ms: number) => Math.round(ms * (0.75 + Math.random() * 0.5));
+/** Waits at least this long are usage limits, shown to the user with their resume time. */
+const USAGE_LIMIT_NOTICE_MS = 10 * 60_000;
 
 /** Backoff for "slow down" answers without Retry-After: 1 s, 2 s, 4 s … capped at 5 min, with jitter. */
 export function rateLimitBackoffMs(attempt: number): number {
@@ -151,14 +153,18 @@ export function createSyncWorker(services: Services, options: SyncWorkerOptions 
       if (err instanceof DelayedError) throw err;
       if (err instanceof RateLimitedRunError) {
         const n = data.rateLimited ?? 0;
-        const wait = err.waitMs > 0 ? jitter(err.waitMs) : rateLimitBackoffMs(n);
+        // A wait of many minutes is a usage limit, not a busy minute: never earlier than the pause ends
+        // (the account's pause in Redis would only send the job back), at most 5% later.
+        const long = err.waitMs >= USAGE_LIMIT_NOTICE_MS;
+        const wait = long ? Math.round(err.waitMs * (1 + Math.random() * 0.05)) : err.waitMs > 0 ? jitter(err.waitMs) : rateLimitBackoffMs(n);
         logger.info({ connectionId: data.connectionId, waitMs: wait, source: err.source }, 'sync rate limited; job delayed');
-        // A wait of many minutes is a usage limit, not a busy minute: tell the user what and until when.
-        if (wait >= 10 * 60_000) {
+        // Tell the user what and until when.
+        if (long) {
+          const minutes = Math.round(err.waitMs / 60_000);
           await plainError(
             data.connectionId,
             'provider_usage_limit',
-            `${connector.manifest.displayName} reported a usage limit for this account; syncing pauses and resumes around ${new Date(Date.now() + wait).toISOString()}.`,
+            `${connector.manifest.displayName} reported a usage limit for this account; syncing pauses for ${minutes >= 60 ? `${Math.round(minutes / 6) / 10} h` : `${minutes} min`} and resumes around ${new Date(Date.now() + err.waitMs).toISOString()} (the pause doubles, up to 24 h, while the limit persists).`,
           );
         }
         return delay(wait, { rateLimited: n + 1 });

@@ -149,7 +149,7 @@ export async function applyGoogleSteps(ctx: SyncContext, steps: PlanStep[], opti
             slowDown = err;
             stop.abort('rate_limited');
             // The classified wait: a usage limit pauses for an hour even when Google sends no Retry-After.
-            options.onRateLimited?.(classified.retryAfterMs ?? err.retryAfterMs);
+            options.onRateLimited?.(classified.retryAfterMs ?? err.retryAfterMs, classified.code);
           }
           throw err;
         }

@@ -36,6 +36,7 @@ export class ProviderHttpError extends Error {
   }
 }
 
+/** Reads (listings, GETs) and the token endpoint: a 2,500-event page can take a while. */
 const REQUEST_TIMEOUT_MS = 30_000;
 
 function googleEndpoints(config: Config) {
@@ -138,8 +139,8 @@ export function googleReason(body: GoogleErrorBody): string | null {
   return typeof body.status === 'string' && body.status ? (RPC_REASONS[body.status] ?? body.status) : null;
 }
 
-/** Turns a gaxios error into a {@link ProviderHttpError} (never carries the request's headers). */
-export function toProviderError(err: unknown): ProviderHttpError {
+/** Turns a gaxios error into a {@link ProviderHttpError} (never carries the request's headers); `timeoutMs` is the call's. */
+export function toProviderError(err: unknown, timeoutMs = REQUEST_TIMEOUT_MS): ProviderHttpError {
   if (err instanceof ProviderHttpError) return err;
   const e = (err ?? {}) as GaxiosLikeError;
   const status = e.response?.status ?? (typeof e.status === 'number' ? e.status : null);
@@ -150,7 +151,7 @@ export function toProviderError(err: unknown): ProviderHttpError {
     const network = networkFailureOf(err) ?? (aborted ? 'timeout' : 'connection_lost');
     const what =
       network === 'timeout'
-        ? `did not answer within ${REQUEST_TIMEOUT_MS / 1000} s (timed out; the request may have been applied)`
+        ? `did not answer within ${timeoutMs / 1000} s (timed out; the request may have been applied)`
         : network === 'connection_failed'
           ? `could not be reached (${typeof e.code === 'string' ? e.code : 'connection failed'}; the request was not sent)`
           : `closed the connection before answering (${typeof e.code === 'string' ? e.code : 'connection lost'}; the request may have been applied)`;
@@ -168,13 +169,17 @@ export function toProviderError(err: unknown): ProviderHttpError {
   );
 }
 
-async function call<T>(what: string, fn: () => Promise<{ data: T; status: number; headers?: unknown }>): Promise<{ data: T; status: number }> {
+async function call<T>(
+  what: string,
+  fn: () => Promise<{ data: T; status: number; headers?: unknown }>,
+  timeoutMs = REQUEST_TIMEOUT_MS,
+): Promise<{ data: T; status: number }> {
   assertInsideGate(`Google Calendar ${what}`);
   try {
     const res = await fn();
     return { data: res.data, status: res.status };
   } catch (err) {
-    throw toProviderError(err);
+    throw toProviderError(err, timeoutMs);
   }
 }
 
@@ -204,9 +209,12 @@ export interface GoogleCalendarApi {
 
 /**
  * Opens the Calendar API for one access token. `sendUpdates=none` on every write: attendees (there
- * are none by design) must never be e-mailed by a sync.
+ * are none by design) must never be e-mailed by a sync. Writes give up after GOOGLE_WRITE_TIMEOUT_MS
+ * (their outcome is then unknown and the transfer log's write check reads Google); reads after 30 s.
  */
 export function openGoogleCalendar(params: { config: Config; accessToken: string }): GoogleCalendarApi {
+  const writeTimeout = params.config.GOOGLE_WRITE_TIMEOUT_MS;
+  const w = { timeout: writeTimeout };
   const auth = oauthClient(params.config);
   auth.setCredentials({ access_token: params.accessToken });
   const api = calendar({
@@ -220,7 +228,7 @@ export function openGoogleCalendar(params: { config: Config; accessToken: string
   });
   return {
     async insertCalendar(body) {
-      const r = await call('calendars.insert', () => api.calendars.insert({ requestBody: body }));
+      const r = await call('calendars.insert', () => api.calendars.insert({ requestBody: body }, w), writeTimeout);
       return { id: r.data.id!, summary: r.data.summary ?? body.summary, status: r.status };
     },
     async getCalendar(calendarId) {
@@ -228,20 +236,26 @@ export function openGoogleCalendar(params: { config: Config; accessToken: string
       return { id: r.data.id!, summary: r.data.summary ?? '', status: r.status };
     },
     async patchCalendar(calendarId, body) {
-      const r = await call('calendars.patch', () => api.calendars.patch({ calendarId, requestBody: body }));
+      const r = await call('calendars.patch', () => api.calendars.patch({ calendarId, requestBody: body }, w), writeTimeout);
       return { id: r.data.id!, status: r.status };
     },
     async deleteCalendar(calendarId) {
-      const r = await call('calendars.delete', () => api.calendars.delete({ calendarId }));
+      const r = await call('calendars.delete', () => api.calendars.delete({ calendarId }, w), writeTimeout);
       return { status: r.status };
     },
     async insertEvent(calendarId, body) {
-      const r = await call('events.insert', () => api.events.insert({ calendarId, sendUpdates: 'none', requestBody: body }));
+      const r = await call('events.insert', () => api.events.insert({ calendarId, sendUpdates: 'none', requestBody: body }, w), writeTimeout);
       return { event: r.data, status: r.status };
     },
     async patchEvent(calendarId, eventId, body, options) {
-      const r = await call('events.patch', () =>
-        api.events.patch({ calendarId, eventId, sendUpdates: 'none', requestBody: body }, options?.etag ? { headers: { 'If-Match': options.etag } } : {}),
+      const r = await call(
+        'events.patch',
+        () =>
+          api.events.patch(
+            { calendarId, eventId, sendUpdates: 'none', requestBody: body },
+            options?.etag ? { ...w, headers: { 'If-Match': options.etag } } : w,
+          ),
+        writeTimeout,
       );
       return { event: r.data, status: r.status };
     },
@@ -250,7 +264,7 @@ export function openGoogleCalendar(params: { config: Config; accessToken: string
       return { event: r.data, status: r.status };
     },
     async deleteEvent(calendarId, eventId) {
-      const r = await call('events.delete', () => api.events.delete({ calendarId, eventId, sendUpdates: 'none' }));
+      const r = await call('events.delete', () => api.events.delete({ calendarId, eventId, sendUpdates: 'none' }, w), writeTimeout);
       return { status: r.status };
     },
     async listEvents(calendarId, p) {

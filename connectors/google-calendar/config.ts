@@ -17,6 +17,11 @@ export const googleCalendarConfig = {
     GOOGLE_PROJECT_RATE_PER_MINUTE: positiveInt.default(10_000),
     /** Name of the dedicated calendar created when a user connects without choosing one. */
     GOOGLE_CALENDAR_NAME: z.string().min(1).default('Cases'),
+    /**
+     * How long a Calendar write (insert, patch, delete) may go unanswered before the call is given up
+     * as of unknown outcome (the transfer log's write check then reads Google). Reads keep 30 s.
+     */
+    GOOGLE_WRITE_TIMEOUT_MS: z.coerce.number().int().min(1_000).max(120_000).default(10_000),
   }),
   rateBudgetVariables: { perAccount: 'GOOGLE_USER_RATE_PER_MINUTE', perProject: 'GOOGLE_PROJECT_RATE_PER_MINUTE' },
 } satisfies ConnectorConfigFragment;

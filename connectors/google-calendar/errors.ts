@@ -10,7 +10,8 @@ import { ProviderHttpError } from './client.ts';
  *   paused for {@link RATE_LIMIT_PAUSE_MS} when none came (never zero: a zero pause re-sends at once);
  * - usage limits (`quotaExceeded`, e.g. "Calendar usage limits exceeded": the calendar is read-only
  *   for hours; the daily project quota): nothing helps for a long while, so the account is paused
- *   for at least {@link USAGE_LIMIT_PAUSE_MS} and the error says so (`code: usage_limit`).
+ *   for at least {@link USAGE_LIMIT_PAUSE_MS} and the error says so (`code: usage_limit`); the
+ *   engine doubles that pause on each repeat until a write succeeds (`queues/rate-limit.ts`).
  * A 403 with another reason is a permission problem, not a quota.
  */
 

@@ -21,7 +21,7 @@ export function calendarScopeFor(settings: GoogleCalendarSettings): string {
   return settings.calendarId && !settings.calendarCreatedByCasebridge ? GOOGLE_SCOPES.events : GOOGLE_SCOPES.appCreated;
 }
 
-/** Google's side of the generic OAuth flow: offline access, forced consent, narrowest scope. */
+/** Google's side of the generic OAuth flow: offline access, consent when no working grant can be reused, narrowest scope. */
 const oauth: ConnectorOAuth = {
   authorizationEndpoint: googleAuthorizationEndpoint,
   clientId: googleOAuthClientId,
@@ -37,8 +37,13 @@ const oauth: ConnectorOAuth = {
       message: "Calendar access was not granted: on Google's consent screen, leave the calendar permission ticked. Try connecting again.",
     };
   },
-  // offline + consent: Google only returns a refresh token on a consent screen it actually showed.
-  extraAuthParams: { access_type: 'offline', prompt: 'consent', include_granted_scopes: 'true' },
+  // Offline access, and the union of earlier grants (incremental authorization).
+  extraAuthParams: { access_type: 'offline', include_granted_scopes: 'true' },
+  // Google returns a refresh token only on a consent screen it showed, and each consent mints one more
+  // (at most 100 live per client and account, the oldest then stops working): consent is forced on a
+  // first connect and after the grant was revoked; a reconnect while the account's refresh token
+  // still works reuses that one.
+  consentParams: { prompt: 'consent' },
   loginHintParam: 'login_hint',
   exchangeCode: exchangeGoogleCode,
   refresh: refreshGoogleToken,

@@ -265,7 +265,7 @@ export const googleOAuthEmulator: ProviderEmulator = (app: Hono, ctx: SandboxCon
     });
     record(c, email, 302);
     // Google appends `iss` to the redirect (RFC 9207), always in its https form.
-    return back({ code, scope, authuser: '0', prompt: q.prompt ?? 'none', iss: issuer() });
+    return back({ code, scope, authuser: '0', prompt: q.prompt || 'none', iss: issuer() });
   });
 
   app.post('/google/token', async (c) => {

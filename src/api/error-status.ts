@@ -53,6 +53,7 @@ export const STATUS_BY_CODE: Readonly<Record<string, Status>> = {
   connection_revoked: 409,
   connection_transition_refused: 409,
   account_mismatch: 409,
+  refresh_token_missing: 409,
   policy_version_outdated: 409,
   last_admin: 409,
   domain_claimed: 409,

@@ -40,8 +40,16 @@ export interface ConnectorOAuth {
   clientId(config: Config, settings?: Record<string, unknown>): string;
   /** The narrowest scopes the connection's settings need (plus identity scopes for the account). */
   scopes(settings: Record<string, unknown>): string[];
-  /** Extra authorization parameters, e.g. `access_type=offline`, `prompt=consent`. */
+  /** Extra authorization parameters, e.g. `access_type=offline`. */
   extraAuthParams?: Record<string, string>;
+  /**
+   * Parameters that force the provider's consent screen, which mints a new refresh token (Google:
+   * `prompt=consent`). Declared by providers that keep one grant per client and account and hand
+   * out a refresh token only on consent: they are sent on a first connect and whenever no working
+   * refresh token of the same account can be reused, and left out when one can (the provider then
+   * returns none, and the connection takes the working one). A connection never ends up without one.
+   */
+  consentParams?: Record<string, string>;
   /** Name of the login hint parameter (`login_hint` for Google). */
   loginHintParam?: string;
   exchangeCode(config: Config, params: { code: string; codeVerifier: string; redirectUri: string; settings?: Record<string, unknown> }): Promise<TokenSet>;

@@ -25,6 +25,11 @@ export interface PendingAuthorization {
   redirectUri: string;
   purpose: 'connect' | 'reconnect';
   createdAt: number;
+  /**
+   * The connection (same user, platform and account) whose working refresh token this authorization
+   * reuses: the consent screen was not forced, so the provider returns no new one.
+   */
+  reuseRefreshTokenOf?: string;
 }
 
 const sha256 = (v: string) => createHash('sha256').update(v).digest('hex');
@@ -57,6 +62,8 @@ export async function startAuthorization(
     sessionId: string;
     purpose: PendingAuthorization['purpose'];
     loginHint?: string;
+    /** A connection whose working refresh token is reused: the connector's `consentParams` are left out. */
+    reuseRefreshTokenOf?: string | null;
   },
 ): Promise<{ authorizationUrl: string; expiresAt: string }> {
   const state = randomBytes(32).toString('base64url');
@@ -72,6 +79,7 @@ export async function startAuthorization(
     redirectUri,
     purpose: params.purpose,
     createdAt: Date.now(),
+    ...(params.reuseRefreshTokenOf ? { reuseRefreshTokenOf: params.reuseRefreshTokenOf } : {}),
   };
   await deps.redis.set(stateKey(deps.config.REDIS_PREFIX, state), JSON.stringify(pending), 'EX', STATE_TTL_SECONDS);
   const url = new URL(params.oauth.authorizationEndpoint(deps.config, params.settings));
@@ -83,6 +91,7 @@ export async function startAuthorization(
   url.searchParams.set('code_challenge', pkceChallenge(codeVerifier));
   url.searchParams.set('code_challenge_method', 'S256');
   for (const [k, v] of Object.entries(params.oauth.extraAuthParams ?? {})) url.searchParams.set(k, v);
+  if (!params.reuseRefreshTokenOf) for (const [k, v] of Object.entries(params.oauth.consentParams ?? {})) url.searchParams.set(k, v);
   if (params.loginHint && params.oauth.loginHintParam) url.searchParams.set(params.oauth.loginHintParam, params.loginHint);
   return { authorizationUrl: url.toString(), expiresAt: new Date(Date.now() + STATE_TTL_SECONDS * 1000).toISOString() };
 }

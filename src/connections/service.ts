@@ -175,6 +175,12 @@ export async function createConnection(
     sessionId: principal.sessionId,
     purpose: 'connect',
     loginHint: input.loginHint,
+    reuseRefreshTokenOf: await reusableGrant(services, connector, {
+      organizationId: principal.organizationId,
+      userId: principal.userId,
+      account: input.loginHint ?? null,
+      settings,
+    }),
   });
   return {
     connection: await getConnection(services, { principal, id: connection.id }),
@@ -191,6 +197,17 @@ export async function reauthorizeConnection(
   const row = await ownConnection(services, params.principal, params.id);
   if (row.status === 'revoked') throw new ConnectionsError('connection_revoked', 'this connection was revoked; create a new one');
   const connector = oauthConnector(services, row.platform);
+  // After a callback without a refresh token, the next try shows the consent screen.
+  const reuse =
+    row.last_error?.code === 'refresh_token_missing'
+      ? null
+      : await reusableGrant(services, connector, {
+          organizationId: row.organization_id,
+          userId: row.user_id,
+          account: row.external_account ?? params.loginHint ?? null,
+          settings: row.settings ?? {},
+          own: row.id,
+        });
   const auth = await startAuthorization(services, {
     oauth: connector.oauth,
     settings: row.settings,
@@ -201,8 +218,79 @@ export async function reauthorizeConnection(
     sessionId: params.principal.sessionId,
     purpose: row.status === 'pending' ? 'connect' : 'reconnect',
     loginHint: params.loginHint ?? row.external_account ?? undefined,
+    reuseRefreshTokenOf: reuse,
   });
   return { authorizationUrl: auth.authorizationUrl, authorizationExpiresAt: auth.expiresAt };
+}
+
+/**
+ * For providers that keep one grant per client and account (`consentParams`): a connection of the
+ * same user, platform and account whose refresh token still works — checked by refreshing it, so a
+ * grant the user revoked (or that expired) is not reused — and covers what these settings need. The
+ * connection being reconnected (`own`) is tried first. Null means "show the consent screen": no
+ * account known yet (no login hint), none found, or the provider could not be asked.
+ */
+async function reusableGrant(
+  services: Services,
+  connector: Connector & { oauth: NonNullable<Connector['oauth']> },
+  params: { organizationId: string; userId: string; account: string | null; settings: Record<string, unknown>; own?: string },
+): Promise<string | null> {
+  const { oauth } = connector;
+  if (!oauth.consentParams || !params.account) return null;
+  const rows = await services.db
+    .selectFrom('connections')
+    .select(['id', 'settings'])
+    .where('organization_id', '=', params.organizationId)
+    .where('user_id', '=', params.userId)
+    .where('platform', '=', connector.manifest.id)
+    .where('external_account', '=', params.account.toLowerCase())
+    .where('status', 'not in', ['pending', 'revoked'])
+    .orderBy('updated_at', 'desc')
+    .limit(10)
+    .execute();
+  const candidates = [...rows.filter((r) => r.id === params.own), ...rows.filter((r) => r.id !== params.own)].slice(0, 3);
+  const vault = vaultFor(services);
+  for (const candidate of candidates) {
+    const stored = await vault.load(candidate.id).catch(() => null);
+    if (!stored?.refreshToken) continue;
+    try {
+      const fresh = await oauth.refresh(services.config, { refreshToken: stored.refreshToken, settings: candidate.settings ?? {} });
+      // The grant must already cover what this connection needs (else the consent screen must show).
+      if (oauth.checkGrant?.({ ...fresh, scope: fresh.scope ?? stored.scope }, params.settings)) continue;
+      return candidate.id;
+    } catch (err) {
+      // Revoked or expired (invalid_grant), or the provider could not be asked: the consent screen decides.
+      const code = err instanceof OAuthTokenError ? err.code : 'error';
+      services.logger.info({ connectionId: candidate.id, code }, 'refresh token not reusable; the consent screen is shown');
+    }
+  }
+  return null;
+}
+
+/** The reused refresh token, if the connection it comes from still belongs to this user, platform and account. */
+async function reusedRefreshToken(
+  services: Services,
+  params: { from: string; organizationId: string; userId: string; platform: string; account: string | null },
+): Promise<string | null> {
+  if (!params.account) return null;
+  const row = await services.db
+    .selectFrom('connections')
+    .select('id')
+    .where('id', '=', params.from)
+    .where('organization_id', '=', params.organizationId)
+    .where('user_id', '=', params.userId)
+    .where('platform', '=', params.platform)
+    .where('external_account', '=', params.account)
+    .where('status', 'not in', ['pending', 'revoked'])
+    .executeTakeFirst();
+  if (!row) return null;
+  return (
+    (
+      await vaultFor(services)
+        .load(row.id)
+        .catch(() => null)
+    )?.refreshToken ?? null
+  );
 }
 
 async function ownConnection(services: Services, principal: UserPrincipal, id: string) {
@@ -281,13 +369,35 @@ export async function completeAuthorization(
     throw new CallbackError(refused.code, refused.message, { retry: { method: 'POST', href: `/v1/connections/${row.id}/reconnect` } });
   }
   const vault = vaultFor(services);
+  // No consent screen was forced (a working grant is reused): the provider sent no refresh token.
+  const reused =
+    !tokens.refreshToken && pending.reuseRefreshTokenOf
+      ? await reusedRefreshToken(services, {
+          from: pending.reuseRefreshTokenOf,
+          organizationId: row.organization_id,
+          userId: row.user_id,
+          platform: row.platform,
+          account,
+        })
+      : null;
   const previous = row.status === 'pending' ? null : await vault.load(row.id).catch(() => null);
+  const refreshToken = tokens.refreshToken ?? reused ?? previous?.refreshToken ?? null;
+  if (!refreshToken && connector.oauth.consentParams) {
+    // E.g. another account was chosen at the provider than the one whose grant was to be reused.
+    const message = `${connector.manifest.displayName} gave Casebridge no lasting access this time. Connect again: you will be asked to confirm access.`;
+    await services.db
+      .updateTable('connections')
+      .set({ last_error: JSON.stringify(connectionError('refresh_token_missing', message)), updated_at: new Date() })
+      .where('id', '=', row.id)
+      .execute();
+    throw new CallbackError('refresh_token_missing', message, { retry: { method: 'POST', href: `/v1/connections/${row.id}/reconnect` } });
+  }
   await services.db.transaction().execute(async (tx) => {
     await vault.save(
       row.id,
       {
         accessToken: tokens.accessToken,
-        refreshToken: tokens.refreshToken ?? previous?.refreshToken ?? null,
+        refreshToken,
         expiresAt: tokens.expiresAt,
         obtainedAt: Date.now(),
         scope: tokens.scope,

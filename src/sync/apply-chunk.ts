@@ -17,6 +17,13 @@ export const STOP_REASONS: ReadonlySet<BlockReason> = new Set([
   'platform_disabled',
 ]);
 
+/**
+ * The error code (`ProviderErrorClass.code` of a `rate_limited` class) of a usage limit — a quota
+ * that frees itself after hours, not a per-minute window: its pause grows on repeats (see
+ * `EngineLimiter.usageLimited`) until a write succeeds again.
+ */
+export const USAGE_LIMIT = 'usage_limit';
+
 type Failed = Extract<StepResult, { outcome: 'failed' }>;
 
 /** What one chunk's results mean for the run. */
@@ -29,6 +36,8 @@ export interface SortedChunk {
   authFailed: Array<{ step: PlanStep; result: Failed }>;
   /** The longest Retry-After of the chunk's "slow down" answers (null: none given); undefined = no such answer. */
   rateLimitedMs: number | null | undefined;
+  /** One of them was a usage limit (`code: usage_limit`): a pause that grows on repeats. */
+  usageLimited: boolean;
   /** A step refused because the grant is gone: the connection needs re-authorization. */
   reauth: Failed | null;
   /** The gate refused for a reason that concerns the whole connection. */
@@ -50,6 +59,7 @@ export function sortChunk(steps: readonly PlanStep[], results: readonly StepResu
     again: [],
     authFailed: [],
     rateLimitedMs: undefined,
+    usageLimited: false,
     reauth: null,
     stop: null,
     consentChanged: false,
@@ -81,6 +91,7 @@ export function sortChunk(steps: readonly PlanStep[], results: readonly StepResu
     const e = r.error;
     if (e.kind === 'rate_limited') {
       sorted.again.push(step);
+      if (e.code === USAGE_LIMIT) sorted.usageLimited = true;
       const wait = e.retryAfterMs;
       sorted.rateLimitedMs = wait === null ? (sorted.rateLimitedMs ?? null) : Math.max(wait, sorted.rateLimitedMs ?? 0);
       continue;

@@ -2,7 +2,7 @@ import type { Connector, ConnectorSync, PlanStep, StepResult, SyncConnection, Sy
 import { currentConsent } from '../consent/service.ts';
 import type { Services } from '../services.ts';
 import { type TransferActor, TransferBlockedError } from '../transfers/types.ts';
-import { applyChunk, type SortedChunk } from './apply-chunk.ts';
+import { applyChunk, type SortedChunk, USAGE_LIMIT } from './apply-chunk.ts';
 import { PermanentRunError, ProviderStepError, RateLimitedRunError, RunInterruptedError, TransientRunError } from './errors.ts';
 import { planRun } from './plan.ts';
 import { ProgressReporter, type SyncProgress } from './progress.ts';
@@ -46,6 +46,10 @@ export interface EngineLimiter {
   acquire(account: string, points: number): Promise<{ ok: true } | { ok: false; waitMs: number }>;
   charge(account: string, points: number): Promise<void>;
   pause(account: string, ms: number): Promise<void>;
+  /** A usage limit: pauses the account for `baseMs`, doubled per repeat since the last successful write; the pause from now. */
+  usageLimited(account: string, baseMs: number): Promise<number>;
+  /** A write succeeded: the next usage limit starts from the base pause again. */
+  usageCleared(account: string): Promise<boolean>;
 }
 
 /** The per-account concurrency slots the engine needs (see queues/concurrency-limit.ts). */
@@ -186,6 +190,9 @@ export async function reconcileConnection(deps: ReconcileDeps, params: { connect
         if (!(err instanceof ProviderStepError)) throw err;
         const c = err.errorClass;
         if (c.kind === 'auth_failed' && !c.reauthRequired && (await tokens.refreshAfter401())) continue;
+        if (c.kind === 'rate_limited' && c.code === USAGE_LIMIT) {
+          throw new RateLimitedRunError(await deps.limiter.usageLimited(account, c.retryAfterMs ?? 0), 'provider');
+        }
         if (c.kind === 'rate_limited') throw new RateLimitedRunError(c.retryAfterMs ?? 0, 'provider');
         if (c.kind === 'auth_failed' && c.reauthRequired) throw new PermanentRunError('reauth_required', err.message);
         if (c.kind === 'permanent') throw new PermanentRunError(c.code ?? 'provider_refused', err.message);
@@ -328,6 +335,10 @@ class PlanRunner {
   private pauseStop = new AbortController();
   private pausedUntil = 0;
   private pauses = 0;
+  /** The usage-limit pause being recorded (at most one per run); waited for before the run stops. */
+  private usagePause: Promise<void> | null = null;
+  /** Whether this run already told the limiter that a write succeeded. */
+  private usageCleared = false;
   private readonly handBacks = new Map<string, number>();
   private pending: { steps: PlanStep[]; results: StepResult[] } = { steps: [], results: [] };
   private transient = { count: 0, message: '', consecutive: 0 };
@@ -438,9 +449,9 @@ class PlanRunner {
       sorted = await applyChunk(deps.connector.sync, ctx, part, {
         concurrency: 1,
         signal: AbortSignal.any([this.runStop.signal, this.pauseStop.signal]),
-        onRateLimited: (ms) => {
+        onRateLimited: (ms, code) => {
           signalled = true;
-          this.pause(ms);
+          this.pause(ms, code === USAGE_LIMIT);
         },
         beforeSend: (i) => {
           if (handedBack.has(part[i]!)) return 'slow_call';
@@ -454,7 +465,7 @@ class PlanRunner {
     sorted.again = sorted.again.filter((s) => !handedBack.has(s));
     progress.providerCalls += sorted.calls;
     if (sorted.calls > part.length) await deps.limiter.charge(account, sorted.calls - part.length);
-    if (sorted.rateLimitedMs !== undefined && !signalled) this.pause(sorted.rateLimitedMs);
+    if (sorted.rateLimitedMs !== undefined && !signalled) this.pause(sorted.rateLimitedMs, sorted.usageLimited);
 
     const settled = sorted.settled;
     if (sorted.authFailed.length) {
@@ -542,7 +553,10 @@ class PlanRunner {
         this.transient.count += 1;
         this.transient.consecutive += 1;
         this.transient.message = r.error.message;
-      } else if (r.outcome === 'done') this.transient.consecutive = 0;
+      } else if (r.outcome === 'done') {
+        this.transient.consecutive = 0;
+        if (!this.usageCleared) this.clearUsage();
+      }
     }
     this.record(false);
   }
@@ -556,22 +570,45 @@ class PlanRunner {
     this.env.state.enqueue(recordChunk(deps.services.db, ctx.connection.id, steps, results, progress, failed));
   }
 
-  /** "Slow down": new calls of the account stop now (this run's chunks, and other workers via the limiter). */
-  private pause(retryAfterMs: number | null): void {
+  /**
+   * "Slow down": new calls of the account stop now (this run's chunks, and other workers via the limiter).
+   * A usage limit's pause is the limiter's, grown on repeats; the run stops once it is known.
+   */
+  private pause(retryAfterMs: number | null, usageLimit = false): void {
     const ms = retryAfterMs ?? Math.min(30_000, 1000 * 2 ** this.pauses);
+    const { deps, account, ctx } = this.env;
+    if (usageLimit && !this.usagePause) {
+      this.usagePause = deps.limiter.usageLimited(account, ms).then(
+        (grown) => {
+          this.pausedUntil = Math.max(this.pausedUntil, Date.now() + grown);
+        },
+        (err: unknown) => deps.services.logger.warn({ err, connectionId: ctx.connection.id }, 'could not record the usage-limit pause'),
+      );
+    }
     const until = Date.now() + ms;
     if (until <= this.pausedUntil) return;
     this.pauses += 1;
     this.pausedUntil = until;
     this.pauseStop.abort('rate_limited');
     this.pauseStop = new AbortController();
-    this.env.deps.limiter.pause(this.env.account, ms).catch((err: unknown) => {
-      this.env.deps.services.logger.warn({ err, connectionId: this.env.ctx.connection.id }, 'could not share the provider pause');
+    if (usageLimit) return;
+    deps.limiter.pause(account, ms).catch((err: unknown) => {
+      deps.services.logger.warn({ err, connectionId: ctx.connection.id }, 'could not share the provider pause');
+    });
+  }
+
+  /** A write succeeded: the account's next usage limit starts from the base pause (once per run). */
+  private clearUsage(): void {
+    this.usageCleared = true;
+    const { deps, account, ctx } = this.env;
+    deps.limiter.usageCleared(account).catch((err: unknown) => {
+      deps.services.logger.warn({ err, connectionId: ctx.connection.id }, 'could not reset the usage-limit pause');
     });
   }
 
   /** Waits out a pause in place when it is short; otherwise stops the run (the job is delayed). */
   private async waitForPause(): Promise<boolean> {
+    if (this.usagePause) await this.usagePause;
     const wait = this.pausedUntil - Date.now();
     if (wait <= 0) return true;
     if (wait > (this.env.deps.maxInlineWaitMs ?? 3000) || this.pauses > MAX_INLINE_PAUSES) {

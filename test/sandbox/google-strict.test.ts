@@ -91,6 +91,23 @@ describe('sandbox: Google grants', () => {
     expect(after.tokens.scope!.split(' ')).not.toContain(APP_CREATED);
   });
 
+  it('hands out a refresh token only on consent once an offline grant exists, and again after that grant was revoked', async () => {
+    const first = await grant(`openid email ${APP_CREATED}`, { prompt: '' });
+    expect(first.tokens.refresh_token).toMatch(/^sbx_rt_/); // the first offline grant shows the consent screen
+    // Without prompt=consent Google skips the screen it already showed: no new refresh token, the old one keeps working.
+    const again = await grant(`openid email ${APP_CREATED}`, { prompt: '' });
+    expect(again.tokens.refresh_token).toBeUndefined();
+    expect(sandbox.state.tokens.get(first.tokens.refresh_token!)?.revoked).toBe(false);
+    // prompt=consent always mints one more.
+    const forced = await grant(`openid email ${APP_CREATED}`);
+    expect(forced.tokens.refresh_token).toMatch(/^sbx_rt_/);
+    expect(forced.tokens.refresh_token).not.toBe(first.tokens.refresh_token);
+    // After the grant was revoked, the next offline authorization is a first one again.
+    expect((await revoke(first.tokens.refresh_token!)).status).toBe(200);
+    const afterRevoke = await grant(`openid email ${APP_CREATED}`, { prompt: '' });
+    expect(afterRevoke.tokens.refresh_token).toMatch(/^sbx_rt_/);
+  });
+
   it('revoking one token ends every token of the client and account', async () => {
     const a = await grant(`openid email ${APP_CREATED}`);
     const b = await grant(`openid email ${APP_CREATED}`);

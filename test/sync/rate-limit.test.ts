@@ -67,6 +67,45 @@ describe('provider rate limiter (sliding-window log)', () => {
     expect((await l.acquire('a', 1)).ok).toBe(false);
   });
 
+  it('pauses for a usage limit 1 h, 2 h, 4 h… up to 24 h across restarts, not growing while in force, and starts over after a successful write', async () => {
+    const { l } = limiter({ limit: 600, windowMs: 60_000 });
+    const prefix = prefixes.at(-1)!;
+    const pauseKey = `${prefix}:rlog:google_calendar:pause:a`;
+    const HOUR = 3_600_000;
+    /** The pause ran out: what an hour (or two…) of waiting does to the pause key. */
+    const pauseEnds = () => redis.del(pauseKey);
+    expect(await l.usageLimited('a', HOUR)).toBe(HOUR);
+    const paused = await l.acquire('a', 1);
+    expect(paused.ok === false && paused.waitMs).toBeGreaterThan(HOUR - 5_000);
+    // Calls that were under way report the same limit: the running pause does not grow.
+    expect(await l.usageLimited('a', HOUR)).toBeLessThanOrEqual(HOUR);
+    // A write succeeding during the pause (a call already under way) does not reset the level.
+    expect(await l.usageCleared('a')).toBe(false);
+    await pauseEnds();
+    // A restarted worker (a new limiter on the same Redis) keeps the level.
+    const restarted = new ProviderRateLimiter({
+      redis,
+      prefix,
+      platform: 'google_calendar',
+      perAccount: { limit: 600, windowMs: 60_000 },
+      perProject: { limit: 1_000_000_000, windowMs: 60_000 },
+    });
+    expect(await restarted.usageLimited('a', HOUR)).toBe(2 * HOUR);
+    const grown = [];
+    for (let i = 0; i < 4; i++) {
+      await pauseEnds();
+      grown.push(await restarted.usageLimited('a', HOUR));
+    }
+    expect(grown).toEqual([4 * HOUR, 8 * HOUR, 16 * HOUR, 24 * HOUR]);
+    expect(await redis.pttl(pauseKey)).toBeGreaterThan(24 * HOUR - 5_000);
+    // Another account is not paused.
+    expect(await l.acquire('b', 1)).toEqual({ ok: true });
+    // The pause ends and a write succeeds: the next usage limit pauses for the base time again.
+    await pauseEnds();
+    expect(await restarted.usageCleared('a')).toBe(true);
+    expect(await l.usageLimited('a', HOUR)).toBe(HOUR);
+  });
+
   it('never refuses an unlimited budget and stores nothing for it', async () => {
     const { l } = limiter({ limit: 1_000_000_000, windowMs: 60_000 });
     for (let i = 0; i < 5; i++) expect(await l.acquire('a', 1_000)).toEqual({ ok: true });

@@ -16,6 +16,7 @@ const CONNECT_ERRORS: Record<string, string> = {
   state_session_mismatch: 'That authorization was started by someone else. Start again.',
   token_exchange_failed: 'The provider did not accept the authorization. Try again in a moment.',
   account_mismatch: 'You signed in with a different account than this connection uses.',
+  refresh_token_missing: 'The provider gave no lasting access this time. Connect again and confirm access.',
   connection_revoked: 'This connection was disconnected meanwhile.',
 };
 
