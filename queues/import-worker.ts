@@ -1,15 +1,15 @@
 import { DelayedError, type Job, UnrecoverableError, type Worker } from 'bullmq';
 import { connectorFor } from '../connectors/registry.ts';
-import { PermanentRunError, RateLimitedRunError, RunInterruptedError } from '../src/sync/errors.ts';
 import type { Connector, ConnectorPull } from '../connectors/types.ts';
 import { markReauthRequired } from '../src/connections/lifecycle.ts';
 import { tryLock } from '../src/connections/redis-lock.ts';
 import { createTokenAccess, ReauthRequiredError } from '../src/connections/token-refresh.ts';
 import { redisKey } from '../src/redis.ts';
 import type { Services } from '../src/services.ts';
+import { PermanentRunError, RateLimitedRunError, RunInterruptedError } from '../src/sync/errors.ts';
 import { type PullResult, runImport } from '../src/sync/pull.ts';
-import { type ImportJobData, importJobSchema, QUEUE_NAMES } from './definitions.ts';
 import { createConnectionWorker } from './connection-worker.ts';
+import { type ImportJobData, importJobSchema, QUEUE_NAMES, SCHEDULED_IMPORT_JOB } from './definitions.ts';
 import { rateLimitBackoffMs } from './sync-worker.ts';
 
 /**
@@ -31,7 +31,13 @@ export function createImportWorker(services: Services, options: ImportWorkerOpti
   const lookup = (platform: string) => (options.connectors ? options.connectors.find((c) => c.manifest.id === platform) : connectorFor(platform));
   let stopping = false;
 
-  const processor = async (job: Job, token?: string): Promise<PullResult> => {
+  const processor = async (job: Job, token?: string): Promise<PullResult | { enqueued: string }> => {
+    if (job.name === SCHEDULED_IMPORT_JOB) {
+      // The scheduler's tick only asks for an import: deduplicated with any other request.
+      const id = importJobSchema.shape.connectionId.parse((job.data as { connectionId?: unknown }).connectionId);
+      await services.queues.enqueueImport(id, 'schedule');
+      return { enqueued: id };
+    }
     const data: ImportJobData = importJobSchema.parse(job.data);
     const row = await services.db.selectFrom('connections').select(['platform', 'status']).where('id', '=', data.connectionId).executeTakeFirst();
     if (!row) return { status: 'skipped', reason: 'connection_missing' };

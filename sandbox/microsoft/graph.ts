@@ -193,6 +193,12 @@ export const microsoftGraphEmulator: ProviderEmulator = (app: Hono, ctx: Sandbox
         message?: { subject?: string; toRecipients?: Array<{ emailAddress?: { address?: string } }>; body?: { content?: string } };
       } | null;
       const to = body?.message?.toRecipients?.map((r) => r.emailAddress?.address).filter(Boolean) ?? [];
+      // Sending needs the delegated Mail.Send permission in the token.
+      const token = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '')?.[1] ?? '';
+      if (!(state.tokens.get(token)?.scope ?? '').split(/\s+/).includes('Mail.Send')) {
+        record(c, account, 403);
+        return graphError(c, 403, 'ErrorAccessDenied', 'Access is denied. Check credentials and try again.');
+      }
       if (!body?.message || !to.length) return graphError(c, 400, 'ErrorInvalidRecipients', 'At least one recipient is not valid.');
       record(c, account, 202, { write: true, object: { to, subject: body.message.subject ?? '', body: body.message.body?.content ?? '' } });
       return c.body(null, 202);

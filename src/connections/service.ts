@@ -13,8 +13,8 @@ import type { SyncProgress } from '../sync/progress.ts';
 import { CallbackError, ConnectionsError } from './errors.ts';
 import { connectionError, markReauthRequired } from './lifecycle.ts';
 import { consumeAuthorization, startAuthorization } from './oauth.ts';
-import { announceTransition, applyTransition } from './state-machine.ts';
 import { OAuthTokenError } from './oauth-types.ts';
+import { announceTransition, applyTransition } from './state-machine.ts';
 import { createTokenAccess, vaultFor } from './token-refresh.ts';
 
 /**
@@ -302,8 +302,11 @@ export async function completeAuthorization(
     await services.queues.scheduleFullReconcile(row.id);
     await services.queues.enqueueSync(row.id, pending.purpose === 'connect' ? 'connect' : 'reconnect');
   }
-  // A pulled platform imports at once (capability `pull`: src/sync/pull.ts via the import queue).
-  if (connector.pull) await services.queues.enqueueImport(row.id, pending.purpose === 'connect' ? 'connect' : 'reconnect');
+  // A pulled platform imports at once, then every IMPORT_INTERVAL_MINUTES (capability `pull`: src/sync/pull.ts via the import queue).
+  if (connector.pull) {
+    await services.queues.scheduleImport(row.id);
+    await services.queues.enqueueImport(row.id, pending.purpose === 'connect' ? 'connect' : 'reconnect');
+  }
   return getConnection(services, { principal, id: row.id });
 }
 
