@@ -263,6 +263,19 @@ export const microsoftGraphEmulator: ProviderEmulator = (app: Hono, ctx: Sandbox
     const box = mailbox(store(), c.req.param('account').toLowerCase());
     return deleteContact(box, c.req.param('id')) ? c.body(null, 204) : c.json({ error: 'no such contact' }, 404);
   });
+  /** Adds `count` generated contacts spread over the mailbox's folders (benchmarks: a large address book). */
+  app.post('/_sandbox/microsoft/mailboxes/:account/seed', async (c) => {
+    const box = mailbox(store(), c.req.param('account').toLowerCase());
+    const b = (await c.req.json().catch(() => null)) as { count?: number; prefix?: string } | null;
+    const count = Number(b?.count);
+    if (!Number.isInteger(count) || count < 1 || count > 200_000) return c.json({ error: 'count: an integer from 1 to 200000' }, 400);
+    const prefix = (b?.prefix ?? 'bulk').replace(/[^a-z0-9]/gi, '');
+    for (let i = 0; i < count; i++) {
+      const folder = box.folders[i % box.folders.length]!;
+      putContact(box, folder.id, { givenName: `${prefix}${i}`, surname: `Surname${i}`, email: `${prefix}${i}@contacts.example` });
+    }
+    return c.json({ contacts: box.contacts.size }, 201);
+  });
   /** Forgets every delta and skip token (the next delta request answers 410 syncStateNotFound). */
   app.post('/_sandbox/microsoft/expire-delta-tokens', (c) => {
     store().deltaTokens.clear();
