@@ -33,8 +33,12 @@ export function createImportWorker(services: Services, options: ImportWorkerOpti
 
   const processor = async (job: Job, token?: string): Promise<PullResult | { enqueued: string }> => {
     if (job.name === SCHEDULED_IMPORT_JOB) {
-      // The scheduler's tick only asks for an import: deduplicated with any other request.
+      // The scheduler's tick only asks for an import (deduplicated with any other request), unless
+      // one ran less than half an interval ago — as at connect, when the scheduler ticks at once.
       const id = importJobSchema.shape.connectionId.parse((job.data as { connectionId?: unknown }).connectionId);
+      const last = await services.db.selectFrom('connector_cursors').select('updated_at').where('connection_id', '=', id).executeTakeFirst();
+      if (last && Date.now() - last.updated_at.getTime() < (config.IMPORT_INTERVAL_MINUTES * 60_000) / 2)
+        return { status: 'skipped', reason: 'imported_recently' };
       await services.queues.enqueueImport(id, 'schedule');
       return { enqueued: id };
     }
