@@ -128,8 +128,8 @@ export function parseMail(raw: string, envelope: { from: string; to: string[] })
         const p = splitHead(part.replace(/^\r?\n/, ''));
         visit(p.headers, p.body);
       }
-    } else if (type.startsWith('text/html')) html ||= decodeBody(b, h['content-transfer-encoding']);
-    else if (type.startsWith('text/plain')) text ||= decodeBody(b, h['content-transfer-encoding']);
+    } else if (type.startsWith('text/html')) html ||= decodeBody(b, h['content-transfer-encoding']).replace(/\r\n/g, '\n');
+    else if (type.startsWith('text/plain')) text ||= decodeBody(b, h['content-transfer-encoding']).replace(/\r\n/g, '\n');
   };
   visit(headers, body);
   return {
