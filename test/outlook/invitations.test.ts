@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCHEDULED_IMPORT_JOB } from '../../queues/definitions.ts';
+import { createLogger } from '../../src/observability/logger.ts';
 import { type SmtpCapture, startSmtpCapture } from '../../sandbox/smtp.ts';
 import { seedOrg, signInAs } from '../support/fixtures.ts';
 import { createSyncEnv, type SyncEnv } from '../sync/support/env.ts';
@@ -23,6 +24,8 @@ const DAILY_LIMIT = 8;
 let env: SyncEnv;
 let smtp: SmtpCapture;
 let aliceConnection: string;
+/** Everything the service logged (level debug), searched for tokens at the end. */
+const logLines: string[] = [];
 
 type Json = Record<string, unknown>;
 const db = () => env.t.services.db;
@@ -66,6 +69,7 @@ beforeAll(async () => {
   smtp = await startSmtpCapture();
   env = await createSyncEnv({
     env: { SMTP_URL: smtp.url, INVITATION_DAILY_LIMIT: String(DAILY_LIMIT), PUBLIC_BASE_URL: 'https://casebridge.test', REVOCATION_RETRY_BASE_MS: '50' },
+    logger: createLogger({ level: 'debug', destination: { write: (line: string) => void logLines.push(line) } }),
   });
   await env.startWorkers();
   aliceConnection = await env.connect({
@@ -398,5 +402,16 @@ describe('periodic import', () => {
     while (Date.now() < deadline && (await scheduled())) await new Promise((r) => setTimeout(r, 100));
     expect(await scheduled()).toBe(false);
     expect((await q.getDelayed()).filter((j) => j.name === SCHEDULED_IMPORT_JOB && j.data.connectionId === aliceConnection)).toEqual([]);
+  });
+});
+
+describe('secrets', () => {
+  it('no invitation or sign-in token reaches the logs', () => {
+    const tokens = smtp.messages.map((m) => tokenOf(m.text)).filter((t): t is string => !!t);
+    expect(tokens.length).toBeGreaterThan(5);
+    const logged = logLines.join('');
+    expect(logged.length).toBeGreaterThan(0);
+    for (const token of tokens) expect(logged).not.toContain(token);
+    expect(logged).not.toMatch(/cbi_[A-Za-z0-9_-]{43}|cbl_[A-Za-z0-9_-]{43}/);
   });
 });
