@@ -318,7 +318,6 @@ export interface ConnectorMailbox {
   enabled(settings: Record<string, unknown>): boolean;
   /** Sends one message. Runs inside a gate `perform` (the caller's); throws the provider's error. */
   send(ctx: { config: Config; accessToken: () => Promise<string> }, message: MailboxMessage): Promise<{ status: number; bytes: number }>;
-  classifyError(err: unknown): ProviderErrorClass;
 }
 
 /** What the registry holds per platform. Optional pieces are absent where the platform has no such step. */

@@ -1,6 +1,5 @@
 import type { ConnectorMailbox } from '../types.ts';
 import { openGraph } from './client.ts';
-import { classifyGraphError } from './errors.ts';
 import type { OutlookContactsSettings } from './manifest.ts';
 
 /**
@@ -24,5 +23,4 @@ export const outlookMailbox: ConnectorMailbox = {
     await graph.post('me/sendMail', body);
     return { status: 202, bytes: Buffer.byteLength(JSON.stringify(body)) };
   },
-  classifyError: classifyGraphError,
 };

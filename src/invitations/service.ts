@@ -215,7 +215,7 @@ export async function inviteContact(
     channel === 'mailbox' && oauth
       ? createTokenAccess(services, { oauth, onReauthRequired: async (id, message) => void (await markReauthRequired(services, id, message)) })
       : null;
-  const result = await services.gate.send<{ messageId: string | null }>(
+  const sending = services.gate.send<{ messageId: string | null }>(
     { connectionId: contact.connection_id, purpose: INVITATION_PURPOSE, actor: { kind: 'user', userId: principal.userId } },
     {
       operation: 'create',
@@ -241,6 +241,11 @@ export async function inviteContact(
     },
   );
 
+  // The gate itself failing (e.g. the log could not be written): the attempt is over, not pending.
+  const result = await sending.catch(async (err: unknown) => {
+    await db.updateTable('contact_invitations').set({ status: 'failed', reason: 'gate_error' }).where('id', '=', invitation.id).execute();
+    throw err;
+  });
   if (result.outcome === 'sent') {
     const row = await db.transaction().execute(async (tx) => {
       await tx.updateTable('imported_contacts').set({ invited_at: new Date() }).where('id', '=', contact.id).execute();
