@@ -1,6 +1,7 @@
 import type { Benchmark } from './benchmark.ts';
 import { blobsBenchmark } from './blobs.bench.ts';
 import { cliBenchmark } from './cli.bench.ts';
+import { contactsBenchmark } from './contacts.bench.ts';
 import { faultsBenchmark } from './faults.bench.ts';
 import { gateBenchmark } from './gate.bench.ts';
 import { icalBenchmark } from './ical.bench.ts';
@@ -22,4 +23,5 @@ export const benchmarks: Benchmark[] = [
   pagesBenchmark,
   blobsBenchmark,
   cliBenchmark,
+  contactsBenchmark,
 ];

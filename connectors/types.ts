@@ -325,6 +325,22 @@ export class CursorGoneError extends Error {
   }
 }
 
+/** An e-mail sent from the connected account's own mailbox (an invitation "from my mailbox"). */
+export interface MailboxMessage {
+  to: string;
+  subject: string;
+  text: string;
+  html: string;
+}
+
+/** Platforms that can send e-mail as the connected account (e.g. Graph `POST /me/sendMail`). */
+export interface ConnectorMailbox {
+  /** Whether the connection chose to send from its mailbox (a setting fixed at consent time, with its scope). */
+  enabled(settings: Record<string, unknown>): boolean;
+  /** Sends one message. Runs inside a gate `perform` (the caller's); throws the provider's error. */
+  send(ctx: { config: Config; accessToken: () => Promise<string> }, message: MailboxMessage): Promise<{ status: number; bytes: number }>;
+}
+
 /** What the registry holds per platform. Optional pieces are absent where the platform has no such step. */
 export interface Connector {
   manifest: ConnectorManifest;
@@ -342,6 +358,8 @@ export interface Connector {
   sync?: ConnectorSync;
   /** Connectors that import with a stored cursor (capability `pull`). */
   pull?: ConnectorPull;
+  /** Connectors that can send e-mail from the connected mailbox (invitations "from my mailbox"). */
+  mailbox?: ConnectorMailbox;
   settings?: ConnectorSettings;
   /** HTTP routes the platform brings (e.g. the feed a subscriber polls), registered in the API. */
   routes?: RouteModule[];

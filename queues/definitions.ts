@@ -12,7 +12,9 @@ import type { Logger } from '../src/observability/logger.ts';
  *   burst of changes becomes one waiting job, and a change that lands while a run is active leaves
  *   exactly one follow-up job that starts when the active one finishes — never two runs in parallel.
  *   Per-connection job schedulers (`full:<connectionId>`) add `full-reconcile` jobs every
- *   FULL_RECONCILE_INTERVAL_MINUTES; those just enqueue a deduplicated `sync`.
+ *   FULL_RECONCILE_INTERVAL_MINUTES; those just enqueue a deduplicated `sync`. Likewise pulled
+ *   connections have an `import:<connectionId>` scheduler on the `import` queue (`scheduled-import`
+ *   every IMPORT_INTERVAL_MINUTES, default 30); revocation and re-authorization remove both.
  * - `import`: inbound pulls with a stored cursor (src/sync/pull.ts), one job per connection,
  *   deduplicated exactly like `sync`; `revoke`: provider-side revocation and clean-up,
  *   `maintenance`: periodic housekeeping (log sealing, retention). Their workers plug in via
@@ -40,6 +42,8 @@ export const syncJobSchema = z.object({
 export type SyncJobData = z.infer<typeof syncJobSchema>;
 
 export const IMPORT_JOB = 'import';
+/** A per-connection job scheduler's tick (`import:<connectionId>`, every IMPORT_INTERVAL_MINUTES): enqueues a deduplicated `import`. */
+export const SCHEDULED_IMPORT_JOB = 'scheduled-import';
 
 export const importJobSchema = z.object({
   connectionId: z.uuid(),
@@ -76,6 +80,8 @@ export interface CasebridgeQueues {
   enqueueImport(connectionId: string, reason: ImportJobData['reason']): Promise<void>;
   /** Starts (or updates) the connection's periodic full reconcile. */
   scheduleFullReconcile(connectionId: string): Promise<void>;
+  /** Starts (or updates) the periodic import of a pulled connection (every IMPORT_INTERVAL_MINUTES). */
+  scheduleImport(connectionId: string): Promise<void>;
   /**
    * Removes the connection's waiting and delayed sync and import jobs and its scheduler (a running job stops on
    * its own at its next gate call or chunk boundary). Returns how many jobs were removed.
@@ -126,10 +132,18 @@ export function createQueues(deps: { redis: Redis; config: Config; logger: Logge
         { name: FULL_RECONCILE_JOB, data: { connectionId }, opts: { removeOnComplete: true, removeOnFail: { count: 100 } } },
       );
     },
+    async scheduleImport(connectionId) {
+      await imp.upsertJobScheduler(
+        `import:${connectionId}`,
+        { every: config.IMPORT_INTERVAL_MINUTES * 60_000 },
+        { name: SCHEDULED_IMPORT_JOB, data: { connectionId }, opts: { removeOnComplete: true, removeOnFail: { count: 100 } } },
+      );
+    },
     async cancelConnectionJobs(connectionIds) {
       let removed = 0;
       for (const id of connectionIds) {
         await sync.removeJobScheduler(`full:${id}`);
+        await imp.removeJobScheduler(`import:${id}`);
         for (const queue of [sync, imp]) removed += await removeWaitingJob(queue, id, deps.logger);
       }
       return removed;

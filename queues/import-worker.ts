@@ -8,7 +8,7 @@ import { ReauthRequiredError } from '../src/connections/token-refresh.ts';
 import { redisKey } from '../src/redis.ts';
 import type { Services } from '../src/services.ts';
 import { type PullResult, runImport } from '../src/sync/pull.ts';
-import { type ImportJobData, importJobSchema, QUEUE_NAMES } from './definitions.ts';
+import { type ImportJobData, importJobSchema, QUEUE_NAMES, SCHEDULED_IMPORT_JOB } from './definitions.ts';
 import { createConnectionWorker } from './connection-worker.ts';
 import { rateLimitBackoffMs } from './sync-worker.ts';
 
@@ -31,7 +31,17 @@ export function createImportWorker(services: Services, options: ImportWorkerOpti
   const lookup = (platform: string) => (options.connectors ? options.connectors.find((c) => c.manifest.id === platform) : connectorFor(platform));
   let stopping = false;
 
-  const processor = async (job: Job, token?: string): Promise<PullResult> => {
+  const processor = async (job: Job, token?: string): Promise<PullResult | { enqueued: string }> => {
+    if (job.name === SCHEDULED_IMPORT_JOB) {
+      // The scheduler's tick only asks for an import (deduplicated with any other request), unless
+      // one ran less than half an interval ago — as at connect, when the scheduler ticks at once.
+      const id = importJobSchema.shape.connectionId.parse((job.data as { connectionId?: unknown }).connectionId);
+      const last = await services.db.selectFrom('connector_cursors').select('updated_at').where('connection_id', '=', id).executeTakeFirst();
+      if (last && Date.now() - last.updated_at.getTime() < (config.IMPORT_INTERVAL_MINUTES * 60_000) / 2)
+        return { status: 'skipped', reason: 'imported_recently' };
+      await services.queues.enqueueImport(id, 'schedule');
+      return { enqueued: id };
+    }
     const data: ImportJobData = importJobSchema.parse(job.data);
     const row = await services.db.selectFrom('connections').select(['platform', 'status']).where('id', '=', data.connectionId).executeTakeFirst();
     if (!row) return { status: 'skipped', reason: 'connection_missing' };

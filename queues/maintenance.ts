@@ -42,10 +42,17 @@ export async function runTask(services: Services, task: MaintenanceTask): Promis
       return enforceRetention(services);
     case 'ensure-sync-schedules': {
       const platforms = connectors.filter((c) => c.sync).map((c) => c.manifest.id);
-      if (!platforms.length) return { scheduled: 0 };
-      const rows = await services.db.selectFrom('connections').select('id').where('status', '=', 'active').where('platform', 'in', platforms).execute();
+      const pulled = connectors.filter((c) => c.pull).map((c) => c.manifest.id);
+      const active = (ids: string[]) =>
+        ids.length
+          ? services.db.selectFrom('connections').select('id').where('status', '=', 'active').where('platform', 'in', ids).execute()
+          : Promise.resolve([]);
+      const rows = await active(platforms);
       for (const r of rows) await services.queues.scheduleFullReconcile(r.id);
-      return { scheduled: rows.length };
+      // Pulled connections' periodic imports (e.g. after IMPORT_INTERVAL_MINUTES changed).
+      const imports = await active(pulled);
+      for (const r of imports) await services.queues.scheduleImport(r.id);
+      return { scheduled: rows.length + imports.length };
     }
     case 'collect-blobs':
       return collectBlobs(services);

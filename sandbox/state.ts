@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
  * ground truth tests compare the transfer log against) and injected faults.
  */
 
-export type ProviderId = 'google' | 'microsoft' | 'imanage' | 'onelogin';
+export type ProviderId = 'google' | 'microsoft' | 'imanage' | 'onelogin' | 'smtp';
 
 export interface SandboxAccount {
   email: string;

@@ -34,8 +34,13 @@ async function dropIfOrphaned(tx: Tx, contactIds: string[]): Promise<void> {
 export async function applyContactsPage(ctx: ConnectorContext, items: PullPage['items']): Promise<void> {
   if (!items.length) return;
   const { connection } = ctx;
+  // The last entry of an item in the page wins (as if applied one after the other).
+  const last = new Map<string, PullPage['items'][number]>();
+  for (const item of items) last.set(remoteIdOf(item.key), item);
+  const remoteIds = [...last.keys()];
+  // A page is applied in a handful of statements, whatever its size: one read of the links, one of
+  // the members, one delete, one multi-row upsert of the people and one of the links.
   await ctx.db.transaction().execute(async (tx) => {
-    const remoteIds = items.map((i) => remoteIdOf(i.key));
     const before = await tx
       .selectFrom('imported_contact_sources')
       .select(['remote_id', 'contact_id'])
@@ -45,44 +50,46 @@ export async function applyContactsPage(ctx: ConnectorContext, items: PullPage['
     const previous = new Map(before.map((r) => [r.remote_id, r.contact_id]));
     const touched = new Set<string>();
 
-    const upserts = items.filter((i) => !i.deleted);
-    const emails = [...new Set(upserts.flatMap((i) => (i.fields as unknown as ImportedContactFields).emails))];
-    const members = emails.length
-      ? await tx
-          .selectFrom('users')
-          .select(['id', 'email'])
-          .where('organization_id', '=', connection.organizationId)
-          .where((eb) => eb(eb.fn('lower', ['email']), 'in', emails))
-          .execute()
-      : [];
-    const memberBy = new Map(members.map((m) => [m.email.toLowerCase(), m.id]));
+    const deleted = remoteIds.filter((id) => last.get(id)!.deleted && previous.has(id));
+    if (deleted.length) {
+      await tx.deleteFrom('imported_contact_sources').where('connection_id', '=', connection.id).where('remote_id', 'in', deleted).execute();
+      for (const id of deleted) touched.add(previous.get(id)!);
+    }
 
-    for (const item of items) {
-      const remoteId = remoteIdOf(item.key);
-      const old = previous.get(remoteId);
-      if (item.deleted) {
-        if (old) {
-          await tx.deleteFrom('imported_contact_sources').where('connection_id', '=', connection.id).where('remote_id', '=', remoteId).execute();
-          touched.add(old);
-        }
-        continue;
-      }
-      const f = item.fields as unknown as ImportedContactFields;
+    const upserts = remoteIds
+      .filter((id) => !last.get(id)!.deleted)
+      .map((id) => ({ remoteId: id, f: last.get(id)!.fields as unknown as ImportedContactFields }));
+    if (upserts.length) {
+      const emails = [...new Set(upserts.flatMap((u) => u.f.emails))];
+      const members = emails.length
+        ? await tx
+            .selectFrom('users')
+            .select(['id', 'email'])
+            .where('organization_id', '=', connection.organizationId)
+            .where((eb) => eb(eb.fn('lower', ['email']), 'in', emails))
+            .execute()
+        : [];
+      const memberBy = new Map(members.map((m) => [m.email.toLowerCase(), m.id]));
+      // One row per person: the same person twice in a page (two folders) is one upsert, the later wins.
+      const people = new Map<string, ImportedContactFields>();
+      for (const u of upserts) people.set(personKey(u.remoteId, u.f), u.f);
       const now = new Date();
-      const contact = await tx
+      const rows = await tx
         .insertInto('imported_contacts')
-        .values({
-          connection_id: connection.id,
-          organization_id: connection.organizationId,
-          user_id: connection.userId,
-          person_key: personKey(remoteId, f),
-          display_name: f.name,
-          emails: JSON.stringify(f.emails),
-          company: f.company,
-          job_title: f.jobTitle,
-          phones: JSON.stringify(f.phones),
-          matched_user_id: f.emails.map((e) => memberBy.get(e)).find(Boolean) ?? null,
-        })
+        .values(
+          [...people].map(([key, f]) => ({
+            connection_id: connection.id,
+            organization_id: connection.organizationId,
+            user_id: connection.userId,
+            person_key: key,
+            display_name: f.name,
+            emails: JSON.stringify(f.emails),
+            company: f.company,
+            job_title: f.jobTitle,
+            phones: JSON.stringify(f.phones),
+            matched_user_id: f.emails.map((e) => memberBy.get(e)).find(Boolean) ?? null,
+          })),
+        )
         .onConflict((oc) =>
           oc.columns(['connection_id', 'person_key']).doUpdateSet((eb) => ({
             display_name: eb.ref('excluded.display_name'),
@@ -94,15 +101,20 @@ export async function applyContactsPage(ctx: ConnectorContext, items: PullPage['
             updated_at: now,
           })),
         )
-        .returning('id')
-        .executeTakeFirstOrThrow();
+        .returning(['id', 'person_key'])
+        .execute();
+      const idOf = new Map(rows.map((r) => [r.person_key, r.id]));
+      const links = upserts.map((u) => ({ connection_id: connection.id, remote_id: u.remoteId, contact_id: idOf.get(personKey(u.remoteId, u.f))! }));
       await tx
         .insertInto('imported_contact_sources')
-        .values({ connection_id: connection.id, remote_id: remoteId, contact_id: contact.id })
-        .onConflict((oc) => oc.columns(['connection_id', 'remote_id']).doUpdateSet({ contact_id: contact.id, updated_at: now }))
+        .values(links)
+        .onConflict((oc) => oc.columns(['connection_id', 'remote_id']).doUpdateSet((eb) => ({ contact_id: eb.ref('excluded.contact_id'), updated_at: now })))
         .execute();
-      // The item now names another person (its first address changed): the old one may be orphaned.
-      if (old && old !== contact.id) touched.add(old);
+      // An item that now names another person (its first address changed): the old one may be orphaned.
+      for (const l of links) {
+        const old = previous.get(l.remote_id);
+        if (old && old !== l.contact_id) touched.add(old);
+      }
     }
     await dropIfOrphaned(tx, [...touched]);
   });

@@ -4,6 +4,7 @@ import { applyContactsPage, sweepContacts } from './apply.ts';
 import { exchangeMicrosoftCode, microsoftAuthorizationEndpoint, microsoftClientId, refreshMicrosoftToken } from './client.ts';
 import { fetchContactsPage } from './delta.ts';
 import { classifyGraphError } from './errors.ts';
+import { outlookMailbox } from './mail.ts';
 import { MICROSOFT_SCOPES, manifest, type OutlookContactsSettings, settings } from './manifest.ts';
 import { revokeOutlookContacts } from './revoke.ts';
 
@@ -30,6 +31,7 @@ export const outlookContacts: Connector = {
   oauth,
   settings,
   revoke: revokeOutlookContacts,
+  mailbox: outlookMailbox,
   pull: {
     fetchPage: fetchContactsPage,
     applyPage: applyContactsPage,

@@ -193,6 +193,12 @@ export const microsoftGraphEmulator: ProviderEmulator = (app: Hono, ctx: Sandbox
         message?: { subject?: string; toRecipients?: Array<{ emailAddress?: { address?: string } }>; body?: { content?: string } };
       } | null;
       const to = body?.message?.toRecipients?.map((r) => r.emailAddress?.address).filter(Boolean) ?? [];
+      // Sending needs the delegated Mail.Send permission in the token.
+      const token = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '')?.[1] ?? '';
+      if (!(state.tokens.get(token)?.scope ?? '').split(/\s+/).includes('Mail.Send')) {
+        record(c, account, 403);
+        return graphError(c, 403, 'ErrorAccessDenied', 'Access is denied. Check credentials and try again.');
+      }
       if (!body?.message || !to.length) return graphError(c, 400, 'ErrorInvalidRecipients', 'At least one recipient is not valid.');
       record(c, account, 202, { write: true, object: { to, subject: body.message.subject ?? '', body: body.message.body?.content ?? '' } });
       return c.body(null, 202);
@@ -256,6 +262,19 @@ export const microsoftGraphEmulator: ProviderEmulator = (app: Hono, ctx: Sandbox
   app.delete('/_sandbox/microsoft/mailboxes/:account/contacts/:id', (c) => {
     const box = mailbox(store(), c.req.param('account').toLowerCase());
     return deleteContact(box, c.req.param('id')) ? c.body(null, 204) : c.json({ error: 'no such contact' }, 404);
+  });
+  /** Adds `count` generated contacts spread over the mailbox's folders (benchmarks: a large address book). */
+  app.post('/_sandbox/microsoft/mailboxes/:account/seed', async (c) => {
+    const box = mailbox(store(), c.req.param('account').toLowerCase());
+    const b = (await c.req.json().catch(() => null)) as { count?: number; prefix?: string } | null;
+    const count = Number(b?.count);
+    if (!Number.isInteger(count) || count < 1 || count > 200_000) return c.json({ error: 'count: an integer from 1 to 200000' }, 400);
+    const prefix = (b?.prefix ?? 'bulk').replace(/[^a-z0-9]/gi, '');
+    for (let i = 0; i < count; i++) {
+      const folder = box.folders[i % box.folders.length]!;
+      putContact(box, folder.id, { givenName: `${prefix}${i}`, surname: `Surname${i}`, email: `${prefix}${i}@contacts.example` });
+    }
+    return c.json({ contacts: box.contacts.size }, 201);
   });
   /** Forgets every delta and skip token (the next delta request answers 410 syncStateNotFound). */
   app.post('/_sandbox/microsoft/expire-delta-tokens', (c) => {

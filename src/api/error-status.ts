@@ -25,8 +25,13 @@ export const STATUS_BY_CODE: Readonly<Record<string, Status>> = {
   platform_disabled: 403,
   // The provider's consent screen let the user untick a scope the platform needs.
   scope_not_granted: 403,
+  // Invitations of imported contacts: the contacts.invite consent is missing; the address opted out.
+  invite_consent_required: 403,
+  recipient_opted_out: 403,
+  invitation_blocked: 403,
   // What it names.
   not_found: 404,
+  invitation_not_found: 404,
   no_current_consent: 404,
   target_not_found: 404,
   // Revoking a target with nothing live: answered like an unknown target since the first release.
@@ -49,7 +54,16 @@ export const STATUS_BY_CODE: Readonly<Record<string, Status>> = {
   state_session_mismatch: 400,
   authorization_denied: 400,
   authorization_failed: 400,
+  no_email_address: 422,
+  email_not_of_contact: 422,
+  invalid_cursor: 400,
   // The state it meets.
+  already_member: 409,
+  recently_invited: 409,
+  invitation_used: 409,
+  invitation_expired: 409,
+  user_disabled: 409,
+  invitation_limit_reached: 429,
   connection_revoked: 409,
   connection_transition_refused: 409,
   account_mismatch: 409,
@@ -60,6 +74,8 @@ export const STATUS_BY_CODE: Readonly<Record<string, Status>> = {
   idp_entity_id_in_use: 409,
   // Someone else's fault, or not configured here.
   token_exchange_failed: 502,
+  invitation_delivery_failed: 502,
+  invitation_channel_unavailable: 503,
   platform_not_configured: 503,
 };
 

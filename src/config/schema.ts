@@ -38,6 +38,7 @@ export const SECRET_VARIABLES = [
   'METRICS_TOKEN',
   'GOOGLE_CLIENT_SECRET',
   'S3_SECRET_ACCESS_KEY',
+  'SMTP_URL',
 ] as const;
 
 export const configSchema = z
@@ -142,9 +143,26 @@ export const configSchema = z
     // Sync.
     SYNC_CONCURRENCY: positiveInt.default(8),
     FULL_RECONCILE_INTERVAL_MINUTES: positiveInt.default(360),
+    /** How often a pulled connection (an imported address book) is imported again. */
+    IMPORT_INTERVAL_MINUTES: positiveInt.default(30),
     // Sync workers (queues/): how long a job's lock lives without renewal; a killed worker's job is
     // picked up by another worker about this long after it died (BullMQ stalled-job recovery).
     SYNC_JOB_LOCK_SECONDS: positiveInt.default(30),
+
+    // Invitations of imported contacts (src/invitations/).
+    /** SMTP server invitations are sent through (`smtp://user:pass@host:587`, `smtps://...:465`); none = only "from my mailbox". */
+    SMTP_URL: z
+      .url()
+      .refine((u) => /^smtps?:\/\//i.test(u), 'an smtp:// or smtps:// URL')
+      .optional(),
+    /** The From address of invitation e-mails sent by SMTP. */
+    SMTP_FROM: z.string().min(3).max(320).default('Casebridge <invitations@casebridge.invalid>'),
+    /** Invitations one user may send per 24 hours. */
+    INVITATION_DAILY_LIMIT: positiveInt.default(50),
+    /** Days an invitation can be accepted. */
+    INVITATION_TTL_DAYS: positiveInt.default(7),
+    /** Days before the same address can be invited again in the same organization. */
+    INVITATION_REINVITE_DAYS: positiveInt.default(7),
 
     // Transfer log.
     TRANSFER_LOG_RETENTION_DAYS: positiveInt.default(6 * 366),

@@ -413,8 +413,11 @@ export async function completeAuthorization(
     await services.queues.scheduleFullReconcile(row.id);
     await services.queues.enqueueSync(row.id, pending.purpose === 'connect' ? 'connect' : 'reconnect');
   }
-  // A pulled platform imports at once (capability `pull`: src/sync/pull.ts via the import queue).
-  if (connector.pull) await services.queues.enqueueImport(row.id, pending.purpose === 'connect' ? 'connect' : 'reconnect');
+  // A pulled platform imports at once, then every IMPORT_INTERVAL_MINUTES (capability `pull`: src/sync/pull.ts via the import queue).
+  if (connector.pull) {
+    await services.queues.scheduleImport(row.id);
+    await services.queues.enqueueImport(row.id, pending.purpose === 'connect' ? 'connect' : 'reconnect');
+  }
   return getConnection(services, { principal, id: row.id });
 }
 

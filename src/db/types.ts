@@ -201,6 +201,34 @@ export interface ImportedContactSourcesTable {
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
+/** An invitation of an imported contact (0020). Only the token's SHA-256 is stored. */
+export interface ContactInvitationsTable {
+  id: Generated<string>;
+  organization_id: string;
+  inviter_user_id: string;
+  connection_id: string | null;
+  contact_id: string | null;
+  email: string;
+  channel: 'smtp' | 'mailbox';
+  status: 'pending' | 'sent' | 'failed' | 'blocked' | 'accepted';
+  reason: string | null;
+  token_hash: string;
+  transfer_id: string | null;
+  expires_at: Timestamp;
+  sent_at: NullableTimestamp;
+  accepted_at: NullableTimestamp;
+  accepted_user_id: string | null;
+  created_at: Timestamp;
+}
+
+/** Addresses that opted out of invitations, per organization (0020). */
+export interface InvitationSuppressionsTable {
+  organization_id: string;
+  email: string;
+  invitation_id: string | null;
+  created_at: Timestamp;
+}
+
 /** iManage: the matter workspace and folder each case of a connection is filed into (0018). */
 export interface ImanageCaseFoldersTable {
   connection_id: string;
@@ -483,6 +511,8 @@ export interface DB {
   connector_cursors: ConnectorCursorsTable;
   imported_contacts: ImportedContactsTable;
   imported_contact_sources: ImportedContactSourcesTable;
+  contact_invitations: ContactInvitationsTable;
+  invitation_suppressions: InvitationSuppressionsTable;
   imanage_case_folders: ImanageCaseFoldersTable;
   connection_tokens: ConnectionTokensTable;
   transfer_log: TransferLogTable;

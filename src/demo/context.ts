@@ -16,6 +16,8 @@ export interface DemoContext {
   seed?: DemoSeedReport;
   /** The provider sandbox the service talks to (started by the demo, or the one SANDBOX_URL names). */
   sandbox?: { url: string; startedByDemo: boolean };
+  /** The demo's own mail capture (an SMTP server on loopback) when it set SMTP_URL to it. */
+  mail?: { url: string; messages(): Array<{ to: string[]; subject: string; text: string }> };
   /** Sections of the final summary, in order: a heading and its lines. */
   summary: Array<{ heading: string; lines: string[] }>;
   /** Undone in reverse order at exit (after the service and its connections are closed). */

@@ -8,6 +8,7 @@ import { createDemoContext, type DemoContext, type DemoStep, envValue } from './
 import { googleCalendarStep } from './google-calendar-step.ts';
 import { icalFeedStep } from './ical-step.ts';
 import { humanLogLines } from './log-lines.ts';
+import { mailCaptureStep, outlookContactsStep } from './outlook-contacts-step.ts';
 import { findOnPath, freePort, portInUse, redisAnswers, startPrivateRedis } from './private-redis.ts';
 import { removeKeysUnder } from './redis-keys.ts';
 import { sandboxStep } from './sandbox-step.ts';
@@ -162,6 +163,7 @@ export const demoSteps: DemoStep[] = [
   ensureRedisStep,
   choosePortStep,
   sandboxStep,
+  mailCaptureStep,
   loadConfigStep,
   openServicesStep,
   startServiceStep,
@@ -169,6 +171,7 @@ export const demoSteps: DemoStep[] = [
   signInStep,
   googleCalendarStep,
   icalFeedStep,
+  outlookContactsStep,
   urlsStep,
 ];
 

@@ -16,6 +16,7 @@ import { createConnectorContext } from './context.ts';
  *           connector.applyPage(page.items)           (idempotent by item key)
  *           store page.next as the cursor             (only now: a crash re-fetches, never skips)
  *   until the provider hands out a delta cursor (the import is complete).
+ * The request for page N+1 is made while page N is applied (one page ahead, never more).
  *
  * When the provider says the stored cursor is gone, the cursor is dropped and the import starts
  * from scratch once; a from-scratch import that ran to its end lets the connector sweep away what
@@ -93,11 +94,19 @@ export async function runImport(deps: PullDeps, params: { connectionId: string }
   const seen = new Set<string>();
   let pages = 0;
   let items = 0;
+  type Page = Awaited<ReturnType<ConnectorPull['fetchPage']>>;
+  /** The next page, asked for while the current one is applied (see below). */
+  let ahead: Promise<Page> | null = null;
   for (;;) {
-    if (deps.shouldStop?.()) throw new RunInterruptedError();
-    let page: Awaited<ReturnType<ConnectorPull['fetchPage']>>;
+    if (deps.shouldStop?.()) {
+      await ahead?.catch(() => undefined);
+      throw new RunInterruptedError();
+    }
+    let page: Page;
     try {
-      page = await pull.fetchPage(ctx, cursor);
+      const fetching = ahead ?? pull.fetchPage(ctx, cursor);
+      ahead = null;
+      page = await fetching;
     } catch (err) {
       if (err instanceof CursorGoneError && cursor !== null && !restarted) {
         ctx.logger.info('stored cursor no longer known to the provider; importing from scratch');
@@ -111,9 +120,21 @@ export async function runImport(deps: PullDeps, params: { connectionId: string }
       if (err instanceof TransferBlockedError) return { status: 'skipped', reason: err.reason };
       throw runError(pull.classifyError(err));
     }
-    await pull.applyPage(ctx, page.items);
-    // Only after the page is applied: a crash before this line fetches the same page again.
-    await storeCursor(db, connection.id, page.next);
+    // The next page's request goes out while this one is applied: the provider's time and ours
+    // overlap. Its cursor is still stored only after it is applied in its turn; when applying this
+    // page fails, the page fetched ahead is dropped (fetched again by the retry).
+    if (page.next.kind === 'page') {
+      ahead = pull.fetchPage(ctx, page.next.cursor);
+      ahead.catch(() => undefined);
+    }
+    try {
+      await pull.applyPage(ctx, page.items);
+      // Only after the page is applied: a crash before this line fetches the same page again.
+      await storeCursor(db, connection.id, page.next);
+    } catch (err) {
+      await ahead?.catch(() => undefined);
+      throw err;
+    }
     pages += 1;
     items += page.items.length;
     if (fromScratch) for (const item of page.items) if (!item.deleted) seen.add(item.key);

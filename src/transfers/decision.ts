@@ -55,12 +55,20 @@ export function presentFields(fields: Record<string, unknown>): string[] {
 
 /**
  * Decides one item. Order: connection state → organization's platform switch → consent present →
- * fields declared by the item's categories → first category consented → case scope → minimise.
+ * fields declared by the item's categories → first category consented → case scope → recipient's
+ * opt-out → minimise.
  * Deletes skip the consent checks (removing data is minimisation); `revocation_purge` deletes also
  * pass on a revoked connection and a disabled platform; `provision` needs an active connection and a
  * current consent but no category.
  */
-export function decideTransfer(params: { connection: GateConnection | null; consent: ConsentState; item: TransferItem; purpose: string }): Decision {
+export function decideTransfer(params: {
+  connection: GateConnection | null;
+  consent: ConsentState;
+  item: TransferItem;
+  purpose: string;
+  /** The item's recipient opted out (`recipient.suppressible` and on the organization's suppression list). */
+  suppressed?: boolean;
+}): Decision {
   const { connection, consent, item, purpose } = params;
   const attemptedCategories = [...item.categories];
   const attemptedFields = presentFields(item.fields);
@@ -98,6 +106,7 @@ export function decideTransfer(params: { connection: GateConnection | null; cons
     const scope = new Set(current.caseScope.caseIds);
     if ((item.subjects.caseIds ?? []).some((id) => !scope.has(id))) return block('case_out_of_scope');
   }
+  if (params.suppressed) return block('recipient_suppressed');
   return minimise(item, current, current);
 }
 

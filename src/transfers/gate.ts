@@ -20,7 +20,9 @@
  *    platform in the organization's `disabledPlatforms` → `platform_disabled`; no consent ever →
  *    `consent_missing`; consent withdrawn → `consent_withdrawn`; the item's first (required) category
  *    not consented → `category_not_consented`; a subject case outside the consent's case scope →
- *    `case_out_of_scope`; a field in no category of the item → `field_not_in_registry`.
+ *    `case_out_of_scope`; a field in no category of the item → `field_not_in_registry`; a
+ *    `recipient.suppressible` addressee on the organization's suppression list (an invitee who opted
+ *    out) → `recipient_suppressed`.
  *    Exceptions: `delete` needs an active connection but no consent, category or case scope
  *    (removing data is minimisation); with purpose `revocation_purge` deletes also pass on a `revoked`
  *    connection and a disabled platform (the revocation pipeline purges remote copies);
@@ -268,7 +270,10 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
 
     async function run(): Promise<Array<TransferResult<T>>> {
       const state = await stateFor(ctx.connectionId, epoch);
-      const decisions = items.map((item) => decideTransfer({ connection: state.connection, consent: state.consent, item, purpose: ctx.purpose }));
+      const suppressed = await suppressedRecipients(db, state.attribution, items);
+      const decisions = items.map((item, i) =>
+        decideTransfer({ connection: state.connection, consent: state.consent, item, purpose: ctx.purpose, suppressed: suppressed.has(i) }),
+      );
       // Rows are chained per organization: a call for a connection the database never knew has no
       // organization to log under, so it is refused with a warning instead of a row.
       const now = new Date();
@@ -310,7 +315,13 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
           if (Date.now() - lastEpochCheck < MAX_EPOCH_AGE_MS) break;
         }
         if (latest === state) return original;
-        const again = decideTransfer({ connection: latest.connection, consent: latest.consent, item: items[i]!, purpose: ctx.purpose });
+        const again = decideTransfer({
+          connection: latest.connection,
+          consent: latest.consent,
+          item: items[i]!,
+          purpose: ctx.purpose,
+          suppressed: suppressed.has(i),
+        });
         if (!again.allowed) return again;
         // A new consent version may allow less: the intent row would name the old one, so stop and
         // let the caller re-plan under the new one.
@@ -483,7 +494,8 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
       const epoch = await leaseAndEpoch(ctx.connectionId, leaseId);
       try {
         const state = await stateFor(ctx.connectionId, epoch);
-        const decision = decideTransfer({ connection: state.connection, consent: state.consent, item, purpose: ctx.purpose });
+        const suppressed = await suppressedRecipients(db, state.attribution, [item]);
+        const decision = decideTransfer({ connection: state.connection, consent: state.consent, item, purpose: ctx.purpose, suppressed: suppressed.has(0) });
         const row = baseEntry(ctx, item, decision, state.attribution, new Date(), freezeDeep(actorRecord(ctx.actor)));
         if (!row) {
           warnUnknownConnection(ctx);
@@ -506,6 +518,29 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
       else cache.clear();
     },
   };
+}
+
+/**
+ * Indices of the items whose recipient opted out: `recipient.suppressible` items whose address is on
+ * the organization's suppression list (one query per gate call, none when no item is suppressible).
+ */
+async function suppressedRecipients(db: Db, connection: GateConnection | null, items: TransferItem[]): Promise<Set<number>> {
+  const out = new Set<number>();
+  const addressOf = (item: TransferItem) => (item.recipient.suppressible && item.recipient.account ? item.recipient.account.trim().toLowerCase() : null);
+  const addresses = [...new Set(items.map(addressOf).filter((a): a is string => !!a))];
+  if (!addresses.length || !connection) return out;
+  const rows = await db
+    .selectFrom('invitation_suppressions')
+    .select('email')
+    .where('organization_id', '=', connection.organizationId)
+    .where('email', 'in', addresses)
+    .execute();
+  const listed = new Set(rows.map((r) => r.email));
+  items.forEach((item, i) => {
+    const a = addressOf(item);
+    if (a && listed.has(a)) out.add(i);
+  });
+  return out;
 }
 
 function abortReason(signal: AbortSignal): string {

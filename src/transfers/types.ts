@@ -25,6 +25,12 @@ export interface TransferRecipient {
   account: string | null;
   /** Destination inside it: calendar id, feed id, iManage library/folder. */
   destination: string | null;
+  /**
+   * The recipient is a person addressed at `account` (an e-mail address) who can opt out, as an
+   * invitation's addressee: the gate refuses the item (`recipient_suppressed`) when the address is on
+   * the organization's suppression list (`invitation_suppressions`).
+   */
+  suppressible?: boolean;
 }
 
 /** The data subjects a transfer carries data about. */
@@ -67,7 +73,8 @@ export type BlockReason =
   | 'category_not_consented'
   | 'case_out_of_scope'
   | 'field_not_in_registry'
-  | 'platform_disabled';
+  | 'platform_disabled'
+  | 'recipient_suppressed';
 
 /** What the connector's `perform` reports back about the provider call. */
 export interface ProviderOutcome<T> {

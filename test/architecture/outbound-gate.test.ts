@@ -5,8 +5,8 @@ import { importsOf, ROOT, tsFiles } from './source-files.ts';
 
 /**
  * The outbound gate is the one door: a provider SDK or HTTP client is built only in a connector's
- * `connectors/<platform>/client.ts` and in the generic gated HTTP client
- * (`src/transfers/clients/http.ts`); both only work inside a gate `perform` (a runtime check,
+ * `connectors/<platform>/client.ts`, in the generic gated HTTP client
+ * (`src/transfers/clients/http.ts`) and in the gated SMTP client (`src/transfers/clients/mail.ts`); all only work inside a gate `perform` (a runtime check,
  * `src/transfers/gate-scope.ts`). This test fails the build when any other file under `src/`,
  * `connectors/` or `queues/` imports an HTTP client or a provider SDK, or calls the global `fetch`.
  *
@@ -21,6 +21,8 @@ function mayBuildProviderClients(file: string): boolean {
   return (
     /^connectors\/[^/]+\/client\.ts$/.test(f) ||
     f === 'src/transfers/clients/http.ts' ||
+    // The gated SMTP client (invitation e-mails).
+    f === 'src/transfers/clients/mail.ts' ||
     f.startsWith('src/auth/') ||
     f.startsWith('src/demo/') ||
     // node:net's pure address utilities (BlockList, isIP) for TRUST_PROXY: no socket is opened there.
@@ -52,6 +54,7 @@ const FORBIDDEN_EXACT = new Set([
   'google-auth-library',
   '@microsoft/microsoft-graph-client',
   'openid-client',
+  'nodemailer',
 ]);
 const FORBIDDEN_PREFIXES = ['@googleapis/', '@azure/', '@microsoft/microsoft-graph-client/', 'googleapis/'];
 

@@ -222,6 +222,10 @@ describe('demo', () => {
     expect(p.feed.status).toBe(200);
     expect(p.feed.events).toBeGreaterThan(0);
     expect(p.bobFeeds).toBe(1);
+    // Outlook contacts: alice's sandbox address book imported, one invitation caught by the demo's mail capture.
+    expect(lineWith(ctx, 'Outlook contacts', 'imported')).toMatch(/imported 301 contacts in [\d.]+ s with \d+ Graph requests/);
+    expect(lineWith(ctx, 'Outlook contacts', 'invited')).toMatch(/invited \S+@contacts\.example \(smtp\): Alice \S+ invites you to join Hartmann/);
+    expect(lineWith(ctx, 'Outlook contacts', 'mail capture')).toMatch(/accept link http:\/\/\S+\/v1\/invitations\/cbi_/);
   }, 240_000);
 
   it('adds nothing when run again on the same data: one live connection, one feed (rotated)', async () => {
@@ -246,6 +250,9 @@ describe('demo', () => {
     // bob's feed was rotated, not duplicated: the previous URL is dead, the new one serves the same events.
     expect(lineWith(ctx, 'iCal feed', 'rotated')).not.toBe('');
     expect(p).toMatchObject({ bobFeeds: 1, previousFeed: 404, feed: { status: 200, events: probes[0]!.feed.events } });
+    // Outlook: the first run's connection replaced; another address invited (the first was invited days ago, as far as the limits go).
+    expect(lineWith(ctx, 'Outlook contacts', 'connection')).toContain('1 earlier connection(s) disconnected');
+    expect(lineWith(ctx, 'Outlook contacts', 'invited')).toMatch(/invited \S+@contacts\.example \(smtp\)/);
   }, 240_000);
 });
 

@@ -5,6 +5,7 @@ import { vaultFor } from '../../src/connections/token-refresh.ts';
 import { loadCursor } from '../../src/sync/pull.ts';
 import { signInAs } from '../support/fixtures.ts';
 import { createSyncEnv, type SyncEnv } from '../sync/support/env.ts';
+import { waitImportIdle as importIdle } from './support/queues.ts';
 
 /**
  * Outlook contacts end to end against the Microsoft emulator over real HTTP: connect through the
@@ -31,18 +32,7 @@ const count = async (table: 'imported_contacts' | 'imported_contact_sources') =>
     ).n,
   );
 
-async function waitImportIdle(timeoutMs = 60_000): Promise<void> {
-  const q = env.t.services.queues.import;
-  const deadline = Date.now() + timeoutMs;
-  let quiet = 0;
-  while (Date.now() < deadline) {
-    const c = await q.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
-    quiet = Object.values(c).reduce((a, b) => a + b, 0) === 0 ? quiet + 1 : 0;
-    if (quiet >= 2) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('import queue not idle');
-}
+const waitImportIdle = (timeoutMs?: number) => importIdle(env.t.services, timeoutMs);
 
 async function importNow(): Promise<void> {
   await env.t.services.queues.enqueueImport(connectionId, 'manual');

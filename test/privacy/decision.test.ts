@@ -45,6 +45,27 @@ const calendarItem = (fields: Record<string, unknown>, caseIds = ['case-1']): Tr
 });
 
 describe('gate decision (pure)', () => {
+  it('refuses an invitation to an address that opted out, after the consent checks', () => {
+    const item: TransferItem = {
+      operation: 'create',
+      categories: ['contacts.invite'],
+      subjects: { contactIds: ['ct-1'] },
+      recipient: { account: 'x@example.test', destination: 'smtp', suppressible: true },
+      fields: { inviterName: 'A', organizationName: 'O', link: 'https://l', recipientEmail: 'x@example.test' },
+    };
+    const consent = consentOf(['contacts.import', 'contacts.invite']);
+    expect(decideTransfer({ connection, consent, item, purpose: 'contact_invitation', suppressed: true })).toMatchObject({
+      allowed: false,
+      reason: 'recipient_suppressed',
+    });
+    expect(decideTransfer({ connection, consent, item, purpose: 'contact_invitation', suppressed: false })).toMatchObject({ allowed: true });
+    // Without the invite consent the refusal says so, whatever the list says.
+    expect(decideTransfer({ connection, consent: consentOf(['contacts.import']), item, purpose: 'contact_invitation', suppressed: true })).toMatchObject({
+      allowed: false,
+      reason: 'category_not_consented',
+    });
+  });
+
   it('strips the optional category when only the required one is consented', () => {
     const d = decideTransfer({
       connection,

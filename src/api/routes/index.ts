@@ -25,6 +25,7 @@ import { ingestCaseRoutes } from './ingest-cases.ts';
 import { ingestContactRoutes } from './ingest-contacts.ts';
 import { ingestDocumentRoutes } from './ingest-documents.ts';
 import { ingestEventRoutes } from './ingest-events.ts';
+import { invitationRoutes } from './invitations.ts';
 
 /**
  * Every route module, in registration order. Adding a route group is adding a file and a line here;
@@ -54,6 +55,7 @@ export const routeModules: RouteModule[] = [
   ...connectors.flatMap((c) => c.routes ?? []),
   connectionRoutes,
   consentRoutes,
+  invitationRoutes,
   transferRoutes,
   adminTransferRoutes,
   adminAuditRoutes,

@@ -1,0 +1,200 @@
+import { openGraph } from '../connectors/outlook-contacts/client.ts';
+import { contactSelect, PAGE_SIZE } from '../connectors/outlook-contacts/delta.ts';
+import { startWorkers } from '../queues/index.ts';
+import { CSRF_HEADER, SESSION_COOKIE } from '../src/auth/sessions.ts';
+import { vaultFor } from '../src/connections/token-refresh.ts';
+import { loadCursor } from '../src/sync/pull.ts';
+import { gateScope } from '../src/transfers/gate-scope.ts';
+import { waitImportIdle } from '../test/outlook/support/queues.ts';
+import type { BenchResult, Benchmark } from './benchmark.ts';
+import { sandboxCall, setup, startSandboxProcess } from './sync.bench.ts';
+
+/**
+ * Outlook contacts import (issue 15), against the Microsoft emulator in its own process:
+ *
+ * 1. Import of 10,000 contacts (3 folders, pages of 100) by the real import worker (pull engine +
+ *    gate + transfer log + apply into imported_contacts + cursor), contacts per second, against a
+ *    baseline in the same run: a bare Graph-paging loop with the same client, token, `$select` and
+ *    page size, that only counts what it reads (mean of a run before and after). Goal: ratio ≥ 0.7.
+ * 2. A no-change delta run right after: Graph requests per folder. Goal: 1.
+ * 3. Peak RSS of this process (API, workers, database client) while importing, above its idle RSS
+ *    just before. Goal: ≤ 50 MB (pages are applied as they come, the book is never held whole).
+ *
+ * PGlite in memory by default; BENCH_DATABASE_URL=postgres://… uses PostgreSQL.
+ * BENCH_CONTACTS shrinks the book for a quick look.
+ */
+
+const CONTACTS = Number(process.env.BENCH_CONTACTS ?? 10_000);
+const ACCOUNT = 'bench.lawyer@contacts-bench.example';
+const ATTESTATION = 'I have the legal right to import these contacts';
+/** The emulator seeds 302 contacts into every new mailbox (3 folders x 100, one person twice). */
+const SEEDED = 302;
+
+interface GraphLedgerRow {
+  seq: number;
+  account: string | null;
+  path: string;
+}
+
+const graphLedger = (url: string) =>
+  sandboxCall<{ entries: GraphLedgerRow[] }>(url, '/_sandbox/ledger?provider=microsoft').then((r) => r.entries.filter((e) => e.path.includes('/graph/')));
+
+function rssSampler(): { stop(): number } {
+  let peak = process.memoryUsage().rss;
+  const timer = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage().rss);
+  }, 50);
+  return {
+    stop() {
+      clearInterval(timer);
+      return Math.max(peak, process.memoryUsage().rss);
+    },
+  };
+}
+
+const mib = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
+
+export const contactsBenchmark: Benchmark = {
+  name: 'contacts',
+  async run(): Promise<BenchResult[]> {
+    const sandbox = await startSandboxProcess();
+    const env = await setup(sandbox, {});
+    try {
+      const { services } = env;
+      await sandboxCall(sandbox.url, '/_sandbox/accounts', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email: ACCOUNT, name: 'Bench Lawyer', sub: '300000000000000000001', emailVerified: true }),
+      });
+      await sandboxCall(sandbox.url, `/_sandbox/microsoft/mailboxes/${ACCOUNT}/seed`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ count: Math.max(1, CONTACTS - SEEDED) }),
+      });
+
+      // Connect through the real OAuth flow; the import job it queues waits until the workers start.
+      const user = await services.db
+        .insertInto('users')
+        .values({ organization_id: env.organizationId, email: 'bench.lawyer@bench.example', name: 'Bench Lawyer', role: 'member', picture_url: null })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      const { id, session } = await services.sessions.create({ userId: user.id, organizationId: env.organizationId, role: 'member', method: 'test' });
+      const headers = { cookie: `${SESSION_COOKIE}=${id}`, [CSRF_HEADER]: session.csrfToken };
+      const res = await env.app.request('/v1/connections', {
+        method: 'POST',
+        headers: { ...headers, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          platform: 'outlook_contacts',
+          categories: ['contacts.import'],
+          attestations: { 'contacts.import': ATTESTATION },
+          caseScope: { kind: 'all' },
+          loginHint: ACCOUNT,
+        }),
+      });
+      if (res.status !== 201) throw new Error(`connect: ${res.status} ${await res.text()}`);
+      const { authorizationUrl, connection } = (await res.json()) as { authorizationUrl: string; connection: { id: string } };
+      const back = new URL((await fetch(authorizationUrl, { redirect: 'manual' })).headers.get('location')!);
+      const cb = await env.app.request(back.pathname + back.search, { headers: { ...headers, accept: 'application/json' } });
+      if (cb.status !== 200) throw new Error(`callback: ${cb.status} ${await cb.text()}`);
+      const connectionId = connection.id;
+      const token = (await vaultFor(services).load(connectionId))!.accessToken;
+
+      /** Bare paging: folders, then every folder's delta pages to the end; counts the items. */
+      const baseline = async () => {
+        const graph = openGraph({ config: services.config, accessToken: async () => token });
+        const t = performance.now();
+        let items = 0;
+        await gateScope.run({ transferId: 'baseline', connectionId, purpose: 'baseline' }, async () => {
+          const folders = await graph.get<{ value: Array<{ id: string }> }>('me/contactFolders', { query: { $select: 'id', $top: '250' } });
+          for (const f of folders.value) {
+            let link: string | null = null;
+            for (;;) {
+              const page: { value: unknown[]; '@odata.nextLink'?: string } = await graph.get(link ?? `me/contactFolders/${f.id}/contacts/delta`, {
+                ...(link ? {} : { query: { $select: contactSelect(['contacts.import']).join(',') } }),
+                headers: { Prefer: `odata.maxpagesize=${PAGE_SIZE}` },
+              });
+              items += page.value.length;
+              link = page['@odata.nextLink'] ?? null;
+              if (!link) break;
+            }
+          }
+        });
+        return { seconds: (performance.now() - t) / 1000, items };
+      };
+
+      await baseline(); // warm-up: the sandbox process's JIT, the HTTP agent
+      const b1 = await baseline();
+
+      (globalThis as { gc?: () => void }).gc?.();
+      await new Promise((r) => setTimeout(r, 200));
+      const idle = process.memoryUsage().rss;
+      const rss = rssSampler();
+      const t = performance.now();
+      const workers = await startWorkers(services, { maintenance: false });
+      await waitImportIdle(services, 600_000);
+      const subjectSeconds = (performance.now() - t) / 1000;
+      const peak = rss.stop();
+      const imported = Number(
+        (
+          await services.db
+            .selectFrom('imported_contact_sources')
+            .select((eb) => eb.fn.countAll<string>().as('n'))
+            .where('connection_id', '=', connectionId)
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
+      const cursor = await loadCursor(services.db, connectionId);
+
+      // A run with nothing changed: one delta request per folder.
+      const before = (await graphLedger(sandbox.url)).at(-1)?.seq ?? 0;
+      await services.queues.enqueueImport(connectionId, 'manual');
+      await waitImportIdle(services, 60_000);
+      const noChange = (await graphLedger(sandbox.url)).filter((e) => e.seq > before && e.account === ACCOUNT);
+      const folders = (JSON.parse(cursor?.cursor ?? '{"folders":[]}') as { folders: unknown[] }).folders.length;
+      await workers.close();
+
+      const b2 = await baseline();
+      const subjectRate = imported / subjectSeconds;
+      const baselineRate = (b1.items + b2.items) / (b1.seconds + b2.seconds);
+      const grew = mib(peak - idle);
+      return [
+        {
+          name: `contacts import (${imported} contacts, ${folders} folders, pages of ${PAGE_SIZE})`,
+          unit: 'contacts/s',
+          subject: subjectRate,
+          baseline: baselineRate,
+          ratio: subjectRate / baselineRate,
+          ratioMeaning:
+            'import worker (pull engine + gate + log + apply + cursor) / bare Graph-paging loop with the same client (mean of a run before and after)',
+          goal: 'ratio ≥ 0.7',
+          met: subjectRate / baselineRate >= 0.7 && imported === b1.items,
+          extra: { subjectSeconds, baselineRuns: [b1, b2], database: services.dbKind, cursor: cursor?.kind },
+        },
+        {
+          name: 'contacts no-change delta run',
+          unit: 'Graph requests per folder',
+          subject: noChange.length / Math.max(1, folders),
+          baseline: null,
+          ratio: null,
+          goal: '1 request per folder',
+          met: noChange.length === folders && noChange.every((e) => e.path.endsWith('/contacts/delta')),
+          extra: { requests: noChange.length, folders },
+        },
+        {
+          name: 'peak RSS above idle while importing the contacts',
+          unit: 'MiB',
+          subject: grew,
+          baseline: mib(idle),
+          ratio: null,
+          ratioMeaning: 'baseline = idle RSS of this process (API + workers + database client) just before',
+          goal: '≤ 50 MB above idle',
+          met: grew <= 50,
+          extra: { idleMiB: mib(idle), peakMiB: mib(peak) },
+        },
+      ];
+    } finally {
+      await env.cleanup();
+      await sandbox.close();
+    }
+  },
+};
