@@ -259,6 +259,60 @@ describe('Outlook contacts', () => {
     expect((view.actions as Array<{ action: string }>).map((a) => a.action)).toContain('reconnect');
   });
 
+  it('revoked mid-import: the answer waits for the Graph call in flight, and no request follows the 202', async () => {
+    const account = 'carol@gmail.example';
+    const seeded = await fetch(`${env.sandbox.url}/_sandbox/microsoft/mailboxes/${account}/seed`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ count: 3000, prefix: 'carol' }),
+    });
+    expect(seeded.status).toBe(201);
+    // Every delta page takes 300 ms at the provider: the import is still paging when the revocation comes.
+    await fetch(`${env.sandbox.url}/_sandbox/faults`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ provider: 'microsoft', path: '/contacts/delta$', kind: 'delay', delayMs: 300, times: 200 }),
+    });
+    try {
+      const carol = await env.connect({
+        platform: 'outlook_contacts',
+        categories: ['contacts.import'],
+        attestations: { 'contacts.import': ATTESTATION },
+        loginHint: account,
+      });
+      const pagesOf = () => env.sandbox.state.ledger.filter((e) => e.provider === 'microsoft' && e.account === account && e.path.endsWith('/contacts/delta'));
+      const deadline = Date.now() + 30_000;
+      while (pagesOf().length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(pagesOf().length).toBeGreaterThanOrEqual(2);
+      const admin = await signInAs(env.t.services, { id: env.org.admin.id, organizationId: env.org.organizationId, role: 'admin' });
+      const res = await env.t.app.request('/v1/admin/revocations', {
+        method: 'POST',
+        headers: { ...admin, 'content-type': 'application/json' },
+        body: JSON.stringify({ target: { kind: 'connection', connectionId: carol }, reason: 'revoked mid-import' }),
+      });
+      expect(res.status).toBe(202);
+      const at202 = env.sandbox.state.ledger.at(-1)?.seq ?? 0;
+      // The import was cut short: far from all 3,000 people arrived.
+      await new Promise((r) => setTimeout(r, 2000));
+      await waitImportIdle();
+      const imported = Number(
+        (
+          await env.t.services.db
+            .selectFrom('imported_contacts')
+            .select((eb) => eb.fn.countAll().as('n'))
+            .where('connection_id', '=', carol)
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
+      expect(imported).toBeLessThan(3000);
+      expect(env.sandbox.state.ledger.filter((e) => e.seq > at202 && e.provider === 'microsoft' && e.account === account)).toEqual([]);
+      const row = await env.t.services.db.selectFrom('connections').select('status').where('id', '=', carol).executeTakeFirstOrThrow();
+      expect(row.status).toBe('revoked');
+    } finally {
+      await fetch(`${env.sandbox.url}/_sandbox/faults`, { method: 'DELETE' });
+    }
+  });
+
   it('revocation shreds the tokens and says Microsoft has no revoke', async () => {
     const other = await env.connect({
       platform: 'outlook_contacts',
