@@ -51,7 +51,7 @@ export function createImportWorker(services: Services, options: ImportWorkerOpti
       const onReauthRequired = async (id: string, message: string) => {
         await markReauthRequired(services, id, message);
       };
-      const tokens = connector.oauth ? createTokenAccess(services, { oauth: connector.oauth, onReauthRequired }) : null;
+      const tokens = connector.oauth ? createTokenAccess(services, { oauth: connector.oauth, onReauthRequired, platform: connector.manifest.id }) : null;
       return await runImport(
         {
           services,

@@ -6,6 +6,7 @@ import type { Connector, ConnectorSync } from '../connectors/types.ts';
 import { connectionError, markReauthRequired } from '../src/connections/lifecycle.ts';
 import { tryLock } from '../src/connections/redis-lock.ts';
 import { createTokenAccess, ReauthRequiredError, TokenRefreshError } from '../src/connections/token-refresh.ts';
+import { observeSyncLag } from '../src/observability/metrics.ts';
 import { redisKey } from '../src/redis.ts';
 import type { Services } from '../src/services.ts';
 import { PermanentRunError, RateLimitedRunError, RunInterruptedError, RunLockBusyError, TransientRunError } from '../src/sync/errors.ts';
@@ -132,7 +133,7 @@ export function createSyncWorker(services: Services, options: SyncWorkerOptions 
         {
           services,
           connector: connector as Connector & { sync: ConnectorSync },
-          tokens: createTokenAccess(services, { oauth, onReauthRequired }),
+          tokens: createTokenAccess(services, { oauth, onReauthRequired, platform: connector.manifest.id }),
           limiter: limiterFor(connector),
           slots: slotsFor(connector) ?? undefined,
           actor: { kind: 'job', jobId: String(job.id), queue: QUEUE_NAMES.sync },
@@ -145,6 +146,13 @@ export function createSyncWorker(services: Services, options: SyncWorkerOptions 
         },
         { connectionId: data.connectionId, reason: data.reason, jobId: String(job.id) },
       );
+      // Sync lag: from the change (its enqueue right after the ingest committed) to the end of the writes it caused.
+      if (result.status === 'done' && data.reason === 'change' && data.origin) {
+        const { created, updated, deleted } = result.progress.done;
+        if (created + updated + deleted > 0) {
+          observeSyncLag({ platform: row.platform, connectionId: data.connectionId, seconds: (Date.now() - data.origin.enqueuedAt) / 1000 });
+        }
+      }
       return result;
     } catch (err) {
       if (err instanceof DelayedError) throw err;

@@ -325,6 +325,7 @@ async function provision(services: Services, connector: Connector, connectionId:
     const tokens = createTokenAccess(services, {
       oauth: connector.oauth,
       onReauthRequired: (id, message) => markReauthRequired(services, id, message).then(() => undefined),
+      platform: conn.platform,
     });
     const ctx: SyncContext = {
       services,

@@ -5,6 +5,7 @@ import { createPublicKey, type JsonWebKey, KeyObject } from 'node:crypto';
 import type { JWK } from 'jose';
 import { getSigningKey, jcs, type JwsType, type SignedEnvelope, signJws, verifyJson, verifyJws } from '../transfers/signing.ts';
 import type { ConnectionSteps } from './steps.ts';
+import { revocationReceipt } from '../observability/metrics.ts';
 
 /**
  * The signed statement of what a revocation did. Everything in it is covered by the signature.
@@ -126,6 +127,7 @@ export async function sealRevocation(services: Services, revocationId: string): 
     target: `revocation:${row.id}`,
     details: { status: receipt.status, ...receipt.counts },
   });
+  revocationReceipt.observe(Math.max(0, completedAt.getTime() - row.created_at.getTime()) / 1000);
   return { version: 2, payload: receipt, jws };
 }
 
