@@ -34,12 +34,13 @@ export interface Tracing {
  * exporter, e.g. `InMemorySpanExporter`); returns null (tracing off) otherwise. Call once, first.
  */
 export function startTracing(
-  config: { OTEL_EXPORTER_OTLP_ENDPOINT?: string | undefined; OTEL_SERVICE_NAME?: string | undefined },
+  config: { OTEL_EXPORTER_OTLP_ENDPOINT?: string | undefined; OTEL_EXPORTER_OTLP_HEADERS?: string | undefined; OTEL_SERVICE_NAME?: string | undefined },
   options: { exporter?: SpanExporter; processName?: string } = {},
 ): Tracing | null {
   const endpoint = config.OTEL_EXPORTER_OTLP_ENDPOINT;
   if (!endpoint && !options.exporter) return null;
-  const exporter = options.exporter ?? new OTLPTraceExporter({ url: `${endpoint!.replace(/\/+$/, '')}/v1/traces` });
+  const exporter =
+    options.exporter ?? new OTLPTraceExporter({ url: `${endpoint!.replace(/\/+$/, '')}/v1/traces`, headers: otlpHeaders(config.OTEL_EXPORTER_OTLP_HEADERS) });
   const provider = new NodeTracerProvider({
     resource: resourceFromAttributes({
       [ATTR_SERVICE_NAME]: config.OTEL_SERVICE_NAME ?? 'casebridge',
@@ -59,6 +60,24 @@ export function startTracing(
       propagation.disable();
     },
   };
+}
+
+/** `key=value,key2=value2` (values URL-encoded, as the OpenTelemetry spec has it) → headers. */
+export function otlpHeaders(spec: string | undefined): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const pair of (spec ?? '').split(',')) {
+    const at = pair.indexOf('=');
+    if (at <= 0) continue;
+    const value = pair.slice(at + 1).trim();
+    let decoded = value;
+    try {
+      decoded = decodeURIComponent(value);
+    } catch {
+      // Not URL-encoded: taken as it is.
+    }
+    headers[pair.slice(0, at).trim()] = decoded;
+  }
+  return headers;
 }
 
 /** The request id of the API request (or of the job's originating request) this code runs for. */
