@@ -1,7 +1,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { inSpan, jobOrigin, runWithRequestId, startTracing } from '../../src/observability/tracing.ts';
+import { configSchema } from '../../src/config/schema.ts';
+import { inSpan, jobOrigin, otlpHeaders, runWithRequestId, startTracing } from '../../src/observability/tracing.ts';
 
 /**
  * Tracing is off without OTEL_EXPORTER_OTLP_ENDPOINT (no provider registered: spans are not
@@ -55,5 +56,16 @@ describe('tracing on', () => {
     } finally {
       await new Promise((r) => collector.close(r));
     }
+  });
+});
+
+describe('tracing configuration', () => {
+  it('takes an http(s) collector URL and key=value headers, and refuses anything else', () => {
+    const { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_EXPORTER_OTLP_HEADERS: headers } = configSchema.shape;
+    expect(['http://otel-collector:4318', 'https://collector.example/otlp'].map((v) => endpoint.safeParse(v).success)).toEqual([true, true]);
+    expect(['ftp://collector', 'collector:4318'].map((v) => endpoint.safeParse(v).success)).toEqual([false, false]);
+    expect(['authorization=Bearer%20abc', 'a=1, b=2'].map((v) => headers.safeParse(v).success)).toEqual([true, true]);
+    expect(headers.safeParse('just-a-token').success).toBe(false);
+    expect(otlpHeaders('authorization=Bearer%20abc, x-tenant = t1')).toEqual({ authorization: 'Bearer abc', 'x-tenant': 't1' });
   });
 });
