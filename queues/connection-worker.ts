@@ -24,7 +24,7 @@ export function createConnectionWorker(params: {
   // Workers block on Redis: they get their own connection.
   const connection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
   connection.on('error', () => undefined); // reconnects by itself; the worker reports failures
-  const worker = new Worker(queue, (job: Job, token?: string) => traced(queue, job, () => params.processor(job, token)), {
+  const worker = new Worker(queue, (job: Job, token?: string) => tracedJob(queue, job, () => params.processor(job, token)), {
     connection,
     prefix: bullPrefix(config),
     concurrency: params.concurrency ?? config.SYNC_CONCURRENCY,
@@ -52,7 +52,7 @@ export function createConnectionWorker(params: {
  * `origin`), with the originating request id in scope: jobs it enqueues carry it on. A job moved
  * back to delayed (rate limit, lock busy) is not an error.
  */
-function traced(queue: string, job: Job, processor: () => Promise<unknown>): Promise<unknown> {
+export function tracedJob<T>(queue: string, job: Job, processor: () => Promise<T>): Promise<T> {
   const data = (job.data ?? {}) as { connectionId?: unknown; reason?: unknown; origin?: Partial<JobOrigin> };
   const origin = data.origin && typeof data.origin === 'object' ? data.origin : undefined;
   const attributes = {

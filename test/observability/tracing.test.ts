@@ -96,4 +96,25 @@ describe('tracing one change', () => {
     expect(text).not.toContain(GOOGLE_ACCOUNT);
     expect(text).not.toMatch(/Hearing|PI-traced|Witness|strategy/);
   });
+
+  it('follows a revocation from the DELETE request to the revoke worker', async () => {
+    exporter.reset();
+    const res = await env.t.app.request(`/v1/connections/${connectionId}`, { method: 'DELETE', headers: env.member });
+    expect(res.status).toBe(202);
+    const requestId = res.headers.get('x-request-id');
+    const deadline = Date.now() + 30_000;
+    let run: ReadableSpan | undefined;
+    while (!run && Date.now() < deadline) {
+      run = exporter.getFinishedSpans().find((s) => s.name === 'revoke process');
+      if (!run) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(run, 'the revoke job ran').toBeDefined();
+    const chain = ancestry(run!, exporter.getFinishedSpans());
+    expect(chain.map((s) => [s.name, SpanKind[s.kind]])).toEqual([
+      ['revoke process', 'CONSUMER'],
+      ['revoke publish', 'PRODUCER'],
+      ['DELETE /v1/connections/:id', 'SERVER'],
+    ]);
+    expect(run!.attributes['casebridge.request_id']).toBe(requestId);
+  }, 60_000);
 });
