@@ -26,6 +26,8 @@ export interface StateMetricSources {
 }
 
 const CACHE_MS = 5_000;
+/** A read taking longer is abandoned for this scrape (Prometheus' default scrape timeout is 10 s). */
+const READ_TIMEOUT_MS = 3_000;
 const QUEUE_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'failed'] as const;
 
 /** The sources of this process (the services created last; tests create several in one process). */
@@ -54,10 +56,17 @@ function cached<T>(key: string, read: (s: StateMetricSources) => Promise<T>): Pr
   if (!s) return Promise.resolve(null);
   const hit = cache.get(key);
   if (hit && Date.now() - hit.at < CACHE_MS) return hit.value as Promise<T | null>;
-  const value = read(s).catch((err: unknown) => {
-    s.logger.debug({ err, metric: key }, 'metric source not readable');
-    return null;
+  // A source that does not answer (Redis or the database down) must not hold the scrape: it gives up.
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${READ_TIMEOUT_MS} ms`)), READ_TIMEOUT_MS);
   });
+  const value = Promise.race([read(s), timeout])
+    .finally(() => clearTimeout(timer))
+    .catch((err: unknown) => {
+      s.logger.debug({ err, metric: key }, 'metric source not readable');
+      return null;
+    });
   cache.set(key, { at: Date.now(), value });
   return value;
 }
