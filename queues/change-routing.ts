@@ -1,10 +1,10 @@
 import { sql } from 'kysely';
 import { connectors } from '../connectors/registry.ts';
-import type { ChangeFeed, DataChange } from '../src/cases/change-feed.ts';
-import type { CaseScope } from '../src/db/types.ts';
-import type { Db } from '../src/db/database.ts';
-import type { Logger } from '../src/observability/logger.ts';
 import type { Connector, DataTrigger } from '../connectors/types.ts';
+import type { ChangeFeed, DataChange } from '../src/cases/change-feed.ts';
+import type { Db } from '../src/db/database.ts';
+import type { CaseScope } from '../src/db/types.ts';
+import type { Logger } from '../src/observability/logger.ts';
 import type { CasebridgeQueues } from './definitions.ts';
 
 /** The manifest trigger a changed entity of the change feed answers to. */

@@ -1,7 +1,8 @@
-import { type Job, Worker } from 'bullmq';
+import { DelayedError, type Job, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Config } from '../src/config/load.ts';
 import type { Logger } from '../src/observability/logger.ts';
+import { inSpan, type JobOrigin, originContext, runWithRequestId, SpanKind } from '../src/observability/tracing.ts';
 import { bullPrefix } from './definitions.ts';
 
 /**
@@ -12,7 +13,7 @@ import { bullPrefix } from './definitions.ts';
  */
 export function createConnectionWorker(params: {
   queue: string;
-  processor: (job: Job) => Promise<unknown>;
+  processor: (job: Job, token?: string) => Promise<unknown>;
   config: Pick<Config, 'REDIS_URL' | 'REDIS_PREFIX' | 'SYNC_CONCURRENCY'>;
   logger: Logger;
   lockMs: number;
@@ -23,7 +24,7 @@ export function createConnectionWorker(params: {
   // Workers block on Redis: they get their own connection.
   const connection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
   connection.on('error', () => undefined); // reconnects by itself; the worker reports failures
-  const worker = new Worker(queue, params.processor, {
+  const worker = new Worker(queue, (job: Job, token?: string) => tracedJob(queue, job, () => params.processor(job, token)), {
     connection,
     prefix: bullPrefix(config),
     concurrency: params.concurrency ?? config.SYNC_CONCURRENCY,
@@ -32,7 +33,8 @@ export function createConnectionWorker(params: {
     maxStalledCount: 2,
   });
   worker.on('failed', (job, err) => {
-    logger.warn({ jobId: job?.id, connectionId: (job?.data as { connectionId?: string } | undefined)?.connectionId, err: err.message }, `${queue} job failed`);
+    const data = job?.data as { connectionId?: string; origin?: Partial<JobOrigin> } | undefined;
+    logger.warn({ jobId: job?.id, connectionId: data?.connectionId, requestId: data?.origin?.requestId, err: err.message }, `${queue} job failed`);
   });
   worker.on('error', (err) => logger.error({ err }, `${queue} worker error`));
   return {
@@ -43,4 +45,29 @@ export function createConnectionWorker(params: {
       await connection.quit().catch(() => undefined);
     },
   };
+}
+
+/**
+ * Runs a job in a CONSUMER span whose parent is the enqueuer's (the trace context in the job's
+ * `origin`), with the originating request id in scope: jobs it enqueues carry it on. A job moved
+ * back to delayed (rate limit, lock busy) is not an error.
+ */
+export function tracedJob<T>(queue: string, job: Job, processor: () => Promise<T>): Promise<T> {
+  const data = (job.data ?? {}) as { connectionId?: unknown; reason?: unknown; origin?: Partial<JobOrigin> };
+  const origin = data.origin && typeof data.origin === 'object' ? data.origin : undefined;
+  const attributes = {
+    'messaging.system': 'bullmq',
+    'messaging.destination.name': queue,
+    'messaging.message.id': String(job.id),
+    'casebridge.job_name': job.name,
+    'casebridge.attempt': job.attemptsMade + 1,
+    ...(typeof data.connectionId === 'string' ? { 'casebridge.connection_id': data.connectionId } : {}),
+    ...(typeof data.reason === 'string' ? { 'casebridge.reason': data.reason } : {}),
+    ...(typeof origin?.requestId === 'string' ? { 'casebridge.request_id': origin.requestId } : {}),
+  };
+  return runWithRequestId(typeof origin?.requestId === 'string' ? origin.requestId : undefined, () =>
+    inSpan(`${queue} process`, { kind: SpanKind.CONSUMER, attributes, parent: originContext(origin), isError: (err) => !(err instanceof DelayedError) }, () =>
+      processor(),
+    ),
+  );
 }

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Config } from '../src/config/load.ts';
 import type { Logger } from '../src/observability/logger.ts';
+import { inSpan, jobOrigin, SpanKind } from '../src/observability/tracing.ts';
 
 /**
  * BullMQ queues and job payloads. Every queue lives under `bull:<REDIS_PREFIX>` so deployments (and
@@ -29,6 +30,20 @@ export function bullPrefix(config: Pick<Config, 'REDIS_PREFIX'>): string {
   return `bull:${config.REDIS_PREFIX}`;
 }
 
+/**
+ * Where a job came from (src/observability/tracing.ts `jobOrigin`): the request id and W3C trace
+ * context of the enqueuer, and when it was enqueued — for a `change` run, right after the ingest
+ * committed: the start of the sync lag. Optional: jobs enqueued before this field existed lack it.
+ */
+export const jobOriginSchema = z
+  .object({
+    requestId: z.string().max(200).optional(),
+    traceparent: z.string().max(100).optional(),
+    tracestate: z.string().max(512).optional(),
+    enqueuedAt: z.number().int().nonnegative(),
+  })
+  .optional();
+
 export const SYNC_JOB = 'sync';
 export const FULL_RECONCILE_JOB = 'full-reconcile';
 
@@ -38,6 +53,7 @@ export const syncJobSchema = z.object({
   reason: z.enum(['connect', 'change', 'settings', 'consent', 'full', 'manual', 'reconnect']),
   /** How often the run was pushed back by rate limits in a row (backoff exponent). */
   rateLimited: z.number().int().min(0).optional(),
+  origin: jobOriginSchema,
 });
 export type SyncJobData = z.infer<typeof syncJobSchema>;
 
@@ -51,6 +67,7 @@ export const importJobSchema = z.object({
   reason: z.enum(['connect', 'schedule', 'manual', 'reconnect', 'consent']),
   /** How often the run was pushed back by rate limits in a row (backoff exponent). */
   rateLimited: z.number().int().min(0).optional(),
+  origin: jobOriginSchema,
 });
 export type ImportJobData = z.infer<typeof importJobSchema>;
 
@@ -102,7 +119,7 @@ export function createQueues(deps: { redis: Redis; config: Config; logger: Logge
 
   const syncJob = (connectionId: string, reason: SyncJobData['reason']) => ({
     name: SYNC_JOB,
-    data: { connectionId, reason } satisfies SyncJobData,
+    data: { connectionId, reason, origin: jobOrigin() } satisfies SyncJobData,
     opts: { ...SYNC_JOB_OPTIONS, deduplication: { id: connectionId, keepLastIfActive: true } },
   });
 
@@ -112,18 +129,23 @@ export function createQueues(deps: { redis: Redis; config: Config; logger: Logge
     revoke,
     maintenance,
     async enqueueSync(connectionId, reason) {
-      const j = syncJob(connectionId, reason);
-      await sync.add(j.name, j.data, j.opts);
+      await enqueueSpan(QUEUE_NAMES.sync, reason, 1, async () => {
+        const j = syncJob(connectionId, reason);
+        await sync.add(j.name, j.data, j.opts);
+      });
     },
     async enqueueSyncMany(connectionIds, reason) {
       if (!connectionIds.length) return;
-      await sync.addBulk([...new Set(connectionIds)].map((id) => syncJob(id, reason)));
+      const ids = [...new Set(connectionIds)];
+      await enqueueSpan(QUEUE_NAMES.sync, reason, ids.length, () => sync.addBulk(ids.map((id) => syncJob(id, reason))));
     },
     async enqueueImport(connectionId, reason) {
-      await imp.add(IMPORT_JOB, { connectionId, reason } satisfies ImportJobData, {
-        ...SYNC_JOB_OPTIONS,
-        deduplication: { id: connectionId, keepLastIfActive: true },
-      });
+      await enqueueSpan(QUEUE_NAMES.import, reason, 1, () =>
+        imp.add(IMPORT_JOB, { connectionId, reason, origin: jobOrigin() } satisfies ImportJobData, {
+          ...SYNC_JOB_OPTIONS,
+          deduplication: { id: connectionId, keepLastIfActive: true },
+        }),
+      );
     },
     async scheduleFullReconcile(connectionId) {
       await sync.upsertJobScheduler(
@@ -152,6 +174,21 @@ export function createQueues(deps: { redis: Redis; config: Config; logger: Logge
       await Promise.all([sync.close(), imp.close(), revoke.close(), maintenance.close()]);
     },
   };
+}
+
+/**
+ * The PRODUCER span of an enqueue: the jobs' origin (built inside it) names it as their parent. A job
+ * deduplicated into one already waiting keeps that job's origin, so its trace ends here.
+ */
+function enqueueSpan<T>(queue: QueueName, reason: string, jobs: number, add: () => Promise<T>): Promise<T> {
+  return inSpan(
+    `${queue} publish`,
+    {
+      kind: SpanKind.PRODUCER,
+      attributes: { 'messaging.system': 'bullmq', 'messaging.destination.name': queue, 'casebridge.reason': reason, 'casebridge.jobs': jobs },
+    },
+    add,
+  );
 }
 
 /** Removes a connection's deduplicated waiting or delayed job from one queue; returns 1 when one was removed. */

@@ -1,15 +1,15 @@
 import { DelayedError, type Job, UnrecoverableError, type Worker } from 'bullmq';
 import { connectorFor } from '../connectors/registry.ts';
-import { PermanentRunError, RateLimitedRunError, RunInterruptedError } from '../src/sync/errors.ts';
 import type { Connector, ConnectorPull } from '../connectors/types.ts';
 import { tryLock } from '../src/connections/redis-lock.ts';
 import { connectionTokens } from '../src/connections/token-access.ts';
 import { ReauthRequiredError } from '../src/connections/token-refresh.ts';
 import { redisKey } from '../src/redis.ts';
 import type { Services } from '../src/services.ts';
+import { PermanentRunError, RateLimitedRunError, RunInterruptedError } from '../src/sync/errors.ts';
 import { type PullResult, runImport } from '../src/sync/pull.ts';
-import { type ImportJobData, importJobSchema, QUEUE_NAMES, SCHEDULED_IMPORT_JOB } from './definitions.ts';
 import { createConnectionWorker } from './connection-worker.ts';
+import { type ImportJobData, importJobSchema, QUEUE_NAMES, SCHEDULED_IMPORT_JOB } from './definitions.ts';
 import { rateLimitBackoffMs } from './sync-worker.ts';
 
 /**
@@ -58,7 +58,7 @@ export function createImportWorker(services: Services, options: ImportWorkerOpti
     if (!lock) return delay(1000);
     const renew = setInterval(() => lock.extend(lockMs).catch(() => false), Math.max(500, Math.floor(lockMs / 3)));
     try {
-      const tokens = connector.oauth ? connectionTokens(services, connector.oauth) : null;
+      const tokens = connector.oauth ? connectionTokens(services, connector.oauth, connector.manifest.id) : null;
       return await runImport(
         {
           services,

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { rateLimitWaits } from '../src/observability/metrics.ts';
 import { redisKey } from '../src/redis.ts';
 
 /**
@@ -166,6 +167,7 @@ export class ProviderRateLimiter {
   /** Takes `points` from both budgets, or says how long to wait (and takes nothing). */
   async acquire(account: string, points: number): Promise<Acquired> {
     const wait = await this.run('acquire', account, Math.max(1, Math.min(points, this.maxPerAcquire)));
+    if (wait > 0) rateLimitWaits.observe({ platform: this.params.platform, source: 'limiter' }, wait / 1000);
     return wait > 0 ? { ok: false, waitMs: wait } : { ok: true };
   }
 
@@ -176,6 +178,7 @@ export class ProviderRateLimiter {
 
   /** The provider said "slow down" for this account: nobody uses its budget until `ms` passed. */
   async pause(account: string, ms: number): Promise<void> {
+    rateLimitWaits.observe({ platform: this.params.platform, source: 'provider' }, Math.max(0, ms) / 1000);
     await this.params.redis.eval(PAUSE, 1, `${this.prefix}:pause:${account}`, Math.max(1, Math.ceil(ms)));
   }
 

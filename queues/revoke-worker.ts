@@ -2,6 +2,7 @@ import { type Job, Worker } from 'bullmq';
 import { processRevocation } from '../src/revocation/process.ts';
 import type { RevokeJobData } from '../src/revocation/queue.ts';
 import type { Services } from '../src/services.ts';
+import { tracedJob } from './connection-worker.ts';
 import { bullPrefix, QUEUE_NAMES } from './definitions.ts';
 
 /**
@@ -22,16 +23,18 @@ export class ProviderStepPendingError extends Error {
 export function startRevokeWorker(services: Services): Worker<RevokeJobData> {
   const worker = new Worker<RevokeJobData>(
     QUEUE_NAMES.revoke,
-    async (job: Job<RevokeJobData>) => {
-      const finalAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      const outcome = await processRevocation(services, {
-        revocationId: job.data.revocationId,
-        finalAttempt,
-        cancelJobs: (ids) => services.queues.cancelConnectionJobs(ids),
-      });
-      if (outcome === 'retry') throw new ProviderStepPendingError();
-      return outcome;
-    },
+    // In a CONSUMER span continuing the revocation request's trace (see connection-worker.ts).
+    async (job: Job<RevokeJobData>) =>
+      tracedJob(QUEUE_NAMES.revoke, job, async () => {
+        const finalAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+        const outcome = await processRevocation(services, {
+          revocationId: job.data.revocationId,
+          finalAttempt,
+          cancelJobs: (ids) => services.queues.cancelConnectionJobs(ids),
+        });
+        if (outcome === 'retry') throw new ProviderStepPendingError();
+        return outcome;
+      }),
     { connection: services.redis, prefix: bullPrefix(services.config), concurrency: 4 },
   );
   worker.on('failed', (job, err) => {

@@ -7,13 +7,14 @@ import { connectionError, markReauthRequired } from '../src/connections/lifecycl
 import { tryLock } from '../src/connections/redis-lock.ts';
 import { connectionTokens } from '../src/connections/token-access.ts';
 import { ReauthRequiredError, TokenRefreshError } from '../src/connections/token-refresh.ts';
+import { observeSyncLag } from '../src/observability/metrics.ts';
 import { redisKey } from '../src/redis.ts';
 import type { Services } from '../src/services.ts';
 import { PermanentRunError, RateLimitedRunError, RunInterruptedError, RunLockBusyError, TransientRunError } from '../src/sync/errors.ts';
 import { type ReconcileResult, reconcileConnection, type SyncProgress } from '../src/sync/reconcile.ts';
 import { AccountConcurrencyLimiter } from './concurrency-limit.ts';
-import { FULL_RECONCILE_JOB, QUEUE_NAMES, type SyncJobData, syncJobSchema } from './definitions.ts';
 import { createConnectionWorker } from './connection-worker.ts';
+import { FULL_RECONCILE_JOB, QUEUE_NAMES, type SyncJobData, syncJobSchema } from './definitions.ts';
 import { ProviderRateLimiter, rateBudgets } from './rate-limit.ts';
 
 /**
@@ -135,7 +136,7 @@ export function createSyncWorker(services: Services, options: SyncWorkerOptions 
         {
           services,
           connector: connector as Connector & { sync: ConnectorSync },
-          tokens: connectionTokens(services, oauth),
+          tokens: connectionTokens(services, oauth, connector.manifest.id),
           limiter: limiterFor(connector),
           slots: slotsFor(connector) ?? undefined,
           actor: { kind: 'job', jobId: String(job.id), queue: QUEUE_NAMES.sync },
@@ -148,6 +149,13 @@ export function createSyncWorker(services: Services, options: SyncWorkerOptions 
         },
         { connectionId: data.connectionId, reason: data.reason, jobId: String(job.id) },
       );
+      // Sync lag: from the change (its enqueue right after the ingest committed) to the end of the writes it caused.
+      if (result.status === 'done' && data.reason === 'change' && data.origin) {
+        const { created, updated, deleted } = result.progress.done;
+        if (created + updated + deleted > 0) {
+          observeSyncLag({ platform: row.platform, connectionId: data.connectionId, seconds: (Date.now() - data.origin.enqueuedAt) / 1000 });
+        }
+      }
       return result;
     } catch (err) {
       if (err instanceof DelayedError) throw err;

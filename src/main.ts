@@ -10,6 +10,7 @@ import { metricsListenerFetch } from './api/metrics-endpoint.ts';
 import { parseListen } from './config/listen-address.ts';
 import { type Config, ConfigError, loadConfig } from './config/load.ts';
 import { DataDirLockedError } from './db/data-dir-lock.ts';
+import { startTracing, type Tracing } from './observability/tracing.ts';
 import { RedisUnavailableError } from './redis.ts';
 import { type CreateServicesOptions, createServices, type Services } from './services.ts';
 
@@ -190,8 +191,11 @@ export async function main(argv: string[]): Promise<number | null> {
   }
   let config: Config;
   let services: Services;
+  let tracing: Tracing | null = null;
   try {
     config = loadConfig();
+    // Before anything opens a span: off (null) unless OTEL_EXPORTER_OTLP_ENDPOINT is set.
+    tracing = startTracing(config, { processName: mode });
     services = await composeServices(config);
   } catch (err) {
     if (err instanceof ConfigError || err instanceof RedisUnavailableError) {
@@ -220,6 +224,7 @@ export async function main(argv: string[]): Promise<number | null> {
     services.logger.info({ signal }, 'shutting down: no new requests, finishing in-flight work');
     await running.stop();
     await services.close();
+    await tracing?.shutdown().catch(() => undefined);
   });
   return null;
 }

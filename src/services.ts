@@ -7,6 +7,7 @@ import { type Database, openDatabase } from './db/database.ts';
 import { migrateToLatest } from './db/migrate.ts';
 import type { Db } from './db/database.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
+import { registerStateMetrics } from './observability/state-metrics.ts';
 import { connectRedis } from './redis.ts';
 import { createOutboundGate } from './transfers/gate.ts';
 import { type CasebridgeQueues, createQueues } from '../queues/definitions.ts';
@@ -61,6 +62,9 @@ export async function createServices(config: Config, options: CreateServicesOpti
   // root (src/main.ts `composeServices`), so nothing here imports the connectors.
   const queues = createQueues({ redis, config, logger });
   closers.push(() => queues.close());
+  // Queue depth, open unknown outcomes and checkpoint age are read from here when /metrics is scraped.
+  const unregisterMetrics = registerStateMetrics({ db: database.db, queues: [queues.sync, queues.import, queues.revoke, queues.maintenance], logger });
+  closers.push(async () => unregisterMetrics());
   return {
     config,
     db: database.db,

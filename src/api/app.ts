@@ -5,6 +5,7 @@ import { HTTPException } from 'hono/http-exception';
 import { sql } from 'kysely';
 import type { ZodError } from 'zod';
 import { httpDuration, httpRequests } from '../observability/metrics.ts';
+import { incomingContext, inSpan, runWithRequestId, SpanKind, SpanStatusCode } from '../observability/tracing.ts';
 import type { Services } from '../services.ts';
 import type { App, AppEnv } from './env.ts';
 import { isCasebridgeError } from '../errors/index.ts';
@@ -46,7 +47,26 @@ export function createApp(services: Services): App {
   app.use('*', async (c, next) => {
     c.set('services', services);
     const started = performance.now();
-    await next();
+    // The request's SERVER span (parent: a caller's `traceparent`) and its request id stay active for
+    // everything it does, down to the jobs it enqueues (see observability/tracing.ts).
+    await runWithRequestId(c.get('requestId'), () =>
+      inSpan(
+        c.req.method,
+        {
+          kind: SpanKind.SERVER,
+          parent: incomingContext(c.req.raw.headers),
+          attributes: { 'http.request.method': c.req.method, 'casebridge.request_id': c.get('requestId') },
+        },
+        async (span) => {
+          await next();
+          // The route template, never the path: some paths carry a token (feeds, sign-in links).
+          const route = c.req.routePath ?? 'unmatched';
+          span.updateName(`${c.req.method} ${route}`);
+          span.setAttributes({ 'http.route': route, 'http.response.status_code': c.res.status });
+          if (c.res.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+        },
+      ),
+    );
     const route = c.req.routePath ?? 'unmatched';
     const seconds = (performance.now() - started) / 1000;
     httpRequests.inc({ method: c.req.method, route, status: String(c.res.status) });

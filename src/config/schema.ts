@@ -97,6 +97,18 @@ export const configSchema = z
       .refine((v) => parseListen(v) !== null, { message: 'host:port, e.g. 127.0.0.1:9464 or [::1]:9464' })
       .optional(),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** OTLP/HTTP collector base URL (traces go to `<url>/v1/traces`); unset: tracing is off. */
+    OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/, message: 'an http(s) URL, e.g. http://otel-collector:4318' }).optional(),
+    /** Headers the OTLP exporter sends (`key=value,key2=value2`, e.g. a collector's auth): never logged. */
+    OTEL_EXPORTER_OTLP_HEADERS: z
+      .string()
+      .regex(/^\s*[^=,\s]+\s*=[^,]*(,\s*[^=,\s]+\s*=[^,]*)*$/, { message: 'key=value pairs separated by commas' })
+      .optional(),
+    /** The `service.name` resource attribute of exported spans. */
+    OTEL_SERVICE_NAME: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,100}$/, 'letters, digits, dot, dash, underscore')
+      .default('casebridge'),
     BODY_LIMIT_BYTES: positiveInt.default(25 * 1024 * 1024),
     BULK_MAX_ITEMS: positiveInt.default(5000),
 

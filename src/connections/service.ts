@@ -436,7 +436,7 @@ async function provision(services: Services, connector: Connector, connectionId:
   const consent = await currentConsent(services.db, connectionId);
   if (!consent || !connector.oauth) return;
   try {
-    const tokens = connectionTokens(services, connector.oauth);
+    const tokens = connectionTokens(services, connector.oauth, conn.platform);
     const ctx: SyncContext = {
       services,
       connection: {

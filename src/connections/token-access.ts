@@ -20,9 +20,15 @@ export function tokensOfConnection(tokens: ConnectionTokens, connectionId: strin
   return { stored: () => tokens.stored(connectionId), accessToken: () => tokens.get(connectionId) };
 }
 
-export function connectionTokens(services: Pick<Services, 'db' | 'redis' | 'config' | 'logger' | 'queues'>, oauth: ConnectorOAuth): ConnectionTokens {
+export function connectionTokens(
+  services: Pick<Services, 'db' | 'redis' | 'config' | 'logger' | 'queues'>,
+  oauth: ConnectorOAuth,
+  /** The platform, for the refresh-failure metric's label. */
+  platform: string,
+): ConnectionTokens {
   const access = createTokenAccess(services, {
     oauth,
+    platform,
     onReauthRequired: async (id, message) => {
       await markReauthRequired(services, id, message);
     },

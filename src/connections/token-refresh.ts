@@ -3,6 +3,7 @@ import type { Config } from '../config/load.ts';
 import type { Db } from '../db/database.ts';
 import { CasebridgeError } from '../errors/index.ts';
 import type { Logger } from '../observability/logger.ts';
+import { tokenRefreshFailures } from '../observability/metrics.ts';
 import { redisKey } from '../redis.ts';
 import { type ConnectorOAuth, OAuthTokenError } from './oauth-types.ts';
 import { tryLock } from './redis-lock.ts';
@@ -75,6 +76,8 @@ export interface TokenAccessOptions {
   lockTtlMs?: number;
   /** How long a process waits for another one's refresh before giving up (transient). */
   waitMs?: number;
+  /** The platform id, for the refresh-failure metric. */
+  platform?: string;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -93,6 +96,9 @@ export function createTokenAccess(deps: TokenDeps, options: TokenAccessOptions):
   /** Whether `t` is good enough for the caller: fresh, and not the token the provider just rejected. */
   const usable = (t: StoredTokens, stale: string | null) => !needsRefresh(t) && (stale === null || t.accessToken !== stale);
 
+  const failed = (reason: 'grant_revoked' | 'no_refresh_token' | 'provider_error' | 'wait_timeout') =>
+    tokenRefreshFailures.inc({ platform: options.platform ?? 'unknown', reason });
+
   const refreshUnderLock = async (connectionId: string, stale: string | null): Promise<string> => {
     const key = redisKey(deps.config.REDIS_PREFIX, 'token-refresh', connectionId);
     const deadline = Date.now() + waitMs;
@@ -104,6 +110,7 @@ export function createTokenAccess(deps: TokenDeps, options: TokenAccessOptions):
           const t = await load(connectionId);
           if (usable(t, stale)) return t.accessToken;
           if (!t.refreshToken) {
+            failed('no_refresh_token');
             await options.onReauthRequired(connectionId, 'The provider gave Casebridge no refresh token. Reconnect the account.');
             throw new ReauthRequiredError('no refresh token');
           }
@@ -114,9 +121,11 @@ export function createTokenAccess(deps: TokenDeps, options: TokenAccessOptions):
             fresh = await options.oauth.refresh(deps.config, { refreshToken: t.refreshToken, settings: row?.settings ?? {} });
           } catch (err) {
             if (err instanceof OAuthTokenError && (err.code === 'invalid_grant' || err.code === 'unauthorized_client')) {
+              failed('grant_revoked');
               await options.onReauthRequired(connectionId, 'Access to the account was withdrawn or has expired. Reconnect the account to resume syncing.');
               throw new ReauthRequiredError(`token refresh refused: ${err.code}`);
             }
+            failed('provider_error');
             throw new TokenRefreshError(err instanceof Error ? err.message : 'token refresh failed');
           }
           const now = Date.now();
@@ -141,7 +150,10 @@ export function createTokenAccess(deps: TokenDeps, options: TokenAccessOptions):
         if (usable(t, stale)) return t.accessToken;
         if (!(await deps.redis.exists(key))) break; // lock released without a usable token: try ourselves
       }
-      if (Date.now() >= deadline) throw new TokenRefreshError('timed out waiting for another worker to refresh the token');
+      if (Date.now() >= deadline) {
+        failed('wait_timeout');
+        throw new TokenRefreshError('timed out waiting for another worker to refresh the token');
+      }
     }
   };
 

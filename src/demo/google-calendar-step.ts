@@ -1,6 +1,6 @@
 import { connectorFor } from '../../connectors/registry.ts';
-import type { SyncProgress } from '../sync/reconcile.ts';
 import { connectionTokens } from '../connections/token-access.ts';
+import type { SyncProgress } from '../sync/reconcile.ts';
 import { type ActingUser, actAs, SAMPLE_ADMIN_EMAIL, waitFor } from './as-user.ts';
 import type { DemoContext, DemoStep } from './context.ts';
 
@@ -137,7 +137,7 @@ async function worksAtProvider(ctx: DemoContext, connectionId: string): Promise<
   const services = ctx.services!;
   const oauth = connectorFor(PLATFORM)!.oauth!;
   try {
-    const tokens = connectionTokens(services, oauth);
+    const tokens = connectionTokens(services, oauth, PLATFORM);
     const accessToken = await tokens.get(connectionId);
     const tokeninfo = services.config.providers.googleTokenUrl.replace(/\/token$/, '/tokeninfo');
     const res = await fetch(`${tokeninfo}?access_token=${encodeURIComponent(accessToken)}`);

@@ -2,6 +2,7 @@ import { createPublicKey, type JsonWebKey, KeyObject } from 'node:crypto';
 import type { JWK } from 'jose';
 import { recordAudit } from '../audit/audit-log.ts';
 import type { Db } from '../db/database.ts';
+import { revocationReceipt } from '../observability/metrics.ts';
 import type { Services } from '../services.ts';
 import { getSigningKey, type JwsType, jcs, type SignedEnvelope, signJws, verifyJson, verifyJws } from '../transfers/signing.ts';
 import type { ConnectionSteps } from './steps.ts';
@@ -126,6 +127,7 @@ export async function sealRevocation(services: Services, revocationId: string): 
     target: `revocation:${row.id}`,
     details: { status: receipt.status, ...receipt.counts },
   });
+  revocationReceipt.observe(Math.max(0, completedAt.getTime() - row.created_at.getTime()) / 1000);
   return { version: 2, payload: receipt, jws };
 }
 

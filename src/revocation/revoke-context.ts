@@ -21,7 +21,7 @@ export interface RevokedConnectionRow {
 export function revokeContextFor(services: Services, connector: Connector, row: RevokedConnectionRow, purgeRemote: boolean): RevokeContext {
   return {
     services,
-    tokens: connector.oauth ? tokensOfConnection(connectionTokens(services, connector.oauth), row.id) : null,
+    tokens: connector.oauth ? tokensOfConnection(connectionTokens(services, connector.oauth, connector.manifest.id), row.id) : null,
     purgeRemote,
     connection: {
       id: row.id,

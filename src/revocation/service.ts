@@ -4,6 +4,7 @@ import { type AuditActor, recordAudit } from '../audit/audit-log.ts';
 import { announceTransition, applyTransition } from '../connections/state-machine.ts';
 import type { Db } from '../db/database.ts';
 import { CasebridgeError } from '../errors/index.ts';
+import { revocationAccepted } from '../observability/metrics.ts';
 import { recordSecurityEvent } from '../security/events.ts';
 import type { Services } from '../services.ts';
 import { waitForInflightTransfers } from '../transfers/inflight.ts';
@@ -95,6 +96,7 @@ export async function requestRevocation(
   },
 ): Promise<RevocationRequestResult> {
   const { db, redis, config } = services;
+  const started = performance.now();
   const connections = await resolveTarget(db, params);
   const live = connections.filter((c) => c.status !== 'revoked').map((c) => c.id);
   const already = connections.filter((c) => c.status === 'revoked').map((c) => c.id);
@@ -188,6 +190,7 @@ export async function requestRevocation(
   if (live.length) await params.enqueue(revocationId);
   // A target with no live connection still gets its (empty) signed receipt.
   else await sealRevocation(services, revocationId);
+  revocationAccepted.observe((performance.now() - started) / 1000);
   return { revocationId, created: true, connectionIds: live, alreadyRevokedIds: already, effectiveAt };
 }
 

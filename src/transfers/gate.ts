@@ -70,6 +70,8 @@ import { currentConsent, toConsent } from '../consent/service.ts';
 import type { Db } from '../db/database.ts';
 import type { Logger } from '../observability/logger.ts';
 import { transfersTotal } from '../observability/metrics.ts';
+import { inSpan } from '../observability/tracing.ts';
+import { observeProviderCall } from './call-observer.ts';
 import { canonicalDigest, freezeDeep } from './canonical.ts';
 import { type ConsentState, type Decision, decideTransfer, type GateConnection } from './decision.ts';
 import { failedCallOutcome, TransferNotSentError } from './errors.ts';
@@ -255,7 +257,11 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
       if (buffered.length >= OUTCOME_BATCH) flush();
     };
     try {
-      const results = await run();
+      const results = await inSpan(
+        'gate.send_many',
+        { attributes: { 'casebridge.connection_id': ctx.connectionId, 'casebridge.purpose': ctx.purpose, 'casebridge.items': items.length } },
+        () => run(),
+      );
       flush();
       // The calls are over: release the lease (a waiting revocation may answer) while the outcomes commit.
       await Promise.all([Promise.all(written), release()]);
@@ -435,8 +441,12 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
             }
             const started = performance.now();
             try {
-              const done = await gateScope.run({ transferId: intent.id, connectionId: ctx.connectionId, purpose: ctx.purpose }, () =>
-                perform({ ...decision.minimised }, item, i),
+              const done = await observeProviderCall(
+                { platform: intent.platform, operation: item.operation, transferId: intent.id, connectionId: ctx.connectionId, purpose: ctx.purpose },
+                () =>
+                  gateScope.run({ transferId: intent.id, connectionId: ctx.connectionId, purpose: ctx.purpose }, () =>
+                    perform({ ...decision.minimised }, item, i),
+                  ),
               );
               const outcome = done.notModified ? 'not_modified' : intent.direction === 'inbound' ? 'received' : 'sent';
               recordOutcome({

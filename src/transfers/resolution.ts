@@ -113,7 +113,10 @@ export async function resolveTransfer(services: Services, intent: ChainedEntry, 
         check({
           services,
           intent,
-          tokens: registered?.oauth && intent.connectionId ? tokensOfConnection(connectionTokens(services, registered.oauth), intent.connectionId) : null,
+          tokens:
+            registered?.oauth && intent.connectionId
+              ? tokensOfConnection(connectionTokens(services, registered.oauth, intent.platform!), intent.connectionId)
+              : null,
         }),
       );
     } catch (err) {
