@@ -4,9 +4,8 @@ import type { ConnectorMailbox } from '../../connectors/types.ts';
 import { recordAudit } from '../audit/audit-log.ts';
 import type { UserPrincipal } from '../auth/principal.ts';
 import { issueSignInLink, signInLinkUrl } from '../auth/sign-in-links.ts';
-import { markReauthRequired } from '../connections/lifecycle.ts';
 import type { ConnectorOAuth } from '../connections/oauth-types.ts';
-import { createTokenAccess } from '../connections/token-refresh.ts';
+import { connectionTokens } from '../connections/token-access.ts';
 import type { Services } from '../services.ts';
 import { openMailClient } from '../transfers/clients/mail.ts';
 import { InvitationError } from './errors.ts';
@@ -211,10 +210,7 @@ export async function inviteContact(
     recipientEmail: email,
   };
   const oauth = platforms.oauth(contact.platform);
-  const tokens =
-    channel === 'mailbox' && oauth
-      ? createTokenAccess(services, { oauth, onReauthRequired: async (id, message) => void (await markReauthRequired(services, id, message)) })
-      : null;
+  const tokens = channel === 'mailbox' && oauth ? connectionTokens(services, oauth, contact.platform) : null;
   const sending = services.gate.send<{ messageId: string | null }>(
     { connectionId: contact.connection_id, purpose: INVITATION_PURPOSE, actor: { kind: 'user', userId: principal.userId } },
     {
