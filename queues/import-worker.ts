@@ -11,6 +11,7 @@ import { type PullResult, runImport } from '../src/sync/pull.ts';
 import { type ImportJobData, importJobSchema, QUEUE_NAMES } from './definitions.ts';
 import { createConnectionWorker } from './connection-worker.ts';
 import { rateLimitBackoffMs } from './sync-worker.ts';
+import { recordSyncFailed, recordSyncSucceeded } from '../src/webhooks/connection-events.ts';
 
 /**
  * The `import` queue's worker: one import (src/sync/pull.ts) per job, jobs deduplicated per
@@ -30,6 +31,10 @@ export function createImportWorker(services: Services, options: ImportWorkerOpti
   const lockMs = config.SYNC_JOB_LOCK_SECONDS * 1000;
   const lookup = (platform: string) => (options.connectors ? options.connectors.find((c) => c.manifest.id === platform) : connectorFor(platform));
   let stopping = false;
+
+  // `sync.failed` once per failure episode (src/webhooks/); never fails the run.
+  const importFailed = (connectionId: string, code: string) =>
+    recordSyncFailed(services.db, { connectionId, code }).catch((e: unknown) => logger.error({ err: e, connectionId }, 'sync.failed webhook not recorded'));
 
   const processor = async (job: Job, token?: string): Promise<PullResult> => {
     const data: ImportJobData = importJobSchema.parse(job.data);
@@ -52,7 +57,7 @@ export function createImportWorker(services: Services, options: ImportWorkerOpti
         await markReauthRequired(services, id, message);
       };
       const tokens = connector.oauth ? createTokenAccess(services, { oauth: connector.oauth, onReauthRequired }) : null;
-      return await runImport(
+      const result = await runImport(
         {
           services,
           connector: connector as Connector & { pull: ConnectorPull },
@@ -62,6 +67,9 @@ export function createImportWorker(services: Services, options: ImportWorkerOpti
         },
         { connectionId: data.connectionId },
       );
+      if (result.status === 'done')
+        await recordSyncSucceeded(services.db, data.connectionId).catch((e: unknown) => logger.error({ err: e }, 'sync.recovered webhook not recorded'));
+      return result;
     } catch (err) {
       if (err instanceof DelayedError) throw err;
       if (err instanceof RateLimitedRunError) {
@@ -69,7 +77,9 @@ export function createImportWorker(services: Services, options: ImportWorkerOpti
         return delay(err.waitMs > 0 ? err.waitMs : rateLimitBackoffMs(n), { rateLimited: n + 1 });
       }
       if (err instanceof RunInterruptedError) return delay(200);
+      if (err instanceof PermanentRunError && err.code !== 'reauth_required') await importFailed(data.connectionId, err.code);
       if (err instanceof ReauthRequiredError || err instanceof PermanentRunError) throw new UnrecoverableError(err.message);
+      if (job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) await importFailed(data.connectionId, 'sync_retries_exhausted');
       throw err;
     } finally {
       clearInterval(renew);

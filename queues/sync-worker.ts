@@ -14,6 +14,7 @@ import { AccountConcurrencyLimiter } from './concurrency-limit.ts';
 import { FULL_RECONCILE_JOB, QUEUE_NAMES, type SyncJobData, syncJobSchema } from './definitions.ts';
 import { createConnectionWorker } from './connection-worker.ts';
 import { ProviderRateLimiter, rateBudgets } from './rate-limit.ts';
+import { recordSyncFailed, recordSyncSucceeded } from '../src/webhooks/connection-events.ts';
 
 /**
  * The `sync` worker: runs the reconcile engine for one connection per job and turns its run-level
@@ -85,6 +86,12 @@ export function createSyncWorker(services: Services, options: SyncWorkerOptions 
       .execute();
   };
 
+  // `sync.failed` once per failure episode, `sync.recovered` after it (src/webhooks/); never fails the run.
+  const syncFailed = (connectionId: string, code: string) =>
+    recordSyncFailed(services.db, { connectionId, code }).catch((e: unknown) => logger.error({ err: e, connectionId }, 'sync.failed webhook not recorded'));
+  const syncSucceeded = (connectionId: string) =>
+    recordSyncSucceeded(services.db, connectionId).catch((e: unknown) => logger.error({ err: e, connectionId }, 'sync.recovered webhook not recorded'));
+
   const processor = async (job: Job, token?: string): Promise<ReconcileResult | { enqueued: string }> => {
     if (job.name === FULL_RECONCILE_JOB) {
       const id = String((job.data as { connectionId?: unknown }).connectionId ?? '');
@@ -145,6 +152,7 @@ export function createSyncWorker(services: Services, options: SyncWorkerOptions 
         },
         { connectionId: data.connectionId, reason: data.reason, jobId: String(job.id) },
       );
+      if (result.status === 'done') await syncSucceeded(data.connectionId);
       return result;
     } catch (err) {
       if (err instanceof DelayedError) throw err;
@@ -169,10 +177,12 @@ export function createSyncWorker(services: Services, options: SyncWorkerOptions 
       }
       if (err instanceof PermanentRunError) {
         await plainError(data.connectionId, err.code, err.message);
+        await syncFailed(data.connectionId, err.code);
         throw new UnrecoverableError(err.message);
       }
       if (err instanceof TransientRunError || err instanceof TokenRefreshError) {
         const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+        if (last) await syncFailed(data.connectionId, 'sync_retries_exhausted');
         await plainError(
           data.connectionId,
           'sync_retrying',

@@ -16,6 +16,7 @@ import { consumeAuthorization, startAuthorization } from './oauth.ts';
 import { announceTransition, applyTransition } from './state-machine.ts';
 import { OAuthTokenError } from './oauth-types.ts';
 import { createTokenAccess, vaultFor } from './token-refresh.ts';
+import { emitConnectionCreated } from '../webhooks/connection-events.ts';
 
 /**
  * Connections of OAuth platforms, written once for all of them: create (pending + consent +
@@ -141,8 +142,9 @@ export async function createConnection(
         last_error: JSON.stringify(null),
         sync_progress: JSON.stringify(null),
       })
-      .returning('id')
+      .returning(['id', 'organization_id', 'user_id', 'platform', 'status'])
       .executeTakeFirstOrThrow();
+    await emitConnectionCreated(tx, row);
     await grantConnectionConsent(services, {
       tx,
       connection: {

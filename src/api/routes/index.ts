@@ -25,6 +25,7 @@ import { ingestCaseRoutes } from './ingest-cases.ts';
 import { ingestContactRoutes } from './ingest-contacts.ts';
 import { ingestDocumentRoutes } from './ingest-documents.ts';
 import { ingestEventRoutes } from './ingest-events.ts';
+import { webhookRoutes } from './webhooks.ts';
 
 /**
  * Every route module, in registration order. Adding a route group is adding a file and a line here;
@@ -58,4 +59,5 @@ export const routeModules: RouteModule[] = [
   adminTransferRoutes,
   adminAuditRoutes,
   registerRevocationRoutes,
+  webhookRoutes,
 ];

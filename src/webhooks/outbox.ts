@@ -1,0 +1,201 @@
+import { sql } from 'kysely';
+import type { Db, Tx } from '../db/database.ts';
+import { decodeTimeIdCursor, encodeTimeIdCursor } from '../db/page-cursor.ts';
+import type { WebhookDeliveryStatus } from '../db/types.ts';
+import { NotFoundError } from '../errors/index.ts';
+import { WebhooksError } from './errors.ts';
+import { WEBHOOK_EVENT_SCHEMAS, type WebhookEventData, type WebhookEventType } from './events.ts';
+
+/**
+ * The webhook outbox. `emitWebhookEvent` is the one domain function that announces something to the
+ * platform's backend: it writes the event and one pending delivery per subscribed endpoint of the
+ * organization, inside the caller's transaction (or its own), so an event exists exactly when the
+ * change it reports was committed — a crash right after the commit loses nothing. The webhooks
+ * worker (queues/webhook-worker.ts) moves pending deliveries onto the BullMQ queue
+ * (`undispatchedDeliveries`), delivers them at least once, and retries with backoff.
+ */
+
+export interface EmitWebhookEvent<T extends WebhookEventType> {
+  organizationId: string;
+  type: T;
+  data: WebhookEventData<T>;
+  /**
+   * Makes the emit idempotent per organization: a second emit with the same key writes nothing
+   * (e.g. the same integrity failure found at every sealing run, or an invitation announced twice).
+   */
+  dedupKey?: string;
+}
+
+/**
+ * Records an event and its deliveries (in `db`'s transaction when it is one, else in its own).
+ * Returns the event id, or null when `dedupKey` was already used. Throws on data that does not fit
+ * the event type's schema (a programming error: payloads carry ids and statuses only).
+ */
+export async function emitWebhookEvent<T extends WebhookEventType>(db: Db | Tx, event: EmitWebhookEvent<T>): Promise<string | null> {
+  const data = WEBHOOK_EVENT_SCHEMAS[event.type].parse(event.data) as Record<string, unknown>;
+  const write = async (tx: Db | Tx) => {
+    const row = await tx
+      .insertInto('webhook_events')
+      .values({ organization_id: event.organizationId, type: event.type, data: JSON.stringify(data), dedup_key: event.dedupKey ?? null })
+      .onConflict((oc) => oc.columns(['organization_id', 'dedup_key']).where('dedup_key', 'is not', null).doNothing())
+      .returning('id')
+      .executeTakeFirst();
+    if (!row) return null;
+    await sql`
+      INSERT INTO webhook_deliveries (organization_id, endpoint_id, event_id)
+      SELECT organization_id, id, ${row.id}::uuid FROM webhook_endpoints
+      WHERE organization_id = ${event.organizationId}::uuid AND deleted_at IS NULL AND secret_ciphertext IS NOT NULL
+        AND (event_types IS NULL OR jsonb_typeof(event_types) = 'null' OR event_types @> ${JSON.stringify([event.type])}::jsonb)
+    `.execute(tx);
+    return row.id;
+  };
+  return db.isTransaction ? write(db) : (db as Db).transaction().execute(write);
+}
+
+/** How long a dispatched delivery may sit without an attempt before the dispatcher puts it on the queue again. */
+const STALE_MS = 5 * 60_000;
+
+/**
+ * Pending deliveries to put on the queue: never dispatched ones, and dispatched ones with no attempt
+ * for a while (`stale`: their job was lost with Redis, or failed on a database error). Adding a job
+ * whose id exists is a no-op, so dispatching twice is harmless.
+ */
+export async function undispatchedDeliveries(db: Db, limit = 500): Promise<{ fresh: string[]; stale: string[] }> {
+  const stale = new Date(Date.now() - STALE_MS);
+  const rows = await db
+    .selectFrom('webhook_deliveries')
+    .select(['id', 'enqueued_at'])
+    .where('status', '=', 'pending')
+    .where((eb) =>
+      eb.or([
+        eb('enqueued_at', 'is', null),
+        eb.and([eb('enqueued_at', '<', stale), eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<', stale)])]),
+      ]),
+    )
+    .orderBy('created_at')
+    .limit(limit)
+    .execute();
+  return { fresh: rows.filter((r) => !r.enqueued_at).map((r) => r.id), stale: rows.filter((r) => r.enqueued_at).map((r) => r.id) };
+}
+
+/** Marks deliveries as on the queue. */
+export async function markDispatched(db: Db, ids: readonly string[]): Promise<void> {
+  if (!ids.length) return;
+  await db
+    .updateTable('webhook_deliveries')
+    .set({ enqueued_at: new Date() })
+    .where('id', 'in', [...ids])
+    .execute();
+}
+
+/** One row of the delivery log, as the API shows it. */
+export interface WebhookDeliveryView {
+  id: string;
+  eventId: string;
+  eventType: string;
+  status: WebhookDeliveryStatus;
+  replayOf: string | null;
+  attemptCount: number;
+  lastAttemptAt: string | null;
+  lastStatusCode: number | null;
+  lastError: string | null;
+  nextAttemptAt: string | null;
+  deliveredAt: string | null;
+  createdAt: string;
+}
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+function deliveriesQuery(db: Db) {
+  return db
+    .selectFrom('webhook_deliveries as d')
+    .innerJoin('webhook_events as e', 'e.id', 'd.event_id')
+    .select([
+      'd.id',
+      'd.event_id',
+      'e.type',
+      'd.status',
+      'd.replay_of',
+      'd.attempt_count',
+      'd.last_attempt_at',
+      'd.last_status_code',
+      'd.last_error',
+      'd.next_attempt_at',
+      'd.delivered_at',
+      'd.created_at',
+    ]);
+}
+
+type DeliveryRow = Awaited<ReturnType<ReturnType<typeof deliveriesQuery>['executeTakeFirstOrThrow']>>;
+
+function deliveryView(r: DeliveryRow): WebhookDeliveryView {
+  return {
+    id: r.id,
+    eventId: r.event_id,
+    eventType: r.type,
+    status: r.status,
+    replayOf: r.replay_of,
+    attemptCount: r.attempt_count,
+    lastAttemptAt: iso(r.last_attempt_at),
+    lastStatusCode: r.last_status_code,
+    lastError: r.last_error,
+    nextAttemptAt: r.status === 'pending' ? iso(r.next_attempt_at) : null,
+    deliveredAt: iso(r.delivered_at),
+    createdAt: r.created_at.toISOString(),
+  };
+}
+
+async function liveEndpointId(db: Db, organizationId: string, endpointId: string): Promise<void> {
+  const row = await db
+    .selectFrom('webhook_endpoints')
+    .select('id')
+    .where('id', '=', endpointId)
+    .where('organization_id', '=', organizationId)
+    .where('deleted_at', 'is', null)
+    .executeTakeFirst();
+  if (!row) throw new NotFoundError('webhook endpoint');
+}
+
+/** A page of an endpoint's delivery log, newest first. */
+export async function listWebhookDeliveries(
+  db: Db,
+  params: { organizationId: string; endpointId: string; status?: WebhookDeliveryStatus; eventId?: string; limit: number; cursor?: string },
+): Promise<{ items: WebhookDeliveryView[]; nextCursor: string | null }> {
+  await liveEndpointId(db, params.organizationId, params.endpointId);
+  const cursor = params.cursor ? decodeTimeIdCursor(params.cursor) : null;
+  if (params.cursor && !cursor) throw new WebhooksError('invalid_cursor', 'the cursor is not one this API returned');
+  let q = deliveriesQuery(db).where('d.endpoint_id', '=', params.endpointId).where('d.organization_id', '=', params.organizationId);
+  if (params.status) q = q.where('d.status', '=', params.status);
+  if (params.eventId) q = q.where('d.event_id', '=', params.eventId);
+  if (cursor) q = q.where((eb) => eb.or([eb('d.created_at', '<', cursor.at), eb.and([eb('d.created_at', '=', cursor.at), eb('d.id', '<', cursor.id)])]));
+  const rows = await q
+    .orderBy('d.created_at', 'desc')
+    .orderBy('d.id', 'desc')
+    .limit(params.limit + 1)
+    .execute();
+  const page = rows.slice(0, params.limit);
+  const last = page[page.length - 1];
+  return { items: page.map(deliveryView), nextCursor: rows.length > params.limit && last ? encodeTimeIdCursor(last.created_at, last.id) : null };
+}
+
+/**
+ * Replays a delivery: a new pending delivery of the same event (same event id, so a receiver that
+ * already processed it can tell), to the same endpoint, whatever the first one's outcome.
+ */
+export async function replayWebhookDelivery(db: Db, params: { organizationId: string; endpointId: string; deliveryId: string }): Promise<WebhookDeliveryView> {
+  await liveEndpointId(db, params.organizationId, params.endpointId);
+  const original = await db
+    .selectFrom('webhook_deliveries')
+    .select(['id', 'event_id'])
+    .where('id', '=', params.deliveryId)
+    .where('endpoint_id', '=', params.endpointId)
+    .where('organization_id', '=', params.organizationId)
+    .executeTakeFirst();
+  if (!original) throw new NotFoundError('webhook delivery');
+  const row = await db
+    .insertInto('webhook_deliveries')
+    .values({ organization_id: params.organizationId, endpoint_id: params.endpointId, event_id: original.event_id, replay_of: original.id })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return deliveryView(await deliveriesQuery(db).where('d.id', '=', row.id).executeTakeFirstOrThrow());
+}
