@@ -210,3 +210,38 @@ export function signingSecrets(
   }
   return out;
 }
+
+/**
+ * Re-seals every stored webhook secret (current and previous) under the newest TOKEN_ENCRYPTION_KEYS
+ * key, for `casebridge keys rotate`. A secret whose key is no longer listed is reported, not lost
+ * silently: rotate that endpoint's secret.
+ */
+export async function resealWebhookSecrets(
+  deps: WebhookDeps,
+): Promise<{ resealed: number; total: number; failed: Array<{ endpointId: string; code: string }> }> {
+  const ring = keyring(deps.config);
+  const rows = await deps.db.selectFrom('webhook_endpoints').selectAll().where('secret_ciphertext', 'is not', null).execute();
+  const result = { resealed: 0, total: rows.length, failed: [] as Array<{ endpointId: string; code: string }> };
+  for (const row of rows) {
+    try {
+      const reseal = (keyId: string | null, ciphertext: string | null) =>
+        keyId && ciphertext && keyId !== ring.current.id ? seal(ring, open(ring, { keyId, ciphertext }, aad(row.id)), aad(row.id)) : null;
+      const current = reseal(row.secret_key_id, row.secret_ciphertext);
+      const previous = reseal(row.previous_secret_key_id, row.previous_secret_ciphertext);
+      if (!current && !previous) continue;
+      await deps.db
+        .updateTable('webhook_endpoints')
+        .set({
+          ...(current ? { secret_key_id: current.keyId, secret_ciphertext: current.ciphertext } : {}),
+          ...(previous ? { previous_secret_key_id: previous.keyId, previous_secret_ciphertext: previous.ciphertext } : {}),
+        })
+        .where('id', '=', row.id)
+        .where('secret_ciphertext', '=', row.secret_ciphertext)
+        .execute();
+      result.resealed++;
+    } catch (err) {
+      result.failed.push({ endpointId: row.id, code: (err as { code?: string }).code ?? 'error' });
+    }
+  }
+  return result;
+}

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWebhookWorker } from '../../queues/webhook-worker.ts';
 import { transitionConnections } from '../../src/connections/state-machine.ts';
 import { recordSyncFailed, recordSyncSucceeded } from '../../src/webhooks/connection-events.ts';
-import { createWebhookEndpoint } from '../../src/webhooks/endpoints.ts';
+import { createWebhookEndpoint, deleteWebhookEndpoint, resealWebhookSecrets, rotateWebhookSecret, signingSecrets } from '../../src/webhooks/endpoints.ts';
 import { WEBHOOK_EVENT_SCHEMAS } from '../../src/webhooks/events.ts';
 import { emitInvitationEvent } from '../../src/webhooks/invitation-events.ts';
 import { emitWebhookEvent } from '../../src/webhooks/outbox.ts';
@@ -122,6 +122,25 @@ describe('webhook endpoints (admin API)', () => {
     await s.receiver.stop();
   });
 
+  it('keys rotate re-seals the current and previous secret under the newest key; both still sign', async () => {
+    const org = await seedOrg(t.services, 'Key rotation');
+    const k1 = `k1:${Buffer.alloc(32, 1).toString('base64')}`;
+    const k2 = `k2:${Buffer.alloc(32, 2).toString('base64')}`;
+    const old = { db: t.services.db, config: { ...t.config, TOKEN_ENCRYPTION_KEYS: k1 } };
+    const created = await createWebhookEndpoint(old, { organizationId: org.organizationId, createdBy: null, url: 'http://127.0.0.1:9/hooks' });
+    const rotated = await rotateWebhookSecret(old, { organizationId: org.organizationId, id: created.endpoint.id, overlapHours: 1 });
+    const both = { db: t.services.db, config: { ...t.config, TOKEN_ENCRYPTION_KEYS: `${k2},${k1}` } };
+    const result = await resealWebhookSecrets(both);
+    // Endpoints of the other tests were sealed under the test key, which this keyring does not list: reported, not lost.
+    expect(result.failed.map((f) => f.endpointId)).not.toContain(created.endpoint.id);
+    expect(result.failed.every((f) => f.code === 'unknown_key')).toBe(true);
+    expect(result.resealed).toBe(1);
+    const row = await t.services.db.selectFrom('webhook_endpoints').selectAll().where('id', '=', created.endpoint.id).executeTakeFirstOrThrow();
+    expect([row.secret_key_id, row.previous_secret_key_id]).toEqual(['k2', 'k2']);
+    expect(signingSecrets({ ...t.config, TOKEN_ENCRYPTION_KEYS: k2 }, row)).toEqual([rotated.secret, created.secret]);
+    await deleteWebhookEndpoint(t.services.db, { organizationId: org.organizationId, id: created.endpoint.id });
+  });
+
   it('refuses loopback, private and reserved targets unless configured (SSRF)', async () => {
     for (const url of [
       'https://127.0.0.1/x',
@@ -218,6 +237,24 @@ describe('webhook deliveries', () => {
     expect(JSON.parse(r!.body).data).toMatchObject({ connectionId, status: 'reauth_required', code: 'invalid_grant' });
     const done = await waitFor(async () => (await deliveries(s)).items.find((d) => d.status === 'delivered'), 5000, 'delivered');
     expect(done.attemptCount).toBeGreaterThanOrEqual(4);
+    await s.receiver.stop();
+  });
+
+  it('an event recorded while no worker runs waits in the outbox and is delivered when one starts', async () => {
+    const s = await setup('Outbox');
+    await worker.close();
+    try {
+      const connectionId = await insertConnection(t.services, { organizationId: s.org.organizationId, userId: s.org.member.id, status: 'active' });
+      await transitionConnections(t.services, { ids: [connectionId], to: 'revoked' });
+      await new Promise((r) => setTimeout(r, 400));
+      expect(s.receiver.received).toHaveLength(0);
+      expect((await deliveries(s)).items).toEqual([expect.objectContaining({ eventType: 'connection.revoked', status: 'pending', attemptCount: 0 })]);
+    } finally {
+      worker = await startWebhookWorker(t.services);
+    }
+    const [r] = await waitFor(() => (s.receiver.received.length ? s.receiver.received : null), 10_000, 'delivery after the worker started');
+    expect(verify(r!, s.secret)).toBe(true);
+    expect(JSON.parse(r!.body).type).toBe('connection.revoked');
     await s.receiver.stop();
   });
 
