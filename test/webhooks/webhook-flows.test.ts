@@ -79,6 +79,27 @@ describe('webhook events from the real flows', () => {
     expect(receiver.received.every(signed)).toBe(true);
   }, 90_000);
 
+  it('a sync that fails for good sends sync.failed once; the next good run sends sync.recovered', async () => {
+    const connectionId = await env.connect();
+    await env.waitIdle();
+    // The destination calendar refuses every request with a 400: the run cannot provision or list, a permanent failure.
+    env.sandbox.state.addFault({ provider: 'google', kind: 'status', status: 400, path: '^/calendar/v3/' });
+    await env.t.services.queues.enqueueSync(connectionId, 'full');
+    await env.waitIdle();
+    await env.t.services.queues.enqueueSync(connectionId, 'full');
+    await env.waitIdle();
+    env.sandbox.state.faults = [];
+    await waitFor(() => about(connectionId).some((b) => b.type === 'sync.failed'), 15_000, 'sync.failed');
+    await env.t.services.queues.enqueueSync(connectionId, 'full');
+    await env.waitIdle();
+    await waitFor(() => about(connectionId).some((b) => b.type === 'sync.recovered'), 15_000, 'sync.recovered');
+    const types = about(connectionId).map((b) => b.type);
+    expect(types.filter((x) => x === 'sync.failed')).toHaveLength(1);
+    expect(types.filter((x) => x === 'sync.recovered')).toHaveLength(1);
+    expect(types.indexOf('sync.failed')).toBeLessThan(types.indexOf('sync.recovered'));
+    expect(about(connectionId).find((b) => b.type === 'sync.failed')!.data).toMatchObject({ connectionId, platform: 'google_calendar', code: expect.any(String) });
+  }, 90_000);
+
   it('an admin revocation sends connection.revoked, then revocation.completed with the receipt id', async () => {
     const connectionId = await env.connect();
     await env.waitIdle();
