@@ -97,7 +97,11 @@ describe('webhook events from the real flows', () => {
     expect(types.filter((x) => x === 'sync.failed')).toHaveLength(1);
     expect(types.filter((x) => x === 'sync.recovered')).toHaveLength(1);
     expect(types.indexOf('sync.failed')).toBeLessThan(types.indexOf('sync.recovered'));
-    expect(about(connectionId).find((b) => b.type === 'sync.failed')!.data).toMatchObject({ connectionId, platform: 'google_calendar', code: expect.any(String) });
+    expect(about(connectionId).find((b) => b.type === 'sync.failed')!.data).toMatchObject({
+      connectionId,
+      platform: 'google_calendar',
+      code: expect.any(String),
+    });
   }, 90_000);
 
   it('an admin revocation sends connection.revoked, then revocation.completed with the receipt id', async () => {
