@@ -184,6 +184,8 @@ export const configSchema = z
     WEBHOOK_TIMEOUT_MS: positiveInt.default(10_000),
     /** How long the previous secret keeps signing (beside the new one) after a rotation. */
     WEBHOOK_SECRET_OVERLAP_HOURS: z.coerce.number().int().min(0).max(720).default(24),
+    /** How long settled webhook events and their delivery log are kept (maintenance task `prune-webhooks`). */
+    WEBHOOK_LOG_RETENTION_DAYS: positiveInt.default(30),
     /** How often the worker moves new events from the outbox onto the webhooks queue. */
     WEBHOOK_DISPATCH_INTERVAL_MS: positiveInt.default(1000),
 

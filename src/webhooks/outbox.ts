@@ -199,3 +199,21 @@ export async function replayWebhookDelivery(db: Db, params: { organizationId: st
     .executeTakeFirstOrThrow();
   return deliveryView(await deliveriesQuery(db).where('d.id', '=', row.id).executeTakeFirstOrThrow());
 }
+
+/**
+ * Retention of the delivery log: events older than `days` whose deliveries are all settled
+ * (delivered, failed or cancelled) are deleted with their deliveries. The maintenance queue runs it
+ * daily (`prune-webhooks`). Returns how many events were deleted.
+ */
+export async function pruneWebhookLog(db: Db, days: number): Promise<{ deleted: number }> {
+  const before = new Date(Date.now() - days * 24 * 3600_000);
+  const rows = await db
+    .deleteFrom('webhook_events')
+    .where('created_at', '<', before)
+    .where(({ not, exists, selectFrom }) =>
+      not(exists(selectFrom('webhook_deliveries as d').select('d.id').whereRef('d.event_id', '=', 'webhook_events.id').where('d.status', '=', 'pending'))),
+    )
+    .returning('id')
+    .execute();
+  return { deleted: rows.length };
+}

@@ -6,7 +6,7 @@ import { recordSyncFailed, recordSyncSucceeded } from '../../src/webhooks/connec
 import { createWebhookEndpoint, deleteWebhookEndpoint, resealWebhookSecrets, rotateWebhookSecret, signingSecrets } from '../../src/webhooks/endpoints.ts';
 import { WEBHOOK_EVENT_SCHEMAS } from '../../src/webhooks/events.ts';
 import { emitInvitationEvent } from '../../src/webhooks/invitation-events.ts';
-import { emitWebhookEvent } from '../../src/webhooks/outbox.ts';
+import { emitWebhookEvent, pruneWebhookLog } from '../../src/webhooks/outbox.ts';
 import { checkWebhookUrl, isPrivateAddress } from '../../src/webhooks/sender.ts';
 import { sign, verifySignature } from '../../src/webhooks/signature.ts';
 import { insertConnection } from '../privacy/helpers.ts';
@@ -390,6 +390,32 @@ describe('webhook events', () => {
         keys.join(),
       ).toBe(true);
     }
+  });
+
+  it('retention deletes settled events older than the window, never one with a pending delivery', async () => {
+    const s = await setup('Retention');
+    await s.receiver.stop();
+    const settled = await emitWebhookEvent(t.services.db, {
+      organizationId: s.org.organizationId,
+      type: 'sync.recovered',
+      data: { connectionId: crypto.randomUUID(), platform: 'p' },
+    });
+    const pending = await emitWebhookEvent(t.services.db, {
+      organizationId: s.org.organizationId,
+      type: 'sync.recovered',
+      data: { connectionId: crypto.randomUUID(), platform: 'p' },
+    });
+    await t.services.db.updateTable('webhook_deliveries').set({ status: 'delivered' }).where('event_id', '=', settled!).execute();
+    await t.services.db
+      .updateTable('webhook_events')
+      .set({ created_at: new Date(Date.now() - 40 * 24 * 3600_000) })
+      .where('id', 'in', [settled!, pending!])
+      .execute();
+    expect((await pruneWebhookLog(t.services.db, 30)).deleted).toBeGreaterThanOrEqual(1);
+    const left = await t.services.db.selectFrom('webhook_events').select('id').where('id', 'in', [settled!, pending!]).execute();
+    expect(left.map((r) => r.id)).toEqual([pending]);
+    expect(await t.services.db.selectFrom('webhook_deliveries').select('id').where('event_id', '=', settled!).execute()).toEqual([]);
+    await t.app.request(`/v1/admin/webhooks/${s.endpointId}`, { method: 'DELETE', headers: s.headers });
   });
 
   it('an invitation and an integrity failure are announced once however often they are emitted', async () => {
