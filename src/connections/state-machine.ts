@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { bumpRevocationEpoch } from '../consent/service.ts';
 import type { Db, Tx } from '../db/database.ts';
 import type { ConnectionStatus } from '../db/types.ts';
-import { emitConnectionEvent } from '../webhooks/connection-events.ts';
+import { emitConnectionEvents } from '../webhooks/connection-events.ts';
 
 /**
  * The connection lifecycle, written down once. Every change of `connections.status` in the code
@@ -72,9 +72,7 @@ export async function applyTransition(db: Db | Tx, params: { ids: readonly strin
     .where('status', 'in', statusesLeadingTo(params.to))
     .returning(['id', 'organization_id', 'user_id', 'platform'])
     .execute();
-  for (const row of rows) {
-    await emitConnectionEvent(db, { connection: { ...row, status: params.to }, code: params.lastError?.code ?? null });
-  }
+  await emitConnectionEvents(db, { connections: rows.map((r) => ({ ...r, status: params.to })), code: params.lastError?.code ?? null });
   return rows.map((r) => r.id);
 }
 

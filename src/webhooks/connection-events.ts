@@ -1,7 +1,7 @@
 import type { Db, Tx } from '../db/database.ts';
 import type { ConnectionStatus } from '../db/types.ts';
 import { connectionEventFor } from './events.ts';
-import { emitWebhookEvent } from './outbox.ts';
+import { type AnyWebhookEvent, emitWebhookEvent, emitWebhookEvents } from './outbox.ts';
 
 /**
  * The connection and sync events, emitted where the facts are written: status changes by the state
@@ -17,17 +17,20 @@ export interface ConnectionFacts {
   status: ConnectionStatus;
 }
 
-/** `connection.<status>` for a committed status change (`connection.reauth_required` carries the error code). */
-export async function emitConnectionEvent(db: Db | Tx, params: { connection: ConnectionFacts; code?: string | null }): Promise<void> {
-  const { connection: c } = params;
-  const type = connectionEventFor(c.status);
-  if (!type) return;
-  const facts = { connectionId: c.id, userId: c.user_id, platform: c.platform, status: c.status };
-  if (type === 'connection.reauth_required') {
-    await emitWebhookEvent(db, { organizationId: c.organization_id, type, data: { ...facts, code: params.code ?? null } });
-  } else {
-    await emitWebhookEvent(db, { organizationId: c.organization_id, type, data: facts });
+/** `connection.<status>` for committed status changes, all in one write (`connection.reauth_required` carries the error code). */
+export async function emitConnectionEvents(db: Db | Tx, params: { connections: readonly ConnectionFacts[]; code?: string | null }): Promise<void> {
+  const events: AnyWebhookEvent[] = [];
+  for (const c of params.connections) {
+    const type = connectionEventFor(c.status);
+    if (!type) continue;
+    const facts = { connectionId: c.id, userId: c.user_id, platform: c.platform, status: c.status };
+    events.push(
+      type === 'connection.reauth_required'
+        ? { organizationId: c.organization_id, type, data: { ...facts, code: params.code ?? null } }
+        : { organizationId: c.organization_id, type, data: facts },
+    );
   }
+  await emitWebhookEvents(db, events);
 }
 
 /** `connection.created` for a new connection row. */

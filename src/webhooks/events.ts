@@ -80,8 +80,10 @@ export interface WebhookPayload {
   data: Record<string, unknown>;
 }
 
-/** The event type a connection status change is announced as. */
-export function connectionEventFor(status: string): WebhookEventType | null {
-  const type = `connection.${status}`;
-  return status !== 'created' && isWebhookEventType(type) ? type : null;
+const STATUS_EVENTS = ['connection.active', 'connection.reauth_required', 'connection.paused', 'connection.revoked'] as const;
+export type ConnectionStatusEventType = (typeof STATUS_EVENTS)[number];
+
+/** The event type a connection status change is announced as (none for `pending`). */
+export function connectionEventFor(status: string): ConnectionStatusEventType | null {
+  return STATUS_EVENTS.find((t) => t === `connection.${status}`) ?? null;
 }

@@ -26,28 +26,50 @@ export interface EmitWebhookEvent<T extends WebhookEventType> {
   dedupKey?: string;
 }
 
+/** Any one event, typed by its own type's data. */
+export type AnyWebhookEvent = { [T in WebhookEventType]: EmitWebhookEvent<T> }[WebhookEventType];
+
 /**
  * Records an event and its deliveries (in `db`'s transaction when it is one, else in its own).
  * Returns the event id, or null when `dedupKey` was already used. Throws on data that does not fit
  * the event type's schema (a programming error: payloads carry ids and statuses only).
  */
 export async function emitWebhookEvent<T extends WebhookEventType>(db: Db | Tx, event: EmitWebhookEvent<T>): Promise<string | null> {
-  const data = WEBHOOK_EVENT_SCHEMAS[event.type].parse(event.data) as Record<string, unknown>;
+  const [id] = await emitWebhookEvents(db, [event as unknown as AnyWebhookEvent]);
+  return id ?? null;
+}
+
+/**
+ * Records many events and their deliveries in two statements, whatever their number (a revocation
+ * of a whole organization announces every connection inside its transaction, before it answers).
+ * Returns the ids of the events written (those whose `dedupKey` was new).
+ */
+export async function emitWebhookEvents(db: Db | Tx, events: readonly AnyWebhookEvent[]): Promise<string[]> {
+  if (!events.length) return [];
+  const values = events.map((e) => ({
+    organization_id: e.organizationId,
+    type: e.type,
+    data: JSON.stringify(WEBHOOK_EVENT_SCHEMAS[e.type].parse(e.data)),
+    dedup_key: e.dedupKey ?? null,
+  }));
   const write = async (tx: Db | Tx) => {
-    const row = await tx
+    const rows = await tx
       .insertInto('webhook_events')
-      .values({ organization_id: event.organizationId, type: event.type, data: JSON.stringify(data), dedup_key: event.dedupKey ?? null })
+      .values(values)
       .onConflict((oc) => oc.columns(['organization_id', 'dedup_key']).where('dedup_key', 'is not', null).doNothing())
       .returning('id')
-      .executeTakeFirst();
-    if (!row) return null;
+      .execute();
+    const ids = rows.map((r) => r.id);
+    if (!ids.length) return ids;
     await sql`
       INSERT INTO webhook_deliveries (organization_id, endpoint_id, event_id)
-      SELECT organization_id, id, ${row.id}::uuid FROM webhook_endpoints
-      WHERE organization_id = ${event.organizationId}::uuid AND deleted_at IS NULL AND secret_ciphertext IS NOT NULL
-        AND (event_types IS NULL OR jsonb_typeof(event_types) = 'null' OR event_types @> ${JSON.stringify([event.type])}::jsonb)
+      SELECT w.organization_id, w.id, e.id
+      FROM webhook_events e JOIN webhook_endpoints w ON w.organization_id = e.organization_id
+      WHERE e.id IN (${sql.join(ids.map((id) => sql`${id}::uuid`))})
+        AND w.deleted_at IS NULL AND w.secret_ciphertext IS NOT NULL
+        AND (w.event_types IS NULL OR jsonb_typeof(w.event_types) = 'null' OR w.event_types @> jsonb_build_array(e.type))
     `.execute(tx);
-    return row.id;
+    return ids;
   };
   return db.isTransaction ? write(db) : (db as Db).transaction().execute(write);
 }

@@ -374,6 +374,23 @@ describe('webhook events', () => {
     expect(events[0]!.data).toEqual({ connectionId, platform: 'test_platform', code: 'provider_refused' });
   });
 
+  it('a transition of many connections writes one event per connection and one delivery per endpoint, in one go', async () => {
+    const s = await setup('Many');
+    const ids = await Promise.all(
+      Array.from({ length: 200 }, () => insertConnection(t.services, { organizationId: s.org.organizationId, userId: s.org.member.id, status: 'active' })),
+    );
+    const started = performance.now();
+    expect(await transitionConnections(t.services, { ids, to: 'revoked' })).toHaveLength(200);
+    const ms = performance.now() - started;
+    const events = await t.services.db.selectFrom('webhook_events').select(['id', 'data']).where('organization_id', '=', s.org.organizationId).execute();
+    expect(new Set(events.map((e) => e.data.connectionId))).toEqual(new Set(ids));
+    const rows = await t.services.db.selectFrom('webhook_deliveries').select('event_id').where('endpoint_id', '=', s.endpointId).execute();
+    expect(rows).toHaveLength(200);
+    expect(ms).toBeLessThan(10_000);
+    await s.receiver.stop();
+    await t.app.request(`/v1/admin/webhooks/${s.endpointId}`, { method: 'DELETE', headers: s.headers });
+  });
+
   it('payload schemas admit ids, statuses and codes only: an extra field is refused', async () => {
     const org = await seedOrg(t.services, 'Strict');
     await expect(
