@@ -334,6 +334,12 @@ describe('webhook deliveries', () => {
     expect(got[1]!.headers['casebridge-webhook-signature']!.split(',')).toHaveLength(1);
     expect(verify(got[1]!, third)).toBe(true);
     expect(verify(got[1]!, rotated.secret)).toBe(false);
+    // Without a body: the configured overlap (WEBHOOK_SECRET_OVERLAP_HOURS, 24 h).
+    const { 'content-type': _ct, ...noBody } = s.headers;
+    const plain = await t.app.request(`/v1/admin/webhooks/${s.endpointId}/rotate-secret`, { method: 'POST', headers: noBody });
+    expect(plain.status).toBe(200);
+    const expires = Date.parse(((await plain.json()) as { endpoint: { previousSecretExpiresAt: string } }).endpoint.previousSecretExpiresAt);
+    expect(Math.abs(expires - Date.now() - 24 * 3600_000)).toBeLessThan(60_000);
     await s.receiver.stop();
   });
 
