@@ -122,6 +122,11 @@ export function postWebhook(params: {
   const started = Date.now();
   const url = new URL(params.url);
   const client = url.protocol === 'https:' ? https : http;
+  // An address literal is never looked up, so the socket's lookup cannot refuse it: checked here.
+  const literal = url.hostname.replace(/^\[|\]$/g, '');
+  if (!params.allowPrivate && isIP(literal) && isPrivateAddress(literal)) {
+    return Promise.resolve({ ok: false, status: null, error: 'refused: the host resolves to a private address', durationMs: 0 });
+  }
   return new Promise((resolve) => {
     let settled = false;
     const done = (o: SendOutcome) => {

@@ -7,7 +7,7 @@ import { createWebhookEndpoint, deleteWebhookEndpoint, resealWebhookSecrets, rot
 import { WEBHOOK_EVENT_SCHEMAS } from '../../src/webhooks/events.ts';
 import { emitInvitationEvent } from '../../src/webhooks/invitation-events.ts';
 import { emitWebhookEvent, pruneWebhookLog } from '../../src/webhooks/outbox.ts';
-import { checkWebhookUrl, isPrivateAddress } from '../../src/webhooks/sender.ts';
+import { checkWebhookUrl, isPrivateAddress, postWebhook } from '../../src/webhooks/sender.ts';
 import { sign, verifySignature } from '../../src/webhooks/signature.ts';
 import { insertConnection } from '../privacy/helpers.ts';
 import { type SeededOrg, seedOrg, signInAs } from '../support/fixtures.ts';
@@ -156,6 +156,16 @@ describe('webhook endpoints (admin API)', () => {
     expect(await checkWebhookUrl('https://93.184.215.14/x', { allowPrivate: false })).toBeNull();
     expect(await checkWebhookUrl('http://127.0.0.1:9/x', { allowPrivate: true })).toBeNull();
     expect(isPrivateAddress('8.8.8.8')).toBe(false);
+    // At delivery time too: a name resolving to loopback (DNS rebinding) and an address literal are refused before any byte is sent.
+    const receiver = new Receiver();
+    await receiver.start();
+    for (const url of [`http://localhost:${receiver.port}/hooks`, receiver.url]) {
+      const sent = await postWebhook({ url, headers: {}, body: '{}', timeoutMs: 2000, allowPrivate: false });
+      expect(sent, url).toMatchObject({ ok: false, status: null, error: 'refused: the host resolves to a private address' });
+    }
+    expect(receiver.received).toHaveLength(0);
+    expect(await postWebhook({ url: receiver.url, headers: {}, body: '{}', timeoutMs: 2000, allowPrivate: true })).toMatchObject({ ok: true, status: 200 });
+    await receiver.stop();
     const org = await seedOrg(t.services, 'SSRF');
     await expect(
       createWebhookEndpoint(
