@@ -99,6 +99,38 @@ describe('webhook endpoints (admin API)', () => {
     await s.receiver.stop();
   });
 
+  it('pages endpoints and deliveries with the cursors it returns, each once', async () => {
+    const s = await setup('Paging');
+    for (let i = 0; i < 2; i++) {
+      await t.app.request('/v1/admin/webhooks', { method: 'POST', headers: s.headers, body: JSON.stringify({ url: `${s.receiver.url}/${i}` }) });
+    }
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const res = await t.app.request(`/v1/admin/webhooks?limit=2${cursor ? `&cursor=${cursor}` : ''}`, { headers: s.headers });
+      const body = (await res.json()) as { items: Array<{ id: string }>; nextCursor: string | null };
+      seen.push(...body.items.map((i) => i.id));
+      cursor = body.nextCursor;
+    } while (cursor);
+    expect(seen).toHaveLength(3);
+    expect(new Set(seen).size).toBe(3);
+    for (let i = 0; i < 3; i++) {
+      await emitWebhookEvent(t.services.db, {
+        organizationId: s.org.organizationId,
+        type: 'sync.recovered',
+        data: { connectionId: crypto.randomUUID(), platform: 'p' },
+      });
+    }
+    const first = await deliveries(s, '?limit=2');
+    expect(first.items).toHaveLength(2);
+    expect(first.nextCursor).not.toBeNull();
+    const second = await deliveries(s, `?limit=2&cursor=${first.nextCursor}`);
+    expect(second.items).toHaveLength(1);
+    expect(second.nextCursor).toBeNull();
+    expect(new Set([...first.items, ...second.items].map((d) => d.id)).size).toBe(3);
+    await s.receiver.stop();
+  });
+
   it('answers 400 with a stable code for a bad URL or an unknown event type, and 404 for another organization', async () => {
     const s = await setup('Bad input');
     const post = (body: unknown) => t.app.request('/v1/admin/webhooks', { method: 'POST', headers: s.headers, body: JSON.stringify(body) });
