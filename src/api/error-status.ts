@@ -62,6 +62,7 @@ export const STATUS_BY_CODE: Readonly<Record<string, Status>> = {
   last_admin: 409,
   domain_claimed: 409,
   webhook_rotation_conflict: 409,
+  webhook_endpoint_limit: 409,
   idp_entity_id_in_use: 409,
   // Someone else's fault, or not configured here.
   token_exchange_failed: 502,

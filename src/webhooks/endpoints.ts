@@ -35,6 +35,9 @@ export interface WebhookDeps {
   config: { TOKEN_ENCRYPTION_KEYS?: string; WEBHOOK_ALLOW_PRIVATE_ADDRESSES: boolean; WEBHOOK_SECRET_OVERLAP_HOURS: number };
 }
 
+/** Live endpoints an organization may have. */
+export const MAX_ENDPOINTS_PER_ORGANIZATION = 20;
+
 const aad = (endpointId: string) => `webhook:${endpointId}`;
 
 function keyring(config: WebhookDeps['config']) {
@@ -74,6 +77,16 @@ export async function createWebhookEndpoint(
 ): Promise<{ endpoint: WebhookEndpointView; secret: string }> {
   const events = checkEvents(params.events);
   await checkUrl(deps, params.url);
+  const live = await deps.db
+    .selectFrom('webhook_endpoints')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('organization_id', '=', params.organizationId)
+    .where('deleted_at', 'is', null)
+    .executeTakeFirstOrThrow();
+  // Each event is POSTed once per endpoint: a bound keeps one organization from multiplying the work.
+  if (Number(live.n) >= MAX_ENDPOINTS_PER_ORGANIZATION) {
+    throw new WebhooksError('webhook_endpoint_limit', `an organization has at most ${MAX_ENDPOINTS_PER_ORGANIZATION} webhook endpoints; delete one first`);
+  }
   const ring = keyring(deps.config);
   const secret = newWebhookSecret();
   const row = await deps.db.transaction().execute(async (tx) => {

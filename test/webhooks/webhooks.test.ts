@@ -148,9 +148,15 @@ describe('webhook endpoints (admin API)', () => {
     expect((await t.app.request(`/v1/admin/webhooks/${s.endpointId}/deliveries`, { headers: otherHeaders })).status).toBe(404);
     const member = await signInAs(t.services, { id: s.org.member.id, organizationId: s.org.organizationId, role: 'member' });
     expect((await t.app.request('/v1/admin/webhooks', { headers: member })).status).toBe(403);
+    for (let i = 1; i < 20; i++) {
+      expect((await post({ url: `${s.receiver.url}/${i}` })).status).toBe(201);
+    }
+    const over = await post({ url: `${s.receiver.url}/21` });
+    expect(over.status).toBe(409);
+    expect(((await over.json()) as { error: { code: string } }).error.code).toBe('webhook_endpoint_limit');
     const cursor = await t.app.request('/v1/admin/webhooks?cursor=bm9wZQ', { headers: s.headers });
     expect(cursor.status).toBe(400);
-    expect(await t.services.db.selectFrom('webhook_endpoints').select('id').where('organization_id', '=', s.org.organizationId).execute()).toHaveLength(1);
+    expect(await t.services.db.selectFrom('webhook_endpoints').select('id').where('organization_id', '=', s.org.organizationId).execute()).toHaveLength(20);
     await s.receiver.stop();
   });
 

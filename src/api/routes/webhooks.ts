@@ -155,6 +155,7 @@ export const webhookRoutes: RouteModule = (app, services) => {
         201: { description: 'Created; `secret` is shown only here', content: { 'application/json': { schema: SecretAnswerSchema } } },
         400: err('`validation_failed`, `webhook_url_invalid`, `webhook_url_private`, `unknown_event_type`'),
         ...common,
+        409: err('`webhook_endpoint_limit` (20 live endpoints per organization)'),
         503: err('`webhook_secrets_unavailable`'),
       },
     }),
