@@ -158,7 +158,10 @@ export async function sealCheckpoints(services: PrivacyServices, options: { orga
         type: 'integrity.check_failed',
         data: { check: 'transfer_log_seal', seq: headSeq, reason: reason.slice(0, 500) },
         dedupKey: `integrity.transfer_log_seal:${headSeq}:${createHash('sha256').update(reason).digest('hex').slice(0, 16)}`,
-      });
+      }).catch((err: unknown) =>
+        // Sealing the other organizations matters more; the next run tries the event again (same dedup key).
+        services.logger.error({ err, organizationId: head.organization_id }, 'integrity.check_failed webhook not recorded'),
+      );
       continue;
     }
     const { jws } = await insertCheckpoint(
