@@ -56,7 +56,7 @@ export const WEBHOOK_EVENT_SCHEMAS = {
   'invitation.accepted': z.strictObject(invitationFacts),
   /** An integrity check failed (the transfer log did not chain, or was cut behind its witness). */
   'integrity.check_failed': z.strictObject({
-    check: z.enum(['transfer_log_seal', 'transfer_log_verify']),
+    check: z.enum(['transfer_log_seal']),
     seq: z.number().int().min(0),
     reason: z.string().max(500),
   }),
