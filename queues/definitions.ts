@@ -20,9 +20,13 @@ import { inSpan, jobOrigin, SpanKind } from '../src/observability/tracing.ts';
  *   deduplicated exactly like `sync`; `revoke`: provider-side revocation and clean-up,
  *   `maintenance`: periodic housekeeping (log sealing, retention). Their workers plug in via
  *   `queues/index.ts`.
+ * - `webhooks`: signed event deliveries to the platform's backend (src/webhooks/), one job per
+ *   delivery (job id = delivery id, so dispatching twice is harmless), plus a `dispatch` job
+ *   scheduler that moves new deliveries from the outbox table onto the queue
+ *   (queues/webhook-worker.ts).
  */
 
-export const QUEUE_NAMES = { sync: 'sync', import: 'import', revoke: 'revoke', maintenance: 'maintenance' } as const;
+export const QUEUE_NAMES = { sync: 'sync', import: 'import', revoke: 'revoke', maintenance: 'maintenance', webhooks: 'webhooks' } as const;
 export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
 
 /** BullMQ key prefix of this deployment. */
@@ -76,6 +80,23 @@ export const fullReconcileJobSchema = z.object({ connectionId: z.uuid() });
 export const maintenanceJobSchema = z.object({ task: z.enum(['seal-checkpoints', 'enforce-retention']) });
 export type MaintenanceJobData = z.infer<typeof maintenanceJobSchema>;
 
+export const WEBHOOK_DELIVER_JOB = 'deliver';
+export const WEBHOOK_DISPATCH_JOB = 'dispatch';
+export const webhookDeliverJobSchema = z.object({ deliveryId: z.uuid() });
+export type WebhookDeliverJobData = z.infer<typeof webhookDeliverJobSchema>;
+
+/**
+ * A delivery job. Its backoff between failed POSTs is the delivery's own (src/webhooks/deliver.ts:
+ * the job moves itself to delayed, up to 3 days); these attempts only cover a crash or a database
+ * error inside the processor.
+ */
+export const WEBHOOK_JOB_OPTIONS: JobsOptions = {
+  attempts: 5,
+  backoff: { type: 'exponential', delay: 5000 },
+  removeOnComplete: { age: 3600, count: 1000 },
+  removeOnFail: { age: 7 * 24 * 3600, count: 5000 },
+};
+
 /** Retries of a failing reconcile: exponential with jitter, ~2 s to ~1 h, then the job fails for good. */
 export const SYNC_JOB_OPTIONS: JobsOptions = {
   attempts: 12,
@@ -90,6 +111,9 @@ export interface CasebridgeQueues {
   import: Queue;
   revoke: Queue;
   maintenance: Queue;
+  webhooks: Queue;
+  /** Puts webhook deliveries on the queue (a delivery already there is left as it is). */
+  enqueueWebhookDeliveries(deliveryIds: readonly string[]): Promise<void>;
   /** Asks for a reconcile of the connection (deduplicated: see the module comment). */
   enqueueSync(connectionId: string, reason: SyncJobData['reason']): Promise<void>;
   enqueueSyncMany(connectionIds: string[], reason: SyncJobData['reason']): Promise<void>;
@@ -116,6 +140,7 @@ export function createQueues(deps: { redis: Redis; config: Config; logger: Logge
   const imp = make(QUEUE_NAMES.import);
   const revoke = make(QUEUE_NAMES.revoke);
   const maintenance = make(QUEUE_NAMES.maintenance);
+  const webhooks = make(QUEUE_NAMES.webhooks);
 
   const syncJob = (connectionId: string, reason: SyncJobData['reason']) => ({
     name: SYNC_JOB,
@@ -128,6 +153,17 @@ export function createQueues(deps: { redis: Redis; config: Config; logger: Logge
     import: imp,
     revoke,
     maintenance,
+    webhooks,
+    async enqueueWebhookDeliveries(deliveryIds) {
+      if (!deliveryIds.length) return;
+      await webhooks.addBulk(
+        deliveryIds.map((deliveryId) => ({
+          name: WEBHOOK_DELIVER_JOB,
+          data: { deliveryId } satisfies WebhookDeliverJobData,
+          opts: { ...WEBHOOK_JOB_OPTIONS, jobId: deliveryId },
+        })),
+      );
+    },
     async enqueueSync(connectionId, reason) {
       await enqueueSpan(QUEUE_NAMES.sync, reason, 1, async () => {
         const j = syncJob(connectionId, reason);
@@ -171,7 +207,7 @@ export function createQueues(deps: { redis: Redis; config: Config; logger: Logge
       return removed;
     },
     async close() {
-      await Promise.all([sync.close(), imp.close(), revoke.close(), maintenance.close()]);
+      await Promise.all([sync.close(), imp.close(), revoke.close(), maintenance.close(), webhooks.close()]);
     },
   };
 }

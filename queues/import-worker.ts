@@ -8,6 +8,7 @@ import { redisKey } from '../src/redis.ts';
 import type { Services } from '../src/services.ts';
 import { PermanentRunError, RateLimitedRunError, RunInterruptedError } from '../src/sync/errors.ts';
 import { type PullResult, runImport } from '../src/sync/pull.ts';
+import { recordSyncFailed, recordSyncSucceeded } from '../src/webhooks/connection-events.ts';
 import { createConnectionWorker } from './connection-worker.ts';
 import { type ImportJobData, importJobSchema, QUEUE_NAMES, SCHEDULED_IMPORT_JOB } from './definitions.ts';
 import { rateLimitBackoffMs } from './sync-worker.ts';
@@ -30,6 +31,10 @@ export function createImportWorker(services: Services, options: ImportWorkerOpti
   const lockMs = config.SYNC_JOB_LOCK_SECONDS * 1000;
   const lookup = (platform: string) => (options.connectors ? options.connectors.find((c) => c.manifest.id === platform) : connectorFor(platform));
   let stopping = false;
+
+  // `sync.failed` once per failure episode (src/webhooks/); never fails the run.
+  const importFailed = (connectionId: string, code: string) =>
+    recordSyncFailed(services.db, { connectionId, code }).catch((e: unknown) => logger.error({ err: e, connectionId }, 'sync.failed webhook not recorded'));
 
   const processor = async (job: Job, token?: string): Promise<PullResult | { enqueued: string }> => {
     if (job.name === SCHEDULED_IMPORT_JOB) {
@@ -59,7 +64,7 @@ export function createImportWorker(services: Services, options: ImportWorkerOpti
     const renew = setInterval(() => lock.extend(lockMs).catch(() => false), Math.max(500, Math.floor(lockMs / 3)));
     try {
       const tokens = connector.oauth ? connectionTokens(services, connector.oauth, connector.manifest.id) : null;
-      return await runImport(
+      const result = await runImport(
         {
           services,
           connector: connector as Connector & { pull: ConnectorPull },
@@ -69,6 +74,9 @@ export function createImportWorker(services: Services, options: ImportWorkerOpti
         },
         { connectionId: data.connectionId },
       );
+      if (result.status === 'done')
+        await recordSyncSucceeded(services.db, data.connectionId).catch((e: unknown) => logger.error({ err: e }, 'sync.recovered webhook not recorded'));
+      return result;
     } catch (err) {
       if (err instanceof DelayedError) throw err;
       if (err instanceof RateLimitedRunError) {
@@ -76,7 +84,9 @@ export function createImportWorker(services: Services, options: ImportWorkerOpti
         return delay(err.waitMs > 0 ? err.waitMs : rateLimitBackoffMs(n), { rateLimited: n + 1 });
       }
       if (err instanceof RunInterruptedError) return delay(200);
+      if (err instanceof PermanentRunError && err.code !== 'reauth_required') await importFailed(data.connectionId, err.code);
       if (err instanceof ReauthRequiredError || err instanceof PermanentRunError) throw new UnrecoverableError(err.message);
+      if (job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) await importFailed(data.connectionId, 'sync_retries_exhausted');
       throw err;
     } finally {
       clearInterval(renew);

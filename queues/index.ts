@@ -3,6 +3,7 @@ import { createImportWorker, type ImportWorkerOptions } from './import-worker.ts
 import { startMaintenance } from './maintenance.ts';
 import { startRevokeWorker } from './revoke-worker.ts';
 import { createSyncWorker, type SyncWorkerOptions } from './sync-worker.ts';
+import { startWebhookWorker } from './webhook-worker.ts';
 
 /** Running BullMQ workers of this process. */
 export interface Workers {
@@ -17,7 +18,7 @@ export type WorkerFactory = (services: Services) => Promise<{ close(): Promise<v
  * Workers of further queues: add a factory here, e.g. `(services) => startRevokeWorker(services)`
  * from `queues/revoke-worker.ts`. The queues themselves are defined in `queues/definitions.ts`.
  */
-export const workerFactories: WorkerFactory[] = [async (services) => startRevokeWorker(services)];
+export const workerFactories: WorkerFactory[] = [async (services) => startRevokeWorker(services), startWebhookWorker];
 
 export interface StartWorkersOptions {
   sync?: SyncWorkerOptions;
@@ -27,7 +28,7 @@ export interface StartWorkersOptions {
 }
 
 /**
- * Starts every queue worker and job scheduler (sync, import, revoke, maintenance) in this process.
+ * Starts every queue worker and job scheduler (sync, import, revoke, maintenance, webhooks) in this process.
  * `npm run start:worker` and `npm start` call it; `start:api` does not.
  */
 export async function startWorkers(services: Services, options: StartWorkersOptions = {}): Promise<Workers> {

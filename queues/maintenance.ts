@@ -6,6 +6,7 @@ import type { Services } from '../src/services.ts';
 import { sealCheckpoints } from '../src/transfers/checkpoints.ts';
 import { recoverOpenTransfers } from '../src/transfers/resolution.ts';
 import { enforceRetention } from '../src/transfers/retention.ts';
+import { pruneWebhookLog } from '../src/webhooks/outbox.ts';
 import { bullPrefix, QUEUE_NAMES } from './definitions.ts';
 
 /**
@@ -17,10 +18,12 @@ import { bullPrefix, QUEUE_NAMES } from './definitions.ts';
  * - `collect-blobs` daily: document bytes no live document refers to are removed (`collectBlobs`);
  * - `recover-transfers` every minute: open intents past the lease deadline become `unknown`, and
  *   every `unknown` is resolved by reading the provider (`recoverOpenTransfers`).
+ * - `prune-webhooks` daily: webhook events and deliveries older than WEBHOOK_LOG_RETENTION_DAYS,
+ *   once settled (`pruneWebhookLog`).
  * Add a task: a name in `TASKS`, a case in `runTask`, and its schedule in `SCHEDULES`.
  */
 
-export const TASKS = ['seal-checkpoints', 'enforce-retention', 'ensure-sync-schedules', 'collect-blobs', 'recover-transfers'] as const;
+export const TASKS = ['seal-checkpoints', 'enforce-retention', 'ensure-sync-schedules', 'collect-blobs', 'recover-transfers', 'prune-webhooks'] as const;
 export type MaintenanceTask = (typeof TASKS)[number];
 
 function schedules(services: Services): Array<{ task: MaintenanceTask; everyMs: number }> {
@@ -30,6 +33,7 @@ function schedules(services: Services): Array<{ task: MaintenanceTask; everyMs: 
     { task: 'ensure-sync-schedules', everyMs: 3600_000 },
     { task: 'collect-blobs', everyMs: 24 * 3600_000 },
     { task: 'recover-transfers', everyMs: 60_000 },
+    { task: 'prune-webhooks', everyMs: 24 * 3600_000 },
   ];
 }
 
@@ -58,6 +62,8 @@ export async function runTask(services: Services, task: MaintenanceTask): Promis
       return collectBlobs(services);
     case 'recover-transfers':
       return recoverOpenTransfers(services);
+    case 'prune-webhooks':
+      return pruneWebhookLog(services.db, services.config.WEBHOOK_LOG_RETENTION_DAYS);
   }
 }
 

@@ -12,6 +12,7 @@ import { redisKey } from '../src/redis.ts';
 import type { Services } from '../src/services.ts';
 import { PermanentRunError, RateLimitedRunError, RunInterruptedError, RunLockBusyError, TransientRunError } from '../src/sync/errors.ts';
 import { type ReconcileResult, reconcileConnection, type SyncProgress } from '../src/sync/reconcile.ts';
+import { recordSyncFailed, recordSyncSucceeded } from '../src/webhooks/connection-events.ts';
 import { AccountConcurrencyLimiter } from './concurrency-limit.ts';
 import { createConnectionWorker } from './connection-worker.ts';
 import { FULL_RECONCILE_JOB, QUEUE_NAMES, type SyncJobData, syncJobSchema } from './definitions.ts';
@@ -89,6 +90,12 @@ export function createSyncWorker(services: Services, options: SyncWorkerOptions 
       .execute();
   };
 
+  // `sync.failed` once per failure episode, `sync.recovered` after it (src/webhooks/); never fails the run.
+  const syncFailed = (connectionId: string, code: string) =>
+    recordSyncFailed(services.db, { connectionId, code }).catch((e: unknown) => logger.error({ err: e, connectionId }, 'sync.failed webhook not recorded'));
+  const syncSucceeded = (connectionId: string) =>
+    recordSyncSucceeded(services.db, connectionId).catch((e: unknown) => logger.error({ err: e, connectionId }, 'sync.recovered webhook not recorded'));
+
   const processor = async (job: Job, token?: string): Promise<ReconcileResult | { enqueued: string }> => {
     if (job.name === FULL_RECONCILE_JOB) {
       const id = String((job.data as { connectionId?: unknown }).connectionId ?? '');
@@ -156,6 +163,7 @@ export function createSyncWorker(services: Services, options: SyncWorkerOptions 
           observeSyncLag({ platform: row.platform, connectionId: data.connectionId, seconds: (Date.now() - data.origin.enqueuedAt) / 1000 });
         }
       }
+      if (result.status === 'done') await syncSucceeded(data.connectionId);
       return result;
     } catch (err) {
       if (err instanceof DelayedError) throw err;
@@ -184,10 +192,12 @@ export function createSyncWorker(services: Services, options: SyncWorkerOptions 
       }
       if (err instanceof PermanentRunError) {
         await plainError(data.connectionId, err.code, err.message);
+        await syncFailed(data.connectionId, err.code);
         throw new UnrecoverableError(err.message);
       }
       if (err instanceof TransientRunError || err instanceof TokenRefreshError) {
         const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+        if (last) await syncFailed(data.connectionId, 'sync_retries_exhausted');
         await plainError(
           data.connectionId,
           'sync_retrying',

@@ -7,6 +7,7 @@ import { requestRevocation } from '../../src/revocation/service.ts';
 import type { Services } from '../../src/services.ts';
 import { icalManifest } from './manifest.ts';
 import { mintFeedToken } from './tokens.ts';
+import { emitConnectionCreated } from '../../src/webhooks/connection-events.ts';
 
 /**
  * Feed management for signed-in users: create (connection + consent + token in one transaction),
@@ -195,8 +196,10 @@ export async function createFeed(
         last_error: sql`NULL`,
         sync_progress: sql`NULL`,
       })
-      .returning('id')
+      .returning(['id', 'organization_id', 'user_id', 'platform', 'status'])
       .executeTakeFirstOrThrow();
+    // A feed is active from its creation: one `connection.created` (status active) announces it.
+    await emitConnectionCreated(tx, connection);
     await grantConsent(tx, {
       connectionId: connection.id,
       organizationId: params.organizationId,

@@ -46,6 +46,11 @@ export const STATUS_BY_CODE: Readonly<Record<string, Status>> = {
   host_not_allowed: 400,
   host_unresolvable: 400,
   category_not_supported: 400,
+  // Webhook endpoints (src/webhooks/): a URL that is not https or points inside the network, an unknown event type.
+  webhook_url_invalid: 400,
+  webhook_url_private: 400,
+  unknown_event_type: 400,
+  invalid_cursor: 400,
   unknown_case: 400,
   no_categories: 400,
   empty_case_scope: 400,
@@ -56,7 +61,6 @@ export const STATUS_BY_CODE: Readonly<Record<string, Status>> = {
   authorization_failed: 400,
   no_email_address: 422,
   email_not_of_contact: 422,
-  invalid_cursor: 400,
   // The state it meets.
   already_member: 409,
   recently_invited: 409,
@@ -71,12 +75,15 @@ export const STATUS_BY_CODE: Readonly<Record<string, Status>> = {
   policy_version_outdated: 409,
   last_admin: 409,
   domain_claimed: 409,
+  webhook_rotation_conflict: 409,
+  webhook_endpoint_limit: 409,
   idp_entity_id_in_use: 409,
   // Someone else's fault, or not configured here.
   token_exchange_failed: 502,
   invitation_delivery_failed: 502,
   invitation_channel_unavailable: 503,
   platform_not_configured: 503,
+  webhook_secrets_unavailable: 503,
 };
 
 /** The HTTP status of a domain code, or null when the code is not one the API answers with. */

@@ -1,10 +1,11 @@
 import { blobStoreFor } from '../blobs/blob-store.ts';
 import { vaultFor } from '../connections/token-refresh.ts';
+import { resealWebhookSecrets } from '../webhooks/endpoints.ts';
 import type { CliCommand } from './command.ts';
 import { jsonOption } from './options.ts';
 
 /**
- * `casebridge keys rotate`: re-seals every stored provider token, and re-encrypts every stored
+ * `casebridge keys rotate`: re-seals every stored provider token and webhook secret, and re-encrypts every stored
  * document blob (blobs stored before encryption included), under the newest key of
  * TOKEN_ENCRYPTION_KEYS. Rotation without downtime: put the new key first (keep the old ones), roll
  * the deployment, run this, then drop the old keys. Exits 1 when a token or blob could not be opened
@@ -23,14 +24,17 @@ export const keyCommands: CliCommand[] = [
       const result = await vault.rotate();
       // Built from this command's configuration, so the newest key is the one just configured.
       const blobs = await blobStoreFor(services.config).rotate();
-      if (args.json) print(JSON.stringify({ keyId: vault.keyring.current.id, ...result, blobs }, null, 2));
+      const webhooks = await resealWebhookSecrets(services);
+      if (args.json) print(JSON.stringify({ keyId: vault.keyring.current.id, ...result, blobs, webhooks }, null, 2));
       else {
         print(`${result.resealed} token record(s) re-encrypted under key "${vault.keyring.current.id}" (${result.total} stored)`);
         for (const f of result.failed) print(`could not open the tokens of connection ${f.connectionId} (${f.code}); reconnect it`);
         print(`${blobs.reencrypted} document blob(s) re-encrypted (${blobs.total} stored)`);
         for (const f of blobs.failed) print(`could not open document blob ${f.sha256} (${f.code}); upload the document again`);
+        print(`${webhooks.resealed} webhook endpoint secret(s) re-encrypted (${webhooks.total} stored)`);
+        for (const f of webhooks.failed) print(`could not open the secret of webhook endpoint ${f.endpointId} (${f.code}); rotate its secret`);
       }
-      return result.failed.length || blobs.failed.length ? 1 : 0;
+      return result.failed.length || blobs.failed.length || webhooks.failed.length ? 1 : 0;
     },
   },
 ];

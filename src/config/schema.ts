@@ -202,6 +202,23 @@ export const configSchema = z
      */
     REVOCATION_DRAIN_TIMEOUT_MS: positiveInt.default(10_000),
 
+    // Webhooks to the platform (src/webhooks/).
+    /** Allow webhook endpoints on loopback, private or reserved addresses, and plain http (development and tests only). */
+    WEBHOOK_ALLOW_PRIVATE_ADDRESSES: boolFlag.default(false),
+    /** How long a delivery is retried (exponential backoff) before it is marked failed: 3 days. */
+    WEBHOOK_RETRY_WINDOW_SECONDS: positiveInt.default(3 * 24 * 3600),
+    /** First retry delay of a delivery; doubles per attempt (with jitter) up to WEBHOOK_RETRY_MAX_DELAY_MS. */
+    WEBHOOK_RETRY_BASE_MS: positiveInt.default(10_000),
+    WEBHOOK_RETRY_MAX_DELAY_MS: positiveInt.default(3_600_000),
+    /** How long one POST may take before it counts as failed. */
+    WEBHOOK_TIMEOUT_MS: positiveInt.default(10_000),
+    /** How long the previous secret keeps signing (beside the new one) after a rotation. */
+    WEBHOOK_SECRET_OVERLAP_HOURS: z.coerce.number().int().min(0).max(720).default(24),
+    /** How long settled webhook events and their delivery log are kept (maintenance task `prune-webhooks`). */
+    WEBHOOK_LOG_RETENTION_DAYS: positiveInt.default(30),
+    /** How often the worker moves new events from the outbox onto the webhooks queue. */
+    WEBHOOK_DISPATCH_INTERVAL_MS: positiveInt.default(1000),
+
     /** Run the BullMQ workers inside the API process (`npm start` does; `start:api` does not). */
     RUN_WORKERS: boolFlag.optional(),
 

@@ -10,6 +10,7 @@ import type { CaseScope, ConnectionStatus } from '../db/types.ts';
 import { AuthError, NotFoundError } from '../errors/index.ts';
 import type { Services } from '../services.ts';
 import type { SyncProgress } from '../sync/progress.ts';
+import { emitConnectionCreated } from '../webhooks/connection-events.ts';
 import { CallbackError, ConnectionsError } from './errors.ts';
 import { connectionError } from './lifecycle.ts';
 import { consumeAuthorization, startAuthorization } from './oauth.ts';
@@ -142,8 +143,9 @@ export async function createConnection(
         last_error: JSON.stringify(null),
         sync_progress: JSON.stringify(null),
       })
-      .returning('id')
+      .returning(['id', 'organization_id', 'user_id', 'platform', 'status'])
       .executeTakeFirstOrThrow();
+    await emitConnectionCreated(tx, row);
     await grantConnectionConsent(services, {
       tx,
       connection: {

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { bumpRevocationEpoch } from '../consent/service.ts';
 import type { Db, Tx } from '../db/database.ts';
 import type { ConnectionStatus } from '../db/types.ts';
+import { emitConnectionEvents } from '../webhooks/connection-events.ts';
 
 /**
  * The connection lifecycle, written down once. Every change of `connections.status` in the code
@@ -49,11 +50,14 @@ export interface TransitionFacts {
 /**
  * Moves the given connections to `to`, each only from a status the lifecycle allows (checked in the
  * same UPDATE, so a concurrent revocation cannot be undone by a late callback). Returns the ids that
- * moved. Does NOT bump the epoch: inside a transaction the caller calls `announceTransition` after
- * the commit, so no gate reloads the old row.
+ * moved. Each move is announced to the platform's webhooks (`connection.<status>`, src/webhooks/)
+ * in the same transaction — the caller's, or one of its own — so no status change is committed
+ * without its event, nor an event without the change. Does NOT bump the epoch: inside a
+ * transaction the caller calls `announceTransition` after the commit, so no gate reloads the old row.
  */
 export async function applyTransition(db: Db | Tx, params: { ids: readonly string[]; to: ConnectionStatus } & TransitionFacts): Promise<string[]> {
   if (!params.ids.length) return [];
+  if (!db.isTransaction) return (db as Db).transaction().execute((tx) => applyTransition(tx, params));
   const at = params.at ?? new Date();
   const rows = await db
     .updateTable('connections')
@@ -66,8 +70,9 @@ export async function applyTransition(db: Db | Tx, params: { ids: readonly strin
     })
     .where('id', 'in', [...params.ids])
     .where('status', 'in', statusesLeadingTo(params.to))
-    .returning('id')
+    .returning(['id', 'organization_id', 'user_id', 'platform'])
     .execute();
+  await emitConnectionEvents(db, { connections: rows.map((r) => ({ ...r, status: params.to })), code: params.lastError?.code ?? null });
   return rows.map((r) => r.id);
 }
 

@@ -530,4 +530,64 @@ export interface DB {
   google_domains: GoogleDomainsTable;
   security_events: SecurityEventsTable;
   sign_in_links: SignInLinksTable;
+  webhook_endpoints: WebhookEndpointsTable;
+  webhook_events: WebhookEventsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  webhook_sync_failures: WebhookSyncFailuresTable;
+}
+
+/** A webhook endpoint of an organization (0024-webhooks); secrets sealed like provider tokens. */
+export interface WebhookEndpointsTable {
+  id: Generated<string>;
+  organization_id: string;
+  url: string;
+  description: string | null;
+  /** Event types delivered; null = every type. */
+  event_types: Json<string[] | null>;
+  secret_key_id: string | null;
+  secret_ciphertext: string | null;
+  previous_secret_key_id: string | null;
+  previous_secret_ciphertext: string | null;
+  previous_secret_expires_at: NullableTimestamp;
+  created_by: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  deleted_at: NullableTimestamp;
+}
+
+/** The webhook outbox: one row per event, written with the change it reports. */
+export interface WebhookEventsTable {
+  id: Generated<string>;
+  organization_id: string;
+  type: string;
+  data: Json<Record<string, unknown>>;
+  dedup_key: string | null;
+  created_at: Timestamp;
+}
+
+export type WebhookDeliveryStatus = 'pending' | 'delivered' | 'failed' | 'cancelled';
+
+/** The delivery log: one row per (event, endpoint), plus one per replay. */
+export interface WebhookDeliveriesTable {
+  id: Generated<string>;
+  organization_id: string;
+  endpoint_id: string;
+  event_id: string;
+  replay_of: string | null;
+  status: Generated<WebhookDeliveryStatus>;
+  attempt_count: Generated<number>;
+  last_attempt_at: NullableTimestamp;
+  last_status_code: number | null;
+  last_error: string | null;
+  next_attempt_at: NullableTimestamp;
+  enqueued_at: NullableTimestamp;
+  delivered_at: NullableTimestamp;
+  created_at: Timestamp;
+}
+
+/** Connections whose sync is failing (one `sync.failed` per episode, one `sync.recovered` after). */
+export interface WebhookSyncFailuresTable {
+  connection_id: string;
+  code: string;
+  failed_at: Timestamp;
 }

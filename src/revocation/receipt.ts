@@ -6,6 +6,7 @@ import { revocationReceipt } from '../observability/metrics.ts';
 import type { Services } from '../services.ts';
 import { getSigningKey, type JwsType, jcs, type SignedEnvelope, signJws, verifyJson, verifyJws } from '../transfers/signing.ts';
 import type { ConnectionSteps } from './steps.ts';
+import { emitWebhookEvent } from '../webhooks/outbox.ts';
 
 /**
  * The signed statement of what a revocation did. Everything in it is covered by the signature.
@@ -109,23 +110,36 @@ export async function sealRevocation(services: Services, revocationId: string): 
   };
   const key = getSigningKey(config);
   const jws = await signJws(key, receipt, RECEIPT_JWS_TYPE);
-  await db
-    .updateTable('revocations')
-    .set({
-      status: receipt.status,
-      completed_at: completedAt,
-      receipt: JSON.stringify(receipt),
-      receipt_jws: jws,
-      receipt_key_id: key.keyId,
-    })
-    .where('id', '=', revocationId)
-    .execute();
-  await recordAudit(db, {
-    organizationId: row.organization_id,
-    actor: { kind: 'system', reason: 'revocation pipeline' },
-    action: 'revocation.complete',
-    target: `revocation:${row.id}`,
-    details: { status: receipt.status, ...receipt.counts },
+  // The receipt, its audit entry and the platform's `revocation.completed` webhook commit together.
+  await db.transaction().execute(async (tx) => {
+    await tx
+      .updateTable('revocations')
+      .set({
+        status: receipt.status,
+        completed_at: completedAt,
+        receipt: JSON.stringify(receipt),
+        receipt_jws: jws,
+        receipt_key_id: key.keyId,
+      })
+      .where('id', '=', revocationId)
+      .execute();
+    await recordAudit(tx, {
+      organizationId: row.organization_id,
+      actor: { kind: 'system', reason: 'revocation pipeline' },
+      action: 'revocation.complete',
+      target: `revocation:${row.id}`,
+      details: { status: receipt.status, ...receipt.counts },
+    });
+    // A platform-wide revocation (no organization) is announced per connection (`connection.revoked`) only.
+    if (row.organization_id) {
+      await emitWebhookEvent(tx, {
+        organizationId: row.organization_id,
+        type: 'revocation.completed',
+        data: { revocationId: row.id, receiptId: row.id, status: receipt.status, connectionIds: steps.map((c) => c.connectionId) },
+        // Sealed once; a retried job that seals again announces nothing new.
+        dedupKey: `revocation.completed:${row.id}`,
+      });
+    }
   });
   revocationReceipt.observe(Math.max(0, completedAt.getTime() - row.created_at.getTime()) / 1000);
   return { version: 2, payload: receipt, jws };

@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import type { Config } from '../config/load.ts';
 import type { Db, Tx } from '../db/database.ts';
 import type { Logger } from '../observability/logger.ts';
+import { emitWebhookEvent } from '../webhooks/outbox.ts';
 import { canonicalJson } from './canonical.ts';
 import { type CheckpointKind, type CheckpointWitness, checkpointWitness } from './checkpoint-witness.ts';
 import { GENESIS_HASH, hashEntry, rowToEntry } from './log-entry.ts';
@@ -150,6 +152,16 @@ export async function sealCheckpoints(services: PrivacyServices, options: { orga
     if (reason) {
       services.logger.error({ organizationId: head.organization_id, seq: headSeq, reason }, 'transfer log not sealed: run transfers verify');
       result.refused.push({ organizationId: head.organization_id, seq: headSeq, reason });
+      // The platform hears of it once per (head, reason), not at every sealing run.
+      await emitWebhookEvent(services.db, {
+        organizationId: head.organization_id,
+        type: 'integrity.check_failed',
+        data: { check: 'transfer_log_seal', seq: headSeq, reason: reason.slice(0, 500) },
+        dedupKey: `integrity.transfer_log_seal:${headSeq}:${createHash('sha256').update(reason).digest('hex').slice(0, 16)}`,
+      }).catch((err: unknown) =>
+        // Sealing the other organizations matters more; the next run tries the event again (same dedup key).
+        services.logger.error({ err, organizationId: head.organization_id }, 'integrity.check_failed webhook not recorded'),
+      );
       continue;
     }
     const { jws } = await insertCheckpoint(

@@ -11,7 +11,8 @@ import { importsOf, ROOT, tsFiles } from './source-files.ts';
  * `connectors/` or `queues/` imports an HTTP client or a provider SDK, or calls the global `fetch`.
  *
  * Exempt, and why: `src/auth/` (sign-in talks to identity providers; no case data leaves) and
- * `src/demo/` (a scripted walkthrough that calls our own API and the sandbox as a user would).
+ * `src/demo/` (a scripted walkthrough that calls our own API and the sandbox as a user would), and
+ * `src/webhooks/sender.ts` (signed events to the platform's own backend, ids and statuses only).
  * Type-only imports build nothing and do not count (`import type { Server } from 'node:http'`).
  */
 
@@ -26,7 +27,10 @@ function mayBuildProviderClients(file: string): boolean {
     f.startsWith('src/auth/') ||
     f.startsWith('src/demo/') ||
     // node:net's pure address utilities (BlockList, isIP) for TRUST_PROXY: no socket is opened there.
-    f === 'src/config/trust-proxy.ts'
+    f === 'src/config/trust-proxy.ts' ||
+    // Webhooks go to the platform itself (the data's controller), carry ids and statuses only, and
+    // are signed and logged in their own delivery log: not a transfer to an Additional Platform.
+    f === 'src/webhooks/sender.ts'
   );
 }
 

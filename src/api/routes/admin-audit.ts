@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
+import { decodeAuditCursor, listAudit } from '../../audit/audit-log.ts';
 import type { UserPrincipal } from '../../auth/principal.ts';
 import { requireAdmin, sessionAuth } from '../../auth/sessions.ts';
-import { decodeAuditCursor, listAudit } from '../../audit/audit-log.ts';
 import { isoInstant } from '../../db/ranges.ts';
 import type { RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';

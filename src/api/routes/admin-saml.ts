@@ -6,8 +6,8 @@ import {
   InvalidCertificateError,
   loadSamlIdpConfig,
   normalizeCertificate,
-  saveSamlIdpConfig,
   type SamlIdpConfig,
+  saveSamlIdpConfig,
 } from '../../auth/saml/idp-config.ts';
 import { samlSpUrls } from '../../auth/saml/service-provider.ts';
 import { requireAdmin, sessionAuth } from '../../auth/sessions.ts';
@@ -16,8 +16,8 @@ import type { Config } from '../../config/load.ts';
 import { recordSecurityEvent } from '../../security/events.ts';
 import type { RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
-import { SignInPolicySchema } from './auth-sign-in-policy.ts';
 import { errorResponse as err } from '../schemas.ts';
+import { SignInPolicySchema } from './auth-sign-in-policy.ts';
 
 const attributeName = z.string().trim().min(1).max(256);
 

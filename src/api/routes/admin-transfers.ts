@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
+import { recordAudit } from '../../audit/audit-log.ts';
 import type { UserPrincipal } from '../../auth/principal.ts';
 import { requireAdmin, sessionAuth } from '../../auth/sessions.ts';
-import { recordAudit } from '../../audit/audit-log.ts';
 import { sealCheckpoints } from '../../transfers/checkpoints.ts';
 import { SUBJECT_KINDS, type SubjectParam, subjectAccessReport } from '../../transfers/queries.ts';
 import { verifyTransferLog } from '../../transfers/verify.ts';

@@ -1,10 +1,10 @@
 import { createRoute, z } from '@hono/zod-openapi';
+import { recordAudit } from '../../audit/audit-log.ts';
 import { unlinkIdentity } from '../../auth/identities.ts';
 import { clientIp, userAgent } from '../../auth/login-flow.ts';
 import type { UserPrincipal } from '../../auth/principal.ts';
 import { requireAdmin, sessionAuth } from '../../auth/sessions.ts';
 import { LastAdminError, listUsers, updateUser } from '../../auth/users.ts';
-import { recordAudit } from '../../audit/audit-log.ts';
 import { recordSecurityEvent } from '../../security/events.ts';
 import type { RouteModule } from '../env.ts';
 import { ApiError, notFound } from '../errors.ts';

@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { sessionAuth } from '../../auth/sessions.ts';
 import type { UserPrincipal } from '../../auth/principal.ts';
+import { sessionAuth } from '../../auth/sessions.ts';
 import { findCaseForUser, listAssignedCases } from '../../cases/lookup.ts';
 import type { AppEnv, RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';

@@ -2,8 +2,8 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { connectors } from '../../../connectors/registry.ts';
 import { requireAdmin, sessionAuth } from '../../auth/sessions.ts';
-import { enqueueRevocation } from '../../revocation/queue.ts';
 import { setPlatformEnabled } from '../../revocation/platform-switch.ts';
+import { enqueueRevocation } from '../../revocation/queue.ts';
 import { loadRevocation, receiptEnvelope } from '../../revocation/receipt.ts';
 import {
   adminRevocation,
@@ -19,10 +19,10 @@ import type { Services } from '../../services.ts';
 import { getSigningKey } from '../../transfers/signing.ts';
 import { clientAddress } from '../client-address.ts';
 import type { AppEnv, RouteModule } from '../env.ts';
-import { superAdminAuth } from '../middleware/super-admin-auth.ts';
-import { SigningJwkSchema } from './transfers.ts';
 import { ApiError } from '../errors.ts';
+import { superAdminAuth } from '../middleware/super-admin-auth.ts';
 import { ErrorSchema } from '../schemas.ts';
+import { SigningJwkSchema } from './transfers.ts';
 
 const TargetSchema = z
   .discriminatedUnion('kind', [

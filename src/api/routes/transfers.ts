@@ -1,10 +1,10 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
+import { recordAudit } from '../../audit/audit-log.ts';
 import type { UserPrincipal } from '../../auth/principal.ts';
 import { sessionAuth } from '../../auth/sessions.ts';
-import { recordAudit } from '../../audit/audit-log.ts';
-import type { TransferOutcomeColumn } from '../../db/types.ts';
 import { isoInstant } from '../../db/ranges.ts';
+import type { TransferOutcomeColumn } from '../../db/types.ts';
 import {
   CSV_COLUMNS,
   csvLine,
