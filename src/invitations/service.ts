@@ -8,6 +8,7 @@ import type { ConnectorOAuth } from '../connections/oauth-types.ts';
 import { connectionTokens } from '../connections/token-access.ts';
 import type { Services } from '../services.ts';
 import { openMailClient } from '../transfers/clients/mail.ts';
+import { emitInvitationEvent } from '../webhooks/invitation-events.ts';
 import { InvitationError } from './errors.ts';
 import { type InvitationFields, invitationMessage } from './message.ts';
 
@@ -245,12 +246,22 @@ export async function inviteContact(
   if (result.outcome === 'sent') {
     const row = await db.transaction().execute(async (tx) => {
       await tx.updateTable('imported_contacts').set({ invited_at: new Date() }).where('id', '=', contact.id).execute();
-      return tx
+      const sent = await tx
         .updateTable('contact_invitations')
         .set({ status: 'sent', sent_at: new Date(), transfer_id: result.transferId })
         .where('id', '=', invitation.id)
         .returningAll()
         .executeTakeFirstOrThrow();
+      // The platform hears of it in the same commit (the webhook outbox).
+      await emitInvitationEvent(tx, {
+        organizationId: sent.organization_id,
+        kind: 'sent',
+        invitationId: sent.id,
+        connectionId: contact.connection_id,
+        contactId: contact.id,
+        userId: principal.userId,
+      });
+      return sent;
     });
     return toView(row);
   }
@@ -341,6 +352,7 @@ export async function acceptInvitation(services: Services, token: string, now = 
         .executeTakeFirstOrThrow();
     }
     await tx.updateTable('contact_invitations').set({ status: 'accepted', accepted_at: now, accepted_user_id: user.id }).where('id', '=', r.id).execute();
+    await emitInvitationEvent(tx, { organizationId: r.organization_id, kind: 'accepted', invitationId: r.id, userId: user.id });
     await recordAudit(tx, {
       organizationId: r.organization_id,
       actor: { kind: 'system', reason: 'invitation_accepted' },

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCHEDULED_IMPORT_JOB } from '../../queues/definitions.ts';
-import { createLogger } from '../../src/observability/logger.ts';
 import { type SmtpCapture, startSmtpCapture } from '../../sandbox/smtp.ts';
+import { createLogger } from '../../src/observability/logger.ts';
 import { seedOrg, signInAs } from '../support/fixtures.ts';
 import { createSyncEnv, type SyncEnv } from '../sync/support/env.ts';
 import { waitImportIdle } from './support/queues.ts';
@@ -240,6 +240,13 @@ describe('invitations', () => {
     expect(twice.status).toBe(409);
     expect(errorCode(twice)).toBe('invitation_used');
     expect((await db().selectFrom('users').select('id').where('email', '=', 'person3@contacts.example').execute()).length).toBe(1);
+    // The platform hears of both through the webhook outbox, once each.
+    const events = await db().selectFrom('webhook_events').select(['type', 'data']).where('organization_id', '=', env.org.organizationId).execute();
+    const invitationId = (r: { data: unknown }) => (r.data as { invitationId?: string }).invitationId;
+    const mine = events.filter((e) => e.type.startsWith('invitation.') && (e.data as { userId?: string }).userId === user.id);
+    expect(mine.map((e) => e.type)).toEqual(['invitation.accepted']);
+    const sent = events.filter((e) => e.type === 'invitation.sent' && invitationId(e) === invitationId(mine[0]!));
+    expect(sent).toHaveLength(1);
   });
 
   it('an expired or unknown invitation cannot be accepted', async () => {

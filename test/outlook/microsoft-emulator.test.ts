@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { classifyGraphError } from '../../connectors/outlook-contacts/errors.ts';
 import { GraphRequestError } from '../../connectors/outlook-contacts/client.ts';
 import { toFields } from '../../connectors/outlook-contacts/delta.ts';
+import { classifyGraphError } from '../../connectors/outlook-contacts/errors.ts';
 import { emulators } from '../../sandbox/emulators.ts';
 import { SANDBOX_MICROSOFT_CLIENT } from '../../sandbox/microsoft/identity.ts';
 import { type Sandbox, startSandbox } from '../../sandbox/server.ts';
