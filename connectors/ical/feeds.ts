@@ -1,11 +1,12 @@
 import { sql } from 'kysely';
-import { icalManifest } from './manifest.ts';
+import { normaliseCaseScope } from '../../src/consent/case-scope.ts';
 import type { CategoryId } from '../../src/consent/categories.ts';
 import { grantConsent } from '../../src/consent/service.ts';
 import type { Db } from '../../src/db/database.ts';
 import type { CaseScope, ConnectionStatus } from '../../src/db/types.ts';
 import { requestRevocation } from '../../src/revocation/service.ts';
 import type { Services } from '../../src/services.ts';
+import { icalManifest } from './manifest.ts';
 import { mintFeedToken } from './tokens.ts';
 
 /**
@@ -202,7 +203,7 @@ export async function createFeed(
       organizationId: params.organizationId,
       grantedBy: params.userId,
       categories: params.categories,
-      caseScope: params.caseScope.kind === 'cases' ? { kind: 'cases', caseIds: [...new Set(params.caseScope.caseIds)] } : { kind: 'all' },
+      caseScope: normaliseCaseScope(params.caseScope),
       method: 'api',
       ip: params.ip,
       userAgent: params.userAgent,

@@ -1,11 +1,12 @@
+import { ProviderRequestError } from '../../src/transfers/clients/http.ts';
 import type { TransferItem } from '../../src/transfers/types.ts';
 import type { PlanStep, StepResult, SyncContext } from '../types.ts';
-import { ProviderRequestError } from '../../src/transfers/clients/http.ts';
 import { type ImanageApi, type ImanageUpload, openImanage } from './client.ts';
 import { classifyImanageError } from './errors.ts';
 import { type CaseFolder, foldersFor, recipientAccount, SYNC_PURPOSE } from './folders.ts';
 import type { ImanageSettings } from './manifest.ts';
 import { profileOf, splitHash } from './project.ts';
+import { removeDocuments } from './remove.ts';
 
 /**
  * Files documents through the outbound gate:
@@ -29,7 +30,7 @@ class MissingFileError extends Error {
   }
 }
 
-const baseId = (remoteId: string) => remoteId.replace(/\.\d+$/, '');
+export const baseId = (remoteId: string) => remoteId.replace(/\.\d+$/, '');
 
 /** Keys of creates that were attempted before (their upload may have landed). */
 async function attemptedBefore(ctx: SyncContext, keys: string[]): Promise<Set<string>> {
@@ -52,10 +53,38 @@ export async function applyImanageSteps(ctx: SyncContext, steps: PlanStep[], opt
   const results = new Array<StepResult | undefined>(steps.length);
   const counter = { calls: 0 };
 
-  // Deletes: policy "leave" — no call, only stop tracking.
-  steps.forEach((step, i) => {
-    if (step.op === 'delete') results[i] = { key: step.key, op: 'delete', outcome: 'done', remoteId: step.current.remoteId, etag: null, calls: 0 };
-  });
+  const policy = s.deletePolicy ?? 'leave';
+  const stop = new AbortController();
+  let api: ImanageApi | null = null;
+  const client = () => (api ??= openImanage({ config: ctx.services.config, settings: ctx.connection.settings, accessToken: ctx.accessToken }));
+
+  // Deletes (a document deleted in Casebridge, or its case out of the consent's scope): "leave" makes
+  // no call and only stops tracking; "delete" and "mark" go through the gate as deletes.
+  const deletes = steps.flatMap((step, i) => (step.op === 'delete' ? [{ step, i }] : []));
+  if (policy === 'leave') {
+    for (const { step, i } of deletes) results[i] = { key: step.key, op: 'delete', outcome: 'done', remoteId: step.current.remoteId, etag: null, calls: 0 };
+  } else if (deletes.length) {
+    const removed = await removeDocuments(
+      ctx,
+      { policy, markField: s.markField ?? 'custom15', keyField, purpose: SYNC_PURPOSE, client, stop, concurrency: options.concurrency },
+      deletes.map(({ step }) => ({ key: step.key, remoteId: step.current.remoteId, caseId: step.current.caseId ?? null })),
+    );
+    removed.forEach((r, j) => {
+      const { step, i } = deletes[j]!;
+      results[i] =
+        r.outcome === 'done'
+          ? { key: step.key, op: 'delete', outcome: 'done', remoteId: step.current.remoteId, etag: null, calls: r.calls }
+          : r.outcome === 'blocked'
+            ? { key: step.key, op: 'delete', outcome: 'blocked', reason: r.reason, calls: 0 }
+            : {
+                key: step.key,
+                op: 'delete',
+                outcome: 'failed',
+                error: classifyImanageError(stop.signal.aborted && r.calls === 0 ? stop.signal.reason : r.error),
+                calls: r.calls,
+              };
+    });
+  }
   const writes = steps.flatMap((step, i) => (step.op === 'delete' ? [] : [{ step, i }]));
   if (!writes.length) return results as StepResult[];
 
@@ -79,10 +108,7 @@ export async function applyImanageSteps(ctx: SyncContext, steps: PlanStep[], opt
     ready.filter((r) => r.step.op === 'create').map((r) => r.step.key),
   );
 
-  let api: ImanageApi | null = null;
-  const client = () => (api ??= openImanage({ config: ctx.services.config, settings: ctx.connection.settings, accessToken: ctx.accessToken }));
   const calls = new Array<number>(ready.length).fill(0);
-  const stop = new AbortController();
   const items: TransferItem[] = ready.map(({ step, folder }) => ({
     operation: step.op,
     categories: ['documents.files', 'documents.metadata'],

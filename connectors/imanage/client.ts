@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { BlockList, isIP } from 'node:net';
-import { OAuthTokenError, type TokenSet } from '../../src/connections/oauth-types.ts';
 import type { Config } from '../../src/config/load.ts';
-import { createProviderHttpClient, parseRetryAfter, ProviderRequestError, type ProviderHttpClient } from '../../src/transfers/clients/http.ts';
+import { type OAuthClient, OAuthTokenError, type TokenSet } from '../../src/connections/oauth-types.ts';
+import { createProviderHttpClient, type ProviderHttpClient, ProviderRequestError, parseRetryAfter } from '../../src/transfers/clients/http.ts';
 import { networkFailureOf } from '../../src/transfers/errors.ts';
 import { assertInsideGate } from '../../src/transfers/gate-scope.ts';
 import type { ImanageSettings } from './manifest.ts';
@@ -107,10 +107,11 @@ export function hostOf(settings: Record<string, unknown>): string {
   return host.replace(/\/+$/, '');
 }
 
-async function tokenRequest(config: Config, settings: Record<string, unknown>, params: Record<string, string>): Promise<TokenSet> {
+async function tokenRequest(config: Config, settings: Record<string, unknown>, params: Record<string, string>, client?: OAuthClient | null): Promise<TokenSet> {
   const refused = await checkImanageHost(config, hostOf(settings));
   if (refused) throw new OAuthTokenError('host_not_allowed', null, refused.message);
-  const { clientId, clientSecret } = imanageCredentials(config);
+  // The firm's own registration when it has one; the deployment's otherwise.
+  const { clientId, clientSecret } = client ?? imanageCredentials(config);
   let res: Response;
   try {
     res = await fetch(`${hostOf(settings)}/auth/oauth2/token`, {
@@ -139,14 +140,17 @@ async function tokenRequest(config: Config, settings: Record<string, unknown>, p
 /** Exchanges an authorization code at `{host}/auth/oauth2/token` (iManage ignores PKCE; the verifier is harmless). */
 export function exchangeImanageCode(
   config: Config,
-  params: { code: string; codeVerifier: string; redirectUri: string; settings?: Record<string, unknown> },
+  params: { code: string; codeVerifier: string; redirectUri: string; settings?: Record<string, unknown>; client?: OAuthClient | null },
 ): Promise<TokenSet> {
-  return tokenRequest(config, params.settings ?? {}, { grant_type: 'authorization_code', code: params.code, redirect_uri: params.redirectUri });
+  return tokenRequest(config, params.settings ?? {}, { grant_type: 'authorization_code', code: params.code, redirect_uri: params.redirectUri }, params.client);
 }
 
 /** Refreshes; `invalid_grant` (refresh tokens disabled on the server or expired) means the admin must reconnect. */
-export function refreshImanageToken(config: Config, params: { refreshToken: string; settings?: Record<string, unknown> }): Promise<TokenSet> {
-  return tokenRequest(config, params.settings ?? {}, { grant_type: 'refresh_token', refresh_token: params.refreshToken });
+export function refreshImanageToken(
+  config: Config,
+  params: { refreshToken: string; settings?: Record<string, unknown>; client?: OAuthClient | null },
+): Promise<TokenSet> {
+  return tokenRequest(config, params.settings ?? {}, { grant_type: 'refresh_token', refresh_token: params.refreshToken }, params.client);
 }
 
 /** A discovered server: customer id and library aliases (`GET {host}/api`). */
@@ -318,6 +322,10 @@ export function openImanage(params: { config: Config; settings: Record<string, u
     },
     searchDocuments(filters: Record<string, string>) {
       return json<ImanageDocument[]>({ method: 'POST', path: `${libraryPath()}/documents/search`, body: { filters } });
+    },
+    /** `DELETE /documents/{id}`: removes the document (all versions) — only under the `delete` policy. */
+    deleteDocument(documentId: string) {
+      return json<unknown>({ method: 'DELETE', path: `${libraryPath()}/documents/${enc(documentId)}` });
     },
     getDocument(documentId: string) {
       return json<ImanageDocument>({ method: 'GET', path: `${libraryPath()}/documents/${enc(documentId)}` });

@@ -409,6 +409,17 @@ export const imanageEmulator: ProviderEmulator = (app: Hono, ctx) => {
     return c.json({ data: docView(doc) });
   });
 
+  app.delete(`${base}/documents/:id`, async (c) => {
+    const g = await guard(c);
+    if (g instanceof Response) return g;
+    const id = c.req.param('id')!.replace(/\.\d+$/, '');
+    const doc = store().documents.get(id);
+    if (!doc) return c.json({ error: { code: 'NotFound', message: 'document not found' } }, 404);
+    store().documents.delete(id);
+    record(c, g.account, 204, true, { id, deleted: true });
+    return c.body(null, 204);
+  });
+
   app.get(`${base}/documents/:id`, async (c) => {
     const g = await guard(c);
     if (g instanceof Response) return g;

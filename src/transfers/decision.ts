@@ -1,3 +1,4 @@
+import { caseInScope } from '../consent/case-scope.ts';
 import { CATEGORIES, type CategoryId } from '../consent/categories.ts';
 import type { Consent } from '../consent/service.ts';
 import type { ConnectionStatus } from '../db/types.ts';
@@ -60,7 +61,14 @@ export function presentFields(fields: Record<string, unknown>): string[] {
  * pass on a revoked connection and a disabled platform; `provision` needs an active connection and a
  * current consent but no category.
  */
-export function decideTransfer(params: { connection: GateConnection | null; consent: ConsentState; item: TransferItem; purpose: string }): Decision {
+export function decideTransfer(params: {
+  connection: GateConnection | null;
+  consent: ConsentState;
+  item: TransferItem;
+  purpose: string;
+  /** The practice area of each case the item names; needed when the consent's scope is by practice area (absent: out of scope). */
+  practiceAreas?: ReadonlyMap<string, string | null>;
+}): Decision {
   const { connection, consent, item, purpose } = params;
   const attemptedCategories = [...item.categories];
   const attemptedFields = presentFields(item.fields);
@@ -97,6 +105,9 @@ export function decideTransfer(params: { connection: GateConnection | null; cons
   if (current.caseScope.kind === 'cases') {
     const scope = new Set(current.caseScope.caseIds);
     if ((item.subjects.caseIds ?? []).some((id) => !scope.has(id))) return block('case_out_of_scope');
+  } else if (current.caseScope.kind === 'practice_areas') {
+    const scope = current.caseScope;
+    if ((item.subjects.caseIds ?? []).some((id) => !caseInScope(scope, { id, practiceArea: params.practiceAreas?.get(id) }))) return block('case_out_of_scope');
   }
   return minimise(item, current, current);
 }
