@@ -60,6 +60,10 @@ export interface ImanageStore {
   logouts: number;
   /** Uploads to store and then answer with a dropped connection (the answer is lost; the write is not). */
   dropAnswers: number;
+  /** OAuth clients the firm's administrator registered (id → secret); the sandbox's public one first. */
+  clients: Map<string, string>;
+  /** Every token request that passed client authentication: which client, which grant. */
+  tokenRequests: Array<{ clientId: string; grantType: string }>;
 }
 
 export function imanageStore(state: SandboxState): ImanageStore {
@@ -72,6 +76,8 @@ export function imanageStore(state: SandboxState): ImanageStore {
       refreshTokensEnabled: true,
       logouts: 0,
       dropAnswers: 0,
+      clients: new Map([[IMANAGE_CLIENT.clientId, IMANAGE_CLIENT.clientSecret]]),
+      tokenRequests: [],
     };
     // A template workspace the admin may create matter workspaces from.
     s.containers.set('ACTIVE!1', { id: 'ACTIVE!1', library: 'ACTIVE', kind: 'workspace', name: 'Matter template', parentId: null, template: true });
@@ -118,7 +124,7 @@ export const imanageEmulator: ProviderEmulator = (app: Hono, ctx) => {
 
   app.get('/imanage/auth/oauth2/authorize', (c) => {
     const q = c.req.query();
-    if (q.client_id !== IMANAGE_CLIENT.clientId) return c.json({ error: 'invalid_client' }, 401);
+    if (!q.client_id || !store().clients.has(q.client_id)) return c.json({ error: 'invalid_client' }, 401);
     if (!q.redirect_uri || !/^https?:\/\//.test(q.redirect_uri)) return c.json({ error: 'invalid_request', error_description: 'redirect_uri' }, 400);
     const back = new URL(q.redirect_uri);
     if (q.state) back.searchParams.set('state', q.state);
@@ -137,7 +143,8 @@ export const imanageEmulator: ProviderEmulator = (app: Hono, ctx) => {
 
   app.post('/imanage/auth/oauth2/token', async (c) => {
     const p = (await c.req.parseBody()) as Record<string, string>;
-    if (p.client_id !== IMANAGE_CLIENT.clientId || p.client_secret !== IMANAGE_CLIENT.clientSecret) return c.json({ error: 'invalid_client' }, 401);
+    if (!p.client_id || store().clients.get(p.client_id) !== p.client_secret) return c.json({ error: 'invalid_client' }, 401);
+    store().tokenRequests.push({ clientId: p.client_id, grantType: String(p.grant_type) });
     const issue = (account: string, family: string) => {
       const body: Record<string, unknown> = {
         access_token: state.issueToken({
@@ -169,6 +176,8 @@ export const imanageEmulator: ProviderEmulator = (app: Hono, ctx) => {
     if (p.grant_type === 'refresh_token') {
       const t = p.refresh_token ? state.tokens.get(p.refresh_token) : undefined;
       if (t?.kind !== 'refresh' || t.provider !== 'imanage' || t.revoked || !store().refreshTokensEnabled) return c.json({ error: 'invalid_grant' }, 400);
+      // A refresh token works only for the client it was issued to.
+      if (t.clientId !== p.client_id) return c.json({ error: 'invalid_grant' }, 400);
       if (tokenFault(state, { provider: 'imanage', account: t.account, method: 'POST', path: c.req.path }, 'invalid_grant'))
         return c.json({ error: 'invalid_grant' }, 400);
       record(c, t.account, 200);
@@ -197,7 +206,13 @@ export const imanageEmulator: ProviderEmulator = (app: Hono, ctx) => {
 
   /** Test control: refresh tokens on/off (iManage's server setting) and answers to drop. */
   app.post('/_sandbox/imanage/settings', async (c) => {
-    const body = (await c.req.json().catch(() => ({}))) as { refreshTokensEnabled?: unknown; dropAnswers?: unknown };
+    const body = (await c.req.json().catch(() => ({}))) as {
+      refreshTokensEnabled?: unknown;
+      dropAnswers?: unknown;
+      registerClient?: { clientId?: unknown; clientSecret?: unknown };
+    };
+    const reg = body.registerClient;
+    if (reg && typeof reg.clientId === 'string' && typeof reg.clientSecret === 'string') store().clients.set(reg.clientId, reg.clientSecret);
     if (typeof body.refreshTokensEnabled === 'boolean') store().refreshTokensEnabled = body.refreshTokensEnabled;
     if (typeof body.dropAnswers === 'number') store().dropAnswers = body.dropAnswers;
     return c.json({ refreshTokensEnabled: store().refreshTokensEnabled, dropAnswers: store().dropAnswers });
