@@ -32,20 +32,23 @@ class MissingFileError extends Error {
 
 export const baseId = (remoteId: string) => remoteId.replace(/\.\d+$/, '');
 
-/** Keys of creates that were attempted before (their upload may have landed). */
-async function attemptedBefore(ctx: SyncContext, keys: string[]): Promise<Set<string>> {
+/** Keys of creates (or updates) that were attempted before (their upload may have landed). */
+async function attemptedBefore(ctx: SyncContext, keys: string[], operation: 'create' | 'update' = 'create'): Promise<Set<string>> {
   if (!keys.length) return new Set();
   const rows = await ctx.services.db
     .selectFrom('transfer_log')
     .select('item_key')
     .distinct()
     .where('connection_id', '=', ctx.connection.id)
-    .where('operation', '=', 'create')
+    .where('operation', '=', operation)
     .where('outcome', '=', 'intent')
     .where('item_key', 'in', keys)
     .execute();
   return new Set(rows.flatMap((r) => (r.item_key ? [r.item_key] : [])));
 }
+
+/** The version number of an id `LIB!number.version` (0 without one). */
+const versionOf = (remoteId: string) => Number(/\.(\d+)$/.exec(remoteId)?.[1] ?? 0);
 
 export async function applyImanageSteps(ctx: SyncContext, steps: PlanStep[], options: { concurrency: number }): Promise<StepResult[]> {
   const s = ctx.connection.settings as unknown as ImanageSettings;
@@ -107,6 +110,12 @@ export async function applyImanageSteps(ctx: SyncContext, steps: PlanStep[], opt
     ctx,
     ready.filter((r) => r.step.op === 'create').map((r) => r.step.key),
   );
+  // Updates tried before: a new version may have landed without its answer (a crash, a lost reply).
+  const retriedUpdates = await attemptedBefore(
+    ctx,
+    ready.filter((r) => r.step.op === 'update').map((r) => r.step.key),
+    'update',
+  );
 
   const calls = new Array<number>(ready.length).fill(0);
   const items: TransferItem[] = ready.map(({ step, folder }) => ({
@@ -158,6 +167,13 @@ export async function applyImanageSteps(ctx: SyncContext, steps: PlanStep[], opt
       }
       const contentChanged = splitHash(step.current.hash).content !== splitHash(step.desired.hash).content;
       if (contentChanged) {
+        if (retriedUpdates.has(step.key)) {
+          // Casebridge knows version n; a later one stamped with this item's key is the earlier try's.
+          const found = await count(() => api.getDocument(baseId(step.current.remoteId)));
+          const doc = found.data;
+          if (doc && versionOf(doc.id) > versionOf(step.current.remoteId) && doc[keyField] === step.key)
+            return { value: { remoteId: doc.id }, status: found.status, remoteId: doc.id, bytes: 0 };
+        }
         const r = await count(async () => api.uploadVersion(baseId(step.current.remoteId), await upload()));
         return { value: { remoteId: r.document.id }, status: r.status, remoteId: r.document.id, bytes: r.bytesSent };
       }

@@ -60,6 +60,8 @@ export interface ImanageStore {
   logouts: number;
   /** Uploads to store and then answer with a dropped connection (the answer is lost; the write is not). */
   dropAnswers: number;
+  /** Milliseconds an accepted upload (new document or version) waits, stored, before it answers (a crash test kills the client meanwhile). */
+  holdAnswersMs: number;
   /** OAuth clients the firm's administrator registered (id → secret); the sandbox's public one first. */
   clients: Map<string, string>;
   /** Every token request that passed client authentication: which client, which grant. */
@@ -76,6 +78,7 @@ export function imanageStore(state: SandboxState): ImanageStore {
       refreshTokensEnabled: true,
       logouts: 0,
       dropAnswers: 0,
+      holdAnswersMs: 0,
       clients: new Map([[IMANAGE_CLIENT.clientId, IMANAGE_CLIENT.clientSecret]]),
       tokenRequests: [],
     };
@@ -209,12 +212,14 @@ export const imanageEmulator: ProviderEmulator = (app: Hono, ctx) => {
     const body = (await c.req.json().catch(() => ({}))) as {
       refreshTokensEnabled?: unknown;
       dropAnswers?: unknown;
+      holdAnswersMs?: unknown;
       registerClient?: { clientId?: unknown; clientSecret?: unknown };
     };
     const reg = body.registerClient;
     if (reg && typeof reg.clientId === 'string' && typeof reg.clientSecret === 'string') store().clients.set(reg.clientId, reg.clientSecret);
     if (typeof body.refreshTokensEnabled === 'boolean') store().refreshTokensEnabled = body.refreshTokensEnabled;
     if (typeof body.dropAnswers === 'number') store().dropAnswers = body.dropAnswers;
+    if (typeof body.holdAnswersMs === 'number') store().holdAnswersMs = body.holdAnswersMs;
     return c.json({ refreshTokensEnabled: store().refreshTokensEnabled, dropAnswers: store().dropAnswers });
   });
 
@@ -384,6 +389,7 @@ export const imanageEmulator: ProviderEmulator = (app: Hono, ctx) => {
     store().documents.set(`${g.lib}!${number}`, doc);
     const view = docView(doc);
     record(c, g.account, 201, true, { id: view.id, bytes: upload.content.length, sha256: doc.versions[0]!.sha256 });
+    if (store().holdAnswersMs > 0) await new Promise((r) => setTimeout(r, store().holdAnswersMs));
     if (store().dropAnswers > 0) {
       store().dropAnswers -= 1;
       // The document is stored; the client never hears so (a crash or a cut connection after the write).
@@ -407,6 +413,7 @@ export const imanageEmulator: ProviderEmulator = (app: Hono, ctx) => {
     const v = version(doc, doc.versions.length + 1, upload.content);
     doc.versions.push(v);
     record(c, g.account, 201, true, { id: v.id, bytes: v.size, sha256: v.sha256 });
+    if (store().holdAnswersMs > 0) await new Promise((r) => setTimeout(r, store().holdAnswersMs));
     return c.json({ data: docView(doc), warnings: warnings(upload.profile) }, 201);
   });
 
