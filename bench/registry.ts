@@ -4,6 +4,7 @@ import { cliBenchmark } from './cli.bench.ts';
 import { faultsBenchmark } from './faults.bench.ts';
 import { gateBenchmark } from './gate.bench.ts';
 import { icalBenchmark } from './ical.bench.ts';
+import { imanageBenchmark } from './imanage.bench.ts';
 import { ingestBenchmark } from './ingest.bench.ts';
 import { revocationBenchmark } from './revocation.bench.ts';
 import { syncBenchmark } from './sync.bench.ts';
@@ -22,4 +23,5 @@ export const benchmarks: Benchmark[] = [
   pagesBenchmark,
   blobsBenchmark,
   cliBenchmark,
+  imanageBenchmark,
 ];

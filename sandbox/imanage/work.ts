@@ -62,6 +62,8 @@ export interface ImanageStore {
   dropAnswers: number;
   /** Milliseconds an accepted upload (new document or version) waits, stored, before it answers (a crash test kills the client meanwhile). */
   holdAnswersMs: number;
+  /** Whether stored versions keep their bytes (downloads need them); off for large benchmarks. */
+  keepContent: boolean;
   /** OAuth clients the firm's administrator registered (id → secret); the sandbox's public one first. */
   clients: Map<string, string>;
   /** Every token request that passed client authentication: which client, which grant. */
@@ -79,6 +81,7 @@ export function imanageStore(state: SandboxState): ImanageStore {
       logouts: 0,
       dropAnswers: 0,
       holdAnswersMs: 0,
+      keepContent: true,
       clients: new Map([[IMANAGE_CLIENT.clientId, IMANAGE_CLIENT.clientSecret]]),
       tokenRequests: [],
     };
@@ -213,6 +216,7 @@ export const imanageEmulator: ProviderEmulator = (app: Hono, ctx) => {
       refreshTokensEnabled?: unknown;
       dropAnswers?: unknown;
       holdAnswersMs?: unknown;
+      keepContent?: unknown;
       registerClient?: { clientId?: unknown; clientSecret?: unknown };
     };
     const reg = body.registerClient;
@@ -220,6 +224,7 @@ export const imanageEmulator: ProviderEmulator = (app: Hono, ctx) => {
     if (typeof body.refreshTokensEnabled === 'boolean') store().refreshTokensEnabled = body.refreshTokensEnabled;
     if (typeof body.dropAnswers === 'number') store().dropAnswers = body.dropAnswers;
     if (typeof body.holdAnswersMs === 'number') store().holdAnswersMs = body.holdAnswersMs;
+    if (typeof body.keepContent === 'boolean') store().keepContent = body.keepContent;
     return c.json({ refreshTokensEnabled: store().refreshTokensEnabled, dropAnswers: store().dropAnswers });
   });
 
@@ -369,7 +374,8 @@ export const imanageEmulator: ProviderEmulator = (app: Hono, ctx) => {
     version: n,
     size: content.length,
     sha256: createHash('sha256').update(content).digest('hex'),
-    content,
+    // A benchmark turns keeping the bytes off (size and hash are still kept) so the sandbox stays small.
+    content: store().keepContent ? content : Buffer.alloc(0),
   });
 
   app.post(`${base}/folders/:id/documents`, async (c) => {
