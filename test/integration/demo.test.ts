@@ -222,6 +222,12 @@ describe('demo', () => {
     expect(p.feed.status).toBe(200);
     expect(p.feed.events).toBeGreaterThan(0);
     expect(p.bobFeeds).toBe(1);
+    // iManage: the firm's documents filed into their matter workspaces, two per case, ids printed.
+    const filed = /: (\d+) documents into (\d+) matter workspaces/.exec(lineWith(ctx, 'iManage Work (sandbox)', 'filed in'));
+    expect(Number(filed?.[2])).toBeGreaterThan(0);
+    expect(Number(filed?.[1])).toBe(2 * Number(filed?.[2]));
+    expect(lineWith(ctx, 'iManage Work (sandbox)', '→ workspace')).toMatch(/workspace ACTIVE!\d+, folder ACTIVE!\d+: 2 document\(s\) ACTIVE!\d+\.1/);
+    expect(lineWith(ctx, 'iManage Work (sandbox)', 'ledger')).toContain('/_sandbox/ledger?provider=imanage');
   }, 240_000);
 
   it('adds nothing when run again on the same data: one live connection, one feed (rotated)', async () => {
