@@ -7,6 +7,7 @@ import { createProviderHttpClient, type ProviderHttpClient, ProviderRequestError
 import { networkFailureOf } from '../../src/transfers/errors.ts';
 import { assertInsideGate } from '../../src/transfers/gate-scope.ts';
 import type { ImanageSettings } from './manifest.ts';
+import { pinnedFetch } from './pinned-fetch.ts';
 
 /**
  * The only place iManage Work HTTP requests are built. JSON calls use the generic gated client with
@@ -100,6 +101,41 @@ export async function checkImanageHost(
   return null;
 }
 
+const systemResolve = async (name: string) => (await lookup(name, { all: true, verbatim: true })).map((a) => a.address);
+
+/**
+ * Checks the firm's server (see `checkImanageHost`) and returns the address its calls are pinned
+ * to: the one the check resolved (an IP literal as is). Later calls of that client use only this
+ * address, so a name re-resolving elsewhere between the check and a request (DNS rebinding) is not
+ * followed. With IMANAGE_ALLOW_PRIVATE_HOSTS the name is still resolved once and pinned.
+ */
+export async function pinImanageHost(
+  config: Pick<Config, 'IMANAGE_ALLOW_PRIVATE_HOSTS'>,
+  host: string,
+  resolve: (name: string) => Promise<string[]> = systemResolve,
+): Promise<{ refused: { code: string; message: string } } | { pin: { address: string; family: 4 | 6 } }> {
+  let seen: string[] | null = null;
+  const refused = await checkImanageHost(config, host, async (name) => {
+    seen = await resolve(name);
+    return seen;
+  });
+  if (refused) return { refused };
+  const url = new URL(host);
+  const name = url.hostname.replace(/^\[|\]$/g, '');
+  let addresses: string[] = isIP(name) ? [name] : (seen ?? []);
+  if (!addresses.length) addresses = await resolve(name).catch(() => []);
+  const address = addresses[0];
+  if (!address) return { refused: { code: 'host_unresolvable', message: `the iManage server ${url.hostname} could not be found` } };
+  return { pin: { address, family: isIP(address) === 6 ? 6 : 4 } };
+}
+
+/** A fetch pinned to the checked address of the firm's server; throws `host_not_allowed` when refused. */
+async function pinnedFetchFor(config: Pick<Config, 'IMANAGE_ALLOW_PRIVATE_HOSTS'>, host: string, resolve?: (name: string) => Promise<string[]>) {
+  const r = await pinImanageHost(config, host, resolve);
+  if ('refused' in r) throw new OAuthTokenError('host_not_allowed', null, r.refused.message);
+  return pinnedFetch(r.pin);
+}
+
 /** The server's base URL without a trailing slash. */
 export function hostOf(settings: Record<string, unknown>): string {
   const host = (settings as unknown as ImanageSettings).host;
@@ -108,13 +144,12 @@ export function hostOf(settings: Record<string, unknown>): string {
 }
 
 async function tokenRequest(config: Config, settings: Record<string, unknown>, params: Record<string, string>, client?: OAuthClient | null): Promise<TokenSet> {
-  const refused = await checkImanageHost(config, hostOf(settings));
-  if (refused) throw new OAuthTokenError('host_not_allowed', null, refused.message);
+  const pinned = await pinnedFetchFor(config, hostOf(settings));
   // The firm's own registration when it has one; the deployment's otherwise.
   const { clientId, clientSecret } = client ?? imanageCredentials(config);
   let res: Response;
   try {
-    res = await fetch(`${hostOf(settings)}/auth/oauth2/token`, {
+    res = await pinned(`${hostOf(settings)}/auth/oauth2/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
       body: new URLSearchParams({ ...params, client_id: clientId, client_secret: clientSecret }),
@@ -207,23 +242,31 @@ function parseJson(text: string): unknown {
 const UPLOAD_TIMEOUT_MS = 15 * 60_000;
 
 /** The v2 operations the connector uses; each must be called inside a gate `perform`. */
-export function openImanage(params: { config: Config; settings: Record<string, unknown>; accessToken: string }) {
+export function openImanage(params: {
+  config: Config;
+  settings: Record<string, unknown>;
+  accessToken: string;
+  /** Name resolution (tests); the system resolver by default. */
+  resolve?: (name: string) => Promise<string[]>;
+}) {
   const host = hostOf(params.settings);
   const s = params.settings as unknown as ImanageSettings;
   const authorize = async () => ({ 'x-auth-token': params.accessToken });
-  const root: ProviderHttpClient = createProviderHttpClient({ name: 'imanage', baseUrl: host, authorize, timeoutMs: TIMEOUT_MS });
+  /** Every call of this client goes to the address checked once (DNS rebinding is not followed). */
+  let pinned: typeof fetch | null = null;
+  const pinnedOrGlobal: typeof fetch = (input, init) => (pinned ?? fetch)(input, init);
+  const root: ProviderHttpClient = createProviderHttpClient({ name: 'imanage', baseUrl: host, authorize, timeoutMs: TIMEOUT_MS, fetch: pinnedOrGlobal });
   const libraryPath = () => {
     if (s.customerId === undefined || !s.libraryId) throw new Error('iManage library not chosen yet');
     return `work/api/v2/customers/${encodeURIComponent(String(s.customerId))}/libraries/${encodeURIComponent(s.libraryId)}`;
   };
   const enc = encodeURIComponent;
-  let hostChecked = false;
-  /** The host is re-checked once per client (a name that now resolves to a private address is refused). */
+  /** The host is checked and pinned once per client (a name that now resolves to a private address is refused). */
   const ensureHost = async () => {
-    if (hostChecked) return;
-    const refused = await checkImanageHost(params.config, host);
-    if (refused) throw new ProviderRequestError(null, refused.message, null, null, 'connection_failed');
-    hostChecked = true;
+    if (pinned) return;
+    const r = await pinImanageHost(params.config, host, params.resolve);
+    if ('refused' in r) throw new ProviderRequestError(null, r.refused.message, null, null, 'connection_failed');
+    pinned = pinnedFetch(r.pin);
   };
   const json = async <T>(req: Parameters<ProviderHttpClient['request']>[0]) => {
     await ensureHost();
@@ -256,7 +299,7 @@ export function openImanage(params: { config: Config; settings: Record<string, u
     const url = `${host}/${libraryPath()}/${path}`;
     let res: Response;
     try {
-      res = await fetch(url, {
+      res = await pinnedOrGlobal(url, {
         method: 'POST',
         headers: {
           accept: 'application/json',
@@ -339,9 +382,8 @@ export function openImanage(params: { config: Config; settings: Record<string, u
  */
 export async function logoutImanage(config: Config, params: { settings: Record<string, unknown>; accessToken: string }): Promise<{ status: number }> {
   const host = hostOf(params.settings);
-  const refused = await checkImanageHost(config, host);
-  if (refused) throw new OAuthTokenError('host_not_allowed', null, refused.message);
-  const res = await fetch(`${host}/auth/logout`, {
+  const pinned = await pinnedFetchFor(config, host);
+  const res = await pinned(`${host}/auth/logout`, {
     headers: { 'x-auth-token': params.accessToken, accept: 'application/json' },
     signal: AbortSignal.timeout(TIMEOUT_MS),
     redirect: 'error',
