@@ -1,8 +1,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openImanage, pinImanageHost } from '../../connectors/imanage/client.ts';
-import { pinnedFetch } from '../../connectors/imanage/pinned-fetch.ts';
+import { openImanage, pinImanageHost, pinnedFetch } from '../../connectors/imanage/client.ts';
+
 import { loadConfig } from '../../src/config/load.ts';
 import { gateScope } from '../../src/transfers/gate-scope.ts';
 
