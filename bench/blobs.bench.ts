@@ -7,7 +7,7 @@ import { FileBlobStore } from '../src/blobs/blob-store.ts';
 import { S3BlobStore } from '../src/blobs/s3-blob-store.ts';
 import type { BlobStore } from '../src/blobs/types.ts';
 import { parseKeyring } from '../src/connections/token-vault.ts';
-import type { BenchResult, Benchmark } from './benchmark.ts';
+import type { Benchmark, BenchResult } from './benchmark.ts';
 
 /**
  * Blob store: upload and download MB/s of the S3 store (against s3rver, an S3-compatible server in

@@ -6,7 +6,7 @@ import { vaultFor } from '../src/connections/token-refresh.ts';
 import { loadCursor } from '../src/sync/pull.ts';
 import { gateScope } from '../src/transfers/gate-scope.ts';
 import { waitImportIdle } from '../test/outlook/support/queues.ts';
-import type { BenchResult, Benchmark } from './benchmark.ts';
+import type { Benchmark, BenchResult } from './benchmark.ts';
 import { sandboxCall, setup, startSandboxProcess } from './sync.bench.ts';
 
 /**

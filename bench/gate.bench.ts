@@ -4,7 +4,7 @@ import { grantConsentAndPublish } from '../src/consent/service.ts';
 import type { Services } from '../src/services.ts';
 import type { TransferItem } from '../src/transfers/types.ts';
 import { createIsolatedServices } from '../test/support/services.ts';
-import type { BenchResult, Benchmark } from './benchmark.ts';
+import type { Benchmark, BenchResult } from './benchmark.ts';
 
 /**
  * Outbound gate + transfer log cost per transfer, against the same local HTTP calls without the gate.

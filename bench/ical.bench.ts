@@ -5,13 +5,13 @@ import { Hono } from 'hono';
 import ical from 'ical-generator';
 import { projectFeed } from '../connectors/ical/project.ts';
 import { renderFeed } from '../connectors/ical/render.ts';
+import { createApp } from '../src/api/app.ts';
 import { createApiKey } from '../src/auth/api-keys.ts';
 import { CSRF_HEADER, SESSION_COOKIE } from '../src/auth/sessions.ts';
-import { createApp } from '../src/api/app.ts';
 import { type EventWithCase, loadEventsInScope } from '../src/cases/queries.ts';
 import { allowedFields, type CategoryId } from '../src/consent/categories.ts';
 import type { Services } from '../src/services.ts';
-import type { BenchResult, Benchmark } from './benchmark.ts';
+import type { Benchmark, BenchResult } from './benchmark.ts';
 import { benchServices } from './gate.bench.ts';
 
 /**

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { createApp } from '../src/api/app.ts';
 import { CSRF_HEADER, SESSION_COOKIE } from '../src/auth/sessions.ts';
-import type { BenchResult, Benchmark } from './benchmark.ts';
+import type { Benchmark, BenchResult } from './benchmark.ts';
 import { benchServices } from './gate.bench.ts';
 
 /**

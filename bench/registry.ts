@@ -5,11 +5,12 @@ import { contactsBenchmark } from './contacts.bench.ts';
 import { faultsBenchmark } from './faults.bench.ts';
 import { gateBenchmark } from './gate.bench.ts';
 import { icalBenchmark } from './ical.bench.ts';
+import { imanageBenchmark } from './imanage.bench.ts';
 import { ingestBenchmark } from './ingest.bench.ts';
+import { pagesBenchmark } from './pages.bench.ts';
 import { revocationBenchmark } from './revocation.bench.ts';
 import { syncBenchmark } from './sync.bench.ts';
 import { transferLogBenchmark } from './transfer-log.bench.ts';
-import { pagesBenchmark } from './pages.bench.ts';
 
 /** Every benchmark `npm run bench` runs, in order. Add a line per benchmark file. */
 export const benchmarks: Benchmark[] = [
@@ -24,4 +25,5 @@ export const benchmarks: Benchmark[] = [
   blobsBenchmark,
   cliBenchmark,
   contactsBenchmark,
+  imanageBenchmark,
 ];

@@ -1,14 +1,14 @@
 import type { AddressInfo } from 'node:net';
-import { serve, type ServerType } from '@hono/node-server';
+import { type ServerType, serve } from '@hono/node-server';
 import pLimit from 'p-limit';
 import { googleCalendar } from '../connectors/google-calendar/index.ts';
 import { startWorkers, type Workers } from '../queues/index.ts';
 import { CSRF_HEADER, SESSION_COOKIE } from '../src/auth/sessions.ts';
-import { grantConsent } from '../src/consent/service.ts';
 import { consumeAuthorization, startAuthorization } from '../src/connections/oauth.ts';
 import { vaultFor } from '../src/connections/token-refresh.ts';
+import { grantConsent } from '../src/consent/service.ts';
 import { inflightCount } from '../src/transfers/inflight.ts';
-import type { BenchResult, Benchmark } from './benchmark.ts';
+import type { Benchmark, BenchResult } from './benchmark.ts';
 import { connectUser, ingest, ledger, sandboxCall, setup, startSandboxProcess, waitIdle } from './sync.bench.ts';
 
 /**

@@ -3,7 +3,7 @@ import type { Services } from '../src/services.ts';
 import { type ChainedEntry, chainEntries, GENESIS_HASH, rowToEntry, type TransferLogEntry } from '../src/transfers/log-entry.ts';
 import { TransferLogWriter } from '../src/transfers/log-writer.ts';
 import { verifyTransferLog } from '../src/transfers/verify.ts';
-import type { BenchResult, Benchmark } from './benchmark.ts';
+import type { Benchmark, BenchResult } from './benchmark.ts';
 import { benchServices } from './gate.bench.ts';
 
 /**

@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { connectors } from '../connectors/registry.ts';
 import type { Connector, DataTrigger } from '../connectors/types.ts';
 import type { ChangeFeed, DataChange } from '../src/cases/change-feed.ts';
+import { caseInScope } from '../src/consent/case-scope.ts';
 import type { Db } from '../src/db/database.ts';
 import type { CaseScope } from '../src/db/types.ts';
 import type { Logger } from '../src/observability/logger.ts';
@@ -52,6 +53,17 @@ export async function connectionsForChange(db: Db, change: DataChange, registry:
     .where('c.platform', 'in', platforms)
     .execute();
   // Organization-level connections (a firm's server) carry every case of the organization, assigned or not.
+  // Practice areas of the changed cases, for scopes by practice area (read only when one needs them).
+  const areas = new Map<string, string | null>();
+  if (rows.some((r) => (r.case_scope as CaseScope | null)?.kind === 'practice_areas')) {
+    const cases = await db
+      .selectFrom('cases')
+      .select(['id', 'practice_area'])
+      .where('id', 'in', caseIds)
+      .where('organization_id', '=', change.organizationId)
+      .execute();
+    for (const c of cases) areas.set(c.id, c.practice_area);
+  }
   const orgLevel = new Set(registry.filter((c) => c.manifest.level === 'organization').map((c) => c.manifest.id));
   return rows
     .filter((r) => {
@@ -59,7 +71,7 @@ export async function connectionsForChange(db: Db, change: DataChange, registry:
       const assigned = orgLevel.has(r.platform) ? caseIds : ((r.assigned_case_ids ?? []) as string[]);
       if (!assigned.length) return false;
       const scope = r.case_scope as CaseScope | null;
-      return !scope || scope.kind === 'all' || assigned.some((id) => scope.caseIds.includes(id));
+      return !scope || assigned.some((id) => caseInScope(scope, { id, practiceArea: areas.get(id) }));
     })
     .map((r) => r.id);
 }

@@ -6,6 +6,7 @@ import { errorResponseSchema } from '../../src/api/routes/ingest-common.ts';
 import { clientIp, userAgent } from '../../src/auth/login-flow.ts';
 import type { UserPrincipal } from '../../src/auth/principal.ts';
 import { sessionAuth } from '../../src/auth/sessions.ts';
+import { caseScopeSchema as sharedCaseScopeSchema } from '../../src/consent/case-scope.ts';
 import type { CategoryId } from '../../src/consent/categories.ts';
 import { enqueueRevocation } from '../../src/revocation/queue.ts';
 import { createFeed, deleteFeed, type FeedOwner, IcalFeedError, listFeeds, rotateFeed } from './feeds.ts';
@@ -25,7 +26,7 @@ const feedSchema = z
     name: z.string(),
     tokenHint: z.string().openapi({ description: 'First characters of the current token, to tell feeds apart' }),
     categories: z.array(categoryEnum),
-    caseScope: caseScopeSchema,
+    caseScope: sharedCaseScopeSchema,
     status: z.string().openapi({ description: '`active`, or `revoked` once deleted or revoked by an administrator' }),
     createdAt: z.string(),
     rotatedAt: z.string().nullable(),

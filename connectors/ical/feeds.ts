@@ -1,13 +1,14 @@
 import { sql } from 'kysely';
+import { normaliseCaseScope } from '../../src/consent/case-scope.ts';
 import type { CategoryId } from '../../src/consent/categories.ts';
 import { grantConsent } from '../../src/consent/service.ts';
 import type { Db } from '../../src/db/database.ts';
 import type { CaseScope, ConnectionStatus } from '../../src/db/types.ts';
 import { requestRevocation } from '../../src/revocation/service.ts';
 import type { Services } from '../../src/services.ts';
+import { emitConnectionCreated } from '../../src/webhooks/connection-events.ts';
 import { icalManifest } from './manifest.ts';
 import { mintFeedToken } from './tokens.ts';
-import { emitConnectionCreated } from '../../src/webhooks/connection-events.ts';
 
 /**
  * Feed management for signed-in users: create (connection + consent + token in one transaction),
@@ -205,7 +206,7 @@ export async function createFeed(
       organizationId: params.organizationId,
       grantedBy: params.userId,
       categories: params.categories,
-      caseScope: params.caseScope.kind === 'cases' ? { kind: 'cases', caseIds: [...new Set(params.caseScope.caseIds)] } : { kind: 'all' },
+      caseScope: normaliseCaseScope(params.caseScope),
       method: 'api',
       ip: params.ip,
       userAgent: params.userAgent,

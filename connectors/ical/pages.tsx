@@ -3,6 +3,7 @@ import type { Context } from 'hono';
 import { z } from 'zod';
 import { clientAddress } from '../../src/api/client-address.ts';
 import { listAssignedCases } from '../../src/cases/lookup.ts';
+import { caseScopeWords } from '../../src/consent/case-scope.ts';
 import { CATEGORIES, type CategoryId } from '../../src/consent/categories.ts';
 import type { CaseScope } from '../../src/db/types.ts';
 import { enqueueRevocation } from '../../src/revocation/queue.ts';
@@ -125,8 +126,7 @@ async function feedsPage(c: Context<WebEnv>, shown: { feed: FeedView; url: strin
               <li>
                 <strong>{f.name}</strong> <span class="muted">(…{f.tokenHint})</span>
                 <div class="fields">
-                  {f.categories.map((id) => CATEGORIES[id].title).join(', ')} ·{' '}
-                  {f.caseScope.kind === 'all' ? 'all my cases' : `${f.caseScope.caseIds.length} cases`} ·{' '}
+                  {f.categories.map((id) => CATEGORIES[id].title).join(', ')} · {caseScopeWords(f.caseScope, 'all my cases')} ·{' '}
                   {f.lastFetchedAt ? `last read ${relative(new Date(f.lastFetchedAt))}, ${f.fetchCount} reads` : 'not read yet'}
                 </div>
                 <div class="actions">

@@ -6,6 +6,7 @@ import { classifyImanageError } from './errors.ts';
 import { type CaseFolder, foldersFor, recipientAccount, SYNC_PURPOSE } from './folders.ts';
 import type { ImanageSettings } from './manifest.ts';
 import { profileOf, splitHash } from './project.ts';
+import { removeDocuments } from './remove.ts';
 
 /**
  * Files documents through the outbound gate:
@@ -29,22 +30,25 @@ class MissingFileError extends Error {
   }
 }
 
-const baseId = (remoteId: string) => remoteId.replace(/\.\d+$/, '');
+export const baseId = (remoteId: string) => remoteId.replace(/\.\d+$/, '');
 
-/** Keys of creates that were attempted before (their upload may have landed). */
-async function attemptedBefore(ctx: SyncContext, keys: string[]): Promise<Set<string>> {
+/** Keys of creates (or updates) that were attempted before (their upload may have landed). */
+async function attemptedBefore(ctx: SyncContext, keys: string[], operation: 'create' | 'update' = 'create'): Promise<Set<string>> {
   if (!keys.length) return new Set();
   const rows = await ctx.services.db
     .selectFrom('transfer_log')
     .select('item_key')
     .distinct()
     .where('connection_id', '=', ctx.connection.id)
-    .where('operation', '=', 'create')
+    .where('operation', '=', operation)
     .where('outcome', '=', 'intent')
     .where('item_key', 'in', keys)
     .execute();
   return new Set(rows.flatMap((r) => (r.item_key ? [r.item_key] : [])));
 }
+
+/** The version number of an id `LIB!number.version` (0 without one). */
+const versionOf = (remoteId: string) => Number(/\.(\d+)$/.exec(remoteId)?.[1] ?? 0);
 
 export async function applyImanageSteps(ctx: SyncContext, steps: PlanStep[], options: { concurrency: number }): Promise<StepResult[]> {
   const s = ctx.connection.settings as unknown as ImanageSettings;
@@ -52,10 +56,38 @@ export async function applyImanageSteps(ctx: SyncContext, steps: PlanStep[], opt
   const results = new Array<StepResult | undefined>(steps.length);
   const counter = { calls: 0 };
 
-  // Deletes: policy "leave" — no call, only stop tracking.
-  steps.forEach((step, i) => {
-    if (step.op === 'delete') results[i] = { key: step.key, op: 'delete', outcome: 'done', remoteId: step.current.remoteId, etag: null, calls: 0 };
-  });
+  const policy = s.deletePolicy ?? 'leave';
+  const stop = new AbortController();
+  let api: ImanageApi | null = null;
+  const client = () => (api ??= openImanage({ config: ctx.services.config, settings: ctx.connection.settings, accessToken: ctx.accessToken }));
+
+  // Deletes (a document deleted in Casebridge, or its case out of the consent's scope): "leave" makes
+  // no call and only stops tracking; "delete" and "mark" go through the gate as deletes.
+  const deletes = steps.flatMap((step, i) => (step.op === 'delete' ? [{ step, i }] : []));
+  if (policy === 'leave') {
+    for (const { step, i } of deletes) results[i] = { key: step.key, op: 'delete', outcome: 'done', remoteId: step.current.remoteId, etag: null, calls: 0 };
+  } else if (deletes.length) {
+    const removed = await removeDocuments(
+      ctx,
+      { policy, markField: s.markField ?? 'custom15', keyField, purpose: SYNC_PURPOSE, client, stop, concurrency: options.concurrency },
+      deletes.map(({ step }) => ({ key: step.key, remoteId: step.current.remoteId, caseId: step.current.caseId ?? null })),
+    );
+    removed.forEach((r, j) => {
+      const { step, i } = deletes[j]!;
+      results[i] =
+        r.outcome === 'done'
+          ? { key: step.key, op: 'delete', outcome: 'done', remoteId: step.current.remoteId, etag: null, calls: r.calls }
+          : r.outcome === 'blocked'
+            ? { key: step.key, op: 'delete', outcome: 'blocked', reason: r.reason, calls: 0 }
+            : {
+                key: step.key,
+                op: 'delete',
+                outcome: 'failed',
+                error: classifyImanageError(stop.signal.aborted && r.calls === 0 ? stop.signal.reason : r.error),
+                calls: r.calls,
+              };
+    });
+  }
   const writes = steps.flatMap((step, i) => (step.op === 'delete' ? [] : [{ step, i }]));
   if (!writes.length) return results as StepResult[];
 
@@ -78,11 +110,14 @@ export async function applyImanageSteps(ctx: SyncContext, steps: PlanStep[], opt
     ctx,
     ready.filter((r) => r.step.op === 'create').map((r) => r.step.key),
   );
+  // Updates tried before: a new version may have landed without its answer (a crash, a lost reply).
+  const retriedUpdates = await attemptedBefore(
+    ctx,
+    ready.filter((r) => r.step.op === 'update').map((r) => r.step.key),
+    'update',
+  );
 
-  let api: ImanageApi | null = null;
-  const client = () => (api ??= openImanage({ config: ctx.services.config, settings: ctx.connection.settings, accessToken: ctx.accessToken }));
   const calls = new Array<number>(ready.length).fill(0);
-  const stop = new AbortController();
   const items: TransferItem[] = ready.map(({ step, folder }) => ({
     operation: step.op,
     categories: ['documents.files', 'documents.metadata'],
@@ -132,6 +167,13 @@ export async function applyImanageSteps(ctx: SyncContext, steps: PlanStep[], opt
       }
       const contentChanged = splitHash(step.current.hash).content !== splitHash(step.desired.hash).content;
       if (contentChanged) {
+        if (retriedUpdates.has(step.key)) {
+          // Casebridge knows version n; a later one stamped with this item's key is the earlier try's.
+          const found = await count(() => api.getDocument(baseId(step.current.remoteId)));
+          const doc = found.data;
+          if (doc && versionOf(doc.id) > versionOf(step.current.remoteId) && doc[keyField] === step.key)
+            return { value: { remoteId: doc.id }, status: found.status, remoteId: doc.id, bytes: 0 };
+        }
         const r = await count(async () => api.uploadVersion(baseId(step.current.remoteId), await upload()));
         return { value: { remoteId: r.document.id }, status: r.status, remoteId: r.document.id, bytes: r.bytesSent };
       }

@@ -1,8 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
-import { BlockList, isIP } from 'node:net';
+import http from 'node:http';
+import https from 'node:https';
+import { BlockList, isIP, type LookupFunction } from 'node:net';
+import { Readable } from 'node:stream';
 import type { Config } from '../../src/config/load.ts';
-import { OAuthTokenError, type TokenSet } from '../../src/connections/oauth-types.ts';
+import { type OAuthClient, OAuthTokenError, type TokenSet } from '../../src/connections/oauth-types.ts';
 import { createProviderHttpClient, type ProviderHttpClient, ProviderRequestError, parseRetryAfter } from '../../src/transfers/clients/http.ts';
 import { networkFailureOf } from '../../src/transfers/errors.ts';
 import { assertInsideGate } from '../../src/transfers/gate-scope.ts';
@@ -100,6 +103,89 @@ export async function checkImanageHost(
   return null;
 }
 
+const systemResolve = async (name: string) => (await lookup(name, { all: true, verbatim: true })).map((a) => a.address);
+
+/**
+ * Checks the firm's server (see `checkImanageHost`) and returns the address its calls are pinned
+ * to: the one the check resolved (an IP literal as is). Later calls of that client use only this
+ * address, so a name re-resolving elsewhere between the check and a request (DNS rebinding) is not
+ * followed. With IMANAGE_ALLOW_PRIVATE_HOSTS the name is still resolved once and pinned.
+ */
+export async function pinImanageHost(
+  config: Pick<Config, 'IMANAGE_ALLOW_PRIVATE_HOSTS'>,
+  host: string,
+  resolve: (name: string) => Promise<string[]> = systemResolve,
+): Promise<{ refused: { code: string; message: string } } | { pin: { address: string; family: 4 | 6 } }> {
+  let seen: string[] | null = null;
+  const refused = await checkImanageHost(config, host, async (name) => {
+    seen = await resolve(name);
+    return seen;
+  });
+  if (refused) return { refused };
+  const url = new URL(host);
+  const name = url.hostname.replace(/^\[|\]$/g, '');
+  let addresses: string[] = isIP(name) ? [name] : (seen ?? []);
+  if (!addresses.length) addresses = await resolve(name).catch(() => []);
+  const address = addresses[0];
+  if (!address) return { refused: { code: 'host_unresolvable', message: `the iManage server ${url.hostname} could not be found` } };
+  return { pin: { address, family: isIP(address) === 6 ? 6 : 4 } };
+}
+
+/** A fetch pinned to the checked address of the firm's server; throws `host_not_allowed` when refused. */
+async function pinnedFetchFor(config: Pick<Config, 'IMANAGE_ALLOW_PRIVATE_HOSTS'>, host: string, resolve?: (name: string) => Promise<string[]>) {
+  const r = await pinImanageHost(config, host, resolve);
+  if ('refused' in r) throw new OAuthTokenError('host_not_allowed', null, r.refused.message);
+  return pinnedFetch(r.pin);
+}
+
+/**
+ * A `fetch` that connects to one address resolved beforehand, whatever the URL's host name resolves
+ * to at request time: the firm's server is checked (public address) when resolved, and the calls
+ * then go to exactly that address, so a name that re-resolves to an internal address afterwards (DNS
+ * rebinding) reaches nothing new. TLS still verifies the certificate against the host name (SNI and
+ * checks use the URL's name; only the address lookup is replaced). Redirects are never followed
+ * (answered as they are, like `redirect: 'error'` callers expect to refuse them). Errors look like
+ * fetch's (`TypeError('fetch failed')` with the socket error as cause; a timeout is the signal's
+ * reason), so callers classify them the same way.
+ */
+export function pinnedFetch(pin: { address: string; family: 4 | 6 }): typeof fetch {
+  const lookup: LookupFunction = (_hostname, options, callback) => {
+    if ((options as { all?: boolean }).all) (callback as unknown as (e: null, a: Array<{ address: string; family: number }>) => void)(null, [pin]);
+    else callback(null, pin.address, pin.family);
+  };
+  return (async (input: string | URL | Request, init: RequestInit = {}): Promise<Response> => {
+    const url = new URL(typeof input === 'string' || input instanceof URL ? input : input.url);
+    const signal = init.signal ?? undefined;
+    signal?.throwIfAborted();
+    const headers: Record<string, string> = {};
+    new Headers(init.headers).forEach((v, k) => {
+      headers[k] = v;
+    });
+    const body = init.body;
+    return new Promise<Response>((resolve, reject) => {
+      const transport = url.protocol === 'https:' ? https : http;
+      const req = transport.request(url, { method: init.method ?? 'GET', headers, lookup, signal }, (res) => {
+        const status = res.statusCode ?? 0;
+        const out = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) out.set(k, Array.isArray(v) ? v.join(', ') : v);
+        const empty = status === 204 || status === 304 || (init.method ?? 'GET') === 'HEAD';
+        if (empty) res.resume();
+        resolve(
+          new Response(empty ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>), { status, statusText: res.statusMessage ?? '', headers: out }),
+        );
+      });
+      req.on('error', (err) => reject(signal?.aborted ? signal.reason : new TypeError('fetch failed', { cause: err })));
+      if (body === undefined || body === null) req.end();
+      else if (typeof body === 'string' || body instanceof Uint8Array) req.end(body);
+      else if (body instanceof ReadableStream) {
+        Readable.fromWeb(body as import('node:stream/web').ReadableStream<Uint8Array>)
+          .on('error', (err) => req.destroy(err))
+          .pipe(req);
+      } else req.end(String(body));
+    });
+  }) as typeof fetch;
+}
+
 /** The server's base URL without a trailing slash. */
 export function hostOf(settings: Record<string, unknown>): string {
   const host = (settings as unknown as ImanageSettings).host;
@@ -107,13 +193,13 @@ export function hostOf(settings: Record<string, unknown>): string {
   return host.replace(/\/+$/, '');
 }
 
-async function tokenRequest(config: Config, settings: Record<string, unknown>, params: Record<string, string>): Promise<TokenSet> {
-  const refused = await checkImanageHost(config, hostOf(settings));
-  if (refused) throw new OAuthTokenError('host_not_allowed', null, refused.message);
-  const { clientId, clientSecret } = imanageCredentials(config);
+async function tokenRequest(config: Config, settings: Record<string, unknown>, params: Record<string, string>, client?: OAuthClient | null): Promise<TokenSet> {
+  const pinned = await pinnedFetchFor(config, hostOf(settings));
+  // The firm's own registration when it has one; the deployment's otherwise.
+  const { clientId, clientSecret } = client ?? imanageCredentials(config);
   let res: Response;
   try {
-    res = await fetch(`${hostOf(settings)}/auth/oauth2/token`, {
+    res = await pinned(`${hostOf(settings)}/auth/oauth2/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
       body: new URLSearchParams({ ...params, client_id: clientId, client_secret: clientSecret }),
@@ -139,14 +225,17 @@ async function tokenRequest(config: Config, settings: Record<string, unknown>, p
 /** Exchanges an authorization code at `{host}/auth/oauth2/token` (iManage ignores PKCE; the verifier is harmless). */
 export function exchangeImanageCode(
   config: Config,
-  params: { code: string; codeVerifier: string; redirectUri: string; settings?: Record<string, unknown> },
+  params: { code: string; codeVerifier: string; redirectUri: string; settings?: Record<string, unknown>; client?: OAuthClient | null },
 ): Promise<TokenSet> {
-  return tokenRequest(config, params.settings ?? {}, { grant_type: 'authorization_code', code: params.code, redirect_uri: params.redirectUri });
+  return tokenRequest(config, params.settings ?? {}, { grant_type: 'authorization_code', code: params.code, redirect_uri: params.redirectUri }, params.client);
 }
 
 /** Refreshes; `invalid_grant` (refresh tokens disabled on the server or expired) means the admin must reconnect. */
-export function refreshImanageToken(config: Config, params: { refreshToken: string; settings?: Record<string, unknown> }): Promise<TokenSet> {
-  return tokenRequest(config, params.settings ?? {}, { grant_type: 'refresh_token', refresh_token: params.refreshToken });
+export function refreshImanageToken(
+  config: Config,
+  params: { refreshToken: string; settings?: Record<string, unknown>; client?: OAuthClient | null },
+): Promise<TokenSet> {
+  return tokenRequest(config, params.settings ?? {}, { grant_type: 'refresh_token', refresh_token: params.refreshToken }, params.client);
 }
 
 /** A discovered server: customer id and library aliases (`GET {host}/api`). */
@@ -203,23 +292,31 @@ function parseJson(text: string): unknown {
 const UPLOAD_TIMEOUT_MS = 15 * 60_000;
 
 /** The v2 operations the connector uses; each must be called inside a gate `perform`. */
-export function openImanage(params: { config: Config; settings: Record<string, unknown>; accessToken: string }) {
+export function openImanage(params: {
+  config: Config;
+  settings: Record<string, unknown>;
+  accessToken: string;
+  /** Name resolution (tests); the system resolver by default. */
+  resolve?: (name: string) => Promise<string[]>;
+}) {
   const host = hostOf(params.settings);
   const s = params.settings as unknown as ImanageSettings;
   const authorize = async () => ({ 'x-auth-token': params.accessToken });
-  const root: ProviderHttpClient = createProviderHttpClient({ name: 'imanage', baseUrl: host, authorize, timeoutMs: TIMEOUT_MS });
+  /** Every call of this client goes to the address checked once (DNS rebinding is not followed). */
+  let pinned: typeof fetch | null = null;
+  const pinnedOrGlobal: typeof fetch = (input, init) => (pinned ?? fetch)(input, init);
+  const root: ProviderHttpClient = createProviderHttpClient({ name: 'imanage', baseUrl: host, authorize, timeoutMs: TIMEOUT_MS, fetch: pinnedOrGlobal });
   const libraryPath = () => {
     if (s.customerId === undefined || !s.libraryId) throw new Error('iManage library not chosen yet');
     return `work/api/v2/customers/${encodeURIComponent(String(s.customerId))}/libraries/${encodeURIComponent(s.libraryId)}`;
   };
   const enc = encodeURIComponent;
-  let hostChecked = false;
-  /** The host is re-checked once per client (a name that now resolves to a private address is refused). */
+  /** The host is checked and pinned once per client (a name that now resolves to a private address is refused). */
   const ensureHost = async () => {
-    if (hostChecked) return;
-    const refused = await checkImanageHost(params.config, host);
-    if (refused) throw new ProviderRequestError(null, refused.message, null, null, 'connection_failed');
-    hostChecked = true;
+    if (pinned) return;
+    const r = await pinImanageHost(params.config, host, params.resolve);
+    if ('refused' in r) throw new ProviderRequestError(null, r.refused.message, null, null, 'connection_failed');
+    pinned = pinnedFetch(r.pin);
   };
   const json = async <T>(req: Parameters<ProviderHttpClient['request']>[0]) => {
     await ensureHost();
@@ -252,7 +349,7 @@ export function openImanage(params: { config: Config; settings: Record<string, u
     const url = `${host}/${libraryPath()}/${path}`;
     let res: Response;
     try {
-      res = await fetch(url, {
+      res = await pinnedOrGlobal(url, {
         method: 'POST',
         headers: {
           accept: 'application/json',
@@ -319,6 +416,10 @@ export function openImanage(params: { config: Config; settings: Record<string, u
     searchDocuments(filters: Record<string, string>) {
       return json<ImanageDocument[]>({ method: 'POST', path: `${libraryPath()}/documents/search`, body: { filters } });
     },
+    /** `DELETE /documents/{id}`: removes the document (all versions) — only under the `delete` policy. */
+    deleteDocument(documentId: string) {
+      return json<unknown>({ method: 'DELETE', path: `${libraryPath()}/documents/${enc(documentId)}` });
+    },
     getDocument(documentId: string) {
       return json<ImanageDocument>({ method: 'GET', path: `${libraryPath()}/documents/${enc(documentId)}` });
     },
@@ -331,9 +432,8 @@ export function openImanage(params: { config: Config; settings: Record<string, u
  */
 export async function logoutImanage(config: Config, params: { settings: Record<string, unknown>; accessToken: string }): Promise<{ status: number }> {
   const host = hostOf(params.settings);
-  const refused = await checkImanageHost(config, host);
-  if (refused) throw new OAuthTokenError('host_not_allowed', null, refused.message);
-  const res = await fetch(`${host}/auth/logout`, {
+  const pinned = await pinnedFetchFor(config, host);
+  const res = await pinned(`${host}/auth/logout`, {
     headers: { 'x-auth-token': params.accessToken, accept: 'application/json' },
     signal: AbortSignal.timeout(TIMEOUT_MS),
     redirect: 'error',

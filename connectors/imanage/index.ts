@@ -5,6 +5,8 @@ import type { Connector } from '../types.ts';
 import { applyImanageSteps } from './apply.ts';
 import { checkImanageHost, exchangeImanageCode, hostOf, imanageCredentials, refreshImanageToken } from './client.ts';
 import { classifyImanageError } from './errors.ts';
+import { loadFirmClient } from './firm-client.ts';
+import { imanageFirmClientRoutes } from './firm-client-routes.ts';
 import { prepareImanage } from './folders.ts';
 import { type ImanageSettings, manifest, settings } from './manifest.ts';
 import { projectDocuments } from './project.ts';
@@ -17,7 +19,9 @@ import { createImanageWriteCheck } from './write-check.ts';
  */
 const oauth: ConnectorOAuth = {
   authorizationEndpoint: (_config, s) => `${hostOf(s ?? {})}/auth/oauth2/authorize`,
-  clientId: (config) => imanageCredentials(config).clientId,
+  // The firm's own registration (PUT /v1/admin/imanage/client) first, the deployment's otherwise.
+  clientId: (config, _s, client) => client?.clientId ?? imanageCredentials(config).clientId,
+  organizationClient: loadFirmClient,
   scopes: () => ['user'],
   exchangeCode: exchangeImanageCode,
   refresh: refreshImanageToken,
@@ -32,6 +36,7 @@ export const imanageConnector: Connector = {
     check: (config, s) => checkImanageHost(config, (s as unknown as ImanageSettings).host),
   },
   revoke: createImanageRevoke(),
+  routes: [imanageFirmClientRoutes],
   sync: {
     async desired({ services, connection, consent }) {
       const documents = await loadDocumentsInScope(services.db, { organizationId: connection.organizationId, userEmail: null, caseScope: consent.caseScope });

@@ -21,6 +21,15 @@ export const manifest: ConnectorManifest = {
 const libraryId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'a library alias such as ACTIVE_US');
 /** A container id, `LIBRARY!number`. */
 const containerId = z.string().regex(/^[A-Za-z0-9_-]{1,64}![0-9]{1,18}$/, 'a workspace id such as ACTIVE_US!123');
+/** The field the `mark` policy writes: not the client or matter number. */
+const markField = z
+  .string()
+  .regex(/^custom([3-9]|1[0-6])$/, 'a string profile field custom3 … custom16 (custom1 and custom2 carry the client and matter numbers)');
+/** What happens in iManage to a document Casebridge stops filing. */
+export const DELETE_POLICIES = ['leave', 'delete', 'mark'] as const;
+const deletePolicy = z.enum(DELETE_POLICIES);
+/** The value the `mark` policy writes into `markField`. */
+export const REMOVED_MARK = 'removed from Casebridge';
 const customField = z.string().regex(/^custom([1-9]|1[0-6])$/, 'a string profile field custom1 … custom16');
 
 /**
@@ -45,8 +54,17 @@ export const createSettingsSchema = z
     folderName: z.string().trim().min(1).max(254).optional(),
     /** The profile field that carries Casebridge's document key (finds a retried upload). */
     keyField: customField.default('custom16'),
+    /**
+     * What a document deleted in Casebridge (or whose case left the consent's scope) becomes in
+     * iManage: `leave` it (the DMS is the firm's record; default), `delete` it, or `mark` it (the
+     * profile field `markField` set to "removed from Casebridge"). Also what a revocation that asks
+     * to purge remote copies does.
+     */
+    deletePolicy: deletePolicy.default('leave'),
+    markField: markField.default('custom15'),
   })
   .strict()
+  .refine((s) => s.markField !== s.keyField, { message: 'markField must not be the keyField', path: ['markField'] })
   .refine(
     (s) => {
       try {
@@ -65,6 +83,8 @@ export const patchSettingsSchema = z
     unmappedPolicy: z.enum(['create', 'report']).optional(),
     templateWorkspaceId: containerId.optional(),
     folderName: z.string().trim().min(1).max(254).optional(),
+    deletePolicy: deletePolicy.optional(),
+    markField: markField.optional(),
   })
   .strict();
 
@@ -77,6 +97,8 @@ export interface ImanageSettings {
   templateWorkspaceId?: string;
   folderName?: string;
   keyField?: string;
+  deletePolicy?: (typeof DELETE_POLICIES)[number];
+  markField?: string;
   /** From discovery (`GET {host}/api`). */
   customerId?: string | number;
   libraries?: string[];
@@ -98,6 +120,8 @@ export const settings: ConnectorSettings = {
       templateWorkspaceId: s.templateWorkspaceId ?? null,
       folderName: s.folderName ?? null,
       keyField: s.keyField ?? 'custom16',
+      deletePolicy: s.deletePolicy ?? 'leave',
+      markField: s.markField ?? 'custom15',
       unmapped: s.unmapped ?? [],
     };
   },

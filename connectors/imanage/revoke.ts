@@ -1,5 +1,8 @@
+import { REVOCATION_PURGE } from '../../src/transfers/decision.ts';
 import type { RevokeContext, RevokeStepResult } from '../types.ts';
-import { logoutImanage } from './client.ts';
+import { logoutImanage, openImanage } from './client.ts';
+import type { ImanageSettings } from './manifest.ts';
+import { removeDocuments } from './remove.ts';
 
 /**
  * Provider-side revocation for iManage: documents stay in the DMS (the firm's record; no purge),
@@ -13,8 +16,19 @@ export function createImanageRevoke() {
     const steps: RevokeStepResult[] = [];
     const removed = await services.db.deleteFrom('imanage_case_folders').where('connection_id', '=', connection.id).executeTakeFirst();
     steps.push({ step: 'forget_mapping', result: 'done', removedItems: Number(removed.numDeletedRows ?? 0) });
-    if (ctx.purgeRemote)
-      steps.push({ step: 'purge_remote', result: 'not_supported', detail: 'documents filed in iManage are the firm\u2019s record and stay there' });
+    const settings = connection.settings as unknown as ImanageSettings;
+    const policy = settings.deletePolicy ?? 'leave';
+    if (ctx.purgeRemote) {
+      steps.push(
+        policy === 'leave'
+          ? {
+              step: 'purge_remote',
+              result: 'not_supported',
+              detail: 'documents filed in iManage are the firm\u2019s record and stay there (delete policy: leave)',
+            }
+          : await purge(ctx, policy),
+      );
+    }
     const tokens = ctx.tokens;
     let stored: Awaited<ReturnType<NonNullable<typeof tokens>['stored']>> = null;
     try {
@@ -44,4 +58,40 @@ export function createImanageRevoke() {
     }
     return steps;
   };
+}
+
+/** The connection's delete policy applied to every document it filed (a revocation that purges remote copies). */
+async function purge(ctx: RevokeContext, policy: 'delete' | 'mark'): Promise<RevokeStepResult> {
+  const { services, connection } = ctx;
+  const settings = connection.settings as unknown as ImanageSettings;
+  const rows = await services.db.selectFrom('sync_state').select(['item_key', 'remote_id', 'case_id']).where('connection_id', '=', connection.id).execute();
+  if (!rows.length) return { step: 'purge_remote', result: 'done', removedItems: 0, detail: 'nothing was ever filed' };
+  let accessToken: string;
+  try {
+    if (!ctx.tokens) throw new Error('no stored tokens');
+    accessToken = await ctx.tokens.accessToken();
+  } catch (err) {
+    return { step: 'purge_remote', result: 'failed', detail: `no usable access token: ${(err as Error).message}` };
+  }
+  const api = openImanage({ config: services.config, settings: connection.settings, accessToken });
+  const results = await removeDocuments(
+    { services, connection, actor: { kind: 'system', reason: 'revocation' } },
+    {
+      policy,
+      markField: settings.markField ?? 'custom15',
+      keyField: settings.keyField ?? 'custom16',
+      purpose: REVOCATION_PURGE,
+      client: () => api,
+      stop: new AbortController(),
+      concurrency: 4,
+    },
+    rows.map((r) => ({ key: r.item_key, remoteId: r.remote_id, caseId: r.case_id })),
+  );
+  const done = rows.filter((_, i) => results[i]!.outcome === 'done').map((r) => r.item_key);
+  if (done.length) await services.db.deleteFrom('sync_state').where('connection_id', '=', connection.id).where('item_key', 'in', done).execute();
+  const verb = policy === 'delete' ? 'deleted' : 'marked removed';
+  const failed = rows.length - done.length;
+  return failed
+    ? { step: 'purge_remote', result: 'failed', removedItems: done.length, detail: `${failed} filed document(s) could not be ${verb} yet` }
+    : { step: 'purge_remote', result: 'done', removedItems: done.length, detail: `every filed document was ${verb} in iManage` };
 }

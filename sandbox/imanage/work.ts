@@ -60,6 +60,14 @@ export interface ImanageStore {
   logouts: number;
   /** Uploads to store and then answer with a dropped connection (the answer is lost; the write is not). */
   dropAnswers: number;
+  /** Milliseconds an accepted upload (new document or version) waits, stored, before it answers (a crash test kills the client meanwhile). */
+  holdAnswersMs: number;
+  /** Whether stored versions keep their bytes (downloads need them); off for large benchmarks. */
+  keepContent: boolean;
+  /** OAuth clients the firm's administrator registered (id → secret); the sandbox's public one first. */
+  clients: Map<string, string>;
+  /** Every token request that passed client authentication: which client, which grant. */
+  tokenRequests: Array<{ clientId: string; grantType: string }>;
 }
 
 export function imanageStore(state: SandboxState): ImanageStore {
@@ -72,6 +80,10 @@ export function imanageStore(state: SandboxState): ImanageStore {
       refreshTokensEnabled: true,
       logouts: 0,
       dropAnswers: 0,
+      holdAnswersMs: 0,
+      keepContent: true,
+      clients: new Map([[IMANAGE_CLIENT.clientId, IMANAGE_CLIENT.clientSecret]]),
+      tokenRequests: [],
     };
     // A template workspace the admin may create matter workspaces from.
     s.containers.set('ACTIVE!1', { id: 'ACTIVE!1', library: 'ACTIVE', kind: 'workspace', name: 'Matter template', parentId: null, template: true });
@@ -118,7 +130,7 @@ export const imanageEmulator: ProviderEmulator = (app: Hono, ctx) => {
 
   app.get('/imanage/auth/oauth2/authorize', (c) => {
     const q = c.req.query();
-    if (q.client_id !== IMANAGE_CLIENT.clientId) return c.json({ error: 'invalid_client' }, 401);
+    if (!q.client_id || !store().clients.has(q.client_id)) return c.json({ error: 'invalid_client' }, 401);
     if (!q.redirect_uri || !/^https?:\/\//.test(q.redirect_uri)) return c.json({ error: 'invalid_request', error_description: 'redirect_uri' }, 400);
     const back = new URL(q.redirect_uri);
     if (q.state) back.searchParams.set('state', q.state);
@@ -137,7 +149,8 @@ export const imanageEmulator: ProviderEmulator = (app: Hono, ctx) => {
 
   app.post('/imanage/auth/oauth2/token', async (c) => {
     const p = (await c.req.parseBody()) as Record<string, string>;
-    if (p.client_id !== IMANAGE_CLIENT.clientId || p.client_secret !== IMANAGE_CLIENT.clientSecret) return c.json({ error: 'invalid_client' }, 401);
+    if (!p.client_id || store().clients.get(p.client_id) !== p.client_secret) return c.json({ error: 'invalid_client' }, 401);
+    store().tokenRequests.push({ clientId: p.client_id, grantType: String(p.grant_type) });
     const issue = (account: string, family: string) => {
       const body: Record<string, unknown> = {
         access_token: state.issueToken({
@@ -169,6 +182,8 @@ export const imanageEmulator: ProviderEmulator = (app: Hono, ctx) => {
     if (p.grant_type === 'refresh_token') {
       const t = p.refresh_token ? state.tokens.get(p.refresh_token) : undefined;
       if (t?.kind !== 'refresh' || t.provider !== 'imanage' || t.revoked || !store().refreshTokensEnabled) return c.json({ error: 'invalid_grant' }, 400);
+      // A refresh token works only for the client it was issued to.
+      if (t.clientId !== p.client_id) return c.json({ error: 'invalid_grant' }, 400);
       if (tokenFault(state, { provider: 'imanage', account: t.account, method: 'POST', path: c.req.path }, 'invalid_grant'))
         return c.json({ error: 'invalid_grant' }, 400);
       record(c, t.account, 200);
@@ -197,9 +212,19 @@ export const imanageEmulator: ProviderEmulator = (app: Hono, ctx) => {
 
   /** Test control: refresh tokens on/off (iManage's server setting) and answers to drop. */
   app.post('/_sandbox/imanage/settings', async (c) => {
-    const body = (await c.req.json().catch(() => ({}))) as { refreshTokensEnabled?: unknown; dropAnswers?: unknown };
+    const body = (await c.req.json().catch(() => ({}))) as {
+      refreshTokensEnabled?: unknown;
+      dropAnswers?: unknown;
+      holdAnswersMs?: unknown;
+      keepContent?: unknown;
+      registerClient?: { clientId?: unknown; clientSecret?: unknown };
+    };
+    const reg = body.registerClient;
+    if (reg && typeof reg.clientId === 'string' && typeof reg.clientSecret === 'string') store().clients.set(reg.clientId, reg.clientSecret);
     if (typeof body.refreshTokensEnabled === 'boolean') store().refreshTokensEnabled = body.refreshTokensEnabled;
     if (typeof body.dropAnswers === 'number') store().dropAnswers = body.dropAnswers;
+    if (typeof body.holdAnswersMs === 'number') store().holdAnswersMs = body.holdAnswersMs;
+    if (typeof body.keepContent === 'boolean') store().keepContent = body.keepContent;
     return c.json({ refreshTokensEnabled: store().refreshTokensEnabled, dropAnswers: store().dropAnswers });
   });
 
@@ -349,7 +374,8 @@ export const imanageEmulator: ProviderEmulator = (app: Hono, ctx) => {
     version: n,
     size: content.length,
     sha256: createHash('sha256').update(content).digest('hex'),
-    content,
+    // A benchmark turns keeping the bytes off (size and hash are still kept) so the sandbox stays small.
+    content: store().keepContent ? content : Buffer.alloc(0),
   });
 
   app.post(`${base}/folders/:id/documents`, async (c) => {
@@ -369,6 +395,7 @@ export const imanageEmulator: ProviderEmulator = (app: Hono, ctx) => {
     store().documents.set(`${g.lib}!${number}`, doc);
     const view = docView(doc);
     record(c, g.account, 201, true, { id: view.id, bytes: upload.content.length, sha256: doc.versions[0]!.sha256 });
+    if (store().holdAnswersMs > 0) await new Promise((r) => setTimeout(r, store().holdAnswersMs));
     if (store().dropAnswers > 0) {
       store().dropAnswers -= 1;
       // The document is stored; the client never hears so (a crash or a cut connection after the write).
@@ -392,6 +419,7 @@ export const imanageEmulator: ProviderEmulator = (app: Hono, ctx) => {
     const v = version(doc, doc.versions.length + 1, upload.content);
     doc.versions.push(v);
     record(c, g.account, 201, true, { id: v.id, bytes: v.size, sha256: v.sha256 });
+    if (store().holdAnswersMs > 0) await new Promise((r) => setTimeout(r, store().holdAnswersMs));
     return c.json({ data: docView(doc), warnings: warnings(upload.profile) }, 201);
   });
 
@@ -407,6 +435,17 @@ export const imanageEmulator: ProviderEmulator = (app: Hono, ctx) => {
     doc.profile = { ...doc.profile, ...body };
     record(c, g.account, 200, true, { id: docView(doc).id, bytes: 0 });
     return c.json({ data: docView(doc) });
+  });
+
+  app.delete(`${base}/documents/:id`, async (c) => {
+    const g = await guard(c);
+    if (g instanceof Response) return g;
+    const id = c.req.param('id')!.replace(/\.\d+$/, '');
+    const doc = store().documents.get(id);
+    if (!doc) return c.json({ error: { code: 'NotFound', message: 'document not found' } }, 404);
+    store().documents.delete(id);
+    record(c, g.account, 204, true, { id, deleted: true });
+    return c.body(null, 204);
   });
 
   app.get(`${base}/documents/:id`, async (c) => {

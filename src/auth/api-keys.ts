@@ -1,9 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { sql } from 'kysely';
 import type { MiddlewareHandler } from 'hono';
-import { AuthError } from '../errors/index.ts';
+import { sql } from 'kysely';
 import type { AppEnv } from '../api/env.ts';
 import type { Db } from '../db/database.ts';
+import { AuthError } from '../errors/index.ts';
 
 const KEY_PREFIX = 'cbk_';
 

@@ -1,8 +1,8 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
-import { AuthError } from '../errors/index.ts';
 import type { AppEnv } from '../api/env.ts';
+import { AuthError } from '../errors/index.ts';
 import { CSRF_HEADER, SESSION_COOKIE, type SessionData, type SessionPolicy, type SessionStore } from './session-store.ts';
 
 export { CSRF_HEADER, SESSION_COOKIE, type SessionData, type SessionPolicy, SessionStore } from './session-store.ts';

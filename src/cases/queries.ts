@@ -1,6 +1,14 @@
-import { sql } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
+import { isEmptyCaseScope } from '../consent/case-scope.ts';
 import type { Db } from '../db/database.ts';
 import type { CaseEventKind, CaseScope, Participant } from '../db/types.ts';
+
+/** The consent's case scope as a condition on `cases as c` (practice areas case-insensitively); null for all cases. */
+function scopeCondition(scope: CaseScope): RawBuilder<boolean> | null {
+  if (scope.kind === 'cases') return sql<boolean>`c.id = any(${scope.caseIds}::uuid[])`;
+  if (scope.kind === 'practice_areas') return sql<boolean>`lower(c.practice_area) = any(${scope.practiceAreas.map((a) => a.trim().toLowerCase())}::text[])`;
+  return null;
+}
 
 /** A case event joined with its case, as projections need it. */
 export interface EventWithCase {
@@ -28,7 +36,7 @@ export interface EventWithCase {
  * the consent's case scope. This is the "case data" side of `case data ∩ consent`.
  */
 export async function loadEventsInScope(db: Db, params: { organizationId: string; userEmail: string; caseScope: CaseScope }): Promise<EventWithCase[]> {
-  if (params.caseScope.kind === 'cases' && params.caseScope.caseIds.length === 0) return [];
+  if (isEmptyCaseScope(params.caseScope)) return [];
   let q = db
     .selectFrom('case_events as e')
     .innerJoin('cases as c', 'c.id', 'e.case_id')
@@ -37,7 +45,8 @@ export async function loadEventsInScope(db: Db, params: { organizationId: string
     .where('e.deleted_at', 'is', null)
     .where('c.deleted_at', 'is', null)
     .where(sql<boolean>`c.assignees @> ${JSON.stringify([params.userEmail.toLowerCase()])}::jsonb`);
-  if (params.caseScope.kind === 'cases') q = q.where('c.id', 'in', params.caseScope.caseIds);
+  const inScope = scopeCondition(params.caseScope);
+  if (inScope) q = q.where(inScope);
   const rows = await q
     .select([
       'e.id',
@@ -81,11 +90,6 @@ export async function loadEventsInScope(db: Db, params: { organizationId: string
   }));
 }
 
-/** Whether a case (internal id) is assigned to the user and inside the scope. */
-export function caseInScope(scope: CaseScope, caseId: string): boolean {
-  return scope.kind === 'all' || scope.caseIds.includes(caseId);
-}
-
 /** A case document's metadata joined with its case, as projections need it (the bytes stay in the blob store). */
 export interface DocumentWithCase {
   id: string;
@@ -114,7 +118,7 @@ export async function loadDocumentsInScope(
   /** `userEmail` null: every case of the organization (an organization-level connection). */
   params: { organizationId: string; userEmail: string | null; caseScope: CaseScope },
 ): Promise<DocumentWithCase[]> {
-  if (params.caseScope.kind === 'cases' && params.caseScope.caseIds.length === 0) return [];
+  if (isEmptyCaseScope(params.caseScope)) return [];
   let q = db
     .selectFrom('documents as d')
     .innerJoin('cases as c', 'c.id', 'd.case_id')
@@ -123,7 +127,8 @@ export async function loadDocumentsInScope(
     .where('d.deleted_at', 'is', null)
     .where('c.deleted_at', 'is', null);
   if (params.userEmail !== null) q = q.where(sql<boolean>`c.assignees @> ${JSON.stringify([params.userEmail.toLowerCase()])}::jsonb`);
-  if (params.caseScope.kind === 'cases') q = q.where('c.id', 'in', params.caseScope.caseIds);
+  const inScope = scopeCondition(params.caseScope);
+  if (inScope) q = q.where(inScope);
   const rows = await q
     .select([
       'd.id',

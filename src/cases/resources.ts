@@ -22,6 +22,7 @@ export const caseResourceSchema = z
     title: z.string(),
     clientName: z.string().nullable(),
     status: z.string(),
+    practiceArea: z.string().nullable(),
     assignees: z.array(z.string()),
   })
   .meta({ id: 'Case' });
@@ -102,6 +103,7 @@ export interface CaseRowRead extends CommonRow {
   title: string;
   client_name: string | null;
   status: string;
+  practice_area: string | null;
   assignees: string[];
 }
 
@@ -112,6 +114,7 @@ export function toCaseResource(r: CaseRowRead): CaseResource {
     title: r.title,
     clientName: r.client_name,
     status: r.status,
+    practiceArea: r.practice_area,
     assignees: r.assignees,
   };
 }

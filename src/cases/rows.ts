@@ -16,7 +16,12 @@ export interface TableSpec {
 }
 
 export const TABLE_SPECS: Record<EntityType, TableSpec> = {
-  case: { table: 'cases', contentColumns: ['number', 'title', 'client_name', 'status', 'assignees'], jsonColumns: ['assignees'], caseColumn: 'id' },
+  case: {
+    table: 'cases',
+    contentColumns: ['number', 'title', 'client_name', 'status', 'assignees', 'practice_area'],
+    jsonColumns: ['assignees'],
+    caseColumn: 'id',
+  },
   event: {
     table: 'case_events',
     contentColumns: ['case_id', 'kind', 'title', 'description', 'location', 'starts_at', 'ends_at', 'time_zone', 'start_date', 'end_date', 'participants'],
@@ -47,6 +52,7 @@ export function caseRow(d: CaseData): ContentRow {
     client_name: d.clientName,
     status: d.status,
     assignees: JSON.stringify(d.assignees),
+    practice_area: d.practiceArea,
   };
 }
 

@@ -84,6 +84,9 @@ export const caseInputSchema = z
     title: text(500).meta({ example: 'Miller v. Eastside Logistics' }),
     clientName: optionalText(300),
     status: text(50).default('open').meta({ description: 'Free text, e.g. open, pending, settled, closed' }),
+    practiceArea: optionalText(100).meta({
+      description: 'The practice area, e.g. Litigation (a consent may cover the cases of some practice areas; compared case-insensitively)',
+    }),
     assignees: z
       .array(email)
       .max(200)

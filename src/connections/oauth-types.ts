@@ -1,4 +1,5 @@
 import type { Config } from '../config/load.ts';
+import type { Db } from '../db/database.ts';
 import { CasebridgeError } from '../errors/index.ts';
 
 /**
@@ -30,6 +31,12 @@ export class OAuthTokenError extends CasebridgeError {
   }
 }
 
+/** An OAuth client registration: the deployment's (configuration) or one an organization registered itself. */
+export interface OAuthClient {
+  clientId: string;
+  clientSecret: string;
+}
+
 /** What an OAuth connector declares; the flow, PKCE, state, vault and refresh are generic. */
 export interface ConnectorOAuth {
   /**
@@ -37,7 +44,13 @@ export interface ConnectorOAuth {
    * own host) builds its endpoints from them; others ignore them.
    */
   authorizationEndpoint(config: Config, settings?: Record<string, unknown>): string;
-  clientId(config: Config, settings?: Record<string, unknown>): string;
+  /** `client`: the organization's own registration, when it has one (see `organizationClient`). */
+  clientId(config: Config, settings?: Record<string, unknown>, client?: OAuthClient | null): string;
+  /**
+   * The client an organization registered itself (a firm's own server has its own registrations);
+   * null → the deployment's configuration. Read before every authorize, exchange and refresh.
+   */
+  organizationClient?(deps: { db: Db; config: Config }, organizationId: string): Promise<OAuthClient | null>;
   /** The narrowest scopes the connection's settings need (plus identity scopes for the account). */
   scopes(settings: Record<string, unknown>): string[];
   /** Extra authorization parameters, e.g. `access_type=offline`. */
@@ -52,8 +65,11 @@ export interface ConnectorOAuth {
   consentParams?: Record<string, string>;
   /** Name of the login hint parameter (`login_hint` for Google). */
   loginHintParam?: string;
-  exchangeCode(config: Config, params: { code: string; codeVerifier: string; redirectUri: string; settings?: Record<string, unknown> }): Promise<TokenSet>;
-  refresh(config: Config, params: { refreshToken: string; settings?: Record<string, unknown> }): Promise<TokenSet>;
+  exchangeCode(
+    config: Config,
+    params: { code: string; codeVerifier: string; redirectUri: string; settings?: Record<string, unknown>; client?: OAuthClient | null },
+  ): Promise<TokenSet>;
+  refresh(config: Config, params: { refreshToken: string; settings?: Record<string, unknown>; client?: OAuthClient | null }): Promise<TokenSet>;
   /** Provider-side revocation of a token, if the provider offers it. */
   revokeToken?(config: Config, params: { token: string }): Promise<{ status: number }>;
   /**

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/load.ts';
 import { redisKey } from '../redis.ts';
-import type { ConnectorOAuth } from './oauth-types.ts';
+import type { ConnectorOAuth, OAuthClient } from './oauth-types.ts';
 
 /**
  * The OAuth 2.0 authorization-code flow for every OAuth connector, written once: PKCE (S256), a
@@ -64,6 +64,8 @@ export async function startAuthorization(
     loginHint?: string;
     /** A connection whose working refresh token is reused: the connector's `consentParams` are left out. */
     reuseRefreshTokenOf?: string | null;
+    /** The organization's own client registration, when the platform has one. */
+    client?: OAuthClient | null;
   },
 ): Promise<{ authorizationUrl: string; expiresAt: string }> {
   const state = randomBytes(32).toString('base64url');
@@ -84,7 +86,7 @@ export async function startAuthorization(
   await deps.redis.set(stateKey(deps.config.REDIS_PREFIX, state), JSON.stringify(pending), 'EX', STATE_TTL_SECONDS);
   const url = new URL(params.oauth.authorizationEndpoint(deps.config, params.settings));
   url.searchParams.set('response_type', 'code');
-  url.searchParams.set('client_id', params.oauth.clientId(deps.config, params.settings));
+  url.searchParams.set('client_id', params.oauth.clientId(deps.config, params.settings, params.client));
   url.searchParams.set('redirect_uri', redirectUri);
   url.searchParams.set('scope', params.oauth.scopes(params.settings).join(' '));
   url.searchParams.set('state', state);

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { connectorFor } from '../../connectors/registry.ts';
 import type { Connector, SyncContext } from '../../connectors/types.ts';
 import type { UserPrincipal } from '../auth/principal.ts';
+import { caseScopeSchema } from '../consent/case-scope.ts';
 import type { CategoryId } from '../consent/categories.ts';
 import { grantConnectionConsent } from '../consent/grant.ts';
 import { currentConsent } from '../consent/service.ts';
@@ -14,7 +15,7 @@ import { emitConnectionCreated } from '../webhooks/connection-events.ts';
 import { CallbackError, ConnectionsError } from './errors.ts';
 import { connectionError } from './lifecycle.ts';
 import { consumeAuthorization, startAuthorization } from './oauth.ts';
-import { OAuthTokenError } from './oauth-types.ts';
+import { type OAuthClient, OAuthTokenError } from './oauth-types.ts';
 import { announceTransition, applyTransition } from './state-machine.ts';
 import { connectionTokens } from './token-access.ts';
 import { vaultFor } from './token-refresh.ts';
@@ -52,10 +53,7 @@ export interface ConnectionView {
 export const createConnectionSchema = z.object({
   platform: z.string().min(1).max(64),
   categories: z.array(z.string()).min(1).max(20),
-  caseScope: z.discriminatedUnion('kind', [
-    z.object({ kind: z.literal('all') }),
-    z.object({ kind: z.literal('cases'), caseIds: z.array(z.uuid()).min(1).max(5000) }),
-  ]),
+  caseScope: caseScopeSchema,
   settings: z.record(z.string(), z.unknown()).optional(),
   attestations: z.record(z.string(), z.string()).optional(),
   /** Pre-selects the account on the provider's sign-in page. */
@@ -63,15 +61,23 @@ export const createConnectionSchema = z.object({
 });
 export type CreateConnectionInput = z.infer<typeof createConnectionSchema>;
 
-/** The platform's connector, when it signs in with OAuth and this deployment has its client configured. */
-function oauthConnector(services: Services, platform: string): Connector & { oauth: NonNullable<Connector['oauth']> } {
+/**
+ * The platform's connector, when it signs in with OAuth and its client is known: the organization's
+ * own registration (a platform whose servers are the organizations' own), else this deployment's.
+ */
+async function oauthConnector(
+  services: Services,
+  platform: string,
+  organizationId: string,
+): Promise<{ connector: Connector & { oauth: NonNullable<Connector['oauth']> }; client: OAuthClient | null }> {
   const connector = connectorFor(platform);
   if (!connector) throw new ConnectionsError('unknown_platform', `there is no platform "${platform}"`);
   if (!connector.oauth) {
     throw new ConnectionsError('platform_not_oauth', `${connector.manifest.displayName} is not connected through an account sign-in`);
   }
+  const client = (await connector.oauth.organizationClient?.(services, organizationId)) ?? null;
   try {
-    connector.oauth.clientId(services.config);
+    connector.oauth.clientId(services.config, undefined, client);
   } catch (err) {
     // Checked before anything is written: no pending connection is left behind.
     if (err instanceof OAuthTokenError && err.code === 'not_configured') {
@@ -79,7 +85,7 @@ function oauthConnector(services: Services, platform: string): Connector & { oau
     }
     throw err;
   }
-  return connector as Connector & { oauth: NonNullable<Connector['oauth']> };
+  return { connector: connector as Connector & { oauth: NonNullable<Connector['oauth']> }, client };
 }
 
 function parseSettings(schema: z.ZodType<Record<string, unknown>> | undefined, value: unknown): Record<string, unknown> {
@@ -119,7 +125,7 @@ export async function createConnection(
   },
 ): Promise<{ connection: ConnectionView; authorizationUrl: string; authorizationExpiresAt: string }> {
   const { principal, input } = params;
-  const connector = oauthConnector(services, input.platform);
+  const { connector, client } = await oauthConnector(services, input.platform, principal.organizationId);
   // An organization-level platform (the firm's own server) is connected for everyone: admins only.
   if (connector.manifest.level === 'organization' && principal.role !== 'admin') {
     throw new AuthError('admin_required', `only an administrator may connect ${connector.manifest.displayName} for the organization`);
@@ -168,6 +174,7 @@ export async function createConnection(
     return row;
   });
   const auth = await startAuthorization(services, {
+    client,
     oauth: connector.oauth,
     settings,
     connectionId: connection.id,
@@ -198,7 +205,7 @@ export async function reauthorizeConnection(
 ): Promise<{ authorizationUrl: string; authorizationExpiresAt: string }> {
   const row = await ownConnection(services, params.principal, params.id);
   if (row.status === 'revoked') throw new ConnectionsError('connection_revoked', 'this connection was revoked; create a new one');
-  const connector = oauthConnector(services, row.platform);
+  const { connector, client } = await oauthConnector(services, row.platform, row.organization_id);
   // After a callback without a refresh token, the next try shows the consent screen.
   const reuse =
     row.last_error?.code === 'refresh_token_missing'
@@ -211,6 +218,7 @@ export async function reauthorizeConnection(
           own: row.id,
         });
   const auth = await startAuthorization(services, {
+    client,
     oauth: connector.oauth,
     settings: row.settings,
     connectionId: row.id,
@@ -325,7 +333,7 @@ export async function completeAuthorization(
   }
   const row = await ownConnection(services, principal, pending.connectionId);
   if (row.status === 'revoked') throw new CallbackError('connection_revoked', 'this connection was revoked meanwhile; create a new one');
-  const connector = oauthConnector(services, row.platform);
+  const { connector, client } = await oauthConnector(services, row.platform, row.organization_id);
 
   if (params.error || !params.code) {
     const denied = params.error === 'access_denied';
@@ -347,6 +355,7 @@ export async function completeAuthorization(
       codeVerifier: pending.codeVerifier,
       redirectUri: pending.redirectUri,
       settings: row.settings ?? {},
+      client,
     });
   } catch (err) {
     const code = err instanceof OAuthTokenError ? err.code : 'error';

@@ -117,8 +117,10 @@ export function createTokenAccess(deps: TokenDeps, options: TokenAccessOptions):
           let fresh: Awaited<ReturnType<ConnectorOAuth['refresh']>>;
           try {
             // The connection's settings: a per-organization server's token endpoint is built from them.
-            const row = await deps.db.selectFrom('connections').select('settings').where('id', '=', connectionId).executeTakeFirst();
-            fresh = await options.oauth.refresh(deps.config, { refreshToken: t.refreshToken, settings: row?.settings ?? {} });
+            const row = await deps.db.selectFrom('connections').select(['settings', 'organization_id']).where('id', '=', connectionId).executeTakeFirst();
+            // An organization's own client registration, when the platform has them.
+            const client = row && options.oauth.organizationClient ? await options.oauth.organizationClient(deps, row.organization_id) : null;
+            fresh = await options.oauth.refresh(deps.config, { refreshToken: t.refreshToken, settings: row?.settings ?? {}, client });
           } catch (err) {
             if (err instanceof OAuthTokenError && (err.code === 'invalid_grant' || err.code === 'unauthorized_client')) {
               failed('grant_revoked');

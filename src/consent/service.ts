@@ -1,9 +1,10 @@
 import type { Redis } from 'ioredis';
 import type { Db, Tx } from '../db/database.ts';
 import type { CaseScope, ConsentsTable } from '../db/types.ts';
-import { redisKey } from '../redis.ts';
-import { CATEGORIES, type CategoryId } from './categories.ts';
 import { CasebridgeError } from '../errors/index.ts';
+import { redisKey } from '../redis.ts';
+import { isEmptyCaseScope, normaliseCaseScope } from './case-scope.ts';
+import { CATEGORIES, type CategoryId } from './categories.ts';
 
 /** A consent record as the rest of the code sees it. */
 export interface Consent {
@@ -103,8 +104,8 @@ export async function grantConsent(
 ): Promise<Consent> {
   const categories = [...new Set(params.categories)];
   if (!categories.length) throw new ConsentError('no_categories', 'choose at least one data category');
-  if (params.caseScope.kind === 'cases' && params.caseScope.caseIds.length === 0) {
-    throw new ConsentError('empty_case_scope', 'a case scope of kind "cases" needs at least one case id');
+  if (isEmptyCaseScope(params.caseScope)) {
+    throw new ConsentError('empty_case_scope', 'a case scope of kind "cases" needs at least one case id, of kind "practice_areas" at least one practice area');
   }
   const attestations = params.attestations ?? {};
   const missing = categories.filter((c) => CATEGORIES[c].attestation && attestations[c] !== CATEGORIES[c].attestation);
@@ -139,7 +140,7 @@ export async function grantConsent(
         version: (prev?.version ?? 0) + 1,
         granted_by: params.grantedBy,
         categories: JSON.stringify(categories),
-        case_scope: JSON.stringify(params.caseScope),
+        case_scope: JSON.stringify(params.caseScope.kind === 'practice_areas' ? normaliseCaseScope(params.caseScope) : params.caseScope),
         policy_version: params.policyVersion ?? CURRENT_POLICY_VERSION,
         method: params.method,
         ip: params.ip ?? null,

@@ -69,6 +69,8 @@ export interface CasesTable extends CaseDataColumns {
   client_name: string | null;
   status: string;
   assignees: Json<string[]>;
+  /** Migration 0021; scopes a consent by practice area. */
+  practice_area: string | null;
 }
 
 export interface Participant {
@@ -134,7 +136,8 @@ export interface ConnectionsTable {
   last_full_sync_at: NullableTimestamp;
 }
 
-export type CaseScope = { kind: 'all' } | { kind: 'cases'; caseIds: string[] };
+/** Which cases a consent covers: all, a list, or the cases of some practice areas (compared case-insensitively; 0021). */
+export type CaseScope = { kind: 'all' } | { kind: 'cases'; caseIds: string[] } | { kind: 'practice_areas'; practiceAreas: string[] };
 
 export interface ConsentsTable {
   id: Generated<string>;
@@ -238,6 +241,17 @@ export interface ImanageCaseFoldersTable {
   workspace_id: string;
   folder_id: string;
   workspace_created: ColumnType<boolean, boolean | undefined, boolean>;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+/** A firm's own iManage OAuth client (migration 0021); the secret sealed like tokens, the organization id as AAD. */
+export interface ImanageFirmClientsTable {
+  organization_id: string;
+  client_id: string;
+  secret_key_id: string;
+  secret_ciphertext: string;
+  updated_by: string | null;
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>;
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
@@ -514,6 +528,7 @@ export interface DB {
   contact_invitations: ContactInvitationsTable;
   invitation_suppressions: InvitationSuppressionsTable;
   imanage_case_folders: ImanageCaseFoldersTable;
+  imanage_firm_clients: ImanageFirmClientsTable;
   connection_tokens: ConnectionTokensTable;
   transfer_log: TransferLogTable;
   transfer_log_heads: TransferLogHeadsTable;

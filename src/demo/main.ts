@@ -7,6 +7,7 @@ import { RedisUnavailableError, safeRedisUrl } from '../redis.ts';
 import { createDemoContext, type DemoContext, type DemoStep, envValue } from './context.ts';
 import { googleCalendarStep } from './google-calendar-step.ts';
 import { icalFeedStep } from './ical-step.ts';
+import { imanageStep } from './imanage-step.ts';
 import { humanLogLines } from './log-lines.ts';
 import { mailCaptureStep, outlookContactsStep } from './outlook-contacts-step.ts';
 import { findOnPath, freePort, portInUse, redisAnswers, startPrivateRedis } from './private-redis.ts';
@@ -172,6 +173,7 @@ export const demoSteps: DemoStep[] = [
   googleCalendarStep,
   icalFeedStep,
   outlookContactsStep,
+  imanageStep,
   urlsStep,
 ];
 

@@ -51,6 +51,8 @@ export const sandboxStep: DemoStep = {
     ctx.cleanups.push(() => sandbox.close());
     ctx.sandbox = { url: sandbox.url, startedByDemo: true };
     ctx.env.SANDBOX_URL = sandbox.url;
+    // The sandbox's iManage server is on loopback over http, which a real firm's server never may be.
+    ctx.env.IMANAGE_ALLOW_PRIVATE_HOSTS ??= 'true';
     alignPublicBaseUrl(ctx, host);
     ctx.print(
       heading,

@@ -5,8 +5,8 @@ import type { Db } from '../db/database.ts';
 import { revocationReceipt } from '../observability/metrics.ts';
 import type { Services } from '../services.ts';
 import { getSigningKey, type JwsType, jcs, type SignedEnvelope, signJws, verifyJson, verifyJws } from '../transfers/signing.ts';
-import type { ConnectionSteps } from './steps.ts';
 import { emitWebhookEvent } from '../webhooks/outbox.ts';
+import type { ConnectionSteps } from './steps.ts';
 
 /**
  * The signed statement of what a revocation did. Everything in it is covered by the signature.

@@ -1,3 +1,4 @@
+import { caseInScope } from '../consent/case-scope.ts';
 import { CATEGORIES, type CategoryId } from '../consent/categories.ts';
 import type { Consent } from '../consent/service.ts';
 import type { ConnectionStatus } from '../db/types.ts';
@@ -68,6 +69,8 @@ export function decideTransfer(params: {
   purpose: string;
   /** The item's recipient opted out (`recipient.suppressible` and on the organization's suppression list). */
   suppressed?: boolean;
+  /** The practice area of each case the item names; needed when the consent's scope is by practice area (absent: out of scope). */
+  practiceAreas?: ReadonlyMap<string, string | null>;
 }): Decision {
   const { connection, consent, item, purpose } = params;
   const attemptedCategories = [...item.categories];
@@ -105,6 +108,9 @@ export function decideTransfer(params: {
   if (current.caseScope.kind === 'cases') {
     const scope = new Set(current.caseScope.caseIds);
     if ((item.subjects.caseIds ?? []).some((id) => !scope.has(id))) return block('case_out_of_scope');
+  } else if (current.caseScope.kind === 'practice_areas') {
+    const scope = current.caseScope;
+    if ((item.subjects.caseIds ?? []).some((id) => !caseInScope(scope, { id, practiceArea: params.practiceAreas?.get(id) }))) return block('case_out_of_scope');
   }
   if (params.suppressed) return block('recipient_suppressed');
   return minimise(item, current, current);

@@ -179,6 +179,26 @@ export async function loadGateState(db: Db, connectionId: string): Promise<GateS
   };
 }
 
+/**
+ * The practice areas of the cases the items name, read only when the consent's scope is by practice
+ * area (read at decision time, so a case moved out of the scope stops leaving at once).
+ */
+async function practiceAreasFor(db: Db, state: GateState, items: readonly TransferItem[]): Promise<ReadonlyMap<string, string | null> | undefined> {
+  if (state.consent.kind !== 'current' || state.consent.consent.caseScope.kind !== 'practice_areas' || !state.connection) return undefined;
+  const ids = [...new Set(items.flatMap((i) => i.subjects.caseIds ?? []))].filter((id) => UUID.test(id));
+  const areas = new Map<string, string | null>();
+  if (!ids.length) return areas;
+  const rows = await db
+    .selectFrom('cases')
+    .select(['id', 'practice_area'])
+    .where('organization_id', '=', state.connection.organizationId)
+    .where('id', 'in', ids)
+    .where('deleted_at', 'is', null)
+    .execute();
+  for (const r of rows) areas.set(r.id, r.practice_area);
+  return areas;
+}
+
 /** Oldest epoch read a call may leave on (see `stillAllowed`); revocation drain deadlines are longer. */
 const MAX_EPOCH_AGE_MS = 1_000;
 
@@ -277,8 +297,17 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
     async function run(): Promise<Array<TransferResult<T>>> {
       const state = await stateFor(ctx.connectionId, epoch);
       const suppressed = await suppressedRecipients(db, state.attribution, items);
+      const areas = await practiceAreasFor(db, state, items);
+      let latestAreas = areas;
       const decisions = items.map((item, i) =>
-        decideTransfer({ connection: state.connection, consent: state.consent, item, purpose: ctx.purpose, suppressed: suppressed.has(i) }),
+        decideTransfer({
+          connection: state.connection,
+          consent: state.consent,
+          item,
+          purpose: ctx.purpose,
+          suppressed: suppressed.has(i),
+          practiceAreas: areas,
+        }),
       );
       // Rows are chained per organization: a call for a connection the database never knew has no
       // organization to log under, so it is refused with a warning instead of a row.
@@ -311,6 +340,7 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
             if (now === epoch) return;
             epoch = now;
             latest = await stateFor(ctx.connectionId, now);
+            latestAreas = await practiceAreasFor(db, latest, items);
             // Revoked or withdrawn: write the outcomes of the calls already finished now, so that a
             // waiting revocation sees which calls are really still under way.
             flush();
@@ -327,6 +357,7 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
           item: items[i]!,
           purpose: ctx.purpose,
           suppressed: suppressed.has(i),
+          practiceAreas: latestAreas,
         });
         if (!again.allowed) return again;
         // A new consent version may allow less: the intent row would name the old one, so stop and
@@ -505,7 +536,14 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
       try {
         const state = await stateFor(ctx.connectionId, epoch);
         const suppressed = await suppressedRecipients(db, state.attribution, [item]);
-        const decision = decideTransfer({ connection: state.connection, consent: state.consent, item, purpose: ctx.purpose, suppressed: suppressed.has(0) });
+        const decision = decideTransfer({
+          connection: state.connection,
+          consent: state.consent,
+          item,
+          purpose: ctx.purpose,
+          suppressed: suppressed.has(0),
+          practiceAreas: await practiceAreasFor(db, state, [item]),
+        });
         const row = baseEntry(ctx, item, decision, state.attribution, new Date(), freezeDeep(actorRecord(ctx.actor)));
         if (!row) {
           warnUnknownConnection(ctx);

@@ -3,7 +3,7 @@ import { transitionConnections } from '../../src/connections/state-machine.ts';
 import { revocationEpochKey } from '../../src/consent/service.ts';
 import type { ConnectionStatus } from '../../src/db/types.ts';
 import { insertConnection } from '../privacy/helpers.ts';
-import { seedOrg, type SeededOrg } from '../support/fixtures.ts';
+import { type SeededOrg, seedOrg } from '../support/fixtures.ts';
 import { createTestServices, type TestServices } from '../support/services.ts';
 
 /** The lifecycle against real PostgreSQL/PGlite and Redis: what moves, what is refused, what the gate sees. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { projectFeed } from '../../connectors/ical/project.ts';
-import type { RenderedFeed } from '../../connectors/ical/render.ts';
 import { etagMatches } from '../../connectors/ical/publish.ts';
+import type { RenderedFeed } from '../../connectors/ical/render.ts';
 import { type CachedFeed, feedVersionKey, fieldSignature, RenderCache } from '../../connectors/ical/render-cache.ts';
 import { feedUrl, hashFeedToken, mintFeedToken } from '../../connectors/ical/tokens.ts';
 

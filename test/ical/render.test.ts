@@ -1,10 +1,10 @@
 import fc from 'fast-check';
+import { foldLines as libraryFoldLines } from 'ical-generator';
 import { afterAll, describe, expect, it } from 'vitest';
 import { projectFeed } from '../../connectors/ical/project.ts';
-import { foldLines as libraryFoldLines } from 'ical-generator';
 import { DEFAULT_CALENDAR_NAME, eventsFromColumns, foldLines, nextDay, type RenderEvent, renderCalendar, renderFeed } from '../../connectors/ical/render.ts';
-import { allowedFields, type CategoryId } from '../../src/consent/categories.ts';
 import type { EventWithCase } from '../../src/cases/queries.ts';
+import { allowedFields, type CategoryId } from '../../src/consent/categories.ts';
 import { contentLines, expectedText, localDate, parsedEvents, parseFeed, physicalLines, splitLine, unescapeText, veventBlocks } from './support.ts';
 
 const ORIGINAL_TZ = process.env.TZ;

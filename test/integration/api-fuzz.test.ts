@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { insertCase, insertConnection } from '../privacy/helpers.ts';
 import { bearer, type SeededOrg, seedOrg, signInAs } from '../support/fixtures.ts';
 import { createTestServices, type TestServices } from '../support/services.ts';
-import { insertCase, insertConnection } from '../privacy/helpers.ts';
 
 /**
  * The API fuzz: every route the app has — those of the OpenAPI document it serves, with their path,

@@ -226,6 +226,12 @@ describe('demo', () => {
     expect(lineWith(ctx, 'Outlook contacts', 'imported')).toMatch(/imported 301 contacts in [\d.]+ s with \d+ Graph requests/);
     expect(lineWith(ctx, 'Outlook contacts', 'invited')).toMatch(/invited \S+@contacts\.example \(smtp\): Alice \S+ invites you to join Hartmann/);
     expect(lineWith(ctx, 'Outlook contacts', 'mail capture')).toMatch(/accept link http:\/\/\S+\/v1\/invitations\/cbi_/);
+    // iManage: the firm's documents filed into their matter workspaces, two per case, ids printed.
+    const filed = /: (\d+) documents into (\d+) matter workspaces/.exec(lineWith(ctx, 'iManage Work (sandbox)', 'filed in'));
+    expect(Number(filed?.[2])).toBeGreaterThan(0);
+    expect(Number(filed?.[1])).toBe(2 * Number(filed?.[2]));
+    expect(lineWith(ctx, 'iManage Work (sandbox)', '→ workspace')).toMatch(/workspace ACTIVE!\d+, folder ACTIVE!\d+: 2 document\(s\) ACTIVE!\d+\.1/);
+    expect(lineWith(ctx, 'iManage Work (sandbox)', 'ledger')).toContain('/_sandbox/ledger?provider=imanage');
   }, 240_000);
 
   it('adds nothing when run again on the same data: one live connection, one feed (rotated)', async () => {

@@ -1,12 +1,12 @@
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { googleStore } from '../../sandbox/google/oauth.ts';
-import { encodeSamlPost } from '../../sandbox/onelogin/response.ts';
 import { oneLoginIdp } from '../../sandbox/onelogin/idp.ts';
+import { encodeSamlPost } from '../../sandbox/onelogin/response.ts';
 import { SESSION_COOKIE } from '../../src/auth/sessions.ts';
+import { vaultFor } from '../../src/connections/token-refresh.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { browse, CookieJar, formFields, googleSignIn, samlStart, verifiedGoogleDomain } from '../auth/helpers.ts';
-import { vaultFor } from '../../src/connections/token-refresh.ts';
 import { bearer, signInAs } from '../support/fixtures.ts';
 import { caseWithEvents, createSyncEnv, eventItem, GOOGLE_ACCOUNT, type SyncEnv } from '../sync/support/env.ts';
 

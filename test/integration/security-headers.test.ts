@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startService } from '../../src/main.ts';
 import { HSTS_VALUE } from '../../src/api/middleware/security-headers.ts';
+import { startService } from '../../src/main.ts';
 import { type SeededOrg, seedOrg, signInAs } from '../support/fixtures.ts';
 import { createTestServices, type TestServices } from '../support/services.ts';
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTokenAccess, ReauthRequiredError, vaultFor } from '../../src/connections/token-refresh.ts';
 import { connectorFor } from '../../connectors/registry.ts';
+import { createTokenAccess, ReauthRequiredError, vaultFor } from '../../src/connections/token-refresh.ts';
 import { clearStateMetricsCache } from '../../src/observability/state-metrics.ts';
 import { sealCheckpoints } from '../../src/transfers/checkpoints.ts';
 import type { TransferItem } from '../../src/transfers/types.ts';

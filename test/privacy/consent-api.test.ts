@@ -1,6 +1,6 @@
+import { compactVerify, importJWK, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CATEGORY_IDS } from '../../src/consent/categories.ts';
-import { compactVerify, importJWK, type JWK } from 'jose';
 import { type SeededOrg, seedOrg, signInAs } from '../support/fixtures.ts';
 import { createTestServices, type TestServices } from '../support/services.ts';
 import { insertCase, insertConnection, jobCtx } from './helpers.ts';

@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allowedFields, CATEGORIES, type CategoryId } from '../../src/consent/categories.ts';
 import { bumpRevocationEpoch, withdrawConsents } from '../../src/consent/service.ts';
-import { sha256Hex, canonicalJson } from '../../src/transfers/canonical.ts';
+import { canonicalJson, sha256Hex } from '../../src/transfers/canonical.ts';
 import { assertInsideGate, gateScope } from '../../src/transfers/gate-scope.ts';
 import type { TransferItem } from '../../src/transfers/types.ts';
 import { type SeededOrg, seedOrg } from '../support/fixtures.ts';

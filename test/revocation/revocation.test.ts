@@ -2,11 +2,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { calendarStore } from '../../sandbox/google/calendar.ts';
 import { RevocationViewSchema } from '../../src/api/routes/revocations.ts';
 import { runCli } from '../../src/cli/main.ts';
-import { calendarStore } from '../../sandbox/google/calendar.ts';
-import { seedOrg, signInAs } from '../support/fixtures.ts';
 import { jobCtx } from '../privacy/helpers.ts';
+import { seedOrg, signInAs } from '../support/fixtures.ts';
 import { caseWithEvents, createSyncEnv, type SyncEnv } from '../sync/support/env.ts';
 
 /**

@@ -7,8 +7,8 @@ import pg from 'pg';
 import { createApp } from '../../src/api/app.ts';
 import type { App } from '../../src/api/env.ts';
 import { type Config, loadConfig } from '../../src/config/load.ts';
-import type { Logger } from '../../src/observability/logger.ts';
 import { composeServices } from '../../src/main.ts';
+import type { Logger } from '../../src/observability/logger.ts';
 import type { Services } from '../../src/services.ts';
 
 /**

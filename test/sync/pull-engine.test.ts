@@ -5,9 +5,9 @@ import { type Connector, type ConnectorPull, CursorGoneError, type PullPage } fr
 import { createImportWorker } from '../../queues/import-worker.ts';
 import { vaultFor } from '../../src/connections/token-refresh.ts';
 import { grantConsent } from '../../src/consent/service.ts';
+import { loadCursor, type PullDeps, runImport } from '../../src/sync/pull.ts';
 import { ProviderRequestError } from '../../src/transfers/clients/http.ts';
 import { TransferBlockedError } from '../../src/transfers/types.ts';
-import { loadCursor, type PullDeps, runImport } from '../../src/sync/pull.ts';
 import { seedOrg } from '../support/fixtures.ts';
 import { createTestServices, type TestServices } from '../support/services.ts';
 

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { googleCalendarEmulator, calendarStore } from '../../sandbox/google/calendar.ts';
+import { type GoogleCalendarApi, openGoogleCalendar, ProviderHttpError } from '../../connectors/google-calendar/client.ts';
+import { calendarStore, googleCalendarEmulator } from '../../sandbox/google/calendar.ts';
 import { type Sandbox, startSandbox } from '../../sandbox/server.ts';
 import { loadConfig } from '../../src/config/load.ts';
-import { type GoogleCalendarApi, openGoogleCalendar, ProviderHttpError } from '../../connectors/google-calendar/client.ts';
 import { gateScope, UngatedTransferError } from '../../src/transfers/gate-scope.ts';
 
 /**

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { addDays } from '../../src/cases/calendar-date.ts';
 import { caseInputSchema, contactInputSchema, documentMetadataSchema, eventInputSchema } from '../../src/cases/schemas.ts';
 import { minimalPdf } from '../../src/demo/pdf.ts';
 import { buildDemoDataset, type DemoOrganization } from '../../src/demo/sample-data.ts';
-import { addDays } from '../../src/cases/calendar-date.ts';
 import { mondayOf, zonedTimeToUtc } from '../../src/demo/zoned-time.ts';
 
 describe('demo sample data', () => {

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { apiErrorFor, statusForCode } from '../../src/api/error-status.ts';
+import { LastAdminError } from '../../src/auth/users.ts';
+import { IngestError } from '../../src/cases/errors.ts';
 import { CallbackError, ConnectionsError } from '../../src/connections/errors.ts';
+import { VaultError } from '../../src/connections/token-vault.ts';
 import { ConsentError } from '../../src/consent/service.ts';
 import { AuthError, CasebridgeError, NotFoundError } from '../../src/errors/index.ts';
 import { RevocationError } from '../../src/revocation/service.ts';
-import { LastAdminError } from '../../src/auth/users.ts';
-import { IngestError } from '../../src/cases/errors.ts';
-import { VaultError } from '../../src/connections/token-vault.ts';
 
 describe('domain errors', () => {
   it('share one base class with a stable code and no HTTP status', () => {

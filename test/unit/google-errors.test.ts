@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { capDescription, GOOGLE_DESCRIPTION_LIMIT, toGoogleEvent } from '../../connectors/google-calendar/apply.ts';
+import { googleReason, ProviderHttpError } from '../../connectors/google-calendar/client.ts';
 import { classifyGoogleError, NotSentError } from '../../connectors/google-calendar/errors.ts';
 import { OAuthTokenError } from '../../src/connections/oauth-types.ts';
-import { googleReason, ProviderHttpError } from '../../connectors/google-calendar/client.ts';
-import { capDescription, GOOGLE_DESCRIPTION_LIMIT, toGoogleEvent } from '../../connectors/google-calendar/apply.ts';
 
 const http = (status: number | null, reason: string | null = null, retryAfterMs: number | null = null) =>
   classifyGoogleError(new ProviderHttpError(status, reason, 'x', retryAfterMs));

@@ -34,8 +34,8 @@ describe('case input', () => {
   });
 
   it('stores blank optional text as null and defaults the status to open', () => {
-    const c = caseInputSchema.parse({ number: ' PI-1 ', title: 'A v. B', clientName: '   ' });
-    expect(c).toEqual({ number: 'PI-1', title: 'A v. B', clientName: null, status: 'open', assignees: [] });
+    const c = caseInputSchema.parse({ number: ' PI-1 ', title: 'A v. B', clientName: '   ', practiceArea: ' ' });
+    expect(c).toEqual({ number: 'PI-1', title: 'A v. B', clientName: null, status: 'open', practiceArea: null, assignees: [] });
   });
 
   it('names each bad field', () => {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { connectorConfigFor } from '../../connectors/config-fragments.ts';
 import { googleCalendar } from '../../connectors/google-calendar/index.ts';
-import { loadConfig } from '../../src/config/load.ts';
 import { rateBudgets } from '../../queues/rate-limit.ts';
+import { loadConfig } from '../../src/config/load.ts';
 
 /** Rate budgets are manifest data; the limiter's setup knows no platform. */
 describe('rate budgets from manifests', () => {

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { chunk, detectDrift, planReconcile } from '../../src/sync/diff.ts';
 import type { CurrentItem, DesiredItem, RemoteItem } from '../../connectors/types.ts';
+import { chunk, detectDrift, planReconcile } from '../../src/sync/diff.ts';
 
 const desired = (key: string, hash: string): DesiredItem => ({
   key,

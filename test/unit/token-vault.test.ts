@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { open, parseKeyring, seal, VaultError } from '../../src/connections/token-vault.ts';
 import { needsRefresh, refreshAheadMs } from '../../src/connections/token-refresh.ts';
+import { open, parseKeyring, seal, VaultError } from '../../src/connections/token-vault.ts';
 
 const key = () => randomBytes(32).toString('base64');
 

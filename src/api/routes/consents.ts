@@ -3,6 +3,7 @@ import type { Context } from 'hono';
 import { connectorFor, connectors } from '../../../connectors/registry.ts';
 import type { UserPrincipal } from '../../auth/principal.ts';
 import { sessionAuth } from '../../auth/sessions.ts';
+import { caseScopeSchema } from '../../consent/case-scope.ts';
 import { CATEGORIES, CATEGORY_IDS } from '../../consent/categories.ts';
 import { changeConsent } from '../../consent/change.ts';
 import { buildConsentReceipt, CONSENT_RECEIPT_JWS_TYPE } from '../../consent/receipt.ts';
@@ -30,9 +31,7 @@ import { errorResponse as err } from '../schemas.ts';
 
 const CategoryIdSchema = z.enum(CATEGORY_IDS);
 
-const CaseScopeSchema = z
-  .discriminatedUnion('kind', [z.object({ kind: z.literal('all') }), z.object({ kind: z.literal('cases'), caseIds: z.array(z.uuid()).min(1).max(1000) })])
-  .openapi('CaseScope', { description: 'All of the user’s cases, or only the listed ones' });
+const CaseScopeSchema = caseScopeSchema;
 
 const GrantSchema = z
   .object({

@@ -69,6 +69,8 @@ export function createProviderHttpClient(options: {
   /** Headers that authenticate one request (e.g. `{ authorization: 'Bearer …' }`). */
   authorize: () => Promise<Record<string, string>>;
   timeoutMs?: number;
+  /** The fetch to use (e.g. one pinned to a checked address); the global one by default. */
+  fetch?: typeof fetch;
 }): ProviderHttpClient {
   const base = new URL(options.baseUrl.endsWith('/') ? options.baseUrl : `${options.baseUrl}/`);
   return {
@@ -88,7 +90,7 @@ export function createProviderHttpClient(options: {
       const timeoutMs = req.timeoutMs ?? options.timeoutMs ?? 30_000;
       let res: Response;
       try {
-        res = await fetch(url, {
+        res = await (options.fetch ?? fetch)(url, {
           method: req.method,
           headers,
           body: payload as string | Uint8Array<ArrayBuffer> | undefined,

@@ -2,7 +2,9 @@
 import { z } from 'zod';
 import type { UserPrincipal } from '../../auth/principal.ts';
 import { type ConnectionView, getConnection, reauthorizeConnection } from '../../connections/service.ts';
+import { caseScopeWords } from '../../consent/case-scope.ts';
 import { CATEGORIES } from '../../consent/categories.ts';
+import type { CaseScope } from '../../db/types.ts';
 import { enqueueRevocation } from '../../revocation/queue.ts';
 import { loadRevocation, receiptEnvelope, verifyReceipt } from '../../revocation/receipt.ts';
 import { disconnectOwnConnection, RevocationError } from '../../revocation/service.ts';
@@ -272,9 +274,7 @@ function ReceiptStatus(props: { status: string; verified: boolean; id: string })
 }
 
 function scopeWords(view: ConnectionView): string {
-  const scope = view.caseScope as { kind?: string; caseIds?: string[] } | null;
-  if (!scope) return '—';
-  return scope.kind === 'all' ? 'All my cases' : `${scope.caseIds?.length ?? 0} chosen case${scope.caseIds?.length === 1 ? '' : 's'}`;
+  return caseScopeWords(view.caseScope as CaseScope | null, 'All my cases');
 }
 
 /** The live status block: re-fetched by live.js while a sync runs; a reload shows the same. */

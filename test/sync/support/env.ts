@@ -1,11 +1,11 @@
 import { expect } from 'vitest';
-import type { Logger } from '../../../src/observability/logger.ts';
+import { FULL_RECONCILE_JOB } from '../../../queues/definitions.ts';
+import { type StartWorkersOptions, startWorkers, type Workers } from '../../../queues/index.ts';
 import { emulators } from '../../../sandbox/emulators.ts';
 import { calendarStore } from '../../../sandbox/google/calendar.ts';
 import { type Sandbox, type SandboxOptions, startSandbox } from '../../../sandbox/server.ts';
 import type { LedgerEntry } from '../../../sandbox/state.ts';
-import { FULL_RECONCILE_JOB } from '../../../queues/definitions.ts';
-import { startWorkers, type StartWorkersOptions, type Workers } from '../../../queues/index.ts';
+import type { Logger } from '../../../src/observability/logger.ts';
 import { bearer, type SeededOrg, seedOrg, signInAs } from '../../support/fixtures.ts';
 import { createTestServices, type TestServices } from '../../support/services.ts';
 
