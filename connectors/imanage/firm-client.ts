@@ -1,7 +1,6 @@
 import type { Config } from '../../src/config/load.ts';
 import type { OAuthClient } from '../../src/connections/oauth-types.ts';
-import { vaultFor } from '../../src/connections/token-refresh.ts';
-import { open, seal } from '../../src/connections/token-vault.ts';
+import { open, parseKeyring, seal } from '../../src/connections/token-vault.ts';
 import type { Db } from '../../src/db/database.ts';
 
 /**
@@ -29,7 +28,7 @@ export async function loadFirmClient(deps: { db: Db; config: Config }, organizat
     .where('organization_id', '=', organizationId)
     .executeTakeFirst();
   if (!row) return null;
-  const clientSecret = open(vaultFor(deps).keyring, { keyId: row.secret_key_id, ciphertext: row.secret_ciphertext }, aad(organizationId));
+  const clientSecret = open(parseKeyring(deps.config.TOKEN_ENCRYPTION_KEYS), { keyId: row.secret_key_id, ciphertext: row.secret_ciphertext }, aad(organizationId));
   return { clientId: row.client_id, clientSecret };
 }
 
@@ -42,7 +41,7 @@ export async function saveFirmClient(
   deps: { db: Db; config: Config },
   params: { organizationId: string; clientId: string; clientSecret: string; userId: string },
 ): Promise<FirmClientView> {
-  const sealed = seal(vaultFor(deps).keyring, params.clientSecret, aad(params.organizationId));
+  const sealed = seal(parseKeyring(deps.config.TOKEN_ENCRYPTION_KEYS), params.clientSecret, aad(params.organizationId));
   const values = {
     client_id: params.clientId,
     secret_key_id: sealed.keyId,
