@@ -1,15 +1,15 @@
 import { DelayedError, type Job, UnrecoverableError, type Worker } from 'bullmq';
 import { connectorFor } from '../connectors/registry.ts';
-import { PermanentRunError, RateLimitedRunError, RunInterruptedError } from '../src/sync/errors.ts';
 import type { Connector, ConnectorPull } from '../connectors/types.ts';
 import { markReauthRequired } from '../src/connections/lifecycle.ts';
 import { tryLock } from '../src/connections/redis-lock.ts';
 import { createTokenAccess, ReauthRequiredError } from '../src/connections/token-refresh.ts';
 import { redisKey } from '../src/redis.ts';
 import type { Services } from '../src/services.ts';
+import { PermanentRunError, RateLimitedRunError, RunInterruptedError } from '../src/sync/errors.ts';
 import { type PullResult, runImport } from '../src/sync/pull.ts';
+import { createConnectionWorker, type RunningQueueWorker } from './connection-worker.ts';
 import { type ImportJobData, importJobSchema, QUEUE_NAMES } from './definitions.ts';
-import { createConnectionWorker } from './connection-worker.ts';
 import { rateLimitBackoffMs } from './sync-worker.ts';
 
 /**
@@ -25,7 +25,7 @@ export interface ImportWorkerOptions {
   connectors?: readonly Connector[];
 }
 
-export function createImportWorker(services: Services, options: ImportWorkerOptions = {}): { worker: Worker; close(): Promise<void> } {
+export function createImportWorker(services: Services, options: ImportWorkerOptions = {}): RunningQueueWorker & { worker: Worker } {
   const { config, logger } = services;
   const lockMs = config.SYNC_JOB_LOCK_SECONDS * 1000;
   const lookup = (platform: string) => (options.connectors ? options.connectors.find((c) => c.manifest.id === platform) : connectorFor(platform));

@@ -37,11 +37,11 @@ export class ConfigError extends Error {
   }
 }
 
-function resolveDatabase(url: string | undefined, dataDir: string): DatabaseTarget {
+function resolveDatabase(url: string | undefined, dataDir: string, schema: string | undefined): DatabaseTarget {
   if (!url) return { kind: 'pglite', dataDir: path.resolve(dataDir, 'pglite') };
   if (url === 'pglite://memory') return { kind: 'pglite', dataDir: null };
   if (url.startsWith('pglite://')) return { kind: 'pglite', dataDir: path.resolve(url.slice('pglite://'.length)) };
-  return { kind: 'postgres', url };
+  return { kind: 'postgres', url, ...(schema ? { schema } : {}) };
 }
 
 function resolveProviders(env: RawConfig): ProviderEndpoints {
@@ -101,7 +101,7 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
     PUBLIC_BASE_URL: (raw.PUBLIC_BASE_URL ?? `http://localhost:${raw.PORT}`).replace(/\/$/, ''),
     TOKEN_ENCRYPTION_KEYS,
     SESSION_SECRET: secret('SESSION_SECRET'),
-    database: resolveDatabase(raw.DATABASE_URL, raw.DATA_DIR),
+    database: resolveDatabase(raw.DATABASE_URL, raw.DATA_DIR, raw.DATABASE_SCHEMA),
     providers: resolveProviders(raw),
     usingDevSecrets,
   };
