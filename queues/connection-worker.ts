@@ -1,7 +1,7 @@
 import { type Job, Worker } from 'bullmq';
-import { Redis } from 'ioredis';
 import type { Config } from '../src/config/load.ts';
 import type { Logger } from '../src/observability/logger.ts';
+import { createRedisClient, type RedisClient } from '../src/redis.ts';
 import { bullPrefix } from './definitions.ts';
 
 /** One queue worker's state for health checks: consuming = running, not paused, its Redis connection ready. */
@@ -27,7 +27,7 @@ export interface RunningQueueWorker {
  * Wraps a BullMQ worker for graceful shutdown and health: `track` wraps its processor so the jobs
  * under way (and their lock tokens) are known; `close` waits up to the grace, then hands the rest back.
  */
-export function queueWorkerControl(params: { queue: string; connection: () => Redis | null; logger: Logger }): {
+export function queueWorkerControl(params: { queue: string; connection: () => RedisClient | null; logger: Logger }): {
   track<T>(processor: (job: Job, token?: string) => Promise<T>): (job: Job, token?: string) => Promise<T>;
   bind(worker: Worker, closeExtra?: () => Promise<unknown>): RunningQueueWorker;
 } {
@@ -92,7 +92,7 @@ export function queueWorkerControl(params: { queue: string; connection: () => Re
 export function createConnectionWorker(params: {
   queue: string;
   processor: (job: Job) => Promise<unknown>;
-  config: Pick<Config, 'REDIS_URL' | 'REDIS_PREFIX' | 'SYNC_CONCURRENCY'>;
+  config: Pick<Config, 'REDIS_URL' | 'REDIS_CLUSTER_NODES' | 'REDIS_PREFIX' | 'SYNC_CONCURRENCY'>;
   logger: Logger;
   lockMs: number;
   concurrency?: number;
@@ -100,7 +100,7 @@ export function createConnectionWorker(params: {
 }): RunningQueueWorker & { worker: Worker } {
   const { queue, config, logger, lockMs } = params;
   // Workers block on Redis: they get their own connection.
-  const connection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  const connection = createRedisClient(config);
   connection.on('error', () => undefined); // reconnects by itself; the worker reports failures
   const control = queueWorkerControl({ queue, connection: () => connection, logger });
   const worker = new Worker(queue, control.track(params.processor), {

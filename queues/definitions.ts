@@ -1,5 +1,5 @@
 import { type JobsOptions, Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '../src/redis.ts';
 import { z } from 'zod';
 import type { Config } from '../src/config/load.ts';
 import type { Logger } from '../src/observability/logger.ts';

@@ -1,7 +1,7 @@
 import { type Job, Worker } from 'bullmq';
-import { Redis } from 'ioredis';
 import { connectors } from '../connectors/registry.ts';
 import { collectBlobs } from '../src/blobs/collect.ts';
+import { createRedisClient } from '../src/redis.ts';
 import type { Services } from '../src/services.ts';
 import { sealCheckpoints } from '../src/transfers/checkpoints.ts';
 import { recoverOpenTransfers } from '../src/transfers/resolution.ts';
@@ -61,7 +61,7 @@ export async function startMaintenance(services: Services): Promise<RunningQueue
   for (const s of schedules(services)) {
     await queue.upsertJobScheduler(s.task, { every: s.everyMs }, { name: s.task, data: { task: s.task }, opts: { removeOnComplete: 100, removeOnFail: 500 } });
   }
-  const connection = new Redis(services.config.REDIS_URL, { maxRetriesPerRequest: null });
+  const connection = createRedisClient(services.config);
   connection.on('error', () => undefined);
   const control = queueWorkerControl({ queue: QUEUE_NAMES.maintenance, connection: () => connection, logger: services.logger });
   const worker = new Worker(

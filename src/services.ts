@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from './redis.ts';
 import { type BlobStore, blobStoreFor } from './blobs/blob-store.ts';
 import { type ChangeFeed, InProcessChangeFeed } from './cases/change-feed.ts';
 import { SessionStore } from './auth/session-store.ts';
@@ -41,7 +41,7 @@ export interface CreateServicesOptions {
 
 export async function createServices(config: Config, options: CreateServicesOptions = {}): Promise<Services> {
   const logger = options.logger ?? createLogger({ level: config.LOG_LEVEL });
-  const redis = await connectRedis(config.REDIS_URL);
+  const redis = await connectRedis(config.REDIS_URL, { clusterNodes: config.REDIS_CLUSTER_NODES });
   let database: Database;
   try {
     database = await openDatabase(config.database);

@@ -98,6 +98,9 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
   if (problems.length) throw new ConfigError(problems);
   return {
     ...raw,
+    // In a Redis Cluster the prefix is a hash tag: every key (and BullMQ's `bull:{prefix}:…`) maps to
+    // one slot, so multi-key scripts and transactions never cross slots.
+    REDIS_PREFIX: raw.REDIS_CLUSTER_NODES ? `{${raw.REDIS_PREFIX}}` : raw.REDIS_PREFIX,
     PUBLIC_BASE_URL: (raw.PUBLIC_BASE_URL ?? `http://localhost:${raw.PORT}`).replace(/\/$/, ''),
     TOKEN_ENCRYPTION_KEYS,
     SESSION_SECRET: secret('SESSION_SECRET'),

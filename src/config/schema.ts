@@ -62,6 +62,14 @@ export const configSchema = z
       .string()
       .refine((v) => /^rediss?:\/\//.test(v), { message: 'expected redis://host:port[/db]' })
       .default('redis://127.0.0.1:6379'),
+    /**
+     * Redis Cluster seed nodes, `host:port[,host:port…]`: Casebridge then talks to the cluster
+     * (credentials and TLS still come from REDIS_URL) and puts every key under one hash tag.
+     */
+    REDIS_CLUSTER_NODES: z
+      .string()
+      .regex(/^\s*[^\s,:]+:\d{1,5}\s*(,\s*[^\s,:]+:\d{1,5}\s*)*$/, 'comma-separated host:port list of cluster nodes')
+      .optional(),
     REDIS_PREFIX: z
       .string()
       .regex(/^[a-zA-Z0-9_-]+$/, 'letters, digits, _ and - only')

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '../redis.ts';
 import type { Config } from '../config/load.ts';
 import { redisKey } from '../redis.ts';
 import type { ConnectorOAuth } from './oauth-types.ts';

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '../redis.ts';
 import { bumpRevocationEpoch } from '../consent/service.ts';
 import type { Db, Tx } from '../db/database.ts';
 import type { ConnectionStatus } from '../db/types.ts';

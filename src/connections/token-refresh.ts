@@ -2,7 +2,7 @@ import type { Db } from '../db/database.ts';
 import type { Config } from '../config/load.ts';
 import type { Logger } from '../observability/logger.ts';
 import { redisKey } from '../redis.ts';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '../redis.ts';
 import { OAuthTokenError, type ConnectorOAuth } from './oauth-types.ts';
 import { tryLock } from './redis-lock.ts';
 import { parseKeyring, type StoredTokens, TokenVault } from './token-vault.ts';

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '../redis.ts';
 import type { Db, Tx } from '../db/database.ts';
 import type { CaseScope } from '../db/types.ts';
 import { type CategoryId, isCategoryId } from './categories.ts';

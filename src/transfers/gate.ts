@@ -62,7 +62,7 @@
  * code under `connectors/` or `queues/` imports an HTTP client or provider SDK or calls `fetch`.
  */
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '../redis.ts';
 import pLimit from 'p-limit';
 import { currentConsent, toConsent } from '../consent/service.ts';
 import type { Db } from '../db/database.ts';
