@@ -5,10 +5,11 @@ import { faultsBenchmark } from './faults.bench.ts';
 import { gateBenchmark } from './gate.bench.ts';
 import { icalBenchmark } from './ical.bench.ts';
 import { ingestBenchmark } from './ingest.bench.ts';
+import { pagesBenchmark } from './pages.bench.ts';
 import { revocationBenchmark } from './revocation.bench.ts';
 import { syncBenchmark } from './sync.bench.ts';
 import { transferLogBenchmark } from './transfer-log.bench.ts';
-import { pagesBenchmark } from './pages.bench.ts';
+import { workerScalingBenchmark } from './worker-scaling.bench.ts';
 
 /** Every benchmark `npm run bench` runs, in order. Add a line per benchmark file. */
 export const benchmarks: Benchmark[] = [
@@ -22,4 +23,5 @@ export const benchmarks: Benchmark[] = [
   pagesBenchmark,
   blobsBenchmark,
   cliBenchmark,
+  workerScalingBenchmark,
 ];
