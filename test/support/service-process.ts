@@ -12,7 +12,7 @@ export interface ServiceProcess {
   url: string;
   /** Resolves with the exit code once the process has exited. */
   exited: Promise<number | null>;
-  /** The last 8 kB of its stdout and stderr (for failure messages). */
+  /** The last 32 kB of its stdout and stderr (for failure messages). */
   output(): string;
 }
 
