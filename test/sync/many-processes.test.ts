@@ -83,7 +83,8 @@ describe.skipIf(!pgReachable)('2 API processes and 3 worker processes on one Red
       }),
     });
     const config = env.t.config;
-    const common = { REVOCATION_DRAIN_TIMEOUT_MS: '5000', ICAL_RATE_LIMIT_PER_MINUTE: '10000', SHUTDOWN_GRACE_SECONDS: '2' };
+    // One run per worker process at a time: two connections syncing at once are in two processes.
+    const common = { REVOCATION_DRAIN_TIMEOUT_MS: '5000', ICAL_RATE_LIMIT_PER_MINUTE: '10000', SHUTDOWN_GRACE_SECONDS: '2', SYNC_CONCURRENCY: '1' };
     // Started one after the other: five cold starts at once on two cores take longer than in turn.
     for (let i = 0; i < 2; i++) apis.push(await startServiceProcess({ role: 'api', config, env: common }));
     for (let i = 0; i < 3; i++) workers.push(await startServiceProcess({ role: 'worker', config, env: common }));
@@ -149,6 +150,14 @@ describe.skipIf(!pgReachable)('2 API processes and 3 worker processes on one Red
         if (active > 0) seen.set(i, (seen.get(i) ?? new Set()).add(active));
       }
     };
+    // Which worker processes run sync jobs, sampled every 50 ms while the runs go on.
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        await sample().catch(() => undefined);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
     for (let burst = 0; burst < 4; burst++) {
       const n = perCase / 4;
       await ingest(burst % 2 ? api2 : api1, caseWithEvents({ caseId: 'm', assignee: env.org.member.email, n, from: burst * n }));
@@ -180,7 +189,8 @@ describe.skipIf(!pgReachable)('2 API processes and 3 worker processes on one Red
       'both runs to wait for the shared budget',
     );
     await new Promise((r) => setTimeout(r, 1500));
-    await sample();
+    sampling = false;
+    await sampler;
     const all = projectCalls().filter((e) => e.seq > firstSeq);
     const busiestMinute = busiest();
     expect(busiestMinute).toBeLessThanOrEqual(budget);
