@@ -11,6 +11,7 @@ import { pagesBenchmark } from './pages.bench.ts';
 import { revocationBenchmark } from './revocation.bench.ts';
 import { syncBenchmark } from './sync.bench.ts';
 import { transferLogBenchmark } from './transfer-log.bench.ts';
+import { workerScalingBenchmark } from './worker-scaling.bench.ts';
 
 /** Every benchmark `npm run bench` runs, in order. Add a line per benchmark file. */
 export const benchmarks: Benchmark[] = [
@@ -26,4 +27,5 @@ export const benchmarks: Benchmark[] = [
   cliBenchmark,
   contactsBenchmark,
   imanageBenchmark,
+  workerScalingBenchmark,
 ];

@@ -1,9 +1,9 @@
 import { type JobsOptions, Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Config } from '../src/config/load.ts';
 import type { Logger } from '../src/observability/logger.ts';
 import { inSpan, jobOrigin, SpanKind } from '../src/observability/tracing.ts';
+import type { RedisClient as Redis } from '../src/redis.ts';
 
 /**
  * BullMQ queues and job payloads. Every queue lives under `bull:<REDIS_PREFIX>` so deployments (and

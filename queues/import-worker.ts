@@ -9,7 +9,7 @@ import type { Services } from '../src/services.ts';
 import { PermanentRunError, RateLimitedRunError, RunInterruptedError } from '../src/sync/errors.ts';
 import { type PullResult, runImport } from '../src/sync/pull.ts';
 import { recordSyncFailed, recordSyncSucceeded } from '../src/webhooks/connection-events.ts';
-import { createConnectionWorker } from './connection-worker.ts';
+import { createConnectionWorker, type RunningQueueWorker } from './connection-worker.ts';
 import { type ImportJobData, importJobSchema, QUEUE_NAMES, SCHEDULED_IMPORT_JOB } from './definitions.ts';
 import { rateLimitBackoffMs } from './sync-worker.ts';
 
@@ -26,7 +26,7 @@ export interface ImportWorkerOptions {
   connectors?: readonly Connector[];
 }
 
-export function createImportWorker(services: Services, options: ImportWorkerOptions = {}): { worker: Worker; close(): Promise<void> } {
+export function createImportWorker(services: Services, options: ImportWorkerOptions = {}): RunningQueueWorker & { worker: Worker } {
   const { config, logger } = services;
   const lockMs = config.SYNC_JOB_LOCK_SECONDS * 1000;
   const lookup = (platform: string) => (options.connectors ? options.connectors.find((c) => c.manifest.id === platform) : connectorFor(platform));

@@ -1,12 +1,13 @@
 import { type Job, Worker } from 'bullmq';
-import { Redis } from 'ioredis';
 import { connectors } from '../connectors/registry.ts';
 import { collectBlobs } from '../src/blobs/collect.ts';
+import { createRedisClient } from '../src/redis.ts';
 import type { Services } from '../src/services.ts';
 import { sealCheckpoints } from '../src/transfers/checkpoints.ts';
 import { recoverOpenTransfers } from '../src/transfers/resolution.ts';
 import { enforceRetention } from '../src/transfers/retention.ts';
 import { pruneWebhookLog } from '../src/webhooks/outbox.ts';
+import { queueWorkerControl, type RunningQueueWorker } from './connection-worker.ts';
 import { bullPrefix, QUEUE_NAMES } from './definitions.ts';
 
 /**
@@ -68,28 +69,24 @@ export async function runTask(services: Services, task: MaintenanceTask): Promis
 }
 
 /** Upserts the schedulers and starts the maintenance worker. */
-export async function startMaintenance(services: Services): Promise<{ close(): Promise<void> }> {
+export async function startMaintenance(services: Services): Promise<RunningQueueWorker> {
   const queue = services.queues.maintenance;
   for (const s of schedules(services)) {
     await queue.upsertJobScheduler(s.task, { every: s.everyMs }, { name: s.task, data: { task: s.task }, opts: { removeOnComplete: 100, removeOnFail: 500 } });
   }
-  const connection = new Redis(services.config.REDIS_URL, { maxRetriesPerRequest: null });
+  const connection = createRedisClient(services.config);
   connection.on('error', () => undefined);
+  const control = queueWorkerControl({ queue: QUEUE_NAMES.maintenance, connection: () => connection, logger: services.logger });
   const worker = new Worker(
     QUEUE_NAMES.maintenance,
-    async (job: Job) => {
+    control.track(async (job: Job) => {
       const task = (job.data as { task?: string }).task as MaintenanceTask;
       if (!TASKS.includes(task)) throw new Error(`unknown maintenance task ${String(task)}`);
       return runTask(services, task);
-    },
+    }),
     { connection, prefix: bullPrefix(services.config), concurrency: 1 },
   );
   worker.on('failed', (job, err) => services.logger.error({ task: job?.name, err: err.message }, 'maintenance task failed'));
   worker.on('error', (err) => services.logger.error({ err }, 'maintenance worker error'));
-  return {
-    async close() {
-      await worker.close();
-      await connection.quit().catch(() => undefined);
-    },
-  };
+  return control.bind(worker, () => connection.quit().catch(() => undefined));
 }

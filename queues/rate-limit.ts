@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { rateLimitWaits } from '../src/observability/metrics.ts';
+import type { RedisClient as Redis } from '../src/redis.ts';
 import { redisKey } from '../src/redis.ts';
 
 /**

@@ -2,7 +2,7 @@ import { type Job, Worker } from 'bullmq';
 import { processRevocation } from '../src/revocation/process.ts';
 import type { RevokeJobData } from '../src/revocation/queue.ts';
 import type { Services } from '../src/services.ts';
-import { tracedJob } from './connection-worker.ts';
+import { queueWorkerControl, type RunningQueueWorker, tracedJob } from './connection-worker.ts';
 import { bullPrefix, QUEUE_NAMES } from './definitions.ts';
 
 /**
@@ -20,11 +20,12 @@ export class ProviderStepPendingError extends Error {
 }
 
 /** Starts the revoke worker (waiting and delayed sync jobs are removed through the sync queue). */
-export function startRevokeWorker(services: Services): Worker<RevokeJobData> {
+export function startRevokeWorker(services: Services): RunningQueueWorker & { worker: Worker<RevokeJobData> } {
+  const control = queueWorkerControl({ queue: QUEUE_NAMES.revoke, connection: () => services.redis, logger: services.logger });
   const worker = new Worker<RevokeJobData>(
     QUEUE_NAMES.revoke,
     // In a CONSUMER span continuing the revocation request's trace (see connection-worker.ts).
-    async (job: Job<RevokeJobData>) =>
+    control.track(async (job: Job<RevokeJobData>) =>
       tracedJob(QUEUE_NAMES.revoke, job, async () => {
         const finalAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
         const outcome = await processRevocation(services, {
@@ -35,10 +36,11 @@ export function startRevokeWorker(services: Services): Worker<RevokeJobData> {
         if (outcome === 'retry') throw new ProviderStepPendingError();
         return outcome;
       }),
+    ),
     { connection: services.redis, prefix: bullPrefix(services.config), concurrency: 4 },
   );
   worker.on('failed', (job, err) => {
     if (!(err instanceof ProviderStepPendingError)) services.logger.error({ err, revocationId: job?.data.revocationId }, 'revocation job failed');
   });
-  return worker;
+  return { worker, ...control.bind(worker) };
 }

@@ -14,7 +14,7 @@ import { PermanentRunError, RateLimitedRunError, RunInterruptedError, RunLockBus
 import { type ReconcileResult, reconcileConnection, type SyncProgress } from '../src/sync/reconcile.ts';
 import { recordSyncFailed, recordSyncSucceeded } from '../src/webhooks/connection-events.ts';
 import { AccountConcurrencyLimiter } from './concurrency-limit.ts';
-import { createConnectionWorker } from './connection-worker.ts';
+import { createConnectionWorker, type RunningQueueWorker } from './connection-worker.ts';
 import { FULL_RECONCILE_JOB, QUEUE_NAMES, type SyncJobData, syncJobSchema } from './definitions.ts';
 import { ProviderRateLimiter, rateBudgets } from './rate-limit.ts';
 
@@ -49,7 +49,7 @@ export function rateLimitBackoffMs(attempt: number): number {
   return jitter(Math.min(300_000, 1000 * 2 ** Math.min(attempt, 9)));
 }
 
-export function createSyncWorker(services: Services, options: SyncWorkerOptions = {}): { worker: Worker; close(): Promise<void> } {
+export function createSyncWorker(services: Services, options: SyncWorkerOptions = {}): RunningQueueWorker & { worker: Worker } {
   const { config, logger } = services;
   const lockMs = config.SYNC_JOB_LOCK_SECONDS * 1000;
   const limiters = new Map<string, ProviderRateLimiter>();

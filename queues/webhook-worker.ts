@@ -1,8 +1,9 @@
 import { DelayedError, type Job, Worker } from 'bullmq';
-import { Redis } from 'ioredis';
+import { createRedisClient } from '../src/redis.ts';
 import type { Services } from '../src/services.ts';
 import { attemptDelivery } from '../src/webhooks/deliver.ts';
 import { markDispatched, undispatchedDeliveries } from '../src/webhooks/outbox.ts';
+import { queueWorkerControl, type RunningQueueWorker } from './connection-worker.ts';
 import { bullPrefix, QUEUE_NAMES, WEBHOOK_DELIVER_JOB, WEBHOOK_DISPATCH_JOB, webhookDeliverJobSchema } from './definitions.ts';
 
 /**
@@ -16,7 +17,7 @@ import { bullPrefix, QUEUE_NAMES, WEBHOOK_DELIVER_JOB, WEBHOOK_DISPATCH_JOB, web
  * At least once: a crash after the POST and before the log write repeats the POST; receivers
  * deduplicate on the event id.
  */
-export async function startWebhookWorker(services: Services): Promise<{ close(): Promise<void> }> {
+export async function startWebhookWorker(services: Services): Promise<RunningQueueWorker> {
   const { config, logger, queues } = services;
   const queue = queues.webhooks;
   await queue.upsertJobScheduler(
@@ -38,11 +39,13 @@ export async function startWebhookWorker(services: Services): Promise<{ close():
     return { dispatched: ids.length };
   };
 
-  const connection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  // Its own blocking connection (Redis Cluster aware, like every worker's).
+  const connection = createRedisClient(config);
   connection.on('error', () => undefined); // reconnects by itself; the worker reports failures
+  const control = queueWorkerControl({ queue: QUEUE_NAMES.webhooks, connection: () => connection, logger });
   const worker = new Worker(
     QUEUE_NAMES.webhooks,
-    async (job: Job, token?: string) => {
+    control.track(async (job: Job, token?: string) => {
       if (job.name === WEBHOOK_DISPATCH_JOB) return dispatch();
       if (job.name !== WEBHOOK_DELIVER_JOB) throw new Error(`unknown webhooks job ${job.name}`);
       const { deliveryId } = webhookDeliverJobSchema.parse(job.data);
@@ -52,15 +55,10 @@ export async function startWebhookWorker(services: Services): Promise<{ close():
         throw new DelayedError();
       }
       return result;
-    },
+    }),
     { connection, prefix: bullPrefix(config), concurrency: 8 },
   );
   worker.on('failed', (job, err) => logger.warn({ jobId: job?.id, job: job?.name, err: err.message }, 'webhooks job failed'));
   worker.on('error', (err) => logger.error({ err }, 'webhooks worker error'));
-  return {
-    async close() {
-      await worker.close();
-      await connection.quit().catch(() => undefined);
-    },
-  };
+  return control.bind(worker, () => connection.quit().catch(() => undefined));
 }

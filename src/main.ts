@@ -31,7 +31,11 @@ export interface RunningService {
   /** The `METRICS_LISTEN` listener's base URL, when one is configured. */
   metricsUrl: string | null;
   workers: Workers | null;
-  /** Stops accepting, lets in-flight requests finish (up to `graceMs`), closes the workers. Services stay open. */
+  /**
+   * Readiness turns false, the server stops accepting and in-flight requests finish (up to `graceMs`,
+   * default SHUTDOWN_GRACE_SECONDS); the workers stop taking jobs, running ones finish or are handed
+   * back to the queue after the grace. Services stay open.
+   */
   stop(options?: { graceMs?: number }): Promise<void>;
 }
 
@@ -77,18 +81,32 @@ export async function startService(params: { services: Services; mode: Mode }): 
   const { services, mode } = params;
   const { config, logger } = services;
   const app = createApp(services);
-  const fetch =
-    mode === 'worker'
-      ? (req: Request) =>
-          WORKER_PATHS.has(new URL(req.url).pathname)
-            ? app.fetch(req)
-            : Response.json(errorBody('route_not_found', 'this is a worker process; the API runs elsewhere'), { status: 404 })
-      : app.fetch;
+  let workers: Workers | null = null;
+  let stopping = false;
+  // Readiness turns false as soon as shutdown begins (before anything closes), so a load balancer or
+  // orchestrator stops routing here; a worker process's health says whether its workers consume.
+  const fetch = async (req: Request): Promise<Response> => {
+    const path = new URL(req.url).pathname;
+    if (mode === 'worker' && !WORKER_PATHS.has(path)) {
+      return Response.json(errorBody('route_not_found', 'this is a worker process; the API runs elsewhere'), { status: 404 });
+    }
+    if (path === '/readyz' && stopping) return Response.json({ status: 'shutting_down' }, { status: 503 });
+    if (mode === 'worker' && (path === '/healthz' || path === '/readyz')) {
+      if (!workers) return Response.json({ status: 'starting' }, { status: 503 });
+      const res = await app.fetch(req);
+      if (path === '/readyz' && stopping) return Response.json({ status: 'shutting_down' }, { status: 503 });
+      const health = workers.health();
+      const body = (await res.json()) as { status: string };
+      const ok = res.ok && health.consuming;
+      const status = ok ? body.status : path === '/healthz' ? 'not_consuming' : 'not_ready';
+      return Response.json({ ...body, status, workers: health }, { status: ok ? 200 : 503 });
+    }
+    return app.fetch(req);
+  };
   const server = await listen({ fetch, host: config.HOST, port: config.PORT });
   const address = server.address() as AddressInfo;
   const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? 'localhost' : config.HOST;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
-  let workers: Workers | null = null;
   let metricsServer: Server | null = null;
   let metricsUrl: string | null = null;
   try {
@@ -111,20 +129,29 @@ export async function startService(params: { services: Services; mode: Mode }): 
     metricsUrl,
     workers,
     async stop(options = {}) {
+      stopping = true;
+      const graceMs = options.graceMs ?? config.SHUTDOWN_GRACE_SECONDS * 1000;
       // server.close() stops accepting and resolves once in-flight requests are answered; idle
       // keep-alive sockets would hold it open, so they are closed now and stragglers after the grace.
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      const grace = setTimeout(() => server.closeAllConnections(), options.graceMs ?? 25_000);
-      await closed;
-      clearTimeout(grace);
-      if (metricsServer) {
-        const server = metricsServer;
-        const metricsClosed = new Promise<void>((resolve) => server.close(() => resolve()));
-        server.closeAllConnections();
-        await metricsClosed;
-      }
-      await workers?.close();
+      const closeHttp = async () => {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        const grace = setTimeout(() => server.closeAllConnections(), graceMs);
+        await closed;
+        clearTimeout(grace);
+        if (metricsServer) {
+          const server = metricsServer;
+          const metricsClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+          server.closeAllConnections();
+          await metricsClosed;
+        }
+      };
+      // Workers stop taking jobs at once; running ones get the grace, then go back to the queue.
+      // A worker process keeps answering its health checks (not ready) until its workers are closed.
+      if (mode === 'worker') {
+        await workers?.close({ graceMs });
+        await closeHttp();
+      } else await Promise.all([closeHttp(), workers?.close({ graceMs })]);
     },
   };
 }
@@ -220,11 +247,34 @@ export async function main(argv: string[]): Promise<number | null> {
     return 1;
   }
   announce({ services, running, mode });
+  let shuttingDown = false;
+  process.on('unhandledRejection', (err) => {
+    // While the workers close, BullMQ can leave a job's last outcome unobserved: the sync worker's
+    // DelayedError (its hand-back at a chunk boundary, already done), or a late write of a job handed
+    // back after the grace (its lock is gone). The process is ending: log, carry on. Otherwise Node's
+    // default holds: log and exit.
+    if (shuttingDown) {
+      services.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'rejection while shutting down');
+      return;
+    }
+    services.logger.fatal({ err }, 'unhandled promise rejection');
+    process.exit(1);
+  });
   onShutdownSignal(async (signal) => {
-    services.logger.info({ signal }, 'shutting down: no new requests, finishing in-flight work');
-    await running.stop();
-    await services.close();
+    shuttingDown = true;
+    const graceMs = config.SHUTDOWN_GRACE_SECONDS * 1000;
+    services.logger.info({ signal, graceMs }, 'shutting down: not ready, no new requests or jobs, finishing in-flight work');
+    // Should closing hang (a connection that never answers), the process still ends.
+    setTimeout(() => {
+      process.stderr.write('shutdown did not finish in time: exiting\n');
+      process.exit(1);
+    }, graceMs + 15_000).unref();
+    await running.stop({ graceMs });
+    // Jobs handed back after the grace may still hold a database client or a provider call; closing
+    // waits for them only briefly, the process is about to end anyway.
+    await Promise.race([services.close(), new Promise((r) => setTimeout(r, 2000).unref())]);
     await tracing?.shutdown().catch(() => undefined);
+    services.logger.info({ signal }, 'shut down');
   });
   return null;
 }

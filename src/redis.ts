@@ -1,4 +1,51 @@
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
+
+/**
+ * A Redis client: one server (`REDIS_URL`), or a Redis Cluster (`REDIS_CLUSTER_NODES`). In a cluster
+ * every Casebridge key carries one hash tag (the prefix becomes `{prefix}`, see config/load.ts), so
+ * each Lua script's keys — the account and project budgets of one call included — BullMQ's queues,
+ * sessions and leases all live in one slot.
+ */
+export type RedisClient = Redis | Cluster;
+
+/** Where Redis is: the URL (credentials, TLS, database) and, for a cluster, its seed nodes. */
+export interface RedisTarget {
+  REDIS_URL: string;
+  REDIS_CLUSTER_NODES?: string | undefined;
+}
+
+/** `host:port,host:port` → cluster seed nodes. */
+export function clusterNodes(list: string): Array<{ host: string; port: number }> {
+  return list
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((hp) => {
+      const i = hp.lastIndexOf(':');
+      return { host: hp.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(hp.slice(i + 1)) };
+    });
+}
+
+/**
+ * A new client for `target` (BullMQ needs `maxRetriesPerRequest: null` on the connections it blocks
+ * on; we use it everywhere). Cluster nodes get the URL's credentials and TLS.
+ */
+export function createRedisClient(target: RedisTarget, options: { lazyConnect?: boolean } = {}): RedisClient {
+  if (target.REDIS_CLUSTER_NODES) {
+    const u = new URL(target.REDIS_URL);
+    return new Cluster(clusterNodes(target.REDIS_CLUSTER_NODES), {
+      lazyConnect: options.lazyConnect ?? false,
+      enableOfflineQueue: true,
+      redisOptions: {
+        maxRetriesPerRequest: null,
+        ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+        ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+        ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
+      },
+    });
+  }
+  return new Redis(target.REDIS_URL, { maxRetriesPerRequest: null, lazyConnect: options.lazyConnect ?? false, enableOfflineQueue: true });
+}
 
 /** Redis could not be reached; the message says how to start one. */
 export class RedisUnavailableError extends Error {
@@ -30,8 +77,8 @@ export function safeRedisUrl(url: string): string {
  * Opens a Redis client and checks it answers within `timeoutMs`. BullMQ needs
  * `maxRetriesPerRequest: null` on the connections it blocks on; we use it everywhere for simplicity.
  */
-export async function connectRedis(url: string, options: { timeoutMs?: number } = {}): Promise<Redis> {
-  const redis = new Redis(url, { maxRetriesPerRequest: null, lazyConnect: true, enableOfflineQueue: true });
+export async function connectRedis(url: string, options: { timeoutMs?: number; clusterNodes?: string | undefined } = {}): Promise<RedisClient> {
+  const redis = createRedisClient({ REDIS_URL: url, REDIS_CLUSTER_NODES: options.clusterNodes }, { lazyConnect: true });
   redis.on('error', () => {
     // Reconnection is automatic; readiness is reported by /readyz. Avoid unhandled 'error' events.
   });

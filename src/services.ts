@@ -1,4 +1,3 @@
-import type { Redis } from 'ioredis';
 import { type CasebridgeQueues, createQueues } from '../queues/definitions.ts';
 import { SessionStore } from './auth/session-store.ts';
 import { type BlobStore, blobStoreFor } from './blobs/blob-store.ts';
@@ -9,6 +8,7 @@ import { type Database, openDatabase } from './db/database.ts';
 import { migrateToLatest } from './db/migrate.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { registerStateMetrics } from './observability/state-metrics.ts';
+import type { RedisClient as Redis } from './redis.ts';
 import { connectRedis } from './redis.ts';
 import { createOutboundGate } from './transfers/gate.ts';
 import type { OutboundGate } from './transfers/types.ts';
@@ -42,7 +42,7 @@ export interface CreateServicesOptions {
 
 export async function createServices(config: Config, options: CreateServicesOptions = {}): Promise<Services> {
   const logger = options.logger ?? createLogger({ level: config.LOG_LEVEL });
-  const redis = await connectRedis(config.REDIS_URL);
+  const redis = await connectRedis(config.REDIS_URL, { clusterNodes: config.REDIS_CLUSTER_NODES });
   let database: Database;
   try {
     database = await openDatabase(config.database);

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '../redis.ts';
 import { redisKey } from '../redis.ts';
 
 /** How long a started sign-in may take before it must start over. */

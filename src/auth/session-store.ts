@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '../redis.ts';
 import { redisKey } from '../redis.ts';
 
 // The store lives apart from the HTTP middleware (sessions.ts) so that the shared services object

@@ -37,11 +37,11 @@ export class ConfigError extends Error {
   }
 }
 
-function resolveDatabase(url: string | undefined, dataDir: string): DatabaseTarget {
+function resolveDatabase(url: string | undefined, dataDir: string, schema: string | undefined): DatabaseTarget {
   if (!url) return { kind: 'pglite', dataDir: path.resolve(dataDir, 'pglite') };
   if (url === 'pglite://memory') return { kind: 'pglite', dataDir: null };
   if (url.startsWith('pglite://')) return { kind: 'pglite', dataDir: path.resolve(url.slice('pglite://'.length)) };
-  return { kind: 'postgres', url };
+  return { kind: 'postgres', url, ...(schema ? { schema } : {}) };
 }
 
 function resolveProviders(env: RawConfig): ProviderEndpoints {
@@ -98,10 +98,13 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
   if (problems.length) throw new ConfigError(problems);
   return {
     ...raw,
+    // In a Redis Cluster the prefix is a hash tag: every key (and BullMQ's `bull:{prefix}:…`) maps to
+    // one slot, so multi-key scripts and transactions never cross slots.
+    REDIS_PREFIX: raw.REDIS_CLUSTER_NODES ? `{${raw.REDIS_PREFIX}}` : raw.REDIS_PREFIX,
     PUBLIC_BASE_URL: (raw.PUBLIC_BASE_URL ?? `http://localhost:${raw.PORT}`).replace(/\/$/, ''),
     TOKEN_ENCRYPTION_KEYS,
     SESSION_SECRET: secret('SESSION_SECRET'),
-    database: resolveDatabase(raw.DATABASE_URL, raw.DATA_DIR),
+    database: resolveDatabase(raw.DATABASE_URL, raw.DATA_DIR, raw.DATABASE_SCHEMA),
     providers: resolveProviders(raw),
     usingDevSecrets,
   };

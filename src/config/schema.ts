@@ -53,11 +53,24 @@ export const configSchema = z
         message: 'expected postgres://user@host:port/db, pglite://memory or pglite:///path/to/dir',
       })
       .optional(),
+    /** PostgreSQL schema the tables live in (several deployments or test runs on one server); default: the server's search_path. */
+    DATABASE_SCHEMA: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case SQL identifier: letters, digits and _, not starting with a digit')
+      .optional(),
     DATA_DIR: z.string().min(1).default('./data'),
     REDIS_URL: z
       .string()
       .refine((v) => /^rediss?:\/\//.test(v), { message: 'expected redis://host:port[/db]' })
       .default('redis://127.0.0.1:6379'),
+    /**
+     * Redis Cluster seed nodes, `host:port[,host:port…]`: Casebridge then talks to the cluster
+     * (credentials and TLS still come from REDIS_URL) and puts every key under one hash tag.
+     */
+    REDIS_CLUSTER_NODES: z
+      .string()
+      .regex(/^\s*[^\s,:]+:\d{1,5}\s*(,\s*[^\s,:]+:\d{1,5}\s*)*$/, 'comma-separated host:port list of cluster nodes')
+      .optional(),
     REDIS_PREFIX: z
       .string()
       .regex(/^[a-zA-Z0-9_-]+$/, 'letters, digits, _ and - only')
@@ -221,6 +234,11 @@ export const configSchema = z
 
     /** Run the BullMQ workers inside the API process (`npm start` does; `start:api` does not). */
     RUN_WORKERS: boolFlag.optional(),
+    /**
+     * SIGTERM: how long running jobs get to finish (sync runs stop at their next chunk) and HTTP
+     * requests to complete; jobs still running then are handed back to the queue and the process exits.
+     */
+    SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(0).max(3600).default(25),
 
     // Each connector's own variables (connectors/<platform>/config.ts).
     ...connectorConfigShape,

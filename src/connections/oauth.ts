@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import type { Config } from '../config/load.ts';
+import type { RedisClient as Redis } from '../redis.ts';
 import { redisKey } from '../redis.ts';
 import type { ConnectorOAuth, OAuthClient } from './oauth-types.ts';
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '../redis.ts';
 
 /**
  * A Redis mutex for one resource: `SET key token NX PX ttl` to take it, compare-and-delete to

@@ -1,7 +1,7 @@
-import type { Redis } from 'ioredis';
 import { bumpRevocationEpoch } from '../consent/service.ts';
 import type { Db, Tx } from '../db/database.ts';
 import type { ConnectionStatus } from '../db/types.ts';
+import type { RedisClient as Redis } from '../redis.ts';
 import { emitConnectionEvents } from '../webhooks/connection-events.ts';
 
 /**

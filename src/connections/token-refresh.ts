@@ -1,10 +1,9 @@
-import type { Redis } from 'ioredis';
 import type { Config } from '../config/load.ts';
 import type { Db } from '../db/database.ts';
 import { CasebridgeError } from '../errors/index.ts';
 import type { Logger } from '../observability/logger.ts';
 import { tokenRefreshFailures } from '../observability/metrics.ts';
-import { redisKey } from '../redis.ts';
+import { type RedisClient as Redis, redisKey } from '../redis.ts';
 import { type ConnectorOAuth, OAuthTokenError } from './oauth-types.ts';
 import { tryLock } from './redis-lock.ts';
 import { parseKeyring, type StoredTokens, TokenVault } from './token-vault.ts';

@@ -1,6 +1,6 @@
-import type { Redis } from 'ioredis';
 import type { Db, Tx } from '../db/database.ts';
 import type { CaseScope } from '../db/types.ts';
+import type { RedisClient as Redis } from '../redis.ts';
 import { type CategoryId, isCategoryId } from './categories.ts';
 import { bumpRevocationEpoch, type Consent, ConsentError, CURRENT_POLICY_VERSION, grantConsent } from './service.ts';
 

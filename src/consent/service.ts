@@ -1,7 +1,7 @@
-import type { Redis } from 'ioredis';
 import type { Db, Tx } from '../db/database.ts';
 import type { CaseScope, ConsentsTable } from '../db/types.ts';
 import { CasebridgeError } from '../errors/index.ts';
+import type { RedisClient as Redis } from '../redis.ts';
 import { redisKey } from '../redis.ts';
 import { isEmptyCaseScope, normaliseCaseScope } from './case-scope.ts';
 import { CATEGORIES, type CategoryId } from './categories.ts';

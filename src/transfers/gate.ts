@@ -64,13 +64,13 @@
  * code under `connectors/` or `queues/` imports an HTTP client or provider SDK or calls `fetch`.
  */
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import pLimit from 'p-limit';
 import { currentConsent, toConsent } from '../consent/service.ts';
 import type { Db } from '../db/database.ts';
 import type { Logger } from '../observability/logger.ts';
 import { transfersTotal } from '../observability/metrics.ts';
 import { inSpan } from '../observability/tracing.ts';
+import type { RedisClient as Redis } from '../redis.ts';
 import { observeProviderCall } from './call-observer.ts';
 import { canonicalDigest, freezeDeep } from './canonical.ts';
 import { type ConsentState, type Decision, decideTransfer, type GateConnection } from './decision.ts';

@@ -1,5 +1,5 @@
-import type { Redis } from 'ioredis';
 import { revocationEpochKey } from '../consent/service.ts';
+import type { RedisClient as Redis } from '../redis.ts';
 import { redisKey } from '../redis.ts';
 
 /**

@@ -1,5 +1,5 @@
 import type { CacheItem, CacheProvider } from '@node-saml/node-saml';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '../../redis.ts';
 import { redisKey } from '../../redis.ts';
 
 /**
