@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Db, Tx } from '../db/database.ts';
-import { type ExternalLogin, googleDomainAllowed, recordLogin, type ResolvedLogin } from './identities.ts';
+import { type ExternalLogin, googleDomainAllowed, type ResolvedLogin, recordLogin } from './identities.ts';
 import { SignInError } from './sign-in-error.ts';
 
 /**
@@ -206,4 +206,18 @@ export async function redeemSignInLink(
     await tx.updateTable('sign_in_links').set({ used_at: sql<Date>`now()`, used_by_identity_id: resolved.identityId }).where('id', '=', link.id).execute();
     return resolved;
   });
+}
+
+/** Status, stable code and explanation of a link that cannot be used. */
+export function unusableLink(lookup: Exclude<SignInLinkLookup, { kind: 'usable' }>): { status: 403 | 404 | 410; code: string; message: string } {
+  switch (lookup.kind) {
+    case 'unknown':
+      return { status: 404, code: 'sign_in_link_unknown', message: 'This sign-in link is not valid. Check that it was copied whole, or ask for a new one.' };
+    case 'used':
+      return { status: 410, code: 'sign_in_link_used', message: 'This sign-in link has already been used. Sign in as usual, or ask for a new link.' };
+    case 'expired':
+      return { status: 410, code: 'sign_in_link_expired', message: 'This sign-in link has expired. Ask for a new one.' };
+    case 'user_disabled':
+      return { status: 403, code: 'user_disabled', message: 'The account this link is for has been disabled.' };
+  }
 }
