@@ -1,19 +1,21 @@
 /** @jsxImportSource hono/jsx */
 import { Hono } from 'hono';
+import { getCookie } from 'hono/cookie';
 import { HTTPException } from 'hono/http-exception';
+import type { App } from '../api/env.ts';
 import { statusForCode } from '../api/error-status.ts';
 import { ApiError, errorBody } from '../api/errors.ts';
-import { CasebridgeError } from '../errors/casebridge-error.ts';
-import type { App } from '../api/env.ts';
-import { getCookie } from 'hono/cookie';
 import { SESSION_COOKIE } from '../auth/sessions.ts';
 import { CallbackError } from '../connections/errors.ts';
 import { completeAuthorization } from '../connections/service.ts';
+import { CasebridgeError } from '../errors/casebridge-error.ts';
+import type { Services } from '../services.ts';
 import { registerAssets } from './assets.ts';
 import { connectSessionOf, registerConnectLinkPage, registerConnectSessionApi } from './connect-sessions.ts';
 import type { WebApp, WebEnv } from './env.ts';
 import { PageError } from './errors.ts';
 import { Layout } from './layout.tsx';
+import { registerAccessReportPages } from './pages/access-report.tsx';
 import { registerAdminPages } from './pages/admin.tsx';
 import { registerChangePages } from './pages/change.tsx';
 import { registerConnectedApps } from './pages/connected-apps.tsx';
@@ -21,16 +23,15 @@ import { registerConnectionPages } from './pages/connection.tsx';
 import { registerConsentPages } from './pages/consent.tsx';
 import { registerFeedPages } from './pages/feeds.tsx';
 import { registerSharedData } from './pages/shared-data.tsx';
-import { sendPage } from './render.ts';
 import { registerQueueDashboard } from './queue-dashboard.ts';
+import { sendPage } from './render.ts';
 import { pageSecurity } from './security.ts';
-import type { Services } from '../services.ts';
 import { pageSession } from './session.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Path prefixes of the signed-in pages. */
-const PAGE_PATHS = ['/apps', '/apps/*', '/shared', '/shared.csv', '/receipts/*', '/feeds', '/feeds/*', '/admin', '/admin/*'];
+const PAGE_PATHS = ['/apps', '/apps/*', '/shared', '/shared/*', '/shared.csv', '/receipts/*', '/feeds', '/feeds/*', '/admin', '/admin/*'];
 
 /**
  * The in-app pages (server-rendered with hono/jsx), mounted on the API app by `mountWebPages`. They
@@ -84,6 +85,7 @@ export function createWebPages(services: Services): WebApp {
   registerSharedData(web);
   registerFeedPages(web);
   registerAdminPages(web);
+  registerAccessReportPages(web);
   registerQueueDashboard(web, services);
   web.onError((err, c) => {
     // Domain errors carry a code only; the API's one table says which status it is (src/api/error-status.ts).
