@@ -100,7 +100,7 @@ export function registerAdminPages(web: WebApp): void {
           </section>
           <section class="card">
             <h2>Sign-in</h2>
-            <p>Google domains, the SAML identity provider (from its metadata), a test sign-in.</p>
+            <p>Workspace domains, the SAML identity provider (from its metadata), a test sign-in.</p>
             <a href="/admin/sign-in">Sign-in settings</a>
           </section>
           <section class="card">
