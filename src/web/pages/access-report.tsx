@@ -177,8 +177,10 @@ export function registerAccessReportPages(web: WebApp): void {
     const services = c.get('services');
     const viewer = c.get('viewer');
     const orgId = viewer.principal.organizationId;
-    const report = await accessReportByEmail(services.db, { organizationId: orgId, email: viewer.email });
-    const byMe = await sharedByUser(services.db, { organizationId: orgId, userId: viewer.principal.userId });
+    const [report, byMe] = await Promise.all([
+      accessReportByEmail(services.db, { organizationId: orgId, email: viewer.email }),
+      sharedByUser(services.db, { organizationId: orgId, userId: viewer.principal.userId }),
+    ]);
     await recordAudit(services.db, {
       organizationId: orgId,
       actor: { kind: 'user', userId: viewer.principal.userId },
