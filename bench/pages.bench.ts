@@ -8,8 +8,10 @@ import { benchServices } from './gate.bench.ts';
  * Server time of the pages at scale: an organization with 1,000 connections (100 users) and
  * 1,000,000 transfer-log rows (`BENCH_PAGE_ROWS`), the pages rendered through the app in-process
  * (`app.request`, so the time is the server's: session, queries, rendering). Measured: the
- * connected-apps page and the shared-data page of a member with 10 connections and ~10,000 rows,
- * and the admin connections page of the organization. Baseline: `GET /v1/me` (session + one
+ * connected-apps page and the shared-data page of a member with 10 connections and ~10,000 rows
+ * (first page, filtered by platform and dates, an older page by keyset cursor), the admin
+ * connections page, the admin transfer-log search (organization-wide and one user's sent rows) and
+ * the member's own access report. Baseline: `GET /v1/me` (session + one
  * query, JSON) in the same run. Goal: p95 ≤ 50 ms per page.
  */
 
@@ -117,12 +119,19 @@ export const pagesBenchmark: Benchmark = {
         }
         return p95(samples);
       };
+      const day = (offset: number) => new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10);
+      const cursorAt = (seq: number) => Buffer.from(`seq:${seq}`).toString('base64url');
       const baseline = await time('/v1/me', member);
       const out: BenchResult[] = [];
       for (const [label, path, headers] of [
         ['connected apps (member, 10 connections)', '/apps', member],
         ['shared data (member, ~10,000 of the rows)', '/shared', member],
         ['admin connections (1,000 connections)', '/admin/connections', admin],
+        ['shared data, filtered by platform and dates (member)', `/shared?platform=google_calendar&from=${day(-30)}&to=${day(0)}`, member],
+        ['shared data, an older page (member, keyset cursor)', `/shared?cursor=${cursorAt(Math.floor(ROWS / 2))}`, member],
+        ['admin transfer log search (organization, all rows)', '/admin/transfers', admin],
+        ['admin transfer log search (one user, sent)', `/admin/transfers?user=${users[1]!.id}&outcome=sent`, admin],
+        ['own access report (member)', '/shared/access', member],
       ] as const) {
         const subject = await time(path, headers);
         out.push({

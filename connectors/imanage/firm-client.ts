@@ -28,7 +28,11 @@ export async function loadFirmClient(deps: { db: Db; config: Config }, organizat
     .where('organization_id', '=', organizationId)
     .executeTakeFirst();
   if (!row) return null;
-  const clientSecret = open(parseKeyring(deps.config.TOKEN_ENCRYPTION_KEYS), { keyId: row.secret_key_id, ciphertext: row.secret_ciphertext }, aad(organizationId));
+  const clientSecret = open(
+    parseKeyring(deps.config.TOKEN_ENCRYPTION_KEYS),
+    { keyId: row.secret_key_id, ciphertext: row.secret_ciphertext },
+    aad(organizationId),
+  );
   return { clientId: row.client_id, clientSecret };
 }
 

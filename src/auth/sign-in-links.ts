@@ -207,3 +207,17 @@ export async function redeemSignInLink(
     return resolved;
   });
 }
+
+/** Status, stable code and explanation of a link that cannot be used. */
+export function unusableLink(lookup: Exclude<SignInLinkLookup, { kind: 'usable' }>): { status: 403 | 404 | 410; code: string; message: string } {
+  switch (lookup.kind) {
+    case 'unknown':
+      return { status: 404, code: 'sign_in_link_unknown', message: 'This sign-in link is not valid. Check that it was copied whole, or ask for a new one.' };
+    case 'used':
+      return { status: 410, code: 'sign_in_link_used', message: 'This sign-in link has already been used. Sign in as usual, or ask for a new link.' };
+    case 'expired':
+      return { status: 410, code: 'sign_in_link_expired', message: 'This sign-in link has expired. Ask for a new one.' };
+    case 'user_disabled':
+      return { status: 403, code: 'user_disabled', message: 'The account this link is for has been disabled.' };
+  }
+}

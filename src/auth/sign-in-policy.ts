@@ -1,5 +1,6 @@
 import type { Db } from '../db/database.ts';
 import type { OrganizationSettings } from '../db/types.ts';
+import { recordSecurityEvent } from '../security/events.ts';
 import { syncGoogleDomainClaims } from './google-domains.ts';
 
 /** The sign-in part of an organization's settings (the rest of `settings` belongs to others). */
@@ -51,4 +52,26 @@ export async function updateSignInPolicy(db: Db, organizationId: string, change:
       .execute();
     return signInPolicyOf(next);
   });
+}
+
+/**
+ * An administrator's change of the sign-in policy: applied (see `updateSignInPolicy`) and recorded
+ * as a `sign_in_policy_updated` security event. The API and the admin page both call this.
+ */
+export async function changeSignInPolicy(
+  db: Db,
+  params: { organizationId: string; actorUserId: string; change: Partial<SignInPolicy>; ip: string | null; userAgent: string | null },
+): Promise<SignInPolicy> {
+  const policy = await updateSignInPolicy(db, params.organizationId, params.change);
+  await recordSecurityEvent(db, {
+    organizationId: params.organizationId,
+    actorUserId: params.actorUserId,
+    kind: 'sign_in_policy_updated',
+    outcome: 'success',
+    method: 'admin',
+    ip: params.ip,
+    userAgent: params.userAgent,
+    details: { change: params.change },
+  });
+  return policy;
 }

@@ -156,6 +156,17 @@ export const urlsStep: DemoStep = {
         : `metrics       ${ctx.config!.METRICS_TOKEN ? `${base}/metrics (Authorization: Bearer $METRICS_TOKEN)` : 'set METRICS_TOKEN or METRICS_LISTEN to serve them'}`,
       `try           curl -H "Authorization: Bearer ${key}" ${base}/v1/ingest/cases/hk-case-001`,
     );
+    // The in-app pages. Nobody is signed in by the demo: each address leads to the sign-in page first.
+    ctx.print(
+      'Pages',
+      `sign in first ${base}/login (nobody is signed in automatically; pick an account from "Sign in" above)`,
+      `connected apps ${base}/apps   shared data ${base}/shared   own access report ${base}/shared/access`,
+      `iCal feeds    ${base}/feeds`,
+      `admin console ${base}/admin   (administrators only)`,
+      `admin pages   ${base}/admin/sign-in  ${base}/admin/api-keys  ${base}/admin/platforms  ${base}/admin/users`,
+      `              ${base}/admin/connections  ${base}/admin/revoke  ${base}/admin/transfers  ${base}/admin/access`,
+      `              ${base}/admin/security-events  ${base}/admin/queues`,
+    );
   },
 };
 

@@ -12,9 +12,12 @@ export function relative(at: Date, now: Date = new Date()): string {
   return `on ${shortDate(at)}`;
 }
 
+/** One formatter for every call: `toLocaleDateString` with options builds a new one each time (~60 µs). */
+const SHORT_DATE = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'short', year: 'numeric', timeZone: 'UTC' });
+
 /** "4 Dec 2026" (UTC). */
 export function shortDate(at: Date): string {
-  return at.toLocaleDateString('en-GB', { day: 'numeric', month: 'short', year: 'numeric', timeZone: 'UTC' });
+  return SHORT_DATE.format(at);
 }
 
 /** Plain-language label of a registry field name, for previews and the shared-data page. */

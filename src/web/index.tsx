@@ -17,6 +17,7 @@ import type { WebApp, WebEnv } from './env.ts';
 import { PageError } from './errors.ts';
 import { Layout } from './layout.tsx';
 import { registerNavEntry } from './nav.ts';
+import { registerAccessReportPages } from './pages/access-report.tsx';
 import { registerAdminPages } from './pages/admin.tsx';
 import { registerChangePages } from './pages/change.tsx';
 import { registerConnectedApps } from './pages/connected-apps.tsx';
@@ -31,7 +32,7 @@ import { pageSession } from './session.ts';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Path prefixes of the signed-in pages. */
-const PAGE_PATHS = ['/apps', '/apps/*', '/shared', '/shared.csv', '/receipts/*', '/admin', '/admin/*'];
+const PAGE_PATHS = ['/apps', '/apps/*', '/shared', '/shared/*', '/shared.csv', '/receipts/*', '/admin', '/admin/*'];
 
 /**
  * The in-app pages (server-rendered with hono/jsx), mounted on the API app by `mountWebPages`. They
@@ -89,6 +90,7 @@ export function createWebPages(services: Services): WebApp {
     pages.register(web);
   }
   registerAdminPages(web);
+  registerAccessReportPages(web);
   registerQueueDashboard(web, services);
   web.onError((err, c) => {
     // Domain errors carry a code only; the API's one table says which status it is (src/api/error-status.ts).

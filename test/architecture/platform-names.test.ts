@@ -28,6 +28,8 @@ const EXEMPT: Array<{ prefix: string; why: string }> = [
   { prefix: 'src/db/migrations/', why: 'applied history is never rewritten; a migration names the tables it created' },
   { prefix: 'src/api/routes/super-admin-domains.ts', why: 'verifies Google Workspace domains for sign-in, not a sync platform' },
   { prefix: 'src/cli/sign-in-commands.ts', why: 'the sign-in policy (Google Workspace domains) and SAML IdP commands' },
+  { prefix: 'src/web/sign-in/', why: 'the sign-in pages (a button per authenticator: Google Sign-In, SAML), moved from src/auth/' },
+  { prefix: 'src/web/pages/admin/sign-in-settings.tsx', why: 'the sign-in settings page (Workspace domains, SAML), as the policy routes' },
   { prefix: 'src/demo/', why: 'a scripted walkthrough that drives each platform end to end, a client like the tests' },
 ];
 

@@ -192,7 +192,8 @@ describe.skipIf(!hasChromium)('the in-app pages in a real browser', () => {
     await page.check('#scope-all');
     await page.check('#cat-calendar\\.events\\.details');
     await expect.poll(() => page.getAttribute('#preview-summary', 'data-total'), { timeout: 15_000 }).toBe('10');
-    expect(await page.textContent('#preview-summary')).toContain('Description');
+    // Two refreshes (scope, then category): the total is 10 after the first, the fields after the second.
+    await expect.poll(() => page.textContent('#preview-summary'), { timeout: 15_000 }).toContain('Description');
     await shot(page, 'change-consent');
     await page.click('text=Save the new choice');
     await page.waitForURL(`${base}/apps/${connectionId}?changed=1`);

@@ -209,6 +209,10 @@ describe('demo', () => {
     expect(lineWith(ctx, 'Sign in', 'Google (start)')).toContain(`${base}/auth/google/start`);
     expect(lineWith(ctx, 'Sign in', 'OneLogin SAML (start)')).toContain(`${base}/auth/saml/${hartmann!.id}/login`);
     expect(lineWith(ctx, 'Sign in', 'accounts to pick')).toContain(ALICE);
+    // The page addresses, and nobody signed in: the first page leads to the sign-in page.
+    expect(lineWith(ctx, 'Pages', 'connected apps')).toContain(`${base}/apps`);
+    expect(lineWith(ctx, 'Pages', 'admin console')).toContain(`${base}/admin`);
+    expect(lineWith(ctx, 'Pages', 'sign in first')).toContain('nobody is signed in automatically');
 
     const p = probes[0]!;
     expect(p).toMatchObject({ health: 200, cases: 1, googleUser: ALICE, samlUser: BOB, connections: { active: 1 } });

@@ -1,19 +1,12 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { clientIp, userAgent } from '../../auth/login-flow.ts';
 import type { UserPrincipal } from '../../auth/principal.ts';
-import {
-  EntityIdInUseError,
-  InvalidCertificateError,
-  loadSamlIdpConfig,
-  normalizeCertificate,
-  type SamlIdpConfig,
-  saveSamlIdpConfig,
-} from '../../auth/saml/idp-config.ts';
+import { configureSamlIdp, InsecureUrlError } from '../../auth/saml/configure.ts';
+import { EntityIdInUseError, InvalidCertificateError, loadSamlIdpConfig, normalizeCertificate, type SamlIdpConfig } from '../../auth/saml/idp-config.ts';
 import { samlSpUrls } from '../../auth/saml/service-provider.ts';
 import { requireAdmin, sessionAuth } from '../../auth/sessions.ts';
-import { loadSignInPolicy, updateSignInPolicy } from '../../auth/sign-in-policy.ts';
+import { loadSignInPolicy } from '../../auth/sign-in-policy.ts';
 import type { Config } from '../../config/load.ts';
-import { recordSecurityEvent } from '../../security/events.ts';
 import type { RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
 import { errorResponse as err } from '../schemas.ts';
@@ -126,59 +119,31 @@ export const adminSamlRoutes: RouteModule = (app, services) => {
     async (c) => {
       const p = c.get('principal') as UserPrincipal;
       const body = c.req.valid('json');
-      if (services.config.NODE_ENV === 'production') {
-        for (const [name, url] of [
-          ['ssoUrl', body.ssoUrl],
-          ['sloUrl', body.sloUrl],
-        ] as const) {
-          if (url && !url.startsWith('https://')) throw new ApiError(400, 'insecure_url', `${name} must use https://`);
-        }
-      }
-      let certificates: string[];
+      let saved: Awaited<ReturnType<typeof configureSamlIdp>>;
       try {
-        certificates = body.certificates.map((cert, i) => normalizeCertificate(cert, i).pem);
-      } catch (e) {
-        if (e instanceof InvalidCertificateError) throw new ApiError(400, 'invalid_certificate', e.message, { index: e.index });
-        throw e;
-      }
-      let idp: SamlIdpConfig;
-      try {
-        idp = await saveSamlIdpConfig(services.db, {
+        saved = await configureSamlIdp(services.db, {
           organizationId: p.organizationId,
-          entityId: body.entityId,
-          ssoUrl: body.ssoUrl,
-          sloUrl: body.sloUrl ?? null,
-          certificates,
-          allowIdpInitiated: body.allowIdpInitiated,
-          ...(body.attributeMapping ? { attributeMapping: body.attributeMapping } : {}),
+          actorUserId: p.userId,
+          production: services.config.NODE_ENV === 'production',
+          idp: {
+            entityId: body.entityId,
+            ssoUrl: body.ssoUrl,
+            sloUrl: body.sloUrl ?? null,
+            certificates: body.certificates,
+            allowIdpInitiated: body.allowIdpInitiated,
+            ...(body.attributeMapping ? { attributeMapping: body.attributeMapping } : {}),
+          },
+          policyChange: { jitProvisioning: body.jitProvisioning, defaultRole: body.defaultRole, linkByEmail: body.linkByEmail },
+          ip: clientIp(c),
+          userAgent: userAgent(c),
         });
       } catch (e) {
+        if (e instanceof InsecureUrlError) throw new ApiError(400, 'insecure_url', e.message);
+        if (e instanceof InvalidCertificateError) throw new ApiError(400, 'invalid_certificate', e.message, { index: e.index });
         if (e instanceof EntityIdInUseError) throw new ApiError(409, e.code, e.message);
         throw e;
       }
-      const policyChange = {
-        ...(body.jitProvisioning !== undefined ? { jitProvisioning: body.jitProvisioning } : {}),
-        ...(body.defaultRole !== undefined ? { defaultRole: body.defaultRole } : {}),
-        ...(body.linkByEmail !== undefined ? { linkByEmail: body.linkByEmail } : {}),
-      };
-      const policy = Object.keys(policyChange).length
-        ? await updateSignInPolicy(services.db, p.organizationId, policyChange)
-        : (await loadSignInPolicy(services.db, p.organizationId))!;
-      await recordSecurityEvent(services.db, {
-        organizationId: p.organizationId,
-        actorUserId: p.userId,
-        kind: 'saml_config_updated',
-        outcome: 'success',
-        method: 'admin',
-        ip: clientIp(c),
-        userAgent: userAgent(c),
-        details: {
-          entityId: idp.entityId,
-          certificateFingerprints: certificates.map((pem) => normalizeCertificate(pem).fingerprint256),
-          allowIdpInitiated: idp.allowIdpInitiated,
-          policyChange,
-        },
-      });
+      const { idp, policy } = saved;
       return c.json(view(services.config, p.organizationId, idp, policy), 200);
     },
   );

@@ -1,9 +1,9 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { clientIp, userAgent } from '../../auth/login-flow.ts';
 import type { UserPrincipal } from '../../auth/principal.ts';
+import { endUserSessions } from '../../auth/session-admin.ts';
 import { requireAdmin, sessionAuth } from '../../auth/sessions.ts';
 import { findUser } from '../../auth/users.ts';
-import { recordSecurityEvent } from '../../security/events.ts';
 import type { RouteModule } from '../env.ts';
 import { notFound } from '../errors.ts';
 import { errorResponse as err } from '../schemas.ts';
@@ -66,20 +66,16 @@ export const adminSessionRoutes: RouteModule = (app, services) => {
   );
 
   const end = async (p: UserPrincipal, userId: string, handle: string | undefined, request: { ip: string | null; ua: string | null }) => {
-    if (!(await findUser(services.db, p.organizationId, userId))) throw notFound('user');
-    const ended = await services.sessions.endForUser(userId, handle);
-    if (handle && ended === 0) throw notFound('session');
-    await recordSecurityEvent(services.db, {
+    const ended = await endUserSessions(services, {
       organizationId: p.organizationId,
-      userId,
       actorUserId: p.userId,
-      kind: 'session_ended_by_admin',
-      outcome: 'success',
-      method: 'admin',
+      userId,
+      ...(handle ? { handle } : {}),
       ip: request.ip,
       userAgent: request.ua,
-      details: { sessionsEnded: ended, ...(handle ? { handle } : { all: true }) },
     });
+    if (ended === null) throw notFound('user');
+    if (handle && ended === 0) throw notFound('session');
     return ended;
   };
 

@@ -1,7 +1,7 @@
 import { getCookie } from 'hono/cookie';
 import { safeReturnTo } from '../../auth/return-to.ts';
 import { clearSessionCookie, SESSION_COOKIE } from '../../auth/sessions.ts';
-import { homePage, loginPage, PAGE_HEADERS } from '../../auth/sign-in-pages.ts';
+import { homePage, loginPage, SIGN_IN_PAGE_HEADERS as PAGE_HEADERS } from '../../web/sign-in/pages.tsx';
 import type { RouteModule } from '../env.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

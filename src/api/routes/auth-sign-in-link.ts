@@ -3,9 +3,8 @@ import { type GooglePreLogin, GoogleSignIn, googleClientCredentials } from '../.
 import { PreLoginStore } from '../../auth/pre-login.ts';
 import { loadSamlIdpConfig } from '../../auth/saml/idp-config.ts';
 import { samlServiceProvider } from '../../auth/saml/service-provider.ts';
-import { type LinkSignInMethod, signInLinkPage, unusableLink, unusableLinkPage } from '../../auth/sign-in-link-pages.ts';
-import { lookUpSignInLink, SIGN_IN_LINK_PATH, type UsableSignInLink } from '../../auth/sign-in-links.ts';
-import { PAGE_HEADERS } from '../../auth/sign-in-pages.ts';
+import { lookUpSignInLink, SIGN_IN_LINK_PATH, type UsableSignInLink, unusableLink } from '../../auth/sign-in-links.ts';
+import { type LinkSignInMethod, SIGN_IN_PAGE_HEADERS as PAGE_HEADERS, signInLinkPage, unusableLinkPage } from '../../web/sign-in/pages.tsx';
 import type { RouteModule } from '../env.ts';
 import { setGooglePreLoginCookie } from './auth-google.ts';
 import { setSamlPreLoginCookie } from './auth-saml.ts';

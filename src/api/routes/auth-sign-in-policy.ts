@@ -3,8 +3,7 @@ import { DomainClaimedError, googleDomainClaimsOf } from '../../auth/google-doma
 import { clientIp, userAgent } from '../../auth/login-flow.ts';
 import type { UserPrincipal } from '../../auth/principal.ts';
 import { requireAdmin, sessionAuth } from '../../auth/sessions.ts';
-import { loadSignInPolicy, updateSignInPolicy } from '../../auth/sign-in-policy.ts';
-import { recordSecurityEvent } from '../../security/events.ts';
+import { changeSignInPolicy, loadSignInPolicy } from '../../auth/sign-in-policy.ts';
 import type { RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
 import { errorResponse as err } from '../schemas.ts';
@@ -82,23 +81,19 @@ export const signInPolicyRoutes: RouteModule = (app, services) => {
     async (c) => {
       const p = c.get('principal') as UserPrincipal;
       const change = c.req.valid('json');
-      let policy: Awaited<ReturnType<typeof updateSignInPolicy>>;
+      let policy: Awaited<ReturnType<typeof changeSignInPolicy>>;
       try {
-        policy = await updateSignInPolicy(services.db, p.organizationId, change);
+        policy = await changeSignInPolicy(services.db, {
+          organizationId: p.organizationId,
+          actorUserId: p.userId,
+          change,
+          ip: clientIp(c),
+          userAgent: userAgent(c),
+        });
       } catch (e) {
         if (e instanceof DomainClaimedError) throw new ApiError(409, e.code, e.message, { domain: e.domain });
         throw e;
       }
-      await recordSecurityEvent(services.db, {
-        organizationId: p.organizationId,
-        actorUserId: p.userId,
-        kind: 'sign_in_policy_updated',
-        outcome: 'success',
-        method: 'admin',
-        ip: clientIp(c),
-        userAgent: userAgent(c),
-        details: { change },
-      });
       return c.json({ policy, googleDomains: await googleDomainClaimsOf(services.db, p.organizationId) }, 200);
     },
   );

@@ -5,11 +5,9 @@ import type { UserPrincipal } from '../../auth/principal.ts';
 import { sessionAuth } from '../../auth/sessions.ts';
 import { isoInstant } from '../../db/ranges.ts';
 import type { TransferOutcomeColumn } from '../../db/types.ts';
+import { transferExportHeaders, transferExportStream } from '../../transfers/export.ts';
 import {
-  CSV_COLUMNS,
-  csvLine,
   decodeCursor,
-  iterateTransfers,
   listTransfers,
   SUBJECT_KINDS,
   type SubjectParam,
@@ -175,46 +173,9 @@ export const transferRoutes: RouteModule = (app, services) => {
         target: scope.userId ? `user:${scope.userId}` : 'organization',
         details: { format: q.format, filters: { ...q, format: undefined } },
       });
-      const rows = iterateTransfers(services.db, { scope, filters });
-      const encoder = new TextEncoder();
-      let started = false;
-      let first = true;
-      const stream = new ReadableStream<Uint8Array>({
-        async pull(controller) {
-          try {
-            if (!started) {
-              started = true;
-              controller.enqueue(encoder.encode(q.format === 'csv' ? `${CSV_COLUMNS.join(',')}\r\n` : '['));
-            }
-            // A page of rows per pull keeps memory bounded whatever the export size.
-            for (let n = 0; n < 200; n++) {
-              const next = await rows.next();
-              if (next.done) {
-                if (q.format === 'json') controller.enqueue(encoder.encode(first ? ']' : '\n]'));
-                controller.close();
-                return;
-              }
-              const chunk = q.format === 'csv' ? csvLine(next.value) : `${first ? '\n' : ',\n'}${JSON.stringify(transferView(next.value))}`;
-              first = false;
-              controller.enqueue(encoder.encode(chunk));
-            }
-          } catch (e) {
-            services.logger.error({ err: e }, 'transfer export failed mid-stream');
-            controller.error(e);
-          }
-        },
-        async cancel() {
-          await rows.return(undefined);
-        },
-      });
-      const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-      return new Response(stream, {
+      return new Response(transferExportStream(services.db, services.logger, { scope, filters, format: q.format }), {
         status: 200,
-        headers: {
-          'content-type': q.format === 'csv' ? 'text/csv; charset=utf-8' : 'application/json; charset=utf-8',
-          'content-disposition': `attachment; filename="transfers-${stamp}.${q.format}"`,
-          'cache-control': 'no-store',
-        },
+        headers: transferExportHeaders(q.format),
       });
     },
   );

@@ -3,6 +3,7 @@ import type { Context } from 'hono';
 import { z } from 'zod';
 import { connectorFor, connectors } from '../../../connectors/registry.ts';
 import { clientAddress } from '../../api/client-address.ts';
+import { endUserSessions } from '../../auth/session-admin.ts';
 import { listUsers } from '../../auth/users.ts';
 import { listConnections } from '../../connections/service.ts';
 import { enqueueRevocation } from '../../revocation/queue.ts';
@@ -14,6 +15,12 @@ import { relative } from '../format.ts';
 import { Csrf, Layout, Notice } from '../layout.tsx';
 import { sendPage } from '../render.ts';
 import { pageAdmin } from '../session.ts';
+import { registerApiKeyPages } from './admin/api-keys.tsx';
+import { actorOf } from './admin/common.tsx';
+import { registerPlatformPages } from './admin/platforms.tsx';
+import { registerSecurityEventPages } from './admin/security-events.tsx';
+import { registerSignInSettings } from './admin/sign-in-settings.tsx';
+import { registerAdminTransferPages } from './admin/transfers.tsx';
 
 /** Paths of the admin console (each also needs a signed-in session, set up in index.tsx). */
 export const ADMIN_PATHS = ['/admin', '/admin/*'];
@@ -49,6 +56,11 @@ function readTarget(raw: Record<string, unknown>): RevocationTarget {
  */
 export function registerAdminPages(web: WebApp): void {
   for (const path of ADMIN_PATHS) web.use(path, pageAdmin());
+  registerSignInSettings(web);
+  registerApiKeyPages(web);
+  registerPlatformPages(web);
+  registerAdminTransferPages(web);
+  registerSecurityEventPages(web);
 
   web.get('/admin', async (c) => {
     const services = c.get('services');
@@ -86,6 +98,36 @@ export function registerAdminPages(web: WebApp): void {
             <h2>Revoke</h2>
             <p>Stop a connection, a user, a platform or the whole organization at once, with a signed receipt.</p>
             <a href="/admin/revoke">Revoke access</a>
+          </section>
+          <section class="card">
+            <h2>Sign-in</h2>
+            <p>Workspace domains, the SAML identity provider (from its metadata), a test sign-in.</p>
+            <a href="/admin/sign-in">Sign-in settings</a>
+          </section>
+          <section class="card">
+            <h2>API keys</h2>
+            <p>Keys of the case-management app: create (shown once), revoke.</p>
+            <a href="/admin/api-keys">Manage API keys</a>
+          </section>
+          <section class="card">
+            <h2>Platforms</h2>
+            <p>Switch a platform on or off for the organization.</p>
+            <a href="/admin/platforms">Platform switches</a>
+          </section>
+          <section class="card">
+            <h2>Transfer log</h2>
+            <p>Search every transfer of the organization; export as CSV or JSON.</p>
+            <a href="/admin/transfers">Search transfers</a>
+          </section>
+          <section class="card">
+            <h2>Access report</h2>
+            <p>Everything shared about a person, by e-mail address.</p>
+            <a href="/admin/access">Access report</a>
+          </section>
+          <section class="card">
+            <h2>Security events</h2>
+            <p>Sign-ins (with failure reasons), sign-outs, sessions ended, settings changed.</p>
+            <a href="/admin/security-events">Security events</a>
           </section>
           <section class="card">
             <h2>Queues</h2>
@@ -204,6 +246,7 @@ export function registerAdminPages(web: WebApp): void {
         <p>
           <a href="/admin">Admin console</a> › Users ({users.length})
         </p>
+        {c.req.query('ended') ? <Notice kind="ok">{`${c.req.query('ended')} session(s) ended.`}</Notice> : null}
         <section class="table-wrap" tabindex={0} aria-label="Users (scrolls sideways)">
           <table id="admin-users">
             <thead>
@@ -229,6 +272,14 @@ export function registerAdminPages(web: WebApp): void {
                     <a href={`/admin/revoke?kind=user&userId=${u.id}`}>
                       Revoke<span class="sr-only"> {u.email}</span>
                     </a>
+                    {sessions[i]?.length ? (
+                      <form method="post" action={`/admin/users/${u.id}/end-sessions`} class="inline">
+                        <Csrf token={c.get('csrfToken')} />{' '}
+                        <button type="submit" class="link" data-end-sessions={u.email}>
+                          End sessions<span class="sr-only"> of {u.email}</span>
+                        </button>
+                      </form>
+                    ) : null}
                   </td>
                 </tr>
               ))}
@@ -237,6 +288,15 @@ export function registerAdminPages(web: WebApp): void {
         </section>
       </Layout>,
     );
+  });
+
+  web.post('/admin/users/:id/end-sessions', async (c) => {
+    const services = c.get('services');
+    const userId = c.req.param('id');
+    if (!z.uuid().safeParse(userId).success) throw new PageError(404, 'not_found', 'There is no such user in your organization.');
+    const ended = await endUserSessions(services, { ...actorOf(c), userId });
+    if (ended === null) throw new PageError(404, 'not_found', 'There is no such user in your organization.');
+    return c.redirect(`/admin/users?ended=${ended}`, 303);
   });
 
   web.get('/admin/revoke', async (c) => revokePage(c));

@@ -1,0 +1,80 @@
+import type { Db } from '../../db/database.ts';
+import type { SamlAttributeMapping } from '../../db/types.ts';
+import { CasebridgeError } from '../../errors/index.ts';
+import { recordSecurityEvent } from '../../security/events.ts';
+import { loadSignInPolicy, type SignInPolicy, updateSignInPolicy } from '../sign-in-policy.ts';
+import { normalizeCertificate, type SamlIdpConfig, saveSamlIdpConfig } from './idp-config.ts';
+
+/** An IdP URL that is not https:// where https is required (production). */
+export class InsecureUrlError extends CasebridgeError {
+  constructor(readonly field: 'ssoUrl' | 'sloUrl') {
+    super('insecure_url', `${field} must use https://`, { field });
+  }
+}
+
+/** What an administrator gives to configure the organization's SAML identity provider. */
+export interface SamlIdpInput {
+  entityId: string;
+  ssoUrl: string;
+  sloUrl: string | null;
+  /** PEM or bare base64 certificates, normalized here (InvalidCertificateError names the bad one). */
+  certificates: string[];
+  allowIdpInitiated: boolean;
+  attributeMapping?: Partial<SamlAttributeMapping>;
+}
+
+/**
+ * An administrator configures (replaces) the organization's SAML identity provider: https only in
+ * production, certificates normalized, the entity id unique across organizations (EntityIdInUseError),
+ * the sign-in policy's SAML options changed with it, and a `saml_config_updated` security event. The
+ * API (`PUT /v1/admin/saml`) and the admin page (form or metadata file) both call this.
+ */
+export async function configureSamlIdp(
+  db: Db,
+  params: {
+    organizationId: string;
+    actorUserId: string;
+    production: boolean;
+    idp: SamlIdpInput;
+    policyChange?: Partial<Pick<SignInPolicy, 'jitProvisioning' | 'defaultRole' | 'linkByEmail'>>;
+    /** Where the settings came from, for the event (`form`, `metadata_file`, …). */
+    source?: string;
+    ip: string | null;
+    userAgent: string | null;
+  },
+): Promise<{ idp: SamlIdpConfig; policy: SignInPolicy }> {
+  const { idp: input, organizationId } = params;
+  if (params.production) {
+    if (!input.ssoUrl.startsWith('https://')) throw new InsecureUrlError('ssoUrl');
+    if (input.sloUrl && !input.sloUrl.startsWith('https://')) throw new InsecureUrlError('sloUrl');
+  }
+  const certificates = input.certificates.map((cert, i) => normalizeCertificate(cert, i).pem);
+  const idp = await saveSamlIdpConfig(db, {
+    organizationId,
+    entityId: input.entityId,
+    ssoUrl: input.ssoUrl,
+    sloUrl: input.sloUrl,
+    certificates,
+    allowIdpInitiated: input.allowIdpInitiated,
+    ...(input.attributeMapping ? { attributeMapping: input.attributeMapping } : {}),
+  });
+  const policyChange = Object.fromEntries(Object.entries(params.policyChange ?? {}).filter(([, v]) => v !== undefined));
+  const policy = Object.keys(policyChange).length ? await updateSignInPolicy(db, organizationId, policyChange) : (await loadSignInPolicy(db, organizationId))!;
+  await recordSecurityEvent(db, {
+    organizationId,
+    actorUserId: params.actorUserId,
+    kind: 'saml_config_updated',
+    outcome: 'success',
+    method: 'admin',
+    ip: params.ip,
+    userAgent: params.userAgent,
+    details: {
+      entityId: idp.entityId,
+      certificateFingerprints: certificates.map((pem) => normalizeCertificate(pem).fingerprint256),
+      allowIdpInitiated: idp.allowIdpInitiated,
+      policyChange,
+      ...(params.source ? { source: params.source } : {}),
+    },
+  });
+  return { idp, policy };
+}

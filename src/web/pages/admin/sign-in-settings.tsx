@@ -1,0 +1,241 @@
+/** @jsxImportSource hono/jsx */
+import type { Context } from 'hono';
+import { z } from 'zod';
+import { DomainClaimedError, googleDomainClaimsOf } from '../../../auth/google-domains.ts';
+import { configureSamlIdp, InsecureUrlError } from '../../../auth/saml/configure.ts';
+import { EntityIdInUseError, InvalidCertificateError, loadSamlIdpConfig, normalizeCertificate } from '../../../auth/saml/idp-config.ts';
+import { IdpMetadataError, MAX_METADATA_BYTES, parseIdpMetadata } from '../../../auth/saml/idp-metadata.ts';
+import { samlSpUrls } from '../../../auth/saml/service-provider.ts';
+import { changeSignInPolicy, loadSignInPolicy } from '../../../auth/sign-in-policy.ts';
+import type { WebApp, WebEnv } from '../../env.ts';
+import { PageError } from '../../errors.ts';
+import { Csrf, Notice } from '../../layout.tsx';
+import { sendPage } from '../../render.ts';
+import { AdminPage, actorOf, utc } from './common.tsx';
+
+const DOMAIN = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
+
+const PolicyForm = z.object({
+  allowedGoogleDomains: z.array(z.string().regex(DOMAIN)).max(50),
+  jitProvisioning: z.boolean(),
+  defaultRole: z.enum(['member', 'admin']),
+  linkByEmail: z.boolean(),
+});
+
+/**
+ * `/admin/sign-in`: the organization's sign-in settings — the Google Workspace domains and
+ * provisioning policy (`changeSignInPolicy`, as `PATCH /v1/admin/sign-in-policy`), the SAML identity
+ * provider from its metadata file (`configureSamlIdp`, as `PUT /v1/admin/saml`), our service
+ * provider's metadata to download for the IdP, and a test sign-in through the IdP that comes back here.
+ */
+export function registerSignInSettings(web: WebApp): void {
+  web.get('/admin/sign-in', async (c) => signInSettingsPage(c));
+
+  web.post('/admin/sign-in/policy', async (c) => {
+    const form = await c.req.parseBody({ all: true });
+    const domains = String(form.allowedGoogleDomains ?? '')
+      .split(/[\s,]+/)
+      .map((d) => d.trim().toLowerCase())
+      .filter(Boolean);
+    const parsed = PolicyForm.safeParse({
+      allowedGoogleDomains: [...new Set(domains)],
+      jitProvisioning: form.jitProvisioning === 'yes',
+      defaultRole: form.defaultRole,
+      linkByEmail: form.linkByEmail === 'yes',
+    });
+    if (!parsed.success)
+      throw new PageError(400, 'validation_failed', 'Google domains are names such as example.com (50 at most); the default role is member or admin.');
+    try {
+      await changeSignInPolicy(c.get('services').db, { ...actorOf(c), change: parsed.data });
+    } catch (e) {
+      if (e instanceof DomainClaimedError) throw new PageError(409, e.code, `Another organization holds the domain ${e.domain}. Nothing was changed.`);
+      throw e;
+    }
+    return c.redirect('/admin/sign-in?saved=policy', 303);
+  });
+
+  web.post('/admin/sign-in/saml', async (c) => {
+    const services = c.get('services');
+    const form = await c.req.parseBody();
+    const file = form.metadata;
+    const pasted = typeof form.metadataXml === 'string' ? form.metadataXml.trim() : '';
+    let xml: string;
+    if (file instanceof File && file.size > 0) {
+      if (file.size > MAX_METADATA_BYTES) throw new PageError(413, 'metadata_too_large', `The metadata file is larger than ${MAX_METADATA_BYTES} bytes.`);
+      xml = await file.text();
+    } else if (pasted) {
+      if (pasted.length > MAX_METADATA_BYTES) throw new PageError(413, 'metadata_too_large', `The metadata is larger than ${MAX_METADATA_BYTES} bytes.`);
+      xml = pasted;
+    } else {
+      throw new PageError(400, 'metadata_required', "Choose the identity provider's metadata file, or paste its XML.");
+    }
+    try {
+      const metadata = parseIdpMetadata(xml);
+      await configureSamlIdp(services.db, {
+        ...actorOf(c),
+        production: services.config.NODE_ENV === 'production',
+        idp: { ...metadata, allowIdpInitiated: form.allowIdpInitiated === 'yes' },
+        source: 'metadata_file',
+      });
+    } catch (e) {
+      if (e instanceof IdpMetadataError) throw new PageError(400, e.code, `The metadata cannot be used: ${e.message}.`);
+      if (e instanceof InvalidCertificateError) throw new PageError(400, e.code, 'A signing certificate in the metadata is not valid.');
+      if (e instanceof InsecureUrlError)
+        throw new PageError(400, e.code, `The identity provider's ${e.field === 'ssoUrl' ? 'sign-in' : 'logout'} address must use https://.`);
+      if (e instanceof EntityIdInUseError) throw new PageError(409, e.code, 'Another organization already uses this identity provider (same entity id).');
+      throw e;
+    }
+    return c.redirect('/admin/sign-in?saved=saml', 303);
+  });
+}
+
+async function signInSettingsPage(c: Context<WebEnv>) {
+  const services = c.get('services');
+  const viewer = c.get('viewer');
+  const orgId = viewer.principal.organizationId;
+  const [policy, claims, idp, session] = await Promise.all([
+    loadSignInPolicy(services.db, orgId),
+    googleDomainClaimsOf(services.db, orgId),
+    loadSamlIdpConfig(services.db, orgId),
+    services.sessions.get(viewer.principal.sessionId),
+  ]);
+  const sp = samlSpUrls(services.config, orgId);
+  const saved = c.req.query('saved');
+  // Back from the test sign-in: this very session came through the organization's IdP.
+  const tested = c.req.query('tested') === '1' && session?.method === `saml:${orgId}`;
+  const csrf = c.get('csrfToken');
+  return sendPage(
+    c,
+    <AdminPage c={c} title="Sign-in settings">
+      {saved === 'policy' ? <Notice kind="ok">The sign-in policy is saved.</Notice> : null}
+      {saved === 'saml' ? <Notice kind="ok">The identity provider is saved. Try it with “Test sign-in”.</Notice> : null}
+      {c.req.query('tested') === '1' ? (
+        tested ? (
+          <Notice kind="ok">
+            <span id="saml-test-ok">SAML sign-in works: you are signed in through {idp?.entityId ?? 'the identity provider'}.</span>
+          </Notice>
+        ) : (
+          <Notice kind="error">The test did not come back through SAML: this session was not started by the identity provider.</Notice>
+        )
+      ) : null}
+      <form method="post" action="/admin/sign-in/policy" class="card" id="policy-form">
+        <h2>Google Sign-In</h2>
+        <Csrf token={csrf} />
+        <p>
+          <label for="google-domains">Google Workspace domains admitted (one per line; empty: any verified Google account of a known user)</label>
+          <br />
+          <textarea id="google-domains" name="allowedGoogleDomains" rows={3}>
+            {(policy?.allowedGoogleDomains ?? []).join('\n')}
+          </textarea>
+        </p>
+        {claims.length ? (
+          <ul class="plain" id="domain-claims">
+            {claims.map((d) => (
+              <li>
+                {d.domain}: {d.status === 'verified' ? 'verified' : 'waiting for the operator to verify it (until then it links and provisions nobody)'}
+              </li>
+            ))}
+          </ul>
+        ) : null}
+        <div class="choice">
+          <input type="checkbox" id="jit" name="jitProvisioning" value="yes" checked={policy?.jitProvisioning ?? false} />
+          <label for="jit">Create users on their first sign-in</label>
+        </div>
+        <p>
+          <label for="default-role">Role of users created that way</label>
+          <br />
+          <select id="default-role" name="defaultRole">
+            <option value="member" selected={policy?.defaultRole !== 'admin'}>
+              member
+            </option>
+            <option value="admin" selected={policy?.defaultRole === 'admin'}>
+              admin
+            </option>
+          </select>
+        </p>
+        <div class="choice">
+          <input type="checkbox" id="link-by-email" name="linkByEmail" value="yes" checked={policy?.linkByEmail ?? false} />
+          <label for="link-by-email">Link a new sign-in to the existing user with the same verified e-mail address</label>
+        </div>
+        <button type="submit" id="save-policy">
+          Save the policy
+        </button>
+      </form>
+      <section class="card" aria-labelledby="sp-heading">
+        <h2 id="sp-heading">SAML: what to give your identity provider</h2>
+        <dl class="facts">
+          <dt>Entity id (audience)</dt>
+          <dd class="mono">{sp.entityId}</dd>
+          <dt>ACS (consumer) URL</dt>
+          <dd class="mono">{sp.acsUrl}</dd>
+          <dt>Single logout URL</dt>
+          <dd class="mono">{sp.sloUrl}</dd>
+        </dl>
+        <p>
+          <a class="button secondary" id="sp-metadata" href={sp.metadataUrl} download={`casebridge-sp-${orgId}.xml`}>
+            Download our SAML metadata
+          </a>
+        </p>
+      </section>
+      <section class="card" aria-labelledby="idp-heading">
+        <h2 id="idp-heading">SAML identity provider</h2>
+        {idp ? (
+          <>
+            <dl class="facts" id="idp-config">
+              <dt>Entity id</dt>
+              <dd class="mono">{idp.entityId}</dd>
+              <dt>Sign-in URL</dt>
+              <dd class="mono">{idp.ssoUrl}</dd>
+              <dt>Logout URL</dt>
+              <dd class="mono">{idp.sloUrl ?? '—'}</dd>
+              <dt>Signing certificates</dt>
+              <dd>
+                {idp.certificates.map((pem) => {
+                  const cert = normalizeCertificate(pem);
+                  return (
+                    <span class="mono">
+                      SHA-256 {cert.fingerprint256.slice(0, 23)}…, valid until {cert.notAfter.toISOString().slice(0, 10)}
+                      <br />
+                    </span>
+                  );
+                })}
+              </dd>
+              <dt>Sign-ins started at the IdP</dt>
+              <dd>{idp.allowIdpInitiated ? 'accepted' : 'refused'}</dd>
+              <dt>Last changed</dt>
+              <dd>{utc(idp.updatedAt)} UTC</dd>
+            </dl>
+            <p>
+              <a class="button" id="saml-test" href={`/auth/saml/${orgId}/login?returnTo=${encodeURIComponent('/admin/sign-in?tested=1')}`}>
+                Test sign-in
+              </a>
+            </p>
+            <p class="muted">The test signs you in again through the identity provider and brings you back here.</p>
+          </>
+        ) : (
+          <p id="idp-none">No identity provider yet.</p>
+        )}
+        <form method="post" action="/admin/sign-in/saml" enctype="multipart/form-data" id="saml-form">
+          <Csrf token={csrf} />
+          <p>
+            <label for="metadata-file">Identity provider metadata (XML file)</label>
+            <br />
+            <input type="file" id="metadata-file" name="metadata" accept=".xml,application/xml,text/xml,application/samlmetadata+xml" />
+          </p>
+          <p>
+            <label for="metadata-xml">…or paste the metadata XML</label>
+            <br />
+            <textarea id="metadata-xml" name="metadataXml" rows={4} />
+          </p>
+          <div class="choice">
+            <input type="checkbox" id="allow-idp-initiated" name="allowIdpInitiated" value="yes" checked={idp?.allowIdpInitiated ?? false} />
+            <label for="allow-idp-initiated">Accept sign-ins started at the identity provider (weaker: no request to bind the answer to)</label>
+          </div>
+          <button type="submit" id="save-saml">
+            {idp ? 'Replace the identity provider' : 'Save the identity provider'}
+          </button>
+        </form>
+      </section>
+    </AdminPage>,
+  );
+}
