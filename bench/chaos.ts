@@ -13,6 +13,7 @@ import { createApiKey } from '../src/auth/api-keys.ts';
 import { CSRF_HEADER, SESSION_COOKIE } from '../src/auth/sessions.ts';
 import { freePort } from '../src/demo/private-redis.ts';
 import { recoverOpenTransfers } from '../src/transfers/resolution.ts';
+import { verifyTransferLog } from '../src/transfers/verify.ts';
 import { type ServiceProcess, startServiceProcess } from '../test/support/service-process.ts';
 import { createIsolatedServices } from '../test/support/services.ts';
 import { ledgerMismatches } from '../test/sync/support/ledger-check.ts';
@@ -53,6 +54,8 @@ export interface ChaosReport {
   ledgerMismatches: string[];
   writesChecked: number;
   requestsAfterRevocation: number;
+  /** `transfers verify` after the run: the hash chain of every organization's log, against its signed checkpoints. */
+  verify: { ok: boolean; rowsChecked: number };
   convergeSeconds: number;
   totalSeconds: number;
 }
@@ -367,6 +370,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     for (const r of revoked)
       requestsAfterRevocation += state.ledger.filter((e) => e.account === r.account && e.path.includes('/calendar/') && e.atMs > r.answeredAt).length;
 
+    const verified = await verifyTransferLog(services);
+    const verify = { ok: verified.ok, rowsChecked: verified.rowsChecked };
+
     return {
       options: {
         seconds: options.seconds,
@@ -385,6 +391,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       ledgerMismatches: check.mismatches,
       writesChecked: check.items,
       requestsAfterRevocation,
+      verify,
       convergeSeconds,
       totalSeconds: (Date.now() - started) / 1000,
     };
@@ -399,7 +406,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
 /** RELIABILITY.md from a report. */
 export function reliabilityMarkdown(r: ChaosReport): string {
-  const ok = r.missing === 0 && r.duplicates === 0 && r.ledgerMismatches.length === 0 && r.requestsAfterRevocation === 0;
+  const ok = r.missing === 0 && r.duplicates === 0 && r.ledgerMismatches.length === 0 && r.requestsAfterRevocation === 0 && r.verify.ok;
   return `# Reliability: the chaos run
 
 \`npm run chaos\` (bench/chaos.ts) — ${new Date().toISOString()}, Node ${process.version}, ${os.cpus().length} cores.
@@ -424,6 +431,7 @@ ${r.chaos.map((c) => `- ${c}`).join('\n')}
 | duplicates | ${r.duplicates} | 0 |
 | provider writes vs transfer log (items checked: ${r.writesChecked}) | ${r.ledgerMismatches.length} mismatches | 0 unlogged, 0 phantom |
 | requests for a revoked connection after its 202 | ${r.requestsAfterRevocation} | 0 |
+| \`transfers verify\` (rows checked: ${r.verify.rowsChecked}) | ${r.verify.ok ? 'passes' : 'FAILS'} | passes |
 | time to converge after the faults stopped | ${r.convergeSeconds.toFixed(1)} s | |
 | whole run | ${r.totalSeconds.toFixed(1)} s | |
 
@@ -452,6 +460,6 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   });
   fs.writeFileSync('RELIABILITY.md', reliabilityMarkdown(report));
   console.log(JSON.stringify(report, null, 2));
-  const ok = report.missing === 0 && report.duplicates === 0 && report.ledgerMismatches.length === 0 && report.requestsAfterRevocation === 0;
+  const ok = report.missing === 0 && report.duplicates === 0 && report.ledgerMismatches.length === 0 && report.requestsAfterRevocation === 0 && report.verify.ok;
   process.exit(ok ? 0 : 1);
 }

@@ -8,7 +8,7 @@ import { WORKER_PG_URL, workerDatabaseReachable } from './support/worker-process
  * worker SIGKILLs, a Redis restart, every PostgreSQL backend of the service terminated, provider
  * faults (10% 503, 5% 429, 1% timeouts), a burst of changes and a revocation mid-sync. Nothing is
  * lost, nothing duplicated, every provider write is logged and nothing reaches the provider for the
- * revoked connection after its 202.
+ * revoked connection after its 202; `transfers verify` passes afterwards.
  */
 
 const pgReachable = await workerDatabaseReachable();
@@ -38,5 +38,7 @@ describe.skipIf(!pgReachable)('chaos run (short)', () => {
     expect(report.ledgerMismatches).toEqual([]);
     expect(report.writesChecked).toBeGreaterThanOrEqual(375);
     expect(report.requestsAfterRevocation).toBe(0);
+    expect(report.verify.ok, 'transfers verify after the run').toBe(true);
+    expect(report.verify.rowsChecked).toBeGreaterThan(0);
   }, 180_000);
 });

@@ -53,7 +53,7 @@ describe.skipIf(!pgReachable)('graceful shutdown of a worker process', () => {
     };
     expect(health.status, JSON.stringify(health)).toBe('ok');
     expect(health.workers.consuming).toBe(true);
-    expect(health.workers.queues.map((q) => q.queue).sort()).toEqual(['import', 'maintenance', 'revoke', 'sync']);
+    expect(health.workers.queues.map((q) => q.queue).sort()).toEqual(['import', 'maintenance', 'revoke', 'sync', 'webhooks']);
     expect((await fetch(`${a.url}/readyz`)).status).toBe(200);
     await until(() => eventWrites() >= 60, 60_000, 'the first worker to write');
 
