@@ -1,16 +1,16 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { icalManifest } from './manifest.ts';
+import type { AppEnv, RouteModule } from '../../src/api/env.ts';
+import { ApiError } from '../../src/api/errors.ts';
+import { errorResponseSchema } from '../../src/api/routes/ingest-common.ts';
 import { clientIp, userAgent } from '../../src/auth/login-flow.ts';
 import type { UserPrincipal } from '../../src/auth/principal.ts';
 import { sessionAuth } from '../../src/auth/sessions.ts';
 import type { CategoryId } from '../../src/consent/categories.ts';
-import { createFeed, deleteFeed, type FeedOwner, IcalFeedError, listFeeds, rotateFeed } from './feeds.ts';
-import { feedUrl } from './tokens.ts';
 import { enqueueRevocation } from '../../src/revocation/queue.ts';
-import type { AppEnv, RouteModule } from '../../src/api/env.ts';
-import { ApiError } from '../../src/api/errors.ts';
-import { errorResponseSchema } from '../../src/api/routes/ingest-common.ts';
+import { createFeed, deleteFeed, type FeedOwner, IcalFeedError, listFeeds, rotateFeed } from './feeds.ts';
+import { icalManifest } from './manifest.ts';
+import { feedUrl } from './tokens.ts';
 
 const [requiredCategory, ...optionalCategories] = icalManifest.categories as [CategoryId, ...CategoryId[]];
 const categoryEnum = z.enum(icalManifest.categories as [CategoryId, ...CategoryId[]]);
@@ -83,6 +83,8 @@ export const icalFeedRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'post',
       path: '/v1/ical-feeds',
+      operationId: 'createIcalFeed',
+      description: 'Creates a personal iCal subscription feed under a consent; its secret URL is shown in this answer only.',
       tags: ['iCal feeds'],
       summary: 'Create a feed (its URL is shown once, in this answer)',
       ...auth,
@@ -114,6 +116,8 @@ export const icalFeedRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'get',
       path: '/v1/ical-feeds',
+      operationId: 'listIcalFeeds',
+      description: "The signed-in user's feeds with their status and last fetch — never their URLs.",
       tags: ['iCal feeds'],
       summary: 'Your feeds (never their URLs)',
       ...auth,
@@ -133,6 +137,8 @@ export const icalFeedRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'post',
       path: '/v1/ical-feeds/{id}/rotate',
+      operationId: 'rotateIcalFeed',
+      description: "Replaces a feed's secret URL: the old one answers 404 at once; the new one is in this answer only.",
       tags: ['iCal feeds'],
       summary: 'Replace the URL: the old one answers 404 at once, the new one is shown once',
       ...auth,
@@ -155,6 +161,8 @@ export const icalFeedRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'delete',
       path: '/v1/ical-feeds/{id}',
+      operationId: 'deleteIcalFeed',
+      description: 'Deletes a feed: its URL stops working at once and its connection is revoked through the revocation pipeline (receipt, audit).',
       tags: ['iCal feeds'],
       summary: 'Delete a feed: URL dead at once; the connection is revoked through the revocation pipeline (receipt, audit)',
       ...auth,

@@ -1,24 +1,25 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
-import { requestId } from 'hono/request-id';
 import { HTTPException } from 'hono/http-exception';
+import { requestId } from 'hono/request-id';
 import { sql } from 'kysely';
 import type { ZodError } from 'zod';
+import { isCasebridgeError } from '../errors/index.ts';
 import { httpDuration, httpRequests } from '../observability/metrics.ts';
 import type { Services } from '../services.ts';
+import { mountWebPages } from '../web/index.tsx';
+import { registerDocs } from './docs-page.ts';
 import type { App, AppEnv } from './env.ts';
-import { isCasebridgeError } from '../errors/index.ts';
 import { apiErrorFor } from './error-status.ts';
 import { ApiError, errorBody } from './errors.ts';
 import { jsonDepthLimit } from './json-depth.ts';
 import { allowedMethods } from './method-not-allowed.ts';
-import { registerDocs } from './docs-page.ts';
 import { registerMetrics } from './metrics-endpoint.ts';
 import { clientGone, isClientAbort, logClientAborts } from './middleware/client-abort.ts';
 import { securityHeaders } from './middleware/security-headers.ts';
-import { textGuard } from './text-guard.ts';
+import { buildOpenApiDocument, registerSecuritySchemes } from './openapi-document.ts';
 import { routeModules } from './routes/index.ts';
-import { mountWebPages } from '../web/index.tsx';
+import { textGuard } from './text-guard.ts';
 
 /** Turns zod issues into `[{ path, message }]`, one per offending field. */
 export function zodDetails(error: ZodError): Array<{ path: string; message: string }> {
@@ -127,15 +128,11 @@ export function createApp(services: Services): App {
   mountWebPages(app, services);
   for (const register of routeModules) register(app, services);
 
-  app.openAPIRegistry.registerComponent('securitySchemes', 'apiKey', { type: 'http', scheme: 'bearer' });
-  app.openAPIRegistry.registerComponent('securitySchemes', 'session', { type: 'apiKey', in: 'cookie', name: 'cb_session' });
-  app.doc31('/openapi.json', {
-    openapi: '3.1.0',
-    info: {
-      title: 'Casebridge API',
-      version: '0.1.0',
-      description: 'Consent-gated, transfer-logged sharing of case data with Additional Platforms.',
-    },
+  registerSecuritySchemes(app);
+  let document: ReturnType<typeof buildOpenApiDocument> | undefined;
+  app.get('/openapi.json', (c) => {
+    document ??= buildOpenApiDocument(app);
+    return c.json(document);
   });
   registerDocs(app);
   return app;

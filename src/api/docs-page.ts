@@ -53,7 +53,23 @@ const PAGE = `<!doctype html>
 `;
 
 // validatorUrl null: the UI would otherwise ask validator.swagger.io about our API description.
-const INIT = `window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#swagger-ui', deepLinking: true, validatorUrl: null });\n`;
+// For a signed-in user, "Try it out" must send the session's CSRF header on state-changing calls
+// (the `csrf` security scheme): the initializer reads the token from /v1/me (same origin, the
+// cookie goes with it) and pre-authorizes the scheme with it. Signed out, nothing is filled in.
+const INIT = `window.ui = SwaggerUIBundle({
+  url: '/openapi.json',
+  dom_id: '#swagger-ui',
+  deepLinking: true,
+  validatorUrl: null,
+  persistAuthorization: false,
+  onComplete: function () {
+    fetch('/v1/me', { credentials: 'same-origin', headers: { accept: 'application/json' } })
+      .then(function (res) { return res.ok ? res.json() : null; })
+      .then(function (me) { if (me && me.csrfToken) window.ui.preauthorizeApiKey('csrf', me.csrfToken); })
+      .catch(function () {});
+  },
+});
+`;
 
 const distDir = path.dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
 const loaded = new Map<string, Promise<Buffer>>();

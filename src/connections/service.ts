@@ -13,8 +13,8 @@ import type { SyncProgress } from '../sync/progress.ts';
 import { CallbackError, ConnectionsError } from './errors.ts';
 import { connectionError, markReauthRequired } from './lifecycle.ts';
 import { consumeAuthorization, startAuthorization } from './oauth.ts';
-import { announceTransition, applyTransition } from './state-machine.ts';
 import { OAuthTokenError } from './oauth-types.ts';
+import { announceTransition, applyTransition } from './state-machine.ts';
 import { createTokenAccess, vaultFor } from './token-refresh.ts';
 
 /**

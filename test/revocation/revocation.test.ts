@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RevocationViewSchema } from '../../src/api/routes/revocations.ts';
+import { RevocationViewSchema } from '../../src/api/schemas/revocations.ts';
 import { runCli } from '../../src/cli/main.ts';
 import { calendarStore } from '../../sandbox/google/calendar.ts';
 import { seedOrg, signInAs } from '../support/fixtures.ts';

@@ -1,10 +1,10 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import type { UserPrincipal } from '../../auth/principal.ts';
-import { requireAdmin, sessionAuth } from '../../auth/sessions.ts';
 import { decodeAuditCursor, listAudit } from '../../audit/audit-log.ts';
+import type { UserPrincipal } from '../../auth/principal.ts';
 import { isoInstant } from '../../db/ranges.ts';
 import type { RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
+import { requireAdmin, sessionAuth } from '../middleware/session-auth.ts';
 import { errorResponse as err } from '../schemas.ts';
 
 /** `GET /v1/admin/audit`: the organization's audit log of administrative actions, newest first. */
@@ -26,6 +26,8 @@ export const adminAuditRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'get',
       path: '/v1/admin/audit',
+      operationId: 'listAuditEntries',
+      description: 'Organization administrators only. Administrative actions in the organization, newest first, paged with `cursor`.',
       tags: ['Audit (admin)'],
       summary: 'Administrative actions in the organization (revocations, retention runs, exports, verifications)',
       middleware: [sessionAuth(services.sessions), requireAdmin()],

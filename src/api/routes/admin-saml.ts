@@ -6,18 +6,18 @@ import {
   InvalidCertificateError,
   loadSamlIdpConfig,
   normalizeCertificate,
-  saveSamlIdpConfig,
   type SamlIdpConfig,
+  saveSamlIdpConfig,
 } from '../../auth/saml/idp-config.ts';
 import { samlSpUrls } from '../../auth/saml/service-provider.ts';
-import { requireAdmin, sessionAuth } from '../../auth/sessions.ts';
 import { loadSignInPolicy, updateSignInPolicy } from '../../auth/sign-in-policy.ts';
 import type { Config } from '../../config/load.ts';
 import { recordSecurityEvent } from '../../security/events.ts';
 import type { RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
-import { SignInPolicySchema } from './auth-sign-in-policy.ts';
+import { requireAdmin, sessionAuth } from '../middleware/session-auth.ts';
 import { errorResponse as err } from '../schemas.ts';
+import { SignInPolicySchema } from './auth-sign-in-policy.ts';
 
 const attributeName = z.string().trim().min(1).max(256);
 
@@ -89,6 +89,9 @@ export const adminSamlRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'get',
       path: '/v1/admin/saml',
+      operationId: 'getSamlSettings',
+      description:
+        'Organization administrators only. The service-provider URLs to give the identity provider, and the identity provider this organization configured (certificates as fingerprints).',
       tags: ['Sign-in (admin)'],
       summary: 'SAML settings: our SP URLs for the IdP, and the configured IdP',
       middleware: [...guard],
@@ -110,6 +113,9 @@ export const adminSamlRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'put',
       path: '/v1/admin/saml',
+      operationId: 'putSamlSettings',
+      description:
+        'Organization administrators only. Replaces the SAML identity-provider configuration; the entity id must not be used by another organization.',
       tags: ['Sign-in (admin)'],
       summary: 'Configure the SAML identity provider (replaces the previous configuration)',
       middleware: [...guard],

@@ -1,11 +1,11 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { clientIp, userAgent } from '../../auth/login-flow.ts';
 import type { UserPrincipal } from '../../auth/principal.ts';
-import { requireAdmin, sessionAuth } from '../../auth/sessions.ts';
 import { findUser } from '../../auth/users.ts';
 import { recordSecurityEvent } from '../../security/events.ts';
 import type { RouteModule } from '../env.ts';
 import { notFound } from '../errors.ts';
+import { requireAdmin, sessionAuth } from '../middleware/session-auth.ts';
 import { errorResponse as err } from '../schemas.ts';
 
 const SessionSchema = z
@@ -32,6 +32,8 @@ export const adminSessionRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'get',
       path: '/v1/admin/users/{id}/sessions',
+      operationId: 'listUserSessions',
+      description: "Organization administrators only. A user's live sessions, by an opaque handle (never the session id), with how and when each started.",
       tags: ['Users (admin)'],
       summary: "A user's live sessions",
       middleware: [...guard],
@@ -87,6 +89,8 @@ export const adminSessionRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'delete',
       path: '/v1/admin/users/{id}/sessions',
+      operationId: 'endUserSessions',
+      description: 'Organization administrators only. Ends every live session of the user; each is recorded as a security event.',
       tags: ['Users (admin)'],
       summary: "End all of a user's sessions",
       middleware: [...guard],
@@ -110,6 +114,8 @@ export const adminSessionRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'delete',
       path: '/v1/admin/users/{id}/sessions/{handle}',
+      operationId: 'endUserSession',
+      description: 'Organization administrators only. Ends one session of a user, named by the handle the session list shows.',
       tags: ['Users (admin)'],
       summary: "End one of a user's sessions",
       middleware: [...guard],

@@ -1,13 +1,13 @@
 import { createRoute, z } from '@hono/zod-openapi';
+import { recordAudit } from '../../audit/audit-log.ts';
 import { unlinkIdentity } from '../../auth/identities.ts';
 import { clientIp, userAgent } from '../../auth/login-flow.ts';
 import type { UserPrincipal } from '../../auth/principal.ts';
-import { requireAdmin, sessionAuth } from '../../auth/sessions.ts';
 import { LastAdminError, listUsers, updateUser } from '../../auth/users.ts';
-import { recordAudit } from '../../audit/audit-log.ts';
 import { recordSecurityEvent } from '../../security/events.ts';
 import type { RouteModule } from '../env.ts';
 import { ApiError, notFound } from '../errors.ts';
+import { requireAdmin, sessionAuth } from '../middleware/session-auth.ts';
 import { errorResponse as err } from '../schemas.ts';
 
 const UserSchema = z
@@ -46,6 +46,8 @@ export const adminUserRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'get',
       path: '/v1/admin/users',
+      operationId: 'listUsers',
+      description: 'Organization administrators only. Every user of the organization with role, status and linked sign-in identities, by e-mail address.',
       tags: ['Users (admin)'],
       summary: "The organization's users, with their sign-in identities",
       middleware: [...guard],
@@ -77,6 +79,9 @@ export const adminUserRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'patch',
       path: '/v1/admin/users/{id}',
+      operationId: 'updateUser',
+      description:
+        "Organization administrators only. Changes a user's role or status; disabling a user ends their sessions at once. The last active administrator cannot be demoted or disabled.",
       tags: ['Users (admin)'],
       summary: "Change a user's role or status (disabling ends their sessions)",
       middleware: [...guard],
@@ -141,6 +146,7 @@ export const adminUserRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'delete',
       path: '/v1/admin/users/{id}/identities/{identityId}',
+      operationId: 'unlinkUserIdentity',
       tags: ['Users (admin)'],
       summary: 'Unlink a sign-in identity from a user (ends the sessions it opened; audited)',
       description:

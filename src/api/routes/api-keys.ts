@@ -1,9 +1,9 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { createApiKey, listApiKeys, revokeApiKey } from '../../auth/api-keys.ts';
-import { requireAdmin, sessionAuth } from '../../auth/sessions.ts';
 import type { AppEnv, RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
+import { requireAdmin, sessionAuth } from '../middleware/session-auth.ts';
 import { ErrorSchema as errorResponseSchema } from '../schemas.ts';
 
 const apiKeySchema = z
@@ -40,6 +40,9 @@ export const apiKeyRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'get',
       path: '/v1/admin/api-keys',
+      operationId: 'listApiKeys',
+      description:
+        "Organization administrators only. The organization's API keys, revoked ones included, with their prefix and scopes — never the keys themselves.",
       tags: ['Administration'],
       summary: "The organization's API keys (never the keys themselves)",
       ...auth,
@@ -57,6 +60,8 @@ export const apiKeyRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'post',
       path: '/v1/admin/api-keys',
+      operationId: 'createApiKey',
+      description: 'Organization administrators only. Creates a key with the scopes given; the key is in this answer only, and only its hash is stored.',
       tags: ['Administration'],
       summary: 'Create an API key (shown once in this answer)',
       ...auth,
@@ -83,6 +88,8 @@ export const apiKeyRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'delete',
       path: '/v1/admin/api-keys/{id}',
+      operationId: 'revokeApiKey',
+      description: 'Organization administrators only. Revokes a key; the next request with it answers 401 `revoked_api_key`.',
       tags: ['Administration'],
       summary: 'Revoke an API key (effective for the next request)',
       ...auth,

@@ -1,10 +1,10 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { sessionAuth } from '../../auth/sessions.ts';
 import type { UserPrincipal } from '../../auth/principal.ts';
 import { findCaseForUser, listAssignedCases } from '../../cases/lookup.ts';
 import type { AppEnv, RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
+import { sessionAuth } from '../middleware/session-auth.ts';
 import { ErrorSchema as errorResponseSchema } from '../schemas.ts';
 
 const caseSummarySchema = z
@@ -49,6 +49,8 @@ export const caseRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'get',
       path: '/v1/cases',
+      operationId: 'listCases',
+      description: "The cases assigned to the signed-in user (by e-mail address), by number; use their ids in a consent's case scope.",
       tags: ['Cases'],
       summary: 'The cases assigned to the signed-in user',
       ...auth,
@@ -70,6 +72,9 @@ export const caseRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'get',
       path: '/v1/cases/{id}',
+      operationId: 'getCase',
+      description:
+        "One case assigned to the signed-in user, or any case of the organization for an administrator. Another organization's case answers 404 like an unknown id.",
       tags: ['Cases'],
       summary: 'One case assigned to the signed-in user (any case of the organization for an administrator)',
       ...auth,

@@ -1,6 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { UserPrincipal } from '../../auth/principal.ts';
-import { sessionAuth } from '../../auth/sessions.ts';
 import { CallbackError } from '../../connections/errors.ts';
 import {
   completeAuthorization,
@@ -14,6 +13,7 @@ import {
 import { clientAddress } from '../client-address.ts';
 import type { RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
+import { sessionAuth } from '../middleware/session-auth.ts';
 import { errorResponse as err } from '../schemas.ts';
 
 /**
@@ -98,6 +98,9 @@ export const connectionRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'post',
       path: '/v1/connections',
+      operationId: 'createConnection',
+      description:
+        "Creates a pending connection with the user's consent (categories, case scope, attestation) and returns the provider's authorization URL to send the user to.",
       tags: ['Connections'],
       summary: 'Start connecting an account: creates a pending connection with its consent and returns the authorization URL',
       ...auth,
@@ -134,6 +137,9 @@ export const connectionRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'get',
       path: '/v1/connections/oauth/callback',
+      operationId: 'completeConnection',
+      description:
+        'Where the provider sends the user back: exchanges the code, checks the granted scopes and account, and activates the connection. Answers JSON when asked for it, otherwise redirects to the app.',
       tags: ['Connections'],
       summary: 'Provider redirect after authorization: exchanges the code and activates the connection',
       ...auth,
@@ -177,6 +183,9 @@ export const connectionRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'get',
       path: '/v1/connections',
+      operationId: 'listConnections',
+      description:
+        "The signed-in user's connections, newest first, paged with `cursor`; administrators pass `all=true` for the whole organization. With an API key (`connections:read`), use `/v1/users/{user}/connections`.",
       tags: ['Connections'],
       summary: 'Your connections (administrators: ?all=true for the whole organization)',
       ...auth,
@@ -197,6 +206,9 @@ export const connectionRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'get',
       path: '/v1/connections/{id}',
+      operationId: 'getConnection',
+      description:
+        'One connection of the signed-in user (or of the organization for an administrator): status, account, consent, last sync, counts, progress, last error and the actions it offers.',
       tags: ['Connections'],
       summary: 'One connection: status, account, consent, last sync, counts, progress, last error and actions',
       ...auth,
@@ -214,6 +226,8 @@ export const connectionRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'patch',
       path: '/v1/connections/{id}',
+      operationId: 'updateConnection',
+      description: "Changes a connection's settings (validated by its platform) and queues a reconcile.",
       tags: ['Connections'],
       summary: 'Change settings (Google: deadlineReminders, reminderMinutes, driftPolicy, calendarName)',
       ...auth,
@@ -244,6 +258,8 @@ export const connectionRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'post',
       path: '/v1/connections/{id}/reconnect',
+      operationId: 'reconnectConnection',
+      description: 'A fresh authorization URL, to finish a pending connection or to re-authorize one in `reauth_required`.',
       tags: ['Connections'],
       summary: 'A fresh authorization URL, to finish a pending connection or re-authorize one that needs it',
       ...auth,

@@ -2,7 +2,6 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { connectorFor, connectors } from '../../../connectors/registry.ts';
 import type { UserPrincipal } from '../../auth/principal.ts';
-import { sessionAuth } from '../../auth/sessions.ts';
 import { CATEGORIES, CATEGORY_IDS } from '../../consent/categories.ts';
 import { changeConsent } from '../../consent/change.ts';
 import { buildConsentReceipt, CONSENT_RECEIPT_JWS_TYPE } from '../../consent/receipt.ts';
@@ -13,6 +12,7 @@ import { getSigningKey, signJws } from '../../transfers/signing.ts';
 import { clientAddress } from '../client-address.ts';
 import type { AppEnv, RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
+import { sessionAuth } from '../middleware/session-auth.ts';
 import { errorResponse as err } from '../schemas.ts';
 
 /**
@@ -133,6 +133,8 @@ export const consentRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'get',
       path: '/v1/consent-categories',
+      operationId: 'listConsentCategories',
+      description: 'The data categories a user can consent to, per platform, with the fields each carries and any attestation it requires.',
       tags: ['Consent'],
       summary: 'The data categories a user can consent to, with their fields and any required attestation',
       ...auth,
@@ -184,6 +186,8 @@ export const consentRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'post',
       path: '/v1/connections/{id}/consents',
+      operationId: 'grantConsent',
+      description: 'Grants a new consent version for a connection; the previous version becomes history and a reconcile is queued.',
       tags: ['Consent'],
       summary: 'Grant a new consent version (the previous one, if any, becomes history)',
       ...auth,
@@ -220,6 +224,8 @@ export const consentRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'get',
       path: '/v1/connections/{id}/consent',
+      operationId: 'getCurrentConsent',
+      description: 'The consent in force for a connection.',
       tags: ['Consent'],
       summary: 'The current consent of a connection',
       ...auth,
@@ -243,6 +249,8 @@ export const consentRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'get',
       path: '/v1/connections/{id}/consents',
+      operationId: 'listConsents',
+      description: 'Every consent version of a connection, newest first, paged with `cursor`.',
       tags: ['Consent'],
       summary: 'Every consent version of a connection, newest first',
       ...auth,
@@ -264,6 +272,8 @@ export const consentRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'delete',
       path: '/v1/connections/{id}/consent',
+      operationId: 'withdrawConsent',
+      description: 'Withdraws the current consent: no transfer starts after this answers, and what was shared is cleaned up by the revocation pipeline.',
       tags: ['Consent'],
       summary: 'Withdraw the current consent; no transfer starts after this answers',
       ...auth,
@@ -295,6 +305,9 @@ export const consentRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'get',
       path: '/v1/connections/{id}/consents/{version}/receipt',
+      operationId: 'getConsentReceipt',
+      description:
+        "A consent receipt with the Kantara Consent Receipt v1.1 fields, signed with the deployment's Ed25519 audit key (verify with `/.well-known/jwks.json`).",
       tags: ['Consent'],
       summary: 'A consent receipt (Kantara Consent Receipt v1.1 fields), signed with the deployment’s Ed25519 audit key',
       ...auth,

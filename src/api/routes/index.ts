@@ -1,30 +1,33 @@
 import { connectors } from '../../../connectors/registry.ts';
 import type { RouteModule } from '../env.ts';
+import { adminAuditRoutes } from './admin-audit.ts';
+import { adminPlatformRoutes } from './admin-platforms.ts';
 import { adminSamlRoutes } from './admin-saml.ts';
 import { adminSessionRoutes } from './admin-sessions.ts';
+import { adminTransferRoutes } from './admin-transfers.ts';
 import { adminUserRoutes } from './admin-users.ts';
+import { apiKeyRoutes } from './api-keys.ts';
 import { authGoogleRoutes } from './auth-google.ts';
 import { authPageRoutes } from './auth-pages.ts';
 import { authSamlRoutes } from './auth-saml.ts';
 import { authSessionRoutes } from './auth-session.ts';
-import { signInPolicyRoutes } from './auth-sign-in-policy.ts';
 import { signInLinkRoutes } from './auth-sign-in-link.ts';
-import { meRoutes } from './me.ts';
-import { securityEventRoutes } from './security-events.ts';
-import { superAdminDomainRoutes } from './super-admin-domains.ts';
-import { adminAuditRoutes } from './admin-audit.ts';
-import { adminTransferRoutes } from './admin-transfers.ts';
+import { signInPolicyRoutes } from './auth-sign-in-policy.ts';
+import { caseRoutes } from './cases.ts';
+import { connectionDisconnectRoutes } from './connection-disconnect.ts';
 import { connectionRoutes } from './connections.ts';
 import { consentRoutes } from './consents.ts';
-import { transferRoutes } from './transfers.ts';
-import { registerRevocationRoutes } from './revocations.ts';
-import { apiKeyRoutes } from './api-keys.ts';
-import { caseRoutes } from './cases.ts';
 import { ingestBulkRoutes } from './ingest-bulk.ts';
 import { ingestCaseRoutes } from './ingest-cases.ts';
 import { ingestContactRoutes } from './ingest-contacts.ts';
 import { ingestDocumentRoutes } from './ingest-documents.ts';
 import { ingestEventRoutes } from './ingest-events.ts';
+import { meRoutes } from './me.ts';
+import { registerRevocationRoutes } from './revocations.ts';
+import { securityEventRoutes } from './security-events.ts';
+import { superAdminDomainRoutes } from './super-admin-domains.ts';
+import { superAdminRevocationRoutes } from './super-admin-revocations.ts';
+import { transferRoutes } from './transfers.ts';
 
 /**
  * Every route module, in registration order. Adding a route group is adding a file and a line here;
@@ -58,4 +61,7 @@ export const routeModules: RouteModule[] = [
   adminTransferRoutes,
   adminAuditRoutes,
   registerRevocationRoutes,
+  connectionDisconnectRoutes,
+  adminPlatformRoutes,
+  superAdminRevocationRoutes,
 ];

@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { IngestCommand, ItemOutcome } from '../../cases/ingest.ts';
 import { guessMimeType } from '../../cases/rows.ts';
-import { bulkDataSchemas, bulkItemSchema, ENTITY_TYPES, type BulkItem } from '../../cases/schemas.ts';
+import { type BulkItem, bulkDataSchemas, bulkItemSchema, ENTITY_TYPES } from '../../cases/schemas.ts';
 import type { Services } from '../../services.ts';
 import type { RouteModule } from '../env.ts';
 import { ApiError, errorBody } from '../errors.ts';
@@ -128,6 +128,7 @@ export const ingestBulkRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'post',
       path: '/v1/ingest/bulk',
+      operationId: 'ingestBulk',
       tags: ['Ingest'],
       summary: `Apply up to ${maxItems} upserts and deletes in one transaction (all or nothing)`,
       description:

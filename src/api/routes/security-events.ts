@@ -1,9 +1,9 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { UserPrincipal } from '../../auth/principal.ts';
-import { requireAdmin, sessionAuth } from '../../auth/sessions.ts';
 import { decodeCursor, listSecurityEvents } from '../../security/events.ts';
 import type { RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
+import { requireAdmin, sessionAuth } from '../middleware/session-auth.ts';
 import { errorResponse as err } from '../schemas.ts';
 
 const SecurityEventSchema = z
@@ -28,6 +28,8 @@ export const securityEventRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'get',
       path: '/v1/admin/security-events',
+      operationId: 'listSecurityEvents',
+      description: 'Organization administrators only. Sign-in and session events, newest first, paged with `cursor`.',
       tags: ['Sign-in (admin)'],
       summary: 'Logins (with failure reasons), logouts, sessions ended by admins, role changes',
       middleware: [sessionAuth(services.sessions), requireAdmin()],

@@ -1,13 +1,13 @@
 import { createRoute, z } from '@hono/zod-openapi';
+import { recordAudit } from '../../audit/audit-log.ts';
 import { approveGoogleDomain, type GoogleDomainClaim, listGoogleDomainClaims, releaseGoogleDomain } from '../../auth/google-domains.ts';
 import { clientIp, userAgent } from '../../auth/login-flow.ts';
-import { recordAudit } from '../../audit/audit-log.ts';
 import { recordSecurityEvent } from '../../security/events.ts';
 import type { RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
 import { superAdminAuth } from '../middleware/super-admin-auth.ts';
-import { GoogleDomainName } from './auth-sign-in-policy.ts';
 import { errorResponse as err } from '../schemas.ts';
+import { GoogleDomainName } from './auth-sign-in-policy.ts';
 
 const ClaimSchema = z
   .object({
@@ -36,10 +36,12 @@ export const superAdminDomainRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'get',
       path: '/v1/super-admin/domains',
+      operationId: 'listDomainClaims',
+      description: 'Deployment super administrator only (`Authorization: Bearer <SUPER_ADMIN_TOKEN>`). Google Workspace domain claims of every organization.',
       tags: ['Sign-in (super admin)'],
       summary: 'Google Workspace domain claims (filter `status=pending` for those awaiting approval)',
       middleware: [...guard],
-      security: [{ apiKey: [] }],
+      security: [{ superAdmin: [] }],
       request: { query: z.object({ status: z.enum(['pending', 'verified']).optional() }) },
       responses: {
         200: { description: 'Claims, oldest first', content: { 'application/json': { schema: z.object({ domains: z.array(ClaimSchema) }) } } },
@@ -58,10 +60,13 @@ export const superAdminDomainRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'post',
       path: '/v1/super-admin/domains/{domain}/approve',
+      operationId: 'approveDomainClaim',
+      description:
+        "Deployment super administrator only. Verifies an organization's claim, after which sign-ins from that domain link to and provision in that organization.",
       tags: ['Sign-in (super admin)'],
       summary: "Verify an organization's claim on a Google Workspace domain (it then links and provisions)",
       middleware: [...guard],
-      security: [{ apiKey: [] }],
+      security: [{ superAdmin: [] }],
       request: { params },
       responses: {
         200: { description: 'Verified (also when it already was)', content: { 'application/json': { schema: z.object({ domain: ClaimSchema }) } } },
@@ -96,10 +101,13 @@ export const superAdminDomainRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'delete',
       path: '/v1/super-admin/domains/{domain}',
+      operationId: 'refuseDomainClaim',
+      description:
+        "Deployment super administrator only. Refuses a pending claim or withdraws an approved one; the domain leaves the organization's admitted domains.",
       tags: ['Sign-in (super admin)'],
       summary: "Refuse or withdraw an organization's domain claim (the domain leaves its admitted domains)",
       middleware: [...guard],
-      security: [{ apiKey: [] }],
+      security: [{ superAdmin: [] }],
       request: { params },
       responses: {
         204: { description: 'Released' },

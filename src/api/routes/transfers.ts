@@ -1,10 +1,9 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import type { UserPrincipal } from '../../auth/principal.ts';
-import { sessionAuth } from '../../auth/sessions.ts';
 import { recordAudit } from '../../audit/audit-log.ts';
-import type { TransferOutcomeColumn } from '../../db/types.ts';
+import type { UserPrincipal } from '../../auth/principal.ts';
 import { isoInstant } from '../../db/ranges.ts';
+import type { TransferOutcomeColumn } from '../../db/types.ts';
 import {
   CSV_COLUMNS,
   csvLine,
@@ -20,6 +19,9 @@ import {
 import { getSigningKey } from '../../transfers/signing.ts';
 import type { AppEnv, RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
+import { sessionAuth } from '../middleware/session-auth.ts';
+import { SigningJwkSchema } from '../schemas/signing-key.ts';
+import { TRANSFER_OUTCOMES, TransferSchema } from '../schemas/transfers.ts';
 import { errorResponse as err } from '../schemas.ts';
 
 /**
@@ -32,24 +34,7 @@ import { errorResponse as err } from '../schemas.ts';
  * another organization's.
  */
 
-/** The Ed25519 signing key as a JWK (RFC 8037), as every route that publishes it describes it. */
-export const SigningJwkSchema = z
-  .object({
-    kty: z.literal('OKP'),
-    crv: z.literal('Ed25519'),
-    x: z.string().openapi({ description: 'the public key, base64url' }),
-    kid: z.string().openapi({ description: 'key id: the first 16 hex characters of SHA-256 of the SPKI DER; the `kid` of every JWS it makes' }),
-    alg: z.literal('EdDSA'),
-    use: z.literal('sig'),
-  })
-  .openapi('SigningJwk');
-
-/**
- * Row outcomes: `unknown` — the request may have left and no answer came; `not_sent` — prepared, never
- * sent; `resolved` — the provider was read afterwards (`reason`: took_effect, did_not_take_effect,
- * unverifiable), linked to the intent by `intentId`.
- */
-const OUTCOMES = ['intent', 'sent', 'failed', 'blocked', 'not_modified', 'received', 'unknown', 'not_sent', 'resolved'] as const;
+const OUTCOMES = TRANSFER_OUTCOMES;
 
 export const TransferFilterQuery = z.object({
   connectionId: z.uuid().optional(),
@@ -97,21 +82,6 @@ export function scopeOf(c: Context<AppEnv>): TransferScope {
   return p.role === 'admin' ? { organizationId: p.organizationId } : { organizationId: p.organizationId, userId: p.userId };
 }
 
-const TransferSchema = z
-  .looseObject({
-    id: z.uuid(),
-    seq: z.number().int(),
-    outcome: z.enum(OUTCOMES).openapi({
-      description:
-        '`intent` (written before the call), `sent` / `received`, `failed` (the provider answered with an error), `unknown` (the request may have left and no answer came: timeout, lost connection, process death), `not_sent` (prepared, never sent), `resolved` (the provider was read afterwards; `reason` says whether the write took effect), `blocked`, `not_modified`',
-    }),
-    intentId: z.uuid().nullable().openapi({ description: 'outcome and resolution rows: the intent row they complete' }),
-    reason: z.string().nullable().openapi({
-      description: '`blocked`: why the gate refused; `resolved`: took_effect, did_not_take_effect or unverifiable; `not_sent`: why it stopped',
-    }),
-  })
-  .openapi('Transfer');
-
 export const transferRoutes: RouteModule = (app, services) => {
   const auth = { middleware: [sessionAuth(services.sessions)], security: [{ session: [] }] };
 
@@ -119,6 +89,8 @@ export const transferRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'get',
       path: '/v1/transfers',
+      operationId: 'listTransfers',
+      description: 'Transfer-log rows, newest first, paged with `cursor`: members see their own connections, administrators the organization.',
       tags: ['Transfers'],
       summary: 'Transfer-log rows, newest first (members: their own connections; admins: the organization)',
       ...auth,
@@ -150,6 +122,8 @@ export const transferRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'get',
       path: '/v1/transfers/export',
+      operationId: 'exportTransfers',
+      description: 'Every matching transfer-log row, oldest first, streamed as CSV or JSON; the export is audited.',
       tags: ['Transfers'],
       summary: 'Export every matching row, oldest first, as CSV or JSON (streamed)',
       ...auth,
@@ -223,6 +197,8 @@ export const transferRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'get',
       path: '/v1/transfers/signing-key',
+      operationId: 'getSigningKey',
+      description: 'The Ed25519 public key that signs transfer-log checkpoints and consent and revocation receipts, as PEM and JWK.',
       tags: ['Transfers'],
       summary: 'The Ed25519 public key that signs transfer-log checkpoints, consent and revocation receipts',
       ...auth,
@@ -248,6 +224,8 @@ export const transferRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'get',
       path: '/.well-known/jwks.json',
+      operationId: 'getJwks',
+      description: 'The public signing key as a JWK Set, for auditors verifying receipts and checkpoints with standard tools. No sign-in: it is public.',
       tags: ['Transfers'],
       summary: 'The public key that signs checkpoints and receipts, as a JWK Set (no sign-in: it is public)',
       responses: {
@@ -255,6 +233,7 @@ export const transferRoutes: RouteModule = (app, services) => {
           description: 'JWK Set with the current signing key',
           content: { 'application/json': { schema: z.object({ keys: z.array(SigningJwkSchema) }) } },
         },
+        '4XX': err('A request this route cannot read (for example `payload_too_large`)'),
       },
     }),
     async (c) => {

@@ -16,6 +16,7 @@ import * as m0014 from './0014-connector-cursors.ts';
 import * as m0015 from './0015-log-truth.ts';
 import * as m0017 from './0017-outlook-contacts.ts';
 import * as m0018 from './0018-imanage.ts';
+import * as m0023 from './0023-api-key-scopes.ts';
 
 /**
  * Every migration, in order. Static imports (not a folder scan) so the list is the same under tsx,
@@ -39,4 +40,5 @@ export const migrations: Record<string, Migration> = {
   '0015-log-truth': m0015,
   '0017-outlook-contacts': m0017,
   '0018-imanage': m0018,
+  '0023-api-key-scopes': m0023,
 };
