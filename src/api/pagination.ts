@@ -1,4 +1,6 @@
 import { z } from '@hono/zod-openapi';
+import { decodeTimeIdCursor, type TimeIdCursor } from '../db/page-cursor.ts';
+import { ApiError } from './errors.ts';
 
 /**
  * One list shape for every list endpoint: `{ items, nextCursor }`, newest first unless a route says
@@ -29,4 +31,12 @@ export function pageOf<T extends z.ZodType>(item: T, name: string) {
       nextCursor: z.string().nullable().openapi({ description: 'Pass as `cursor` for the next page; null on the last page' }),
     })
     .openapi(name);
+}
+
+/** A `(time, id)` cursor this API returned, null for the first page, or 400 `invalid_cursor`. */
+export function decodePageCursor(cursor: string | undefined): TimeIdCursor | null {
+  if (cursor === undefined) return null;
+  const decoded = decodeTimeIdCursor(cursor);
+  if (!decoded) throw new ApiError(400, 'invalid_cursor', 'the cursor is not one this API returned');
+  return decoded;
 }

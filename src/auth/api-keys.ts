@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
+import { nextTimeIdCursor, type TimeIdCursor, timeIdKeyset } from '../db/page-cursor.ts';
 import { AuthError } from '../errors/index.ts';
 import { type ApiKeyScope, DEFAULT_API_KEY_SCOPES } from './api-key-scopes.ts';
 
@@ -55,6 +56,45 @@ export async function listApiKeys(db: Db, params: { organizationId: string; orde
     lastUsedAt: r.last_used_at?.toISOString() ?? null,
     revokedAt: r.revoked_at?.toISOString() ?? null,
   }));
+}
+
+/** A page of the organization's keys, newest first (the API's list). */
+export async function listApiKeysPage(
+  db: Db,
+  params: { organizationId: string; limit: number; cursor: TimeIdCursor | null },
+): Promise<{ items: ApiKeySummary[]; nextCursor: string | null }> {
+  const keyset = timeIdKeyset('api_keys');
+  let q = db
+    .selectFrom('api_keys')
+    .select(['id', 'name', 'prefix', 'scopes', 'created_at', 'last_used_at', 'revoked_at'])
+    .where('organization_id', '=', params.organizationId);
+  if (params.cursor) q = q.where(keyset.after(params.cursor));
+  const rows = await q
+    .orderBy(keyset.orderBy[0])
+    .orderBy(keyset.orderBy[1])
+    .limit(params.limit + 1)
+    .execute();
+  return { items: rows.slice(0, params.limit).map(summary), nextCursor: nextTimeIdCursor(rows, params.limit) };
+}
+
+function summary(r: {
+  id: string;
+  name: string;
+  prefix: string;
+  scopes: string[];
+  created_at: Date;
+  last_used_at: Date | null;
+  revoked_at: Date | null;
+}): ApiKeySummary {
+  return {
+    id: r.id,
+    name: r.name,
+    prefix: r.prefix,
+    scopes: r.scopes as ApiKeyScope[],
+    createdAt: r.created_at.toISOString(),
+    lastUsedAt: r.last_used_at?.toISOString() ?? null,
+    revokedAt: r.revoked_at?.toISOString() ?? null,
+  };
 }
 
 /** Revokes a key; returns false when no such live key exists in the organization. */

@@ -419,7 +419,8 @@ describe('ingest API (single records)', () => {
       expect((await t.app.request('/v1/ingest/cases/case-1', { headers: bearer(key.apiKey) })).status).toBe(200);
       const list = await json(await t.app.request('/v1/admin/api-keys', { headers: admin }));
       expect(JSON.stringify(list)).not.toContain(key.apiKey);
-      expect(list.apiKeys.map((k: { id: string }) => k.id)).toContain(key.id);
+      expect(list.items.map((k: { id: string }) => k.id)).toContain(key.id);
+      expect(list.nextCursor).toBeNull();
       expect((await t.app.request(`/v1/admin/api-keys/${key.id}`, { method: 'DELETE', headers: member })).status).toBe(403);
       expect((await t.app.request(`/v1/admin/api-keys/${key.id}`, { method: 'DELETE', headers: admin })).status).toBe(204);
       expect((await json(await t.app.request('/v1/ingest/cases/case-1', { headers: bearer(key.apiKey) }))).error.code).toBe('revoked_api_key');

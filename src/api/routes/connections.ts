@@ -6,7 +6,7 @@ import {
   createConnection,
   createConnectionSchema,
   getConnection,
-  listConnections,
+  listConnectionsPage,
   reauthorizeConnection,
   updateConnectionSettings,
 } from '../../connections/service.ts';
@@ -14,6 +14,8 @@ import { clientAddress } from '../client-address.ts';
 import type { RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
 import { sessionAuth } from '../middleware/session-auth.ts';
+import { decodePageCursor, pageOf, pageQuery } from '../pagination.ts';
+import { ConnectionSchema } from '../schemas/connections.ts';
 import { errorResponse as err } from '../schemas.ts';
 
 /**
@@ -30,60 +32,6 @@ import { errorResponse as err } from '../schemas.ts';
  */
 
 const IdParams = z.object({ id: z.uuid().openapi({ param: { name: 'id', in: 'path' } }) });
-
-/**
- * The last or running sync's progress (connections.sync_progress). Every field is optional: a run
- * waiting before its first snapshot shows only `resumesAt`.
- */
-const SyncProgressSchema = z
-  .object({
-    state: z.enum(['running', 'idle', 'waiting', 'failed']),
-    reason: z.string().openapi({ description: 'What started the run: connect, change, full, settings, consent…' }),
-    full: z.boolean().openapi({ description: 'A full reconcile (reads the provider too)' }),
-    startedAt: z.string(),
-    finishedAt: z.string(),
-    planned: z.object({ create: z.number().int(), update: z.number().int(), delete: z.number().int() }),
-    done: z.object({
-      created: z.number().int(),
-      updated: z.number().int(),
-      deleted: z.number().int(),
-      failed: z.number().int(),
-      blocked: z.number().int(),
-    }),
-    unchanged: z.number().int(),
-    skipped: z.number().int(),
-    remaining: z.number().int(),
-    providerCalls: z.number().int(),
-    jobId: z.string(),
-    resumesAt: z.string().openapi({ description: 'When a delayed run resumes' }),
-    message: z.string(),
-  })
-  .partial()
-  .openapi('SyncProgress');
-
-const ConnectionSchema = z
-  .object({
-    id: z.uuid(),
-    platform: z.string(),
-    platformName: z.string(),
-    status: z.enum(['pending', 'active', 'reauth_required', 'paused', 'revoked']),
-    userId: z.uuid(),
-    account: z.string().nullable(),
-    categories: z.array(z.string()),
-    caseScope: z.unknown().nullable(),
-    consent: z.object({ id: z.uuid(), version: z.number().int(), grantedAt: z.string(), method: z.string() }).nullable(),
-    settings: z.record(z.string(), z.unknown()),
-    destination: z.string().nullable(),
-    lastSyncAt: z.string().nullable(),
-    lastFullSyncAt: z.string().nullable(),
-    counts: z.object({ synced: z.number().int(), pending: z.number().int(), errors: z.number().int() }),
-    progress: SyncProgressSchema.nullable(),
-    lastError: z.object({ code: z.string(), message: z.string(), at: z.string() }).nullable(),
-    actions: z.array(z.object({ action: z.string(), method: z.literal('POST'), href: z.string(), description: z.string() })),
-    createdAt: z.string(),
-    updatedAt: z.string(),
-  })
-  .openapi('Connection');
 
 const CreateSchema = createConnectionSchema.openapi('ConnectionCreate', {
   description:
@@ -189,16 +137,23 @@ export const connectionRoutes: RouteModule = (app, services) => {
       tags: ['Connections'],
       summary: 'Your connections (administrators: ?all=true for the whole organization)',
       ...auth,
-      request: { query: z.object({ all: z.enum(['true', 'false']).optional() }) },
+      request: { query: pageQuery().extend({ all: z.enum(['true', 'false']).optional() }) },
       responses: {
-        200: { description: 'Connections', content: { 'application/json': { schema: z.object({ connections: z.array(ConnectionSchema) }) } } },
+        200: { description: 'A page of connections', content: { 'application/json': { schema: pageOf(ConnectionSchema, 'ConnectionPage') } } },
+        400: err('`validation_failed`, `invalid_cursor`'),
         401: err('Not signed in'),
         403: err('`admin_required` for ?all=true'),
       },
     }),
     async (c) => {
-      const connections = await listConnections(services, { principal: principalOf(c), all: c.req.valid('query').all === 'true' });
-      return c.json({ connections }, 200);
+      const q = c.req.valid('query');
+      const page = await listConnectionsPage(services, {
+        principal: principalOf(c),
+        all: q.all === 'true',
+        limit: q.limit,
+        cursor: decodePageCursor(q.cursor),
+      });
+      return c.json(page, 200);
     },
   );
 

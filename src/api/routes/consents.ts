@@ -13,6 +13,7 @@ import { clientAddress } from '../client-address.ts';
 import type { AppEnv, RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
 import { sessionAuth } from '../middleware/session-auth.ts';
+import { CaseScopeSchema, ConsentSchema, consentView } from '../schemas/consents.ts';
 import { errorResponse as err } from '../schemas.ts';
 
 /**
@@ -30,10 +31,6 @@ import { errorResponse as err } from '../schemas.ts';
 
 const CategoryIdSchema = z.enum(CATEGORY_IDS);
 
-const CaseScopeSchema = z
-  .discriminatedUnion('kind', [z.object({ kind: z.literal('all') }), z.object({ kind: z.literal('cases'), caseIds: z.array(z.uuid()).min(1).max(1000) })])
-  .openapi('CaseScope', { description: 'All of the user’s cases, or only the listed ones' });
-
 const GrantSchema = z
   .object({
     categories: z.array(CategoryIdSchema).min(1).max(CATEGORY_IDS.length),
@@ -50,51 +47,9 @@ const GrantSchema = z
   })
   .openapi('ConsentGrant');
 
-const ConsentSchema = z
-  .object({
-    id: z.uuid(),
-    connectionId: z.uuid(),
-    version: z.number().int(),
-    grantedBy: z.uuid(),
-    categories: z.array(z.string()),
-    caseScope: CaseScopeSchema,
-    policyVersion: z.string(),
-    method: z.enum(['api', 'consent_screen']),
-    ip: z.string().nullable(),
-    userAgent: z.string().nullable(),
-    attestations: z.record(z.string(), z.string()),
-    grantedAt: z.string(),
-    withdrawnAt: z.string().nullable(),
-    withdrawnBy: z.string().nullable(),
-    current: z.boolean(),
-    receiptUrl: z.string(),
-  })
-  .openapi('Consent');
-
 const IdParams = z.object({ id: z.uuid() });
 // A version beyond the integer column's range cannot exist: a 400, not a database error.
 const VersionParams = z.object({ id: z.uuid(), version: z.coerce.number().int().positive().max(INT4_MAX) });
-
-function view(c: Consent) {
-  return {
-    id: c.id,
-    connectionId: c.connectionId,
-    version: c.version,
-    grantedBy: c.grantedBy,
-    categories: c.categories,
-    caseScope: c.caseScope,
-    policyVersion: c.policyVersion,
-    method: c.method,
-    ip: c.ip,
-    userAgent: c.userAgent,
-    attestations: c.attestations,
-    grantedAt: c.grantedAt.toISOString(),
-    withdrawnAt: c.withdrawnAt?.toISOString() ?? null,
-    withdrawnBy: c.withdrawnBy,
-    current: c.withdrawnAt === null,
-    receiptUrl: `/v1/connections/${c.connectionId}/consents/${c.version}/receipt`,
-  };
-}
 
 interface ConnectionRow {
   id: string;
@@ -216,7 +171,7 @@ export const consentRoutes: RouteModule = (app, services) => {
         ip: clientAddress(c),
         userAgent: c.req.header('user-agent')?.slice(0, 500) ?? null,
       });
-      return c.json({ consent: view(consent) }, 201);
+      return c.json({ consent: consentView(consent) }, 201);
     },
   );
 
@@ -241,7 +196,7 @@ export const consentRoutes: RouteModule = (app, services) => {
       await connectionFor(c, services, id, 'read');
       const consent = await currentConsent(services.db, id);
       if (!consent) throw new ApiError(404, 'no_current_consent', 'this connection has no current consent (never granted, or withdrawn)');
-      return c.json({ consent: view(consent) }, 200);
+      return c.json({ consent: consentView(consent) }, 200);
     },
   );
 
@@ -264,7 +219,7 @@ export const consentRoutes: RouteModule = (app, services) => {
     async (c) => {
       const { id } = c.req.valid('param');
       await connectionFor(c, services, id, 'read');
-      return c.json({ items: (await consentHistory(services.db, id)).map(view) }, 200);
+      return c.json({ items: (await consentHistory(services.db, id)).map(consentView) }, 200);
     },
   );
 

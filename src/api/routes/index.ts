@@ -23,6 +23,7 @@ import { ingestContactRoutes } from './ingest-contacts.ts';
 import { ingestDocumentRoutes } from './ingest-documents.ts';
 import { ingestEventRoutes } from './ingest-events.ts';
 import { meRoutes } from './me.ts';
+import { platformUserRoutes } from './platform-users.ts';
 import { registerRevocationRoutes } from './revocations.ts';
 import { securityEventRoutes } from './security-events.ts';
 import { superAdminDomainRoutes } from './super-admin-domains.ts';
@@ -64,4 +65,5 @@ export const routeModules: RouteModule[] = [
   connectionDisconnectRoutes,
   adminPlatformRoutes,
   superAdminRevocationRoutes,
+  platformUserRoutes,
 ];

@@ -1,6 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { UserPrincipal } from '../../auth/principal.ts';
-import { decodeTimeIdCursor } from '../../db/page-cursor.ts';
 import { listRevocations } from '../../revocation/list.ts';
 import { enqueueRevocation } from '../../revocation/queue.ts';
 import { loadRevocation } from '../../revocation/receipt.ts';
@@ -8,18 +7,10 @@ import { adminRevocation, RevocationError, type RevocationTarget } from '../../r
 import type { RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
 import { requireAdmin, sessionAuth } from '../middleware/session-auth.ts';
-import { pageOf, pageQuery } from '../pagination.ts';
+import { decodePageCursor, pageOf, pageQuery } from '../pagination.ts';
 import { accepted, requestContext, viewRevocation } from '../revocation-view.ts';
 import { AcceptedSchema, RevocationRequestSchema, RevocationSummarySchema, RevocationViewSchema } from '../schemas/revocations.ts';
 import { ErrorSchema } from '../schemas.ts';
-
-/** A cursor this API returned, or 400 `invalid_cursor`. */
-function decodeCursor(cursor: string | undefined) {
-  if (cursor === undefined) return null;
-  const decoded = decodeTimeIdCursor(cursor);
-  if (!decoded) throw new ApiError(400, 'invalid_cursor', 'the cursor is not one this API returned');
-  return decoded;
-}
 
 /**
  * `/v1/admin/revocations`: an organization administrator revokes a connection, a user, the
@@ -120,7 +111,7 @@ export const registerRevocationRoutes: RouteModule = (app, services) => {
     async (c) => {
       const p = c.get('principal') as UserPrincipal;
       const { limit, cursor } = c.req.valid('query');
-      return c.json(await listRevocations(services.db, { organizationId: p.organizationId, limit, cursor: decodeCursor(cursor) }), 200);
+      return c.json(await listRevocations(services.db, { organizationId: p.organizationId, limit, cursor: decodePageCursor(cursor) }), 200);
     },
   );
 };
