@@ -184,10 +184,16 @@ describe('GET /v1/connections/oauth/callback', () => {
 
 describe('reading and changing connections', () => {
   it('lists own connections; administrators see the organization; other organizations see nothing', async () => {
-    const mine = (await (await env.t.app.request('/v1/connections', { headers: env.member })).json()) as { items: Array<{ id: string }>; nextCursor: string | null };
+    const mine = (await (await env.t.app.request('/v1/connections', { headers: env.member })).json()) as {
+      items: Array<{ id: string }>;
+      nextCursor: string | null;
+    };
     expect(mine.items.length).toBeGreaterThan(0);
     expect((await env.t.app.request('/v1/connections?all=true', { headers: env.member })).status).toBe(403);
-    const all = (await (await env.t.app.request('/v1/connections?all=true', { headers: admin })).json()) as { items: Array<{ id: string }>; nextCursor: string | null };
+    const all = (await (await env.t.app.request('/v1/connections?all=true', { headers: admin })).json()) as {
+      items: Array<{ id: string }>;
+      nextCursor: string | null;
+    };
     expect(all.items.map((c) => c.id).sort()).toEqual(mine.items.map((c) => c.id).sort());
     expect((await env.t.app.request('/v1/connections', { headers: admin })).status).toBe(200);
     const id = mine.items[0]!.id;
@@ -195,7 +201,10 @@ describe('reading and changing connections', () => {
     const otherOrg = await seedOrg(env.t.services, 'Other Firm');
     const stranger = await signInAs(env.t.services, { id: otherOrg.admin.id, organizationId: otherOrg.organizationId, role: 'admin' });
     expect((await env.t.app.request(`/v1/connections/${id}`, { headers: stranger })).status).toBe(404);
-    const theirs = (await (await env.t.app.request('/v1/connections?all=true', { headers: stranger })).json()) as { items: unknown[]; nextCursor: string | null };
+    const theirs = (await (await env.t.app.request('/v1/connections?all=true', { headers: stranger })).json()) as {
+      items: unknown[];
+      nextCursor: string | null;
+    };
     expect(theirs).toEqual({ items: [], nextCursor: null });
   });
 

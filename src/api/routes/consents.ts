@@ -5,7 +5,7 @@ import type { UserPrincipal } from '../../auth/principal.ts';
 import { CATEGORIES, CATEGORY_IDS } from '../../consent/categories.ts';
 import { changeConsent } from '../../consent/change.ts';
 import { buildConsentReceipt, CONSENT_RECEIPT_JWS_TYPE } from '../../consent/receipt.ts';
-import { type Consent, CURRENT_POLICY_VERSION, consentHistory, consentVersion, currentConsent, withdrawConsents } from '../../consent/service.ts';
+import { CURRENT_POLICY_VERSION, consentHistory, consentVersion, currentConsent, withdrawConsents } from '../../consent/service.ts';
 import { INT4_MAX } from '../../db/ranges.ts';
 import type { Services } from '../../services.ts';
 import { getSigningKey, signJws } from '../../transfers/signing.ts';
