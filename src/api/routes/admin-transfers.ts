@@ -6,6 +6,7 @@ import { SUBJECT_KINDS, type SubjectParam, subjectAccessReport } from '../../tra
 import { verifyTransferLog } from '../../transfers/verify.ts';
 import type { RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
+import { IdempotencyHeaders, idempotency } from '../middleware/idempotency.ts';
 import { requireAdmin, sessionAuth } from '../middleware/session-auth.ts';
 import { SealedCheckpointsSchema, SubjectAccessReportSchema, VerifyReportSchema } from '../schemas/transfers.ts';
 import { errorResponse as err } from '../schemas.ts';
@@ -75,6 +76,8 @@ export const adminTransferRoutes: RouteModule = (app, services) => {
       tags: ['Transfers (admin)'],
       summary: 'Seal the organization’s chain now with a signed checkpoint',
       ...auth,
+      middleware: [...auth.middleware, idempotency()],
+      request: { headers: IdempotencyHeaders },
       responses: {
         200: {
           description: 'What was sealed (nothing when the head did not move since the last checkpoint)',

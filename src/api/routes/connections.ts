@@ -13,6 +13,7 @@ import {
 import { clientAddress } from '../client-address.ts';
 import type { RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
+import { IdempotencyHeaders, idempotency } from '../middleware/idempotency.ts';
 import { sessionAuth } from '../middleware/session-auth.ts';
 import { decodePageCursor, pageOf, pageQuery } from '../pagination.ts';
 import { ConnectionSchema } from '../schemas/connections.ts';
@@ -52,7 +53,8 @@ export const connectionRoutes: RouteModule = (app, services) => {
       tags: ['Connections'],
       summary: 'Start connecting an account: creates a pending connection with its consent and returns the authorization URL',
       ...auth,
-      request: { body: { required: true, content: { 'application/json': { schema: CreateSchema } } } },
+      middleware: [...auth.middleware, idempotency()],
+      request: { headers: IdempotencyHeaders, body: { required: true, content: { 'application/json': { schema: CreateSchema } } } },
       responses: {
         201: {
           description: 'Pending; send the user to authorizationUrl',

@@ -12,6 +12,7 @@ import { getSigningKey, signJws } from '../../transfers/signing.ts';
 import { clientAddress } from '../client-address.ts';
 import type { AppEnv, RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
+import { IdempotencyHeaders, idempotency } from '../middleware/idempotency.ts';
 import { sessionAuth } from '../middleware/session-auth.ts';
 import { CaseScopeSchema, ConsentSchema, consentView } from '../schemas/consents.ts';
 import { errorResponse as err } from '../schemas.ts';
@@ -146,7 +147,8 @@ export const consentRoutes: RouteModule = (app, services) => {
       tags: ['Consent'],
       summary: 'Grant a new consent version (the previous one, if any, becomes history)',
       ...auth,
-      request: { params: IdParams, body: { required: true, content: { 'application/json': { schema: GrantSchema } } } },
+      middleware: [...auth.middleware, idempotency()],
+      request: { headers: IdempotencyHeaders, params: IdParams, body: { required: true, content: { 'application/json': { schema: GrantSchema } } } },
       responses: {
         201: { description: 'Granted', content: { 'application/json': { schema: z.object({ consent: ConsentSchema }) } } },
         400: err('`validation_failed`, `attestation_required`, `category_not_supported`, `unknown_case`'),

@@ -6,6 +6,7 @@ import { loadRevocation } from '../../revocation/receipt.ts';
 import { adminRevocation, RevocationError, type RevocationTarget } from '../../revocation/service.ts';
 import type { RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
+import { IdempotencyHeaders, idempotency } from '../middleware/idempotency.ts';
 import { requireAdmin, sessionAuth } from '../middleware/session-auth.ts';
 import { decodePageCursor, pageOf, pageQuery } from '../pagination.ts';
 import { accepted, requestContext, viewRevocation } from '../revocation-view.ts';
@@ -29,8 +30,8 @@ export const registerRevocationRoutes: RouteModule = (app, services) => {
       description:
         'Before answering, the target connections are revoked, their consents withdrawn, revocation epochs bumped and in-flight transfers drained: nothing leaves after the response. Clean-up (jobs, provider tokens, stored ciphertext, optional remote purge) continues asynchronously; poll the revocation for progress and the signed receipt.',
       security: [{ session: [] }],
-      middleware: [sessionAuth(services.sessions), requireAdmin()] as const,
-      request: { body: { content: { 'application/json': { schema: RevocationRequestSchema } }, required: true } },
+      middleware: [sessionAuth(services.sessions), requireAdmin(), idempotency()] as const,
+      request: { headers: IdempotencyHeaders, body: { content: { 'application/json': { schema: RevocationRequestSchema } }, required: true } },
       responses: {
         401: { content: { 'application/json': { schema: ErrorSchema } }, description: '`unauthenticated`' },
         202: { content: { 'application/json': { schema: AcceptedSchema } }, description: 'Revoked; clean-up in progress' },

@@ -4,6 +4,7 @@ import { loadRevocation } from '../../revocation/receipt.ts';
 import { recordSecurityEvent } from '../../security/events.ts';
 import type { RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
+import { IdempotencyHeaders, idempotency } from '../middleware/idempotency.ts';
 import { superAdminAuth } from '../middleware/super-admin-auth.ts';
 import { accepted, requestContext, revokeOrThrow, viewRevocation } from '../revocation-view.ts';
 import { AcceptedSchema, RevocationViewSchema } from '../schemas/revocations.ts';
@@ -25,8 +26,8 @@ export const superAdminRevocationRoutes: RouteModule = (app, services) => {
       tags: ['revocation'],
       summary: 'Revoke a platform for every organization (deployment super administrator)',
       security: [{ superAdmin: [] }],
-      middleware: [superAdminAuth()] as const,
-      request: { body: { content: { 'application/json': { schema: SuperRevocationSchema } }, required: true } },
+      middleware: [superAdminAuth(), idempotency()] as const,
+      request: { headers: IdempotencyHeaders, body: { content: { 'application/json': { schema: SuperRevocationSchema } }, required: true } },
       responses: {
         202: { content: { 'application/json': { schema: AcceptedSchema } }, description: 'Revoked everywhere; clean-up in progress' },
         200: { content: { 'application/json': { schema: AcceptedSchema } }, description: 'Already revoked' },
