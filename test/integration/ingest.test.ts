@@ -382,7 +382,8 @@ describe('ingest API (single records)', () => {
       await send(a, 'PUT', '/v1/ingest/cases/not-mine', { number: 'PI-ZZZ', title: 'Not assigned' });
       const res = await t.app.request('/v1/cases', { headers });
       expect(res.status).toBe(200);
-      const { cases } = await json(res);
+      const { items: cases, nextCursor } = await json(res);
+      expect(nextCursor).toBeNull();
       const numbers = cases.map((c: { number: string }) => c.number);
       expect(numbers).toContain('PI-2025-0001');
       expect(numbers).not.toContain('PI-ZZZ');
