@@ -26,6 +26,7 @@ import { meRoutes } from './me.ts';
 import { platformUserRoutes } from './platform-users.ts';
 import { registerRevocationRoutes } from './revocations.ts';
 import { securityEventRoutes } from './security-events.ts';
+import { signingKeyRoutes } from './signing-key.ts';
 import { superAdminDomainRoutes } from './super-admin-domains.ts';
 import { superAdminRevocationRoutes } from './super-admin-revocations.ts';
 import { transferRoutes } from './transfers.ts';
@@ -59,6 +60,7 @@ export const routeModules: RouteModule[] = [
   connectionRoutes,
   consentRoutes,
   transferRoutes,
+  signingKeyRoutes,
   adminTransferRoutes,
   adminAuditRoutes,
   registerRevocationRoutes,

@@ -5,8 +5,6 @@ import type { UserPrincipal } from '../../auth/principal.ts';
 import { isoInstant } from '../../db/ranges.ts';
 import type { TransferOutcomeColumn } from '../../db/types.ts';
 import {
-  CSV_COLUMNS,
-  csvLine,
   decodeCursor,
   iterateTransfers,
   listTransfers,
@@ -16,13 +14,12 @@ import {
   type TransferScope,
   transferView,
 } from '../../transfers/queries.ts';
-import { getSigningKey } from '../../transfers/signing.ts';
 import type { AppEnv, RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
 import { sessionAuth } from '../middleware/session-auth.ts';
-import { SigningJwkSchema } from '../schemas/signing-key.ts';
 import { TRANSFER_OUTCOMES, TransferSchema } from '../schemas/transfers.ts';
 import { errorResponse as err } from '../schemas.ts';
+import { exportResponse } from '../transfer-export.ts';
 
 /**
  * The transfer log, read by the people it is about:
@@ -149,96 +146,7 @@ export const transferRoutes: RouteModule = (app, services) => {
         target: scope.userId ? `user:${scope.userId}` : 'organization',
         details: { format: q.format, filters: { ...q, format: undefined } },
       });
-      const rows = iterateTransfers(services.db, { scope, filters });
-      const encoder = new TextEncoder();
-      let started = false;
-      let first = true;
-      const stream = new ReadableStream<Uint8Array>({
-        async pull(controller) {
-          try {
-            if (!started) {
-              started = true;
-              controller.enqueue(encoder.encode(q.format === 'csv' ? `${CSV_COLUMNS.join(',')}\r\n` : '['));
-            }
-            // A page of rows per pull keeps memory bounded whatever the export size.
-            for (let n = 0; n < 200; n++) {
-              const next = await rows.next();
-              if (next.done) {
-                if (q.format === 'json') controller.enqueue(encoder.encode(first ? ']' : '\n]'));
-                controller.close();
-                return;
-              }
-              const chunk = q.format === 'csv' ? csvLine(next.value) : `${first ? '\n' : ',\n'}${JSON.stringify(transferView(next.value))}`;
-              first = false;
-              controller.enqueue(encoder.encode(chunk));
-            }
-          } catch (e) {
-            services.logger.error({ err: e }, 'transfer export failed mid-stream');
-            controller.error(e);
-          }
-        },
-        async cancel() {
-          await rows.return(undefined);
-        },
-      });
-      const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-      return new Response(stream, {
-        status: 200,
-        headers: {
-          'content-type': q.format === 'csv' ? 'text/csv; charset=utf-8' : 'application/json; charset=utf-8',
-          'content-disposition': `attachment; filename="transfers-${stamp}.${q.format}"`,
-          'cache-control': 'no-store',
-        },
-      });
-    },
-  );
-
-  app.openapi(
-    createRoute({
-      method: 'get',
-      path: '/v1/transfers/signing-key',
-      operationId: 'getSigningKey',
-      description: 'The Ed25519 public key that signs transfer-log checkpoints and consent and revocation receipts, as PEM and JWK.',
-      tags: ['Transfers'],
-      summary: 'The Ed25519 public key that signs transfer-log checkpoints, consent and revocation receipts',
-      ...auth,
-      responses: {
-        200: {
-          description: 'The key as a JWK (for JOSE tools: checkpoints and receipts are JWS), as an SPKI PEM, and its id',
-          content: {
-            'application/json': {
-              schema: z.object({ algorithm: z.literal('Ed25519'), keyId: z.string(), publicKeyPem: z.string(), jwk: SigningJwkSchema }),
-            },
-          },
-        },
-        401: err('Not signed in'),
-      },
-    }),
-    async (c) => {
-      const key = getSigningKey(services.config);
-      return c.json({ algorithm: 'Ed25519' as const, keyId: key.keyId, publicKeyPem: key.publicKeyPem, jwk: key.publicJwk }, 200);
-    },
-  );
-
-  app.openapi(
-    createRoute({
-      method: 'get',
-      path: '/.well-known/jwks.json',
-      operationId: 'getJwks',
-      description: 'The public signing key as a JWK Set, for auditors verifying receipts and checkpoints with standard tools. No sign-in: it is public.',
-      tags: ['Transfers'],
-      summary: 'The public key that signs checkpoints and receipts, as a JWK Set (no sign-in: it is public)',
-      responses: {
-        200: {
-          description: 'JWK Set with the current signing key',
-          content: { 'application/json': { schema: z.object({ keys: z.array(SigningJwkSchema) }) } },
-        },
-        '4XX': err('A request this route cannot read (for example `payload_too_large`)'),
-      },
-    }),
-    async (c) => {
-      c.header('cache-control', 'public, max-age=300');
-      return c.json({ keys: [getSigningKey(services.config).publicJwk] }, 200);
+      return exportResponse(services, { rows: iterateTransfers(services.db, { scope, filters }), format: q.format });
     },
   );
 };
