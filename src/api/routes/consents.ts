@@ -1,16 +1,13 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import type { Context } from 'hono';
-import { connectorFor, connectors } from '../../../connectors/registry.ts';
+import { connectors } from '../../../connectors/registry.ts';
 import type { UserPrincipal } from '../../auth/principal.ts';
 import { CATEGORIES, CATEGORY_IDS } from '../../consent/categories.ts';
 import { changeConsent } from '../../consent/change.ts';
-import { buildConsentReceipt, CONSENT_RECEIPT_JWS_TYPE } from '../../consent/receipt.ts';
-import { CURRENT_POLICY_VERSION, consentHistory, consentVersion, currentConsent, withdrawConsents } from '../../consent/service.ts';
+import { CURRENT_POLICY_VERSION, consentHistory, currentConsent, withdrawConsents } from '../../consent/service.ts';
 import { INT4_MAX } from '../../db/ranges.ts';
-import type { Services } from '../../services.ts';
-import { getSigningKey, signJws } from '../../transfers/signing.ts';
 import { clientAddress } from '../client-address.ts';
-import type { AppEnv, RouteModule } from '../env.ts';
+import { connectionFor } from '../connection-access.ts';
+import type { RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
 import { IdempotencyHeaders, idempotency } from '../middleware/idempotency.ts';
 import { sessionAuth } from '../middleware/session-auth.ts';
@@ -50,37 +47,7 @@ const GrantSchema = z
 
 const IdParams = z.object({ id: z.uuid() });
 // A version beyond the integer column's range cannot exist: a 400, not a database error.
-const VersionParams = z.object({ id: z.uuid(), version: z.coerce.number().int().positive().max(INT4_MAX) });
-
-interface ConnectionRow {
-  id: string;
-  organization_id: string;
-  user_id: string;
-  platform: string;
-  status: string;
-  external_account: string | null;
-}
-
-/**
- * The connection when the signed-in user may see it (own, or any in the organization for an admin
- * reading); 404 otherwise. Changing consent is for the connection's owner only (403 for an admin).
- */
-async function connectionFor(c: Context<AppEnv>, services: Services, id: string, access: 'read' | 'write'): Promise<ConnectionRow> {
-  const p = c.get('principal');
-  if (p?.kind !== 'user') throw new ApiError(401, 'unauthenticated', 'sign in first');
-  const row = await services.db
-    .selectFrom('connections')
-    .select(['id', 'organization_id', 'user_id', 'platform', 'status', 'external_account'])
-    .where('id', '=', id)
-    .where('organization_id', '=', p.organizationId)
-    .executeTakeFirst();
-  const own = row?.user_id === p.userId;
-  if (!row || (!own && p.role !== 'admin')) throw new ApiError(404, 'not_found', 'connection not found');
-  if (access === 'write' && !own) {
-    throw new ApiError(403, 'not_connection_owner', 'only the user who connected the account can change its consent');
-  }
-  return row;
-}
+const _VersionParams = z.object({ id: z.uuid(), version: z.coerce.number().int().positive().max(INT4_MAX) });
 
 export const consentRoutes: RouteModule = (app, services) => {
   const auth = { middleware: [sessionAuth(services.sessions)], security: [{ session: [] }] };
@@ -255,54 +222,6 @@ export const consentRoutes: RouteModule = (app, services) => {
       const principal = c.get('principal') as UserPrincipal;
       const ids = await withdrawConsents(services, { connectionIds: [id], actor: principal.userId });
       return c.json({ withdrawn: ids.length > 0, withdrawnConsentIds: ids, effectiveAt: new Date().toISOString() }, 200);
-    },
-  );
-
-  app.openapi(
-    createRoute({
-      method: 'get',
-      path: '/v1/connections/{id}/consents/{version}/receipt',
-      operationId: 'getConsentReceipt',
-      description:
-        "A consent receipt with the Kantara Consent Receipt v1.1 fields, signed with the deployment's Ed25519 audit key (verify with `/.well-known/jwks.json`).",
-      tags: ['Consent'],
-      summary: 'A consent receipt (Kantara Consent Receipt v1.1 fields), signed with the deployment’s Ed25519 audit key',
-      ...auth,
-      request: { params: VersionParams },
-      responses: {
-        200: {
-          description:
-            'Receipt and its JWS: compact serialization, EdDSA, typ `consent-receipt+jws`, payload the RFC 8785 canonical JSON of `receipt`; verify with the JWK of `/.well-known/jwks.json`',
-          content: { 'application/json': { schema: z.object({ receipt: z.record(z.string(), z.unknown()), jws: z.string() }) } },
-        },
-        401: err('Not signed in'),
-        404: err('No such connection or version'),
-      },
-    }),
-    async (c) => {
-      const { id, version } = c.req.valid('param');
-      const connection = await connectionFor(c, services, id, 'read');
-      const consent = await consentVersion(services.db, id, version);
-      if (!consent) throw new ApiError(404, 'not_found', 'no such consent version');
-      const [org, granter] = await Promise.all([
-        services.db.selectFrom('organizations').select(['id', 'name']).where('id', '=', connection.organization_id).executeTakeFirstOrThrow(),
-        services.db.selectFrom('users').select(['id', 'email']).where('id', '=', consent.grantedBy).executeTakeFirstOrThrow(),
-      ]);
-      const receipt = buildConsentReceipt({
-        consent,
-        connection: {
-          id: connection.id,
-          platform: connection.platform,
-          externalAccount: connection.external_account,
-          displayName: connectorFor(connection.platform)?.manifest.displayName ?? connection.platform,
-        },
-        organization: org,
-        grantedBy: granter,
-        publicBaseUrl: services.config.PUBLIC_BASE_URL,
-      });
-      const jws = await signJws(getSigningKey(services.config), receipt, CONSENT_RECEIPT_JWS_TYPE);
-      c.header('content-disposition', `attachment; filename="consent-receipt-${consent.id}.json"`);
-      return c.json({ receipt: receipt as Record<string, unknown>, jws }, 200);
     },
   );
 };

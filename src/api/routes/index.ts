@@ -16,6 +16,7 @@ import { signInPolicyRoutes } from './auth-sign-in-policy.ts';
 import { caseRoutes } from './cases.ts';
 import { connectionDisconnectRoutes } from './connection-disconnect.ts';
 import { connectionRoutes } from './connections.ts';
+import { consentReceiptRoutes } from './consent-receipts.ts';
 import { consentRoutes } from './consents.ts';
 import { ingestBulkRoutes } from './ingest-bulk.ts';
 import { ingestCaseRoutes } from './ingest-cases.ts';
@@ -59,6 +60,7 @@ export const routeModules: RouteModule[] = [
   ...connectors.flatMap((c) => c.routes ?? []),
   connectionRoutes,
   consentRoutes,
+  consentReceiptRoutes,
   transferRoutes,
   signingKeyRoutes,
   adminTransferRoutes,

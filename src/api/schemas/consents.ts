@@ -49,3 +49,47 @@ export function consentView(c: Consent) {
     receiptUrl: `/v1/connections/${c.connectionId}/consents/${c.version}/receipt`,
   };
 }
+
+const PurposeSchema = z.object({
+  purpose: z.string(),
+  purposeCategory: z.array(z.string()),
+  consentType: z.literal('EXPLICIT'),
+  piiCategory: z.array(z.string()),
+  primaryPurpose: z.boolean(),
+  termination: z.string(),
+  thirdPartyDisclosure: z.boolean(),
+  thirdPartyName: z.string().optional(),
+});
+
+/** A consent receipt: the Kantara Consent Receipt v1.1 fields, plus Casebridge's own (see src/consent/receipt.ts). */
+export const ConsentReceiptSchema = z
+  .object({
+    version: z.literal('KI-CR-v1.1.0'),
+    jurisdiction: z.string(),
+    consentTimestamp: z.number().int().openapi({ description: 'seconds since the epoch' }),
+    collectionMethod: z.string(),
+    consentReceiptID: z.uuid(),
+    language: z.string(),
+    piiPrincipalId: z.string(),
+    piiControllers: z.array(z.object({ piiController: z.string(), onBehalf: z.boolean(), piiControllerUrl: z.string() })),
+    policyUrl: z.string(),
+    services: z.array(z.object({ service: z.string(), purposes: z.array(PurposeSchema) })),
+    piiCategory: z.array(z.string()),
+    sensitive: z.boolean(),
+    spiCat: z.array(z.string()),
+    casebridge: z.object({
+      consentVersion: z.number().int(),
+      connectionId: z.uuid(),
+      platform: z.string(),
+      organizationId: z.uuid(),
+      categories: z.array(z.string()),
+      fields: z.record(z.string(), z.array(z.string())),
+      caseScope: CaseScopeSchema,
+      policyVersion: z.string(),
+      attestations: z.record(z.string(), z.string()),
+      collectedFrom: z.object({ ip: z.string().nullable(), userAgent: z.string().nullable() }),
+      withdrawnAt: z.string().nullable(),
+      withdrawnBy: z.string().nullable(),
+    }),
+  })
+  .openapi('ConsentReceipt');
