@@ -1,4 +1,5 @@
 import { z } from '@hono/zod-openapi';
+import { CaseScopeSchema } from './consents.ts';
 
 /**
  * The last or running sync's progress (connections.sync_progress). Every field is optional: a run
@@ -39,7 +40,7 @@ export const ConnectionSchema = z
     userId: z.uuid(),
     account: z.string().nullable(),
     categories: z.array(z.string()),
-    caseScope: z.unknown().nullable(),
+    caseScope: CaseScopeSchema.nullable(),
     consent: z.object({ id: z.uuid(), version: z.number().int(), grantedAt: z.string(), method: z.string() }).nullable(),
     settings: z.record(z.string(), z.unknown()),
     destination: z.string().nullable(),
