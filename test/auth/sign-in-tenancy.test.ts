@@ -248,9 +248,9 @@ describe('sign-in across tenants', () => {
       const audit = await t.services.db.selectFrom('audit_log').selectAll().where('action', '=', 'identity.unlink').execute();
       expect(audit).toEqual([expect.objectContaining({ organization_id: a.organizationId, target: `identity:${identity.id}` })]);
       const events = (await (await send(a, 'GET', '/v1/admin/security-events?kind=identity_unlinked')).json()) as {
-        events: Array<{ userId: string; actorUserId: string }>;
+        items: Array<{ userId: string; actorUserId: string }>;
       };
-      expect(events.events).toEqual([expect.objectContaining({ userId: hire.id, actorUserId: a.admin.id })]);
+      expect(events.items).toEqual([expect.objectContaining({ userId: hire.id, actorUserId: a.admin.id })]);
 
       const again = new CookieJar();
       expect((await samlSignIn(t, again, sandbox, a.organizationId, 'saml-hire@firm-a.example')).status).toBe(303);

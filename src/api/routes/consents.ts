@@ -11,7 +11,7 @@ import type { RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
 import { IdempotencyHeaders, idempotency } from '../middleware/idempotency.ts';
 import { sessionAuth } from '../middleware/session-auth.ts';
-import { CaseScopeSchema, ConsentSchema, consentView } from '../schemas/consents.ts';
+import { CaseScopeSchema, ConsentPageSchema, ConsentSchema, consentView } from '../schemas/consents.ts';
 import { errorResponse as err } from '../schemas.ts';
 
 /**
@@ -180,7 +180,7 @@ export const consentRoutes: RouteModule = (app, services) => {
       ...auth,
       request: { params: IdParams },
       responses: {
-        200: { description: 'History', content: { 'application/json': { schema: z.object({ items: z.array(ConsentSchema) }) } } },
+        200: { description: 'History, in one page', content: { 'application/json': { schema: ConsentPageSchema } } },
         401: err('Not signed in'),
         404: err('No such connection'),
       },
@@ -188,7 +188,7 @@ export const consentRoutes: RouteModule = (app, services) => {
     async (c) => {
       const { id } = c.req.valid('param');
       await connectionFor(c, services, id, 'read');
-      return c.json({ items: (await consentHistory(services.db, id)).map(consentView) }, 200);
+      return c.json({ items: (await consentHistory(services.db, id)).map(consentView), nextCursor: null }, 200);
     },
   );
 

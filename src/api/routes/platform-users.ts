@@ -10,7 +10,7 @@ import { ApiError } from '../errors.ts';
 import { apiKeyAuth } from '../middleware/api-key-auth.ts';
 import { decodePageCursor, pageOf, pageQuery } from '../pagination.ts';
 import { ConnectionSchema } from '../schemas/connections.ts';
-import { ConsentSchema, consentView } from '../schemas/consents.ts';
+import { ConsentPageSchema, consentView } from '../schemas/consents.ts';
 import { TransferSchema } from '../schemas/transfers.ts';
 import { errorResponse as err } from '../schemas.ts';
 
@@ -76,7 +76,7 @@ export const platformUserRoutes: RouteModule = (app, services) => {
       description: 'Newest first, in one page (`nextCursor` is null): a connection has a handful of versions.',
       ...read('connections:read'),
       request: { params: UserParams.extend({ id: z.uuid() }) },
-      responses: { 200: { description: 'Consent versions', content: { 'application/json': { schema: pageOf(ConsentSchema, 'ConsentPage') } } }, ...errors },
+      responses: { 200: { description: 'Consent versions', content: { 'application/json': { schema: ConsentPageSchema } } }, ...errors },
     }),
     async (c) => {
       const { user, id } = c.req.valid('param');

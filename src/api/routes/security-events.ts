@@ -4,6 +4,7 @@ import { decodeCursor, listSecurityEvents } from '../../security/events.ts';
 import type { RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
 import { requireAdmin, sessionAuth } from '../middleware/session-auth.ts';
+import { pageOf } from '../pagination.ts';
 import { errorResponse as err } from '../schemas.ts';
 
 const SecurityEventSchema = z
@@ -46,7 +47,7 @@ export const securityEventRoutes: RouteModule = (app, services) => {
       responses: {
         200: {
           description: 'A page; pass `nextCursor` as `cursor` for the next one',
-          content: { 'application/json': { schema: z.object({ events: z.array(SecurityEventSchema), nextCursor: z.string().nullable() }) } },
+          content: { 'application/json': { schema: pageOf(SecurityEventSchema, 'SecurityEventPage') } },
         },
         400: err('`validation_failed`, `invalid_cursor`'),
         401: err('Not signed in'),
@@ -60,7 +61,7 @@ export const securityEventRoutes: RouteModule = (app, services) => {
       const page = await listSecurityEvents(services.db, { organizationId: p.organizationId, ...q });
       return c.json(
         {
-          events: page.events.map(({ organizationId: _org, ...e }) => ({ ...e, createdAt: e.createdAt.toISOString() })),
+          items: page.events.map(({ organizationId: _org, ...e }) => ({ ...e, createdAt: e.createdAt.toISOString() })),
           nextCursor: page.nextCursor,
         },
         200,

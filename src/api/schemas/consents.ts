@@ -28,6 +28,11 @@ export const ConsentSchema = z
   })
   .openapi('Consent');
 
+/** A connection's consent history: every version in one page (a connection has a handful). */
+export const ConsentPageSchema = z
+  .object({ items: z.array(ConsentSchema), nextCursor: z.null().openapi({ description: 'Always null: the history is one page' }) })
+  .openapi('ConsentPage');
+
 /** A stored consent version → its API view. */
 export function consentView(c: Consent) {
   return {
