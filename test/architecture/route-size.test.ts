@@ -12,7 +12,7 @@ import { ROOT, tsFiles } from './source-files.ts';
 const MAX_LINES = 200;
 
 const STILL_OVER: Readonly<Record<string, number>> = {
-  'src/api/routes/admin-users.ts': 206,
+  'src/api/routes/admin-users.ts': 201,
   'src/api/routes/ingest-common.ts': 241,
   'src/api/routes/connections.ts': 249,
   'src/api/routes/consents.ts': 227,

@@ -78,8 +78,8 @@ describe('sessions, roles, organization scoping and the security event log', () 
       const res = await t.app.request(path, json(admin, method, body));
       expect(res.status, `${method} ${path}`).toBe(404);
     }
-    const users = (await (await t.app.request('/v1/admin/users', { headers: admin })).json()) as { users: Array<{ id: string }> };
-    expect(users.users.map((u) => u.id).sort()).toEqual([firm.admin.id, firm.member.id].sort());
+    const users = (await (await t.app.request('/v1/admin/users', { headers: admin })).json()) as { items: Array<{ id: string }>; nextCursor: null };
+    expect(users.items.map((u) => u.id).sort()).toEqual([firm.admin.id, firm.member.id].sort());
     expect((await t.app.request('/v1/me', { headers: { cookie: rivalSession.cookie! } })).status).toBe(200);
     const events = (await (await t.app.request('/v1/admin/security-events', { headers: admin })).json()) as { items: Array<{ userId: string | null }> };
     expect(events.items.some((e) => e.userId === rival.member.id)).toBe(false);
@@ -90,11 +90,11 @@ describe('sessions, roles, organization scoping and the security event log', () 
     const one = await as(firm, 'member');
     const two = await as(firm, 'member');
     const list = (await (await t.app.request(`/v1/admin/users/${firm.member.id}/sessions`, { headers: admin })).json()) as {
-      sessions: Array<{ handle: string; current: boolean }>;
+      items: Array<{ handle: string; current: boolean }>;
     };
-    expect(list.sessions.length).toBeGreaterThanOrEqual(2);
+    expect(list.items.length).toBeGreaterThanOrEqual(2);
     const oneHandle = t.services.sessions.handleOf(one.cookie!.split('=')[1]!);
-    expect(list.sessions.map((s) => s.handle)).toContain(oneHandle);
+    expect(list.items.map((s) => s.handle)).toContain(oneHandle);
     const endOne = await t.app.request(`/v1/admin/users/${firm.member.id}/sessions/${oneHandle}`, json(admin, 'DELETE'));
     expect(endOne.status).toBe(200);
     expect((await t.app.request('/v1/me', { headers: { cookie: one.cookie! } })).status).toBe(401);

@@ -226,9 +226,9 @@ describe('sign-in across tenants', () => {
       const jar = new CookieJar();
       expect((await samlSignIn(t, jar, sandbox, a.organizationId, 'saml-hire@firm-a.example')).status).toBe(303);
       const users = (await (await send(a, 'GET', '/v1/admin/users')).json()) as {
-        users: Array<{ id: string; email: string; identities: Array<{ id: string; provider: string; subject: string }> }>;
+        items: Array<{ id: string; email: string; identities: Array<{ id: string; provider: string; subject: string }> }>;
       };
-      const hire = users.users.find((u) => u.email === 'saml-hire@firm-a.example')!;
+      const hire = users.items.find((u) => u.email === 'saml-hire@firm-a.example')!;
       const identity = hire.identities.find((i) => i.provider === 'saml')!;
       expect(identity.subject).toBe('saml-hire@firm-a.example');
       const path = `/v1/admin/users/${hire.id}/identities/${identity.id}`;

@@ -40,7 +40,7 @@ export const adminSessionRoutes: RouteModule = (app, services) => {
       security: [{ session: [] }],
       request: { params: z.object({ id: z.uuid() }) },
       responses: {
-        200: { description: 'Sessions', content: { 'application/json': { schema: z.object({ sessions: z.array(SessionSchema) }) } } },
+        200: { description: 'Sessions', content: { 'application/json': { schema: z.object({ items: z.array(SessionSchema), nextCursor: z.null() }) } } },
         401: err('Not signed in'),
         403: err('`admin_required`'),
         404: err('`not_found`'),
@@ -63,7 +63,7 @@ export const adminSessionRoutes: RouteModule = (app, services) => {
           userAgent: session.userAgent ?? null,
           current: handle === own,
         }));
-      return c.json({ sessions }, 200);
+      return c.json({ items: sessions, nextCursor: null }, 200);
     },
   );
 

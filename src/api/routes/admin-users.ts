@@ -53,25 +53,20 @@ export const adminUserRoutes: RouteModule = (app, services) => {
       middleware: [...guard],
       security: [{ session: [] }],
       responses: {
-        200: { description: 'Users', content: { 'application/json': { schema: z.object({ users: z.array(UserSchema) }) } } },
+        200: { description: 'Users, in one page', content: { 'application/json': { schema: z.object({ items: z.array(UserSchema), nextCursor: z.null() }) } } },
         401: err('Not signed in'),
         403: err('`admin_required`'),
       },
     }),
     async (c) => {
       const p = c.get('principal') as UserPrincipal;
-      const users = await listUsers(services.db, p.organizationId);
-      return c.json(
-        {
-          users: users.map((u) => ({
-            ...u,
-            createdAt: u.createdAt.toISOString(),
-            lastLoginAt: iso(u.lastLoginAt),
-            identities: u.identities.map((i) => ({ ...i, lastLoginAt: iso(i.lastLoginAt) })),
-          })),
-        },
-        200,
-      );
+      const items = (await listUsers(services.db, p.organizationId)).map((u) => ({
+        ...u,
+        createdAt: u.createdAt.toISOString(),
+        lastLoginAt: iso(u.lastLoginAt),
+        identities: u.identities.map((i) => ({ ...i, lastLoginAt: iso(i.lastLoginAt) })),
+      }));
+      return c.json({ items, nextCursor: null }, 200);
     },
   );
 
