@@ -77,9 +77,9 @@ describe('sign-in across tenants', () => {
       expect((await t.app.request('/v1/super-admin/domains?status=pending')).status).toBe(401);
       expect((await t.app.request('/v1/super-admin/domains?status=pending', { headers: await adminOf(a) })).status).toBe(401);
       const pending = (await (await t.app.request('/v1/super-admin/domains?status=pending', { headers: superAdmin })).json()) as {
-        domains: Array<{ domain: string; organizationId: string; status: string }>;
+        items: Array<{ domain: string; organizationId: string; status: string }>;
       };
-      expect(pending.domains).toEqual([expect.objectContaining({ domain: 'firm-a.example', organizationId: b.organizationId, status: 'pending' })]);
+      expect(pending.items).toEqual([expect.objectContaining({ domain: 'firm-a.example', organizationId: b.organizationId, status: 'pending' })]);
 
       // The super admin checks ownership out of band, refuses B's claim and approves A's.
       expect((await t.app.request('/v1/super-admin/domains/firm-a.example', { method: 'DELETE', headers: superAdmin })).status).toBe(204);

@@ -44,7 +44,10 @@ export const superAdminDomainRoutes: RouteModule = (app, services) => {
       security: [{ superAdmin: [] }],
       request: { query: z.object({ status: z.enum(['pending', 'verified']).optional() }) },
       responses: {
-        200: { description: 'Claims, oldest first', content: { 'application/json': { schema: z.object({ domains: z.array(ClaimSchema) }) } } },
+        200: {
+          description: 'Claims, oldest first, in one page',
+          content: { 'application/json': { schema: z.object({ items: z.array(ClaimSchema), nextCursor: z.null() }) } },
+        },
         401: err('`invalid_super_admin_token`'),
         403: err('`super_admin_disabled`'),
       },
@@ -52,7 +55,7 @@ export const superAdminDomainRoutes: RouteModule = (app, services) => {
     async (c) => {
       const { status } = c.req.valid('query');
       const claims = await listGoogleDomainClaims(services.db, status ? { status } : {});
-      return c.json({ domains: claims.map(view) }, 200);
+      return c.json({ items: claims.map(view), nextCursor: null }, 200);
     },
   );
 
