@@ -123,13 +123,16 @@ export const icalFeedRoutes: RouteModule = (app, services) => {
       ...auth,
       request: { query: z.object({ includeRevoked: z.enum(['true', 'false']).optional() }) },
       responses: {
-        200: { description: 'Feeds, newest first', content: { 'application/json': { schema: z.object({ feeds: z.array(feedSchema) }) } } },
+        200: {
+          description: 'Feeds, newest first',
+          content: { 'application/json': { schema: z.object({ items: z.array(feedSchema), nextCursor: z.null() }) } },
+        },
         ...authErrors,
       },
     }),
     async (c) => {
       const feeds = await listFeeds(services.db, ownerOf(c), { includeRevoked: c.req.valid('query').includeRevoked === 'true' });
-      return c.json({ feeds }, 200);
+      return c.json({ items: feeds, nextCursor: null }, 200);
     },
   );
 
