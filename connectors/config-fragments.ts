@@ -1,8 +1,8 @@
 import type { ConnectorConfigFragment } from './config-fragment.ts';
 import { googleCalendarConfig } from './google-calendar/config.ts';
 import { icalConfig } from './ical/config.ts';
-import { imanageConfig } from './imanage/config.ts';
 import { outlookContactsConfig } from './outlook-contacts/config.ts';
+import { imanageConfig } from './imanage/config.ts';
 
 /**
  * Every connector's configuration fragment, by platform id. A separate list from

@@ -1,15 +1,15 @@
 import type { Redis } from 'ioredis';
-import { type CasebridgeQueues, createQueues } from '../queues/definitions.ts';
-import { SessionStore } from './auth/session-store.ts';
 import { type BlobStore, blobStoreFor } from './blobs/blob-store.ts';
 import { type ChangeFeed, InProcessChangeFeed } from './cases/change-feed.ts';
+import { SessionStore } from './auth/session-store.ts';
 import type { Config } from './config/load.ts';
-import type { Db } from './db/database.ts';
 import { type Database, openDatabase } from './db/database.ts';
 import { migrateToLatest } from './db/migrate.ts';
+import type { Db } from './db/database.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { connectRedis } from './redis.ts';
 import { createOutboundGate } from './transfers/gate.ts';
+import { type CasebridgeQueues, createQueues } from '../queues/definitions.ts';
 import type { OutboundGate } from './transfers/types.ts';
 
 /**

@@ -1,7 +1,7 @@
 import { TransferNotSentError } from '../../src/transfers/errors.ts';
 import type { TransferItem } from '../../src/transfers/types.ts';
-import type { ApplyOptions, DesiredItem, PlanStep, StepResult, SyncContext } from '../types.ts';
 import { type GoogleEvent, openGoogleCalendar, ProviderHttpError } from './client.ts';
+import type { ApplyOptions, DesiredItem, PlanStep, StepResult, SyncContext } from '../types.ts';
 import { classifyGoogleError, NotSentError } from './errors.ts';
 import type { GoogleCalendarSettings } from './manifest.ts';
 

@@ -3,8 +3,8 @@ import { OAuth2Client } from 'google-auth-library';
 import { googleClientCredentials } from '../../src/auth/oidc-google.ts';
 import type { Config } from '../../src/config/load.ts';
 import { OAuthTokenError, type TokenSet } from '../../src/connections/oauth-types.ts';
-import { type NetworkFailure, networkFailureOf } from '../../src/transfers/errors.ts';
 import { assertInsideGate } from '../../src/transfers/gate-scope.ts';
+import { type NetworkFailure, networkFailureOf } from '../../src/transfers/errors.ts';
 
 /**
  * The gated Google Calendar client: the ONLY module that imports `@googleapis/calendar` and

@@ -1,6 +1,6 @@
 import { OAuthTokenError } from '../../src/connections/oauth-types.ts';
-import type { ProviderErrorClass } from '../types.ts';
 import { ProviderHttpError } from './client.ts';
+import type { ProviderErrorClass } from '../types.ts';
 
 /**
  * Google error → what the engine does about it. Pure (no I/O). Google reports two different things as

@@ -1,9 +1,9 @@
 import { loadEventsInScope } from '../../src/cases/queries.ts';
 import { type ConnectorOAuth, jwtClaims } from '../../src/connections/oauth-types.ts';
+import { exchangeGoogleCode, googleAuthorizationEndpoint, googleOAuthClientId, refreshGoogleToken, revokeGoogleToken } from './client.ts';
 import { registerWriteCheck } from '../../src/transfers/resolution.ts';
 import type { Connector } from '../types.ts';
 import { applyGoogleSteps } from './apply.ts';
-import { exchangeGoogleCode, googleAuthorizationEndpoint, googleOAuthClientId, refreshGoogleToken, revokeGoogleToken } from './client.ts';
 import { classifyGoogleError } from './errors.ts';
 import { GOOGLE_SCOPES, type GoogleCalendarSettings, manifest, settings } from './manifest.ts';
 import { projectEvents } from './project.ts';

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { addDays } from '../../src/cases/calendar-date.ts';
-import type { EventWithCase } from '../../src/cases/queries.ts';
-import { isKnownTimeZone, wallTimeIn } from '../../src/cases/wall-time.ts';
 import type { CategoryId } from '../../src/consent/categories.ts';
+import { addDays } from '../../src/cases/calendar-date.ts';
+import { isKnownTimeZone, wallTimeIn } from '../../src/cases/wall-time.ts';
+import type { EventWithCase } from '../../src/cases/queries.ts';
 import type { DesiredItem } from '../types.ts';
 import type { GoogleCalendarSettings } from './manifest.ts';
 

@@ -1,8 +1,8 @@
-import { PermanentRunError, ProviderStepError } from '../../src/sync/errors.ts';
 import { TransferBlockedError, type TransferItem } from '../../src/transfers/types.ts';
+import { openGoogleCalendar } from './client.ts';
+import { PermanentRunError, ProviderStepError } from '../../src/sync/errors.ts';
 import type { RemoteItem, SyncContext } from '../types.ts';
 import { SYNC_PURPOSE } from './apply.ts';
-import { openGoogleCalendar } from './client.ts';
 import { classifyGoogleError } from './errors.ts';
 import type { GoogleCalendarSettings } from './manifest.ts';
 

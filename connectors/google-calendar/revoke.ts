@@ -1,9 +1,9 @@
 import { markReauthRequired } from '../../src/connections/lifecycle.ts';
-import type { ConnectorOAuth } from '../../src/connections/oauth-types.ts';
 import { createTokenAccess, vaultFor } from '../../src/connections/token-refresh.ts';
+import type { ConnectorOAuth } from '../../src/connections/oauth-types.ts';
 import { REVOCATION_PURGE } from '../../src/transfers/decision.ts';
-import type { RevokeContext, RevokeStepResult } from '../types.ts';
 import { openGoogleCalendar, ProviderHttpError, revokeGoogleToken } from './client.ts';
+import type { RevokeContext, RevokeStepResult } from '../types.ts';
 import type { GoogleCalendarSettings } from './manifest.ts';
 
 /**

@@ -1,8 +1,8 @@
 import { markReauthRequired } from '../../src/connections/lifecycle.ts';
 import type { ConnectorOAuth } from '../../src/connections/oauth-types.ts';
 import { createTokenAccess, vaultFor } from '../../src/connections/token-refresh.ts';
-import type { WriteCheck, WriteVerdict } from '../../src/transfers/resolution.ts';
 import { openGoogleCalendar, ProviderHttpError } from './client.ts';
+import type { WriteCheck, WriteVerdict } from '../../src/transfers/resolution.ts';
 import { googleEventId } from './project.ts';
 
 /**

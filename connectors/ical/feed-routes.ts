@@ -1,16 +1,16 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import type { AppEnv, RouteModule } from '../../src/api/env.ts';
-import { ApiError } from '../../src/api/errors.ts';
-import { errorResponseSchema } from '../../src/api/routes/ingest-common.ts';
+import { icalManifest } from './manifest.ts';
 import { clientIp, userAgent } from '../../src/auth/login-flow.ts';
 import type { UserPrincipal } from '../../src/auth/principal.ts';
 import { sessionAuth } from '../../src/auth/sessions.ts';
 import type { CategoryId } from '../../src/consent/categories.ts';
-import { enqueueRevocation } from '../../src/revocation/queue.ts';
 import { createFeed, deleteFeed, type FeedOwner, IcalFeedError, listFeeds, rotateFeed } from './feeds.ts';
-import { icalManifest } from './manifest.ts';
 import { feedUrl } from './tokens.ts';
+import { enqueueRevocation } from '../../src/revocation/queue.ts';
+import type { AppEnv, RouteModule } from '../../src/api/env.ts';
+import { ApiError } from '../../src/api/errors.ts';
+import { errorResponseSchema } from '../../src/api/routes/ingest-common.ts';
 
 const [requiredCategory, ...optionalCategories] = icalManifest.categories as [CategoryId, ...CategoryId[]];
 const categoryEnum = z.enum(icalManifest.categories as [CategoryId, ...CategoryId[]]);

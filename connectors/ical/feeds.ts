@@ -1,11 +1,11 @@
 import { sql } from 'kysely';
+import { icalManifest } from './manifest.ts';
 import type { CategoryId } from '../../src/consent/categories.ts';
 import { grantConsent } from '../../src/consent/service.ts';
 import type { Db } from '../../src/db/database.ts';
 import type { CaseScope, ConnectionStatus } from '../../src/db/types.ts';
 import { requestRevocation } from '../../src/revocation/service.ts';
 import type { Services } from '../../src/services.ts';
-import { icalManifest } from './manifest.ts';
 import { mintFeedToken } from './tokens.ts';
 
 /**

@@ -1,9 +1,9 @@
 import { createRoute, z } from '@hono/zod-openapi';
+import { clientIp, userAgent } from '../../src/auth/login-flow.ts';
+import { createFeedPublisher } from './publish.ts';
 import type { RouteModule } from '../../src/api/env.ts';
 import { errorBody } from '../../src/api/errors.ts';
 import { errorResponseSchema } from '../../src/api/routes/ingest-common.ts';
-import { clientIp, userAgent } from '../../src/auth/login-flow.ts';
-import { createFeedPublisher } from './publish.ts';
 
 /** Longest path segment worth hashing: a token is 43 characters plus `.ics`. */
 const MAX_SEGMENT = 256;

@@ -1,13 +1,13 @@
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import { ICAL_PURPOSE } from './manifest.ts';
+import { notModifiedItem, projectFeed } from './project.ts';
+import { type RenderedFeed, renderFeed } from './render.ts';
 import { loadEventsInScope } from '../../src/cases/queries.ts';
 import { redisKey } from '../../src/redis.ts';
 import type { Services } from '../../src/services.ts';
 import type { TransferContext } from '../../src/transfers/types.ts';
 import { findLiveFeed, type LiveFeed } from './feeds.ts';
-import { ICAL_PURPOSE } from './manifest.ts';
-import { notModifiedItem, projectFeed } from './project.ts';
-import { type RenderedFeed, renderFeed } from './render.ts';
-import { type CachedFeed, feedVersionKey, fieldSignature, RenderCache } from './render-cache.ts';
+import { type CachedFeed, fieldSignature, feedVersionKey, RenderCache } from './render-cache.ts';
 import { hashFeedToken } from './tokens.ts';
 
 /**

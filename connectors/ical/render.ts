@@ -8,8 +8,8 @@ import ical, {
   type ICalTemporalZonedDateTimeStub,
 } from 'ical-generator';
 import { addDays, type CalendarDate, parseDate } from '../../src/cases/calendar-date.ts';
+import { type WallTime, vtimezoneComponent, zoneInstant } from './time-zones.ts';
 import type { FeedEnvelope } from './project.ts';
-import { vtimezoneComponent, type WallTime, zoneInstant } from './time-zones.ts';
 
 /**
  * ICS rendering, pure (no I/O): the gate-minimised columns of a feed → RFC 5545 text, produced by

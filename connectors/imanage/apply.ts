@@ -1,6 +1,6 @@
-import { ProviderRequestError } from '../../src/transfers/clients/http.ts';
 import type { TransferItem } from '../../src/transfers/types.ts';
 import type { PlanStep, StepResult, SyncContext } from '../types.ts';
+import { ProviderRequestError } from '../../src/transfers/clients/http.ts';
 import { type ImanageApi, type ImanageUpload, openImanage } from './client.ts';
 import { classifyImanageError } from './errors.ts';
 import { type CaseFolder, foldersFor, recipientAccount, SYNC_PURPOSE } from './folders.ts';

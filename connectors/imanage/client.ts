@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { BlockList, isIP } from 'node:net';
-import type { Config } from '../../src/config/load.ts';
 import { OAuthTokenError, type TokenSet } from '../../src/connections/oauth-types.ts';
-import { createProviderHttpClient, type ProviderHttpClient, ProviderRequestError, parseRetryAfter } from '../../src/transfers/clients/http.ts';
+import type { Config } from '../../src/config/load.ts';
+import { createProviderHttpClient, parseRetryAfter, ProviderRequestError, type ProviderHttpClient } from '../../src/transfers/clients/http.ts';
 import { networkFailureOf } from '../../src/transfers/errors.ts';
 import { assertInsideGate } from '../../src/transfers/gate-scope.ts';
 import type { ImanageSettings } from './manifest.ts';

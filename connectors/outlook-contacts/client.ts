@@ -1,9 +1,9 @@
 import { Client, type Context, HTTPMessageHandler, type Middleware } from '@microsoft/microsoft-graph-client';
 import type { Config } from '../../src/config/load.ts';
 import { OAuthTokenError, type TokenSet } from '../../src/connections/oauth-types.ts';
-import { parseRetryAfter } from '../../src/transfers/clients/http.ts';
-import { type NetworkFailure, networkFailureOf } from '../../src/transfers/errors.ts';
 import { assertInsideGate } from '../../src/transfers/gate-scope.ts';
+import { type NetworkFailure, networkFailureOf } from '../../src/transfers/errors.ts';
+import { parseRetryAfter } from '../../src/transfers/clients/http.ts';
 
 /**
  * The gated Microsoft Graph client: the ONLY module that imports `@microsoft/microsoft-graph-client`.

@@ -1,8 +1,8 @@
 import type { Context } from 'hono';
 import { getCookie } from 'hono/cookie';
 import { clientAddress } from '../api/client-address.ts';
-import type { AppEnv } from '../api/env.ts';
 import { errorBody } from '../api/errors.ts';
+import type { AppEnv } from '../api/env.ts';
 import { recordSecurityEvent } from '../security/events.ts';
 import type { Services } from '../services.ts';
 import type { ResolvedLogin } from './identities.ts';

@@ -1,5 +1,5 @@
-import type { SignInLinkLookup, UsableSignInLink } from './sign-in-links.ts';
 import { escapeHtml, layout } from './sign-in-pages.ts';
+import type { SignInLinkLookup, UsableSignInLink } from './sign-in-links.ts';
 
 /**
  * The page a sign-in link opens: who the link is for, and a button per sign-in method the

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Db, Tx } from '../db/database.ts';
-import { type ExternalLogin, googleDomainAllowed, type ResolvedLogin, recordLogin } from './identities.ts';
+import { type ExternalLogin, googleDomainAllowed, recordLogin, type ResolvedLogin } from './identities.ts';
 import { SignInError } from './sign-in-error.ts';
 
 /**

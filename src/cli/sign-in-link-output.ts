@@ -1,6 +1,6 @@
-import { issueSignInLink, signInLinkUrl } from '../auth/sign-in-links.ts';
 import type { Config } from '../config/load.ts';
 import type { Db, Tx } from '../db/database.ts';
+import { issueSignInLink, signInLinkUrl } from '../auth/sign-in-links.ts';
 import { recordSecurityEvent } from '../security/events.ts';
 import { UsageError } from './stores.ts';
 

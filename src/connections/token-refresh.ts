@@ -1,12 +1,12 @@
-import type { Redis } from 'ioredis';
-import type { Config } from '../config/load.ts';
 import type { Db } from '../db/database.ts';
-import { CasebridgeError } from '../errors/index.ts';
+import type { Config } from '../config/load.ts';
 import type { Logger } from '../observability/logger.ts';
 import { redisKey } from '../redis.ts';
-import { type ConnectorOAuth, OAuthTokenError } from './oauth-types.ts';
+import type { Redis } from 'ioredis';
+import { OAuthTokenError, type ConnectorOAuth } from './oauth-types.ts';
 import { tryLock } from './redis-lock.ts';
 import { parseKeyring, type StoredTokens, TokenVault } from './token-vault.ts';
+import { CasebridgeError } from '../errors/index.ts';
 
 /**
  * Access tokens for workers: read from the vault, refreshed ahead of expiry by exactly one process

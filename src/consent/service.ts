@@ -1,9 +1,9 @@
 import type { Redis } from 'ioredis';
 import type { Db, Tx } from '../db/database.ts';
 import type { CaseScope, ConsentsTable } from '../db/types.ts';
-import { CasebridgeError } from '../errors/index.ts';
 import { redisKey } from '../redis.ts';
 import { CATEGORIES, type CategoryId } from './categories.ts';
+import { CasebridgeError } from '../errors/index.ts';
 
 /** A consent record as the rest of the code sees it. */
 export interface Consent {

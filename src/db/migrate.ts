@@ -1,4 +1,4 @@
-import { type DatabaseIntrospector, type MigrationResultSet, Migrator, sql, type TableMetadata } from 'kysely';
+import { type DatabaseIntrospector, Migrator, type MigrationResultSet, sql, type TableMetadata } from 'kysely';
 import type { Db } from './database.ts';
 import { migrations } from './migrations/index.ts';
 

@@ -1,7 +1,7 @@
 import { connectorFor } from '../../connectors/registry.ts';
+import type { SyncProgress } from '../sync/reconcile.ts';
 import { markReauthRequired } from '../connections/lifecycle.ts';
 import { createTokenAccess } from '../connections/token-refresh.ts';
-import type { SyncProgress } from '../sync/reconcile.ts';
 import { type ActingUser, actAs, SAMPLE_ADMIN_EMAIL, waitFor } from './as-user.ts';
 import type { DemoContext, DemoStep } from './context.ts';
 

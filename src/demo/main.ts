@@ -1,8 +1,8 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ConfigError, loadConfig } from '../config/load.ts';
-import { composeServices, onShutdownSignal, startService, warnAboutDevSecrets } from '../main.ts';
 import { createLogger } from '../observability/logger.ts';
+import { composeServices, onShutdownSignal, startService, warnAboutDevSecrets } from '../main.ts';
 import { RedisUnavailableError, safeRedisUrl } from '../redis.ts';
 import { createDemoContext, type DemoContext, type DemoStep, envValue } from './context.ts';
 import { googleCalendarStep } from './google-calendar-step.ts';

@@ -1,6 +1,6 @@
-import { addDays } from '../cases/calendar-date.ts';
 import type { OrganizationSettings } from '../db/types.ts';
 import { minimalPdf } from './pdf.ts';
+import { addDays } from '../cases/calendar-date.ts';
 import { nextWeekday, zonedTimeToUtc } from './zoned-time.ts';
 
 /**

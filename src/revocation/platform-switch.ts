@@ -1,6 +1,6 @@
 import { recordAudit } from '../audit/audit-log.ts';
-import { announceTransition, applyTransition } from '../connections/state-machine.ts';
 import { bumpRevocationEpoch } from '../consent/service.ts';
+import { applyTransition, announceTransition } from '../connections/state-machine.ts';
 import type { Services } from '../services.ts';
 import { waitForInflightTransfers } from '../transfers/inflight.ts';
 import { type RevocationRequester, requestRevocation } from './service.ts';

@@ -4,7 +4,7 @@ import type { RevokeStepResult } from '../../connectors/types.ts';
 import type { Services } from '../services.ts';
 import { settleTransfers } from '../transfers/resolution.ts';
 import { loadRevocation, sealRevocation } from './receipt.ts';
-import { type ConnectionSteps, clearSyncState, isPending, LOCAL_STEPS, mergeSteps, shredTokens } from './steps.ts';
+import { clearSyncState, type ConnectionSteps, isPending, LOCAL_STEPS, mergeSteps, shredTokens } from './steps.ts';
 
 /**
  * The revocation pipeline's asynchronous half, run by the `revoke` queue. First, the calls that were

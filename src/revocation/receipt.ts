@@ -1,9 +1,9 @@
-import { createPublicKey, type JsonWebKey, KeyObject } from 'node:crypto';
-import type { JWK } from 'jose';
 import { recordAudit } from '../audit/audit-log.ts';
 import type { Db } from '../db/database.ts';
 import type { Services } from '../services.ts';
-import { getSigningKey, type JwsType, jcs, type SignedEnvelope, signJws, verifyJson, verifyJws } from '../transfers/signing.ts';
+import { createPublicKey, type JsonWebKey, KeyObject } from 'node:crypto';
+import type { JWK } from 'jose';
+import { getSigningKey, jcs, type JwsType, type SignedEnvelope, signJws, verifyJson, verifyJws } from '../transfers/signing.ts';
 import type { ConnectionSteps } from './steps.ts';
 
 /**

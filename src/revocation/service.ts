@@ -1,14 +1,14 @@
 import { sql } from 'kysely';
 import { revokeInTransactionHooks } from '../../connectors/transaction-hooks.ts';
 import { type AuditActor, recordAudit } from '../audit/audit-log.ts';
-import { announceTransition, applyTransition } from '../connections/state-machine.ts';
+import { applyTransition, announceTransition } from '../connections/state-machine.ts';
 import type { Db } from '../db/database.ts';
-import { CasebridgeError } from '../errors/index.ts';
 import { recordSecurityEvent } from '../security/events.ts';
 import type { Services } from '../services.ts';
 import { waitForInflightTransfers } from '../transfers/inflight.ts';
 import { openIntents } from '../transfers/resolution.ts';
 import { sealRevocation } from './receipt.ts';
+import { CasebridgeError } from '../errors/index.ts';
 
 /**
  * The revocation pipeline's synchronous half: everything that must be true before the requester

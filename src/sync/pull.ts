@@ -1,12 +1,12 @@
 import type { Connector, ConnectorPull, ProviderErrorClass } from '../../connectors/types.ts';
 import { CursorGoneError } from '../../connectors/types.ts';
+import { loadSyncConnection } from './reconcile.ts';
+import { PermanentRunError, RateLimitedRunError, RunInterruptedError, TransientRunError } from './errors.ts';
 import { currentConsent } from '../consent/service.ts';
 import type { Db } from '../db/database.ts';
 import type { Services } from '../services.ts';
-import { type TransferActor, TransferBlockedError } from '../transfers/types.ts';
+import { TransferBlockedError, type TransferActor } from '../transfers/types.ts';
 import { createConnectorContext } from './context.ts';
-import { PermanentRunError, RateLimitedRunError, RunInterruptedError, TransientRunError } from './errors.ts';
-import { loadSyncConnection } from './reconcile.ts';
 
 /**
  * The generic import of one pulled connection (capability `pull`):

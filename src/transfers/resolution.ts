@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Services } from '../services.ts';
+import { cleanText, type ChainedEntry, rowToEntry } from './log-entry.ts';
 import { scrubSecrets } from './errors.ts';
-import type { OutboundGateImpl } from './gate.ts';
 import { gateScope } from './gate-scope.ts';
+import type { OutboundGateImpl } from './gate.ts';
 import { LEASE_TTL_MS } from './inflight.ts';
-import { type ChainedEntry, cleanText, rowToEntry } from './log-entry.ts';
 import { TransferLogWriter } from './log-writer.ts';
 
 /**

@@ -1,8 +1,8 @@
 import type { Selectable } from 'kysely';
 import type { TransferLogCheckpointsTable } from '../db/types.ts';
-import { canonicalJson, sha256Hex } from './canonical.ts';
 import { checkpointWitness, type WitnessedCheckpoint } from './checkpoint-witness.ts';
 import { CHECKPOINT_JWS_TYPE, type CheckpointKind, checkpointMessage, checkpointStatement, type PrivacyServices } from './checkpoints.ts';
+import { canonicalJson, sha256Hex } from './canonical.ts';
 import { type ChainedEntry, GENESIS_HASH, hashEntry, rowToEntry } from './log-entry.ts';
 import { getSigningKey, jcs, type SigningKey, verifyBytes, verifyJws } from './signing.ts';
 

@@ -1,6 +1,6 @@
 import type { Hono } from 'hono';
-import type { AppEnv } from '../api/env.ts';
 import type { UserPrincipal } from '../auth/principal.ts';
+import type { AppEnv } from '../api/env.ts';
 
 /**
  * Hono environment of the pages: the API's variables plus what a page needs to render — the

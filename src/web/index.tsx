@@ -1,15 +1,14 @@
 /** @jsxImportSource hono/jsx */
 import { Hono } from 'hono';
-import { getCookie } from 'hono/cookie';
 import { HTTPException } from 'hono/http-exception';
-import type { App } from '../api/env.ts';
 import { statusForCode } from '../api/error-status.ts';
 import { ApiError, errorBody } from '../api/errors.ts';
+import { CasebridgeError } from '../errors/casebridge-error.ts';
+import type { App } from '../api/env.ts';
+import { getCookie } from 'hono/cookie';
 import { SESSION_COOKIE } from '../auth/sessions.ts';
 import { CallbackError } from '../connections/errors.ts';
 import { completeAuthorization } from '../connections/service.ts';
-import { CasebridgeError } from '../errors/casebridge-error.ts';
-import type { Services } from '../services.ts';
 import { registerAssets } from './assets.ts';
 import { connectSessionOf, registerConnectLinkPage, registerConnectSessionApi } from './connect-sessions.ts';
 import type { WebApp, WebEnv } from './env.ts';
@@ -22,9 +21,10 @@ import { registerConnectionPages } from './pages/connection.tsx';
 import { registerConsentPages } from './pages/consent.tsx';
 import { registerFeedPages } from './pages/feeds.tsx';
 import { registerSharedData } from './pages/shared-data.tsx';
-import { registerQueueDashboard } from './queue-dashboard.ts';
 import { sendPage } from './render.ts';
+import { registerQueueDashboard } from './queue-dashboard.ts';
 import { pageSecurity } from './security.ts';
+import type { Services } from '../services.ts';
 import { pageSession } from './session.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bearer, type SeededOrg, seedOrg, signInAs } from '../support/fixtures.ts';
 import { recordAudit } from '../../src/audit/audit-log.ts';
 import { recordSecurityEvent } from '../../src/security/events.ts';
 import { consent, insertConnection } from '../privacy/helpers.ts';
-import { bearer, type SeededOrg, seedOrg, signInAs } from '../support/fixtures.ts';
 import { createTestServices, type TestServices } from '../support/services.ts';
 
 /**

@@ -1,13 +1,13 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { recordAudit } from '../../audit/audit-log.ts';
 import { approveGoogleDomain, type GoogleDomainClaim, listGoogleDomainClaims, releaseGoogleDomain } from '../../auth/google-domains.ts';
 import { clientIp, userAgent } from '../../auth/login-flow.ts';
+import { recordAudit } from '../../audit/audit-log.ts';
 import { recordSecurityEvent } from '../../security/events.ts';
 import type { RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
 import { superAdminAuth } from '../middleware/super-admin-auth.ts';
-import { errorResponse as err } from '../schemas.ts';
 import { GoogleDomainName } from './auth-sign-in-policy.ts';
+import { errorResponse as err } from '../schemas.ts';
 
 const ClaimSchema = z
   .object({

@@ -1,6 +1,6 @@
 import { DOMParser, type Element as XmlElement } from '@xmldom/xmldom';
-import { CasebridgeError } from '../../errors/index.ts';
 import { InvalidCertificateError, normalizeCertificate } from './idp-config.ts';
+import { CasebridgeError } from '../../errors/index.ts';
 
 /**
  * Reads what Casebridge needs from a SAML 2.0 identity provider's metadata (the XML OneLogin and

@@ -2,7 +2,6 @@
 import type { Context } from 'hono';
 import { z } from 'zod';
 import { connectorFor, connectors } from '../../../connectors/registry.ts';
-import { clientAddress } from '../../api/client-address.ts';
 import { listUsers } from '../../auth/users.ts';
 import { listConnections } from '../../connections/service.ts';
 import { enqueueRevocation } from '../../revocation/queue.ts';
@@ -13,6 +12,7 @@ import { PageError } from '../errors.ts';
 import { Csrf, Layout, Notice } from '../layout.tsx';
 import { sendPage } from '../render.ts';
 import { pageAdmin } from '../session.ts';
+import { clientAddress } from '../../api/client-address.ts';
 
 /** Paths of the admin console (each also needs a signed-in session, set up in index.tsx). */
 export const ADMIN_PATHS = ['/admin', '/admin/*'];

@@ -1,15 +1,15 @@
 /** @jsxImportSource hono/jsx */
 import { connectorFor } from '../../../connectors/registry.ts';
-import { clientAddress } from '../../api/client-address.ts';
 import { listAssignedCases } from '../../cases/lookup.ts';
-import { getConnection } from '../../connections/service.ts';
 import { changeConsent } from '../../consent/change.ts';
+import { getConnection } from '../../connections/service.ts';
 import type { CaseScope } from '../../db/types.ts';
 import type { WebApp } from '../env.ts';
 import { PageError } from '../errors.ts';
 import { Layout } from '../layout.tsx';
 import { sendPage } from '../render.ts';
 import { ConsentForm, many, previewFor, readChoice } from './consent.tsx';
+import { clientAddress } from '../../api/client-address.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

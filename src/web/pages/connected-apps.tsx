@@ -1,11 +1,11 @@
 /** @jsxImportSource hono/jsx */
 import { connectors } from '../../../connectors/registry.ts';
-import { type ConnectionView, listConnections } from '../../connections/service.ts';
 import { CATEGORIES } from '../../consent/categories.ts';
+import { type ConnectionView, listConnections } from '../../connections/service.ts';
 import { statusWords } from '../connection-status.ts';
+import { providerOrigins } from '../provider-origins.ts';
 import type { WebApp } from '../env.ts';
 import { Csrf, Layout, Notice } from '../layout.tsx';
-import { providerOrigins } from '../provider-origins.ts';
 import { sendPage } from '../render.ts';
 
 /** Plain words for the codes the OAuth callback sends back with `?connection_error=`. */

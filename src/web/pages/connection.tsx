@@ -1,8 +1,8 @@
 /** @jsxImportSource hono/jsx */
 import { z } from 'zod';
 import type { UserPrincipal } from '../../auth/principal.ts';
-import { type ConnectionView, getConnection, reauthorizeConnection } from '../../connections/service.ts';
 import { CATEGORIES } from '../../consent/categories.ts';
+import { type ConnectionView, getConnection, reauthorizeConnection } from '../../connections/service.ts';
 import { enqueueRevocation } from '../../revocation/queue.ts';
 import { loadRevocation, receiptEnvelope, verifyReceipt } from '../../revocation/receipt.ts';
 import { disconnectOwnConnection, RevocationError } from '../../revocation/service.ts';

@@ -2,12 +2,11 @@
 import type { Context } from 'hono';
 import { z } from 'zod';
 import { connectorFor } from '../../../connectors/registry.ts';
-import type { Connector } from '../../../connectors/types.ts';
-import { clientAddress } from '../../api/client-address.ts';
 import { type CaseSummary, listAssignedCases } from '../../cases/lookup.ts';
-import { createConnection } from '../../connections/service.ts';
+import type { Connector } from '../../../connectors/types.ts';
 import { CATEGORIES, type CategoryId, isCategoryId } from '../../consent/categories.ts';
 import { CURRENT_POLICY_VERSION } from '../../consent/service.ts';
+import { createConnection } from '../../connections/service.ts';
 import type { CaseScope } from '../../db/types.ts';
 import { type ConsentPreview, fieldLabel, previewConsent } from '../consent-preview.ts';
 import type { WebApp, WebEnv } from '../env.ts';
@@ -15,6 +14,7 @@ import { PageError } from '../errors.ts';
 import { Csrf, Layout } from '../layout.tsx';
 import { providerOrigins } from '../provider-origins.ts';
 import { sendFragment, sendPage } from '../render.ts';
+import { clientAddress } from '../../api/client-address.ts';
 
 /** Items shown in the preview. */
 const PREVIEW_ITEMS = 5;

@@ -1,13 +1,12 @@
 /** @jsxImportSource hono/jsx */
 import type { Context } from 'hono';
 import { z } from 'zod';
-import { createFeed, deleteFeed, type FeedView, IcalFeedError, listFeeds, rotateFeed } from '../../../connectors/ical/feeds.ts';
 import { icalManifest } from '../../../connectors/ical/manifest.ts';
-import { feedUrl } from '../../../connectors/ical/tokens.ts';
-import { clientAddress } from '../../api/client-address.ts';
 import { listAssignedCases } from '../../cases/lookup.ts';
 import { CATEGORIES, type CategoryId } from '../../consent/categories.ts';
 import type { CaseScope } from '../../db/types.ts';
+import { createFeed, deleteFeed, type FeedView, IcalFeedError, listFeeds, rotateFeed } from '../../../connectors/ical/feeds.ts';
+import { feedUrl } from '../../../connectors/ical/tokens.ts';
 import { enqueueRevocation } from '../../revocation/queue.ts';
 import { relative } from '../connection-status.ts';
 import { fieldLabel } from '../consent-preview.ts';
@@ -15,6 +14,7 @@ import type { WebApp, WebEnv } from '../env.ts';
 import { PageError } from '../errors.ts';
 import { Csrf, Layout, Notice } from '../layout.tsx';
 import { sendPage } from '../render.ts';
+import { clientAddress } from '../../api/client-address.ts';
 
 const CreateSchema = z.object({
   name: z.string().trim().min(1).max(100),

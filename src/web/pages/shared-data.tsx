@@ -1,10 +1,10 @@
 /** @jsxImportSource hono/jsx */
 import { stream } from 'hono/streaming';
 import { z } from 'zod';
-import { connectorFor, connectors } from '../../../connectors/registry.ts';
+import { connectors, connectorFor } from '../../../connectors/registry.ts';
 import { listAssignedCases } from '../../cases/lookup.ts';
-import { listConnections } from '../../connections/service.ts';
 import { CATEGORIES, type CategoryId } from '../../consent/categories.ts';
+import { listConnections } from '../../connections/service.ts';
 import type { ChainedEntry } from '../../transfers/log-entry.ts';
 import { CSV_COLUMNS, csvLine, decodeCursor, iterateTransfers, listTransfers, type TransferFilters } from '../../transfers/queries.ts';
 import { shortDate } from '../connection-status.ts';
