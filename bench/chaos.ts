@@ -460,6 +460,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   });
   fs.writeFileSync('RELIABILITY.md', reliabilityMarkdown(report));
   console.log(JSON.stringify(report, null, 2));
-  const ok = report.missing === 0 && report.duplicates === 0 && report.ledgerMismatches.length === 0 && report.requestsAfterRevocation === 0 && report.verify.ok;
+  const ok =
+    report.missing === 0 && report.duplicates === 0 && report.ledgerMismatches.length === 0 && report.requestsAfterRevocation === 0 && report.verify.ok;
   process.exit(ok ? 0 : 1);
 }

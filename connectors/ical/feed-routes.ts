@@ -84,6 +84,8 @@ export const icalFeedRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'post',
       path: '/v1/ical-feeds',
+      operationId: 'createIcalFeed',
+      description: 'Creates a personal iCal subscription feed under a consent; its secret URL is shown in this answer only.',
       tags: ['iCal feeds'],
       summary: 'Create a feed (its URL is shown once, in this answer)',
       ...auth,
@@ -115,18 +117,23 @@ export const icalFeedRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'get',
       path: '/v1/ical-feeds',
+      operationId: 'listIcalFeeds',
+      description: "The signed-in user's feeds with their status and last fetch — never their URLs.",
       tags: ['iCal feeds'],
       summary: 'Your feeds (never their URLs)',
       ...auth,
       request: { query: z.object({ includeRevoked: z.enum(['true', 'false']).optional() }) },
       responses: {
-        200: { description: 'Feeds, newest first', content: { 'application/json': { schema: z.object({ feeds: z.array(feedSchema) }) } } },
+        200: {
+          description: 'Feeds, newest first',
+          content: { 'application/json': { schema: z.object({ items: z.array(feedSchema), nextCursor: z.null() }) } },
+        },
         ...authErrors,
       },
     }),
     async (c) => {
       const feeds = await listFeeds(services.db, ownerOf(c), { includeRevoked: c.req.valid('query').includeRevoked === 'true' });
-      return c.json({ feeds }, 200);
+      return c.json({ items: feeds, nextCursor: null }, 200);
     },
   );
 
@@ -134,6 +141,8 @@ export const icalFeedRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'post',
       path: '/v1/ical-feeds/{id}/rotate',
+      operationId: 'rotateIcalFeed',
+      description: "Replaces a feed's secret URL: the old one answers 404 at once; the new one is in this answer only.",
       tags: ['iCal feeds'],
       summary: 'Replace the URL: the old one answers 404 at once, the new one is shown once',
       ...auth,
@@ -156,6 +165,8 @@ export const icalFeedRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'delete',
       path: '/v1/ical-feeds/{id}',
+      operationId: 'deleteIcalFeed',
+      description: 'Deletes a feed: its URL stops working at once and its connection is revoked through the revocation pipeline (receipt, audit).',
       tags: ['iCal feeds'],
       summary: 'Delete a feed: URL dead at once; the connection is revoked through the revocation pipeline (receipt, audit)',
       ...auth,

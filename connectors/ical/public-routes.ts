@@ -30,6 +30,7 @@ export const icalPublicRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'get',
       path: '/ical/{file}',
+      operationId: 'getIcalFeed',
       tags: ['iCal feeds'],
       summary: 'The subscription feed (`<token>.ics`), for calendar apps',
       description:

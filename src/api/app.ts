@@ -18,6 +18,7 @@ import { allowedMethods } from './method-not-allowed.ts';
 import { registerMetrics } from './metrics-endpoint.ts';
 import { clientGone, isClientAbort, logClientAborts } from './middleware/client-abort.ts';
 import { securityHeaders } from './middleware/security-headers.ts';
+import { buildOpenApiDocument, registerSecuritySchemes } from './openapi-document.ts';
 import { routeModules } from './routes/index.ts';
 import { textGuard } from './text-guard.ts';
 
@@ -147,15 +148,11 @@ export function createApp(services: Services): App {
   mountWebPages(app, services);
   for (const register of routeModules) register(app, services);
 
-  app.openAPIRegistry.registerComponent('securitySchemes', 'apiKey', { type: 'http', scheme: 'bearer' });
-  app.openAPIRegistry.registerComponent('securitySchemes', 'session', { type: 'apiKey', in: 'cookie', name: 'cb_session' });
-  app.doc31('/openapi.json', {
-    openapi: '3.1.0',
-    info: {
-      title: 'Casebridge API',
-      version: '0.1.0',
-      description: 'Consent-gated, transfer-logged sharing of case data with Additional Platforms.',
-    },
+  registerSecuritySchemes(app);
+  let document: ReturnType<typeof buildOpenApiDocument> | undefined;
+  app.get('/openapi.json', (c) => {
+    document ??= buildOpenApiDocument(app);
+    return c.json(document);
   });
   registerDocs(app);
   return app;

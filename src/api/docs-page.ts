@@ -2,6 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { Hono } from 'hono';
+import { getCookie } from 'hono/cookie';
+import { SESSION_COOKIE } from '../auth/session-store.ts';
 import type { AppEnv } from './env.ts';
 
 /**
@@ -53,7 +55,24 @@ const PAGE = `<!doctype html>
 `;
 
 // validatorUrl null: the UI would otherwise ask validator.swagger.io about our API description.
-const INIT = `window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#swagger-ui', deepLinking: true, validatorUrl: null });\n`;
+// For a signed-in user, "Try it out" must send the session's CSRF header on state-changing calls
+// (the `csrf` security scheme): the initializer reads the token from /docs/csrf (same origin, the
+// cookie goes with it; 200 with null when signed out, so the console stays clean) and
+// pre-authorizes the scheme with it.
+const INIT = `window.ui = SwaggerUIBundle({
+  url: '/openapi.json',
+  dom_id: '#swagger-ui',
+  deepLinking: true,
+  validatorUrl: null,
+  persistAuthorization: false,
+  onComplete: function () {
+    fetch('/docs/csrf', { credentials: 'same-origin', headers: { accept: 'application/json' } })
+      .then(function (res) { return res.ok ? res.json() : null; })
+      .then(function (s) { if (s && s.csrfToken) window.ui.preauthorizeApiKey('csrf', s.csrfToken); })
+      .catch(function () {});
+  },
+});
+`;
 
 const distDir = path.dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
 const loaded = new Map<string, Promise<Buffer>>();
@@ -80,6 +99,12 @@ const pageHeaders = {
 /** Registers `/docs`, its initializer and its assets. */
 export function registerDocs(app: Hono<AppEnv>): void {
   app.get('/docs', (c) => c.html(PAGE, 200, pageHeaders));
+  // The signed-in session's CSRF token for the initializer (readable by this origin only: no CORS).
+  app.get('/docs/csrf', async (c) => {
+    const id = getCookie(c, SESSION_COOKIE);
+    const session = id ? await c.get('services').sessions.get(id) : null;
+    return c.json({ csrfToken: session?.csrfToken ?? null }, 200, { 'cache-control': 'no-store' });
+  });
   app.get('/docs/init.js', (c) => c.body(INIT, 200, { ...pageHeaders, 'content-type': 'text/javascript; charset=utf-8' }));
   app.get('/docs/assets/:name', async (c) => {
     const name = c.req.param('name');

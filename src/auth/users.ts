@@ -1,5 +1,6 @@
 import type { Db } from '../db/database.ts';
 import { CasebridgeError } from '../errors/index.ts';
+import type { UserPrincipal } from './principal.ts';
 
 /**
  * Users of an organization as administrators see them, and the role/status changes they make.
@@ -45,6 +46,22 @@ export async function listUsers(db: Db, organizationId: string): Promise<UserVie
       identities: own.map((i) => ({ id: i.id, provider: i.provider, issuer: i.issuer, subject: i.subject, lastLoginAt: i.last_login_at })),
     };
   });
+}
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * The organization's user named by id or by e-mail address (what the platform's backend knows), as
+ * the member principal the user's own session would have; null when no active user of this
+ * organization matches. Another organization's user is never found.
+ */
+export async function organizationUserAsPrincipal(db: Db, params: { organizationId: string; user: string }): Promise<UserPrincipal | null> {
+  let q = db.selectFrom('users').select(['id', 'status']).where('organization_id', '=', params.organizationId);
+  q = UUID_RE.test(params.user) ? q.where('id', '=', params.user) : q.where('email', '=', params.user.toLowerCase());
+  const row = await q.executeTakeFirst();
+  if (row?.status !== 'active') return null;
+  // Read-only access as a member: the user's own rows, never the organization's.
+  return { kind: 'user', userId: row.id, organizationId: params.organizationId, role: 'member', sessionId: '' };
 }
 
 export async function findUser(db: Db, organizationId: string, userId: string) {

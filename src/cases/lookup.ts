@@ -100,18 +100,24 @@ const liveCount = (table: 'case_events' | 'documents' | 'contacts') =>
   sql<number>`(SELECT count(*) FROM ${sql.table(table)} x WHERE x.case_id = c.id AND x.deleted_at IS NULL)`;
 
 /** The live cases assigned to the user (matched by e-mail), by case number, with their live event count. */
-export async function listAssignedCases(db: Db, params: { organizationId: string; userId: string }): Promise<CaseSummary[]> {
+export async function listAssignedCases(
+  db: Db,
+  params: { organizationId: string; userId: string; limit?: number; after?: { number: string; id: string } | null },
+): Promise<CaseSummary[]> {
   const email = await userEmail(db, params);
   if (!email) return [];
-  const rows = await db
+  let q = db
     .selectFrom('cases as c')
     .select(['c.id', 'c.number', 'c.title', 'c.client_name', 'c.status', 'c.updated_at', liveCount('case_events').as('event_count')])
     .where('c.organization_id', '=', params.organizationId)
     .where('c.deleted_at', 'is', null)
-    .where(sql<boolean>`c.assignees @> ${JSON.stringify([email])}::jsonb`)
-    .orderBy('c.number')
-    .orderBy('c.id')
-    .execute();
+    .where(sql<boolean>`c.assignees @> ${JSON.stringify([email])}::jsonb`);
+  // Keyset paging by (number, id), the list's order.
+  const after = params.after;
+  if (after) q = q.where((eb) => eb.or([eb('c.number', '>', after.number), eb.and([eb('c.number', '=', after.number), eb('c.id', '>', after.id)])]));
+  q = q.orderBy('c.number').orderBy('c.id');
+  if (params.limit !== undefined) q = q.limit(params.limit);
+  const rows = await q.execute();
   return rows.map((r) => ({
     id: r.id,
     number: r.number,

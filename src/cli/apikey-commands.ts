@@ -1,3 +1,4 @@
+import { API_KEY_SCOPES, isApiKeyScope } from '../auth/api-key-scopes.ts';
 import { createApiKey, listApiKeys, revokeApiKey } from '../auth/api-keys.ts';
 import type { CliCommand } from './command.ts';
 import { jsonOption, orgOption } from './options.ts';
@@ -8,15 +9,23 @@ export const apikeyCommands: CliCommand[] = [
   {
     words: ['apikey', 'create'],
     summary: 'Create an API key for an organization (shown once)',
-    usage: '--org ID [--name NAME] [--json]',
-    options: { org: orgOption, name: { type: 'string', valueName: 'NAME', description: 'a name to tell the key by (default "default")' }, json: jsonOption },
+    usage: '--org ID [--name NAME] [--scopes LIST] [--json]',
+    options: {
+      org: orgOption,
+      name: { type: 'string', valueName: 'NAME', description: 'a name to tell the key by (default "default")' },
+      scopes: { type: 'string', valueName: 'LIST', description: `comma-separated: ${API_KEY_SCOPES.join(', ')} (default ingest,connections:manage)` },
+      json: jsonOption,
+    },
     needsServices: false,
     run: ({ args, config, print }) =>
       withStores(config, async ({ db }) => {
         const org = await requireOrganization(db, args);
         const name = typeof args.name === 'string' && args.name.trim() ? args.name.trim() : 'default';
-        const key = await createApiKey(db, { organizationId: org.id, name });
-        if (args.json) print(JSON.stringify({ id: key.id, name, prefix: key.prefix, apiKey: key.apiKey, organizationId: org.id }));
+        const scopes = typeof args.scopes === 'string' ? args.scopes.split(',').map((s) => s.trim()) : [];
+        const unknown = scopes.filter((s) => !isApiKeyScope(s));
+        if (unknown.length) throw new UsageError(`unknown scope ${unknown.join(', ')}; use ${API_KEY_SCOPES.join(', ')}`);
+        const key = await createApiKey(db, { organizationId: org.id, name, scopes: scopes.filter(isApiKeyScope) });
+        if (args.json) print(JSON.stringify({ id: key.id, name, prefix: key.prefix, scopes: key.scopes, apiKey: key.apiKey, organizationId: org.id }));
         else print(`API key ${key.id} "${name}" for ${org.name} (shown once, store it now): ${key.apiKey}`);
       }),
   },
@@ -32,7 +41,10 @@ export const apikeyCommands: CliCommand[] = [
         const keys = await listApiKeys(db, { organizationId: org.id, order: 'oldest' });
         if (args.json) print(JSON.stringify({ apiKeys: keys }));
         else
-          for (const k of keys) print(`${k.id}  ${k.prefix}…  ${k.name}  ${k.revokedAt ? `revoked ${k.revokedAt}` : `last used ${k.lastUsedAt ?? 'never'}`}`);
+          for (const k of keys)
+            print(
+              `${k.id}  ${k.prefix}…  ${k.name}  [${k.scopes.join(',')}]  ${k.revokedAt ? `revoked ${k.revokedAt}` : `last used ${k.lastUsedAt ?? 'never'}`}`,
+            );
       }),
   },
   {

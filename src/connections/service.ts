@@ -7,6 +7,7 @@ import { caseScopeSchema } from '../consent/case-scope.ts';
 import type { CategoryId } from '../consent/categories.ts';
 import { grantConnectionConsent } from '../consent/grant.ts';
 import { currentConsent } from '../consent/service.ts';
+import { nextTimeIdCursor, type TimeIdCursor, timeIdKeyset } from '../db/page-cursor.ts';
 import type { CaseScope, ConnectionStatus } from '../db/types.ts';
 import { AuthError, NotFoundError } from '../errors/index.ts';
 import type { Services } from '../services.ts';
@@ -500,6 +501,31 @@ export async function listConnections(
   if (params.limit !== undefined) q = q.limit(params.limit).offset(params.offset ?? 0);
   const ids = (await q.execute()).map((r) => r.id);
   return views(services, ids);
+}
+
+/**
+ * A page of connections, newest first, for the API's `{ items, nextCursor }` lists: the principal's
+ * own, or the organization's with `all` (administrators). `cursor` is the last page's position.
+ */
+export async function listConnectionsPage(
+  services: Services,
+  params: { principal: UserPrincipal; all: boolean; limit: number; cursor: TimeIdCursor | null },
+): Promise<{ items: ConnectionView[]; nextCursor: string | null }> {
+  if (params.all && params.principal.role !== 'admin') throw new AuthError('admin_required', 'only administrators may list every connection');
+  const keyset = timeIdKeyset('connections');
+  let q = services.db.selectFrom('connections').select(['id', 'created_at']).where('organization_id', '=', params.principal.organizationId);
+  if (!params.all) q = q.where('user_id', '=', params.principal.userId);
+  if (params.cursor) q = q.where(keyset.after(params.cursor));
+  const rows = await q
+    .orderBy(keyset.orderBy[0])
+    .orderBy(keyset.orderBy[1])
+    .limit(params.limit + 1)
+    .execute();
+  const items = await views(
+    services,
+    rows.slice(0, params.limit).map((r) => r.id),
+  );
+  return { items, nextCursor: nextTimeIdCursor(rows, params.limit) };
 }
 
 /** One connection: the owner's, or any of the organization's for an administrator. */

@@ -35,7 +35,7 @@ export function buildConsentReceipt(ctx: ReceiptContext) {
   const piiCategories = consent.categories.map((c) => CATEGORIES[c].title);
   const sensitive = consent.categories.filter((c) => SENSITIVE.has(c));
   return {
-    version: 'KI-CR-v1.1.0',
+    version: 'KI-CR-v1.1.0' as const,
     jurisdiction: ctx.jurisdiction ?? 'EU',
     consentTimestamp: Math.floor(consent.grantedAt.getTime() / 1000),
     collectionMethod: consent.method === 'consent_screen' ? 'Consent screen in the Casebridge web application' : 'Casebridge API',
@@ -56,7 +56,7 @@ export function buildConsentReceipt(ctx: ReceiptContext) {
         purposes: consent.categories.map((c, i) => ({
           purpose: CATEGORIES[c].description,
           purposeCategory: [CATEGORIES[c].direction === 'inbound' ? 'Import into case management' : 'Sharing with an Additional Platform'],
-          consentType: 'EXPLICIT',
+          consentType: 'EXPLICIT' as const,
           piiCategory: [CATEGORIES[c].title],
           primaryPurpose: i === 0,
           termination: `Until withdrawn: DELETE /v1/connections/${connection.id}/consent, or by disconnecting the account`,

@@ -1,3 +1,4 @@
+import { type RawBuilder, sql } from 'kysely';
 import { isInstantInRange } from './ranges.ts';
 
 /**
@@ -30,4 +31,24 @@ export function decodeTimeIdCursor(cursor: string): TimeIdCursor | null {
   if (Number.isNaN(at.getTime()) || !isInstantInRange(at) || at.toISOString() !== iso) return null;
   if (!UUID.test(id)) return null;
   return { at, id };
+}
+
+/**
+ * Keyset paging over a table whose `created_at` keeps microseconds (set by `now()`): the cursor holds
+ * milliseconds, so rows are ordered and compared by the time truncated to milliseconds, then id.
+ * `orderBy` goes into `.orderBy(...)` (newest first), `after` into `.where(...)`.
+ */
+export function timeIdKeyset(table: string) {
+  const time = sql.raw(`date_trunc('milliseconds', ${table}.created_at)`);
+  const id = sql.ref(`${table}.id`);
+  return {
+    orderBy: [sql`${time} desc`, sql`${id} desc`] as const,
+    after: (cursor: TimeIdCursor): RawBuilder<boolean> => sql<boolean>`(${time}, ${id}) < (${cursor.at.toISOString()}::timestamptz, ${cursor.id}::uuid)`,
+  };
+}
+
+/** The next cursor of a page fetched with `limit + 1` rows. */
+export function nextTimeIdCursor<R extends { created_at: Date; id: string }>(rows: R[], limit: number): string | null {
+  const last = rows[Math.min(rows.length, limit) - 1];
+  return rows.length > limit && last ? encodeTimeIdCursor(last.created_at, last.id) : null;
 }

@@ -51,6 +51,8 @@ export interface ApiKeysTable {
   created_at: Timestamp;
   last_used_at: NullableTimestamp;
   revoked_at: NullableTimestamp;
+  /** What the key may do (migration 0023); see src/auth/api-key-scopes.ts. */
+  scopes: ColumnType<string[], string[] | undefined, string[]>;
 }
 
 interface CaseDataColumns {

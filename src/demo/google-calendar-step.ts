@@ -99,7 +99,7 @@ export const googleCalendarStep: DemoStep = {
 
 /** Reuses alice's working connection or makes a new one (see the file comment). */
 async function ensureConnection(ctx: DemoContext, alice: ActingUser): Promise<{ connectionId: string; how: string }> {
-  const { connections } = (await alice.call<{ connections: ConnectionView[] }>('GET', '/v1/connections')).body;
+  const { items: connections } = (await alice.call<{ items: ConnectionView[]; nextCursor: string | null }>('GET', '/v1/connections?limit=200')).body;
   const live = connections.filter((c) => c.platform === PLATFORM && c.status !== 'revoked');
   let reused: ConnectionView | undefined;
   for (const c of live) {

@@ -25,7 +25,7 @@ export const icalFeedStep: DemoStep = {
     const org = ctx.seed!.organizations[0]!;
     const bob = await actAs(ctx, { organizationId: org.id, email: SAMPLE_MEMBER_EMAIL });
     try {
-      const { feeds } = (await bob.call<{ feeds: Array<{ id: string; name: string; status: string }> }>('GET', '/v1/ical-feeds')).body;
+      const { items: feeds } = (await bob.call<{ items: Array<{ id: string; name: string; status: string }> }>('GET', '/v1/ical-feeds')).body;
       const existing = feeds.find((f) => f.name === DEMO_FEED_NAME && f.status === 'active');
       const { body } = existing
         ? await bob.call<{ feed: { id: string }; url: string }>('POST', `/v1/ical-feeds/${existing.id}/rotate`)

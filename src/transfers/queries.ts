@@ -2,7 +2,7 @@ import { type SelectQueryBuilder, sql } from 'kysely';
 import type { Db } from '../db/database.ts';
 import type { DB, TransferOutcomeColumn } from '../db/types.ts';
 import { type ChainedEntry, rowToEntry } from './log-entry.ts';
-import type { TransferSubjects } from './types.ts';
+import type { TransferActor, TransferSubjects } from './types.ts';
 
 /**
  * Reading the transfer log: filtered pages (keyset on the organization's chain seq, newest first),
@@ -218,7 +218,8 @@ export function transferView(e: ChainedEntry) {
     fieldNames: e.fieldNames,
     consent: e.consentId ? { id: e.consentId, version: e.consentVersion } : null,
     payload: { sha256: e.payloadSha256, bytes: e.payloadBytes },
-    actor: e.actor,
+    // Every row is written from a TransferActor (types.ts); the column is plain JSON.
+    actor: e.actor as TransferActor,
     itemKey: e.itemKey,
     intentId: e.intentId,
     providerStatus: e.providerStatus,
@@ -380,7 +381,7 @@ export interface SubjectAccessTransfer {
   resolution: TransferResolution | null;
   providerStatus: number | null;
   remoteId: string | null;
-  actor: Record<string, unknown>;
+  actor: TransferActor;
   payloadSha256: string | null;
   payloadBytes: number | null;
   logRowIds: string[];
@@ -469,7 +470,7 @@ export async function subjectAccessReport(
       resolution,
       providerStatus: last.providerStatus,
       remoteId: last.remoteId,
-      actor: first.actor,
+      actor: first.actor as TransferActor,
       payloadSha256: first.payloadSha256,
       payloadBytes: last.payloadBytes,
       logRowIds: group.map((g) => g.id),

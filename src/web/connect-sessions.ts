@@ -4,7 +4,7 @@ import type { Context } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import type { App } from '../api/env.ts';
 import { ApiError } from '../api/errors.ts';
-import { apiKeyAuth } from '../auth/api-keys.ts';
+import { apiKeyAuth } from '../api/middleware/api-key-auth.ts';
 import { cookieIsSecure, type SessionData } from '../auth/sessions.ts';
 import { redisKey } from '../redis.ts';
 import type { Services } from '../services.ts';
@@ -83,9 +83,12 @@ export function registerConnectSessionApi(app: App): void {
     createRoute({
       method: 'post',
       path: '/v1/connect-sessions',
+      operationId: 'createConnectSession',
+      description:
+        "For the platform's backend (API key with `connections:manage`): a link that signs one of your users, named by e-mail, into the restricted connect pages. The token is stored only as its SHA-256 and works once.",
       tags: ['Connections'],
       summary: 'A short-lived, single-use link that signs a user into the connect pages (for embedding)',
-      middleware: [apiKeyAuth()] as const,
+      middleware: [apiKeyAuth({ scope: 'connections:manage' })] as const,
       security: [{ apiKey: [] }],
       request: { body: { required: true, content: { 'application/json': { schema: CreateSchema } } } },
       responses: {

@@ -166,7 +166,7 @@ describe('Google Sign-In (OpenID Connect) through the sandbox', () => {
     const eventsOf = async (org: SeededOrg) => {
       const headers = await signInAs(t.services, { id: org.admin.id, organizationId: org.organizationId, role: 'admin' });
       const res = await t.app.request('/v1/admin/security-events?outcome=failure&limit=500', { headers });
-      return ((await res.json()) as { events: Array<{ reason: string }> }).events.filter((e) => e.reason === 'oidc_state_missing');
+      return ((await res.json()) as { items: Array<{ reason: string }> }).items.filter((e) => e.reason === 'oidc_state_missing');
     };
     const before = (await eventsOf(firm)).length;
     // Started at the firm's link, finished in another browser (no pre-login cookie).

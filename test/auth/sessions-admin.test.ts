@@ -78,11 +78,11 @@ describe('sessions, roles, organization scoping and the security event log', () 
       const res = await t.app.request(path, json(admin, method, body));
       expect(res.status, `${method} ${path}`).toBe(404);
     }
-    const users = (await (await t.app.request('/v1/admin/users', { headers: admin })).json()) as { users: Array<{ id: string }> };
-    expect(users.users.map((u) => u.id).sort()).toEqual([firm.admin.id, firm.member.id].sort());
+    const users = (await (await t.app.request('/v1/admin/users', { headers: admin })).json()) as { items: Array<{ id: string }>; nextCursor: null };
+    expect(users.items.map((u) => u.id).sort()).toEqual([firm.admin.id, firm.member.id].sort());
     expect((await t.app.request('/v1/me', { headers: { cookie: rivalSession.cookie! } })).status).toBe(200);
-    const events = (await (await t.app.request('/v1/admin/security-events', { headers: admin })).json()) as { events: Array<{ userId: string | null }> };
-    expect(events.events.some((e) => e.userId === rival.member.id)).toBe(false);
+    const events = (await (await t.app.request('/v1/admin/security-events', { headers: admin })).json()) as { items: Array<{ userId: string | null }> };
+    expect(events.items.some((e) => e.userId === rival.member.id)).toBe(false);
   });
 
   it("lets an admin list and end a user's sessions, which stop working at once", async () => {
@@ -90,11 +90,11 @@ describe('sessions, roles, organization scoping and the security event log', () 
     const one = await as(firm, 'member');
     const two = await as(firm, 'member');
     const list = (await (await t.app.request(`/v1/admin/users/${firm.member.id}/sessions`, { headers: admin })).json()) as {
-      sessions: Array<{ handle: string; current: boolean }>;
+      items: Array<{ handle: string; current: boolean }>;
     };
-    expect(list.sessions.length).toBeGreaterThanOrEqual(2);
+    expect(list.items.length).toBeGreaterThanOrEqual(2);
     const oneHandle = t.services.sessions.handleOf(one.cookie!.split('=')[1]!);
-    expect(list.sessions.map((s) => s.handle)).toContain(oneHandle);
+    expect(list.items.map((s) => s.handle)).toContain(oneHandle);
     const endOne = await t.app.request(`/v1/admin/users/${firm.member.id}/sessions/${oneHandle}`, json(admin, 'DELETE'));
     expect(endOne.status).toBe(200);
     expect((await t.app.request('/v1/me', { headers: { cookie: one.cookie! } })).status).toBe(401);
@@ -175,18 +175,18 @@ describe('sessions, roles, organization scoping and the security event log', () 
   it('lets admins read the security log with filters and pages', async () => {
     const admin = await as(firm, 'admin');
     const page1 = (await (await t.app.request('/v1/admin/security-events?limit=2', { headers: admin })).json()) as {
-      events: Array<{ id: string; kind: string }>;
+      items: Array<{ id: string; kind: string }>;
       nextCursor: string | null;
     };
-    expect(page1.events).toHaveLength(2);
+    expect(page1.items).toHaveLength(2);
     expect(page1.nextCursor).toBeTruthy();
     const page2 = (await (await t.app.request(`/v1/admin/security-events?limit=2&cursor=${page1.nextCursor}`, { headers: admin })).json()) as {
-      events: Array<{ id: string }>;
+      items: Array<{ id: string }>;
     };
-    expect(page2.events.map((e) => e.id)).not.toContain(page1.events[0]!.id);
-    const logouts = (await (await t.app.request('/v1/admin/security-events?kind=logout', { headers: admin })).json()) as { events: Array<{ kind: string }> };
-    expect(logouts.events.length).toBeGreaterThan(0);
-    expect(logouts.events.every((e) => e.kind === 'logout')).toBe(true);
+    expect(page2.items.map((e) => e.id)).not.toContain(page1.items[0]!.id);
+    const logouts = (await (await t.app.request('/v1/admin/security-events?kind=logout', { headers: admin })).json()) as { items: Array<{ kind: string }> };
+    expect(logouts.items.length).toBeGreaterThan(0);
+    expect(logouts.items.every((e) => e.kind === 'logout')).toBe(true);
     const bad = await t.app.request('/v1/admin/security-events?cursor=nonsense', { headers: admin });
     expect(await errorCode(bad)).toBe('invalid_cursor');
   });

@@ -77,9 +77,9 @@ describe('sign-in across tenants', () => {
       expect((await t.app.request('/v1/super-admin/domains?status=pending')).status).toBe(401);
       expect((await t.app.request('/v1/super-admin/domains?status=pending', { headers: await adminOf(a) })).status).toBe(401);
       const pending = (await (await t.app.request('/v1/super-admin/domains?status=pending', { headers: superAdmin })).json()) as {
-        domains: Array<{ domain: string; organizationId: string; status: string }>;
+        items: Array<{ domain: string; organizationId: string; status: string }>;
       };
-      expect(pending.domains).toEqual([expect.objectContaining({ domain: 'firm-a.example', organizationId: b.organizationId, status: 'pending' })]);
+      expect(pending.items).toEqual([expect.objectContaining({ domain: 'firm-a.example', organizationId: b.organizationId, status: 'pending' })]);
 
       // The super admin checks ownership out of band, refuses B's claim and approves A's.
       expect((await t.app.request('/v1/super-admin/domains/firm-a.example', { method: 'DELETE', headers: superAdmin })).status).toBe(204);
@@ -226,9 +226,9 @@ describe('sign-in across tenants', () => {
       const jar = new CookieJar();
       expect((await samlSignIn(t, jar, sandbox, a.organizationId, 'saml-hire@firm-a.example')).status).toBe(303);
       const users = (await (await send(a, 'GET', '/v1/admin/users')).json()) as {
-        users: Array<{ id: string; email: string; identities: Array<{ id: string; provider: string; subject: string }> }>;
+        items: Array<{ id: string; email: string; identities: Array<{ id: string; provider: string; subject: string }> }>;
       };
-      const hire = users.users.find((u) => u.email === 'saml-hire@firm-a.example')!;
+      const hire = users.items.find((u) => u.email === 'saml-hire@firm-a.example')!;
       const identity = hire.identities.find((i) => i.provider === 'saml')!;
       expect(identity.subject).toBe('saml-hire@firm-a.example');
       const path = `/v1/admin/users/${hire.id}/identities/${identity.id}`;
@@ -248,9 +248,9 @@ describe('sign-in across tenants', () => {
       const audit = await t.services.db.selectFrom('audit_log').selectAll().where('action', '=', 'identity.unlink').execute();
       expect(audit).toEqual([expect.objectContaining({ organization_id: a.organizationId, target: `identity:${identity.id}` })]);
       const events = (await (await send(a, 'GET', '/v1/admin/security-events?kind=identity_unlinked')).json()) as {
-        events: Array<{ userId: string; actorUserId: string }>;
+        items: Array<{ userId: string; actorUserId: string }>;
       };
-      expect(events.events).toEqual([expect.objectContaining({ userId: hire.id, actorUserId: a.admin.id })]);
+      expect(events.items).toEqual([expect.objectContaining({ userId: hire.id, actorUserId: a.admin.id })]);
 
       const again = new CookieJar();
       expect((await samlSignIn(t, again, sandbox, a.organizationId, 'saml-hire@firm-a.example')).status).toBe(303);

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { type ServerType, serve } from '@hono/node-server';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedOrg, signInAs } from '../support/fixtures.ts';
 import { createTestServices, type TestServices } from '../support/services.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -75,6 +76,28 @@ describe.skipIf(!hasChromium)('/docs in a real browser', () => {
     expect(problems).toEqual([]);
     await context.close();
   }, 60_000);
+
+  it('"Try it out" works for a signed-in user: the CSRF header is filled in from the session', async () => {
+    const org = await seedOrg(t.services, 'Docs Firm');
+    const signedIn = await signInAs(t.services, { id: org.admin.id, organizationId: org.organizationId, role: 'admin' });
+    const [name, value] = signedIn.cookie!.split('=') as [string, string];
+    const csrf = signedIn['x-csrf-token']!;
+    const context = await browser.newContext();
+    await context.addCookies([{ name, value, url: base, httpOnly: true, sameSite: 'Lax' }]);
+    const page = await context.newPage();
+    await page.goto(`${base}/docs`);
+    const block = page.locator('.opblock-post', { has: page.locator('.opblock-summary-path', { hasText: /checkpoints$/ }) }).first();
+    await block.waitFor({ timeout: 30_000 });
+    await block.locator('.opblock-summary').first().click();
+    await block.getByRole('button', { name: 'Try it out' }).click();
+    const [response] = await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith('/v1/admin/transfers/checkpoints') && r.request().method() === 'POST', { timeout: 30_000 }),
+      block.getByRole('button', { name: 'Execute' }).click(),
+    ]);
+    expect(response.request().headers()['x-csrf-token']).toBe(csrf);
+    expect(response.status()).toBe(200);
+    await context.close();
+  }, 90_000);
 
   it('sends a strict CSP and refuses to be framed', async () => {
     const res = await fetch(`${base}/docs`);

@@ -155,7 +155,7 @@ describe('iCal feeds', () => {
       const list = await t.app.request('/v1/ical-feeds', { headers: member });
       const listed = await list.text();
       expect(listed).not.toContain(token);
-      expect(JSON.parse(listed).feeds.map((f: { id: string }) => f.id)).toContain(created.feed.id);
+      expect(JSON.parse(listed).items.map((f: { id: string }) => f.id)).toContain(created.feed.id);
     });
 
     it('refuses invalid input with a 4xx and writes nothing', async () => {
@@ -195,8 +195,8 @@ describe('iCal feeds', () => {
     it('keeps feeds private to their owner: other users, of this or another organization, get 404', async () => {
       const created = await newFeed({ name: 'Private' });
       for (const headers of [admin, otherOrgMember]) {
-        const list = (await (await t.app.request('/v1/ical-feeds?includeRevoked=true', { headers })).json()) as { feeds: Array<{ id: string }> };
-        expect(list.feeds.map((f) => f.id)).not.toContain(created.feed.id);
+        const list = (await (await t.app.request('/v1/ical-feeds?includeRevoked=true', { headers })).json()) as { items: Array<{ id: string }> };
+        expect(list.items.map((f) => f.id)).not.toContain(created.feed.id);
         const rotate = await t.app.request(`/v1/ical-feeds/${created.feed.id}/rotate`, { method: 'POST', headers });
         expect(rotate.status).toBe(404);
         const del = await t.app.request(`/v1/ical-feeds/${created.feed.id}`, { method: 'DELETE', headers });
@@ -312,8 +312,8 @@ describe('iCal feeds', () => {
       const notModified = outcomes[1]!;
       expect(notModified).toMatchObject({ subjects: {}, payload_bytes: 0, provider_status: 304, requester_ip: '203.0.113.9' });
 
-      const list = (await (await t.app.request('/v1/ical-feeds', { headers: member })).json()) as { feeds: FeedAnswer['feed'][] };
-      const listed = list.feeds.find((f) => f.id === created.feed.id)!;
+      const list = (await (await t.app.request('/v1/ical-feeds', { headers: member })).json()) as { items: FeedAnswer['feed'][] };
+      const listed = list.items.find((f) => f.id === created.feed.id)!;
       expect(listed.fetchCount).toBe(4);
       expect(listed.lastFetchedAt).not.toBeNull();
     });
@@ -417,12 +417,12 @@ describe('iCal feeds', () => {
         .where(sql<boolean>`details @> ${JSON.stringify({ revocationId: revocation.id })}::jsonb`)
         .execute();
       expect(audit.map((r) => r.action)).toContain('revocation.request');
-      const list = (await (await t.app.request('/v1/ical-feeds', { headers: member })).json()) as { feeds: Array<{ id: string }> };
-      expect(list.feeds.map((f) => f.id)).not.toContain(created.feed.id);
+      const list = (await (await t.app.request('/v1/ical-feeds', { headers: member })).json()) as { items: Array<{ id: string }> };
+      expect(list.items.map((f) => f.id)).not.toContain(created.feed.id);
       const all = (await (await t.app.request('/v1/ical-feeds?includeRevoked=true', { headers: member })).json()) as {
-        feeds: Array<{ id: string; status: string }>;
+        items: Array<{ id: string; status: string }>;
       };
-      expect(all.feeds.find((f) => f.id === created.feed.id)?.status).toBe('revoked');
+      expect(all.items.find((f) => f.id === created.feed.id)?.status).toBe('revoked');
       expect((await t.app.request(`/v1/ical-feeds/${created.feed.id}`, { method: 'DELETE', headers: member })).status).toBe(404);
       expect((await t.app.request(`/v1/ical-feeds/${created.feed.id}/rotate`, { method: 'POST', headers: member })).status).toBe(404);
     });
@@ -475,9 +475,9 @@ describe('iCal feeds', () => {
       expect(res.status).toBe(202);
       expect((await fetchFeed(created.url)).status).toBe(404);
       const list = (await (await t.app.request('/v1/ical-feeds?includeRevoked=true', { headers: member })).json()) as {
-        feeds: Array<{ id: string; status: string }>;
+        items: Array<{ id: string; status: string }>;
       };
-      expect(list.feeds.find((f) => f.id === created.feed.id)?.status).toBe('revoked');
+      expect(list.items.find((f) => f.id === created.feed.id)?.status).toBe('revoked');
     });
 
     it('the connector’s revoke invalidates the token and reports the step', async () => {

@@ -88,6 +88,13 @@ describe('casebridge CLI', () => {
       const unknownOrg = await cli('apikey', 'create', '--org', '00000000-0000-4000-8000-000000000000');
       expect(unknownOrg.code).toBe(2);
       expect(unknownOrg.stderr).toContain('no organization');
+      const scoped = JSON.parse((await cli('apikey', 'create', '--org', orgId, '--scopes', 'connections:read,transfers:read', '--json')).stdout) as {
+        scopes: string[];
+      };
+      expect(scoped.scopes).toEqual(['connections:read', 'transfers:read']);
+      const unknownScope = await cli('apikey', 'create', '--org', orgId, '--scopes', 'everything');
+      expect(unknownScope.code).toBe(2);
+      expect(unknownScope.stderr).toContain('unknown scope everything');
 
       // What the commands wrote, read back from the database they used.
       const database = await openDatabase({ kind: 'pglite', dataDir: path.join(dir, 'db') });

@@ -382,7 +382,8 @@ describe('ingest API (single records)', () => {
       await send(a, 'PUT', '/v1/ingest/cases/not-mine', { number: 'PI-ZZZ', title: 'Not assigned' });
       const res = await t.app.request('/v1/cases', { headers });
       expect(res.status).toBe(200);
-      const { cases } = await json(res);
+      const { items: cases, nextCursor } = await json(res);
+      expect(nextCursor).toBeNull();
       const numbers = cases.map((c: { number: string }) => c.number);
       expect(numbers).toContain('PI-2025-0001');
       expect(numbers).not.toContain('PI-ZZZ');
@@ -419,7 +420,8 @@ describe('ingest API (single records)', () => {
       expect((await t.app.request('/v1/ingest/cases/case-1', { headers: bearer(key.apiKey) })).status).toBe(200);
       const list = await json(await t.app.request('/v1/admin/api-keys', { headers: admin }));
       expect(JSON.stringify(list)).not.toContain(key.apiKey);
-      expect(list.apiKeys.map((k: { id: string }) => k.id)).toContain(key.id);
+      expect(list.items.map((k: { id: string }) => k.id)).toContain(key.id);
+      expect(list.nextCursor).toBeNull();
       expect((await t.app.request(`/v1/admin/api-keys/${key.id}`, { method: 'DELETE', headers: member })).status).toBe(403);
       expect((await t.app.request(`/v1/admin/api-keys/${key.id}`, { method: 'DELETE', headers: admin })).status).toBe(204);
       expect((await json(await t.app.request('/v1/ingest/cases/case-1', { headers: bearer(key.apiKey) }))).error.code).toBe('revoked_api_key');

@@ -127,9 +127,9 @@ describe('out-of-range values are 400s naming the field', () => {
   const forged = (text: string) => Buffer.from(text).toString('base64url');
   const uuid = '00000000-0000-4000-8000-000000000000';
   describe.each([
-    ['/v1/admin/audit', 'items'],
-    ['/v1/admin/security-events', 'events'],
-  ])('%s cursors', (path, list) => {
+    ['/v1/admin/audit', 'audit'],
+    ['/v1/admin/security-events', 'security'],
+  ])('%s cursors', (path, log) => {
     it.each([
       ['a time before year 1', `0000-01-01T00:00:00.000Z|${uuid}`],
       ['a time after year 9999', `+275760-09-13T00:00:00.000Z|${uuid}`],
@@ -145,7 +145,7 @@ describe('out-of-range values are 400s naming the field', () => {
 
     it('pages with the cursors it returns, each entry once', async () => {
       for (let i = 0; i < 3; i++) {
-        if (list === 'items')
+        if (log === 'audit')
           await recordAudit(t.services.db, {
             organizationId: org.organizationId,
             actor: { kind: 'system', reason: 'test' },
@@ -160,7 +160,7 @@ describe('out-of-range values are 400s naming the field', () => {
         const res = await t.app.request(`${path}?limit=1${cursor ? `&cursor=${cursor}` : ''}`, { headers: admin });
         expect(res.status).toBe(200);
         const page = (await res.json()) as Record<string, Array<{ id: string }>> & { nextCursor: string | null };
-        seen.push(...page[list]!.map((e) => e.id));
+        seen.push(...page.items!.map((e) => e.id));
         cursor = page.nextCursor;
       } while (cursor);
       expect(seen.length).toBeGreaterThanOrEqual(3);

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { compactVerify, importJWK, type JWK } from 'jose';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RevocationViewSchema } from '../../src/api/routes/revocations.ts';
+import { RevocationViewSchema } from '../../src/api/schemas/revocations.ts';
 import { revocationCommands } from '../../src/cli/revocation-commands.ts';
 import { canonicalJson } from '../../src/transfers/canonical.ts';
 import { checkpointMessage } from '../../src/transfers/checkpoints.ts';

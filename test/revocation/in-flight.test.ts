@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RevocationViewSchema } from '../../src/api/routes/revocations.ts';
+import { RevocationViewSchema } from '../../src/api/schemas/revocations.ts';
 import { signInAs } from '../support/fixtures.ts';
 import { caseWithEvents, createSyncEnv, eventItem, type SyncEnv } from '../sync/support/env.ts';
 

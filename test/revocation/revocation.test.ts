@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { calendarStore } from '../../sandbox/google/calendar.ts';
-import { RevocationViewSchema } from '../../src/api/routes/revocations.ts';
+import { RevocationViewSchema } from '../../src/api/schemas/revocations.ts';
 import { runCli } from '../../src/cli/main.ts';
 import { jobCtx } from '../privacy/helpers.ts';
 import { seedOrg, signInAs } from '../support/fixtures.ts';

@@ -184,19 +184,45 @@ describe('GET /v1/connections/oauth/callback', () => {
 
 describe('reading and changing connections', () => {
   it('lists own connections; administrators see the organization; other organizations see nothing', async () => {
-    const mine = (await (await env.t.app.request('/v1/connections', { headers: env.member })).json()) as { connections: Array<{ id: string }> };
-    expect(mine.connections.length).toBeGreaterThan(0);
+    const mine = (await (await env.t.app.request('/v1/connections', { headers: env.member })).json()) as {
+      items: Array<{ id: string }>;
+      nextCursor: string | null;
+    };
+    expect(mine.items.length).toBeGreaterThan(0);
     expect((await env.t.app.request('/v1/connections?all=true', { headers: env.member })).status).toBe(403);
-    const all = (await (await env.t.app.request('/v1/connections?all=true', { headers: admin })).json()) as { connections: Array<{ id: string }> };
-    expect(all.connections.map((c) => c.id).sort()).toEqual(mine.connections.map((c) => c.id).sort());
+    const all = (await (await env.t.app.request('/v1/connections?all=true', { headers: admin })).json()) as {
+      items: Array<{ id: string }>;
+      nextCursor: string | null;
+    };
+    expect(all.items.map((c) => c.id).sort()).toEqual(mine.items.map((c) => c.id).sort());
     expect((await env.t.app.request('/v1/connections', { headers: admin })).status).toBe(200);
-    const id = mine.connections[0]!.id;
+    const id = mine.items[0]!.id;
     expect((await env.t.app.request(`/v1/connections/${id}`, { headers: admin })).status).toBe(200);
     const otherOrg = await seedOrg(env.t.services, 'Other Firm');
     const stranger = await signInAs(env.t.services, { id: otherOrg.admin.id, organizationId: otherOrg.organizationId, role: 'admin' });
     expect((await env.t.app.request(`/v1/connections/${id}`, { headers: stranger })).status).toBe(404);
-    const theirs = (await (await env.t.app.request('/v1/connections?all=true', { headers: stranger })).json()) as { connections: unknown[] };
-    expect(theirs.connections).toEqual([]);
+    const theirs = (await (await env.t.app.request('/v1/connections?all=true', { headers: stranger })).json()) as {
+      items: unknown[];
+      nextCursor: string | null;
+    };
+    expect(theirs).toEqual({ items: [], nextCursor: null });
+  });
+
+  it('pages the list with limit and cursor: every connection once, then nextCursor null', async () => {
+    const all = (await (await env.t.app.request('/v1/connections?all=true', { headers: admin })).json()) as { items: Array<{ id: string }> };
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const res = await env.t.app.request(`/v1/connections?all=true&limit=1${cursor ? `&cursor=${cursor}` : ''}`, { headers: admin });
+      const page = (await res.json()) as { items: Array<{ id: string }>; nextCursor: string | null };
+      expect(page.items.length).toBeLessThanOrEqual(1);
+      seen.push(...page.items.map((c) => c.id));
+      cursor = page.nextCursor;
+    } while (cursor);
+    expect(seen).toEqual(all.items.map((c) => c.id));
+    const bad = await env.t.app.request('/v1/connections?cursor=not-ours', { headers: admin });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ error: { code: 'invalid_cursor' } });
   });
 
   it('changes settings, refuses unknown ones, and renames the dedicated calendar on the next sync', async () => {

@@ -1,10 +1,11 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { decodeAuditCursor, listAudit } from '../../audit/audit-log.ts';
 import type { UserPrincipal } from '../../auth/principal.ts';
-import { requireAdmin, sessionAuth } from '../../auth/sessions.ts';
 import { isoInstant } from '../../db/ranges.ts';
 import type { RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
+import { requireAdmin, sessionAuth } from '../middleware/session-auth.ts';
+import { AuditActorSchema } from '../schemas/revocations.ts';
 import { errorResponse as err } from '../schemas.ts';
 
 /** `GET /v1/admin/audit`: the organization's audit log of administrative actions, newest first. */
@@ -13,10 +14,10 @@ const AuditEntrySchema = z
   .object({
     id: z.uuid(),
     organizationId: z.uuid().nullable(),
-    actor: z.record(z.string(), z.unknown()),
+    actor: AuditActorSchema,
     action: z.string(),
     target: z.string().nullable(),
-    details: z.record(z.string(), z.unknown()),
+    details: z.record(z.string(), z.unknown()).openapi({ description: 'Facts of the action; their keys depend on `action`' }),
     createdAt: z.string(),
   })
   .openapi('AuditEntry');
@@ -26,6 +27,8 @@ export const adminAuditRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'get',
       path: '/v1/admin/audit',
+      operationId: 'listAuditEntries',
+      description: 'Organization administrators only. Administrative actions in the organization, newest first, paged with `cursor`.',
       tags: ['Audit (admin)'],
       summary: 'Administrative actions in the organization (revocations, retention runs, exports, verifications)',
       middleware: [sessionAuth(services.sessions), requireAdmin()],
@@ -65,7 +68,7 @@ export const adminAuditRoutes: RouteModule = (app, services) => {
       });
       return c.json(
         {
-          items: page.items.map((e) => ({ ...e, actor: e.actor as Record<string, unknown>, createdAt: e.createdAt.toISOString() })),
+          items: page.items.map((e) => ({ ...e, createdAt: e.createdAt.toISOString() })),
           nextCursor: page.nextCursor,
         },
         200,

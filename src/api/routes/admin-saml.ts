@@ -4,11 +4,11 @@ import type { UserPrincipal } from '../../auth/principal.ts';
 import { configureSamlIdp, InsecureUrlError } from '../../auth/saml/configure.ts';
 import { EntityIdInUseError, InvalidCertificateError, loadSamlIdpConfig, normalizeCertificate, type SamlIdpConfig } from '../../auth/saml/idp-config.ts';
 import { samlSpUrls } from '../../auth/saml/service-provider.ts';
-import { requireAdmin, sessionAuth } from '../../auth/sessions.ts';
 import { loadSignInPolicy } from '../../auth/sign-in-policy.ts';
 import type { Config } from '../../config/load.ts';
 import type { RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
+import { requireAdmin, sessionAuth } from '../middleware/session-auth.ts';
 import { errorResponse as err } from '../schemas.ts';
 import { SignInPolicySchema } from './auth-sign-in-policy.ts';
 
@@ -82,6 +82,9 @@ export const adminSamlRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'get',
       path: '/v1/admin/saml',
+      operationId: 'getSamlSettings',
+      description:
+        'Organization administrators only. The service-provider URLs to give the identity provider, and the identity provider this organization configured (certificates as fingerprints).',
       tags: ['Sign-in (admin)'],
       summary: 'SAML settings: our SP URLs for the IdP, and the configured IdP',
       middleware: [...guard],
@@ -103,6 +106,9 @@ export const adminSamlRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'put',
       path: '/v1/admin/saml',
+      operationId: 'putSamlSettings',
+      description:
+        'Organization administrators only. Replaces the SAML identity-provider configuration; the entity id must not be used by another organization.',
       tags: ['Sign-in (admin)'],
       summary: 'Configure the SAML identity provider (replaces the previous configuration)',
       middleware: [...guard],

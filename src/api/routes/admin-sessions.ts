@@ -2,10 +2,10 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { clientIp, userAgent } from '../../auth/login-flow.ts';
 import type { UserPrincipal } from '../../auth/principal.ts';
 import { endUserSessions } from '../../auth/session-admin.ts';
-import { requireAdmin, sessionAuth } from '../../auth/sessions.ts';
 import { findUser } from '../../auth/users.ts';
 import type { RouteModule } from '../env.ts';
 import { notFound } from '../errors.ts';
+import { requireAdmin, sessionAuth } from '../middleware/session-auth.ts';
 import { errorResponse as err } from '../schemas.ts';
 
 const SessionSchema = z
@@ -32,13 +32,15 @@ export const adminSessionRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'get',
       path: '/v1/admin/users/{id}/sessions',
+      operationId: 'listUserSessions',
+      description: "Organization administrators only. A user's live sessions, by an opaque handle (never the session id), with how and when each started.",
       tags: ['Users (admin)'],
       summary: "A user's live sessions",
       middleware: [...guard],
       security: [{ session: [] }],
       request: { params: z.object({ id: z.uuid() }) },
       responses: {
-        200: { description: 'Sessions', content: { 'application/json': { schema: z.object({ sessions: z.array(SessionSchema) }) } } },
+        200: { description: 'Sessions', content: { 'application/json': { schema: z.object({ items: z.array(SessionSchema), nextCursor: z.null() }) } } },
         401: err('Not signed in'),
         403: err('`admin_required`'),
         404: err('`not_found`'),
@@ -61,7 +63,7 @@ export const adminSessionRoutes: RouteModule = (app, services) => {
           userAgent: session.userAgent ?? null,
           current: handle === own,
         }));
-      return c.json({ sessions }, 200);
+      return c.json({ items: sessions, nextCursor: null }, 200);
     },
   );
 
@@ -83,6 +85,8 @@ export const adminSessionRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'delete',
       path: '/v1/admin/users/{id}/sessions',
+      operationId: 'endUserSessions',
+      description: 'Organization administrators only. Ends every live session of the user; each is recorded as a security event.',
       tags: ['Users (admin)'],
       summary: "End all of a user's sessions",
       middleware: [...guard],
@@ -106,6 +110,8 @@ export const adminSessionRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'delete',
       path: '/v1/admin/users/{id}/sessions/{handle}',
+      operationId: 'endUserSession',
+      description: 'Organization administrators only. Ends one session of a user, named by the handle the session list shows.',
       tags: ['Users (admin)'],
       summary: "End one of a user's sessions",
       middleware: [...guard],

@@ -1,12 +1,14 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { recordAudit } from '../../audit/audit-log.ts';
 import type { UserPrincipal } from '../../auth/principal.ts';
-import { requireAdmin, sessionAuth } from '../../auth/sessions.ts';
 import { sealCheckpoints } from '../../transfers/checkpoints.ts';
 import { SUBJECT_KINDS, type SubjectParam, subjectAccessReport } from '../../transfers/queries.ts';
 import { verifyTransferLog } from '../../transfers/verify.ts';
 import type { RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
+import { IdempotencyHeaders, idempotency } from '../middleware/idempotency.ts';
+import { requireAdmin, sessionAuth } from '../middleware/session-auth.ts';
+import { SealedCheckpointsSchema, SubjectAccessReportSchema, VerifyReportSchema } from '../schemas/transfers.ts';
 import { errorResponse as err } from '../schemas.ts';
 
 /**
@@ -15,28 +17,6 @@ import { errorResponse as err } from '../schemas.ts';
  * - `POST /v1/admin/transfers/checkpoints` seal the chain now (the maintenance job does it periodically);
  * - `GET  /v1/admin/subject-access`        access-request report for one data subject.
  */
-
-const SubjectAccessReportSchema = z
-  .looseObject({
-    transfers: z.array(
-      z.looseObject({
-        transferId: z.uuid(),
-        delivery: z
-          .enum(['delivered', 'received', 'failed_may_have_reached_recipient', 'outcome_unknown', 'delivered_confirmed_later', 'not_applied', 'unconfirmed'])
-          .openapi({
-            description:
-              '`outcome_unknown`: no answer came and the provider has not been read yet (or could not be); `delivered_confirmed_later` / `not_applied`: no answer came, and reading the provider showed the write did / did not take effect; `unconfirmed`: an intent still without an outcome',
-          }),
-        resolution: z
-          .object({ verdict: z.enum(['took_effect', 'did_not_take_effect', 'unverifiable']), at: z.string() })
-          .nullable()
-          .openapi({ description: 'for a transfer whose answer never came: what reading the provider showed' }),
-      }),
-    ),
-    refusedCount: z.number().int(),
-    notSentCount: z.number().int().openapi({ description: 'transfers prepared and never sent (nothing left)' }),
-  })
-  .openapi('SubjectAccessReport');
 
 const SubjectQuery = z.object({
   caseId: z.string().min(1).max(200).optional(),
@@ -53,13 +33,16 @@ export const adminTransferRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'get',
       path: '/v1/admin/transfers/verify',
+      operationId: 'verifyTransferLog',
+      description:
+        "Organization administrators only. Recomputes the organization's transfer-log hash chain and checkpoint signatures and names the first broken row, if any; audited.",
       tags: ['Transfers (admin)'],
       summary: 'Recompute the organization’s transfer-log hash chain and checkpoint signatures; names the first broken row',
       ...auth,
       responses: {
         200: {
           description: 'Verification report (`ok: false` with `firstBroken` when tampering is detected)',
-          content: { 'application/json': { schema: z.record(z.string(), z.unknown()).openapi('TransferLogVerifyReport') } },
+          content: { 'application/json': { schema: VerifyReportSchema } },
         },
         401: err('Not signed in'),
         403: err('`admin_required`'),
@@ -88,13 +71,17 @@ export const adminTransferRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'post',
       path: '/v1/admin/transfers/checkpoints',
+      operationId: 'createTransferCheckpoint',
+      description: "Organization administrators only. Seals the organization's chain now with a signed checkpoint.",
       tags: ['Transfers (admin)'],
       summary: 'Seal the organization’s chain now with a signed checkpoint',
       ...auth,
+      middleware: [...auth.middleware, idempotency()],
+      request: { headers: IdempotencyHeaders },
       responses: {
         200: {
           description: 'What was sealed (nothing when the head did not move since the last checkpoint)',
-          content: { 'application/json': { schema: z.record(z.string(), z.unknown()) } },
+          content: { 'application/json': { schema: SealedCheckpointsSchema } },
         },
         401: err('Not signed in'),
         403: err('`admin_required`, `csrf_token_invalid`'),
@@ -122,6 +109,9 @@ export const adminTransferRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'get',
       path: '/v1/admin/subject-access',
+      operationId: 'getSubjectAccessReport',
+      description:
+        'Organization administrators only. Every transfer that carried data about one data subject, recipients named individually (GDPR Art. 15); audited.',
       tags: ['Transfers (admin)'],
       summary: 'Every transfer that carried data about one data subject, recipients named individually (GDPR Art. 15)',
       ...auth,

@@ -3,11 +3,11 @@ import { recordAudit } from '../../audit/audit-log.ts';
 import { unlinkIdentity } from '../../auth/identities.ts';
 import { clientIp, userAgent } from '../../auth/login-flow.ts';
 import type { UserPrincipal } from '../../auth/principal.ts';
-import { requireAdmin, sessionAuth } from '../../auth/sessions.ts';
 import { LastAdminError, listUsers, updateUser } from '../../auth/users.ts';
 import { recordSecurityEvent } from '../../security/events.ts';
 import type { RouteModule } from '../env.ts';
 import { ApiError, notFound } from '../errors.ts';
+import { requireAdmin, sessionAuth } from '../middleware/session-auth.ts';
 import { errorResponse as err } from '../schemas.ts';
 
 const UserSchema = z
@@ -46,30 +46,27 @@ export const adminUserRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'get',
       path: '/v1/admin/users',
+      operationId: 'listUsers',
+      description: 'Organization administrators only. Every user of the organization with role, status and linked sign-in identities, by e-mail address.',
       tags: ['Users (admin)'],
       summary: "The organization's users, with their sign-in identities",
       middleware: [...guard],
       security: [{ session: [] }],
       responses: {
-        200: { description: 'Users', content: { 'application/json': { schema: z.object({ users: z.array(UserSchema) }) } } },
+        200: { description: 'Users, in one page', content: { 'application/json': { schema: z.object({ items: z.array(UserSchema), nextCursor: z.null() }) } } },
         401: err('Not signed in'),
         403: err('`admin_required`'),
       },
     }),
     async (c) => {
       const p = c.get('principal') as UserPrincipal;
-      const users = await listUsers(services.db, p.organizationId);
-      return c.json(
-        {
-          users: users.map((u) => ({
-            ...u,
-            createdAt: u.createdAt.toISOString(),
-            lastLoginAt: iso(u.lastLoginAt),
-            identities: u.identities.map((i) => ({ ...i, lastLoginAt: iso(i.lastLoginAt) })),
-          })),
-        },
-        200,
-      );
+      const items = (await listUsers(services.db, p.organizationId)).map((u) => ({
+        ...u,
+        createdAt: u.createdAt.toISOString(),
+        lastLoginAt: iso(u.lastLoginAt),
+        identities: u.identities.map((i) => ({ ...i, lastLoginAt: iso(i.lastLoginAt) })),
+      }));
+      return c.json({ items, nextCursor: null }, 200);
     },
   );
 
@@ -77,6 +74,9 @@ export const adminUserRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'patch',
       path: '/v1/admin/users/{id}',
+      operationId: 'updateUser',
+      description:
+        "Organization administrators only. Changes a user's role or status; disabling a user ends their sessions at once. The last active administrator cannot be demoted or disabled.",
       tags: ['Users (admin)'],
       summary: "Change a user's role or status (disabling ends their sessions)",
       middleware: [...guard],
@@ -141,6 +141,7 @@ export const adminUserRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'delete',
       path: '/v1/admin/users/{id}/identities/{identityId}',
+      operationId: 'unlinkUserIdentity',
       tags: ['Users (admin)'],
       summary: 'Unlink a sign-in identity from a user (ends the sessions it opened; audited)',
       description:

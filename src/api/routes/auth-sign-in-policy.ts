@@ -2,10 +2,10 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { DomainClaimedError, googleDomainClaimsOf } from '../../auth/google-domains.ts';
 import { clientIp, userAgent } from '../../auth/login-flow.ts';
 import type { UserPrincipal } from '../../auth/principal.ts';
-import { requireAdmin, sessionAuth } from '../../auth/sessions.ts';
 import { changeSignInPolicy, loadSignInPolicy } from '../../auth/sign-in-policy.ts';
 import type { RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
+import { requireAdmin, sessionAuth } from '../middleware/session-auth.ts';
 import { errorResponse as err } from '../schemas.ts';
 
 /** A domain name, lower-cased (the form claims are keyed by). */
@@ -44,6 +44,8 @@ export const signInPolicyRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'get',
       path: '/v1/admin/sign-in-policy',
+      operationId: 'getSignInPolicy',
+      description: 'Organization administrators only. Which sign-in methods the organization accepts and its session lifetimes.',
       tags: ['Sign-in (admin)'],
       summary: "The organization's sign-in policy",
       middleware: [...guard],
@@ -65,6 +67,8 @@ export const signInPolicyRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'patch',
       path: '/v1/admin/sign-in-policy',
+      operationId: 'updateSignInPolicy',
+      description: 'Organization administrators only. Changes the fields given and keeps the others.',
       tags: ['Sign-in (admin)'],
       summary: 'Change the sign-in policy (fields not given stay as they are)',
       middleware: [...guard],

@@ -1,19 +1,22 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { UserPrincipal } from '../../auth/principal.ts';
-import { sessionAuth } from '../../auth/sessions.ts';
 import { CallbackError } from '../../connections/errors.ts';
 import {
   completeAuthorization,
   createConnection,
   createConnectionSchema,
   getConnection,
-  listConnections,
+  listConnectionsPage,
   reauthorizeConnection,
   updateConnectionSettings,
 } from '../../connections/service.ts';
 import { clientAddress } from '../client-address.ts';
 import type { RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
+import { IdempotencyHeaders, idempotency } from '../middleware/idempotency.ts';
+import { sessionAuth } from '../middleware/session-auth.ts';
+import { decodePageCursor, pageOf, pageQuery } from '../pagination.ts';
+import { ConnectionSchema } from '../schemas/connections.ts';
 import { errorResponse as err } from '../schemas.ts';
 
 /**
@@ -31,60 +34,6 @@ import { errorResponse as err } from '../schemas.ts';
 
 const IdParams = z.object({ id: z.uuid().openapi({ param: { name: 'id', in: 'path' } }) });
 
-/**
- * The last or running sync's progress (connections.sync_progress). Every field is optional: a run
- * waiting before its first snapshot shows only `resumesAt`.
- */
-const SyncProgressSchema = z
-  .object({
-    state: z.enum(['running', 'idle', 'waiting', 'failed']),
-    reason: z.string().openapi({ description: 'What started the run: connect, change, full, settings, consent…' }),
-    full: z.boolean().openapi({ description: 'A full reconcile (reads the provider too)' }),
-    startedAt: z.string(),
-    finishedAt: z.string(),
-    planned: z.object({ create: z.number().int(), update: z.number().int(), delete: z.number().int() }),
-    done: z.object({
-      created: z.number().int(),
-      updated: z.number().int(),
-      deleted: z.number().int(),
-      failed: z.number().int(),
-      blocked: z.number().int(),
-    }),
-    unchanged: z.number().int(),
-    skipped: z.number().int(),
-    remaining: z.number().int(),
-    providerCalls: z.number().int(),
-    jobId: z.string(),
-    resumesAt: z.string().openapi({ description: 'When a delayed run resumes' }),
-    message: z.string(),
-  })
-  .partial()
-  .openapi('SyncProgress');
-
-const ConnectionSchema = z
-  .object({
-    id: z.uuid(),
-    platform: z.string(),
-    platformName: z.string(),
-    status: z.enum(['pending', 'active', 'reauth_required', 'paused', 'revoked']),
-    userId: z.uuid(),
-    account: z.string().nullable(),
-    categories: z.array(z.string()),
-    caseScope: z.unknown().nullable(),
-    consent: z.object({ id: z.uuid(), version: z.number().int(), grantedAt: z.string(), method: z.string() }).nullable(),
-    settings: z.record(z.string(), z.unknown()),
-    destination: z.string().nullable(),
-    lastSyncAt: z.string().nullable(),
-    lastFullSyncAt: z.string().nullable(),
-    counts: z.object({ synced: z.number().int(), pending: z.number().int(), errors: z.number().int() }),
-    progress: SyncProgressSchema.nullable(),
-    lastError: z.object({ code: z.string(), message: z.string(), at: z.string() }).nullable(),
-    actions: z.array(z.object({ action: z.string(), method: z.literal('POST'), href: z.string(), description: z.string() })),
-    createdAt: z.string(),
-    updatedAt: z.string(),
-  })
-  .openapi('Connection');
-
 const CreateSchema = createConnectionSchema.openapi('ConnectionCreate', {
   description:
     'platform (e.g. google_calendar), consented categories, case scope, settings (Google: calendarId of an existing calendar, or calendarName of a new one; deadlineReminders; driftPolicy restore|leave)',
@@ -98,10 +47,14 @@ export const connectionRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'post',
       path: '/v1/connections',
+      operationId: 'createConnection',
+      description:
+        "Creates a pending connection with the user's consent (categories, case scope, attestation) and returns the provider's authorization URL to send the user to.",
       tags: ['Connections'],
       summary: 'Start connecting an account: creates a pending connection with its consent and returns the authorization URL',
       ...auth,
-      request: { body: { required: true, content: { 'application/json': { schema: CreateSchema } } } },
+      middleware: [...auth.middleware, idempotency()],
+      request: { headers: IdempotencyHeaders, body: { required: true, content: { 'application/json': { schema: CreateSchema } } } },
       responses: {
         201: {
           description: 'Pending; send the user to authorizationUrl',
@@ -134,6 +87,9 @@ export const connectionRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'get',
       path: '/v1/connections/oauth/callback',
+      operationId: 'completeConnection',
+      description:
+        'Where the provider sends the user back: exchanges the code, checks the granted scopes and account, and activates the connection. Answers JSON when asked for it, otherwise redirects to the app.',
       tags: ['Connections'],
       summary: 'Provider redirect after authorization: exchanges the code and activates the connection',
       ...auth,
@@ -179,19 +135,29 @@ export const connectionRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'get',
       path: '/v1/connections',
+      operationId: 'listConnections',
+      description:
+        "The signed-in user's connections, newest first, paged with `cursor`; administrators pass `all=true` for the whole organization. With an API key (`connections:read`), use `/v1/users/{user}/connections`.",
       tags: ['Connections'],
       summary: 'Your connections (administrators: ?all=true for the whole organization)',
       ...auth,
-      request: { query: z.object({ all: z.enum(['true', 'false']).optional() }) },
+      request: { query: pageQuery().extend({ all: z.enum(['true', 'false']).optional() }) },
       responses: {
-        200: { description: 'Connections', content: { 'application/json': { schema: z.object({ connections: z.array(ConnectionSchema) }) } } },
+        200: { description: 'A page of connections', content: { 'application/json': { schema: pageOf(ConnectionSchema, 'ConnectionPage') } } },
+        400: err('`validation_failed`, `invalid_cursor`'),
         401: err('Not signed in'),
         403: err('`admin_required` for ?all=true'),
       },
     }),
     async (c) => {
-      const connections = await listConnections(services, { principal: principalOf(c), all: c.req.valid('query').all === 'true' });
-      return c.json({ connections }, 200);
+      const q = c.req.valid('query');
+      const page = await listConnectionsPage(services, {
+        principal: principalOf(c),
+        all: q.all === 'true',
+        limit: q.limit,
+        cursor: decodePageCursor(q.cursor),
+      });
+      return c.json(page, 200);
     },
   );
 
@@ -199,6 +165,9 @@ export const connectionRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'get',
       path: '/v1/connections/{id}',
+      operationId: 'getConnection',
+      description:
+        'One connection of the signed-in user (or of the organization for an administrator): status, account, consent, last sync, counts, progress, last error and the actions it offers.',
       tags: ['Connections'],
       summary: 'One connection: status, account, consent, last sync, counts, progress, last error and actions',
       ...auth,
@@ -216,6 +185,8 @@ export const connectionRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'patch',
       path: '/v1/connections/{id}',
+      operationId: 'updateConnection',
+      description: "Changes a connection's settings (validated by its platform) and queues a reconcile.",
       tags: ['Connections'],
       summary: 'Change settings (Google: deadlineReminders, reminderMinutes, driftPolicy, calendarName)',
       ...auth,
@@ -246,6 +217,8 @@ export const connectionRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'post',
       path: '/v1/connections/{id}/reconnect',
+      operationId: 'reconnectConnection',
+      description: 'A fresh authorization URL, to finish a pending connection or to re-authorize one in `reauth_required`.',
       tags: ['Connections'],
       summary: 'A fresh authorization URL, to finish a pending connection or re-authorize one that needs it',
       ...auth,

@@ -1,19 +1,17 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import type { Context } from 'hono';
-import { connectorFor, connectors } from '../../../connectors/registry.ts';
+import { connectors } from '../../../connectors/registry.ts';
 import type { UserPrincipal } from '../../auth/principal.ts';
-import { sessionAuth } from '../../auth/sessions.ts';
-import { caseScopeSchema } from '../../consent/case-scope.ts';
 import { CATEGORIES, CATEGORY_IDS } from '../../consent/categories.ts';
 import { changeConsent } from '../../consent/change.ts';
-import { buildConsentReceipt, CONSENT_RECEIPT_JWS_TYPE } from '../../consent/receipt.ts';
-import { type Consent, CURRENT_POLICY_VERSION, consentHistory, consentVersion, currentConsent, withdrawConsents } from '../../consent/service.ts';
+import { CURRENT_POLICY_VERSION, consentHistory, currentConsent, withdrawConsents } from '../../consent/service.ts';
 import { INT4_MAX } from '../../db/ranges.ts';
-import type { Services } from '../../services.ts';
-import { getSigningKey, signJws } from '../../transfers/signing.ts';
 import { clientAddress } from '../client-address.ts';
-import type { AppEnv, RouteModule } from '../env.ts';
+import { connectionFor } from '../connection-access.ts';
+import type { RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
+import { IdempotencyHeaders, idempotency } from '../middleware/idempotency.ts';
+import { sessionAuth } from '../middleware/session-auth.ts';
+import { CaseScopeSchema, ConsentPageSchema, ConsentSchema, consentView } from '../schemas/consents.ts';
 import { errorResponse as err } from '../schemas.ts';
 
 /**
@@ -31,8 +29,6 @@ import { errorResponse as err } from '../schemas.ts';
 
 const CategoryIdSchema = z.enum(CATEGORY_IDS);
 
-const CaseScopeSchema = caseScopeSchema;
-
 const GrantSchema = z
   .object({
     categories: z.array(CategoryIdSchema).min(1).max(CATEGORY_IDS.length),
@@ -49,81 +45,9 @@ const GrantSchema = z
   })
   .openapi('ConsentGrant');
 
-const ConsentSchema = z
-  .object({
-    id: z.uuid(),
-    connectionId: z.uuid(),
-    version: z.number().int(),
-    grantedBy: z.uuid(),
-    categories: z.array(z.string()),
-    caseScope: CaseScopeSchema,
-    policyVersion: z.string(),
-    method: z.enum(['api', 'consent_screen']),
-    ip: z.string().nullable(),
-    userAgent: z.string().nullable(),
-    attestations: z.record(z.string(), z.string()),
-    grantedAt: z.string(),
-    withdrawnAt: z.string().nullable(),
-    withdrawnBy: z.string().nullable(),
-    current: z.boolean(),
-    receiptUrl: z.string(),
-  })
-  .openapi('Consent');
-
 const IdParams = z.object({ id: z.uuid() });
 // A version beyond the integer column's range cannot exist: a 400, not a database error.
-const VersionParams = z.object({ id: z.uuid(), version: z.coerce.number().int().positive().max(INT4_MAX) });
-
-function view(c: Consent) {
-  return {
-    id: c.id,
-    connectionId: c.connectionId,
-    version: c.version,
-    grantedBy: c.grantedBy,
-    categories: c.categories,
-    caseScope: c.caseScope,
-    policyVersion: c.policyVersion,
-    method: c.method,
-    ip: c.ip,
-    userAgent: c.userAgent,
-    attestations: c.attestations,
-    grantedAt: c.grantedAt.toISOString(),
-    withdrawnAt: c.withdrawnAt?.toISOString() ?? null,
-    withdrawnBy: c.withdrawnBy,
-    current: c.withdrawnAt === null,
-    receiptUrl: `/v1/connections/${c.connectionId}/consents/${c.version}/receipt`,
-  };
-}
-
-interface ConnectionRow {
-  id: string;
-  organization_id: string;
-  user_id: string;
-  platform: string;
-  status: string;
-  external_account: string | null;
-}
-
-/**
- * The connection when the signed-in user may see it (own, or any in the organization for an admin
- * reading); 404 otherwise. Changing consent is for the connection's owner only (403 for an admin).
- */
-async function connectionFor(c: Context<AppEnv>, services: Services, id: string, access: 'read' | 'write'): Promise<ConnectionRow> {
-  const p = c.get('principal');
-  if (p?.kind !== 'user') throw new ApiError(401, 'unauthenticated', 'sign in first');
-  const row = await services.db
-    .selectFrom('connections')
-    .select(['id', 'organization_id', 'user_id', 'platform', 'status', 'external_account'])
-    .where('id', '=', id)
-    .where('organization_id', '=', p.organizationId)
-    .executeTakeFirst();
-  const own = row?.user_id === p.userId;
-  if (!row || (!own && p.role !== 'admin')) throw new ApiError(404, 'not_found', 'connection not found');
-  if (access === 'write' && !own) {
-    throw new ApiError(403, 'not_connection_owner', 'only the user who connected the account can change its consent');
-  }
-  return row;
-}
+const _VersionParams = z.object({ id: z.uuid(), version: z.coerce.number().int().positive().max(INT4_MAX) });
 
 export const consentRoutes: RouteModule = (app, services) => {
   const auth = { middleware: [sessionAuth(services.sessions)], security: [{ session: [] }] };
@@ -132,6 +56,8 @@ export const consentRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'get',
       path: '/v1/consent-categories',
+      operationId: 'listConsentCategories',
+      description: 'The data categories a user can consent to, per platform, with the fields each carries and any attestation it requires.',
       tags: ['Consent'],
       summary: 'The data categories a user can consent to, with their fields and any required attestation',
       ...auth,
@@ -183,10 +109,13 @@ export const consentRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'post',
       path: '/v1/connections/{id}/consents',
+      operationId: 'grantConsent',
+      description: 'Grants a new consent version for a connection; the previous version becomes history and a reconcile is queued.',
       tags: ['Consent'],
       summary: 'Grant a new consent version (the previous one, if any, becomes history)',
       ...auth,
-      request: { params: IdParams, body: { required: true, content: { 'application/json': { schema: GrantSchema } } } },
+      middleware: [...auth.middleware, idempotency()],
+      request: { headers: IdempotencyHeaders, params: IdParams, body: { required: true, content: { 'application/json': { schema: GrantSchema } } } },
       responses: {
         201: { description: 'Granted', content: { 'application/json': { schema: z.object({ consent: ConsentSchema }) } } },
         400: err('`validation_failed`, `attestation_required`, `category_not_supported`, `unknown_case`'),
@@ -211,7 +140,7 @@ export const consentRoutes: RouteModule = (app, services) => {
         ip: clientAddress(c),
         userAgent: c.req.header('user-agent')?.slice(0, 500) ?? null,
       });
-      return c.json({ consent: view(consent) }, 201);
+      return c.json({ consent: consentView(consent) }, 201);
     },
   );
 
@@ -219,6 +148,8 @@ export const consentRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'get',
       path: '/v1/connections/{id}/consent',
+      operationId: 'getCurrentConsent',
+      description: 'The consent in force for a connection.',
       tags: ['Consent'],
       summary: 'The current consent of a connection',
       ...auth,
@@ -234,7 +165,7 @@ export const consentRoutes: RouteModule = (app, services) => {
       await connectionFor(c, services, id, 'read');
       const consent = await currentConsent(services.db, id);
       if (!consent) throw new ApiError(404, 'no_current_consent', 'this connection has no current consent (never granted, or withdrawn)');
-      return c.json({ consent: view(consent) }, 200);
+      return c.json({ consent: consentView(consent) }, 200);
     },
   );
 
@@ -242,12 +173,14 @@ export const consentRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'get',
       path: '/v1/connections/{id}/consents',
+      operationId: 'listConsents',
+      description: 'Every consent version of a connection, newest first, paged with `cursor`.',
       tags: ['Consent'],
       summary: 'Every consent version of a connection, newest first',
       ...auth,
       request: { params: IdParams },
       responses: {
-        200: { description: 'History', content: { 'application/json': { schema: z.object({ items: z.array(ConsentSchema) }) } } },
+        200: { description: 'History, in one page', content: { 'application/json': { schema: ConsentPageSchema } } },
         401: err('Not signed in'),
         404: err('No such connection'),
       },
@@ -255,7 +188,7 @@ export const consentRoutes: RouteModule = (app, services) => {
     async (c) => {
       const { id } = c.req.valid('param');
       await connectionFor(c, services, id, 'read');
-      return c.json({ items: (await consentHistory(services.db, id)).map(view) }, 200);
+      return c.json({ items: (await consentHistory(services.db, id)).map(consentView), nextCursor: null }, 200);
     },
   );
 
@@ -263,6 +196,8 @@ export const consentRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'delete',
       path: '/v1/connections/{id}/consent',
+      operationId: 'withdrawConsent',
+      description: 'Withdraws the current consent: no transfer starts after this answers, and what was shared is cleaned up by the revocation pipeline.',
       tags: ['Consent'],
       summary: 'Withdraw the current consent; no transfer starts after this answers',
       ...auth,
@@ -287,51 +222,6 @@ export const consentRoutes: RouteModule = (app, services) => {
       const principal = c.get('principal') as UserPrincipal;
       const ids = await withdrawConsents(services, { connectionIds: [id], actor: principal.userId });
       return c.json({ withdrawn: ids.length > 0, withdrawnConsentIds: ids, effectiveAt: new Date().toISOString() }, 200);
-    },
-  );
-
-  app.openapi(
-    createRoute({
-      method: 'get',
-      path: '/v1/connections/{id}/consents/{version}/receipt',
-      tags: ['Consent'],
-      summary: 'A consent receipt (Kantara Consent Receipt v1.1 fields), signed with the deployment’s Ed25519 audit key',
-      ...auth,
-      request: { params: VersionParams },
-      responses: {
-        200: {
-          description:
-            'Receipt and its JWS: compact serialization, EdDSA, typ `consent-receipt+jws`, payload the RFC 8785 canonical JSON of `receipt`; verify with the JWK of `/.well-known/jwks.json`',
-          content: { 'application/json': { schema: z.object({ receipt: z.record(z.string(), z.unknown()), jws: z.string() }) } },
-        },
-        401: err('Not signed in'),
-        404: err('No such connection or version'),
-      },
-    }),
-    async (c) => {
-      const { id, version } = c.req.valid('param');
-      const connection = await connectionFor(c, services, id, 'read');
-      const consent = await consentVersion(services.db, id, version);
-      if (!consent) throw new ApiError(404, 'not_found', 'no such consent version');
-      const [org, granter] = await Promise.all([
-        services.db.selectFrom('organizations').select(['id', 'name']).where('id', '=', connection.organization_id).executeTakeFirstOrThrow(),
-        services.db.selectFrom('users').select(['id', 'email']).where('id', '=', consent.grantedBy).executeTakeFirstOrThrow(),
-      ]);
-      const receipt = buildConsentReceipt({
-        consent,
-        connection: {
-          id: connection.id,
-          platform: connection.platform,
-          externalAccount: connection.external_account,
-          displayName: connectorFor(connection.platform)?.manifest.displayName ?? connection.platform,
-        },
-        organization: org,
-        grantedBy: granter,
-        publicBaseUrl: services.config.PUBLIC_BASE_URL,
-      });
-      const jws = await signJws(getSigningKey(services.config), receipt, CONSENT_RECEIPT_JWS_TYPE);
-      c.header('content-disposition', `attachment; filename="consent-receipt-${consent.id}.json"`);
-      return c.json({ receipt: receipt as Record<string, unknown>, jws }, 200);
     },
   );
 };

@@ -1,6 +1,7 @@
 import { connectors } from '../../../connectors/registry.ts';
 import type { RouteModule } from '../env.ts';
 import { adminAuditRoutes } from './admin-audit.ts';
+import { adminPlatformRoutes } from './admin-platforms.ts';
 import { adminSamlRoutes } from './admin-saml.ts';
 import { adminSessionRoutes } from './admin-sessions.ts';
 import { adminTransferRoutes } from './admin-transfers.ts';
@@ -13,7 +14,9 @@ import { authSessionRoutes } from './auth-session.ts';
 import { signInLinkRoutes } from './auth-sign-in-link.ts';
 import { signInPolicyRoutes } from './auth-sign-in-policy.ts';
 import { caseRoutes } from './cases.ts';
+import { connectionDisconnectRoutes } from './connection-disconnect.ts';
 import { connectionRoutes } from './connections.ts';
+import { consentReceiptRoutes } from './consent-receipts.ts';
 import { consentRoutes } from './consents.ts';
 import { ingestBulkRoutes } from './ingest-bulk.ts';
 import { ingestCaseRoutes } from './ingest-cases.ts';
@@ -22,9 +25,12 @@ import { ingestDocumentRoutes } from './ingest-documents.ts';
 import { ingestEventRoutes } from './ingest-events.ts';
 import { invitationRoutes } from './invitations.ts';
 import { meRoutes } from './me.ts';
+import { platformUserRoutes } from './platform-users.ts';
 import { registerRevocationRoutes } from './revocations.ts';
 import { securityEventRoutes } from './security-events.ts';
+import { signingKeyRoutes } from './signing-key.ts';
 import { superAdminDomainRoutes } from './super-admin-domains.ts';
+import { superAdminRevocationRoutes } from './super-admin-revocations.ts';
 import { transferRoutes } from './transfers.ts';
 import { webhookRoutes } from './webhooks.ts';
 
@@ -57,9 +63,15 @@ export const routeModules: RouteModule[] = [
   connectionRoutes,
   consentRoutes,
   invitationRoutes,
+  consentReceiptRoutes,
   transferRoutes,
+  signingKeyRoutes,
   adminTransferRoutes,
   adminAuditRoutes,
   registerRevocationRoutes,
   webhookRoutes,
+  connectionDisconnectRoutes,
+  adminPlatformRoutes,
+  superAdminRevocationRoutes,
+  platformUserRoutes,
 ];

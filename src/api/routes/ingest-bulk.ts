@@ -5,6 +5,7 @@ import { type BulkItem, bulkDataSchemas, bulkItemSchema, ENTITY_TYPES } from '..
 import type { Services } from '../../services.ts';
 import type { RouteModule } from '../env.ts';
 import { ApiError, errorBody } from '../errors.ts';
+import { IdempotencyHeaders, idempotency } from '../middleware/idempotency.ts';
 import { ingest, ingestAuth, ingestErrorResponses, organizationOf } from './ingest-common.ts';
 
 /** At most this many problems are listed in one error answer (the count says how many there were). */
@@ -128,6 +129,7 @@ export const ingestBulkRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'post',
       path: '/v1/ingest/bulk',
+      operationId: 'ingestBulk',
       tags: ['Ingest'],
       summary: `Apply up to ${maxItems} upserts and deletes in one transaction (all or nothing)`,
       description:
@@ -137,7 +139,9 @@ export const ingestBulkRoutes: RouteModule = (app, services) => {
         'is reported as `not_found` and does not fail the request. Each record may appear once per request. An item ' +
         'whose case is deleted fails the request with 409 `case_deleted` (400 `unknown_case` when a case never existed).',
       ...ingestAuth,
+      middleware: [...ingestAuth.middleware, idempotency()],
       request: {
+        headers: IdempotencyHeaders,
         body: {
           required: true,
           content: {

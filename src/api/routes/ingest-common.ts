@@ -1,6 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
-import { apiKeyAuth } from '../../auth/api-keys.ts';
 import { IngestError } from '../../cases/errors.ts';
 import { applyIngest, type IfVersion, type IngestCommand, type ItemOutcome } from '../../cases/ingest.ts';
 import { findByExternalId, type ResourceByType } from '../../cases/lookup.ts';
@@ -8,6 +7,7 @@ import { type EntityType, externalIdSchema, parseIfMatch } from '../../cases/sch
 import type { Services } from '../../services.ts';
 import type { App, AppEnv } from '../env.ts';
 import { ApiError } from '../errors.ts';
+import { apiKeyAuth } from '../middleware/api-key-auth.ts';
 import { ErrorSchema } from '../schemas.ts';
 
 /**
@@ -44,7 +44,7 @@ export const ifMatchHeaders = z.object({
 
 /** Route pieces shared by every ingest route: the API key and its OpenAPI security entry. */
 export const ingestAuth: { middleware: MiddlewareHandler<AppEnv>[]; security: Array<Record<string, string[]>> } = {
-  middleware: [apiKeyAuth()],
+  middleware: [apiKeyAuth({ scope: 'ingest' })],
   security: [{ apiKey: [] }],
 };
 
@@ -131,6 +131,9 @@ export async function ingestOne<T extends EntityType>(
 
 const label: Record<EntityType, string> = { case: 'case', event: 'event', document: 'document', contact: 'contact' };
 
+/** `case` → `Case`, for operation ids (`putCase`, `getIngestedCase`, `deleteCase`). */
+export const operationNoun = (type: EntityType): string => `${type[0]!.toUpperCase()}${type.slice(1)}`;
+
 /**
  * Registers `PUT|GET|DELETE /v1/ingest/<plural>/{externalId}` for a record type sent as JSON (cases,
  * events, contacts; documents also take multipart, see ingest-documents.ts): the PUT validates the
@@ -153,8 +156,10 @@ export function registerJsonIngestRoutes(
     createRoute({
       method: 'put',
       path: `/v1/ingest/${plural}/{externalId}`,
+      operationId: `put${operationNoun(type)}`,
       tags: ['Ingest'],
       summary: params.summary,
+      description: `API key with the \`ingest\` scope. Creates or updates the ${label[type]} with this external id; \`If-Match: "<version>"\` makes the write conditional (412 on a mismatch).`,
       ...ingestAuth,
       request: {
         params: externalIdParams,
@@ -192,8 +197,10 @@ export function registerReadAndDelete(
     createRoute({
       method: 'get',
       path,
+      operationId: `getIngested${operationNoun(type)}`,
       tags: [tag],
       summary: `Read a ${label[type]} by its external id (tombstones included)`,
+      description: `API key with the \`ingest\` scope. The ${label[type]} as stored, with its version (also as ETag); a deleted one shows \`deleted: true\`.`,
       ...ingestAuth,
       request: { params: externalIdParams },
       responses: {
@@ -214,9 +221,10 @@ export function registerReadAndDelete(
     createRoute({
       method: 'delete',
       path,
+      operationId: `delete${operationNoun(type)}`,
       tags: [tag],
       summary: `Delete a ${label[type]} (leaves a tombstone, version + 1)`,
-      description: params.cascadeNote,
+      description: `API key with the \`ingest\` scope. Deleting twice changes nothing.${params.cascadeNote ? ` ${params.cascadeNote}` : ''}`,
       ...ingestAuth,
       request: { params: externalIdParams, headers: ifMatchHeaders },
       responses: {

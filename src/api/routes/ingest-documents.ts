@@ -89,8 +89,11 @@ export const ingestDocumentRoutes: RouteModule = (app) => {
     createRoute({
       method: 'put',
       path: '/v1/ingest/documents/{externalId}',
+      operationId: 'putDocument',
       tags: ['Ingest'],
       summary: 'Create or update a document: multipart (metadata + file) or JSON (metadata + base64 content)',
+      description:
+        'API key with the `ingest` scope. The file is stored encrypted once per content (by SHA-256); `If-Match: "<version>"` makes the write conditional.',
       ...ingestAuth,
       request: {
         params: externalIdParams,

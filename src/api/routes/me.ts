@@ -1,8 +1,8 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { UserPrincipal } from '../../auth/principal.ts';
-import { sessionAuth } from '../../auth/sessions.ts';
 import type { RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
+import { sessionAuth } from '../middleware/session-auth.ts';
 import { ErrorSchema } from '../schemas.ts';
 
 const MeSchema = z
@@ -25,6 +25,9 @@ export const meRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'get',
       path: '/v1/me',
+      operationId: 'getMe',
+      description:
+        "Who is signed in, in which organization and role, how the session started and when it expires. The answer carries the session's CSRF token, to send as `X-CSRF-Token` on every state-changing call.",
       tags: ['Session'],
       summary: 'The signed-in user, organization, role and CSRF token',
       middleware: [sessionAuth(services.sessions)],

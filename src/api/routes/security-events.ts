@@ -1,9 +1,10 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { UserPrincipal } from '../../auth/principal.ts';
-import { requireAdmin, sessionAuth } from '../../auth/sessions.ts';
 import { decodeCursor, listSecurityEvents } from '../../security/events.ts';
 import type { RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
+import { requireAdmin, sessionAuth } from '../middleware/session-auth.ts';
+import { pageOf } from '../pagination.ts';
 import { errorResponse as err } from '../schemas.ts';
 
 const SecurityEventSchema = z
@@ -28,6 +29,8 @@ export const securityEventRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'get',
       path: '/v1/admin/security-events',
+      operationId: 'listSecurityEvents',
+      description: 'Organization administrators only. Sign-in and session events, newest first, paged with `cursor`.',
       tags: ['Sign-in (admin)'],
       summary: 'Logins (with failure reasons), logouts, sessions ended by admins, role changes',
       middleware: [sessionAuth(services.sessions), requireAdmin()],
@@ -44,7 +47,7 @@ export const securityEventRoutes: RouteModule = (app, services) => {
       responses: {
         200: {
           description: 'A page; pass `nextCursor` as `cursor` for the next one',
-          content: { 'application/json': { schema: z.object({ events: z.array(SecurityEventSchema), nextCursor: z.string().nullable() }) } },
+          content: { 'application/json': { schema: pageOf(SecurityEventSchema, 'SecurityEventPage') } },
         },
         400: err('`validation_failed`, `invalid_cursor`'),
         401: err('Not signed in'),
@@ -58,7 +61,7 @@ export const securityEventRoutes: RouteModule = (app, services) => {
       const page = await listSecurityEvents(services.db, { organizationId: p.organizationId, ...q });
       return c.json(
         {
-          events: page.events.map(({ organizationId: _org, ...e }) => ({ ...e, createdAt: e.createdAt.toISOString() })),
+          items: page.events.map(({ organizationId: _org, ...e }) => ({ ...e, createdAt: e.createdAt.toISOString() })),
           nextCursor: page.nextCursor,
         },
         200,

@@ -36,13 +36,18 @@ export const superAdminDomainRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'get',
       path: '/v1/super-admin/domains',
+      operationId: 'listDomainClaims',
+      description: 'Deployment super administrator only (`Authorization: Bearer <SUPER_ADMIN_TOKEN>`). Google Workspace domain claims of every organization.',
       tags: ['Sign-in (super admin)'],
       summary: 'Google Workspace domain claims (filter `status=pending` for those awaiting approval)',
       middleware: [...guard],
-      security: [{ apiKey: [] }],
+      security: [{ superAdmin: [] }],
       request: { query: z.object({ status: z.enum(['pending', 'verified']).optional() }) },
       responses: {
-        200: { description: 'Claims, oldest first', content: { 'application/json': { schema: z.object({ domains: z.array(ClaimSchema) }) } } },
+        200: {
+          description: 'Claims, oldest first, in one page',
+          content: { 'application/json': { schema: z.object({ items: z.array(ClaimSchema), nextCursor: z.null() }) } },
+        },
         401: err('`invalid_super_admin_token`'),
         403: err('`super_admin_disabled`'),
       },
@@ -50,7 +55,7 @@ export const superAdminDomainRoutes: RouteModule = (app, services) => {
     async (c) => {
       const { status } = c.req.valid('query');
       const claims = await listGoogleDomainClaims(services.db, status ? { status } : {});
-      return c.json({ domains: claims.map(view) }, 200);
+      return c.json({ items: claims.map(view), nextCursor: null }, 200);
     },
   );
 
@@ -58,10 +63,13 @@ export const superAdminDomainRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'post',
       path: '/v1/super-admin/domains/{domain}/approve',
+      operationId: 'approveDomainClaim',
+      description:
+        "Deployment super administrator only. Verifies an organization's claim, after which sign-ins from that domain link to and provision in that organization.",
       tags: ['Sign-in (super admin)'],
       summary: "Verify an organization's claim on a Google Workspace domain (it then links and provisions)",
       middleware: [...guard],
-      security: [{ apiKey: [] }],
+      security: [{ superAdmin: [] }],
       request: { params },
       responses: {
         200: { description: 'Verified (also when it already was)', content: { 'application/json': { schema: z.object({ domain: ClaimSchema }) } } },
@@ -96,10 +104,13 @@ export const superAdminDomainRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'delete',
       path: '/v1/super-admin/domains/{domain}',
+      operationId: 'refuseDomainClaim',
+      description:
+        "Deployment super administrator only. Refuses a pending claim or withdraws an approved one; the domain leaves the organization's admitted domains.",
       tags: ['Sign-in (super admin)'],
       summary: "Refuse or withdraw an organization's domain claim (the domain leaves its admitted domains)",
       middleware: [...guard],
-      security: [{ apiKey: [] }],
+      security: [{ superAdmin: [] }],
       request: { params },
       responses: {
         204: { description: 'Released' },

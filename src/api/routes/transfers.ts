@@ -2,7 +2,6 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { recordAudit } from '../../audit/audit-log.ts';
 import type { UserPrincipal } from '../../auth/principal.ts';
-import { sessionAuth } from '../../auth/sessions.ts';
 import { isoInstant } from '../../db/ranges.ts';
 import type { TransferOutcomeColumn } from '../../db/types.ts';
 import { transferExportHeaders, transferExportStream } from '../../transfers/export.ts';
@@ -15,9 +14,10 @@ import {
   type TransferScope,
   transferView,
 } from '../../transfers/queries.ts';
-import { getSigningKey } from '../../transfers/signing.ts';
 import type { AppEnv, RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
+import { sessionAuth } from '../middleware/session-auth.ts';
+import { TRANSFER_OUTCOMES, TransferSchema } from '../schemas/transfers.ts';
 import { errorResponse as err } from '../schemas.ts';
 
 /**
@@ -30,24 +30,7 @@ import { errorResponse as err } from '../schemas.ts';
  * another organization's.
  */
 
-/** The Ed25519 signing key as a JWK (RFC 8037), as every route that publishes it describes it. */
-export const SigningJwkSchema = z
-  .object({
-    kty: z.literal('OKP'),
-    crv: z.literal('Ed25519'),
-    x: z.string().openapi({ description: 'the public key, base64url' }),
-    kid: z.string().openapi({ description: 'key id: the first 16 hex characters of SHA-256 of the SPKI DER; the `kid` of every JWS it makes' }),
-    alg: z.literal('EdDSA'),
-    use: z.literal('sig'),
-  })
-  .openapi('SigningJwk');
-
-/**
- * Row outcomes: `unknown` — the request may have left and no answer came; `not_sent` — prepared, never
- * sent; `resolved` — the provider was read afterwards (`reason`: took_effect, did_not_take_effect,
- * unverifiable), linked to the intent by `intentId`.
- */
-const OUTCOMES = ['intent', 'sent', 'failed', 'blocked', 'not_modified', 'received', 'unknown', 'not_sent', 'resolved'] as const;
+const OUTCOMES = TRANSFER_OUTCOMES;
 
 export const TransferFilterQuery = z.object({
   connectionId: z.uuid().optional(),
@@ -95,21 +78,6 @@ export function scopeOf(c: Context<AppEnv>): TransferScope {
   return p.role === 'admin' ? { organizationId: p.organizationId } : { organizationId: p.organizationId, userId: p.userId };
 }
 
-const TransferSchema = z
-  .looseObject({
-    id: z.uuid(),
-    seq: z.number().int(),
-    outcome: z.enum(OUTCOMES).openapi({
-      description:
-        '`intent` (written before the call), `sent` / `received`, `failed` (the provider answered with an error), `unknown` (the request may have left and no answer came: timeout, lost connection, process death), `not_sent` (prepared, never sent), `resolved` (the provider was read afterwards; `reason` says whether the write took effect), `blocked`, `not_modified`',
-    }),
-    intentId: z.uuid().nullable().openapi({ description: 'outcome and resolution rows: the intent row they complete' }),
-    reason: z.string().nullable().openapi({
-      description: '`blocked`: why the gate refused; `resolved`: took_effect, did_not_take_effect or unverifiable; `not_sent`: why it stopped',
-    }),
-  })
-  .openapi('Transfer');
-
 export const transferRoutes: RouteModule = (app, services) => {
   const auth = { middleware: [sessionAuth(services.sessions)], security: [{ session: [] }] };
 
@@ -117,6 +85,8 @@ export const transferRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'get',
       path: '/v1/transfers',
+      operationId: 'listTransfers',
+      description: 'Transfer-log rows, newest first, paged with `cursor`: members see their own connections, administrators the organization.',
       tags: ['Transfers'],
       summary: 'Transfer-log rows, newest first (members: their own connections; admins: the organization)',
       ...auth,
@@ -148,6 +118,8 @@ export const transferRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'get',
       path: '/v1/transfers/export',
+      operationId: 'exportTransfers',
+      description: 'Every matching transfer-log row, oldest first, streamed as CSV or JSON; the export is audited.',
       tags: ['Transfers'],
       summary: 'Export every matching row, oldest first, as CSV or JSON (streamed)',
       ...auth,
@@ -177,50 +149,6 @@ export const transferRoutes: RouteModule = (app, services) => {
         status: 200,
         headers: transferExportHeaders(q.format),
       });
-    },
-  );
-
-  app.openapi(
-    createRoute({
-      method: 'get',
-      path: '/v1/transfers/signing-key',
-      tags: ['Transfers'],
-      summary: 'The Ed25519 public key that signs transfer-log checkpoints, consent and revocation receipts',
-      ...auth,
-      responses: {
-        200: {
-          description: 'The key as a JWK (for JOSE tools: checkpoints and receipts are JWS), as an SPKI PEM, and its id',
-          content: {
-            'application/json': {
-              schema: z.object({ algorithm: z.literal('Ed25519'), keyId: z.string(), publicKeyPem: z.string(), jwk: SigningJwkSchema }),
-            },
-          },
-        },
-        401: err('Not signed in'),
-      },
-    }),
-    async (c) => {
-      const key = getSigningKey(services.config);
-      return c.json({ algorithm: 'Ed25519' as const, keyId: key.keyId, publicKeyPem: key.publicKeyPem, jwk: key.publicJwk }, 200);
-    },
-  );
-
-  app.openapi(
-    createRoute({
-      method: 'get',
-      path: '/.well-known/jwks.json',
-      tags: ['Transfers'],
-      summary: 'The public key that signs checkpoints and receipts, as a JWK Set (no sign-in: it is public)',
-      responses: {
-        200: {
-          description: 'JWK Set with the current signing key',
-          content: { 'application/json': { schema: z.object({ keys: z.array(SigningJwkSchema) }) } },
-        },
-      },
-    }),
-    async (c) => {
-      c.header('cache-control', 'public, max-age=300');
-      return c.json({ keys: [getSigningKey(services.config).publicJwk] }, 200);
     },
   );
 };

@@ -18,6 +18,7 @@ import * as m0017 from './0017-outlook-contacts.ts';
 import * as m0018 from './0018-imanage.ts';
 import * as m0020 from './0020-contact-invitations.ts';
 import * as m0021 from './0021-imanage-firm-settings.ts';
+import * as m0023 from './0023-api-key-scopes.ts';
 import * as m0024 from './0024-webhooks.ts';
 
 /**
@@ -44,5 +45,6 @@ export const migrations: Record<string, Migration> = {
   '0018-imanage': m0018,
   '0020-contact-invitations': m0020,
   '0021-imanage-firm-settings': m0021,
+  '0023-api-key-scopes': m0023,
   '0024-webhooks': m0024,
 };
