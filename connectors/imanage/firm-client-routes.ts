@@ -1,10 +1,10 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { RouteModule } from '../../src/api/env.ts';
 import { ApiError } from '../../src/api/errors.ts';
+import { requireAdmin, sessionAuth } from '../../src/api/middleware/session-auth.ts';
 import { errorResponse as err } from '../../src/api/schemas.ts';
 import { recordAudit } from '../../src/audit/audit-log.ts';
 import type { UserPrincipal } from '../../src/auth/principal.ts';
-import { requireAdmin, sessionAuth } from '../../src/auth/sessions.ts';
 import { removeFirmClient, saveFirmClient, viewFirmClient } from './firm-client.ts';
 
 /**
@@ -52,6 +52,9 @@ export const imanageFirmClientRoutes: RouteModule = (app, services) => {
       method: 'get',
       path,
       tags,
+      operationId: 'getImanageFirmClient',
+      description:
+        'The OAuth client (client id and whether a secret is stored) that the organization registered at its own iManage server. Organization admins only; the secret is never answered, logged or audited.',
       summary: 'The firm’s own iManage OAuth client (the secret is never shown)',
       middleware: [...guard],
       security: [{ session: [] }],
@@ -73,6 +76,9 @@ export const imanageFirmClientRoutes: RouteModule = (app, services) => {
       method: 'put',
       path,
       tags,
+      operationId: 'setImanageFirmClient',
+      description:
+        'Registers the organization\u2019s iManage OAuth client id and secret, replacing any earlier one. The secret is sealed with the token keys (AES-256-GCM, bound to the organization) and used only at the firm\u2019s token endpoint; authorize, code exchange and refresh use it from then on.',
       summary: 'Register the firm’s iManage OAuth client id and secret (replaces the previous one)',
       middleware: [...guard],
       security: [{ session: [] }],
@@ -109,6 +115,9 @@ export const imanageFirmClientRoutes: RouteModule = (app, services) => {
       method: 'delete',
       path,
       tags,
+      operationId: 'deleteImanageFirmClient',
+      description:
+        'Removes the organization\u2019s own iManage OAuth client; connects and refreshes then use the deployment\u2019s client (IMANAGE_CLIENT_ID), if one is configured.',
       summary: 'Remove the firm’s iManage OAuth client (the deployment’s, if configured, is used again)',
       middleware: [...guard],
       security: [{ session: [] }],

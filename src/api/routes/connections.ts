@@ -111,9 +111,7 @@ export const connectionRoutes: RouteModule = (app, services) => {
         400: err('`state_invalid`, `state_session_mismatch`, `authorization_denied`, `authorization_failed`'),
         401: err('Not signed in'),
         403: err('`scope_not_granted`: a permission the connection needs was unticked on the consent screen (details.retry: where to start again)'),
-        409: err(
-          '`account_mismatch`, `connection_revoked`, `refresh_token_missing` (the provider gave no refresh token and none could be reused; details.retry: connecting again asks for consent)',
-        ),
+        409: err('`account_mismatch`, `connection_revoked`, `refresh_token_missing` (no refresh token given or reusable; details.retry asks for consent)'),
         502: err('`token_exchange_failed`'),
       },
     }),

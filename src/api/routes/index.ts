@@ -18,6 +18,7 @@ import { connectionDisconnectRoutes } from './connection-disconnect.ts';
 import { connectionRoutes } from './connections.ts';
 import { consentReceiptRoutes } from './consent-receipts.ts';
 import { consentRoutes } from './consents.ts';
+import { importedContactRoutes } from './imported-contacts.ts';
 import { ingestBulkRoutes } from './ingest-bulk.ts';
 import { ingestCaseRoutes } from './ingest-cases.ts';
 import { ingestContactRoutes } from './ingest-contacts.ts';
@@ -32,6 +33,7 @@ import { signingKeyRoutes } from './signing-key.ts';
 import { superAdminDomainRoutes } from './super-admin-domains.ts';
 import { superAdminRevocationRoutes } from './super-admin-revocations.ts';
 import { transferRoutes } from './transfers.ts';
+import { webhookDeliveryRoutes } from './webhook-deliveries.ts';
 import { webhookRoutes } from './webhooks.ts';
 
 /**
@@ -62,6 +64,7 @@ export const routeModules: RouteModule[] = [
   ...connectors.flatMap((c) => c.routes ?? []),
   connectionRoutes,
   consentRoutes,
+  importedContactRoutes,
   invitationRoutes,
   consentReceiptRoutes,
   transferRoutes,
@@ -70,6 +73,7 @@ export const routeModules: RouteModule[] = [
   adminAuditRoutes,
   registerRevocationRoutes,
   webhookRoutes,
+  webhookDeliveryRoutes,
   connectionDisconnectRoutes,
   adminPlatformRoutes,
   superAdminRevocationRoutes,

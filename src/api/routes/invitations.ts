@@ -1,66 +1,18 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { connectorFor } from '../../../connectors/registry.ts';
 import type { UserPrincipal } from '../../auth/principal.ts';
-import { sessionAuth } from '../../auth/sessions.ts';
-import {
-  acceptInvitation,
-  type InvitationPlatforms,
-  inviteContact,
-  listImportedContacts,
-  listInvitations,
-  optOut,
-  viewInvitation,
-} from '../../invitations/service.ts';
+import { acceptInvitation, listInvitations, optOut, viewInvitation } from '../../invitations/service.ts';
 import type { RouteModule } from '../env.ts';
+import { sessionAuth } from '../middleware/session-auth.ts';
+import { InvitationSchema } from '../schemas/invitations.ts';
 import { errorResponse as err } from '../schemas.ts';
 
 /**
- * Imported contacts and their invitations (issue 15):
- * - `GET /v1/imported-contacts` — the caller's imported contacts, by name, cursor-paginated
- *   (`{ items, nextCursor }`); never another user's or organization's;
- * - `POST /v1/imported-contacts/{id}/invitations` — invite one of them (gated by `contacts.invite`);
+ * Invitations of imported contacts (issue 15; sending one is in `imported-contacts.ts`):
  * - `GET /v1/invitations` — the caller's invitations;
  * - public, the token being the credential (it is in the path, which request logs never show):
  *   `GET /v1/invitations/{token}`, `POST /v1/invitations/{token}/accept`,
  *   `POST /v1/invitations/{token}/opt-out` (also the one-click `List-Unsubscribe-Post` target).
  */
-
-const platforms: InvitationPlatforms = {
-  mailbox: (platform) => connectorFor(platform)?.mailbox,
-  oauth: (platform) => connectorFor(platform)?.oauth,
-};
-
-const ImportedContactSchema = z
-  .object({
-    id: z.uuid(),
-    connectionId: z.uuid(),
-    name: z.string(),
-    emails: z.array(z.string()),
-    company: z.string().nullable(),
-    jobTitle: z.string().nullable(),
-    phones: z.array(z.string()),
-    member: z.boolean().openapi({ description: 'already a member of the organization: no invitation needed' }),
-    invitedAt: z.string().nullable(),
-    createdAt: z.string(),
-    updatedAt: z.string(),
-  })
-  .openapi('ImportedContact');
-
-const InvitationSchema = z
-  .object({
-    id: z.uuid(),
-    contactId: z.uuid().nullable(),
-    email: z.string(),
-    channel: z.enum(['smtp', 'mailbox']),
-    status: z.enum(['pending', 'sent', 'failed', 'blocked', 'accepted']),
-    reason: z.string().nullable(),
-    transferId: z.uuid().nullable().openapi({ description: 'the transfer-log row of the e-mail' }),
-    expiresAt: z.string(),
-    sentAt: z.string().nullable(),
-    acceptedAt: z.string().nullable(),
-    createdAt: z.string(),
-  })
-  .openapi('Invitation');
 
 const TokenParam = z.object({ token: z.string().min(1).max(100) });
 
@@ -70,98 +22,39 @@ export const invitationRoutes: RouteModule = (app, services) => {
   app.openapi(
     createRoute({
       method: 'get',
-      path: '/v1/imported-contacts',
-      tags: ['Invitations'],
-      summary: 'Your imported contacts (address books you connected), by name',
-      ...auth,
-      request: {
-        query: z.object({
-          connectionId: z.uuid().optional(),
-          limit: z.coerce.number().int().min(1).max(500).default(100),
-          cursor: z.string().max(1000).optional(),
-        }),
-      },
-      responses: {
-        200: {
-          description: 'A page; pass `nextCursor` as `cursor` for the next one',
-          content: { 'application/json': { schema: z.object({ items: z.array(ImportedContactSchema), nextCursor: z.string().nullable() }) } },
-        },
-        400: err('`validation_failed`, `invalid_cursor`'),
-        401: err('Not signed in'),
-      },
-    }),
-    async (c) => {
-      const q = c.req.valid('query');
-      const page = await listImportedContacts(services, c.get('principal') as UserPrincipal, q);
-      return c.json(page, 200);
-    },
-  );
-
-  app.openapi(
-    createRoute({
-      method: 'post',
-      path: '/v1/imported-contacts/{id}/invitations',
-      tags: ['Invitations'],
-      summary: 'Invite an imported contact to your organization (an e-mail, gated by the contacts.invite consent)',
-      ...auth,
-      request: {
-        params: z.object({ id: z.uuid() }),
-        body: {
-          required: false,
-          content: {
-            'application/json': {
-              schema: z
-                .object({ email: z.email().max(320).optional().openapi({ description: "one of the contact's addresses (default: the first)" }) })
-                .strict(),
-            },
-          },
-        },
-      },
-      responses: {
-        201: { description: 'Sent', content: { 'application/json': { schema: z.object({ invitation: InvitationSchema }) } } },
-        400: err('`validation_failed`'),
-        401: err('Not signed in'),
-        403: err(
-          '`invite_consent_required` (grant contacts.invite first), `recipient_opted_out`, `invitation_blocked` (the connection is not active…); logged as `blocked`',
-        ),
-        404: err('`not_found` (not one of your imported contacts)'),
-        409: err('`already_member`, `recently_invited` (within INVITATION_REINVITE_DAYS)'),
-        422: err('`no_email_address`, `email_not_of_contact`'),
-        429: err('`invitation_limit_reached` (INVITATION_DAILY_LIMIT per 24 hours)'),
-        502: err('`invitation_delivery_failed` (the mail server or mailbox did not take it; logged)'),
-        503: err('`invitation_channel_unavailable` (no SMTP_URL and no mailbox sending)'),
-      },
-    }),
-    async (c) => {
-      const body = c.req.header('content-type')?.includes('application/json') ? c.req.valid('json') : {};
-      const invitation = await inviteContact(services, platforms, c.get('principal') as UserPrincipal, {
-        contactId: c.req.valid('param').id,
-        email: body?.email,
-      });
-      return c.json({ invitation }, 201);
-    },
-  );
-
-  app.openapi(
-    createRoute({
-      method: 'get',
       path: '/v1/invitations',
+      operationId: 'listInvitations',
+      description:
+        'The invitations you sent, newest first, with their status (pending, sent, failed, blocked, accepted) and the transfer-log row of each e-mail.',
       tags: ['Invitations'],
       summary: 'Invitations you sent (newest first)',
       ...auth,
       request: { query: z.object({ contactId: z.uuid().optional() }) },
       responses: {
-        200: { description: 'Your invitations', content: { 'application/json': { schema: z.object({ items: z.array(InvitationSchema) }) } } },
+        200: {
+          description: 'Your invitations',
+          content: {
+            'application/json': {
+              schema: z.object({
+                items: z.array(InvitationSchema),
+                nextCursor: z.null().openapi({ description: 'always null: every invitation in one page' }),
+              }),
+            },
+          },
+        },
         401: err('Not signed in'),
       },
     }),
-    async (c) => c.json({ items: await listInvitations(services, c.get('principal') as UserPrincipal, c.req.valid('query')) }, 200),
+    async (c) => c.json({ items: await listInvitations(services, c.get('principal') as UserPrincipal, c.req.valid('query')), nextCursor: null }, 200),
   );
 
   app.openapi(
     createRoute({
       method: 'get',
       path: '/v1/invitations/{token}',
+      operationId: 'viewInvitation',
+      description:
+        'What the addressee of an invitation sees before accepting: who invites them to which organization, and whether the invitation is still open. The token from the e-mail is the credential; no sign-in.',
       tags: ['Invitations'],
       summary: 'An invitation as its addressee sees it (the token is the credential)',
       request: { params: TokenParam },
@@ -205,6 +98,9 @@ export const invitationRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'post',
       path: '/v1/invitations/{token}/accept',
+      operationId: 'acceptInvitation',
+      description:
+        'Accepts an invitation once: creates the membership in the organization (or finds the existing one) and answers a single-use sign-in link, so the person then signs in through the organization\u2019s own sign-in methods. A used or expired invitation is refused.',
       tags: ['Invitations'],
       summary: 'Accept an invitation: creates the membership and answers a single-use sign-in link',
       request: { params: TokenParam },
@@ -234,6 +130,9 @@ export const invitationRoutes: RouteModule = (app, services) => {
     createRoute({
       method: 'post',
       path: '/v1/invitations/{token}/opt-out',
+      operationId: 'optOutOfInvitations',
+      description:
+        'Puts the invitation\u2019s address on the organization\u2019s suppression list: the outbound gate refuses any later invitation to it. Idempotent; also the one-click List-Unsubscribe-Post target.',
       tags: ['Invitations'],
       summary: 'Never invite this address to the organization again (idempotent)',
       request: { params: TokenParam },
