@@ -99,7 +99,7 @@ export const imanageStep: DemoStep = {
 
 /** Disconnects the firm's earlier iManage connections (their tokens belong to an earlier sandbox). */
 async function disconnectEarlier(ctx: DemoContext, alice: ActingUser): Promise<number> {
-  const { connections } = (await alice.call<{ connections: ConnectionView[] }>('GET', '/v1/connections?all=true')).body;
+  const { items: connections } = (await alice.call<{ items: ConnectionView[] }>('GET', '/v1/connections?all=true&limit=200')).body;
   const live = connections.filter((c) => c.platform === PLATFORM && c.status !== 'revoked');
   for (const c of live) {
     const { body } = await alice.call<{ revocation: { id: string } }>('DELETE', `/v1/connections/${c.id}`);
