@@ -125,7 +125,7 @@ export const configSchema = z
     BODY_LIMIT_BYTES: positiveInt.default(25 * 1024 * 1024),
     BULK_MAX_ITEMS: positiveInt.default(5000),
     // Per API key: at most this many requests per window (RateLimit / RateLimit-Policy headers, 429).
-    API_RATE_LIMIT_REQUESTS: positiveInt.default(600),
+    API_RATE_LIMIT_REQUESTS: positiveInt.default(3000),
     API_RATE_LIMIT_WINDOW_SECONDS: positiveInt.default(60),
 
     // Document bytes. Unset: the local directory $DATA_DIR/blobs; s3://bucket[/prefix]: an

@@ -59,7 +59,15 @@ export async function createIsolatedServices(params: {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `casebridge-${tag}-`));
   const schema = `${tag}_${randomUUID().replaceAll('-', '').slice(0, 16)}`;
   if (pgUrl) await sqlOn(pgUrl, `CREATE SCHEMA ${schema}`);
-  const config = loadConfig({ ...params.env, REDIS_PREFIX: prefix, DATA_DIR: dataDir, DATABASE_URL: pgUrl ?? 'pglite://memory' });
+  // Tests and benchmarks drive the API far faster than a platform's backend would: the per-key rate
+  // limit is out of the way unless a test sets it (test/api/api-key-scopes.test.ts does).
+  const config = loadConfig({
+    API_RATE_LIMIT_REQUESTS: '1000000',
+    ...params.env,
+    REDIS_PREFIX: prefix,
+    DATA_DIR: dataDir,
+    DATABASE_URL: pgUrl ?? 'pglite://memory',
+  });
   if (pgUrl) config.database = { kind: 'postgres', url: pgUrl, schema };
   const services = await composeServices(config, { logger: params.logger });
   return {
