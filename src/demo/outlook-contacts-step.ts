@@ -106,7 +106,8 @@ export const outlookContactsStep: DemoStep = {
 
 /** Disconnects alice's earlier Outlook connections (a new sandbox never issued their tokens). */
 async function disconnectEarlier(alice: ActingUser): Promise<number> {
-  const { items: connections } = (await alice.call<{ items: Array<{ id: string; platform: string; status: string }> }>('GET', '/v1/connections?limit=200')).body;
+  const { items: connections } = (await alice.call<{ items: Array<{ id: string; platform: string; status: string }> }>('GET', '/v1/connections?limit=200'))
+    .body;
   const live = connections.filter((c) => c.platform === PLATFORM && c.status !== 'revoked');
   for (const c of live) await alice.call('DELETE', `/v1/connections/${c.id}`);
   return live.length;
