@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import http from 'node:http';
 import https from 'node:https';
-import { BlockList, isIP, type LookupFunction } from 'node:net';
+import { isIP, type LookupFunction } from 'node:net';
+import { isPrivateAddress } from '../../src/security/private-addresses.ts';
 import { Readable } from 'node:stream';
 import type { Config } from '../../src/config/load.ts';
 import { type OAuthClient, OAuthTokenError, type TokenSet } from '../../src/connections/oauth-types.ts';
@@ -29,41 +30,6 @@ export function imanageCredentials(config: Config): { clientId: string; clientSe
   if (config.IMANAGE_CLIENT_ID && config.IMANAGE_CLIENT_SECRET) return { clientId: config.IMANAGE_CLIENT_ID, clientSecret: config.IMANAGE_CLIENT_SECRET };
   if (config.SANDBOX_URL) return SANDBOX_CLIENT;
   throw new OAuthTokenError('not_configured', null, 'iManage is not configured: set IMANAGE_CLIENT_ID and IMANAGE_CLIENT_SECRET');
-}
-
-/** Addresses a user-chosen host must not resolve to: loopback, private, link-local, CGNAT, multicast, unspecified. */
-const PRIVATE = new BlockList();
-for (const [net, bits] of [
-  ['0.0.0.0', 8],
-  ['10.0.0.0', 8],
-  ['100.64.0.0', 10],
-  ['127.0.0.0', 8],
-  ['169.254.0.0', 16],
-  ['172.16.0.0', 12],
-  ['192.0.0.0', 24],
-  ['192.168.0.0', 16],
-  ['198.18.0.0', 15],
-  ['224.0.0.0', 3],
-] as const)
-  PRIVATE.addSubnet(net, bits, 'ipv4');
-for (const [net, bits] of [
-  ['::', 128],
-  ['::1', 128],
-  ['fc00::', 7],
-  ['fe80::', 10],
-  ['ff00::', 8],
-] as const)
-  PRIVATE.addSubnet(net, bits, 'ipv6');
-
-export function isPrivateAddress(address: string): boolean {
-  const family = isIP(address);
-  if (family === 0) return true;
-  // An IPv4-mapped IPv6 address (::ffff:127.0.0.1) is the IPv4 address it maps (a BlockList subnet
-  // ::ffff:0:0/96 would match every IPv4 address).
-  const mapped = /^::ffff:(?:0:)?((?:\d{1,3}\.){3}\d{1,3})$/i.exec(address)?.[1];
-  if (mapped) return PRIVATE.check(mapped, 'ipv4');
-  if (/^::ffff:(?:0:)?[0-9a-f]{1,4}:[0-9a-f]{1,4}$/i.test(address)) return true; // mapped, written in hex: refuse rather than decode
-  return PRIVATE.check(address, family === 6 ? 'ipv6' : 'ipv4');
 }
 
 /**

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { checkImanageHost, isPrivateAddress } from '../../connectors/imanage/client.ts';
+import { checkImanageHost } from '../../connectors/imanage/client.ts';
+import { isPrivateAddress } from '../../src/security/private-addresses.ts';
 import { classifyImanageError } from '../../connectors/imanage/errors.ts';
 import { clientMatterOf, projectDocuments, splitHash } from '../../connectors/imanage/project.ts';
 import type { DocumentWithCase } from '../../src/cases/queries.ts';

@@ -7,7 +7,8 @@ import { createWebhookEndpoint, deleteWebhookEndpoint, resealWebhookSecrets, rot
 import { WEBHOOK_EVENT_SCHEMAS } from '../../src/webhooks/events.ts';
 import { emitInvitationEvent } from '../../src/webhooks/invitation-events.ts';
 import { emitWebhookEvent, pruneWebhookLog } from '../../src/webhooks/outbox.ts';
-import { checkWebhookUrl, isPrivateAddress, postWebhook } from '../../src/webhooks/sender.ts';
+import { isPrivateAddress } from '../../src/security/private-addresses.ts';
+import { checkWebhookUrl, postWebhook } from '../../src/webhooks/sender.ts';
 import { sign, verifySignature } from '../../src/webhooks/signature.ts';
 import { insertConnection } from '../privacy/helpers.ts';
 import { type SeededOrg, seedOrg, signInAs } from '../support/fixtures.ts';
