@@ -26,8 +26,10 @@ function mayBuildProviderClients(file: string): boolean {
     f === 'src/transfers/clients/mail.ts' ||
     f.startsWith('src/auth/') ||
     f.startsWith('src/demo/') ||
-    // node:net's pure address utilities (BlockList, isIP) for TRUST_PROXY: no socket is opened there.
+    // node:net's pure address utilities (BlockList, isIP) for TRUST_PROXY and the SSRF address list:
+    // no socket is opened there.
     f === 'src/config/trust-proxy.ts' ||
+    f === 'src/security/private-addresses.ts' ||
     // Webhooks go to the platform itself (the data's controller), carry ids and statuses only, and
     // are signed and logged in their own delivery log: not a transfer to an Additional Platform.
     f === 'src/webhooks/sender.ts'
