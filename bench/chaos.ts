@@ -418,7 +418,7 @@ Own redis-server (AOF), PostgreSQL schema, provider sandbox; 2 API and 3 worker 
 | Google connections | ${r.options.connections} (${r.options.revocations} revoked mid-sync) |
 | events ingested | ${r.options.events} + a burst of ${r.options.burst} changes |
 | worker SIGKILLs | ${r.options.kills} |
-| provider faults injected | ${r.faultsInjected.status5xx} × 503, ${r.faultsInjected.status429} × 429 (Retry-After 1 s), ${r.faultsInjected.timeouts} timeouts (held past the 30 s client timeout) |
+| provider faults injected | ${r.faultsInjected.status5xx} × 503, ${r.faultsInjected.status429} × 429 (Retry-After 1 s), ${r.faultsInjected.timeouts} timeouts (held past the client's timeout) |
 | provider requests | ${r.providerRequests} |
 
 Timeline:
