@@ -48,18 +48,29 @@ afterAll(async () => {
   await env?.close();
 });
 
-const bodyOf = (r: Received) => JSON.parse(r.body) as { id: string; type: string; data: Record<string, unknown> };
+const bodyOf = (r: Received) => JSON.parse(r.body) as { id: string; type: string; createdAt: string; data: Record<string, unknown> };
 const signed = (r: Received) =>
   verifySignature({ secret, header: r.headers['casebridge-webhook-signature']!, timestamp: r.headers['casebridge-webhook-timestamp']!, body: r.body });
 
-/** Events received about one connection, in arrival order. */
+/**
+ * Events received about one connection, in the order they happened (`createdAt`): deliveries run in
+ * parallel and are retried, so arrival order is not event order — receivers order by `createdAt`.
+ */
 const about = (connectionId: string) =>
-  receiver.received.map(bodyOf).filter((b) => b.data.connectionId === connectionId || (b.data.connectionIds as string[] | undefined)?.includes(connectionId));
+  receiver.received
+    .map(bodyOf)
+    .filter((b) => b.data.connectionId === connectionId || (b.data.connectionIds as string[] | undefined)?.includes(connectionId))
+    .sort((x, y) => Date.parse(x.createdAt) - Date.parse(y.createdAt));
 
 describe('webhook events from the real flows', () => {
   it('connecting sends connection.created then connection.active; a lost grant during a sync sends connection.reauth_required', async () => {
     const connectionId = await env.connect();
-    await waitFor(() => about(connectionId).some((b) => b.type === 'connection.active'), 15_000, 'connection.active');
+    // Both events, whichever arrives first (deliveries run in parallel).
+    await waitFor(
+      () => about(connectionId).filter((b) => b.type === 'connection.created' || b.type === 'connection.active').length >= 2,
+      15_000,
+      'connection.created and connection.active',
+    );
     expect(about(connectionId).map((b) => [b.type, b.data.status])).toEqual([
       ['connection.created', 'pending'],
       ['connection.active', 'active'],
