@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
-import { type SubjectAccessReport, type SubjectAccessTransfer, type SubjectParam, subjectAccessReport } from './queries.ts';
+import { type SubjectAccessReport, type SubjectAccessTransfer, type SubjectParam, subjectAccessReport, tallyCounterparties } from './queries.ts';
 
 /** Subjects looked up per person at most (the report says when there were more). */
 export const MAX_SUBJECTS_PER_PERSON = 200;
@@ -97,22 +97,12 @@ export async function accessReportByEmail(db: Db, params: { organizationId: stri
     notSentCount += report.notSentCount;
   }
   const all = [...transfers.values()].sort((a, b) => a.startedAt.localeCompare(b.startedAt));
-  const tally = (dir: 'outbound' | 'inbound') => {
-    const m = new Map<string, { platform: string | null; account: string | null; destination: string | null; transfers: number }>();
-    for (const t of all.filter((x) => x.direction === dir)) {
-      const k = JSON.stringify([t.counterparty.platform, t.counterparty.account, t.counterparty.destination]);
-      const cur = m.get(k) ?? { ...t.counterparty, transfers: 0 };
-      cur.transfers++;
-      m.set(k, cur);
-    }
-    return [...m.values()];
-  };
   return {
     organizationId: params.organizationId,
     person,
     generatedAt: new Date().toISOString(),
-    recipients: tally('outbound'),
-    sources: tally('inbound'),
+    recipients: tallyCounterparties(all, 'outbound'),
+    sources: tallyCounterparties(all, 'inbound'),
     transfers: all,
     refusedCount,
     notSentCount,

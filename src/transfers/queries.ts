@@ -402,6 +402,22 @@ export interface SubjectAccessReport {
   notSentCount: number;
 }
 
+/** The transfers of one direction counted per counterparty (platform, account, destination), in first-seen order. */
+export function tallyCounterparties(
+  transfers: readonly SubjectAccessTransfer[],
+  direction: 'outbound' | 'inbound',
+): Array<{ platform: string | null; account: string | null; destination: string | null; transfers: number }> {
+  const m = new Map<string, { platform: string | null; account: string | null; destination: string | null; transfers: number }>();
+  for (const t of transfers) {
+    if (t.direction !== direction) continue;
+    const k = JSON.stringify([t.counterparty.platform, t.counterparty.account, t.counterparty.destination]);
+    const cur = m.get(k) ?? { ...t.counterparty, transfers: 0 };
+    cur.transfers++;
+    m.set(k, cur);
+  }
+  return [...m.values()];
+}
+
 /**
  * Every transfer that carried data about one data subject, oldest first, recipients named
  * individually. A transfer is its intent row plus its outcome row; refused (`blocked`) and
@@ -476,22 +492,12 @@ export async function subjectAccessReport(
       logRowIds: group.map((g) => g.id),
     });
   }
-  const tally = (dir: 'outbound' | 'inbound') => {
-    const m = new Map<string, { platform: string | null; account: string | null; destination: string | null; transfers: number }>();
-    for (const t of transfers.filter((x) => x.direction === dir)) {
-      const k = JSON.stringify([t.counterparty.platform, t.counterparty.account, t.counterparty.destination]);
-      const cur = m.get(k) ?? { ...t.counterparty, transfers: 0 };
-      cur.transfers++;
-      m.set(k, cur);
-    }
-    return [...m.values()];
-  };
   return {
     organizationId: params.organizationId,
     subject: params.subject,
     generatedAt: new Date().toISOString(),
-    recipients: tally('outbound'),
-    sources: tally('inbound'),
+    recipients: tallyCounterparties(transfers, 'outbound'),
+    sources: tallyCounterparties(transfers, 'inbound'),
     transfers,
     refusedCount,
     notSentCount,

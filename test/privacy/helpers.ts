@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type { CategoryId } from '../../src/consent/categories.ts';
 import { grantConsentAndPublish } from '../../src/consent/service.ts';
 import type { CaseScope, ConnectionStatus } from '../../src/db/types.ts';
 import type { Services } from '../../src/services.ts';
 import type { TransferContext } from '../../src/transfers/types.ts';
+import type { TransferLogEntry } from '../../src/transfers/log-entry.ts';
 
 /** Inserts a connection row directly (the connections feature owns the real flow). */
 export async function insertConnection(
@@ -69,4 +71,40 @@ export const jobCtx = (connectionId: string, purpose = 'calendar_sync'): Transfe
 /** Rows of the transfer log of one organization, in chain order. */
 export async function logRows(services: Services, organizationId: string) {
   return services.db.selectFrom('transfer_log').selectAll().where('organization_id', '=', organizationId).orderBy('seq').execute();
+}
+
+/** A plausible transfer-log intent row, as the gate would write it (tests that write the log directly). */
+export function logEntry(organizationId: string, n: number, createdAt = new Date()): TransferLogEntry {
+  return {
+    id: randomUUID(),
+    organizationId,
+    direction: 'outbound',
+    userId: null,
+    connectionId: null,
+    platform: 'test_platform',
+    recipientAccount: 'someone@example.test',
+    recipientDestination: 'cal-1',
+    subjects: { caseIds: ['case-1'], eventIds: [`e${n}`] },
+    categories: ['calendar.events'],
+    fieldNames: ['title'],
+    purpose: 'calendar_sync',
+    consentId: null,
+    consentVersion: null,
+    payloadSha256: 'ab'.repeat(32),
+    payloadBytes: 17,
+    actor: { kind: 'job', jobId: `j${n}`, queue: 'sync' },
+    operation: 'create',
+    itemKey: `event:e${n}`,
+    intentId: null,
+    outcome: 'intent',
+    providerStatus: null,
+    remoteId: null,
+    durationMs: null,
+    reason: null,
+    errorClass: null,
+    errorMessage: null,
+    requesterIp: null,
+    requesterUserAgent: null,
+    createdAt,
+  };
 }

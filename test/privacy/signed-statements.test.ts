@@ -9,52 +9,17 @@ import { RevocationViewSchema } from '../../src/api/schemas/revocations.ts';
 import { revocationCommands } from '../../src/cli/revocation-commands.ts';
 import { canonicalJson } from '../../src/transfers/canonical.ts';
 import { checkpointMessage } from '../../src/transfers/checkpoints.ts';
-import type { TransferLogEntry } from '../../src/transfers/log-entry.ts';
 import { TransferLogWriter } from '../../src/transfers/log-writer.ts';
 import { getSigningKey, jcs, signBytes, signJson } from '../../src/transfers/signing.ts';
 import { verifyTransferLog } from '../../src/transfers/verify.ts';
 import { seedOrg, signInAs } from '../support/fixtures.ts';
 import { createTestServices, type TestServices } from '../support/services.ts';
+import { logEntry } from './helpers.ts';
 
 /**
  * Checkpoints and receipts are JWS that an auditor checks with a stock JOSE library and the JWK the
  * deployment publishes — none of our code on the verifying side. Those issued before JWS still verify.
  */
-
-function entry(organizationId: string, n: number): TransferLogEntry {
-  return {
-    id: randomUUID(),
-    organizationId,
-    direction: 'outbound',
-    userId: null,
-    connectionId: null,
-    platform: 'test_platform',
-    recipientAccount: 'someone@example.test',
-    recipientDestination: 'cal-1',
-    subjects: { caseIds: ['case-1'], eventIds: [`e${n}`] },
-    categories: ['calendar.events'],
-    fieldNames: ['title'],
-    purpose: 'calendar_sync',
-    consentId: null,
-    consentVersion: null,
-    payloadSha256: 'ab'.repeat(32),
-    payloadBytes: 17,
-    actor: { kind: 'job', jobId: `j${n}`, queue: 'sync' },
-    operation: 'create',
-    itemKey: `event:e${n}`,
-    intentId: null,
-    outcome: 'intent',
-    providerStatus: null,
-    remoteId: null,
-    durationMs: null,
-    reason: null,
-    errorClass: null,
-    errorMessage: null,
-    requesterIp: null,
-    requesterUserAgent: null,
-    createdAt: new Date(),
-  };
-}
 
 /** `header.payload.signature` with the payload replaced by other JSON (the signature kept). */
 function withPayload(jws: string, payload: unknown): string {
@@ -119,7 +84,7 @@ describe('JWS checkpoints and receipts', () => {
   it('seals a checkpoint as a JWS that jose verifies with the published JWK; an edited one fails', async () => {
     const org = await seedOrg(t.services, 'Checkpoint Firm');
     const admin = await signInAs(t.services, { id: org.admin.id, organizationId: org.organizationId, role: 'admin' });
-    await new TransferLogWriter(t.services.db).append([entry(org.organizationId, 1), entry(org.organizationId, 2), entry(org.organizationId, 3)]);
+    await new TransferLogWriter(t.services.db).append([logEntry(org.organizationId, 1), logEntry(org.organizationId, 2), logEntry(org.organizationId, 3)]);
     const res = await t.app.request('/v1/admin/transfers/checkpoints', { method: 'POST', headers: admin });
     expect(res.status).toBe(200);
     const { sealed } = (await res.json()) as { sealed: Array<{ seq: number; headHash: string; jws: string }> };
@@ -151,7 +116,7 @@ describe('JWS checkpoints and receipts', () => {
     const b = await seedOrg(t.services, 'Swap B');
     const writer = new TransferLogWriter(t.services.db);
     for (const org of [a, b]) {
-      await writer.append([entry(org.organizationId, 1)]);
+      await writer.append([logEntry(org.organizationId, 1)]);
       await t.app.request('/v1/admin/transfers/checkpoints', {
         method: 'POST',
         headers: await signInAs(t.services, { id: org.admin.id, organizationId: org.organizationId, role: 'admin' }),
@@ -177,7 +142,7 @@ describe('JWS checkpoints and receipts', () => {
 
   it('still verifies checkpoints signed before JWS (format 1), and catches a forged one', async () => {
     const org = await seedOrg(t.services, 'Legacy Checkpoint');
-    await new TransferLogWriter(t.services.db).append([entry(org.organizationId, 1), entry(org.organizationId, 2)]);
+    await new TransferLogWriter(t.services.db).append([logEntry(org.organizationId, 1), logEntry(org.organizationId, 2)]);
     const key = getSigningKey(t.config);
     const rows = await t.services.db
       .selectFrom('transfer_log')

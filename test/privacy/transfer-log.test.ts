@@ -1,52 +1,14 @@
-import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordAudit } from '../../src/audit/audit-log.ts';
 import { transferCommands } from '../../src/cli/transfer-commands.ts';
 import { sealCheckpoints } from '../../src/transfers/checkpoints.ts';
-import type { TransferLogEntry } from '../../src/transfers/log-entry.ts';
 import { TransferLogWriter } from '../../src/transfers/log-writer.ts';
 import { enforceRetention } from '../../src/transfers/retention.ts';
 import { verifyTransferLog } from '../../src/transfers/verify.ts';
 import { seedOrg } from '../support/fixtures.ts';
 import { createTestServices, type TestServices } from '../support/services.ts';
-import { consent, insertConnection, jobCtx, logRows } from './helpers.ts';
-
-/** A plausible row, as the gate would write it. */
-function entry(organizationId: string, n: number, createdAt = new Date()): TransferLogEntry {
-  return {
-    id: randomUUID(),
-    organizationId,
-    direction: 'outbound',
-    userId: null,
-    connectionId: null,
-    platform: 'test_platform',
-    recipientAccount: 'someone@example.test',
-    recipientDestination: 'cal-1',
-    subjects: { caseIds: ['case-1'], eventIds: [`e${n}`] },
-    categories: ['calendar.events'],
-    fieldNames: ['title'],
-    purpose: 'calendar_sync',
-    consentId: null,
-    consentVersion: null,
-    payloadSha256: 'ab'.repeat(32),
-    payloadBytes: 17,
-    actor: { kind: 'job', jobId: `j${n}`, queue: 'sync' },
-    operation: 'create',
-    itemKey: `event:e${n}`,
-    intentId: null,
-    outcome: 'intent',
-    providerStatus: null,
-    remoteId: null,
-    durationMs: null,
-    reason: null,
-    errorClass: null,
-    errorMessage: null,
-    requesterIp: null,
-    requesterUserAgent: null,
-    createdAt,
-  };
-}
+import { consent, insertConnection, jobCtx, logEntry, logRows } from './helpers.ts';
 
 async function runVerify(t: TestServices, organizationId: string) {
   const cmd = transferCommands.find((c) => c.words.join(' ') === 'transfers verify')!;
@@ -84,7 +46,7 @@ describe('transfer log', () => {
 
   it('refuses UPDATE, DELETE and TRUNCATE in the database', async () => {
     const org = await seedOrg(t.services, 'Append Only');
-    await new TransferLogWriter(t.services.db).append([entry(org.organizationId, 1)]);
+    await new TransferLogWriter(t.services.db).append([logEntry(org.organizationId, 1)]);
     await expect(sql`UPDATE transfer_log SET purpose = 'x' WHERE organization_id = ${org.organizationId}`.execute(t.services.db)).rejects.toThrow(
       /append-only/,
     );
@@ -103,7 +65,7 @@ describe('transfer log', () => {
     await Promise.all(
       writers.map(async (w, wi) => {
         for (let k = 0; k < 6; k++) {
-          await w.append(Array.from({ length: 1 + ((wi + k) % 3) }, (_, j) => entry(org.organizationId, wi * 100 + k * 10 + j)));
+          await w.append(Array.from({ length: 1 + ((wi + k) % 3) }, (_, j) => logEntry(org.organizationId, wi * 100 + k * 10 + j)));
         }
       }),
     );
@@ -155,7 +117,7 @@ describe('transfer log', () => {
   it('detects rows cut off the end after a signed checkpoint', async () => {
     const org = await seedOrg(t.services, 'Truncated');
     const writer = new TransferLogWriter(t.services.db);
-    await writer.append(Array.from({ length: 6 }, (_, i) => entry(org.organizationId, i)));
+    await writer.append(Array.from({ length: 6 }, (_, i) => logEntry(org.organizationId, i)));
     const sealed = await sealCheckpoints(t.services, { organizationId: org.organizationId });
     expect(sealed.sealed).toEqual([expect.objectContaining({ organizationId: org.organizationId, seq: 6 })]);
     expect((await verifyTransferLog(t.services, { organizationId: org.organizationId })).organizations[0]).toMatchObject({ ok: true, checkpointsVerified: 1 });
@@ -170,7 +132,7 @@ describe('transfer log', () => {
 
   it('the chain head only moves forward: rewinding, deleting or truncating it is refused', async () => {
     const org = await seedOrg(t.services, 'Forward only');
-    await new TransferLogWriter(t.services.db).append(Array.from({ length: 3 }, (_, i) => entry(org.organizationId, i)));
+    await new TransferLogWriter(t.services.db).append(Array.from({ length: 3 }, (_, i) => logEntry(org.organizationId, i)));
     const row2 = (await logRows(t.services, org.organizationId))[1]!;
     await expect(
       sql`UPDATE transfer_log_heads SET seq = 2, hash = ${row2.hash} WHERE organization_id = ${org.organizationId}`.execute(t.services.db),
@@ -180,7 +142,7 @@ describe('transfer log', () => {
     );
     await expect(sql`TRUNCATE transfer_log_heads`.execute(t.services.db)).rejects.toThrow(/append-only/);
     // Appending still moves it forward.
-    await new TransferLogWriter(t.services.db).append([entry(org.organizationId, 9)]);
+    await new TransferLogWriter(t.services.db).append([logEntry(org.organizationId, 9)]);
     const head = await t.services.db.selectFrom('transfer_log_heads').select('seq').where('organization_id', '=', org.organizationId).executeTakeFirstOrThrow();
     expect(Number(head.seq)).toBe(4);
   });
@@ -188,9 +150,9 @@ describe('transfer log', () => {
   it('names the range cut off the end from the witness when the newest rows, their checkpoint and the head were all rewritten; seal refuses', async () => {
     const org = await seedOrg(t.services, 'Cut tail');
     const writer = new TransferLogWriter(t.services.db);
-    await writer.append(Array.from({ length: 5 }, (_, i) => entry(org.organizationId, i)));
+    await writer.append(Array.from({ length: 5 }, (_, i) => logEntry(org.organizationId, i)));
     expect((await sealCheckpoints(t.services, { organizationId: org.organizationId })).sealed).toHaveLength(1);
-    await writer.append(Array.from({ length: 3 }, (_, i) => entry(org.organizationId, 10 + i)));
+    await writer.append(Array.from({ length: 3 }, (_, i) => logEntry(org.organizationId, 10 + i)));
     expect((await sealCheckpoints(t.services, { organizationId: org.organizationId })).sealed).toEqual([expect.objectContaining({ seq: 8 })]);
     // Cover the tracks inside the database: rows 6..8 gone, their checkpoint gone, the head back at 5.
     await asDba(t, sql`DELETE FROM transfer_log WHERE organization_id = ${org.organizationId} AND seq > 5`);
@@ -212,7 +174,7 @@ describe('transfer log', () => {
     expect(output).toMatch(/rows 6\.\.8/);
 
     // New rows after the cut: seal still refuses to sign the rewound chain.
-    await new TransferLogWriter(t.services.db).append([entry(org.organizationId, 20)]);
+    await new TransferLogWriter(t.services.db).append([logEntry(org.organizationId, 20)]);
     const sealed = await sealCheckpoints(t.services, { organizationId: org.organizationId });
     expect(sealed.sealed).toEqual([]);
     expect(sealed.refused).toEqual([
@@ -223,9 +185,9 @@ describe('transfer log', () => {
   it('seal refuses a chain broken between the last checkpoint and the head', async () => {
     const org = await seedOrg(t.services, 'Broken unsealed');
     const writer = new TransferLogWriter(t.services.db);
-    await writer.append(Array.from({ length: 3 }, (_, i) => entry(org.organizationId, i)));
+    await writer.append(Array.from({ length: 3 }, (_, i) => logEntry(org.organizationId, i)));
     await sealCheckpoints(t.services, { organizationId: org.organizationId });
-    await writer.append(Array.from({ length: 3 }, (_, i) => entry(org.organizationId, 10 + i)));
+    await writer.append(Array.from({ length: 3 }, (_, i) => logEntry(org.organizationId, 10 + i)));
     // A row after the checkpoint edited in place (its stored hash kept, so only re-hashing shows it).
     await asDba(t, sql`UPDATE transfer_log SET recipient_account = ${'someone-else@example.test'} WHERE organization_id = ${org.organizationId} AND seq = 5`);
     const sealed = await sealCheckpoints(t.services, { organizationId: org.organizationId });
@@ -235,7 +197,7 @@ describe('transfer log', () => {
 
   it('detects a forged checkpoint signature', async () => {
     const org = await seedOrg(t.services, 'Forged');
-    await new TransferLogWriter(t.services.db).append([entry(org.organizationId, 1)]);
+    await new TransferLogWriter(t.services.db).append([logEntry(org.organizationId, 1)]);
     await sealCheckpoints(t.services, { organizationId: org.organizationId });
     await sql`ALTER TABLE transfer_log_checkpoints DISABLE TRIGGER transfer_log_checkpoints_append_only`.execute(t.services.db);
     // Keep the JWS's header and payload, zero its signature.
@@ -252,8 +214,8 @@ describe('transfer log', () => {
     const writer = new TransferLogWriter(t.services.db);
     const days = t.config.TRANSFER_LOG_RETENTION_DAYS;
     const old = new Date(Date.now() - (days + 10) * 86_400_000);
-    await writer.append(Array.from({ length: 4 }, (_, i) => entry(org.organizationId, i, old)));
-    await writer.append(Array.from({ length: 3 }, (_, i) => entry(org.organizationId, 10 + i)));
+    await writer.append(Array.from({ length: 4 }, (_, i) => logEntry(org.organizationId, i, old)));
+    await writer.append(Array.from({ length: 3 }, (_, i) => logEntry(org.organizationId, 10 + i)));
     const result = await enforceRetention(t.services, { organizationId: org.organizationId });
     expect(result.organizations).toEqual([expect.objectContaining({ organizationId: org.organizationId, removedRows: 4, throughSeq: 4 })]);
     const rows = await logRows(t.services, org.organizationId);
@@ -265,13 +227,13 @@ describe('transfer log', () => {
     // The setting stayed local to the retention transaction.
     await expect(sql`DELETE FROM transfer_log WHERE organization_id = ${org.organizationId}`.execute(t.services.db)).rejects.toThrow(/append-only/);
     // New rows keep chaining after the purge.
-    await writer.append([entry(org.organizationId, 99)]);
+    await writer.append([logEntry(org.organizationId, 99)]);
     expect((await verifyTransferLog(t.services, { organizationId: org.organizationId })).ok).toBe(true);
   });
 
   it('flags a purged prefix that no signed checkpoint vouches for', async () => {
     const org = await seedOrg(t.services, 'Unanchored');
-    await new TransferLogWriter(t.services.db).append(Array.from({ length: 3 }, (_, i) => entry(org.organizationId, i)));
+    await new TransferLogWriter(t.services.db).append(Array.from({ length: 3 }, (_, i) => logEntry(org.organizationId, i)));
     await asDba(t, sql`DELETE FROM transfer_log WHERE organization_id = ${org.organizationId} AND seq = 1`);
     const report = await verifyTransferLog(t.services, { organizationId: org.organizationId });
     expect(report.organizations[0]!.firstBroken).toMatchObject({ kind: 'unanchored_start', seq: 2 });

@@ -1,14 +1,13 @@
-import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { vaultFor } from '../../src/connections/token-refresh.ts';
 import { sealCheckpoints } from '../../src/transfers/checkpoints.ts';
-import type { TransferLogEntry } from '../../src/transfers/log-entry.ts';
 import { TransferLogWriter } from '../../src/transfers/log-writer.ts';
 import { verifySignature } from '../../src/webhooks/signature.ts';
 import { signInAs } from '../support/fixtures.ts';
 import { caseWithEvents, createSyncEnv, GOOGLE_ACCOUNT, type SyncEnv } from '../sync/support/env.ts';
 import { type Received, Receiver, waitFor } from './receiver.ts';
+import { logEntry } from '../privacy/helpers.ts';
 
 /**
  * The events where they happen, against the Google sandbox with every real worker running (sync,
@@ -163,39 +162,3 @@ describe('webhook events from the real flows', () => {
     expect(receiver.received.map(bodyOf).filter((b) => b.type === 'integrity.check_failed')).toHaveLength(1);
   });
 });
-
-/** A plausible transfer-log row, as the gate would write it. */
-function logEntry(organizationId: string, n: number): TransferLogEntry {
-  return {
-    id: randomUUID(),
-    organizationId,
-    direction: 'outbound',
-    userId: null,
-    connectionId: null,
-    platform: 'test_platform',
-    recipientAccount: 'someone@example.test',
-    recipientDestination: 'cal-1',
-    subjects: { caseIds: ['case-1'], eventIds: [`e${n}`] },
-    categories: ['calendar.events'],
-    fieldNames: ['title'],
-    purpose: 'calendar_sync',
-    consentId: null,
-    consentVersion: null,
-    payloadSha256: 'ab'.repeat(32),
-    payloadBytes: 17,
-    actor: { kind: 'job', jobId: `j${n}`, queue: 'sync' },
-    operation: 'create',
-    itemKey: `event:e${n}`,
-    intentId: null,
-    outcome: 'intent',
-    providerStatus: null,
-    remoteId: null,
-    durationMs: null,
-    reason: null,
-    errorClass: null,
-    errorMessage: null,
-    requesterIp: null,
-    requesterUserAgent: null,
-    createdAt: new Date(),
-  };
-}
