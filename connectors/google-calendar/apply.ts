@@ -4,6 +4,7 @@ import type { ApplyOptions, DesiredItem, PlanStep, StepResult, SyncContext } fro
 import { type GoogleEvent, openGoogleCalendar, ProviderHttpError } from './client.ts';
 import { classifyGoogleError, NotSentError } from './errors.ts';
 import type { GoogleCalendarSettings } from './manifest.ts';
+import { INSERT_MET_EXISTING } from './write-check.ts';
 
 /**
  * Create / update / delete of Google Calendar events through the outbound gate. The gate hands
@@ -169,15 +170,17 @@ export async function applyGoogleSteps(ctx: SyncContext, steps: PlanStep[], opti
       const patch = async (etag: string | null) => count(() => api.patchEvent(calendarId, remoteId, body, { etag }));
       const insert = async () => count(() => api.insertEvent(calendarId, { ...withoutNulls(body), id: remoteId }));
       // The id exists (a retried create, a cancelled event, or one that came back): update it instead.
-      const insertOrPatch = async () => {
+      // The log keeps that the insert met an existing event: a write check of an earlier create whose
+      // answer never came reads it (that create may be what the insert met).
+      const insertOrPatch = async (): Promise<{ event: GoogleEvent; status: number; note?: string }> => {
         try {
           return await insert();
         } catch (err) {
           if (statusOf(err) !== 409) throw err;
-          return patch(null);
+          return { ...(await patch(null)), note: INSERT_MET_EXISTING };
         }
       };
-      const write = async (): Promise<{ event: GoogleEvent; status: number }> => {
+      const write = async (): Promise<{ event: GoogleEvent; status: number; note?: string }> => {
         if (step.op === 'create') return insertOrPatch();
         try {
           return await patch(step.current.etag);
@@ -198,7 +201,7 @@ export async function applyGoogleSteps(ctx: SyncContext, steps: PlanStep[], opti
       };
       try {
         const written = await write();
-        return { value: { etag: written.event.etag ?? null }, status: written.status, remoteId };
+        return { value: { etag: written.event.etag ?? null }, status: written.status, remoteId, note: written.note };
       } catch (err) {
         if (statusOf(err) === 404) calendarGone[i] = await count(() => calendarAnswers404(api, calendarId));
         throw err;

@@ -488,6 +488,7 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
                 subjects: done.subjects ? normaliseSubjects({ ...mergeSubjects(intent.subjects, done.subjects) }) : intent.subjects,
                 providerStatus: done.status ?? null,
                 remoteId: cleanText(done.remoteId ?? null, 1024),
+                reason: cleanText(done.note ?? null, 200),
                 payloadBytes: done.notModified ? 0 : (done.bytes ?? intent.payloadBytes),
                 durationMs: Math.round(performance.now() - started),
                 createdAt: new Date(),

@@ -91,6 +91,12 @@ export interface ProviderOutcome<T> {
   notModified?: boolean;
   /** Inbound transfers: the data subjects actually received (e.g. ids of the imported contacts). */
   subjects?: TransferSubjects;
+  /**
+   * What the provider's answer said about the write beyond its status, kept as the outcome row's
+   * `reason` — e.g. `insert_met_existing`: a create whose insert found the item already there (409)
+   * and updated it, which a later write check needs to tell who created it.
+   */
+  note?: string;
 }
 
 export type TransferResult<T> =
