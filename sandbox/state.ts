@@ -62,6 +62,8 @@ export interface FaultSpec {
 export interface Fault extends FaultSpec {
   id: string;
   hits: number;
+  /** Epoch milliseconds of the last request the fault applied to. */
+  lastHitAtMs?: number;
 }
 
 export interface IssuedToken {
@@ -161,6 +163,7 @@ export class SandboxState {
       if (f.path && !new RegExp(f.path).test(req.path)) continue;
       if (f.times !== undefined && f.hits >= f.times) continue;
       f.hits += 1;
+      f.lastHitAtMs = Date.now();
       hits.push(f);
     }
     return hits;

@@ -406,6 +406,8 @@ class PlanRunner {
       // which re-reads the connection's revocation epoch on every call: the run then stops below.
       if (deps.shouldStop?.()) return this.stop({ kind: 'error', error: new RunInterruptedError() });
       if (!(await this.waitForPause())) return;
+      // A pause that begins while this lane waits for its slot, budget or token stops this chunk too.
+      const pauseSignal = this.pauseStop.signal;
       const slot = await this.takeSlot();
       if (!slot) return;
       let part: PlanStep[] = [];
@@ -420,7 +422,7 @@ class PlanRunner {
         }
         this.active += 1;
         try {
-          await this.applyPart(part);
+          await this.applyPart(part, pauseSignal);
         } finally {
           this.active -= 1;
         }
@@ -432,7 +434,7 @@ class PlanRunner {
     }
   }
 
-  private async applyPart(part: PlanStep[]): Promise<void> {
+  private async applyPart(part: PlanStep[], pauseSignal: AbortSignal): Promise<void> {
     const { deps, ctx, account, progress } = this.env;
     // The chunk stops early for a stop of the run, a 429 anywhere in the run, or a call that is slow.
     // A call still out after slowCallMs: the steps behind it go back to the queue at once, for the
@@ -448,7 +450,7 @@ class PlanRunner {
     try {
       sorted = await applyChunk(deps.connector.sync, ctx, part, {
         concurrency: 1,
-        signal: AbortSignal.any([this.runStop.signal, this.pauseStop.signal]),
+        signal: AbortSignal.any([this.runStop.signal, pauseSignal]),
         onRateLimited: (ms, code) => {
           signalled = true;
           this.pause(ms, code === USAGE_LIMIT);

@@ -470,6 +470,9 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
               count(state.attribution, item, 'not_sent');
               return;
             }
+            // The caller stopped (e.g. a 429 paused the account) while the intent was being committed:
+            // the call does not leave (its intent gets a `not_sent` row).
+            if (options?.signal?.aborted) return notSent(i, abortReason(options.signal));
             const started = performance.now();
             try {
               const done = await observeProviderCall(
