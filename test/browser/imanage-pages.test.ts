@@ -158,7 +158,7 @@ describe.skipIf(!hasChromium)('the iManage pages in a real browser', () => {
     await env.waitIdle();
     await admin.goto(`${base}/imanage`);
     expect(await admin.textContent('#imanage-library')).toBe('not chosen yet');
-    await admin.fill('#library-choice', 'ACTIVE');
+    await admin.selectOption('#library-choice', 'ACTIVE');
     await admin.click('#save-imanage-settings');
     await admin.waitForURL(`${base}/imanage?saved=1`);
     await until(() => imanageDocuments(env.sandbox.state).length === 1, 'the document in iManage');

@@ -270,6 +270,8 @@ describe('iManage pages: sign-in at the sandbox, library choice, first sync, dis
     expect(page).toContain('Connected. The first sync is under way');
     expect(/id="imanage-library">([^<]*)</.exec(page)?.[1]).toBe('not chosen yet');
     expect(page).toContain('id="imanage-settings"');
+    // The server's libraries, learned at discovery, are offered.
+    expect([...page.matchAll(/<option value="([A-Z]+)"/g)].map((m) => m[1])).toEqual(['ACTIVE', 'ARCHIVE']);
     expect(imanageDocuments(env.sandbox.state)).toHaveLength(0);
 
     const saved = await pages.post(admin, `/imanage/${connectionId}/settings`, { libraryId: 'ACTIVE', deletePolicy: 'delete' });
