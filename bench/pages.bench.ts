@@ -101,6 +101,62 @@ export const pagesBenchmark: Benchmark = {
       await sql`ANALYZE transfer_log`.execute(db).catch(() => undefined);
       const seededMs = Date.now() - started;
 
+      // The organization's iManage Work connection (the admin's), and 20 webhook endpoints, the first
+      // with a delivery log of 10,000 deliveries (the page shows 50, newest first).
+      const imanage = await db
+        .insertInto('connections')
+        .values({
+          organization_id: org.id,
+          user_id: users[0]!.id,
+          platform: 'imanage',
+          status: 'active',
+          external_account: null,
+          settings: JSON.stringify({ host: 'https://dms.bench.example', libraryId: 'ACTIVE', libraries: ['ACTIVE', 'ARCHIVE'], deletePolicy: 'leave' }),
+          last_error: JSON.stringify(null),
+          sync_progress: JSON.stringify(null),
+          last_sync_at: new Date(),
+        })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      await db
+        .insertInto('consents')
+        .values({
+          connection_id: imanage.id,
+          organization_id: org.id,
+          version: 1,
+          granted_by: users[0]!.id,
+          categories: JSON.stringify(['documents.files']),
+          case_scope: JSON.stringify({ kind: 'practice_areas', practiceAreas: ['Litigation'] }),
+          policy_version: '2026-11-01',
+          method: 'consent_screen' as const,
+          attestations: JSON.stringify({}),
+        })
+        .execute();
+      const endpoints = await db
+        .insertInto('webhook_endpoints')
+        .values(
+          Array.from({ length: 20 }, (_, i) => ({
+            organization_id: org.id,
+            url: `https://hooks.bench.example/${i}`,
+            description: `endpoint ${i}`,
+            event_types: JSON.stringify(null),
+            created_by: users[0]!.id,
+          })),
+        )
+        .returning('id')
+        .execute();
+      await sql`
+        WITH ev AS (
+          INSERT INTO webhook_events (organization_id, type, data, created_at)
+          SELECT ${org.id}::uuid, 'sync.failed', jsonb_build_object('connectionId', gen_random_uuid(), 'platform', 'google_calendar', 'code', 'x'),
+            now() - make_interval(secs => 10000 - g)
+          FROM generate_series(1, 10000) AS g
+          RETURNING id, created_at
+        )
+        INSERT INTO webhook_deliveries (organization_id, endpoint_id, event_id, status, attempt_count, last_status_code, delivered_at, created_at)
+        SELECT ${org.id}::uuid, ${endpoints[0]!.id}::uuid, ev.id, 'delivered', 1, 200, ev.created_at, ev.created_at FROM ev
+      `.execute(db);
+      await sql`ANALYZE webhook_events, webhook_deliveries`.execute(db).catch(() => undefined);
       const signIn = async (userId: string, role: 'admin' | 'member') => {
         const { id, session } = await services.sessions.create({ userId, organizationId: org.id, role, method: 'test' });
         return { cookie: `${SESSION_COOKIE}=${id}`, [CSRF_HEADER]: session.csrfToken, accept: 'text/html' };
@@ -132,6 +188,9 @@ export const pagesBenchmark: Benchmark = {
         ['admin transfer log search (organization, all rows)', '/admin/transfers', admin],
         ['admin transfer log search (one user, sent)', `/admin/transfers?user=${users[1]!.id}&outcome=sent`, admin],
         ['own access report (member)', '/shared/access', member],
+        ['iManage status (member, the organization’s connection)', '/imanage', member],
+        ['webhooks admin (20 endpoints)', '/admin/webhooks', admin],
+        ['webhook delivery log (10,000 deliveries, 50 per page)', `/admin/webhooks/${endpoints[0]!.id}`, admin],
       ] as const) {
         const subject = await time(path, headers);
         out.push({

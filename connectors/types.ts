@@ -13,6 +13,7 @@ import type { Services } from '../src/services.ts';
 import type { ProviderHttpClient } from '../src/transfers/clients/http.ts';
 import type { BlockReason, OutboundGate, TransferActor } from '../src/transfers/types.ts';
 import type { WebApp } from '../src/web/env.ts';
+import type { PageKit } from '../src/web/page-kit.ts';
 
 /**
  * The shape every Additional Platform shares (`connectors/<platform>/`). A registry line plus a
@@ -372,5 +373,11 @@ export interface ConnectorPages {
   /** Hono path patterns the pages answer (e.g. `/feeds`, `/feeds/*`). */
   paths: string[];
   nav?: { id: string; href: string; label: string };
-  register(web: WebApp): void;
+  /**
+   * Where the platform's card on Connected apps leads instead of the generic consent screen (a
+   * platform connected with more than a consent, e.g. an administrator's server address first).
+   */
+  card?: { href: string; label: string };
+  /** Registers the routes; `kit` lends the connection domain functions and components a connector cannot import. */
+  register(web: WebApp, kit: PageKit): void;
 }

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { PermanentRunError, ProviderStepError } from '../../src/sync/errors.ts';
 import { TransferBlockedError, type TransferItem } from '../../src/transfers/types.ts';
 import type { SyncContext } from '../types.ts';
@@ -63,7 +64,15 @@ export async function prepareImanage(ctx: SyncContext, _options: { verify: boole
   const libraryId = s.libraryId ?? (found.libraries.length === 1 ? found.libraries[0] : undefined);
   const settings = { customerId: found.customerId, libraries: found.libraries, ...(libraryId ? { libraryId } : {}) };
   Object.assign(ctx.connection.settings, settings);
-  if (!libraryId) throw new PermanentRunError('library_required', new LibraryNotChosenError(found.libraries).message);
+  if (!libraryId) {
+    // Remembered although the run stops: the administrator then chooses from the server's own libraries.
+    await ctx.services.db
+      .updateTable('connections')
+      .set({ settings: sql`settings || ${JSON.stringify(settings)}::jsonb` })
+      .where('id', '=', ctx.connection.id)
+      .execute();
+    throw new PermanentRunError('library_required', new LibraryNotChosenError(found.libraries).message);
+  }
   if (!found.libraries.includes(libraryId)) {
     throw new PermanentRunError('library_unknown', `the iManage server has no library ${libraryId}; choose one of ${found.libraries.join(', ')}`);
   }

@@ -9,6 +9,7 @@ import { loadFirmClient } from './firm-client.ts';
 import { imanageFirmClientRoutes } from './firm-client-routes.ts';
 import { prepareImanage } from './folders.ts';
 import { type ImanageSettings, manifest, settings } from './manifest.ts';
+import { registerImanagePages } from './pages.tsx';
 import { projectDocuments } from './project.ts';
 import { createImanageRevoke } from './revoke.ts';
 import { createImanageWriteCheck } from './write-check.ts';
@@ -37,6 +38,8 @@ export const imanageConnector: Connector = {
   },
   revoke: createImanageRevoke(),
   routes: [imanageFirmClientRoutes],
+  // The administrator's connect flow (server, OAuth client, consent, sign-in) and the status page.
+  pages: { paths: ['/imanage', '/imanage/*'], card: { href: '/imanage', label: 'Open iManage Work' }, register: registerImanagePages },
   sync: {
     async desired({ services, connection, consent }) {
       const documents = await loadDocumentsInScope(services.db, { organizationId: connection.organizationId, userEmail: null, caseScope: consent.caseScope });

@@ -129,6 +129,27 @@ export async function listAssignedCases(
   }));
 }
 
+/**
+ * The practice areas of the live cases a consent could cover (the user's assigned cases, or the whole
+ * organization's with `userId` null), each once (compared trimmed and case-insensitively), sorted.
+ */
+export async function listPracticeAreas(db: Db, params: { organizationId: string; userId: string | null }): Promise<string[]> {
+  let q = db
+    .selectFrom('cases as c')
+    .select(sql<string>`min(trim(c.practice_area))`.as('area'))
+    .where('c.organization_id', '=', params.organizationId)
+    .where('c.deleted_at', 'is', null)
+    .where('c.practice_area', 'is not', null)
+    .where(sql<boolean>`trim(c.practice_area) <> ''`);
+  if (params.userId) {
+    const email = await userEmail(db, { organizationId: params.organizationId, userId: params.userId });
+    if (!email) return [];
+    q = q.where(sql<boolean>`c.assignees @> ${JSON.stringify([email])}::jsonb`);
+  }
+  const rows = await q.groupBy(sql`lower(trim(c.practice_area))`).orderBy(sql`lower(trim(c.practice_area))`).limit(200).execute();
+  return rows.map((r) => r.area);
+}
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**

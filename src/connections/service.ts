@@ -528,6 +528,34 @@ export async function listConnectionsPage(
   return { items, nextCursor: nextTimeIdCursor(rows, params.limit) };
 }
 
+/**
+ * The live (not revoked) connections of an organization-level platform (the firm's own server),
+ * newest first: everyone in the organization may see their status, since they carry everyone's
+ * cases. Refused for a platform each member connects for themselves.
+ */
+export async function listOrganizationConnections(
+  services: Services,
+  params: { principal: UserPrincipal; platform: string; limit?: number },
+): Promise<ConnectionView[]> {
+  const connector = connectorFor(params.platform);
+  if (!connector) throw new ConnectionsError('unknown_platform', `there is no platform "${params.platform}"`);
+  if (connector.manifest.level !== 'organization') throw new NotFoundError('connection');
+  const rows = await services.db
+    .selectFrom('connections')
+    .select('id')
+    .where('organization_id', '=', params.principal.organizationId)
+    .where('platform', '=', connector.manifest.id)
+    .where('status', '!=', 'revoked')
+    .orderBy('created_at', 'desc')
+    .orderBy('id')
+    .limit(params.limit ?? 10)
+    .execute();
+  return views(
+    services,
+    rows.map((r) => r.id),
+  );
+}
+
 /** One connection: the owner's, or any of the organization's for an administrator. */
 export async function getConnection(services: Services, params: { principal: UserPrincipal; id: string }): Promise<ConnectionView> {
   const row = await services.db

@@ -80,6 +80,8 @@ export async function previewConsent(
     settings: params.settings ?? {},
   };
   const desired = await connector.sync.desired({ services, connection, consent });
+  // A scope by practice area is decided on the cases' practice areas, read as the gate reads them.
+  const practiceAreas = params.caseScope.kind === 'practice_areas' ? await practiceAreasOf(services, params.organizationId, desired) : undefined;
   // The item carries every category the platform can carry, the platform's first (required) one
   // first, as the connector's apply step does; the gate then strips what the consent leaves out.
   const itemCategories = connector.manifest.categories as [CategoryId, ...CategoryId[]];
@@ -99,6 +101,7 @@ export async function previewConsent(
       consent: { kind: 'current', consent },
       item,
       purpose: 'preview',
+      practiceAreas,
     });
     if (!decision.allowed) continue;
     for (const f of decision.fieldNames) names.add(f);
@@ -106,6 +109,22 @@ export async function previewConsent(
   }
   allowed.sort((a, b) => String(a.fields.start ?? '').localeCompare(String(b.fields.start ?? '')) || a.key.localeCompare(b.key));
   return { total: allowed.length, items: allowed.slice(0, params.limit), fieldNames: [...names].sort() };
+}
+
+/** The practice areas of the cases the items name (one query). */
+async function practiceAreasOf(services: Services, organizationId: string, items: ReadonlyArray<{ subjects: { caseIds: string[] } }>) {
+  const ids = [...new Set(items.flatMap((i) => i.subjects.caseIds))];
+  const areas = new Map<string, string | null>();
+  if (!ids.length) return areas;
+  const rows = await services.db
+    .selectFrom('cases')
+    .select(['id', 'practice_area'])
+    .where('organization_id', '=', organizationId)
+    .where('id', 'in', ids)
+    .where('deleted_at', 'is', null)
+    .execute();
+  for (const r of rows) areas.set(r.id, r.practice_area);
+  return areas;
 }
 
 /** The registry's categories a platform can carry, with their descriptions and fields. */

@@ -23,6 +23,7 @@ import { registerChangePages } from './pages/change.tsx';
 import { registerConnectedApps } from './pages/connected-apps.tsx';
 import { registerConnectionPages } from './pages/connection.tsx';
 import { registerConsentPages } from './pages/consent.tsx';
+import { pageKit } from './pages/organization-connection.tsx';
 import { registerSharedData } from './pages/shared-data.tsx';
 import { registerQueueDashboard } from './queue-dashboard.ts';
 import { sendPage } from './render.ts';
@@ -87,7 +88,7 @@ export function createWebPages(services: Services): WebApp {
   registerSharedData(web);
   for (const pages of connectorPages) {
     if (pages.nav) registerNavEntry(pages.nav);
-    pages.register(web);
+    pages.register(web, pageKit);
   }
   registerAdminPages(web);
   registerAccessReportPages(web);

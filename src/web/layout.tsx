@@ -29,7 +29,9 @@ export function Layout(props: LayoutProps) {
   ];
   // Connector pages (not offered to a restricted, embedded session).
   if (!viewer?.restricted) nav.push(...connectorNavEntries());
-  if (viewer && viewer.principal.role === 'admin' && !viewer.restricted) nav.push({ id: 'admin', href: '/admin', label: 'Admin' });
+  if (viewer && viewer.principal.role === 'admin' && !viewer.restricted) {
+    nav.push({ id: 'admin', href: '/admin', label: 'Admin' }, { id: 'webhooks', href: '/admin/webhooks', label: 'Webhooks' });
+  }
   return (
     <html lang="en">
       <head>

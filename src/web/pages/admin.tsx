@@ -21,6 +21,7 @@ import { registerPlatformPages } from './admin/platforms.tsx';
 import { registerSecurityEventPages } from './admin/security-events.tsx';
 import { registerSignInSettings } from './admin/sign-in-settings.tsx';
 import { registerAdminTransferPages } from './admin/transfers.tsx';
+import { registerWebhookPages } from './admin/webhooks.tsx';
 
 /** Paths of the admin console (each also needs a signed-in session, set up in index.tsx). */
 export const ADMIN_PATHS = ['/admin', '/admin/*'];
@@ -61,6 +62,7 @@ export function registerAdminPages(web: WebApp): void {
   registerPlatformPages(web);
   registerAdminTransferPages(web);
   registerSecurityEventPages(web);
+  registerWebhookPages(web);
 
   web.get('/admin', async (c) => {
     const services = c.get('services');
@@ -108,6 +110,11 @@ export function registerAdminPages(web: WebApp): void {
             <h2>API keys</h2>
             <p>Keys of the case-management app: create (shown once), revoke.</p>
             <a href="/admin/api-keys">Manage API keys</a>
+          </section>
+          <section class="card">
+            <h2>Webhooks</h2>
+            <p>Endpoints that receive signed events: create, rotate the secret, delete, each one’s delivery log with Replay.</p>
+            <a href="/admin/webhooks">Manage webhooks</a>
           </section>
           <section class="card">
             <h2>Platforms</h2>

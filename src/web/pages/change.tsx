@@ -1,7 +1,7 @@
 /** @jsxImportSource hono/jsx */
 import { connectorFor } from '../../../connectors/registry.ts';
 import { clientAddress } from '../../api/client-address.ts';
-import { listAssignedCases } from '../../cases/lookup.ts';
+import { listAssignedCases, listPracticeAreas } from '../../cases/lookup.ts';
 import { getConnection } from '../../connections/service.ts';
 import { changeConsent } from '../../consent/change.ts';
 import type { CaseScope } from '../../db/types.ts';
@@ -31,9 +31,16 @@ export function registerChangePages(web: WebApp): void {
     if (view.status === 'revoked') throw new PageError(409, 'connection_revoked', 'This connection is disconnected; connect the account again.');
     const touched = c.req.query('scope') !== undefined;
     const choice = touched
-      ? readChoice(view.platform, { categories: c.req.queries('categories') ?? [], scope: c.req.query('scope'), caseIds: c.req.queries('caseIds') ?? [] })
+      ? readChoice(view.platform, {
+          categories: c.req.queries('categories') ?? [],
+          scope: c.req.query('scope'),
+          caseIds: c.req.queries('caseIds') ?? [],
+          practiceAreas: c.req.queries('practiceAreas') ?? [],
+        })
       : { categories: view.categories, caseScope: (view.caseScope ?? { kind: 'all' }) as CaseScope };
-    const cases = await listAssignedCases(services.db, { organizationId: viewer.principal.organizationId, userId: viewer.principal.userId });
+    const owner = { organizationId: viewer.principal.organizationId, userId: viewer.principal.userId };
+    const cases = await listAssignedCases(services.db, owner);
+    const practiceAreas = await listPracticeAreas(services.db, owner);
     return sendPage(
       c,
       <Layout
@@ -52,6 +59,7 @@ export function registerChangePages(web: WebApp): void {
           connector={connector}
           choice={choice}
           cases={cases}
+          practiceAreas={practiceAreas}
           preview={await previewFor(c, view.platform, choice)}
           csrf={c.get('csrfToken')}
           action={`/apps/${view.id}/change`}
@@ -75,11 +83,15 @@ export function registerChangePages(web: WebApp): void {
       categories: many(form.categories as string | string[] | undefined),
       scope: typeof form.scope === 'string' ? form.scope : undefined,
       caseIds: many(form.caseIds as string | string[] | undefined),
+      practiceAreas: many(form.practiceAreas as string | string[] | undefined),
       policyVersion: typeof form.policyVersion === 'string' ? form.policyVersion : undefined,
     });
     if (!choice.categories.length) throw new PageError(400, 'no_categories', 'Tick at least one kind of data, or disconnect to stop sharing.');
     if (choice.caseScope.kind === 'cases' && !choice.caseScope.caseIds.length) {
       throw new PageError(400, 'empty_case_scope', 'Choose at least one case, or share all your cases.');
+    }
+    if (choice.caseScope.kind === 'practice_areas' && !choice.caseScope.practiceAreas.length) {
+      throw new PageError(400, 'empty_case_scope', 'Choose at least one practice area, or share all your cases.');
     }
     const attestations: Record<string, string> = {};
     for (const cat of choice.categories) {

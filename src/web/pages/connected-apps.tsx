@@ -52,6 +52,12 @@ export function registerConnectedApps(web: WebApp): void {
                 {mine.length === 0 ? <p class="muted">Not connected.</p> : mine.map((v) => <ConnectionSummary view={v} csrf={c.get('csrfToken')} />)}
                 {off ? (
                   <p class="muted">Your administrator has switched this platform off.</p>
+                ) : connector.pages?.card ? (
+                  <div class="actions">
+                    <a class="button secondary" href={connector.pages.card.href}>
+                      {connector.pages.card.label}
+                    </a>
+                  </div>
                 ) : isFeed ? (
                   <div class="actions">
                     <a class="button secondary" href="/feeds">

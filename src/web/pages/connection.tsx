@@ -1,5 +1,6 @@
 /** @jsxImportSource hono/jsx */
 import { z } from 'zod';
+import { connectorFor } from '../../../connectors/registry.ts';
 import type { UserPrincipal } from '../../auth/principal.ts';
 import { type ConnectionView, getConnection, reauthorizeConnection } from '../../connections/service.ts';
 import { caseScopeWords } from '../../consent/case-scope.ts';
@@ -38,6 +39,9 @@ export function registerConnectionPages(web: WebApp): void {
     const view = await getConnection(services, { principal: viewer.principal, id: idParam(c.req.param('id')) });
     c.set('formTargets', providerOrigins(services.config));
     const justConnected = c.req.query('connected') === '1';
+    // A platform with its own page (an organization's server) shows the first sync there.
+    const own = connectorFor(view.platform)?.pages?.card;
+    if (justConnected && own) return c.redirect(`${own.href}?connected=1`, 302);
     return sendPage(
       c,
       <Layout title={`${view.platformName}`} nonce={c.get('nonce')} csrfToken={c.get('csrfToken')} viewer={viewer} current="apps" scripts={['/assets/live.js']}>
@@ -278,13 +282,13 @@ function scopeWords(view: ConnectionView): string {
 }
 
 /** The live status block: re-fetched by live.js while a sync runs; a reload shows the same. */
-export function Progress(props: { view: ConnectionView }) {
+export function Progress(props: { view: ConnectionView; liveUrl?: string }) {
   const words = statusWords(props.view);
   const tone = words.tone === 'ok' ? 'status-ok' : words.tone === 'bad' ? 'status-bad' : words.tone === 'warn' ? 'status-warn' : '';
   return (
     <div
       id="progress"
-      data-live-url={words.running ? `/apps/${props.view.id}/progress` : undefined}
+      data-live-url={words.running ? (props.liveUrl ?? `/apps/${props.view.id}/progress`) : undefined}
       data-live-done={words.running ? 'false' : 'true'}
       aria-live="polite"
     >

@@ -4,8 +4,9 @@ import { z } from 'zod';
 import { connectorFor } from '../../../connectors/registry.ts';
 import type { Connector } from '../../../connectors/types.ts';
 import { clientAddress } from '../../api/client-address.ts';
-import { type CaseSummary, listAssignedCases } from '../../cases/lookup.ts';
+import { type CaseSummary, listAssignedCases, listPracticeAreas } from '../../cases/lookup.ts';
 import { createConnection } from '../../connections/service.ts';
+import { normaliseCaseScope } from '../../consent/case-scope.ts';
 import { CATEGORIES, type CategoryId, isCategoryId } from '../../consent/categories.ts';
 import { CURRENT_POLICY_VERSION } from '../../consent/service.ts';
 import type { CaseScope } from '../../db/types.ts';
@@ -28,8 +29,9 @@ export interface Choice {
 
 const FormSchema = z.object({
   categories: z.array(z.string().max(64)).max(20),
-  scope: z.enum(['all', 'cases']).default('all'),
+  scope: z.enum(['all', 'cases', 'practice_areas']).default('all'),
   caseIds: z.array(z.uuid()).max(5000),
+  practiceAreas: z.array(z.string().trim().min(1).max(100)).max(100).default([]),
   policyVersion: z.string().max(40).optional(),
 });
 
@@ -40,14 +42,19 @@ export function many(value: string | string[] | undefined): string[] {
 /** Reads the choice from query parameters (preview) or the posted form (connect); bad input is 400 `validation_failed`. */
 export function readChoice(
   platform: string,
-  raw: { categories: string[]; scope?: string; caseIds: string[]; policyVersion?: string },
+  raw: { categories: string[]; scope?: string; caseIds: string[]; practiceAreas?: string[]; policyVersion?: string },
 ): Choice & { policyVersion?: string } {
   const parsed = FormSchema.safeParse(raw);
   if (!parsed.success) throw new PageError(400, 'validation_failed', 'The form is not valid: reload the page and choose again.');
   const connector = connectorFor(platform)!;
   const bad = parsed.data.categories.filter((c) => !isCategoryId(c) || !connector.manifest.categories.includes(c));
   if (bad.length) throw new PageError(400, 'invalid_categories', `${connector.manifest.displayName} cannot carry: ${bad.join(', ')}`);
-  const caseScope: CaseScope = parsed.data.scope === 'cases' ? { kind: 'cases', caseIds: [...new Set(parsed.data.caseIds)] } : { kind: 'all' };
+  const caseScope: CaseScope =
+    parsed.data.scope === 'cases'
+      ? { kind: 'cases', caseIds: [...new Set(parsed.data.caseIds)] }
+      : parsed.data.scope === 'practice_areas'
+        ? normaliseCaseScope({ kind: 'practice_areas', practiceAreas: parsed.data.practiceAreas })
+        : { kind: 'all' };
   return { categories: parsed.data.categories as CategoryId[], caseScope, policyVersion: parsed.data.policyVersion };
 }
 
@@ -72,15 +79,20 @@ export function registerConsentPages(web: WebApp): void {
     const services = c.get('services');
     const viewer = c.get('viewer');
     const connector = platformOf(c);
+    // A platform connected with more than a consent (an administrator's server first) has its own start.
+    if (connector.pages?.card) return c.redirect(connector.pages.card.href, 302);
     const touched = c.req.query('scope') !== undefined;
     const choice = touched
       ? readChoice(connector.manifest.id, {
           categories: c.req.queries('categories') ?? [],
           scope: c.req.query('scope'),
           caseIds: c.req.queries('caseIds') ?? [],
+          practiceAreas: c.req.queries('practiceAreas') ?? [],
         })
       : { categories: connector.manifest.defaultCategories, caseScope: { kind: 'all' } as CaseScope };
-    const cases = await listAssignedCases(services.db, { organizationId: viewer.principal.organizationId, userId: viewer.principal.userId });
+    const owner = { organizationId: viewer.principal.organizationId, userId: viewer.principal.userId };
+    const cases = await listAssignedCases(services.db, owner);
+    const practiceAreas = await listPracticeAreas(services.db, owner);
     const preview = await previewFor(c, connector.manifest.id, choice);
     c.set('formTargets', providerOrigins(services.config));
     return sendPage(
@@ -101,6 +113,7 @@ export function registerConsentPages(web: WebApp): void {
           connector={connector}
           choice={choice}
           cases={cases}
+          practiceAreas={practiceAreas}
           preview={preview}
           csrf={c.get('csrfToken')}
           action={`/apps/connect/${connector.manifest.id}`}
@@ -119,6 +132,7 @@ export function registerConsentPages(web: WebApp): void {
       categories: c.req.queries('categories') ?? [],
       scope: c.req.query('scope'),
       caseIds: c.req.queries('caseIds') ?? [],
+      practiceAreas: c.req.queries('practiceAreas') ?? [],
     });
     return sendFragment(c, <PreviewBlock preview={await previewFor(c, connector.manifest.id, choice)} />);
   });
@@ -128,24 +142,7 @@ export function registerConsentPages(web: WebApp): void {
     const viewer = c.get('viewer');
     const connector = platformOf(c);
     const form = await c.req.parseBody({ all: true });
-    const choice = readChoice(connector.manifest.id, {
-      categories: many(form.categories as string | string[] | undefined),
-      scope: typeof form.scope === 'string' ? form.scope : undefined,
-      caseIds: many(form.caseIds as string | string[] | undefined),
-      policyVersion: typeof form.policyVersion === 'string' ? form.policyVersion : undefined,
-    });
-    if (choice.policyVersion !== CURRENT_POLICY_VERSION) {
-      throw new PageError(409, 'policy_version_outdated', 'The consent text changed since this page was shown. Reload the page and choose again.');
-    }
-    if (!choice.categories.length) throw new PageError(400, 'no_categories', 'Tick at least one kind of data to share.');
-    if (choice.caseScope.kind === 'cases' && !choice.caseScope.caseIds.length) {
-      throw new PageError(400, 'empty_case_scope', 'Choose at least one case, or share all your cases.');
-    }
-    const attestations: Record<string, string> = {};
-    for (const id of choice.categories) {
-      const given = form[`attestation:${id}`];
-      if (typeof given === 'string') attestations[id] = given;
-    }
+    const { choice, attestations } = readPostedConsent(connector.manifest.id, form);
     const result = await createConnection(services, {
       principal: viewer.principal,
       input: {
@@ -164,11 +161,50 @@ export function registerConsentPages(web: WebApp): void {
   });
 }
 
+/**
+ * The posted consent form: the choice (policy version current, at least one category, a non-empty
+ * case scope) and the attestations given for the chosen categories. Bad input is a 4xx page.
+ */
+export function readPostedConsent(platform: string, form: Record<string, string | File | (string | File)[]>) {
+  const text = (v: unknown) => many(v as string | string[] | undefined).filter((x): x is string => typeof x === 'string');
+  const choice = readChoice(platform, {
+    categories: text(form.categories),
+    scope: typeof form.scope === 'string' ? form.scope : undefined,
+    caseIds: text(form.caseIds),
+    practiceAreas: text(form.practiceAreas),
+    policyVersion: typeof form.policyVersion === 'string' ? form.policyVersion : undefined,
+  });
+  if (choice.policyVersion !== CURRENT_POLICY_VERSION) {
+    throw new PageError(409, 'policy_version_outdated', 'The consent text changed since this page was shown. Reload the page and choose again.');
+  }
+  if (!choice.categories.length) throw new PageError(400, 'no_categories', 'Tick at least one kind of data to share.');
+  if (choice.caseScope.kind === 'cases' && !choice.caseScope.caseIds.length) {
+    throw new PageError(400, 'empty_case_scope', 'Choose at least one case, or share all your cases.');
+  }
+  if (choice.caseScope.kind === 'practice_areas' && !choice.caseScope.practiceAreas.length) {
+    throw new PageError(400, 'empty_case_scope', 'Choose at least one practice area, or share all cases.');
+  }
+  const attestations: Record<string, string> = {};
+  for (const id of choice.categories) {
+    const given = form[`attestation:${id}`];
+    if (typeof given === 'string') attestations[id] = given;
+  }
+  return { choice, attestations };
+}
+
 /** The consent choices with the live preview: the connect page and the Change page share it. */
 export function ConsentForm(props: {
   connector: Connector;
   choice: Choice;
   cases: CaseSummary[];
+  /** Practice areas offered as a case scope (none: the choice is not shown). */
+  practiceAreas?: string[];
+  /** Words of the "all cases" choice (default: the user's own cases). */
+  allLabel?: string;
+  /** Whether single cases can be chosen (default yes). */
+  caseChoice?: boolean;
+  /** Fields the form carries along (e.g. an organization's server address chosen on the step before). */
+  hidden?: Record<string, string>;
   preview: ConsentPreview | null;
   csrf: string;
   action: string;
@@ -179,10 +215,16 @@ export function ConsentForm(props: {
 }) {
   const { connector, choice, cases, preview } = props;
   const chosenCases = new Set(choice.caseScope.kind === 'cases' ? choice.caseScope.caseIds : []);
+  const chosenAreas = new Set(choice.caseScope.kind === 'practice_areas' ? choice.caseScope.practiceAreas.map((a) => a.toLowerCase()) : []);
+  const areas = props.practiceAreas ?? [];
+  const caseChoice = props.caseChoice ?? true;
   return (
     <form id="consent-form" method="post" action={props.action} data-preview-url={props.previewUrl}>
       <Csrf token={props.csrf} />
       <input type="hidden" name="policyVersion" value={CURRENT_POLICY_VERSION} />
+      {Object.entries(props.hidden ?? {}).map(([name, value]) => (
+        <input type="hidden" name={name} value={value} />
+      ))}
       <fieldset>
         <legend>What to share</legend>
         {connector.manifest.categories.map((id) => {
@@ -221,28 +263,52 @@ export function ConsentForm(props: {
         <legend>Which cases</legend>
         <div class="choice">
           <input type="radio" id="scope-all" name="scope" value="all" checked={choice.caseScope.kind === 'all'} />
-          <label for="scope-all">All my cases ({cases.length}), and cases assigned to me later</label>
+          <label for="scope-all">{props.allLabel ?? `All my cases (${cases.length}), and cases assigned to me later`}</label>
         </div>
-        <div class="choice">
-          <input type="radio" id="scope-cases" name="scope" value="cases" checked={choice.caseScope.kind === 'cases'} />
-          <label for="scope-cases">Only the cases I choose below</label>
-        </div>
-        <label for="case-search" class="sr-only">
-          Search cases
-        </label>
-        <input type="search" id="case-search" placeholder="Search cases" hidden />
-        <ul class="plain">
-          {cases.map((k) => (
-            <li data-case-label={`${k.number} ${k.title} ${k.clientName ?? ''}`}>
-              <div class="choice">
-                <input type="checkbox" id={`case-${k.id}`} name="caseIds" value={k.id} checked={chosenCases.has(k.id)} />
-                <label for={`case-${k.id}`}>
-                  <strong>{k.number}</strong> {k.title} <span class="muted">({k.eventCount} calendar entries)</span>
-                </label>
-              </div>
-            </li>
-          ))}
-        </ul>
+        {areas.length ? (
+          <div class="choice">
+            <input type="radio" id="scope-areas" name="scope" value="practice_areas" checked={choice.caseScope.kind === 'practice_areas'} />
+            <div>
+              <label for="scope-areas">Only the cases of these practice areas (cases added to them later too):</label>
+              <ul class="plain" id="practice-areas">
+                {areas.map((area, i) => (
+                  <li>
+                    <div class="choice">
+                      <input type="checkbox" id={`area-${i}`} name="practiceAreas" value={area} checked={chosenAreas.has(area.toLowerCase())} />
+                      <label for={`area-${i}`}>{area}</label>
+                    </div>
+                  </li>
+                ))}
+              </ul>
+            </div>
+          </div>
+        ) : null}
+        {caseChoice ? (
+          <div class="choice">
+            <input type="radio" id="scope-cases" name="scope" value="cases" checked={choice.caseScope.kind === 'cases'} />
+            <label for="scope-cases">Only the cases I choose below</label>
+          </div>
+        ) : null}
+        {caseChoice ? (
+          <>
+            <label for="case-search" class="sr-only">
+              Search cases
+            </label>
+            <input type="search" id="case-search" placeholder="Search cases" hidden />
+            <ul class="plain">
+              {cases.map((k) => (
+                <li data-case-label={`${k.number} ${k.title} ${k.clientName ?? ''}`}>
+                  <div class="choice">
+                    <input type="checkbox" id={`case-${k.id}`} name="caseIds" value={k.id} checked={chosenCases.has(k.id)} />
+                    <label for={`case-${k.id}`}>
+                      <strong>{k.number}</strong> {k.title} <span class="muted">({k.eventCount} calendar entries)</span>
+                    </label>
+                  </div>
+                </li>
+              ))}
+            </ul>
+          </>
+        ) : null}
       </fieldset>
       <section class="card" aria-labelledby="preview-heading">
         <h2 id="preview-heading">Preview: what {connector.manifest.displayName} would receive</h2>

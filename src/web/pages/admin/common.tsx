@@ -17,10 +17,10 @@ export function actorOf(c: Context<WebEnv>) {
 }
 
 /** The frame of an admin page: the layout with the console's breadcrumb. */
-export function AdminPage(props: { c: Context<WebEnv>; title: string; children?: Child }) {
+export function AdminPage(props: { c: Context<WebEnv>; title: string; current?: string; children?: Child }) {
   const { c } = props;
   return (
-    <Layout title={props.title} nonce={c.get('nonce')} csrfToken={c.get('csrfToken')} viewer={c.get('viewer')} current="admin">
+    <Layout title={props.title} nonce={c.get('nonce')} csrfToken={c.get('csrfToken')} viewer={c.get('viewer')} current={props.current ?? 'admin'}>
       <p>
         <a href="/admin">Admin console</a> › {props.title}
       </p>
