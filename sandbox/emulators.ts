@@ -1,7 +1,7 @@
 import { googleCalendarEmulator } from './google/calendar.ts';
 import { googleOAuthEmulator } from './google/oauth.ts';
-import { microsoftEmulator } from './microsoft/index.ts';
 import { imanageEmulator } from './imanage/work.ts';
+import { microsoftEmulator } from './microsoft/index.ts';
 import { oneLoginEmulator } from './onelogin/idp.ts';
 import type { ProviderEmulator } from './server.ts';
 

@@ -1,7 +1,8 @@
 import type { Context } from 'hono';
 import type { FaultSpec, ProviderId, SandboxState } from './state.ts';
 
-const REQUEST_FAULT_KINDS: ReadonlyArray<FaultSpec['kind']> = ['delay', 'timeout', 'status', 'quota'];
+/** Faults that answer a request instead of the emulator: one request gets one answer, so it consumes at most one of them. */
+const ANSWER_FAULT_KINDS: ReadonlyArray<FaultSpec['kind']> = ['timeout', 'status'];
 
 /**
  * Applies injected faults to one request, after the emulator has resolved the account. Returns a
@@ -11,24 +12,23 @@ const REQUEST_FAULT_KINDS: ReadonlyArray<FaultSpec['kind']> = ['delay', 'timeout
  */
 export async function applyFaults(c: Context, state: SandboxState, req: { provider: ProviderId; account: string | null }): Promise<Response | null> {
   const path = new URL(c.req.url).pathname;
-  const faults = state.matchFaults({ ...req, method: c.req.method, path }, REQUEST_FAULT_KINDS);
-  for (const f of faults) {
-    if (f.kind === 'delay') await new Promise((r) => setTimeout(r, f.delayMs ?? 100));
+  const match = { ...req, method: c.req.method, path };
+  for (const f of state.matchFaults(match, ['delay'])) await new Promise((r) => setTimeout(r, f.delayMs ?? 100));
+  // Quota faults count every request (they are windows, not one-off answers).
+  for (const f of state.matchFaults(match, ['quota'])) {
+    const q = state.overQuota(f, req.account);
+    // Google sends no Retry-After on quota errors (it asks for exponential backoff): only a
+    // fault that names one sends it. Other providers tell the client when to come back.
+    const retryAfter = f.retryAfterSeconds ?? (req.provider === 'google' ? undefined : q.retryAfterSeconds);
+    if (q.over) return faultResponse(c, req.provider, f.status ?? 403, retryAfter, f.reason);
   }
-  for (const f of faults) {
-    if (f.kind === 'timeout') {
-      await new Promise((r) => setTimeout(r, f.delayMs ?? 30_000));
-      return c.body(null, 504);
-    }
-    if (f.kind === 'status') return faultResponse(c, req.provider, f.status ?? 500, f.retryAfterSeconds, f.reason);
-    if (f.kind === 'quota') {
-      const q = state.overQuota(f, req.account);
-      // Google sends no Retry-After on quota errors (it asks for exponential backoff): only a
-      // fault that names one sends it. Other providers tell the client when to come back.
-      const retryAfter = f.retryAfterSeconds ?? (req.provider === 'google' ? undefined : q.retryAfterSeconds);
-      if (q.over) return faultResponse(c, req.provider, f.status ?? 403, retryAfter, f.reason);
-    }
+  // One request gets one answer: it consumes at most one one-off fault (two pending never both go to it).
+  const [answer] = state.matchFaults(match, ANSWER_FAULT_KINDS, { first: true });
+  if (answer?.kind === 'timeout') {
+    await new Promise((r) => setTimeout(r, answer.delayMs ?? 30_000));
+    return c.body(null, 504);
   }
+  if (answer?.kind === 'status') return faultResponse(c, req.provider, answer.status ?? 500, answer.retryAfterSeconds, answer.reason);
   return null;
 }
 

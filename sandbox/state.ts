@@ -153,7 +153,11 @@ export class SandboxState {
    * the kinds asked for are consumed, so the request check and a token check on the same request
    * do not use up each other's faults.
    */
-  matchFaults(req: { provider: ProviderId; account: string | null; method: string; path: string }, kinds: ReadonlyArray<FaultSpec['kind']>): Fault[] {
+  matchFaults(
+    req: { provider: ProviderId; account: string | null; method: string; path: string },
+    kinds: ReadonlyArray<FaultSpec['kind']>,
+    options: { first?: boolean } = {},
+  ): Fault[] {
     const hits: Fault[] = [];
     for (const f of this.faults) {
       if (!kinds.includes(f.kind)) continue;
@@ -165,6 +169,7 @@ export class SandboxState {
       f.hits += 1;
       f.lastHitAtMs = Date.now();
       hits.push(f);
+      if (options.first) break;
     }
     return hits;
   }

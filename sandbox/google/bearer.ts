@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
-import type { IssuedToken, SandboxState } from '../state.ts';
 import { tokenFault } from '../faults.ts';
+import type { IssuedToken, SandboxState } from '../state.ts';
 
 /**
  * Resolves the `Authorization: Bearer` token of a request to a Google API emulator (Calendar,
