@@ -259,7 +259,7 @@ describe('invitations', () => {
       .where('id', '=', (r.body.invitation as { id: string }).id)
       .execute();
     const expired = await api(`/v1/invitations/${token}/accept`, { method: 'POST', headers: {} });
-    expect(expired.status).toBe(409);
+    expect(expired.status).toBe(410);
     expect(errorCode(expired)).toBe('invitation_expired');
     expect(await db().selectFrom('users').select('id').where('email', '=', 'person6@contacts.example').executeTakeFirst()).toBeUndefined();
     for (const bad of ['cbi_nope', `cbi_${'A'.repeat(43)}`]) {
