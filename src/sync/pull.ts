@@ -1,20 +1,22 @@
 import type { Connector, ConnectorPull, ProviderErrorClass } from '../../connectors/types.ts';
 import { CursorGoneError } from '../../connectors/types.ts';
 import { currentConsent } from '../consent/service.ts';
-import type { Db } from '../db/database.ts';
+import type { Db, Tx } from '../db/database.ts';
 import type { Services } from '../services.ts';
 import { type TransferActor, TransferBlockedError } from '../transfers/types.ts';
 import { createConnectorContext } from './context.ts';
 import { PermanentRunError, RateLimitedRunError, RunInterruptedError, TransientRunError } from './errors.ts';
 import { loadSyncConnection } from './reconcile.ts';
+import { syncStateStore } from './state-store.ts';
 
 /**
  * The generic import of one pulled connection (capability `pull`):
  *
  *   cursor = connector_cursors(connection)           (null = from scratch)
  *   repeat: page = connector.fetchPage(cursor)        (through the gate, direction inbound)
- *           connector.applyPage(page.items)           (idempotent by item key)
- *           store page.next as the cursor             (only now: a crash re-fetches, never skips)
+ *           in one transaction:
+ *             connector.applyPage(page.items)         (idempotent by item key; ctx.db is the transaction)
+ *             store page.next as the cursor           (commits with the page: a crash re-fetches, never skips)
  *   until the provider hands out a delta cursor (the import is complete).
  * The request for page N+1 is made while page N is applied (one page ahead, never more).
  *
@@ -41,7 +43,7 @@ export async function loadCursor(db: Db, connectionId: string): Promise<{ cursor
   return row ?? null;
 }
 
-async function storeCursor(db: Db, connectionId: string, next: { kind: 'page' | 'delta'; cursor: string }): Promise<void> {
+async function storeCursor(db: Db | Tx, connectionId: string, next: { kind: 'page' | 'delta'; cursor: string }): Promise<void> {
   await db
     .insertInto('connector_cursors')
     .values({ connection_id: connectionId, cursor: next.cursor, kind: next.kind, pages_applied: 1, updated_at: new Date() })
@@ -128,9 +130,14 @@ export async function runImport(deps: PullDeps, params: { connectionId: string }
       ahead.catch(() => undefined);
     }
     try {
-      await pull.applyPage(ctx, page.items);
-      // Only after the page is applied: a crash before this line fetches the same page again.
-      await storeCursor(db, connection.id, page.next);
+      // The page and its cursor commit together: a crash before the commit fetches the same page
+      // again (applied idempotently), a crash after it goes on from the next one.
+      const next = page.next;
+      const pageItems = page.items;
+      await db.transaction().execute(async (tx) => {
+        await pull.applyPage({ ...ctx, db: tx, state: syncStateStore(tx, connection.id) }, pageItems);
+        await storeCursor(tx, connection.id, next);
+      });
     } catch (err) {
       await ahead?.catch(() => undefined);
       throw err;
