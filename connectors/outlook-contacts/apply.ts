@@ -38,7 +38,10 @@ async function dropIfOrphaned(tx: Tx, contactIds: string[]): Promise<void> {
  * data-modifying CTEs then: read the links the page's items had (`prev`), delete the links of
  * `@removed` items (`removed`), upsert one row per person with the member match computed in SQL
  * (`people`), upsert the links (`linked`), and drop the contacts left without a link and never
- * invited (`orphans`). All CTEs see the same snapshot, so `orphans` counts a contact's links as:
+ * invited (`orphans`). Nothing is applied unless the connection is still active (`live`, a share lock
+ * on its row: a revocation's status change waits for a page being applied, and a page fetched before
+ * the revocation but applied after it writes nothing — the revocation deletes what was imported).
+ * All CTEs see the same snapshot, so `orphans` counts a contact's links as:
  * those outside this page (untouched) plus those `linked` points at it now.
  */
 export async function applyContactsPage(ctx: ConnectorContext, items: PullPage['items']): Promise<void> {
@@ -65,10 +68,14 @@ export async function applyContactsPage(ctx: ConnectorContext, items: PullPage['
   const conn = connection.id;
   const org = connection.organizationId;
   await sql`
-    WITH input AS (
+    WITH live AS (
+      SELECT id FROM connections WHERE id = ${conn} AND status = 'active' FOR SHARE
+    ),
+    input AS (
       SELECT * FROM jsonb_to_recordset(${JSON.stringify(input)}::jsonb) AS x(
         ord int, remote_id text, deleted boolean, person_key text, display_name text,
         emails jsonb, company text, job_title text, phones jsonb)
+      WHERE EXISTS (SELECT 1 FROM live)
     ),
     prev AS (
       SELECT s.remote_id, s.contact_id FROM imported_contact_sources s
