@@ -100,9 +100,9 @@ const BLOCK_CODES: Record<string, [code: string, message: string]> = {
   recipient_suppressed: ['recipient_opted_out', 'this address opted out of invitations from your organization'],
 };
 
-/** The accept link for a token. */
+/** The accept link for a token: the page a person opens (`src/web/pages/invitation.tsx`). */
 export function invitationUrl(publicBaseUrl: string, token: string): string {
-  return `${publicBaseUrl.replace(/\/$/, '')}/v1/invitations/${token}`;
+  return `${publicBaseUrl.replace(/\/$/, '')}/invitations/${token}`;
 }
 
 /**

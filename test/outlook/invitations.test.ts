@@ -173,6 +173,8 @@ describe('invitations', () => {
     expect(mail!.subject).toBe('Max Member invites you to join Test Firm on Casebridge');
     const token = tokenOf(mail!.text)!;
     expect(token).toBeTruthy();
+    // The accept link leads to the page (the opt-out to the API's one-click target).
+    expect(mail!.text).toContain(`once): https://casebridge.test/invitations/${token}\n`);
     expect(mail!.text).toContain(`https://casebridge.test/v1/invitations/${token}/opt-out`);
     expect(mail!.html).toContain(`https://casebridge.test/v1/invitations/${token}/opt-out`);
     expect(mail!.headers['list-unsubscribe']).toBe(`<https://casebridge.test/v1/invitations/${token}/opt-out>`);
