@@ -78,8 +78,14 @@ export async function applyContactsPage(ctx: ConnectorContext, items: PullPage['
       WHERE EXISTS (SELECT 1 FROM live)
     ),
     prev AS (
-      SELECT s.remote_id, s.contact_id FROM imported_contact_sources s
-      JOIN input i ON i.remote_id = s.remote_id WHERE s.connection_id = ${conn}
+      -- One primary-key lookup per item (a LATERAL with LIMIT is never flattened): the hash join the
+      -- planner picks otherwise reads every link of the book, on every page.
+      SELECT s.remote_id, s.contact_id FROM input i
+      CROSS JOIN LATERAL (
+        SELECT remote_id, contact_id FROM imported_contact_sources
+        WHERE connection_id = ${conn} AND remote_id = i.remote_id
+        LIMIT 1
+      ) s
     ),
     removed AS (
       DELETE FROM imported_contact_sources s USING input i
