@@ -307,7 +307,11 @@ export interface ConnectorPull {
    * Throws {@link CursorGoneError} when the provider no longer knows the cursor.
    */
   fetchPage(ctx: ConnectorContext, cursor: string | null): Promise<PullPage>;
-  /** Applies a page's items idempotently (the same page twice changes nothing). */
+  /**
+   * Applies a page's items idempotently (the same page twice changes nothing). The engine calls it
+   * inside the transaction that stores the page's cursor: `ctx.db` (and `ctx.state`) are that
+   * transaction — write through them, open no transaction of your own.
+   */
   applyPage(ctx: ConnectorContext, items: PullPage['items']): Promise<void>;
   /**
    * After a from-scratch import that ran to the end: removes what was imported before and is no

@@ -1,6 +1,7 @@
 import { type Job, Worker } from 'bullmq';
 import { connectors } from '../connectors/registry.ts';
 import { collectBlobs } from '../src/blobs/collect.ts';
+import { recoverPendingInvitations } from '../src/invitations/recovery.ts';
 import { createRedisClient } from '../src/redis.ts';
 import type { Services } from '../src/services.ts';
 import { sealCheckpoints } from '../src/transfers/checkpoints.ts';
@@ -21,10 +22,20 @@ import { bullPrefix, QUEUE_NAMES } from './definitions.ts';
  *   every `unknown` is resolved by reading the provider (`recoverOpenTransfers`).
  * - `prune-webhooks` daily: webhook events and deliveries older than WEBHOOK_LOG_RETENTION_DAYS,
  *   once settled (`pruneWebhookLog`).
+ * - `recover-invitations` every minute: invitations left `pending` by a process that died mid-send
+ *   are settled from the transfer log (`recoverPendingInvitations`).
  * Add a task: a name in `TASKS`, a case in `runTask`, and its schedule in `SCHEDULES`.
  */
 
-export const TASKS = ['seal-checkpoints', 'enforce-retention', 'ensure-sync-schedules', 'collect-blobs', 'recover-transfers', 'prune-webhooks'] as const;
+export const TASKS = [
+  'seal-checkpoints',
+  'enforce-retention',
+  'ensure-sync-schedules',
+  'collect-blobs',
+  'recover-transfers',
+  'prune-webhooks',
+  'recover-invitations',
+] as const;
 export type MaintenanceTask = (typeof TASKS)[number];
 
 function schedules(services: Services): Array<{ task: MaintenanceTask; everyMs: number }> {
@@ -35,6 +46,7 @@ function schedules(services: Services): Array<{ task: MaintenanceTask; everyMs: 
     { task: 'collect-blobs', everyMs: 24 * 3600_000 },
     { task: 'recover-transfers', everyMs: 60_000 },
     { task: 'prune-webhooks', everyMs: 24 * 3600_000 },
+    { task: 'recover-invitations', everyMs: 60_000 },
   ];
 }
 
@@ -65,6 +77,8 @@ export async function runTask(services: Services, task: MaintenanceTask): Promis
       return recoverOpenTransfers(services);
     case 'prune-webhooks':
       return pruneWebhookLog(services.db, services.config.WEBHOOK_LOG_RETENTION_DAYS);
+    case 'recover-invitations':
+      return recoverPendingInvitations(services);
   }
 }
 

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Tx } from '../../src/db/database.ts';
 import type { ConnectorContext, PullPage } from '../types.ts';
 import type { ImportedContactFields } from './delta.ts';
@@ -31,93 +32,97 @@ async function dropIfOrphaned(tx: Tx, contactIds: string[]): Promise<void> {
     .execute();
 }
 
+/**
+ * Applies a page in ONE statement, whatever its size (the engine runs it in the transaction that
+ * stores the cursor, so page and cursor commit together). The page travels as one jsonb parameter;
+ * data-modifying CTEs then: read the links the page's items had (`prev`), delete the links of
+ * `@removed` items (`removed`), upsert one row per person with the member match computed in SQL
+ * (`people`), upsert the links (`linked`), and drop the contacts left without a link and never
+ * invited (`orphans`). Nothing is applied unless the connection is still active (`live`, a share lock
+ * on its row: a revocation's status change waits for a page being applied, and a page fetched before
+ * the revocation but applied after it writes nothing — the revocation deletes what was imported).
+ * All CTEs see the same snapshot, so `orphans` counts a contact's links as:
+ * those outside this page (untouched) plus those `linked` points at it now.
+ */
 export async function applyContactsPage(ctx: ConnectorContext, items: PullPage['items']): Promise<void> {
   if (!items.length) return;
   const { connection } = ctx;
   // The last entry of an item in the page wins (as if applied one after the other).
   const last = new Map<string, PullPage['items'][number]>();
   for (const item of items) last.set(remoteIdOf(item.key), item);
-  const remoteIds = [...last.keys()];
-  // A page is applied in a handful of statements, whatever its size: one read of the links, one of
-  // the members, one delete, one multi-row upsert of the people and one of the links.
-  await ctx.db.transaction().execute(async (tx) => {
-    const before = await tx
-      .selectFrom('imported_contact_sources')
-      .select(['remote_id', 'contact_id'])
-      .where('connection_id', '=', connection.id)
-      .where('remote_id', 'in', remoteIds)
-      .execute();
-    const previous = new Map(before.map((r) => [r.remote_id, r.contact_id]));
-    const touched = new Set<string>();
-
-    const deleted = remoteIds.filter((id) => last.get(id)!.deleted && previous.has(id));
-    if (deleted.length) {
-      await tx.deleteFrom('imported_contact_sources').where('connection_id', '=', connection.id).where('remote_id', 'in', deleted).execute();
-      for (const id of deleted) touched.add(previous.get(id)!);
-    }
-
-    const upserts = remoteIds
-      .filter((id) => !last.get(id)!.deleted)
-      .map((id) => ({ remoteId: id, f: last.get(id)!.fields as unknown as ImportedContactFields }));
-    if (upserts.length) {
-      const emails = [...new Set(upserts.flatMap((u) => u.f.emails))];
-      const members = emails.length
-        ? await tx
-            .selectFrom('users')
-            .select(['id', 'email'])
-            .where('organization_id', '=', connection.organizationId)
-            .where((eb) => eb(eb.fn('lower', ['email']), 'in', emails))
-            .execute()
-        : [];
-      const memberBy = new Map(members.map((m) => [m.email.toLowerCase(), m.id]));
-      // One row per person: the same person twice in a page (two folders) is one upsert, the later wins.
-      const people = new Map<string, ImportedContactFields>();
-      for (const u of upserts) people.set(personKey(u.remoteId, u.f), u.f);
-      const now = new Date();
-      const rows = await tx
-        .insertInto('imported_contacts')
-        .values(
-          [...people].map(([key, f]) => ({
-            connection_id: connection.id,
-            organization_id: connection.organizationId,
-            user_id: connection.userId,
-            person_key: key,
-            display_name: f.name,
-            emails: JSON.stringify(f.emails),
-            company: f.company,
-            job_title: f.jobTitle,
-            phones: JSON.stringify(f.phones),
-            matched_user_id: f.emails.map((e) => memberBy.get(e)).find(Boolean) ?? null,
-          })),
-        )
-        .onConflict((oc) =>
-          oc.columns(['connection_id', 'person_key']).doUpdateSet((eb) => ({
-            display_name: eb.ref('excluded.display_name'),
-            emails: eb.ref('excluded.emails'),
-            company: eb.ref('excluded.company'),
-            job_title: eb.ref('excluded.job_title'),
-            phones: eb.ref('excluded.phones'),
-            matched_user_id: eb.ref('excluded.matched_user_id'),
-            updated_at: now,
-          })),
-        )
-        .returning(['id', 'person_key'])
-        .execute();
-      const idOf = new Map(rows.map((r) => [r.person_key, r.id]));
-      const links = upserts.map((u) => ({ connection_id: connection.id, remote_id: u.remoteId, contact_id: idOf.get(personKey(u.remoteId, u.f))! }));
-      await tx
-        .insertInto('imported_contact_sources')
-        .values(links)
-        .onConflict((oc) => oc.columns(['connection_id', 'remote_id']).doUpdateSet((eb) => ({ contact_id: eb.ref('excluded.contact_id'), updated_at: now })))
-        .execute();
-      // An item that now names another person (its first address changed): the old one may be orphaned.
-      for (const l of links) {
-        const old = previous.get(l.remote_id);
-        if (old && old !== l.contact_id) touched.add(old);
-      }
-    }
-    await dropIfOrphaned(tx, [...touched]);
+  const input = [...last].map(([remoteId, item], ord) => {
+    if (item.deleted) return { ord, remote_id: remoteId, deleted: true };
+    const f = item.fields as unknown as ImportedContactFields;
+    return {
+      ord,
+      remote_id: remoteId,
+      deleted: false,
+      person_key: personKey(remoteId, f),
+      display_name: f.name,
+      emails: f.emails,
+      company: f.company,
+      job_title: f.jobTitle,
+      phones: f.phones,
+    };
   });
+  const conn = connection.id;
+  const org = connection.organizationId;
+  await sql`
+    WITH live AS (
+      SELECT id FROM connections WHERE id = ${conn} AND status = 'active' FOR SHARE
+    ),
+    input AS (
+      SELECT * FROM jsonb_to_recordset(${JSON.stringify(input)}::jsonb) AS x(
+        ord int, remote_id text, deleted boolean, person_key text, display_name text,
+        emails jsonb, company text, job_title text, phones jsonb)
+      WHERE EXISTS (SELECT 1 FROM live)
+    ),
+    prev AS (
+      -- One primary-key lookup per item (a LATERAL with LIMIT is never flattened): the hash join the
+      -- planner picks otherwise reads every link of the book, on every page.
+      SELECT s.remote_id, s.contact_id FROM input i
+      CROSS JOIN LATERAL (
+        SELECT remote_id, contact_id FROM imported_contact_sources
+        WHERE connection_id = ${conn} AND remote_id = i.remote_id
+        LIMIT 1
+      ) s
+    ),
+    removed AS (
+      DELETE FROM imported_contact_sources s USING input i
+      WHERE s.connection_id = ${conn} AND s.remote_id = i.remote_id AND i.deleted
+      RETURNING s.contact_id
+    ),
+    people AS (
+      INSERT INTO imported_contacts
+        (connection_id, organization_id, user_id, person_key, display_name, emails, company, job_title, phones, matched_user_id)
+      SELECT ${conn}, ${org}, ${connection.userId}, p.person_key, p.display_name, p.emails, p.company, p.job_title, p.phones,
+        (SELECT u.id FROM jsonb_array_elements_text(p.emails) WITH ORDINALITY AS e(address, n)
+           JOIN users u ON u.organization_id = ${org} AND lower(u.email) = e.address
+           ORDER BY e.n LIMIT 1)
+      FROM (SELECT DISTINCT ON (person_key) * FROM input WHERE NOT deleted ORDER BY person_key, ord DESC) p
+      ON CONFLICT (connection_id, person_key) DO UPDATE SET
+        display_name = excluded.display_name, emails = excluded.emails, company = excluded.company,
+        job_title = excluded.job_title, phones = excluded.phones, matched_user_id = excluded.matched_user_id,
+        updated_at = now()
+      RETURNING id, person_key
+    ),
+    linked AS (
+      INSERT INTO imported_contact_sources (connection_id, remote_id, contact_id)
+      SELECT ${conn}, i.remote_id, p.id FROM input i JOIN people p ON p.person_key = i.person_key WHERE NOT i.deleted
+      ON CONFLICT (connection_id, remote_id) DO UPDATE SET contact_id = excluded.contact_id, updated_at = now()
+      RETURNING remote_id, contact_id
+    ),
+    touched AS (
+      SELECT contact_id FROM removed
+      UNION SELECT p.contact_id FROM prev p JOIN linked l ON l.remote_id = p.remote_id WHERE l.contact_id <> p.contact_id
+    )
+    DELETE FROM imported_contacts c USING touched t
+    WHERE c.id = t.contact_id AND c.invited_at IS NULL
+      AND NOT EXISTS (
+        SELECT 1 FROM imported_contact_sources s
+        WHERE s.contact_id = c.id AND NOT (s.connection_id = ${conn} AND s.remote_id IN (SELECT remote_id FROM input)))
+      AND NOT EXISTS (SELECT 1 FROM linked l WHERE l.contact_id = c.id)
+  `.execute(ctx.db);
 }
 
 /** After a from-scratch import: removes the links (and orphaned contacts) of items no longer at the provider. */

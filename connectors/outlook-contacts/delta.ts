@@ -47,8 +47,12 @@ export function contactSelect(categories: Parameters<typeof allowedFields>[0]): 
   return [...fields].flatMap((f) => GRAPH_PROPERTIES[f] ?? []);
 }
 
-/** Page size asked of Graph (its default for contacts is 10). */
-export const PAGE_SIZE = 100;
+/**
+ * Page size asked of Graph on every request (its default for contacts is 10; it caps contacts pages
+ * at 200 — a larger ask is answered with 200). Fewer, larger pages: each page costs one transaction
+ * (apply + cursor) and two log rows, whatever its size.
+ */
+export const PAGE_SIZE = 200;
 
 interface GraphContactItem {
   id: string;

@@ -65,8 +65,9 @@ export const STATUS_BY_CODE: Readonly<Record<string, Status>> = {
   already_member: 409,
   recently_invited: 409,
   invitation_used: 409,
-  invitation_expired: 409,
   user_disabled: 409,
+  // Gone for good: an expired invitation never becomes valid again (a new one must be sent).
+  invitation_expired: 410,
   invitation_limit_reached: 429,
   connection_revoked: 409,
   connection_transition_refused: 409,

@@ -155,7 +155,7 @@ async function inviteOne(ctx: DemoContext, alice: ActingUser, connectionId: stri
           ?.messages()
           .filter((m) => m.to.includes(invitation.email))
           .at(-1);
-        const link = /https?:\/\/\S+\/v1\/invitations\/cbi_[A-Za-z0-9_-]{43}(?=\s|$)/.exec(mail?.text ?? '')?.[0] ?? null;
+        const link = /https?:\/\/\S+\/invitations\/cbi_[A-Za-z0-9_-]{43}(?=\s|$)/.exec(mail?.text ?? '')?.[0] ?? null;
         return { email: invitation.email, channel: invitation.channel, subject: mail?.subject ?? '(sent)', captured: !!mail, link };
       } catch (err) {
         // Invited on an earlier run, or opted out: try the next one.

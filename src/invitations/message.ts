@@ -1,7 +1,7 @@
 /**
  * The invitation e-mail, built only from the fields the gate released (inviter name, organization
  * name, link; the addressee). Pure. Every invitation carries its opt-out link (the same token,
- * `/opt-out`), also as `List-Unsubscribe` with one-click POST (RFC 8058) for SMTP.
+ * `/v1/invitations/{token}/opt-out`), also as `List-Unsubscribe` with one-click POST (RFC 8058) for SMTP.
  */
 
 export interface InvitationFields {
@@ -14,8 +14,12 @@ export interface InvitationFields {
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
+/**
+ * The opt-out link of an accept link: the API's `POST /v1/invitations/{token}/opt-out` (also the
+ * List-Unsubscribe one-click target), next to the accept page `/invitations/{token}`.
+ */
 export function optOutLinkOf(link: string): string {
-  return `${link}/opt-out`;
+  return link.replace(/\/invitations\/([^/]+)$/, '/v1/invitations/$1/opt-out');
 }
 
 export function invitationMessage(f: InvitationFields, expiresAt: Date): { subject: string; text: string; html: string; headers: Record<string, string> } {

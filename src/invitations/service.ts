@@ -28,6 +28,8 @@ import { type InvitationFields, invitationMessage } from './message.ts';
  * no invitation of an address already invited in the organization within INVITATION_REINVITE_DAYS
  * (which also makes a double click one invitation). Failed and blocked attempts do not count.
  *
+ * A row left `pending` by a process that died mid-send is settled by `recovery.ts` (maintenance).
+ *
  * The token (256 random bits, only its SHA-256 stored) is single-use and expires after
  * INVITATION_TTL_DAYS. Accepting creates the person's membership (a `member` of the organization,
  * unless they already are one) and answers a single-use sign-in link: they sign in through the
@@ -98,9 +100,20 @@ const BLOCK_CODES: Record<string, [code: string, message: string]> = {
   recipient_suppressed: ['recipient_opted_out', 'this address opted out of invitations from your organization'],
 };
 
-/** The accept link for a token. */
+/** The accept link for a token: the page a person opens (`src/web/pages/invitation.tsx`). */
 export function invitationUrl(publicBaseUrl: string, token: string): string {
-  return `${publicBaseUrl.replace(/\/$/, '')}/v1/invitations/${token}`;
+  return `${publicBaseUrl.replace(/\/$/, '')}/invitations/${token}`;
+}
+
+/**
+ * Where a process can die between the steps of {@link inviteContact} (tests throw here to leave the
+ * state a crash leaves; see `recovery.ts`). Never set in production.
+ */
+export interface InvitationCrashPoints {
+  /** After the pending row is committed, before the gated send. */
+  afterInsert?(): void;
+  /** After the gate answered (its rows written), before the invitation's status is saved. */
+  afterSend?(): void;
 }
 
 /** Sends an invitation to one of the caller's imported contacts. */
@@ -109,6 +122,7 @@ export async function inviteContact(
   platforms: InvitationPlatforms,
   principal: UserPrincipal,
   params: { contactId: string; email?: string },
+  crash: InvitationCrashPoints = {},
 ): Promise<InvitationView> {
   const { db, config } = services;
   const contact = await db
@@ -204,6 +218,7 @@ export async function inviteContact(
       .executeTakeFirstOrThrow();
   });
 
+  crash.afterInsert?.();
   const fields: InvitationFields = {
     inviterName: contact.inviter_name?.trim() || contact.inviter_email,
     organizationName: contact.org_name,
@@ -243,6 +258,7 @@ export async function inviteContact(
     await db.updateTable('contact_invitations').set({ status: 'failed', reason: 'gate_error' }).where('id', '=', invitation.id).execute();
     throw err;
   });
+  crash.afterSend?.();
   if (result.outcome === 'sent') {
     const row = await db.transaction().execute(async (tx) => {
       await tx.updateTable('imported_contacts').set({ invited_at: new Date() }).where('id', '=', contact.id).execute();

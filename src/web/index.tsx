@@ -23,6 +23,7 @@ import { registerChangePages } from './pages/change.tsx';
 import { registerConnectedApps } from './pages/connected-apps.tsx';
 import { registerConnectionPages } from './pages/connection.tsx';
 import { registerConsentPages } from './pages/consent.tsx';
+import { registerInvitationPages } from './pages/invitation.tsx';
 import { pageKit } from './pages/organization-connection.tsx';
 import { registerSharedData } from './pages/shared-data.tsx';
 import { registerQueueDashboard } from './queue-dashboard.ts';
@@ -58,6 +59,9 @@ export function createWebPages(services: Services): WebApp {
   });
   web.use('/connect/*', pageSecurity());
   registerConnectLinkPage(web);
+  // An invitation's page (no session: its token is the credential).
+  web.use('/invitations/*', pageSecurity());
+  registerInvitationPages(web);
   // A restricted (embedded) session finishes its provider authorization here: the API's callback
   // only reads the full session cookie. Same domain function, page answers.
   web.get('/v1/connections/oauth/callback', async (c, next) => {

@@ -313,7 +313,7 @@ describe('Outlook contacts', () => {
     }
   });
 
-  it('revocation shreds the tokens and says Microsoft has no revoke', async () => {
+  it('revocation deletes the imported contacts (an invited one keeps its row, not its Outlook link), shreds the tokens and says Microsoft has no revoke', async () => {
     const other = await env.connect({
       platform: 'outlook_contacts',
       categories: ['contacts.import'],
@@ -321,6 +321,17 @@ describe('Outlook contacts', () => {
       loginHint: 'bob@hartmann-law.example',
     });
     await waitImportIdle();
+    const db = env.t.services.db;
+    const imported = await db.selectFrom('imported_contacts').select('id').where('connection_id', '=', other).execute();
+    expect(imported.length).toBeGreaterThan(10);
+    // One of them was invited (as inviteContact marks it).
+    const invited = imported[0]!.id;
+    await db.updateTable('imported_contacts').set({ invited_at: new Date() }).where('id', '=', invited).execute();
+    const aliceBefore = await db
+      .selectFrom('imported_contacts')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .where('connection_id', '!=', other)
+      .executeTakeFirstOrThrow();
     const admin = await signInAs(env.t.services, { id: env.org.admin.id, organizationId: env.org.organizationId, role: 'admin' });
     const res = await env.t.app.request('/v1/admin/revocations', {
       method: 'POST',
@@ -338,6 +349,22 @@ describe('Outlook contacts', () => {
     }
     expect(view.status).not.toBe('in_progress');
     expect(JSON.stringify(view)).toContain('not_supported');
+    // Stated on the signed receipt.
+    type Receipt = { payload: { connections: Array<{ connectionId: string; steps: Array<{ step: string; result: string; detail?: string }> }> } };
+    const steps = (view.receipt as Receipt).payload.connections.find((c) => c.connectionId === other)!.steps;
+    const deletion = steps.find((s) => s.step === 'delete_imported_contacts');
+    expect(deletion?.result).toBe('done');
+    expect(deletion?.detail).toContain(`${imported.length - 1} imported contact(s) deleted; 1 invited contact(s) keep their invitation`);
+    const left = await db.selectFrom('imported_contacts').select('id').where('connection_id', '=', other).execute();
+    expect(left.map((r) => r.id)).toEqual([invited]);
+    expect(await db.selectFrom('imported_contact_sources').select('remote_id').where('connection_id', '=', other).execute()).toEqual([]);
+    // Another connection's contacts are untouched.
+    const aliceAfter = await db
+      .selectFrom('imported_contacts')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .where('connection_id', '!=', other)
+      .executeTakeFirstOrThrow();
+    expect(aliceAfter.n).toBe(aliceBefore.n);
     const tokens = await env.t.services.db.selectFrom('connection_tokens').selectAll().where('connection_id', '=', other).execute();
     expect(tokens).toEqual([]);
     await env.t.services.queues.enqueueImport(other, 'manual');

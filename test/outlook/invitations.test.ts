@@ -1,6 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectorFor } from '../../connectors/registry.ts';
 import { SCHEDULED_IMPORT_JOB } from '../../queues/definitions.ts';
 import { type SmtpCapture, startSmtpCapture } from '../../sandbox/smtp.ts';
+import type { UserPrincipal } from '../../src/auth/principal.ts';
+import { PENDING_INVITATION_LEASE_MS, recoverPendingInvitations } from '../../src/invitations/recovery.ts';
+import { type InvitationPlatforms, inviteContact } from '../../src/invitations/service.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { seedOrg, signInAs } from '../support/fixtures.ts';
 import { createSyncEnv, type SyncEnv } from '../sync/support/env.ts';
@@ -169,6 +173,8 @@ describe('invitations', () => {
     expect(mail!.subject).toBe('Max Member invites you to join Test Firm on Casebridge');
     const token = tokenOf(mail!.text)!;
     expect(token).toBeTruthy();
+    // The accept link leads to the page (the opt-out to the API's one-click target).
+    expect(mail!.text).toContain(`once): https://casebridge.test/invitations/${token}\n`);
     expect(mail!.text).toContain(`https://casebridge.test/v1/invitations/${token}/opt-out`);
     expect(mail!.html).toContain(`https://casebridge.test/v1/invitations/${token}/opt-out`);
     expect(mail!.headers['list-unsubscribe']).toBe(`<https://casebridge.test/v1/invitations/${token}/opt-out>`);
@@ -259,7 +265,7 @@ describe('invitations', () => {
       .where('id', '=', (r.body.invitation as { id: string }).id)
       .execute();
     const expired = await api(`/v1/invitations/${token}/accept`, { method: 'POST', headers: {} });
-    expect(expired.status).toBe(409);
+    expect(expired.status).toBe(410);
     expect(errorCode(expired)).toBe('invitation_expired');
     expect(await db().selectFrom('users').select('id').where('email', '=', 'person6@contacts.example').executeTakeFirst()).toBeUndefined();
     for (const bad of ['cbi_nope', `cbi_${'A'.repeat(43)}`]) {
@@ -305,6 +311,58 @@ describe('invitations', () => {
     const retry = await invite(await contactId(aliceConnection, email));
     expect(retry.status).toBe(201);
     expect(mailsTo(email)).toHaveLength(1);
+  });
+
+  it('an invitation saved but never sent (the process died in between) blocks its address until recovery frees it; one sent but not recorded is recorded as sent', async () => {
+    const platforms: InvitationPlatforms = { mailbox: (p) => connectorFor(p)?.mailbox, oauth: (p) => connectorFor(p)?.oauth };
+    const principal: UserPrincipal = { kind: 'user', userId: env.org.member.id, organizationId: env.org.organizationId, role: 'member', sessionId: 'test' };
+    const died = () => {
+      throw new Error('process died here');
+    };
+    const statusOf = async (email: string) =>
+      db().selectFrom('contact_invitations').select(['status', 'reason', 'transfer_id']).where('email', '=', email).orderBy('created_at').execute();
+
+    // 1. Dies after the insert, before the send: no mail, no log row, the address is blocked.
+    const never = 'person10@contacts.example';
+    await expect(
+      inviteContact(env.t.services, platforms, principal, { contactId: await contactId(aliceConnection, never) }, { afterInsert: died }),
+    ).rejects.toThrow('process died here');
+    // 2. Dies after the gate sent the mail and logged it, before the status is saved.
+    const unrecorded = 'person11@contacts.example';
+    await expect(
+      inviteContact(env.t.services, platforms, principal, { contactId: await contactId(aliceConnection, unrecorded) }, { afterSend: died }),
+    ).rejects.toThrow('process died here');
+    expect(await statusOf(never)).toMatchObject([{ status: 'pending' }]);
+    expect(await statusOf(unrecorded)).toMatchObject([{ status: 'pending' }]);
+    expect(mailsTo(never)).toEqual([]);
+    expect(mailsTo(unrecorded)).toHaveLength(1);
+    const blocked = await invite(await contactId(aliceConnection, never));
+    expect(blocked.status).toBe(409);
+    expect(errorCode(blocked)).toBe('recently_invited');
+
+    // Within the lease nothing is touched (the send may still be under way).
+    expect(await recoverPendingInvitations(env.t.services)).toEqual({ sent: 0, failed: 0 });
+    const later = new Date(Date.now() + PENDING_INVITATION_LEASE_MS + 1000);
+    expect(await recoverPendingInvitations(env.t.services, later)).toEqual({ sent: 1, failed: 1 });
+    expect(await statusOf(never)).toMatchObject([{ status: 'failed', reason: 'interrupted_not_sent' }]);
+    const [recorded] = await statusOf(unrecorded);
+    expect(recorded).toMatchObject({ status: 'sent', reason: 'recovered_after_interruption' });
+    expect((await invitationLog(unrecorded)).some((r) => r.id === recorded!.transfer_id && r.outcome === 'intent')).toBe(true);
+    const contact = await db()
+      .selectFrom('imported_contacts')
+      .select('invited_at')
+      .where('id', '=', await contactId(aliceConnection, unrecorded))
+      .executeTakeFirstOrThrow();
+    expect(contact.invited_at).not.toBeNull();
+    // Nothing was sent late, and running it again changes nothing.
+    expect(mailsTo(never)).toEqual([]);
+    expect(await recoverPendingInvitations(env.t.services, later)).toEqual({ sent: 0, failed: 0 });
+
+    // The freed address can be invited again at once; the recorded one cannot.
+    const again = await invite(await contactId(aliceConnection, never));
+    expect(again.status, JSON.stringify(again.body)).toBe(201);
+    expect(mailsTo(never)).toHaveLength(1);
+    expect((await invite(await contactId(aliceConnection, unrecorded))).status).toBe(409);
   });
 
   it(`at most ${DAILY_LIMIT} invitations per user per day`, async () => {

@@ -87,6 +87,31 @@ describe('Microsoft emulator', () => {
   });
 });
 
+describe('Microsoft emulator: delta page size', () => {
+  it('honours Prefer: odata.maxpagesize on every request up to Graph\u2019s cap of 200 for contacts, and says what it applied', async () => {
+    const verifier = randomBytes(32).toString('base64url');
+    const code = (await authorize(createHash('sha256').update(verifier).digest('base64url'))).searchParams.get('code')!;
+    const { access_token } = (await (await token({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: verifier })).json()) as {
+      access_token: string;
+    };
+    await fetch(`${sandbox.url}/_sandbox/microsoft/mailboxes/${ACCOUNT}/seed`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ count: 600 }),
+    });
+    const get = (url: string, size: number | null) =>
+      fetch(url, { headers: { authorization: `Bearer ${access_token}`, ...(size ? { prefer: `odata.maxpagesize=${size}` } : {}) } });
+    const folders = (await (await get(`${sandbox.url}/microsoft/graph/v1.0/me/contactFolders`, null)).json()) as { value: Array<{ id: string }> };
+    const first = await get(`${sandbox.url}/microsoft/graph/v1.0/me/contactFolders/${folders.value[0]!.id}/contacts/delta?$select=displayName`, 1000);
+    expect(first.headers.get('preference-applied')).toBe('odata.maxpagesize=200');
+    const page = (await first.json()) as { value: unknown[]; '@odata.nextLink': string };
+    expect(page.value).toHaveLength(200);
+    // The next link is read with the size asked for on that request (Graph's default, 10, without one).
+    const next = await get(page['@odata.nextLink'], 50);
+    expect(((await next.json()) as { value: unknown[] }).value).toHaveLength(50);
+  });
+});
+
 describe('Outlook contacts pure pieces', () => {
   it('keeps only the minimised fields of a contact, addresses lower-cased and unique', () => {
     const fields = toFields({

@@ -1,0 +1,127 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { applyContactsPage } from '../../connectors/outlook-contacts/apply.ts';
+import type { ConnectorContext, PullPage } from '../../connectors/types.ts';
+import { seedOrg } from '../support/fixtures.ts';
+import { createTestServices, type TestServices } from '../support/services.ts';
+
+/**
+ * The one-statement apply of a contacts page, on the real database: the cases its CTEs must get
+ * right together — a person in two folders, an item whose first address changes (the old person
+ * goes unless invited), `@removed`, a replayed page, a member match, and a connection no longer
+ * active (nothing written).
+ */
+
+let t: TestServices;
+let ctx: ConnectorContext;
+let connectionId: string;
+
+const item = (id: string, name: string, emails: string[]): PullPage['items'][number] => ({
+  key: `contact:${id}`,
+  deleted: false,
+  fields: { name, emails, company: null, jobTitle: null, phones: [] },
+});
+const removed = (id: string): PullPage['items'][number] => ({ key: `contact:${id}`, deleted: true, fields: {} });
+
+/** As the engine calls it: inside the page's transaction. */
+const apply = (items: PullPage['items']) => t.services.db.transaction().execute((tx) => applyContactsPage({ ...ctx, db: tx }, items));
+
+async function book() {
+  const people = await t.services.db
+    .selectFrom('imported_contacts')
+    .select(['id', 'person_key', 'display_name', 'matched_user_id', 'invited_at'])
+    .where('connection_id', '=', connectionId)
+    .orderBy('person_key')
+    .execute();
+  const links = await t.services.db
+    .selectFrom('imported_contact_sources')
+    .select(['remote_id', 'contact_id'])
+    .where('connection_id', '=', connectionId)
+    .execute();
+  const keyOf = new Map(people.map((p) => [p.id, p.person_key]));
+  return {
+    people: people.map((p) => p.person_key),
+    links: Object.fromEntries(links.map((l) => [l.remote_id, keyOf.get(l.contact_id)])),
+    rows: people,
+  };
+}
+
+beforeAll(async () => {
+  t = await createTestServices();
+  const org = await seedOrg(t.services);
+  const conn = await t.services.db
+    .insertInto('connections')
+    .values({
+      organization_id: org.organizationId,
+      user_id: org.member.id,
+      platform: 'outlook_contacts',
+      status: 'active',
+      settings: '{}',
+      last_error: 'null',
+      sync_progress: 'null',
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  connectionId = conn.id;
+  ctx = {
+    connection: { id: conn.id, organizationId: org.organizationId, userId: org.member.id },
+    db: t.services.db,
+  } as unknown as ConnectorContext;
+  // A member of the organization, to be matched.
+  await t.services.db
+    .insertInto('users')
+    .values({ organization_id: org.organizationId, email: 'Partner@Firm.example', name: 'Partner', role: 'member', picture_url: null })
+    .execute();
+}, 60_000);
+afterAll(async () => t?.cleanup());
+
+describe('applying a contacts page in one statement', () => {
+  it('one person from two folders, a member matched, the same page twice changes nothing', async () => {
+    const page = [
+      item('a1', 'Ann', ['ann@x.example']),
+      item('b1', 'Ann B', ['ann@x.example', 'ann@y.example']),
+      item('p1', 'Partner', ['partner@firm.example']),
+    ];
+    await apply(page);
+    const first = await book();
+    expect(first.people).toEqual(['email:ann@x.example', 'email:partner@firm.example']);
+    expect(first.links).toEqual({ a1: 'email:ann@x.example', b1: 'email:ann@x.example', p1: 'email:partner@firm.example' });
+    // The later entry of the same person wins; the member is marked.
+    expect(first.rows.find((r) => r.person_key === 'email:ann@x.example')!.display_name).toBe('Ann B');
+    expect(first.rows.find((r) => r.person_key === 'email:partner@firm.example')!.matched_user_id).not.toBeNull();
+    await apply(page);
+    const again = await book();
+    expect(again.people).toEqual(first.people);
+    expect(again.rows.map((r) => r.id)).toEqual(first.rows.map((r) => r.id));
+  });
+
+  it('an item whose first address changes moves to the new person; the old one goes with its last link, unless invited', async () => {
+    await apply([item('c1', 'Cy', ['cy@x.example']), item('d1', 'Di', ['di@x.example'])]);
+    const invitedId = (await book()).rows.find((r) => r.person_key === 'email:di@x.example')!.id;
+    await t.services.db.updateTable('imported_contacts').set({ invited_at: new Date() }).where('id', '=', invitedId).execute();
+    await apply([item('c1', 'Cy', ['cy@new.example']), item('d1', 'Di', ['di@new.example'])]);
+    const after = await book();
+    expect(after.people).not.toContain('email:cy@x.example');
+    expect(after.people).toContain('email:cy@new.example');
+    // Invited: kept, without a link.
+    expect(after.people).toContain('email:di@x.example');
+    expect(Object.values(after.links)).not.toContain('email:di@x.example');
+    expect(after.links.c1).toBe('email:cy@new.example');
+    // Ann keeps her row while one of her two items is left.
+    await apply([removed('a1')]);
+    expect((await book()).people).toContain('email:ann@x.example');
+    await apply([removed('b1'), removed('never-seen')]);
+    const gone = await book();
+    expect(gone.people).not.toContain('email:ann@x.example');
+    expect(gone.links.a1).toBeUndefined();
+    // Added then removed in the same page: the last entry wins.
+    await apply([item('e1', 'Ed', ['ed@x.example']), removed('e1')]);
+    expect((await book()).people).not.toContain('email:ed@x.example');
+  });
+
+  it('writes nothing once the connection is no longer active (a revocation came between fetch and apply)', async () => {
+    await t.services.db.updateTable('connections').set({ status: 'revoked' }).where('id', '=', connectionId).execute();
+    await apply([item('z1', 'Zed', ['zed@x.example'])]);
+    expect((await book()).people).not.toContain('email:zed@x.example');
+    await t.services.db.updateTable('connections').set({ status: 'active' }).where('id', '=', connectionId).execute();
+  });
+});
