@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { AppEnv, RouteModule } from '../../src/api/env.ts';
 import { ApiError } from '../../src/api/errors.ts';
-import { sessionAuth } from '../../src/auth/sessions.ts';
+import { sessionAuth } from '../../src/api/middleware/session-auth.ts';
 import { ErrorSchema } from '../../src/api/schemas.ts';
 import { clientIp, userAgent } from '../../src/auth/login-flow.ts';
 import type { UserPrincipal } from '../../src/auth/principal.ts';
