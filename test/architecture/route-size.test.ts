@@ -13,9 +13,6 @@ const MAX_LINES = 200;
 
 const STILL_OVER: Readonly<Record<string, number>> = {
   'src/api/routes/admin-users.ts': 201,
-  'src/api/routes/ingest-common.ts': 241,
-  'src/api/routes/connections.ts': 249,
-  'src/api/routes/consents.ts': 227,
 };
 
 const lines = (file: string) => fs.readFileSync(path.join(ROOT, file), 'utf8').split('\n').length - 1;
