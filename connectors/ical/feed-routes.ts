@@ -2,10 +2,10 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { AppEnv, RouteModule } from '../../src/api/env.ts';
 import { ApiError } from '../../src/api/errors.ts';
-import { errorResponseSchema } from '../../src/api/routes/ingest-common.ts';
+import { sessionAuth } from '../../src/api/middleware/session-auth.ts';
+import { ErrorSchema } from '../../src/api/schemas.ts';
 import { clientIp, userAgent } from '../../src/auth/login-flow.ts';
 import type { UserPrincipal } from '../../src/auth/principal.ts';
-import { sessionAuth } from '../../src/auth/sessions.ts';
 import { caseScopeSchema as sharedCaseScopeSchema } from '../../src/consent/case-scope.ts';
 import type { CategoryId } from '../../src/consent/categories.ts';
 import { enqueueRevocation } from '../../src/revocation/queue.ts';
@@ -53,7 +53,7 @@ const withUrl = z.object({
   url: z.string().openapi({ description: 'The subscription URL. Shown only in this answer: store it in your calendar app now.' }),
 });
 
-const err = (description: string) => ({ description, content: { 'application/json': { schema: errorResponseSchema } } });
+const err = (description: string) => ({ description, content: { 'application/json': { schema: ErrorSchema } } });
 const authErrors = {
   401: err('Not signed in'),
   403: err('CSRF token missing, or your account is not active'),

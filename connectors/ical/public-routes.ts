@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { RouteModule } from '../../src/api/env.ts';
 import { errorBody } from '../../src/api/errors.ts';
-import { errorResponseSchema } from '../../src/api/routes/ingest-common.ts';
+import { ErrorSchema } from '../../src/api/schemas.ts';
 import { clientIp, userAgent } from '../../src/auth/login-flow.ts';
 import { createFeedPublisher } from './publish.ts';
 
@@ -41,8 +41,8 @@ export const icalPublicRoutes: RouteModule = (app, services) => {
       responses: {
         200: { description: 'The calendar', content: { 'text/calendar': { schema: z.string() } } },
         304: { description: 'Not modified (If-None-Match matched the current ETag)' },
-        404: { description: 'No such feed', content: { 'application/json': { schema: errorResponseSchema } } },
-        429: { description: 'Too many fetches of this feed; see Retry-After', content: { 'application/json': { schema: errorResponseSchema } } },
+        404: { description: 'No such feed', content: { 'application/json': { schema: ErrorSchema } } },
+        429: { description: 'Too many fetches of this feed; see Retry-After', content: { 'application/json': { schema: ErrorSchema } } },
       },
     }),
     async (c) => {

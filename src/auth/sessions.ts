@@ -36,7 +36,3 @@ function safeEqual(a: string, b: string): boolean {
 export function csrfTokenMatches(session: SessionData, token: string | undefined | null): boolean {
   return typeof token === 'string' && safeEqual(token, session.csrfToken);
 }
-
-// The middlewares live with the API's other middlewares (src/api/middleware/session-auth.ts); this
-// re-export keeps route files that import them from here working.
-export { requireAdmin, sessionAuth } from '../api/middleware/session-auth.ts';

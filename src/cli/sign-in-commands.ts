@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { approveGoogleDomain, DomainClaimedError, type GoogleDomainStatus, googleDomainClaimsOf } from '../auth/google-domains.ts';
-import { loadSamlIdpConfig, saveSamlIdpConfig } from '../auth/saml/idp-config.ts';
+import { configureSamlIdp, InsecureUrlError } from '../auth/saml/configure.ts';
+import { loadSamlIdpConfig, type SamlIdpConfig } from '../auth/saml/idp-config.ts';
 import { fetchIdpMetadata, type IdpMetadata, IdpMetadataError, MAX_METADATA_BYTES, parseIdpMetadata } from '../auth/saml/idp-metadata.ts';
 import { loadSignInPolicy, type SignInPolicy, updateSignInPolicy } from '../auth/sign-in-policy.ts';
 import type { Config } from '../config/load.ts';
@@ -170,34 +171,25 @@ export const signInCommands: CliCommand[] = [
           if (err instanceof IdpMetadataError) throw new UsageError(`${err.message} (${err.code})`);
           throw err;
         }
-        if (config.NODE_ENV === 'production') {
-          for (const [name, value] of [
-            ['SSO URL', metadata.ssoUrl],
-            ['SLO URL', metadata.sloUrl],
-          ] as const) {
-            if (value && !value.startsWith('https://')) throw new UsageError(`the IdP's ${name} must use https:// (${value})`);
-          }
-        }
-        const idp = await saveSamlIdpConfig(db, {
-          organizationId: org.id,
-          entityId: metadata.entityId,
-          ssoUrl: metadata.ssoUrl,
-          sloUrl: metadata.sloUrl,
-          certificates: metadata.certificates,
-          allowIdpInitiated: Boolean(args['allow-idp-initiated']),
-        });
-        await recordSecurityEvent(db, {
-          organizationId: org.id,
-          kind: 'saml_config_updated',
-          outcome: 'success',
-          method: 'command_line',
-          details: {
-            entityId: idp.entityId,
-            certificates: idp.certificates.length,
-            allowIdpInitiated: idp.allowIdpInitiated,
+        let idp: SamlIdpConfig;
+        try {
+          ({ idp } = await configureSamlIdp(db, {
+            organizationId: org.id,
+            actorUserId: null,
+            method: 'command_line',
+            production: config.NODE_ENV === 'production',
+            idp: { ...metadata, allowIdpInitiated: Boolean(args['allow-idp-initiated']) },
             source: url ? 'metadata_url' : 'metadata_file',
-          },
-        });
+            ip: null,
+            userAgent: null,
+          }));
+        } catch (err) {
+          if (err instanceof InsecureUrlError) {
+            const [name, value] = err.field === 'ssoUrl' ? ['SSO URL', metadata.ssoUrl] : ['SLO URL', metadata.sloUrl];
+            throw new UsageError(`the IdP's ${name} must use https:// (${value})`);
+          }
+          throw err;
+        }
         const sp = await serviceProviderUrls(config, org.id);
         if (args.json) {
           print(

@@ -1,8 +1,7 @@
 import { connectorFor } from '../../connectors/registry.ts';
 import type { UserPrincipal } from '../auth/principal.ts';
+import { connectionForPrincipal } from '../connections/access.ts';
 import type { CaseScope } from '../db/types.ts';
-import { AuthError } from '../errors/auth-error.ts';
-import { NotFoundError } from '../errors/not-found-error.ts';
 import type { Services } from '../services.ts';
 import { CATEGORY_IDS, type CategoryId } from './categories.ts';
 import { grantConnectionConsent } from './grant.ts';
@@ -31,15 +30,7 @@ export async function changeConsent(
   },
 ): Promise<Consent> {
   const { principal } = params;
-  const connection = await services.db
-    .selectFrom('connections')
-    .select(['id', 'user_id', 'platform', 'status'])
-    .where('id', '=', params.connectionId)
-    .where('organization_id', '=', principal.organizationId)
-    .executeTakeFirst();
-  const own = connection?.user_id === principal.userId;
-  if (!connection || (!own && principal.role !== 'admin')) throw new NotFoundError('connection');
-  if (!own) throw new AuthError('not_connection_owner', 'only the user who connected the account can change its consent');
+  const connection = await connectionForPrincipal(services.db, { principal, connectionId: params.connectionId, access: 'write' });
   const connector = connectorFor(connection.platform);
   const consent = await grantConnectionConsent(services, {
     connection: {

@@ -39,7 +39,9 @@ const STILL_NAMING: Record<string, string> = {
   'src/config/schema.ts': 'GOOGLE_CLIENT_ID/SECRET and the OAuth URLs, shared by sign-in and the calendar connector',
   'src/db/types.ts': "the one database type: the iCal connector's ical_feeds table and sign-in's allowedGoogleDomains",
   'src/api/routes/connections.ts': 'examples in OpenAPI descriptions (settings of Google Calendar)',
-  'src/api/routes/admin-users.ts': 'describes sign-in identities (a Google account id or a SAML NameID) in OpenAPI text',
+  'src/api/schemas/connections.ts': 'examples in OpenAPI descriptions (the settings of a Google Calendar connection)',
+  'src/api/routes/admin-users.ts': 'describes sign-in identities (a Google account or a SAML NameID) in OpenAPI text',
+  'src/api/schemas/users.ts': 'describes sign-in identities (a Google account id or a SAML NameID) in OpenAPI text',
   // Sign-in, not a sync platform — pinned rather than exempt so that no platform route can slip in.
   'src/api/routes/index.ts': 'registers the Google Sign-In routes by name (authGoogleRoutes)',
 };

@@ -140,6 +140,7 @@ export const adminSamlRoutes: RouteModule = (app, services) => {
             ...(body.attributeMapping ? { attributeMapping: body.attributeMapping } : {}),
           },
           policyChange: { jitProvisioning: body.jitProvisioning, defaultRole: body.defaultRole, linkByEmail: body.linkByEmail },
+          source: 'api',
           ip: clientIp(c),
           userAgent: userAgent(c),
         });

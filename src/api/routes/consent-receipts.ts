@@ -1,17 +1,15 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { connectorFor } from '../../../connectors/registry.ts';
+import type { UserPrincipal } from '../../auth/principal.ts';
+import { connectionForPrincipal } from '../../connections/access.ts';
 import { buildConsentReceipt, CONSENT_RECEIPT_JWS_TYPE } from '../../consent/receipt.ts';
 import { consentVersion } from '../../consent/service.ts';
-import { INT4_MAX } from '../../db/ranges.ts';
 import { getSigningKey, signJws } from '../../transfers/signing.ts';
-import { connectionFor } from '../connection-access.ts';
 import type { RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
 import { sessionAuth } from '../middleware/session-auth.ts';
-import { ConsentReceiptSchema } from '../schemas/consents.ts';
+import { ConsentReceiptSchema, ConsentVersionParams } from '../schemas/consents.ts';
 import { errorResponse as err } from '../schemas.ts';
-
-const VersionParams = z.object({ id: z.uuid(), version: z.coerce.number().int().positive().max(INT4_MAX) });
 
 /** `GET /v1/connections/{id}/consents/{version}/receipt`: a consent version's signed receipt. */
 export const consentReceiptRoutes: RouteModule = (app, services) => {
@@ -27,7 +25,7 @@ export const consentReceiptRoutes: RouteModule = (app, services) => {
       tags: ['Consent'],
       summary: 'A consent receipt (Kantara Consent Receipt v1.1 fields), signed with the deployment’s Ed25519 audit key',
       ...auth,
-      request: { params: VersionParams },
+      request: { params: ConsentVersionParams },
       responses: {
         200: {
           description:
@@ -40,7 +38,7 @@ export const consentReceiptRoutes: RouteModule = (app, services) => {
     }),
     async (c) => {
       const { id, version } = c.req.valid('param');
-      const connection = await connectionFor(c, services, id, 'read');
+      const connection = await connectionForPrincipal(services.db, { principal: c.get('principal') as UserPrincipal, connectionId: id, access: 'read' });
       const consent = await consentVersion(services.db, id, version);
       if (!consent) throw new ApiError(404, 'not_found', 'no such consent version');
       const [org, granter] = await Promise.all([

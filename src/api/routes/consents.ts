@@ -1,17 +1,20 @@
-import { createRoute, z } from '@hono/zod-openapi';
-import { connectors } from '../../../connectors/registry.ts';
+import { createRoute } from '@hono/zod-openapi';
 import type { UserPrincipal } from '../../auth/principal.ts';
-import { CATEGORIES, CATEGORY_IDS } from '../../consent/categories.ts';
 import { changeConsent } from '../../consent/change.ts';
-import { CURRENT_POLICY_VERSION, consentHistory, currentConsent, withdrawConsents } from '../../consent/service.ts';
-import { INT4_MAX } from '../../db/ranges.ts';
+import { consentHistoryOf, currentConsentOf, withdrawConnectionConsent } from '../../consent/connection-consents.ts';
 import { clientAddress } from '../client-address.ts';
-import { connectionFor } from '../connection-access.ts';
+import { consentCategoriesView, consentView, withdrawalView } from '../consent-view.ts';
 import type { RouteModule } from '../env.ts';
-import { ApiError } from '../errors.ts';
 import { IdempotencyHeaders, idempotency } from '../middleware/idempotency.ts';
 import { sessionAuth } from '../middleware/session-auth.ts';
-import { CaseScopeSchema, ConsentPageSchema, ConsentSchema, consentView } from '../schemas/consents.ts';
+import {
+  ConsentCategoriesSchema,
+  ConsentConnectionParams,
+  ConsentEnvelopeSchema,
+  ConsentGrantSchema,
+  ConsentPageSchema,
+  ConsentWithdrawalSchema,
+} from '../schemas/consents.ts';
 import { errorResponse as err } from '../schemas.ts';
 
 /**
@@ -27,30 +30,9 @@ import { errorResponse as err } from '../schemas.ts';
  * - `GET    /v1/connections/{id}/consents/{version}/receipt` Kantara-shaped receipt, signed
  */
 
-const CategoryIdSchema = z.enum(CATEGORY_IDS);
-
-const GrantSchema = z
-  .object({
-    categories: z.array(CategoryIdSchema).min(1).max(CATEGORY_IDS.length),
-    caseScope: CaseScopeSchema.default({ kind: 'all' }),
-    attestations: z
-      .record(z.string(), z.string().max(500))
-      .default({})
-      .openapi({ description: 'Per category that requires it, the attestation text, word for word' }),
-    policyVersion: z
-      .string()
-      .max(64)
-      .optional()
-      .openapi({ description: `The consent policy version shown to the user (current: ${CURRENT_POLICY_VERSION})` }),
-  })
-  .openapi('ConsentGrant');
-
-const IdParams = z.object({ id: z.uuid() });
-// A version beyond the integer column's range cannot exist: a 400, not a database error.
-const _VersionParams = z.object({ id: z.uuid(), version: z.coerce.number().int().positive().max(INT4_MAX) });
-
 export const consentRoutes: RouteModule = (app, services) => {
   const auth = { middleware: [sessionAuth(services.sessions)], security: [{ session: [] }] };
+  const principalOf = (c: { get(key: 'principal'): unknown }) => c.get('principal') as UserPrincipal;
 
   app.openapi(
     createRoute({
@@ -62,47 +44,11 @@ export const consentRoutes: RouteModule = (app, services) => {
       summary: 'The data categories a user can consent to, with their fields and any required attestation',
       ...auth,
       responses: {
-        200: {
-          description: 'The registry',
-          content: {
-            'application/json': {
-              schema: z.object({
-                policyVersion: z.string(),
-                categories: z.array(
-                  z.object({
-                    id: z.string(),
-                    title: z.string(),
-                    description: z.string(),
-                    direction: z.enum(['outbound', 'inbound']),
-                    fields: z.array(z.string()),
-                    attestation: z.string().nullable(),
-                    platforms: z.array(z.string()),
-                  }),
-                ),
-              }),
-            },
-          },
-        },
+        200: { description: 'The registry', content: { 'application/json': { schema: ConsentCategoriesSchema } } },
         401: err('Not signed in'),
       },
     }),
-    async (c) => {
-      return c.json(
-        {
-          policyVersion: CURRENT_POLICY_VERSION,
-          categories: CATEGORY_IDS.map((id) => ({
-            id,
-            title: CATEGORIES[id].title,
-            description: CATEGORIES[id].description,
-            direction: CATEGORIES[id].direction,
-            fields: [...CATEGORIES[id].fields],
-            attestation: CATEGORIES[id].attestation ?? null,
-            platforms: connectors.filter((k) => k.manifest.categories.includes(id)).map((k) => k.manifest.id),
-          })),
-        },
-        200,
-      );
-    },
+    async (c) => c.json(consentCategoriesView(), 200),
   );
 
   app.openapi(
@@ -115,9 +61,13 @@ export const consentRoutes: RouteModule = (app, services) => {
       summary: 'Grant a new consent version (the previous one, if any, becomes history)',
       ...auth,
       middleware: [...auth.middleware, idempotency()],
-      request: { headers: IdempotencyHeaders, params: IdParams, body: { required: true, content: { 'application/json': { schema: GrantSchema } } } },
+      request: {
+        headers: IdempotencyHeaders,
+        params: ConsentConnectionParams,
+        body: { required: true, content: { 'application/json': { schema: ConsentGrantSchema } } },
+      },
       responses: {
-        201: { description: 'Granted', content: { 'application/json': { schema: z.object({ consent: ConsentSchema }) } } },
+        201: { description: 'Granted', content: { 'application/json': { schema: ConsentEnvelopeSchema } } },
         400: err('`validation_failed`, `attestation_required`, `category_not_supported`, `unknown_case`'),
         401: err('Not signed in'),
         403: err('`csrf_token_invalid`, `not_connection_owner`'),
@@ -129,7 +79,7 @@ export const consentRoutes: RouteModule = (app, services) => {
       const { id } = c.req.valid('param');
       const body = c.req.valid('json');
       const consent = await changeConsent(services, {
-        principal: c.get('principal') as UserPrincipal,
+        principal: principalOf(c),
         connectionId: id,
         categories: body.categories,
         caseScope: body.caseScope,
@@ -153,18 +103,15 @@ export const consentRoutes: RouteModule = (app, services) => {
       tags: ['Consent'],
       summary: 'The current consent of a connection',
       ...auth,
-      request: { params: IdParams },
+      request: { params: ConsentConnectionParams },
       responses: {
-        200: { description: 'Current consent', content: { 'application/json': { schema: z.object({ consent: ConsentSchema }) } } },
+        200: { description: 'Current consent', content: { 'application/json': { schema: ConsentEnvelopeSchema } } },
         401: err('Not signed in'),
         404: err('`not_found` (connection) or `no_current_consent`'),
       },
     }),
     async (c) => {
-      const { id } = c.req.valid('param');
-      await connectionFor(c, services, id, 'read');
-      const consent = await currentConsent(services.db, id);
-      if (!consent) throw new ApiError(404, 'no_current_consent', 'this connection has no current consent (never granted, or withdrawn)');
+      const consent = await currentConsentOf(services, { principal: principalOf(c), connectionId: c.req.valid('param').id });
       return c.json({ consent: consentView(consent) }, 200);
     },
   );
@@ -178,7 +125,7 @@ export const consentRoutes: RouteModule = (app, services) => {
       tags: ['Consent'],
       summary: 'Every consent version of a connection, newest first',
       ...auth,
-      request: { params: IdParams },
+      request: { params: ConsentConnectionParams },
       responses: {
         200: { description: 'History, in one page', content: { 'application/json': { schema: ConsentPageSchema } } },
         401: err('Not signed in'),
@@ -186,9 +133,8 @@ export const consentRoutes: RouteModule = (app, services) => {
       },
     }),
     async (c) => {
-      const { id } = c.req.valid('param');
-      await connectionFor(c, services, id, 'read');
-      return c.json({ items: (await consentHistory(services.db, id)).map(consentView), nextCursor: null }, 200);
+      const history = await consentHistoryOf(services, { principal: principalOf(c), connectionId: c.req.valid('param').id });
+      return c.json({ items: history.map(consentView), nextCursor: null }, 200);
     },
   );
 
@@ -201,27 +147,17 @@ export const consentRoutes: RouteModule = (app, services) => {
       tags: ['Consent'],
       summary: 'Withdraw the current consent; no transfer starts after this answers',
       ...auth,
-      request: { params: IdParams },
+      request: { params: ConsentConnectionParams },
       responses: {
-        200: {
-          description: 'Withdrawn (or nothing was current)',
-          content: {
-            'application/json': {
-              schema: z.object({ withdrawn: z.boolean(), withdrawnConsentIds: z.array(z.uuid()), effectiveAt: z.string() }),
-            },
-          },
-        },
+        200: { description: 'Withdrawn (or nothing was current)', content: { 'application/json': { schema: ConsentWithdrawalSchema } } },
         401: err('Not signed in'),
         403: err('`csrf_token_invalid`, `not_connection_owner`'),
         404: err('No such connection of yours'),
       },
     }),
     async (c) => {
-      const { id } = c.req.valid('param');
-      await connectionFor(c, services, id, 'write');
-      const principal = c.get('principal') as UserPrincipal;
-      const ids = await withdrawConsents(services, { connectionIds: [id], actor: principal.userId });
-      return c.json({ withdrawn: ids.length > 0, withdrawnConsentIds: ids, effectiveAt: new Date().toISOString() }, 200);
+      const withdrawal = await withdrawConnectionConsent(services, { principal: principalOf(c), connectionId: c.req.valid('param').id });
+      return c.json(withdrawalView(withdrawal), 200);
     },
   );
 };

@@ -14,6 +14,7 @@ import { authSessionRoutes } from './auth-session.ts';
 import { signInLinkRoutes } from './auth-sign-in-link.ts';
 import { signInPolicyRoutes } from './auth-sign-in-policy.ts';
 import { caseRoutes } from './cases.ts';
+import { connectionAuthorizationRoutes } from './connection-authorization.ts';
 import { connectionDisconnectRoutes } from './connection-disconnect.ts';
 import { connectionRoutes } from './connections.ts';
 import { consentReceiptRoutes } from './consent-receipts.ts';
@@ -62,6 +63,7 @@ export const routeModules: RouteModule[] = [
   apiKeyRoutes,
   // Routes a platform brings itself (e.g. a feed it serves), from the connector registry.
   ...connectors.flatMap((c) => c.routes ?? []),
+  connectionAuthorizationRoutes,
   connectionRoutes,
   consentRoutes,
   importedContactRoutes,

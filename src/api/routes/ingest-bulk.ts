@@ -5,8 +5,10 @@ import { type BulkItem, bulkDataSchemas, bulkItemSchema, ENTITY_TYPES } from '..
 import type { Services } from '../../services.ts';
 import type { RouteModule } from '../env.ts';
 import { ApiError, errorBody } from '../errors.ts';
+import { ingest, organizationOf } from '../ingest-request.ts';
 import { IdempotencyHeaders, idempotency } from '../middleware/idempotency.ts';
-import { ingest, ingestAuth, ingestErrorResponses, organizationOf } from './ingest-common.ts';
+import { ingestErrorResponses } from '../schemas/ingest.ts';
+import { ingestAuth } from './ingest-common.ts';
 
 /** At most this many problems are listed in one error answer (the count says how many there were). */
 const MAX_DETAILS = 100;

@@ -5,17 +5,10 @@ import { guessMimeType } from '../../cases/rows.ts';
 import { type DocumentMetadata, documentJsonSchema, documentMetadataSchema } from '../../cases/schemas.ts';
 import type { AppEnv, RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
+import { ifMatch, ingestOne, zodFieldErrors } from '../ingest-request.ts';
 import { jsonDeeperThan, MAX_JSON_DEPTH } from '../json-depth.ts';
-import {
-  externalIdParams,
-  ifMatch,
-  ifMatchHeaders,
-  ingestAuth,
-  ingestErrorResponses,
-  ingestOne,
-  registerReadAndDelete,
-  zodFieldErrors,
-} from './ingest-common.ts';
+import { externalIdParams, ifMatchHeaders, ingestErrorResponses } from '../schemas/ingest.ts';
+import { ingestAuth, registerReadAndDelete } from './ingest-common.ts';
 
 const multipartSchema = z
   .object({

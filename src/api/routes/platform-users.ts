@@ -5,12 +5,13 @@ import { organizationUserAsPrincipal } from '../../auth/users.ts';
 import { getConnection, listConnectionsPage } from '../../connections/service.ts';
 import { consentHistory } from '../../consent/service.ts';
 import { decodeCursor, listTransfers, transferView } from '../../transfers/queries.ts';
+import { consentView } from '../consent-view.ts';
 import type { AppEnv, RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
 import { apiKeyAuth } from '../middleware/api-key-auth.ts';
 import { decodePageCursor, pageOf, pageQuery } from '../pagination.ts';
 import { ConnectionSchema } from '../schemas/connections.ts';
-import { ConsentPageSchema, consentView } from '../schemas/consents.ts';
+import { ConsentPageSchema } from '../schemas/consents.ts';
 import { TransferSchema } from '../schemas/transfers.ts';
 import { errorResponse as err } from '../schemas.ts';
 

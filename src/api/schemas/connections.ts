@@ -1,4 +1,5 @@
 import { z } from '@hono/zod-openapi';
+import { createConnectionSchema } from '../../connections/service.ts';
 import { CaseScopeSchema } from './consents.ts';
 
 /**
@@ -54,3 +55,36 @@ export const ConnectionSchema = z
     updatedAt: z.string(),
   })
   .openapi('Connection');
+
+/** `{ id }` of `/v1/connections/{id}` routes. */
+export const ConnectionIdParams = z.object({ id: z.uuid().openapi({ param: { name: 'id', in: 'path' } }) });
+
+/** `{ connection }`: the answer of the routes that read or change one connection. */
+export const ConnectionEnvelopeSchema = z.object({ connection: ConnectionSchema });
+
+/** The body of `POST /v1/connections` (its rules are the connections module's own schema). */
+export const ConnectionCreateSchema = createConnectionSchema.openapi('ConnectionCreate', {
+  description:
+    'platform (e.g. google_calendar), consented categories, case scope, settings (Google: calendarId of an existing calendar, or calendarName of a new one; deadlineReminders; driftPolicy restore|leave)',
+});
+
+/** Where to send the user to authorize (or re-authorize) a connection, and until when the link works. */
+export const AuthorizationSchema = z.object({ authorizationUrl: z.string(), authorizationExpiresAt: z.string() });
+
+/** The answer of `POST /v1/connections`: the pending connection and where to send the user. */
+export const ConnectionStartedSchema = z.object({ connection: ConnectionSchema, authorizationUrl: z.string(), authorizationExpiresAt: z.string() });
+
+/** What the provider's redirect carries back (`/v1/connections/oauth/callback`). */
+export const OAuthCallbackQuery = z.object({
+  state: z.string().max(512).optional(),
+  code: z.string().max(4096).optional(),
+  error: z.string().max(200).optional(),
+  error_description: z.string().max(2000).optional(),
+  scope: z.string().max(4096).optional(),
+});
+
+/** `PATCH /v1/connections/{id}`: free-form here, validated by the connection's platform. */
+export const ConnectionSettingsUpdateSchema = z.object({ settings: z.record(z.string(), z.unknown()) });
+
+/** The optional body of `POST /v1/connections/{id}/reconnect`. */
+export const ReconnectRequestSchema = z.object({ loginHint: z.string().max(320).optional() });

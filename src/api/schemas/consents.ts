@@ -1,8 +1,10 @@
 import { z } from '@hono/zod-openapi';
 import { caseScopeSchema } from '../../consent/case-scope.ts';
-import type { Consent } from '../../consent/service.ts';
+import { CATEGORY_IDS } from '../../consent/categories.ts';
+import { CURRENT_POLICY_VERSION } from '../../consent/service.ts';
+import { INT4_MAX } from '../../db/ranges.ts';
 
-/** A consent version as the API shows it, and its case scope. */
+/** A consent version as the API shows it, its case scope, what a grant sends, and a receipt. */
 
 /** One case-scope schema for every route (src/consent/case-scope.ts): all, listed cases, or practice areas. */
 export const CaseScopeSchema = caseScopeSchema;
@@ -28,32 +30,55 @@ export const ConsentSchema = z
   })
   .openapi('Consent');
 
+/** `{ consent }`: the answer of the routes that grant or read one consent version. */
+export const ConsentEnvelopeSchema = z.object({ consent: ConsentSchema });
+
+/** The body of `POST /v1/connections/{id}/consents`: a new consent version. */
+export const ConsentGrantSchema = z
+  .object({
+    categories: z.array(z.enum(CATEGORY_IDS)).min(1).max(CATEGORY_IDS.length),
+    caseScope: CaseScopeSchema.default({ kind: 'all' }),
+    attestations: z
+      .record(z.string(), z.string().max(500))
+      .default({})
+      .openapi({ description: 'Per category that requires it, the attestation text, word for word' }),
+    policyVersion: z
+      .string()
+      .max(64)
+      .optional()
+      .openapi({ description: `The consent policy version shown to the user (current: ${CURRENT_POLICY_VERSION})` }),
+  })
+  .openapi('ConsentGrant');
+
+/** `{ id }` of `/v1/connections/{id}/consent…` routes. */
+export const ConsentConnectionParams = z.object({ id: z.uuid() });
+
+/** `{ id, version }` of a receipt: a version beyond the integer column's range cannot exist (a 400, not a database error). */
+export const ConsentVersionParams = z.object({ id: z.uuid(), version: z.coerce.number().int().positive().max(INT4_MAX) });
+
+/** The answer of `DELETE /v1/connections/{id}/consent`. */
+export const ConsentWithdrawalSchema = z.object({ withdrawn: z.boolean(), withdrawnConsentIds: z.array(z.uuid()), effectiveAt: z.string() });
+
+/** The consent-category registry as the consent screen reads it (`GET /v1/consent-categories`). */
+export const ConsentCategoriesSchema = z.object({
+  policyVersion: z.string(),
+  categories: z.array(
+    z.object({
+      id: z.string(),
+      title: z.string(),
+      description: z.string(),
+      direction: z.enum(['outbound', 'inbound']),
+      fields: z.array(z.string()),
+      attestation: z.string().nullable(),
+      platforms: z.array(z.string()),
+    }),
+  ),
+});
+
 /** A connection's consent history: every version in one page (a connection has a handful). */
 export const ConsentPageSchema = z
   .object({ items: z.array(ConsentSchema), nextCursor: z.null().openapi({ description: 'Always null: the history is one page' }) })
   .openapi('ConsentPage');
-
-/** A stored consent version → its API view. */
-export function consentView(c: Consent) {
-  return {
-    id: c.id,
-    connectionId: c.connectionId,
-    version: c.version,
-    grantedBy: c.grantedBy,
-    categories: c.categories,
-    caseScope: c.caseScope,
-    policyVersion: c.policyVersion,
-    method: c.method,
-    ip: c.ip,
-    userAgent: c.userAgent,
-    attestations: c.attestations,
-    grantedAt: c.grantedAt.toISOString(),
-    withdrawnAt: c.withdrawnAt?.toISOString() ?? null,
-    withdrawnBy: c.withdrawnBy,
-    current: c.withdrawnAt === null,
-    receiptUrl: `/v1/connections/${c.connectionId}/consents/${c.version}/receipt`,
-  };
-}
 
 const PurposeSchema = z.object({
   purpose: z.string(),

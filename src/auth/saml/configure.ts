@@ -24,21 +24,25 @@ export interface SamlIdpInput {
 }
 
 /**
- * An administrator configures (replaces) the organization's SAML identity provider: https only in
- * production, certificates normalized, the entity id unique across organizations (EntityIdInUseError),
- * the sign-in policy's SAML options changed with it, and a `saml_config_updated` security event. The
- * API (`PUT /v1/admin/saml`) and the admin page (form or metadata file) both call this.
+ * An administrator (or the deployment's operator) configures (replaces) the organization's SAML
+ * identity provider: https only in production, certificates normalized, the entity id unique across
+ * organizations (EntityIdInUseError), the sign-in policy's SAML options changed with it, and a
+ * `saml_config_updated` security event of one shape whoever calls. The API (`PUT /v1/admin/saml`),
+ * the admin page (metadata file) and the command line (`casebridge org saml set`) all call this.
  */
 export async function configureSamlIdp(
   db: Db,
   params: {
     organizationId: string;
-    actorUserId: string;
+    /** The administrator acting; null for the operator at the command line. */
+    actorUserId: string | null;
+    /** How the change was made, for the event: an administrator's (API, page) or the command line's. */
+    method?: 'admin' | 'command_line';
     production: boolean;
     idp: SamlIdpInput;
     policyChange?: Partial<Pick<SignInPolicy, 'jitProvisioning' | 'defaultRole' | 'linkByEmail'>>;
-    /** Where the settings came from, for the event (`form`, `metadata_file`, …). */
-    source?: string;
+    /** Where the settings came from, for the event. */
+    source: 'api' | 'metadata_file' | 'metadata_url';
     ip: string | null;
     userAgent: string | null;
   },
@@ -65,7 +69,7 @@ export async function configureSamlIdp(
     actorUserId: params.actorUserId,
     kind: 'saml_config_updated',
     outcome: 'success',
-    method: 'admin',
+    method: params.method ?? 'admin',
     ip: params.ip,
     userAgent: params.userAgent,
     details: {
@@ -73,7 +77,7 @@ export async function configureSamlIdp(
       certificateFingerprints: certificates.map((pem) => normalizeCertificate(pem).fingerprint256),
       allowIdpInitiated: idp.allowIdpInitiated,
       policyChange,
-      ...(params.source ? { source: params.source } : {}),
+      source: params.source,
     },
   });
   return { idp, policy };
