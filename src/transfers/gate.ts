@@ -569,7 +569,12 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
           .then(
             () => releaseLease(ctx.connectionId, leaseId),
             (err: unknown) => {
-              logger.warn({ err, connectionId: ctx.connectionId, transferId: row.id }, 'could not write a not_modified row');
+              // The error's code only: a database error's detail may quote the row (the requester's address).
+              const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+              logger.warn(
+                { code: typeof code === 'string' ? code : 'unknown', connectionId: ctx.connectionId, transferId: row.id },
+                'could not write a not_modified row',
+              );
               return releaseLease(ctx.connectionId, leaseId);
             },
           );
