@@ -65,6 +65,10 @@ export async function createServices(config: Config, options: CreateServicesOpti
   // Queue depth, open unknown outcomes and checkpoint age are read from here when /metrics is scraped.
   const unregisterMetrics = registerStateMetrics({ db: database.db, queues: [queues.sync, queues.import, queues.revoke, queues.maintenance], logger });
   closers.push(async () => unregisterMetrics());
+  const gate = createOutboundGate({ db: database.db, redis, redisPrefix: config.REDIS_PREFIX, logger });
+  // First to run on close: rows queued by the gate (a 304's `not_modified`) and lease releases land
+  // before the database and Redis connections go.
+  closers.push(() => gate.settled());
   return {
     config,
     db: database.db,
@@ -77,7 +81,7 @@ export async function createServices(config: Config, options: CreateServicesOpti
       idleSeconds: config.SESSION_IDLE_MINUTES * 60,
       absoluteSeconds: config.SESSION_ABSOLUTE_HOURS * 3600,
     }),
-    gate: createOutboundGate({ db: database.db, redis, redisPrefix: config.REDIS_PREFIX, logger }),
+    gate,
     queues,
     async close() {
       for (const close of closers.reverse()) await close();

@@ -317,13 +317,25 @@ export interface LiveFeed {
  * so unknown, rotated, revoked and withdrawn tokens all take the same path to the same 404.
  */
 export async function findLiveFeed(db: Db, tokenHash: string): Promise<LiveFeed | null> {
-  const row = await db
+  return (await findLiveFeeds(db, [tokenHash])).get(tokenHash) ?? null;
+}
+
+/**
+ * {@link findLiveFeed} for several token hashes in one query (the fetches of concurrent requests,
+ * see `fetch-batch.ts`): the live feeds found, by token hash.
+ */
+export async function findLiveFeeds(db: Db, tokenHashes: readonly string[]): Promise<Map<string, LiveFeed>> {
+  const out = new Map<string, LiveFeed>();
+  if (!tokenHashes.length) return out;
+  const rows = await db
     .selectFrom('ical_feeds as f')
     .innerJoin('connections as c', 'c.id', 'f.connection_id')
     .innerJoin('users as u', 'u.id', 'c.user_id')
     .innerJoin('organizations as o', 'o.id', 'c.organization_id')
     .innerJoin('consents as cs', 'cs.connection_id', 'c.id')
+    .distinctOn('f.token_hash')
     .select([
+      'f.token_hash',
       'f.id as feed_id',
       'f.name',
       'c.id as connection_id',
@@ -335,27 +347,29 @@ export async function findLiveFeed(db: Db, tokenHash: string): Promise<LiveFeed 
       'cs.version as consent_version',
       'cs.case_scope',
     ])
-    .where('f.token_hash', '=', tokenHash)
+    .where('f.token_hash', 'in', [...new Set(tokenHashes)])
     .where('f.revoked_at', 'is', null)
     .where('c.status', '=', 'active')
     .where('c.platform', '=', icalManifest.id)
     .where('u.status', '=', 'active')
     .where('cs.withdrawn_at', 'is', null)
     .where(sql<boolean>`NOT (coalesce(o.settings -> 'disabledPlatforms', '[]'::jsonb) @> ${JSON.stringify([icalManifest.id])}::jsonb)`)
+    .orderBy('f.token_hash')
     .orderBy('cs.version', 'desc')
-    .limit(1)
-    .executeTakeFirst();
-  if (!row) return null;
-  return {
-    feedId: row.feed_id,
-    name: row.name,
-    connectionId: row.connection_id,
-    organizationId: row.organization_id,
-    userId: row.user_id,
-    userEmail: row.email,
-    dataVersion: Number(row.data_version),
-    consentId: row.consent_id,
-    consentVersion: row.consent_version,
-    caseScope: row.case_scope,
-  };
+    .execute();
+  for (const row of rows) {
+    out.set(row.token_hash, {
+      feedId: row.feed_id,
+      name: row.name,
+      connectionId: row.connection_id,
+      organizationId: row.organization_id,
+      userId: row.user_id,
+      userEmail: row.email,
+      dataVersion: Number(row.data_version),
+      consentId: row.consent_id,
+      consentVersion: row.consent_version,
+      caseScope: row.case_scope,
+    });
+  }
+  return out;
 }

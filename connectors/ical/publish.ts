@@ -1,9 +1,9 @@
-import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { loadEventsInScope } from '../../src/cases/queries.ts';
 import { redisKey } from '../../src/redis.ts';
 import type { Services } from '../../src/services.ts';
 import type { TransferContext } from '../../src/transfers/types.ts';
-import { findLiveFeed, type LiveFeed } from './feeds.ts';
+import type { findLiveFeed, LiveFeed } from './feeds.ts';
+import { batchedLiveFeeds, batchedRateLimit } from './fetch-batch.ts';
 import { ICAL_PURPOSE } from './manifest.ts';
 import { notModifiedItem, projectFeed } from './project.ts';
 import { type RenderedFeed, renderFeed } from './render.ts';
@@ -12,10 +12,11 @@ import { hashFeedToken } from './tokens.ts';
 
 /**
  * Serving `GET /ical/<token>.ics`. Per request, in order:
- * 1. rate limit per token hash (Redis, ICAL_RATE_LIMIT_PER_MINUTE) — before the lookup, so unknown
- *    and live tokens behave the same way;
+ * 1. rate limit per token hash (Redis, ICAL_RATE_LIMIT_PER_MINUTE, a fixed window from the first
+ *    fetch) — before the lookup, so unknown and live tokens behave the same way;
  * 2. one indexed query by token hash: live feed, active connection and owner, current consent, the
- *    organization's data_version (see {@link findLiveFeed}); anything else → the same 404;
+ *    organization's data_version (see {@link findLiveFeed}); anything else → the same 404.
+ *    Steps 1 and 2 of concurrent requests share one Redis MULTI and one query (`fetch-batch.ts`);
  * 3. cache look-up by (feed, data version, consent version, …);
  * 4. the gate: a fetch answered 304 from a known ETag, and a HEAD request, are `record`ed — the gate's
  *    checks, then one `not_modified` row (nothing disclosed, nothing to write ahead of); any other fetch sends the feed
@@ -63,12 +64,8 @@ const ETAG_TTL_SECONDS = 7 * 24 * 3600;
 export function createFeedPublisher(services: Services): FeedPublisher {
   const { config, db, redis } = services;
   const refreshSeconds = config.ICAL_REFRESH_INTERVAL_MINUTES * 60;
-  const limiter = new RateLimiterRedis({
-    storeClient: redis,
-    keyPrefix: redisKey(config.REDIS_PREFIX, 'ical', 'rate'),
-    points: config.ICAL_RATE_LIMIT_PER_MINUTE,
-    duration: 60,
-  });
+  const consume = batchedRateLimit(redis, (tokenHash) => redisKey(config.REDIS_PREFIX, 'ical', 'rate', tokenHash), config.ICAL_RATE_LIMIT_PER_MINUTE, 60);
+  const liveFeed = batchedLiveFeeds(db);
   const cache = new RenderCache(config.ICAL_RENDER_CACHE_MB * 1024 * 1024);
   // The last ETag per feed, shared by every API process, so a process with a cold cache can still
   // answer 304 without loading and rendering the feed.
@@ -94,13 +91,9 @@ export function createFeedPublisher(services: Services): FeedPublisher {
     cache,
     async fetch(request) {
       const tokenHash = hashFeedToken(request.token);
-      try {
-        await limiter.consume(tokenHash);
-      } catch (err) {
-        if (err instanceof RateLimiterRes) return { kind: 'rate_limited', retryAfterSeconds: Math.max(1, Math.ceil(err.msBeforeNext / 1000)) };
-        throw err;
-      }
-      const feed = await findLiveFeed(db, tokenHash);
+      const limit = await consume(tokenHash);
+      if (!limit.allowed) return { kind: 'rate_limited', retryAfterSeconds: Math.max(1, Math.ceil(limit.msBeforeNext / 1000)) };
+      const feed = await liveFeed(tokenHash);
       if (!feed) return NOT_FOUND;
       const versionKey = feedVersionKey({ ...feed, refreshSeconds });
       const ctx = context(feed, request);

@@ -76,7 +76,7 @@ import { canonicalDigest, freezeDeep } from './canonical.ts';
 import { type ConsentState, type Decision, decideTransfer, type GateConnection } from './decision.ts';
 import { failedCallOutcome, TransferNotSentError } from './errors.ts';
 import { gateScope } from './gate-scope.ts';
-import { beginTransfer, endTransfer } from './inflight.ts';
+import { LeaseBatcher } from './inflight.ts';
 import { cleanText, normaliseSubjects, type TransferLogEntry } from './log-entry.ts';
 import { TransferLogWriter } from './log-writer.ts';
 import type { OutboundGate, ProviderOutcome, SendManyOptions, TransferActor, TransferContext, TransferItem, TransferResult } from './types.ts';
@@ -215,20 +215,21 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
   const defaultConcurrency = deps.options?.concurrency ?? 4;
   const recheckMs = deps.options?.epochRecheckMs ?? 25;
   const cache = new Map<string, CacheEntry>();
+  // Lease registrations and releases of concurrent calls share one Redis MULTI (see `LeaseBatcher`).
+  const leases = new LeaseBatcher(redis, redisPrefix);
 
   /**
    * Registers (or extends) this call's in-flight lease and reads the revocation epoch in one MULTI
    * (see `inflight.ts`): a revocation bumps the epoch and then waits for leases, so every transfer
    * either sees the new epoch or finishes before the revocation answers.
    */
-  const leaseAndEpoch = async (connectionId: string, leaseId: string): Promise<string> =>
-    (await beginTransfer(redis, redisPrefix, { connectionId, leaseId })) ?? '0';
+  const leaseAndEpoch = async (connectionId: string, leaseId: string): Promise<string> => (await leases.begin(connectionId, leaseId)) ?? '0';
 
   /** Releases a lease; a failure only delays a waiting revocation until the lease expires. */
   const releaseLease = (connectionId: string, leaseId: string): Promise<void> =>
-    endTransfer(redis, redisPrefix, { connectionId, leaseId }).catch((err: unknown) =>
-      logger.warn({ err, connectionId }, 'could not release the in-flight lease; it expires on its own'),
-    );
+    leases
+      .end(connectionId, leaseId)
+      .catch((err: unknown) => logger.warn({ err, connectionId }, 'could not release the in-flight lease; it expires on its own'));
 
   const warnUnknownConnection = (ctx: TransferContext) =>
     logger.warn({ connectionId: ctx.connectionId, purpose: ctx.purpose }, 'gate call for an unknown connection refused');
@@ -256,9 +257,11 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
     let lastEpochCheck = Date.now();
     let epoch = await leaseAndEpoch(ctx.connectionId, leaseId);
     let released = false;
-    const release = async () => {
+    // The release is not awaited: it shares the next batch of lease registrations (see `LeaseBatcher`);
+    // until it lands a waiting revocation only waits a little longer.
+    const release = () => {
       released = true;
-      await releaseLease(ctx.connectionId, leaseId);
+      void releaseLease(ctx.connectionId, leaseId);
     };
     // Outcome (and refusal) rows are buffered as calls settle and written in batches of OUTCOME_BATCH
     // while the chunk's other calls are still in flight, the rest when the calls are over; the call
@@ -284,13 +287,14 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
       );
       flush();
       // The calls are over: release the lease (a waiting revocation may answer) while the outcomes commit.
-      await Promise.all([Promise.all(written), release()]);
+      release();
+      await Promise.all(written);
       return results;
     } finally {
       // Even when the call failed half-way, every outcome row of a call that was made is written. A
       // failure here leaves those intents open: the recovery job turns them into `unknown` and resolves them.
       flush();
-      if (!released) await release();
+      if (!released) release();
       if (written.length) await Promise.allSettled(written);
     }
 
@@ -537,6 +541,8 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
       // A lease like any transfer's, so a revocation waits for this row too (none lands after it).
       const leaseId = randomUUID();
       const epoch = await leaseAndEpoch(ctx.connectionId, leaseId);
+      // Released when this call's row is committed (or could not be), so a revocation still waits for it.
+      let release: Promise<unknown> | null = null;
       try {
         const state = await stateFor(ctx.connectionId, epoch);
         const suppressed = await suppressedRecipients(db, state.attribution, [item]);
@@ -558,12 +564,33 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
           count(state.attribution, item, 'blocked');
           return { outcome: 'blocked', reason: decision.reason, transferId: row.id };
         }
-        await log.append([{ ...row, outcome: 'not_modified', fieldNames: [], payloadSha256: null, payloadBytes: 0, providerStatus: details.providerStatus }]);
+        // Nothing was disclosed, so nothing waits on this row to make a call safe: the answer goes once
+        // the row is queued for the writer's next group commit (one statement for the rows of all
+        // concurrent requests, a few milliseconds later). A row that cannot be written is logged as
+        // a warning; the lease is held until the commit is over.
+        release = log
+          .append([{ ...row, outcome: 'not_modified', fieldNames: [], payloadSha256: null, payloadBytes: 0, providerStatus: details.providerStatus }])
+          .then(
+            () => releaseLease(ctx.connectionId, leaseId),
+            (err: unknown) => {
+              // The error's code only: a database error's detail may quote the row (the requester's address).
+              const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+              logger.warn(
+                { code: typeof code === 'string' ? code : 'unknown', connectionId: ctx.connectionId, transferId: row.id },
+                'could not write a not_modified row',
+              );
+              return releaseLease(ctx.connectionId, leaseId);
+            },
+          );
         count(state.attribution, item, 'not_modified');
         return { outcome: 'sent', value: null, transferId: row.id };
       } finally {
-        await releaseLease(ctx.connectionId, leaseId);
+        if (!release) void releaseLease(ctx.connectionId, leaseId);
       }
+    },
+    async settled() {
+      await log.idle();
+      await leases.idle();
     },
     invalidate(connectionId) {
       if (connectionId) cache.delete(connectionId);

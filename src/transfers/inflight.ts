@@ -16,6 +16,9 @@ import { redisKey } from '../redis.ts';
 /** Longer than any provider call may take (clients time out before this). */
 export const LEASE_TTL_MS = 45_000;
 
+/** How long a release may wait to share the next batch of lease registrations (see `LeaseBatcher`). */
+export const RELEASE_DELAY_MS = 2;
+
 const inflightKey = (prefix: string, connectionId: string) => redisKey(prefix, 'inflight', connectionId);
 
 /** Registers a lease and returns the connection's current revocation epoch (null = never bumped). */
@@ -34,6 +37,129 @@ export async function beginTransfer(redis: Redis, prefix: string, params: { conn
 /** Releases a lease (idempotent). */
 export async function endTransfer(redis: Redis, prefix: string, params: { connectionId: string; leaseId: string }): Promise<void> {
   await redis.zrem(inflightKey(prefix, params.connectionId), params.leaseId);
+}
+
+/**
+ * Lease registrations and releases of concurrent gate calls, shared: the begins and ends requested in
+ * the same turn of the event loop — or while the previous batch is on its way — travel in ONE MULTI,
+ * so N concurrent calls cost one Redis round trip (and one socket write) instead of N. Each begin's
+ * ZADD and its epoch GET stay in one MULTI, so the revocation ordering of {@link beginTransfer} holds
+ * for every call of the batch. A batch's failure fails its begins (their calls do not leave); a
+ * failed release only delays a waiting revocation until the lease expires.
+ *
+ * Releases are not urgent (a lease held a little longer only makes a revocation wait a little
+ * longer, never lets a call through): they wait up to {@link RELEASE_DELAY_MS} for the next batch of
+ * begins — usually the same callers' next calls — instead of costing a round trip of their own.
+ */
+export class LeaseBatcher {
+  private pending: LeaseOp[] = [];
+  private busy = false;
+  private timer: NodeJS.Timeout | null = null;
+  private drained: Promise<void> = Promise.resolve();
+  /** Batches sent (for tests and benchmarks). */
+  batches = 0;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {}
+
+  /** As {@link beginTransfer}: registers (or extends) a lease and returns the epoch (null = never bumped). */
+  begin(connectionId: string, leaseId: string): Promise<string | null> {
+    return new Promise((resolve, reject) => this.push({ kind: 'begin', connectionId, leaseId, resolve, reject }));
+  }
+
+  /** As {@link endTransfer}: releases a lease (idempotent). */
+  end(connectionId: string, leaseId: string): Promise<void> {
+    return new Promise((resolve, reject) => this.push({ kind: 'end', connectionId, leaseId, resolve: () => resolve(), reject }));
+  }
+
+  /** Resolves once every lease operation requested before the call has been sent and answered. */
+  async idle(): Promise<void> {
+    if (!this.busy && this.pending.length) this.start();
+    await this.drained;
+  }
+
+  private push(op: LeaseOp): void {
+    this.pending.push(op);
+    if (this.busy) return;
+    if (op.kind === 'end') {
+      this.timer ??= setTimeout(() => {
+        this.timer = null;
+        if (!this.busy) this.start();
+      }, RELEASE_DELAY_MS);
+      return;
+    }
+    this.busy = true;
+    this.drained = new Promise<void>((done) => setImmediate(() => void this.drain().then(done)));
+  }
+
+  private start(): void {
+    this.busy = true;
+    this.drained = this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    try {
+      while (this.pending.length) {
+        const ops = this.pending.splice(0, 500);
+        await this.send(ops);
+      }
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async send(ops: LeaseOp[]): Promise<void> {
+    this.batches++;
+    const multi = this.redis.multi();
+    const expires = Date.now() + LEASE_TTL_MS;
+    /** Index in the MULTI's replies of each op's answer (the epoch GET for a begin, the ZREM for an end). */
+    const at: number[] = [];
+    let n = 0;
+    for (const op of ops) {
+      const key = inflightKey(this.prefix, op.connectionId);
+      if (op.kind === 'begin') {
+        multi
+          .zadd(key, expires, op.leaseId)
+          .pexpire(key, LEASE_TTL_MS * 2)
+          .get(revocationEpochKey(this.prefix, op.connectionId));
+        n += 3;
+        at.push(n - 1);
+      } else {
+        multi.zrem(key, op.leaseId);
+        n += 1;
+        at.push(n - 1);
+      }
+    }
+    let replies: Array<[Error | null, unknown]> | null;
+    try {
+      replies = await multi.exec();
+    } catch (err) {
+      for (const op of ops) op.reject(err);
+      return;
+    }
+    ops.forEach((op, i) => {
+      const reply = replies?.[at[i]!];
+      // A begin whose ZADD failed has no lease: it must not leave.
+      const zadd = op.kind === 'begin' ? replies?.[at[i]! - 2] : null;
+      const failure = !replies ? new Error('in-flight lease: MULTI aborted') : (reply?.[0] ?? zadd?.[0] ?? null);
+      if (failure) op.reject(failure);
+      else op.resolve(typeof reply?.[1] === 'string' ? reply[1] : null);
+    });
+  }
+}
+
+interface LeaseOp {
+  kind: 'begin' | 'end';
+  connectionId: string;
+  leaseId: string;
+  resolve(epoch: string | null): void;
+  reject(err: unknown): void;
 }
 
 /** Leases currently held for a connection (expired ones are dropped first). */

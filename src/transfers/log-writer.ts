@@ -68,6 +68,11 @@ export class TransferLogWriter {
     return entries.map((e) => byId.get(e.id.toLowerCase())!);
   }
 
+  /** Resolves once every append made before the call has been committed (or has failed). */
+  async idle(): Promise<void> {
+    await Promise.all([...this.orgs.values()].map((q) => q.drained));
+  }
+
   /** Forgets cached chain heads (after retention or in tests that write the heads table directly). */
   resetCache(): void {
     for (const q of this.orgs.values()) {
@@ -79,7 +84,7 @@ export class TransferLogWriter {
   private enqueue(org: string, entries: TransferLogEntry[]): Promise<ChainedEntry[]> {
     let q = this.orgs.get(org);
     if (!q) {
-      q = { pending: [], running: false, head: null, knownSets: new Set() };
+      q = { pending: [], running: false, drained: null, head: null, knownSets: new Set() };
       this.orgs.set(org, q);
     }
     const queue = q;
@@ -90,7 +95,7 @@ export class TransferLogWriter {
         // in the same tick (the intents of a chunk's first wave, concurrent `send` callers woken by the
         // same Redis reply) travels in it: one multi-row INSERT instead of one each.
         queue.running = true;
-        setImmediate(() => void this.drain(org, queue));
+        queue.drained = new Promise<void>((done) => setImmediate(() => void this.drain(org, queue).then(done)));
       }
     });
   }
@@ -221,6 +226,8 @@ interface Pending {
 interface OrgQueue {
   pending: Pending[];
   running: boolean;
+  /** Settles when the current drain (every append queued so far) is over; null before the first. */
+  drained: Promise<void> | null;
   head: { seq: number; hash: string } | null;
   /** Digests of subject sets known to be stored for this organization. */
   knownSets: Set<string>;

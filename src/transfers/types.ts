@@ -159,9 +159,13 @@ export interface OutboundGate {
    * A request answered without disclosing anything (an iCal fetch answered 304 from a known ETag):
    * the same connection, consent and scope checks as a transfer, then ONE row — `not_modified`, no
    * fields, 0 bytes — instead of an intent and an outcome, since there is no call to write ahead of.
-   * `blocked` (with its row) when the checks refuse; `sent` (value null) otherwise.
+   * `blocked` (with its row, committed) when the checks refuse; `sent` (value null) otherwise — as
+   * soon as the `not_modified` row is queued for the log writer's next group commit (it commits a few
+   * milliseconds later; the call's revocation lease is held until then). {@link settled} waits for it.
    */
   record(ctx: TransferContext, item: TransferItem, details: { providerStatus: number }): Promise<TransferResult<null>>;
+  /** Resolves once every row queued and every lease release made so far has landed (tests; shutdown). */
+  settled(): Promise<void>;
 }
 
 /** Raised by callers that prefer exceptions (e.g. a route) when the gate blocked a transfer. */

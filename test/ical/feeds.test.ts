@@ -427,6 +427,22 @@ describe('iCal feeds', () => {
       expect((await t.app.request(`/v1/ical-feeds/${created.feed.id}/rotate`, { method: 'POST', headers: member })).status).toBe(404);
     });
 
+    it('answers concurrent fetches of different feeds (looked up in one query) each with its own feed, and unknown tokens 404', async () => {
+      const one = await newFeed({ name: 'Feed one' });
+      const two = await newFeed({ name: 'Feed two' });
+      const unknown = `${one.url.slice(0, one.url.lastIndexOf('/'))}/${'Q'.repeat(43)}.ics`;
+      const answers = await Promise.all(
+        [one.url, two.url, unknown, one.url].map(async (url) => {
+          const res = await fetchFeed(url);
+          return { status: res.status, body: await res.text() };
+        }),
+      );
+      expect(answers.map((a) => a.status)).toEqual([200, 200, 404, 200]);
+      expect(answers[0]!.body).toContain('X-WR-CALNAME:Feed one');
+      expect(answers[1]!.body).toContain('X-WR-CALNAME:Feed two');
+      expect(answers[3]!.body).toBe(answers[0]!.body);
+    });
+
     it('answers HEAD with the headers and no body, logged as one not_modified row (nothing of the feed left)', async () => {
       const created = await newFeed();
       const cold = await t.app.request(pathOf(created.url), { method: 'HEAD', headers: { 'user-agent': UA } }, PEER);
@@ -436,6 +452,8 @@ describe('iCal feeds', () => {
       const etag = (await fetchFeed(created.url)).headers.get('etag')!;
       const warm = await t.app.request(pathOf(created.url), { method: 'HEAD', headers: { 'user-agent': UA } }, PEER);
       expect(warm.headers.get('etag')).toBe(etag);
+      // A HEAD (like a 304) answers once its row is queued for the next group commit.
+      await t.services.gate.settled();
       const rows = await logRows(created.feed.connectionId);
       expect(rows.map((r) => [r.outcome, r.provider_status])).toEqual([
         ['not_modified', 200],
