@@ -43,6 +43,10 @@ export async function openDatabase(target: DatabaseTarget, options: { command?: 
       max: 10,
       ...(target.schema ? { options: `-c search_path=${target.schema}` } : {}),
     });
+    // A backend that ends under an idle pooled connection (pg_terminate_backend, a failover, a proxy
+    // dropping idle sockets) is an `error` event on the pool, which has already dropped that client;
+    // the next query opens a fresh one. Unheard, the event would be thrown and end the process.
+    pool.on('error', () => undefined);
     const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
     return { db, kind: 'postgres', ...(target.schema ? { schema: target.schema } : {}), close: () => db.destroy() };
   }
