@@ -14,7 +14,7 @@ import { WORKER_PG_URL, workerDatabaseReachable } from '../sync/support/worker-p
 const pgReachable = await workerDatabaseReachable();
 const applicationName = `pool-errors-${process.pid}`;
 
-describe.skipIf(!pgReachable)('PostgreSQL pool: backends terminated under idle connections', () => {
+describe.skipIf(!pgReachable)('PostgreSQL pool: backends terminated under its connections', () => {
   const url = new URL(WORKER_PG_URL);
   url.searchParams.set('application_name', applicationName);
   const opened = openDatabase({ kind: 'postgres', url: url.toString() });
@@ -38,6 +38,44 @@ describe.skipIf(!pgReachable)('PostgreSQL pool: backends terminated under idle c
       await new Promise((r) => setTimeout(r, 300)); // the pool's idle clients see their sockets close
       const after = await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(db);
       expect(before.map((r) => r.rows[0]!.pid)).not.toContain(after.rows[0]!.pid);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+    }
+    expect(uncaught).toEqual([]);
+  });
+
+  it('survives the termination of a backend held by a transaction between two statements: the transaction fails, the process carries on', async () => {
+    const { db } = await opened;
+    const uncaught: string[] = [];
+    const onUncaught = (err: unknown) => uncaught.push(err instanceof Error ? err.message : String(err));
+    process.on('uncaughtException', onUncaught);
+    try {
+      let terminated!: () => void;
+      const gate = new Promise<void>((r) => {
+        terminated = r;
+      });
+      let held!: (pid: number) => void;
+      const pid = new Promise<number>((r) => {
+        held = r;
+      });
+      const transaction = db.transaction().execute(async (tx) => {
+        held((await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(tx)).rows[0]!.pid);
+        await gate; // checked out, no statement running: the termination reaches the client as an event
+        await sql`select 1`.execute(tx);
+      });
+      const outcome = transaction.then(
+        () => 'committed',
+        () => 'failed',
+      );
+      const admin = new pg.Client({ connectionString: WORKER_PG_URL });
+      await admin.connect();
+      await admin.query('select pg_terminate_backend($1)', [await pid]);
+      await admin.end();
+      await new Promise((r) => setTimeout(r, 300));
+      terminated();
+      expect(await outcome).toBe('failed');
+      const after = await sql<{ one: number }>`select 1 as one`.execute(db);
+      expect(after.rows[0]!.one).toBe(1);
     } finally {
       process.off('uncaughtException', onUncaught);
     }
