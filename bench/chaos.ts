@@ -13,6 +13,7 @@ import { startSandbox } from '../sandbox/server.ts';
 import { createApiKey } from '../src/auth/api-keys.ts';
 import { CSRF_HEADER, SESSION_COOKIE } from '../src/auth/sessions.ts';
 import { freePort } from '../src/demo/private-redis.ts';
+import { LEASE_TTL_MS } from '../src/transfers/inflight.ts';
 import { recoverOpenTransfers } from '../src/transfers/resolution.ts';
 import { verifyTransferLog } from '../src/transfers/verify.ts';
 import { type ServiceProcess, startServiceProcess } from '../test/support/service-process.ts';
@@ -75,6 +76,9 @@ export interface ChaosReport {
   /** 1-minute load average of the machine when the run started and ended. */
   loadAverage: { start: number; end: number };
 }
+
+/** How long a service process may take to answer /healthz: minutes, not seconds, on a loaded machine (a slow start is not a fault). */
+const START_TIMEOUT_MS = 240_000;
 
 /** Events of a second case assigned to each feed owner (outside a one-case feed's scope). */
 const EXTRA_EVENTS = 5;
@@ -174,6 +178,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     });
   };
   const chaos: string[] = [];
+  // When the last kill or terminated backend happened: calls it cut off leave intents that the
+  // recovery takes as abandoned only once they are LEASE_TTL_MS old.
+  let lastCutAt = 0;
   const note = (what: string) => {
     const line = `${((Date.now() - started) / 1000).toFixed(1)} s: ${what}`;
     chaos.push(line);
@@ -206,8 +213,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     };
     const apis: ServiceProcess[] = [];
     const workers: ServiceProcess[] = [];
-    for (let i = 0; i < 2; i++) apis.push(await startServiceProcess({ role: 'api', config, env: procEnv }));
-    for (let i = 0; i < 3; i++) workers.push(await startServiceProcess({ role: 'worker', config, env: procEnv }));
+    for (let i = 0; i < 2; i++) apis.push(await startServiceProcess({ role: 'api', config, env: procEnv, timeoutMs: START_TIMEOUT_MS }));
+    for (let i = 0; i < 3; i++) workers.push(await startServiceProcess({ role: 'worker', config, env: procEnv, timeoutMs: START_TIMEOUT_MS }));
     for (const a of apis) watch(a, 'API');
     for (const w of workers) watch(w, 'worker');
     log(`chaos: 2 API and 3 worker processes up after ${((Date.now() - started) / 1000).toFixed(1)} s`);
@@ -335,8 +342,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           const i = Math.floor(Math.random() * workers.length);
           killedByHarness.add(workers[i]!.child);
           await stopChild(workers[i]!.child, 'SIGKILL');
+          lastCutAt = Date.now();
           note(`SIGKILL worker ${i + 1}`);
-          workers[i] = await startServiceProcess({ role: 'worker', config, env: procEnv });
+          workers[i] = await startServiceProcess({ role: 'worker', config, env: procEnv, timeoutMs: START_TIMEOUT_MS });
           watch(workers[i]!, 'worker');
           note(`worker ${i + 1} restarted`);
         },
@@ -358,6 +366,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         const client = new pg.Client({ connectionString: options.pgUrl });
         await client.connect();
         const r = await client.query('select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1', [tag]);
+        lastCutAt = Date.now();
         await client.end();
         note(`pg_terminate_backend: ${r.rowCount} backends of the service`);
       },
@@ -433,8 +442,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     }
     // Calls whose outcome was unknown (timeouts, killed workers) are resolved by reading the provider.
     await sleep(settleMs + 500);
-    await recoverOpenTransfers(services, { settleMs });
     const convergeSeconds = (Date.now() - settleStart) / 1000;
+    // On a slow machine the last kill can come late in the run: its intents are not abandoned (in the
+    // recovery's eyes) before LEASE_TTL_MS, so wait for that before recovering (not counted as converging).
+    const abandonedAt = lastCutAt + LEASE_TTL_MS + 1000;
+    if (Date.now() < abandonedAt) await sleep(abandonedAt - Date.now());
+    await recoverOpenTransfers(services, { settleMs });
 
     // Checks.
     const live = users.filter((u) => !revoked.some((r) => r.connectionId === u.connectionId));
