@@ -54,6 +54,8 @@ export type SlotAttempt = { ok: true; slot: ConcurrencySlot } | { ok: false; wai
 /** The per-account concurrency limit of one platform. */
 export class AccountConcurrencyLimiter {
   private readonly prefix: string;
+  /** Slots this process holds now (their release functions). */
+  private readonly held = new Set<() => Promise<void>>();
 
   constructor(
     private readonly params: {
@@ -92,18 +94,25 @@ export class AccountConcurrencyLimiter {
     );
     renew.unref();
     let released = false;
-    return {
-      ok: true,
-      slot: {
-        release: async () => {
-          if (released) return;
-          released = true;
-          clearInterval(renew);
-          // A failure only keeps the slot until its lease ends.
-          await this.params.redis.eval(SCRIPT, 1, key, 'give', holder, this.params.limit, leaseMs).catch(() => undefined);
-        },
-      },
+    const release = async () => {
+      if (released) return;
+      released = true;
+      this.held.delete(release);
+      clearInterval(renew);
+      // A failure only keeps the slot until its lease ends.
+      await this.params.redis.eval(SCRIPT, 1, key, 'give', holder, this.params.limit, leaseMs).catch(() => undefined);
     };
+    this.held.add(release);
+    return { ok: true, slot: { release } };
+  }
+
+  /**
+   * Gives back every slot this process holds, e.g. when a shutdown hands its running jobs back to the
+   * queue and the process exits without waiting for them: the next worker must not wait for leases
+   * that nobody renews any more (a killed process's slots still free themselves when their lease ends).
+   */
+  async releaseAll(): Promise<void> {
+    await Promise.all([...this.held].map((release) => release()));
   }
 
   /** Slots of `account` held right now (tests, metrics). */

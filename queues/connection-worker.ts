@@ -30,7 +30,8 @@ export interface RunningQueueWorker {
  */
 export function queueWorkerControl(params: { queue: string; connection: () => RedisClient | null; logger: Logger }): {
   track<T>(processor: (job: Job, token?: string) => Promise<T>): (job: Job, token?: string) => Promise<T>;
-  bind(worker: Worker, closeExtra?: () => Promise<unknown>): RunningQueueWorker;
+  /** `onHandBack`: runs after a shutdown handed running jobs back (e.g. give back what they held). */
+  bind(worker: Worker, closeExtra?: () => Promise<unknown>, onHandBack?: () => Promise<unknown>): RunningQueueWorker;
 } {
   const active = new Map<string, { job: Job; token: string | undefined }>();
   return {
@@ -45,7 +46,7 @@ export function queueWorkerControl(params: { queue: string; connection: () => Re
         }
       };
     },
-    bind(worker, closeExtra) {
+    bind(worker, closeExtra, onHandBack) {
       return {
         health() {
           const redis = params.connection()?.status ?? 'unknown';
@@ -74,6 +75,7 @@ export function queueWorkerControl(params: { queue: string; connection: () => Re
               worker.on('error', () => undefined);
               for (const { job, token } of running) await job.moveToWait(token).catch(() => undefined);
               graceful.catch(() => undefined);
+              if (running.length) await onHandBack?.().catch(() => undefined);
             } else await graceful;
           } else await graceful;
           await closeExtra?.();
@@ -98,6 +100,8 @@ export function createConnectionWorker(params: {
   lockMs: number;
   concurrency?: number;
   onClose(): void;
+  /** After a shutdown handed running jobs back to the queue (their processors are abandoned). */
+  onHandBack?(): Promise<void>;
 }): RunningQueueWorker & { worker: Worker } {
   const { queue, config, logger, lockMs } = params;
   // Workers block on Redis: they get their own connection.
@@ -121,7 +125,7 @@ export function createConnectionWorker(params: {
     logger.warn({ jobId: job?.id, connectionId: data?.connectionId, requestId: data?.origin?.requestId, err: err.message }, `${queue} job failed`);
   });
   worker.on('error', (err) => logger.error({ err }, `${queue} worker error`));
-  const running = control.bind(worker, () => connection.quit().catch(() => undefined));
+  const running = control.bind(worker, () => connection.quit().catch(() => undefined), params.onHandBack && (() => params.onHandBack!()));
   return {
     worker,
     health: running.health,

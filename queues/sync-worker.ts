@@ -224,5 +224,10 @@ export function createSyncWorker(services: Services, options: SyncWorkerOptions 
     onClose: () => {
       stopping = true;
     },
+    // The abandoned runs' per-account slots go back now: the process exits without waiting for
+    // their calls, and the worker taking the jobs over must not wait for leases nobody renews.
+    onHandBack: async () => {
+      await Promise.all([...slotLimiters.values()].map((l) => l?.releaseAll()));
+    },
   });
 }

@@ -43,6 +43,12 @@ export async function openDatabase(target: DatabaseTarget, options: { command?: 
       max: 10,
       ...(target.schema ? { options: `-c search_path=${target.schema}` } : {}),
     });
+    // A backend that ends under a connection (pg_terminate_backend, a failover, a proxy dropping idle
+    // sockets) is an `error` event: on the pool when the connection was idle (the pool drops it), on
+    // the client when it was checked out between two statements of a transaction (its next statement
+    // fails, and the pool drops it on release). Unheard, either event would be thrown and end the process.
+    pool.on('error', () => undefined);
+    pool.on('connect', (client) => client.on('error', () => undefined));
     const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
     return { db, kind: 'postgres', ...(target.schema ? { schema: target.schema } : {}), close: () => db.destroy() };
   }

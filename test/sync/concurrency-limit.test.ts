@@ -93,4 +93,23 @@ describe('per-account concurrency limit shared in Redis', () => {
     if (live.ok) await live.slot.release();
     if (again.ok) await again.slot.release();
   });
+
+  it('gives back every slot a process holds at once (a shutdown handing its jobs back), not when the leases end', async () => {
+    const [leaving, next] = twoWorkers(2, 60_000);
+    const held = [await leaving!.tryAcquire('alice@example.com'), await leaving!.tryAcquire('bob@example.com')];
+    expect(held.every((h) => h.ok)).toBe(true);
+    const other = await next!.tryAcquire('alice@example.com');
+    expect(other.ok).toBe(true);
+    expect((await next!.tryAcquire('alice@example.com')).ok).toBe(false);
+    await leaving!.releaseAll();
+    expect(await next!.inUse('alice@example.com')).toBe(1); // only the other process's own slot
+    expect(await next!.inUse('bob@example.com')).toBe(0);
+    const taken = await next!.tryAcquire('alice@example.com');
+    expect(taken.ok).toBe(true);
+    // A late release by the abandoned holder changes nothing; the other process's slots are untouched.
+    for (const h of held) if (h.ok) await h.slot.release();
+    expect(await next!.inUse('alice@example.com')).toBe(2);
+    if (other.ok) await other.slot.release();
+    if (taken.ok) await taken.slot.release();
+  });
 });

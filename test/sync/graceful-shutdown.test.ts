@@ -98,6 +98,13 @@ describe.skipIf(!pgReachable)('graceful shutdown of a worker process', () => {
     expect(await env.t.services.queues.sync.getActiveCount()).toBe(0);
     expect(await env.t.services.queues.sync.getWaitingCount()).toBe(1);
     expect(b.output()).toContain('handing running jobs back');
+    // Its per-account slots went back as it left, not when their 60 s leases end: the next worker
+    // does not wait for slots of calls nobody will finish.
+    const redis = env.t.services.redis;
+    const [seconds] = await redis.time();
+    let slotsHeld = 0;
+    for (const key of await redis.keys(`${env.t.config.REDIS_PREFIX}:conc:*`)) slotsHeld += await redis.zcount(key, Number(seconds) * 1000, '+inf');
+    expect(slotsHeld).toBe(0);
 
     // 3. A third worker finishes the run: exactly the desired events, none twice.
     env.sandbox.state.faults = env.sandbox.state.faults.filter((f) => f !== slow && f !== hang);

@@ -25,15 +25,18 @@ export async function ledgerMismatches(params: {
     count(writes, `${p?.casebridgeConnectionId}/event:${p?.casebridgeEventId}`);
   }
   const logged = new Map<string, number>();
+  const outcomes = new Map<string, string[]>();
   for (const r of rows) {
     if (!r.item_key?.startsWith('event:')) continue;
+    const key = `${r.connection_id}/${r.item_key}`;
+    outcomes.set(key, [...(outcomes.get(key) ?? []), r.reason ? `${r.outcome} (${r.reason})` : r.outcome]);
     if (r.outcome === 'sent' || (r.outcome === 'resolved' && r.reason === 'took_effect')) count(logged, `${r.connection_id}/${r.item_key}`);
   }
   const keys = [...new Set([...writes.keys(), ...logged.keys()])].sort();
   return {
     mismatches: keys
       .filter((k) => (writes.get(k) ?? 0) !== (logged.get(k) ?? 0))
-      .map((k) => `${k}: ${writes.get(k) ?? 0} writes, ${logged.get(k) ?? 0} logged`),
+      .map((k) => `${k}: ${writes.get(k) ?? 0} writes, ${logged.get(k) ?? 0} logged (rows: ${outcomes.get(k)?.join(', ') || 'none'})`),
     items: keys.length,
   };
 }
