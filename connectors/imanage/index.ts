@@ -5,6 +5,7 @@ import type { Connector } from '../types.ts';
 import { applyImanageSteps } from './apply.ts';
 import { checkImanageHost, exchangeImanageCode, hostOf, imanageCredentials, refreshImanageToken } from './client.ts';
 import { classifyImanageError } from './errors.ts';
+import { imanageOperationExamples } from './examples.ts';
 import { loadFirmClient } from './firm-client.ts';
 import { imanageFirmClientRoutes } from './firm-client-routes.ts';
 import { prepareImanage } from './folders.ts';
@@ -37,6 +38,7 @@ export const imanageConnector: Connector = {
   },
   revoke: createImanageRevoke(),
   routes: [imanageFirmClientRoutes],
+  operationExamples: imanageOperationExamples,
   sync: {
     async desired({ services, connection, consent }) {
       const documents = await loadDocumentsInScope(services.db, { organizationId: connection.organizationId, userEmail: null, caseScope: consent.caseScope });
