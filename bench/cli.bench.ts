@@ -26,12 +26,21 @@ interface Subject {
   goalSeconds?: number;
 }
 
-function timeOnce(args: string[], env: NodeJS.ProcessEnv): number {
+/**
+ * The process's own CPU time (user + system, all threads), written to stderr as it exits: unlike wall
+ * time it barely moves with the load other processes put on the machine. Given to every process,
+ * the baseline included, so its small cost is in both.
+ */
+const CPU_REPORT = `data:text/javascript,${encodeURIComponent("process.on('exit',()=>{const u=process.cpuUsage();process.stderr.write('\\ncpu-us '+(u.user+u.system)+'\\n')})")}`;
+
+/** One run: wall seconds and CPU seconds. */
+function timeOnce(args: string[], env: NodeJS.ProcessEnv): { wall: number; cpu: number } {
   const start = process.hrtime.bigint();
-  const res = spawnSync(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] });
-  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const res = spawnSync(process.execPath, ['--import', CPU_REPORT, ...args], { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const wall = Number(process.hrtime.bigint() - start) / 1e9;
   if (res.status !== 0) throw new Error(`${args.join(' ')} exited ${res.status}: ${res.stderr?.toString()}`);
-  return seconds;
+  const cpu = Number(/cpu-us (\d+)/.exec(res.stderr?.toString() ?? '')?.[1] ?? Number.NaN) / 1e6;
+  return { wall, cpu };
 }
 
 const median = (xs: number[]) => {
@@ -40,17 +49,21 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 };
 
-/** Runs the subjects and the baseline round-robin; medians in seconds by name. */
-function measure(subjects: Subject[], baseEnv: NodeJS.ProcessEnv): Map<string, number[]> {
+/** Runs the subjects and the baseline round-robin; wall and CPU seconds of each run by name. */
+function measure(subjects: Subject[], baseEnv: NodeJS.ProcessEnv): { times: Map<string, number[]>; cpu: Map<string, number[]> } {
   const all: Subject[] = [{ name: 'node -e 0', args: ['-e', '0'], env: baseEnv }, ...subjects];
   const times = new Map<string, number[]>(all.map((s) => [s.name, []]));
+  const cpu = new Map<string, number[]>(all.map((s) => [s.name, []]));
   for (let round = 0; round < WARMUP + RUNS; round++) {
     for (const s of all) {
       const t = timeOnce(s.name === 'node -e 0' ? s.args : [bin, ...s.args], s.env);
-      if (round >= WARMUP) times.get(s.name)!.push(t);
+      if (round >= WARMUP) {
+        times.get(s.name)!.push(t.wall);
+        cpu.get(s.name)!.push(t.cpu);
+      }
     }
   }
-  return times;
+  return { times, cpu };
 }
 
 export const cliBenchmark: Benchmark = {
@@ -86,7 +99,7 @@ export const cliBenchmark: Benchmark = {
         spawnSync(process.execPath, [bin, 'org', 'create', '--name', 'Bench LLP'], { cwd: root, env: s.env, stdio: 'ignore' });
       }
       const loadBefore = os.loadavg()[0]!;
-      const times = measure(subjects, baseEnv);
+      const { times, cpu } = measure(subjects, baseEnv);
       const loadAfter = os.loadavg()[0]!;
       const baseline = median(times.get('node -e 0')!);
       const compiled = fs.existsSync(path.join(root, 'dist/src/cli/main.js'));
@@ -102,6 +115,8 @@ export const cliBenchmark: Benchmark = {
           ...(s.goalSeconds ? { goal: `≤ ${s.goalSeconds} s`, met: subject <= s.goalSeconds } : {}),
           extra: {
             runs: RUNS,
+            cpuSecondsMedian: median(cpu.get(s.name)!),
+            baselineCpuSecondsMedian: median(cpu.get('node -e 0')!),
             min: Math.min(...times.get(s.name)!),
             max: Math.max(...times.get(s.name)!),
             loadAverage1m: [loadBefore, loadAfter],
@@ -119,9 +134,9 @@ export const cliBenchmark: Benchmark = {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const results = await cliBenchmark.run();
   for (const r of results) {
-    const x = r.extra as { min: number; max: number; loadAverage1m: number[] };
+    const x = r.extra as { min: number; max: number; cpuSecondsMedian: number; baselineCpuSecondsMedian: number };
     console.log(
-      `${r.name.padEnd(48)} median ${r.subject.toFixed(3)} s  (min ${x.min.toFixed(3)}, max ${x.max.toFixed(3)})  ×${r.ratio!.toFixed(1)} node -e 0 (${r.baseline!.toFixed(3)} s)${r.goal ? `  goal ${r.goal}: ${r.met ? 'met' : 'NOT met'}` : ''}`,
+      `${r.name.padEnd(48)} median ${r.subject.toFixed(3)} s  (min ${x.min.toFixed(3)}, max ${x.max.toFixed(3)})  ×${r.ratio!.toFixed(1)} node -e 0 (${r.baseline!.toFixed(3)} s)  CPU ${x.cpuSecondsMedian.toFixed(3)} s (node -e 0: ${x.baselineCpuSecondsMedian.toFixed(3)} s)${r.goal ? `  goal ${r.goal}: ${r.met ? 'met' : 'NOT met'}` : ''}`,
     );
   }
   console.log(

@@ -368,8 +368,18 @@ export interface Connector {
   settings?: ConnectorSettings;
   /** HTTP routes the platform brings (e.g. the feed a subscriber polls), registered in the API. */
   routes?: RouteModule[];
+  /** OpenAPI examples of those routes' operations, by operationId (src/api/schemas/examples.ts adds them to the document). */
+  operationExamples?: Record<string, OperationExample>;
   /** In-app pages the platform brings (e.g. managing iCal feeds), mounted with the core pages. */
   pages?: ConnectorPages;
+}
+
+/** An OpenAPI example of one operation: its JSON request body, its JSON answer, other media types' answers. */
+export interface OperationExample {
+  request?: unknown;
+  response?: unknown;
+  /** Non-JSON answers by media type (`text/calendar`, `text/csv`). */
+  media?: Record<string, string>;
 }
 
 /** A connector's in-app pages: their paths (signed-in page security applies), navigation entry, and routes. */

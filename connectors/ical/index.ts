@@ -1,4 +1,5 @@
 import type { Connector } from '../types.ts';
+import { icalOperationExamples } from './examples.ts';
 import { icalFeedRoutes } from './feed-routes.ts';
 import { icalManifest } from './manifest.ts';
 import { registerFeedPages } from './pages.tsx';
@@ -14,5 +15,6 @@ export const icalConnector: Connector = {
   revoke: revokeIcal,
   revokeInTransaction: revokeIcalFeedTokens,
   routes: [icalFeedRoutes, icalPublicRoutes],
+  operationExamples: icalOperationExamples,
   pages: { paths: ['/feeds', '/feeds/*'], nav: { id: 'feeds', href: '/feeds', label: 'iCal feeds' }, register: registerFeedPages },
 };

@@ -5,6 +5,7 @@ import type { Connector } from '../types.ts';
 import { applyImanageSteps } from './apply.ts';
 import { checkImanageHost, exchangeImanageCode, hostOf, imanageCredentials, refreshImanageToken } from './client.ts';
 import { classifyImanageError } from './errors.ts';
+import { imanageOperationExamples } from './examples.ts';
 import { loadFirmClient } from './firm-client.ts';
 import { imanageFirmClientRoutes } from './firm-client-routes.ts';
 import { prepareImanage } from './folders.ts';
@@ -40,6 +41,7 @@ export const imanageConnector: Connector = {
   routes: [imanageFirmClientRoutes],
   // The administrator's connect flow (server, OAuth client, consent, sign-in) and the status page.
   pages: { paths: ['/imanage', '/imanage/*'], card: { href: '/imanage', label: 'Open iManage Work' }, register: registerImanagePages },
+  operationExamples: imanageOperationExamples,
   sync: {
     async desired({ services, connection, consent }) {
       const documents = await loadDocumentsInScope(services.db, { organizationId: connection.organizationId, userEmail: null, caseScope: consent.caseScope });

@@ -1,5 +1,6 @@
 import { CSRF_HEADER, SESSION_COOKIE } from '../auth/session-store.ts';
 import type { App } from './env.ts';
+import { addOperationExamples } from './schemas/examples.ts';
 
 /**
  * The OpenAPI 3.1 document, built once from the registered routes. Security schemes are declared
@@ -73,5 +74,6 @@ export function buildOpenApiDocument(app: App): OpenApiDocument {
       op.security = op.security.map((requirement) => ('session' in requirement ? { ...requirement, csrf: [] } : requirement));
     }
   }
+  addOperationExamples(doc.paths ?? {});
   return doc;
 }

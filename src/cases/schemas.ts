@@ -174,7 +174,10 @@ export const documentMetadataSchema = z
   .object({
     caseExternalId: externalIdSchema,
     title: text(500),
-    fileName: text(255).regex(/^[^/\\\p{Cc}]+$/u, 'a file name without path separators or control characters'),
+    // No regex flags: the OpenAPI document carries the pattern's source only (a flag would be lost, and
+    // the published pattern would then match nothing). The control characters (Unicode Cc) spelled out.
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+    fileName: text(255).regex(/^[^/\\\x00-\x1f\x7f-\x9f]+$/, 'a file name without path separators or control characters'),
     mimeType: z
       .string()
       .trim()
@@ -195,7 +198,7 @@ export const documentJsonSchema = documentMetadataSchema
 const phone = z
   .string()
   .trim()
-  .regex(/^\+?[0-9][0-9 ()./-]{1,30}(\s*(x|ext\.?)\s*[0-9]{1,6})?$/i, 'expected a phone number such as +1 312 555 0100');
+  .regex(/^\+?[0-9][0-9 ()./-]{1,30}(\s*([xX]|[eE][xX][tT]\.?)\s*[0-9]{1,6})?$/, 'expected a phone number such as +1 312 555 0100');
 
 export const contactInputSchema = z
   .object({

@@ -39,6 +39,7 @@ export const SECRET_VARIABLES = [
   'GOOGLE_CLIENT_SECRET',
   'S3_SECRET_ACCESS_KEY',
   'SMTP_URL',
+  'OTEL_EXPORTER_OTLP_HEADERS',
 ] as const;
 
 export const configSchema = z

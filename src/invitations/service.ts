@@ -6,6 +6,7 @@ import type { UserPrincipal } from '../auth/principal.ts';
 import { issueSignInLink, signInLinkUrl } from '../auth/sign-in-links.ts';
 import type { ConnectorOAuth } from '../connections/oauth-types.ts';
 import { connectionTokens } from '../connections/token-access.ts';
+import { nextTimeIdCursor, type TimeIdCursor, timeIdKeyset } from '../db/page-cursor.ts';
 import type { Services } from '../services.ts';
 import { openMailClient } from '../transfers/clients/mail.ts';
 import { emitInvitationEvent } from '../webhooks/invitation-events.ts';
@@ -299,14 +300,26 @@ export async function inviteContact(
 }
 
 /** The caller's invitations, newest first (small lists: at most the daily limit per day). */
-export async function listInvitations(services: Services, principal: UserPrincipal, params: { contactId?: string }): Promise<InvitationView[]> {
+/** A page of the invitations the user sent, newest first (keyset on created_at, id; see src/db/page-cursor.ts). */
+export async function listInvitations(
+  services: Services,
+  principal: UserPrincipal,
+  params: { contactId?: string | undefined; limit: number; cursor: TimeIdCursor | null },
+): Promise<{ items: InvitationView[]; nextCursor: string | null }> {
+  const keyset = timeIdKeyset('contact_invitations');
   let q = services.db
     .selectFrom('contact_invitations')
     .selectAll()
     .where('organization_id', '=', principal.organizationId)
     .where('inviter_user_id', '=', principal.userId);
   if (params.contactId) q = q.where('contact_id', '=', params.contactId);
-  return (await q.orderBy('created_at', 'desc').limit(500).execute()).map(toView);
+  if (params.cursor) q = q.where(keyset.after(params.cursor));
+  const rows = await q
+    .orderBy(keyset.orderBy[0])
+    .orderBy(keyset.orderBy[1])
+    .limit(params.limit + 1)
+    .execute();
+  return { items: rows.slice(0, params.limit).map(toView), nextCursor: nextTimeIdCursor(rows, params.limit) };
 }
 
 async function byToken(services: Services, token: string) {

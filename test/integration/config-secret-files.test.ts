@@ -66,6 +66,18 @@ describe('secrets read from files', () => {
     expect(short.message).not.toContain('too-short-secret-value');
   });
 
+  it('reads the OTLP exporter headers (a collector credential) from OTEL_EXPORTER_OTLP_HEADERS_FILE', () => {
+    const headers = 'authorization=Bearer otlp-example-token,x-scope=casebridge';
+    const config = loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318', OTEL_EXPORTER_OTLP_HEADERS_FILE: file('otlp', `${headers}\n`) });
+    expect(config.OTEL_EXPORTER_OTLP_HEADERS).toBe(headers);
+    // Validated like the variable itself; the message names the variable, never the file's content.
+    const bad = problems({ OTEL_EXPORTER_OTLP_HEADERS_FILE: file('otlp-bad', 'Bearer otlp-leaked-token') });
+    expect(bad.problems.map((p) => p.variable)).toEqual(['OTEL_EXPORTER_OTLP_HEADERS']);
+    expect(bad.message).not.toContain('otlp-leaked-token');
+    const both = problems({ OTEL_EXPORTER_OTLP_HEADERS: 'a=b', OTEL_EXPORTER_OTLP_HEADERS_FILE: file('otlp-both', 'a=c') });
+    expect(both.problems).toEqual([{ variable: 'OTEL_EXPORTER_OTLP_HEADERS_FILE', expected: expect.stringContaining('not both') }]);
+  });
+
   it('ignores _FILE for variables that are not secrets', () => {
     expect(loadConfig({ PORT_FILE: file('port', '8080') }).PORT).toBe(3000);
   });

@@ -3,6 +3,7 @@ import type { UserPrincipal } from '../../auth/principal.ts';
 import { acceptInvitation, listInvitations, optOut, viewInvitation } from '../../invitations/service.ts';
 import type { RouteModule } from '../env.ts';
 import { sessionAuth } from '../middleware/session-auth.ts';
+import { decodePageCursor, pageOf, pageQuery } from '../pagination.ts';
 import { InvitationSchema } from '../schemas/invitations.ts';
 import { errorResponse as err } from '../schemas.ts';
 
@@ -29,23 +30,24 @@ export const invitationRoutes: RouteModule = (app, services) => {
       tags: ['Invitations'],
       summary: 'Invitations you sent (newest first)',
       ...auth,
-      request: { query: z.object({ contactId: z.uuid().optional() }) },
+      request: { query: pageQuery().extend({ contactId: z.uuid().optional() }) },
       responses: {
         200: {
           description: 'Your invitations',
           content: {
             'application/json': {
-              schema: z.object({
-                items: z.array(InvitationSchema),
-                nextCursor: z.null().openapi({ description: 'always null: every invitation in one page' }),
-              }),
+              schema: pageOf(InvitationSchema, 'InvitationPage'),
             },
           },
         },
         401: err('Not signed in'),
       },
     }),
-    async (c) => c.json({ items: await listInvitations(services, c.get('principal') as UserPrincipal, c.req.valid('query')), nextCursor: null }, 200),
+    async (c) => {
+      const { contactId, limit, cursor } = c.req.valid('query');
+      const page = await listInvitations(services, c.get('principal') as UserPrincipal, { contactId, limit, cursor: decodePageCursor(cursor) });
+      return c.json(page, 200);
+    },
   );
 
   app.openapi(
