@@ -7,7 +7,7 @@ import { googleEventId } from './project.ts';
  * (`src/transfers/resolution.ts`) about a call whose answer never came. Event ids are deterministic
  * (`googleEventId(connection, case event)`), so the event a write targeted is one GET away. Google
  * keeps no history, so the verdict is read from the event's timestamps against the intent and the
- * next transfer of the same item (`later`):
+ * next transfer of the same item (`later`: when its call left, not when its intent was written ahead):
  * - a create took effect when the event was created between the intent and `later` (an event is
  *   created once: a repeated insert answers 409);
  * - a create that met an existing event (409 → PATCH) and an update took effect when the event was
@@ -24,16 +24,23 @@ export function createGoogleWriteCheck(): WriteCheck {
     if (!calendarId || !caseEventId || !intent.connectionId) return 'unverifiable';
     if (!tokens || !(await tokens.stored())) return 'unverifiable';
     const laterRow = await services.db
-      .selectFrom('transfer_log')
-      .select('created_at')
-      .where('connection_id', '=', intent.connectionId)
-      .where('item_key', '=', intent.itemKey)
-      .where('outcome', '=', 'intent')
-      .where('seq', '>', intent.seq)
-      .orderBy('seq')
+      .selectFrom('transfer_log as i')
+      .leftJoin('transfer_log as o', (j) => j.onRef('o.intent_id', '=', 'i.id').on('o.duration_ms', 'is not', null))
+      .select(['i.created_at', 'o.created_at as outcome_at', 'o.duration_ms'])
+      .where('i.connection_id', '=', intent.connectionId)
+      .where('i.item_key', '=', intent.itemKey)
+      .where('i.outcome', '=', 'intent')
+      .where('i.seq', '>', intent.seq)
+      .orderBy('i.seq')
       .limit(1)
       .executeTakeFirst();
-    const later = laterRow ? new Date(laterRow.created_at).getTime() : null;
+    // When the later transfer's call left: its outcome's time less the call's duration (its intent may
+    // have been written ahead, well before the call); the intent's time when it has no outcome yet.
+    const later = laterRow
+      ? laterRow.outcome_at && laterRow.duration_ms !== null
+        ? new Date(laterRow.outcome_at).getTime() - Number(laterRow.duration_ms)
+        : new Date(laterRow.created_at).getTime()
+      : null;
     const accessToken = await tokens.accessToken();
     const api = openGoogleCalendar({ config: services.config, accessToken });
     let event: Awaited<ReturnType<typeof api.getEvent>>['event'] | null;
