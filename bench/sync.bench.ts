@@ -26,6 +26,7 @@ import { reconcileConnection } from '../src/sync/reconcile.ts';
 import { gateScope } from '../src/transfers/gate-scope.ts';
 import type { Benchmark, BenchResult } from './benchmark.ts';
 import { benchServices } from './gate.bench.ts';
+import { countWork, perWrite, profileIfAsked } from './work-counters.ts';
 
 /**
  * Google Calendar sync, end to end against the sandbox in its own process (so its work does not
@@ -265,6 +266,7 @@ async function throughput(sandbox: SandboxProcess): Promise<BenchResult[]> {
       const bq = new Queue('baseline', { connection: services.redis, prefix });
       const bconn = new Redis(services.config.REDIS_URL, { maxRetriesPerRequest: null });
       const before = (await ledger(sandbox.url)).length;
+      const cpu = process.cpuUsage();
       const t = performance.now();
       const bworker = new Worker(
         'baseline',
@@ -285,12 +287,13 @@ async function throughput(sandbox: SandboxProcess): Promise<BenchResult[]> {
       await bq.addBulk(inputs.map((_, i) => ({ name: 'calls', data: { i } })));
       await waitIdle(bq);
       const seconds = (performance.now() - t) / 1000;
+      const used = process.cpuUsage(cpu);
       const writes = (await ledger(sandbox.url)).slice(before).filter((e) => e.write).length;
       await bworker.close();
       await bq.obliterate({ force: true });
       await bq.close();
       await bconn.quit();
-      return { seconds, writes };
+      return { seconds, writes, cpuMsPerWrite: Math.round(((used.user + used.system) / 1000 / Math.max(1, writes)) * 1000) / 1000 };
     };
 
     // Warm-up (untimed): the sandbox process's JIT and heap, the HTTP agents.
@@ -302,10 +305,15 @@ async function throughput(sandbox: SandboxProcess): Promise<BenchResult[]> {
     // Subject: the real workers reconcile the ingested events.
     const before2 = (await ledger(sandbox.url)).length;
     const rss = rssSampler();
+    const counting = await countWork();
+    const profiling = await profileIfAsked();
+    const load = (await import('node:os')).loadavg();
     const t2 = performance.now();
     workers = await startWorkers(services, { maintenance: false, sync: { chunkSize: CHUNK, itemConcurrency: ITEM_CONCURRENCY } });
     await waitIdle(services.queues.sync);
     const subjectSeconds = (performance.now() - t2) / 1000;
+    const work = counting.stop();
+    await profiling.stop();
     const peakMb = rss.stop();
     await workers.close();
     const subjectEntries = (await ledger(sandbox.url)).slice(before2);
@@ -324,7 +332,15 @@ async function throughput(sandbox: SandboxProcess): Promise<BenchResult[]> {
         ratioMeaning: 'workers (engine + gate + log + state + limiter) / bare BullMQ jobs with the same calls (mean of a run before and after)',
         goal: 'ratio ≥ 0.7',
         met: subjectRate / baselineRate >= 0.7 && subjectWrites === expected,
-        extra: { subjectWrites, subjectSeconds, baselineRuns: [b1, b2], database: services.dbKind },
+        extra: {
+          subjectWrites,
+          subjectSeconds,
+          baselineRuns: [b1, b2],
+          database: services.dbKind,
+          loadAverage: load.map((x) => Math.round(x * 100) / 100),
+          // This process (workers + database client; PGlite: the database too), the sandbox excluded.
+          subjectWork: perWrite(work, subjectWrites),
+        },
       },
       {
         name: 'peak worker RSS during the throughput run',

@@ -7,7 +7,7 @@ import { googleEventId } from './project.ts';
  * (`src/transfers/resolution.ts`) about a call whose answer never came. Event ids are deterministic
  * (`googleEventId(connection, case event)`), so the event a write targeted is one GET away. Google
  * keeps no history, so the verdict is read from the event's timestamps against the intent and the
- * next transfer of the same item (`later`):
+ * next transfer of the same item (`later`: when its call left, not when its intent was written ahead):
  * - a create took effect when the event was created between the intent and `later` (an event is
  *   created once: a repeated insert answers 409), or after `later` when the later transfer's insert
  *   met the event already there (its `sent` row says {@link INSERT_MET_EXISTING}): the late-landing

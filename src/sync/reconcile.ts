@@ -17,11 +17,14 @@ import { recordChunk, StateWriter } from './state-writer.ts';
  *   progress  (progress.ts)     throttled snapshots for people
  *   state     (state-writer.ts) what was written goes to sync_state, in the background, flushed on every exit
  *
- * This file runs them. The steps form one queue that `concurrency` lanes drain in small chunks, each
- * lane one provider call at a time under a per-account slot shared by every worker (the manifest's
- * `concurrency`). So faults do not stall a run:
- * - a slow call holds only its own lane: the steps queued behind it in its chunk are handed back
- *   (never sent) after {@link ReconcileDeps.slowCallMs} and the other lanes take them;
+ * This file runs them. The steps form one queue that a few lanes drain in chunks; a lane makes up to
+ * four calls at once (one gate call per chunk, whose calls share its revocation-epoch reads), each
+ * call under a per-account slot shared by every worker (the manifest's `concurrency`; a lane holds
+ * its slots while it has chunks to send). The lanes together make `concurrency` calls at once. So
+ * faults do not stall a run:
+ * - a slow call holds only its own place in its lane: the lane's other calls go on; when all of them
+ *   are out for {@link ReconcileDeps.slowCallMs}, the steps not yet started in its chunk are handed
+ *   back (never sent) and the other lanes take them;
  * - a 429 stops new calls of the account at once (every lane's chunk, and every worker through the
  *   shared limiter) while calls already allowed finish; after Retry-After the run goes on with the
  *   steps it had not sent — without re-planning — or, for a wait longer than
@@ -74,11 +77,11 @@ export interface ReconcileDeps {
   shouldStop?(): boolean;
   /** Steps per sync_state write (and the upper bound of a lane's chunk). Default 50. */
   chunkSize?: number;
-  /** Lanes (calls at once); never more than the manifest's per-account `concurrency`. */
+  /** Calls at once (over the run's lanes); never more than the manifest's per-account `concurrency`. */
   concurrency?: number;
   /** Limiter, slot and Retry-After waits up to this long happen in place; longer ones delay the job. */
   maxInlineWaitMs?: number;
-  /** A lane's chunk running longer than this hands its unstarted steps to the other lanes. Default 2 s. */
+  /** A lane whose chunk started no call for this long hands its unstarted steps to the other lanes. Default 2 s. */
   slowCallMs?: number;
 }
 
@@ -89,10 +92,21 @@ type RunStop = { kind: 'error'; error: Error } | { kind: 'skipped'; reason: stri
 
 /** In-run pauses after "slow down" before the job is delayed instead. */
 const MAX_INLINE_PAUSES = 5;
+/** Calls one lane makes at once (its gate call's concurrency). */
+const MAX_CALLS_PER_LANE = 4;
 /** Times a step may be handed back unsent before it counts as a transient failure. */
 const MAX_HAND_BACKS = 20;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A promise and the function that resolves it (idempotent). */
+function settledOnce(): { promise: Promise<void>; resolve(): void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
 
 /** The connection as the engine needs it, or null when it no longer exists. */
 export async function loadSyncConnection(
@@ -348,7 +362,11 @@ class PlanRunner {
   /** Lanes applying a chunk right now. */
   private active = 0;
   private readonly size: number;
+  /** Calls at once for the whole run, split over `lanes`. */
+  private readonly calls: number;
   private readonly lanes: number;
+  /** Resolved when the first lane's first call is about to leave, or that lane's chunk or the lane ended. */
+  private readonly firstCall = settledOnce();
 
   constructor(
     private readonly env: {
@@ -365,9 +383,11 @@ class PlanRunner {
     const { deps } = env;
     // The manifest's per-account concurrency is a provider limit: a worker option may lower it, never raise it.
     const allowed = deps.connector.manifest.rateBudgets?.perAccount?.concurrency ?? 8;
-    this.lanes = Math.max(1, Math.min(deps.concurrency ?? allowed, allowed));
+    this.calls = Math.max(1, Math.min(deps.concurrency ?? allowed, allowed));
+    // Few lanes of a few calls each: calls of one gate call share its per-call revocation-epoch reads
+    // and its per-chunk work (lease, state, decisions), and a second lane takes what a slow lane hands back.
+    this.lanes = this.calls === 1 ? 1 : Math.max(2, Math.ceil(this.calls / MAX_CALLS_PER_LANE));
     const chunkSize = Math.max(1, Math.min(deps.chunkSize ?? 50, deps.limiter.maxPerAcquire));
-    // Small chunks per lane: a slow call strands few steps, and each lane still batches its gate work.
     this.size = Math.max(1, Math.min(chunkSize, Math.ceil(chunkSize / this.lanes)));
   }
 
@@ -377,7 +397,11 @@ class PlanRunner {
 
   async run(steps: PlanStep[]): Promise<ReconcileResult | null> {
     this.queue.push(...steps);
-    await Promise.all(Array.from({ length: this.lanes }, () => this.lane()));
+    // One lane first, the others once its first call is about to leave (or its chunk ended): by then
+    // the gate has loaded the connection's state and consent once for the run, instead of once per lane.
+    const first = this.lane(0);
+    await this.firstCall.promise;
+    await Promise.all([first, ...Array.from({ length: this.lanes - 1 }, (_, k) => this.lane(k + 1))]);
     this.record(true);
     const stop = this.stopped;
     if (stop?.kind === 'skipped') return { status: 'skipped', reason: stop.reason };
@@ -393,27 +417,38 @@ class PlanRunner {
     this.runStop.abort('run_stopped');
   }
 
-  /** One lane: takes a chunk from the front of the queue, applies it under a slot, sorts the results; until the queue is empty. */
-  private async lane(): Promise<void> {
+  /**
+   * One lane: takes a chunk from the front of the queue and applies it, sorts the results; until the
+   * queue is empty. It holds per-account slots while it has chunks to send (taken once, not per chunk),
+   * one per call it makes at once, and gives them back when it waits for handed-back steps or ends.
+   */
+  private async lane(index: number): Promise<void> {
     const { deps, tokens } = this.env;
-    while (!this.stopped && (this.queue.length || this.active)) {
-      // Another lane's chunk may still hand steps back (a slow call): wait for them rather than end.
-      if (!this.queue.length) {
-        await sleep(20);
-        continue;
-      }
-      // A connection that stopped being active (revoked, reauth_required) is refused by the gate,
-      // which re-reads the connection's revocation epoch on every call: the run then stops below.
-      if (deps.shouldStop?.()) return this.stop({ kind: 'error', error: new RunInterruptedError() });
-      if (!(await this.waitForPause())) return;
-      // A pause that begins while this lane waits for its slot, budget or token stops this chunk too.
-      const pauseSignal = this.pauseStop.signal;
-      const slot = await this.takeSlot();
-      if (!slot) return;
-      let part: PlanStep[] = [];
-      try {
-        if (this.stopped) return;
-        part = this.queue.splice(0, this.size);
+    // Lane `index`'s share of the run's calls (the first lanes take the remainder).
+    const want = Math.floor(this.calls / this.lanes) + (index < this.calls % this.lanes ? 1 : 0);
+    let slots: Array<{ release(): Promise<void> }> | null = null;
+    const giveBack = async () => {
+      const held = slots ?? [];
+      slots = null;
+      await Promise.all(held.map((s) => s.release()));
+    };
+    try {
+      while (!this.stopped && (this.queue.length || this.active)) {
+        // Another lane's chunk may still hand steps back (a slow call): wait for them rather than end.
+        if (!this.queue.length) {
+          await giveBack();
+          await sleep(20);
+          continue;
+        }
+        // A connection that stopped being active (revoked, reauth_required) is refused by the gate,
+        // which re-reads the connection's revocation epoch on every call: the run then stops below.
+        if (deps.shouldStop?.()) return this.stop({ kind: 'error', error: new RunInterruptedError() });
+        if (!(await this.waitForPause())) return;
+        // A pause that begins while this lane waits for its slots, budget or token stops this chunk too.
+        const pauseSignal = this.pauseStop.signal;
+        slots ??= await this.takeSlots(want);
+        if (!slots || this.stopped) return;
+        const part = this.queue.splice(0, this.size);
         if (!part.length) continue;
         await tokens.fresh();
         if (!(await this.acquire(part.length))) {
@@ -422,34 +457,47 @@ class PlanRunner {
         }
         this.active += 1;
         try {
-          await this.applyPart(part, pauseSignal);
+          await this.applyPart(part, slots.length, pauseSignal);
         } finally {
           this.active -= 1;
         }
-      } catch (err) {
-        this.stop({ kind: 'error', error: err instanceof Error ? err : new Error(String(err)) });
-      } finally {
-        await slot.release();
       }
+    } catch (err) {
+      this.stop({ kind: 'error', error: err instanceof Error ? err : new Error(String(err)) });
+    } finally {
+      this.firstCall.resolve();
+      await giveBack();
     }
   }
 
-  private async applyPart(part: PlanStep[], pauseSignal: AbortSignal): Promise<void> {
+  private async applyPart(part: PlanStep[], concurrency: number, pauseSignal: AbortSignal): Promise<void> {
     const { deps, ctx, account, progress } = this.env;
-    // The chunk stops early for a stop of the run, a 429 anywhere in the run, or a call that is slow.
-    // A call still out after slowCallMs: the steps behind it go back to the queue at once, for the
-    // other lanes; the gate then skips them here (they never leave from this lane).
+    // The chunk stops early for a stop of the run, a 429 anywhere in the run, or slow calls: when no
+    // call of the chunk started for slowCallMs (every call of the lane is out that long), the steps
+    // not started go back to the queue at once, for the other lanes; the gate then skips them here
+    // (they never leave from this lane).
+    const slowCallMs = deps.slowCallMs ?? 2_000;
     const started = new Set<number>();
     const handedBack = new Set<PlanStep>();
-    const timer = setTimeout(() => {
+    let lastStart = Date.now();
+    const handBackUnstarted = () => {
       for (const [i, step] of part.entries()) if (!started.has(i)) handedBack.add(step);
       this.handBack([...handedBack]);
-    }, deps.slowCallMs ?? 2_000);
+    };
+    const check = (): NodeJS.Timeout =>
+      setTimeout(
+        () => {
+          if (Date.now() - lastStart >= slowCallMs) handBackUnstarted();
+          else timer = check();
+        },
+        Math.max(1, lastStart + slowCallMs - Date.now()),
+      );
+    let timer = check();
     let signalled = false;
     let sorted: SortedChunk;
     try {
       sorted = await applyChunk(deps.connector.sync, ctx, part, {
-        concurrency: 1,
+        concurrency,
         signal: AbortSignal.any([this.runStop.signal, pauseSignal]),
         onRateLimited: (ms, code) => {
           signalled = true;
@@ -458,11 +506,14 @@ class PlanRunner {
         beforeSend: (i) => {
           if (handedBack.has(part[i]!)) return 'slow_call';
           started.add(i);
+          lastStart = Date.now();
+          this.firstCall.resolve();
           return null;
         },
       });
     } finally {
       clearTimeout(timer);
+      this.firstCall.resolve();
     }
     sorted.again = sorted.again.filter((s) => !handedBack.has(s));
     progress.providerCalls += sorted.calls;
@@ -636,14 +687,21 @@ class PlanRunner {
     }
   }
 
-  /** A per-account slot shared with every worker; null when none frees within the inline wait (the lane ends). */
-  private async takeSlot(): Promise<{ release(): Promise<void> } | null> {
+  /**
+   * Up to `want` per-account slots shared with every worker: the first waited for (null when none frees
+   * within the inline wait: the lane ends), the others taken only if free now.
+   */
+  private async takeSlots(want: number): Promise<Array<{ release(): Promise<void> }> | null> {
     const { deps, account } = this.env;
-    if (!deps.slots) return { release: async () => undefined };
+    if (!deps.slots) return Array.from({ length: want }, () => ({ release: async () => undefined }));
+    const slots = deps.slots;
     const deadline = Date.now() + (deps.maxInlineWaitMs ?? 3000);
     for (;;) {
-      const got = await deps.slots.tryAcquire(account);
-      if (got.ok) return got.slot;
+      const got = await slots.tryAcquire(account);
+      if (got.ok) {
+        const more = await Promise.all(Array.from({ length: want - 1 }, () => slots.tryAcquire(account)));
+        return [got.slot, ...more.flatMap((m) => (m.ok ? [m.slot] : []))];
+      }
       this.slotWaitMs = got.waitMs;
       if (this.stopped || Date.now() >= deadline) return null;
       await sleep(Math.min(got.waitMs, 100) + Math.floor(Math.random() * 20));

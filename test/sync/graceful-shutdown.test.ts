@@ -41,7 +41,7 @@ describe.skipIf(!pgReachable)('graceful shutdown of a worker process', () => {
   it('reports consuming, turns not ready on SIGTERM, finishes or hands back its sync within the grace, exits 0', async () => {
     const connectionId = await env.connect(); // the first reconcile waits in the queue: no worker runs yet
     const calendarId = await env.calendarId(connectionId);
-    // Slow inserts: a chunk of 50 over 8 lanes takes about 2 s.
+    // Slow inserts: a chunk of 50 over 2 lanes of 4 calls takes about 2 s.
     const slow = env.sandbox.state.addFault({ provider: 'google', kind: 'delay', delayMs: 300, method: 'POST', path: '/events$' });
     await env.ingest(caseWithEvents({ caseId: 'sigterm', assignee: env.org.member.email, n: N }));
 
