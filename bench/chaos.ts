@@ -66,6 +66,8 @@ export interface ChaosReport {
   duplicates: number;
   ledgerMismatches: string[];
   writesChecked: number;
+  /** Provider writes accounted for by `unverifiable` resolutions (reading Google could not tell whose write it was). */
+  unverifiableWrites: number;
   requestsAfterRevocation: number;
   /** `transfers verify` after the run: the hash chain of every organization's log, against its signed checkpoints. */
   verify: { ok: boolean; rowsChecked: number };
@@ -504,6 +506,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       duplicates,
       ledgerMismatches: check.mismatches.map((m) => (revoked.some((r) => m.startsWith(r.connectionId)) ? `${m} [connection revoked mid-run]` : m)),
       writesChecked: check.items,
+      unverifiableWrites: check.unverifiableUsed,
       requestsAfterRevocation,
       verify,
       ical,
@@ -573,7 +576,7 @@ ${r.chaos.map((c) => `- ${c}`).join('\n')}
 | desired events at the sandbox (live connections) | ${r.desiredEvents} | |
 | missing | ${r.missing} | 0 |
 | duplicates | ${r.duplicates} | 0 |
-| provider writes vs transfer log (items checked: ${r.writesChecked}) | ${r.ledgerMismatches.length} mismatches | 0 unlogged, 0 phantom |
+| provider writes vs transfer log (items checked: ${r.writesChecked}; writes covered by an \`unverifiable\` resolution: ${r.unverifiableWrites}) | ${r.ledgerMismatches.length} mismatches | 0 unlogged, 0 phantom |
 | requests for a revoked connection after its 202 | ${r.requestsAfterRevocation} | 0 |
 | live feeds: 200 with the same bytes and ETag from both API processes, 304 to it from both | ${f.sameBytesAndEtag} of ${f.feeds - f.revokedFeeds} | all |
 | desired events in the live feeds | ${f.desiredEvents} | |

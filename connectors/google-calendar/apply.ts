@@ -1,10 +1,11 @@
 import { TransferNotSentError } from '../../src/transfers/errors.ts';
+import { gateScope } from '../../src/transfers/gate-scope.ts';
 import type { TransferItem } from '../../src/transfers/types.ts';
 import type { ApplyOptions, DesiredItem, PlanStep, StepResult, SyncContext } from '../types.ts';
 import { type GoogleEvent, openGoogleCalendar, ProviderHttpError } from './client.ts';
 import { classifyGoogleError, NotSentError } from './errors.ts';
 import type { GoogleCalendarSettings } from './manifest.ts';
-import { INSERT_MET_EXISTING } from './write-check.ts';
+import { INSERT_MET_EXISTING, TRANSFER_PROPERTY } from './write-check.ts';
 
 /**
  * Create / update / delete of Google Calendar events through the outbound gate. The gate hands
@@ -22,12 +23,17 @@ import { INSERT_MET_EXISTING } from './write-check.ts';
 
 export const SYNC_PURPOSE = 'calendar_sync';
 
-/** Private extended properties: map an event back to its case, case event and connection. */
-export function privateProperties(connectionId: string, desired: Pick<DesiredItem, 'caseId' | 'key'>): Record<string, string> {
+/**
+ * Private extended properties: map an event back to its case, case event and connection, and name
+ * the transfer (the log's intent id) that wrote it last — the write check reads it to tell whether a
+ * call whose answer never came is the one Google applied.
+ */
+export function privateProperties(connectionId: string, desired: Pick<DesiredItem, 'caseId' | 'key'>, transferId?: string): Record<string, string> {
   return {
     casebridgeCaseId: desired.caseId,
     casebridgeEventId: desired.key.replace(/^event:/, ''),
     casebridgeConnectionId: connectionId,
+    ...(transferId ? { [TRANSFER_PROPERTY]: transferId } : {}),
   };
 }
 
@@ -55,6 +61,8 @@ export function toGoogleEvent(params: {
   fields: Record<string, unknown>;
   desired: Pick<DesiredItem, 'caseId' | 'key' | 'meta'>;
   connectionId: string;
+  /** The transfer writing it (stamped into the private properties). */
+  transferId?: string;
 }): GoogleEvent {
   const f = params.fields;
   const title = typeof f.title === 'string' && f.title ? f.title : '(untitled)';
@@ -74,7 +82,7 @@ export function toGoogleEvent(params: {
     end: when(f.end),
     status: 'confirmed',
     reminders: reminder === null ? { useDefault: true, overrides: [] } : { useDefault: false, overrides: [{ method: 'popup', minutes: reminder }] },
-    extendedProperties: { private: privateProperties(params.connectionId, params.desired) },
+    extendedProperties: { private: privateProperties(params.connectionId, params.desired, params.transferId) },
   };
 }
 
@@ -166,7 +174,7 @@ export async function applyGoogleSteps(ctx: SyncContext, steps: PlanStep[], opti
         }
       }
       const remoteId = step.op === 'update' ? step.current.remoteId : step.desired.remoteId!;
-      const body = toGoogleEvent({ fields: minimised, desired: step.desired, connectionId: ctx.connection.id });
+      const body = toGoogleEvent({ fields: minimised, desired: step.desired, connectionId: ctx.connection.id, transferId: gateScope.getStore()?.transferId });
       const patch = async (etag: string | null) => count(() => api.patchEvent(calendarId, remoteId, body, { etag }));
       const insert = async () => count(() => api.insertEvent(calendarId, { ...withoutNulls(body), id: remoteId }));
       // The id exists (a retried create, a cancelled event, or one that came back): update it instead.
