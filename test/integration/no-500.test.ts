@@ -100,6 +100,12 @@ describe('out-of-range values are 400s naming the field', () => {
     expect(((await res.json()) as Problem).error.details[0]!.path).toBe('items.0.ifVersion');
   });
 
+  it('refuses an invitation accept whose body is a broken multipart form with 403, not 500 (found by the fuzz)', async () => {
+    const res = await t.app.request('/invitations/%FF/accept', { method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=b' }, body: '' });
+    expect(res.status).toBe(403);
+    expect(await res.text()).toContain('did not come from this site');
+  });
+
   it('answers a consent receipt of version 99999999999 with 400, not 500', async () => {
     const connectionId = await insertConnection(t.services, { organizationId: org.organizationId, userId: org.member.id });
     await consent(t.services, { connectionId, organizationId: org.organizationId, userId: org.member.id, categories: ['calendar.events'] });

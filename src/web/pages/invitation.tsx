@@ -66,8 +66,9 @@ export function registerInvitationPages(web: WebApp): void {
 
   web.post(`${PATH}/:token/accept`, async (c) => {
     const services = c.get('services');
-    const body = await c.req.parseBody();
-    const sent = typeof body._csrf === 'string' ? body._csrf : '';
+    // A body that is not a form (a broken multipart, say) carries no CSRF value: refused below, not a 500.
+    const body = await c.req.parseBody().catch(() => null);
+    const sent = typeof body?._csrf === 'string' ? body._csrf : '';
     const kept = getCookie(c, CSRF_COOKIE) ?? '';
     if (!sameSecret(sent, kept))
       throw new PageError(403, 'csrf_token_invalid', 'This form has expired or did not come from this site. Open the invitation link again.');
