@@ -112,8 +112,8 @@ describe('iManage when things go wrong', () => {
 
   it('waits out a 429 and a 503 and files each document exactly once', async () => {
     await faults({ provider: 'imanage', method: 'POST', path: '/documents$', kind: 'status', status: 429, retryAfterSeconds: 1, times: 1 });
-    // Faults matching one request are all consumed by it: the 503's first hit goes with the 429.
-    await faults({ provider: 'imanage', method: 'POST', path: '/documents$', kind: 'status', status: 503, times: 2 });
+    // One request gets one answer: the 429 goes to the first upload, the 503 to the next.
+    await faults({ provider: 'imanage', method: 'POST', path: '/documents$', kind: 'status', status: 503, times: 1 });
     const id = await connect({ unmappedPolicy: 'create' });
     await env.waitIdle(60_000);
     const docs = imanageDocuments(env.sandbox.state).filter((d) => d.profile.name === 'Brief');

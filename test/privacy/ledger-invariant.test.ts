@@ -8,7 +8,8 @@ import { until, workerDatabaseReachable, workerProcesses } from '../sync/support
  * The transfer log against the provider's ledger, under faults: a worker process killed with SIGKILL
  * in the middle of a 300-event reconcile, and two inserts held by the sandbox past the 30 s client
  * timeout. After recovery, per item: every provider write has a `sent` row or an `unknown` row
- * resolved to `took_effect`, and no `sent` row lacks a write. Needs PostgreSQL (the worker processes
+ * resolved (to `took_effect`, or `unverifiable` where reading Google cannot tell), and no `sent` or
+ * `took_effect` row lacks a write. Needs PostgreSQL (the worker processes
  * share the database): TEST_DATABASE_URL, or the local server.
  */
 
@@ -26,7 +27,7 @@ describe.skipIf(!pgReachable)('the transfer log against the provider ledger unde
     await env?.close();
   });
 
-  it('after kill -9 mid-chunk and timeouts past the client timeout, every provider write has a sent row or an unknown resolved to took_effect, and no sent row lacks a write', async () => {
+  it('after kill -9 mid-chunk and timeouts past the client timeout, every provider write has a sent row or a resolved unknown (took_effect, or unverifiable where Google cannot tell), and no sent or took_effect row lacks a write', async () => {
     const connectionId = await env.connect();
     env.sandbox.state.addFault({ provider: 'google', kind: 'delay', delayMs: 25, method: 'POST', path: '/events$' });
     await env.ingest(caseWithEvents({ caseId: 'ledger', assignee: env.org.member.email, n: N }));
@@ -68,13 +69,22 @@ describe.skipIf(!pgReachable)('the transfer log against the provider ledger unde
       count(writes, `event:${id}`);
     }
     const logged = new Map<string, number>();
+    const unverifiable = new Map<string, number>();
     for (const r of rows) {
       if (r.outcome === 'sent' || (r.outcome === 'resolved' && r.reason === 'took_effect')) count(logged, r.item_key!);
+      if (r.outcome === 'resolved' && r.reason === 'unverifiable') count(unverifiable, r.item_key!);
     }
+    // Per item: the sent rows and took_effect resolutions are never more than the writes, and the
+    // writes never more than those plus the unverifiable resolutions (Google keeps no history: a
+    // create a killed worker may have landed, overwritten by the retry, cannot be told apart).
     const keys = [...new Set([...writes.keys(), ...logged.keys()])].sort();
     const mismatches = keys
-      .filter((k) => (writes.get(k) ?? 0) !== (logged.get(k) ?? 0))
-      .map((k) => `${k}: ${writes.get(k) ?? 0} writes, ${logged.get(k) ?? 0} logged`);
+      .filter((k) => {
+        const w = writes.get(k) ?? 0;
+        const l = logged.get(k) ?? 0;
+        return l > w || w > l + (unverifiable.get(k) ?? 0);
+      })
+      .map((k) => `${k}: ${writes.get(k) ?? 0} writes, ${logged.get(k) ?? 0} logged, ${unverifiable.get(k) ?? 0} unverifiable`);
     expect(mismatches).toEqual([]);
     expect(keys.length).toBe(N + 1);
 
@@ -83,8 +93,8 @@ describe.skipIf(!pgReachable)('the transfer log against the provider ledger unde
     expect(unknown.length).toBeGreaterThan(0);
     expect(unknown.some((r) => /timed out/.test(r.error_message ?? ''))).toBe(true);
     // Each unknown is resolved. A few may be `unverifiable` (a create that met an event a killed worker
-    // had written, then overwritten by the retry: Google keeps no history); the per-item equality above
-    // shows none of those was a write.
+    // had written, then overwritten by the retry: Google keeps no history); the per-item bound above
+    // accounts for them.
     const resolvedIntents = new Set(rows.filter((r) => r.outcome === 'resolved').map((r) => r.intent_id));
     expect(unknown.every((r) => resolvedIntents.has(r.intent_id))).toBe(true);
     // Nothing is left open.
