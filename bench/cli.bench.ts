@@ -76,6 +76,7 @@ export const cliBenchmark: Benchmark = {
       { name: 'casebridge --help', args: ['--help'], env: baseEnv, goalSeconds: 0.3 },
       { name: 'casebridge --version', args: ['--version'], env: baseEnv },
       { name: 'casebridge org --help', args: ['org', '--help'], env: baseEnv },
+      { name: 'casebridge org create --help', args: ['org', 'create', '--help'], env: baseEnv },
       { name: 'casebridge org list (PGlite)', args: ['org', 'list'], env: pglite, goalSeconds: 1 },
     ];
     const pgUrl = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;

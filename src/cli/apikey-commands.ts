@@ -1,8 +1,11 @@
 import { API_KEY_SCOPES, isApiKeyScope } from '../auth/api-key-scopes.ts';
-import { createApiKey, listApiKeys, revokeApiKey } from '../auth/api-keys.ts';
 import type { CliCommand } from './command.ts';
 import { jsonOption, orgOption } from './options.ts';
-import { requireOption, requireOrganization, UsageError, withStores } from './stores.ts';
+import { requireOption, requireOrganization, withStores } from './stores.ts';
+import { UsageError } from './usage-error.ts';
+
+/** The key functions, imported when a command runs (help loads only the definitions). */
+const apiKeys = () => import('../auth/api-keys.ts');
 
 /** `casebridge apikey create|list|revoke`: the keys the case-management app pushes data with. */
 export const apikeyCommands: CliCommand[] = [
@@ -24,6 +27,7 @@ export const apikeyCommands: CliCommand[] = [
         const scopes = typeof args.scopes === 'string' ? args.scopes.split(',').map((s) => s.trim()) : [];
         const unknown = scopes.filter((s) => !isApiKeyScope(s));
         if (unknown.length) throw new UsageError(`unknown scope ${unknown.join(', ')}; use ${API_KEY_SCOPES.join(', ')}`);
+        const { createApiKey } = await apiKeys();
         const key = await createApiKey(db, { organizationId: org.id, name, scopes: scopes.filter(isApiKeyScope) });
         if (args.json) print(JSON.stringify({ id: key.id, name, prefix: key.prefix, scopes: key.scopes, apiKey: key.apiKey, organizationId: org.id }));
         else print(`API key ${key.id} "${name}" for ${org.name} (shown once, store it now): ${key.apiKey}`);
@@ -38,6 +42,7 @@ export const apikeyCommands: CliCommand[] = [
     run: ({ args, config, print }) =>
       withStores(config, async ({ db }) => {
         const org = await requireOrganization(db, args);
+        const { listApiKeys } = await apiKeys();
         const keys = await listApiKeys(db, { organizationId: org.id, order: 'oldest' });
         if (args.json) print(JSON.stringify({ apiKeys: keys }));
         else
@@ -58,6 +63,7 @@ export const apikeyCommands: CliCommand[] = [
         const org = await requireOrganization(db, args);
         const id = requireOption(args, 'id', 'KEYID');
         const valid = /^[0-9a-f-]{36}$/i.test(id);
+        const { revokeApiKey } = await apiKeys();
         if (!valid || !(await revokeApiKey(db, { organizationId: org.id, id }))) {
           throw new UsageError(`no live API key ${id} in organization ${org.id}`);
         }

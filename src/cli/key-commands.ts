@@ -1,6 +1,3 @@
-import { blobStoreFor } from '../blobs/blob-store.ts';
-import { vaultFor } from '../connections/token-refresh.ts';
-import { resealWebhookSecrets } from '../webhooks/endpoints.ts';
 import type { CliCommand } from './command.ts';
 import { jsonOption } from './options.ts';
 
@@ -20,6 +17,11 @@ export const keyCommands: CliCommand[] = [
     options: { json: jsonOption },
     async run({ args, services, print }) {
       if (!services) return 1;
+      const [{ blobStoreFor }, { vaultFor }, { resealWebhookSecrets }] = await Promise.all([
+        import('../blobs/blob-store.ts'),
+        import('../connections/token-refresh.ts'),
+        import('../webhooks/endpoints.ts'),
+      ]);
       const vault = vaultFor(services);
       const result = await vault.rotate();
       // Built from this command's configuration, so the newest key is the one just configured.

@@ -1,4 +1,3 @@
-import { createApiKey } from '../auth/api-keys.ts';
 import type { CliCommand } from './command.ts';
 import { jsonOption, linkHoursOption } from './options.ts';
 import { describeLink, issueLinkFromCli, linkHours, type PrintedLink } from './sign-in-link-output.ts';
@@ -25,9 +24,10 @@ export const orgCommands: CliCommand[] = [
     run: ({ args, config, print }) =>
       withStores(config, async ({ db }) => {
         const name = requireOption(args, 'name', 'NAME');
-        const adminEmail = args['admin-email'] === undefined ? null : requireEmail(args, 'admin-email');
+        const adminEmail = args['admin-email'] === undefined ? null : await requireEmail(args, 'admin-email');
         const adminName = typeof args['admin-name'] === 'string' && args['admin-name'].trim() ? args['admin-name'].trim() : null;
         const hours = linkHours(args, config);
+        const { createApiKey } = await import('../auth/api-keys.ts');
         // One transaction: a firm never exists without the admin and link the command promised.
         const { organization, key, admin, link } = await db.transaction().execute(async (tx) => {
           const organization = await tx

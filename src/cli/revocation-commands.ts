@@ -1,10 +1,7 @@
 import type { JsonWebKey } from 'node:crypto';
 import fs from 'node:fs';
-import { processRevocation } from '../revocation/process.ts';
-import { enqueueRevocation } from '../revocation/queue.ts';
-import { loadRevocation, receiptEnvelope, verifyReceipt } from '../revocation/receipt.ts';
-import { type RevocationTarget, requestRevocation } from '../revocation/service.ts';
-import { getSigningKey } from '../transfers/signing.ts';
+import type { verifyReceipt } from '../revocation/receipt.ts';
+import type { RevocationTarget } from '../revocation/service.ts';
 import type { CliCommand } from './command.ts';
 import { jsonOption } from './options.ts';
 import { UsageError } from './usage-error.ts';
@@ -46,6 +43,12 @@ export const revocationCommands: CliCommand[] = [
       const organizationId = target.kind === 'platform_all_organizations' ? null : ((args.org as string | undefined) ?? null);
       if (target.kind !== 'platform_all_organizations' && !organizationId) throw new UsageError('--org ORG_ID is required for this target');
       const inline = Boolean(args.inline);
+      // The revocation pipeline is imported when the command runs (help loads only the definitions).
+      const [{ requestRevocation }, { enqueueRevocation }, { processRevocation }] = await Promise.all([
+        import('../revocation/service.ts'),
+        import('../revocation/queue.ts'),
+        import('../revocation/process.ts'),
+      ]);
       const result = await requestRevocation(services, {
         organizationId,
         target,
@@ -76,6 +79,7 @@ export const revocationCommands: CliCommand[] = [
     async run({ args, services, print }) {
       if (!services) return 1;
       if (!args.id) throw new UsageError('--id REVOCATION_ID is required');
+      const { loadRevocation, receiptEnvelope } = await import('../revocation/receipt.ts');
       const row = await loadRevocation(services.db, String(args.id));
       // The receipt is JSON either way; --json is accepted so every command takes it.
       if (!row) throw Object.assign(new Error(`revocation ${String(args.id)} not found`), { code: 'revocation_not_found' });
@@ -106,6 +110,7 @@ export const revocationCommands: CliCommand[] = [
       // A receipt file may be the API's whole answer ({revocation:{receipt}}) or just the envelope.
       const e = envelope as { revocation?: { receipt?: unknown }; receipt?: unknown };
       const candidate = e.revocation?.receipt ?? e.receipt ?? envelope;
+      const [{ verifyReceipt }, { getSigningKey }] = await Promise.all([import('../revocation/receipt.ts'), import('../transfers/signing.ts')]);
       let publicKey: Parameters<typeof verifyReceipt>[1] = getSigningKey(config).publicKey;
       if (args['public-key']) {
         const text = fs.readFileSync(String(args['public-key']), 'utf8');
@@ -125,6 +130,7 @@ export const revocationCommands: CliCommand[] = [
     options: { pem: { type: 'boolean', description: 'as an SPKI PEM instead of a JWK' }, json: jsonOption },
     needsServices: false,
     async run({ args, config, print }) {
+      const { getSigningKey } = await import('../transfers/signing.ts');
       const key = getSigningKey(config);
       if (args.pem && args.json) throw new UsageError('give --pem or --json, not both');
       // The JWK is JSON already; --json prints it the same way.

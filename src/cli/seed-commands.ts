@@ -1,4 +1,3 @@
-import { describeSeed, seedDemo, silentChangeFeed } from '../demo/seed.ts';
 import type { CliCommand } from './command.ts';
 import { jsonOption } from './options.ts';
 import { withStores } from './stores.ts';
@@ -13,6 +12,7 @@ export const seedCommands: CliCommand[] = [
     needsServices: false,
     run: ({ args, config, print }) =>
       withStores(config, async ({ db, blobs }) => {
+        const { describeSeed, seedDemo, silentChangeFeed } = await import('../demo/seed.ts');
         // Another process's sync workers are not told; their periodic full reconcile picks the data up.
         const report = await seedDemo({ db, blobs, changeFeed: silentChangeFeed });
         if (args.json) print(JSON.stringify(report));

@@ -1,19 +1,19 @@
 import fs from 'node:fs';
-import { approveGoogleDomain, DomainClaimedError, type GoogleDomainStatus, googleDomainClaimsOf } from '../auth/google-domains.ts';
-import { configureSamlIdp, InsecureUrlError } from '../auth/saml/configure.ts';
-import { loadSamlIdpConfig, type SamlIdpConfig } from '../auth/saml/idp-config.ts';
-import { fetchIdpMetadata, type IdpMetadata, IdpMetadataError, MAX_METADATA_BYTES, parseIdpMetadata } from '../auth/saml/idp-metadata.ts';
-import { loadSignInPolicy, type SignInPolicy, updateSignInPolicy } from '../auth/sign-in-policy.ts';
+import type { GoogleDomainStatus } from '../auth/google-domains.ts';
+import type { SamlIdpConfig } from '../auth/saml/idp-config.ts';
+import type { IdpMetadata } from '../auth/saml/idp-metadata.ts';
+import type { SignInPolicy } from '../auth/sign-in-policy.ts';
 import type { Config } from '../config/load.ts';
-import { recordSecurityEvent } from '../security/events.ts';
 import type { CliCommand } from './command.ts';
 import { jsonOption, orgOption } from './options.ts';
-import { requireOrganization, UsageError, withStores } from './stores.ts';
+import { requireOrganization, withStores } from './stores.ts';
+import { UsageError } from './usage-error.ts';
 
 /**
  * `casebridge org sign-in-policy show|set` and `org saml show|set`: an organization's sign-in
  * settings from the command line, for the deployment's operator (the same settings admins change
  * with PATCH /v1/admin/sign-in-policy and PUT /v1/admin/saml). Each change is a security event.
+ * What a command runs with is imported in its run: help loads only these definitions.
  */
 
 const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
@@ -46,6 +46,7 @@ export const signInCommands: CliCommand[] = [
     run: ({ args, config, print }) =>
       withStores(config, async ({ db }) => {
         const org = await requireOrganization(db, args);
+        const [{ loadSignInPolicy }, { googleDomainClaimsOf }] = await Promise.all([import('../auth/sign-in-policy.ts'), import('../auth/google-domains.ts')]);
         const policy = (await loadSignInPolicy(db, org.id))!;
         const domains = await googleDomainClaimsOf(db, org.id);
         if (args.json) print(JSON.stringify({ organizationId: org.id, policy, domains }));
@@ -96,6 +97,11 @@ export const signInCommands: CliCommand[] = [
         }
         if (!Object.keys(change).length)
           throw new UsageError('nothing to change: give --google-domain, --no-google-domains, --jit, --default-role or --link-by-email');
+        const [{ updateSignInPolicy }, { approveGoogleDomain, DomainClaimedError, googleDomainClaimsOf }, { recordSecurityEvent }] = await Promise.all([
+          import('../auth/sign-in-policy.ts'),
+          import('../auth/google-domains.ts'),
+          import('../security/events.ts'),
+        ]);
         let policy: SignInPolicy;
         try {
           policy = await updateSignInPolicy(db, org.id, change);
@@ -127,6 +133,7 @@ export const signInCommands: CliCommand[] = [
     run: ({ args, config, print }) =>
       withStores(config, async ({ db }) => {
         const org = await requireOrganization(db, args);
+        const { loadSamlIdpConfig } = await import('../auth/saml/idp-config.ts');
         const idp = await loadSamlIdpConfig(db, org.id);
         const sp = await serviceProviderUrls(config, org.id);
         if (args.json) {
@@ -163,12 +170,16 @@ export const signInCommands: CliCommand[] = [
         const url = args['metadata-url'];
         const file = args['metadata-file'];
         if ((url === undefined) === (file === undefined)) throw new UsageError('give exactly one of --metadata-url URL and --metadata-file FILE');
+        const [idpMetadata, { configureSamlIdp, InsecureUrlError }] = await Promise.all([
+          import('../auth/saml/idp-metadata.ts'),
+          import('../auth/saml/configure.ts'),
+        ]);
         let metadata: IdpMetadata;
         try {
-          const xml = typeof url === 'string' ? await fetchIdpMetadata(url) : readMetadataFile(String(file));
-          metadata = parseIdpMetadata(xml);
+          const xml = typeof url === 'string' ? await idpMetadata.fetchIdpMetadata(url) : readMetadataFile(String(file), idpMetadata);
+          metadata = idpMetadata.parseIdpMetadata(xml);
         } catch (err) {
-          if (err instanceof IdpMetadataError) throw new UsageError(`${err.message} (${err.code})`);
+          if (err instanceof idpMetadata.IdpMetadataError) throw new UsageError(`${err.message} (${err.code})`);
           throw err;
         }
         let idp: SamlIdpConfig;
@@ -220,7 +231,7 @@ async function serviceProviderUrls(config: Config, organizationId: string) {
   return (await import('../auth/saml/service-provider.ts')).samlSpUrls(config, organizationId);
 }
 
-function readMetadataFile(file: string): string {
+function readMetadataFile(file: string, { IdpMetadataError, MAX_METADATA_BYTES }: typeof import('../auth/saml/idp-metadata.ts')): string {
   let stat: fs.Stats;
   try {
     stat = fs.statSync(file);

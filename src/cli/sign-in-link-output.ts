@@ -1,8 +1,6 @@
-import { issueSignInLink, signInLinkUrl } from '../auth/sign-in-links.ts';
 import type { Config } from '../config/load.ts';
 import type { Db, Tx } from '../db/database.ts';
-import { recordSecurityEvent } from '../security/events.ts';
-import { UsageError } from './stores.ts';
+import { UsageError } from './usage-error.ts';
 
 /** `--link-hours H`, else SIGN_IN_LINK_TTL_HOURS. */
 export function linkHours(args: Record<string, unknown>, config: Config): number {
@@ -24,6 +22,11 @@ export interface PrintedLink {
 
 /** Issues a sign-in link for a user from the command line and records it as a security event. */
 export async function issueLinkFromCli(db: Db | Tx, params: { config: Config; userId: string; hours: number; command: string }): Promise<PrintedLink> {
+  // Imported when a link is issued, not with the command definitions (help loads no database code).
+  const [{ issueSignInLink, signInLinkUrl }, { recordSecurityEvent }] = await Promise.all([
+    import('../auth/sign-in-links.ts'),
+    import('../security/events.ts'),
+  ]);
   const link = await issueSignInLink(db, { userId: params.userId, ttlHours: params.hours, createdBy: `command line: ${params.command}` });
   await recordSecurityEvent(db, {
     organizationId: link.organizationId,

@@ -1,6 +1,4 @@
-import { sealCheckpoints } from '../transfers/checkpoints.ts';
-import { enforceRetention } from '../transfers/retention.ts';
-import { type OrganizationVerifyReport, verifyTransferLog } from '../transfers/verify.ts';
+import type { OrganizationVerifyReport } from '../transfers/verify.ts';
 import type { CliCommand } from './command.ts';
 import { jsonOption, transfersOrgOption } from './options.ts';
 
@@ -27,6 +25,7 @@ export const transferCommands: CliCommand[] = [
     options: { org: transfersOrgOption, json: jsonOption },
     async run({ args, services, print }) {
       if (!services) return 1;
+      const { verifyTransferLog } = await import('../transfers/verify.ts');
       const report = await verifyTransferLog(services, { organizationId: args.org ? String(args.org) : undefined });
       if (args.json) {
         print(JSON.stringify(report, null, 2));
@@ -60,6 +59,7 @@ export const transferCommands: CliCommand[] = [
     options: { org: transfersOrgOption, json: jsonOption },
     async run({ args, services, print }) {
       if (!services) return 1;
+      const { sealCheckpoints } = await import('../transfers/checkpoints.ts');
       const result = await sealCheckpoints(services, { organizationId: args.org ? String(args.org) : undefined, kind: 'manual' });
       if (args.json) print(JSON.stringify(result, null, 2));
       else {
@@ -77,6 +77,7 @@ export const transferCommands: CliCommand[] = [
     options: { org: transfersOrgOption, json: jsonOption },
     async run({ args, services, print }) {
       if (!services) return 1;
+      const { enforceRetention } = await import('../transfers/retention.ts');
       const result = await enforceRetention(services, { organizationId: args.org ? String(args.org) : undefined });
       if (args.json) print(JSON.stringify(result, null, 2));
       else {

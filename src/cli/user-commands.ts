@@ -1,8 +1,8 @@
-import { sql } from 'kysely';
 import type { CliCommand } from './command.ts';
 import { jsonOption, linkHoursOption, orgOption } from './options.ts';
 import { describeLink, issueLinkFromCli, linkHours } from './sign-in-link-output.ts';
-import { requireEmail, requireOption, requireOrganization, UsageError, withStores } from './stores.ts';
+import { requireEmail, requireOption, requireOrganization, withStores } from './stores.ts';
+import { UsageError } from './usage-error.ts';
 
 /**
  * `casebridge user create|invite-link`: users of an organization. A new user signs in through a
@@ -27,7 +27,7 @@ export const userCommands: CliCommand[] = [
     run: ({ args, config, print }) =>
       withStores(config, async ({ db }) => {
         const org = await requireOrganization(db, args);
-        const email = requireEmail(args, 'email');
+        const email = await requireEmail(args, 'email');
         const role = requireOption(args, 'role', 'admin|member');
         if (role !== 'admin' && role !== 'member') throw new UsageError('--role must be admin or member');
         const name = typeof args.name === 'string' && args.name.trim() ? args.name.trim() : null;
@@ -69,13 +69,13 @@ export const userCommands: CliCommand[] = [
     run: ({ args, config, print }) =>
       withStores(config, async ({ db }) => {
         const org = await requireOrganization(db, args);
-        const email = requireEmail(args, 'email');
+        const email = await requireEmail(args, 'email');
         const hours = linkHours(args, config);
         const user = await db
           .selectFrom('users')
           .select(['id', 'status'])
           .where('organization_id', '=', org.id)
-          .where(sql<string>`lower(email)`, '=', email)
+          .where((eb) => eb(eb.fn('lower', ['email']), '=', email))
           .executeTakeFirst();
         if (!user) throw new UsageError(`no user with e-mail ${email} in organization ${org.id} (create one: casebridge user create)`);
         if (user.status !== 'active') throw new UsageError(`the user ${email} is disabled; enable them first (PATCH /v1/admin/users/${user.id})`);

@@ -29,13 +29,25 @@ export interface Database {
   close(): Promise<void>;
 }
 
+/** How the database is opened beyond its target. */
+export interface OpenOptions {
+  /** Named in the data-directory lock (data-dir-lock.ts). */
+  command?: string;
+  /**
+   * PGlite only: server settings for this start (`-c name=value` after PGlite's default start
+   * parameters), e.g. a smaller `shared_buffers` for a short-lived CLI process. Nothing is written
+   * to the data directory's postgresql.conf; the next start has its defaults again.
+   */
+  pgliteSettings?: Record<string, string>;
+}
+
 /**
  * Opens PostgreSQL (pooled) or an embedded PGlite with the same SQL dialect. `schema` sets the search
  * path, so tests can give each file its own schema on a shared server. An on-disk PGlite directory
  * is locked first (see data-dir-lock.ts): while another live process has it open this throws
  * DataDirLockedError and opens nothing; the lock is released when the database is closed.
  */
-export async function openDatabase(target: DatabaseTarget, options: { command?: string } = {}): Promise<Database> {
+export async function openDatabase(target: DatabaseTarget, options: OpenOptions = {}): Promise<Database> {
   if (target.kind === 'postgres') {
     const pg = await loadPg();
     const pool = new pg.Pool({
@@ -60,9 +72,12 @@ export async function openDatabase(target: DatabaseTarget, options: { command?: 
     // PGlite (its WebAssembly and extensions) is imported only when used: PostgreSQL deployments never load it.
     const [{ PGlite: PGliteClass }, dialect] = await Promise.all([import('@electric-sql/pglite'), import('kysely-pglite-dialect')]);
     PGliteDialect = dialect.PGliteDialect;
+    const settings = Object.entries(options.pgliteSettings ?? {});
     client = await PGliteClass.create(target.dataDir ?? 'memory://', {
       parsers: { [INT8]: (v: string) => Number(v), [DATE]: (v: string) => v },
       serializers: {},
+      // Given start parameters replace PGlite's defaults, so those come first.
+      ...(settings.length ? { startParams: [...PGliteClass.defaultStartParams, ...settings.flatMap(([name, value]) => ['-c', `${name}=${value}`])] } : {}),
     });
   } catch (err) {
     lock?.release();

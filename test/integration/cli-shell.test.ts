@@ -248,6 +248,35 @@ describe('casebridge command line', () => {
     );
 
     it(
+      "a group's or command's help imports the command definitions, no database, configuration or store code",
+      async () => {
+        const { commandGroups } = await import('../../src/cli/commands.ts');
+        const lines = [...commandGroups.map((g) => g.words), ['org', 'create'], ['user', 'create'], ['revoke']];
+        for (const words of lines) {
+          const urls = await importsOf([...words, '--help']);
+          expect(anyOf(urls, '/node_modules/commander/'), words.join(' ')).toBe(true);
+          expect(anyOf(urls, '-commands.'), words.join(' ')).toBe(true);
+          for (const part of [
+            '/src/config/',
+            '/src/db/',
+            '/src/auth/api-keys.',
+            '/src/revocation/',
+            '/src/transfers/',
+            '/node_modules/zod/',
+            '/node_modules/kysely/',
+            '/node_modules/pg/',
+            '/node_modules/@electric-sql/',
+            '/node_modules/ioredis/',
+            '/node_modules/@node-saml/',
+          ]) {
+            expect(anyOf(urls, part), `${words.join(' ')} --help: ${part}`).toBe(false);
+          }
+        }
+      },
+      SLOW,
+    );
+
+    it(
       'org list imports the org commands and the database, not the SAML commands, queues, workers, Redis or the API',
       async () => {
         const urls = await importsOf(['org', 'list']);
