@@ -151,7 +151,11 @@ export const signInCommands: CliCommand[] = [
     usage: '--org ID (--metadata-url URL | --metadata-file FILE) [--allow-idp-initiated] [--json]',
     options: {
       org: orgOption,
-      'metadata-url': { type: 'string', valueName: 'URL', description: "the IdP's SAML metadata URL (http or https, 1 MiB at most)" },
+      'metadata-url': {
+        type: 'string',
+        valueName: 'URL',
+        description: "the IdP's SAML metadata URL (https; http to a loopback host outside production; 1 MiB at most)",
+      },
       'metadata-file': { type: 'string', valueName: 'FILE', description: "the IdP's SAML metadata, saved as a file" },
       'allow-idp-initiated': { type: 'boolean', description: 'accept sign-ins started at the IdP (unsolicited responses)' },
       json: jsonOption,
@@ -165,7 +169,10 @@ export const signInCommands: CliCommand[] = [
         if ((url === undefined) === (file === undefined)) throw new UsageError('give exactly one of --metadata-url URL and --metadata-file FILE');
         let metadata: IdpMetadata;
         try {
-          const xml = typeof url === 'string' ? await fetchIdpMetadata(url) : readMetadataFile(String(file));
+          const xml =
+            typeof url === 'string'
+              ? await fetchIdpMetadata(url, { allowPrivate: true, production: config.NODE_ENV === 'production' })
+              : readMetadataFile(String(file));
           metadata = parseIdpMetadata(xml);
         } catch (err) {
           if (err instanceof IdpMetadataError) throw new UsageError(`${err.message} (${err.code})`);
