@@ -76,6 +76,11 @@ export const SIGN_IN_OPERATION_EXAMPLES = {
     request: samlConfigInput,
     response: samlConfig,
   },
+  // POST /v1/admin/saml/metadata-url
+  importSamlMetadataUrl: {
+    request: { url: 'https://app.onelogin.com/saml/metadata/7f3c2a90-1b4d-4e8a-9c61-2d5e8f0a4b17', allowIdpInitiated: false },
+    response: samlConfig,
+  },
   // GET /v1/admin/sign-in-policy
   getSignInPolicy: {
     response: {

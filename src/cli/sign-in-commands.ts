@@ -158,7 +158,11 @@ export const signInCommands: CliCommand[] = [
     usage: '--org ID (--metadata-url URL | --metadata-file FILE) [--allow-idp-initiated] [--json]',
     options: {
       org: orgOption,
-      'metadata-url': { type: 'string', valueName: 'URL', description: "the IdP's SAML metadata URL (http or https, 1 MiB at most)" },
+      'metadata-url': {
+        type: 'string',
+        valueName: 'URL',
+        description: "the IdP's SAML metadata URL (https; http to a loopback host outside production; 1 MiB at most)",
+      },
       'metadata-file': { type: 'string', valueName: 'FILE', description: "the IdP's SAML metadata, saved as a file" },
       'allow-idp-initiated': { type: 'boolean', description: 'accept sign-ins started at the IdP (unsolicited responses)' },
       json: jsonOption,
@@ -176,7 +180,10 @@ export const signInCommands: CliCommand[] = [
         ]);
         let metadata: IdpMetadata;
         try {
-          const xml = typeof url === 'string' ? await idpMetadata.fetchIdpMetadata(url) : readMetadataFile(String(file), idpMetadata);
+          const xml =
+            typeof url === 'string'
+              ? await idpMetadata.fetchIdpMetadata(url, { allowPrivate: true, production: config.NODE_ENV === 'production' })
+              : readMetadataFile(String(file), idpMetadata);
           metadata = idpMetadata.parseIdpMetadata(xml);
         } catch (err) {
           if (err instanceof idpMetadata.IdpMetadataError) throw new UsageError(`${err.message} (${err.code})`);

@@ -219,6 +219,12 @@ export const configSchema = z
      */
     REVOCATION_DRAIN_TIMEOUT_MS: positiveInt.default(10_000),
 
+    /**
+     * Let administrators import SAML metadata from loopback, private or reserved addresses, and from
+     * plain http on a loopback host outside production (development and tests only).
+     */
+    SAML_METADATA_ALLOW_PRIVATE_HOSTS: boolFlag.default(false),
+
     // Webhooks to the platform (src/webhooks/).
     /** Allow webhook endpoints on loopback, private or reserved addresses, and plain http (development and tests only). */
     WEBHOOK_ALLOW_PRIVATE_ADDRESSES: boolFlag.default(false),

@@ -1,3 +1,4 @@
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { BlockList, isIP } from 'node:net';
 
 /**
@@ -46,4 +47,29 @@ export function isPrivateAddress(address: string): boolean {
   if (mapped) return PRIVATE.check(mapped, 'ipv4');
   if (/^::ffff:(?:0:)?[0-9a-f]{1,4}:[0-9a-f]{1,4}$/i.test(address)) return true; // mapped, written in hex: refuse rather than decode
   return PRIVATE.check(address, family === 6 ? 'ipv6' : 'ipv4');
+}
+
+/**
+ * A socket `lookup` that refuses private addresses: the connect-time SSRF check, so the address
+ * checked is the address connected to (a name that resolves to 127.0.0.1 now is refused too). The
+ * error has code `EPRIVATE`.
+ */
+export function publicOnlyLookup(hostname: string, options: object, callback: (...args: unknown[]) => void): void {
+  dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
+    if (err) return callback(err);
+    const list = addresses as LookupAddress[];
+    if (!list.length || list.some((a) => isPrivateAddress(a.address))) {
+      return callback(Object.assign(new Error('the host resolves to a private address'), { code: 'EPRIVATE' }));
+    }
+    if ((options as { all?: boolean }).all) return callback(null, list);
+    return callback(null, list[0]!.address, list[0]!.family);
+  });
+}
+
+/** Whether a URL host is a loopback name or address (localhost, 127.0.0.0/8, ::1). */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  if (host === 'localhost' || host.endsWith('.localhost')) return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  return host === '::1';
 }

@@ -93,6 +93,7 @@ describe('IdP metadata', () => {
 describe('fetching IdP metadata', () => {
   let server: Server;
   let base: string;
+  let port: number;
   beforeAll(async () => {
     server = createServer((req, res) => {
       if (req.url === '/metadata') {
@@ -100,12 +101,22 @@ describe('fetching IdP metadata', () => {
         res.end(metadata(key(signing.certificatePem) + sso('HTTP-Redirect', 'https://idp.example/sso')));
       } else if (req.url === '/endless') {
         // No Content-Length, and more than the limit: the reader must stop on its own.
+        res.setHeader('content-type', 'text/xml');
         const chunk = Buffer.alloc(64 * 1024, 0x20);
         const write = () => {
           while (res.write(chunk)) {}
         };
         res.on('drain', write);
         write();
+      } else if (req.url === '/declared-large') {
+        res.writeHead(200, { 'content-type': 'application/xml', 'content-length': String(MAX_METADATA_BYTES + 1) });
+        res.write('<x>');
+      } else if (req.url === '/html') {
+        res.setHeader('content-type', 'text/html');
+        res.end('<html><body>secret-looking page body</body></html>');
+      } else if (req.url === '/redirect-private') {
+        res.writeHead(302, { location: 'http://169.254.169.254/latest/meta-data/' });
+        res.end();
       } else if (req.url === '/slow') {
         setTimeout(() => res.end('late'), 5_000);
       } else {
@@ -114,7 +125,8 @@ describe('fetching IdP metadata', () => {
       }
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    port = (server.address() as AddressInfo).port;
+    base = `http://127.0.0.1:${port}`;
   });
   afterAll(() => {
     server.closeAllConnections();
@@ -126,19 +138,55 @@ describe('fetching IdP metadata', () => {
       () => 'accepted',
       (err: unknown) => (err instanceof IdpMetadataError ? `${err.code}: ${err.message}` : String(err)),
     );
+  const dev = { allowPrivate: true, production: false };
 
-  it('reads metadata over http(s) and parses it', async () => {
-    expect(parseIdpMetadata(await fetchIdpMetadata(`${base}/metadata`)).ssoUrl).toBe('https://idp.example/sso');
+  it('reads metadata over http from a loopback host when private hosts are allowed, and parses it', async () => {
+    expect(parseIdpMetadata(await fetchIdpMetadata(`${base}/metadata`, dev)).ssoUrl).toBe('https://idp.example/sso');
+    expect(parseIdpMetadata(await fetchIdpMetadata(`http://localhost:${port}/metadata`, dev)).ssoUrl).toBe('https://idp.example/sso');
   });
 
-  it('refuses other schemes, error statuses, bodies over the limit and slow servers', async () => {
-    expect(await failure(fetchIdpMetadata('file:///etc/passwd'))).toBe('metadata_unavailable: the metadata URL must be http:// or https://');
-    expect(await failure(fetchIdpMetadata('ftp://idp.example/metadata'))).toContain('must be http:// or https://');
-    expect(await failure(fetchIdpMetadata(`${base}/missing`))).toBe('metadata_unavailable: the metadata URL answered HTTP 404');
-    expect(await failure(fetchIdpMetadata(`${base}/endless`))).toContain('metadata_too_large');
+  it('refuses other schemes, plain http outside loopback or in production, credentials and private addresses', async () => {
+    expect(await failure(fetchIdpMetadata('file:///etc/passwd', dev))).toBe(
+      'metadata_url_refused: the metadata URL must be https:// (http:// only to a loopback host in development)',
+    );
+    expect(await failure(fetchIdpMetadata('ftp://idp.example/metadata', dev))).toContain('metadata_url_refused');
+    expect(await failure(fetchIdpMetadata('not a url', dev))).toContain('metadata_url_refused');
+    expect(await failure(fetchIdpMetadata('http://idp.example/metadata', dev))).toContain('metadata_url_refused: the metadata URL must be https://');
+    expect(await failure(fetchIdpMetadata(`${base}/metadata`, { allowPrivate: true, production: true }))).toContain('metadata_url_refused');
+    expect(await failure(fetchIdpMetadata(`${base}/metadata`, { allowPrivate: false, production: false }))).toContain('metadata_url_refused');
+    expect(await failure(fetchIdpMetadata('https://user:pw@idp.example/metadata', dev))).toBe(
+      'metadata_url_refused: the metadata URL must not carry credentials',
+    );
+    // Private targets over https: address literals, and names resolving to them (checked by the socket's lookup).
+    for (const url of [
+      `https://127.0.0.1:${port}/metadata`,
+      'https://169.254.169.254/latest/meta-data/',
+      'https://[::1]/x',
+      'https://10.1.2.3/x',
+      `https://localhost:${port}/metadata`,
+    ]) {
+      expect(await failure(fetchIdpMetadata(url, { allowPrivate: false, production: true })), url).toBe(
+        'metadata_url_refused: the metadata URL points to a private, loopback or reserved address',
+      );
+    }
+  });
+
+  it('follows no redirect (one to a private address included), and refuses non-XML answers without quoting them', async () => {
+    const redirect = await failure(fetchIdpMetadata(`${base}/redirect-private`, dev));
+    expect(redirect).toBe('metadata_fetch_failed: the metadata URL answered a redirect (HTTP 302); give the final address');
+    expect(redirect).not.toContain('169.254');
+    const html = await failure(fetchIdpMetadata(`${base}/html`, dev));
+    expect(html).toBe('metadata_invalid: the metadata URL did not answer XML (its content type is not an XML type)');
+    expect(html).not.toContain('secret-looking');
+  });
+
+  it('refuses error statuses, bodies over the limit (declared or streamed) and slow servers', async () => {
+    expect(await failure(fetchIdpMetadata(`${base}/missing`, dev))).toBe('metadata_fetch_failed: the metadata URL answered HTTP 404');
+    expect(await failure(fetchIdpMetadata(`${base}/endless`, dev))).toContain('metadata_too_large');
+    expect(await failure(fetchIdpMetadata(`${base}/declared-large`, dev))).toContain('metadata_too_large');
     const started = Date.now();
-    expect(await failure(fetchIdpMetadata(`${base}/slow`, { timeoutMs: 300 }))).toContain(
-      'metadata_unavailable: the metadata URL could not be read (timed out)',
+    expect(await failure(fetchIdpMetadata(`${base}/slow`, { ...dev, timeoutMs: 300 }))).toBe(
+      'metadata_fetch_failed: the metadata URL could not be read (timed out)',
     );
     expect(Date.now() - started).toBeLessThan(3_000);
   });

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { AxeBuilder } from '@axe-core/playwright';
 import { type ServerType, serve } from '@hono/node-server';
@@ -13,6 +13,15 @@ import { createSyncEnv, type SyncEnv } from '../sync/support/env.ts';
 const CHROMIUM = '/usr/bin/chromium';
 const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium) console.warn(`browser iManage pages test skipped: ${CHROMIUM} is not installed (apt-get install chromium)`);
+
+/** Screenshots for the README go here when SCREENSHOTS_DIR is set (`npm run screenshots`). */
+const SHOTS = process.env.SCREENSHOTS_DIR ?? null;
+
+async function shot(page: Page, name: string): Promise<void> {
+  if (!SHOTS) return;
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
+}
 
 async function noSeriousViolations(page: Page): Promise<void> {
   const result = await new AxeBuilder({ page }).analyze();
@@ -169,6 +178,7 @@ describe.skipIf(!hasChromium)('the iManage pages in a real browser', () => {
     expect(await admin.textContent('#imanage-library')).toBe('ACTIVE');
     expect(await admin.textContent('#imanage-counts')).toMatch(/^\s*1 filed/);
     await noSeriousViolations(admin);
+    await shot(admin, 'imanage-status');
     await member.goto(`${base}/imanage`);
     expect(await member.textContent('#imanage-library')).toBe('ACTIVE');
     expect(await member.$('#imanage-settings')).toBeNull();

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { AxeBuilder } from '@axe-core/playwright';
 import { type ServerType, serve } from '@hono/node-server';
@@ -15,6 +15,15 @@ import { createTestServices, type TestServices } from '../support/services.ts';
 const CHROMIUM = '/usr/bin/chromium';
 const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium) console.warn(`browser webhooks page test skipped: ${CHROMIUM} is not installed (apt-get install chromium)`);
+
+/** Screenshots for the README go here when SCREENSHOTS_DIR is set (`npm run screenshots`). */
+const SHOTS = process.env.SCREENSHOTS_DIR ?? null;
+
+async function shot(page: Page, name: string): Promise<void> {
+  if (!SHOTS) return;
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
+}
 
 async function noSeriousViolations(page: Page): Promise<void> {
   const result = await new AxeBuilder({ page }).analyze();
@@ -109,6 +118,13 @@ describe.skipIf(!hasChromium)('the webhooks admin page in a real browser', () =>
     expect(await page.locator('#deliveries tbody tr').count()).toBe(2);
     expect(await page.textContent('#deliveries')).toContain('(replay)');
     await noSeriousViolations(page);
+    if (SHOTS) {
+      // The README's picture at desktop width (the walk itself runs at phone width).
+      const viewport = page.viewportSize();
+      await page.setViewportSize({ width: 1100, height: 800 });
+      await shot(page, 'admin-webhooks');
+      if (viewport) await page.setViewportSize(viewport);
+    }
   });
 
   it('rotates the secret (shown once) and deletes the endpoint', async () => {

@@ -233,7 +233,8 @@ describe('casebridge CLI', () => {
       expect(noCert.stderr).toContain('the IdP publishes no signing certificate (metadata_invalid)');
       const scheme = await cli('org', 'saml', 'set', '--org', orgId, '--metadata-url', 'file:///etc/passwd');
       expect(scheme.code).toBe(2);
-      expect(scheme.stderr).toContain('must be http:// or https://');
+      expect(scheme.stderr).toContain('must be https://');
+      expect(scheme.stderr).toContain('metadata_url_refused');
       const both = await cli('org', 'saml', 'set', '--org', orgId, '--metadata-url', 'https://a.example', '--metadata-file', file);
       expect(both.code).toBe(2);
 

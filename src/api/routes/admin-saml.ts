@@ -33,7 +33,7 @@ const SamlConfigInput = z
   .strict()
   .openapi('SamlConfigInput');
 
-const SamlConfigView = z
+export const SamlConfigView = z
   .object({
     configured: z.boolean(),
     serviceProvider: z.object({ entityId: z.string(), acsUrl: z.string(), metadataUrl: z.string(), sloUrl: z.string(), loginUrl: z.string() }),
@@ -52,7 +52,7 @@ const SamlConfigView = z
   })
   .openapi('SamlConfig');
 
-function view(config: Config, organizationId: string, idp: SamlIdpConfig | null, policy: z.infer<typeof SignInPolicySchema>) {
+export function view(config: Config, organizationId: string, idp: SamlIdpConfig | null, policy: z.infer<typeof SignInPolicySchema>) {
   return {
     configured: idp !== null,
     serviceProvider: samlSpUrls(config, organizationId),

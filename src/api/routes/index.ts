@@ -3,6 +3,7 @@ import type { RouteModule } from '../env.ts';
 import { adminAuditRoutes } from './admin-audit.ts';
 import { adminPlatformRoutes } from './admin-platforms.ts';
 import { adminSamlRoutes } from './admin-saml.ts';
+import { adminSamlMetadataUrlRoutes } from './admin-saml-metadata-url.ts';
 import { adminSessionRoutes } from './admin-sessions.ts';
 import { adminTransferRoutes } from './admin-transfers.ts';
 import { adminUserRoutes } from './admin-users.ts';
@@ -51,6 +52,7 @@ export const routeModules: RouteModule[] = [
   adminUserRoutes,
   adminSessionRoutes,
   adminSamlRoutes,
+  adminSamlMetadataUrlRoutes,
   signInPolicyRoutes,
   securityEventRoutes,
   superAdminDomainRoutes,

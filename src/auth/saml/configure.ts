@@ -4,6 +4,7 @@ import { CasebridgeError } from '../../errors/index.ts';
 import { recordSecurityEvent } from '../../security/events.ts';
 import { loadSignInPolicy, type SignInPolicy, updateSignInPolicy } from '../sign-in-policy.ts';
 import { normalizeCertificate, type SamlIdpConfig, saveSamlIdpConfig } from './idp-config.ts';
+import { fetchIdpMetadata, parseIdpMetadata } from './idp-metadata.ts';
 
 /** An IdP URL that is not https:// where https is required (production). */
 export class InsecureUrlError extends CasebridgeError {
@@ -81,4 +82,19 @@ export async function configureSamlIdp(
     },
   });
   return { idp, policy };
+}
+
+/**
+ * An administrator configures the IdP from its metadata URL (the admin page and
+ * `POST /v1/admin/saml/metadata-url`): fetched under the SSRF rules of `fetchIdpMetadata`
+ * (private hosts only when the deployment allows them), parsed, then saved as `configureSamlIdp`
+ * does, with `source: 'metadata_url'` on the event. IdpMetadataError says why a URL was not used.
+ */
+export async function configureSamlIdpFromMetadataUrl(
+  db: Db,
+  params: Omit<Parameters<typeof configureSamlIdp>[1], 'idp' | 'source'> & { url: string; allowPrivate: boolean; allowIdpInitiated: boolean },
+): Promise<{ idp: SamlIdpConfig; policy: SignInPolicy }> {
+  const { url, allowPrivate, allowIdpInitiated, ...rest } = params;
+  const metadata = parseIdpMetadata(await fetchIdpMetadata(url, { allowPrivate, production: params.production }));
+  return configureSamlIdp(db, { ...rest, idp: { ...metadata, allowIdpInitiated }, source: 'metadata_url' });
 }

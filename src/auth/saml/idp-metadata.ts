@@ -1,5 +1,10 @@
+import type { IncomingMessage } from 'node:http';
+import http from 'node:http';
+import https from 'node:https';
+import { isIP } from 'node:net';
 import { DOMParser, type Element as XmlElement } from '@xmldom/xmldom';
 import { CasebridgeError } from '../../errors/index.ts';
+import { isLoopbackHost, isPrivateAddress, publicOnlyLookup } from '../../security/private-addresses.ts';
 import { InvalidCertificateError, normalizeCertificate } from './idp-config.ts';
 
 /**
@@ -28,7 +33,7 @@ export interface IdpMetadata {
 /** Metadata that cannot be used; `code` is stable, the message says what is wrong. */
 export class IdpMetadataError extends CasebridgeError {
   constructor(
-    override readonly code: 'metadata_invalid' | 'metadata_unavailable' | 'metadata_too_large',
+    override readonly code: MetadataFetchCode,
     message: string,
   ) {
     super(code, message);
@@ -122,43 +127,80 @@ export function parseIdpMetadata(xml: string): IdpMetadata {
   return { entityId, ssoUrl, sloUrl, certificates };
 }
 
+/** Why a metadata URL could not be used; `code` is stable, the message never quotes what was fetched. */
+export type MetadataFetchCode = 'metadata_url_refused' | 'metadata_fetch_failed' | 'metadata_too_large' | 'metadata_invalid' | 'metadata_unavailable';
+
+/** The HTTP status of an IdpMetadataError answered to an administrator (always a 4xx). */
+export function metadataErrorStatus(code: MetadataFetchCode): 400 | 413 | 422 {
+  if (code === 'metadata_too_large') return 413;
+  if (code === 'metadata_fetch_failed' || code === 'metadata_invalid') return 422;
+  return 400;
+}
+
 /**
- * Fetches metadata from an http(s) URL: at most `timeoutMs` for the whole exchange, at most
- * MAX_METADATA_BYTES of body (read as a stream, so a huge or endless answer is cut off early).
+ * Fetches an identity provider's metadata from a URL an administrator (page, API) or the operator
+ * (command line) gives — a request the service makes from inside its network, so under SSRF rules:
+ * `https:` only (plain `http:` only to a loopback host, outside production, where private hosts are
+ * allowed); no credentials in the URL; unless `allowPrivate`, every address the host resolves to must
+ * be public, checked by the socket's own DNS lookup (the address checked is the address connected
+ * to); redirects are not followed; at most `timeoutMs` (10 s) for the whole exchange; an XML content
+ * type; at most MAX_METADATA_BYTES of body, read as a stream so a huge or endless answer is cut off.
  */
-export async function fetchIdpMetadata(url: string, options: { timeoutMs?: number } = {}): Promise<string> {
+export async function fetchIdpMetadata(url: string, options: { allowPrivate: boolean; production: boolean; timeoutMs?: number }): Promise<string> {
+  const refused = (message: string) => new IdpMetadataError('metadata_url_refused', message);
+  const failed = (message: string) => new IdpMetadataError('metadata_fetch_failed', message);
   let target: URL;
   try {
     target = new URL(url);
   } catch {
-    throw new IdpMetadataError('metadata_unavailable', 'the metadata URL is not a URL');
+    throw refused('the metadata URL is not an absolute URL');
   }
-  if (target.protocol !== 'https:' && target.protocol !== 'http:') {
-    throw new IdpMetadataError('metadata_unavailable', 'the metadata URL must be http:// or https://');
+  const httpAllowed = !options.production && options.allowPrivate && isLoopbackHost(target.hostname);
+  if (target.protocol !== 'https:' && !(target.protocol === 'http:' && httpAllowed)) {
+    throw refused('the metadata URL must be https:// (http:// only to a loopback host in development)');
   }
+  if (target.username || target.password) throw refused('the metadata URL must not carry credentials');
+  const literal = target.hostname.replace(/^\[|\]$/g, '');
+  if (!options.allowPrivate && isIP(literal) && isPrivateAddress(literal)) throw refused('the metadata URL points to a private, loopback or reserved address');
   const signal = AbortSignal.timeout(options.timeoutMs ?? 10_000);
+  const res = await new Promise<IncomingMessage>((resolve, reject) => {
+    const req = (target.protocol === 'https:' ? https : http).request(target, {
+      method: 'GET',
+      signal,
+      headers: { accept: 'application/samlmetadata+xml, application/xml, text/xml' },
+      ...(options.allowPrivate ? {} : { lookup: publicOnlyLookup as never }),
+    });
+    req.on('response', resolve);
+    req.on('error', reject);
+    req.end();
+  }).catch((err: unknown) => {
+    const code = (err as { code?: string }).code;
+    if (code === 'EPRIVATE') throw refused('the metadata URL points to a private, loopback or reserved address');
+    if (signal.aborted) throw failed('the metadata URL could not be read (timed out)');
+    if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') throw failed('the metadata URL could not be read (the host name does not resolve)');
+    throw failed(`the metadata URL could not be read (${code ? `connection failed, ${code}` : 'connection failed'})`);
+  });
   try {
-    const res = await fetch(target, { signal, redirect: 'follow', headers: { accept: 'application/samlmetadata+xml, application/xml, text/xml' } });
-    if (!res.ok) throw new IdpMetadataError('metadata_unavailable', `the metadata URL answered HTTP ${res.status}`);
-    const declared = Number(res.headers.get('content-length') ?? 0);
-    if (declared > MAX_METADATA_BYTES) throw new IdpMetadataError('metadata_too_large', `metadata is larger than ${MAX_METADATA_BYTES} bytes`);
-    const chunks: Uint8Array[] = [];
+    const status = res.statusCode ?? 0;
+    if (status >= 300 && status < 400) throw failed(`the metadata URL answered a redirect (HTTP ${status}); give the final address`);
+    if (status < 200 || status >= 300) throw failed(`the metadata URL answered HTTP ${status}`);
+    const type = (res.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (!/^(application|text)\/([a-z0-9.-]+\+)?xml$/.test(type))
+      throw new IdpMetadataError('metadata_invalid', 'the metadata URL did not answer XML (its content type is not an XML type)');
+    if (Number(res.headers['content-length'] ?? 0) > MAX_METADATA_BYTES)
+      throw new IdpMetadataError('metadata_too_large', `metadata is larger than ${MAX_METADATA_BYTES} bytes`);
+    const chunks: Buffer[] = [];
     let size = 0;
-    const reader = res.body?.getReader();
-    while (reader) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > MAX_METADATA_BYTES) {
-        await reader.cancel();
-        throw new IdpMetadataError('metadata_too_large', `metadata is larger than ${MAX_METADATA_BYTES} bytes`);
-      }
-      chunks.push(value);
+    for await (const chunk of res as AsyncIterable<Buffer>) {
+      size += chunk.byteLength;
+      if (size > MAX_METADATA_BYTES) throw new IdpMetadataError('metadata_too_large', `metadata is larger than ${MAX_METADATA_BYTES} bytes`);
+      chunks.push(chunk);
     }
     return Buffer.concat(chunks).toString('utf8');
   } catch (err) {
     if (err instanceof IdpMetadataError) throw err;
-    const reason = signal.aborted ? 'timed out' : err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
-    throw new IdpMetadataError('metadata_unavailable', `the metadata URL could not be read (${reason.slice(0, 200)})`);
+    throw failed(signal.aborted ? 'the metadata URL could not be read (timed out)' : 'the metadata URL could not be read (the answer was interrupted)');
+  } finally {
+    res.destroy();
   }
 }

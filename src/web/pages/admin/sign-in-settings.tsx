@@ -2,9 +2,9 @@
 import type { Context } from 'hono';
 import { z } from 'zod';
 import { DomainClaimedError, googleDomainClaimsOf } from '../../../auth/google-domains.ts';
-import { configureSamlIdp, InsecureUrlError } from '../../../auth/saml/configure.ts';
+import { configureSamlIdp, configureSamlIdpFromMetadataUrl, InsecureUrlError } from '../../../auth/saml/configure.ts';
 import { EntityIdInUseError, InvalidCertificateError, loadSamlIdpConfig, normalizeCertificate } from '../../../auth/saml/idp-config.ts';
-import { IdpMetadataError, MAX_METADATA_BYTES, parseIdpMetadata } from '../../../auth/saml/idp-metadata.ts';
+import { IdpMetadataError, MAX_METADATA_BYTES, metadataErrorStatus, parseIdpMetadata } from '../../../auth/saml/idp-metadata.ts';
 import { samlSpUrls } from '../../../auth/saml/service-provider.ts';
 import { changeSignInPolicy, loadSignInPolicy } from '../../../auth/sign-in-policy.ts';
 import type { WebApp, WebEnv } from '../../env.ts';
@@ -25,7 +25,8 @@ const PolicyForm = z.object({
 /**
  * `/admin/sign-in`: the organization's sign-in settings — the Google Workspace domains and
  * provisioning policy (`changeSignInPolicy`, as `PATCH /v1/admin/sign-in-policy`), the SAML identity
- * provider from its metadata file (`configureSamlIdp`, as `PUT /v1/admin/saml`), our service
+ * provider from its metadata URL, file or pasted XML (`configureSamlIdp`, as `PUT /v1/admin/saml`;
+ * a URL is fetched under SSRF rules, as `POST /v1/admin/saml/metadata-url`), our service
  * provider's metadata to download for the IdP, and a test sign-in through the IdP that comes back here.
  */
 export function registerSignInSettings(web: WebApp): void {
@@ -59,26 +60,38 @@ export function registerSignInSettings(web: WebApp): void {
     const form = await c.req.parseBody();
     const file = form.metadata;
     const pasted = typeof form.metadataXml === 'string' ? form.metadataXml.trim() : '';
-    let xml: string;
-    if (file instanceof File && file.size > 0) {
-      if (file.size > MAX_METADATA_BYTES) throw new PageError(413, 'metadata_too_large', `The metadata file is larger than ${MAX_METADATA_BYTES} bytes.`);
-      xml = await file.text();
-    } else if (pasted) {
-      if (pasted.length > MAX_METADATA_BYTES) throw new PageError(413, 'metadata_too_large', `The metadata is larger than ${MAX_METADATA_BYTES} bytes.`);
-      xml = pasted;
-    } else {
-      throw new PageError(400, 'metadata_required', "Choose the identity provider's metadata file, or paste its XML.");
-    }
+    const url = typeof form.metadataUrl === 'string' ? form.metadataUrl.trim() : '';
+    const hasFile = file instanceof File && file.size > 0;
+    if ([hasFile, Boolean(pasted), Boolean(url)].filter(Boolean).length > 1)
+      throw new PageError(400, 'metadata_ambiguous', 'Give the metadata one way only: its URL, a file, or the pasted XML.');
+    const allowIdpInitiated = form.allowIdpInitiated === 'yes';
+    const production = services.config.NODE_ENV === 'production';
     try {
-      const metadata = parseIdpMetadata(xml);
-      await configureSamlIdp(services.db, {
-        ...actorOf(c),
-        production: services.config.NODE_ENV === 'production',
-        idp: { ...metadata, allowIdpInitiated: form.allowIdpInitiated === 'yes' },
-        source: 'metadata_file',
-      });
+      if (url) {
+        if (url.length > 2048) throw new PageError(400, 'metadata_url_refused', 'The metadata URL is longer than 2048 characters.');
+        await configureSamlIdpFromMetadataUrl(services.db, {
+          ...actorOf(c),
+          production,
+          url,
+          allowPrivate: services.config.SAML_METADATA_ALLOW_PRIVATE_HOSTS,
+          allowIdpInitiated,
+        });
+      } else {
+        let xml: string;
+        if (hasFile) {
+          if (file.size > MAX_METADATA_BYTES) throw new PageError(413, 'metadata_too_large', `The metadata file is larger than ${MAX_METADATA_BYTES} bytes.`);
+          xml = await file.text();
+        } else if (pasted) {
+          if (pasted.length > MAX_METADATA_BYTES) throw new PageError(413, 'metadata_too_large', `The metadata is larger than ${MAX_METADATA_BYTES} bytes.`);
+          xml = pasted;
+        } else {
+          throw new PageError(400, 'metadata_required', "Give the identity provider's metadata URL, choose its metadata file, or paste its XML.");
+        }
+        const metadata = parseIdpMetadata(xml);
+        await configureSamlIdp(services.db, { ...actorOf(c), production, idp: { ...metadata, allowIdpInitiated }, source: 'metadata_file' });
+      }
     } catch (e) {
-      if (e instanceof IdpMetadataError) throw new PageError(400, e.code, `The metadata cannot be used: ${e.message}.`);
+      if (e instanceof IdpMetadataError) throw new PageError(metadataErrorStatus(e.code), e.code, `The metadata cannot be used: ${e.message}.`);
       if (e instanceof InvalidCertificateError) throw new PageError(400, e.code, 'A signing certificate in the metadata is not valid.');
       if (e instanceof InsecureUrlError)
         throw new PageError(400, e.code, `The identity provider's ${e.field === 'ssoUrl' ? 'sign-in' : 'logout'} address must use https://.`);
@@ -218,7 +231,12 @@ async function signInSettingsPage(c: Context<WebEnv>) {
         <form method="post" action="/admin/sign-in/saml" enctype="multipart/form-data" id="saml-form">
           <Csrf token={csrf} />
           <p>
-            <label for="metadata-file">Identity provider metadata (XML file)</label>
+            <label for="metadata-url">Identity provider metadata URL (https://)</label>
+            <br />
+            <input type="url" id="metadata-url" name="metadataUrl" inputmode="url" maxlength={2048} />
+          </p>
+          <p>
+            <label for="metadata-file">…or its metadata as an XML file</label>
             <br />
             <input type="file" id="metadata-file" name="metadata" accept=".xml,application/xml,text/xml,application/samlmetadata+xml" />
           </p>
