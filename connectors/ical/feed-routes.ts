@@ -3,13 +3,14 @@ import type { Context } from 'hono';
 import type { AppEnv, RouteModule } from '../../src/api/env.ts';
 import { ApiError } from '../../src/api/errors.ts';
 import { sessionAuth } from '../../src/api/middleware/session-auth.ts';
+import { decodePageCursor, pageOf, pageQuery } from '../../src/api/pagination.ts';
 import { ErrorSchema } from '../../src/api/schemas.ts';
 import { clientIp, userAgent } from '../../src/auth/login-flow.ts';
 import type { UserPrincipal } from '../../src/auth/principal.ts';
 import { caseScopeSchema as sharedCaseScopeSchema } from '../../src/consent/case-scope.ts';
 import type { CategoryId } from '../../src/consent/categories.ts';
 import { enqueueRevocation } from '../../src/revocation/queue.ts';
-import { createFeed, deleteFeed, type FeedOwner, IcalFeedError, listFeeds, rotateFeed } from './feeds.ts';
+import { createFeed, deleteFeed, type FeedOwner, IcalFeedError, listFeedsPage, rotateFeed } from './feeds.ts';
 import { icalManifest } from './manifest.ts';
 import { feedUrl } from './tokens.ts';
 
@@ -118,22 +119,21 @@ export const icalFeedRoutes: RouteModule = (app, services) => {
       method: 'get',
       path: '/v1/ical-feeds',
       operationId: 'listIcalFeeds',
-      description: "The signed-in user's feeds with their status and last fetch — never their URLs.",
+      description: "The signed-in user's feeds with their status and last fetch — never their URLs; newest first, paged with `cursor`.",
       tags: ['iCal feeds'],
       summary: 'Your feeds (never their URLs)',
       ...auth,
-      request: { query: z.object({ includeRevoked: z.enum(['true', 'false']).optional() }) },
+      request: { query: pageQuery().extend({ includeRevoked: z.enum(['true', 'false']).optional() }) },
       responses: {
-        200: {
-          description: 'Feeds, newest first',
-          content: { 'application/json': { schema: z.object({ items: z.array(feedSchema), nextCursor: z.null() }) } },
-        },
+        200: { description: 'A page of feeds, newest first', content: { 'application/json': { schema: pageOf(feedSchema, 'IcalFeedPage') } } },
+        400: err('`validation_failed`, `invalid_cursor`'),
         ...authErrors,
       },
     }),
     async (c) => {
-      const feeds = await listFeeds(services.db, ownerOf(c), { includeRevoked: c.req.valid('query').includeRevoked === 'true' });
-      return c.json({ items: feeds, nextCursor: null }, 200);
+      const q = c.req.valid('query');
+      const cursor = decodePageCursor(q.cursor);
+      return c.json(await listFeedsPage(services.db, ownerOf(c), { includeRevoked: q.includeRevoked === 'true', limit: q.limit, cursor }), 200);
     },
   );
 

@@ -3,6 +3,7 @@ import { normaliseCaseScope } from '../../src/consent/case-scope.ts';
 import type { CategoryId } from '../../src/consent/categories.ts';
 import { grantConsent } from '../../src/consent/service.ts';
 import type { Db } from '../../src/db/database.ts';
+import { nextTimeIdCursor, type TimeIdCursor, timeIdKeyset } from '../../src/db/page-cursor.ts';
 import type { CaseScope, ConnectionStatus } from '../../src/db/types.ts';
 import { requestRevocation } from '../../src/revocation/service.ts';
 import type { Services } from '../../src/services.ts';
@@ -235,6 +236,24 @@ export async function listFeeds(db: Db, owner: FeedOwner, options: { includeRevo
   if (!options.includeRevoked) q = q.where('f.revoked_at', 'is', null).where('c.status', '!=', 'revoked');
   const rows = await q.orderBy('f.created_at', 'desc').orderBy('f.id').execute();
   return views(db, owner.organizationId, rows);
+}
+
+/** One page of {@link listFeeds}, newest first (`(created_at, id)`), after `cursor`. */
+export async function listFeedsPage(
+  db: Db,
+  owner: FeedOwner,
+  params: { includeRevoked?: boolean; limit: number; cursor: TimeIdCursor | null },
+): Promise<{ items: FeedView[]; nextCursor: string | null }> {
+  const keyset = timeIdKeyset('f');
+  let q = ownedFeeds(db, owner)
+    .select(feedColumns)
+    .orderBy(keyset.orderBy[0])
+    .orderBy(keyset.orderBy[1])
+    .limit(params.limit + 1);
+  if (!params.includeRevoked) q = q.where('f.revoked_at', 'is', null).where('c.status', '!=', 'revoked');
+  if (params.cursor) q = q.where(keyset.after(params.cursor));
+  const rows = await q.execute();
+  return { items: await views(db, owner.organizationId, rows.slice(0, params.limit)), nextCursor: nextTimeIdCursor(rows, params.limit) };
 }
 
 /** Replaces a live feed's token: the old URL stops matching at once. Returns the new token once. */

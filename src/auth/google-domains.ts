@@ -1,4 +1,6 @@
+import { sql } from 'kysely';
 import type { Db, Tx } from '../db/database.ts';
+import { type KeysetCursor, type KeysetSpec, keysetSql, nextKeysetCursor } from '../db/page-cursor.ts';
 import type { OrganizationSettings } from '../db/types.ts';
 import { CasebridgeError } from '../errors/index.ts';
 
@@ -72,7 +74,38 @@ export async function googleDomainClaimsOf(db: Db | Tx, organizationId: string):
 
 /** Every claim (optionally of one status), oldest first, for the super administrator. */
 export async function listGoogleDomainClaims(db: Db, filter: { status?: GoogleDomainStatus } = {}): Promise<GoogleDomainClaim[]> {
-  let q = db
+  let q = claims(db).orderBy('google_domains.created_at').orderBy('google_domains.domain');
+  if (filter.status) q = q.where('google_domains.status', '=', filter.status);
+  return (await q.execute()).map(toClaim);
+}
+
+/** The cursor of the claims list: oldest first by the claim's time, the domain breaking ties. */
+export const CLAIM_CURSOR: KeysetSpec<'time'> = { sort: 'time', key: /^[a-z0-9.-]{1,253}$/ };
+
+/** One page of {@link listGoogleDomainClaims}, oldest first, after `cursor`. */
+export async function googleDomainClaimsPage(
+  db: Db,
+  params: { status?: GoogleDomainStatus | undefined; limit: number; cursor: KeysetCursor<Date> | null },
+): Promise<{ items: GoogleDomainClaim[]; nextCursor: string | null }> {
+  const keyset = keysetSql({
+    sort: sql.raw(`date_trunc('milliseconds', google_domains.created_at)`),
+    key: sql.ref('google_domains.domain'),
+    sortType: 'timestamptz',
+    keyType: 'text',
+    direction: 'asc',
+  });
+  let q = claims(db)
+    .orderBy(keyset.orderBy[0])
+    .orderBy(keyset.orderBy[1])
+    .limit(params.limit + 1);
+  if (params.status) q = q.where('google_domains.status', '=', params.status);
+  if (params.cursor) q = q.where(keyset.after(params.cursor));
+  const rows = (await q.execute()).map(toClaim);
+  return { items: rows.slice(0, params.limit), nextCursor: nextKeysetCursor(rows, params.limit, (c) => ({ sort: c.createdAt, key: c.domain })) };
+}
+
+function claims(db: Db) {
+  return db
     .selectFrom('google_domains')
     .innerJoin('organizations', 'organizations.id', 'google_domains.organization_id')
     .select([
@@ -82,19 +115,25 @@ export async function listGoogleDomainClaims(db: Db, filter: { status?: GoogleDo
       'google_domains.status',
       'google_domains.created_at',
       'google_domains.verified_at',
-    ])
-    .orderBy('google_domains.created_at')
-    .orderBy('google_domains.domain');
-  if (filter.status) q = q.where('google_domains.status', '=', filter.status);
-  const rows = await q.execute();
-  return rows.map((r) => ({
+    ]);
+}
+
+function toClaim(r: {
+  domain: string;
+  organization_id: string;
+  name: string;
+  status: GoogleDomainStatus;
+  created_at: Date;
+  verified_at: Date | null;
+}): GoogleDomainClaim {
+  return {
     domain: r.domain,
     organizationId: r.organization_id,
     organizationName: r.name,
     status: r.status,
     createdAt: r.created_at,
     verifiedAt: r.verified_at,
-  }));
+  };
 }
 
 /**

@@ -1,4 +1,6 @@
+import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
+import { type KeysetCursor, type KeysetSpec, keysetSql, nextKeysetCursor, UUID_KEY } from '../db/page-cursor.ts';
 import { CasebridgeError } from '../errors/index.ts';
 import type { UserPrincipal } from './principal.ts';
 
@@ -26,10 +28,52 @@ export async function listUsers(db: Db, organizationId: string): Promise<UserVie
     .where('organization_id', '=', organizationId)
     .orderBy('email')
     .execute();
+  return withIdentities(db, organizationId, users);
+}
+
+/** The cursor of the users list: by e-mail address, the id breaking ties. */
+export const USER_CURSOR: KeysetSpec<'string'> = { sort: 'string', key: UUID_KEY };
+
+/** One page of {@link listUsers}, by `(email, id)`. */
+export async function listUsersPage(
+  db: Db,
+  params: { organizationId: string; limit: number; cursor: KeysetCursor<string> | null },
+): Promise<{ items: UserView[]; nextCursor: string | null }> {
+  const keyset = keysetSql({ sort: sql.ref('users.email'), key: sql.ref('users.id'), sortType: 'text', keyType: 'uuid', direction: 'asc' });
+  let q = db
+    .selectFrom('users')
+    .select(['id', 'email', 'name', 'picture_url', 'role', 'status', 'created_at'])
+    .where('organization_id', '=', params.organizationId)
+    .orderBy(keyset.orderBy[0])
+    .orderBy(keyset.orderBy[1])
+    .limit(params.limit + 1);
+  if (params.cursor) q = q.where(keyset.after(params.cursor));
+  const rows = await q.execute();
+  const items = await withIdentities(db, params.organizationId, rows.slice(0, params.limit));
+  return { items, nextCursor: nextKeysetCursor(rows, params.limit, (u) => ({ sort: u.email, key: u.id })) };
+}
+
+type UserRow = {
+  id: string;
+  email: string;
+  name: string | null;
+  picture_url: string | null;
+  role: UserView['role'];
+  status: UserView['status'];
+  created_at: Date;
+};
+
+async function withIdentities(db: Db, organizationId: string, users: UserRow[]): Promise<UserView[]> {
+  if (!users.length) return [];
   const identities = await db
     .selectFrom('identities')
     .select(['id', 'user_id', 'provider', 'issuer', 'subject', 'last_login_at'])
     .where('organization_id', '=', organizationId)
+    .where(
+      'user_id',
+      'in',
+      users.map((u) => u.id),
+    )
     .execute();
   return users.map((u) => {
     const own = identities.filter((i) => i.user_id === u.id);

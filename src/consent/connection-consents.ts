@@ -1,5 +1,6 @@
 import type { UserPrincipal } from '../auth/principal.ts';
 import { connectionForPrincipal } from '../connections/access.ts';
+import type { KeysetCursor } from '../db/page-cursor.ts';
 import { CasebridgeError } from '../errors/casebridge-error.ts';
 import type { Services } from '../services.ts';
 import { type Consent, consentHistory, currentConsent, withdrawConsents } from './service.ts';
@@ -25,10 +26,13 @@ export async function currentConsentOf(services: Services, params: { principal: 
   return consent;
 }
 
-/** Every consent version of a connection the principal may see, newest first. */
-export async function consentHistoryOf(services: Services, params: { principal: UserPrincipal; connectionId: string }): Promise<Consent[]> {
+/** A page of the consent versions of a connection the principal may see, newest first. */
+export async function consentHistoryOf(
+  services: Services,
+  params: { principal: UserPrincipal; connectionId: string; limit: number; cursor: KeysetCursor<number> | null },
+): Promise<{ items: Consent[]; nextCursor: string | null }> {
   await connectionForPrincipal(services.db, { ...params, access: 'read' });
-  return consentHistory(services.db, params.connectionId);
+  return consentHistory(services.db, params.connectionId, params);
 }
 
 /**

@@ -1,4 +1,6 @@
+import { sql } from 'kysely';
 import type { Db, Tx } from '../db/database.ts';
+import { type KeysetCursor, type KeysetSpec, keysetSql, nextKeysetCursor, UUID_KEY } from '../db/page-cursor.ts';
 import type { CaseScope, ConsentsTable } from '../db/types.ts';
 import { CasebridgeError } from '../errors/index.ts';
 import type { RedisClient as Redis } from '../redis.ts';
@@ -188,10 +190,26 @@ export async function withdrawConsents(
   return rows.map((r) => r.id);
 }
 
-/** Every consent version of a connection, newest first. */
-export async function consentHistory(db: Db | Tx, connectionId: string): Promise<Consent[]> {
-  const rows = await db.selectFrom('consents').selectAll().where('connection_id', '=', connectionId).orderBy('version', 'desc').execute();
-  return rows.map(toConsent);
+/** The cursor of a connection's consent history: the version (unique per connection), then the id. */
+export const CONSENT_CURSOR: KeysetSpec<'int'> = { sort: 'int', key: UUID_KEY };
+
+/** A page of a connection's consent versions, newest first, after `cursor`. */
+export async function consentHistory(
+  db: Db | Tx,
+  connectionId: string,
+  page: { limit: number; cursor: KeysetCursor<number> | null },
+): Promise<{ items: Consent[]; nextCursor: string | null }> {
+  const keyset = keysetSql({ sort: sql.ref('consents.version'), key: sql.ref('consents.id'), sortType: 'integer', keyType: 'uuid', direction: 'desc' });
+  let q = db
+    .selectFrom('consents')
+    .selectAll()
+    .where('connection_id', '=', connectionId)
+    .orderBy(keyset.orderBy[0])
+    .orderBy(keyset.orderBy[1])
+    .limit(page.limit + 1);
+  if (page.cursor) q = q.where(keyset.after(page.cursor));
+  const rows = await q.execute();
+  return { items: rows.slice(0, page.limit).map(toConsent), nextCursor: nextKeysetCursor(rows, page.limit, (r) => ({ sort: r.version, key: r.id })) };
 }
 
 /** One consent version of a connection, or null. */

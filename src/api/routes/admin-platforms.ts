@@ -1,10 +1,12 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { connectors } from '../../../connectors/registry.ts';
+import { type KeysetSpec, keysetPage } from '../../db/page-cursor.ts';
 import { setPlatformEnabled } from '../../revocation/platform-switch.ts';
 import { enqueueRevocation } from '../../revocation/queue.ts';
 import type { RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
 import { requireAdmin, sessionAuth } from '../middleware/session-auth.ts';
+import { decodeListCursor, pageOf, pageQuery } from '../pagination.ts';
 import { requesterOf } from '../revocation-view.ts';
 import { ErrorSchema } from '../schemas.ts';
 
@@ -30,6 +32,9 @@ const PlatformSwitchSchema = z
   })
   .openapi('PlatformSwitch');
 
+/** Platforms are listed by id (a handful: one page is typical, the cursor keeps the list shape). */
+const PLATFORM_CURSOR: KeysetSpec<'string'> = { sort: 'string', key: /^[a-z0-9_-]{1,64}$/ };
+
 /** `/v1/admin/platforms`: which platforms the organization allows, and the switch that turns one off. */
 export const adminPlatformRoutes: RouteModule = (app, services) => {
   app.openapi(
@@ -37,16 +42,16 @@ export const adminPlatformRoutes: RouteModule = (app, services) => {
       method: 'get',
       path: '/v1/admin/platforms',
       operationId: 'listPlatforms',
-      description: 'Organization administrators only. Every platform of the deployment and whether this organization allows it.',
+      description:
+        'Organization administrators only. Every platform of the deployment and whether this organization allows it, by platform id, paged with `cursor`.',
       tags: ['revocation'],
       summary: 'Platforms and whether this organization allows them',
       security: [{ session: [] }],
       middleware: [sessionAuth(services.sessions), requireAdmin()] as const,
+      request: { query: pageQuery() },
       responses: {
-        200: {
-          content: { 'application/json': { schema: z.object({ items: z.array(PlatformSchema), nextCursor: z.null() }) } },
-          description: 'Every platform (one page)',
-        },
+        200: { content: { 'application/json': { schema: pageOf(PlatformSchema, 'PlatformPage') } }, description: 'A page of platforms' },
+        400: { content: { 'application/json': { schema: ErrorSchema } }, description: '`validation_failed`, `invalid_cursor`' },
         401: { content: { 'application/json': { schema: ErrorSchema } }, description: '`unauthenticated`' },
         403: { content: { 'application/json': { schema: ErrorSchema } }, description: '`admin_required`' },
       },
@@ -54,12 +59,12 @@ export const adminPlatformRoutes: RouteModule = (app, services) => {
     async (c) => {
       const p = c.get('principal');
       if (p.kind !== 'user') throw new ApiError(403, 'admin_required', 'this needs an organization administrator');
+      const q = c.req.valid('query');
+      const cursor = decodeListCursor(q.cursor, PLATFORM_CURSOR);
       const org = await services.db.selectFrom('organizations').select('settings').where('id', '=', p.organizationId).executeTakeFirstOrThrow();
       const disabled = new Set(org.settings.disabledPlatforms ?? []);
-      return c.json(
-        { items: connectors.map((k) => ({ platform: k.manifest.id, name: k.manifest.displayName, enabled: !disabled.has(k.manifest.id) })), nextCursor: null },
-        200,
-      );
+      const all = connectors.map((k) => ({ platform: k.manifest.id, name: k.manifest.displayName, enabled: !disabled.has(k.manifest.id) }));
+      return c.json(keysetPage(all, { at: (k) => ({ sort: k.platform, key: k.platform }), direction: 'asc', limit: q.limit, cursor }), 200);
     },
   );
 

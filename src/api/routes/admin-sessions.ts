@@ -3,9 +3,11 @@ import { clientIp, userAgent } from '../../auth/login-flow.ts';
 import type { UserPrincipal } from '../../auth/principal.ts';
 import { endUserSessions } from '../../auth/session-admin.ts';
 import { findUser } from '../../auth/users.ts';
+import { type KeysetSpec, keysetPage } from '../../db/page-cursor.ts';
 import type { RouteModule } from '../env.ts';
 import { notFound } from '../errors.ts';
 import { requireAdmin, sessionAuth } from '../middleware/session-auth.ts';
+import { decodeListCursor, pageOf, pageQuery } from '../pagination.ts';
 import { errorResponse as err } from '../schemas.ts';
 
 const SessionSchema = z
@@ -21,6 +23,9 @@ const SessionSchema = z
   })
   .openapi('UserSession');
 
+/** Sessions are listed newest first, the handle breaking ties. */
+const SESSION_CURSOR: KeysetSpec<'time'> = { sort: 'time', key: /^[0-9a-f]{64}$/ };
+
 /**
  * An administrator lists a user's live sessions and ends one or all of them
  * (`/v1/admin/users/{id}/sessions[/{handle}]`). Users of other organizations answer 404.
@@ -33,14 +38,16 @@ export const adminSessionRoutes: RouteModule = (app, services) => {
       method: 'get',
       path: '/v1/admin/users/{id}/sessions',
       operationId: 'listUserSessions',
-      description: "Organization administrators only. A user's live sessions, by an opaque handle (never the session id), with how and when each started.",
+      description:
+        "Organization administrators only. A user's live sessions, by an opaque handle (never the session id), with how and when each started; newest first, paged with `cursor`.",
       tags: ['Users (admin)'],
       summary: "A user's live sessions",
       middleware: [...guard],
       security: [{ session: [] }],
-      request: { params: z.object({ id: z.uuid() }) },
+      request: { params: z.object({ id: z.uuid() }), query: pageQuery() },
       responses: {
-        200: { description: 'Sessions', content: { 'application/json': { schema: z.object({ items: z.array(SessionSchema), nextCursor: z.null() }) } } },
+        200: { description: 'A page of sessions, newest first', content: { 'application/json': { schema: pageOf(SessionSchema, 'UserSessionPage') } } },
+        400: err('`validation_failed`, `invalid_cursor`'),
         401: err('Not signed in'),
         403: err('`admin_required`'),
         404: err('`not_found`'),
@@ -49,21 +56,23 @@ export const adminSessionRoutes: RouteModule = (app, services) => {
     async (c) => {
       const p = c.get('principal') as UserPrincipal;
       const { id } = c.req.valid('param');
+      const q = c.req.valid('query');
+      const cursor = decodeListCursor(q.cursor, SESSION_CURSOR);
       if (!(await findUser(services.db, p.organizationId, id))) throw notFound('user');
       const own = services.sessions.handleOf(p.sessionId);
-      const sessions = (await services.sessions.listForUser(id))
-        .filter(({ session }) => session.organizationId === p.organizationId)
-        .map(({ handle, session }) => ({
-          handle,
-          method: session.method.startsWith('saml:') ? 'saml' : session.method,
-          createdAt: new Date(session.createdAt).toISOString(),
-          lastSeenAt: new Date(session.lastSeenAt).toISOString(),
-          absoluteExpiresAt: new Date(session.absoluteExpiresAt).toISOString(),
-          ip: session.ip ?? null,
-          userAgent: session.userAgent ?? null,
-          current: handle === own,
-        }));
-      return c.json({ items: sessions, nextCursor: null }, 200);
+      const live = (await services.sessions.listForUser(id)).filter(({ session }) => session.organizationId === p.organizationId);
+      const page = keysetPage(live, { at: (s) => ({ sort: new Date(s.session.createdAt), key: s.handle }), direction: 'desc', limit: q.limit, cursor });
+      const items = page.items.map(({ handle, session }) => ({
+        handle,
+        method: session.method.startsWith('saml:') ? 'saml' : session.method,
+        createdAt: new Date(session.createdAt).toISOString(),
+        lastSeenAt: new Date(session.lastSeenAt).toISOString(),
+        absoluteExpiresAt: new Date(session.absoluteExpiresAt).toISOString(),
+        ip: session.ip ?? null,
+        userAgent: session.userAgent ?? null,
+        current: handle === own,
+      }));
+      return c.json({ items, nextCursor: page.nextCursor }, 200);
     },
   );
 

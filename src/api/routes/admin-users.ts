@@ -3,9 +3,10 @@ import type { Context } from 'hono';
 import { clientIp, userAgent } from '../../auth/login-flow.ts';
 import type { UserPrincipal } from '../../auth/principal.ts';
 import { changeUserAsAdmin, unlinkIdentityAsAdmin } from '../../auth/user-admin.ts';
-import { listUsers } from '../../auth/users.ts';
+import { listUsersPage, USER_CURSOR } from '../../auth/users.ts';
 import type { AppEnv, RouteModule } from '../env.ts';
 import { requireAdmin, sessionAuth } from '../middleware/session-auth.ts';
+import { decodeListCursor, pageQuery } from '../pagination.ts';
 import { IdentityUnlinkedSchema, UserIdentityParams, UserIdParams, UserListSchema, UserUpdatedSchema, UserUpdateSchema } from '../schemas/users.ts';
 import { errorResponse as err } from '../schemas.ts';
 import { userView } from '../user-view.ts';
@@ -29,20 +30,25 @@ export const adminUserRoutes: RouteModule = (app, services) => {
       method: 'get',
       path: '/v1/admin/users',
       operationId: 'listUsers',
-      description: 'Organization administrators only. Every user of the organization with role, status and linked sign-in identities, by e-mail address.',
+      description:
+        'Organization administrators only. Every user of the organization with role, status and linked sign-in identities, by e-mail address, paged with `cursor`.',
       tags: ['Users (admin)'],
       summary: "The organization's users, with their sign-in identities",
       middleware: [...guard],
       security: [{ session: [] }],
+      request: { query: pageQuery() },
       responses: {
-        200: { description: 'Users, in one page', content: { 'application/json': { schema: UserListSchema } } },
+        200: { description: 'A page of users', content: { 'application/json': { schema: UserListSchema } } },
+        400: err('`validation_failed`, `invalid_cursor`'),
         401: err('Not signed in'),
         403: err('`admin_required`'),
       },
     }),
     async (c) => {
-      const users = await listUsers(services.db, (c.get('principal') as UserPrincipal).organizationId);
-      return c.json({ items: users.map(userView), nextCursor: null }, 200);
+      const q = c.req.valid('query');
+      const organizationId = (c.get('principal') as UserPrincipal).organizationId;
+      const page = await listUsersPage(services.db, { organizationId, limit: q.limit, cursor: decodeListCursor(q.cursor, USER_CURSOR) });
+      return c.json({ items: page.items.map(userView), nextCursor: page.nextCursor }, 200);
     },
   );
 

@@ -2,11 +2,13 @@ import { createRoute } from '@hono/zod-openapi';
 import type { UserPrincipal } from '../../auth/principal.ts';
 import { changeConsent } from '../../consent/change.ts';
 import { consentHistoryOf, currentConsentOf, withdrawConnectionConsent } from '../../consent/connection-consents.ts';
+import { CONSENT_CURSOR } from '../../consent/service.ts';
 import { clientAddress } from '../client-address.ts';
 import { consentCategoriesView, consentView, withdrawalView } from '../consent-view.ts';
 import type { RouteModule } from '../env.ts';
 import { IdempotencyHeaders, idempotency } from '../middleware/idempotency.ts';
 import { sessionAuth } from '../middleware/session-auth.ts';
+import { decodeListCursor, pageQuery } from '../pagination.ts';
 import {
   ConsentCategoriesSchema,
   ConsentConnectionParams,
@@ -125,16 +127,19 @@ export const consentRoutes: RouteModule = (app, services) => {
       tags: ['Consent'],
       summary: 'Every consent version of a connection, newest first',
       ...auth,
-      request: { params: ConsentConnectionParams },
+      request: { params: ConsentConnectionParams, query: pageQuery() },
       responses: {
-        200: { description: 'History, in one page', content: { 'application/json': { schema: ConsentPageSchema } } },
+        200: { description: 'A page of the history', content: { 'application/json': { schema: ConsentPageSchema } } },
+        400: err('`validation_failed`, `invalid_cursor`'),
         401: err('Not signed in'),
         404: err('No such connection'),
       },
     }),
     async (c) => {
-      const history = await consentHistoryOf(services, { principal: principalOf(c), connectionId: c.req.valid('param').id });
-      return c.json({ items: history.map(consentView), nextCursor: null }, 200);
+      const q = c.req.valid('query');
+      const cursor = decodeListCursor(q.cursor, CONSENT_CURSOR);
+      const page = await consentHistoryOf(services, { principal: principalOf(c), connectionId: c.req.valid('param').id, limit: q.limit, cursor });
+      return c.json({ items: page.items.map(consentView), nextCursor: page.nextCursor }, 200);
     },
   );
 

@@ -3,13 +3,13 @@ import type { Context } from 'hono';
 import type { UserPrincipal } from '../../auth/principal.ts';
 import { organizationUserAsPrincipal } from '../../auth/users.ts';
 import { getConnection, listConnectionsPage } from '../../connections/service.ts';
-import { consentHistory } from '../../consent/service.ts';
+import { CONSENT_CURSOR, consentHistory } from '../../consent/service.ts';
 import { decodeCursor, listTransfers, transferView } from '../../transfers/queries.ts';
 import { consentView } from '../consent-view.ts';
 import type { AppEnv, RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
 import { apiKeyAuth } from '../middleware/api-key-auth.ts';
-import { decodePageCursor, pageOf, pageQuery } from '../pagination.ts';
+import { decodeListCursor, decodePageCursor, pageOf, pageQuery } from '../pagination.ts';
 import { ConnectionSchema } from '../schemas/connections.ts';
 import { ConsentPageSchema } from '../schemas/consents.ts';
 import { TransferSchema } from '../schemas/transfers.ts';
@@ -74,15 +74,18 @@ export const platformUserRoutes: RouteModule = (app, services) => {
       operationId: 'listUserConsents',
       tags: ['Platform backend'],
       summary: "Every consent version of one of a user's connections (API key with `connections:read`)",
-      description: 'Newest first, in one page (`nextCursor` is null): a connection has a handful of versions.',
+      description: 'Newest version first, paged with `cursor`.',
       ...read('connections:read'),
-      request: { params: UserParams.extend({ id: z.uuid() }) },
-      responses: { 200: { description: 'Consent versions', content: { 'application/json': { schema: ConsentPageSchema } } }, ...errors },
+      request: { params: UserParams.extend({ id: z.uuid() }), query: pageQuery() },
+      responses: { 200: { description: 'A page of consent versions', content: { 'application/json': { schema: ConsentPageSchema } } }, ...errors },
     }),
     async (c) => {
       const { user, id } = c.req.valid('param');
+      const q = c.req.valid('query');
+      const cursor = decodeListCursor(q.cursor, CONSENT_CURSOR);
       const connection = await getConnection(services, { principal: await userOf(c, user), id });
-      return c.json({ items: (await consentHistory(services.db, connection.id)).map(consentView), nextCursor: null }, 200);
+      const page = await consentHistory(services.db, connection.id, { limit: q.limit, cursor });
+      return c.json({ items: page.items.map(consentView), nextCursor: page.nextCursor }, 200);
     },
   );
 

@@ -1,11 +1,12 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { recordAudit } from '../../audit/audit-log.ts';
-import { approveGoogleDomain, type GoogleDomainClaim, listGoogleDomainClaims, releaseGoogleDomain } from '../../auth/google-domains.ts';
+import { approveGoogleDomain, CLAIM_CURSOR, type GoogleDomainClaim, googleDomainClaimsPage, releaseGoogleDomain } from '../../auth/google-domains.ts';
 import { clientIp, userAgent } from '../../auth/login-flow.ts';
 import { recordSecurityEvent } from '../../security/events.ts';
 import type { RouteModule } from '../env.ts';
 import { ApiError } from '../errors.ts';
 import { superAdminAuth } from '../middleware/super-admin-auth.ts';
+import { decodeListCursor, pageOf, pageQuery } from '../pagination.ts';
 import { errorResponse as err } from '../schemas.ts';
 import { GoogleDomainName } from './auth-sign-in-policy.ts';
 
@@ -37,25 +38,24 @@ export const superAdminDomainRoutes: RouteModule = (app, services) => {
       method: 'get',
       path: '/v1/super-admin/domains',
       operationId: 'listDomainClaims',
-      description: 'Deployment super administrator only (`Authorization: Bearer <SUPER_ADMIN_TOKEN>`). Google Workspace domain claims of every organization.',
+      description:
+        'Deployment super administrator only (`Authorization: Bearer <SUPER_ADMIN_TOKEN>`). Google Workspace domain claims of every organization, oldest first, paged with `cursor`.',
       tags: ['Sign-in (super admin)'],
       summary: 'Google Workspace domain claims (filter `status=pending` for those awaiting approval)',
       middleware: [...guard],
       security: [{ superAdmin: [] }],
-      request: { query: z.object({ status: z.enum(['pending', 'verified']).optional() }) },
+      request: { query: pageQuery().extend({ status: z.enum(['pending', 'verified']).optional() }) },
       responses: {
-        200: {
-          description: 'Claims, oldest first, in one page',
-          content: { 'application/json': { schema: z.object({ items: z.array(ClaimSchema), nextCursor: z.null() }) } },
-        },
+        200: { description: 'A page of claims, oldest first', content: { 'application/json': { schema: pageOf(ClaimSchema, 'GoogleDomainClaimPage') } } },
+        400: err('`validation_failed`, `invalid_cursor`'),
         401: err('`invalid_super_admin_token`'),
         403: err('`super_admin_disabled`'),
       },
     }),
     async (c) => {
-      const { status } = c.req.valid('query');
-      const claims = await listGoogleDomainClaims(services.db, status ? { status } : {});
-      return c.json({ items: claims.map(view), nextCursor: null }, 200);
+      const { status, limit, cursor } = c.req.valid('query');
+      const page = await googleDomainClaimsPage(services.db, { status, limit, cursor: decodeListCursor(cursor, CLAIM_CURSOR) });
+      return c.json({ items: page.items.map(view), nextCursor: page.nextCursor }, 200);
     },
   );
 

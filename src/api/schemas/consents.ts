@@ -3,6 +3,7 @@ import { caseScopeSchema } from '../../consent/case-scope.ts';
 import { CATEGORY_IDS } from '../../consent/categories.ts';
 import { CURRENT_POLICY_VERSION } from '../../consent/service.ts';
 import { INT4_MAX } from '../../db/ranges.ts';
+import { pageOf } from '../pagination.ts';
 
 /** A consent version as the API shows it, its case scope, what a grant sends, and a receipt. */
 
@@ -75,10 +76,8 @@ export const ConsentCategoriesSchema = z.object({
   ),
 });
 
-/** A connection's consent history: every version in one page (a connection has a handful). */
-export const ConsentPageSchema = z
-  .object({ items: z.array(ConsentSchema), nextCursor: z.null().openapi({ description: 'Always null: the history is one page' }) })
-  .openapi('ConsentPage');
+/** A page of a connection's consent history, newest version first. */
+export const ConsentPageSchema = pageOf(ConsentSchema, 'ConsentPage');
 
 const PurposeSchema = z.object({
   purpose: z.string(),

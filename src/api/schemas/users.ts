@@ -1,4 +1,5 @@
 import { z } from '@hono/zod-openapi';
+import { pageOf } from '../pagination.ts';
 
 /** A user as the organization's administrators see it, and the answers of the user administration routes. */
 
@@ -24,8 +25,8 @@ export const UserSchema = z
   })
   .openapi('User');
 
-/** Every user of the organization, in one page. */
-export const UserListSchema = z.object({ items: z.array(UserSchema), nextCursor: z.null() });
+/** A page of the organization's users, by e-mail address. */
+export const UserListSchema = pageOf(UserSchema, 'UserPage');
 
 export const UserIdParams = z.object({ id: z.uuid() });
 
