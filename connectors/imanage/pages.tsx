@@ -16,7 +16,7 @@ import { DELETE_POLICIES, manifest } from './manifest.ts';
 /**
  * iManage Work's pages. `GET /imanage`: the organization's connection — server, library, case scope,
  * delete policy, last sync, last error, the live progress of a running sync — for everyone; an
- * administrator also chooses the library and the delete policy (`POST /imanage/{id}/settings`, the
+ * administrator (any of the organization's, not only the one who connected it) also chooses the library and the delete policy (`POST /imanage/{id}/settings`, the
  * API's PATCH), finishes or repeats the sign-in and disconnects (receipt). The connect flow is in
  * connect-pages.tsx. A member gets the status, and the 403 `admin_required` page for any admin action.
  */
@@ -102,7 +102,6 @@ function ConnectionCard(props: { view: ConnectionView; c: Context<WebEnv>; admin
     deletePolicy?: (typeof DELETE_POLICIES)[number];
   };
   const csrf = c.get('csrfToken');
-  const own = v.userId === c.get('viewer').principal.userId;
   const policy = s.deletePolicy ?? 'leave';
   return (
     <section class="card" aria-labelledby={`imanage-${v.id}`} data-connection-id={v.id}>
@@ -130,7 +129,7 @@ function ConnectionCard(props: { view: ConnectionView; c: Context<WebEnv>; admin
         <dt>Consent</dt>
         <dd>{v.consent ? `version ${v.consent.version}, given ${relative(new Date(v.consent.grantedAt))}` : 'none'}</dd>
       </dl>
-      {props.admin && own ? (
+      {props.admin ? (
         <form method="post" action={`/imanage/${v.id}/settings`} id="imanage-settings">
           <Csrf token={csrf} />
           <p>
@@ -164,7 +163,7 @@ function ConnectionCard(props: { view: ConnectionView; c: Context<WebEnv>; admin
           </div>
         </form>
       ) : null}
-      {props.admin && own ? (
+      {props.admin ? (
         <div class="actions">
           {v.status === 'pending' || v.status === 'reauth_required' ? (
             <form method="post" action={`/apps/${v.id}/authorize`} class="inline">
@@ -179,8 +178,6 @@ function ConnectionCard(props: { view: ConnectionView; c: Context<WebEnv>; admin
             Disconnect
           </a>
         </div>
-      ) : props.admin ? (
-        <p class="muted">Connected by another administrator: they choose the library and the delete policy, sign in again or disconnect.</p>
       ) : null}
     </section>
   );

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { checkImanageHost } from '../../connectors/imanage/client.ts';
-import { isPrivateAddress } from '../../src/security/private-addresses.ts';
 import { classifyImanageError } from '../../connectors/imanage/errors.ts';
 import { clientMatterOf, projectDocuments, splitHash } from '../../connectors/imanage/project.ts';
 import type { DocumentWithCase } from '../../src/cases/queries.ts';
+import { isPrivateAddress } from '../../src/security/private-addresses.ts';
 import { ProviderRequestError } from '../../src/transfers/clients/http.ts';
 
 /** The pure parts of the iManage connector: the server address rule (SSRF), error classes, the projection. */

@@ -4,8 +4,8 @@ import type { CategoryId } from '../../src/consent/categories.ts';
 import { grantConsentAndPublish } from '../../src/consent/service.ts';
 import type { CaseScope, ConnectionStatus } from '../../src/db/types.ts';
 import type { Services } from '../../src/services.ts';
-import type { TransferContext } from '../../src/transfers/types.ts';
 import type { TransferLogEntry } from '../../src/transfers/log-entry.ts';
+import type { TransferContext } from '../../src/transfers/types.ts';
 
 /** Inserts a connection row directly (the connections feature owns the real flow). */
 export async function insertConnection(

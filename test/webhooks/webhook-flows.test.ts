@@ -4,10 +4,10 @@ import { vaultFor } from '../../src/connections/token-refresh.ts';
 import { sealCheckpoints } from '../../src/transfers/checkpoints.ts';
 import { TransferLogWriter } from '../../src/transfers/log-writer.ts';
 import { verifySignature } from '../../src/webhooks/signature.ts';
+import { logEntry } from '../privacy/helpers.ts';
 import { signInAs } from '../support/fixtures.ts';
 import { caseWithEvents, createSyncEnv, GOOGLE_ACCOUNT, type SyncEnv } from '../sync/support/env.ts';
 import { type Received, Receiver, waitFor } from './receiver.ts';
-import { logEntry } from '../privacy/helpers.ts';
 
 /**
  * The events where they happen, against the Google sandbox with every real worker running (sync,
