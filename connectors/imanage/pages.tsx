@@ -10,6 +10,7 @@ import { Csrf, Layout, Notice } from '../../src/web/layout.tsx';
 import type { KitConnectionView as ConnectionView, PageKit } from '../../src/web/page-kit.ts';
 import { sendFragment, sendPage } from '../../src/web/render.ts';
 import { pageAdmin } from '../../src/web/session.ts';
+import { registerImanageChangePages } from './change-pages.tsx';
 import { DELETE_POLICY_WORDS, registerImanageConnectPages } from './connect-pages.tsx';
 import { DELETE_POLICIES, manifest } from './manifest.ts';
 
@@ -23,6 +24,7 @@ import { DELETE_POLICIES, manifest } from './manifest.ts';
 export function registerImanagePages(web: WebApp, kit: PageKit): void {
   const { Progress } = kit;
   registerImanageConnectPages(web, kit);
+  registerImanageChangePages(web, kit);
 
   web.get('/imanage', async (c) => {
     const viewer = c.get('viewer');
@@ -38,6 +40,9 @@ export function registerImanagePages(web: WebApp, kit: PageKit): void {
       c,
       <Layout title="iManage Work" nonce={c.get('nonce')} csrfToken={c.get('csrfToken')} viewer={viewer} current="apps" scripts={['/assets/live.js']}>
         {c.req.query('connected') === '1' ? <Notice kind="ok">Connected. The first sync is under way; you can leave this page, it continues.</Notice> : null}
+        {/^[0-9]+$/.test(c.req.query('changed') ?? '') ? (
+          <Notice kind="ok">Saved as consent version {c.req.query('changed')}. The sync that applies it has started.</Notice>
+        ) : null}
         {c.req.query('saved') === '1' ? <Notice kind="ok">Saved. The sync that applies it has started.</Notice> : null}
         <p class="muted">
           iManage Work is connected by an administrator for the whole organization: Casebridge files each case’s documents into its matter workspace. Every
@@ -170,6 +175,11 @@ function ConnectionCard(props: { view: ConnectionView; c: Context<WebEnv>; admin
               <Csrf token={csrf} />
               <button type="submit">{v.status === 'pending' ? 'Finish connecting' : 'Reconnect'}</button>
             </form>
+          ) : null}
+          {v.status !== 'revoked' ? (
+            <a class="button secondary" href={`/imanage/${v.id}/change`} id="change-imanage-consent">
+              Change what is shared
+            </a>
           ) : null}
           <a class="button secondary" href={`/shared?connection=${v.id}`}>
             See what was filed
