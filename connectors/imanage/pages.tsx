@@ -10,19 +10,21 @@ import { Csrf, Layout, Notice } from '../../src/web/layout.tsx';
 import type { KitConnectionView as ConnectionView, PageKit } from '../../src/web/page-kit.ts';
 import { sendFragment, sendPage } from '../../src/web/render.ts';
 import { pageAdmin } from '../../src/web/session.ts';
+import { registerImanageChangePages } from './change-pages.tsx';
 import { DELETE_POLICY_WORDS, registerImanageConnectPages } from './connect-pages.tsx';
 import { DELETE_POLICIES, manifest } from './manifest.ts';
 
 /**
  * iManage Work's pages. `GET /imanage`: the organization's connection — server, library, case scope,
  * delete policy, last sync, last error, the live progress of a running sync — for everyone; an
- * administrator also chooses the library and the delete policy (`POST /imanage/{id}/settings`, the
+ * administrator (any of the organization's, not only the one who connected it) also chooses the library and the delete policy (`POST /imanage/{id}/settings`, the
  * API's PATCH), finishes or repeats the sign-in and disconnects (receipt). The connect flow is in
  * connect-pages.tsx. A member gets the status, and the 403 `admin_required` page for any admin action.
  */
 export function registerImanagePages(web: WebApp, kit: PageKit): void {
   const { Progress } = kit;
   registerImanageConnectPages(web, kit);
+  registerImanageChangePages(web, kit);
 
   web.get('/imanage', async (c) => {
     const viewer = c.get('viewer');
@@ -38,6 +40,9 @@ export function registerImanagePages(web: WebApp, kit: PageKit): void {
       c,
       <Layout title="iManage Work" nonce={c.get('nonce')} csrfToken={c.get('csrfToken')} viewer={viewer} current="apps" scripts={['/assets/live.js']}>
         {c.req.query('connected') === '1' ? <Notice kind="ok">Connected. The first sync is under way; you can leave this page, it continues.</Notice> : null}
+        {/^[0-9]+$/.test(c.req.query('changed') ?? '') ? (
+          <Notice kind="ok">Saved as consent version {c.req.query('changed')}. The sync that applies it has started.</Notice>
+        ) : null}
         {c.req.query('saved') === '1' ? <Notice kind="ok">Saved. The sync that applies it has started.</Notice> : null}
         <p class="muted">
           iManage Work is connected by an administrator for the whole organization: Casebridge files each case’s documents into its matter workspace. Every
@@ -102,7 +107,6 @@ function ConnectionCard(props: { view: ConnectionView; c: Context<WebEnv>; admin
     deletePolicy?: (typeof DELETE_POLICIES)[number];
   };
   const csrf = c.get('csrfToken');
-  const own = v.userId === c.get('viewer').principal.userId;
   const policy = s.deletePolicy ?? 'leave';
   return (
     <section class="card" aria-labelledby={`imanage-${v.id}`} data-connection-id={v.id}>
@@ -130,7 +134,7 @@ function ConnectionCard(props: { view: ConnectionView; c: Context<WebEnv>; admin
         <dt>Consent</dt>
         <dd>{v.consent ? `version ${v.consent.version}, given ${relative(new Date(v.consent.grantedAt))}` : 'none'}</dd>
       </dl>
-      {props.admin && own ? (
+      {props.admin ? (
         <form method="post" action={`/imanage/${v.id}/settings`} id="imanage-settings">
           <Csrf token={csrf} />
           <p>
@@ -164,13 +168,18 @@ function ConnectionCard(props: { view: ConnectionView; c: Context<WebEnv>; admin
           </div>
         </form>
       ) : null}
-      {props.admin && own ? (
+      {props.admin ? (
         <div class="actions">
           {v.status === 'pending' || v.status === 'reauth_required' ? (
             <form method="post" action={`/apps/${v.id}/authorize`} class="inline">
               <Csrf token={csrf} />
               <button type="submit">{v.status === 'pending' ? 'Finish connecting' : 'Reconnect'}</button>
             </form>
+          ) : null}
+          {v.status !== 'revoked' ? (
+            <a class="button secondary" href={`/imanage/${v.id}/change`} id="change-imanage-consent">
+              Change what is shared
+            </a>
           ) : null}
           <a class="button secondary" href={`/shared?connection=${v.id}`}>
             See what was filed
@@ -179,8 +188,6 @@ function ConnectionCard(props: { view: ConnectionView; c: Context<WebEnv>; admin
             Disconnect
           </a>
         </div>
-      ) : props.admin ? (
-        <p class="muted">Connected by another administrator: they choose the library and the delete policy, sign in again or disconnect.</p>
       ) : null}
     </section>
   );

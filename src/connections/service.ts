@@ -13,6 +13,7 @@ import { AuthError, NotFoundError } from '../errors/index.ts';
 import type { Services } from '../services.ts';
 import type { SyncProgress } from '../sync/progress.ts';
 import { emitConnectionCreated } from '../webhooks/connection-events.ts';
+import { connectionToManage } from './access.ts';
 import { CallbackError, ConnectionsError } from './errors.ts';
 import { connectionError } from './lifecycle.ts';
 import { consumeAuthorization, startAuthorization } from './oauth.ts';
@@ -224,7 +225,9 @@ export async function reauthorizeConnection(
     settings: row.settings,
     connectionId: row.id,
     organizationId: row.organization_id,
-    userId: row.user_id,
+    // Who signs in: the callback must come back to this session (another administrator may
+    // reconnect an organization-level connection).
+    userId: params.principal.userId,
     platform: row.platform,
     sessionId: params.principal.sessionId,
     purpose: row.status === 'pending' ? 'connect' : 'reconnect',
@@ -304,15 +307,10 @@ async function reusedRefreshToken(
   );
 }
 
+/** A connection the principal may manage ({@link connectionToManage}), all of its columns. */
 async function ownConnection(services: Services, principal: UserPrincipal, id: string) {
-  const row = await services.db
-    .selectFrom('connections')
-    .selectAll()
-    .where('id', '=', id)
-    .where('organization_id', '=', principal.organizationId)
-    .executeTakeFirst();
-  if (!row || row.user_id !== principal.userId) throw new NotFoundError('connection');
-  return row;
+  await connectionToManage(services.db, { principal, connectionId: id });
+  return services.db.selectFrom('connections').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
 }
 
 /**

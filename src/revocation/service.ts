@@ -1,9 +1,11 @@
 import { sql } from 'kysely';
 import { revokeInTransactionHooks } from '../../connectors/transaction-hooks.ts';
 import { type AuditActor, recordAudit } from '../audit/audit-log.ts';
+import type { UserPrincipal } from '../auth/principal.ts';
+import { connectionToManage } from '../connections/access.ts';
 import { announceTransition, applyTransition } from '../connections/state-machine.ts';
 import type { Db } from '../db/database.ts';
-import { CasebridgeError } from '../errors/index.ts';
+import { CasebridgeError, NotFoundError } from '../errors/index.ts';
 import { revocationAccepted } from '../observability/metrics.ts';
 import { recordSecurityEvent } from '../security/events.ts';
 import type { Services } from '../services.ts';
@@ -195,35 +197,36 @@ export async function requestRevocation(
 }
 
 /**
- * A user disconnects one of their own connections: the revocation pipeline for that connection,
- * with the user as requester. Someone else's connection (or another organization's) is
- * `target_not_found`, as if it did not exist. Used by the API (`DELETE /v1/connections/{id}`) and
- * the Disconnect page alike.
+ * A user disconnects a connection they may manage ({@link connectionToManage}): their own, or, for an
+ * organization-level platform, any of their organization's when they are an administrator (a
+ * member gets `admin_required`). The revocation pipeline for that connection, with the user as
+ * requester. Any other connection (or another organization's) is `target_not_found`, as if it did
+ * not exist. Used by the API (`DELETE /v1/connections/{id}`) and the Disconnect page alike.
  */
 export async function disconnectOwnConnection(
   services: Services,
   params: {
-    organizationId: string;
-    userId: string;
+    principal: UserPrincipal;
     connectionId: string;
     purgeRemote: boolean;
     enqueue: (revocationId: string) => Promise<void>;
   },
 ): Promise<RevocationRequestResult> {
-  const own = await services.db
-    .selectFrom('connections')
-    .select('id')
-    .where('id', '=', params.connectionId)
-    .where('organization_id', '=', params.organizationId)
-    .where('user_id', '=', params.userId)
-    .executeTakeFirst();
-  if (!own) throw new RevocationError('target_not_found', 'connection not found');
+  const { principal } = params;
+  let connection: Awaited<ReturnType<typeof connectionToManage>>;
+  try {
+    connection = await connectionToManage(services.db, { principal, connectionId: params.connectionId });
+  } catch (err) {
+    if (err instanceof NotFoundError) throw new RevocationError('target_not_found', 'connection not found');
+    throw err;
+  }
+  const own = connection.user_id === principal.userId;
   return requestRevocation(services, {
-    organizationId: params.organizationId,
+    organizationId: principal.organizationId,
     target: { kind: 'connection', connectionId: params.connectionId },
-    reason: 'disconnected by the user',
+    reason: own ? 'disconnected by the user' : 'disconnected by an administrator',
     purgeRemote: params.purgeRemote,
-    requestedBy: { kind: 'user', userId: params.userId },
+    requestedBy: { kind: 'user', userId: principal.userId },
     enqueue: params.enqueue,
   });
 }

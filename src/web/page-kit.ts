@@ -30,7 +30,18 @@ export interface PageKit {
   /** The organization's live connections of an organization-level platform, newest first (every member may see them). */
   organizationConnections(c: Context<WebEnv>, platform: string): Promise<KitConnectionView[]>;
   /** The generic consent form (categories, attestations, policy version, live preview) with the organization's case scopes. */
-  organizationConsentForm(c: Context<WebEnv>, props: { platform: string; action: string; hidden: Record<string, string>; cancel: string }): Promise<Child>;
+  organizationConsentForm(
+    c: Context<WebEnv>,
+    props: {
+      platform: string;
+      action: string;
+      hidden: Record<string, string>;
+      cancel: string;
+      initial?: { categories: CategoryId[]; caseScope: CaseScope };
+      submitLabel?: string;
+      next?: string;
+    },
+  ): Promise<Child>;
   /** Records the posted consent (method `consent_screen`) with a pending connection carrying `settings`; the provider's authorization URL. */
   connectOrganization(
     c: Context<WebEnv>,
@@ -38,6 +49,8 @@ export interface PageKit {
   ): Promise<string>;
   /** Changes the connection's settings (the connector's patch schema) and starts the sync that applies them. */
   changeSettings(c: Context<WebEnv>, id: string, settings: Record<string, unknown>): Promise<void>;
+  /** Records the posted choices as a new consent version (method `consent_screen`) and starts the sync that applies it; the new version. */
+  changeConsent(c: Context<WebEnv>, params: { platform: string; id: string; form: Record<string, string | File | (string | File)[]> }): Promise<number>;
   /** The live status block of a connection (re-fetched from `liveUrl` while a sync runs). */
   Progress(props: { view: KitConnectionView; liveUrl: string }): Child;
 }

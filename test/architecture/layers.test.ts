@@ -48,6 +48,13 @@ describe('architecture: leaf lists agree with the connector registry', () => {
     expect(new Set(revokeInTransactionHooks)).toEqual(new Set(fromRegistry));
   });
 
+  it('the manifests the access rule reads are the registry’s, one per connector', async () => {
+    const { connectors } = await import('../../connectors/registry.ts');
+    const { manifests } = await import('../../connectors/manifests.ts');
+    expect(new Set(manifests)).toEqual(new Set(connectors.map((c) => c.manifest)));
+    expect(manifests).toHaveLength(connectors.length);
+  });
+
   it('every connector with a config fragment is known to the configuration schema', async () => {
     const { connectors } = await import('../../connectors/registry.ts');
     const { connectorConfigs } = await import('../../connectors/config-fragments.ts');

@@ -41,7 +41,8 @@ async function until(check: () => boolean | Promise<boolean>, what: string, time
  * An administrator in headless Chromium connects iManage Work against the sandbox's emulator through
  * the pages: connected apps → the iManage page → the server form (a refused address shown on the
  * form) → the consent screen with a practice-area scope and the preview → the emulator's sign-in →
- * back on the status page → the library chosen → the first document filed → disconnect → signed
+ * back on the status page → the library chosen → the first document filed → what is shared changed
+ * (scope Tax: preview, consent version 2, the left case's document marked) → disconnect → signed
  * receipt. A member sees the status only and gets the 403 page for the connect flow. Every page
  * passes axe with no serious or critical violation; the status page also at phone width.
  */
@@ -86,6 +87,16 @@ describe.skipIf(!hasChromium)('the iManage pages in a real browser', () => {
       name: 'Acme v. Beta',
       parentId: null,
       custom1: '1001',
+      custom2: '0001',
+      template: false,
+    });
+    imanageStore(env.sandbox.state).containers.set('ACTIVE!901', {
+      id: 'ACTIVE!901',
+      library: 'ACTIVE',
+      kind: 'workspace',
+      name: 'Gamma audit',
+      parentId: null,
+      custom1: '1002',
       custom2: '0001',
       template: false,
     });
@@ -184,6 +195,35 @@ describe.skipIf(!hasChromium)('the iManage pages in a real browser', () => {
     expect(await member.$('#imanage-settings')).toBeNull();
     expect(await member.$('#disconnect-imanage')).toBeNull();
     await noSeriousViolations(member);
+  });
+
+  it('changes what is shared: the preview follows the new scope, consent version 2, the left case marked', { timeout: 90_000 }, async () => {
+    await admin.goto(`${base}/imanage`);
+    await admin.click('#change-imanage-consent');
+    await admin.waitForURL(/\/imanage\/[0-9a-f-]{36}\/change$/);
+    expect(await admin.textContent('main')).toContain('Currently consent version 1');
+    expect(Number(await admin.getAttribute('#preview-summary', 'data-total'))).toBe(1);
+    await noSeriousViolations(admin);
+    await admin.locator('#practice-areas input[value="Litigation"]').uncheck();
+    await admin.locator('#practice-areas input[value="Tax"]').check();
+    await until(async () => ((await admin.textContent('#preview')) ?? '').includes('1002-0001'), 'the preview to update');
+    expect(await admin.textContent('#preview')).not.toContain('1001-0001');
+    await admin.click('#agree-and-connect');
+    await admin.waitForURL(`${base}/imanage?changed=2`);
+    expect(await admin.textContent('#imanage-scope')).toBe('Practice areas: Tax');
+    await noSeriousViolations(admin);
+    const consents = await env.t.services.db.selectFrom('consents').select(['version', 'method']).orderBy('version').execute();
+    expect(consents.map((c) => [c.version, c.method])).toEqual([
+      [1, 'consent_screen'],
+      [2, 'consent_screen'],
+    ]);
+    // The Tax case's document is filed; the Litigation one stays, marked (delete policy `mark`).
+    await until(() => imanageDocuments(env.sandbox.state).length === 2, 'the Tax document in iManage');
+    await env.waitIdle();
+    const docs = imanageDocuments(env.sandbox.state);
+    expect(docs.map((d) => d.profile.name).sort()).toEqual(['d1', 'd2']);
+    expect(docs.find((d) => d.profile.name === 'd1')!.profile.custom15).toBe('removed from Casebridge');
+    expect(docs.find((d) => d.profile.name === 'd2')!.profile.custom15).toBeUndefined();
   });
 
   it('disconnects and shows the signed receipt', { timeout: 90_000 }, async () => {

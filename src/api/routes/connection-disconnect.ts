@@ -28,7 +28,10 @@ export const connectionDisconnectRoutes: RouteModule = (app, services) => {
       },
       responses: {
         401: { content: { 'application/json': { schema: ErrorSchema } }, description: '`unauthenticated`' },
-        403: { content: { 'application/json': { schema: ErrorSchema } }, description: '`csrf_token_invalid`' },
+        403: {
+          content: { 'application/json': { schema: ErrorSchema } },
+          description: '`csrf_token_invalid`, `admin_required` (a member, for an organization-level connection)',
+        },
         202: { content: { 'application/json': { schema: AcceptedSchema } }, description: 'Disconnected; clean-up in progress' },
         200: { content: { 'application/json': { schema: AcceptedSchema } }, description: 'Already disconnected' },
         404: { content: { 'application/json': { schema: ErrorSchema } }, description: 'No such connection of yours' },
@@ -41,8 +44,7 @@ export const connectionDisconnectRoutes: RouteModule = (app, services) => {
       let result: Awaited<ReturnType<typeof disconnectOwnConnection>>;
       try {
         result = await disconnectOwnConnection(services, {
-          organizationId: p.organizationId,
-          userId: p.userId,
+          principal: p,
           connectionId: id,
           purgeRemote: c.req.valid('query').purgeRemote === 'true',
           enqueue: (rid) => enqueueRevocation(services, rid),

@@ -161,8 +161,7 @@ export function registerConnectionPages(web: WebApp): void {
     if (remote !== 'keep' && remote !== 'purge') throw new PageError(400, 'validation_failed', 'Choose whether to leave or remove what was shared.');
     try {
       const result = await disconnectOwnConnection(services, {
-        organizationId: viewer.principal.organizationId,
-        userId: viewer.principal.userId,
+        principal: viewer.principal,
         connectionId: idParam(c.req.param('id')),
         purgeRemote: remote === 'purge',
         enqueue: (rid) => enqueueRevocation(services, rid),

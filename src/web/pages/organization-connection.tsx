@@ -4,6 +4,8 @@ import { connectorFor } from '../../../connectors/registry.ts';
 import { clientAddress } from '../../api/client-address.ts';
 import { listPracticeAreas } from '../../cases/lookup.ts';
 import { type ConnectionView, createConnection, listOrganizationConnections, updateConnectionSettings } from '../../connections/service.ts';
+import type { CategoryId } from '../../consent/categories.ts';
+import { changeConsent } from '../../consent/change.ts';
 import type { CaseScope } from '../../db/types.ts';
 import type { WebEnv } from '../env.ts';
 import { PageError } from '../errors.ts';
@@ -39,7 +41,19 @@ export function organizationConnections(c: Context<WebEnv>, platform: string): P
  * with the organization's case scopes — all cases, or the cases of chosen practice areas. `hidden`
  * carries the settings chosen on the step before (e.g. the server address).
  */
-export async function organizationConsentForm(c: Context<WebEnv>, props: { platform: string; action: string; hidden: Record<string, string>; cancel: string }) {
+export async function organizationConsentForm(
+  c: Context<WebEnv>,
+  props: {
+    platform: string;
+    action: string;
+    hidden: Record<string, string>;
+    cancel: string;
+    /** The choices shown before the user changes any (default: the connector's minimum, all cases). */
+    initial?: { categories: CategoryId[]; caseScope: CaseScope };
+    submitLabel?: string;
+    next?: string;
+  },
+) {
   const connector = organizationPlatform(props.platform);
   const viewer = c.get('viewer');
   const touched = c.req.query('scope') !== undefined;
@@ -50,7 +64,7 @@ export async function organizationConsentForm(c: Context<WebEnv>, props: { platf
         caseIds: [],
         practiceAreas: c.req.queries('practiceAreas') ?? [],
       })
-    : { categories: connector.manifest.defaultCategories, caseScope: { kind: 'all' } as CaseScope };
+    : (props.initial ?? { categories: connector.manifest.defaultCategories, caseScope: { kind: 'all' } as CaseScope });
   const practiceAreas = await listPracticeAreas(c.get('services').db, { organizationId: viewer.principal.organizationId, userId: null });
   return (
     <ConsentForm
@@ -65,8 +79,8 @@ export async function organizationConsentForm(c: Context<WebEnv>, props: { platf
       csrf={c.get('csrfToken')}
       action={props.action}
       previewUrl={`/apps/connect/${connector.manifest.id}/preview`}
-      submitLabel={`Agree and continue to ${connector.manifest.displayName}`}
-      next={`Next you sign in to ${connector.manifest.displayName} as the firm's administrator and allow Casebridge to file documents.`}
+      submitLabel={props.submitLabel ?? `Agree and continue to ${connector.manifest.displayName}`}
+      next={props.next ?? `Next you sign in to ${connector.manifest.displayName} as the firm's administrator and allow Casebridge to file documents.`}
       cancel={props.cancel}
     />
   );
@@ -99,11 +113,37 @@ export async function changeOrganizationSettings(c: Context<WebEnv>, id: string,
   await updateConnectionSettings(c.get('services'), { principal: c.get('viewer').principal, id, settings });
 }
 
+/**
+ * Records the posted choices as a new consent version of the organization's connection (method
+ * `consent_screen`, through `changeConsent`, the API's re-grant) and starts the sync that applies
+ * it: cases leaving the scope follow the connection's delete policy. Administrators only.
+ */
+export async function changeOrganizationConsent(
+  c: Context<WebEnv>,
+  params: { platform: string; id: string; form: Record<string, string | File | (string | File)[]> },
+): Promise<number> {
+  const connector = organizationPlatform(params.platform);
+  const { choice, attestations } = readPostedConsent(connector.manifest.id, params.form);
+  const consent = await changeConsent(c.get('services'), {
+    principal: c.get('viewer').principal,
+    connectionId: params.id,
+    categories: choice.categories,
+    caseScope: choice.caseScope,
+    method: 'consent_screen',
+    attestations,
+    policyVersion: choice.policyVersion,
+    ip: clientAddress(c),
+    userAgent: c.req.header('user-agent')?.slice(0, 500) ?? null,
+  });
+  return consent.version;
+}
+
 /** The kit connectors' pages receive (`ConnectorPages.register(web, kit)`). */
 export const pageKit: PageKit = {
   organizationConnections,
   organizationConsentForm,
   connectOrganization,
   changeSettings: changeOrganizationSettings,
+  changeConsent: changeOrganizationConsent,
   Progress: (props: { view: KitConnectionView; liveUrl: string }) => <Progress view={props.view as ConnectionView} liveUrl={props.liveUrl} />,
 };
