@@ -69,6 +69,8 @@ export interface ChaosReport {
   /** Provider writes accounted for by `unverifiable` resolutions (reading Google could not tell whose write it was). */
   unverifiableWrites: number;
   requestsAfterRevocation: number;
+  /** What those requests were: method, path shape, status and how long after the 202 (first 20). */
+  requestsAfterRevocationDetail: string[];
   /** `transfers verify` after the run: the hash chain of every organization's log, against its signed checkpoints. */
   verify: { ok: boolean; rowsChecked: number };
   /** The iCal feeds: answers, content and transfer-log checks. */
@@ -153,7 +155,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   let redis = await startRedis(redisPort, redisDir);
   const sandbox = await startSandbox(emulators, { port: 0 });
   const state = sandbox.state;
-  const settleMs = 4000;
+  // A provider may apply a request late; under load the sandbox (in this process) answers seconds late.
+  const settleMs = 15_000;
   const { services, config, cleanup } = await createIsolatedServices({
     pgUrl: options.pgUrl,
     tag: 'chaos',
@@ -480,8 +483,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const writes = state.ledger.filter((e) => e.provider === 'google' && e.write && e.status < 300);
     const check = await ledgerMismatches({ db: services.db, connectionIds: users.map((u) => u.connectionId), writes });
     let requestsAfterRevocation = 0;
-    for (const r of revoked)
-      requestsAfterRevocation += state.ledger.filter((e) => e.account === r.account && e.path.includes('/calendar/') && e.atMs > r.answeredAt).length;
+    const requestsAfterRevocationDetail: string[] = [];
+    for (const r of revoked) {
+      const after = state.ledger.filter((e) => e.account === r.account && e.path.includes('/calendar/') && e.atMs > r.answeredAt);
+      requestsAfterRevocation += after.length;
+      for (const e of after.slice(0, 20 - requestsAfterRevocationDetail.length))
+        requestsAfterRevocationDetail.push(
+          `${e.method} ${e.path.replace(/\/events\/[^/]+$/, '/events/{id}').replace(/calendars\/[^/]+/, 'calendars/{id}')} ${e.status} +${e.atMs - r.answeredAt} ms`,
+        );
+    }
 
     const ical = await checkFeeds(services.db, poller);
     const verified = await verifyTransferLog(services);
@@ -508,6 +518,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       writesChecked: check.items,
       unverifiableWrites: check.unverifiableUsed,
       requestsAfterRevocation,
+      requestsAfterRevocationDetail,
       verify,
       ical,
       convergeSeconds,
@@ -588,7 +599,7 @@ ${r.chaos.map((c) => `- ${c}`).join('\n')}
 | whole run | ${r.totalSeconds.toFixed(1)} s | |
 
 Verdict: ${ok ? '**no loss, no duplicate, no unlogged write, nothing served after a revocation**' : '**FAILED** — see below'}.
-${r.ledgerMismatches.length ? `\nMismatches (first 20):\n${list(r.ledgerMismatches)}\n` : ''}${f.problems.length ? `\nFeed problems (first 20):\n${list(f.problems)}\n` : ''}`;
+${r.ledgerMismatches.length ? `\nMismatches (first 20):\n${list(r.ledgerMismatches)}\n` : ''}${r.requestsAfterRevocationDetail.length ? `\nRequests after a revocation's 202 (first 20):\n${list(r.requestsAfterRevocationDetail)}\n` : ''}${f.problems.length ? `\nFeed problems (first 20):\n${list(f.problems)}\n` : ''}`;
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
