@@ -91,7 +91,13 @@ export function registerSignInSettings(web: WebApp): void {
         await configureSamlIdp(services.db, { ...actorOf(c), production, idp: { ...metadata, allowIdpInitiated }, source: 'metadata_file' });
       }
     } catch (e) {
-      if (e instanceof IdpMetadataError) throw new PageError(metadataErrorStatus(e.code), e.code, `The metadata cannot be used: ${e.message}.`);
+      // Fetched metadata that cannot be used is the remote server's fault (422); a file or pasted XML is this request's (400).
+      if (e instanceof IdpMetadataError)
+        throw new PageError(
+          url ? metadataErrorStatus(e.code) : e.code === 'metadata_too_large' ? 413 : 400,
+          e.code,
+          `The metadata cannot be used: ${e.message}.`,
+        );
       if (e instanceof InvalidCertificateError) throw new PageError(400, e.code, 'A signing certificate in the metadata is not valid.');
       if (e instanceof InsecureUrlError)
         throw new PageError(400, e.code, `The identity provider's ${e.field === 'ssoUrl' ? 'sign-in' : 'logout'} address must use https://.`);
