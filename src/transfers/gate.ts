@@ -541,8 +541,6 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
       // A lease like any transfer's, so a revocation waits for this row too (none lands after it).
       const leaseId = randomUUID();
       const epoch = await leaseAndEpoch(ctx.connectionId, leaseId);
-      // Released when this call's row is committed (or could not be), so a revocation still waits for it.
-      let release: Promise<unknown> | null = null;
       try {
         const state = await stateFor(ctx.connectionId, epoch);
         const suppressed = await suppressedRecipients(db, state.attribution, [item]);
@@ -564,28 +562,14 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
           count(state.attribution, item, 'blocked');
           return { outcome: 'blocked', reason: decision.reason, transferId: row.id };
         }
-        // Nothing was disclosed, so nothing waits on this row to make a call safe: the answer goes once
-        // the row is queued for the writer's next group commit (one statement for the rows of all
-        // concurrent requests, a few milliseconds later). A row that cannot be written is logged as
-        // a warning; the lease is held until the commit is over.
-        release = log
-          .append([{ ...row, outcome: 'not_modified', fieldNames: [], payloadSha256: null, payloadBytes: 0, providerStatus: details.providerStatus }])
-          .then(
-            () => releaseLease(ctx.connectionId, leaseId),
-            (err: unknown) => {
-              // The error's code only: a database error's detail may quote the row (the requester's address).
-              const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
-              logger.warn(
-                { code: typeof code === 'string' ? code : 'unknown', connectionId: ctx.connectionId, transferId: row.id },
-                'could not write a not_modified row',
-              );
-              return releaseLease(ctx.connectionId, leaseId);
-            },
-          );
+        // The answer waits for its row's commit: a fetch answered without its row would be a transfer
+        // the log cannot show. Concurrent requests' rows share the writer's group commit (one
+        // statement); a row that cannot be written fails the request (the client asks again).
+        await log.append([{ ...row, outcome: 'not_modified', fieldNames: [], payloadSha256: null, payloadBytes: 0, providerStatus: details.providerStatus }]);
         count(state.attribution, item, 'not_modified');
         return { outcome: 'sent', value: null, transferId: row.id };
       } finally {
-        if (!release) void releaseLease(ctx.connectionId, leaseId);
+        void releaseLease(ctx.connectionId, leaseId);
       }
     },
     async settled() {
