@@ -1,8 +1,7 @@
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AxeBuilder } from '@axe-core/playwright';
 import { type ServerType, serve } from '@hono/node-server';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,25 +12,9 @@ import type { App } from '../../src/api/env.ts';
 import { SESSION_COOKIE } from '../../src/auth/sessions.ts';
 import { type SeededOrg, seedOrg, signInAs } from '../support/fixtures.ts';
 import { createTestServices, type TestServices } from '../support/services.ts';
+import { CHROMIUM, hasChromium, noSeriousViolations, shot } from './support.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium) console.warn(`browser admin pages test skipped: ${CHROMIUM} is not installed (apt-get install chromium)`);
-
-/** Screenshots for the README go here when SCREENSHOTS_DIR is set (the screenshot script sets it). */
-const SHOTS = process.env.SCREENSHOTS_DIR ?? null;
-
-async function noSeriousViolations(page: Page): Promise<void> {
-  const result = await new AxeBuilder({ page }).analyze();
-  const serious = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  expect(serious.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join('; ')})`)).toEqual([]);
-}
-
-async function shot(page: Page, name: string): Promise<void> {
-  if (!SHOTS) return;
-  mkdirSync(SHOTS, { recursive: true });
-  await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
-}
 
 /**
  * An organization administrator in headless Chromium against the real app and the sandbox's OneLogin:

@@ -1,13 +1,11 @@
-import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { type ServerType, serve } from '@hono/node-server';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedOrg, signInAs } from '../support/fixtures.ts';
 import { createTestServices, type TestServices } from '../support/services.ts';
+import { CHROMIUM, hasChromium } from './support.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium) console.warn(`docs browser test skipped: ${CHROMIUM} is not installed (apt-get install chromium)`);
 
 /**

@@ -1,6 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { AxeBuilder } from '@axe-core/playwright';
 import { type ServerType, serve } from '@hono/node-server';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,25 +7,9 @@ import type { App } from '../../src/api/env.ts';
 import { SESSION_COOKIE } from '../../src/auth/sessions.ts';
 import { signInAs } from '../support/fixtures.ts';
 import { createSyncEnv, type SyncEnv } from '../sync/support/env.ts';
+import { CHROMIUM, hasChromium, noSeriousViolations, shot } from './support.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium) console.warn(`browser iManage pages test skipped: ${CHROMIUM} is not installed (apt-get install chromium)`);
-
-/** Screenshots for the README go here when SCREENSHOTS_DIR is set (`npm run screenshots`). */
-const SHOTS = process.env.SCREENSHOTS_DIR ?? null;
-
-async function shot(page: Page, name: string): Promise<void> {
-  if (!SHOTS) return;
-  mkdirSync(SHOTS, { recursive: true });
-  await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
-}
-
-async function noSeriousViolations(page: Page): Promise<void> {
-  const result = await new AxeBuilder({ page }).analyze();
-  const serious = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  expect(serious.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join('; ')})`)).toEqual([]);
-}
 
 async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
   const end = Date.now() + timeoutMs;

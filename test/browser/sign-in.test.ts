@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { type ServerType, serve } from '@hono/node-server';
 import { type Browser, chromium } from 'playwright-core';
@@ -10,9 +9,8 @@ import type { App } from '../../src/api/env.ts';
 import { verifiedGoogleDomain } from '../auth/helpers.ts';
 import { type SeededOrg, seedOrg, signInAs } from '../support/fixtures.ts';
 import { createTestServices, type TestServices } from '../support/services.ts';
+import { CHROMIUM, hasChromium } from './support.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium) console.warn(`browser sign-in test skipped: ${CHROMIUM} is not installed (apt-get install chromium)`);
 
 /**

@@ -1,7 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { AxeBuilder } from '@axe-core/playwright';
 import { type ServerType, serve } from '@hono/node-server';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,25 +9,9 @@ import { signingSecrets } from '../../src/webhooks/endpoints.ts';
 import { emitWebhookEvent } from '../../src/webhooks/outbox.ts';
 import { type SeededOrg, seedOrg, signInAs } from '../support/fixtures.ts';
 import { createTestServices, type TestServices } from '../support/services.ts';
+import { CHROMIUM, hasChromium, noSeriousViolations, SHOTS, shot } from './support.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium) console.warn(`browser webhooks page test skipped: ${CHROMIUM} is not installed (apt-get install chromium)`);
-
-/** Screenshots for the README go here when SCREENSHOTS_DIR is set (`npm run screenshots`). */
-const SHOTS = process.env.SCREENSHOTS_DIR ?? null;
-
-async function shot(page: Page, name: string): Promise<void> {
-  if (!SHOTS) return;
-  mkdirSync(SHOTS, { recursive: true });
-  await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
-}
-
-async function noSeriousViolations(page: Page): Promise<void> {
-  const result = await new AxeBuilder({ page }).analyze();
-  const serious = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  expect(serious.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join('; ')})`)).toEqual([]);
-}
 
 /**
  * An administrator in headless Chromium on `/admin/webhooks`, at phone width: creates an endpoint

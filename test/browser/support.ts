@@ -1,0 +1,25 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { AxeBuilder } from '@axe-core/playwright';
+import type { Page } from 'playwright-core';
+import { expect } from 'vitest';
+
+/** Debian's Chromium, driven through playwright-core; the browser tests skip (with a warning) without it. */
+export const CHROMIUM = '/usr/bin/chromium';
+export const hasChromium = existsSync(CHROMIUM);
+
+/** Screenshots for the README go here when SCREENSHOTS_DIR is set (`npm run screenshots`). */
+export const SHOTS = process.env.SCREENSHOTS_DIR ?? null;
+
+/** Saves a full-page screenshot named `name` when screenshots are asked for; otherwise nothing. */
+export async function shot(page: Page, name: string): Promise<void> {
+  if (!SHOTS) return;
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
+}
+
+/** axe on the page as it is now: no serious or critical violation (each one named with its nodes). */
+export async function noSeriousViolations(page: Page): Promise<void> {
+  const result = await new AxeBuilder({ page }).analyze();
+  const serious = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  expect(serious.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join('; ')})`)).toEqual([]);
+}
