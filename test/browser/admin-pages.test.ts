@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ServerType, serve } from '@hono/node-server';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { emulators } from '../../sandbox/emulators.ts';
 import { oneLoginIdp } from '../../sandbox/onelogin/idp.ts';
@@ -12,7 +12,7 @@ import type { App } from '../../src/api/env.ts';
 import { SESSION_COOKIE } from '../../src/auth/sessions.ts';
 import { type SeededOrg, seedOrg, signInAs } from '../support/fixtures.ts';
 import { createTestServices, type TestServices } from '../support/services.ts';
-import { CHROMIUM, hasChromium, noSeriousViolations, shot } from './support.ts';
+import { CHROMIUM, hasChromium, launchChromium, noSeriousViolations, shot } from './support.ts';
 
 if (!hasChromium) console.warn(`browser admin pages test skipped: ${CHROMIUM} is not installed (apt-get install chromium)`);
 
@@ -56,19 +56,7 @@ describe.skipIf(!hasChromium)('the admin pages in a real browser', () => {
     metadataFile = join(mkdtempSync(join(tmpdir(), 'cb-idp-')), 'onelogin-metadata.xml');
     writeFileSync(metadataFile, xml);
 
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
     adminContext = await browser.newContext({ viewport: { width: 1100, height: 800 } });
     const headers = await signInAs(t.services, { id: firm.admin.id, organizationId: firm.organizationId, role: 'admin' });
     await adminContext.addCookies([{ name: SESSION_COOKIE, value: /cb_session=([^;]+)/.exec(headers.cookie!)![1]!, url: base }]);

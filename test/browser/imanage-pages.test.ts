@@ -1,13 +1,13 @@
 import type { AddressInfo } from 'node:net';
 import { type ServerType, serve } from '@hono/node-server';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { imanageDocuments, imanageStore } from '../../sandbox/imanage/work.ts';
 import type { App } from '../../src/api/env.ts';
 import { SESSION_COOKIE } from '../../src/auth/sessions.ts';
 import { signInAs } from '../support/fixtures.ts';
 import { createSyncEnv, type SyncEnv } from '../sync/support/env.ts';
-import { CHROMIUM, hasChromium, noSeriousViolations, shot } from './support.ts';
+import { CHROMIUM, hasChromium, launchChromium, noSeriousViolations, shot } from './support.ts';
 
 if (!hasChromium) console.warn(`browser iManage pages test skipped: ${CHROMIUM} is not installed (apt-get install chromium)`);
 
@@ -82,10 +82,7 @@ describe.skipIf(!hasChromium)('the iManage pages in a real browser', () => {
       custom2: '0001',
       template: false,
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-sync'],
-    });
+    browser = await launchChromium();
     const cookieOf = (h: Record<string, string>) => /cb_session=([^;]+)/.exec(h.cookie!)![1]!;
     adminContext = await browser.newContext({ viewport: { width: 1100, height: 800 } });
     const adminHeaders = await signInAs(env.t.services, { id: env.org.admin.id, organizationId: env.org.organizationId, role: 'admin' });

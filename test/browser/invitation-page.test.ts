@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { type ServerType, serve } from '@hono/node-server';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/api/env.ts';
 import { hashInvitationToken } from '../../src/invitations/service.ts';
 import { createSyncEnv, type SyncEnv } from '../sync/support/env.ts';
-import { CHROMIUM, hasChromium, noSeriousViolations } from './support.ts';
+import { CHROMIUM, hasChromium, launchChromium, noSeriousViolations } from './support.ts';
 
 if (!hasChromium) console.warn(`invitation page test skipped: ${CHROMIUM} is not installed (apt-get install chromium)`);
 
@@ -53,18 +53,7 @@ describe.skipIf(!hasChromium)('the invitation accept page in a real browser', ()
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     env = await createSyncEnv({ env: { PUBLIC_BASE_URL: base } });
     appRef.app = env.t.app;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   }, 120_000);
 
   afterAll(async () => {

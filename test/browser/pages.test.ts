@@ -1,11 +1,11 @@
 import type { AddressInfo } from 'node:net';
 import { type ServerType, serve } from '@hono/node-server';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/api/env.ts';
 import { SESSION_COOKIE } from '../../src/auth/sessions.ts';
 import { caseWithEvents, createSyncEnv, type SyncEnv } from '../sync/support/env.ts';
-import { CHROMIUM, hasChromium, noSeriousViolations, shot } from './support.ts';
+import { CHROMIUM, hasChromium, launchChromium, noSeriousViolations, shot } from './support.ts';
 
 if (!hasChromium) console.warn(`browser pages test skipped: ${CHROMIUM} is not installed (apt-get install chromium)`);
 
@@ -40,19 +40,7 @@ describe.skipIf(!hasChromium)('the in-app pages in a real browser', () => {
       ...caseWithEvents({ caseId: 'c1', assignee: env.org.member.email, n: 6 }),
       ...caseWithEvents({ caseId: 'c2', assignee: env.org.member.email, n: 4, titlePrefix: 'Deposition' }),
     ]);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
     // Signed in as the member through the test helper's session (sign-in itself has its own browser test).
     const cookie = /cb_session=([^;]+)/.exec(env.member.cookie!)![1]!;

@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { type ServerType, serve } from '@hono/node-server';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { emulators } from '../../sandbox/emulators.ts';
 import { oneLoginIdp } from '../../sandbox/onelogin/idp.ts';
@@ -9,7 +9,7 @@ import type { App } from '../../src/api/env.ts';
 import { SESSION_COOKIE } from '../../src/auth/sessions.ts';
 import { type SeededOrg, seedOrg, signInAs } from '../support/fixtures.ts';
 import { createTestServices, type TestServices } from '../support/services.ts';
-import { CHROMIUM, hasChromium, noSeriousViolations } from './support.ts';
+import { CHROMIUM, hasChromium, launchChromium, noSeriousViolations } from './support.ts';
 
 if (!hasChromium) console.warn(`browser SAML metadata URL test skipped: ${CHROMIUM} is not installed (apt-get install chromium)`);
 
@@ -38,10 +38,7 @@ describe.skipIf(!hasChromium)('the SAML metadata URL form in a real browser', ()
     t = await createTestServices({ SANDBOX_URL: sandbox.url, PUBLIC_BASE_URL: base, SAML_METADATA_ALLOW_PRIVATE_HOSTS: 'true' });
     appRef.app = t.app;
     firm = await seedOrg(t.services, 'Okafor Partners');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
-    });
+    browser = await launchChromium();
     const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
     const headers = await signInAs(t.services, { id: firm.admin.id, organizationId: firm.organizationId, role: 'admin' });
     await context.addCookies([{ name: SESSION_COOKIE, value: /cb_session=([^;]+)/.exec(headers.cookie!)![1]!, url: base }]);

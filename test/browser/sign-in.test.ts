@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { type ServerType, serve } from '@hono/node-server';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { emulators } from '../../sandbox/emulators.ts';
 import { oneLoginIdp } from '../../sandbox/onelogin/idp.ts';
@@ -9,7 +9,7 @@ import type { App } from '../../src/api/env.ts';
 import { verifiedGoogleDomain } from '../auth/helpers.ts';
 import { type SeededOrg, seedOrg, signInAs } from '../support/fixtures.ts';
 import { createTestServices, type TestServices } from '../support/services.ts';
-import { CHROMIUM, hasChromium } from './support.ts';
+import { CHROMIUM, hasChromium, launchChromium } from './support.ts';
 
 if (!hasChromium) console.warn(`browser sign-in test skipped: ${CHROMIUM} is not installed (apt-get install chromium)`);
 
@@ -52,19 +52,7 @@ describe.skipIf(!hasChromium)('sign-in in a real browser', () => {
     });
     expect(configured.status).toBe(200);
 
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   }, 120_000);
 
   afterAll(async () => {

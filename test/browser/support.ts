@@ -1,11 +1,28 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { AxeBuilder } from '@axe-core/playwright';
-import type { Page } from 'playwright-core';
+import { type Browser, chromium, type Page } from 'playwright-core';
 import { expect } from 'vitest';
 
 /** Debian's Chromium, driven through playwright-core; the browser tests skip (with a warning) without it. */
 export const CHROMIUM = '/usr/bin/chromium';
 export const hasChromium = existsSync(CHROMIUM);
+
+/** Headless Chromium without the background traffic a desktop browser makes (the tests run on loopback). */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}
 
 /** Screenshots for the README go here when SCREENSHOTS_DIR is set (`npm run screenshots`). */
 export const SHOTS = process.env.SCREENSHOTS_DIR ?? null;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { type ServerType, serve } from '@hono/node-server';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/api/env.ts';
 import { SESSION_COOKIE } from '../../src/auth/sessions.ts';
@@ -9,7 +9,7 @@ import { signingSecrets } from '../../src/webhooks/endpoints.ts';
 import { emitWebhookEvent } from '../../src/webhooks/outbox.ts';
 import { type SeededOrg, seedOrg, signInAs } from '../support/fixtures.ts';
 import { createTestServices, type TestServices } from '../support/services.ts';
-import { CHROMIUM, hasChromium, noSeriousViolations, SHOTS, shot } from './support.ts';
+import { CHROMIUM, hasChromium, launchChromium, noSeriousViolations, SHOTS, shot } from './support.ts';
 
 if (!hasChromium) console.warn(`browser webhooks page test skipped: ${CHROMIUM} is not installed (apt-get install chromium)`);
 
@@ -37,10 +37,7 @@ describe.skipIf(!hasChromium)('the webhooks admin page in a real browser', () =>
     t = await createTestServices({ SANDBOX_URL: 'http://127.0.0.1:9', PUBLIC_BASE_URL: base });
     appRef.app = t.app;
     firm = await seedOrg(t.services, 'Webhook Browser Firm');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-sync'],
-    });
+    browser = await launchChromium();
     // Phone width.
     context = await browser.newContext({ viewport: { width: 390, height: 844 } });
     const headers = await signInAs(t.services, { id: firm.admin.id, organizationId: firm.organizationId, role: 'admin' });
