@@ -9,10 +9,9 @@ import { emulators } from '../../sandbox/emulators.ts';
 import { oneLoginIdp } from '../../sandbox/onelogin/idp.ts';
 import { type Sandbox, startSandbox } from '../../sandbox/server.ts';
 import type { App } from '../../src/api/env.ts';
-import { SESSION_COOKIE } from '../../src/auth/sessions.ts';
 import { type SeededOrg, seedOrg, signInAs } from '../support/fixtures.ts';
 import { createTestServices, type TestServices } from '../support/services.ts';
-import { CHROMIUM, hasChromium, launchChromium, noSeriousViolations, shot } from './support.ts';
+import { CHROMIUM, hasChromium, launchChromium, noSeriousViolations, shot, useSession } from './support.ts';
 
 if (!hasChromium) console.warn(`browser admin pages test skipped: ${CHROMIUM} is not installed (apt-get install chromium)`);
 
@@ -59,7 +58,7 @@ describe.skipIf(!hasChromium)('the admin pages in a real browser', () => {
     browser = await launchChromium();
     adminContext = await browser.newContext({ viewport: { width: 1100, height: 800 } });
     const headers = await signInAs(t.services, { id: firm.admin.id, organizationId: firm.organizationId, role: 'admin' });
-    await adminContext.addCookies([{ name: SESSION_COOKIE, value: /cb_session=([^;]+)/.exec(headers.cookie!)![1]!, url: base }]);
+    await useSession(adminContext, base, headers);
     admin = await adminContext.newPage();
   }, 120_000);
 
@@ -161,7 +160,7 @@ describe.skipIf(!hasChromium)('the admin pages in a real browser', () => {
   it('gives a member the 403 page for the console and their own access report', async () => {
     const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
     const headers = await signInAs(t.services, { id: firm.member.id, organizationId: firm.organizationId, role: 'member' });
-    await context.addCookies([{ name: SESSION_COOKIE, value: /cb_session=([^;]+)/.exec(headers.cookie!)![1]!, url: base }]);
+    await useSession(context, base, headers);
     const page = await context.newPage();
     const res = await page.goto(`${base}/admin/api-keys`);
     expect(res!.status()).toBe(403);

@@ -4,10 +4,9 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { imanageDocuments, imanageStore } from '../../sandbox/imanage/work.ts';
 import type { App } from '../../src/api/env.ts';
-import { SESSION_COOKIE } from '../../src/auth/sessions.ts';
 import { signInAs } from '../support/fixtures.ts';
 import { createSyncEnv, type SyncEnv } from '../sync/support/env.ts';
-import { CHROMIUM, hasChromium, launchChromium, noSeriousViolations, shot } from './support.ts';
+import { CHROMIUM, hasChromium, launchChromium, noSeriousViolations, shot, useSession } from './support.ts';
 
 if (!hasChromium) console.warn(`browser iManage pages test skipped: ${CHROMIUM} is not installed (apt-get install chromium)`);
 
@@ -83,13 +82,12 @@ describe.skipIf(!hasChromium)('the iManage pages in a real browser', () => {
       template: false,
     });
     browser = await launchChromium();
-    const cookieOf = (h: Record<string, string>) => /cb_session=([^;]+)/.exec(h.cookie!)![1]!;
     adminContext = await browser.newContext({ viewport: { width: 1100, height: 800 } });
     const adminHeaders = await signInAs(env.t.services, { id: env.org.admin.id, organizationId: env.org.organizationId, role: 'admin' });
-    await adminContext.addCookies([{ name: SESSION_COOKIE, value: cookieOf(adminHeaders), url: base }]);
+    await useSession(adminContext, base, adminHeaders);
     admin = await adminContext.newPage();
     memberContext = await browser.newContext({ viewport: { width: 390, height: 844 } });
-    await memberContext.addCookies([{ name: SESSION_COOKIE, value: cookieOf(env.member), url: base }]);
+    await useSession(memberContext, base, env.member);
     member = await memberContext.newPage();
   }, 120_000);
 

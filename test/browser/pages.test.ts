@@ -3,9 +3,8 @@ import { type ServerType, serve } from '@hono/node-server';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/api/env.ts';
-import { SESSION_COOKIE } from '../../src/auth/sessions.ts';
 import { caseWithEvents, createSyncEnv, type SyncEnv } from '../sync/support/env.ts';
-import { CHROMIUM, hasChromium, launchChromium, noSeriousViolations, shot } from './support.ts';
+import { CHROMIUM, hasChromium, launchChromium, noSeriousViolations, shot, useSession } from './support.ts';
 
 if (!hasChromium) console.warn(`browser pages test skipped: ${CHROMIUM} is not installed (apt-get install chromium)`);
 
@@ -43,8 +42,7 @@ describe.skipIf(!hasChromium)('the in-app pages in a real browser', () => {
     browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
     // Signed in as the member through the test helper's session (sign-in itself has its own browser test).
-    const cookie = /cb_session=([^;]+)/.exec(env.member.cookie!)![1]!;
-    await context.addCookies([{ name: SESSION_COOKIE, value: cookie, url: base }]);
+    await useSession(context, base, env.member);
     page = await context.newPage();
   }, 120_000);
 
@@ -225,7 +223,7 @@ describe.skipIf(!hasChromium)('the in-app pages in a real browser', () => {
     const adminContext = await browser.newContext({ viewport: { width: 1100, height: 800 } });
     const { signInAs } = await import('../support/fixtures.ts');
     const headers = await signInAs(env.t.services, { id: env.org.admin.id, organizationId: env.org.organizationId, role: 'admin' });
-    await adminContext.addCookies([{ name: SESSION_COOKIE, value: /cb_session=([^;]+)/.exec(headers.cookie!)![1]!, url: base }]);
+    await useSession(adminContext, base, headers);
     const admin = await adminContext.newPage();
     await admin.goto(`${base}/admin`);
     await noSeriousViolations(admin);

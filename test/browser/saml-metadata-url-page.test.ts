@@ -6,10 +6,9 @@ import { emulators } from '../../sandbox/emulators.ts';
 import { oneLoginIdp } from '../../sandbox/onelogin/idp.ts';
 import { type Sandbox, startSandbox } from '../../sandbox/server.ts';
 import type { App } from '../../src/api/env.ts';
-import { SESSION_COOKIE } from '../../src/auth/sessions.ts';
 import { type SeededOrg, seedOrg, signInAs } from '../support/fixtures.ts';
 import { createTestServices, type TestServices } from '../support/services.ts';
-import { CHROMIUM, hasChromium, launchChromium, noSeriousViolations } from './support.ts';
+import { CHROMIUM, hasChromium, launchChromium, noSeriousViolations, useSession } from './support.ts';
 
 if (!hasChromium) console.warn(`browser SAML metadata URL test skipped: ${CHROMIUM} is not installed (apt-get install chromium)`);
 
@@ -41,7 +40,7 @@ describe.skipIf(!hasChromium)('the SAML metadata URL form in a real browser', ()
     browser = await launchChromium();
     const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
     const headers = await signInAs(t.services, { id: firm.admin.id, organizationId: firm.organizationId, role: 'admin' });
-    await context.addCookies([{ name: SESSION_COOKIE, value: /cb_session=([^;]+)/.exec(headers.cookie!)![1]!, url: base }]);
+    await useSession(context, base, headers);
     admin = await context.newPage();
   }, 120_000);
 

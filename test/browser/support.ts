@@ -1,7 +1,8 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { AxeBuilder } from '@axe-core/playwright';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { expect } from 'vitest';
+import { SESSION_COOKIE } from '../../src/auth/sessions.ts';
 
 /** Debian's Chromium, driven through playwright-core; the browser tests skip (with a warning) without it. */
 export const CHROMIUM = '/usr/bin/chromium';
@@ -39,4 +40,9 @@ export async function noSeriousViolations(page: Page): Promise<void> {
   const result = await new AxeBuilder({ page }).analyze();
   const serious = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
   expect(serious.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join('; ')})`)).toEqual([]);
+}
+
+/** Signs a browser context in with a session the test helper made (`signInAs` headers), for pages at `base`. */
+export async function useSession(context: BrowserContext, base: string, headers: Record<string, string>): Promise<void> {
+  await context.addCookies([{ name: SESSION_COOKIE, value: /cb_session=([^;]+)/.exec(headers.cookie!)![1]!, url: base }]);
 }

@@ -4,12 +4,11 @@ import { type ServerType, serve } from '@hono/node-server';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/api/env.ts';
-import { SESSION_COOKIE } from '../../src/auth/sessions.ts';
 import { signingSecrets } from '../../src/webhooks/endpoints.ts';
 import { emitWebhookEvent } from '../../src/webhooks/outbox.ts';
 import { type SeededOrg, seedOrg, signInAs } from '../support/fixtures.ts';
 import { createTestServices, type TestServices } from '../support/services.ts';
-import { CHROMIUM, hasChromium, launchChromium, noSeriousViolations, SHOTS, shot } from './support.ts';
+import { CHROMIUM, hasChromium, launchChromium, noSeriousViolations, SHOTS, shot, useSession } from './support.ts';
 
 if (!hasChromium) console.warn(`browser webhooks page test skipped: ${CHROMIUM} is not installed (apt-get install chromium)`);
 
@@ -41,7 +40,7 @@ describe.skipIf(!hasChromium)('the webhooks admin page in a real browser', () =>
     // Phone width.
     context = await browser.newContext({ viewport: { width: 390, height: 844 } });
     const headers = await signInAs(t.services, { id: firm.admin.id, organizationId: firm.organizationId, role: 'admin' });
-    await context.addCookies([{ name: SESSION_COOKIE, value: /cb_session=([^;]+)/.exec(headers.cookie!)![1]!, url: base }]);
+    await useSession(context, base, headers);
     page = await context.newPage();
   }, 120_000);
 
