@@ -103,19 +103,16 @@ const caseInput = {
   assignees: ['ana.ruiz@meyer-ruiz.example'],
 };
 
-const caseExample = {
+/** What every stored record answers besides its data (a live record: `deleted` false). */
+const recordHeader = {
   id: '3f2b8c1e-5a7d-4e21-9b6c-0d4e8f1a2b3c',
-  externalId: 'case-1001',
+  externalId: 'case-2024-0117',
   version: 1,
   updatedAt: '2026-03-02T14:05:00.000Z',
-  deleted: true,
-  number: 'PI-2024-0117',
-  title: 'Miller v. Eastside Logistics',
-  clientName: 'Dana Miller',
-  status: 'open',
-  practiceArea: 'Litigation',
-  assignees: ['ana.ruiz@meyer-ruiz.example'],
+  deleted: false,
 };
+
+const caseExample = { ...recordHeader, ...caseInput };
 
 const eventInput = {
   caseExternalId: 'case-2024-0117',
@@ -138,32 +135,7 @@ const eventInput = {
   ],
 };
 
-const eventExample = {
-  id: '3f2b8c1e-5a7d-4e21-9b6c-0d4e8f1a2b3c',
-  externalId: 'case-1001',
-  version: 1,
-  updatedAt: '2026-03-02T14:05:00.000Z',
-  deleted: true,
-  caseId: 'a2d4e6f8-1b3c-4d5e-9f70-8a1b2c3d4e5f',
-  caseExternalId: '7c1f3e5a-2b4d-4e6f-8a0b-9c8d7e6f5a41',
-  kind: 'court_date',
-  title: 'Miller v. Eastside Logistics',
-  description: 'Hearing on the motion to compel',
-  location: 'Courtroom 4B, Superior Court',
-  allDay: true,
-  start: '2026-03-02T14:05:00.000Z',
-  end: '2026-03-02T14:05:00.000Z',
-  timeZone: 'Europe/Berlin',
-  startDate: '2026-03-16',
-  endDate: '2026-03-16',
-  participants: [
-    {
-      name: 'Meyer & Ruiz LLP',
-      email: 'ana.ruiz@meyer-ruiz.example',
-      role: 'admin',
-    },
-  ],
-};
+const eventExample = { ...recordHeader, externalId: 'hearing-2026-03-16', caseId: 'a2d4e6f8-1b3c-4d5e-9f70-8a1b2c3d4e5f', ...eventInput };
 
 const documentJsonInput = {
   caseExternalId: 'case-2024-0117',
@@ -175,21 +147,14 @@ const documentJsonInput = {
   content: 'JVBERi0xLjcKJUV4YW1wbGUgZG9jdW1lbnQK',
 };
 
+const { content: _content, ...documentFields } = documentJsonInput;
 const documentExample = {
-  id: '3f2b8c1e-5a7d-4e21-9b6c-0d4e8f1a2b3c',
-  externalId: 'case-1001',
-  version: 1,
-  updatedAt: '2026-03-02T14:05:00.000Z',
-  deleted: true,
+  ...recordHeader,
+  externalId: 'engagement-letter',
   caseId: 'a2d4e6f8-1b3c-4d5e-9f70-8a1b2c3d4e5f',
-  caseExternalId: '7c1f3e5a-2b4d-4e6f-8a0b-9c8d7e6f5a41',
-  title: 'Miller v. Eastside Logistics',
-  fileName: 'engagement-letter.pdf',
-  mimeType: 'application/pdf',
-  sizeBytes: 1,
-  sha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
-  author: 'Ana Ruiz',
-  documentDate: '2026-03-16',
+  ...documentFields,
+  sizeBytes: 27,
+  sha256: '344ff3c1224a0181fd823ed2cceeb4238703c9411ac1c36a47a44285c77251d4',
 };
 
 const contactInput = {
@@ -201,20 +166,7 @@ const contactInput = {
   caseExternalId: 'case-2024-0117',
 };
 
-const contact = {
-  id: '3f2b8c1e-5a7d-4e21-9b6c-0d4e8f1a2b3c',
-  externalId: 'case-1001',
-  version: 1,
-  updatedAt: '2026-03-02T14:05:00.000Z',
-  deleted: true,
-  caseId: 'a2d4e6f8-1b3c-4d5e-9f70-8a1b2c3d4e5f',
-  caseExternalId: '7c1f3e5a-2b4d-4e6f-8a0b-9c8d7e6f5a41',
-  name: 'Meyer & Ruiz LLP',
-  emails: ['ana.ruiz@meyer-ruiz.example'],
-  phones: ['+1 312 555 0100'],
-  organizationName: 'Meyer & Ruiz LLP',
-  role: 'admin',
-};
+const contact = { ...recordHeader, externalId: 'contact-meyer-ruiz', caseId: 'a2d4e6f8-1b3c-4d5e-9f70-8a1b2c3d4e5f', ...contactInput };
 
 const bulkIngestRequest = {
   items: [
@@ -222,7 +174,7 @@ const bulkIngestRequest = {
       op: 'upsert',
       type: 'case',
       externalId: 'case-2024-0117',
-      data: 'JVBERi0xLjcKJUV4YW1wbGUgZG9jdW1lbnQK',
+      data: caseInput,
       ifVersion: 1,
     },
   ],
