@@ -346,36 +346,20 @@ export async function findLiveFeed(db: Db, tokenHash: string): Promise<LiveFeed 
 export async function findLiveFeeds(db: Db, tokenHashes: readonly string[]): Promise<Map<string, LiveFeed>> {
   const out = new Map<string, LiveFeed>();
   if (!tokenHashes.length) return out;
-  const rows = await db
-    .selectFrom('ical_feeds as f')
-    .innerJoin('connections as c', 'c.id', 'f.connection_id')
-    .innerJoin('users as u', 'u.id', 'c.user_id')
-    .innerJoin('organizations as o', 'o.id', 'c.organization_id')
-    .innerJoin('consents as cs', 'cs.connection_id', 'c.id')
-    .distinctOn('f.token_hash')
-    .select([
-      'f.token_hash',
-      'f.id as feed_id',
-      'f.name',
-      'c.id as connection_id',
-      'c.organization_id',
-      'c.user_id',
-      'u.email',
-      'o.data_version',
-      'cs.id as consent_id',
-      'cs.version as consent_version',
-      'cs.case_scope',
-    ])
-    .where('f.token_hash', 'in', [...new Set(tokenHashes)])
-    .where('f.revoked_at', 'is', null)
-    .where('c.status', '=', 'active')
-    .where('c.platform', '=', icalManifest.id)
-    .where('u.status', '=', 'active')
-    .where('cs.withdrawn_at', 'is', null)
-    .where(sql<boolean>`NOT (coalesce(o.settings -> 'disabledPlatforms', '[]'::jsonb) @> ${JSON.stringify([icalManifest.id])}::jsonb)`)
-    .orderBy('f.token_hash')
-    .orderBy('cs.version', 'desc')
-    .execute();
+  // One call of the cached-plan function (migration 0026): the five-table join is not planned per fetch.
+  const { rows } = await sql<{
+    token_hash: string;
+    feed_id: string;
+    name: string;
+    connection_id: string;
+    organization_id: string;
+    user_id: string;
+    email: string;
+    data_version: number | string;
+    consent_id: string;
+    consent_version: number;
+    case_scope: CaseScope;
+  }>`SELECT * FROM casebridge_ical_live_feeds(${[...new Set(tokenHashes)]}::text[])`.execute(db);
   for (const row of rows) {
     out.set(row.token_hash, {
       feedId: row.feed_id,
