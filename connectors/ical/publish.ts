@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import { loadEventsInScope } from '../../src/cases/queries.ts';
 import { redisKey } from '../../src/redis.ts';
 import type { Services } from '../../src/services.ts';
@@ -14,15 +15,19 @@ import { hashFeedToken } from './tokens.ts';
  * Serving `GET /ical/<token>.ics`. Per request, in order:
  * 1. rate limit per token hash (Redis, ICAL_RATE_LIMIT_PER_MINUTE, a fixed window from the first
  *    fetch) — before the lookup, so unknown and live tokens behave the same way;
- * 2. one indexed query by token hash: live feed, active connection and owner, current consent, the
- *    organization's data_version (see {@link findLiveFeed}); anything else → the same 404.
- *    Steps 1 and 2 of concurrent requests share one Redis MULTI and one query (`fetch-batch.ts`);
+ * 2. one indexed lookup by token hash (a cached-plan function, migration 0026): live feed, active
+ *    connection and owner, current consent, the organization's data_version (see {@link findLiveFeed});
+ *    anything else → the same 404. Steps 1 and 2 of concurrent requests share one Redis script call
+ *    and one query (`fetch-batch.ts`);
  * 3. cache look-up by (feed, data version, consent version, …);
  * 4. the gate: a fetch answered 304 from a known ETag, and a HEAD request, are `record`ed — the gate's
- *    checks, then one `not_modified` row (nothing disclosed, nothing to write ahead of); any other fetch sends the feed
- *    item and `perform` returns the rendering of exactly
+ *    checks, then one `not_modified` row (nothing disclosed, nothing to write ahead of), committed before
+ *    the answer; any other fetch sends the feed item and `perform` returns the rendering of exactly
  *    the fields the gate released — memoised: when the released field names equal those of the cached
  *    rendering of the same data version, that rendering is reused, else it renders afresh.
+ * A HEAD or conditional GET of a token this process has already served (a token hash names one feed
+ * for good) runs steps 1–3 while the gate registers its lease (`record`'s `proceed`): the row still
+ * waits for the rate limit, the lookup and the ETag match, and nothing is written when one fails.
  * A gate refusal (withdrawn in between, platform switched off…) is the same 404.
  */
 
@@ -58,6 +63,7 @@ export function etagMatches(ifNoneMatch: string, etag: string): boolean {
 }
 
 const NOT_FOUND: FeedFetchResult = { kind: 'not_found' };
+const rateLimited = (msBeforeNext: number): FeedFetchResult => ({ kind: 'rate_limited', retryAfterSeconds: Math.max(1, Math.ceil(msBeforeNext / 1000)) });
 const ETAG_TTL_SECONDS = 7 * 24 * 3600;
 
 /** Creates the publisher of one process (its rate limiter and render cache). */
@@ -79,41 +85,97 @@ export function createFeedPublisher(services: Services): FeedPublisher {
     return key === versionKey && etag ? etag : null;
   }
 
-  function context(feed: LiveFeed, request: FeedRequest): TransferContext {
+  function context(connectionId: string, request: FeedRequest): TransferContext {
     return {
-      connectionId: feed.connectionId,
+      connectionId,
       purpose: ICAL_PURPOSE,
       actor: { kind: 'feed_fetch', ip: request.ip, userAgent: request.userAgent },
     };
+  }
+
+  /**
+   * Feeds this process has served, by token hash: a token hash names one feed of one connection for
+   * good (a rotation gives the feed a new hash), so knowing them lets a conditional GET of a known
+   * token register its lease alongside its rate limit and lookup. Only the pairing is remembered —
+   * whether the feed is live is looked up on every request — and a hash whose lookup finds nothing is
+   * forgotten.
+   */
+  const served = new LRUCache<string, { feedId: string; connectionId: string }>({ max: 10_000 });
+
+  /** The rate limit, then (allowed) the live feed: unknown and live tokens do the same work. */
+  async function admit(tokenHash: string): Promise<FeedFetchResult | LiveFeed> {
+    const limit = await consume(tokenHash);
+    if (!limit.allowed) return rateLimited(limit.msBeforeNext);
+    return (await liveFeed(tokenHash)) ?? NOT_FOUND;
+  }
+
+  /** What a HEAD or conditional GET answers without rendering, or null when it needs the feed itself. */
+  async function withoutBody(feed: LiveFeed, request: FeedRequest): Promise<FeedFetchResult | null> {
+    const versionKey = feedVersionKey({ ...feed, refreshSeconds });
+    const entry = cache.get(feed.feedId, versionKey);
+    const etag = await knownEtag(feed.feedId, versionKey, entry);
+    if (request.head) return { kind: 'head', etag };
+    return etag && request.ifNoneMatch && etagMatches(request.ifNoneMatch, etag) ? { kind: 'not_modified', etag } : null;
+  }
+
+  /**
+   * A HEAD or conditional GET of a token this process has served: the rate limit and the live-feed
+   * lookup (together) run while the gate registers the call's lease — one round trip of latency
+   * instead of three — and the gate's checks and the `not_modified` row wait for them. Anything but
+   * an answer without a body (rate limited, not found, the ETag moved) writes no row here.
+   */
+  async function knownToken(tokenHash: string, known: { feedId: string; connectionId: string }, request: FeedRequest) {
+    const checked = Promise.all([consume(tokenHash), liveFeed(tokenHash)]).then(async ([limit, feed]) => {
+      if (!limit.allowed) return { answer: rateLimited(limit.msBeforeNext), feed: null };
+      if (!feed) return { answer: NOT_FOUND, feed: null };
+      if (feed.feedId !== known.feedId || feed.connectionId !== known.connectionId) return { answer: null, feed };
+      return { answer: await withoutBody(feed, request), feed };
+    });
+    const proceed = checked.then((c) => c.answer !== null && (c.answer.kind === 'head' || c.answer.kind === 'not_modified'));
+    const ctx = context(known.connectionId, request);
+    const recorded = await services.gate.record(ctx, notModifiedItem(known.feedId), { providerStatus: request.head ? 200 : 304, proceed });
+    return { recorded, ...(await checked) };
   }
 
   return {
     cache,
     async fetch(request) {
       const tokenHash = hashFeedToken(request.token);
-      const limit = await consume(tokenHash);
-      if (!limit.allowed) return { kind: 'rate_limited', retryAfterSeconds: Math.max(1, Math.ceil(limit.msBeforeNext / 1000)) };
-      const feed = await liveFeed(tokenHash);
-      if (!feed) return NOT_FOUND;
-      const versionKey = feedVersionKey({ ...feed, refreshSeconds });
-      const ctx = context(feed, request);
-      let entry = cache.get(feed.feedId, versionKey);
-
-      if (request.head) {
-        const result = await services.gate.record(ctx, notModifiedItem(feed.feedId), { providerStatus: 200 });
-        if (result.outcome === 'blocked') return NOT_FOUND;
-        return { kind: 'head', etag: await knownEtag(feed.feedId, versionKey, entry) };
+      const known = request.head || request.ifNoneMatch ? served.get(tokenHash) : undefined;
+      let feed: LiveFeed;
+      // Whether this request's answer without a body was already tried (the ETag moved since).
+      let tried = false;
+      if (known) {
+        const fast = await knownToken(tokenHash, known, request);
+        if (fast.recorded.outcome === 'blocked') return NOT_FOUND;
+        if (fast.recorded.outcome === 'sent') return fast.answer!;
+        if (!fast.feed) {
+          if (fast.answer?.kind === 'not_found') served.delete(tokenHash);
+          return fast.answer!;
+        }
+        feed = fast.feed;
+        tried = feed.feedId === known.feedId && feed.connectionId === known.connectionId;
+      } else {
+        const admitted = await admit(tokenHash);
+        if ('kind' in admitted) return admitted;
+        feed = admitted;
       }
-
-      if (request.ifNoneMatch) {
-        const etag = await knownEtag(feed.feedId, versionKey, entry);
-        if (etag && etagMatches(request.ifNoneMatch, etag)) {
+      if (!tried && (request.head || request.ifNoneMatch)) {
+        const answer = await withoutBody(feed, request);
+        if (answer) {
           // Nothing leaves: one `not_modified` row after the gate's checks (no intent to write ahead).
-          const result = await services.gate.record(ctx, notModifiedItem(feed.feedId), { providerStatus: 304 });
+          const result = await services.gate.record(context(feed.connectionId, request), notModifiedItem(feed.feedId), {
+            providerStatus: request.head ? 200 : 304,
+          });
           if (result.outcome === 'blocked') return NOT_FOUND;
-          return { kind: 'not_modified', etag };
+          served.set(tokenHash, { feedId: feed.feedId, connectionId: feed.connectionId });
+          return answer;
         }
       }
+      served.set(tokenHash, { feedId: feed.feedId, connectionId: feed.connectionId });
+      const versionKey = feedVersionKey({ ...feed, refreshSeconds });
+      const ctx = context(feed.connectionId, request);
+      let entry = cache.get(feed.feedId, versionKey);
 
       if (!entry) {
         const events = await loadEventsInScope(db, { organizationId: feed.organizationId, userEmail: feed.userEmail, caseScope: feed.caseScope });

@@ -540,7 +540,29 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
     async record(ctx, item, details) {
       // A lease like any transfer's, so a revocation waits for this row too (none lands after it).
       const leaseId = randomUUID();
-      const epoch = await leaseAndEpoch(ctx.connectionId, leaseId);
+      const lease = leaseAndEpoch(ctx.connectionId, leaseId);
+      if (details.proceed) {
+        // The caller's check runs alongside the lease registration; declined (or failed), nothing is
+        // written and the lease is released once registered.
+        lease.catch(() => undefined);
+        const drop = () =>
+          lease.then(
+            () => void releaseLease(ctx.connectionId, leaseId),
+            () => undefined,
+          );
+        let go: boolean;
+        try {
+          go = await details.proceed;
+        } catch (err) {
+          await drop();
+          throw err;
+        }
+        if (!go) {
+          await drop();
+          return { outcome: 'failed', error: new TransferNotSentError('caller_declined'), transferId: randomUUID(), logged: 'not_sent' };
+        }
+      }
+      const epoch = await lease;
       try {
         const state = await stateFor(ctx.connectionId, epoch);
         const suppressed = await suppressedRecipients(db, state.attribution, [item]);

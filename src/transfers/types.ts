@@ -162,8 +162,13 @@ export interface OutboundGate {
    * `blocked` (with its row, committed) when the checks refuse; `sent` (value null) otherwise — as
    * soon as the `not_modified` row is queued for the log writer's next group commit (it commits a few
    * milliseconds later; the call's revocation lease is held until then). {@link settled} waits for it.
+   *
+   * `details.proceed`: the caller's own check (e.g. the iCal feed's liveness lookup), run while the
+   * gate registers the call's lease and reads the epoch instead of before it. The gate's checks and the
+   * row wait for it; when it resolves false nothing is written and the result is `failed` with
+   * `logged: 'not_sent'` (reason `caller_declined`).
    */
-  record(ctx: TransferContext, item: TransferItem, details: { providerStatus: number }): Promise<TransferResult<null>>;
+  record(ctx: TransferContext, item: TransferItem, details: { providerStatus: number; proceed?: Promise<boolean> }): Promise<TransferResult<null>>;
   /** Resolves once every row queued and every lease release made so far has landed (tests; shutdown). */
   settled(): Promise<void>;
 }

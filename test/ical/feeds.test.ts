@@ -393,6 +393,33 @@ describe('iCal feeds', () => {
       expect((await fetchFeed(rotated.url)).status).toBe(200);
     });
 
+    it('a conditional GET of a token already served (lease taken alongside the lookup) answers 404 at once after rotation or deletion, and writes no row', async () => {
+      for (const change of ['rotate', 'delete'] as const) {
+        const created = await newFeed();
+        const etag = (await fetchFeed(created.url)).headers.get('etag')!;
+        expect((await fetchFeed(created.url, { 'if-none-match': etag })).status).toBe(304);
+        expect((await t.app.request(pathOf(created.url), { method: 'HEAD', headers: { 'user-agent': UA } }, PEER)).status).toBe(200);
+        const res =
+          change === 'rotate'
+            ? await t.app.request(`/v1/ical-feeds/${created.feed.id}/rotate`, { method: 'POST', headers: member })
+            : await t.app.request(`/v1/ical-feeds/${created.feed.id}`, { method: 'DELETE', headers: member });
+        expect(res.status).toBeLessThan(300);
+        const before = (await logRows(created.feed.connectionId)).filter((r) => r.outcome === 'not_modified').length;
+        expect(before).toBe(2);
+        expect((await fetchFeed(created.url, { 'if-none-match': etag })).status).toBe(404);
+        expect((await t.app.request(pathOf(created.url), { method: 'HEAD', headers: { 'user-agent': UA } }, PEER)).status).toBe(404);
+        expect((await fetchFeed(created.url, { 'if-none-match': etag })).status).toBe(404);
+        await t.services.gate.settled();
+        const after = await logRows(created.feed.connectionId);
+        expect(after.filter((r) => r.outcome === 'not_modified')).toHaveLength(2);
+        // The new URL of a rotated feed answers as before.
+        if (change === 'rotate') {
+          const url = ((await res.json()) as FeedAnswer).url;
+          expect((await fetchFeed(url, { 'if-none-match': etag })).status).toBe(304);
+        }
+      }
+    });
+
     it('deletion: 404 at once, connection revoked through the revocation pipeline (receipt, audit), consent withdrawn, gone from the list', async () => {
       const created = await newFeed();
       const etag = (await fetchFeed(created.url)).headers.get('etag')!;

@@ -5,6 +5,7 @@ import { allowedFields, CATEGORIES, type CategoryId } from '../../src/consent/ca
 import { bumpRevocationEpoch, withdrawConsents } from '../../src/consent/service.ts';
 import { canonicalJson, sha256Hex } from '../../src/transfers/canonical.ts';
 import { assertInsideGate, gateScope } from '../../src/transfers/gate-scope.ts';
+import { inflightCount } from '../../src/transfers/inflight.ts';
 import type { TransferItem } from '../../src/transfers/types.ts';
 import { type SeededOrg, seedOrg } from '../support/fixtures.ts';
 import { createTestServices, type TestServices } from '../support/services.ts';
@@ -224,6 +225,36 @@ describe('outbound gate', () => {
       provider_status: 304,
       requester_ip: '198.51.100.4',
     });
+  });
+
+  it('record with a caller check (proceed): the row waits for it; declined, nothing is written and the lease is released', async () => {
+    const connectionId = await newConnection();
+    await consent(t.services, { connectionId, organizationId: org.organizationId, userId: org.member.id, categories: ['calendar.events'] });
+    const ctx = { connectionId, purpose: 'ical_feed', actor: { kind: 'feed_fetch' as const, ip: null, userAgent: null } };
+    const item: TransferItem = {
+      operation: 'publish',
+      categories: ['calendar.events'],
+      subjects: {},
+      recipient: { account: null, destination: 'feed:2' },
+      fields: {},
+    };
+    let allow!: (go: boolean) => void;
+    const pending = t.services.gate.record(ctx, item, { providerStatus: 304, proceed: new Promise<boolean>((r) => (allow = r)) });
+    await new Promise((r) => setTimeout(r, 30));
+    // The lease is held while the caller's check runs, and no row is written before it answers.
+    expect(await inflightCount(t.services.redis, t.config.REDIS_PREFIX, connectionId)).toBe(1);
+    expect((await logRows(t.services, org.organizationId)).filter((r) => r.connection_id === connectionId)).toEqual([]);
+    allow(true);
+    expect(await pending).toMatchObject({ outcome: 'sent', value: null });
+    const declined = await t.services.gate.record(ctx, item, { providerStatus: 304, proceed: Promise.resolve(false) });
+    expect(declined).toMatchObject({ outcome: 'failed', logged: 'not_sent' });
+    await expect(t.services.gate.record(ctx, item, { providerStatus: 304, proceed: Promise.reject(new Error('lookup failed')) })).rejects.toThrow(
+      'lookup failed',
+    );
+    await t.services.gate.settled();
+    expect(await inflightCount(t.services.redis, t.config.REDIS_PREFIX, connectionId)).toBe(0);
+    const rows = (await logRows(t.services, org.organizationId)).filter((r) => r.connection_id === connectionId);
+    expect(rows.map((r) => r.outcome)).toEqual(['not_modified']);
   });
 
   it('still logs a refusal for a connection whose row was deleted, under its organization', async () => {
