@@ -12,6 +12,8 @@ const MAX_SEGMENT = 256;
  * `GET /ical/<token>.ics`: the public subscription endpoint. The token is the only credential.
  * Unknown, rotated, deleted, revoked and withdrawn feeds all get the same 404 body after the same
  * work (rate limit + one lookup by token hash), so the answer tells nothing about which tokens exist.
+ * (A conditional GET or HEAD of a token this process served before also registers a revocation lease
+ * alongside — which tells its holder only that the token once worked.)
  * The token never reaches a log line: the request log records the route pattern, not the path.
  */
 export const icalPublicRoutes: RouteModule = (app, services) => {
