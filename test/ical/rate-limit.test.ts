@@ -53,7 +53,7 @@ describe('iCal feed rate limit', () => {
     expect(statuses).toEqual([404, 404, 404, 429]);
   });
 
-  it('counts every fetch of a batch: concurrent fetches of one token share a Redis MULTI, and only the limit passes', async () => {
+  it('counts every fetch of a batch: concurrent fetches of one token share a Redis script call, and only the limit passes', async () => {
     const unknown = `/ical/${'Y'.repeat(43)}.ics`;
     const statuses = await Promise.all(Array.from({ length: 6 }, async () => (await t.app.request(unknown)).status));
     expect(statuses.sort()).toEqual([404, 404, 404, 429, 429, 429]);
