@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyContactsPage } from '../../connectors/outlook-contacts/apply.ts';
 import type { ConnectorContext, PullPage } from '../../connectors/types.ts';
+import { cursorCte, loadCursor } from '../../src/sync/pull.ts';
 import { seedOrg } from '../support/fixtures.ts';
 import { createTestServices, type TestServices } from '../support/services.ts';
 
@@ -116,6 +117,53 @@ describe('applying a contacts page in one statement', () => {
     // Added then removed in the same page: the last entry wins.
     await apply([item('e1', 'Ed', ['ed@x.example']), removed('e1')]);
     expect((await book()).people).not.toContain('email:ed@x.example');
+  });
+
+  it("with the engine's cursor write, page and cursor are one statement: both commit, or neither", async () => {
+    const withCursor = (items: PullPage['items'], cursor: string) =>
+      applyContactsPage({ ...ctx, db: t.services.db }, items, cursorCte(connectionId, { kind: 'page', cursor }));
+    await withCursor([item('f1', 'Fay', ['fay@x.example'])], 'page-1');
+    expect((await book()).links.f1).toBe('email:fay@x.example');
+    expect(await loadCursor(t.services.db, connectionId)).toEqual({ cursor: 'page-1', kind: 'page' });
+    // An empty page (a folder listing) still stores its cursor.
+    await withCursor([], 'page-2');
+    expect((await loadCursor(t.services.db, connectionId))?.cursor).toBe('page-2');
+    // A page that fails half-way (a contact without a name) leaves the cursor where it was and writes nothing.
+    const broken = { key: 'contact:g1', deleted: false, fields: { emails: ['gil@x.example'], company: null, jobTitle: null, phones: [] } };
+    await expect(withCursor([item('h1', 'Hal', ['hal@x.example']), broken], 'page-3')).rejects.toThrow();
+    expect((await loadCursor(t.services.db, connectionId))?.cursor).toBe('page-2');
+    expect((await book()).people).not.toContain('email:hal@x.example');
+  });
+
+  it('a deleted connection takes its contacts and their links with it (organization and user keys are implied by it)', async () => {
+    const other = await t.services.db
+      .insertInto('connections')
+      .values({
+        organization_id: ctx.connection.organizationId,
+        user_id: ctx.connection.userId,
+        platform: 'outlook_contacts',
+        status: 'active',
+        settings: '{}',
+        last_error: 'null',
+        sync_progress: 'null',
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    const otherCtx = { ...ctx, connection: { ...ctx.connection, id: other.id } } as ConnectorContext;
+    await t.services.db.transaction().execute((tx) => applyContactsPage({ ...otherCtx, db: tx }, [item('o1', 'Oz', ['oz@x.example'])]));
+    const count = async (table: 'imported_contacts' | 'imported_contact_sources') =>
+      Number(
+        (
+          await t.services.db
+            .selectFrom(table)
+            .select((eb) => eb.fn.countAll<string>().as('n'))
+            .where('connection_id', '=', other.id)
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
+    expect([await count('imported_contacts'), await count('imported_contact_sources')]).toEqual([1, 1]);
+    await t.services.db.deleteFrom('connections').where('id', '=', other.id).execute();
+    expect([await count('imported_contacts'), await count('imported_contact_sources')]).toEqual([0, 0]);
   });
 
   it('writes nothing once the connection is no longer active (a revocation came between fetch and apply)', async () => {
