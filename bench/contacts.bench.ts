@@ -14,7 +14,8 @@ import { sandboxCall, setup, startSandboxProcess } from './sync.bench.ts';
  * Outlook contacts import (issue 15), against the Microsoft emulator in its own process:
  *
  * 1. Import of 10,000 contacts (3 folders, pages of PAGE_SIZE = 200, Graph's cap) by the real import worker (pull engine +
- *    gate + transfer log + apply into imported_contacts + cursor), contacts per second, against a
+ *    gate + transfer log + apply into imported_contacts + cursor), from starting the workers to the
+ *    import job's completion, contacts per second, against a
  *    baseline in the same run: a bare Graph-paging loop with the same client, token, `$select` and
  *    page size, that only counts what it reads (mean of a run before and after). Goal: ratio ≥ 0.7.
  * 2. A no-change delta run right after: Graph requests per folder. Goal: 1.
@@ -174,10 +175,21 @@ export const contactsBenchmark: Benchmark = {
       const counter = await statementCounter(services.dbKind);
       const cpu0 = process.cpuUsage();
       const t = performance.now();
+      const startedAt = Date.now();
       const load = os.loadavg()[0]!;
       const workers = await startWorkers(services, { maintenance: false });
       await waitImportIdle(services, 600_000);
-      const subjectSeconds = (performance.now() - t) / 1000;
+      const untilIdleSeconds = (performance.now() - t) / 1000;
+      // The import ends when its job completes (BullMQ's finishedOn, stamped by the worker in this
+      // process), not when the queue is next seen idle: that poll runs every 100 ms and needs two quiet
+      // reads, and the scheduler's first tick queues a second (no-change) run behind the import.
+      const importJob = (await services.queues.import.getJobs(['completed']))
+        .filter((j) => (j.data as { connectionId?: string }).connectionId === connectionId)
+        .map((j) => ({ job: j, result: j.returnvalue as { status?: string; items?: number } | null }))
+        .filter((j) => j.result?.status === 'done')
+        .sort((a, b) => (b.result?.items ?? 0) - (a.result?.items ?? 0))[0]?.job;
+      if (!importJob?.finishedOn || !importJob.processedOn) throw new Error('the import job was not found among the completed jobs');
+      const subjectSeconds = (importJob.finishedOn - startedAt) / 1000;
       const cpu = process.cpuUsage(cpu0);
       const db = counter.stop();
       const peak = rss.stop();
@@ -220,7 +232,13 @@ export const contactsBenchmark: Benchmark = {
           goal: 'ratio ≥ 0.7',
           met: subjectRate / baselineRate >= 0.7 && imported === b1.items,
           extra: {
+            // From starting the workers to the import job's completion (the subject's time).
             subjectSeconds,
+            // Of it: until the worker picked the job up; then the job itself.
+            pickupSeconds: (importJob.processedOn - startedAt) / 1000,
+            jobSeconds: (importJob.finishedOn - importJob.processedOn) / 1000,
+            // Until the queue was seen idle (the scheduler's no-change run and the idle poll included).
+            untilIdleSeconds,
             baselineRuns: [b1, b2],
             database: services.dbKind,
             cursor: cursor?.kind,
