@@ -132,26 +132,23 @@ export async function applyContactsPage(ctx: ConnectorContext, items: PullPage['
   `.execute(ctx.db);
 }
 
-/** After a from-scratch import: removes the links (and orphaned contacts) of items no longer at the provider. */
+/**
+ * After a from-scratch import: removes the links (and orphaned contacts) of items no longer at the
+ * provider. The anti-join runs in the database: the seen ids go in as one jsonb parameter and only
+ * the contacts of removed links come back (reading every link of a 10,000-contact book into the
+ * process and comparing there took ~100 ms).
+ */
 export async function sweepContacts(ctx: ConnectorContext, seen: ReadonlySet<string>): Promise<number> {
+  const kept = JSON.stringify([...seen].filter((k) => k.startsWith('contact:')).map(remoteIdOf));
   return ctx.db.transaction().execute(async (tx) => {
-    const sources = await tx
-      .selectFrom('imported_contact_sources')
-      .select(['remote_id', 'contact_id'])
-      .where('connection_id', '=', ctx.connection.id)
-      .execute();
-    const gone = sources.filter((s) => !seen.has(`contact:${s.remote_id}`));
-    if (!gone.length) return 0;
-    await tx
-      .deleteFrom('imported_contact_sources')
-      .where('connection_id', '=', ctx.connection.id)
-      .where(
-        'remote_id',
-        'in',
-        gone.map((g) => g.remote_id),
-      )
-      .execute();
-    await dropIfOrphaned(tx, [...new Set(gone.map((g) => g.contact_id))]);
-    return gone.length;
+    const { rows } = await sql<{ contact_id: string }>`
+      DELETE FROM imported_contact_sources s
+      WHERE s.connection_id = ${ctx.connection.id}
+        AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements_text(${kept}::jsonb) AS k(remote_id) WHERE k.remote_id = s.remote_id)
+      RETURNING s.contact_id
+    `.execute(tx);
+    if (!rows.length) return 0;
+    await dropIfOrphaned(tx, [...new Set(rows.map((r) => r.contact_id))]);
+    return rows.length;
   });
 }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyContactsPage } from '../../connectors/outlook-contacts/apply.ts';
+import { applyContactsPage, sweepContacts } from '../../connectors/outlook-contacts/apply.ts';
 import type { ConnectorContext, PullPage } from '../../connectors/types.ts';
 import { cursorCte, loadCursor } from '../../src/sync/pull.ts';
 import { seedOrg } from '../support/fixtures.ts';
@@ -164,6 +164,29 @@ describe('applying a contacts page in one statement', () => {
     expect([await count('imported_contacts'), await count('imported_contact_sources')]).toEqual([1, 1]);
     await t.services.db.deleteFrom('connections').where('id', '=', other.id).execute();
     expect([await count('imported_contacts'), await count('imported_contact_sources')]).toEqual([0, 0]);
+  });
+
+  it('the sweep after a from-scratch import removes the links not seen; a person goes with their last link, unless invited', async () => {
+    await apply([
+      item('s1', 'Sam', ['sam@x.example']),
+      item('s2', 'Sam 2', ['sam@x.example']),
+      item('t1', 'Tia', ['tia@x.example']),
+      item('u1', 'Uma', ['uma@x.example']),
+    ]);
+    const tia = (await book()).rows.find((r) => r.person_key === 'email:tia@x.example')!.id;
+    await t.services.db.updateTable('imported_contacts').set({ invited_at: new Date() }).where('id', '=', tia).execute();
+    const seen = new Set(
+      Object.keys((await book()).links)
+        .filter((id) => !['s2', 't1', 'u1'].includes(id))
+        .map((id) => `contact:${id}`),
+    );
+    expect(await sweepContacts(ctx, seen)).toBe(3);
+    const after = await book();
+    expect(Object.keys(after.links).sort()).toEqual([...seen].map((k) => k.slice('contact:'.length)).sort());
+    expect(after.links.s1).toBe('email:sam@x.example');
+    expect(after.people).toContain('email:tia@x.example');
+    expect(after.people).not.toContain('email:uma@x.example');
+    expect(await sweepContacts(ctx, seen)).toBe(0);
   });
 
   it('writes nothing once the connection is no longer active (a revocation came between fetch and apply)', async () => {
