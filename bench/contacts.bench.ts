@@ -1,11 +1,14 @@
+import fs from 'node:fs';
 import os from 'node:os';
 import v8 from 'node:v8';
 import vm from 'node:vm';
+import { sql } from 'kysely';
 import { openGraph } from '../connectors/outlook-contacts/client.ts';
 import { contactSelect, PAGE_SIZE } from '../connectors/outlook-contacts/delta.ts';
 import { startWorkers } from '../queues/index.ts';
 import { CSRF_HEADER, SESSION_COOKIE } from '../src/auth/sessions.ts';
 import { vaultFor } from '../src/connections/token-refresh.ts';
+import type { Services } from '../src/services.ts';
 import { loadCursor } from '../src/sync/pull.ts';
 import { gateScope } from '../src/transfers/gate-scope.ts';
 import { waitImportIdle } from '../test/outlook/support/queues.ts';
@@ -99,7 +102,7 @@ async function statementCounter(kind: string): Promise<{ stop(): { statements: n
     statements += 1;
     const text = typeof args[0] === 'string' ? args[0] : String((args[0] as { text?: string } | undefined)?.text ?? '');
     // The statement's first words and table: enough to tell apply, cursor, log rows and BEGIN/COMMIT apart.
-    const kindOf = /^\s*(with live|begin|commit|rollback|insert into "?\w+|update "?\w+|delete from "?\w+|select)/i.exec(text)?.[1]?.toLowerCase() ?? 'other';
+    const kindOf = /^\s*(with \w+|begin|commit|rollback|insert into "?\w+|update "?\w+|delete from "?\w+|select)/i.exec(text)?.[1]?.toLowerCase() ?? 'other';
     byKind[kindOf] ??= { n: 0, ms: 0 };
     const k = byKind[kindOf];
     k.n += 1;
@@ -120,6 +123,57 @@ async function statementCounter(kind: string): Promise<{ stop(): { statements: n
       return { statements, ms, byKind };
     },
   };
+}
+
+/**
+ * CPU time (ms) of the PostgreSQL backends serving THIS process (its pool's connections, matched by
+ * client port through /proc; the server runs on this host): load-robust, unlike their wall time.
+ * Null when /proc or the server's processes cannot be read.
+ */
+async function backendCpu(db: Services['db']): Promise<{ read(): Promise<number | null> }> {
+  const ownPorts = (): Set<number> => {
+    const inodes = new Set<string>();
+    for (const fd of fs.readdirSync('/proc/self/fd')) {
+      try {
+        const link = fs.readlinkSync(`/proc/self/fd/${fd}`);
+        if (link.startsWith('socket:[')) inodes.add(link.slice(8, -1));
+      } catch {}
+    }
+    const ports = new Set<number>();
+    for (const file of ['/proc/self/net/tcp', '/proc/self/net/tcp6']) {
+      for (const line of fs.readFileSync(file, 'utf8').split('\n').slice(1)) {
+        const c = line.trim().split(/\s+/);
+        if (c.length > 9 && inodes.has(c[9]!)) ports.add(Number.parseInt(c[1]!.split(':')[1]!, 16));
+      }
+    }
+    return ports;
+  };
+  const ticks = (pid: number): number => {
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return Number(f[11]) + Number(f[12]);
+  };
+  const sample = async (): Promise<Map<number, number>> => {
+    const ports = ownPorts();
+    const { rows } = await sql<{ pid: number; port: number | null }>`SELECT pid, client_port AS port FROM pg_stat_activity`.execute(db);
+    return new Map(rows.filter((r) => r.port !== null && ports.has(r.port)).map((r) => [r.pid, ticks(r.pid)]));
+  };
+  const tick = 1000 / 100; // USER_HZ
+  try {
+    const before = await sample();
+    return {
+      async read() {
+        try {
+          let total = 0;
+          for (const [pid, t] of await sample()) total += t - (before.get(pid) ?? 0);
+          return total * tick;
+        } catch {
+          return null;
+        }
+      },
+    };
+  } catch {
+    return { read: async () => null };
+  }
 }
 
 const mib = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
@@ -201,6 +255,7 @@ export const contactsBenchmark: Benchmark = {
       const idle = idleParts.rss;
       const rss = rssSampler();
       const counter = await statementCounter(services.dbKind);
+      const backends = services.dbKind === 'postgres' ? await backendCpu(services.db) : null;
       const cpu0 = process.cpuUsage();
       const t = performance.now();
       const startedAt = Date.now();
@@ -219,6 +274,7 @@ export const contactsBenchmark: Benchmark = {
       if (!importJob?.finishedOn || !importJob.processedOn) throw new Error('the import job was not found among the completed jobs');
       const subjectSeconds = (importJob.finishedOn - startedAt) / 1000;
       const cpu = process.cpuUsage(cpu0);
+      const backendMs = (await backends?.read()) ?? null;
       const db = counter.stop();
       const peakParts = rss.stop();
       const peak = peakParts.rss;
@@ -276,6 +332,8 @@ export const contactsBenchmark: Benchmark = {
             // Every round trip of this process during the import (engine, gate log, apply, cursor, API).
             statementsPerPage: pages ? db.statements / pages : null,
             dbMsPerPage: pages ? db.ms / pages : null,
+            // CPU of the PostgreSQL backends of this process until the queue was idle, per page (10 ms ticks).
+            backendCpuMsPerPage: pages && backendMs !== null ? backendMs / pages : null,
             byStatement: db.byKind,
             cpuMsPerContact: imported ? (cpu.user + cpu.system) / 1000 / imported : null,
           },
