@@ -95,6 +95,34 @@ describe('applying a contacts page in one statement', () => {
     expect(again.rows.map((r) => r.id)).toEqual(first.rows.map((r) => r.id));
   });
 
+  it('an unchanged person or link is not rewritten (a replay or a 410 resync writes nothing); a changed one is', async () => {
+    const stamps = async () => {
+      const person = await t.services.db
+        .selectFrom('imported_contacts')
+        .select(['display_name', 'updated_at'])
+        .where('connection_id', '=', connectionId)
+        .where('person_key', '=', 'email:vic@x.example')
+        .executeTakeFirstOrThrow();
+      const link = await t.services.db
+        .selectFrom('imported_contact_sources')
+        .select('updated_at')
+        .where('connection_id', '=', connectionId)
+        .where('remote_id', '=', 'v1')
+        .executeTakeFirstOrThrow();
+      return { name: person.display_name, person: person.updated_at.getTime(), link: link.updated_at.getTime() };
+    };
+    await apply([item('v1', 'Vic', ['vic@x.example'])]);
+    const first = await stamps();
+    await new Promise((r) => setTimeout(r, 5));
+    await apply([item('v1', 'Vic', ['vic@x.example'])]);
+    expect(await stamps()).toEqual(first);
+    await apply([item('v1', 'Victor', ['vic@x.example'])]);
+    const renamed = await stamps();
+    expect(renamed.name).toBe('Victor');
+    expect(renamed.person).toBeGreaterThan(first.person);
+    expect(renamed.link).toBe(first.link);
+  });
+
   it('an item whose first address changes moves to the new person; the old one goes with its last link, unless invited', async () => {
     await apply([item('c1', 'Cy', ['cy@x.example']), item('d1', 'Di', ['di@x.example'])]);
     const invitedId = (await book()).rows.find((r) => r.person_key === 'email:di@x.example')!.id;
