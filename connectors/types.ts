@@ -1,3 +1,4 @@
+import type { RawBuilder } from 'kysely';
 import type { z } from 'zod';
 import type { RouteModule } from '../src/api/env.ts';
 import type { DocumentWithCase, EventWithCase } from '../src/cases/queries.ts';
@@ -313,6 +314,14 @@ export interface ConnectorPull {
    * transaction — write through them, open no transaction of your own.
    */
   applyPage(ctx: ConnectorContext, items: PullPage['items']): Promise<void>;
+  /**
+   * Optional, instead of `applyPage`: applies a page AND stores its cursor in ONE statement that is
+   * its own transaction (no BEGIN/COMMIT round trips). `storeCursor` is a data-modifying CTE
+   * (`name AS (…)`) the statement must put in its WITH list; page and cursor then commit together
+   * exactly as in the engine's transaction. `ctx.db` is the database (not a transaction): send
+   * exactly one statement, whatever the page holds (an empty page still stores its cursor).
+   */
+  applyPageWithCursor?(ctx: ConnectorContext, items: PullPage['items'], storeCursor: RawBuilder<unknown>): Promise<void>;
   /**
    * After a from-scratch import that ran to the end: removes what was imported before and is no
    * longer at the provider (its keys are not in `seen`).

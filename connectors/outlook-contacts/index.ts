@@ -35,6 +35,7 @@ export const outlookContacts: Connector = {
   pull: {
     fetchPage: fetchContactsPage,
     applyPage: applyContactsPage,
+    applyPageWithCursor: applyContactsPage,
     sweep: sweepContacts,
     classifyError: classifyGraphError,
   },

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyContactsPage } from '../../connectors/outlook-contacts/apply.ts';
+import { applyContactsPage, sweepContacts } from '../../connectors/outlook-contacts/apply.ts';
 import type { ConnectorContext, PullPage } from '../../connectors/types.ts';
+import { cursorCte, loadCursor } from '../../src/sync/pull.ts';
 import { seedOrg } from '../support/fixtures.ts';
 import { createTestServices, type TestServices } from '../support/services.ts';
 
@@ -94,6 +95,34 @@ describe('applying a contacts page in one statement', () => {
     expect(again.rows.map((r) => r.id)).toEqual(first.rows.map((r) => r.id));
   });
 
+  it('an unchanged person or link is not rewritten (a replay or a 410 resync writes nothing); a changed one is', async () => {
+    const stamps = async () => {
+      const person = await t.services.db
+        .selectFrom('imported_contacts')
+        .select(['display_name', 'updated_at'])
+        .where('connection_id', '=', connectionId)
+        .where('person_key', '=', 'email:vic@x.example')
+        .executeTakeFirstOrThrow();
+      const link = await t.services.db
+        .selectFrom('imported_contact_sources')
+        .select('updated_at')
+        .where('connection_id', '=', connectionId)
+        .where('remote_id', '=', 'v1')
+        .executeTakeFirstOrThrow();
+      return { name: person.display_name, person: person.updated_at.getTime(), link: link.updated_at.getTime() };
+    };
+    await apply([item('v1', 'Vic', ['vic@x.example'])]);
+    const first = await stamps();
+    await new Promise((r) => setTimeout(r, 5));
+    await apply([item('v1', 'Vic', ['vic@x.example'])]);
+    expect(await stamps()).toEqual(first);
+    await apply([item('v1', 'Victor', ['vic@x.example'])]);
+    const renamed = await stamps();
+    expect(renamed.name).toBe('Victor');
+    expect(renamed.person).toBeGreaterThan(first.person);
+    expect(renamed.link).toBe(first.link);
+  });
+
   it('an item whose first address changes moves to the new person; the old one goes with its last link, unless invited', async () => {
     await apply([item('c1', 'Cy', ['cy@x.example']), item('d1', 'Di', ['di@x.example'])]);
     const invitedId = (await book()).rows.find((r) => r.person_key === 'email:di@x.example')!.id;
@@ -116,6 +145,76 @@ describe('applying a contacts page in one statement', () => {
     // Added then removed in the same page: the last entry wins.
     await apply([item('e1', 'Ed', ['ed@x.example']), removed('e1')]);
     expect((await book()).people).not.toContain('email:ed@x.example');
+  });
+
+  it("with the engine's cursor write, page and cursor are one statement: both commit, or neither", async () => {
+    const withCursor = (items: PullPage['items'], cursor: string) =>
+      applyContactsPage({ ...ctx, db: t.services.db }, items, cursorCte(connectionId, { kind: 'page', cursor }));
+    await withCursor([item('f1', 'Fay', ['fay@x.example'])], 'page-1');
+    expect((await book()).links.f1).toBe('email:fay@x.example');
+    expect(await loadCursor(t.services.db, connectionId)).toEqual({ cursor: 'page-1', kind: 'page' });
+    // An empty page (a folder listing) still stores its cursor.
+    await withCursor([], 'page-2');
+    expect((await loadCursor(t.services.db, connectionId))?.cursor).toBe('page-2');
+    // A page that fails half-way (a contact without a name) leaves the cursor where it was and writes nothing.
+    const broken = { key: 'contact:g1', deleted: false, fields: { emails: ['gil@x.example'], company: null, jobTitle: null, phones: [] } };
+    await expect(withCursor([item('h1', 'Hal', ['hal@x.example']), broken], 'page-3')).rejects.toThrow();
+    expect((await loadCursor(t.services.db, connectionId))?.cursor).toBe('page-2');
+    expect((await book()).people).not.toContain('email:hal@x.example');
+  });
+
+  it('a deleted connection takes its contacts and their links with it (organization and user keys are implied by it)', async () => {
+    const other = await t.services.db
+      .insertInto('connections')
+      .values({
+        organization_id: ctx.connection.organizationId,
+        user_id: ctx.connection.userId,
+        platform: 'outlook_contacts',
+        status: 'active',
+        settings: '{}',
+        last_error: 'null',
+        sync_progress: 'null',
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    const otherCtx = { ...ctx, connection: { ...ctx.connection, id: other.id } } as ConnectorContext;
+    await t.services.db.transaction().execute((tx) => applyContactsPage({ ...otherCtx, db: tx }, [item('o1', 'Oz', ['oz@x.example'])]));
+    const count = async (table: 'imported_contacts' | 'imported_contact_sources') =>
+      Number(
+        (
+          await t.services.db
+            .selectFrom(table)
+            .select((eb) => eb.fn.countAll<string>().as('n'))
+            .where('connection_id', '=', other.id)
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
+    expect([await count('imported_contacts'), await count('imported_contact_sources')]).toEqual([1, 1]);
+    await t.services.db.deleteFrom('connections').where('id', '=', other.id).execute();
+    expect([await count('imported_contacts'), await count('imported_contact_sources')]).toEqual([0, 0]);
+  });
+
+  it('the sweep after a from-scratch import removes the links not seen; a person goes with their last link, unless invited', async () => {
+    await apply([
+      item('s1', 'Sam', ['sam@x.example']),
+      item('s2', 'Sam 2', ['sam@x.example']),
+      item('t1', 'Tia', ['tia@x.example']),
+      item('u1', 'Uma', ['uma@x.example']),
+    ]);
+    const tia = (await book()).rows.find((r) => r.person_key === 'email:tia@x.example')!.id;
+    await t.services.db.updateTable('imported_contacts').set({ invited_at: new Date() }).where('id', '=', tia).execute();
+    const seen = new Set(
+      Object.keys((await book()).links)
+        .filter((id) => !['s2', 't1', 'u1'].includes(id))
+        .map((id) => `contact:${id}`),
+    );
+    expect(await sweepContacts(ctx, seen)).toBe(3);
+    const after = await book();
+    expect(Object.keys(after.links).sort()).toEqual([...seen].map((k) => k.slice('contact:'.length)).sort());
+    expect(after.links.s1).toBe('email:sam@x.example');
+    expect(after.people).toContain('email:tia@x.example');
+    expect(after.people).not.toContain('email:uma@x.example');
+    expect(await sweepContacts(ctx, seen)).toBe(0);
   });
 
   it('writes nothing once the connection is no longer active (a revocation came between fetch and apply)', async () => {

@@ -21,6 +21,7 @@ import * as m0021 from './0021-imanage-firm-settings.ts';
 import * as m0023 from './0023-api-key-scopes.ts';
 import * as m0024 from './0024-webhooks.ts';
 import * as m0026 from './0026-ical-live-feeds.ts';
+import * as m0028 from './0028-imported-contacts-implied-keys.ts';
 
 /**
  * Every migration, in order. Static imports (not a folder scan) so the list is the same under tsx,
@@ -49,4 +50,5 @@ export const migrations: Record<string, Migration> = {
   '0023-api-key-scopes': m0023,
   '0024-webhooks': m0024,
   '0026-ical-live-feeds': m0026,
+  '0028-imported-contacts-implied-keys': m0028,
 };
