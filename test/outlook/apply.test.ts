@@ -194,6 +194,28 @@ describe('applying a contacts page in one statement', () => {
     expect([await count('imported_contacts'), await count('imported_contact_sources')]).toEqual([0, 0]);
   });
 
+  it("a contact's organization and user must be its connection's (one composite key checks them)", async () => {
+    const stranger = await t.services.db
+      .insertInto('users')
+      .values({ organization_id: ctx.connection.organizationId, email: 'stranger@x.example', name: 'Stranger', role: 'member', picture_url: null })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    await expect(
+      t.services.db
+        .insertInto('imported_contacts')
+        .values({
+          connection_id: ctx.connection.id,
+          organization_id: ctx.connection.organizationId,
+          user_id: stranger.id,
+          person_key: 'email:mismatch@x.example',
+          display_name: 'Mismatch',
+          emails: '[]',
+          phones: '[]',
+        })
+        .execute(),
+    ).rejects.toThrow(/imported_contacts_connection_fkey/);
+  });
+
   it('the sweep after a from-scratch import removes the links not seen; a person goes with their last link, unless invited', async () => {
     await apply([
       item('s1', 'Sam', ['sam@x.example']),
