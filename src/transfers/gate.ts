@@ -6,7 +6,7 @@
  * 1. **Load.** The connection (status, platform, organization, user, external account), the
  *    organization's `settings.disabledPlatforms` and the connection's consent are cached in the
  *    process, keyed by (connection id, revocation epoch). The epoch is read from Redis with ONE round
- *    trip per gate call — a MULTI that also registers the call's in-flight lease (`inflight.ts`) — so
+ *    trip per gate call — one atomic script call that also registers the call's in-flight lease (`inflight.ts`) — so
  *    a withdrawal or revocation (which bumps the epoch, see `consent/service.ts#bumpRevocationEpoch`)
  *    is seen by every process at its next call, a running job stops at its next call, and a
  *    revocation that waits for leases knows no call it did not stop is still going out. A long
@@ -215,11 +215,11 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
   const defaultConcurrency = deps.options?.concurrency ?? 4;
   const recheckMs = deps.options?.epochRecheckMs ?? 25;
   const cache = new Map<string, CacheEntry>();
-  // Lease registrations and releases of concurrent calls share one Redis MULTI (see `LeaseBatcher`).
+  // Lease registrations and releases of concurrent calls share one Redis script call (see `LeaseBatcher`).
   const leases = new LeaseBatcher(redis, redisPrefix);
 
   /**
-   * Registers (or extends) this call's in-flight lease and reads the revocation epoch in one MULTI
+   * Registers (or extends) this call's in-flight lease and reads the revocation epoch atomically
    * (see `inflight.ts`): a revocation bumps the epoch and then waits for leases, so every transfer
    * either sees the new epoch or finishes before the revocation answers.
    */
