@@ -64,7 +64,6 @@
  * code under `connectors/` or `queues/` imports an HTTP client or provider SDK or calls `fetch`.
  */
 import { randomUUID } from 'node:crypto';
-import pLimit from 'p-limit';
 import { currentConsent, toConsent } from '../consent/service.ts';
 import type { Db } from '../db/database.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -423,106 +422,119 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
         count(state.attribution, items[i]!, 'not_sent');
       };
 
-      const limit = pLimit(concurrency);
-      await Promise.all(
-        items.map((item, i) =>
-          limit(async () => {
-            const decision = decisions[i]!;
-            const row = base[i];
-            if (!decision.allowed) {
-              if (row) recordOutcome(row);
-              results[i] = { outcome: 'blocked', reason: decision.reason, transferId: row?.id ?? randomUUID() };
-              count(state.attribution, item, 'blocked');
-              return;
-            }
-            if (!row) return notSent(i, 'connection_unknown');
-            if (intentFailure) return notSent(i, 'intent_not_written');
-            if (options?.signal?.aborted) return notSent(i, abortReason(options.signal));
-            const skip = options?.beforeSend?.(item, i);
-            if (skip) return notSent(i, skip);
-            const current = await stillAllowed(i, recheckMs);
-            if (!current.allowed) {
-              // Refused at the last moment: against its intent when one was written ahead, else a plain
-              // refusal row (nothing was about to leave).
-              const ahead = intentWrites.get(i);
-              const intent = ahead && (await ahead) ? intentRows.get(i)! : null;
-              recordOutcome(
-                intent
-                  ? { ...intent, id: randomUUID(), intentId: intent.id, outcome: 'blocked', reason: current.reason, createdAt: new Date() }
-                  : { ...row, outcome: 'blocked', reason: current.reason, payloadSha256: null, payloadBytes: null, createdAt: new Date() },
-              );
-              results[i] = { outcome: 'blocked', reason: current.reason, transferId: row.id };
-              count(state.attribution, item, 'blocked');
-              return;
-            }
-            // Write ahead: this item's intent (usually written already, while earlier calls were out),
-            // committed before its call; and the next items' intents, written while this call is out.
-            // Intents ready at the same time — here or in other gate calls of the process — share a statement.
-            let own = intentWrites.get(i);
-            if (!own) own = writeIntents([i, ...lookahead(i)]);
-            else {
-              const ahead = lookahead(i);
-              if (ahead.length) void writeIntents(ahead);
-            }
-            if (!(await own)) return notSent(i, 'intent_not_written');
-            const intent = intentRows.get(i)!;
-            // Waiting for the commit took time: make sure the epoch read this call leaves on is recent.
-            const final = await stillAllowed(i, MAX_EPOCH_AGE_MS);
-            if (!final.allowed) {
-              recordOutcome({ ...intent, id: randomUUID(), intentId: intent.id, outcome: 'not_sent', reason: final.reason, createdAt: new Date() });
-              results[i] = { outcome: 'blocked', reason: final.reason, transferId: intent.id };
-              count(state.attribution, item, 'not_sent');
-              return;
-            }
-            // The caller stopped (e.g. a 429 paused the account) while the intent was being committed:
-            // the call does not leave (its intent gets a `not_sent` row).
-            if (options?.signal?.aborted) return notSent(i, abortReason(options.signal));
-            const started = performance.now();
-            try {
-              const done = await observeProviderCall(
-                { platform: intent.platform, operation: item.operation, transferId: intent.id, connectionId: ctx.connectionId, purpose: ctx.purpose },
-                () =>
-                  gateScope.run({ transferId: intent.id, connectionId: ctx.connectionId, purpose: ctx.purpose }, () =>
-                    perform({ ...decision.minimised }, item, i),
-                  ),
-              );
-              const outcome = done.notModified ? 'not_modified' : intent.direction === 'inbound' ? 'received' : 'sent';
-              recordOutcome({
-                ...intent,
-                id: randomUUID(),
-                intentId: intent.id,
-                outcome,
-                subjects: done.subjects ? normaliseSubjects({ ...mergeSubjects(intent.subjects, done.subjects) }) : intent.subjects,
-                providerStatus: done.status ?? null,
-                remoteId: cleanText(done.remoteId ?? null, 1024),
-                reason: cleanText(done.note ?? null, 200),
-                payloadBytes: done.notModified ? 0 : (done.bytes ?? intent.payloadBytes),
-                durationMs: Math.round(performance.now() - started),
-                createdAt: new Date(),
-              });
-              results[i] = { outcome: 'sent', value: done.value, transferId: intent.id };
-              count(state.attribution, item, outcome);
-            } catch (error) {
-              // What the error says about the write: the provider refused it (`failed`), it never left
-              // (`not_sent`), or it may have been applied (`unknown`, resolved later by reading the provider).
-              const { outcome, summary } = failedCallOutcome(error);
-              recordOutcome({
-                ...intent,
-                id: randomUUID(),
-                intentId: intent.id,
-                outcome,
-                providerStatus: summary.providerStatus,
-                errorClass: summary.errorClass,
-                errorMessage: summary.errorMessage,
-                durationMs: Math.round(performance.now() - started),
-                createdAt: new Date(),
-              });
-              results[i] = { outcome: 'failed', error, transferId: intent.id, logged: outcome };
-              count(state.attribution, item, outcome);
-            }
-          }),
-        ),
-      );
+      /** One item: refused, not sent, or its call made and its outcome buffered. */
+      const transfer = async (i: number): Promise<void> => {
+        const item = items[i]!;
+        const decision = decisions[i]!;
+        const row = base[i];
+        if (!decision.allowed) {
+          if (row) recordOutcome(row);
+          results[i] = { outcome: 'blocked', reason: decision.reason, transferId: row?.id ?? randomUUID() };
+          count(state.attribution, item, 'blocked');
+          return;
+        }
+        if (!row) return notSent(i, 'connection_unknown');
+        if (intentFailure) return notSent(i, 'intent_not_written');
+        if (options?.signal?.aborted) return notSent(i, abortReason(options.signal));
+        const skip = options?.beforeSend?.(item, i);
+        if (skip) return notSent(i, skip);
+        const current = await stillAllowed(i, recheckMs);
+        if (!current.allowed) {
+          // Refused at the last moment: against its intent when one was written ahead, else a plain
+          // refusal row (nothing was about to leave).
+          const ahead = intentWrites.get(i);
+          const intent = ahead && (await ahead) ? intentRows.get(i)! : null;
+          recordOutcome(
+            intent
+              ? { ...intent, id: randomUUID(), intentId: intent.id, outcome: 'blocked', reason: current.reason, createdAt: new Date() }
+              : { ...row, outcome: 'blocked', reason: current.reason, payloadSha256: null, payloadBytes: null, createdAt: new Date() },
+          );
+          results[i] = { outcome: 'blocked', reason: current.reason, transferId: row.id };
+          count(state.attribution, item, 'blocked');
+          return;
+        }
+        // Write ahead: this item's intent (usually written already, while earlier calls were out),
+        // committed before its call; and the next items' intents, written while this call is out.
+        // Intents ready at the same time — here or in other gate calls of the process — share a statement.
+        let own = intentWrites.get(i);
+        if (!own) own = writeIntents([i, ...lookahead(i)]);
+        else {
+          const ahead = lookahead(i);
+          if (ahead.length) void writeIntents(ahead);
+        }
+        if (!(await own)) return notSent(i, 'intent_not_written');
+        const intent = intentRows.get(i)!;
+        // Waiting for the commit took time: make sure the epoch read this call leaves on is recent.
+        const final = await stillAllowed(i, MAX_EPOCH_AGE_MS);
+        if (!final.allowed) {
+          recordOutcome({ ...intent, id: randomUUID(), intentId: intent.id, outcome: 'not_sent', reason: final.reason, createdAt: new Date() });
+          results[i] = { outcome: 'blocked', reason: final.reason, transferId: intent.id };
+          count(state.attribution, item, 'not_sent');
+          return;
+        }
+        // The caller stopped (e.g. a 429 paused the account) while the intent was being committed:
+        // the call does not leave (its intent gets a `not_sent` row).
+        if (options?.signal?.aborted) return notSent(i, abortReason(options.signal));
+        const started = performance.now();
+        try {
+          const done = await observeProviderCall(
+            { platform: intent.platform, operation: item.operation, transferId: intent.id, connectionId: ctx.connectionId, purpose: ctx.purpose },
+            () =>
+              gateScope.run({ transferId: intent.id, connectionId: ctx.connectionId, purpose: ctx.purpose }, () => perform({ ...decision.minimised }, item, i)),
+          );
+          const outcome = done.notModified ? 'not_modified' : intent.direction === 'inbound' ? 'received' : 'sent';
+          recordOutcome({
+            ...intent,
+            id: randomUUID(),
+            intentId: intent.id,
+            outcome,
+            subjects: done.subjects ? normaliseSubjects({ ...mergeSubjects(intent.subjects, done.subjects) }) : intent.subjects,
+            providerStatus: done.status ?? null,
+            remoteId: cleanText(done.remoteId ?? null, 1024),
+            reason: cleanText(done.note ?? null, 200),
+            payloadBytes: done.notModified ? 0 : (done.bytes ?? intent.payloadBytes),
+            durationMs: Math.round(performance.now() - started),
+            createdAt: new Date(),
+          });
+          results[i] = { outcome: 'sent', value: done.value, transferId: intent.id };
+          count(state.attribution, item, outcome);
+        } catch (error) {
+          // What the error says about the write: the provider refused it (`failed`), it never left
+          // (`not_sent`), or it may have been applied (`unknown`, resolved later by reading the provider).
+          const { outcome, summary } = failedCallOutcome(error);
+          recordOutcome({
+            ...intent,
+            id: randomUUID(),
+            intentId: intent.id,
+            outcome,
+            providerStatus: summary.providerStatus,
+            errorClass: summary.errorClass,
+            errorMessage: summary.errorMessage,
+            durationMs: Math.round(performance.now() - started),
+            createdAt: new Date(),
+          });
+          results[i] = { outcome: 'failed', error, transferId: intent.id, logged: outcome };
+          count(state.attribution, item, outcome);
+        }
+      };
+      // `concurrency` workers take the items in order (a plain pool: no per-item queue entry or async
+      // resource). An unexpected error (e.g. Redis failing an epoch re-read) stops the chunk: no item
+      // starts after it, the calls already out finish and have their outcomes, then the call rejects.
+      let next = 0;
+      let failure: { error: unknown } | null = null;
+      const worker = async (): Promise<void> => {
+        while (!failure && next < items.length) {
+          try {
+            await transfer(next++);
+          } catch (error) {
+            failure ??= { error };
+          }
+        }
+      };
+      const workers: Array<Promise<void>> = [];
+      for (let w = Math.min(concurrency, items.length); w > 0; w--) workers.push(worker());
+      await Promise.all(workers);
+      if (failure) throw (failure as { error: unknown }).error;
       // Only an intent write can fail here (perform's errors are outcomes): the calls after it were not
       // made; the calls that were made have their outcome rows (see the caller).
       if (intentFailure) throw (intentFailure as { error: unknown }).error;
