@@ -45,7 +45,7 @@
  *    the chunk is made, and the call rejects after the outcomes of the calls that were made are written.
  *    Every call leaves on an epoch read less than {@link MAX_EPOCH_AGE_MS} old (25 ms normally), so a
  *    revocation whose drain deadline is longer knows that no call starts after it answers.
- * 5. **Perform** with bounded concurrency (p-limit), inside {@link gateScope} so gated clients can
+ * 5. **Perform** with bounded concurrency (a pool of `concurrency` workers), inside {@link gateScope} so gated clients can
  *    check they are called from here. Never retried here: a `failed` result carries the error and
  *    the queue decides.
  * 6. **Outcome rows**, saying only what is known: `sent` | `received` (inbound) | `not_modified`;
