@@ -333,24 +333,35 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
        * leaves). A read that was under way for longer than MAX_EPOCH_AGE_MS is repeated, so a call that
        * starts after a revocation's drain deadline (longer than that) has always seen its epoch bump.
        */
-      const stillAllowed = async (i: number, maxAgeMs: number): Promise<Decision> => {
-        const original = decisions[i]!;
-        while (Date.now() - lastEpochCheck >= maxAgeMs) {
-          recheck ??= (async () => {
-            const issued = Date.now();
-            const now = await leaseAndEpoch(ctx.connectionId, leaseId);
-            lastEpochCheck = issued;
-            if (now === epoch) return;
+      /**
+       * Re-reads the epoch (extending the lease), one read at a time for the chunk. The read's time
+       * counts only once what it found is in force: a call checking meanwhile either waits for it or
+       * relies on the previous read, never on a new epoch with the old state.
+       */
+      const refreshEpoch = (): Promise<void> => {
+        recheck ??= (async () => {
+          const issued = Date.now();
+          const now = await leaseAndEpoch(ctx.connectionId, leaseId);
+          if (now !== epoch) {
+            const fresh = await stateFor(ctx.connectionId, now);
+            const areas = await practiceAreasFor(db, fresh, items);
+            latest = fresh;
+            latestAreas = areas;
             epoch = now;
-            latest = await stateFor(ctx.connectionId, now);
-            latestAreas = await practiceAreasFor(db, latest, items);
             // Revoked or withdrawn: write the outcomes of the calls already finished now, so that a
             // waiting revocation sees which calls are really still under way.
             flush();
-          })().finally(() => {
-            recheck = null;
-          });
-          await recheck;
+          }
+          lastEpochCheck = issued;
+        })().finally(() => {
+          recheck = null;
+        });
+        return recheck;
+      };
+      const stillAllowed = async (i: number, maxAgeMs: number): Promise<Decision> => {
+        const original = decisions[i]!;
+        while (Date.now() - lastEpochCheck >= maxAgeMs) {
+          await refreshEpoch();
           if (Date.now() - lastEpochCheck < MAX_EPOCH_AGE_MS) break;
         }
         if (latest === state) return original;
@@ -516,12 +527,16 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
           results[i] = { outcome: 'failed', error, transferId: intent.id, logged: outcome };
           count(state.attribution, item, outcome);
         }
+        // Items are still to start: re-read the epoch now, in the background, once half the re-check
+        // interval has passed, so the next call finds a recent read instead of waiting for one.
+        if (next < items.length && !recheck && Date.now() - lastEpochCheck >= recheckMs / 2) refreshEpoch().catch(() => undefined);
       };
       // `concurrency` workers take the items in order (a plain pool: no per-item queue entry or async
       // resource). An unexpected error (e.g. Redis failing an epoch re-read) stops the chunk: no item
       // starts after it, the calls already out finish and have their outcomes, then the call rejects.
       let next = 0;
       let failure: { error: unknown } | null = null;
+      let draining = false;
       const worker = async (): Promise<void> => {
         while (!failure && next < items.length) {
           try {
@@ -529,6 +544,12 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
           } catch (error) {
             failure ??= { error };
           }
+        }
+        // The first worker to run out of items: every item has started, so write the outcomes buffered
+        // so far while the last calls are out; only theirs are left for the statement the caller awaits.
+        if (!draining && items.length > concurrency) {
+          draining = true;
+          flush();
         }
       };
       const workers: Array<Promise<void>> = [];
