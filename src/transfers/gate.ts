@@ -328,12 +328,6 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
       let recheck: Promise<void> | null = null;
 
       /**
-       * Has a withdrawal/revocation landed since the chunk started? Uses an epoch read at most `maxAgeMs`
-       * old (`recheckMs` between the items of a long chunk; {@link MAX_EPOCH_AGE_MS} right before a call
-       * leaves). A read that was under way for longer than MAX_EPOCH_AGE_MS is repeated, so a call that
-       * starts after a revocation's drain deadline (longer than that) has always seen its epoch bump.
-       */
-      /**
        * Re-reads the epoch (extending the lease), one read at a time for the chunk. The read's time
        * counts only once what it found is in force: a call checking meanwhile either waits for it or
        * relies on the previous read, never on a new epoch with the old state.
@@ -358,6 +352,12 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
         });
         return recheck;
       };
+      /**
+       * Has a withdrawal/revocation landed since the chunk started? Uses an epoch read at most `maxAgeMs`
+       * old (`recheckMs` between the items of a long chunk; {@link MAX_EPOCH_AGE_MS} right before a call
+       * leaves). A read that was under way for longer than MAX_EPOCH_AGE_MS is repeated, so a call that
+       * starts after a revocation's drain deadline (longer than that) has always seen its epoch bump.
+       */
       const stillAllowed = async (i: number, maxAgeMs: number): Promise<Decision> => {
         const original = decisions[i]!;
         while (Date.now() - lastEpochCheck >= maxAgeMs) {
