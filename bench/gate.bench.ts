@@ -247,7 +247,10 @@ export const gateBenchmark: Benchmark = {
       await shapes.sequential.base();
       await shapes.sequential.gate();
       const results: BenchResult[] = [];
+      // BENCH_GATE_SHAPES=sequential,sendMany — run only the shapes whose name contains one of these (profiling).
+      const only = process.env.BENCH_GATE_SHAPES?.split(',').filter(Boolean);
       for (const [name, shape] of Object.entries(shapes)) {
+        if (only && !only.some((o) => name.includes(o))) continue;
         const g: Array<{ ms: number; cpuMs: number }> = [];
         const b: Array<{ ms: number; cpuMs: number }> = [];
         for (let r = 0; r < ROUNDS; r++) {

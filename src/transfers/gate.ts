@@ -6,7 +6,7 @@
  * 1. **Load.** The connection (status, platform, organization, user, external account), the
  *    organization's `settings.disabledPlatforms` and the connection's consent are cached in the
  *    process, keyed by (connection id, revocation epoch). The epoch is read from Redis with ONE round
- *    trip per gate call — a MULTI that also registers the call's in-flight lease (`inflight.ts`) — so
+ *    trip per gate call — one atomic script call that also registers the call's in-flight lease (`inflight.ts`) — so
  *    a withdrawal or revocation (which bumps the epoch, see `consent/service.ts#bumpRevocationEpoch`)
  *    is seen by every process at its next call, a running job stops at its next call, and a
  *    revocation that waits for leases knows no call it did not stop is still going out. A long
@@ -45,7 +45,7 @@
  *    the chunk is made, and the call rejects after the outcomes of the calls that were made are written.
  *    Every call leaves on an epoch read less than {@link MAX_EPOCH_AGE_MS} old (25 ms normally), so a
  *    revocation whose drain deadline is longer knows that no call starts after it answers.
- * 5. **Perform** with bounded concurrency (p-limit), inside {@link gateScope} so gated clients can
+ * 5. **Perform** with bounded concurrency (a pool of `concurrency` workers), inside {@link gateScope} so gated clients can
  *    check they are called from here. Never retried here: a `failed` result carries the error and
  *    the queue decides.
  * 6. **Outcome rows**, saying only what is known: `sent` | `received` (inbound) | `not_modified`;
@@ -64,7 +64,6 @@
  * code under `connectors/` or `queues/` imports an HTTP client or provider SDK or calls `fetch`.
  */
 import { randomUUID } from 'node:crypto';
-import pLimit from 'p-limit';
 import { currentConsent, toConsent } from '../consent/service.ts';
 import type { Db } from '../db/database.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -215,11 +214,11 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
   const defaultConcurrency = deps.options?.concurrency ?? 4;
   const recheckMs = deps.options?.epochRecheckMs ?? 25;
   const cache = new Map<string, CacheEntry>();
-  // Lease registrations and releases of concurrent calls share one Redis MULTI (see `LeaseBatcher`).
+  // Lease registrations and releases of concurrent calls share one Redis script call (see `LeaseBatcher`).
   const leases = new LeaseBatcher(redis, redisPrefix);
 
   /**
-   * Registers (or extends) this call's in-flight lease and reads the revocation epoch in one MULTI
+   * Registers (or extends) this call's in-flight lease and reads the revocation epoch atomically
    * (see `inflight.ts`): a revocation bumps the epoch and then waits for leases, so every transfer
    * either sees the new epoch or finishes before the revocation answers.
    */
@@ -329,6 +328,31 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
       let recheck: Promise<void> | null = null;
 
       /**
+       * Re-reads the epoch (extending the lease), one read at a time for the chunk. The read's time
+       * counts only once what it found is in force: a call checking meanwhile either waits for it or
+       * relies on the previous read, never on a new epoch with the old state.
+       */
+      const refreshEpoch = (): Promise<void> => {
+        recheck ??= (async () => {
+          const issued = Date.now();
+          const now = await leaseAndEpoch(ctx.connectionId, leaseId);
+          if (now !== epoch) {
+            const fresh = await stateFor(ctx.connectionId, now);
+            const areas = await practiceAreasFor(db, fresh, items);
+            latest = fresh;
+            latestAreas = areas;
+            epoch = now;
+            // Revoked or withdrawn: write the outcomes of the calls already finished now, so that a
+            // waiting revocation sees which calls are really still under way.
+            flush();
+          }
+          lastEpochCheck = issued;
+        })().finally(() => {
+          recheck = null;
+        });
+        return recheck;
+      };
+      /**
        * Has a withdrawal/revocation landed since the chunk started? Uses an epoch read at most `maxAgeMs`
        * old (`recheckMs` between the items of a long chunk; {@link MAX_EPOCH_AGE_MS} right before a call
        * leaves). A read that was under way for longer than MAX_EPOCH_AGE_MS is repeated, so a call that
@@ -337,21 +361,7 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
       const stillAllowed = async (i: number, maxAgeMs: number): Promise<Decision> => {
         const original = decisions[i]!;
         while (Date.now() - lastEpochCheck >= maxAgeMs) {
-          recheck ??= (async () => {
-            const issued = Date.now();
-            const now = await leaseAndEpoch(ctx.connectionId, leaseId);
-            lastEpochCheck = issued;
-            if (now === epoch) return;
-            epoch = now;
-            latest = await stateFor(ctx.connectionId, now);
-            latestAreas = await practiceAreasFor(db, latest, items);
-            // Revoked or withdrawn: write the outcomes of the calls already finished now, so that a
-            // waiting revocation sees which calls are really still under way.
-            flush();
-          })().finally(() => {
-            recheck = null;
-          });
-          await recheck;
+          await refreshEpoch();
           if (Date.now() - lastEpochCheck < MAX_EPOCH_AGE_MS) break;
         }
         if (latest === state) return original;
@@ -423,106 +433,129 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
         count(state.attribution, items[i]!, 'not_sent');
       };
 
-      const limit = pLimit(concurrency);
-      await Promise.all(
-        items.map((item, i) =>
-          limit(async () => {
-            const decision = decisions[i]!;
-            const row = base[i];
-            if (!decision.allowed) {
-              if (row) recordOutcome(row);
-              results[i] = { outcome: 'blocked', reason: decision.reason, transferId: row?.id ?? randomUUID() };
-              count(state.attribution, item, 'blocked');
-              return;
-            }
-            if (!row) return notSent(i, 'connection_unknown');
-            if (intentFailure) return notSent(i, 'intent_not_written');
-            if (options?.signal?.aborted) return notSent(i, abortReason(options.signal));
-            const skip = options?.beforeSend?.(item, i);
-            if (skip) return notSent(i, skip);
-            const current = await stillAllowed(i, recheckMs);
-            if (!current.allowed) {
-              // Refused at the last moment: against its intent when one was written ahead, else a plain
-              // refusal row (nothing was about to leave).
-              const ahead = intentWrites.get(i);
-              const intent = ahead && (await ahead) ? intentRows.get(i)! : null;
-              recordOutcome(
-                intent
-                  ? { ...intent, id: randomUUID(), intentId: intent.id, outcome: 'blocked', reason: current.reason, createdAt: new Date() }
-                  : { ...row, outcome: 'blocked', reason: current.reason, payloadSha256: null, payloadBytes: null, createdAt: new Date() },
-              );
-              results[i] = { outcome: 'blocked', reason: current.reason, transferId: row.id };
-              count(state.attribution, item, 'blocked');
-              return;
-            }
-            // Write ahead: this item's intent (usually written already, while earlier calls were out),
-            // committed before its call; and the next items' intents, written while this call is out.
-            // Intents ready at the same time — here or in other gate calls of the process — share a statement.
-            let own = intentWrites.get(i);
-            if (!own) own = writeIntents([i, ...lookahead(i)]);
-            else {
-              const ahead = lookahead(i);
-              if (ahead.length) void writeIntents(ahead);
-            }
-            if (!(await own)) return notSent(i, 'intent_not_written');
-            const intent = intentRows.get(i)!;
-            // Waiting for the commit took time: make sure the epoch read this call leaves on is recent.
-            const final = await stillAllowed(i, MAX_EPOCH_AGE_MS);
-            if (!final.allowed) {
-              recordOutcome({ ...intent, id: randomUUID(), intentId: intent.id, outcome: 'not_sent', reason: final.reason, createdAt: new Date() });
-              results[i] = { outcome: 'blocked', reason: final.reason, transferId: intent.id };
-              count(state.attribution, item, 'not_sent');
-              return;
-            }
-            // The caller stopped (e.g. a 429 paused the account) while the intent was being committed:
-            // the call does not leave (its intent gets a `not_sent` row).
-            if (options?.signal?.aborted) return notSent(i, abortReason(options.signal));
-            const started = performance.now();
-            try {
-              const done = await observeProviderCall(
-                { platform: intent.platform, operation: item.operation, transferId: intent.id, connectionId: ctx.connectionId, purpose: ctx.purpose },
-                () =>
-                  gateScope.run({ transferId: intent.id, connectionId: ctx.connectionId, purpose: ctx.purpose }, () =>
-                    perform({ ...decision.minimised }, item, i),
-                  ),
-              );
-              const outcome = done.notModified ? 'not_modified' : intent.direction === 'inbound' ? 'received' : 'sent';
-              recordOutcome({
-                ...intent,
-                id: randomUUID(),
-                intentId: intent.id,
-                outcome,
-                subjects: done.subjects ? normaliseSubjects({ ...mergeSubjects(intent.subjects, done.subjects) }) : intent.subjects,
-                providerStatus: done.status ?? null,
-                remoteId: cleanText(done.remoteId ?? null, 1024),
-                reason: cleanText(done.note ?? null, 200),
-                payloadBytes: done.notModified ? 0 : (done.bytes ?? intent.payloadBytes),
-                durationMs: Math.round(performance.now() - started),
-                createdAt: new Date(),
-              });
-              results[i] = { outcome: 'sent', value: done.value, transferId: intent.id };
-              count(state.attribution, item, outcome);
-            } catch (error) {
-              // What the error says about the write: the provider refused it (`failed`), it never left
-              // (`not_sent`), or it may have been applied (`unknown`, resolved later by reading the provider).
-              const { outcome, summary } = failedCallOutcome(error);
-              recordOutcome({
-                ...intent,
-                id: randomUUID(),
-                intentId: intent.id,
-                outcome,
-                providerStatus: summary.providerStatus,
-                errorClass: summary.errorClass,
-                errorMessage: summary.errorMessage,
-                durationMs: Math.round(performance.now() - started),
-                createdAt: new Date(),
-              });
-              results[i] = { outcome: 'failed', error, transferId: intent.id, logged: outcome };
-              count(state.attribution, item, outcome);
-            }
-          }),
-        ),
-      );
+      /** One item: refused, not sent, or its call made and its outcome buffered. */
+      const transfer = async (i: number): Promise<void> => {
+        const item = items[i]!;
+        const decision = decisions[i]!;
+        const row = base[i];
+        if (!decision.allowed) {
+          if (row) recordOutcome(row);
+          results[i] = { outcome: 'blocked', reason: decision.reason, transferId: row?.id ?? randomUUID() };
+          count(state.attribution, item, 'blocked');
+          return;
+        }
+        if (!row) return notSent(i, 'connection_unknown');
+        if (intentFailure) return notSent(i, 'intent_not_written');
+        if (options?.signal?.aborted) return notSent(i, abortReason(options.signal));
+        const skip = options?.beforeSend?.(item, i);
+        if (skip) return notSent(i, skip);
+        const current = await stillAllowed(i, recheckMs);
+        if (!current.allowed) {
+          // Refused at the last moment: against its intent when one was written ahead, else a plain
+          // refusal row (nothing was about to leave).
+          const ahead = intentWrites.get(i);
+          const intent = ahead && (await ahead) ? intentRows.get(i)! : null;
+          recordOutcome(
+            intent
+              ? { ...intent, id: randomUUID(), intentId: intent.id, outcome: 'blocked', reason: current.reason, createdAt: new Date() }
+              : { ...row, outcome: 'blocked', reason: current.reason, payloadSha256: null, payloadBytes: null, createdAt: new Date() },
+          );
+          results[i] = { outcome: 'blocked', reason: current.reason, transferId: row.id };
+          count(state.attribution, item, 'blocked');
+          return;
+        }
+        // Write ahead: this item's intent (usually written already, while earlier calls were out),
+        // committed before its call; and the next items' intents, written while this call is out.
+        // Intents ready at the same time — here or in other gate calls of the process — share a statement.
+        let own = intentWrites.get(i);
+        if (!own) own = writeIntents([i, ...lookahead(i)]);
+        else {
+          const ahead = lookahead(i);
+          if (ahead.length) void writeIntents(ahead);
+        }
+        if (!(await own)) return notSent(i, 'intent_not_written');
+        const intent = intentRows.get(i)!;
+        // Waiting for the commit took time: make sure the epoch read this call leaves on is recent.
+        const final = await stillAllowed(i, MAX_EPOCH_AGE_MS);
+        if (!final.allowed) {
+          recordOutcome({ ...intent, id: randomUUID(), intentId: intent.id, outcome: 'not_sent', reason: final.reason, createdAt: new Date() });
+          results[i] = { outcome: 'blocked', reason: final.reason, transferId: intent.id };
+          count(state.attribution, item, 'not_sent');
+          return;
+        }
+        // The caller stopped (e.g. a 429 paused the account) while the intent was being committed:
+        // the call does not leave (its intent gets a `not_sent` row).
+        if (options?.signal?.aborted) return notSent(i, abortReason(options.signal));
+        const started = performance.now();
+        try {
+          const done = await observeProviderCall(
+            { platform: intent.platform, operation: item.operation, transferId: intent.id, connectionId: ctx.connectionId, purpose: ctx.purpose },
+            () =>
+              gateScope.run({ transferId: intent.id, connectionId: ctx.connectionId, purpose: ctx.purpose }, () => perform({ ...decision.minimised }, item, i)),
+          );
+          const outcome = done.notModified ? 'not_modified' : intent.direction === 'inbound' ? 'received' : 'sent';
+          recordOutcome({
+            ...intent,
+            id: randomUUID(),
+            intentId: intent.id,
+            outcome,
+            subjects: done.subjects ? normaliseSubjects({ ...mergeSubjects(intent.subjects, done.subjects) }) : intent.subjects,
+            providerStatus: done.status ?? null,
+            remoteId: cleanText(done.remoteId ?? null, 1024),
+            reason: cleanText(done.note ?? null, 200),
+            payloadBytes: done.notModified ? 0 : (done.bytes ?? intent.payloadBytes),
+            durationMs: Math.round(performance.now() - started),
+            createdAt: new Date(),
+          });
+          results[i] = { outcome: 'sent', value: done.value, transferId: intent.id };
+          count(state.attribution, item, outcome);
+        } catch (error) {
+          // What the error says about the write: the provider refused it (`failed`), it never left
+          // (`not_sent`), or it may have been applied (`unknown`, resolved later by reading the provider).
+          const { outcome, summary } = failedCallOutcome(error);
+          recordOutcome({
+            ...intent,
+            id: randomUUID(),
+            intentId: intent.id,
+            outcome,
+            providerStatus: summary.providerStatus,
+            errorClass: summary.errorClass,
+            errorMessage: summary.errorMessage,
+            durationMs: Math.round(performance.now() - started),
+            createdAt: new Date(),
+          });
+          results[i] = { outcome: 'failed', error, transferId: intent.id, logged: outcome };
+          count(state.attribution, item, outcome);
+        }
+        // Items are still to start: re-read the epoch now, in the background, once half the re-check
+        // interval has passed, so the next call finds a recent read instead of waiting for one.
+        if (next < items.length && !recheck && Date.now() - lastEpochCheck >= recheckMs / 2) refreshEpoch().catch(() => undefined);
+      };
+      // `concurrency` workers take the items in order (a plain pool: no per-item queue entry or async
+      // resource). An unexpected error (e.g. Redis failing an epoch re-read) stops the chunk: no item
+      // starts after it, the calls already out finish and have their outcomes, then the call rejects.
+      let next = 0;
+      let failure: { error: unknown } | null = null;
+      let draining = false;
+      const worker = async (): Promise<void> => {
+        while (!failure && next < items.length) {
+          try {
+            await transfer(next++);
+          } catch (error) {
+            failure ??= { error };
+          }
+        }
+        // The first worker to run out of items: every item has started, so write the outcomes buffered
+        // so far while the last calls are out; only theirs are left for the statement the caller awaits.
+        if (!draining && items.length > concurrency) {
+          draining = true;
+          flush();
+        }
+      };
+      const workers: Array<Promise<void>> = [];
+      for (let w = Math.min(concurrency, items.length); w > 0; w--) workers.push(worker());
+      await Promise.all(workers);
+      if (failure) throw (failure as { error: unknown }).error;
       // Only an intent write can fail here (perform's errors are outcomes): the calls after it were not
       // made; the calls that were made have their outcome rows (see the caller).
       if (intentFailure) throw (intentFailure as { error: unknown }).error;

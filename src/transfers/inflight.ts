@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { revocationEpochKey } from '../consent/service.ts';
 import type { RedisClient as Redis } from '../redis.ts';
 import { redisKey } from '../redis.ts';
@@ -5,7 +6,7 @@ import { redisKey } from '../redis.ts';
 /**
  * In-flight transfer leases: what lets a revocation promise "no byte leaves after I answer".
  *
- * The gate registers a lease for a connection and reads its revocation epoch in one MULTI, right
+ * The gate registers a lease for a connection and reads its revocation epoch atomically (a MULTI here, one Lua script for a batch), right
  * before calling the provider, and releases the lease when the call settles. A revocation first
  * bumps the epoch, then waits until the connection has no lease. Redis executes both sides in one
  * order, so for every transfer either the gate saw the new epoch (and blocks), or its lease existed
@@ -41,10 +42,10 @@ export async function endTransfer(redis: Redis, prefix: string, params: { connec
 
 /**
  * Lease registrations and releases of concurrent gate calls, shared: the begins and ends requested in
- * the same turn of the event loop — or while the previous batch is on its way — travel in ONE MULTI,
- * so N concurrent calls cost one Redis round trip (and one socket write) instead of N. Each begin's
- * ZADD and its epoch GET stay in one MULTI, so the revocation ordering of {@link beginTransfer} holds
- * for every call of the batch. A batch's failure fails its begins (their calls do not leave); a
+ * the same turn of the event loop — or while the previous batch is on its way — travel in ONE script
+ * call (EVALSHA of {@link LEASE_SCRIPT}), so N concurrent calls cost one Redis round trip (and one
+ * socket write) instead of N. The script runs atomically and does each begin's ZADD before its epoch
+ * GET, so the revocation ordering of {@link beginTransfer} holds for every call of the batch. A batch's failure fails its begins (their calls do not leave); a
  * failed release only delays a waiting revocation until the lease expires.
  *
  * Releases are not urgent (a lease held a little longer only makes a revocation wait a little
@@ -116,41 +117,81 @@ export class LeaseBatcher {
 
   private async send(ops: LeaseOp[]): Promise<void> {
     this.batches++;
-    const multi = this.redis.multi();
-    const expires = Date.now() + LEASE_TTL_MS;
-    /** Index in the MULTI's replies of each op's answer (the epoch GET for a begin, the ZREM for an end). */
-    const at: number[] = [];
-    let n = 0;
+    // One script call for the batch: KEYS are each op's lease set (and, for a begin, its epoch key);
+    // ARGV the expiry score, the key TTL, then one kind+lease id pair per op.
+    const keys: string[] = [];
+    const args: string[] = [String(Date.now() + LEASE_TTL_MS), String(LEASE_TTL_MS * 2)];
     for (const op of ops) {
-      const key = inflightKey(this.prefix, op.connectionId);
-      if (op.kind === 'begin') {
-        multi
-          .zadd(key, expires, op.leaseId)
-          .pexpire(key, LEASE_TTL_MS * 2)
-          .get(revocationEpochKey(this.prefix, op.connectionId));
-        n += 3;
-        at.push(n - 1);
-      } else {
-        multi.zrem(key, op.leaseId);
-        n += 1;
-        at.push(n - 1);
-      }
+      keys.push(inflightKey(this.prefix, op.connectionId));
+      if (op.kind === 'begin') keys.push(revocationEpochKey(this.prefix, op.connectionId));
+      args.push(op.kind === 'begin' ? 'b' : 'e', op.leaseId);
     }
-    let replies: Array<[Error | null, unknown]> | null;
+    let replies: unknown;
     try {
-      replies = await multi.exec();
+      replies = await runLeaseScript(this.redis, keys, args);
     } catch (err) {
       for (const op of ops) op.reject(err);
       return;
     }
+    const list = Array.isArray(replies) ? (replies as unknown[]) : [];
     ops.forEach((op, i) => {
-      const reply = replies?.[at[i]!];
+      // Per op: 1 and the epoch (a begin; false = never bumped) or 1 (an end); 0 and the error.
+      const ok = list[2 * i];
+      const value = list[2 * i + 1];
       // A begin whose ZADD failed has no lease: it must not leave.
-      const zadd = op.kind === 'begin' ? replies?.[at[i]! - 2] : null;
-      const failure = !replies ? new Error('in-flight lease: MULTI aborted') : (reply?.[0] ?? zadd?.[0] ?? null);
-      if (failure) op.reject(failure);
-      else op.resolve(typeof reply?.[1] === 'string' ? reply[1] : null);
+      if (ok !== 1) op.reject(new Error(`in-flight lease: ${typeof value === 'string' ? value : 'no reply'}`));
+      else op.resolve(typeof value === 'string' ? value : null);
     });
+  }
+}
+
+/**
+ * The lease batch as one Lua script (atomic, so each begin's ZADD precedes its epoch GET with nothing
+ * in between, as in a MULTI): one command to send and parse instead of MULTI, three commands per begin
+ * and EXEC. Each op runs under `pcall`, so one op's error (a key of the wrong type) fails that op only,
+ * as a failed command inside a MULTI did. Replies: per op, 1 and its value or 0 and the error text.
+ */
+const LEASE_SCRIPT = `
+local expires, ttl = ARGV[1], ARGV[2]
+local out = {}
+local k = 1
+for i = 3, #ARGV, 2 do
+  local lease = ARGV[i + 1]
+  if ARGV[i] == 'b' then
+    local r = redis.pcall('ZADD', KEYS[k], expires, lease)
+    if type(r) == 'table' and r.err then
+      out[#out + 1] = 0; out[#out + 1] = r.err
+    else
+      redis.pcall('PEXPIRE', KEYS[k], ttl)
+      local e = redis.pcall('GET', KEYS[k + 1])
+      if type(e) == 'table' and e.err then
+        out[#out + 1] = 0; out[#out + 1] = e.err
+      else
+        out[#out + 1] = 1; out[#out + 1] = e
+      end
+    end
+    k = k + 2
+  else
+    local r = redis.pcall('ZREM', KEYS[k], lease)
+    if type(r) == 'table' and r.err then
+      out[#out + 1] = 0; out[#out + 1] = r.err
+    else
+      out[#out + 1] = 1; out[#out + 1] = 1
+    end
+    k = k + 1
+  end
+end
+return out
+`;
+const LEASE_SCRIPT_SHA = createHash('sha1').update(LEASE_SCRIPT).digest('hex');
+
+/** EVALSHA of {@link LEASE_SCRIPT}; EVAL (which also loads it) when the server does not know it yet. */
+async function runLeaseScript(redis: Redis, keys: string[], args: string[]): Promise<unknown> {
+  try {
+    return await redis.evalsha(LEASE_SCRIPT_SHA, keys.length, ...keys, ...args);
+  } catch (err) {
+    if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+    return redis.eval(LEASE_SCRIPT, keys.length, ...keys, ...args);
   }
 }
 

@@ -56,16 +56,19 @@ export class TransferLogWriter {
   /** Appends entries (any organizations) and resolves once they are committed, with their chain fields. */
   async append(entries: TransferLogEntry[]): Promise<ChainedEntry[]> {
     if (!entries.length) return [];
+    const rows = entries.map(normaliseIds);
+    // Usually every row belongs to one organization (a gate call's rows): one queue, rows in order.
+    const first = rows[0]!.organizationId;
+    if (rows.every((e) => e.organizationId === first)) return this.enqueue(first, rows);
     const byOrg = new Map<string, TransferLogEntry[]>();
-    for (const e of entries) {
-      const org = e.organizationId.toLowerCase();
-      const list = byOrg.get(org) ?? [];
-      list.push({ ...e, organizationId: org });
-      byOrg.set(org, list);
+    for (const e of rows) {
+      const list = byOrg.get(e.organizationId);
+      if (list) list.push(e);
+      else byOrg.set(e.organizationId, [e]);
     }
     const results = await Promise.all([...byOrg].map(([org, list]) => this.enqueue(org, list)));
     const byId = new Map(results.flat().map((c) => [c.id, c]));
-    return entries.map((e) => byId.get(e.id.toLowerCase())!);
+    return rows.map((e) => byId.get(e.id)!);
   }
 
   /** Resolves once every append made before the call has been committed (or has failed). */
@@ -89,7 +92,7 @@ export class TransferLogWriter {
     }
     const queue = q;
     return new Promise<ChainedEntry[]>((resolve, reject) => {
-      queue.pending.push({ entries: entries.map(normaliseIds), resolve, reject });
+      queue.pending.push({ entries, resolve, reject });
       if (!queue.running) {
         // Start the statement at the end of this turn of the event loop, so that every append made
         // in the same tick (the intents of a chunk's first wave, concurrent `send` callers woken by the
@@ -207,14 +210,18 @@ function isForeignKeyViolation(err: unknown): boolean {
 
 const UUID_FIELDS = ['id', 'organizationId', 'userId', 'connectionId', 'consentId', 'intentId'] as const;
 
-/** uuid columns come back lower-case; hash what will be read back. */
+/** uuid columns come back lower-case; hash what will be read back. The entry itself when it already is. */
 function normaliseIds(e: TransferLogEntry): TransferLogEntry {
-  const out = { ...e };
+  let out: TransferLogEntry | null = null;
   for (const f of UUID_FIELDS) {
-    const v = out[f];
-    if (typeof v === 'string') (out as Record<string, unknown>)[f] = v.toLowerCase();
+    const v = e[f];
+    if (typeof v !== 'string') continue;
+    const lower = v.toLowerCase();
+    if (lower === v) continue;
+    out ??= { ...e };
+    (out as unknown as Record<string, unknown>)[f] = lower;
   }
-  return out;
+  return out ?? e;
 }
 
 interface Pending {

@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bumpRevocationEpoch } from '../../src/consent/service.ts';
+import { redisKey } from '../../src/redis.ts';
 import { inflightCount, LeaseBatcher } from '../../src/transfers/inflight.ts';
 import type { TransferItem } from '../../src/transfers/types.ts';
 import { type SeededOrg, seedOrg } from '../support/fixtures.ts';
@@ -10,7 +11,7 @@ import { createTestServices, type TestServices } from '../support/services.ts';
 import { consent, insertConnection, jobCtx } from './helpers.ts';
 
 /**
- * Group commit in the gate: what concurrent callers in one process share (one Redis MULTI for their
+ * Group commit in the gate: what concurrent callers in one process share (one Redis script call for their
  * leases, one statement for their intents, one for their `not_modified` rows) and what they still
  * keep apart (a failed intent statement makes none of its calls).
  */
@@ -23,7 +24,7 @@ describe('lease batching', () => {
     await redis.quit();
   });
 
-  it('registers the leases of concurrent calls in one MULTI, each with its own epoch, and releases them together', async () => {
+  it('registers the leases of concurrent calls in one script call, each with its own epoch, and releases them together', async () => {
     const leases = new LeaseBatcher(redis, prefix);
     const [a, b] = [randomUUID(), randomUUID()];
     await bumpRevocationEpoch(redis, prefix, [b]);
@@ -39,6 +40,21 @@ describe('lease batching', () => {
     expect(leases.batches).toBe(2);
     expect(await inflightCount(redis, prefix, a)).toBe(0);
     expect(await inflightCount(redis, prefix, b)).toBe(0);
+  });
+
+  it('fails only the registration Redis refused within a batch (one script call for the batch)', async () => {
+    const leases = new LeaseBatcher(redis, prefix);
+    const [good, bad] = [randomUUID(), randomUUID()];
+    // A lease set of the wrong type: ZADD fails for this connection only.
+    await redis.set(redisKey(prefix, 'inflight', bad), 'not a sorted set');
+    const results = await Promise.allSettled([leases.begin(good, 'g'), leases.begin(bad, 'b'), leases.end(good, 'g-old')]);
+    expect(leases.batches).toBe(1);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(String((results[1] as PromiseRejectedResult).reason)).toMatch(/WRONGTYPE/);
+    expect(await inflightCount(redis, prefix, good)).toBe(1);
+    await leases.end(good, 'g');
+    await leases.idle();
+    expect(await inflightCount(redis, prefix, good)).toBe(0);
   });
 
   it('fails every registration of a batch Redis did not take (no lease, no call)', async () => {
