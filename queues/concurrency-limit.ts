@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { RedisClient as Redis } from '../src/redis.ts';
-import { redisKey } from '../src/redis.ts';
+import { redisKey, redisScript } from '../src/redis.ts';
 
 /**
  * A provider's "at most N requests in flight per account" (the manifest's `concurrency`), shared by
@@ -43,6 +43,7 @@ redis.call('ZADD', KEYS[1], now + lease, ARGV[2])
 redis.call('PEXPIRE', KEYS[1], lease + 1000)
 return 0
 `;
+const runSlots = redisScript(SCRIPT);
 
 /** A slot held: give it back when the call (or chunk of calls) it covers is over. */
 export interface ConcurrencySlot {
@@ -84,11 +85,11 @@ export class AccountConcurrencyLimiter {
     const key = this.key(account);
     const holder = randomUUID();
     const leaseMs = this.params.leaseMs ?? 60_000;
-    const wait = Number(await this.params.redis.eval(SCRIPT, 1, key, 'take', holder, this.params.limit, leaseMs));
+    const wait = Number(await runSlots(this.params.redis, [key], ['take', holder, this.params.limit, leaseMs]));
     if (wait > 0) return { ok: false, waitMs: wait };
     const renew = setInterval(
       () => {
-        this.params.redis.eval(SCRIPT, 1, key, 'renew', holder, this.params.limit, leaseMs).catch(() => undefined);
+        runSlots(this.params.redis, [key], ['renew', holder, this.params.limit, leaseMs]).catch(() => undefined);
       },
       Math.max(100, Math.floor(leaseMs / 3)),
     );
@@ -100,7 +101,7 @@ export class AccountConcurrencyLimiter {
       this.held.delete(release);
       clearInterval(renew);
       // A failure only keeps the slot until its lease ends.
-      await this.params.redis.eval(SCRIPT, 1, key, 'give', holder, this.params.limit, leaseMs).catch(() => undefined);
+      await runSlots(this.params.redis, [key], ['give', holder, this.params.limit, leaseMs]).catch(() => undefined);
     };
     this.held.add(release);
     return { ok: true, slot: { release } };

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { rateLimitWaits } from '../src/observability/metrics.ts';
 import type { RedisClient as Redis } from '../src/redis.ts';
-import { redisKey } from '../src/redis.ts';
+import { redisKey, redisScript } from '../src/redis.ts';
 
 /**
  * Provider rate limits in Redis, shared by every worker process: one budget per provider account and
@@ -129,6 +129,11 @@ redis.call('DEL', KEYS[2])
 return 1
 `;
 
+const runBudgets = redisScript(SCRIPT);
+const runPause = redisScript(PAUSE);
+const runUsagePause = redisScript(USAGE_PAUSE);
+const runUsageClear = redisScript(USAGE_CLEAR);
+
 /** The longest usage-limit pause: Google's daily quotas reset every 24 h. */
 export const USAGE_PAUSE_CAP_MS = 24 * 3_600_000;
 /** How long the usage level outlives its pause when no write succeeds (then a new limit starts over). */
@@ -179,7 +184,7 @@ export class ProviderRateLimiter {
   /** The provider said "slow down" for this account: nobody uses its budget until `ms` passed. */
   async pause(account: string, ms: number): Promise<void> {
     rateLimitWaits.observe({ platform: this.params.platform, source: 'provider' }, Math.max(0, ms) / 1000);
-    await this.params.redis.eval(PAUSE, 1, `${this.prefix}:pause:${account}`, Math.max(1, Math.ceil(ms)));
+    await runPause(this.params.redis, [`${this.prefix}:pause:${account}`], [Math.max(1, Math.ceil(ms))]);
   }
 
   /**
@@ -189,39 +194,25 @@ export class ProviderRateLimiter {
    * Returns how long the account is paused from now.
    */
   async usageLimited(account: string, baseMs: number): Promise<number> {
-    const ms = await this.params.redis.eval(
-      USAGE_PAUSE,
-      2,
-      `${this.prefix}:pause:${account}`,
-      `${this.prefix}:usage:${account}`,
-      Math.max(1, Math.ceil(baseMs)),
-      USAGE_PAUSE_CAP_MS,
-      USAGE_LEVEL_MEMORY_MS,
+    const ms = await runUsagePause(
+      this.params.redis,
+      [`${this.prefix}:pause:${account}`, `${this.prefix}:usage:${account}`],
+      [Math.max(1, Math.ceil(baseMs)), USAGE_PAUSE_CAP_MS, USAGE_LEVEL_MEMORY_MS],
     );
     return Number(ms);
   }
 
   /** A write succeeded: the next usage limit pauses for the base time again (unless a usage pause is in force). */
   async usageCleared(account: string): Promise<boolean> {
-    return Number(await this.params.redis.eval(USAGE_CLEAR, 2, `${this.prefix}:pause:${account}`, `${this.prefix}:usage:${account}`)) === 1;
+    return Number(await runUsageClear(this.params.redis, [`${this.prefix}:pause:${account}`, `${this.prefix}:usage:${account}`])) === 1;
   }
 
   private async run(mode: 'acquire' | 'charge', account: string, points: number): Promise<number> {
     const { redis, perAccount, perProject, now } = this.params;
-    const result = await redis.eval(
-      SCRIPT,
-      3,
-      `${this.prefix}:account:${account}`,
-      `${this.prefix}:project`,
-      `${this.prefix}:pause:${account}`,
-      now ? now() : -1,
-      points,
-      perAccount.windowMs,
-      perProject.windowMs,
-      mode,
-      randomUUID(),
-      this.accountLimit,
-      this.projectLimit,
+    const result = await runBudgets(
+      redis,
+      [`${this.prefix}:account:${account}`, `${this.prefix}:project`, `${this.prefix}:pause:${account}`],
+      [now ? now() : -1, points, perAccount.windowMs, perProject.windowMs, mode, randomUUID(), this.accountLimit, this.projectLimit],
     );
     return Number(result);
   }

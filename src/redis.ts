@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
 
 /**
@@ -109,4 +110,24 @@ async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 /** Builds a namespaced key: every key Casebridge writes starts with REDIS_PREFIX. */
 export function redisKey(prefix: string, ...parts: string[]): string {
   return [prefix, ...parts].join(':');
+}
+
+/** Runs a Lua script: `keys` are its KEYS, `args` its ARGV. */
+export type RedisScript = (redis: RedisClient, keys: string[], args?: Array<string | number>) => Promise<unknown>;
+
+/**
+ * A Lua script sent once and then run by its SHA-1 (EVALSHA: a few dozen bytes per call instead of
+ * the whole script, and no parse on the server), loaded again by EVAL when the server does not know it
+ * (a new or restarted server, SCRIPT FLUSH, another node of a cluster).
+ */
+export function redisScript(source: string): RedisScript {
+  const sha = createHash('sha1').update(source).digest('hex');
+  return async (redis, keys, args = []) => {
+    try {
+      return await redis.evalsha(sha, keys.length, ...keys, ...args);
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+      return redis.eval(source, keys.length, ...keys, ...args);
+    }
+  };
 }

@@ -1,5 +1,5 @@
 import type { Db } from '../../src/db/database.ts';
-import type { RedisClient as Redis } from '../../src/redis.ts';
+import { type RedisClient as Redis, redisScript } from '../../src/redis.ts';
 import { findLiveFeeds, type LiveFeed } from './feeds.ts';
 
 /**
@@ -62,6 +62,7 @@ for i, k in ipairs(KEYS) do
   out[2 * i] = redis.call('PTTL', k)
 end
 return out`;
+const runFixedWindow = redisScript(FIXED_WINDOW);
 
 /**
  * A fixed window of `points` fetches per `durationSeconds` per key (the window starts at the key's
@@ -76,7 +77,7 @@ export function batchedRateLimit(
 ): (key: string) => Promise<RateLimitAnswer> {
   const ms = String(durationSeconds * 1000);
   const batcher = new Batcher<string, RateLimitAnswer>(async (keys) => {
-    const replies = (await redis.eval(FIXED_WINDOW, keys.length, ...keys.map(keyOf), ms)) as number[];
+    const replies = (await runFixedWindow(redis, keys.map(keyOf), [ms])) as number[];
     return keys.map((_, i) => ({ allowed: Number(replies[i * 2]) <= points, msBeforeNext: Math.max(0, Number(replies[i * 2 + 1])) }));
   });
   return (key) => batcher.get(key);

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Config } from '../config/load.ts';
 import type { RedisClient as Redis } from '../redis.ts';
-import { redisKey } from '../redis.ts';
+import { redisKey, redisScript } from '../redis.ts';
 import type { ConnectorOAuth, OAuthClient } from './oauth-types.ts';
 
 /**
@@ -114,6 +114,7 @@ if not ok or type(pending) ~= 'table' or pending.sessionHash ~= ARGV[1] then ret
 redis.call('DEL', KEYS[1])
 return raw
 `;
+const runConsumeState = redisScript(CONSUME_STATE);
 
 /**
  * Takes the pending authorization for `state` (a state works once) when this session started it. A
@@ -122,7 +123,7 @@ return raw
  * script, so two callbacks of the owner cannot both succeed.
  */
 export async function consumeAuthorization(deps: { redis: Redis; config: Config }, params: { state: string; sessionId: string }): Promise<ConsumeResult> {
-  const raw = (await deps.redis.eval(CONSUME_STATE, 1, stateKey(deps.config.REDIS_PREFIX, params.state), sha256(params.sessionId))) as string | null;
+  const raw = (await runConsumeState(deps.redis, [stateKey(deps.config.REDIS_PREFIX, params.state)], [sha256(params.sessionId)])) as string | null;
   if (!raw) return { ok: false, code: 'state_invalid', message: 'this authorization link is unknown, expired or already used; start connecting again' };
   if (raw === 'mismatch') {
     return { ok: false, code: 'state_session_mismatch', message: 'this authorization was started in another session; continue in the session that started it' };

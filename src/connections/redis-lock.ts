@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { RedisClient as Redis } from '../redis.ts';
+import { type RedisClient as Redis, redisScript } from '../redis.ts';
 
 /**
  * A Redis mutex for one resource: `SET key token NX PX ttl` to take it, compare-and-delete to
@@ -19,6 +19,8 @@ const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call
  * the token. Returns 1 when extended, 0 otherwise.
  */
 const EXTEND = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
+const runRelease = redisScript(RELEASE);
+const runExtend = redisScript(EXTEND);
 
 export interface HeldLock {
   readonly key: string;
@@ -36,7 +38,7 @@ export async function tryLock(redis: Redis, key: string, ttlMs: number, token = 
   return {
     key,
     token,
-    extend: async (ms) => (await redis.eval(EXTEND, 1, key, token, String(Math.max(1, Math.round(ms))))) === 1,
-    release: async () => (await redis.eval(RELEASE, 1, key, token)) === 1,
+    extend: async (ms) => (await runExtend(redis, [key], [token, String(Math.max(1, Math.round(ms)))])) === 1,
+    release: async () => (await runRelease(redis, [key], [token])) === 1,
   };
 }

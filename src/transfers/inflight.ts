@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
 import { revocationEpochKey } from '../consent/service.ts';
 import type { RedisClient as Redis } from '../redis.ts';
-import { redisKey } from '../redis.ts';
+import { redisKey, redisScript } from '../redis.ts';
 
 /**
  * In-flight transfer leases: what lets a revocation promise "no byte leaves after I answer".
@@ -183,17 +182,8 @@ for i = 3, #ARGV, 2 do
 end
 return out
 `;
-const LEASE_SCRIPT_SHA = createHash('sha1').update(LEASE_SCRIPT).digest('hex');
-
-/** EVALSHA of {@link LEASE_SCRIPT}; EVAL (which also loads it) when the server does not know it yet. */
-async function runLeaseScript(redis: Redis, keys: string[], args: string[]): Promise<unknown> {
-  try {
-    return await redis.evalsha(LEASE_SCRIPT_SHA, keys.length, ...keys, ...args);
-  } catch (err) {
-    if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-    return redis.eval(LEASE_SCRIPT, keys.length, ...keys, ...args);
-  }
-}
+/** EVALSHA of {@link LEASE_SCRIPT} (EVAL when the server does not know it yet). */
+const runLeaseScript = redisScript(LEASE_SCRIPT);
 
 interface LeaseOp {
   kind: 'begin' | 'end';

@@ -44,7 +44,11 @@ beforeAll(async () => {
   const proto = Redis.prototype as unknown as { sendCommand(command: { name: string; args: unknown[] }, ...rest: unknown[]): unknown };
   const send = proto.sendCommand;
   proto.sendCommand = function (this: unknown, command: { name: string; args: unknown[] }, ...rest: unknown[]) {
-    if (counting && command.name === 'eval' && String(command.args[0]).includes("mode == 'give'") && String(command.args[3]) === 'take') slotTakes += 1;
+    // Scripts run by EVALSHA (EVAL the first time): [script or sha, number of keys, ...keys, ...args].
+    const script = command.name === 'eval' || command.name === 'evalsha';
+    if (counting && script && /:conc:/.test(String(command.args[2])) && String(command.args[3]) === 'take') slotTakes += 1;
+    // The lease script reads the epoch of each call it registers (one epoch key per begin).
+    if (counting && script) epochReads += command.args.filter((a) => /:epoch:/.test(String(a))).length;
     if (counting && command.name === 'get' && /:epoch:/.test(String(command.args[0]))) epochReads += 1;
     return send.call(this, command, ...rest);
   };
