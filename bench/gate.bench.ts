@@ -46,8 +46,12 @@ interface Shape {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** Services on a private Redis prefix and a fresh database (PGlite, or a schema on BENCH_DATABASE_URL). */
-export function benchServices(extra: Record<string, string> = {}): Promise<{ services: Services; cleanup: () => Promise<void> }> {
+export function benchServices(
+  extra: Record<string, string> = {},
+  options: { embedded?: 'memory' | 'disk' } = {},
+): Promise<{ services: Services; cleanup: () => Promise<void> }> {
   return createIsolatedServices({
+    ...options,
     pgUrl: process.env.BENCH_DATABASE_URL,
     tag: 'bench',
     env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'silent', PUBLIC_BASE_URL: 'http://127.0.0.1:3000', ...extra },

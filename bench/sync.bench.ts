@@ -112,8 +112,8 @@ interface Env {
   cleanup(): Promise<void>;
 }
 
-export async function setup(sandbox: SandboxProcess, extraEnv: Record<string, string>): Promise<Env> {
-  const { services, cleanup } = await benchServices({ SANDBOX_URL: sandbox.url, ...extraEnv });
+export async function setup(sandbox: SandboxProcess, extraEnv: Record<string, string>, options: { embedded?: 'memory' | 'disk' } = {}): Promise<Env> {
+  const { services, cleanup } = await benchServices({ SANDBOX_URL: sandbox.url, ...extraEnv }, options);
   const app = createApp(services);
   const org = await services.db.insertInto('organizations').values({ name: 'Bench Firm', settings: '{}' }).returning('id').executeTakeFirstOrThrow();
   const { apiKey } = await createApiKey(services.db, { organizationId: org.id, name: 'bench' });

@@ -53,6 +53,11 @@ export async function createIsolatedServices(params: {
   env: Record<string, string | undefined>;
   /** A logger of the caller's (default: one at the configured LOG_LEVEL). */
   logger?: Logger;
+  /**
+   * Without `pgUrl`: PGlite in memory (default), or on disk in the temporary data directory as an
+   * embedded deployment runs it (`DATA_DIR/pglite`, its files not in the process's memory).
+   */
+  embedded?: 'memory' | 'disk';
 }): Promise<{ services: Services; config: Config; cleanup(): Promise<void> }> {
   const { pgUrl, tag } = params;
   const prefix = `cb${tag}-${randomUUID().slice(0, 8)}`;
@@ -66,7 +71,7 @@ export async function createIsolatedServices(params: {
     ...params.env,
     REDIS_PREFIX: prefix,
     DATA_DIR: dataDir,
-    DATABASE_URL: pgUrl ?? 'pglite://memory',
+    DATABASE_URL: pgUrl ?? (params.embedded === 'disk' ? `pglite://${path.join(dataDir, 'pglite')}` : 'pglite://memory'),
   });
   if (pgUrl) config.database = { kind: 'postgres', url: pgUrl, schema };
   const services = await composeServices(config, { logger: params.logger });
