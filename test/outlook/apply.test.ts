@@ -46,14 +46,13 @@ async function book() {
   };
 }
 
-beforeAll(async () => {
-  t = await createTestServices();
-  const org = await seedOrg(t.services);
-  const conn = await t.services.db
+/** An active Outlook contacts connection of the user. */
+const newConnection = (organizationId: string, userId: string) =>
+  t.services.db
     .insertInto('connections')
     .values({
-      organization_id: org.organizationId,
-      user_id: org.member.id,
+      organization_id: organizationId,
+      user_id: userId,
       platform: 'outlook_contacts',
       status: 'active',
       settings: '{}',
@@ -62,6 +61,11 @@ beforeAll(async () => {
     })
     .returning('id')
     .executeTakeFirstOrThrow();
+
+beforeAll(async () => {
+  t = await createTestServices();
+  const org = await seedOrg(t.services);
+  const conn = await newConnection(org.organizationId, org.member.id);
   connectionId = conn.id;
   ctx = {
     connection: { id: conn.id, organizationId: org.organizationId, userId: org.member.id },
@@ -164,19 +168,7 @@ describe('applying a contacts page in one statement', () => {
   });
 
   it('a deleted connection takes its contacts and their links with it (organization and user keys are implied by it)', async () => {
-    const other = await t.services.db
-      .insertInto('connections')
-      .values({
-        organization_id: ctx.connection.organizationId,
-        user_id: ctx.connection.userId,
-        platform: 'outlook_contacts',
-        status: 'active',
-        settings: '{}',
-        last_error: 'null',
-        sync_progress: 'null',
-      })
-      .returning('id')
-      .executeTakeFirstOrThrow();
+    const other = await newConnection(ctx.connection.organizationId, ctx.connection.userId);
     const otherCtx = { ...ctx, connection: { ...ctx.connection, id: other.id } } as ConnectorContext;
     await t.services.db.transaction().execute((tx) => applyContactsPage({ ...otherCtx, db: tx }, [item('o1', 'Oz', ['oz@x.example'])]));
     const count = async (table: 'imported_contacts' | 'imported_contact_sources') =>
