@@ -448,7 +448,9 @@ class PlanRunner {
         const pauseSignal = this.pauseStop.signal;
         slots ??= await this.takeSlots(want);
         if (!slots || this.stopped) return;
-        const part = this.queue.splice(0, this.size);
+        // A fair share of what is left, so the last chunks spread over the lanes instead of one lane
+        // taking them all while the others idle (20 steps: 10 + 10 at 4 calls each, not 20 at 4).
+        const part = this.queue.splice(0, Math.min(this.size, Math.max(slots.length, Math.ceil(this.queue.length / this.lanes))));
         if (!part.length) continue;
         await tokens.fresh();
         if (!(await this.acquire(part.length))) {

@@ -89,3 +89,50 @@ describe('per-write work of a run', () => {
     expect(consentReads).toBeLessThanOrEqual(4);
   });
 });
+
+describe('a short run', () => {
+  // Its own environment: another connection of the same member would share the account's slots.
+  let env: SyncEnv;
+  beforeAll(async () => {
+    env = await createSyncEnv();
+  });
+  afterAll(async () => env?.close());
+
+  it('spreads its last steps over both lanes: 8 calls at once, not one lane of 4 while the other idles', async () => {
+    const connectionId = await env.connect();
+    await env.startWorkers();
+    await env.waitIdle();
+    await env.workers!.close();
+    await env.calendarId(connectionId);
+    // Every event insert waits 400 ms at the sandbox; count the inserts waiting at the same time.
+    const delayMs = 400;
+    env.sandbox.state.addFault({ provider: 'google', method: 'POST', path: '/events$', kind: 'delay', delayMs });
+    const state = env.sandbox.state;
+    const match = state.matchFaults.bind(state);
+    let inFlight = 0;
+    let most = 0;
+    state.matchFaults = (req, kinds, options) => {
+      const hits = match(req, kinds, options);
+      if (kinds.includes('delay') && hits.length) {
+        inFlight += 1;
+        most = Math.max(most, inFlight);
+        setTimeout(() => {
+          inFlight -= 1;
+        }, delayMs);
+      }
+      return hits;
+    };
+    try {
+      // 20 steps, fewer than one chunk (50): the lanes split them (10 + the rest) instead of the
+      // first lane taking all 20 at 4 calls at once.
+      await env.ingest(caseWithEvents({ caseId: 'short', assignee: env.org.member.email, n: 20 }));
+      await env.startWorkers();
+      await env.waitIdle();
+    } finally {
+      state.matchFaults = match;
+      state.faults = [];
+    }
+    const concurrency = manifest.rateBudgets!.perAccount!.concurrency!;
+    expect(most).toBe(concurrency);
+  });
+});
