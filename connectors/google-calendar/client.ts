@@ -4,7 +4,7 @@ import { googleClientCredentials } from '../../src/auth/oidc-google.ts';
 import type { Config } from '../../src/config/load.ts';
 import { OAuthTokenError, type TokenSet } from '../../src/connections/oauth-types.ts';
 import { type NetworkFailure, networkFailureOf } from '../../src/transfers/errors.ts';
-import { assertInsideGate } from '../../src/transfers/gate-scope.ts';
+import { beforeProviderRequest } from '../../src/transfers/gate-scope.ts';
 
 /**
  * The gated Google Calendar client: the ONLY module that imports `@googleapis/calendar` and
@@ -174,7 +174,7 @@ async function call<T>(
   fn: () => Promise<{ data: T; status: number; headers?: unknown }>,
   timeoutMs = REQUEST_TIMEOUT_MS,
 ): Promise<{ data: T; status: number }> {
-  assertInsideGate(`Google Calendar ${what}`);
+  await beforeProviderRequest(`Google Calendar ${what}`);
   try {
     const res = await fn();
     return { data: res.data, status: res.status };

@@ -9,7 +9,7 @@ import { type OAuthClient, OAuthTokenError, type TokenSet } from '../../src/conn
 import { isPrivateAddress } from '../../src/security/private-addresses.ts';
 import { createProviderHttpClient, type ProviderHttpClient, ProviderRequestError, parseRetryAfter } from '../../src/transfers/clients/http.ts';
 import { networkFailureOf } from '../../src/transfers/errors.ts';
-import { assertInsideGate } from '../../src/transfers/gate-scope.ts';
+import { beforeProviderRequest } from '../../src/transfers/gate-scope.ts';
 import type { ImanageSettings } from './manifest.ts';
 
 /**
@@ -292,7 +292,7 @@ export function openImanage(params: {
 
   /** Streams `profile` + `file` as multipart/form-data; the file is read chunk by chunk from `content`. */
   const upload = async (path: string, u: ImanageUpload): Promise<ImanageUploadResult> => {
-    assertInsideGate('imanage upload');
+    await beforeProviderRequest('imanage upload');
     await ensureHost();
     const boundary = `----casebridge${randomBytes(12).toString('hex')}`;
     const safeName = u.fileName.replace(/["\r\n\\]/g, '_');

@@ -3,7 +3,7 @@ import type { Config } from '../../src/config/load.ts';
 import { OAuthTokenError, type TokenSet } from '../../src/connections/oauth-types.ts';
 import { parseRetryAfter } from '../../src/transfers/clients/http.ts';
 import { type NetworkFailure, networkFailureOf } from '../../src/transfers/errors.ts';
-import { assertInsideGate } from '../../src/transfers/gate-scope.ts';
+import { assertInsideGate, beforeProviderRequest } from '../../src/transfers/gate-scope.ts';
 
 /**
  * The gated Microsoft Graph client: the ONLY module that imports `@microsoft/microsoft-graph-client`.
@@ -71,7 +71,8 @@ class BearerMiddleware implements Middleware {
   private next: Middleware | undefined;
   constructor(private readonly accessToken: () => Promise<string>) {}
   async execute(context: Context): Promise<void> {
-    assertInsideGate('Microsoft Graph request');
+    // Every request, the client's retries included: a transfer's later requests need the gate's check.
+    await beforeProviderRequest('Microsoft Graph request');
     const headers = new Headers((context.options?.headers as ConstructorParameters<typeof Headers>[0]) ?? {});
     headers.set('Authorization', `Bearer ${await this.accessToken()}`);
     context.options = { ...(context.options ?? {}), headers, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) };

@@ -101,6 +101,9 @@ export function failedCallOutcome(err: unknown): FailedCallOutcome {
   if (e.notSent === true || (typeof e.code === 'string' && (e.code.startsWith('not_sent') || e.code === 'ungated_transfer'))) {
     return { outcome: 'not_sent', summary };
   }
+  // A follow-up refused by the gate: the request before it was answered with an error (a 409, 412 or
+  // 404 is why there is a follow-up), so the write did not take effect.
+  if (e.code === 'follow_up_refused') return { outcome: 'failed', summary };
   const network = networkFailureOf(err);
   if (network === 'connection_failed') return { outcome: 'not_sent', summary: { ...summary, errorClass: `${summary.errorClass}:connection_failed` } };
   if (network) return { outcome: 'unknown', summary: { ...summary, errorClass: `${summary.errorClass}:${network}` } };

@@ -487,11 +487,17 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
         // the call does not leave (its intent gets a `not_sent` row).
         if (options?.signal?.aborted) return notSent(i, abortReason(options.signal));
         const started = performance.now();
+        // A follow-up request of this call leaves only under the epoch this call left on (re-read, which
+        // also extends the lease): a revocation begun meanwhile stops it, even once its 202 is out.
+        const leftOn = epoch;
+        const stillAllowedForCall = async () => (await leaseAndEpoch(ctx.connectionId, leaseId)) === leftOn;
         try {
           const done = await observeProviderCall(
             { platform: intent.platform, operation: item.operation, transferId: intent.id, connectionId: ctx.connectionId, purpose: ctx.purpose },
             () =>
-              gateScope.run({ transferId: intent.id, connectionId: ctx.connectionId, purpose: ctx.purpose }, () => perform({ ...decision.minimised }, item, i)),
+              gateScope.run({ transferId: intent.id, connectionId: ctx.connectionId, purpose: ctx.purpose, stillAllowed: stillAllowedForCall }, () =>
+                perform({ ...decision.minimised }, item, i),
+              ),
           );
           const outcome = done.notModified ? 'not_modified' : intent.direction === 'inbound' ? 'received' : 'sent';
           recordOutcome({

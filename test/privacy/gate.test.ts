@@ -1,9 +1,12 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allowedFields, CATEGORIES, type CategoryId } from '../../src/consent/categories.ts';
 import { bumpRevocationEpoch, withdrawConsents } from '../../src/consent/service.ts';
 import { canonicalJson, sha256Hex } from '../../src/transfers/canonical.ts';
+import { createProviderHttpClient, ProviderRequestError } from '../../src/transfers/clients/http.ts';
 import { assertInsideGate, gateScope } from '../../src/transfers/gate-scope.ts';
 import { inflightCount } from '../../src/transfers/inflight.ts';
 import type { TransferItem } from '../../src/transfers/types.ts';
@@ -155,6 +158,56 @@ describe('outbound gate', () => {
     const failed = rows.find((r) => r.outcome === 'failed')!;
     expect(failed).toMatchObject({ provider_status: 503, error_class: 'Error' });
     expect(failed.error_message).not.toContain('ya29');
+  });
+
+  it("refuses a transfer's follow-up request once the connection's epoch moved (a revocation begun after its first request)", async () => {
+    // A provider that answers 412 to the first request, so the connector makes a follow-up GET.
+    const server = http.createServer((req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      res.writeHead(seen.length === 1 ? 412 : 200, { 'content-type': 'application/json' });
+      res.end('{}');
+    });
+    const seen: string[] = [];
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const client = createProviderHttpClient({
+      name: 'test',
+      baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      authorize: async () => ({}),
+    });
+    const twoRequests = (between: () => Promise<void>) => async () => {
+      const first = await client.request({ method: 'PATCH', path: '/events/e1', body: {} }).catch((err: ProviderRequestError) => err);
+      expect(first).toBeInstanceOf(ProviderRequestError);
+      await between();
+      await client.request({ method: 'GET', path: '/events/e1' });
+      return { value: null, status: 200 };
+    };
+    try {
+      const connectionId = await newConnection();
+      await consent(t.services, { connectionId, organizationId: org.organizationId, userId: org.member.id, categories: ['calendar.events'] });
+      // The epoch unchanged: the follow-up leaves.
+      const ok = await t.services.gate.send(
+        jobCtx(connectionId),
+        event(caseA),
+        twoRequests(async () => undefined),
+      );
+      expect(ok.outcome).toBe('sent');
+      expect(seen).toEqual(['PATCH /events/e1', 'GET /events/e1']);
+      seen.length = 0;
+      // A revocation bumps the epoch between the two requests: the follow-up never leaves.
+      const refused = await t.services.gate.send(
+        jobCtx(connectionId),
+        event(caseA),
+        twoRequests(() => bumpRevocationEpoch(t.services.redis, t.config.REDIS_PREFIX, [connectionId])),
+      );
+      expect(seen).toEqual(['PATCH /events/e1']);
+      expect(refused.outcome).toBe('failed');
+      expect(refused.outcome === 'failed' && (refused.error as { code?: string }).code).toBe('follow_up_refused');
+      expect(refused.outcome === 'failed' && refused.logged).toBe('failed');
+      const rows = (await logRows(t.services, org.organizationId)).filter((r) => r.connection_id === connectionId);
+      expect(rows.map((r) => r.outcome)).toEqual(['intent', 'sent', 'intent', 'failed']);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   });
 
   it('logs inbound imports as received with the subjects the provider returned', async () => {

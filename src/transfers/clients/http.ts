@@ -1,5 +1,5 @@
 import { type NetworkFailure, networkFailureOf } from '../errors.ts';
-import { assertInsideGate } from '../gate-scope.ts';
+import { beforeProviderRequest } from '../gate-scope.ts';
 
 /**
  * A gated JSON-over-HTTP client for providers without an SDK we use (iManage Work, Microsoft Graph
@@ -75,7 +75,7 @@ export function createProviderHttpClient(options: {
   const base = new URL(options.baseUrl.endsWith('/') ? options.baseUrl : `${options.baseUrl}/`);
   return {
     async request<T>(req: ProviderRequest): Promise<ProviderResponse<T>> {
-      assertInsideGate(`${options.name} ${req.method} request`);
+      await beforeProviderRequest(`${options.name} ${req.method} request`);
       const url = new URL(req.path.replace(/^\//, ''), base);
       if (url.origin !== base.origin) throw new ProviderRequestError(null, `${options.name}: refusing a request to another origin`, null, null);
       for (const [k, v] of Object.entries(req.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));

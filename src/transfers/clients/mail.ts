@@ -1,7 +1,7 @@
 import nodemailer, { type Transporter } from 'nodemailer';
 import type { Config } from '../../config/load.ts';
 import { type NetworkFailure, networkFailureOf } from '../errors.ts';
-import { assertInsideGate } from '../gate-scope.ts';
+import { beforeProviderRequest } from '../gate-scope.ts';
 
 /**
  * The gated SMTP client: the ONLY module that imports `nodemailer` (see
@@ -55,7 +55,7 @@ export function openMailClient(config: Pick<Config, 'SMTP_URL' | 'SMTP_FROM'>): 
   const t = transport;
   return {
     async send(message) {
-      assertInsideGate('SMTP send');
+      await beforeProviderRequest('SMTP send');
       try {
         const info = await t.sendMail({ from: message.from ?? config.SMTP_FROM, ...message });
         return { messageId: String(info.messageId ?? ''), bytes: Buffer.byteLength(message.text) + Buffer.byteLength(message.html ?? '') };
