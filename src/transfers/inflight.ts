@@ -5,9 +5,9 @@ import { redisKey, redisScript } from '../redis.ts';
 /**
  * In-flight transfer leases: what lets a revocation promise "no byte leaves after I answer".
  *
- * The gate registers a lease for a connection and reads its revocation epoch atomically (a MULTI here, one Lua script for a batch), right
- * before calling the provider, and releases the lease when the call settles. A revocation first
- * bumps the epoch, then waits until the connection has no lease. Redis executes both sides in one
+ * The gate registers a lease for a connection and reads its revocation epoch atomically (one MULTI
+ * for a single call here, one Lua script for a batch), right before calling the provider, and
+ * releases the lease when the call settles. A revocation first bumps the epoch, then waits until the connection has no lease. Redis executes both sides in one
  * order, so for every transfer either the gate saw the new epoch (and blocks), or its lease existed
  * before the bump (and the revocation waits for it). Leases expire after `LEASE_TTL_MS` so a crashed
  * worker cannot hold a revocation forever.

@@ -58,7 +58,7 @@ describe('lease batching', () => {
   });
 
   it('fails every registration of a batch Redis did not take (no lease, no call)', async () => {
-    // Nothing listens on port 1: the MULTI cannot be sent.
+    // Nothing listens on port 1: the batch's script call cannot be sent.
     const closed = new Redis({ host: '127.0.0.1', port: 1, lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
     closed.on('error', () => undefined);
     const leases = new LeaseBatcher(closed, prefix);
