@@ -56,7 +56,12 @@
  *    provider status, remote id, duration and, for errors, the class and a secret-scrubbed message.
  *    Buffered and written in batches (up to {@link OUTCOME_BATCH} rows while a chunk's calls go on),
  *    committed before the call returns. A database error here leaves intents without an outcome: the
- *    recovery job turns them into `unknown` and resolves them.
+ *    recovery job turns them into `unknown` and resolves them; and no further call of the chunk starts.
+ * 7. **An unexpected error mid-chunk** (the caller's `beforeSend` throwing, Redis failing an epoch
+ *    re-read, a batch of outcomes the log refused) stops the chunk: no call starts after it, the calls
+ *    already out finish and have their outcomes, every intent written ahead for a call that never
+ *    started gets a `not_sent` row (`chunk_failed`) at once — so only calls that left and got no answer
+ *    are left open for the recovery job — and then the call rejects.
  *
  * Inbound transfers (direction `inbound`, e.g. contact imports) pass the same checks and are logged
  * the same way. The gate is the only module that may construct provider SDK clients: gated factories
@@ -267,11 +272,16 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
     // returns once all of them are committed. The writer merges batches of concurrent gate calls.
     const written: Array<Promise<unknown>> = [];
     const buffered: TransferLogEntry[] = [];
+    /** An unexpected error (or a batch of outcomes the log refused): no item of the chunk starts after it. */
+    let failure: { error: unknown } | null = null;
     const flush = () => {
       if (!buffered.length) return;
       const appended = log.append(buffered.splice(0));
-      // Awaited below; this only keeps a failure that happens before then from counting as unhandled.
-      appended.catch(() => undefined);
+      // Awaited below. A log that cannot take outcomes takes no more calls either: the chunk stops (the
+      // intents of these rows stay open for the recovery job, which turns them into `unknown`).
+      appended.catch((error: unknown) => {
+        failure ??= { error };
+      });
       written.push(appended);
     };
     const recordOutcome = (row: TransferLogEntry) => {
@@ -325,6 +335,8 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
       let intentFailure: { error: unknown } | null = null;
 
       const results: Array<TransferResult<T>> = new Array(items.length);
+      /** Items whose call was handed to `perform` (they get an outcome row, or stay open for recovery). */
+      const started: boolean[] = new Array(items.length).fill(false);
       let recheck: Promise<void> | null = null;
 
       /**
@@ -410,6 +422,7 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
        */
       const lookahead = (i: number): number[] => {
         const missing: number[] = [];
+        if (failure) return missing;
         let seen = 0;
         for (let j = i + 1; j < items.length && seen < 2 * concurrency; j++) {
           if (!decisions[j]!.allowed || !base[j]) continue;
@@ -486,7 +499,10 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
         // The caller stopped (e.g. a 429 paused the account) while the intent was being committed:
         // the call does not leave (its intent gets a `not_sent` row).
         if (options?.signal?.aborted) return notSent(i, abortReason(options.signal));
-        const started = performance.now();
+        // Another item of the chunk failed unexpectedly meanwhile: this call does not start either.
+        if (failure) return notSent(i, 'chunk_failed');
+        started[i] = true;
+        const startedAt = performance.now();
         // A follow-up request of this call leaves only under the epoch this call left on (re-read, which
         // also extends the lease): a revocation begun meanwhile stops it, even once its 202 is out.
         const leftOn = epoch;
@@ -510,7 +526,7 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
             remoteId: cleanText(done.remoteId ?? null, 1024),
             reason: cleanText(done.note ?? null, 200),
             payloadBytes: done.notModified ? 0 : (done.bytes ?? intent.payloadBytes),
-            durationMs: Math.round(performance.now() - started),
+            durationMs: Math.round(performance.now() - startedAt),
             createdAt: new Date(),
           });
           results[i] = { outcome: 'sent', value: done.value, transferId: intent.id };
@@ -527,7 +543,7 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
             providerStatus: summary.providerStatus,
             errorClass: summary.errorClass,
             errorMessage: summary.errorMessage,
-            durationMs: Math.round(performance.now() - started),
+            durationMs: Math.round(performance.now() - startedAt),
             createdAt: new Date(),
           });
           results[i] = { outcome: 'failed', error, transferId: intent.id, logged: outcome };
@@ -538,10 +554,8 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
         if (next < items.length && !recheck && Date.now() - lastEpochCheck >= recheckMs / 2) refreshEpoch().catch(() => undefined);
       };
       // `concurrency` workers take the items in order (a plain pool: no per-item queue entry or async
-      // resource). An unexpected error (e.g. Redis failing an epoch re-read) stops the chunk: no item
-      // starts after it, the calls already out finish and have their outcomes, then the call rejects.
+      // resource). An unexpected error stops the chunk (rule 7 above).
       let next = 0;
-      let failure: { error: unknown } | null = null;
       let draining = false;
       const worker = async (): Promise<void> => {
         while (!failure && next < items.length) {
@@ -561,7 +575,13 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
       const workers: Array<Promise<void>> = [];
       for (let w = Math.min(concurrency, items.length); w > 0; w--) workers.push(worker());
       await Promise.all(workers);
-      if (failure) throw (failure as { error: unknown }).error;
+      if (failure) {
+        // Items whose intent was written ahead and whose call never started: `not_sent` now, so only
+        // calls that started and got no answer are left for the recovery job (as `unknown`).
+        await Promise.all(intentWrites.values());
+        await Promise.all([...intentWrites.keys()].filter((i) => !started[i] && !results[i]).map((i) => notSent(i, 'chunk_failed')));
+        throw (failure as { error: unknown }).error;
+      }
       // Only an intent write can fail here (perform's errors are outcomes): the calls after it were not
       // made; the calls that were made have their outcome rows (see the caller).
       if (intentFailure) throw (intentFailure as { error: unknown }).error;

@@ -236,6 +236,89 @@ describe('transfer outcomes say what is known', () => {
     expect((await logRows(t.services, org.organizationId)).filter((r) => r.item_key?.startsWith('dbdown-'))).toEqual([]);
   });
 
+  it('an unexpected error mid-chunk logs the intents written ahead for calls that never started as not_sent at once', async () => {
+    const before = (await logRows(t.services, org.organizationId)).length;
+    const keys = ['mid-0', 'mid-1', 'mid-2', 'mid-3', 'mid-4', 'mid-5'];
+    await expect(
+      t.services.gate.sendMany(
+        jobCtx(connectionId),
+        keys.map(item),
+        async (fields, it) => {
+          const res = await client(2000).request({ method: 'PUT', path: `items/${it.itemKey}`, body: fields });
+          return { value: null, status: res.status };
+        },
+        {
+          concurrency: 2,
+          // The caller's own code fails while the chunk's first calls are out (their intents and the
+          // next ones' were written ahead).
+          beforeSend: (it) => {
+            if (it.itemKey === 'mid-2') throw new Error('the engine failed');
+            return null;
+          },
+        },
+      ),
+    ).rejects.toThrow(/the engine failed/);
+    const rows = (await logRows(t.services, org.organizationId)).slice(before);
+    const intents = rows.filter((r) => r.outcome === 'intent');
+    const outcomeOf = (id: string) => rows.filter((r) => r.intent_id === id).map((r) => `${r.outcome}:${r.reason ?? ''}`);
+    // Every intent has its outcome right away: `sent` for the calls that left, `not_sent` for those that
+    // never started — nothing is left for the recovery job to guess about.
+    const byKey = Object.fromEntries(intents.map((r) => [r.item_key, outcomeOf(r.id)]));
+    expect(byKey['mid-0']).toEqual(['sent:']);
+    expect(byKey['mid-1']).toEqual(['sent:']);
+    expect(intents.length).toBeGreaterThan(2);
+    for (const r of intents.filter((r) => !['mid-0', 'mid-1'].includes(r.item_key!))) {
+      expect(provider.ledger.has(r.item_key!)).toBe(false);
+      expect(byKey[r.item_key!]).toEqual(['not_sent:chunk_failed']);
+    }
+    expect((await recoverOpenTransfers(t.services, { organizationId: org.organizationId, now: Date.now() + 60_000, settleMs: 0 })).markedUnknown).toEqual([]);
+  });
+
+  it('a database error writing a batch of outcomes mid-chunk stops the chunk; calls never started are not_sent, started ones without an outcome are resolved', async () => {
+    await sql`CREATE FUNCTION refuse_outcomes() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.outcome = 'sent' AND NEW.item_key = 'batch-3' THEN RAISE EXCEPTION 'database refused the outcome'; END IF; RETURN NEW; END $$`.execute(
+      t.services.db,
+    );
+    await sql`CREATE TRIGGER refuse_outcomes BEFORE INSERT ON transfer_log FOR EACH ROW EXECUTE FUNCTION refuse_outcomes()`.execute(t.services.db);
+    const before = (await logRows(t.services, org.organizationId)).length;
+    // More items than one batch of outcomes, so a batch is written while the chunk's calls go on.
+    const keys = Array.from({ length: 300 }, (_, i) => `batch-${i}`);
+    try {
+      await expect(
+        t.services.gate.sendMany(
+          jobCtx(connectionId),
+          keys.map(item),
+          async (fields, it) => {
+            const res = await client(2000).request({ method: 'PUT', path: `items/${it.itemKey}`, body: fields });
+            return { value: null, status: res.status };
+          },
+          { concurrency: 4 },
+        ),
+      ).rejects.toThrow(/database refused the outcome/);
+    } finally {
+      await sql`DROP TRIGGER refuse_outcomes ON transfer_log`.execute(t.services.db);
+      await sql`DROP FUNCTION refuse_outcomes()`.execute(t.services.db);
+    }
+    const rows = (await logRows(t.services, org.organizationId)).slice(before);
+    const intents = rows.filter((r) => r.outcome === 'intent');
+    const written = keys.filter((k) => provider.ledger.has(k));
+    // The chunk stopped: not every item left. Every call that left has an intent (written before it).
+    expect(written.length).toBeLessThan(keys.length);
+    expect(intents.map((r) => r.item_key).sort()).toEqual(expect.arrayContaining(written.sort()));
+    const outcomes = new Map(rows.filter((r) => r.intent_id).map((r) => [r.intent_id, r]));
+    const open = intents.filter((r) => !outcomes.has(r.id));
+    // Intents without an outcome belong to calls that left (their outcome batch was refused); an intent
+    // whose call never started says so at once.
+    expect(open.length).toBeGreaterThan(0);
+    for (const r of open) expect(provider.ledger.has(r.item_key!)).toBe(true);
+    for (const r of intents.filter((r) => !provider.ledger.has(r.item_key!))) expect(outcomes.get(r.id)).toMatchObject({ outcome: 'not_sent' });
+    // The recovery job turns the open ones into unknown and resolves each as having taken effect.
+    const report = await recoverOpenTransfers(t.services, { organizationId: org.organizationId, now: Date.now() + 60_000, settleMs: 0 });
+    expect(report.markedUnknown.sort()).toEqual(open.map((r) => r.id).sort());
+    expect(report.resolved.filter((r) => r.verdict !== 'took_effect')).toEqual([]);
+    expect(report.resolved.length).toBe(open.length);
+  });
+
   it('after a database error writing outcomes (or a crash), the recovery job turns the open intents into unknown and resolves each', async () => {
     await sql`CREATE FUNCTION refuse_outcomes() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN IF NEW.outcome = 'sent' AND NEW.item_key LIKE 'lost-%' THEN RAISE EXCEPTION 'database refused the outcome'; END IF; RETURN NEW; END $$`.execute(
