@@ -5,6 +5,8 @@ import type { Services } from '../src/services.ts';
 import type { TransferItem } from '../src/transfers/types.ts';
 import { createIsolatedServices } from '../test/support/services.ts';
 import type { Benchmark, BenchResult } from './benchmark.ts';
+import { countBackendCpu } from './pg-backend-cpu.ts';
+import { countWork, profileIfAsked } from './work-counters.ts';
 
 /**
  * Outbound gate + transfer log cost per transfer, against the same local HTTP calls without the gate.
@@ -18,7 +20,9 @@ import type { Benchmark, BenchResult } from './benchmark.ts';
  * Every shape keeps every guarantee: a revocation lease per call, the intent committed before the call,
  * the outcome committed before the call returns. Rounds alternate gate/baseline; medians are compared.
  * Each result also reports the CPU time the gate adds per transfer on this process (`process.cpuUsage`:
- * on PGlite that includes the database's work, on PostgreSQL only Node's).
+ * on PGlite that includes the database's work, on PostgreSQL only Node's), the CPU time of this
+ * process's PostgreSQL backends per gated transfer when the server runs on this machine, and the SQL
+ * statements and Redis commands per gated transfer. BENCH_CPU_PROFILE=file.cpuprofile profiles the shapes.
  * PGlite in memory by default; BENCH_DATABASE_URL=postgres://… uses PostgreSQL (a fresh schema).
  */
 
@@ -147,14 +151,31 @@ async function call(url: string, fields: Record<string, unknown>): Promise<{ sta
   return { status: res.status, id: body.id };
 }
 
-/** Milliseconds (wall clock, and CPU of this process) per transfer of one run. */
-async function timed(n: number, fn: () => Promise<void>): Promise<{ ms: number; cpuMs: number }> {
-  const cpu0 = process.cpuUsage();
+/** Per transfer of one run: wall-clock ms, CPU ms of this process and of its PostgreSQL backends, statements and Redis commands. */
+interface Timing {
+  ms: number;
+  cpuMs: number;
+  /** Null when PostgreSQL is not on this machine (or on PGlite: its work is in `cpuMs`). */
+  dbCpuMs: number | null;
+  statements: number;
+  redisCommands: number;
+}
+
+async function timed(n: number, fn: () => Promise<void>): Promise<Timing> {
+  const work = await countWork();
+  const db = await countBackendCpu();
   const t0 = performance.now();
   await fn();
   const ms = (performance.now() - t0) / n;
-  const cpu = process.cpuUsage(cpu0);
-  return { ms, cpuMs: (cpu.user + cpu.system) / 1000 / n };
+  const dbCpu = db.stop();
+  const counted = work.stop();
+  return {
+    ms,
+    cpuMs: counted.cpuMs / n,
+    dbCpuMs: dbCpu === null ? null : dbCpu / n,
+    statements: counted.sqlStatements / n,
+    redisCommands: counted.redisCommands / n,
+  };
 }
 
 export const gateBenchmark: Benchmark = {
@@ -255,16 +276,21 @@ export const gateBenchmark: Benchmark = {
       const only = process.env.BENCH_GATE_SHAPES?.split(',').filter(Boolean);
       for (const [name, shape] of Object.entries(shapes)) {
         if (only && !only.some((o) => name.includes(o))) continue;
-        const g: Array<{ ms: number; cpuMs: number }> = [];
-        const b: Array<{ ms: number; cpuMs: number }> = [];
+        const g: Timing[] = [];
+        const b: Timing[] = [];
+        // BENCH_CPU_PROFILE=file.cpuprofile: a profile of the shape's rounds (gated and ungated).
+        const profile = await profileIfAsked();
         for (let r = 0; r < ROUNDS; r++) {
           b.push(await timed(shape.n, shape.base));
           g.push(await timed(shape.n, shape.gate));
         }
+        await profile.stop();
         const subject = median(g.map((x) => x.ms));
         const baseline = median(b.map((x) => x.ms));
         const ratio = subject / baseline;
         const addedCpuMs = median(g.map((x) => x.cpuMs)) - median(b.map((x) => x.cpuMs));
+        const dbCpu = g.map((x) => x.dbCpuMs).filter((x): x is number => x !== null);
+        const round3 = (x: number) => Math.round(x * 1000) / 1000;
         results.push({
           name: `gate+log per transfer, ${name}`,
           unit: 'ms/transfer',
@@ -276,6 +302,11 @@ export const gateBenchmark: Benchmark = {
           extra: {
             addedMsPerTransfer: subject - baseline,
             addedCpuMsPerTransfer: addedCpuMs,
+            baselineCpuMsPerTransfer: round3(median(b.map((x) => x.cpuMs))),
+            // The database's side (PostgreSQL on this machine; the ungated baseline uses none).
+            ...(dbCpu.length === g.length ? { databaseCpuMsPerTransfer: round3(median(dbCpu)) } : {}),
+            statementsPerTransfer: round3(median(g.map((x) => x.statements))),
+            redisCommandsPerTransfer: round3(median(g.map((x) => x.redisCommands))),
             cpuMeasures: services.dbKind === 'pglite' ? 'Node + PGlite (in process)' : 'Node only (PostgreSQL runs elsewhere)',
             rounds: ROUNDS,
             transfersPerRound: shape.n,
