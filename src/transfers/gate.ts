@@ -295,16 +295,18 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
         () => run(),
       );
       flush();
-      // The calls are over: release the lease (a waiting revocation may answer) while the outcomes commit.
-      release();
       await Promise.all(written);
+      // The calls are over and their outcomes committed: release the lease (a waiting revocation may
+      // answer, and finds every row of these calls written). The release shares the Redis call of the
+      // caller's next lease, requested in this same turn.
+      release();
       return results;
     } finally {
       // Even when the call failed half-way, every outcome row of a call that was made is written. A
       // failure here leaves those intents open: the recovery job turns them into `unknown` and resolves them.
       flush();
-      if (!released) release();
       if (written.length) await Promise.allSettled(written);
+      if (!released) release();
     }
 
     async function run(): Promise<Array<TransferResult<T>>> {
@@ -508,13 +510,24 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
         const leftOn = epoch;
         const stillAllowedForCall = async () => (await leaseAndEpoch(ctx.connectionId, leaseId)) === leftOn;
         try {
-          const done = await observeProviderCall(
-            { platform: intent.platform, operation: item.operation, transferId: intent.id, connectionId: ctx.connectionId, purpose: ctx.purpose },
-            () =>
-              gateScope.run({ transferId: intent.id, connectionId: ctx.connectionId, purpose: ctx.purpose, stillAllowed: stillAllowedForCall }, () =>
-                perform({ ...decision.minimised }, item, i),
-              ),
-          );
+          // A single transfer (`send`) waits for its outcome row right after its call: while the call is
+          // out, an outcome-only statement of the log waits a moment for that row, so concurrent `send`
+          // calls that left together share the statement of their outcomes (see the log writer). A
+          // chunk's outcomes are buffered and written in batches anyway: its calls announce nothing.
+          const announce = items.length === 1;
+          if (announce) log.expect(intent.organizationId, 1);
+          let done: ProviderOutcome<T>;
+          try {
+            done = await observeProviderCall(
+              { platform: intent.platform, operation: item.operation, transferId: intent.id, connectionId: ctx.connectionId, purpose: ctx.purpose },
+              () =>
+                gateScope.run({ transferId: intent.id, connectionId: ctx.connectionId, purpose: ctx.purpose, stillAllowed: stillAllowedForCall }, () =>
+                  perform({ ...decision.minimised }, item, i),
+                ),
+            );
+          } finally {
+            if (announce) log.expect(intent.organizationId, -1);
+          }
           const outcome = done.notModified ? 'not_modified' : intent.direction === 'inbound' ? 'received' : 'sent';
           recordOutcome({
             ...intent,

@@ -36,7 +36,11 @@ export interface TransferLogWriterOptions {
  *
  * Group commit: appends for the same organization made in the same tick, or while a statement is in
  * flight, are merged into the next statement, so concurrent gate calls in a process share round trips
- * (each caller still resolves only once its own rows are committed).
+ * (each caller still resolves only once its own rows are committed). A statement made only of outcome
+ * rows (rows completing an intent) waits, at most {@link TransferLogWriter.OUTCOME_HOLD_MS}, while calls
+ * of the same organization announced with {@link TransferLogWriter.expect} are still out: their outcomes
+ * travel in the same statement, and their callers then move on together, so the next intents share a
+ * statement (and the next leases a Redis call) too. Intent rows never wait: a batch with one goes at once.
  */
 export class TransferLogWriter {
   private readonly orgs = new Map<string, OrgQueue>();
@@ -44,6 +48,11 @@ export class TransferLogWriter {
   static readonly MAX_ROWS_PER_STATEMENT = 2000;
   /** Subject-set digests remembered per organization before the memory is reset. */
   static readonly MAX_KNOWN_SETS = 10_000;
+  /**
+   * Longest wait (ms) of an outcome-only statement for announced outcomes. Short against a provider
+   * call: it only keeps together the outcomes of calls that left together.
+   */
+  static readonly OUTCOME_HOLD_MS = 2;
   private readonly asyncOutcomeCommit: boolean;
 
   constructor(
@@ -71,6 +80,19 @@ export class TransferLogWriter {
     return rows.map((e) => byId.get(e.id)!);
   }
 
+  /**
+   * Announces (+1) an outcome row about to come for the organization — a provider call is out — or
+   * withdraws the announcement (-1) when the call has settled. While announcements are open, a statement
+   * made only of outcome rows waits for them (at most {@link TransferLogWriter.OUTCOME_HOLD_MS}).
+   */
+  expect(organizationId: string, delta: 1 | -1): void {
+    const q = this.queue(organizationId.toLowerCase());
+    q.expected += delta;
+    // The last call out settled: its outcome is appended in this same turn (after the promise
+    // callbacks); the held statement leaves at the end of the turn, with it.
+    if (q.expected <= 0 && q.wake) setImmediate(q.wake);
+  }
+
   /** Resolves once every append made before the call has been committed (or has failed). */
   async idle(): Promise<void> {
     await Promise.all([...this.orgs.values()].map((q) => q.drained));
@@ -84,15 +106,22 @@ export class TransferLogWriter {
     }
   }
 
-  private enqueue(org: string, entries: TransferLogEntry[]): Promise<ChainedEntry[]> {
+  private queue(org: string): OrgQueue {
     let q = this.orgs.get(org);
     if (!q) {
-      q = { pending: [], running: false, drained: null, head: null, knownSets: new Set() };
+      q = { pending: [], running: false, drained: null, head: null, knownSets: new Set(), expected: 0, wake: null };
       this.orgs.set(org, q);
     }
-    const queue = q;
+    return q;
+  }
+
+  private enqueue(org: string, entries: TransferLogEntry[]): Promise<ChainedEntry[]> {
+    const queue = this.queue(org);
+    const outcomesOnly = entries.every(isOutcome);
     return new Promise<ChainedEntry[]>((resolve, reject) => {
-      queue.pending.push({ entries, resolve, reject });
+      queue.pending.push({ entries, outcomesOnly, resolve, reject });
+      // A row that must not wait (an intent, a refusal) ends a hold at the end of this turn.
+      if (!outcomesOnly && queue.wake) setImmediate(queue.wake);
       if (!queue.running) {
         // Start the statement at the end of this turn of the event loop, so that every append made
         // in the same tick (the intents of a chunk's first wave, concurrent `send` callers woken by the
@@ -107,6 +136,7 @@ export class TransferLogWriter {
     q.running = true;
     try {
       while (q.pending.length) {
+        if (q.expected > 0 && q.pending.every((p) => p.outcomesOnly)) await hold(q);
         const batch: Pending[] = [];
         let rows = 0;
         while (q.pending.length && (rows === 0 || rows + q.pending[0]!.entries.length <= TransferLogWriter.MAX_ROWS_PER_STATEMENT)) {
@@ -204,6 +234,24 @@ export class TransferLogWriter {
   }
 }
 
+/** A row completing an intent (its outcome), as opposed to an intent or a row standing alone. */
+function isOutcome(e: TransferLogEntry): boolean {
+  return e.intentId !== null && e.outcome !== 'intent';
+}
+
+/** Waits until the announced outcomes are in (or a non-outcome append arrives), at most OUTCOME_HOLD_MS. */
+function hold(q: OrgQueue): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      if (q.wake === done) q.wake = null;
+      resolve();
+    };
+    const timer = setTimeout(done, TransferLogWriter.OUTCOME_HOLD_MS);
+    q.wake = done;
+  });
+}
+
 function isForeignKeyViolation(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === '23503';
 }
@@ -226,6 +274,8 @@ function normaliseIds(e: TransferLogEntry): TransferLogEntry {
 
 interface Pending {
   entries: TransferLogEntry[];
+  /** Only outcome rows: may wait for announced outcomes (see `expect`). */
+  outcomesOnly: boolean;
   resolve(value: ChainedEntry[]): void;
   reject(err: unknown): void;
 }
@@ -238,4 +288,8 @@ interface OrgQueue {
   head: { seq: number; hash: string } | null;
   /** Digests of subject sets known to be stored for this organization. */
   knownSets: Set<string>;
+  /** Outcome rows announced (calls out) and not yet settled. */
+  expected: number;
+  /** Ends the current hold (null when not holding). */
+  wake: (() => void) | null;
 }

@@ -123,6 +123,31 @@ describe('gate group commit', () => {
     expect(sent.rows[0]!.n).toBe(8);
   });
 
+  it('writes the outcomes of 8 concurrent send callers answered in different turns in one statement, each committed before its caller returns', async () => {
+    const connectionId = await activeConnection();
+    const returned: string[] = [];
+    const results = await Promise.all(
+      Array.from({ length: 8 }, async (_, i) => {
+        const r = await t.services.gate.send(jobCtx(connectionId), item(`c-o-${i}`), async () => {
+          // The calls answer in eight different turns of the event loop, as HTTP answers do.
+          for (let hop = 0; hop < i; hop++) await new Promise((resolve) => setImmediate(resolve));
+          return { value: i, status: 200 };
+        });
+        // What the caller sees on return: its own outcome row, committed.
+        const row = await sql<{ n: number }>`SELECT count(*)::int AS n FROM transfer_log
+          WHERE intent_id = ${r.transferId} AND outcome = 'sent'`.execute(t.services.db);
+        if (row.rows[0]!.n === 1) returned.push(r.transferId);
+        return r;
+      }),
+    );
+    expect(results.map((r) => r.outcome)).toEqual(Array(8).fill('sent'));
+    expect(returned.sort()).toEqual(results.map((r) => r.transferId).sort());
+    expect(await statementsOf(connectionId, 'sent')).toBe(1);
+    // The leases were released once the outcomes were committed.
+    await t.services.gate.settled();
+    expect(await inflightCount(t.services.redis, t.config.REDIS_PREFIX, connectionId)).toBe(0);
+  });
+
   it('a database error in a shared intent statement makes none of its calls, and every caller learns it', async () => {
     const connectionId = await activeConnection();
     // One bad row fails the whole multi-row statement: all eight intents are refused together.
