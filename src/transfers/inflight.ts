@@ -7,7 +7,7 @@ import { redisKey, redisScript } from '../redis.ts';
  *
  * The gate registers a lease for a connection and reads its revocation epoch atomically (one MULTI
  * for a single call here, one Lua script for a batch), right before calling the provider, and
- * releases the lease when the call settles. A revocation first bumps the epoch, then waits until the connection has no lease. Redis executes both sides in one
+ * releases the lease once the call's outcome row is committed. A revocation first bumps the epoch, then waits until the connection has no lease. Redis executes both sides in one
  * order, so for every transfer either the gate saw the new epoch (and blocks), or its lease existed
  * before the bump (and the revocation waits for it). Leases expire after `LEASE_TTL_MS` so a crashed
  * worker cannot hold a revocation forever.
