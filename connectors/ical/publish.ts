@@ -95,12 +95,23 @@ export function createFeedPublisher(services: Services): FeedPublisher {
   // answer 304 without loading and rendering the feed.
   const etagKey = (feedId: string) => redisKey(config.REDIS_PREFIX, 'ical', 'etag', feedId);
 
+  /**
+   * ETags this process learned from Redis, per feed with the version key they belong to: a version
+   * key names one rendering, so a process that did not render the feed reads its ETag once per
+   * version instead of once per conditional GET.
+   */
+  const learned = new LRUCache<string, { versionKey: string; etag: string }>({ max: 10_000 });
+
   /** The ETag another process stored for this version of the feed, if any. */
   async function storedEtag(feedId: string, versionKey: string): Promise<string | null> {
+    const known = learned.get(feedId);
+    if (known?.versionKey === versionKey) return known.etag;
     const stored = await redis.get(etagKey(feedId));
     if (!stored) return null;
     const [key, etag] = stored.split(' ');
-    return key === versionKey && etag ? etag : null;
+    if (key !== versionKey || !etag) return null;
+    learned.set(feedId, { versionKey, etag });
+    return etag;
   }
 
   function context(connectionId: string, request: FeedRequest): TransferContext {
