@@ -4,7 +4,7 @@ import { redisKey } from '../../src/redis.ts';
 import type { Services } from '../../src/services.ts';
 import type { TransferContext, TransferItem } from '../../src/transfers/types.ts';
 import type { findLiveFeed, LiveFeed } from './feeds.ts';
-import { batchedLiveFeeds, batchedRateLimit } from './fetch-batch.ts';
+import { batchedAdmission } from './fetch-batch.ts';
 import { ICAL_PURPOSE } from './manifest.ts';
 import { notModifiedItem, projectFeed } from './project.ts';
 import { type RenderedFeed, renderFeed } from './render.ts';
@@ -17,8 +17,8 @@ import { hashFeedToken } from './tokens.ts';
  *    fetch) — before the lookup, so unknown and live tokens behave the same way;
  * 2. one indexed lookup by token hash (a cached-plan function, migration 0026): live feed, active
  *    connection and owner, current consent, the organization's data_version (see {@link findLiveFeed});
- *    anything else → the same 404. Steps 1 and 2 of concurrent requests share one Redis script call
- *    and one query (`fetch-batch.ts`);
+ *    anything else → the same 404. Steps 1 and 2 of concurrent requests are batched together: one
+ *    Redis script call and one query per batch (`fetch-batch.ts`);
  * 3. cache look-up by (feed, data version, consent version, …);
  * 4. the gate: a fetch answered 304 from a known ETag, and a HEAD request, are `record`ed — the gate's
  *    checks, then one `not_modified` row (nothing disclosed, nothing to write ahead of), committed before
@@ -87,8 +87,11 @@ const ETAG_TTL_SECONDS = 7 * 24 * 3600;
 export function createFeedPublisher(services: Services): FeedPublisher {
   const { config, db, redis } = services;
   const refreshSeconds = config.ICAL_REFRESH_INTERVAL_MINUTES * 60;
-  const consume = batchedRateLimit(redis, (tokenHash) => redisKey(config.REDIS_PREFIX, 'ical', 'rate', tokenHash), config.ICAL_RATE_LIMIT_PER_MINUTE, 60);
-  const liveFeed = batchedLiveFeeds(db);
+  const admission = batchedAdmission(redis, db, {
+    keyOf: (tokenHash) => redisKey(config.REDIS_PREFIX, 'ical', 'rate', tokenHash),
+    points: config.ICAL_RATE_LIMIT_PER_MINUTE,
+    durationSeconds: 60,
+  });
   const cache = new RenderCache(config.ICAL_RENDER_CACHE_MB * 1024 * 1024);
   const versionKeys = new FeedVersionKeys(refreshSeconds);
   // The last ETag per feed, shared by every API process, so a process with a cold cache can still
@@ -138,9 +141,9 @@ export function createFeedPublisher(services: Services): FeedPublisher {
 
   /** The rate limit, then (allowed) the live feed: unknown and live tokens do the same work. */
   async function admit(tokenHash: string): Promise<FeedFetchResult | LiveFeed> {
-    const limit = await consume(tokenHash);
+    const { limit, feed } = await admission(tokenHash, 'if_allowed');
     if (!limit.allowed) return rateLimited(limit.msBeforeNext);
-    return (await liveFeed(tokenHash)) ?? NOT_FOUND;
+    return feed ?? NOT_FOUND;
   }
 
   /**
@@ -162,7 +165,7 @@ export function createFeedPublisher(services: Services): FeedPublisher {
    * an answer without a body (rate limited, not found, the ETag moved) writes no row here.
    */
   async function knownToken(tokenHash: string, known: ServedFeed, request: FeedRequest) {
-    const checked = Promise.all([consume(tokenHash), liveFeed(tokenHash)]).then(([limit, feed]): Checked | Promise<Checked> => {
+    const checked = admission(tokenHash, 'always').then(({ limit, feed }): Checked | Promise<Checked> => {
       if (!limit.allowed) return { answer: rateLimited(limit.msBeforeNext), feed: null };
       if (!feed) return { answer: NOT_FOUND, feed: null };
       if (feed.feedId !== known.feedId || feed.connectionId !== known.connectionId) return { answer: null, feed };
