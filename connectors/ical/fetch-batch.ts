@@ -64,30 +64,53 @@ end
 return out`;
 const runFixedWindow = redisScript(FIXED_WINDOW);
 
-/**
- * A fixed window of `points` fetches per `durationSeconds` per key (the window starts at the key's
- * first fetch), counted in Redis so every API process shares it. Each fetch's SET NX, INCR and PTTL
- * run, in order, in the batch's one script call (atomic, like the MULTI it replaces).
- */
-export function batchedRateLimit(
-  redis: Redis,
-  keyOf: (key: string) => string,
-  points: number,
-  durationSeconds: number,
-): (key: string) => Promise<RateLimitAnswer> {
-  const ms = String(durationSeconds * 1000);
-  const batcher = new Batcher<string, RateLimitAnswer>(async (keys) => {
-    const replies = (await runFixedWindow(redis, keys.map(keyOf), [ms])) as number[];
-    return keys.map((_, i) => ({ allowed: Number(replies[i * 2]) <= points, msBeforeNext: Math.max(0, Number(replies[i * 2 + 1])) }));
-  });
-  return (key) => batcher.get(key);
+/** What a feed fetch is admitted on: its place in the rate-limit window and the live feed of its token (null: none, or not looked up). */
+export interface Admission {
+  limit: RateLimitAnswer;
+  feed: LiveFeed | null;
 }
 
-/** The live feed of a token hash, or null (see `findLiveFeed`), looked up with concurrent fetches'. */
-export function batchedLiveFeeds(db: Db): (tokenHash: string) => Promise<LiveFeed | null> {
-  const batcher = new Batcher<string, LiveFeed | null>(async (hashes) => {
-    const found = await findLiveFeeds(db, hashes);
-    return hashes.map((h) => found.get(h) ?? null);
+/**
+ * When a fetch's live feed is looked up: `'always'` — alongside its rate limit (a token this process
+ * has served: one round trip of latency) — or `'if_allowed'` — only once the rate limit allowed it (a
+ * token not seen yet: a refused fetch costs the database nothing).
+ */
+export type LookupWhen = 'always' | 'if_allowed';
+
+/**
+ * The admission of concurrent feed fetches, in batches: the rate limit — a fixed window of `points`
+ * fetches per `durationSeconds` per token hash (the window starts at the key's first fetch), counted
+ * in Redis so every API process shares it; each fetch's SET NX, INCR and PTTL run, in order, in the
+ * batch's ONE script call — and the live-feed lookup (`findLiveFeeds`), ONE query for the batch's
+ * `'always'` fetches sent together with the script call, and one more after it for `'if_allowed'`
+ * fetches the limit let through. A batch of polls of known tokens is then one script call and one
+ * query, sent at the same time, behind one wake-up of the event loop.
+ */
+export function batchedAdmission(
+  redis: Redis,
+  db: Db,
+  options: { keyOf: (tokenHash: string) => string; points: number; durationSeconds: number },
+): (tokenHash: string, lookup: LookupWhen) => Promise<Admission> {
+  const ms = String(options.durationSeconds * 1000);
+  const batcher = new Batcher<{ tokenHash: string; lookup: LookupWhen }, Admission>(async (asks) => {
+    const eager = new Set(asks.filter((a) => a.lookup === 'always').map((a) => a.tokenHash));
+    const [replies, found] = await Promise.all([
+      runFixedWindow(
+        redis,
+        asks.map((a) => options.keyOf(a.tokenHash)),
+        [ms],
+      ) as Promise<number[]>,
+      eager.size ? findLiveFeeds(db, [...eager]) : new Map<string, LiveFeed>(),
+    ]);
+    const limits = asks.map((_, i) => ({ allowed: Number(replies[i * 2]) <= options.points, msBeforeNext: Math.max(0, Number(replies[i * 2 + 1])) }));
+    const late = asks.filter((a, i) => a.lookup === 'if_allowed' && limits[i]!.allowed && !eager.has(a.tokenHash)).map((a) => a.tokenHash);
+    // (The batch's other fetches wait for this second query too; a batch has such fetches only when a
+    // token is fetched for the first time in this process.)
+    if (late.length) for (const [hash, feed] of await findLiveFeeds(db, late)) found.set(hash, feed);
+    return asks.map((a, i) => ({
+      limit: limits[i]!,
+      feed: a.lookup === 'always' || limits[i]!.allowed ? (found.get(a.tokenHash) ?? null) : null,
+    }));
   });
-  return (tokenHash) => batcher.get(tokenHash);
+  return (tokenHash, lookup) => batcher.get({ tokenHash, lookup });
 }

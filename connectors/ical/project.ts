@@ -108,12 +108,14 @@ export function projectFeed(params: { feedId: string; events: readonly EventWith
  */
 export function notModifiedItem(feedId: string): TransferItem {
   const [required, ...optional] = icalManifest.categories;
-  return {
+  // Deeply frozen: a publisher keeps one per feed it serves, and the gate memoises what it derives
+  // from a frozen item (its payload digest, its normalised subjects) instead of redoing it per fetch.
+  return freezeDeep({
     operation: 'publish',
     categories: [required!, ...optional],
     subjects: {},
     recipient: { account: null, destination: feedDestination(feedId) },
     fields: {},
     itemKey: feedDestination(feedId),
-  };
+  });
 }

@@ -28,7 +28,10 @@ export const icalPublicRoutes: RouteModule = (app, services) => {
       headers: { ...common, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' },
     });
 
-  app.openapi(
+  // Documented like every route, but served by a plain handler: the only parameter is a path segment
+  // the handler checks itself, so a schema validator would add a parse (and its promises) to every
+  // poll of every feed for nothing.
+  app.openAPIRegistry.registerPath(
     createRoute({
       method: 'get',
       path: '/ical/{file}',
@@ -47,53 +50,53 @@ export const icalPublicRoutes: RouteModule = (app, services) => {
         429: { description: 'Too many fetches of this feed; see Retry-After', content: { 'application/json': { schema: ErrorSchema } } },
       },
     }),
-    async (c) => {
-      const { file } = c.req.valid('param');
-      if (!file.endsWith('.ics') || file.length > MAX_SEGMENT) return notFound();
-      const result = await publisher.fetch({
-        token: file.slice(0, -'.ics'.length),
-        ifNoneMatch: c.req.header('if-none-match') ?? null,
-        head: c.req.method === 'HEAD',
-        ip: clientIp(c),
-        userAgent: userAgent(c),
-      });
-      switch (result.kind) {
-        case 'not_found':
-          return notFound();
-        case 'rate_limited':
-          return new Response(JSON.stringify(errorBody('rate_limited', 'too many requests for this feed; retry later')), {
-            status: 429,
-            headers: {
-              ...common,
-              'content-type': 'application/json; charset=utf-8',
-              'cache-control': 'no-store',
-              'retry-after': String(result.retryAfterSeconds),
-            },
-          });
-        case 'head':
-          return new Response(null, {
-            status: 200,
-            headers: {
-              ...common,
-              'content-type': 'text/calendar; charset=utf-8',
-              ...(result.etag ? { etag: result.etag } : {}),
-              'cache-control': cacheControl,
-            },
-          });
-        case 'not_modified':
-          return new Response(null, { status: 304, headers: { ...common, etag: result.etag, 'cache-control': cacheControl } });
-        case 'ok':
-          return new Response(result.body, {
-            status: 200,
-            headers: {
-              ...common,
-              'content-type': 'text/calendar; charset=utf-8',
-              'content-disposition': 'inline; filename="calendar.ics"',
-              etag: result.etag,
-              'cache-control': cacheControl,
-            },
-          });
-      }
-    },
   );
+  app.get('/ical/:file', async (c) => {
+    const file = c.req.param('file');
+    if (!file.endsWith('.ics') || file.length > MAX_SEGMENT) return notFound();
+    const result = await publisher.fetch({
+      token: file.slice(0, -'.ics'.length),
+      ifNoneMatch: c.req.header('if-none-match') ?? null,
+      head: c.req.method === 'HEAD',
+      ip: clientIp(c),
+      userAgent: userAgent(c),
+    });
+    switch (result.kind) {
+      case 'not_found':
+        return notFound();
+      case 'rate_limited':
+        return new Response(JSON.stringify(errorBody('rate_limited', 'too many requests for this feed; retry later')), {
+          status: 429,
+          headers: {
+            ...common,
+            'content-type': 'application/json; charset=utf-8',
+            'cache-control': 'no-store',
+            'retry-after': String(result.retryAfterSeconds),
+          },
+        });
+      case 'head':
+        return new Response(null, {
+          status: 200,
+          headers: {
+            ...common,
+            'content-type': 'text/calendar; charset=utf-8',
+            ...(result.etag ? { etag: result.etag } : {}),
+            'cache-control': cacheControl,
+          },
+        });
+      case 'not_modified':
+        return new Response(null, { status: 304, headers: { ...common, etag: result.etag, 'cache-control': cacheControl } });
+      case 'ok':
+        return new Response(result.body, {
+          status: 200,
+          headers: {
+            ...common,
+            'content-type': 'text/calendar; charset=utf-8',
+            'content-disposition': 'inline; filename="calendar.ics"',
+            etag: result.etag,
+            'cache-control': cacheControl,
+          },
+        });
+    }
+  });
 };

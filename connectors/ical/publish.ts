@@ -2,13 +2,13 @@ import { LRUCache } from 'lru-cache';
 import { loadEventsInScope } from '../../src/cases/queries.ts';
 import { redisKey } from '../../src/redis.ts';
 import type { Services } from '../../src/services.ts';
-import type { TransferContext } from '../../src/transfers/types.ts';
+import type { TransferContext, TransferItem } from '../../src/transfers/types.ts';
 import type { findLiveFeed, LiveFeed } from './feeds.ts';
-import { batchedLiveFeeds, batchedRateLimit } from './fetch-batch.ts';
+import { batchedAdmission } from './fetch-batch.ts';
 import { ICAL_PURPOSE } from './manifest.ts';
 import { notModifiedItem, projectFeed } from './project.ts';
 import { type RenderedFeed, renderFeed } from './render.ts';
-import { type CachedFeed, feedVersionKey, fieldSignature, RenderCache } from './render-cache.ts';
+import { FeedVersionKeys, fieldSignature, RenderCache } from './render-cache.ts';
 import { hashFeedToken } from './tokens.ts';
 
 /**
@@ -17,8 +17,8 @@ import { hashFeedToken } from './tokens.ts';
  *    fetch) — before the lookup, so unknown and live tokens behave the same way;
  * 2. one indexed lookup by token hash (a cached-plan function, migration 0026): live feed, active
  *    connection and owner, current consent, the organization's data_version (see {@link findLiveFeed});
- *    anything else → the same 404. Steps 1 and 2 of concurrent requests share one Redis script call
- *    and one query (`fetch-batch.ts`);
+ *    anything else → the same 404. Steps 1 and 2 of concurrent requests are batched together: one
+ *    Redis script call and one query per batch (`fetch-batch.ts`);
  * 3. cache look-up by (feed, data version, consent version, …);
  * 4. the gate: a fetch answered 304 from a known ETag, and a HEAD request, are `record`ed — the gate's
  *    checks, then one `not_modified` row (nothing disclosed, nothing to write ahead of), committed before
@@ -63,6 +63,23 @@ export function etagMatches(ifNoneMatch: string, etag: string): boolean {
 }
 
 const NOT_FOUND: FeedFetchResult = { kind: 'not_found' };
+const answerWithout = (etag: string | null, request: FeedRequest): FeedFetchResult | null => {
+  if (request.head) return { kind: 'head', etag };
+  return etag && request.ifNoneMatch && etagMatches(request.ifNoneMatch, etag) ? { kind: 'not_modified', etag } : null;
+};
+
+/** A feed this process has served, by token hash: the pairing, and the (frozen) item its 304s are logged as. */
+interface ServedFeed {
+  feedId: string;
+  connectionId: string;
+  notModified: TransferItem;
+}
+
+/** What a known token's checks found: the answer without a body (null: the feed itself is needed) and the live feed. */
+interface Checked {
+  answer: FeedFetchResult | null;
+  feed: LiveFeed | null;
+}
 const rateLimited = (msBeforeNext: number): FeedFetchResult => ({ kind: 'rate_limited', retryAfterSeconds: Math.max(1, Math.ceil(msBeforeNext / 1000)) });
 const ETAG_TTL_SECONDS = 7 * 24 * 3600;
 
@@ -70,19 +87,34 @@ const ETAG_TTL_SECONDS = 7 * 24 * 3600;
 export function createFeedPublisher(services: Services): FeedPublisher {
   const { config, db, redis } = services;
   const refreshSeconds = config.ICAL_REFRESH_INTERVAL_MINUTES * 60;
-  const consume = batchedRateLimit(redis, (tokenHash) => redisKey(config.REDIS_PREFIX, 'ical', 'rate', tokenHash), config.ICAL_RATE_LIMIT_PER_MINUTE, 60);
-  const liveFeed = batchedLiveFeeds(db);
+  const admission = batchedAdmission(redis, db, {
+    keyOf: (tokenHash) => redisKey(config.REDIS_PREFIX, 'ical', 'rate', tokenHash),
+    points: config.ICAL_RATE_LIMIT_PER_MINUTE,
+    durationSeconds: 60,
+  });
   const cache = new RenderCache(config.ICAL_RENDER_CACHE_MB * 1024 * 1024);
+  const versionKeys = new FeedVersionKeys(refreshSeconds);
   // The last ETag per feed, shared by every API process, so a process with a cold cache can still
   // answer 304 without loading and rendering the feed.
   const etagKey = (feedId: string) => redisKey(config.REDIS_PREFIX, 'ical', 'etag', feedId);
 
-  async function knownEtag(feedId: string, versionKey: string, entry: CachedFeed | undefined): Promise<string | null> {
-    if (entry?.rendered) return entry.rendered.etag;
+  /**
+   * ETags this process learned from Redis, per feed with the version key they belong to: a version
+   * key names one rendering, so a process that did not render the feed reads its ETag once per
+   * version instead of once per conditional GET.
+   */
+  const learned = new LRUCache<string, { versionKey: string; etag: string }>({ max: 10_000 });
+
+  /** The ETag another process stored for this version of the feed, if any. */
+  async function storedEtag(feedId: string, versionKey: string): Promise<string | null> {
+    const known = learned.get(feedId);
+    if (known?.versionKey === versionKey) return known.etag;
     const stored = await redis.get(etagKey(feedId));
     if (!stored) return null;
     const [key, etag] = stored.split(' ');
-    return key === versionKey && etag ? etag : null;
+    if (key !== versionKey || !etag) return null;
+    learned.set(feedId, { versionKey, etag });
+    return etag;
   }
 
   function context(connectionId: string, request: FeedRequest): TransferContext {
@@ -100,22 +132,30 @@ export function createFeedPublisher(services: Services): FeedPublisher {
    * whether the feed is live is looked up on every request — and a hash whose lookup finds nothing is
    * forgotten.
    */
-  const served = new LRUCache<string, { feedId: string; connectionId: string }>({ max: 10_000 });
+  const served = new LRUCache<string, ServedFeed>({ max: 10_000 });
+  const remember = (tokenHash: string, feed: LiveFeed) => {
+    const known = served.get(tokenHash);
+    if (known?.feedId === feed.feedId && known.connectionId === feed.connectionId) return;
+    served.set(tokenHash, { feedId: feed.feedId, connectionId: feed.connectionId, notModified: notModifiedItem(feed.feedId) });
+  };
 
   /** The rate limit, then (allowed) the live feed: unknown and live tokens do the same work. */
   async function admit(tokenHash: string): Promise<FeedFetchResult | LiveFeed> {
-    const limit = await consume(tokenHash);
+    const { limit, feed } = await admission(tokenHash, 'if_allowed');
     if (!limit.allowed) return rateLimited(limit.msBeforeNext);
-    return (await liveFeed(tokenHash)) ?? NOT_FOUND;
+    return feed ?? NOT_FOUND;
   }
 
-  /** What a HEAD or conditional GET answers without rendering, or null when it needs the feed itself. */
-  async function withoutBody(feed: LiveFeed, request: FeedRequest): Promise<FeedFetchResult | null> {
-    const versionKey = feedVersionKey({ ...feed, refreshSeconds });
-    const entry = cache.get(feed.feedId, versionKey);
-    const etag = await knownEtag(feed.feedId, versionKey, entry);
-    if (request.head) return { kind: 'head', etag };
-    return etag && request.ifNoneMatch && etagMatches(request.ifNoneMatch, etag) ? { kind: 'not_modified', etag } : null;
+  /**
+   * What a HEAD or conditional GET answers without rendering, or null when it needs the feed itself.
+   * Synchronous when this process holds the current rendering (a polled feed); otherwise the ETag
+   * another process stored is read from Redis.
+   */
+  function withoutBody(feed: LiveFeed, request: FeedRequest): FeedFetchResult | null | Promise<FeedFetchResult | null> {
+    const versionKey = versionKeys.of(feed);
+    const rendered = cache.get(feed.feedId, versionKey)?.rendered;
+    if (rendered) return answerWithout(rendered.etag, request);
+    return storedEtag(feed.feedId, versionKey).then((etag) => answerWithout(etag, request));
   }
 
   /**
@@ -124,17 +164,19 @@ export function createFeedPublisher(services: Services): FeedPublisher {
    * instead of three — and the gate's checks and the `not_modified` row wait for them. Anything but
    * an answer without a body (rate limited, not found, the ETag moved) writes no row here.
    */
-  async function knownToken(tokenHash: string, known: { feedId: string; connectionId: string }, request: FeedRequest) {
-    const checked = Promise.all([consume(tokenHash), liveFeed(tokenHash)]).then(async ([limit, feed]) => {
+  async function knownToken(tokenHash: string, known: ServedFeed, request: FeedRequest) {
+    const checked = admission(tokenHash, 'always').then(({ limit, feed }): Checked | Promise<Checked> => {
       if (!limit.allowed) return { answer: rateLimited(limit.msBeforeNext), feed: null };
       if (!feed) return { answer: NOT_FOUND, feed: null };
       if (feed.feedId !== known.feedId || feed.connectionId !== known.connectionId) return { answer: null, feed };
-      return { answer: await withoutBody(feed, request), feed };
+      const answer = withoutBody(feed, request);
+      return answer instanceof Promise ? answer.then((a) => ({ answer: a, feed })) : { answer, feed };
     });
     const proceed = checked.then((c) => c.answer !== null && (c.answer.kind === 'head' || c.answer.kind === 'not_modified'));
     const ctx = context(known.connectionId, request);
-    const recorded = await services.gate.record(ctx, notModifiedItem(known.feedId), { providerStatus: request.head ? 200 : 304, proceed });
-    return { recorded, ...(await checked) };
+    const recorded = await services.gate.record(ctx, known.notModified, { providerStatus: request.head ? 200 : 304, proceed });
+    const { answer, feed } = await checked;
+    return { recorded, answer, feed };
   }
 
   return {
@@ -168,12 +210,12 @@ export function createFeedPublisher(services: Services): FeedPublisher {
             providerStatus: request.head ? 200 : 304,
           });
           if (result.outcome === 'blocked') return NOT_FOUND;
-          served.set(tokenHash, { feedId: feed.feedId, connectionId: feed.connectionId });
+          remember(tokenHash, feed);
           return answer;
         }
       }
-      served.set(tokenHash, { feedId: feed.feedId, connectionId: feed.connectionId });
-      const versionKey = feedVersionKey({ ...feed, refreshSeconds });
+      remember(tokenHash, feed);
+      const versionKey = versionKeys.of(feed);
       const ctx = context(feed.connectionId, request);
       let entry = cache.get(feed.feedId, versionKey);
 

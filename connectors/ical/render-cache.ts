@@ -19,20 +19,60 @@ export interface CachedFeed {
   renderedFields: string | null;
 }
 
-/** The key a cached feed is valid for. */
-export function feedVersionKey(parts: {
-  dataVersion: number;
+/** What a feed's version key depends on besides the organization's data version. */
+export interface FeedVersionParts {
   consentId: string;
   consentVersion: number;
   userEmail: string;
   name: string;
   refreshSeconds: number;
-}): string {
-  const digest = createHash('sha256')
+}
+
+/** The key a cached feed is valid for. */
+export function feedVersionKey(parts: FeedVersionParts & { dataVersion: number }): string {
+  return `${parts.dataVersion}.${feedVersionDigest(parts)}`;
+}
+
+/** The part of {@link feedVersionKey} after the data version (a digest of the other parts). */
+export function feedVersionDigest(parts: FeedVersionParts): string {
+  return createHash('sha256')
     .update(JSON.stringify([parts.consentId, parts.consentVersion, parts.userEmail, parts.name, parts.refreshSeconds]))
     .digest('base64url')
     .slice(0, 22);
-  return `${parts.dataVersion}.${digest}`;
+}
+
+/**
+ * {@link feedVersionKey} of the feeds a process serves, remembering each feed's digest: it changes only
+ * with the consent, the owner's address or the feed's name, so a fetch of an unchanged feed builds the
+ * key without hashing (it is computed on every conditional GET).
+ */
+export class FeedVersionKeys {
+  private readonly digests: LRUCache<string, FeedVersionParts & { digest: string }>;
+
+  constructor(
+    private readonly refreshSeconds: number,
+    max = 10_000,
+  ) {
+    this.digests = new LRUCache({ max });
+  }
+
+  /** The version key of a feed as looked up now. */
+  of(feed: Omit<FeedVersionParts, 'refreshSeconds'> & { feedId: string; dataVersion: number }): string {
+    const hit = this.digests.get(feed.feedId);
+    if (hit && hit.consentId === feed.consentId && hit.consentVersion === feed.consentVersion && hit.userEmail === feed.userEmail && hit.name === feed.name) {
+      return `${feed.dataVersion}.${hit.digest}`;
+    }
+    const parts: FeedVersionParts = {
+      consentId: feed.consentId,
+      consentVersion: feed.consentVersion,
+      userEmail: feed.userEmail,
+      name: feed.name,
+      refreshSeconds: this.refreshSeconds,
+    };
+    const digest = feedVersionDigest(parts);
+    this.digests.set(feed.feedId, { ...parts, digest });
+    return `${feed.dataVersion}.${digest}`;
+  }
 }
 
 /** The names of the fields present in a minimised payload, in a stable form. */

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 
 /** Random bytes per feed token: 256 bits, so guessing a live URL is hopeless and a plain hash suffices. */
 export const FEED_TOKEN_BYTES = 32;
@@ -18,7 +18,8 @@ export interface MintedFeedToken {
  * the token itself, so response time does not depend on how much of a guess matches a real token.
  */
 export function hashFeedToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
+  // The one-shot form: no Hash object per call (a polled feed hashes its token on every request).
+  return hash('sha256', token, 'hex');
 }
 
 /** Mints a new token: 32 random bytes as base64url (43 characters, URL-safe, no padding). */

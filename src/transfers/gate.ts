@@ -637,14 +637,17 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
       const epoch = await lease;
       try {
         const state = await stateFor(ctx.connectionId, epoch);
-        const suppressed = await suppressedRecipients(db, state.attribution, [item]);
+        // (A polled feed's 304 names no addressee and, unless its consent is scoped by practice area, no
+        // case to look up: it skips both awaits.)
+        const suppressed = item.recipient.suppressible ? (await suppressedRecipients(db, state.attribution, [item])).has(0) : false;
+        const scopedByArea = state.consent.kind === 'current' && state.consent.consent.caseScope.kind === 'practice_areas';
         const decision = decideTransfer({
           connection: state.connection,
           consent: state.consent,
           item,
           purpose: ctx.purpose,
-          suppressed: suppressed.has(0),
-          practiceAreas: await practiceAreasFor(db, state, [item]),
+          suppressed,
+          practiceAreas: scopedByArea ? await practiceAreasFor(db, state, [item]) : undefined,
         });
         const row = baseEntry(ctx, item, decision, state.attribution, new Date(), freezeDeep(actorRecord(ctx.actor)));
         if (!row) {
@@ -719,9 +722,12 @@ function count(connection: GateConnection | null, item: TransferItem, outcome: s
   transfersTotal.inc({ platform: connection?.platform ?? 'unknown', direction: item.direction ?? 'outbound', outcome });
 }
 
+/** One frozen record for every feed fetch, so the log's canonical JSON of it is computed once per process. */
+const FEED_FETCH_ACTOR: Readonly<Record<string, unknown>> = freezeDeep({ kind: 'feed_fetch' });
+
 function actorRecord(actor: TransferActor): Record<string, unknown> {
   // The feed requester's address is kept in its own columns; the actor keeps only who it was.
-  if (actor.kind === 'feed_fetch') return { kind: 'feed_fetch' };
+  if (actor.kind === 'feed_fetch') return FEED_FETCH_ACTOR;
   return { ...actor };
 }
 

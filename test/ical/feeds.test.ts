@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { icalConnector } from '../../connectors/ical/index.ts';
 import { createApp } from '../../src/api/app.ts';
 import { withdrawConsents } from '../../src/consent/service.ts';
+import { redisKey } from '../../src/redis.ts';
 import { revokeContextFor } from '../../src/revocation/revoke-context.ts';
 import { bearer, type SeededOrg, seedOrg, signInAs } from '../support/fixtures.ts';
 import { createTestServices, type TestServices } from '../support/services.ts';
@@ -368,6 +369,37 @@ describe('iCal feeds', () => {
       const otherProcess = createApp(t.services);
       const res = await otherProcess.request(pathOf(created.url), { headers: { 'if-none-match': etag } }, PEER);
       expect(res.status).toBe(304);
+    });
+
+    it('a process with a cold cache reads the shared ETag once per version of the feed, and answers no 304 for an older version', async () => {
+      const { id: caseId } = await ingest(a, '/v1/ingest/cases/etag-case', { number: 'PI-2026-ETAG', title: 'ETag case', assignees: [a.member.email] });
+      const created = await newFeed({ caseScope: { kind: 'cases', caseIds: [caseId] } });
+      const etag = (await fetchFeed(created.url)).headers.get('etag')!;
+      const otherProcess = createApp(t.services);
+      const conditional = (tag: string) => otherProcess.request(pathOf(created.url), { headers: { 'if-none-match': tag } }, PEER);
+      expect((await conditional(etag)).status).toBe(304);
+      // The shared copy is gone (expired, say): what the process learned for this version still answers,
+      // without rendering the feed (a rendering is a transfer: an intent row and its outcome).
+      await t.services.redis.del(redisKey(t.services.config.REDIS_PREFIX, 'ical', 'etag', created.feed.id));
+      const before = (await logRows(created.feed.connectionId)).length;
+      expect((await conditional(etag)).status).toBe(304);
+      expect((await logRows(created.feed.connectionId)).slice(before).map((r) => r.outcome)).toEqual(['not_modified']);
+      // An event of the feed's case changes: the learned ETag belongs to the older version and does not count.
+      await ingest(a, '/v1/ingest/events/etag-event', {
+        caseExternalId: 'etag-case',
+        kind: 'court_date',
+        title: 'Status conference',
+        start: '2026-05-04T09:00:00Z',
+        end: '2026-05-04T10:00:00Z',
+        timeZone: 'UTC',
+      });
+      const changed = await conditional(etag);
+      expect(changed.status).toBe(200);
+      const fresh = changed.headers.get('etag')!;
+      expect(fresh).not.toBe(etag);
+      expect(await changed.text()).toContain('Status conference');
+      expect((await conditional(fresh)).status).toBe(304);
+      expect((await fetchFeed(created.url, { 'if-none-match': fresh })).status).toBe(304);
     });
   });
 
