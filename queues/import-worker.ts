@@ -39,7 +39,7 @@ export function createImportWorker(services: Services, options: ImportWorkerOpti
   const processor = async (job: Job, token?: string): Promise<PullResult | { enqueued: string }> => {
     if (job.name === SCHEDULED_IMPORT_JOB) {
       // The scheduler's tick only asks for an import (deduplicated with any other request), unless
-      // one ran less than half an interval ago — as at connect, when the scheduler ticks at once.
+      // one ran less than half an interval ago (an on-demand import just before the tick, say).
       const id = importJobSchema.shape.connectionId.parse((job.data as { connectionId?: unknown }).connectionId);
       const last = await services.db.selectFrom('connector_cursors').select('updated_at').where('connection_id', '=', id).executeTakeFirst();
       if (last && Date.now() - last.updated_at.getTime() < (config.IMPORT_INTERVAL_MINUTES * 60_000) / 2)
