@@ -268,7 +268,7 @@ export const contactsBenchmark: Benchmark = {
       const untilIdleSeconds = (performance.now() - t) / 1000;
       // The import ends when its job completes (BullMQ's finishedOn, stamped by the worker in this
       // process), not when the queue is next seen idle: that poll runs every 100 ms and needs two quiet
-      // reads, and the scheduler's first tick queues a second (no-change) run behind the import.
+      // reads.
       const importJob = (await services.queues.import.getJobs(['completed']))
         .filter((j) => (j.data as { connectionId?: string }).connectionId === connectionId)
         .map((j) => ({ job: j, result: j.returnvalue as { status?: string; items?: number } | null }))

@@ -301,13 +301,22 @@ export interface PullPage {
   next: { kind: 'page' | 'delta'; cursor: string };
 }
 
+/** What the pull engine lets a connector tell it while a page is being fetched. */
+export interface PullFetchHooks {
+  onNext?(next: PullPage['next']): void;
+}
+
 /** The pull half of a connector: the generic import engine (`src/sync/pull.ts`) drives it. */
 export interface ConnectorPull {
   /**
    * Fetches one page through the gate (direction `inbound`), from `cursor` (null = from scratch).
    * Throws {@link CursorGoneError} when the provider no longer knows the cursor.
+   * Optionally calls `hooks.onNext` with the page's `next` as soon as the provider's answer is in,
+   * before the gate has logged its outcome: the engine may then ask for the following page while
+   * this one is still being logged (see src/sync/pull.ts). Call it at most once, and only with the
+   * `next` the page will be returned with.
    */
-  fetchPage(ctx: ConnectorContext, cursor: string | null): Promise<PullPage>;
+  fetchPage(ctx: ConnectorContext, cursor: string | null, hooks?: PullFetchHooks): Promise<PullPage>;
   /**
    * Applies a page's items idempotently (the same page twice changes nothing). The engine calls it
    * inside the transaction that stores the page's cursor: `ctx.db` (and `ctx.state`) are that

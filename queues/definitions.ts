@@ -191,9 +191,13 @@ export function createQueues(deps: { redis: Redis; config: Config; logger: Logge
       );
     },
     async scheduleImport(connectionId) {
+      const every = config.IMPORT_INTERVAL_MINUTES * 60_000;
+      // First tick one interval from now: whoever schedules has just queued an import (connect,
+      // reconnect), and a tick at once (BullMQ's default) queued a second, no-change run behind it.
+      // (startDate places only the first tick of a new scheduler.)
       await imp.upsertJobScheduler(
         `import:${connectionId}`,
-        { every: config.IMPORT_INTERVAL_MINUTES * 60_000 },
+        { every, startDate: Date.now() + every },
         { name: SCHEDULED_IMPORT_JOB, data: { connectionId }, opts: { removeOnComplete: true, removeOnFail: { count: 100 } } },
       );
     },

@@ -39,7 +39,7 @@ export function createImportWorker(services: Services, options: ImportWorkerOpti
   const processor = async (job: Job, token?: string): Promise<PullResult | { enqueued: string }> => {
     if (job.name === SCHEDULED_IMPORT_JOB) {
       // The scheduler's tick only asks for an import (deduplicated with any other request), unless
-      // one ran less than half an interval ago — as at connect, when the scheduler ticks at once.
+      // one ran less than half an interval ago (an on-demand import just before the tick, say).
       const id = importJobSchema.shape.connectionId.parse((job.data as { connectionId?: unknown }).connectionId);
       const last = await services.db.selectFrom('connector_cursors').select('updated_at').where('connection_id', '=', id).executeTakeFirst();
       if (last && Date.now() - last.updated_at.getTime() < (config.IMPORT_INTERVAL_MINUTES * 60_000) / 2)
@@ -64,11 +64,20 @@ export function createImportWorker(services: Services, options: ImportWorkerOpti
     const renew = setInterval(() => lock.extend(lockMs).catch(() => false), Math.max(500, Math.floor(lockMs / 3)));
     try {
       const tokens = connector.oauth ? connectionTokens(services, connector.oauth, connector.manifest.id) : null;
+      // The run's access token, leased until shortly before it expires (refreshed then, single
+      // flight): one vault read and decryption per run instead of one per page, on the path of every
+      // page's request.
+      let leased: { accessToken: string; refreshAt: number } | null = null;
+      const accessToken = async (id: string): Promise<string> => {
+        if (!tokens) throw new PermanentRunError('no_credentials', 'this platform has no access token');
+        if (!leased || Date.now() >= leased.refreshAt) leased = await tokens.lease(id);
+        return leased.accessToken;
+      };
       const result = await runImport(
         {
           services,
           connector: connector as Connector & { pull: ConnectorPull },
-          accessToken: (id) => (tokens ? tokens.get(id) : Promise.reject(new PermanentRunError('no_credentials', 'this platform has no access token'))),
+          accessToken,
           actor: { kind: 'job', jobId: String(job.id), queue: QUEUE_NAMES.import },
           shouldStop: () => stopping,
         },

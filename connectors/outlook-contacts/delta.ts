@@ -1,6 +1,6 @@
 import { allowedFields } from '../../src/consent/categories.ts';
 import { TransferBlockedError } from '../../src/transfers/types.ts';
-import { type ConnectorContext, CursorGoneError, type PullPage } from '../types.ts';
+import { type ConnectorContext, CursorGoneError, type PullFetchHooks, type PullPage } from '../types.ts';
 import { type GraphApi, type GraphPage, GraphRequestError, openGraph } from './client.ts';
 
 /**
@@ -93,12 +93,16 @@ function parseCursor(cursor: string | null): DeltaCursor | null {
   }
 }
 
-/** One gated Graph read (a 410 / syncStateNotFound becomes {@link CursorGoneError}). */
+/**
+ * One gated Graph read (a 410 / syncStateNotFound becomes {@link CursorGoneError}). `answered` sees
+ * the answer as soon as it is in, before the gate logs the outcome (it must not throw).
+ */
 async function gatedRead<T>(
   ctx: ConnectorContext,
   graph: GraphApi,
   what: { destination: string; itemKey: string },
   read: (g: GraphApi) => Promise<T>,
+  answered?: (value: T) => void,
 ): Promise<T> {
   const r = await ctx.gate.send(
     { connectionId: ctx.connection.id, purpose: 'contacts_import', actor: ctx.actor },
@@ -114,6 +118,7 @@ async function gatedRead<T>(
     async () => {
       try {
         const value = await read(graph);
+        answered?.(value);
         // The log keeps the size of what came in, never the contacts themselves.
         return { value, status: 200, bytes: Buffer.byteLength(JSON.stringify(value)) };
       } catch (err) {
@@ -127,33 +132,66 @@ async function gatedRead<T>(
   return r.value;
 }
 
-export async function fetchContactsPage(ctx: ConnectorContext, cursor: string | null): Promise<PullPage> {
+/** The cursor after the folder listing: every folder, none started (no folder: nothing to import). */
+function afterFolders(folders: GraphPage<{ id: string }>): PullPage['next'] {
+  const next: DeltaCursor = { v: 1, folders: folders.value.map((f) => ({ id: f.id, link: null })), at: 0 };
+  if (!next.folders.length) return { kind: 'delta', cursor: '' };
+  return { kind: 'page', cursor: JSON.stringify(next) };
+}
+
+/** The cursor after a delta page of the folder at hand, or null when Graph gave neither link. */
+function afterDeltaPage(state: DeltaCursor, page: GraphPage<GraphContactItem>): PullPage['next'] | null {
+  const folders = state.folders.map((f, i) => (i === state.at ? { ...f, link: page['@odata.nextLink'] ?? page['@odata.deltaLink'] ?? null } : f));
+  if (page['@odata.nextLink']) return { kind: 'page', cursor: JSON.stringify({ v: 1, folders, at: state.at }) };
+  if (!page['@odata.deltaLink']) return null;
+  const at = state.at + 1;
+  if (at < folders.length) return { kind: 'page', cursor: JSON.stringify({ v: 1, folders, at }) };
+  return { kind: 'delta', cursor: JSON.stringify({ v: 1, folders, at: 0 }) };
+}
+
+/**
+ * One page of the import. Tells the engine where the next page starts (`hooks.onNext`) as soon as
+ * Graph's answer is in, so that the next request can leave while this one's outcome is logged.
+ */
+export async function fetchContactsPage(ctx: ConnectorContext, cursor: string | null, hooks: PullFetchHooks = {}): Promise<PullPage> {
   const graph = openGraph({ config: ctx.config, accessToken: ctx.accessToken });
   const state = parseCursor(cursor);
   if (!state) {
-    const folders = await gatedRead(ctx, graph, { destination: 'contactFolders', itemKey: 'contact-folders' }, (g) =>
-      g.get<GraphPage<{ id: string }>>('me/contactFolders', { query: { $select: 'id', $top: '250' } }),
+    let next: PullPage['next'] | null = null;
+    const folders = await gatedRead(
+      ctx,
+      graph,
+      { destination: 'contactFolders', itemKey: 'contact-folders' },
+      (g) => g.get<GraphPage<{ id: string }>>('me/contactFolders', { query: { $select: 'id', $top: '250' } }),
+      (value) => {
+        next = afterFolders(value);
+        hooks.onNext?.(next);
+      },
     );
-    const next: DeltaCursor = { v: 1, folders: folders.value.map((f) => ({ id: f.id, link: null })), at: 0 };
-    if (!next.folders.length) return { items: [], next: { kind: 'delta', cursor: '' } };
-    return { items: [], next: { kind: 'page', cursor: JSON.stringify(next) } };
+    return { items: [], next: next ?? afterFolders(folders) };
   }
   const folder = state.folders[state.at]!;
   const select = contactSelect(ctx.consent.categories);
-  const page = await gatedRead(ctx, graph, { destination: `contactFolders/${folder.id}`, itemKey: `contacts-delta:${folder.id}` }, (g) =>
-    g.get<GraphPage<GraphContactItem>>(folder.link ?? `me/contactFolders/${encodeURIComponent(folder.id)}/contacts/delta`, {
-      // $select only on the first request of a round: Graph carries it in the links it returns.
-      ...(folder.link ? {} : { query: { $select: select.join(',') } }),
-      headers: { Prefer: `odata.maxpagesize=${PAGE_SIZE}` },
-    }),
+  let next: PullPage['next'] | null = null;
+  const page = await gatedRead(
+    ctx,
+    graph,
+    { destination: `contactFolders/${folder.id}`, itemKey: `contacts-delta:${folder.id}` },
+    (g) =>
+      g.get<GraphPage<GraphContactItem>>(folder.link ?? `me/contactFolders/${encodeURIComponent(folder.id)}/contacts/delta`, {
+        // $select only on the first request of a round: Graph carries it in the links it returns.
+        ...(folder.link ? {} : { query: { $select: select.join(',') } }),
+        headers: { Prefer: `odata.maxpagesize=${PAGE_SIZE}` },
+      }),
+    (value) => {
+      next = afterDeltaPage(state, value);
+      if (next) hooks.onNext?.(next);
+    },
   );
+  next ??= afterDeltaPage(state, page);
+  if (!next) throw new GraphRequestError(200, null, 'Microsoft Graph answered a delta page with neither a nextLink nor a deltaLink');
   const items: PullPage['items'] = page.value.map((c) =>
     c['@removed'] ? { key: `contact:${c.id}`, deleted: true, fields: {} } : { key: `contact:${c.id}`, deleted: false, fields: { ...toFields(c) } },
   );
-  const folders = state.folders.map((f, i) => (i === state.at ? { ...f, link: page['@odata.nextLink'] ?? page['@odata.deltaLink'] ?? null } : f));
-  if (page['@odata.nextLink']) return { items, next: { kind: 'page', cursor: JSON.stringify({ v: 1, folders, at: state.at }) } };
-  if (!page['@odata.deltaLink']) throw new GraphRequestError(200, null, 'Microsoft Graph answered a delta page with neither a nextLink nor a deltaLink');
-  const at = state.at + 1;
-  if (at < folders.length) return { items, next: { kind: 'page', cursor: JSON.stringify({ v: 1, folders, at }) } };
-  return { items, next: { kind: 'delta', cursor: JSON.stringify({ v: 1, folders, at: 0 }) } };
+  return { items, next };
 }

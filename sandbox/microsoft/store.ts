@@ -34,11 +34,24 @@ export interface GraphFolder {
   parentFolderId: string;
 }
 
+/** One change of a folder's contact: written (`removed: false`) or deleted, at a mailbox version. */
+export interface FolderChange {
+  id: string;
+  version: number;
+  removed: boolean;
+}
+
 interface Mailbox {
   folders: GraphFolder[];
   contacts: Map<string, GraphContact & { version: number }>;
-  /** Deleted (or moved-out) contacts: id, folder and the version at which they left. */
-  tombstones: Array<{ id: string; folderId: string; version: number }>;
+  /**
+   * Per folder, every change in version order (appended as it happens, so never sorted): a delta
+   * page finds its place by binary search and reads only its own entries. An entry is current while
+   * it is its contact's latest change (`latest`); older ones are skipped.
+   */
+  changes: Map<string, FolderChange[]>;
+  /** The version of each contact's latest change (written or deleted). */
+  latest: Map<string, number>;
   version: number;
 }
 
@@ -46,9 +59,11 @@ interface Mailbox {
 export interface DeltaState {
   account: string;
   folderId: string;
+  /** The round reports the changes after `since` up to `upTo` (the mailbox's version when it began). */
   since: number;
   upTo: number;
-  offset: number;
+  /** A skip token: the version of the last change already handed out in this round. */
+  after: number;
   select: string[] | null;
   pageSize: number;
   kind: 'skip' | 'delta';
@@ -86,7 +101,7 @@ export function mailbox(store: MicrosoftStore, account: string): Mailbox {
   let box = store.mailboxes.get(account);
   if (box) return box;
   const root = graphId(`${account}:root`);
-  box = { folders: [], contacts: new Map(), tombstones: [], version: 0 };
+  box = { folders: [], contacts: new Map(), changes: new Map(), latest: new Map(), version: 0 };
   for (const name of SEED_FOLDERS) box.folders.push({ id: graphId(`${account}:${name}`), displayName: name, parentFolderId: root });
   store.mailboxes.set(account, box);
   box.folders.forEach((folder, f) => {
@@ -135,7 +150,50 @@ export function putContact(
     version: box.version,
   };
   box.contacts.set(id, contact);
+  recordChange(box, folderId, { id, version: box.version, removed: false });
   return contact;
+}
+
+function recordChange(box: Mailbox, folderId: string, change: FolderChange): void {
+  const log = box.changes.get(folderId);
+  if (log) log.push(change);
+  else box.changes.set(folderId, [change]);
+  box.latest.set(change.id, change.version);
+}
+
+/**
+ * The changes of a folder after version `after` up to `upTo`, in version order, at most `limit`,
+ * and whether more follow: each contact once (its latest change), a contact that changed again
+ * after `upTo` left for the next round. Deletions only when `withRemoved` (not on a first round).
+ * Costs a binary search plus the entries read, whatever the size of the mailbox.
+ */
+export function folderChanges(
+  box: Mailbox,
+  folderId: string,
+  range: { after: number; upTo: number; limit: number; withRemoved: boolean },
+): { changes: Array<{ change: FolderChange; contact: (GraphContact & { version: number }) | null }>; more: boolean } {
+  const log = box.changes.get(folderId) ?? [];
+  let lo = 0;
+  let hi = log.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (log[mid]!.version <= range.after) lo = mid + 1;
+    else hi = mid;
+  }
+  const changes: Array<{ change: FolderChange; contact: (GraphContact & { version: number }) | null }> = [];
+  for (let i = lo; i < log.length && log[i]!.version <= range.upTo; i++) {
+    const change = log[i]!;
+    if (box.latest.get(change.id) !== change.version) continue;
+    let contact: (GraphContact & { version: number }) | null = null;
+    if (!change.removed) {
+      contact = box.contacts.get(change.id) ?? null;
+      // Gone without a trace (a test removing it behind the emulator's back), or moved to another folder.
+      if (!contact || contact.version !== change.version || contact.parentFolderId !== folderId) continue;
+    } else if (!range.withRemoved) continue;
+    if (changes.length === range.limit) return { changes, more: true };
+    changes.push({ change, contact });
+  }
+  return { changes, more: false };
 }
 
 /** Deletes a contact (the next delta round reports it `@removed`). */
@@ -144,6 +202,6 @@ export function deleteContact(box: Mailbox, id: string): boolean {
   if (!c) return false;
   box.version += 1;
   box.contacts.delete(id);
-  box.tombstones.push({ id, folderId: c.parentFolderId, version: box.version });
+  recordChange(box, c.parentFolderId, { id, version: box.version, removed: true });
   return true;
 }

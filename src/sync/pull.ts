@@ -20,7 +20,9 @@ import { syncStateStore } from './state-store.ts';
  *             store page.next as the cursor           (commits with the page: a crash re-fetches, never skips)
  *           (or, when the connector has applyPageWithCursor, both in ONE statement: its own transaction)
  *   until the provider hands out a delta cursor (the import is complete).
- * The request for page N+1 is made while page N is applied (one page ahead, never more).
+ * Pages are requested ahead while earlier ones are applied (at most two beyond the page being
+ * applied; see fetchAhead): the provider's time, the gate's logging and our applying overlap, and
+ * a page's cursor is still stored only after that page is applied, in order.
  *
  * When the provider says the stored cursor is gone, the cursor is dropped and the import starts
  * from scratch once; a from-scratch import that ran to its end lets the connector sweep away what
@@ -89,6 +91,73 @@ function runError(c: ProviderErrorClass): Error {
   return new TransientRunError(c.message);
 }
 
+type Page = Awaited<ReturnType<ConnectorPull['fetchPage']>>;
+
+/** How many pages may be fetched (or in flight) beyond the one being applied. */
+const PAGES_AHEAD = 2;
+
+/**
+ * The pages of one import, requested ahead of the page being applied: the provider's time, the
+ * gate's logging and our applying overlap. A page's request leaves as soon as the previous page's
+ * answer said where it starts — when its fetch returned, or earlier when the connector says so
+ * (`onNext`, before the gate has logged that answer) — but never more than {@link PAGES_AHEAD}
+ * pages beyond the one being applied (memory stays a few pages, whatever the book). Pages are
+ * handed out in order; their cursors are stored by the caller, in order, each with its page.
+ */
+function fetchAhead(pull: ConnectorPull, ctx: Parameters<ConnectorPull['fetchPage']>[0]) {
+  interface Entry {
+    cursor: string | null;
+    fetching: Promise<Page> | null;
+    /** Whether the page after this one is queued already (by onNext or when the fetch returned). */
+    followed: boolean;
+  }
+  /** The pages after the one being applied, in order; the first PAGES_AHEAD of them may be under way. */
+  const queue: Entry[] = [];
+  let stopped = false;
+
+  const start = (e: Entry): Promise<Page> => {
+    e.fetching ??= pull.fetchPage(ctx, e.cursor, { onNext: (next) => follow(e, next) });
+    e.fetching.catch(() => undefined);
+    return e.fetching;
+  };
+  const pump = (): void => {
+    if (stopped) return;
+    for (const e of queue.slice(0, PAGES_AHEAD)) start(e);
+  };
+  const follow = (e: Entry, next: Page['next']): void => {
+    if (e.followed || stopped) return;
+    e.followed = true;
+    if (next.kind !== 'page') return;
+    queue.push({ cursor: next.cursor, fetching: null, followed: false });
+    pump();
+  };
+  return {
+    /** The page that starts at `cursor` (requested now unless under way already). */
+    async take(cursor: string | null): Promise<Page> {
+      let e = queue.shift();
+      if (e && e.cursor !== cursor) {
+        // Not the page asked for (cannot happen while the caller follows the pages' cursors): start over.
+        queue.unshift(e);
+        await this.drain();
+        e = undefined;
+      }
+      e ??= { cursor, fetching: null, followed: false };
+      const fetching = start(e);
+      pump();
+      const page = await fetching;
+      follow(e, page.next);
+      return page;
+    },
+    /** Stops requesting ahead and waits for the requests under way (their outcomes get logged). */
+    async drain(): Promise<void> {
+      stopped = true;
+      await Promise.all(queue.map((e) => e.fetching?.catch(() => undefined)));
+      queue.length = 0;
+      stopped = false;
+    },
+  };
+}
+
 /** Runs one import of a connection. Throws the run-level errors of src/sync/errors.ts. */
 export async function runImport(deps: PullDeps, params: { connectionId: string }): Promise<PullResult> {
   const { services, connector } = deps;
@@ -115,20 +184,17 @@ export async function runImport(deps: PullDeps, params: { connectionId: string }
   const seen = new Set<string>();
   let pages = 0;
   let items = 0;
-  type Page = Awaited<ReturnType<ConnectorPull['fetchPage']>>;
-  /** The next page, asked for while the current one is applied (see below). */
-  let ahead: Promise<Page> | null = null;
+  const ahead = fetchAhead(pull, ctx);
   for (;;) {
     if (deps.shouldStop?.()) {
-      await ahead?.catch(() => undefined);
+      await ahead.drain();
       throw new RunInterruptedError();
     }
     let page: Page;
     try {
-      const fetching = ahead ?? pull.fetchPage(ctx, cursor);
-      ahead = null;
-      page = await fetching;
+      page = await ahead.take(cursor);
     } catch (err) {
+      await ahead.drain();
       if (err instanceof CursorGoneError && cursor !== null && !restarted) {
         ctx.logger.info('stored cursor no longer known to the provider; importing from scratch');
         await dropCursor(db, connection.id);
@@ -140,13 +206,6 @@ export async function runImport(deps: PullDeps, params: { connectionId: string }
       }
       if (err instanceof TransferBlockedError) return { status: 'skipped', reason: err.reason };
       throw runError(pull.classifyError(err));
-    }
-    // The next page's request goes out while this one is applied: the provider's time and ours
-    // overlap. Its cursor is still stored only after it is applied in its turn; when applying this
-    // page fails, the page fetched ahead is dropped (fetched again by the retry).
-    if (page.next.kind === 'page') {
-      ahead = pull.fetchPage(ctx, page.next.cursor);
-      ahead.catch(() => undefined);
     }
     try {
       // The page and its cursor commit together: a crash before the commit fetches the same page
@@ -162,7 +221,8 @@ export async function runImport(deps: PullDeps, params: { connectionId: string }
         });
       }
     } catch (err) {
-      await ahead?.catch(() => undefined);
+      // The pages fetched ahead are dropped (fetched again by the retry).
+      await ahead.drain();
       throw err;
     }
     pages += 1;

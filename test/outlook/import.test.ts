@@ -61,7 +61,7 @@ describe('Outlook contacts', () => {
     expect(await env.t.services.db.selectFrom('connections').select('id').execute()).toHaveLength(before.length);
   });
 
-  it('connects through the identity platform with PKCE and imports every folder, paging, one contact per person', async () => {
+  it('connects through the identity platform with PKCE and imports every folder, one contact per person', async () => {
     connectionId = await env.connect({
       platform: 'outlook_contacts',
       categories: ['contacts.import'],
@@ -87,8 +87,9 @@ describe('Outlook contacts', () => {
       .execute();
     expect(dana).toHaveLength(1);
     const deltas = graphReads().filter((e) => e.path.endsWith('/contacts/delta'));
-    // Paged (100 per page): more than one request per folder.
-    expect(deltas.length).toBeGreaterThan(3);
+    // One import (connect's), one page per folder (about 100 contacts each, pages of up to 200).
+    // Paging itself: the 3,000-contact mailbox below and the emulator's tests.
+    expect(deltas).toHaveLength(3);
     expect((await loadCursor(env.t.services.db, connectionId))?.kind).toBe('delta');
   });
 
@@ -257,6 +258,41 @@ describe('Outlook contacts', () => {
     const view = await env.connection(connectionId);
     expect(view.status).toBe('reauth_required');
     expect((view.actions as Array<{ action: string }>).map((a) => a.action)).toContain('reconnect');
+  });
+
+  it('connecting queues one import, and the periodic import first ticks an interval later (no second, no-change run behind the first)', async () => {
+    const account = 'erin@first-tick.example';
+    await fetch(`${env.sandbox.url}/_sandbox/accounts`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: account, name: 'Erin First', sub: '300000000000000000077', emailVerified: true }),
+    });
+    const q = env.t.services.queues.import;
+    // Paused, the queue keeps what connecting put on it for us to look at.
+    await q.pause();
+    let erin = '';
+    try {
+      erin = await env.connect({
+        platform: 'outlook_contacts',
+        categories: ['contacts.import'],
+        attestations: { 'contacts.import': ATTESTATION },
+        loginHint: account,
+      });
+      const queued = (await q.getJobs(['waiting', 'paused', 'prioritized', 'delayed'])).filter((j) => j.data.connectionId === erin);
+      expect(queued.map((j) => j.name)).toContain('import');
+      const scheduler = (await q.getJobSchedulers()).find((s) => s.key === `import:${erin}`);
+      expect(scheduler?.every).toBe(30 * 60_000);
+      expect(Number(scheduler?.next)).toBeGreaterThan(Date.now() + 29 * 60_000);
+    } finally {
+      await q.resume();
+    }
+    await waitImportIdle();
+    // One import: the folders listed once and each folder's first round (one page each), nothing after.
+    const reads = env.sandbox.state.ledger.filter((e) => e.provider === 'microsoft' && e.account === account && e.path.includes('/graph/'));
+    expect(reads.filter((e) => e.path.endsWith('/contactFolders'))).toHaveLength(1);
+    const deltas = reads.filter((e) => e.path.endsWith('/contacts/delta'));
+    expect(deltas).toHaveLength(3);
+    expect(deltas.every((e) => (e.object as { initial?: boolean }).initial)).toBe(true);
   });
 
   it('revoked mid-import: the answer waits for the Graph call in flight, and no request follows the 202', async () => {

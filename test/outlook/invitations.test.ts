@@ -436,7 +436,7 @@ describe('periodic import', () => {
     const q = env.t.services.queues.import;
     const scheduler = (await q.getJobSchedulers()).find((s) => s.key === `import:${aliceConnection}`);
     expect(scheduler?.every).toBe(30 * 60_000);
-    // A tick right after an import is skipped (the scheduler ticks at once when it is created)...
+    // A tick right after an import is skipped...
     let from = env.sandbox.state.ledger.at(-1)!.seq;
     await q.add(SCHEDULED_IMPORT_JOB, { connectionId: aliceConnection });
     await waitImportIdle(env.t.services);

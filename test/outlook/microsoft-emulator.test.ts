@@ -5,6 +5,7 @@ import { toFields } from '../../connectors/outlook-contacts/delta.ts';
 import { classifyGraphError } from '../../connectors/outlook-contacts/errors.ts';
 import { emulators } from '../../sandbox/emulators.ts';
 import { SANDBOX_MICROSOFT_CLIENT } from '../../sandbox/microsoft/identity.ts';
+import { microsoftStore } from '../../sandbox/microsoft/store.ts';
 import { type Sandbox, startSandbox } from '../../sandbox/server.ts';
 import { OAuthTokenError } from '../../src/connections/oauth-types.ts';
 
@@ -109,6 +110,130 @@ describe('Microsoft emulator: delta page size', () => {
     // The next link is read with the size asked for on that request (Graph's default, 10, without one).
     const next = await get(page['@odata.nextLink'], 50);
     expect(((await next.json()) as { value: unknown[] }).value).toHaveLength(50);
+  });
+});
+
+describe('Microsoft emulator: delta rounds', () => {
+  const MAILBOX = 'dave@delta-rounds.example';
+  const graphUrl = (path: string) => `${sandbox.url}/microsoft/graph/v1.0/${path}`;
+  let accessToken = '';
+  const get = async <T>(url: string, size = 200): Promise<T> => {
+    const res = await fetch(url, { headers: { authorization: `Bearer ${accessToken}`, prefer: `odata.maxpagesize=${size}` } });
+    expect(res.status).toBe(200);
+    return (await res.json()) as T;
+  };
+  type Page = { value: Array<{ id: string; '@removed'?: unknown }>; '@odata.nextLink'?: string; '@odata.deltaLink'?: string };
+  const knob = (path: string, init: { method: string; body?: unknown }) =>
+    fetch(`${sandbox.url}/_sandbox/microsoft/mailboxes/${MAILBOX}${path}`, {
+      method: init.method,
+      headers: { 'content-type': 'application/json' },
+      ...(init.body ? { body: JSON.stringify(init.body) } : {}),
+    });
+
+  beforeAll(async () => {
+    // A token for a mailbox of its own (the login hint picks the account).
+    await fetch(`${sandbox.url}/_sandbox/accounts`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: MAILBOX, name: 'Dave Delta', sub: '300000000000000000042', emailVerified: true }),
+    });
+    const url = new URL(`${base()}/authorize`);
+    const verifier = randomBytes(32).toString('base64url');
+    url.search = new URLSearchParams({
+      client_id: SANDBOX_MICROSOFT_CLIENT.clientId,
+      response_type: 'code',
+      redirect_uri: REDIRECT,
+      scope: 'openid email offline_access Contacts.Read',
+      state: 's1',
+      login_hint: MAILBOX,
+      code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+      code_challenge_method: 'S256',
+    }).toString();
+    const code = new URL((await fetch(url, { redirect: 'manual' })).headers.get('location')!).searchParams.get('code')!;
+    accessToken = (
+      (await (await token({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: verifier })).json()) as { access_token: string }
+    ).access_token;
+  });
+
+  it('reads only the contacts of the page asked for, not every contact of the mailbox', async () => {
+    expect((await knob('/seed', { method: 'POST', body: { count: 20_000 } })).status).toBe(201);
+    const box = microsoftStore(sandbox.state).mailboxes.get(MAILBOX)!;
+    // Counts every contact the emulator reads from the mailbox from now on.
+    let reads = 0;
+    class CountingMap<K, V> extends Map<K, V> {
+      override get(key: K): V | undefined {
+        reads += 1;
+        return super.get(key);
+      }
+      override *values(): MapIterator<V> {
+        for (const v of super.values()) {
+          reads += 1;
+          yield v;
+        }
+      }
+      override *entries(): MapIterator<[K, V]> {
+        for (const e of super.entries()) {
+          reads += 1;
+          yield e;
+        }
+      }
+      override [Symbol.iterator]() {
+        return this.entries();
+      }
+    }
+    box.contacts = new CountingMap(box.contacts);
+    reads = 0;
+    const folders = await get<{ value: Array<{ id: string }> }>(graphUrl('me/contactFolders'));
+    let page = await get<Page>(graphUrl(`me/contactFolders/${folders.value[1]!.id}/contacts/delta?$select=displayName`), 10);
+    expect(page.value).toHaveLength(10);
+    page = await get<Page>(page['@odata.nextLink']!, 10);
+    expect(page.value).toHaveLength(10);
+    // Two pages of 10 (and at most one look-ahead each): not the 20,300 contacts of the mailbox.
+    expect(reads).toBeLessThanOrEqual(2 * 11);
+  });
+
+  it('a contact changed or deleted and re-created while a round is paged is neither skipped nor reported out of order', async () => {
+    const folders = await get<{ value: Array<{ id: string }> }>(graphUrl('me/contactFolders'));
+    const folderId = folders.value[2]!.id;
+    const ids = async (first: string, size: number) => {
+      const seen: string[] = [];
+      let url: string | undefined = first;
+      let delta = '';
+      let changedAfterFirstPage = false;
+      while (url) {
+        const page: Page = await get<Page>(url, size);
+        seen.push(...page.value.map((c) => (c['@removed'] ? `-${c.id}` : c.id)));
+        if (!changedAfterFirstPage) {
+          changedAfterFirstPage = true;
+          // The first contact of the round changes after it was handed out: the pages after it must not shift.
+          const firstContact = box().contacts.get(page.value[0]!.id)!;
+          expect(
+            (await knob('/contacts', { method: 'POST', body: { folderId, id: firstContact.id, givenName: 'Changed', surname: 'Meanwhile' } })).status,
+          ).toBe(201);
+        }
+        url = page['@odata.nextLink'];
+        delta = page['@odata.deltaLink'] ?? delta;
+      }
+      return { seen, delta };
+    };
+    const box = () => microsoftStore(sandbox.state).mailboxes.get(MAILBOX)!;
+    const inFolder = () => [...box().contacts.values()].filter((c) => c.parentFolderId === folderId).length;
+    const total = inFolder();
+    const round1 = await ids(graphUrl(`me/contactFolders/${folderId}/contacts/delta?$select=displayName`), 200);
+    // Every contact of the folder once, the changed one included (it was handed out before it changed).
+    expect(new Set(round1.seen).size).toBe(total);
+    expect(round1.seen).toHaveLength(total);
+
+    // Deleted, then created again with the same id: the next round says it is there, not removed.
+    const again = [...box().contacts.values()].find((c) => c.parentFolderId === folderId && c.givenName !== 'Changed')!;
+    expect((await knob(`/contacts/${again.id}`, { method: 'DELETE' })).status).toBe(204);
+    expect((await knob('/contacts', { method: 'POST', body: { folderId, id: again.id, givenName: 'Back', surname: 'Again' } })).status).toBe(201);
+    const round2 = await get<Page>(round1.delta);
+    const reported = round2.value.map((c) => (c['@removed'] ? `-${c.id}` : c.id));
+    // The contact changed during round 1, and the re-created one, present.
+    expect(reported.filter((r) => r.startsWith('-'))).toEqual([]);
+    expect(reported).toContain(again.id);
+    expect(reported).toHaveLength(2);
   });
 });
 

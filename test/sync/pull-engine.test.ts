@@ -276,4 +276,46 @@ describe('pull engine', () => {
       await worker.close();
     }
   });
+
+  it('requests the next page as soon as the connector says where it starts, never more than two pages beyond the one being applied', async () => {
+    for (const id of ['g', 'h', 'i', 'j', 'k', 'l', 'm']) book.set(id, id.toUpperCase());
+    await t.services.db.deleteFrom('connector_cursors').where('connection_id', '=', connectionId).execute();
+    const events: string[] = [];
+    const name = (cursor: string | null) => cursor ?? 'start';
+    const aheadPull: ConnectorPull = {
+      ...testPull,
+      async fetchPage(ctx, cursor, hooks) {
+        events.push(`request ${name(cursor)}`);
+        const page = await testPull.fetchPage(ctx, cursor);
+        hooks?.onNext?.(page.next);
+        // What follows the answer inside the gate (its outcome row), slowed down.
+        await new Promise((r) => setTimeout(r, 40));
+        events.push(`returned ${name(cursor)}`);
+        return page;
+      },
+      async applyPage(ctx, items) {
+        events.push(`apply ${items[0]?.key}`);
+        await new Promise((r) => setTimeout(r, 150));
+        await testPull.applyPage(ctx, items);
+        events.push(`applied ${items[0]?.key}`);
+      },
+    };
+    const result = await runImport({ ...deps(), connector: { ...testConnector, pull: aheadPull } }, { connectionId });
+    expect(result).toMatchObject({ status: 'done', restarted: false });
+    const at = (e: string) => {
+      expect(events).toContain(e);
+      return events.indexOf(e);
+    };
+    // The second page's request left before the first page's fetch returned.
+    expect(at('request p:2')).toBeLessThan(at('returned start'));
+    // While the first page is applied, the two pages after it may be fetched, not a third.
+    const firstApplied = events.find((e) => e.startsWith('applied '))!;
+    expect(at('request p:4')).toBeLessThan(at(firstApplied));
+    expect(at('request p:6')).toBeGreaterThan(at(firstApplied));
+    // Every page applied once, in order, each after its request.
+    const applied = events.filter((e) => e.startsWith('applied ')).map((e) => e.slice('applied '.length));
+    expect(applied).toEqual([...applied].sort());
+    expect(result.status === 'done' && result.pages).toBe(applied.length);
+    expect((await loadCursor(t.services.db, connectionId))?.kind).toBe('delta');
+  });
 });
