@@ -27,7 +27,7 @@ type SandboxProcess = Awaited<ReturnType<typeof startSandboxProcess>>;
  * batch. Why: V8 compiles a process's hot code during its first few thousand writes, on helper threads
  * and in slower tiers on the main thread, and each process does so separately. Measured with one
  * process, the first full batch after the short warm-up cost 1.3–1.6 ms of worker CPU per write, the
- * third and later 0.7–0.8 ms (the helper threads alone fell from ~0.5 to ~0.17 ms). More processes
+ * third and later 0.7–1.0 ms (its helper threads alone from 0.5–0.6 to 0.15–0.4). More processes
  * share each batch, so each needs more batches in all to be warm (BullMQ hands a batch's jobs to
  * whichever processes ask first, sometimes all to one).
  *
