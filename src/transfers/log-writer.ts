@@ -14,6 +14,11 @@ export interface TransferLogWriterOptions {
    * refusal rows are always committed synchronously. See migration 0008 for why this is safe.
    */
   asyncOutcomeCommit?: boolean;
+  /**
+   * Longest wait (ms) of an outcome-only statement for announced outcomes (default
+   * {@link TransferLogWriter.OUTCOME_HOLD_MS}).
+   */
+  outcomeHoldMs?: number;
 }
 
 /**
@@ -54,12 +59,14 @@ export class TransferLogWriter {
    */
   static readonly OUTCOME_HOLD_MS = 2;
   private readonly asyncOutcomeCommit: boolean;
+  private readonly outcomeHoldMs: number;
 
   constructor(
     private readonly db: Db,
     options: TransferLogWriterOptions = {},
   ) {
     this.asyncOutcomeCommit = options.asyncOutcomeCommit ?? true;
+    this.outcomeHoldMs = options.outcomeHoldMs ?? TransferLogWriter.OUTCOME_HOLD_MS;
   }
 
   /** Appends entries (any organizations) and resolves once they are committed, with their chain fields. */
@@ -136,7 +143,7 @@ export class TransferLogWriter {
     q.running = true;
     try {
       while (q.pending.length) {
-        if (q.expected > 0 && q.pending.every((p) => p.outcomesOnly)) await hold(q);
+        if (q.expected > 0 && q.pending.every((p) => p.outcomesOnly)) await hold(q, this.outcomeHoldMs);
         const batch: Pending[] = [];
         let rows = 0;
         while (q.pending.length && (rows === 0 || rows + q.pending[0]!.entries.length <= TransferLogWriter.MAX_ROWS_PER_STATEMENT)) {
@@ -239,15 +246,15 @@ function isOutcome(e: TransferLogEntry): boolean {
   return e.intentId !== null && e.outcome !== 'intent';
 }
 
-/** Waits until the announced outcomes are in (or a non-outcome append arrives), at most OUTCOME_HOLD_MS. */
-function hold(q: OrgQueue): Promise<void> {
+/** Waits until the announced outcomes are in (or a non-outcome append arrives), at most `ms`. */
+function hold(q: OrgQueue, ms: number): Promise<void> {
   return new Promise<void>((resolve) => {
     const done = () => {
       clearTimeout(timer);
       if (q.wake === done) q.wake = null;
       resolve();
     };
-    const timer = setTimeout(done, TransferLogWriter.OUTCOME_HOLD_MS);
+    const timer = setTimeout(done, ms);
     q.wake = done;
   });
 }
