@@ -216,9 +216,17 @@ export class TransferLogWriter {
   }
 
   private async loadHead(org: string): Promise<{ seq: number; hash: string }> {
-    await sql`INSERT INTO transfer_log_heads (organization_id, seq, hash) VALUES (${org}, 0, ${GENESIS_HASH})
-      ON CONFLICT (organization_id) DO NOTHING`.execute(this.db);
-    const row = await this.db.selectFrom('transfer_log_heads').select(['seq', 'hash']).where('organization_id', '=', org).executeTakeFirstOrThrow();
+    // One statement in the common case — the head exists, and this is a re-read after another process
+    // moved it (several worker processes appending for one organization) — and the insert only for an
+    // organization's very first row.
+    const read = () => this.db.selectFrom('transfer_log_heads').select(['seq', 'hash']).where('organization_id', '=', org).executeTakeFirst();
+    let row = await read();
+    if (!row) {
+      await sql`INSERT INTO transfer_log_heads (organization_id, seq, hash) VALUES (${org}, 0, ${GENESIS_HASH})
+        ON CONFLICT (organization_id) DO NOTHING`.execute(this.db);
+      row = await read();
+      if (!row) throw new Error('transfer log: the chain head could not be created');
+    }
     return { seq: Number(row.seq), hash: row.hash };
   }
 
