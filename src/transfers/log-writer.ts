@@ -24,13 +24,14 @@ export interface TransferLogWriterOptions {
 /**
  * Appends rows to the transfer log, chained per organization.
  *
- * Concurrency: each append is ONE call of `casebridge_transfer_log_append` (migration 0008), which
- * compare-and-swaps the organization's chain head (`transfer_log_heads`) from the expected (seq, hash)
- * to the new one and inserts the rows only when the swap succeeded. The UPDATE takes the head row's
- * lock, so a concurrent appender (another process) waits, re-checks the condition against the
- * committed head, finds it moved and inserts nothing; it then re-reads the head, re-chains and
- * retries. The call is atomic on its own (no BEGIN/COMMIT round trips), its plans are cached per
- * connection, and `UNIQUE (organization_id, seq)` is the backstop. The head is cached in the process,
+ * Concurrency: each append is ONE call of `casebridge_transfer_log_append` (migration 0008, called
+ * through `casebridge_transfer_log_append_or_head`, migration 0029), which compare-and-swaps the
+ * organization's chain head (`transfer_log_heads`) from the expected (seq, hash) to the new one and
+ * inserts the rows only when the swap succeeded. The UPDATE takes the head row's lock, so a
+ * concurrent appender (another process) waits, re-checks the condition against the committed head,
+ * finds it moved and inserts nothing; the same call answers with the head that won, and the appender
+ * re-chains onto it and retries. The call is atomic on its own (no BEGIN/COMMIT round trips), its
+ * plans are cached per connection, and `UNIQUE (organization_id, seq)` is the backstop. The head is cached in the process,
  * so the common case is one round trip per append.
  *
  * Subject sets: a row naming more than {@link INLINE_SUBJECTS_MAX} subject ids stores them once in
@@ -190,9 +191,9 @@ export class TransferLogWriter {
       const { chained, records } = chainForInsert(q.head, rows);
       const last = chained[chained.length - 1]!;
       const newSets = [...sets].filter(([digest]) => !q.knownSets.has(digest));
-      let inserted: number;
+      let answer: { inserted: number; head: { seq: number; hash: string } | null };
       try {
-        inserted = await this.appendCall({ org, expected: q.head, last, records, newSets, asyncCommit });
+        answer = await this.appendCall({ org, expected: q.head, last, records, newSets, asyncCommit });
       } catch (err) {
         // A remembered set was removed (retention): forget them all and send the sets along.
         if (!fkRetried && isForeignKeyViolation(err) && sets.size) {
@@ -202,14 +203,15 @@ export class TransferLogWriter {
         }
         throw err;
       }
-      if (inserted === chained.length) {
+      if (answer.inserted === chained.length) {
         q.head = { seq: last.seq, hash: last.hash };
         if (q.knownSets.size + sets.size > TransferLogWriter.MAX_KNOWN_SETS) q.knownSets.clear();
         for (const digest of sets.keys()) q.knownSets.add(digest);
         return chained;
       }
-      // Another process moved the head: re-read it and chain again.
-      q.head = null;
+      // Another process moved the head: chain again onto the head the call answered with (re-read when
+      // it answered none).
+      q.head = answer.head;
       if (attempt >= 200) throw new Error('transfer log: could not append after 200 attempts (chain head contention)');
       if (attempt >= 3) await sleep(Math.random() * Math.min(50, 2 ** attempt));
     }
@@ -230,7 +232,10 @@ export class TransferLogWriter {
     return { seq: Number(row.seq), hash: row.hash };
   }
 
-  /** One compare-and-swap + insert; returns the rows inserted (0 when the head had moved). */
+  /**
+   * One compare-and-swap + insert; returns the rows inserted (0 when the head had moved) and, when
+   * nothing was inserted, the head committed by whoever moved it.
+   */
   private async appendCall(p: {
     org: string;
     expected: { seq: number; hash: string };
@@ -239,13 +244,16 @@ export class TransferLogWriter {
     records: string[];
     newSets: Array<[string, TransferSubjects]>;
     asyncCommit: boolean;
-  }): Promise<number> {
+  }): Promise<{ inserted: number; head: { seq: number; hash: string } | null }> {
     const rows = `[${p.records.join(',')}]`;
     const sets = p.newSets.length ? JSON.stringify(p.newSets.map(([digest, subjects]) => ({ digest, subjects }))) : null;
-    const result = await sql<{ inserted: number }>`
-      SELECT casebridge_transfer_log_append(${p.org}, ${p.expected.seq}, ${p.expected.hash}, ${p.last.seq}, ${p.last.hash},
-        ${rows}::jsonb, ${sets}::jsonb, ${p.asyncCommit}) AS inserted`.execute(this.db);
-    return Number(result.rows[0]?.inserted ?? 0);
+    const result = await sql<{ inserted: number; head_seq: string | number | null; head_hash: string | null }>`
+      SELECT inserted, head_seq, head_hash FROM casebridge_transfer_log_append_or_head(${p.org}, ${p.expected.seq}, ${p.expected.hash},
+        ${p.last.seq}, ${p.last.hash}, ${rows}::jsonb, ${sets}::jsonb, ${p.asyncCommit})`.execute(this.db);
+    const r = result.rows[0];
+    if (!r) return { inserted: 0, head: null };
+    const inserted = Number(r.inserted);
+    return { inserted, head: !inserted && r.head_seq !== null && r.head_hash !== null ? { seq: Number(r.head_seq), hash: r.head_hash } : null };
   }
 }
 

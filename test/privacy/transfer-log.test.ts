@@ -58,6 +58,30 @@ describe('transfer log', () => {
     expect((await logRows(t.services, org.organizationId)).length).toBe(1);
   });
 
+  it('a writer whose cached head another process moved chains onto the head its failed append answered with: two statements, no re-read', async () => {
+    const org = await seedOrg(t.services, 'Lost Swap');
+    let statements = 0;
+    const counted = t.services.db.withPlugin({
+      transformQuery: (args) => {
+        statements++;
+        return args.node;
+      },
+      transformResult: async (args) => args.result,
+    });
+    const slow = new TransferLogWriter(counted);
+    await slow.append([logEntry(org.organizationId, 1)]);
+    // Another process appends: the head `slow` cached is stale now.
+    await new TransferLogWriter(t.services.db).append([logEntry(org.organizationId, 2)]);
+    statements = 0;
+    const [row] = await slow.append([logEntry(org.organizationId, 3)]);
+    // The lost compare-and-swap, then the append onto the head it answered with.
+    expect(statements).toBe(2);
+    expect(row!.seq).toBe(3);
+    const report = await verifyTransferLog(t.services, { organizationId: org.organizationId });
+    expect(report.ok).toBe(true);
+    expect(report.organizations[0]!.rows).toBe(3);
+  });
+
   it('keeps one valid chain with eight concurrent writers', async () => {
     const org = await seedOrg(t.services, 'Eight Writers');
     // Eight writers with their own cached chain heads, as eight worker processes would have.

@@ -22,6 +22,7 @@ import * as m0023 from './0023-api-key-scopes.ts';
 import * as m0024 from './0024-webhooks.ts';
 import * as m0026 from './0026-ical-live-feeds.ts';
 import * as m0028 from './0028-imported-contacts-implied-keys.ts';
+import * as m0029 from './0029-transfer-log-append-head.ts';
 
 /**
  * Every migration, in order. Static imports (not a folder scan) so the list is the same under tsx,
@@ -51,4 +52,5 @@ export const migrations: Record<string, Migration> = {
   '0024-webhooks': m0024,
   '0026-ical-live-feeds': m0026,
   '0028-imported-contacts-implied-keys': m0028,
+  '0029-transfer-log-append-head': m0029,
 };
