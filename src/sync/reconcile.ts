@@ -57,7 +57,14 @@ export interface EngineLimiter {
 
 /** The per-account concurrency slots the engine needs (see queues/concurrency-limit.ts). */
 export interface EngineSlots {
-  tryAcquire(account: string): Promise<{ ok: true; slot: { release(): Promise<void> } } | { ok: false; waitMs: number }>;
+  /** Up to `want` slots taken together (as many as are free, at least one), given back together. */
+  tryAcquire(account: string, want: number): Promise<{ ok: true; slot: HeldSlots } | { ok: false; waitMs: number }>;
+}
+
+/** Per-account slots a lane holds: how many calls it may make at once, and how to give them back. */
+interface HeldSlots {
+  readonly count: number;
+  release(): Promise<void>;
 }
 
 export type { SyncProgress } from './progress.ts';
@@ -426,11 +433,11 @@ class PlanRunner {
     const { deps, tokens } = this.env;
     // Lane `index`'s share of the run's calls (the first lanes take the remainder).
     const want = Math.floor(this.calls / this.lanes) + (index < this.calls % this.lanes ? 1 : 0);
-    let slots: Array<{ release(): Promise<void> }> | null = null;
+    let slots: HeldSlots | null = null;
     const giveBack = async () => {
-      const held = slots ?? [];
+      const held = slots;
       slots = null;
-      await Promise.all(held.map((s) => s.release()));
+      await held?.release();
     };
     try {
       while (!this.stopped && (this.queue.length || this.active)) {
@@ -450,7 +457,7 @@ class PlanRunner {
         if (!slots || this.stopped) return;
         // A fair share of what is left, so the last chunks spread over the lanes instead of one lane
         // taking them all while the others idle (20 steps: 10 + 10 at 4 calls each, not 20 at 4).
-        const part = this.queue.splice(0, Math.min(this.size, Math.max(slots.length, Math.ceil(this.queue.length / this.lanes))));
+        const part = this.queue.splice(0, Math.min(this.size, Math.max(slots.count, Math.ceil(this.queue.length / this.lanes))));
         if (!part.length) continue;
         await tokens.fresh();
         if (!(await this.acquire(part.length))) {
@@ -459,7 +466,7 @@ class PlanRunner {
         }
         this.active += 1;
         try {
-          await this.applyPart(part, slots.length, pauseSignal);
+          await this.applyPart(part, slots.count, pauseSignal);
         } finally {
           this.active -= 1;
         }
@@ -693,17 +700,15 @@ class PlanRunner {
    * Up to `want` per-account slots shared with every worker: the first waited for (null when none frees
    * within the inline wait: the lane ends), the others taken only if free now.
    */
-  private async takeSlots(want: number): Promise<Array<{ release(): Promise<void> }> | null> {
+  private async takeSlots(want: number): Promise<HeldSlots | null> {
     const { deps, account } = this.env;
-    if (!deps.slots) return Array.from({ length: want }, () => ({ release: async () => undefined }));
+    if (!deps.slots) return { count: want, release: async () => undefined };
     const slots = deps.slots;
     const deadline = Date.now() + (deps.maxInlineWaitMs ?? 3000);
     for (;;) {
-      const got = await slots.tryAcquire(account);
-      if (got.ok) {
-        const more = await Promise.all(Array.from({ length: want - 1 }, () => slots.tryAcquire(account)));
-        return [got.slot, ...more.flatMap((m) => (m.ok ? [m.slot] : []))];
-      }
+      // One round trip for the lane's slots (as many of `want` as are free), not one per slot.
+      const got = await slots.tryAcquire(account, want);
+      if (got.ok) return got.slot;
       this.slotWaitMs = got.waitMs;
       if (this.stopped || Date.now() >= deadline) return null;
       await sleep(Math.min(got.waitMs, 100) + Math.floor(Math.random() * 20));
