@@ -2,7 +2,7 @@ import { TransferNotSentError } from '../../src/transfers/errors.ts';
 import { gateScope } from '../../src/transfers/gate-scope.ts';
 import type { TransferItem } from '../../src/transfers/types.ts';
 import type { ApplyOptions, DesiredItem, PlanStep, StepResult, SyncContext } from '../types.ts';
-import { type GoogleEvent, openGoogleCalendar, ProviderHttpError } from './client.ts';
+import { type GoogleCalendarApi, type GoogleEvent, openGoogleCalendar, ProviderHttpError } from './client.ts';
 import { classifyGoogleError, NotSentError } from './errors.ts';
 import type { GoogleCalendarSettings } from './manifest.ts';
 import { INSERT_MET_EXISTING, TRANSFER_PROPERTY } from './write-check.ts';
@@ -117,7 +117,7 @@ export function transferItem(step: PlanStep, recipient: TransferItem['recipient'
 const statusOf = (err: unknown): number | null => (err instanceof ProviderHttpError ? err.status : null);
 
 /** Whether the calendar itself is gone (a one-item listing: allowed with `calendar.events` too). */
-async function calendarAnswers404(api: ReturnType<typeof openGoogleCalendar>, calendarId: string): Promise<boolean> {
+async function calendarAnswers404(api: GoogleCalendarApi, calendarId: string): Promise<boolean> {
   try {
     await api.listEvents(calendarId, { maxResults: 1 });
     return false;
@@ -126,12 +126,27 @@ async function calendarAnswers404(api: ReturnType<typeof openGoogleCalendar>, ca
   }
 }
 
+/**
+ * The run's Calendar client, built once per run and access token rather than per chunk (an OAuth2
+ * client and the generated API object are a few hundred objects each): keyed by the run's context,
+ * replaced when the run's token was refreshed.
+ */
+const runClients = new WeakMap<SyncContext, { accessToken: string; api: GoogleCalendarApi }>();
+
+function clientFor(ctx: SyncContext): GoogleCalendarApi {
+  const hit = runClients.get(ctx);
+  if (hit && hit.accessToken === ctx.accessToken) return hit.api;
+  const api = openGoogleCalendar({ config: ctx.services.config, accessToken: ctx.accessToken });
+  runClients.set(ctx, { accessToken: ctx.accessToken, api });
+  return api;
+}
+
 /** Applies a chunk of steps; one result per step, in order. Never throws for a single item. */
 export async function applyGoogleSteps(ctx: SyncContext, steps: PlanStep[], options: ApplyOptions): Promise<StepResult[]> {
   const settings = ctx.connection.settings as GoogleCalendarSettings;
   const calendarId = settings.calendarId;
   if (!calendarId) throw new Error('applyGoogleSteps called before the calendar was provisioned');
-  const api = openGoogleCalendar({ config: ctx.services.config, accessToken: ctx.accessToken });
+  const api = clientFor(ctx);
   const recipient = { account: ctx.connection.externalAccount, destination: calendarId };
   const calls = new Array<number>(steps.length).fill(0);
   /** Steps whose 404 was confirmed by the calendar itself being gone. */
