@@ -455,9 +455,13 @@ class PlanRunner {
         const pauseSignal = this.pauseStop.signal;
         slots ??= await this.takeSlots(want);
         if (!slots || this.stopped) return;
-        // A fair share of what is left, so the last chunks spread over the lanes instead of one lane
-        // taking them all while the others idle (20 steps: 10 + 10 at 4 calls each, not 20 at 4).
-        const part = this.queue.splice(0, Math.min(this.size, Math.max(slots.count, Math.ceil(this.queue.length / this.lanes))));
+        // A fair share of what is left among the lanes not busy with a chunk (this one included), so
+        // the last chunks spread over the lanes instead of one lane taking them all while the others
+        // idle (20 steps: 10 + 10 at 4 calls each, not 20 at 4) — and without halving the rest on
+        // every take, which cut a run's tail into ever smaller chunks, each a gate call with its own
+        // lease, budget and log statements (100 steps: 25 + 25 + 25 + 25, not 25 + 25 + 25 + 13 + 6 + 4 + 2).
+        const share = Math.ceil(this.queue.length / Math.max(1, this.lanes - this.active));
+        const part = this.queue.splice(0, Math.min(this.size, Math.max(slots.count, share)));
         if (!part.length) continue;
         await tokens.fresh();
         if (!(await this.acquire(part.length))) {
