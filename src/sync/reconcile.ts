@@ -140,14 +140,30 @@ export async function loadSyncConnection(
   };
 }
 
+/** The connection as {@link loadSyncConnection} returns it. */
+export type LoadedSyncConnection = NonNullable<Awaited<ReturnType<typeof loadSyncConnection>>>;
+
 /** Runs one reconcile of a connection. Throws the run-level errors of `errors.ts` for the queue to act on. */
-export async function reconcileConnection(deps: ReconcileDeps, params: { connectionId: string; reason: string; jobId?: string }): Promise<ReconcileResult> {
+export async function reconcileConnection(
+  deps: ReconcileDeps,
+  params: {
+    connectionId: string;
+    reason: string;
+    jobId?: string;
+    /**
+     * The connection, when the caller has just loaded it under the run lock (the sync worker reads it
+     * to pick the connector): not read a second time. Never a copy read before the lock — settings
+     * such as the calendar id may be written by the run that held it.
+     */
+    connection?: LoadedSyncConnection;
+  },
+): Promise<ReconcileResult> {
   const { services, connector } = deps;
   const { db, config } = services;
   const sync = connector.sync;
   // Independent reads in parallel: every serial round trip is latency a busy worker pays per job.
   const [connection, consent, stateRows, failedRows, leased] = await Promise.all([
-    loadSyncConnection(services, params.connectionId),
+    params.connection ?? loadSyncConnection(services, params.connectionId),
     currentConsent(db, params.connectionId),
     db.selectFrom('sync_state').select(['item_key', 'remote_id', 'hash', 'etag', 'case_id']).where('connection_id', '=', params.connectionId).execute(),
     db.selectFrom('sync_item_errors').select(['item_key', 'hash']).where('connection_id', '=', params.connectionId).execute(),
