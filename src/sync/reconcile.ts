@@ -199,17 +199,20 @@ export async function reconcileConnection(
     providerCalls: 0,
     ...(params.jobId ? { jobId: params.jobId } : {}),
   };
-  const reporter = new ProgressReporter({
-    write: async (snapshot) => {
-      await db
-        .updateTable('connections')
-        .set({ sync_progress: JSON.stringify(snapshot) })
-        .where('id', '=', connection.id)
-        .execute();
-      await deps.onProgress?.(snapshot);
+  const reporter = new ProgressReporter(
+    {
+      write: async (snapshot) => {
+        await db
+          .updateTable('connections')
+          .set({ sync_progress: JSON.stringify(snapshot) })
+          .where('id', '=', connection.id)
+          .execute();
+        await deps.onProgress?.(snapshot);
+      },
+      onError: (err) => services.logger.debug({ err, connectionId: connection.id }, 'progress not recorded'),
     },
-    onError: (err) => services.logger.debug({ err, connectionId: connection.id }, 'progress not recorded'),
-  });
+    { quietStart: true },
+  );
   const report = (throttle = false): Promise<void> => reporter.report(progress, throttle);
   const state = new StateWriter();
   const account = connection.externalAccount ?? connection.id;
@@ -254,7 +257,9 @@ export async function reconcileConnection(
     progress.unchanged = plan.unchanged;
     progress.skipped = plan.skipped;
     progress.remaining = plan.steps.length;
-    void report();
+    // Throttled like the snapshots after each chunk: the first is written a second into the run, so a
+    // short run (most of them) costs one progress write, its summary, rather than a start and an end.
+    void report(true);
 
     const applied = await new PlanRunner({ deps, ctx, account, tokens, state, progress, report, failed: plan.failed }).run(plan.steps);
     if (applied) {
