@@ -4,7 +4,7 @@ import type { Services } from '../services.ts';
 import { type TransferActor, TransferBlockedError } from '../transfers/types.ts';
 import { applyChunk, type SortedChunk, USAGE_LIMIT } from './apply-chunk.ts';
 import { PermanentRunError, ProviderStepError, RateLimitedRunError, RunInterruptedError, TransientRunError } from './errors.ts';
-import { planRun } from './plan.ts';
+import { loadRemembered, planRun } from './plan.ts';
 import { ProgressReporter, type SyncProgress } from './progress.ts';
 import { recordChunk, StateWriter } from './state-writer.ts';
 
@@ -162,11 +162,10 @@ export async function reconcileConnection(
   const { db, config } = services;
   const sync = connector.sync;
   // Independent reads in parallel: every serial round trip is latency a busy worker pays per job.
-  const [connection, consent, stateRows, failedRows, leased] = await Promise.all([
+  const [connection, consent, remembered, leased] = await Promise.all([
     params.connection ?? loadSyncConnection(services, params.connectionId),
     currentConsent(db, params.connectionId),
-    db.selectFrom('sync_state').select(['item_key', 'remote_id', 'hash', 'etag', 'case_id']).where('connection_id', '=', params.connectionId).execute(),
-    db.selectFrom('sync_item_errors').select(['item_key', 'hash']).where('connection_id', '=', params.connectionId).execute(),
+    loadRemembered(db, params.connectionId),
     // The worker checked the connection is active just before; a lease for one that stopped being
     // active meanwhile is simply dropped below.
     deps.tokens.lease(params.connectionId).then(
@@ -247,10 +246,7 @@ export async function reconcileConnection(
       sync,
       ctx,
       full,
-      remembered: {
-        items: stateRows.map((r) => ({ key: r.item_key, remoteId: r.remote_id, hash: r.hash, etag: r.etag, caseId: r.case_id })),
-        failed: failedRows.map((r) => ({ key: r.item_key, hash: r.hash })),
-      },
+      remembered,
       providerStep,
     });
     progress.planned = plan.planned;
