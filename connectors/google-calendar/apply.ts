@@ -86,9 +86,17 @@ export function toGoogleEvent(params: {
   };
 }
 
-/** Insert bodies leave out unset members rather than sending nulls. */
-function withoutNulls(body: GoogleEvent): GoogleEvent {
-  return Object.fromEntries(Object.entries(body).filter(([, v]) => v !== null && v !== undefined)) as GoogleEvent;
+/** An insert body: the event's members without unset ones (no nulls sent), then its id. */
+function insertBody(body: GoogleEvent, id: string): GoogleEvent {
+  // A plain copy loop: every create builds one (entries/filter/fromEntries made an array per member).
+  const src = body as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(src)) {
+    const v = src[k];
+    if (v !== null && v !== undefined) out[k] = v;
+  }
+  out.id = id;
+  return out as GoogleEvent;
 }
 
 /** The gate item of a step: field-keyed payload for writes, identifiers only for deletes. */
@@ -191,7 +199,7 @@ export async function applyGoogleSteps(ctx: SyncContext, steps: PlanStep[], opti
       const remoteId = step.op === 'update' ? step.current.remoteId : step.desired.remoteId!;
       const body = toGoogleEvent({ fields: minimised, desired: step.desired, connectionId: ctx.connection.id, transferId: gateScope.getStore()?.transferId });
       const patch = async (etag: string | null) => count(() => api.patchEvent(calendarId, remoteId, body, { etag }));
-      const insert = async () => count(() => api.insertEvent(calendarId, { ...withoutNulls(body), id: remoteId }));
+      const insert = async () => count(() => api.insertEvent(calendarId, insertBody(body, remoteId)));
       // The id exists (a retried create, a cancelled event, or one that came back): update it instead.
       // The log keeps that the insert met an existing event: a write check of an earlier create whose
       // answer never came reads it (that create may be what the insert met).
