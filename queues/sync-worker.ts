@@ -11,7 +11,7 @@ import { observeSyncLag } from '../src/observability/metrics.ts';
 import { redisKey } from '../src/redis.ts';
 import type { Services } from '../src/services.ts';
 import { PermanentRunError, RateLimitedRunError, RunInterruptedError, RunLockBusyError, TransientRunError } from '../src/sync/errors.ts';
-import { type ReconcileResult, reconcileConnection, type SyncProgress } from '../src/sync/reconcile.ts';
+import { loadSyncConnection, type ReconcileResult, reconcileConnection, type SyncProgress } from '../src/sync/reconcile.ts';
 import { recordSyncFailed, recordSyncSucceeded } from '../src/webhooks/connection-events.ts';
 import { AccountConcurrencyLimiter } from './concurrency-limit.ts';
 import { createConnectionWorker, type RunningQueueWorker } from './connection-worker.ts';
@@ -103,11 +103,6 @@ export function createSyncWorker(services: Services, options: SyncWorkerOptions 
       return { enqueued: id };
     }
     const data: SyncJobData = syncJobSchema.parse(job.data);
-    const row = await services.db.selectFrom('connections').select(['platform', 'status']).where('id', '=', data.connectionId).executeTakeFirst();
-    if (!row) return { status: 'skipped', reason: 'connection_missing' };
-    if (row.status !== 'active') return { status: 'skipped', reason: `connection_${row.status}` };
-    const connector = connectorFor(row.platform);
-    if (!connector?.sync || !connector.oauth) return { status: 'skipped', reason: 'platform_without_sync' };
 
     const delay = async (ms: number, patch: Partial<SyncJobData> = {}) => {
       if (Object.keys(patch).length) await job.updateData({ ...data, ...patch });
@@ -134,7 +129,17 @@ export function createSyncWorker(services: Services, options: SyncWorkerOptions 
       },
       Math.max(500, Math.floor(lockMs / 3)),
     );
+    /** The platform's name for messages (known once the connection is read). */
+    let displayName = 'The provider';
     try {
+      // Read under the run lock, once: it picks the connector and is the run's connection (its settings
+      // are those the previous run left, e.g. the calendar it provisioned).
+      const row = await loadSyncConnection(services, data.connectionId);
+      if (!row) return { status: 'skipped', reason: 'connection_missing' };
+      if (row.status !== 'active') return { status: 'skipped', reason: `connection_${row.status}` };
+      const connector = connectorFor(row.platform);
+      if (!connector?.sync || !connector.oauth) return { status: 'skipped', reason: 'platform_without_sync' };
+      displayName = connector.manifest.displayName;
       const oauth = connector.oauth;
       const onReauthRequired = async (id: string, message: string) => {
         await markReauthRequired(services, id, message);
@@ -154,7 +159,7 @@ export function createSyncWorker(services: Services, options: SyncWorkerOptions 
           concurrency: options.itemConcurrency,
           maxInlineWaitMs: options.maxInlineWaitMs,
         },
-        { connectionId: data.connectionId, reason: data.reason, jobId: String(job.id) },
+        { connectionId: data.connectionId, reason: data.reason, jobId: String(job.id), connection: row },
       );
       // Sync lag: from the change (its enqueue right after the ingest committed) to the end of the writes it caused.
       if (result.status === 'done' && data.reason === 'change' && data.origin) {
@@ -180,7 +185,7 @@ export function createSyncWorker(services: Services, options: SyncWorkerOptions 
           await plainError(
             data.connectionId,
             'provider_usage_limit',
-            `${connector.manifest.displayName} reported a usage limit for this account; syncing pauses for ${minutes >= 60 ? `${Math.round(minutes / 6) / 10} h` : `${minutes} min`} and resumes around ${new Date(Date.now() + err.waitMs).toISOString()} (the pause doubles, up to 24 h, while the limit persists).`,
+            `${displayName} reported a usage limit for this account; syncing pauses for ${minutes >= 60 ? `${Math.round(minutes / 6) / 10} h` : `${minutes} min`} and resumes around ${new Date(Date.now() + err.waitMs).toISOString()} (the pause doubles, up to 24 h, while the limit persists).`,
           );
         }
         return delay(wait, { rateLimited: n + 1 });

@@ -2,7 +2,7 @@ import { TransferNotSentError } from '../../src/transfers/errors.ts';
 import { gateScope } from '../../src/transfers/gate-scope.ts';
 import type { TransferItem } from '../../src/transfers/types.ts';
 import type { ApplyOptions, DesiredItem, PlanStep, StepResult, SyncContext } from '../types.ts';
-import { type GoogleEvent, openGoogleCalendar, ProviderHttpError } from './client.ts';
+import { type GoogleCalendarApi, type GoogleEvent, openGoogleCalendar, ProviderHttpError } from './client.ts';
 import { classifyGoogleError, NotSentError } from './errors.ts';
 import type { GoogleCalendarSettings } from './manifest.ts';
 import { INSERT_MET_EXISTING, TRANSFER_PROPERTY } from './write-check.ts';
@@ -86,9 +86,17 @@ export function toGoogleEvent(params: {
   };
 }
 
-/** Insert bodies leave out unset members rather than sending nulls. */
-function withoutNulls(body: GoogleEvent): GoogleEvent {
-  return Object.fromEntries(Object.entries(body).filter(([, v]) => v !== null && v !== undefined)) as GoogleEvent;
+/** An insert body: the event's members without unset ones (no nulls sent), then its id. */
+function insertBody(body: GoogleEvent, id: string): GoogleEvent {
+  // A plain copy loop: every create builds one (entries/filter/fromEntries made an array per member).
+  const src = body as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(src)) {
+    const v = src[k];
+    if (v !== null && v !== undefined) out[k] = v;
+  }
+  out.id = id;
+  return out as GoogleEvent;
 }
 
 /** The gate item of a step: field-keyed payload for writes, identifiers only for deletes. */
@@ -117,7 +125,7 @@ export function transferItem(step: PlanStep, recipient: TransferItem['recipient'
 const statusOf = (err: unknown): number | null => (err instanceof ProviderHttpError ? err.status : null);
 
 /** Whether the calendar itself is gone (a one-item listing: allowed with `calendar.events` too). */
-async function calendarAnswers404(api: ReturnType<typeof openGoogleCalendar>, calendarId: string): Promise<boolean> {
+async function calendarAnswers404(api: GoogleCalendarApi, calendarId: string): Promise<boolean> {
   try {
     await api.listEvents(calendarId, { maxResults: 1 });
     return false;
@@ -126,12 +134,27 @@ async function calendarAnswers404(api: ReturnType<typeof openGoogleCalendar>, ca
   }
 }
 
+/**
+ * The run's Calendar client, built once per run and access token rather than per chunk (an OAuth2
+ * client and the generated API object are a few hundred objects each): keyed by the run's context,
+ * replaced when the run's token was refreshed.
+ */
+const runClients = new WeakMap<SyncContext, { accessToken: string; api: GoogleCalendarApi }>();
+
+function clientFor(ctx: SyncContext): GoogleCalendarApi {
+  const hit = runClients.get(ctx);
+  if (hit && hit.accessToken === ctx.accessToken) return hit.api;
+  const api = openGoogleCalendar({ config: ctx.services.config, accessToken: ctx.accessToken });
+  runClients.set(ctx, { accessToken: ctx.accessToken, api });
+  return api;
+}
+
 /** Applies a chunk of steps; one result per step, in order. Never throws for a single item. */
 export async function applyGoogleSteps(ctx: SyncContext, steps: PlanStep[], options: ApplyOptions): Promise<StepResult[]> {
   const settings = ctx.connection.settings as GoogleCalendarSettings;
   const calendarId = settings.calendarId;
   if (!calendarId) throw new Error('applyGoogleSteps called before the calendar was provisioned');
-  const api = openGoogleCalendar({ config: ctx.services.config, accessToken: ctx.accessToken });
+  const api = clientFor(ctx);
   const recipient = { account: ctx.connection.externalAccount, destination: calendarId };
   const calls = new Array<number>(steps.length).fill(0);
   /** Steps whose 404 was confirmed by the calendar itself being gone. */
@@ -176,7 +199,7 @@ export async function applyGoogleSteps(ctx: SyncContext, steps: PlanStep[], opti
       const remoteId = step.op === 'update' ? step.current.remoteId : step.desired.remoteId!;
       const body = toGoogleEvent({ fields: minimised, desired: step.desired, connectionId: ctx.connection.id, transferId: gateScope.getStore()?.transferId });
       const patch = async (etag: string | null) => count(() => api.patchEvent(calendarId, remoteId, body, { etag }));
-      const insert = async () => count(() => api.insertEvent(calendarId, { ...withoutNulls(body), id: remoteId }));
+      const insert = async () => count(() => api.insertEvent(calendarId, insertBody(body, remoteId)));
       // The id exists (a retried create, a cancelled event, or one that came back): update it instead.
       // The log keeps that the insert met an existing event: a write check of an earlier create whose
       // answer never came reads it (that create may be what the insert met).

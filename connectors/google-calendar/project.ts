@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import crypto, { createHash } from 'node:crypto';
 import { addDays } from '../../src/cases/calendar-date.ts';
 import type { EventWithCase } from '../../src/cases/queries.ts';
 import { isKnownTimeZone, wallTimeIn } from '../../src/cases/wall-time.ts';
@@ -32,23 +32,32 @@ export type CalendarEventFields = {
 
 const BASE32HEX = '0123456789abcdefghijklmnopqrstuv';
 
+const BASE32HEX_CODES = Uint8Array.from(BASE32HEX, (c) => c.charCodeAt(0));
+
 /** Lower-case base32hex (RFC 4648 §7, no padding): exactly Google's event id alphabet. */
 export function base32hex(bytes: Uint8Array): string {
-  let out = '';
+  // Character codes into one buffer, decoded once: no string per character (run once per item per run).
+  const out = Buffer.allocUnsafe(Math.ceil((bytes.length * 8) / 5));
+  let o = 0;
   let bits = 0;
   let value = 0;
-  for (const byte of bytes) {
-    value = (value << 8) | byte;
+  for (let i = 0; i < bytes.length; i++) {
+    value = (value << 8) | bytes[i]!;
     bits += 8;
     while (bits >= 5) {
-      out += BASE32HEX[(value >>> (bits - 5)) & 31];
+      out[o++] = BASE32HEX_CODES[(value >>> (bits - 5)) & 31]!;
       bits -= 5;
     }
     value &= (1 << bits) - 1;
   }
-  if (bits > 0) out += BASE32HEX[(value << (5 - bits)) & 31];
-  return out;
+  if (bits > 0) out[o++] = BASE32HEX_CODES[(value << (5 - bits)) & 31]!;
+  return out.toString('latin1', 0, o);
 }
+
+/** SHA-256 of a string: the one-shot `crypto.hash` where the runtime has it (Node ≥ 20.12), same digest. */
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'hex' | 'buffer') => string | Buffer }).hash;
+const sha256 = (data: string): Buffer => (oneShotHash ? (oneShotHash('sha256', data, 'buffer') as Buffer) : createHash('sha256').update(data).digest());
+const sha256Hex = (data: string): string => (oneShotHash ? (oneShotHash('sha256', data, 'hex') as string) : createHash('sha256').update(data).digest('hex'));
 
 /**
  * Deterministic Google event id of (connection, case event): `cb` + base32hex(SHA-256) = 54
@@ -56,7 +65,7 @@ export function base32hex(bytes: Uint8Array): string {
  * writing the same case event into one calendar get different ids.
  */
 export function googleEventId(connectionId: string, caseEventId: string): string {
-  return `cb${base32hex(createHash('sha256').update(`casebridge:google_calendar:${connectionId}:${caseEventId}`).digest())}`;
+  return `cb${base32hex(sha256(`casebridge:google_calendar:${connectionId}:${caseEventId}`))}`;
 }
 
 /** `2026-03-02T09:00:00-05:00`: the instant as wall-clock time in `timeZone`, with its UTC offset. */
@@ -72,17 +81,31 @@ export function zonedDateTime(instant: Date, timeZone: string): string {
 
 const pad2 = (n: number) => String(n).padStart(2, '0');
 
-/** Canonical JSON (sorted keys) so equal content always hashes equally. */
+/**
+ * Canonical JSON (sorted keys, undefined members left out) so equal content always hashes equally.
+ * Built in one string without intermediate arrays: it runs for every item of every run.
+ */
 function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (value && typeof value === 'object') {
-    return `{${Object.keys(value)
-      .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`)
-      .join(',')}}`;
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) out += (i ? ',' : '') + canonical(value[i]);
+    return `${out}]`;
   }
-  return JSON.stringify(value);
+  if (value && typeof value === 'object') {
+    const obj = value as Record<string, unknown>;
+    const keys = Object.keys(obj).sort();
+    let out = '{';
+    let first = true;
+    for (const k of keys) {
+      const v = obj[k];
+      if (v === undefined) continue;
+      out += `${first ? '' : ','}${JSON.stringify(k)}:${canonical(v)}`;
+      first = false;
+    }
+    return `${out}}`;
+  }
+  // As `[…].join` did for an undefined element (a value JSON cannot carry).
+  return JSON.stringify(value) ?? '';
 }
 
 /** The fields of one event under the consented categories (nothing of a category not consented). */
@@ -131,9 +154,7 @@ export function projectEvents(params: {
     const meta = { kind: event.kind, reminderMinutes };
     out.push({
       key: `event:${event.id}`,
-      hash: createHash('sha256')
-        .update(canonical({ v: PROJECTION_VERSION, fields, reminderMinutes }))
-        .digest('hex'),
+      hash: sha256Hex(canonical({ v: PROJECTION_VERSION, fields, reminderMinutes })),
       fields,
       caseId: event.caseId,
       subjects: { caseIds: [event.caseId], eventIds: [event.id] },

@@ -18,6 +18,24 @@ export interface RememberedState {
   failed: Array<{ key: string; hash: string }>;
 }
 
+/**
+ * What a run remembers, in one statement (it is read once per run, before anything else happens):
+ * the connection's sync_state rows and its items that failed permanently.
+ */
+export async function loadRemembered(db: Db, connectionId: string): Promise<RememberedState> {
+  const { rows } = await sql<{ item_key: string; remote_id: string | null; hash: string; etag: string | null; case_id: string | null; failed: boolean }>`
+    select item_key, remote_id, hash, etag, case_id, false as failed from sync_state where connection_id = ${connectionId}
+    union all
+    select item_key, null, hash, null, null, true from sync_item_errors where connection_id = ${connectionId}
+  `.execute(db);
+  const remembered: RememberedState = { items: [], failed: [] };
+  for (const r of rows) {
+    if (r.failed) remembered.failed.push({ key: r.item_key, hash: r.hash });
+    else remembered.items.push({ key: r.item_key, remoteId: r.remote_id!, hash: r.hash, etag: r.etag, caseId: r.case_id });
+  }
+  return remembered;
+}
+
 export interface RunPlan {
   steps: PlanStep[];
   planned: { create: number; update: number; delete: number };

@@ -24,7 +24,7 @@ export interface SyncProgress {
 
 /** Persists progress snapshots in order, in the background; at most once a second when throttled. */
 export class ProgressReporter {
-  private reportedAt = 0;
+  private reportedAt: number;
   private writes: Promise<void> = Promise.resolve();
 
   constructor(
@@ -33,7 +33,16 @@ export class ProgressReporter {
       /** A failed write is reported here and otherwise ignored: progress must not fail a run. */
       onError(err: unknown): void;
     },
-  ) {}
+    options: {
+      /**
+       * The first throttled snapshot waits a throttle interval from now, as if one had just been
+       * written: a run that is over within a second shows only its end (one write, not two).
+       */
+      quietStart?: boolean;
+    } = {},
+  ) {
+    this.reportedAt = options.quietStart ? Date.now() : 0;
+  }
 
   /** Queues a snapshot of `progress` (skipped when `throttle`d and the last one is under a second old). Returns the write chain. */
   report(progress: SyncProgress, throttle = false): Promise<void> {

@@ -4,7 +4,7 @@ import type { Services } from '../services.ts';
 import { type TransferActor, TransferBlockedError } from '../transfers/types.ts';
 import { applyChunk, type SortedChunk, USAGE_LIMIT } from './apply-chunk.ts';
 import { PermanentRunError, ProviderStepError, RateLimitedRunError, RunInterruptedError, TransientRunError } from './errors.ts';
-import { planRun } from './plan.ts';
+import { loadRemembered, planRun } from './plan.ts';
 import { ProgressReporter, type SyncProgress } from './progress.ts';
 import { recordChunk, StateWriter } from './state-writer.ts';
 
@@ -57,7 +57,14 @@ export interface EngineLimiter {
 
 /** The per-account concurrency slots the engine needs (see queues/concurrency-limit.ts). */
 export interface EngineSlots {
-  tryAcquire(account: string): Promise<{ ok: true; slot: { release(): Promise<void> } } | { ok: false; waitMs: number }>;
+  /** Up to `want` slots taken together (as many as are free, at least one), given back together. */
+  tryAcquire(account: string, want: number): Promise<{ ok: true; slot: HeldSlots } | { ok: false; waitMs: number }>;
+}
+
+/** Per-account slots a lane holds: how many calls it may make at once, and how to give them back. */
+interface HeldSlots {
+  readonly count: number;
+  release(): Promise<void>;
 }
 
 export type { SyncProgress } from './progress.ts';
@@ -133,17 +140,32 @@ export async function loadSyncConnection(
   };
 }
 
+/** The connection as {@link loadSyncConnection} returns it. */
+export type LoadedSyncConnection = NonNullable<Awaited<ReturnType<typeof loadSyncConnection>>>;
+
 /** Runs one reconcile of a connection. Throws the run-level errors of `errors.ts` for the queue to act on. */
-export async function reconcileConnection(deps: ReconcileDeps, params: { connectionId: string; reason: string; jobId?: string }): Promise<ReconcileResult> {
+export async function reconcileConnection(
+  deps: ReconcileDeps,
+  params: {
+    connectionId: string;
+    reason: string;
+    jobId?: string;
+    /**
+     * The connection, when the caller has just loaded it under the run lock (the sync worker reads it
+     * to pick the connector): not read a second time. Never a copy read before the lock — settings
+     * such as the calendar id may be written by the run that held it.
+     */
+    connection?: LoadedSyncConnection;
+  },
+): Promise<ReconcileResult> {
   const { services, connector } = deps;
   const { db, config } = services;
   const sync = connector.sync;
   // Independent reads in parallel: every serial round trip is latency a busy worker pays per job.
-  const [connection, consent, stateRows, failedRows, leased] = await Promise.all([
-    loadSyncConnection(services, params.connectionId),
+  const [connection, consent, remembered, leased] = await Promise.all([
+    params.connection ?? loadSyncConnection(services, params.connectionId),
     currentConsent(db, params.connectionId),
-    db.selectFrom('sync_state').select(['item_key', 'remote_id', 'hash', 'etag', 'case_id']).where('connection_id', '=', params.connectionId).execute(),
-    db.selectFrom('sync_item_errors').select(['item_key', 'hash']).where('connection_id', '=', params.connectionId).execute(),
+    loadRemembered(db, params.connectionId),
     // The worker checked the connection is active just before; a lease for one that stopped being
     // active meanwhile is simply dropped below.
     deps.tokens.lease(params.connectionId).then(
@@ -176,17 +198,20 @@ export async function reconcileConnection(deps: ReconcileDeps, params: { connect
     providerCalls: 0,
     ...(params.jobId ? { jobId: params.jobId } : {}),
   };
-  const reporter = new ProgressReporter({
-    write: async (snapshot) => {
-      await db
-        .updateTable('connections')
-        .set({ sync_progress: JSON.stringify(snapshot) })
-        .where('id', '=', connection.id)
-        .execute();
-      await deps.onProgress?.(snapshot);
+  const reporter = new ProgressReporter(
+    {
+      write: async (snapshot) => {
+        await db
+          .updateTable('connections')
+          .set({ sync_progress: JSON.stringify(snapshot) })
+          .where('id', '=', connection.id)
+          .execute();
+        await deps.onProgress?.(snapshot);
+      },
+      onError: (err) => services.logger.debug({ err, connectionId: connection.id }, 'progress not recorded'),
     },
-    onError: (err) => services.logger.debug({ err, connectionId: connection.id }, 'progress not recorded'),
-  });
+    { quietStart: true },
+  );
   const report = (throttle = false): Promise<void> => reporter.report(progress, throttle);
   const state = new StateWriter();
   const account = connection.externalAccount ?? connection.id;
@@ -221,17 +246,16 @@ export async function reconcileConnection(deps: ReconcileDeps, params: { connect
       sync,
       ctx,
       full,
-      remembered: {
-        items: stateRows.map((r) => ({ key: r.item_key, remoteId: r.remote_id, hash: r.hash, etag: r.etag, caseId: r.case_id })),
-        failed: failedRows.map((r) => ({ key: r.item_key, hash: r.hash })),
-      },
+      remembered,
       providerStep,
     });
     progress.planned = plan.planned;
     progress.unchanged = plan.unchanged;
     progress.skipped = plan.skipped;
     progress.remaining = plan.steps.length;
-    void report();
+    // Throttled like the snapshots after each chunk: the first is written a second into the run, so a
+    // short run (most of them) costs one progress write, its summary, rather than a start and an end.
+    void report(true);
 
     const applied = await new PlanRunner({ deps, ctx, account, tokens, state, progress, report, failed: plan.failed }).run(plan.steps);
     if (applied) {
@@ -426,11 +450,11 @@ class PlanRunner {
     const { deps, tokens } = this.env;
     // Lane `index`'s share of the run's calls (the first lanes take the remainder).
     const want = Math.floor(this.calls / this.lanes) + (index < this.calls % this.lanes ? 1 : 0);
-    let slots: Array<{ release(): Promise<void> }> | null = null;
+    let slots: HeldSlots | null = null;
     const giveBack = async () => {
-      const held = slots ?? [];
+      const held = slots;
       slots = null;
-      await Promise.all(held.map((s) => s.release()));
+      await held?.release();
     };
     try {
       while (!this.stopped && (this.queue.length || this.active)) {
@@ -448,9 +472,13 @@ class PlanRunner {
         const pauseSignal = this.pauseStop.signal;
         slots ??= await this.takeSlots(want);
         if (!slots || this.stopped) return;
-        // A fair share of what is left, so the last chunks spread over the lanes instead of one lane
-        // taking them all while the others idle (20 steps: 10 + 10 at 4 calls each, not 20 at 4).
-        const part = this.queue.splice(0, Math.min(this.size, Math.max(slots.length, Math.ceil(this.queue.length / this.lanes))));
+        // A fair share of what is left among the lanes not busy with a chunk (this one included), so
+        // the last chunks spread over the lanes instead of one lane taking them all while the others
+        // idle (20 steps: 10 + 10 at 4 calls each, not 20 at 4) — and without halving the rest on
+        // every take, which cut a run's tail into ever smaller chunks, each a gate call with its own
+        // lease, budget and log statements (100 steps: 25 + 25 + 25 + 25, not 25 + 25 + 25 + 13 + 6 + 4 + 2).
+        const share = Math.ceil(this.queue.length / Math.max(1, this.lanes - this.active));
+        const part = this.queue.splice(0, Math.min(this.size, Math.max(slots.count, share)));
         if (!part.length) continue;
         await tokens.fresh();
         if (!(await this.acquire(part.length))) {
@@ -459,7 +487,7 @@ class PlanRunner {
         }
         this.active += 1;
         try {
-          await this.applyPart(part, slots.length, pauseSignal);
+          await this.applyPart(part, slots.count, pauseSignal);
         } finally {
           this.active -= 1;
         }
@@ -693,17 +721,15 @@ class PlanRunner {
    * Up to `want` per-account slots shared with every worker: the first waited for (null when none frees
    * within the inline wait: the lane ends), the others taken only if free now.
    */
-  private async takeSlots(want: number): Promise<Array<{ release(): Promise<void> }> | null> {
+  private async takeSlots(want: number): Promise<HeldSlots | null> {
     const { deps, account } = this.env;
-    if (!deps.slots) return Array.from({ length: want }, () => ({ release: async () => undefined }));
+    if (!deps.slots) return { count: want, release: async () => undefined };
     const slots = deps.slots;
     const deadline = Date.now() + (deps.maxInlineWaitMs ?? 3000);
     for (;;) {
-      const got = await slots.tryAcquire(account);
-      if (got.ok) {
-        const more = await Promise.all(Array.from({ length: want - 1 }, () => slots.tryAcquire(account)));
-        return [got.slot, ...more.flatMap((m) => (m.ok ? [m.slot] : []))];
-      }
+      // One round trip for the lane's slots (as many of `want` as are free), not one per slot.
+      const got = await slots.tryAcquire(account, want);
+      if (got.ok) return got.slot;
       this.slotWaitMs = got.waitMs;
       if (this.stopped || Date.now() >= deadline) return null;
       await sleep(Math.min(got.waitMs, 100) + Math.floor(Math.random() * 20));

@@ -39,16 +39,14 @@ export function recordChunk(
   failed: Map<string, string>,
 ): () => Promise<void> {
   const now = new Date();
-  const upserts: Array<{
-    connection_id: string;
-    item_key: string;
-    remote_id: string;
-    hash: string;
-    etag: string | null;
-    case_id: string | null;
-    remote_meta: string;
-    updated_at: Date;
-  }> = [];
+  // sync_state rows to upsert, column by column: one array parameter per column (see the writer below).
+  const upserts = {
+    keys: [] as string[],
+    remoteIds: [] as string[],
+    hashes: [] as string[],
+    etags: [] as Array<string | null>,
+    caseIds: [] as Array<string | null>,
+  };
   const removed: string[] = [];
   const cleared: string[] = [];
   const errors: Array<{
@@ -73,16 +71,11 @@ export function recordChunk(
         if (s.reason === 'gone') removed.push(s.key);
         progress.done.deleted += 1;
       } else {
-        upserts.push({
-          connection_id: connectionId,
-          item_key: s.key,
-          remote_id: r.remoteId,
-          hash: s.desired.hash,
-          etag: r.etag,
-          case_id: s.desired.caseId,
-          remote_meta: 'null',
-          updated_at: now,
-        });
+        upserts.keys.push(s.key);
+        upserts.remoteIds.push(r.remoteId);
+        upserts.hashes.push(s.desired.hash);
+        upserts.etags.push(r.etag);
+        upserts.caseIds.push(s.desired.caseId);
         if (s.op === 'create') progress.done.created += 1;
         else progress.done.updated += 1;
       }
@@ -109,20 +102,17 @@ export function recordChunk(
     }
   });
   return async () => {
-    if (upserts.length) {
-      await db
-        .insertInto('sync_state')
-        .values(upserts)
-        .onConflict((oc) =>
-          oc.columns(['connection_id', 'item_key']).doUpdateSet((eb) => ({
-            remote_id: eb.ref('excluded.remote_id'),
-            hash: eb.ref('excluded.hash'),
-            etag: eb.ref('excluded.etag'),
-            case_id: eb.ref('excluded.case_id'),
-            updated_at: eb.ref('excluded.updated_at'),
-          })),
-        )
-        .execute();
+    if (upserts.keys.length) {
+      // One array per column rather than a VALUES row per item: a chunk's 50 rows are 7 parameters
+      // to build and send, not 400 (the statement runs twice per 100 items written).
+      await sql`
+        insert into sync_state (connection_id, item_key, remote_id, hash, etag, case_id, remote_meta, updated_at)
+        select ${connectionId}::uuid, u.item_key, u.remote_id, u.hash, u.etag, u.case_id, 'null'::jsonb, ${now}::timestamptz
+        from unnest(${upserts.keys}::text[], ${upserts.remoteIds}::text[], ${upserts.hashes}::text[], ${upserts.etags}::text[], ${upserts.caseIds}::uuid[])
+          as u(item_key, remote_id, hash, etag, case_id)
+        on conflict (connection_id, item_key) do update set
+          remote_id = excluded.remote_id, hash = excluded.hash, etag = excluded.etag, case_id = excluded.case_id, updated_at = excluded.updated_at
+      `.execute(db);
     }
     if (removed.length) await db.deleteFrom('sync_state').where('connection_id', '=', connectionId).where('item_key', 'in', removed).execute();
     if (cleared.length) await db.deleteFrom('sync_item_errors').where('connection_id', '=', connectionId).where('item_key', 'in', cleared).execute();

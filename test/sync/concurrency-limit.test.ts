@@ -94,6 +94,28 @@ describe('per-account concurrency limit shared in Redis', () => {
     if (again.ok) await again.slot.release();
   });
 
+  it('takes several slots in one call, only as many as are free, and gives them back together', async () => {
+    const [a, b] = twoWorkers(5, 300);
+    const three = await a!.tryAcquire('alice@example.com', 3);
+    expect(three.ok && three.slot.count).toBe(3);
+    // Two left: a holder asking for four gets those two; then nothing is free.
+    const rest = await b!.tryAcquire('alice@example.com', 4);
+    expect(rest.ok && rest.slot.count).toBe(2);
+    expect(await a!.inUse('alice@example.com')).toBe(5);
+    const refused = await b!.tryAcquire('alice@example.com', 2);
+    expect(refused.ok).toBe(false);
+    // Renewed together past the lease (every 100 ms): all five are still held after 450 ms.
+    await new Promise((r) => setTimeout(r, 450));
+    expect(await a!.inUse('alice@example.com')).toBe(5);
+    if (three.ok) await three.slot.release();
+    expect(await a!.inUse('alice@example.com')).toBe(2);
+    const again = await b!.tryAcquire('alice@example.com', 4);
+    expect(again.ok && again.slot.count).toBe(3);
+    if (rest.ok) await rest.slot.release();
+    if (again.ok) await again.slot.release();
+    expect(await a!.inUse('alice@example.com')).toBe(0);
+  });
+
   it('gives back every slot a process holds at once (a shutdown handing its jobs back), not when the leases end', async () => {
     const [leaving, next] = twoWorkers(2, 60_000);
     const held = [await leaving!.tryAcquire('alice@example.com'), await leaving!.tryAcquire('bob@example.com')];
