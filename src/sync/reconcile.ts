@@ -153,7 +153,7 @@ export async function reconcileConnection(
     /**
      * The connection, when the caller has just loaded it under the run lock (the sync worker reads it
      * to pick the connector): not read a second time. Never a copy read before the lock — settings
-     * such as the calendar id may be written by the run that held it.
+     * such as the remote container a connector provisioned may be written by the run that held it.
      */
     connection?: LoadedSyncConnection;
   },
