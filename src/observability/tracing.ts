@@ -1,5 +1,16 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { type Attributes, type Context, context, propagation, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import {
+  type Attributes,
+  type Context,
+  context,
+  INVALID_SPAN_CONTEXT,
+  propagation,
+  ROOT_CONTEXT,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+} from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, NodeTracerProvider, SimpleSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-node';
@@ -23,6 +34,12 @@ export const TRACER_NAME = 'casebridge';
 export function tracer() {
   return trace.getTracer(TRACER_NAME);
 }
+
+/** Whether this process records spans (see {@link startTracing}). */
+let recording = false;
+
+/** The span {@link inSpan} hands out while tracing is off: records nothing, as the no-op tracer's. */
+const NOT_RECORDING: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
 
 export interface Tracing {
   /** Flushes the spans still buffered and stops exporting. */
@@ -52,8 +69,10 @@ export function startTracing(
   });
   // Registers the provider, the AsyncLocalStorage context manager and the W3C trace-context propagator.
   provider.register();
+  recording = true;
   return {
     async shutdown() {
+      recording = false;
       await provider.shutdown();
       trace.disable();
       context.disable();
@@ -138,6 +157,8 @@ export function inSpan<T>(
   options: { kind?: SpanKind; attributes?: Attributes; parent?: Context; isError?: (err: unknown) => boolean },
   fn: (span: Span) => Promise<T>,
 ): Promise<T> {
+  // Off (the default): no span to start, no context to enter — every provider call passes here.
+  if (!recording) return fn(NOT_RECORDING);
   const parent = options.parent ?? context.active();
   return tracer().startActiveSpan(name, { kind: options.kind ?? SpanKind.INTERNAL, attributes: options.attributes }, parent, async (span) => {
     try {
