@@ -39,7 +39,7 @@ type SandboxProcess = Awaited<ReturnType<typeof startSandboxProcess>>;
  * Two variants, reported separately:
  * - `no latency`: the sandbox answers at once, so this is a pure CPU contest between the workers, the
  *   sandbox, PostgreSQL and Redis (on two cores they keep both busy with one worker process already);
- *   the goal is no loss (≥ 0.9).
+ *   the goal is no loss (issue 18: 3 processes ≥ 1 process, a ratio ≥ 1).
  * - `provider latency`: every event insert waits BENCH_SCALE_LATENCY_MS at the sandbox (default
  *   150 ms: an assumed round trip of a real provider, not a measured one), and LATENCY_CONNECTIONS
  *   connections (default 24, more than one process's SYNC_CONCURRENCY of 8) each get LATENCY_EVENTS
@@ -399,7 +399,7 @@ export const workerScalingBenchmark: Benchmark = {
   name: 'worker scaling',
   async run(): Promise<BenchResult[]> {
     const plain: Variant = { label: 'no latency', connections: CONNECTIONS, events: EVENTS, warmup: WARMUP, latencyMs: 0 };
-    const out = results(plain, await measure(plain), '≥ 0.9 on two cores (no loss)', 0.9);
+    const out = results(plain, await measure(plain), '≥ 1 on two cores (no loss)', 1);
     if (LATENCY_MS > 0) {
       const slow: Variant = {
         label: `${LATENCY_MS} ms provider latency`,
