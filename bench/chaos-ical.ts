@@ -225,6 +225,10 @@ export async function checkFeeds(db: Db, poller: FeedPoller): Promise<IcalReport
   const answers = Object.fromEntries([...poller.totals()].sort((a, b) => a[0] - b[0]).map(([s, n]) => [String(s), n]));
   const unanswered = answers['0'] ?? 0;
   if (unanswered) problems.push(`${unanswered} feed requests got no answer`);
+  // PostgreSQL or Redis out of reach is answered 503 with Retry-After (the poller, like a calendar app,
+  // tries again); any other 5xx is an error the API did not expect.
+  const unexpected = Object.entries(answers).filter(([s]) => Number(s) >= 500 && s !== '503');
+  if (unexpected.length) problems.push(`feed requests answered ${unexpected.map(([s, n]) => `${n} × ${s}`).join(', ')}`);
   return {
     feeds: poller.feeds.length,
     revokedFeeds: poller.feeds.filter((f) => f.revokedAt !== undefined).length,

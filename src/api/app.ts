@@ -9,6 +9,7 @@ import { httpDuration, httpRequests } from '../observability/metrics.ts';
 import { incomingContext, inSpan, runWithRequestId, SpanKind, SpanStatusCode } from '../observability/tracing.ts';
 import type { Services } from '../services.ts';
 import { mountWebPages } from '../web/index.tsx';
+import { isBackendUnavailable } from './backend-unavailable.ts';
 import { registerDocs } from './docs-page.ts';
 import type { App, AppEnv } from './env.ts';
 import { apiErrorFor } from './error-status.ts';
@@ -32,6 +33,9 @@ export function zodDetails(error: ZodError): Array<{ path: string; message: stri
  * security headers, OpenAPI at /openapi.json with docs at /docs (see docs-page.ts), health, metrics
  * (behind METRICS_TOKEN, see metrics-endpoint.ts), and every route module.
  */
+/** Retry-After of a 503 answered because PostgreSQL or Redis was briefly out of reach. */
+const BACKEND_RETRY_AFTER_SECONDS = 5;
+
 export function createApp(services: Services): App {
   const app: App = new OpenAPIHono<AppEnv>({
     defaultHook: (result, c) => {
@@ -111,6 +115,13 @@ export function createApp(services: Services): App {
       return c.json(errorBody('malformed_json', 'the request body is not valid JSON'), 400);
     }
     if (isClientAbort(c, err)) return clientGone();
+    if (isBackendUnavailable(err)) {
+      // PostgreSQL or Redis briefly out of reach (a terminated backend, a restart): retry, not a bug.
+      const e = err as { code?: unknown; name?: unknown };
+      logger.warn({ code: e.code, errorClass: e.name, requestId: c.get('requestId') }, 'a backing service was unavailable; answered 503');
+      c.header('Retry-After', String(BACKEND_RETRY_AFTER_SECONDS));
+      return c.json(errorBody('service_unavailable', 'a service this request needs is briefly unavailable; retry in a few seconds'), 503);
+    }
     logger.error({ err, requestId: c.get('requestId') }, 'unhandled error');
     return c.json(errorBody('internal_error', `something went wrong (request id ${c.get('requestId')})`), 500);
   });
