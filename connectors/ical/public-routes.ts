@@ -48,6 +48,10 @@ export const icalPublicRoutes: RouteModule = (app, services) => {
         304: { description: 'Not modified (If-None-Match matched the current ETag)' },
         404: { description: 'No such feed', content: { 'application/json': { schema: ErrorSchema } } },
         429: { description: 'Too many fetches of this feed; see Retry-After', content: { 'application/json': { schema: ErrorSchema } } },
+        503: {
+          description: 'The service could not reach its database or Redis for a moment (`service_unavailable`); retry after Retry-After',
+          content: { 'application/json': { schema: ErrorSchema } },
+        },
       },
     }),
   );
