@@ -31,8 +31,8 @@ export interface TransferLogWriterOptions {
  * concurrent appender (another process) waits, re-checks the condition against the committed head,
  * finds it moved and inserts nothing; the same call answers with the head that won, and the appender
  * re-chains onto it and retries. The call is atomic on its own (no BEGIN/COMMIT round trips), its
- * plans are cached per connection, and `UNIQUE (organization_id, seq)` is the backstop. The head is cached in the process,
- * so the common case is one round trip per append.
+ * plans are cached per connection, and `UNIQUE (organization_id, seq)` is the backstop. The head is
+ * cached in the process, so the common case is one round trip per append.
  *
  * Subject sets: a row naming more than {@link INLINE_SUBJECTS_MAX} subject ids stores them once in
  * `transfer_subject_sets` (in the same call, the first time the set is seen) and names the set by its
