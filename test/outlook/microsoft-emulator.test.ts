@@ -25,7 +25,7 @@ beforeAll(async () => {
 });
 afterAll(async () => sandbox?.close());
 
-async function authorize(challenge: string | null): Promise<URL> {
+async function authorize(challenge: string | null, loginHint = ACCOUNT): Promise<URL> {
   const url = new URL(`${base()}/authorize`);
   url.search = new URLSearchParams({
     client_id: SANDBOX_MICROSOFT_CLIENT.clientId,
@@ -33,7 +33,7 @@ async function authorize(challenge: string | null): Promise<URL> {
     redirect_uri: REDIRECT,
     scope: 'openid email offline_access Contacts.Read',
     state: 's1',
-    login_hint: ACCOUNT,
+    login_hint: loginHint,
     ...(challenge ? { code_challenge: challenge, code_challenge_method: 'S256' } : {}),
   }).toString();
   const res = await fetch(url, { redirect: 'manual' });
@@ -137,19 +137,8 @@ describe('Microsoft emulator: delta rounds', () => {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ email: MAILBOX, name: 'Dave Delta', sub: '300000000000000000042', emailVerified: true }),
     });
-    const url = new URL(`${base()}/authorize`);
     const verifier = randomBytes(32).toString('base64url');
-    url.search = new URLSearchParams({
-      client_id: SANDBOX_MICROSOFT_CLIENT.clientId,
-      response_type: 'code',
-      redirect_uri: REDIRECT,
-      scope: 'openid email offline_access Contacts.Read',
-      state: 's1',
-      login_hint: MAILBOX,
-      code_challenge: createHash('sha256').update(verifier).digest('base64url'),
-      code_challenge_method: 'S256',
-    }).toString();
-    const code = new URL((await fetch(url, { redirect: 'manual' })).headers.get('location')!).searchParams.get('code')!;
+    const code = (await authorize(createHash('sha256').update(verifier).digest('base64url'), MAILBOX)).searchParams.get('code')!;
     accessToken = (
       (await (await token({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: verifier })).json()) as { access_token: string }
     ).access_token;

@@ -102,6 +102,11 @@ describe('transfer outcomes say what is known', () => {
       const res = await client(timeoutMs, url).request({ method: 'PUT', path: `items/${encodeURIComponent(key)}`, body: fields });
       return { value: null, status: res.status };
     });
+  /** A chunk's call: PUT the item to the ledger. */
+  const putEach = async (fields: Record<string, unknown>, it: TransferItem) => {
+    const res = await client(2000).request({ method: 'PUT', path: `items/${it.itemKey}`, body: fields });
+    return { value: null, status: res.status };
+  };
   const rowsOf = async (intentId: string) => (await logRows(t.services, org.organizationId)).filter((r) => r.id === intentId || r.intent_id === intentId);
 
   it('logs a write the provider applied after the client timeout as unknown ("timed out"), and the recovery resolves it as took_effect', async () => {
@@ -240,23 +245,15 @@ describe('transfer outcomes say what is known', () => {
     const before = (await logRows(t.services, org.organizationId)).length;
     const keys = ['mid-0', 'mid-1', 'mid-2', 'mid-3', 'mid-4', 'mid-5'];
     await expect(
-      t.services.gate.sendMany(
-        jobCtx(connectionId),
-        keys.map(item),
-        async (fields, it) => {
-          const res = await client(2000).request({ method: 'PUT', path: `items/${it.itemKey}`, body: fields });
-          return { value: null, status: res.status };
+      t.services.gate.sendMany(jobCtx(connectionId), keys.map(item), putEach, {
+        concurrency: 2,
+        // The caller's own code fails while the chunk's first calls are out (their intents and the
+        // next ones' were written ahead).
+        beforeSend: (it) => {
+          if (it.itemKey === 'mid-2') throw new Error('the engine failed');
+          return null;
         },
-        {
-          concurrency: 2,
-          // The caller's own code fails while the chunk's first calls are out (their intents and the
-          // next ones' were written ahead).
-          beforeSend: (it) => {
-            if (it.itemKey === 'mid-2') throw new Error('the engine failed');
-            return null;
-          },
-        },
-      ),
+      }),
     ).rejects.toThrow(/the engine failed/);
     const rows = (await logRows(t.services, org.organizationId)).slice(before);
     const intents = rows.filter((r) => r.outcome === 'intent');
@@ -284,17 +281,7 @@ describe('transfer outcomes say what is known', () => {
     // More items than one batch of outcomes, so a batch is written while the chunk's calls go on.
     const keys = Array.from({ length: 300 }, (_, i) => `batch-${i}`);
     try {
-      await expect(
-        t.services.gate.sendMany(
-          jobCtx(connectionId),
-          keys.map(item),
-          async (fields, it) => {
-            const res = await client(2000).request({ method: 'PUT', path: `items/${it.itemKey}`, body: fields });
-            return { value: null, status: res.status };
-          },
-          { concurrency: 4 },
-        ),
-      ).rejects.toThrow(/database refused the outcome/);
+      await expect(t.services.gate.sendMany(jobCtx(connectionId), keys.map(item), putEach, { concurrency: 4 })).rejects.toThrow(/database refused the outcome/);
     } finally {
       await sql`DROP TRIGGER refuse_outcomes ON transfer_log`.execute(t.services.db);
       await sql`DROP FUNCTION refuse_outcomes()`.execute(t.services.db);
@@ -326,12 +313,7 @@ describe('transfer outcomes say what is known', () => {
     );
     await sql`CREATE TRIGGER refuse_outcomes BEFORE INSERT ON transfer_log FOR EACH ROW EXECUTE FUNCTION refuse_outcomes()`.execute(t.services.db);
     try {
-      await expect(
-        t.services.gate.sendMany(jobCtx(connectionId), [item('lost-1'), item('lost-2')], async (fields, it) => {
-          const res = await client(2000).request({ method: 'PUT', path: `items/${it.itemKey}`, body: fields });
-          return { value: null, status: res.status };
-        }),
-      ).rejects.toThrow(/database refused the outcome/);
+      await expect(t.services.gate.sendMany(jobCtx(connectionId), [item('lost-1'), item('lost-2')], putEach)).rejects.toThrow(/database refused the outcome/);
     } finally {
       await sql`DROP TRIGGER refuse_outcomes ON transfer_log`.execute(t.services.db);
       await sql`DROP FUNCTION refuse_outcomes()`.execute(t.services.db);
