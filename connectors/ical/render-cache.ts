@@ -20,7 +20,7 @@ export interface CachedFeed {
 }
 
 /** What a feed's version key depends on besides the organization's data version. */
-export interface FeedVersionParts {
+interface FeedVersionParts {
   consentId: string;
   consentVersion: number;
   userEmail: string;
@@ -28,13 +28,8 @@ export interface FeedVersionParts {
   refreshSeconds: number;
 }
 
-/** The key a cached feed is valid for. */
-export function feedVersionKey(parts: FeedVersionParts & { dataVersion: number }): string {
-  return `${parts.dataVersion}.${feedVersionDigest(parts)}`;
-}
-
-/** The part of {@link feedVersionKey} after the data version (a digest of the other parts). */
-export function feedVersionDigest(parts: FeedVersionParts): string {
+/** The part of a version key after the data version (a digest of the other parts). */
+function feedVersionDigest(parts: FeedVersionParts): string {
   return createHash('sha256')
     .update(JSON.stringify([parts.consentId, parts.consentVersion, parts.userEmail, parts.name, parts.refreshSeconds]))
     .digest('base64url')
@@ -42,9 +37,10 @@ export function feedVersionDigest(parts: FeedVersionParts): string {
 }
 
 /**
- * {@link feedVersionKey} of the feeds a process serves, remembering each feed's digest: it changes only
- * with the consent, the owner's address or the feed's name, so a fetch of an unchanged feed builds the
- * key without hashing (it is computed on every conditional GET).
+ * The key a cached feed is valid for (`<data version>.<digest>`), for the feeds a process serves,
+ * remembering each feed's digest: it changes only with the consent, the owner's address or the feed's
+ * name, so a fetch of an unchanged feed builds the key without hashing (it is computed on every
+ * conditional GET).
  */
 export class FeedVersionKeys {
   private readonly digests: LRUCache<string, FeedVersionParts & { digest: string }>;

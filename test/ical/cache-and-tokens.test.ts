@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { projectFeed } from '../../connectors/ical/project.ts';
 import { etagMatches } from '../../connectors/ical/publish.ts';
 import type { RenderedFeed } from '../../connectors/ical/render.ts';
-import { type CachedFeed, feedVersionKey, fieldSignature, RenderCache } from '../../connectors/ical/render-cache.ts';
+import { type CachedFeed, FeedVersionKeys, fieldSignature, RenderCache } from '../../connectors/ical/render-cache.ts';
 import { feedUrl, hashFeedToken, mintFeedToken } from '../../connectors/ical/tokens.ts';
 
 describe('feed tokens', () => {
@@ -64,12 +64,16 @@ describe('render cache', () => {
   });
 
   it('keys versions on data version, consent version, owner and name', () => {
-    const base = { dataVersion: 3, consentId: 'c', consentVersion: 1, userEmail: 'u@x', name: 'n', refreshSeconds: 3600 };
-    const key = feedVersionKey(base);
-    expect(feedVersionKey({ ...base })).toBe(key);
-    for (const change of [{ dataVersion: 4 }, { consentVersion: 2 }, { consentId: 'd' }, { userEmail: 'v@x' }, { name: 'm' }, { refreshSeconds: 60 }]) {
-      expect(feedVersionKey({ ...base, ...change })).not.toBe(key);
+    const base = { feedId: 'f', dataVersion: 3, consentId: 'c', consentVersion: 1, userEmail: 'u@x', name: 'n' };
+    const keys = new FeedVersionKeys(3600);
+    const key = keys.of(base);
+    expect(keys.of({ ...base })).toBe(key);
+    // The same feed with one part changed (the remembered digest must not be reused), and back.
+    for (const change of [{ dataVersion: 4 }, { consentVersion: 2 }, { consentId: 'd' }, { userEmail: 'v@x' }, { name: 'm' }]) {
+      expect(keys.of({ ...base, ...change })).not.toBe(key);
+      expect(keys.of(base)).toBe(key);
     }
+    expect(new FeedVersionKeys(60).of(base)).not.toBe(key);
     expect(fieldSignature({ title: [], description: undefined, start: [] })).toBe('start,title');
   });
 });
