@@ -1,18 +1,16 @@
-import fs from 'node:fs';
 import os from 'node:os';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { sql } from 'kysely';
 import { openGraph } from '../connectors/outlook-contacts/client.ts';
 import { contactSelect, PAGE_SIZE } from '../connectors/outlook-contacts/delta.ts';
 import { startWorkers } from '../queues/index.ts';
 import { CSRF_HEADER, SESSION_COOKIE } from '../src/auth/sessions.ts';
 import { vaultFor } from '../src/connections/token-refresh.ts';
-import type { Services } from '../src/services.ts';
 import { loadCursor } from '../src/sync/pull.ts';
 import { gateScope } from '../src/transfers/gate-scope.ts';
 import { waitImportIdle } from '../test/outlook/support/queues.ts';
 import type { Benchmark, BenchResult } from './benchmark.ts';
+import { countBackendCpu } from './pg-backend-cpu.ts';
 import { sandboxCall, setup, startSandboxProcess } from './sync.bench.ts';
 
 /**
@@ -127,57 +125,6 @@ async function statementCounter(kind: string): Promise<{ stop(): { statements: n
   };
 }
 
-/**
- * CPU time (ms) of the PostgreSQL backends serving THIS process (its pool's connections, matched by
- * client port through /proc; the server runs on this host): load-robust, unlike their wall time.
- * Null when /proc or the server's processes cannot be read.
- */
-async function backendCpu(db: Services['db']): Promise<{ read(): Promise<number | null> }> {
-  const ownPorts = (): Set<number> => {
-    const inodes = new Set<string>();
-    for (const fd of fs.readdirSync('/proc/self/fd')) {
-      try {
-        const link = fs.readlinkSync(`/proc/self/fd/${fd}`);
-        if (link.startsWith('socket:[')) inodes.add(link.slice(8, -1));
-      } catch {}
-    }
-    const ports = new Set<number>();
-    for (const file of ['/proc/self/net/tcp', '/proc/self/net/tcp6']) {
-      for (const line of fs.readFileSync(file, 'utf8').split('\n').slice(1)) {
-        const c = line.trim().split(/\s+/);
-        if (c.length > 9 && inodes.has(c[9]!)) ports.add(Number.parseInt(c[1]!.split(':')[1]!, 16));
-      }
-    }
-    return ports;
-  };
-  const ticks = (pid: number): number => {
-    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return Number(f[11]) + Number(f[12]);
-  };
-  const sample = async (): Promise<Map<number, number>> => {
-    const ports = ownPorts();
-    const { rows } = await sql<{ pid: number; port: number | null }>`SELECT pid, client_port AS port FROM pg_stat_activity`.execute(db);
-    return new Map(rows.filter((r) => r.port !== null && ports.has(r.port)).map((r) => [r.pid, ticks(r.pid)]));
-  };
-  const tick = 1000 / 100; // USER_HZ
-  try {
-    const before = await sample();
-    return {
-      async read() {
-        try {
-          let total = 0;
-          for (const [pid, t] of await sample()) total += t - (before.get(pid) ?? 0);
-          return total * tick;
-        } catch {
-          return null;
-        }
-      },
-    };
-  } catch {
-    return { read: async () => null };
-  }
-}
-
 const mib = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
 
 export const contactsBenchmark: Benchmark = {
@@ -258,7 +205,7 @@ export const contactsBenchmark: Benchmark = {
       const idle = idleParts.rss;
       const rss = rssSampler();
       const counter = await statementCounter(services.dbKind);
-      const backends = services.dbKind === 'postgres' ? await backendCpu(services.db) : null;
+      const backends = services.dbKind === 'postgres' ? await countBackendCpu() : null;
       const cpu0 = process.cpuUsage();
       const t = performance.now();
       const startedAt = Date.now();
@@ -277,7 +224,7 @@ export const contactsBenchmark: Benchmark = {
       if (!importJob?.finishedOn || !importJob.processedOn) throw new Error('the import job was not found among the completed jobs');
       const subjectSeconds = (importJob.finishedOn - startedAt) / 1000;
       const cpu = process.cpuUsage(cpu0);
-      const backendMs = (await backends?.read()) ?? null;
+      const backendMs = backends?.stop() ?? null;
       const db = counter.stop();
       const peakParts = rss.stop();
       const peak = peakParts.rss;
