@@ -55,6 +55,17 @@ export function freezeDeep<T>(value: T): T {
 const deeplyFrozen = new WeakSet<object>();
 
 /**
+ * Records that `value` — built by the caller as a frozen plain object or array whose members are
+ * primitives or values already known deeply frozen, with no accessors — can never change, so
+ * {@link isDeepFrozen} answers at once instead of walking it. Only for values the caller constructed
+ * itself (e.g. `normaliseSubjects`' output); anything else goes through {@link freezeDeep}.
+ */
+export function deepFrozenByConstruction<T extends object>(value: T): T {
+  deeplyFrozen.add(value);
+  return value;
+}
+
+/**
  * Whether a value can never change again: a primitive, or a frozen plain object/array whose members
  * are all (recursively) the same. Once true for an object it stays true, so the answer is remembered.
  */

@@ -399,6 +399,8 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
       /** Intent writes by item (true once committed, false when the write failed) and the rows written. */
       const intentWrites = new Map<number, Promise<boolean>>();
       const intentRows = new Map<number, TransferLogEntry>();
+      /** Items whose intent is known committed (so the call need not wait a turn for that promise). */
+      const intentCommitted: boolean[] = new Array(items.length).fill(false);
       /** Appends the intents of these items in one statement; a failure stops the chunk (none of them leaves). */
       const writeIntents = (indices: number[]): Promise<boolean> => {
         const rows = indices.map((j) => {
@@ -407,7 +409,10 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
           return r;
         });
         const written = log.append(rows).then(
-          () => true,
+          () => {
+            for (const j of indices) intentCommitted[j] = true;
+            return true;
+          },
           (error: unknown) => {
             intentFailure ??= { error };
             return false;
@@ -433,6 +438,13 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
         }
         return seen - missing.length < concurrency ? missing : [];
       };
+
+      /**
+       * {@link stillAllowed} without its await when nothing can have changed: the chunk's state is
+       * still the one it decided on and the last epoch read is younger than `maxAgeMs` (most items).
+       */
+      const allowedNow = (i: number, maxAgeMs: number): Decision | Promise<Decision> =>
+        latest === state && Date.now() - lastEpochCheck < maxAgeMs ? decisions[i]! : stillAllowed(i, maxAgeMs);
 
       /**
        * An item that does not leave. Without an intent, no row (nothing was about to leave); with one
@@ -464,7 +476,8 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
         if (options?.signal?.aborted) return notSent(i, abortReason(options.signal));
         const skip = options?.beforeSend?.(item, i);
         if (skip) return notSent(i, skip);
-        const current = await stillAllowed(i, recheckMs);
+        const checked = allowedNow(i, recheckMs);
+        const current = checked instanceof Promise ? await checked : checked;
         if (!current.allowed) {
           // Refused at the last moment: against its intent when one was written ahead, else a plain
           // refusal row (nothing was about to leave).
@@ -488,10 +501,11 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
           const ahead = lookahead(i);
           if (ahead.length) void writeIntents(ahead);
         }
-        if (!(await own)) return notSent(i, 'intent_not_written');
+        if (!intentCommitted[i] && !(await own)) return notSent(i, 'intent_not_written');
         const intent = intentRows.get(i)!;
         // Waiting for the commit took time: make sure the epoch read this call leaves on is recent.
-        const final = await stillAllowed(i, MAX_EPOCH_AGE_MS);
+        const rechecked = allowedNow(i, MAX_EPOCH_AGE_MS);
+        const final = rechecked instanceof Promise ? await rechecked : rechecked;
         if (!final.allowed) {
           recordOutcome({ ...intent, id: randomUUID(), intentId: intent.id, outcome: 'not_sent', reason: final.reason, createdAt: new Date() });
           results[i] = { outcome: 'blocked', reason: final.reason, transferId: intent.id };

@@ -1,6 +1,6 @@
 import type { Selectable } from 'kysely';
 import type { TransferLogTable, TransferOutcomeColumn } from '../db/types.ts';
-import { canonicalDigest, canonicalJson, isDeepFrozen, sha256Hex } from './canonical.ts';
+import { canonicalDigest, canonicalJson, deepFrozenByConstruction, isDeepFrozen, sha256Hex } from './canonical.ts';
 import type { TransferSubjects } from './types.ts';
 
 /**
@@ -84,9 +84,10 @@ export function normaliseSubjects(subjects: TransferSubjects | undefined): Trans
   const out: TransferSubjects = {};
   for (const kind of SUBJECT_KINDS) {
     const ids = subjects?.[kind];
-    if (ids?.length) out[kind] = Object.freeze([...new Set(ids.map(String))]) as string[];
+    if (ids?.length) out[kind] = deepFrozenByConstruction(Object.freeze([...new Set(ids.map(String))])) as string[];
   }
-  Object.freeze(out);
+  // Frozen plain data built here: the log's canonical JSON of it is memoised without a walk.
+  deepFrozenByConstruction(Object.freeze(out));
   if (memo) normalisedFrozen.set(subjects, out);
   return out;
 }
