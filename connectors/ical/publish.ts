@@ -18,7 +18,7 @@ import { hashFeedToken } from './tokens.ts';
  * 2. one indexed lookup by token hash (a cached-plan function, migration 0026): live feed, active
  *    connection and owner, current consent, the organization's data_version (see {@link findLiveFeed});
  *    anything else → the same 404. Steps 1 and 2 of concurrent requests are batched together: one
- *    Redis script call and one query per batch (`fetch-batch.ts`);
+ *    Redis script call (shared with the gate's leases) and one query per batch (`fetch-batch.ts`);
  * 3. cache look-up by (feed, data version, consent version, …);
  * 4. the gate: a fetch answered 304 from a known ETag, and a HEAD request, are `record`ed — the gate's
  *    checks, then one `not_modified` row (nothing disclosed, nothing to write ahead of), committed before
@@ -87,7 +87,7 @@ const ETAG_TTL_SECONDS = 7 * 24 * 3600;
 export function createFeedPublisher(services: Services): FeedPublisher {
   const { config, db, redis } = services;
   const refreshSeconds = config.ICAL_REFRESH_INTERVAL_MINUTES * 60;
-  const admission = batchedAdmission(redis, db, {
+  const admission = batchedAdmission((key, windowMs) => services.gate.countHit(key, windowMs), db, {
     keyOf: (tokenHash) => redisKey(config.REDIS_PREFIX, 'ical', 'rate', tokenHash),
     points: config.ICAL_RATE_LIMIT_PER_MINUTE,
     durationSeconds: 60,

@@ -669,6 +669,7 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
         void releaseLease(ctx.connectionId, leaseId);
       }
     },
+    countHit: (key, windowMs) => leases.count(key, windowMs),
     async settled() {
       await log.idle();
       await leases.idle();

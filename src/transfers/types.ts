@@ -169,6 +169,12 @@ export interface OutboundGate {
    * `logged: 'not_sent'` (reason `caller_declined`).
    */
   record(ctx: TransferContext, item: TransferItem, details: { providerStatus: number; proceed?: Promise<boolean> }): Promise<TransferResult<null>>;
+  /**
+   * Counts one hit of a fixed-window counter in Redis (`key`, a window of `windowMs` from its first
+   * hit) in the gate's next batch of lease registrations — one script call for both — so a caller that
+   * rate-limits a request right before its gate call (an iCal poll) pays no round trip of its own.
+   */
+  countHit(key: string, windowMs: number): Promise<{ count: number; msLeft: number }>;
   /** Resolves once every row queued and every lease release made so far has landed (tests; shutdown). */
   settled(): Promise<void>;
 }
