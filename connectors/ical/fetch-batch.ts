@@ -54,13 +54,6 @@ export interface Admission {
   feed: LiveFeed | null;
 }
 
-/**
- * When a fetch's live feed is looked up: `'always'` — alongside its rate limit (a token this process
- * has served: one round trip of latency) — or `'if_allowed'` — only once the rate limit allowed it (a
- * token not seen yet: a refused fetch costs the database nothing).
- */
-export type LookupWhen = 'always' | 'if_allowed';
-
 /** Counts one hit of a fixed-window counter (the gate's `countHit`: it shares the script call of the gate's leases). */
 export type CountHit = (key: string, windowMs: number) => Promise<{ count: number; msLeft: number }>;
 
@@ -68,31 +61,43 @@ export type CountHit = (key: string, windowMs: number) => Promise<{ count: numbe
  * The admission of concurrent feed fetches, in batches: the rate limit — a fixed window of `points`
  * fetches per `durationSeconds` per token hash (the window starts at the key's first fetch), counted
  * in Redis so every API process shares it, through `countHit`: the gate's batch of lease registrations,
- * so a poll's count and its gate call's lease share ONE script call — and the live-feed lookup
- * (`findLiveFeeds`), ONE query for the `'always'` fetches of a turn sent together with that script
- * call, and one more after it for `'if_allowed'` fetches the limit let through. A batch of polls of
- * known tokens is then one script call and one query, sent at the same time, behind one wake-up of the
- * event loop.
+ * so a poll's count and its gate call's lease share ONE script call — and then, for the fetches the
+ * limit let through, the live-feed lookup (`findLiveFeeds`): ONE query for the fetches one script reply
+ * let through (a refused fetch costs the database nothing). A poll of a token the process has served
+ * asks only the limit: its feed is checked by the statement that logs it (`log-writer.ts#FeedCheck`).
  */
 export function batchedAdmission(
   countHit: CountHit,
   db: Db,
   options: { keyOf: (tokenHash: string) => string; points: number; durationSeconds: number },
-): (tokenHash: string, lookup: LookupWhen) => Promise<Admission> {
+): FeedAdmission {
   const ms = options.durationSeconds * 1000;
   const lookups = new Batcher<string, LiveFeed | null>(async (hashes) => {
     const found = await findLiveFeeds(db, hashes);
     return hashes.map((h) => found.get(h) ?? null);
   });
-  const limitOf = (hit: { count: number; msLeft: number }): RateLimitAnswer => ({ allowed: hit.count <= options.points, msBeforeNext: hit.msLeft });
-  return async (tokenHash, lookup) => {
-    const hit = countHit(options.keyOf(tokenHash), ms);
-    if (lookup === 'always') {
-      const [counted, feed] = await Promise.all([hit, lookups.get(tokenHash)]);
-      return { limit: limitOf(counted), feed };
-    }
-    const limit = limitOf(await hit);
-    // (The lookups of the fetches a script reply let through resolve in the same turn: one query.)
-    return { limit, feed: limit.allowed ? await lookups.get(tokenHash) : null };
+  const limit = async (tokenHash: string): Promise<RateLimitAnswer> => {
+    const hit = await countHit(options.keyOf(tokenHash), ms);
+    return { allowed: hit.count <= options.points, msBeforeNext: hit.msLeft };
   };
+  const lookup = (tokenHash: string) => lookups.get(tokenHash);
+  return {
+    limit,
+    lookup,
+    async admit(tokenHash) {
+      const counted = await limit(tokenHash);
+      // (The lookups of the fetches one script reply let through are asked in the same turn: one query.)
+      return { limit: counted, feed: counted.allowed ? await lookup(tokenHash) : null };
+    },
+  };
+}
+
+/** A process's admission of feed fetches (see {@link batchedAdmission}). */
+export interface FeedAdmission {
+  /** The rate limit, then (allowed) the live feed. */
+  admit(tokenHash: string): Promise<Admission>;
+  /** The rate limit alone (a fetch whose feed is checked otherwise: see `log-writer.ts#FeedCheck`). */
+  limit(tokenHash: string): Promise<RateLimitAnswer>;
+  /** The live feed alone (batched like the others), without counting a fetch: null when none. */
+  lookup(tokenHash: string): Promise<LiveFeed | null>;
 }
