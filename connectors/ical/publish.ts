@@ -2,7 +2,7 @@ import { LRUCache } from 'lru-cache';
 import { loadEventsInScope } from '../../src/cases/queries.ts';
 import { redisKey } from '../../src/redis.ts';
 import type { Services } from '../../src/services.ts';
-import type { TransferContext, TransferItem } from '../../src/transfers/types.ts';
+import type { FeedCheck, TransferContext, TransferItem } from '../../src/transfers/types.ts';
 import type { findLiveFeed, LiveFeed } from './feeds.ts';
 import { batchedAdmission } from './fetch-batch.ts';
 import { ICAL_PURPOSE } from './manifest.ts';
@@ -18,7 +18,7 @@ import { hashFeedToken } from './tokens.ts';
  * 2. one indexed lookup by token hash (a cached-plan function, migration 0026): live feed, active
  *    connection and owner, current consent, the organization's data_version (see {@link findLiveFeed});
  *    anything else → the same 404. Steps 1 and 2 of concurrent requests are batched together: one
- *    Redis script call and one query per batch (`fetch-batch.ts`);
+ *    Redis script call (shared with the gate's leases) and one query per batch (`fetch-batch.ts`);
  * 3. cache look-up by (feed, data version, consent version, …);
  * 4. the gate: a fetch answered 304 from a known ETag, and a HEAD request, are `record`ed — the gate's
  *    checks, then one `not_modified` row (nothing disclosed, nothing to write ahead of), committed before
@@ -26,8 +26,11 @@ import { hashFeedToken } from './tokens.ts';
  *    the fields the gate released — memoised: when the released field names equal those of the cached
  *    rendering of the same data version, that rendering is reused, else it renders afresh.
  * A HEAD or conditional GET of a token this process has already served (a token hash names one feed
- * for good) runs steps 1–3 while the gate registers its lease (`record`'s `proceed`): the row still
- * waits for the rate limit, the lookup and the ETag match, and nothing is written when one fails.
+ * for good) is decided on the feed as last looked up: its rate limit is counted in the script call
+ * that registers the gate's lease, and step 2 is made by the statement that inserts the row (the row's
+ * `FeedCheck`, migration 0030: the feed still live and unchanged — else no row, and the feed is looked
+ * up as in step 2). The row still waits for the rate limit and the ETag match; nothing is written when
+ * one fails.
  * A gate refusal (withdrawn in between, platform switched off…) is the same 404.
  */
 
@@ -68,18 +71,25 @@ const answerWithout = (etag: string | null, request: FeedRequest): FeedFetchResu
   return etag && request.ifNoneMatch && etagMatches(request.ifNoneMatch, etag) ? { kind: 'not_modified', etag } : null;
 };
 
-/** A feed this process has served, by token hash: the pairing, and the (frozen) item its 304s are logged as. */
+/**
+ * A feed this process has served, by token hash: the feed as last looked up, the check its 304s' rows
+ * are inserted under (it still is that feed), and the (frozen) item they are logged as.
+ */
 interface ServedFeed {
-  feedId: string;
-  connectionId: string;
+  feed: LiveFeed;
+  check: FeedCheck;
   notModified: TransferItem;
 }
 
-/** What a known token's checks found: the answer without a body (null: the feed itself is needed) and the live feed. */
-interface Checked {
-  answer: FeedFetchResult | null;
-  feed: LiveFeed | null;
+/** What a 304 of the feed is decided on, as the check of its row (see `log-writer.ts#FeedCheck`). */
+function feedCheck(tokenHash: string, feed: LiveFeed): FeedCheck {
+  return {
+    tokenHash,
+    feed: [feed.feedId, feed.connectionId, feed.dataVersion, feed.consentId, feed.consentVersion, feed.userEmail, feed.name],
+  };
 }
+
+const sameCheck = (a: FeedCheck, b: FeedCheck) => a.tokenHash === b.tokenHash && a.feed.every((v, i) => v === b.feed[i]);
 const rateLimited = (msBeforeNext: number): FeedFetchResult => ({ kind: 'rate_limited', retryAfterSeconds: Math.max(1, Math.ceil(msBeforeNext / 1000)) });
 const ETAG_TTL_SECONDS = 7 * 24 * 3600;
 
@@ -87,7 +97,7 @@ const ETAG_TTL_SECONDS = 7 * 24 * 3600;
 export function createFeedPublisher(services: Services): FeedPublisher {
   const { config, db, redis } = services;
   const refreshSeconds = config.ICAL_REFRESH_INTERVAL_MINUTES * 60;
-  const admission = batchedAdmission(redis, db, {
+  const admission = batchedAdmission((key, windowMs) => services.gate.countHit(key, windowMs), db, {
     keyOf: (tokenHash) => redisKey(config.REDIS_PREFIX, 'ical', 'rate', tokenHash),
     points: config.ICAL_RATE_LIMIT_PER_MINUTE,
     durationSeconds: 60,
@@ -135,13 +145,16 @@ export function createFeedPublisher(services: Services): FeedPublisher {
   const served = new LRUCache<string, ServedFeed>({ max: 10_000 });
   const remember = (tokenHash: string, feed: LiveFeed) => {
     const known = served.get(tokenHash);
-    if (known?.feedId === feed.feedId && known.connectionId === feed.connectionId) return;
-    served.set(tokenHash, { feedId: feed.feedId, connectionId: feed.connectionId, notModified: notModifiedItem(feed.feedId) });
+    if (known?.feed === feed) return;
+    const check = feedCheck(tokenHash, feed);
+    if (known && sameCheck(known.check, check)) return;
+    const notModified = known?.feed.feedId === feed.feedId ? known.notModified : notModifiedItem(feed.feedId);
+    served.set(tokenHash, { feed, check, notModified });
   };
 
   /** The rate limit, then (allowed) the live feed: unknown and live tokens do the same work. */
   async function admit(tokenHash: string): Promise<FeedFetchResult | LiveFeed> {
-    const { limit, feed } = await admission(tokenHash, 'if_allowed');
+    const { limit, feed } = await admission.admit(tokenHash);
     if (!limit.allowed) return rateLimited(limit.msBeforeNext);
     return feed ?? NOT_FOUND;
   }
@@ -159,24 +172,21 @@ export function createFeedPublisher(services: Services): FeedPublisher {
   }
 
   /**
-   * A HEAD or conditional GET of a token this process has served: the rate limit and the live-feed
-   * lookup (together) run while the gate registers the call's lease — one round trip of latency
-   * instead of three — and the gate's checks and the `not_modified` row wait for them. Anything but
-   * an answer without a body (rate limited, not found, the ETag moved) writes no row here.
+   * A HEAD or conditional GET of a token this process has served, answered from the feed as last looked
+   * up: the rate limit is counted in the script call that registers the gate call's lease, the answer
+   * (the ETag of that feed's version) is decided meanwhile, and the `not_modified` row goes in only if
+   * the statement inserting it finds the feed still live and unchanged (its `FeedCheck`) — a batch of
+   * such polls costs one Redis script call and one statement. Rate limited, the ETag moved, or the feed
+   * changed first: no row here (the caller looks the feed up).
    */
   async function knownToken(tokenHash: string, known: ServedFeed, request: FeedRequest) {
-    const checked = admission(tokenHash, 'always').then(({ limit, feed }): Checked | Promise<Checked> => {
-      if (!limit.allowed) return { answer: rateLimited(limit.msBeforeNext), feed: null };
-      if (!feed) return { answer: NOT_FOUND, feed: null };
-      if (feed.feedId !== known.feedId || feed.connectionId !== known.connectionId) return { answer: null, feed };
-      const answer = withoutBody(feed, request);
-      return answer instanceof Promise ? answer.then((a) => ({ answer: a, feed })) : { answer, feed };
-    });
-    const proceed = checked.then((c) => c.answer !== null && (c.answer.kind === 'head' || c.answer.kind === 'not_modified'));
-    const ctx = context(known.connectionId, request);
-    const recorded = await services.gate.record(ctx, known.notModified, { providerStatus: request.head ? 200 : 304, proceed });
-    const { answer, feed } = await checked;
-    return { recorded, answer, feed };
+    const checked = Promise.all([admission.limit(tokenHash), withoutBody(known.feed, request)]).then(([limit, answer]) =>
+      limit.allowed ? answer : rateLimited(limit.msBeforeNext),
+    );
+    const proceed = checked.then((a) => a !== null && (a.kind === 'head' || a.kind === 'not_modified'));
+    const ctx = context(known.feed.connectionId, request);
+    const recorded = await services.gate.record(ctx, known.notModified, { providerStatus: request.head ? 200 : 304, proceed, check: known.check });
+    return { recorded, answer: await checked };
   }
 
   return {
@@ -191,12 +201,16 @@ export function createFeedPublisher(services: Services): FeedPublisher {
         const fast = await knownToken(tokenHash, known, request);
         if (fast.recorded.outcome === 'blocked') return NOT_FOUND;
         if (fast.recorded.outcome === 'sent') return fast.answer!;
-        if (!fast.feed) {
-          if (fast.answer?.kind === 'not_found') served.delete(tokenHash);
-          return fast.answer!;
+        if (fast.answer?.kind === 'rate_limited') return fast.answer;
+        // The ETag moved, or the feed changed (or died) before the row went in: as it is now (its fetch
+        // already counted).
+        const found = await admission.lookup(tokenHash);
+        if (!found) {
+          served.delete(tokenHash);
+          return NOT_FOUND;
         }
-        feed = fast.feed;
-        tried = feed.feedId === known.feedId && feed.connectionId === known.connectionId;
+        feed = found;
+        tried = sameCheck(feedCheck(tokenHash, found), known.check);
       } else {
         const admitted = await admit(tokenHash);
         if ('kind' in admitted) return admitted;

@@ -82,7 +82,7 @@ import { failedCallOutcome, TransferNotSentError } from './errors.ts';
 import { gateScope } from './gate-scope.ts';
 import { LeaseBatcher } from './inflight.ts';
 import { cleanText, normaliseSubjects, type TransferLogEntry } from './log-entry.ts';
-import { TransferLogWriter } from './log-writer.ts';
+import { FeedCheckFailedError, TransferLogWriter } from './log-writer.ts';
 import type { OutboundGate, ProviderOutcome, SendManyOptions, TransferActor, TransferContext, TransferItem, TransferResult } from './types.ts';
 
 export interface GateOptions {
@@ -676,13 +676,30 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
         // The answer waits for its row's commit: a fetch answered without its row would be a transfer
         // the log cannot show. Concurrent requests' rows share the writer's group commit (one
         // statement); a row that cannot be written fails the request (the client asks again).
-        await log.append([{ ...row, outcome: 'not_modified', fieldNames: [], payloadSha256: null, payloadBytes: 0, providerStatus: details.providerStatus }]);
+        try {
+          const notModified = {
+            ...row,
+            outcome: 'not_modified' as const,
+            fieldNames: [],
+            payloadSha256: null,
+            payloadBytes: 0,
+            providerStatus: details.providerStatus,
+          };
+          await log.append([notModified], { check: details.check });
+        } catch (err) {
+          // The feed the answer was decided on changed (or died) first: no row, no answer from it.
+          if (err instanceof FeedCheckFailedError) {
+            return { outcome: 'failed', error: new TransferNotSentError('feed_changed'), transferId: row.id, logged: 'not_sent' };
+          }
+          throw err;
+        }
         count(state.attribution, item, 'not_modified');
         return { outcome: 'sent', value: null, transferId: row.id };
       } finally {
         void releaseLease(ctx.connectionId, leaseId);
       }
     },
+    countHit: (key, windowMs) => leases.count(key, windowMs),
     async settled() {
       await log.idle();
       await leases.idle();

@@ -45,7 +45,8 @@ export async function endTransfer(redis: Redis, prefix: string, params: { connec
  * call (EVALSHA of {@link LEASE_SCRIPT}), so N concurrent calls cost one Redis round trip (and one
  * socket write) instead of N. The script runs atomically and does each begin's ZADD before its epoch
  * GET, so the revocation ordering of {@link beginTransfer} holds for every call of the batch. A batch's failure fails its begins (their calls do not leave); a
- * failed release only delays a waiting revocation until the lease expires.
+ * failed release only delays a waiting revocation until the lease expires. Fixed-window counts
+ * ({@link LeaseBatcher.count}: a rate limit checked alongside a gate call) travel in the same call.
  *
  * Releases are not urgent (a lease held a little longer only makes a revocation wait a little
  * longer, never lets a call through): they wait up to {@link RELEASE_DELAY_MS} for the next batch of
@@ -72,6 +73,15 @@ export class LeaseBatcher {
   /** As {@link endTransfer}: releases a lease (idempotent). */
   end(connectionId: string, leaseId: string): Promise<void> {
     return new Promise((resolve, reject) => this.push({ kind: 'end', connectionId, leaseId, resolve: () => resolve(), reject }));
+  }
+
+  /**
+   * Counts one hit of the fixed-window counter `key` (SET NX with the window as expiry, INCR, PTTL: the
+   * window starts at the key's first hit) in the next batch — a rate limit checked right before a gate
+   * call (an iCal poll) then shares the script call of the call's lease instead of costing its own.
+   */
+  count(key: string, windowMs: number): Promise<WindowHit> {
+    return new Promise((resolve, reject) => this.push({ kind: 'count', key, windowMs, resolve, reject }));
   }
 
   /** Resolves once every lease operation requested before the call has been sent and answered. */
@@ -121,6 +131,11 @@ export class LeaseBatcher {
     const keys: string[] = [];
     const args: string[] = [String(Date.now() + LEASE_TTL_MS), String(LEASE_TTL_MS * 2)];
     for (const op of ops) {
+      if (op.kind === 'count') {
+        keys.push(op.key);
+        args.push('c', String(op.windowMs));
+        continue;
+      }
       keys.push(inflightKey(this.prefix, op.connectionId));
       if (op.kind === 'begin') keys.push(revocationEpochKey(this.prefix, op.connectionId));
       args.push(op.kind === 'begin' ? 'b' : 'e', op.leaseId);
@@ -134,12 +149,16 @@ export class LeaseBatcher {
     }
     const list = Array.isArray(replies) ? (replies as unknown[]) : [];
     ops.forEach((op, i) => {
-      // Per op: 1 and the epoch (a begin; false = never bumped) or 1 (an end); 0 and the error.
+      // Per op: 1 and the epoch (a begin; false = never bumped), 1 (an end) or 1 and {count, ms left}
+      // (a count); 0 and the error.
       const ok = list[2 * i];
       const value = list[2 * i + 1];
       // A begin whose ZADD failed has no lease: it must not leave.
       if (ok !== 1) op.reject(new Error(`in-flight lease: ${typeof value === 'string' ? value : 'no reply'}`));
-      else op.resolve(typeof value === 'string' ? value : null);
+      else if (op.kind === 'count') {
+        const [n, ttl] = Array.isArray(value) ? (value as unknown[]) : [];
+        op.resolve({ count: Number(n), msLeft: Math.max(0, Number(ttl)) });
+      } else op.resolve(typeof value === 'string' ? value : null);
     });
   }
 }
@@ -170,6 +189,16 @@ for i = 3, #ARGV, 2 do
       end
     end
     k = k + 2
+  elseif ARGV[i] == 'c' then
+    -- A fixed-window counter (the argument is the window, ms): start it, count, read the time left.
+    redis.pcall('SET', KEYS[k], '0', 'PX', lease, 'NX')
+    local n = redis.pcall('INCR', KEYS[k])
+    if type(n) == 'table' and n.err then
+      out[#out + 1] = 0; out[#out + 1] = n.err
+    else
+      out[#out + 1] = 1; out[#out + 1] = { n, redis.pcall('PTTL', KEYS[k]) }
+    end
+    k = k + 1
   else
     local r = redis.pcall('ZREM', KEYS[k], lease)
     if type(r) == 'table' and r.err then
@@ -185,12 +214,14 @@ return out
 /** EVALSHA of {@link LEASE_SCRIPT} (EVAL when the server does not know it yet). */
 const runLeaseScript = redisScript(LEASE_SCRIPT);
 
-interface LeaseOp {
-  kind: 'begin' | 'end';
-  connectionId: string;
-  leaseId: string;
-  resolve(epoch: string | null): void;
-  reject(err: unknown): void;
+type LeaseOp =
+  | { kind: 'begin' | 'end'; connectionId: string; leaseId: string; resolve(epoch: string | null): void; reject(err: unknown): void }
+  | { kind: 'count'; key: string; windowMs: number; resolve(hit: WindowHit): void; reject(err: unknown): void };
+
+/** One hit of a fixed-window counter: the count in the window so far (this hit included) and the time left (ms). */
+export interface WindowHit {
+  count: number;
+  msLeft: number;
 }
 
 /** Leases currently held for a connection (expired ones are dropped first). */

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
 import { type ChainedEntry, chainForInsert, GENESIS_HASH, INLINE_SUBJECTS_MAX, subjectCount, subjectSetDigest, type TransferLogEntry } from './log-entry.ts';
-import type { TransferSubjects } from './types.ts';
+import type { FeedCheck, TransferSubjects } from './types.ts';
 
 /** How the writer commits. */
 export interface TransferLogWriterOptions {
@@ -19,6 +19,15 @@ export interface TransferLogWriterOptions {
    * {@link TransferLogWriter.OUTCOME_HOLD_MS}).
    */
   outcomeHoldMs?: number;
+}
+
+/** An append whose {@link FeedCheck} failed: none of its rows was written. */
+export class FeedCheckFailedError extends Error {
+  readonly code = 'feed_check_failed';
+  constructor() {
+    super('transfer log: the feed changed or is no longer live; nothing was appended');
+    this.name = 'FeedCheckFailedError';
+  }
 }
 
 /**
@@ -47,6 +56,11 @@ export interface TransferLogWriterOptions {
  * of the same organization announced with {@link TransferLogWriter.expect} are still out: their outcomes
  * travel in the same statement, and their callers then move on together, so the next intents share a
  * statement (and the next leases a Redis call) too. Intent rows never wait: a batch with one goes at once.
+ *
+ * Checked appends ({@link FeedCheck}: an iCal 304 decided on what the process knew of the feed) share
+ * statements with the others: the statement checks every check of its batch before inserting anything;
+ * when some fail it inserts nothing, those appends reject with {@link FeedCheckFailedError} and the rest
+ * of the batch goes in the next statement.
  */
 export class TransferLogWriter {
   private readonly orgs = new Map<string, OrgQueue>();
@@ -70,20 +84,26 @@ export class TransferLogWriter {
     this.outcomeHoldMs = options.outcomeHoldMs ?? TransferLogWriter.OUTCOME_HOLD_MS;
   }
 
-  /** Appends entries (any organizations) and resolves once they are committed, with their chain fields. */
-  async append(entries: TransferLogEntry[]): Promise<ChainedEntry[]> {
+  /**
+   * Appends entries (any organizations) and resolves once they are committed, with their chain fields.
+   * With `options.check` (entries of one organization), only while the check holds: else it rejects
+   * with {@link FeedCheckFailedError} and nothing of it is written.
+   */
+  async append(entries: TransferLogEntry[], options: { check?: FeedCheck } = {}): Promise<ChainedEntry[]> {
     if (!entries.length) return [];
     const rows = entries.map(normaliseIds);
+    const check = options.check ?? null;
     // Usually every row belongs to one organization (a gate call's rows): one queue, rows in order.
     const first = rows[0]!.organizationId;
-    if (rows.every((e) => e.organizationId === first)) return this.enqueue(first, rows);
+    if (rows.every((e) => e.organizationId === first)) return this.enqueue(first, rows, check);
+    if (check) throw new Error('transfer log: a checked append must be of one organization');
     const byOrg = new Map<string, TransferLogEntry[]>();
     for (const e of rows) {
       const list = byOrg.get(e.organizationId);
       if (list) list.push(e);
       else byOrg.set(e.organizationId, [e]);
     }
-    const results = await Promise.all([...byOrg].map(([org, list]) => this.enqueue(org, list)));
+    const results = await Promise.all([...byOrg].map(([org, list]) => this.enqueue(org, list, null)));
     const byId = new Map(results.flat().map((c) => [c.id, c]));
     return rows.map((e) => byId.get(e.id)!);
   }
@@ -123,11 +143,11 @@ export class TransferLogWriter {
     return q;
   }
 
-  private enqueue(org: string, entries: TransferLogEntry[]): Promise<ChainedEntry[]> {
+  private enqueue(org: string, entries: TransferLogEntry[], check: FeedCheck | null): Promise<ChainedEntry[]> {
     const queue = this.queue(org);
     const outcomesOnly = entries.every(isOutcome);
     return new Promise<ChainedEntry[]>((resolve, reject) => {
-      queue.pending.push({ entries, outcomesOnly, resolve, reject });
+      queue.pending.push({ entries, outcomesOnly, check, resolve, reject });
       // A row that must not wait (an intent, a refusal) ends a hold at the end of this turn.
       if (!outcomesOnly && queue.wake) setImmediate(queue.wake);
       if (!queue.running) {
@@ -145,27 +165,45 @@ export class TransferLogWriter {
     try {
       while (q.pending.length) {
         if (q.expected > 0 && q.pending.every((p) => p.outcomesOnly)) await hold(q, this.outcomeHoldMs);
-        const batch: Pending[] = [];
+        let batch: Pending[] = [];
         let rows = 0;
         while (q.pending.length && (rows === 0 || rows + q.pending[0]!.entries.length <= TransferLogWriter.MAX_ROWS_PER_STATEMENT)) {
           const p = q.pending.shift()!;
           batch.push(p);
           rows += p.entries.length;
         }
-        try {
-          const chained = await this.write(
-            org,
-            q,
-            batch.flatMap((p) => p.entries),
-          );
+        while (batch.length) {
+          const checked = batch.filter((p) => p.check);
+          let written: ChainedEntry[] | { failedChecks: number[] };
+          try {
+            written = await this.write(
+              org,
+              q,
+              batch.flatMap((p) => p.entries),
+              checked.map((p) => p.check!),
+            );
+          } catch (err) {
+            q.head = null;
+            for (const p of batch) p.reject(err);
+            break;
+          }
+          if ('failedChecks' in written) {
+            // Nothing was inserted: the appends whose check failed are refused, the others go again.
+            const failed = new Set(written.failedChecks.map((i) => checked[i]).filter((p): p is Pending => !!p));
+            if (!failed.size) {
+              for (const p of batch) p.reject(new Error('transfer log: a check failed but none was named'));
+              break;
+            }
+            for (const p of failed) p.reject(new FeedCheckFailedError());
+            batch = batch.filter((p) => !failed.has(p));
+            continue;
+          }
           let i = 0;
           for (const p of batch) {
-            p.resolve(chained.slice(i, i + p.entries.length));
+            p.resolve(written.slice(i, i + p.entries.length));
             i += p.entries.length;
           }
-        } catch (err) {
-          q.head = null;
-          for (const p of batch) p.reject(err);
+          break;
         }
       }
     } finally {
@@ -173,7 +211,7 @@ export class TransferLogWriter {
     }
   }
 
-  private async write(org: string, q: OrgQueue, entries: TransferLogEntry[]): Promise<ChainedEntry[]> {
+  private async write(org: string, q: OrgQueue, entries: TransferLogEntry[], checks: FeedCheck[]): Promise<ChainedEntry[] | { failedChecks: number[] }> {
     // Outcome rows complete an intent that is already durable: they may skip the WAL flush wait.
     // So may `not_modified` rows (an iCal 304: nothing was disclosed, and nothing waits on the row to
     // make a call safe) — the hottest single-row path, whose rows of concurrent requests share a statement.
@@ -191,9 +229,9 @@ export class TransferLogWriter {
       const { chained, records } = chainForInsert(q.head, rows);
       const last = chained[chained.length - 1]!;
       const newSets = [...sets].filter(([digest]) => !q.knownSets.has(digest));
-      let answer: { inserted: number; head: { seq: number; hash: string } | null };
+      let answer: { inserted: number; head: { seq: number; hash: string } | null; failedChecks: number[] | null };
       try {
-        answer = await this.appendCall({ org, expected: q.head, last, records, newSets, asyncCommit });
+        answer = await this.appendCall({ org, expected: q.head, last, records, newSets, asyncCommit, checks });
       } catch (err) {
         // A remembered set was removed (retention): forget them all and send the sets along.
         if (!fkRetried && isForeignKeyViolation(err) && sets.size) {
@@ -203,6 +241,8 @@ export class TransferLogWriter {
         }
         throw err;
       }
+      // A check failed: nothing was inserted and the head did not move.
+      if (answer.failedChecks) return { failedChecks: answer.failedChecks };
       if (answer.inserted === chained.length) {
         q.head = { seq: last.seq, hash: last.hash };
         if (q.knownSets.size + sets.size > TransferLogWriter.MAX_KNOWN_SETS) q.knownSets.clear();
@@ -244,16 +284,26 @@ export class TransferLogWriter {
     records: string[];
     newSets: Array<[string, TransferSubjects]>;
     asyncCommit: boolean;
-  }): Promise<{ inserted: number; head: { seq: number; hash: string } | null }> {
+    /** The checks of the rows (migration 0030); none: the unchecked call. */
+    checks: FeedCheck[];
+  }): Promise<{ inserted: number; head: { seq: number; hash: string } | null; failedChecks: number[] | null }> {
     const rows = `[${p.records.join(',')}]`;
     const sets = p.newSets.length ? JSON.stringify(p.newSets.map(([digest, subjects]) => ({ digest, subjects }))) : null;
-    const result = await sql<{ inserted: number; head_seq: string | number | null; head_hash: string | null }>`
+    const result = p.checks.length
+      ? await sql<{ inserted: number; head_seq: string | number | null; head_hash: string | null; failed_checks: number[] | null }>`
+      SELECT inserted, head_seq, head_hash, failed_checks FROM casebridge_transfer_log_append_checked(${p.org}, ${p.expected.seq}, ${p.expected.hash},
+        ${p.last.seq}, ${p.last.hash}, ${rows}::jsonb, ${sets}::jsonb, ${p.asyncCommit}, ${JSON.stringify(p.checks)}::jsonb)`.execute(this.db)
+      : await sql<{ inserted: number; head_seq: string | number | null; head_hash: string | null; failed_checks?: undefined }>`
       SELECT inserted, head_seq, head_hash FROM casebridge_transfer_log_append_or_head(${p.org}, ${p.expected.seq}, ${p.expected.hash},
         ${p.last.seq}, ${p.last.hash}, ${rows}::jsonb, ${sets}::jsonb, ${p.asyncCommit})`.execute(this.db);
     const r = result.rows[0];
-    if (!r) return { inserted: 0, head: null };
+    if (!r) return { inserted: 0, head: null, failedChecks: null };
+    // (An int[]; parsed by node-postgres and PGlite alike, read from its text form should a driver not.)
+    const raw: unknown = r.failed_checks;
+    const list = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.replace(/[{}]/g, '').split(',').filter(Boolean) : [];
+    const failedChecks = list.length ? list.map(Number) : null;
     const inserted = Number(r.inserted);
-    return { inserted, head: !inserted && r.head_seq !== null && r.head_hash !== null ? { seq: Number(r.head_seq), hash: r.head_hash } : null };
+    return { inserted, head: !inserted && r.head_seq !== null && r.head_hash !== null ? { seq: Number(r.head_seq), hash: r.head_hash } : null, failedChecks };
   }
 }
 
@@ -297,6 +347,8 @@ function normaliseIds(e: TransferLogEntry): TransferLogEntry {
 
 interface Pending {
   entries: TransferLogEntry[];
+  /** The append's condition, if any. */
+  check: FeedCheck | null;
   /** Only outcome rows: may wait for announced outcomes (see `expect`). */
   outcomesOnly: boolean;
   resolve(value: ChainedEntry[]): void;

@@ -141,6 +141,17 @@ export interface TransferContext {
 }
 
 /**
+ * A condition of a row (migration 0030): it goes in only while the iCal feed whose token has the hash
+ * `tokenHash` is live and still `feed` — [feed id, connection id, data version, consent id, consent
+ * version, owner e-mail, feed name], what a 304's ETag was chosen on — checked by the statement that
+ * inserts it.
+ */
+export interface FeedCheck {
+  tokenHash: string;
+  feed: readonly [string, string, number, string, number, string, string];
+}
+
+/**
  * The gate. `send` is for one item; `sendMany` batches a reconcile chunk: one consent check, then per
  * item that is about to leave its intent row (committed before the call; intents ready at the same
  * time share one multi-row statement), the call (bounded concurrency), and its outcome (batched). A
@@ -167,8 +178,22 @@ export interface OutboundGate {
    * gate registers the call's lease and reads the epoch instead of before it. The gate's checks and the
    * row wait for it; when it resolves false nothing is written and the result is `failed` with
    * `logged: 'not_sent'` (reason `caller_declined`).
+   *
+   * `details.check`: the iCal feed the answer was decided on (see `log-writer.ts#FeedCheck`), checked by
+   * the statement that inserts the row; when it no longer holds nothing is written and the result is
+   * `failed` with `logged: 'not_sent'` (reason `feed_changed`).
    */
-  record(ctx: TransferContext, item: TransferItem, details: { providerStatus: number; proceed?: Promise<boolean> }): Promise<TransferResult<null>>;
+  record(
+    ctx: TransferContext,
+    item: TransferItem,
+    details: { providerStatus: number; proceed?: Promise<boolean>; check?: FeedCheck },
+  ): Promise<TransferResult<null>>;
+  /**
+   * Counts one hit of a fixed-window counter in Redis (`key`, a window of `windowMs` from its first
+   * hit) in the gate's next batch of lease registrations — one script call for both — so a caller that
+   * rate-limits a request right before its gate call (an iCal poll) pays no round trip of its own.
+   */
+  countHit(key: string, windowMs: number): Promise<{ count: number; msLeft: number }>;
   /** Resolves once every row queued and every lease release made so far has landed (tests; shutdown). */
   settled(): Promise<void>;
 }

@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { icalConnector } from '../../connectors/ical/index.ts';
 import { createApp } from '../../src/api/app.ts';
 import { withdrawConsents } from '../../src/consent/service.ts';
 import { redisKey } from '../../src/redis.ts';
 import { revokeContextFor } from '../../src/revocation/revoke-context.ts';
+import type { OutboundGateImpl } from '../../src/transfers/gate.ts';
+import { verifyTransferLog } from '../../src/transfers/verify.ts';
 import { bearer, type SeededOrg, seedOrg, signInAs } from '../support/fixtures.ts';
 import { createTestServices, type TestServices } from '../support/services.ts';
 import { contentLines, localDate, parsedEvents, parseFeed, veventBlocks } from './support.ts';
@@ -450,6 +452,109 @@ describe('iCal feeds', () => {
           expect((await fetchFeed(url, { 'if-none-match': etag })).status).toBe(304);
         }
       }
+    });
+
+    /** Three feeds served once (200) and polled once (304): tokens this process knows, with their ETags. */
+    const knownFeeds = async () => {
+      const feeds = await Promise.all([newFeed({ name: 'Poll one' }), newFeed({ name: 'Poll two' }), newFeed({ name: 'Poll three' })]);
+      const etags: string[] = [];
+      for (const f of feeds) {
+        etags.push((await fetchFeed(f.url)).headers.get('etag')!);
+        expect((await fetchFeed(f.url, { 'if-none-match': etags.at(-1)! })).status).toBe(304);
+      }
+      await t.services.gate.settled();
+      return { feeds, etags };
+    };
+    const notModifiedRows = async (connectionId: string) => (await logRows(connectionId)).filter((r) => r.outcome === 'not_modified').length;
+
+    it('polls of known feeds share one checked statement: a feed revoked behind the process’s back in the middle of the batch gets no 304 and no row, the others get theirs', async () => {
+      const { feeds, etags } = await knownFeeds();
+      const before = await Promise.all(feeds.map((f) => notModifiedRows(f.feed.connectionId)));
+      // The token dies without an epoch bump: only the check of the row's statement can see it.
+      await t.services.db.updateTable('ical_feeds').set({ revoked_at: sql`now()` }).where('id', '=', feeds[1]!.feed.id).execute();
+      const log = (t.services.gate as OutboundGateImpl).log as unknown as { appendCall(p: { checks: unknown[] }): Promise<unknown> };
+      const calls = vi.spyOn(log, 'appendCall');
+      try {
+        const statuses = await Promise.all(feeds.map(async (f, i) => (await fetchFeed(f.url, { 'if-none-match': etags[i]! })).status));
+        expect(statuses).toEqual([304, 404, 304]);
+        // One statement with the three checks (it inserted nothing), then one with the two that held.
+        expect(calls.mock.calls.map(([p]) => p.checks.length)).toEqual([3, 2]);
+      } finally {
+        calls.mockRestore();
+      }
+      await t.services.gate.settled();
+      const after = await Promise.all(feeds.map((f) => notModifiedRows(f.feed.connectionId)));
+      expect(after.map((n, i) => n - before[i]!)).toEqual([1, 0, 1]);
+      expect((await verifyTransferLog(t.services, { organizationId: a.organizationId })).ok).toBe(true);
+    });
+
+    it('a poll of a known feed whose data changed since is not answered from the old version (the check fails, the feed is looked up again)', async () => {
+      const { feeds, etags } = await knownFeeds();
+      const f = feeds[0]!;
+      const before = await notModifiedRows(f.feed.connectionId);
+      await ingest(a, '/v1/ingest/events/poll-change', {
+        caseExternalId: 'a1',
+        kind: 'court_date',
+        title: 'Added while polled',
+        start: '2026-04-01T09:00:00Z',
+        end: '2026-04-01T10:00:00Z',
+        timeZone: 'UTC',
+      });
+      const res = await fetchFeed(f.url, { 'if-none-match': etags[0]! });
+      expect(res.status).toBe(200);
+      expect(await res.text()).toContain('Added while polled');
+      const etag = res.headers.get('etag')!;
+      expect(etag).not.toBe(etags[0]);
+      expect((await fetchFeed(f.url, { 'if-none-match': etags[0]! })).status).toBe(200);
+      expect((await fetchFeed(f.url, { 'if-none-match': etag })).status).toBe(304);
+      await t.services.gate.settled();
+      expect(await notModifiedRows(f.feed.connectionId)).toBe(before + 1);
+    });
+
+    it('a database error fails the whole batch of polls with 503 and writes nothing of it', async () => {
+      const { feeds, etags } = await knownFeeds();
+      const before = await Promise.all(feeds.map((f) => notModifiedRows(f.feed.connectionId)));
+      const head = await t.services.db.selectFrom('transfer_log_heads').selectAll().where('organization_id', '=', a.organizationId).executeTakeFirstOrThrow();
+      // The statement inserts the batch's rows, then the connection fails: the whole statement is undone.
+      const signature = 'uuid, bigint, text, bigint, text, jsonb, jsonb, boolean, jsonb';
+      await sql
+        .raw(`ALTER FUNCTION casebridge_transfer_log_append_checked(${signature}) RENAME TO casebridge_transfer_log_append_checked_real`)
+        .execute(t.services.db);
+      await sql
+        .raw(`CREATE FUNCTION casebridge_transfer_log_append_checked(a uuid, b bigint, c text, d bigint, e text, f jsonb, g jsonb, h boolean, i jsonb)
+        RETURNS TABLE (inserted integer, head_seq bigint, head_hash text, failed_checks integer[]) LANGUAGE plpgsql AS $$
+        BEGIN
+          RETURN QUERY SELECT * FROM casebridge_transfer_log_append_checked_real(a, b, c, d, e, f, g, h, i);
+          RAISE EXCEPTION 'connection lost mid-statement' USING ERRCODE = '08006';
+        END;
+        $$`)
+        .execute(t.services.db);
+      try {
+        const answers = await Promise.all(
+          feeds.map(async (f, i) => {
+            const res = await fetchFeed(f.url, { 'if-none-match': etags[i]! });
+            return { status: res.status, retryAfter: res.headers.get('retry-after'), code: ((await res.json()) as { error: { code: string } }).error.code };
+          }),
+        );
+        expect(answers).toEqual(feeds.map(() => ({ status: 503, retryAfter: '5', code: 'service_unavailable' })));
+      } finally {
+        await sql.raw(`DROP FUNCTION casebridge_transfer_log_append_checked(${signature})`).execute(t.services.db);
+        await sql
+          .raw(`ALTER FUNCTION casebridge_transfer_log_append_checked_real(${signature}) RENAME TO casebridge_transfer_log_append_checked`)
+          .execute(t.services.db);
+      }
+      await t.services.gate.settled();
+      expect(await Promise.all(feeds.map((f) => notModifiedRows(f.feed.connectionId)))).toEqual(before);
+      const headAfter = await t.services.db
+        .selectFrom('transfer_log_heads')
+        .selectAll()
+        .where('organization_id', '=', a.organizationId)
+        .executeTakeFirstOrThrow();
+      expect([headAfter.seq, headAfter.hash]).toEqual([head.seq, head.hash]);
+      // And the next polls are answered and logged on the same chain.
+      expect((await fetchFeed(feeds[0]!.url, { 'if-none-match': etags[0]! })).status).toBe(304);
+      await t.services.gate.settled();
+      expect((await verifyTransferLog(t.services, { organizationId: a.organizationId })).ok).toBe(true);
     });
 
     it('deletion: 404 at once, connection revoked through the revocation pipeline (receipt, audit), consent withdrawn, gone from the list', async () => {

@@ -59,6 +59,37 @@ describe('lease batching', () => {
     expect(await inflightCount(redis, prefix, good)).toBe(0);
   });
 
+  it('counts fixed-window hits in the same script call as the leases begun in the same turn (a rate limit beside its lease)', async () => {
+    const leases = new LeaseBatcher(redis, prefix);
+    const connection = randomUUID();
+    const key = redisKey(prefix, 'window', randomUUID());
+    const [lease, ...hits] = await Promise.all([
+      leases.begin(connection, 'l'),
+      leases.count(key, 60_000),
+      leases.count(key, 60_000),
+      leases.count(key, 60_000),
+    ]);
+    expect(leases.batches).toBe(1);
+    expect(lease).toBeNull();
+    expect(hits.map((h) => h.count)).toEqual([1, 2, 3]);
+    for (const h of hits) {
+      expect(h.msLeft).toBeGreaterThan(59_000);
+      expect(h.msLeft).toBeLessThanOrEqual(60_000);
+    }
+    // The window started at the first hit and is not restarted by later ones.
+    expect(await redis.pttl(key)).toBeGreaterThan(59_000);
+    expect((await leases.count(key, 1_000)).count).toBe(4);
+    expect(await redis.pttl(key)).toBeGreaterThan(2_000);
+    // A counter key of the wrong type fails that count only.
+    await redis.set(key, 'not a number');
+    const results = await Promise.allSettled([leases.count(key, 60_000), leases.begin(connection, 'm')]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'fulfilled']);
+    await leases.end(connection, 'l');
+    await leases.end(connection, 'm');
+    await leases.idle();
+    expect(await inflightCount(redis, prefix, connection)).toBe(0);
+  });
+
   it('fails every registration of a batch Redis did not take (no lease, no call)', async () => {
     // Nothing listens on port 1: the batch's script call cannot be sent.
     const closed = new Redis({ host: '127.0.0.1', port: 1, lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null });

@@ -23,6 +23,7 @@ import * as m0024 from './0024-webhooks.ts';
 import * as m0026 from './0026-ical-live-feeds.ts';
 import * as m0028 from './0028-imported-contacts-implied-keys.ts';
 import * as m0029 from './0029-transfer-log-append-head.ts';
+import * as m0030 from './0030-ical-checked-append.ts';
 
 /**
  * Every migration, in order. Static imports (not a folder scan) so the list is the same under tsx,
@@ -53,4 +54,5 @@ export const migrations: Record<string, Migration> = {
   '0026-ical-live-feeds': m0026,
   '0028-imported-contacts-implied-keys': m0028,
   '0029-transfer-log-append-head': m0029,
+  '0030-ical-checked-append': m0030,
 };
