@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
+import { transferLogAppendConflicts, transferLogAppends } from '../observability/metrics.ts';
 import { type ChainedEntry, chainForInsert, GENESIS_HASH, INLINE_SUBJECTS_MAX, subjectCount, subjectSetDigest, type TransferLogEntry } from './log-entry.ts';
 import type { TransferSubjects } from './types.ts';
 
@@ -211,6 +212,7 @@ export class TransferLogWriter {
       }
       // Another process moved the head: chain again onto the head the call answered with (re-read when
       // it answered none).
+      transferLogAppendConflicts.inc();
       q.head = answer.head;
       if (attempt >= 200) throw new Error('transfer log: could not append after 200 attempts (chain head contention)');
       if (attempt >= 3) await sleep(Math.random() * Math.min(50, 2 ** attempt));
@@ -246,6 +248,7 @@ export class TransferLogWriter {
     asyncCommit: boolean;
   }): Promise<{ inserted: number; head: { seq: number; hash: string } | null }> {
     const rows = `[${p.records.join(',')}]`;
+    transferLogAppends.inc();
     const sets = p.newSets.length ? JSON.stringify(p.newSets.map(([digest, subjects]) => ({ digest, subjects }))) : null;
     const result = await sql<{ inserted: number; head_seq: string | number | null; head_hash: string | null }>`
       SELECT inserted, head_seq, head_hash FROM casebridge_transfer_log_append_or_head(${p.org}, ${p.expected.seq}, ${p.expected.hash},
