@@ -147,18 +147,10 @@ export class TransferLogWriter {
       while (q.pending.length) {
         if (q.expected > 0 && q.pending.every((p) => p.outcomesOnly)) await hold(q, this.outcomeHoldMs);
         const batch: Pending[] = [];
-        let rows = 0;
-        while (q.pending.length && (rows === 0 || rows + q.pending[0]!.entries.length <= TransferLogWriter.MAX_ROWS_PER_STATEMENT)) {
-          const p = q.pending.shift()!;
-          batch.push(p);
-          rows += p.entries.length;
-        }
+        take(q, batch);
         try {
-          const chained = await this.write(
-            org,
-            q,
-            batch.flatMap((p) => p.entries),
-          );
+          // The batch may grow while it is written (see `write`): resolve what it holds in the end.
+          const chained = await this.write(org, q, batch);
           let i = 0;
           for (const p of batch) {
             p.resolve(chained.slice(i, i + p.entries.length));
@@ -174,18 +166,37 @@ export class TransferLogWriter {
     }
   }
 
-  private async write(org: string, q: OrgQueue, entries: TransferLogEntry[]): Promise<ChainedEntry[]> {
-    // Outcome rows complete an intent that is already durable: they may skip the WAL flush wait.
-    // So may `not_modified` rows (an iCal 304: nothing was disclosed, and nothing waits on the row to
-    // make a call safe) — the hottest single-row path, whose rows of concurrent requests share a statement.
-    const asyncCommit = this.asyncOutcomeCommit && entries.every((e) => (e.intentId !== null && e.outcome !== 'intent') || e.outcome === 'not_modified');
+  /**
+   * Writes a batch in one statement. When the compare-and-swap is lost (another process moved the
+   * head), the appends queued meanwhile join the batch before it is chained again: the statement that
+   * has to be sent anyway carries them, instead of each costing a statement (and, with several processes
+   * appending for the organization, a further chance to lose) of its own.
+   */
+  private async write(org: string, q: OrgQueue, batch: Pending[]): Promise<ChainedEntry[]> {
+    let entries: TransferLogEntry[] = [];
+    let asyncCommit = true;
     const sets = new Map<string, TransferSubjects>();
-    const rows = entries.map((e) => {
-      if (e.subjectsDigest || subjectCount(e.subjects) <= INLINE_SUBJECTS_MAX) return e;
-      const digest = subjectSetDigest(e.subjects);
-      sets.set(digest, e.subjects);
-      return { ...e, subjects: {}, subjectsDigest: digest };
-    });
+    let rows: TransferLogEntry[] = [];
+    let taken = 0;
+    /** Prepares the batch's entries not prepared yet (all of them at first, those that joined after a lost swap). */
+    const prepare = () => {
+      const added = batch.slice(taken).flatMap((p) => p.entries);
+      taken = batch.length;
+      entries = entries.concat(added);
+      // Outcome rows complete an intent that is already durable: they may skip the WAL flush wait.
+      // So may `not_modified` rows (an iCal 304: nothing was disclosed, and nothing waits on the row to
+      // make a call safe) — the hottest single-row path, whose rows of concurrent requests share a statement.
+      asyncCommit &&= this.asyncOutcomeCommit && added.every((e) => (e.intentId !== null && e.outcome !== 'intent') || e.outcome === 'not_modified');
+      rows = rows.concat(
+        added.map((e) => {
+          if (e.subjectsDigest || subjectCount(e.subjects) <= INLINE_SUBJECTS_MAX) return e;
+          const digest = subjectSetDigest(e.subjects);
+          sets.set(digest, e.subjects);
+          return { ...e, subjects: {}, subjectsDigest: digest };
+        }),
+      );
+    };
+    prepare();
     let fkRetried = false;
     for (let attempt = 0; ; attempt++) {
       q.head ??= await this.loadHead(org);
@@ -216,6 +227,7 @@ export class TransferLogWriter {
       q.head = answer.head;
       if (attempt >= 200) throw new Error('transfer log: could not append after 200 attempts (chain head contention)');
       if (attempt >= 3) await sleep(Math.random() * Math.min(50, 2 ** attempt));
+      if (take(q, batch, rows.length)) prepare();
     }
   }
 
@@ -258,6 +270,21 @@ export class TransferLogWriter {
     const inserted = Number(r.inserted);
     return { inserted, head: !inserted && r.head_seq !== null && r.head_hash !== null ? { seq: Number(r.head_seq), hash: r.head_hash } : null };
   }
+}
+
+/**
+ * Moves queued appends into a batch, in order, while they fit in one statement (the first always
+ * does); `rows` the batch holds already. Returns whether any moved.
+ */
+function take(q: OrgQueue, batch: Pending[], rows = 0): boolean {
+  let moved = false;
+  while (q.pending.length && (rows === 0 || rows + q.pending[0]!.entries.length <= TransferLogWriter.MAX_ROWS_PER_STATEMENT)) {
+    const p = q.pending.shift()!;
+    batch.push(p);
+    rows += p.entries.length;
+    moved = true;
+  }
+  return moved;
 }
 
 /** A row completing an intent (its outcome), as opposed to an intent or a row standing alone. */
