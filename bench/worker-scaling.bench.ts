@@ -34,7 +34,10 @@ type SandboxProcess = Awaited<ReturnType<typeof startSandboxProcess>>;
  * Per measured batch also reported: the worker processes' CPU outside their main threads (V8's
  * compiler and GC helper threads) and their socket read and write calls per provider write
  * (/proc/<pid>/io syscr + syscw: each Redis or PostgreSQL round trip is at least one of each, each
- * sandbox request one of each), which shows how well a process batches its round trips.
+ * sandbox request one of each), which shows how well a process batches its round trips; and, from
+ * the workers' /metrics, what the processes cost each other: transfer-log append statements and lost
+ * chain-head swaps per write (the chain is per organization, and every connection here is in one) and
+ * sync jobs that found their connection's run lock held.
  *
  * Two variants, reported separately:
  * - `no latency`: the sandbox answers at once, so this is a pure CPU contest between the workers, the
@@ -47,7 +50,9 @@ type SandboxProcess = Awaited<ReturnType<typeof startSandboxProcess>>;
  *
  * Needs PostgreSQL (TEST_DATABASE_URL or the local server). BENCH_SCALE_EVENTS, BENCH_SCALE_CONNECTIONS,
  * BENCH_SCALE_ROUNDS (default 3), BENCH_SCALE_WARMUP_BATCHES (default 2; 0 measures the first full
- * batch, the old method), BENCH_SCALE_LATENCY_EVENTS, BENCH_SCALE_LATENCY_CONNECTIONS size it.
+ * batch, the old method), BENCH_SCALE_LATENCY_EVENTS, BENCH_SCALE_LATENCY_CONNECTIONS size it;
+ * BENCH_SCALE_COUNTS (default `1,2,3`) picks the worker counts, BENCH_SCALE_CPU_PROFILE_DIR profiles
+ * the worker processes (see below).
  */
 
 const CONNECTIONS = Number(process.env.BENCH_SCALE_CONNECTIONS ?? 6);
@@ -60,7 +65,15 @@ const LATENCY_EVENTS = Number(process.env.BENCH_SCALE_LATENCY_EVENTS ?? 40);
 const WARMUP = 30;
 /** Full batches per worker process, the first timed one included, before the measured batch (0: measure the first). */
 const WARMUP_BATCHES = Math.max(0, Number(process.env.BENCH_SCALE_WARMUP_BATCHES ?? 2));
+/** Worker counts to run (BENCH_SCALE_COUNTS, e.g. `1,3` while iterating); 1 is always among them (the baseline). */
+const COUNTS = [...new Set([1, ...(process.env.BENCH_SCALE_COUNTS ?? '1,2,3').split(',').map(Number)])].filter((n) => n >= 1).sort((a, b) => a - b);
 const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+/**
+ * BENCH_SCALE_CPU_PROFILE_DIR: every worker process writes a V8 CPU profile there when it exits
+ * (`--cpu-prof`), and `windows.jsonl` there gets one line per measured batch (worker pids, start and
+ * end on the monotonic clock the profiles' timestamps use): `bench/profile-window.ts` reads them.
+ */
+const PROFILE_DIR = process.env.BENCH_SCALE_CPU_PROFILE_DIR;
 
 interface Variant {
   label: string;
@@ -83,6 +96,8 @@ interface BatchResult {
   helperThreadsMsPerWrite: number | null;
   /** Socket (and file) read + write calls of the worker processes per provider write. */
   ioCallsPerWrite: number | null;
+  /** From the workers' /metrics: transfer-log append statements and lost chain-head swaps per write, run-lock refusals in all. */
+  contention: { appendStatementsPerWrite: number; appendConflictsPerWrite: number; runLockBusy: number } | null;
 }
 
 interface RoundResult extends BatchResult {
@@ -123,6 +138,28 @@ function processWork(pid: number | undefined): ProcessWork | null {
   } catch {
     return null;
   }
+}
+
+/** Token the worker processes serve /metrics with (any 32 characters). */
+const METRICS_TOKEN = 'worker-scaling-bench-metrics-token';
+const CONTENTION_COUNTERS = [
+  'casebridge_transfer_log_append_statements_total',
+  'casebridge_transfer_log_append_conflicts_total',
+  'casebridge_sync_run_lock_busy_total',
+] as const;
+
+/** The contention counters of the worker processes together (null when one does not answer). */
+async function contentionCounters(urls: string[]): Promise<number[] | null> {
+  const totals = CONTENTION_COUNTERS.map(() => 0);
+  for (const url of urls) {
+    const res = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } }).catch(() => null);
+    if (!res?.ok) return null;
+    const text = await res.text();
+    CONTENTION_COUNTERS.forEach((name, i) => {
+      totals[i]! += Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+    });
+  }
+  return totals;
 }
 
 const median = (xs: number[]): number => {
@@ -169,7 +206,9 @@ async function roundOn(sandbox: SandboxProcess, variant: Variant, workerCount: n
   try {
     const org = await services.db.insertInto('organizations').values({ name: 'Scale Firm', settings: '{}' }).returning('id').executeTakeFirstOrThrow();
     const { apiKey } = await createApiKey(services.db, { organizationId: org.id, name: 'scale' });
-    for (let i = 0; i < workerCount; i++) workers.push(await startServiceProcess({ role: 'worker', config, env: { LOG_LEVEL: 'error' } }));
+    const nodeArgs = PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, '--cpu-prof-interval=500'] : [];
+    for (let i = 0; i < workerCount; i++)
+      workers.push(await startServiceProcess({ role: 'worker', config, env: { LOG_LEVEL: 'error', METRICS_TOKEN }, nodeArgs }));
     const api = await startServiceProcess({ role: 'api', config, env: { LOG_LEVEL: 'error' } });
     workers.push(api);
     const tag = `${workerCount}w${Date.now().toString(36)}`;
@@ -246,12 +285,14 @@ async function roundOn(sandbox: SandboxProcess, variant: Variant, workerCount: n
       if (res.status !== 200) throw new Error(`ingest: ${res.status}`);
     };
     const workerPids = workers.slice(0, workerCount).map((w) => w.child.pid);
+    const workerUrls = workers.slice(0, workerCount).map((w) => w.url);
     const apiPid = workers[workerCount]?.child.pid;
     const work = () => ({ workers: workerPids.map(processWork), api: processWork(apiPid), sandbox: processWork(sandbox.child.pid) });
     let next = 0;
     /** Ingests `events` new events per connection and waits until they are all written and the queue is idle. */
     const runBatch = async (events: number): Promise<BatchResult> => {
       const before = await inserts();
+      const countersBefore = await contentionCounters(workerUrls);
       const atStart = work();
       const started = Date.now();
       await send(batch(next, events));
@@ -261,6 +302,8 @@ async function roundOn(sandbox: SandboxProcess, variant: Variant, workerCount: n
       await waitIdle(services.queues.sync);
       const seconds = (Date.now() - started) / 1000;
       const atEnd = work();
+      const countersAfter = await contentionCounters(workerUrls);
+      const counted = countersBefore && countersAfter ? countersAfter.map((v, i) => v - countersBefore[i]!) : null;
       const used = (a: ProcessWork | null, b: ProcessWork | null): ProcessWork | null =>
         a && b ? { cpuMs: b.cpuMs - a.cpuMs, mainMs: b.mainMs - a.mainMs, switches: b.switches - a.switches, ioCalls: b.ioCalls - a.ioCalls } : null;
       const perWorker = atEnd.workers.map((w, i) => used(atStart.workers[i] ?? null, w));
@@ -276,6 +319,7 @@ async function roundOn(sandbox: SandboxProcess, variant: Variant, workerCount: n
         switchesPerWrite: measured ? workersTotal((w) => w.switches) : null,
         helperThreadsMsPerWrite: measured ? workersTotal((w) => w.cpuMs - w.mainMs) : null,
         ioCallsPerWrite: measured ? workersTotal((w) => w.ioCalls) : null,
+        contention: counted ? { appendStatementsPerWrite: counted[0]! / want, appendConflictsPerWrite: counted[1]! / want, runLockBusy: counted[2]! } : null,
       };
     };
     // Warm-up (untimed): every process compiles its first paths on a small batch.
@@ -284,7 +328,20 @@ async function roundOn(sandbox: SandboxProcess, variant: Variant, workerCount: n
     const afterShortWarmup = await runBatch(EVENTS);
     if (WARMUP_BATCHES === 0) return { ...afterShortWarmup, afterShortWarmup };
     for (let b = 1; b < WARMUP_BATCHES * workerCount; b++) await runBatch(EVENTS);
-    return { ...(await runBatch(EVENTS)), afterShortWarmup };
+    const from = process.hrtime.bigint() / 1000n;
+    const measured = await runBatch(EVENTS);
+    if (PROFILE_DIR) {
+      const line = {
+        variant: variant.label,
+        workerCount,
+        pids: workerPids,
+        startUs: Number(from),
+        endUs: Number(process.hrtime.bigint() / 1000n),
+        writes: measured.writes,
+      };
+      fs.appendFileSync(`${PROFILE_DIR}/windows.jsonl`, `${JSON.stringify(line)}\n`);
+    }
+    return { ...measured, afterShortWarmup };
   } finally {
     for (const w of workers) {
       w.child.kill('SIGTERM');
@@ -313,13 +370,9 @@ const medianOf = (xs: Array<number | null>): number | null => {
 
 /** ROUNDS rounds of 1, 2 and 3 processes (order alternating); medians per count. */
 async function measure(variant: Variant): Promise<Map<number, CountSummary>> {
-  const rounds = new Map<number, RoundResult[]>([
-    [1, []],
-    [2, []],
-    [3, []],
-  ]);
+  const rounds = new Map<number, RoundResult[]>(COUNTS.map((n) => [n, []]));
   for (let r = 0; r < ROUNDS; r++) {
-    for (const n of r % 2 ? [3, 2, 1] : [1, 2, 3]) {
+    for (const n of r % 2 ? [...COUNTS].reverse() : COUNTS) {
       process.stderr.write(`  ${variant.label}: round ${r + 1}/${ROUNDS}, ${n} worker process(es)...\n`);
       rounds.get(n)!.push(await round(variant, n));
     }
@@ -354,12 +407,15 @@ function batchFigures(x: BatchResult) {
     workerHelperThreadsMsPerWrite: round2OrNull(x.helperThreadsMsPerWrite),
     workerIoCallsPerWrite: round2OrNull(x.ioCallsPerWrite),
     workerSwitchesPerWrite: round2OrNull(x.switchesPerWrite),
+    transferLogAppendsPerWrite: x.contention ? Math.round(x.contention.appendStatementsPerWrite * 1000) / 1000 : null,
+    transferLogLostSwapsPerWrite: x.contention ? Math.round(x.contention.appendConflictsPerWrite * 1000) / 1000 : null,
+    runLockBusy: x.contention?.runLockBusy ?? null,
   };
 }
 
 function results(variant: Variant, measured: Map<number, CountSummary>, goal: string, threshold: number): BenchResult[] {
   const one = measured.get(1)!;
-  return [2, 3].map((n) => {
+  return COUNTS.filter((n) => n > 1).map((n) => {
     const r = measured.get(n)!;
     const ratio = r.writesPerSecond / one.writesPerSecond;
     return {

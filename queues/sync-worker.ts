@@ -7,7 +7,7 @@ import { connectionError, markReauthRequired } from '../src/connections/lifecycl
 import { tryLock } from '../src/connections/redis-lock.ts';
 import { connectionTokens } from '../src/connections/token-access.ts';
 import { ReauthRequiredError, TokenRefreshError } from '../src/connections/token-refresh.ts';
-import { observeSyncLag } from '../src/observability/metrics.ts';
+import { observeSyncLag, syncRunLockBusy } from '../src/observability/metrics.ts';
 import { redisKey } from '../src/redis.ts';
 import type { Services } from '../src/services.ts';
 import { PermanentRunError, RateLimitedRunError, RunInterruptedError, RunLockBusyError, TransientRunError } from '../src/sync/errors.ts';
@@ -122,7 +122,10 @@ export function createSyncWorker(services: Services, options: SyncWorkerOptions 
     };
 
     const lock = await tryLock(services.redis, redisKey(config.REDIS_PREFIX, 'sync-run', data.connectionId), lockMs);
-    if (!lock) return delay(jitter(1000));
+    if (!lock) {
+      syncRunLockBusy.inc();
+      return delay(jitter(1000));
+    }
     const renew = setInterval(
       () => {
         lock.extend(lockMs).catch(() => false);
@@ -191,7 +194,10 @@ export function createSyncWorker(services: Services, options: SyncWorkerOptions 
         return delay(wait, { rateLimited: n + 1 });
       }
       if (err instanceof RunInterruptedError) return delay(200);
-      if (err instanceof RunLockBusyError) return delay(jitter(1000));
+      if (err instanceof RunLockBusyError) {
+        syncRunLockBusy.inc();
+        return delay(jitter(1000));
+      }
       if (err instanceof ReauthRequiredError || (err instanceof PermanentRunError && err.code === 'reauth_required')) {
         throw new UnrecoverableError('the connection needs re-authorization');
       }

@@ -88,6 +88,29 @@ export const revocationReceipt = new Histogram({
   registers: [metricsRegistry],
 });
 
+/*
+ * Contention between worker processes (issue 18): what several processes working for the same
+ * organizations and connections cost each other. Without labels: per process, summed by the scraper.
+ */
+
+export const transferLogAppends = new Counter({
+  name: 'casebridge_transfer_log_append_statements_total',
+  help: 'Append statements sent to the transfer log (each one compare-and-swap of an organization chain head, with one or more rows)',
+  registers: [metricsRegistry],
+});
+
+export const transferLogAppendConflicts = new Counter({
+  name: 'casebridge_transfer_log_append_conflicts_total',
+  help: 'Transfer-log append statements that inserted nothing because another process had moved the organization chain head (the rows are chained again and resent)',
+  registers: [metricsRegistry],
+});
+
+export const syncRunLockBusy = new Counter({
+  name: 'casebridge_sync_run_lock_busy_total',
+  help: 'Sync jobs that found the connection run lock held (by a run in another worker) and went back to the queue delayed',
+  registers: [metricsRegistry],
+});
+
 /** `2xx` … `5xx` for an HTTP status, `none` when the call got no HTTP answer. */
 export function statusClass(status: number | null | undefined): string {
   return typeof status === 'number' && status >= 100 && status <= 599 ? `${Math.floor(status / 100)}xx` : 'none';

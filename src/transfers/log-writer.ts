@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
+import { transferLogAppendConflicts, transferLogAppends } from '../observability/metrics.ts';
 import { type ChainedEntry, chainForInsert, GENESIS_HASH, INLINE_SUBJECTS_MAX, subjectCount, subjectSetDigest, type TransferLogEntry } from './log-entry.ts';
 import type { FeedCheck, TransferSubjects } from './types.ts';
 
@@ -166,30 +167,20 @@ export class TransferLogWriter {
       while (q.pending.length) {
         if (q.expected > 0 && q.pending.every((p) => p.outcomesOnly)) await hold(q, this.outcomeHoldMs);
         let batch: Pending[] = [];
-        let rows = 0;
-        while (q.pending.length && (rows === 0 || rows + q.pending[0]!.entries.length <= TransferLogWriter.MAX_ROWS_PER_STATEMENT)) {
-          const p = q.pending.shift()!;
-          batch.push(p);
-          rows += p.entries.length;
-        }
+        take(q, batch);
         while (batch.length) {
-          const checked = batch.filter((p) => p.check);
-          let written: ChainedEntry[] | { failedChecks: number[] };
+          let written: ChainedEntry[] | { failed: Set<Pending> };
           try {
-            written = await this.write(
-              org,
-              q,
-              batch.flatMap((p) => p.entries),
-              checked.map((p) => p.check!),
-            );
+            // The batch may grow while it is written (see `write`): resolve what it holds in the end.
+            written = await this.write(org, q, batch);
           } catch (err) {
             q.head = null;
             for (const p of batch) p.reject(err);
             break;
           }
-          if ('failedChecks' in written) {
+          if (!Array.isArray(written)) {
             // Nothing was inserted: the appends whose check failed are refused, the others go again.
-            const failed = new Set(written.failedChecks.map((i) => checked[i]).filter((p): p is Pending => !!p));
+            const { failed } = written;
             if (!failed.size) {
               for (const p of batch) p.reject(new Error('transfer log: a check failed but none was named'));
               break;
@@ -211,27 +202,46 @@ export class TransferLogWriter {
     }
   }
 
-  private async write(org: string, q: OrgQueue, entries: TransferLogEntry[], checks: FeedCheck[]): Promise<ChainedEntry[] | { failedChecks: number[] }> {
-    // Outcome rows complete an intent that is already durable: they may skip the WAL flush wait.
-    // So may `not_modified` rows (an iCal 304: nothing was disclosed, and nothing waits on the row to
-    // make a call safe) — the hottest single-row path, whose rows of concurrent requests share a statement.
-    const asyncCommit = this.asyncOutcomeCommit && entries.every((e) => (e.intentId !== null && e.outcome !== 'intent') || e.outcome === 'not_modified');
+  /**
+   * Writes a batch in one statement. When the compare-and-swap is lost (another process moved the
+   * head), the appends queued meanwhile join the batch before it is chained again: the statement that
+   * has to be sent anyway carries them, instead of each costing a statement (and, with several processes
+   * appending for the organization, a further chance to lose) of its own. When a check of the batch
+   * fails, nothing is inserted and the appends whose check failed are answered.
+   */
+  private async write(org: string, q: OrgQueue, batch: Pending[]): Promise<ChainedEntry[] | { failed: Set<Pending> }> {
+    let asyncCommit = true;
     const sets = new Map<string, TransferSubjects>();
-    const rows = entries.map((e) => {
-      if (e.subjectsDigest || subjectCount(e.subjects) <= INLINE_SUBJECTS_MAX) return e;
-      const digest = subjectSetDigest(e.subjects);
-      sets.set(digest, e.subjects);
-      return { ...e, subjects: {}, subjectsDigest: digest };
-    });
+    let rows: TransferLogEntry[] = [];
+    let taken = 0;
+    /** Prepares the batch's entries not prepared yet (all of them at first, those that joined after a lost swap). */
+    const prepare = () => {
+      const added = batch.slice(taken).flatMap((p) => p.entries);
+      taken = batch.length;
+      // Outcome rows complete an intent that is already durable: they may skip the WAL flush wait.
+      // So may `not_modified` rows (an iCal 304: nothing was disclosed, and nothing waits on the row to
+      // make a call safe) — the hottest single-row path, whose rows of concurrent requests share a statement.
+      asyncCommit &&= this.asyncOutcomeCommit && added.every((e) => (e.intentId !== null && e.outcome !== 'intent') || e.outcome === 'not_modified');
+      rows = rows.concat(
+        added.map((e) => {
+          if (e.subjectsDigest || subjectCount(e.subjects) <= INLINE_SUBJECTS_MAX) return e;
+          const digest = subjectSetDigest(e.subjects);
+          sets.set(digest, e.subjects);
+          return { ...e, subjects: {}, subjectsDigest: digest };
+        }),
+      );
+    };
+    prepare();
     let fkRetried = false;
     for (let attempt = 0; ; attempt++) {
       q.head ??= await this.loadHead(org);
       const { chained, records } = chainForInsert(q.head, rows);
       const last = chained[chained.length - 1]!;
       const newSets = [...sets].filter(([digest]) => !q.knownSets.has(digest));
+      const checked = batch.filter((p) => p.check);
       let answer: { inserted: number; head: { seq: number; hash: string } | null; failedChecks: number[] | null };
       try {
-        answer = await this.appendCall({ org, expected: q.head, last, records, newSets, asyncCommit, checks });
+        answer = await this.appendCall({ org, expected: q.head, last, records, newSets, asyncCommit, checks: checked.map((p) => p.check!) });
       } catch (err) {
         // A remembered set was removed (retention): forget them all and send the sets along.
         if (!fkRetried && isForeignKeyViolation(err) && sets.size) {
@@ -242,7 +252,7 @@ export class TransferLogWriter {
         throw err;
       }
       // A check failed: nothing was inserted and the head did not move.
-      if (answer.failedChecks) return { failedChecks: answer.failedChecks };
+      if (answer.failedChecks) return { failed: new Set(answer.failedChecks.map((i) => checked[i]).filter((p): p is Pending => !!p)) };
       if (answer.inserted === chained.length) {
         q.head = { seq: last.seq, hash: last.hash };
         if (q.knownSets.size + sets.size > TransferLogWriter.MAX_KNOWN_SETS) q.knownSets.clear();
@@ -251,9 +261,11 @@ export class TransferLogWriter {
       }
       // Another process moved the head: chain again onto the head the call answered with (re-read when
       // it answered none).
+      transferLogAppendConflicts.inc();
       q.head = answer.head;
       if (attempt >= 200) throw new Error('transfer log: could not append after 200 attempts (chain head contention)');
       if (attempt >= 3) await sleep(Math.random() * Math.min(50, 2 ** attempt));
+      if (take(q, batch, rows.length)) prepare();
     }
   }
 
@@ -288,6 +300,7 @@ export class TransferLogWriter {
     checks: FeedCheck[];
   }): Promise<{ inserted: number; head: { seq: number; hash: string } | null; failedChecks: number[] | null }> {
     const rows = `[${p.records.join(',')}]`;
+    transferLogAppends.inc();
     const sets = p.newSets.length ? JSON.stringify(p.newSets.map(([digest, subjects]) => ({ digest, subjects }))) : null;
     const result = p.checks.length
       ? await sql<{ inserted: number; head_seq: string | number | null; head_hash: string | null; failed_checks: number[] | null }>`
@@ -305,6 +318,21 @@ export class TransferLogWriter {
     const inserted = Number(r.inserted);
     return { inserted, head: !inserted && r.head_seq !== null && r.head_hash !== null ? { seq: Number(r.head_seq), hash: r.head_hash } : null, failedChecks };
   }
+}
+
+/**
+ * Moves queued appends into a batch, in order, while they fit in one statement (the first always
+ * does); `rows` the batch holds already. Returns whether any moved.
+ */
+function take(q: OrgQueue, batch: Pending[], rows = 0): boolean {
+  let moved = false;
+  while (q.pending.length && (rows === 0 || rows + q.pending[0]!.entries.length <= TransferLogWriter.MAX_ROWS_PER_STATEMENT)) {
+    const p = q.pending.shift()!;
+    batch.push(p);
+    rows += p.entries.length;
+    moved = true;
+  }
+  return moved;
 }
 
 /** A row completing an intent (its outcome), as opposed to an intent or a row standing alone. */

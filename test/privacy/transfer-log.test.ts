@@ -82,6 +82,47 @@ describe('transfer log', () => {
     expect(report.organizations[0]!.rows).toBe(3);
   });
 
+  it('a writer that lost the swap sends the appends queued meanwhile with its next attempt: one statement for both, in order', async () => {
+    const org = await seedOrg(t.services, 'Lost Swap Joined');
+    let statements = 0;
+    /** Holds the answer of the next statement until released (so an append queues behind it). */
+    let hold: Promise<void> | null = null;
+    const counted = t.services.db.withPlugin({
+      transformQuery: (args) => {
+        statements++;
+        return args.node;
+      },
+      transformResult: async (args) => {
+        const h = hold;
+        hold = null;
+        if (h) await h;
+        return args.result;
+      },
+    });
+    const slow = new TransferLogWriter(counted);
+    await slow.append([logEntry(org.organizationId, 1)]);
+    // Another process appends: the head `slow` cached is stale now.
+    await new TransferLogWriter(t.services.db).append([logEntry(org.organizationId, 2)]);
+    statements = 0;
+    let release!: () => void;
+    hold = new Promise<void>((r) => {
+      release = r;
+    });
+    const first = slow.append([logEntry(org.organizationId, 3)]);
+    // The first append's statement is out (and loses); this one queues behind it.
+    while (statements === 0) await new Promise((r) => setImmediate(r));
+    const second = slow.append([logEntry(org.organizationId, 4), logEntry(org.organizationId, 5)]);
+    release();
+    const [a, b] = await Promise.all([first, second]);
+    // The lost compare-and-swap, then ONE statement with all three rows (not one per append).
+    expect(statements).toBe(2);
+    expect(a!.map((r) => r.seq)).toEqual([3]);
+    expect(b!.map((r) => r.seq)).toEqual([4, 5]);
+    const report = await verifyTransferLog(t.services, { organizationId: org.organizationId });
+    expect(report.ok).toBe(true);
+    expect(report.organizations[0]!.rows).toBe(5);
+  });
+
   it('keeps one valid chain with eight concurrent writers', async () => {
     const org = await seedOrg(t.services, 'Eight Writers');
     // Eight writers with their own cached chain heads, as eight worker processes would have.

@@ -25,12 +25,14 @@ export async function startServiceProcess(params: {
   role: 'api' | 'worker' | 'all';
   config: Config;
   env?: Record<string, string>;
+  /** Extra node options before the entry (e.g. `--cpu-prof`, which NODE_OPTIONS does not allow). */
+  nodeArgs?: string[];
   timeoutMs?: number;
 }): Promise<ServiceProcess> {
   const { config } = params;
   if (config.database.kind !== 'postgres') throw new Error('service processes need PostgreSQL (TEST_DATABASE_URL)');
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, params.role], {
+  const child = spawn(process.execPath, [...(params.nodeArgs ?? []), '--import', 'tsx', MAIN, params.role], {
     env: {
       ...process.env,
       NODE_ENV: 'test',
