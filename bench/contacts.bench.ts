@@ -12,6 +12,7 @@ import { waitImportIdle } from '../test/outlook/support/queues.ts';
 import type { Benchmark, BenchResult } from './benchmark.ts';
 import { countBackendCpu } from './pg-backend-cpu.ts';
 import { sandboxCall, setup, startSandboxProcess } from './sync.bench.ts';
+import { profileIfAsked } from './work-counters.ts';
 
 /**
  * Outlook contacts import (issue 15), against the Microsoft emulator in its own process:
@@ -28,7 +29,7 @@ import { sandboxCall, setup, startSandboxProcess } from './sync.bench.ts';
  * PGlite on disk by default, as an embedded deployment runs it (`DATA_DIR/pglite`: a database held in
  * memory would be the whole book held in this process, which item 3 is about; BENCH_CONTACTS_PGLITE=memory
  * measures that anyway); BENCH_DATABASE_URL=postgres://… uses PostgreSQL.
- * BENCH_CONTACTS shrinks the book for a quick look.
+ * BENCH_CONTACTS shrinks the book for a quick look. BENCH_CPU_PROFILE=file.cpuprofile profiles this process during the import.
  */
 
 const CONTACTS = Number(process.env.BENCH_CONTACTS ?? 10_000);
@@ -176,6 +177,7 @@ export const contactsBenchmark: Benchmark = {
       /** Bare paging: folders, then every folder's delta pages to the end; counts the items. */
       const baseline = async () => {
         const graph = openGraph({ config: services.config, accessToken: async () => token });
+        const cpu0 = process.cpuUsage();
         const t = performance.now();
         let items = 0;
         await gateScope.run({ transferId: 'baseline', connectionId, purpose: 'baseline' }, async () => {
@@ -193,7 +195,8 @@ export const contactsBenchmark: Benchmark = {
             }
           }
         });
-        return { seconds: (performance.now() - t) / 1000, items };
+        const cpu = process.cpuUsage(cpu0);
+        return { seconds: (performance.now() - t) / 1000, items, cpuMs: (cpu.user + cpu.system) / 1000 };
       };
 
       await baseline(); // warm-up: the sandbox process's JIT, the HTTP agent
@@ -206,6 +209,7 @@ export const contactsBenchmark: Benchmark = {
       const rss = rssSampler();
       const counter = await statementCounter(services.dbKind);
       const backends = services.dbKind === 'postgres' ? await countBackendCpu() : null;
+      const profile = await profileIfAsked();
       const cpu0 = process.cpuUsage();
       const t = performance.now();
       const startedAt = Date.now();
@@ -224,6 +228,7 @@ export const contactsBenchmark: Benchmark = {
       if (!importJob?.finishedOn || !importJob.processedOn) throw new Error('the import job was not found among the completed jobs');
       const subjectSeconds = (importJob.finishedOn - startedAt) / 1000;
       const cpu = process.cpuUsage(cpu0);
+      await profile.stop();
       const backendMs = backends?.stop() ?? null;
       const db = counter.stop();
       const peakParts = rss.stop();
@@ -286,6 +291,8 @@ export const contactsBenchmark: Benchmark = {
             backendCpuMsPerPage: pages && backendMs !== null ? backendMs / pages : null,
             byStatement: db.byKind,
             cpuMsPerContact: imported ? (cpu.user + cpu.system) / 1000 / imported : null,
+            // The bare loop's own CPU per contact (this process; the emulator's is in its own).
+            baselineCpuMsPerContact: (b1.cpuMs + b2.cpuMs) / (b1.items + b2.items),
           },
         },
         {

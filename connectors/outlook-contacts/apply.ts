@@ -1,5 +1,5 @@
 import { type RawBuilder, sql } from 'kysely';
-import type { Tx } from '../../src/db/database.ts';
+import { PREPARED, type Tx } from '../../src/db/database.ts';
 import type { ConnectorContext, PullPage } from '../types.ts';
 import type { ImportedContactFields } from './delta.ts';
 
@@ -48,6 +48,9 @@ async function dropIfOrphaned(tx: Tx, contactIds: string[]): Promise<void> {
  * what was imported).
  * All CTEs see the same snapshot, so the final DELETE counts a contact's links as:
  * those outside this page (untouched) plus those of `wanted` (the page's items, where they point now).
+ * Its text never varies (the page is a parameter): on PostgreSQL it is a prepared statement
+ * ({@link PREPARED}), parsed and planned once per connection — planning was a tenth of a page's
+ * database time, a fifth of a replayed page's.
  */
 export async function applyContactsPage(ctx: ConnectorContext, items: PullPage['items'], storeCursor?: RawBuilder<unknown>): Promise<void> {
   if (!items.length) {
@@ -157,6 +160,7 @@ export async function applyContactsPage(ctx: ConnectorContext, items: PullPage['
         SELECT 1 FROM imported_contact_sources s
         WHERE s.contact_id = c.id AND NOT (s.connection_id = ${conn} AND s.remote_id IN (SELECT remote_id FROM input)))
       AND NOT EXISTS (SELECT 1 FROM wanted w WHERE w.contact_id = c.id)
+    ${sql.raw(PREPARED)}
   `.execute(ctx.db);
 }
 

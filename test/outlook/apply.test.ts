@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyContactsPage, sweepContacts } from '../../connectors/outlook-contacts/apply.ts';
 import type { ConnectorContext, PullPage } from '../../connectors/types.ts';
@@ -229,6 +230,21 @@ describe('applying a contacts page in one statement', () => {
     expect(after.people).toContain('email:tia@x.example');
     expect(after.people).not.toContain('email:uma@x.example');
     expect(await sweepContacts(ctx, seen)).toBe(0);
+  });
+
+  it.skipIf(!process.env.TEST_DATABASE_URL)('on PostgreSQL the page statement is prepared once per connection (parsed and planned once)', async () => {
+    const prepared = await t.services.db.connection().execute(async (conn) => {
+      for (const [i, id] of ['pp1', 'pp2', 'pp3'].entries())
+        await applyContactsPage(
+          { ...ctx, db: conn },
+          [item(id, `Pat ${i}`, [`pat${i}@x.example`])],
+          cursorCte(connectionId, { kind: 'page', cursor: `pp-${i}` }),
+        );
+      const { rows } = await sql<{ statement: string }>`SELECT statement FROM pg_prepared_statements`.execute(conn);
+      return rows.filter((r) => r.statement.includes('INSERT INTO imported_contact_sources') && r.statement.includes('pull_cursor'));
+    });
+    expect(prepared).toHaveLength(1);
+    expect((await book()).links.pp3).toBe('email:pat2@x.example');
   });
 
   it('writes nothing once the connection is no longer active (a revocation came between fetch and apply)', async () => {
