@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/api/app.ts';
 import { isBackendUnavailable } from '../../src/api/backend-unavailable.ts';
 import type { Db } from '../../src/db/database.ts';
+import { createOutboundGate } from '../../src/transfers/gate.ts';
 import { createTestServices, type TestServices } from '../support/services.ts';
 
 /**
@@ -51,7 +52,11 @@ describe('a backing service out of reach', () => {
   });
 
   it('a feed fetch while Redis cannot be reached answers 503 with Retry-After, not 500', async () => {
-    const app = createApp({ ...t.services, redis: unreachableRedis() });
+    // One Redis for everything, as in a deployment: the gate's (whose lease script call carries the
+    // feed's rate-limit count) is out of reach too.
+    const redis = unreachableRedis();
+    const gate = createOutboundGate({ db: t.services.db, redis, redisPrefix: t.config.REDIS_PREFIX, logger: t.services.logger });
+    const app = createApp({ ...t.services, redis, gate });
     const res = await app.request(feedUrl, {}, { incoming: { socket: { remoteAddress: '203.0.113.8' } } });
     expect(res.status).toBe(503);
     expect(res.headers.get('retry-after')).toBe('5');
