@@ -121,11 +121,13 @@ export function createSyncWorker(services: Services, options: SyncWorkerOptions 
       throw new DelayedError();
     };
 
-    const lock = await tryLock(services.redis, redisKey(config.REDIS_PREFIX, 'sync-run', data.connectionId), lockMs);
-    if (!lock) {
+    /** The connection's run is under way in another worker: counted, and the job waits its turn. */
+    const lockBusy = () => {
       syncRunLockBusy.inc();
       return delay(jitter(1000));
-    }
+    };
+    const lock = await tryLock(services.redis, redisKey(config.REDIS_PREFIX, 'sync-run', data.connectionId), lockMs);
+    if (!lock) return lockBusy();
     const renew = setInterval(
       () => {
         lock.extend(lockMs).catch(() => false);
@@ -194,10 +196,7 @@ export function createSyncWorker(services: Services, options: SyncWorkerOptions 
         return delay(wait, { rateLimited: n + 1 });
       }
       if (err instanceof RunInterruptedError) return delay(200);
-      if (err instanceof RunLockBusyError) {
-        syncRunLockBusy.inc();
-        return delay(jitter(1000));
-      }
+      if (err instanceof RunLockBusyError) return lockBusy();
       if (err instanceof ReauthRequiredError || (err instanceof PermanentRunError && err.code === 'reauth_required')) {
         throw new UnrecoverableError('the connection needs re-authorization');
       }
