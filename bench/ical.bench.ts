@@ -13,6 +13,7 @@ import { allowedFields, type CategoryId } from '../src/consent/categories.ts';
 import type { Services } from '../src/services.ts';
 import type { Benchmark, BenchResult } from './benchmark.ts';
 import { benchServices } from './gate.bench.ts';
+import { profileIfAsked } from './work-counters.ts';
 
 /**
  * iCal feed benchmarks, on a 5,000-event feed (timed events in eight zones, all-day events,
@@ -23,6 +24,7 @@ import { benchServices } from './gate.bench.ts';
  * 3. requests/s of an unchanged feed under concurrent load (autocannon, worker thread) against a bare
  *    Hono route answering the same bytes — goal ≥ 0.5 for plain GETs (200), ≥ 0.2 for conditional GETs
  *    (304, each still logged as a `not_modified` row).
+ * BENCH_CPU_PROFILE=file.cpuprofile profiles the app during the 304 load.
  * PGlite in memory by default; BENCH_DATABASE_URL=postgres://… uses PostgreSQL (a fresh schema).
  */
 
@@ -235,7 +237,11 @@ export const icalBenchmark: Benchmark = {
           ['304 (If-None-Match)', { 'if-none-match': etag }],
         ] as const) {
           const baseline = await load(`${bareServer.url}/feed.ics`, headers);
+          // BENCH_CPU_PROFILE=file.cpuprofile: a profile of this process (the app; the load runs in a worker) during the 304s.
+          const profile = label.startsWith('304') ? await profileIfAsked() : { stop: async () => undefined };
           const subject = await load(`${ourServer.url}${feed.path}`, headers);
+          await profile.stop();
+          console.error('APPEND', JSON.stringify((globalThis as any).__ac)); (globalThis as any).__ac = undefined;
           const ratio = subject.rps / baseline.rps;
           // 200: the feed with its bytes, ≥ 0.5. 304: each logged answer is one transfer-log row, written
           // by the log writer's group commit (the rows of concurrent requests share a statement), ≥ 0.2.
