@@ -241,7 +241,6 @@ export const icalBenchmark: Benchmark = {
           const profile = label.startsWith('304') ? await profileIfAsked() : { stop: async () => undefined };
           const subject = await load(`${ourServer.url}${feed.path}`, headers);
           await profile.stop();
-          console.error('APPEND', JSON.stringify((globalThis as any).__ac)); (globalThis as any).__ac = undefined;
           const ratio = subject.rps / baseline.rps;
           // 200: the feed with its bytes, ≥ 0.5. 304: each logged answer is one transfer-log row, written
           // by the log writer's group commit (the rows of concurrent requests share a statement), ≥ 0.2.
