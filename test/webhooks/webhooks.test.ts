@@ -239,7 +239,15 @@ describe('webhook deliveries', () => {
     expect(body.id).toBe(r!.headers['casebridge-webhook-id']);
     expect(body).toMatchObject({ type: 'connection.active', organizationId: s.org.organizationId });
     expect(body.data).toEqual({ connectionId, userId: s.org.member.id, platform: 'test_platform', status: 'active' });
-    const log = await deliveries(s);
+    // The receiver has the request before the worker records its answer: wait for the record.
+    const log = await waitFor(
+      async () => {
+        const l = await deliveries(s);
+        return l.items.every((d) => d.status !== 'pending') ? l : null;
+      },
+      5000,
+      'the delivery recorded',
+    );
     expect(log.items).toEqual([
       expect.objectContaining({ eventId: body.id, eventType: 'connection.active', status: 'delivered', attemptCount: 1, lastStatusCode: 200 }),
     ]);
