@@ -30,7 +30,8 @@ import { type ChaosFeed, checkFeeds, FeedPoller, type IcalReport } from './chaos
  * Retry-After, 1% timeouts), a burst of changes, and revocations mid-sync. Then it settles and checks:
  * every desired event at the sandbox exactly once (0 missing, 0 duplicates) for live connections;
  * every provider write logged as `sent` or a resolved `unknown`, and no `sent` without a write
- * (0 unlogged, 0 phantom); 0 provider requests for a revoked connection after its 202.
+ * (0 unlogged, 0 phantom); 0 provider requests for a revoked connection after its 202 besides the
+ * revocation's own reads resolving the transfers its receipt lists as of unknown outcome (counted apart).
  * iCal feeds too (bench/chaos-ical.ts): feeds of a share of the users (scope all cases or one case),
  * polled through both API processes during the run (plain and conditional GETs), some revoked
  * mid-run; then every live feed answers the same bytes and ETag from either process, shows exactly
@@ -68,9 +69,15 @@ export interface ChaosReport {
   writesChecked: number;
   /** Provider writes accounted for by `unverifiable` resolutions (reading Google could not tell whose write it was). */
   unverifiableWrites: number;
+  /** Provider requests for a revoked connection after its 202, other than the revocation's own resolution reads. */
   requestsAfterRevocation: number;
   /** What those requests were: method, path shape, status and how long after the 202 (first 20). */
   requestsAfterRevocationDetail: string[];
+  /**
+   * The revocation's own reads after its 202: one GET of the event of each transfer its receipt lists
+   * as of unknown outcome, resolving it (allowed; see the README's revocation guarantee).
+   */
+  resolutionReadsAfterRevocation: number;
   /** `transfers verify` after the run: the hash chain of every organization's log, against its signed checkpoints. */
   verify: { ok: boolean; rowsChecked: number };
   /** The iCal feeds: answers, content and transfer-log checks. */
@@ -338,7 +345,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const chaosStart = Date.now();
     if (feeds.length) poller.start();
     const when = (fraction: number) => sleep(Math.max(0, chaosStart + fraction * options.seconds * 1000 - Date.now()));
-    const revoked: Array<{ account: string; connectionId: string; answeredAt: number }> = [];
+    const revoked: Array<{ account: string; connectionId: string; answeredAt: number; revocationId: string }> = [];
     const timeline: Array<[number, () => Promise<void>]> = [];
     for (let k = 0; k < options.kills; k++) {
       timeline.push([
@@ -397,7 +404,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           });
           const answeredAt = Date.now();
           if (res.status !== 202) throw new Error(`revocation: ${res.status} ${await res.text()}`);
-          revoked.push({ account: u.account, connectionId: u.connectionId, answeredAt });
+          const { revocation } = (await res.json()) as { revocation: { id: string } };
+          revoked.push({ account: u.account, connectionId: u.connectionId, answeredAt, revocationId: revocation.id });
         }
         note(`${options.revocations} connections revoked mid-sync`);
         for (const f of feeds.slice(0, options.feedRevocations)) {
@@ -483,9 +491,25 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const writes = state.ledger.filter((e) => e.provider === 'google' && e.write && e.status < 300);
     const check = await ledgerMismatches({ db: services.db, connectionIds: users.map((u) => u.connectionId), writes });
     let requestsAfterRevocation = 0;
+    let resolutionReadsAfterRevocation = 0;
     const requestsAfterRevocationDetail: string[] = [];
     for (const r of revoked) {
-      const after = state.ledger.filter((e) => e.account === r.account && e.path.includes('/calendar/') && e.atMs > r.answeredAt);
+      // The revocation's own reads are allowed: one GET of the event of each transfer its receipt lists
+      // as of unknown outcome (`callsOutcomeUnknown`), resolving it. Anything else is a violation.
+      const listed = await services.db.selectFrom('revocations').select('calls_outcome_unknown').where('id', '=', r.revocationId).executeTakeFirstOrThrow();
+      const listedIds = (listed.calls_outcome_unknown ?? []).map((c) => c.transferId);
+      const listedEvents = new Set(
+        listedIds.length
+          ? (await services.db.selectFrom('transfer_log').select('item_key').where('id', 'in', listedIds).execute())
+              .map((row) => row.item_key)
+              .filter((k): k is string => !!k?.startsWith('event:'))
+              .map((k) => googleEventId(r.connectionId, k.slice('event:'.length)))
+          : [],
+      );
+      const afterAll = state.ledger.filter((e) => e.account === r.account && e.path.includes('/calendar/') && e.atMs > r.answeredAt);
+      const isResolutionRead = (e: (typeof afterAll)[number]) => e.method === 'GET' && listedEvents.has(e.path.split('/').at(-1) ?? '');
+      resolutionReadsAfterRevocation += afterAll.filter(isResolutionRead).length;
+      const after = afterAll.filter((e) => !isResolutionRead(e));
       requestsAfterRevocation += after.length;
       for (const e of after.slice(0, 20 - requestsAfterRevocationDetail.length))
         requestsAfterRevocationDetail.push(
@@ -519,6 +543,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       unverifiableWrites: check.unverifiableUsed,
       requestsAfterRevocation,
       requestsAfterRevocationDetail,
+      resolutionReadsAfterRevocation,
       verify,
       ical,
       convergeSeconds,
@@ -588,7 +613,7 @@ ${r.chaos.map((c) => `- ${c}`).join('\n')}
 | missing | ${r.missing} | 0 |
 | duplicates | ${r.duplicates} | 0 |
 | provider writes vs transfer log (items checked: ${r.writesChecked}; writes covered by an \`unverifiable\` resolution: ${r.unverifiableWrites}) | ${r.ledgerMismatches.length} mismatches | 0 unlogged, 0 phantom |
-| requests for a revoked connection after its 202 | ${r.requestsAfterRevocation} | 0 |
+| requests for a revoked connection after its 202 (besides the revocation's own reads of the transfers its receipt lists as of unknown outcome: ${r.resolutionReadsAfterRevocation}) | ${r.requestsAfterRevocation} | 0 |
 | live feeds: 200 with the same bytes and ETag from both API processes, 304 to it from both | ${f.sameBytesAndEtag} of ${f.feeds - f.revokedFeeds} | all |
 | desired events in the live feeds | ${f.desiredEvents} | |
 | feed events missing / duplicate UIDs / out of scope | ${f.missing} / ${f.duplicates} / ${f.outOfScope} | 0 / 0 / 0 |

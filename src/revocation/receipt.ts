@@ -27,19 +27,21 @@ export interface RevocationReceipt {
   effectiveAt: string;
   completedAt: string;
   /**
-   * `completed_with_calls_in_flight`: every step succeeded, but calls that had left before the
-   * revocation had no answer by its drain deadline (listed in {@link callsOutcomeUnknown}): they may
-   * have reached the provider after `effectiveAt`.
+   * `completed_with_calls_in_flight`: every step succeeded, but some transfers had no known outcome
+   * when the revocation answered (listed in {@link callsOutcomeUnknown}): a call still out may have
+   * reached the provider after `effectiveAt`.
    */
   status: 'completed' | 'completed_with_calls_in_flight' | 'completed_with_errors';
   connections: ConnectionSteps[];
   alreadyRevokedConnectionIds: string[];
   /**
-   * Calls that had left before the revocation and had no answer by its drain deadline, by transfer id
-   * (the intent row's id), with how each ended: its own answer (`sent`, `failed`, `not_sent`) or, for
-   * a call that never answered, what reading the provider showed (`took_effect`,
-   * `did_not_take_effect`, `unverifiable`; `unresolved` if the provider could not be read yet). No
-   * request left after the revocation answered.
+   * Transfers whose outcome was not known when the revocation answered — calls that had left and had
+   * no answer by its drain deadline, intents a process that died left open, calls that ended `unknown`
+   * and were not resolved yet — by transfer id (the intent row's id), with how each ended: its own
+   * answer (`sent`, `failed`, `not_sent`) or, for a call that never answered, what reading the
+   * provider showed (`took_effect`, `did_not_take_effect`, `unverifiable`; `unresolved` if the
+   * provider could not be read yet). No transfer left after the revocation answered; the reads that
+   * resolved these are the only requests for the connections after it, besides the pipeline's steps.
    */
   callsOutcomeUnknown: Array<{ transferId: string; resolution: string }>;
   counts: {

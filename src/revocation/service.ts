@@ -10,7 +10,7 @@ import { revocationAccepted } from '../observability/metrics.ts';
 import { recordSecurityEvent } from '../security/events.ts';
 import type { Services } from '../services.ts';
 import { waitForInflightTransfers } from '../transfers/inflight.ts';
-import { openIntents } from '../transfers/resolution.ts';
+import { unsettledTransfers } from '../transfers/resolution.ts';
 import { sealRevocation } from './receipt.ts';
 
 /**
@@ -168,15 +168,18 @@ export async function requestRevocation(
   // `intent`/`sent` row of these connections is older than it.) The receipt also says how many calls
   // the drain waited for, and — should a call outlive its lease deadline — that it could not wait.
   const effectiveAt = new Date();
-  // Calls that had left before the bump and have no answer by the drain deadline: no new call can
-  // start (every call re-reads the epoch less than a second before it leaves, and the deadline is
-  // longer), but these may still reach the provider. The receipt lists them by transfer id and the
-  // pipeline resolves each (`settleTransfers`) before the provider-side steps.
-  const inFlight = drain.stillRunning ? await openIntents(services, live, effectiveAt) : [];
-  if (drain.stillRunning) {
+  // Calls whose outcome is not known now: those that had left before the bump and have no answer by
+  // the drain deadline (no new call can start — every call re-reads the epoch less than a second
+  // before it leaves, and the deadline is longer — but these may still reach the provider), and those
+  // a process that died left open or that ended `unknown` and are not resolved yet. The receipt lists
+  // them by transfer id and the pipeline resolves each (`settleTransfers`, reading the provider)
+  // before the provider-side steps: after the 202, those reads are the only requests for these
+  // connections besides the pipeline's own steps (token revoke, purge).
+  const inFlight = await unsettledTransfers(services, live, effectiveAt);
+  if (drain.stillRunning || inFlight.length) {
     services.logger.warn(
       { revocationId, stillRunning: drain.stillRunning, callsOutcomeUnknown: inFlight.length },
-      'revocation answered with calls still in flight; they are listed on the receipt and resolved',
+      'revocation answered with transfers of unknown outcome (calls still in flight, or left open or unknown); they are listed on the receipt and resolved',
     );
   }
   await db

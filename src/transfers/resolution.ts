@@ -207,13 +207,25 @@ export async function settleTransfers(
   return transferIds.map((transferId) => ({ transferId, resolution: done.get(transferId) ?? 'unresolved' }));
 }
 
-/** Intents of these connections created up to `before` without any row completing them: calls still under way. */
-export async function openIntents(services: Services, connectionIds: string[], before: Date): Promise<string[]> {
+/**
+ * Transfers of these connections whose outcome is not known at `before`: intents created up to then
+ * that nothing has settled — no row completes them (a call still out, or one a process that died left
+ * open), or only `unknown` rows do (no answer came, and no resolution yet). A revocation lists them on
+ * its receipt and its pipeline resolves them, so that after its 202 nobody else needs to ask the
+ * provider about the connection. Only rows after the organization's recovery mark are read (everything
+ * before it is settled, see {@link recoverOpenTransfers}), through the (connection, seq) index.
+ */
+export async function unsettledTransfers(services: Services, connectionIds: string[], before: Date): Promise<string[]> {
   if (!connectionIds.length) return [];
   const rows = await sql<{ id: string }>`
-    SELECT t.id FROM transfer_log t
-    WHERE t.connection_id IN (${sql.join(connectionIds)}) AND t.outcome = 'intent' AND t.created_at <= ${before}
-      AND NOT EXISTS (SELECT 1 FROM transfer_log o WHERE o.intent_id = t.id)
+    SELECT t.id FROM connections c
+    LEFT JOIN transfer_log_recovery_marks m ON m.organization_id = c.organization_id
+    CROSS JOIN LATERAL (
+      SELECT t.id, t.seq FROM transfer_log t
+      WHERE t.connection_id = c.id AND t.seq > coalesce(m.seq, 0) AND t.outcome = 'intent' AND t.created_at <= ${before}
+        AND NOT EXISTS (SELECT 1 FROM transfer_log o WHERE o.intent_id = t.id AND o.outcome <> 'unknown')
+    ) t
+    WHERE c.id IN (${sql.join(connectionIds)})
     ORDER BY t.seq`.execute(services.db);
   return rows.rows.map((r) => r.id);
 }

@@ -34,7 +34,7 @@ describe.skipIf(!pgReachable)('chaos run (three-minute version)', () => {
     });
     const f = report.ical;
     console.log(
-      `chaos: ${report.providerRequests} provider requests, faults ${JSON.stringify(report.faultsInjected)}, feed answers ${JSON.stringify(f.answers)}, converged in ${report.convergeSeconds.toFixed(1)} s, whole run ${report.totalSeconds.toFixed(1)} s, load ${JSON.stringify(report.loadAverage)}`,
+      `chaos: ${report.providerRequests} provider requests, faults ${JSON.stringify(report.faultsInjected)}, feed answers ${JSON.stringify(f.answers)}, revocation's own resolution reads after its 202 ${report.resolutionReadsAfterRevocation}, converged in ${report.convergeSeconds.toFixed(1)} s, whole run ${report.totalSeconds.toFixed(1)} s, load ${JSON.stringify(report.loadAverage)}`,
     );
     expect(report.chaos.filter((c) => c.includes('SIGKILL'))).toHaveLength(3);
     expect(report.chaos.some((c) => c.includes('Redis restarted'))).toBe(true);

@@ -143,7 +143,7 @@ export const RevocationViewSchema = z
       purgeRemote: z.boolean(),
       status: z.enum(['in_progress', 'completed', 'completed_with_calls_in_flight', 'completed_with_errors']).openapi({
         description:
-          '`completed_with_calls_in_flight`: every step succeeded, but calls that had left before the revocation had no answer by its drain deadline (see callsOutcomeUnknown)',
+          '`completed_with_calls_in_flight`: every step succeeded, but some transfers of the connections had no known outcome when the revocation answered (see callsOutcomeUnknown)',
       }),
       requestedAt: z.string(),
       effectiveAt: z.string().openapi({ description: 'from this instant no transfer for these connections was running or could start' }),
@@ -162,7 +162,7 @@ export const RevocationViewSchema = z
       }),
       callsOutcomeUnknown: z.array(InFlightCallSchema).openapi({
         description:
-          'calls that had left before the revocation and had no answer by its drain deadline, by transfer id; no request left after the response. The pipeline resolves each before the provider-side steps.',
+          'transfers of the connections whose outcome was not known when the revocation answered, by transfer id: calls that had left and had no answer by the drain deadline, intents a process that died left open, calls that ended `unknown` and were not resolved yet. No transfer left after the response; the pipeline resolves each by reading the provider before the provider-side steps, and those reads are the only requests for the connections after it besides those steps.',
       }),
       connections: z.array(RevokedConnectionSchema),
       receipt: z
