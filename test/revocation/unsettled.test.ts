@@ -12,8 +12,9 @@ import { caseWithEvents, createSyncEnv, type SyncEnv } from '../sync/support/env
  * open (its lease long gone, so the drain does not wait for it) and a call that ended `unknown` and is
  * not resolved yet — and its pipeline resolves each by reading the provider before it revokes the
  * token. So after the 202 the only requests for the connection are those reads (and the pipeline's own
- * steps): nobody else needs to ask the provider about it. (Found by the chaos run: GETs of a revoked
- * connection's events 42 ms to 5 s after its 202, resolving intents the receipt had not listed.)
+ * steps): nobody else needs to ask the provider about it. (Found while reading a chaos run's GETs of
+ * a revoked connection's events 42 ms to 5 s after its 202: resolution reads, which the receipt listed
+ * only for calls still out at the drain deadline.)
  */
 describe('revocation with transfers of unknown outcome but no call in flight', () => {
   let env: SyncEnv;
