@@ -64,7 +64,7 @@ export type CountHit = (key: string, windowMs: number) => Promise<{ count: numbe
  * so a poll's count and its gate call's lease share ONE script call — and then, for the fetches the
  * limit let through, the live-feed lookup (`findLiveFeeds`): ONE query for the fetches one script reply
  * let through (a refused fetch costs the database nothing). A poll of a token the process has served
- * asks only the limit: its feed is checked by the statement that logs it (`log-writer.ts#FeedCheck`).
+ * asks only the limit: its feed is checked by the statement that logs it (`src/transfers/types.ts#FeedCheck`).
  */
 export function batchedAdmission(
   countHit: CountHit,
@@ -96,7 +96,7 @@ export function batchedAdmission(
 export interface FeedAdmission {
   /** The rate limit, then (allowed) the live feed. */
   admit(tokenHash: string): Promise<Admission>;
-  /** The rate limit alone (a fetch whose feed is checked otherwise: see `log-writer.ts#FeedCheck`). */
+  /** The rate limit alone (a fetch whose feed is checked otherwise: see `src/transfers/types.ts#FeedCheck`). */
   limit(tokenHash: string): Promise<RateLimitAnswer>;
   /** The live feed alone (batched like the others), without counting a fetch: null when none. */
   lookup(tokenHash: string): Promise<LiveFeed | null>;

@@ -81,7 +81,7 @@ interface ServedFeed {
   notModified: TransferItem;
 }
 
-/** What a 304 of the feed is decided on, as the check of its row (see `log-writer.ts#FeedCheck`). */
+/** What a 304 of the feed is decided on, as the check of its row (see `src/transfers/types.ts#FeedCheck`). */
 function feedCheck(tokenHash: string, feed: LiveFeed): FeedCheck {
   return {
     tokenHash,

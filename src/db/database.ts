@@ -44,10 +44,11 @@ function preparedName(text: string): string | null {
   return name;
 }
 
-/** Whether the text ends with {@link PREPARED} (white space after it allowed). */
+/** Whether the text ends with {@link PREPARED} (white space after it allowed); only its tail is read. */
 function isMarked(text: string): boolean {
-  const at = text.lastIndexOf(PREPARED);
-  return at >= 0 && text.slice(at + PREPARED.length).trim() === '';
+  const tail = text.slice(-(PREPARED.length + 64));
+  const at = tail.lastIndexOf(PREPARED);
+  return at >= 0 && tail.slice(at + PREPARED.length).trim() === '';
 }
 
 /**

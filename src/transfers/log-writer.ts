@@ -311,10 +311,8 @@ export class TransferLogWriter {
         ${p.last.seq}, ${p.last.hash}, ${rows}::jsonb, ${sets}::jsonb, ${p.asyncCommit})`.execute(this.db);
     const r = result.rows[0];
     if (!r) return { inserted: 0, head: null, failedChecks: null };
-    // (An int[]; parsed by node-postgres and PGlite alike, read from its text form should a driver not.)
-    const raw: unknown = r.failed_checks;
-    const list = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.replace(/[{}]/g, '').split(',').filter(Boolean) : [];
-    const failedChecks = list.length ? list.map(Number) : null;
+    // (An int[]: node-postgres and PGlite both hand it over as an array.)
+    const failedChecks = r.failed_checks?.length ? r.failed_checks.map(Number) : null;
     const inserted = Number(r.inserted);
     return { inserted, head: !inserted && r.head_seq !== null && r.head_hash !== null ? { seq: Number(r.head_seq), hash: r.head_hash } : null, failedChecks };
   }

@@ -179,7 +179,7 @@ export interface OutboundGate {
    * row wait for it; when it resolves false nothing is written and the result is `failed` with
    * `logged: 'not_sent'` (reason `caller_declined`).
    *
-   * `details.check`: the iCal feed the answer was decided on (see `log-writer.ts#FeedCheck`), checked by
+   * `details.check`: the iCal feed the answer was decided on (see {@link FeedCheck}), checked by
    * the statement that inserts the row; when it no longer holds nothing is written and the result is
    * `failed` with `logged: 'not_sent'` (reason `feed_changed`).
    */
