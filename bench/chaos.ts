@@ -37,7 +37,8 @@ import { type ChaosFeed, checkFeeds, FeedPoller, type IcalReport } from './chaos
  * mid-run; then every live feed answers the same bytes and ETag from either process, shows exactly
  * the desired events of its scope, every 200/304 answer has its `sent`/`not_modified` row and no
  * such row lacks an answer, and no revoked feed served anything after its revocation's 202.
- * Writes RELIABILITY.md. CHAOS_SECONDS, CHAOS_CONNECTIONS, CHAOS_EVENTS, CHAOS_BURST,
+ * Writes RELIABILITY.md: this run's report on top, the run it replaces summed up under "Earlier runs"
+ * with the entries already there ({@link withEarlierRuns}). CHAOS_SECONDS, CHAOS_CONNECTIONS, CHAOS_EVENTS, CHAOS_BURST,
  * CHAOS_REVOCATIONS, CHAOS_KILLS, CHAOS_FEEDS, CHAOS_FEED_REVOCATIONS size it; DATABASE_URL (or
  * TEST_DATABASE_URL) names the PostgreSQL.
  */
@@ -624,7 +625,50 @@ ${r.chaos.map((c) => `- ${c}`).join('\n')}
 | whole run | ${r.totalSeconds.toFixed(1)} s | |
 
 Verdict: ${ok ? '**no loss, no duplicate, no unlogged write, nothing served after a revocation**' : '**FAILED** — see below'}.
-${r.ledgerMismatches.length ? `\nMismatches (first 20):\n${list(r.ledgerMismatches)}\n` : ''}${r.requestsAfterRevocationDetail.length ? `\nRequests after a revocation's 202 (first 20):\n${list(r.requestsAfterRevocationDetail)}\n` : ''}${f.problems.length ? `\nFeed problems (first 20):\n${list(f.problems)}\n` : ''}`;
+${r.ledgerMismatches.length ? `\nMismatches (first 20):\n${list(r.ledgerMismatches)}\n` : ''}${r.requestsAfterRevocationDetail.length ? `\nRequests after a revocation's 202 (first 20):\n${list(r.requestsAfterRevocationDetail)}\n` : ''}${f.problems.length ? `\nFeed problems (first 20):\n${list(f.problems)}\n` : ''}
+${GENERATED_END}
+`;
+}
+
+const EARLIER_RUNS = '## Earlier runs';
+/** Ends the generated report: what follows it, up to "Earlier runs", is a maintainer's note on the run. */
+const GENERATED_END = '<!-- end of the generated report; notes on this run may follow -->';
+
+/** A cell of the result table of a generated RELIABILITY.md: the value of the row whose label starts with `label`. */
+function resultCell(markdown: string, label: string): string | null {
+  const row = markdown.split('\n').find((line) => line.startsWith(`| ${label}`));
+  return row?.split('|')[2]?.trim() ?? null;
+}
+
+/**
+ * The new RELIABILITY.md: the new run's report, then "Earlier runs" — the run it replaces, summed up
+ * in one entry (its time, verdict and figures, read from its result table), above the entries the
+ * file already had there (hand-written notes included). A run no longer erases the record of the
+ * runs before it.
+ */
+export function withEarlierRuns(report: string, previous: string): string {
+  const at = previous.indexOf(EARLIER_RUNS);
+  const top = at >= 0 ? previous.slice(0, at) : previous;
+  const earlier = at >= 0 ? previous.slice(at + EARLIER_RUNS.length).trim() : '';
+  const when = /— (\d{4}-\d\d-\d\d)T(\d\d:\d\d)/.exec(top);
+  // A maintainer's note on the replaced run: after the end marker (files written before it: after the verdict's line).
+  const marker = top.indexOf(GENERATED_END);
+  const verdictLine = /^Verdict: .*$/m.exec(top);
+  const noteFrom = marker >= 0 ? marker + GENERATED_END.length : verdictLine ? verdictLine.index + verdictLine[0].length : top.length;
+  const note = top.slice(noteFrom).trim();
+  const entries: string[] = [];
+  if (when) {
+    const cell = (label: string) => resultCell(top, label) ?? '?';
+    const verdict = /Verdict: \*\*([^*]+)\*\*/.exec(top)?.[1] ?? 'no verdict recorded';
+    entries.push(
+      `- ${when[1]} ${when[2]} UTC (${cell('whole run')}): ${verdict} — missing ${cell('missing')}, duplicates ${cell('duplicates')}, ` +
+        `provider writes vs log ${cell('provider writes vs transfer log')}, requests after a 202 ${cell('requests for a revoked connection')}, ` +
+        `\`transfers verify\` ${cell('`transfers verify`')}.` +
+        (note ? `\n${note.replace(/^(?=.)/gm, '  ')}` : ''),
+    );
+  }
+  if (earlier) entries.push(earlier);
+  return entries.length ? `${report.trimEnd()}\n\n${EARLIER_RUNS}\n\n${entries.join('\n')}\n` : report;
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
@@ -641,7 +685,8 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     feedRevocations: num('CHAOS_FEED_REVOCATIONS', 3),
     pgUrl,
   });
-  fs.writeFileSync('RELIABILITY.md', reliabilityMarkdown(report));
+  const previous = fs.existsSync('RELIABILITY.md') ? fs.readFileSync('RELIABILITY.md', 'utf8') : '';
+  fs.writeFileSync('RELIABILITY.md', withEarlierRuns(reliabilityMarkdown(report), previous));
   console.log(JSON.stringify(report, null, 2));
   process.exit(chaosPassed(report) ? 0 : 1);
 }
