@@ -11,7 +11,8 @@
  *    is seen by every process at its next call, a running job stops at its next call, and a
  *    revocation that waits for leases knows no call it did not stop is still going out. A long
  *    `sendMany` re-reads the epoch between items at most every {@link GateOptions.epochRecheckMs} ms
- *    (default 25), so even one large chunk stops shortly after a withdrawal; when the consent
+ *    (default 25; read ahead while its calls are out, so a call rarely waits for the read), so even one
+ *    large chunk stops shortly after a withdrawal; when the consent
  *    changed mid-chunk (even widened) the remaining items are refused and the caller re-plans.
  *    States that refuse transfers are never cached, and cached states expire after
  *    {@link GateOptions.cacheTtlMs} (5 s) as a safety net for changes made without an epoch bump.
@@ -518,6 +519,7 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
         // Another item of the chunk failed unexpectedly meanwhile: this call does not start either.
         if (failure) return notSent(i, 'chunk_failed');
         started[i] = true;
+        if (items.length > 1) planReadAhead();
         const startedAt = performance.now();
         // A follow-up request of this call leaves only under the epoch this call left on (re-read, which
         // also extends the lease): a revocation begun meanwhile stops it, even once its 202 is out.
@@ -576,9 +578,42 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
           results[i] = { outcome: 'failed', error, transferId: intent.id, logged: outcome };
           count(state.attribution, item, outcome);
         }
+        lastCallMs = performance.now() - startedAt;
         // Items are still to start: re-read the epoch now, in the background, once half the re-check
         // interval has passed, so the next call finds a recent read instead of waiting for one.
         if (next < items.length && !recheck && Date.now() - lastEpochCheck >= recheckMs / 2) refreshEpoch().catch(() => undefined);
+      };
+
+      /**
+       * The epoch read ahead while calls are out: calls that start together also end together, so a
+       * read made when they end is as old as one call by the time the next ones start — with calls of
+       * about the re-check interval, half the items of a chunk waited for a read then (26 of 50, 2 ms
+       * each, at 20 ms a call). So when a call leaves, and calls take at least half the interval (the
+       * chunk's last one did) and one as long would end on a read past 60% of it, a read is planned for
+       * when the last one is 60% of the interval old: the calls that end after it find it fresh. Shorter
+       * calls need none (they find the read their predecessors made when they ended, above). One timer per
+       * chunk; none once no item is left to start (a read registers the lease: none may follow the
+       * chunk's release).
+       */
+      let readAhead: ReturnType<typeof setTimeout> | null = null;
+      let poolDone = false;
+      /** How long the last call of the chunk took (ms); null until one ended. */
+      let lastCallMs: number | null = null;
+      const stillToStart = () => !poolDone && !failure && next < items.length;
+      const planReadAhead = (): void => {
+        if (readAhead || recheck || recheckMs <= 0 || !stillToStart()) return;
+        // Only when a call like the last one would end on a read past 60% of the interval: shorter calls
+        // find the read their predecessors made when they ended (above), and need no timer.
+        const due = lastEpochCheck + recheckMs * 0.6;
+        if (lastCallMs === null || lastCallMs < recheckMs / 2 || Date.now() + lastCallMs < due) return;
+        readAhead = setTimeout(
+          () => {
+            readAhead = null;
+            // Not when a call's end made a read meanwhile.
+            if (stillToStart() && !recheck && Date.now() - lastEpochCheck >= recheckMs / 2) refreshEpoch().catch(() => undefined);
+          },
+          Math.max(0, due - Date.now()),
+        );
       };
       // `concurrency` workers take the items in order (a plain pool: no per-item queue entry or async
       // resource). An unexpected error stops the chunk (rule 7 above).
@@ -601,7 +636,12 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
       };
       const workers: Array<Promise<void>> = [];
       for (let w = Math.min(concurrency, items.length); w > 0; w--) workers.push(worker());
-      await Promise.all(workers);
+      try {
+        await Promise.all(workers);
+      } finally {
+        poolDone = true;
+        if (readAhead) clearTimeout(readAhead);
+      }
       if (failure) {
         // Items whose intent was written ahead and whose call never started: `not_sent` now, so only
         // calls that started and got no answer are left for the recovery job (as `unknown`).
