@@ -220,6 +220,8 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
   const defaultConcurrency = deps.options?.concurrency ?? 4;
   const recheckMs = deps.options?.epochRecheckMs ?? 25;
   const cache = new Map<string, CacheEntry>();
+  /** How long the last call of each connection's last chunk took (ms): its next chunk plans reads ahead from its first call. */
+  const lastCallMsOf = new Map<string, number>();
   // Lease registrations and releases of concurrent calls share one Redis script call (see `LeaseBatcher`).
   const leases = new LeaseBatcher(redis, redisPrefix);
 
@@ -589,7 +591,8 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
        * read made when they end is as old as one call by the time the next ones start — with calls of
        * about the re-check interval, half the items of a chunk waited for a read then (26 of 50, 2 ms
        * each, at 20 ms a call). So when a call leaves, and calls take at least half the interval (the
-       * chunk's last one did) and one as long would end on a read past 60% of it, a read is planned for
+       * connection's last one did: of this chunk, or of its last chunk for the first wave) and one as long
+       * would end on a read past 60% of it, a read is planned for
        * when the last one is 60% of the interval old: the calls that end after it find it fresh. Shorter
        * calls need none (they find the read their predecessors made when they ended, above). One timer per
        * chunk; none once no item is left to start (a read registers the lease: none may follow the
@@ -597,8 +600,8 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
        */
       let readAhead: ReturnType<typeof setTimeout> | null = null;
       let poolDone = false;
-      /** How long the last call of the chunk took (ms); null until one ended. */
-      let lastCallMs: number | null = null;
+      /** How long the last call of the connection took (ms; this chunk's once one ended); null: none known. */
+      let lastCallMs: number | null = lastCallMsOf.get(ctx.connectionId) ?? null;
       const stillToStart = () => !poolDone && !failure && next < items.length;
       const planReadAhead = (): void => {
         if (readAhead || recheck || recheckMs <= 0 || !stillToStart()) return;
@@ -641,6 +644,11 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
       } finally {
         poolDone = true;
         if (readAhead) clearTimeout(readAhead);
+        if (lastCallMs !== null && items.length > 1) {
+          lastCallMsOf.delete(ctx.connectionId);
+          lastCallMsOf.set(ctx.connectionId, lastCallMs);
+          if (lastCallMsOf.size > 10_000) lastCallMsOf.delete(lastCallMsOf.keys().next().value!);
+        }
       }
       if (failure) {
         // Items whose intent was written ahead and whose call never started: `not_sent` now, so only
