@@ -591,12 +591,11 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
        * read made when they end is as old as one call by the time the next ones start — with calls of
        * about the re-check interval, half the items of a chunk waited for a read then (26 of 50, 2 ms
        * each, at 20 ms a call). So when a call leaves, and calls take at least half the interval (the
-       * connection's last one did: of this chunk, or of its last chunk for the first wave) and one as long
-       * would end on a read past 60% of it, a read is planned for
-       * when the last one is 60% of the interval old: the calls that end after it find it fresh. Shorter
-       * calls need none (they find the read their predecessors made when they ended, above). One timer per
-       * chunk; none once no item is left to start (a read registers the lease: none may follow the
-       * chunk's release).
+       * connection's last one did: of this chunk, or of its last chunk for the first wave) and one as
+       * long would end on a read past 60% of it, a read is planned for when the last one is 60% of the
+       * interval old: the calls that end after it find it fresh. Shorter calls need none (they find the
+       * read their predecessors made when they ended, above). One timer per chunk; none once no item is
+       * left to start (a read registers the lease: none may follow the chunk's release).
        */
       let readAhead: ReturnType<typeof setTimeout> | null = null;
       let poolDone = false;
