@@ -44,15 +44,17 @@ describe('RELIABILITY.md across chaos runs', () => {
     expect(third.match(/## Earlier runs/g)).toHaveLength(1);
   });
 
-  it('carries the committed RELIABILITY.md forward whole (a file written before the end marker existed)', () => {
+  it('carries the committed RELIABILITY.md forward: its earlier runs, its run and the note under it', () => {
     const committed = fs.readFileSync(new URL('../../RELIABILITY.md', import.meta.url), 'utf8');
     const next = withEarlierRuns(report('2026-12-08T09:00:00.000Z', 0, 'no loss'), committed);
-    const oldEarlier = committed.slice(committed.indexOf('## Earlier runs') + '## Earlier runs'.length).trim();
-    expect(next).toContain(oldEarlier);
+    const at = committed.indexOf('## Earlier runs');
+    if (at >= 0) expect(next).toContain(committed.slice(at + '## Earlier runs'.length).trim());
     const when = /— (\d{4}-\d\d-\d\d)T(\d\d:\d\d)/.exec(committed)!;
     expect(next).toContain(`- ${when[1]} ${when[2]} UTC (`);
-    // The note written under the replaced run goes with it.
-    const note = committed.slice(committed.indexOf('\n', committed.indexOf('Verdict:')), committed.indexOf('## Earlier runs')).trim();
-    if (note) expect(next).toContain(note.split('\n')[0]!);
+    // The note written under the replaced run (after its end marker, or its verdict in older files) goes with it.
+    const marker = committed.indexOf('<!-- end of the generated report');
+    const from = marker >= 0 ? committed.indexOf('\n', marker) : committed.indexOf('\n', committed.indexOf('Verdict:'));
+    const note = committed.slice(from, at >= 0 ? at : undefined).trim();
+    if (note) expect(next.slice(next.indexOf('## Earlier runs'))).toContain(note.split('\n')[0]!);
   });
 });
