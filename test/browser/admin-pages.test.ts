@@ -73,6 +73,20 @@ describe.skipIf(!hasChromium)('the admin pages in a real browser', () => {
     await sandbox?.close();
   });
 
+  /**
+   * Waits for the page a form post lands on. A post that lands elsewhere (an error page) fails with
+   * where the page is and what it says: the clean-clone suite once timed out waiting for
+   * `?saved=saml` (2026-12-06), with nothing to tell why.
+   */
+  const arriveAt = async (page: Page, url: string) => {
+    try {
+      await page.waitForURL(url);
+    } catch (err) {
+      const text = (await page.textContent('body').catch(() => null))?.replace(/\s+/g, ' ').trim().slice(0, 600);
+      throw new Error(`${(err as Error).message.split('\n')[0]} — the page is ${page.url()} and says: ${text ?? '(nothing readable)'}`);
+    }
+  };
+
   it('configures SAML from the IdP metadata file, then the test sign-in goes through the IdP and back', async () => {
     await admin.goto(`${base}/admin/sign-in`);
     expect(await admin.textContent('#idp-none')).toContain('No identity provider yet');
@@ -81,11 +95,11 @@ describe.skipIf(!hasChromium)('the admin pages in a real browser', () => {
     // The administrator's existing account is linked to their first SAML sign-in by its e-mail address.
     await admin.check('#link-by-email');
     await admin.click('#save-policy');
-    await admin.waitForURL(`${base}/admin/sign-in?saved=policy`);
+    await arriveAt(admin, `${base}/admin/sign-in?saved=policy`);
     expect(await admin.isChecked('#link-by-email')).toBe(true);
     await admin.setInputFiles('#metadata-file', metadataFile);
     await admin.click('#save-saml');
-    await admin.waitForURL(`${base}/admin/sign-in?saved=saml`);
+    await arriveAt(admin, `${base}/admin/sign-in?saved=saml`);
     expect(await admin.textContent('#idp-config')).toContain(oneLoginIdp(sandbox.state).entityId('hartmann'));
     await noSeriousViolations(admin);
     await shot(admin, 'admin-sign-in');
@@ -93,7 +107,7 @@ describe.skipIf(!hasChromium)('the admin pages in a real browser', () => {
     await admin.click('#saml-test');
     await admin.waitForURL(/\/onelogin\/trust\/saml2\/http-post\/sso\/hartmann/);
     await admin.click(`button[data-email="${firm.admin.email}"]`);
-    await admin.waitForURL(`${base}/admin/sign-in?tested=1`);
+    await arriveAt(admin, `${base}/admin/sign-in?tested=1`);
     expect(await admin.textContent('#saml-test-ok')).toContain('SAML sign-in works');
     await noSeriousViolations(admin);
   }, 60_000);
