@@ -583,7 +583,7 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
         lastCallMs = performance.now() - startedAt;
         // Items are still to start: re-read the epoch now, in the background, once half the re-check
         // interval has passed, so the next call finds a recent read instead of waiting for one.
-        if (next < items.length && !recheck && Date.now() - lastEpochCheck >= recheckMs / 2) refreshEpoch().catch(() => undefined);
+        readAheadIfHalfOld();
       };
 
       /**
@@ -602,6 +602,10 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
       /** How long the last call of the connection took (ms; this chunk's once one ended); null: none known. */
       let lastCallMs: number | null = lastCallMsOf.get(ctx.connectionId) ?? null;
       const stillToStart = () => !poolDone && !failure && next < items.length;
+      /** A background re-read when items are still to start, none is under way and the last is half the interval old. */
+      const readAheadIfHalfOld = (): void => {
+        if (stillToStart() && !recheck && Date.now() - lastEpochCheck >= recheckMs / 2) refreshEpoch().catch(() => undefined);
+      };
       const planReadAhead = (): void => {
         if (readAhead || recheck || recheckMs <= 0 || !stillToStart()) return;
         // Only when a call like the last one would end on a read past 60% of the interval: shorter calls
@@ -612,7 +616,7 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
           () => {
             readAhead = null;
             // Not when a call's end made a read meanwhile.
-            if (stillToStart() && !recheck && Date.now() - lastEpochCheck >= recheckMs / 2) refreshEpoch().catch(() => undefined);
+            readAheadIfHalfOld();
           },
           Math.max(0, due - Date.now()),
         );
