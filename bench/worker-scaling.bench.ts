@@ -96,6 +96,11 @@ interface BatchResult {
   helperThreadsMsPerWrite: number | null;
   /** Socket (and file) read + write calls of the worker processes per provider write. */
   ioCallsPerWrite: number | null;
+  /**
+   * How busy the whole machine was during the batch (every core, every process: 1 = no core ever idle),
+   * from /proc/stat; null off Linux. With one worker process near 1, more processes cannot add throughput.
+   */
+  machineBusy: number | null;
   /** From the workers' /metrics: transfer-log append statements and lost chain-head swaps per write, run-lock refusals in all. */
   contention: { appendStatementsPerWrite: number; appendConflictsPerWrite: number; runLockBusy: number } | null;
 }
@@ -119,6 +124,17 @@ function statCpuMs(file: string): number {
   const stat = fs.readFileSync(file, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** Busy and total clock ticks of every core together so far (/proc/stat), or null off Linux. */
+function machineTicks(): { busy: number; total: number } | null {
+  try {
+    const fields = /^cpu\s+(.*)$/m.exec(fs.readFileSync('/proc/stat', 'utf8'))![1]!.trim().split(/\s+/).map(Number);
+    const total = fields.slice(0, 8).reduce((a, b) => a + b, 0); // user … steal (guest time is inside user)
+    return { busy: total - fields[3]! - fields[4]!, total }; // less idle and iowait
+  } catch {
+    return null;
+  }
 }
 
 /** CPU, context switches and I/O calls of a process so far, from /proc (null where there is none). */
@@ -246,13 +262,21 @@ async function roundOn(sandbox: SandboxProcess, variant: Variant, workerCount: n
       users.push(email);
     }
     await waitIdle(services.queues.sync);
-    const inserts = async () =>
-      (
-        await sandboxCall<{ entries: Array<{ method: string; path: string; account: string | null }> }>(
-          sandboxUrl,
-          '/_sandbox/ledger?provider=google&writes=true',
-        )
-      ).entries.filter((e) => e.method === 'POST' && e.path.endsWith('/events') && e.account?.includes(tag)).length;
+    // Event inserts of this round's accounts at the sandbox so far. Polled every 100 ms while a batch
+    // runs, so each poll asks only for what was recorded since the last one: reading the whole ledger
+    // every time cost the sandbox and this process more CPU the more batches had run (three processes
+    // run more warm-up batches), on the same two cores as what is measured.
+    let insertsSeen = 0;
+    let ledgerSeq = 0;
+    const inserts = async () => {
+      const { entries } = await sandboxCall<{ entries: Array<{ seq: number; method: string; path: string; account: string | null }> }>(
+        sandboxUrl,
+        `/_sandbox/ledger?provider=google&writes=true&after=${ledgerSeq}`,
+      );
+      for (const e of entries) if (e.method === 'POST' && e.path.endsWith('/events') && e.account?.includes(tag)) insertsSeen += 1;
+      ledgerSeq = entries.at(-1)?.seq ?? ledgerSeq;
+      return insertsSeen;
+    };
     const batch = (from: number, n: number): unknown[] => {
       const items: unknown[] = [];
       for (const [c, email] of users.entries()) {
@@ -294,6 +318,7 @@ async function roundOn(sandbox: SandboxProcess, variant: Variant, workerCount: n
       const before = await inserts();
       const countersBefore = await contentionCounters(workerUrls);
       const atStart = work();
+      const ticksAtStart = machineTicks();
       const started = Date.now();
       await send(batch(next, events));
       next += events;
@@ -302,6 +327,7 @@ async function roundOn(sandbox: SandboxProcess, variant: Variant, workerCount: n
       await waitIdle(services.queues.sync);
       const seconds = (Date.now() - started) / 1000;
       const atEnd = work();
+      const ticksAtEnd = machineTicks();
       const countersAfter = await contentionCounters(workerUrls);
       const counted = countersBefore && countersAfter ? countersAfter.map((v, i) => v - countersBefore[i]!) : null;
       const used = (a: ProcessWork | null, b: ProcessWork | null): ProcessWork | null =>
@@ -319,6 +345,10 @@ async function roundOn(sandbox: SandboxProcess, variant: Variant, workerCount: n
         switchesPerWrite: measured ? workersTotal((w) => w.switches) : null,
         helperThreadsMsPerWrite: measured ? workersTotal((w) => w.cpuMs - w.mainMs) : null,
         ioCallsPerWrite: measured ? workersTotal((w) => w.ioCalls) : null,
+        machineBusy:
+          ticksAtStart && ticksAtEnd && ticksAtEnd.total > ticksAtStart.total
+            ? (ticksAtEnd.busy - ticksAtStart.busy) / (ticksAtEnd.total - ticksAtStart.total)
+            : null,
         contention: counted ? { appendStatementsPerWrite: counted[0]! / want, appendConflictsPerWrite: counted[1]! / want, runLockBusy: counted[2]! } : null,
       };
     };
@@ -407,6 +437,7 @@ function batchFigures(x: BatchResult) {
     workerHelperThreadsMsPerWrite: round2OrNull(x.helperThreadsMsPerWrite),
     workerIoCallsPerWrite: round2OrNull(x.ioCallsPerWrite),
     workerSwitchesPerWrite: round2OrNull(x.switchesPerWrite),
+    machineBusy: round2OrNull(x.machineBusy),
     transferLogAppendsPerWrite: x.contention ? Math.round(x.contention.appendStatementsPerWrite * 1000) / 1000 : null,
     transferLogLostSwapsPerWrite: x.contention ? Math.round(x.contention.appendConflictsPerWrite * 1000) / 1000 : null,
     runLockBusy: x.contention?.runLockBusy ?? null,

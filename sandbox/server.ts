@@ -67,7 +67,10 @@ export function buildSandboxApp(emulators: ProviderEmulator[], options: SandboxO
   app.get('/_sandbox/ledger', (c) => {
     const provider = c.req.query('provider');
     const writesOnly = c.req.query('writes') === 'true';
-    const entries = state.ledger.filter((e) => (!provider || e.provider === provider) && (!writesOnly || e.write));
+    // `after=<seq>`: only the entries recorded since (a poller reads what is new, not the whole ledger again).
+    const after = c.req.query('after');
+    if (after !== undefined && !/^\d{1,15}$/.test(after)) return c.json({ error: 'after must be a non-negative integer (a ledger seq)' }, 400);
+    const entries = state.ledgerAfter(Number(after ?? 0)).filter((e) => (!provider || e.provider === provider) && (!writesOnly || e.write));
     return c.json({ entries });
   });
   app.get('/_sandbox/accounts', (c) => c.json({ accounts: [...state.accounts.values()] }));

@@ -108,6 +108,19 @@ export class SandboxState {
     return full;
   }
 
+  /** The entries recorded after `seq` (the ledger is in seq order: a binary search, not a scan). */
+  ledgerAfter(seq: number): LedgerEntry[] {
+    if (seq <= 0) return this.ledger;
+    let lo = 0;
+    let hi = this.ledger.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.ledger[mid]!.seq <= seq) lo = mid + 1;
+      else hi = mid;
+    }
+    return this.ledger.slice(lo);
+  }
+
   issueToken(t: Omit<IssuedToken, 'revoked' | 'expiresAt'> & { ttlSeconds?: number }): string {
     const token = `sbx_${t.kind === 'access' ? 'at' : 'rt'}_${randomBytes(24).toString('base64url')}`;
     const ttl = t.ttlSeconds ?? (t.kind === 'access' ? this.accessTokenTtlSeconds : 180 * 24 * 3600);
