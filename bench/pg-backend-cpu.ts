@@ -69,3 +69,16 @@ export async function countBackendCpu(): Promise<{ stop(): number | null }> {
     },
   };
 }
+
+/**
+ * CPU milliseconds (every thread) of a local process, e.g. the sandbox's, from `/proc/<pid>/schedstat`;
+ * null when it cannot be read (not Linux, gone).
+ */
+export function processCpuMs(pid: number | undefined): number | null {
+  if (!pid) return null;
+  try {
+    return Number(fs.readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+  } catch {
+    return null;
+  }
+}
