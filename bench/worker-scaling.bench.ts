@@ -39,10 +39,14 @@ type SandboxProcess = Awaited<ReturnType<typeof startSandboxProcess>>;
  * chain-head swaps per write (the chain is per organization, and every connection here is in one) and
  * sync jobs that found their connection's run lock held.
  *
- * Two variants, reported separately:
+ * Three variants, reported separately:
  * - `no latency`: the sandbox answers at once, so this is a pure CPU contest between the workers, the
- *   sandbox, PostgreSQL and Redis (on two cores they keep both busy with one worker process already);
+ *   sandbox, PostgreSQL and Redis (with one worker process they keep the two cores 70–80% busy, per
+ *   `machineBusy`);
  *   the goal is no loss (issue 18: 3 processes ≥ 1 process, a ratio ≥ 1).
+ * - `no latency, many connections`: the same with LATENCY_CONNECTIONS × LATENCY_EVENTS (24 × 40: as many
+ *   runs at once as three processes' SYNC_CONCURRENCY, where the 6 connections above give each of three
+ *   processes two). BENCH_SCALE_WIDE=0 skips it.
  * - `provider latency`: every event insert waits BENCH_SCALE_LATENCY_MS at the sandbox (default
  *   150 ms: an assumed round trip of a real provider, not a measured one), and LATENCY_CONNECTIONS
  *   connections (default 24, more than one process's SYNC_CONCURRENCY of 8) each get LATENCY_EVENTS
@@ -61,6 +65,8 @@ const ROUNDS = Math.max(1, Number(process.env.BENCH_SCALE_ROUNDS ?? 3));
 const LATENCY_MS = Number(process.env.BENCH_SCALE_LATENCY_MS ?? 150);
 const LATENCY_CONNECTIONS = Number(process.env.BENCH_SCALE_LATENCY_CONNECTIONS ?? 24);
 const LATENCY_EVENTS = Number(process.env.BENCH_SCALE_LATENCY_EVENTS ?? 40);
+/** BENCH_SCALE_WIDE=0 skips the no-latency variant with LATENCY_CONNECTIONS × LATENCY_EVENTS. */
+const WIDE = process.env.BENCH_SCALE_WIDE !== '0';
 /** Untimed first events per connection (every process compiles its first paths on them). */
 const WARMUP = 30;
 /** Full batches per worker process, the first timed one included, before the measured batch (0: measure the first). */
@@ -487,6 +493,13 @@ export const workerScalingBenchmark: Benchmark = {
   async run(): Promise<BenchResult[]> {
     const plain: Variant = { label: 'no latency', connections: CONNECTIONS, events: EVENTS, warmup: WARMUP, latencyMs: 0 };
     const out = results(plain, await measure(plain), '≥ 1 on two cores (no loss)', 1);
+    if (WIDE) {
+      // The same contest with the connections of the latency variant: enough runs at once to fill every
+      // process's SYNC_CONCURRENCY with three processes (with 6, each of three processes has two runs to
+      // batch its statements and Redis calls over, where one process has all six).
+      const wide: Variant = { label: 'no latency, many connections', connections: LATENCY_CONNECTIONS, events: LATENCY_EVENTS, warmup: 10, latencyMs: 0 };
+      out.push(...results(wide, await measure(wide), '≥ 1 on two cores (no loss)', 1));
+    }
     if (LATENCY_MS > 0) {
       const slow: Variant = {
         label: `${LATENCY_MS} ms provider latency`,
