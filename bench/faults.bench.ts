@@ -2,7 +2,7 @@ import { startWorkers } from '../queues/index.ts';
 import { recoverOpenTransfers } from '../src/transfers/resolution.ts';
 import { ledgerMismatches } from '../test/sync/support/ledger-check.ts';
 import type { Benchmark, BenchResult } from './benchmark.ts';
-import { connectUser, ingest, sandboxCall, setup, startSandboxProcess, waitIdle } from './sync.bench.ts';
+import { connectUser, ingest, ledgerCounter, sandboxCall, setup, startSandboxProcess, waitIdle } from './sync.bench.ts';
 
 /**
  * Faults do not stall runs (issue 14): 300 new events of one Google account with 20% of the inserts
@@ -47,10 +47,12 @@ export const faultsBenchmark: Benchmark = {
       const user = await connectUser(env, 0);
       workers = await startWorkers(services, { maintenance: false, sync: { chunkSize: 50, itemConcurrency: 8 } });
       await waitIdle(services.queues.sync);
-      const inserts = async () =>
-        (await sandboxCall<{ entries: Array<{ method: string; path: string }> }>(sandbox.url, '/_sandbox/ledger?provider=google&writes=true')).entries.filter(
-          (e) => e.method === 'POST' && e.path.endsWith('/events'),
-        ).length;
+      // Polled every 2 ms while faults are injected (each poll reads only the entries recorded since the last).
+      const inserts = ledgerCounter<{ seq: number; method: string; path: string }>(
+        sandbox.url,
+        'provider=google&writes=true',
+        (e) => e.method === 'POST' && e.path.endsWith('/events'),
+      );
       const plan = faultPlan(EVENTS);
       let added = 0;
       // Faults are added as inserts arrive, each for exactly one request, so they spread over the run.

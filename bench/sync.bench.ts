@@ -92,6 +92,22 @@ export async function sandboxCall<T>(url: string, pathname: string, init?: Reque
   return (res.status === 204 ? null : await res.json()) as T;
 }
 
+/**
+ * A counter of the sandbox ledger's entries that `counts`, for polling while a run goes on: each call asks
+ * only for the entries recorded since the previous one (`after=<seq>`), so a poll costs the same however
+ * long the ledger has grown. `query` filters as the ledger route does (e.g. `provider=google&writes=true`).
+ */
+export function ledgerCounter<E extends { seq: number }>(url: string, query: string, counts: (entry: E) => boolean): () => Promise<number> {
+  let seen = 0;
+  let lastSeq = 0;
+  return async () => {
+    const { entries } = await sandboxCall<{ entries: E[] }>(url, `/_sandbox/ledger?${query}&after=${lastSeq}`);
+    for (const e of entries) if (counts(e)) seen += 1;
+    lastSeq = entries.at(-1)?.seq ?? lastSeq;
+    return seen;
+  };
+}
+
 interface LedgerRow {
   seq: number;
   atMs: number;

@@ -4,7 +4,7 @@ import { CSRF_HEADER, SESSION_COOKIE } from '../src/auth/sessions.ts';
 import { type ServiceProcess, startServiceProcess } from '../test/support/service-process.ts';
 import { createIsolatedServices } from '../test/support/services.ts';
 import type { Benchmark, BenchResult } from './benchmark.ts';
-import { sandboxCall, startSandboxProcess, waitIdle } from './sync.bench.ts';
+import { ledgerCounter, sandboxCall, startSandboxProcess, waitIdle } from './sync.bench.ts';
 
 type SandboxProcess = Awaited<ReturnType<typeof startSandboxProcess>>;
 
@@ -272,17 +272,11 @@ async function roundOn(sandbox: SandboxProcess, variant: Variant, workerCount: n
     // runs, so each poll asks only for what was recorded since the last one: reading the whole ledger
     // every time cost the sandbox and this process more CPU the more batches had run (three processes
     // run more warm-up batches), on the same two cores as what is measured.
-    let insertsSeen = 0;
-    let ledgerSeq = 0;
-    const inserts = async () => {
-      const { entries } = await sandboxCall<{ entries: Array<{ seq: number; method: string; path: string; account: string | null }> }>(
-        sandboxUrl,
-        `/_sandbox/ledger?provider=google&writes=true&after=${ledgerSeq}`,
-      );
-      for (const e of entries) if (e.method === 'POST' && e.path.endsWith('/events') && e.account?.includes(tag)) insertsSeen += 1;
-      ledgerSeq = entries.at(-1)?.seq ?? ledgerSeq;
-      return insertsSeen;
-    };
+    const inserts = ledgerCounter<{ seq: number; method: string; path: string; account: string | null }>(
+      sandboxUrl,
+      'provider=google&writes=true',
+      (e) => e.method === 'POST' && e.path.endsWith('/events') && !!e.account?.includes(tag),
+    );
     const batch = (from: number, n: number): unknown[] => {
       const items: unknown[] = [];
       for (const [c, email] of users.entries()) {
