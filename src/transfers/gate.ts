@@ -70,6 +70,7 @@
  * code under `connectors/` or `queues/` imports an HTTP client or provider SDK or calls `fetch`.
  */
 import { randomUUID } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { currentConsent, toConsent } from '../consent/service.ts';
 import type { Db } from '../db/database.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -221,7 +222,7 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
   const recheckMs = deps.options?.epochRecheckMs ?? 25;
   const cache = new Map<string, CacheEntry>();
   /** How long the last call of each connection's last chunk took (ms): its next chunk plans reads ahead from its first call. */
-  const lastCallMsOf = new Map<string, number>();
+  const lastCallMsOf = new LRUCache<string, number>({ max: 10_000 });
   // Lease registrations and releases of concurrent calls share one Redis script call (see `LeaseBatcher`).
   const leases = new LeaseBatcher(redis, redisPrefix);
 
@@ -647,11 +648,7 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
       } finally {
         poolDone = true;
         if (readAhead) clearTimeout(readAhead);
-        if (lastCallMs !== null && items.length > 1) {
-          lastCallMsOf.delete(ctx.connectionId);
-          lastCallMsOf.set(ctx.connectionId, lastCallMs);
-          if (lastCallMsOf.size > 10_000) lastCallMsOf.delete(lastCallMsOf.keys().next().value!);
-        }
+        if (lastCallMs !== null && items.length > 1) lastCallMsOf.set(ctx.connectionId, lastCallMs);
       }
       if (failure) {
         // Items whose intent was written ahead and whose call never started: `not_sent` now, so only
