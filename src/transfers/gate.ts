@@ -11,8 +11,9 @@
  *    is seen by every process at its next call, a running job stops at its next call, and a
  *    revocation that waits for leases knows no call it did not stop is still going out. A long
  *    `sendMany` re-reads the epoch between items at most every {@link GateOptions.epochRecheckMs} ms
- *    (default 25; read ahead while its calls are out, so a call rarely waits for the read), so even one
- *    large chunk stops shortly after a withdrawal; when the consent
+ *    (default 25; read ahead while its calls are out, and an item finding the read older than that
+ *    starts the next read and leaves on the last one until it is twice as old, so a call rarely waits
+ *    for a read), so even one large chunk stops within about twice that of a withdrawal; when the consent
  *    changed mid-chunk (even widened) the remaining items are refused and the caller re-plans.
  *    States that refuse transfers are never cached, and cached states expire after
  *    {@link GateOptions.cacheTtlMs} (5 s) as a safety net for changes made without an epoch bump.
@@ -98,7 +99,8 @@ export interface GateOptions {
   concurrency?: number;
   /**
    * Minimum time (default 25 ms) between epoch re-reads inside one `sendMany`: a revocation waits for
-   * the calls in flight plus at most this long for the chunk to notice it.
+   * the calls in flight plus at most about twice this long for the chunk to notice it (see
+   * `SOFT_RECHECK_FACTOR`).
    */
   epochRecheckMs?: number;
 }
@@ -207,6 +209,12 @@ async function practiceAreasFor(db: Db, state: GateState, items: readonly Transf
 
 /** Oldest epoch read a call may leave on (see `stillAllowed`); revocation drain deadlines are longer. */
 const MAX_EPOCH_AGE_MS = 1_000;
+
+/**
+ * Between the items of a chunk, an epoch read older than the re-check interval is renewed in the
+ * background until it is this many intervals old; only then does the next item wait for the read.
+ */
+const SOFT_RECHECK_FACTOR = 2;
 
 /** Outcome rows written together while a chunk's calls are still running. */
 const OUTCOME_BATCH = 100;
@@ -377,11 +385,15 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
        * starts after a revocation's drain deadline (longer than that) has always seen its epoch bump.
        */
       const stillAllowed = async (i: number, maxAgeMs: number): Promise<Decision> => {
-        const original = decisions[i]!;
         while (Date.now() - lastEpochCheck >= maxAgeMs) {
           await refreshEpoch();
           if (Date.now() - lastEpochCheck < MAX_EPOCH_AGE_MS) break;
         }
+        return decidedOnLatest(i);
+      };
+      /** The item's decision under the state of the last epoch read (its first decision while nothing changed). */
+      const decidedOnLatest = (i: number): Decision => {
+        const original = decisions[i]!;
         if (latest === state) return original;
         const again = decideTransfer({
           connection: latest.connection,
@@ -451,6 +463,22 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
         latest === state && Date.now() - lastEpochCheck < maxAgeMs ? decisions[i]! : stillAllowed(i, maxAgeMs);
 
       /**
+       * The check between items: {@link allowedNow} with the re-check interval, except that a read older
+       * than the interval but younger than twice it is not waited for — the re-read starts (if none is
+       * under way) and the item is decided on the last one. Calls that end together used to queue
+       * behind one Redis round trip whenever the read planned ahead came late (a whole wave of a 20 ms
+       * chunk waiting 2–4 ms, up to 30 ms a chunk under load). A withdrawal still stops the chunk
+       * within twice the interval, and every call still leaves on a read younger than MAX_EPOCH_AGE_MS.
+       */
+      const allowedBetweenItems = (i: number): Decision | Promise<Decision> => {
+        const age = Date.now() - lastEpochCheck;
+        if (age < recheckMs) return decidedOnLatest(i);
+        if (age >= recheckMs * SOFT_RECHECK_FACTOR) return stillAllowed(i, recheckMs);
+        if (!recheck) refreshEpoch().catch(() => undefined);
+        return decidedOnLatest(i);
+      };
+
+      /**
        * An item that does not leave. Without an intent, no row (nothing was about to leave); with one
        * written ahead, its `not_sent` row. The caller learns why.
        */
@@ -480,7 +508,7 @@ export function createOutboundGate(deps: GateDeps): OutboundGateImpl {
         if (options?.signal?.aborted) return notSent(i, abortReason(options.signal));
         const skip = options?.beforeSend?.(item, i);
         if (skip) return notSent(i, skip);
-        const checked = allowedNow(i, recheckMs);
+        const checked = allowedBetweenItems(i);
         const current = checked instanceof Promise ? await checked : checked;
         if (!current.allowed) {
           // Refused at the last moment: against its intent when one was written ahead, else a plain

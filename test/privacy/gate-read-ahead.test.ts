@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findOnPath, type PrivateRedis, startPrivateRedis } from '../../src/demo/private-redis.ts';
 import { createOutboundGate } from '../../src/transfers/gate.ts';
 import { inflightCount } from '../../src/transfers/inflight.ts';
 import type { TransferItem } from '../../src/transfers/types.ts';
@@ -112,5 +113,69 @@ describe('the epoch read ahead of a chunk', () => {
       await expect(failing).rejects.toThrow('the caller gave up');
     }
     expect(await leasesLeft(connectionId)).toBe(0);
+  });
+});
+
+/**
+ * Between items, a read older than the re-check interval is renewed in the background: the next call
+ * leaves on the last read while that is younger than twice the interval, and waits only past that.
+ * Shown with a real Redis that holds the re-read back (`CLIENT PAUSE … WRITE` holds the lease script):
+ * a private redis-server, so no other test is paused.
+ */
+describe('the epoch re-read between items', () => {
+  const INTERVAL_MS = 200;
+  let redis: PrivateRedis;
+  let t: TestServices;
+  let org: SeededOrg;
+  beforeAll(async () => {
+    redis = await startPrivateRedis(findOnPath('redis-server') ?? 'redis-server');
+    t = await createTestServices({ REDIS_URL: redis.url });
+    org = await seedOrg(t.services);
+  });
+  afterAll(async () => {
+    await t?.cleanup();
+    await redis?.stop();
+  });
+
+  it('does not hold a call for a read younger than twice the interval, and holds it past that', async () => {
+    const connectionId = await insertConnection(t.services, { organizationId: org.organizationId, userId: org.member.id });
+    await consent(t.services, { connectionId, organizationId: org.organizationId, userId: org.member.id, categories: ['calendar.events'] });
+    const gate = createOutboundGate({
+      db: t.services.db,
+      redis: t.services.redis,
+      redisPrefix: t.config.REDIS_PREFIX,
+      logger: t.services.logger,
+      options: { epochRecheckMs: INTERVAL_MS },
+    });
+    const PAUSE_MS = 2_000;
+    let pauseEnds = Number.POSITIVE_INFINITY;
+    const startedAt: number[] = [];
+    const admin = t.services.redis.duplicate();
+    try {
+      const results = await gate.sendMany(
+        jobCtx(connectionId),
+        [item(50_000), item(50_001), item(50_002)],
+        async (_fields, _item, i) => {
+          startedAt[i] = Date.now();
+          // Each call takes longer than the interval: the next item finds the read older than it.
+          await sleep(INTERVAL_MS * 1.25);
+          if (i === 0) {
+            // Redis holds every write (the lease script included) from now on: the re-read this call's
+            // end starts cannot land until the pause is over.
+            await admin.call('CLIENT', 'PAUSE', String(PAUSE_MS), 'WRITE');
+            pauseEnds = Date.now() + PAUSE_MS;
+          }
+          return { value: null };
+        },
+        { concurrency: 1 },
+      );
+      expect(results.map((r) => r.outcome)).toEqual(['sent', 'sent', 'sent']);
+    } finally {
+      admin.disconnect();
+    }
+    // The second call left on the first read (between one and two intervals old) while the re-read was
+    // held; the third found it more than two intervals old and waited for the re-read.
+    expect(startedAt[1]!).toBeLessThan(pauseEnds - 500);
+    expect(startedAt[2]!).toBeGreaterThanOrEqual(pauseEnds - 50);
   });
 });
